@@ -1,0 +1,40 @@
+# Two entry points for a fresh machine: `make demo` and `make test`.
+# Each creates .venv if missing and installs the pinned versions from constraints.txt.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PIP_INSTALL := $(BIN)/python -m pip install --disable-pip-version-check -q -c constraints.txt
+
+.PHONY: demo test lint docs notebooks clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.demo-installed: $(BIN)/python pyproject.toml constraints.txt
+	$(PIP_INSTALL) -e ".[cli]"
+	touch $@
+
+$(VENV)/.test-installed: $(BIN)/python pyproject.toml constraints.txt
+	$(PIP_INSTALL) -e ".[cli,dev,docs]"
+	touch $@ $(VENV)/.demo-installed
+
+demo: $(VENV)/.demo-installed
+	$(BIN)/spinerisk demo
+
+lint: $(VENV)/.test-installed
+	$(BIN)/ruff check spinerisk tests docs benchmarks
+	$(BIN)/ruff format --check spinerisk tests
+
+docs: $(VENV)/.test-installed
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir $(VENV)/site
+
+notebooks: $(VENV)/.test-installed
+	$(BIN)/python -m pytest --nbmake notebooks -q -p no:cacheprovider
+
+test: lint $(VENV)/.test-installed
+	MPLBACKEND=Agg $(BIN)/python -m pytest tests spinerisk --doctest-modules -q
+	$(MAKE) notebooks
+	$(MAKE) docs
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache

@@ -1,0 +1,89 @@
+"""spinerisk: prognostic risk models after osteoporotic and traumatic spinal fracture.
+
+Validated, calibrated and explained risk estimates for vertebral collapse, nonunion and
+future fracture (with death as a competing risk). ``import spinerisk`` is light: the
+public names below load their modules on first use.
+
+Examples
+--------
+>>> import spinerisk as sr
+>>> cohort = sr.make_spine_cohort(100, seed=0)
+>>> cohort.attrs["synthetic"]
+True
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from spinerisk._version import __version__
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from spinerisk.datasets import make_spine_cohort
+    from spinerisk.exceptions import (
+        DataQualityWarning,
+        MappingError,
+        RecordsReadError,
+        SchemaValidationError,
+    )
+    from spinerisk.features import make_feature_pipeline
+    from spinerisk.io import ColumnMapping, apply_mapping, load_mapping, read_records
+    from spinerisk.schema import SPINE_SCHEMA, FieldSpec, RowRule, Schema
+    from spinerisk.schema._validate import ValidationResult, validate
+    from spinerisk.summary import table_one
+
+__all__ = [
+    "SPINE_SCHEMA",
+    "ColumnMapping",
+    "DataQualityWarning",
+    "FieldSpec",
+    "MappingError",
+    "RecordsReadError",
+    "RowRule",
+    "Schema",
+    "SchemaValidationError",
+    "ValidationResult",
+    "__version__",
+    "apply_mapping",
+    "load_mapping",
+    "make_feature_pipeline",
+    "make_spine_cohort",
+    "read_records",
+    "table_one",
+    "validate",
+]
+
+# public name -> module that defines it (loaded lazily, PEP 562)
+_LAZY = {
+    "SPINE_SCHEMA": "spinerisk.schema",
+    "FieldSpec": "spinerisk.schema",
+    "RowRule": "spinerisk.schema",
+    "Schema": "spinerisk.schema",
+    "ValidationResult": "spinerisk.schema._validate",
+    "validate": "spinerisk.schema._validate",
+    "DataQualityWarning": "spinerisk.exceptions",
+    "MappingError": "spinerisk.exceptions",
+    "RecordsReadError": "spinerisk.exceptions",
+    "SchemaValidationError": "spinerisk.exceptions",
+    "ColumnMapping": "spinerisk.io",
+    "apply_mapping": "spinerisk.io",
+    "load_mapping": "spinerisk.io",
+    "read_records": "spinerisk.io",
+    "make_spine_cohort": "spinerisk.datasets",
+    "make_feature_pipeline": "spinerisk.features",
+    "table_one": "spinerisk.summary",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'spinerisk' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

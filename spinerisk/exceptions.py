@@ -1,0 +1,51 @@
+"""Exceptions and warnings raised by spinerisk.
+
+All subclass builtins so that ``except ValueError`` keeps working for callers that do
+not know spinerisk.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    import pandas as pd
+
+__all__ = [
+    "DataQualityWarning",
+    "MappingError",
+    "RecordsReadError",
+    "SchemaValidationError",
+]
+
+
+class SchemaValidationError(ValueError):
+    """Records do not satisfy the clinical-record schema.
+
+    The message lists every problem (capped) as record id, row, column, bad value and
+    what was expected.
+
+    Attributes
+    ----------
+    failures : DataFrame
+        One row per problem with columns ``record_id``, ``row``, ``column``, ``value``,
+        ``check``, ``expected`` and ``message``. ``row`` is the 0-based position of the
+        record in the frame that was validated (``None`` for frame-level problems such
+        as a missing column).
+    """
+
+    def __init__(self, message: str, failures: pd.DataFrame) -> None:
+        super().__init__(message)
+        self.failures = failures
+
+
+class MappingError(ValueError):
+    """A hospital extract cannot be mapped onto the schema (unmapped field, unknown code)."""
+
+
+class RecordsReadError(ValueError):
+    """A records file cannot be read (encoding, delimiter, format)."""
+
+
+class DataQualityWarning(UserWarning):
+    """Data a user may accept but should know about (an all-missing column, say)."""

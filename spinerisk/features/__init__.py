@@ -1,0 +1,142 @@
+"""Feature pipeline: validated records -> numeric (or native categorical) model matrix."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from sklearn.compose import ColumnTransformer, make_column_selector
+from sklearn.impute import MissingIndicator, SimpleImputer
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from spinerisk.features._clinical import (
+    AGE_BANDS,
+    DERIVED_FROM,
+    ClinicalFeatures,
+    field_of_feature,
+)
+from spinerisk.schema._spec import Schema
+
+__all__ = [
+    "AGE_BANDS",
+    "DERIVED_FROM",
+    "ClinicalFeatures",
+    "field_of_feature",
+    "make_feature_pipeline",
+]
+
+
+def _feature_name(transformer: str, feature: str) -> str:
+    """Readable output names: ``hu_l1_missing`` instead of ``missingindicator_hu_l1``."""
+    if feature.startswith("missingindicator_"):
+        return feature[len("missingindicator_") :] + "_missing"
+    return feature
+
+
+def _one_hot_name(field: str, category: object) -> str:
+    if category is None or (isinstance(category, float) and category != category):
+        category = "missing"  # the NaN category OneHotEncoder learns for missing values
+    return f"{field}={category}"
+
+
+def make_feature_pipeline(
+    schema: Schema | None = None,
+    *,
+    encoding: Literal["onehot", "native"] = "onehot",
+    include_treatment: bool = True,
+    impute: bool | None = None,
+    scale: bool | None = None,
+) -> Pipeline:
+    """Build the scikit-learn feature pipeline for a clinical-record schema.
+
+    Steps: :class:`ClinicalFeatures` (baseline fields only, derived clinical features),
+    then encoding. Outcome and follow-up fields never enter: only fields whose role is
+    ``feature`` (and ``treatment``, if included) are read. Everything learned (medians,
+    scales, category sets) is fitted on the training rows only, as in any scikit-learn
+    pipeline.
+
+    Parameters
+    ----------
+    schema : Schema or None, default=None
+        None means :data:`spinerisk.schema.SPINE_SCHEMA`.
+    encoding : {"onehot", "native"}, default="onehot"
+        ``"onehot"`` for linear and Cox models: median imputation with missing
+        indicators, one-hot categories (a missing category is its own column;
+        a category never seen in training gives all zeros) and standardised numbers.
+        ``"native"`` for gradient-boosted trees (XGBoost with
+        ``enable_categorical=True``, LightGBM): missing numbers stay NaN for the
+        booster's own missing-value handling, plus missing indicators; categories
+        stay pandas ``category`` with the schema's fixed code list, so prediction never
+        meets a category the booster did not know.
+    include_treatment : bool, default=True
+        Keep treatment fields (confounded by indication; not causal).
+    impute : bool or None, default=None
+        Median-impute numbers; None means True for ``"onehot"``, False for ``"native"``.
+    scale : bool or None, default=None
+        Standardise numbers; None means True for ``"onehot"``, False for ``"native"``.
+
+    Returns
+    -------
+    Pipeline
+        Unfitted; ``set_output(transform="pandas")`` is already applied, so the
+        output is a DataFrame with readable names (``age_years``,
+        ``t2_pattern=confined_high``, ``tscore_min_missing``).
+
+    Examples
+    --------
+    >>> import spinerisk as sr
+    >>> cohort = sr.validate(sr.make_spine_cohort(500, seed=0))
+    >>> pipe = sr.make_feature_pipeline()
+    >>> X = pipe.fit_transform(cohort)
+    >>> X.shape[0], bool(X.notna().all().all())
+    (500, True)
+    >>> [c for c in X.columns if c.startswith("t2_pattern")][:2]
+    ['t2_pattern=confined_high', 't2_pattern=diffuse_low']
+    >>> sr.make_feature_pipeline(encoding="trees")
+    Traceback (most recent call last):
+    ...
+    ValueError: encoding must be 'onehot' or 'native'; got encoding='trees'.
+    """
+    if encoding not in ("onehot", "native"):
+        raise ValueError(f"encoding must be 'onehot' or 'native'; got encoding={encoding!r}.")
+    impute = (encoding == "onehot") if impute is None else impute
+    scale = (encoding == "onehot") if scale is None else scale
+    numbers = make_column_selector(dtype_exclude="category")
+    categories = make_column_selector(dtype_include="category")
+
+    if impute:
+        numeric_steps = [SimpleImputer(strategy="median", add_indicator=True)]
+    else:
+        numeric_steps = [
+            ColumnTransformer(
+                [
+                    ("value", "passthrough", slice(None)),
+                    ("missing", MissingIndicator(features="missing-only"), slice(None)),
+                ],
+                verbose_feature_names_out=_feature_name,
+            )
+        ]
+    if scale:
+        numeric_steps.append(StandardScaler())
+    numeric = make_pipeline(*numeric_steps)
+
+    if encoding == "onehot":
+        categorical = OneHotEncoder(
+            handle_unknown="ignore",
+            sparse_output=False,
+            feature_name_combiner=_one_hot_name,
+        )
+    else:
+        categorical = "passthrough"
+
+    encode = ColumnTransformer(
+        [("num", numeric, numbers), ("cat", categorical, categories)],
+        verbose_feature_names_out=_feature_name,
+    )
+    pipe = Pipeline(
+        [
+            ("clinical", ClinicalFeatures(schema, include_treatment=include_treatment)),
+            ("encode", encode),
+        ]
+    )
+    return pipe.set_output(transform="pandas")

@@ -1,0 +1,270 @@
+"""Baseline feature selection and derived clinical features.
+
+:class:`ClinicalFeatures` turns validated records into the model's raw feature frame:
+it keeps only fields known at the index fracture (never an outcome or follow-up field),
+and adds the derived features the literature uses (spine region and thoracolumbar
+junction from level, Genant grade from height loss, osteoporosis from T-score or CT
+attenuation, age bands, BMI from height and weight).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
+
+from spinerisk.schema._spec import Schema
+from spinerisk.schema.default import REGIONS, TLJ_LEVELS, region_of_level
+
+__all__ = [
+    "AGE_BANDS",
+    "DERIVED_FROM",
+    "HU_OSTEOPOROSIS",
+    "ClinicalFeatures",
+    "field_of_feature",
+]
+
+#: Age bands used for the derived ``age_band`` feature and subgroup tables.
+AGE_BANDS: tuple[str, ...] = ("<60", "60-69", "70-79", "80-89", "90+")
+#: CT attenuation at L1 at or below which bone counts as osteoporotic (> 90% specific,
+#: Pickhardt 2013) when no DXA T-score is available.
+HU_OSTEOPOROSIS: float = 110.0
+#: DXA T-score at or below which bone counts as osteoporotic (WHO).
+TSCORE_OSTEOPOROSIS: float = -2.5
+
+#: Derived feature -> the clinical field(s) it is computed from.
+DERIVED_FROM: dict[str, tuple[str, ...]] = {
+    "region": ("level", "region"),
+    "tlj": ("level", "region"),
+    "genant_grade0": ("height_loss0_pct", "genant_grade0"),
+    "osteoporosis": ("tscore_min", "hu_l1"),
+    "age_band": ("age_years",),
+    "bmi": ("bmi", "height_cm", "weight_kg"),
+}
+# fields replaced by a derived feature (they are inputs, not features)
+_CONSUMED = ("level", "height_cm", "weight_kg")
+
+
+def field_of_feature(name: str) -> str:
+    """Clinical field an output feature name comes from.
+
+    One-hot columns (``t2_pattern=confined_high``) and missing indicators
+    (``tscore_min_missing``) map back to their field; derived features map to the
+    first field in :data:`DERIVED_FROM`.
+
+    Examples
+    --------
+    >>> field_of_feature("t2_pattern=confined_high"), field_of_feature("hu_l1_missing")
+    ('t2_pattern', 'hu_l1')
+    >>> field_of_feature("tlj")
+    'level'
+    """
+    base = name.split("=", 1)[0]
+    if base.endswith("_missing"):
+        base = base[: -len("_missing")]
+    if base in DERIVED_FROM and base not in ("bmi", "genant_grade0"):
+        return DERIVED_FROM[base][0]
+    return base
+
+
+class ClinicalFeatures(TransformerMixin, BaseEstimator):
+    """Select baseline fields and add derived clinical features.
+
+    Parameters
+    ----------
+    schema : Schema or None, default=None
+        Schema describing the records; None means
+        :data:`spinerisk.schema.SPINE_SCHEMA`.
+    include_treatment : bool, default=True
+        Keep fields with role ``treatment``. Treatment is confounded by indication:
+        its attributions are not causal effects.
+    derive : bool, default=True
+        Add the derived features (``region``, ``tlj``, ``genant_grade0``,
+        ``osteoporosis``, ``age_band``; ``bmi`` filled from height and weight). With
+        derive, ``level``, ``height_cm`` and ``weight_kg`` are consumed (replaced by
+        region/tlj and bmi).
+
+    Attributes
+    ----------
+    fields_ : list of str
+        Baseline schema fields used, in schema order.
+    feature_names_out_ : ndarray of str
+        Output column names.
+    n_features_in_ : int
+        Number of input columns seen in fit.
+    feature_names_in_ : ndarray of str
+        Input column names seen in fit.
+
+    Examples
+    --------
+    >>> import spinerisk as sr
+    >>> from spinerisk.features import ClinicalFeatures
+    >>> cohort = sr.validate(sr.make_spine_cohort(300, seed=0))
+    >>> Xf = ClinicalFeatures().fit_transform(cohort)
+    >>> {"tlj", "region", "osteoporosis", "age_band"} <= set(Xf.columns)
+    True
+    >>> "nonunion" in Xf.columns or "fx_time_days" in Xf.columns
+    False
+    """
+
+    def __init__(
+        self, schema: Schema | None = None, *, include_treatment: bool = True, derive: bool = True
+    ) -> None:
+        self.schema = schema
+        self.include_treatment = include_treatment
+        self.derive = derive
+
+    def _schema(self) -> Schema:
+        if self.schema is None:
+            from spinerisk.schema.default import SPINE_SCHEMA
+
+            return SPINE_SCHEMA
+        if not isinstance(self.schema, Schema):
+            raise TypeError(f"schema must be a spinerisk Schema; got {type(self.schema).__name__}.")
+        return self.schema
+
+    def fit(self, X: pd.DataFrame, y: Any = None) -> ClinicalFeatures:
+        """Record which baseline fields are present.
+
+        Parameters
+        ----------
+        X : DataFrame of shape (n_samples, n_fields)
+            Validated records (see :func:`spinerisk.validate`).
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : ClinicalFeatures
+        """
+        schema = self._schema()
+        X = self._check_frame(X)
+        self.feature_names_in_ = np.asarray(X.columns, dtype=object)
+        self.n_features_in_ = X.shape[1]
+        roles = ("feature", "treatment") if self.include_treatment else ("feature",)
+        self.fields_ = [f.name for f in schema.by_role(*roles) if f.name in X.columns]
+        if not self.fields_:
+            raise ValueError(
+                f"None of the baseline fields of schema {schema.name!r} is in X (columns: "
+                f"{list(X.columns)[:20]}). Map the extract onto the schema first."
+            )
+        self.feature_names_out_ = np.asarray(self._frame(X.head(1)).columns, dtype=object)
+        return self
+
+    def _check_frame(self, X: Any) -> pd.DataFrame:
+        if not isinstance(X, pd.DataFrame):
+            raise TypeError(
+                "ClinicalFeatures needs a DataFrame with schema field names (validated "
+                f"records); got {type(X).__name__}."
+            )
+        return X
+
+    def transform(self, X: pd.DataFrame) -> pd.DataFrame:
+        """Build the feature frame.
+
+        Parameters
+        ----------
+        X : DataFrame of shape (n_samples, n_fields)
+            Records with the fields seen in fit (extra columns, outcomes included, are
+            ignored).
+
+        Returns
+        -------
+        DataFrame of shape (n_samples, n_features_out)
+            Numbers and booleans as float (missing as NaN), categorical fields as
+            pandas ``category`` with the schema's code list.
+        """
+        check_is_fitted(self, "fields_")
+        return self._frame(self._check_frame(X))
+
+    def _frame(self, X: pd.DataFrame) -> pd.DataFrame:
+        schema = self._schema()
+        missing = [f for f in self.fields_ if f not in X.columns]
+        if missing:
+            raise ValueError(
+                f"X lacks field(s) {missing} that were present in fit; the feature set must "
+                "stay the same between training and prediction."
+            )
+        out: dict[str, pd.Series] = {}
+        for name in self.fields_:
+            spec = schema[name]
+            col = X[name]
+            if spec.dtype == "category" or (spec.categories is not None and not spec.is_numeric):
+                out[name] = pd.Series(
+                    pd.Categorical(col.astype(object), categories=list(spec.categories or ())),
+                    index=X.index,
+                )
+            elif spec.dtype in ("float", "int", "bool"):
+                out[name] = pd.to_numeric(col.astype(object), errors="coerce").astype(float)
+            # string and date baseline fields carry no modelling signal as such
+        frame = pd.DataFrame(out, index=X.index)
+        if self.derive:
+            frame = self._derive(frame)
+        return frame
+
+    def _derive(self, f: pd.DataFrame) -> pd.DataFrame:
+        f = f.copy()
+        if "level" in f.columns or "region" in f.columns:
+            region = (
+                region_of_level(f["level"])
+                if "level" in f.columns
+                else pd.Series(pd.Categorical([None] * len(f), categories=REGIONS), index=f.index)
+            )
+            if "region" in f.columns:
+                region = region.fillna(f["region"])
+            f["region"] = region.astype(pd.CategoricalDtype(list(REGIONS)))
+            if "level" in f.columns:
+                tlj = f["level"].astype(object).isin(TLJ_LEVELS).astype(float)
+                tlj[f["level"].isna()] = np.nan
+            else:
+                tlj = (f["region"].astype(object) == "tlj").astype(float)
+            tlj[f["region"].isna()] = np.nan
+            f["tlj"] = tlj
+        if "height_loss0_pct" in f.columns:
+            loss = f["height_loss0_pct"]
+            grade = pd.cut(loss, [-np.inf, 20, 25, 40, np.inf], right=False, labels=[0, 1, 2, 3])
+            grade = grade.astype(float)
+            if "genant_grade0" in f.columns:
+                grade = grade.fillna(f["genant_grade0"])
+            f["genant_grade0"] = grade
+        if "bmi" in f.columns and {"height_cm", "weight_kg"} <= set(f.columns):
+            implied = f["weight_kg"] / (f["height_cm"] / 100.0) ** 2
+            f["bmi"] = f["bmi"].fillna(implied)
+        if "tscore_min" in f.columns or "hu_l1" in f.columns:
+            nan = pd.Series(np.nan, index=f.index)
+            t = f["tscore_min"] if "tscore_min" in f.columns else nan
+            hu = f["hu_l1"] if "hu_l1" in f.columns else nan
+            by_hu = (hu <= HU_OSTEOPOROSIS).astype(float).where(hu.notna())
+            by_t = (t <= TSCORE_OSTEOPOROSIS).astype(float).where(t.notna())
+            f["osteoporosis"] = by_t.fillna(by_hu)
+        if "age_years" in f.columns:
+            f["age_band"] = pd.cut(
+                f["age_years"], [-np.inf, 60, 70, 80, 90, np.inf], right=False, labels=AGE_BANDS
+            ).astype(pd.CategoricalDtype(list(AGE_BANDS)))
+        return f.drop(columns=[c for c in _CONSUMED if c in f.columns])
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        """Output feature names.
+
+        Parameters
+        ----------
+        input_features : ignored
+            Present for scikit-learn compatibility.
+
+        Returns
+        -------
+        ndarray of str
+        """
+        check_is_fitted(self, "feature_names_out_")
+        return self.feature_names_out_.copy()
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        tags.input_tags.categorical = True
+        tags.input_tags.string = True
+        tags.input_tags.two_d_array = True
+        return tags

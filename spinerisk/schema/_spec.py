@@ -1,0 +1,472 @@
+"""Declarative field specifications and the :class:`Schema` that groups them.
+
+A :class:`FieldSpec` says everything spinerisk needs to know about one column of a
+clinical record: its name, type, unit, allowed range or code list, whether it may be
+missing, its role in modelling and a clinical description. A :class:`Schema` is an
+ordered, immutable collection of field specs plus cross-field :class:`RowRule`\\ s
+(impossible combinations such as death before the subsequent fracture).
+
+Everything downstream (validation, column mapping, the feature pipeline, the schema
+reference in the docs) reads these objects; nothing else defines fields.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["DTYPES", "ROLES", "FieldSpec", "RowRule", "Schema"]
+
+DType = Literal["float", "int", "bool", "category", "string", "date"]
+Role = Literal[
+    "id", "group", "admin", "feature", "treatment", "outcome", "outcome_time", "outcome_event"
+]
+
+#: Value types a field can declare.
+DTYPES: tuple[str, ...] = ("float", "int", "bool", "category", "string", "date")
+
+#: Roles a field can play. ``feature`` and ``treatment`` are known at baseline (the index
+#: fracture); ``outcome*`` fields are observed during follow-up and never enter features.
+ROLES: tuple[str, ...] = (
+    "id",
+    "group",
+    "admin",
+    "feature",
+    "treatment",
+    "outcome",
+    "outcome_time",
+    "outcome_event",
+)
+
+#: Roles whose fields are observed after baseline.
+FOLLOW_UP_ROLES: frozenset[str] = frozenset({"outcome", "outcome_time", "outcome_event"})
+
+_NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """Specification of one clinical-record field.
+
+    Parameters
+    ----------
+    name : str
+        Column name, snake_case with the unit where one applies (``age_years``).
+    dtype : {"float", "int", "bool", "category", "string", "date"}
+        Value type after validation.
+    description : str
+        Clinical meaning, shown in error messages and the schema reference.
+    unit : str, default=""
+        Unit of measurement ("years", "HU", "kg/m2", ...); empty for unitless fields.
+    min, max : float or None, default=None
+        Inclusive hard range for numeric fields.
+    categories : tuple or None, default=None
+        Allowed codes for ``category`` fields (and for numeric fields restricted to a
+        code list, such as an event code).
+    nullable : bool, default=True
+        Whether a value may be missing.
+    required : bool, default=False
+        Whether the column must be present in every cohort.
+    role : str, default="feature"
+        One of :data:`ROLES`.
+    group : str, default=""
+        Thematic group (demographics, bone health, MRI, ...) for documentation.
+    pattern : str or None, default=None
+        Regular expression a ``string`` value must match in full.
+    unique : bool, default=False
+        Whether values must be unique (record identifiers).
+    coerce : bool, default=True
+        Declared, lossless representation changes applied before checking: ``bool``
+        fields accept ``True``/``False`` and ``0``/``1``; ``int`` fields accept
+        integral floats (CSV columns with blanks); ``category``/``string`` fields
+        accept text; ``date`` fields accept ISO 8601 text. No value is ever changed
+        (no rounding, trimming, case-folding or unit conversion). With
+        ``coerce=False`` the column must already have the target dtype.
+    source : str, default=""
+        Where the code list or range comes from (literature reference).
+
+    Examples
+    --------
+    >>> from spinerisk.schema import FieldSpec
+    >>> age = FieldSpec("age_years", "float", "Age at the index fracture.", unit="years",
+    ...                 min=18, max=105, nullable=False, required=True)
+    >>> age.expected()
+    '18 <= age_years <= 105 years, not missing'
+    >>> FieldSpec("Age", "float", "Age.")
+    Traceback (most recent call last):
+    ...
+    ValueError: FieldSpec name='Age' must be snake_case (lower-case letters, digits, _).
+    """
+
+    name: str
+    dtype: DType
+    description: str
+    unit: str = ""
+    min: float | None = None
+    max: float | None = None
+    categories: tuple[Any, ...] | None = None
+    nullable: bool = True
+    required: bool = False
+    role: Role = "feature"
+    group: str = ""
+    pattern: str | None = None
+    unique: bool = False
+    coerce: bool = True
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        if not _NAME_RE.match(self.name):
+            raise ValueError(
+                f"FieldSpec name={self.name!r} must be snake_case (lower-case letters, digits, _)."
+            )
+        if self.dtype not in DTYPES:
+            raise ValueError(
+                f"FieldSpec {self.name!r}: dtype={self.dtype!r} is not one of {', '.join(DTYPES)}."
+            )
+        if self.role not in ROLES:
+            raise ValueError(
+                f"FieldSpec {self.name!r}: role={self.role!r} is not one of {', '.join(ROLES)}."
+            )
+        if self.dtype == "category" and not self.categories:
+            raise ValueError(f"FieldSpec {self.name!r}: a category field needs `categories`.")
+        if self.categories is not None:
+            object.__setattr__(self, "categories", tuple(self.categories))
+        if (self.min is not None or self.max is not None) and self.dtype not in ("float", "int"):
+            raise ValueError(f"FieldSpec {self.name!r}: min/max apply to numeric fields only.")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"FieldSpec {self.name!r}: min={self.min} is above max={self.max}.")
+        if self.pattern is not None:
+            re.compile(self.pattern)
+
+    @property
+    def is_numeric(self) -> bool:
+        """Whether the field holds numbers (``float`` or ``int``)."""
+        return self.dtype in ("float", "int")
+
+    @property
+    def is_baseline(self) -> bool:
+        """Whether the field is known at the index fracture (not a follow-up field)."""
+        return self.role not in FOLLOW_UP_ROLES
+
+    def expected(self) -> str:
+        """Human-readable statement of what a valid value looks like."""
+        parts: list[str] = []
+        if self.categories is not None:
+            parts.append("one of " + ", ".join(str(c) for c in self.categories))
+        elif self.is_numeric and (self.min is not None or self.max is not None):
+            unit = f" {self.unit}" if self.unit else ""
+            if self.min is not None and self.max is not None:
+                parts.append(f"{_fmt(self.min)} <= {self.name} <= {_fmt(self.max)}{unit}")
+            elif self.min is not None:
+                parts.append(f"{self.name} >= {_fmt(self.min)}{unit}")
+            else:
+                parts.append(f"{self.name} <= {_fmt(self.max)}{unit}")
+        elif self.dtype == "bool":
+            parts.append("true or false (or 1/0)")
+        elif self.dtype == "int":
+            parts.append("a whole number")
+        elif self.dtype == "float":
+            parts.append("a finite number")
+        elif self.dtype == "date":
+            parts.append("a date (YYYY-MM-DD)")
+        elif self.pattern is not None:
+            parts.append(f"text matching {self.pattern}")
+        else:
+            parts.append("text")
+        if not self.nullable:
+            parts.append("not missing")
+        return ", ".join(parts)
+
+    def pandas_dtype(self) -> Any:
+        """The pandas dtype a validated column has."""
+        if self.dtype == "float":
+            return np.dtype("float64")
+        if self.dtype == "int":
+            return pd.Int64Dtype()
+        if self.dtype == "bool":
+            return pd.BooleanDtype()
+        if self.dtype == "category":
+            return pd.CategoricalDtype(list(self.categories or ()))
+        if self.dtype == "date":
+            return np.dtype("datetime64[ns]")
+        return pd.StringDtype()
+
+
+def _fmt(x: float | None) -> str:
+    if x is None:
+        return ""
+    if float(x).is_integer():
+        return str(int(x))
+    return f"{x:g}"
+
+
+@dataclass(frozen=True)
+class RowRule:
+    """A cross-field check on each record: an impossible or inconsistent combination.
+
+    Parameters
+    ----------
+    name : str
+        Short identifier of the rule (``death_before_fracture``).
+    columns : tuple of str
+        Fields the rule reads. The rule runs only when all of them are present in the
+        frame, and each failing record is reported against the first column.
+    check : callable
+        ``check(df) -> bool Series``: True where the record is consistent. Records with
+        missing inputs should pass (missingness is checked per field).
+    message : str
+        What is wrong, written for the clinician reading the error.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from spinerisk.schema import RowRule
+    >>> rule = RowRule("positive_followup", ("followup_days",),
+    ...                lambda df: ~(df["followup_days"] <= 0), "follow-up must be positive")
+    >>> rule.evaluate(pd.DataFrame({"followup_days": [3.0, -1.0, None]})).tolist()
+    [True, False, True]
+    """
+
+    name: str
+    columns: tuple[str, ...]
+    check: Callable[[pd.DataFrame], pd.Series]
+    message: str
+
+    def applies_to(self, columns: Iterable[str]) -> bool:
+        """Whether every column the rule reads is present."""
+        present = set(columns)
+        return all(c in present for c in self.columns)
+
+    def evaluate(self, df: pd.DataFrame) -> pd.Series:
+        """Return a boolean Series, True where the record satisfies the rule."""
+        ok = self.check(df)
+        return pd.Series(np.asarray(ok, dtype=bool), index=df.index)
+
+
+@dataclass(frozen=True)
+class Schema:
+    """An ordered set of :class:`FieldSpec` and cross-field :class:`RowRule`.
+
+    Parameters
+    ----------
+    fields : sequence of FieldSpec
+        The fields, in documentation order. Names must be unique.
+    rules : sequence of RowRule, default=()
+        Cross-field consistency rules.
+    name : str, default="custom"
+        Schema name, recorded in model bundles and reports.
+    version : str, default="1"
+        Schema version; bump it when a field's meaning changes.
+
+    Examples
+    --------
+    >>> from spinerisk.schema import SPINE_SCHEMA, FieldSpec
+    >>> "age_years" in SPINE_SCHEMA
+    True
+    >>> SPINE_SCHEMA["age_years"].unit
+    'years'
+    >>> local = SPINE_SCHEMA.extend(
+    ...     [FieldSpec("grip_strength_kg", "float", "Hand-grip strength.", unit="kg",
+    ...                min=0, max=100, group="frailty")],
+    ...     name="spine+grip")
+    >>> len(local) == len(SPINE_SCHEMA) + 1
+    True
+    """
+
+    fields: tuple[FieldSpec, ...]
+    rules: tuple[RowRule, ...] = ()
+    name: str = "custom"
+    version: str = "1"
+    _by_name: Mapping[str, FieldSpec] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "fields", tuple(self.fields))
+        object.__setattr__(self, "rules", tuple(self.rules))
+        by_name: dict[str, FieldSpec] = {}
+        for spec in self.fields:
+            if not isinstance(spec, FieldSpec):
+                raise TypeError(f"Schema fields must be FieldSpec objects; got {spec!r}.")
+            if spec.name in by_name:
+                raise ValueError(f"Schema {self.name!r} defines field {spec.name!r} twice.")
+            by_name[spec.name] = spec
+        for rule in self.rules:
+            missing = [c for c in rule.columns if c not in by_name]
+            if missing:
+                raise ValueError(
+                    f"Schema {self.name!r}: rule {rule.name!r} reads unknown field(s) {missing}."
+                )
+        ids = [f.name for f in self.fields if f.role == "id"]
+        if len(ids) != 1:
+            raise ValueError(
+                f"Schema {self.name!r} needs exactly one field with role='id'; got {ids}."
+            )
+        object.__setattr__(self, "_by_name", by_name)
+
+    # -- mapping-like access -------------------------------------------------------
+    def __getitem__(self, name: str) -> FieldSpec:
+        try:
+            return self._by_name[name]
+        except KeyError:
+            raise KeyError(f"{name!r} is not a field of schema {self.name!r}.") from None
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._by_name
+
+    def __iter__(self) -> Iterator[FieldSpec]:
+        return iter(self.fields)
+
+    def __len__(self) -> int:
+        return len(self.fields)
+
+    @property
+    def names(self) -> list[str]:
+        """Field names in schema order."""
+        return [f.name for f in self.fields]
+
+    @property
+    def id_field(self) -> str:
+        """Name of the record-identifier field."""
+        return next(f.name for f in self.fields if f.role == "id")
+
+    def by_role(self, *roles: str) -> list[FieldSpec]:
+        """Fields whose role is one of ``roles``, in schema order."""
+        unknown = set(roles) - set(ROLES)
+        if unknown:
+            raise ValueError(f"Unknown role(s) {sorted(unknown)}; expected some of {ROLES}.")
+        return [f for f in self.fields if f.role in roles]
+
+    @property
+    def required(self) -> list[str]:
+        """Names of the fields every cohort must contain."""
+        return [f.name for f in self.fields if f.required]
+
+    # -- building new schemas --------------------------------------------------------
+    def extend(
+        self,
+        fields: Sequence[FieldSpec] = (),
+        rules: Sequence[RowRule] = (),
+        *,
+        name: str | None = None,
+        version: str | None = None,
+    ) -> Schema:
+        """Return a new schema with extra fields and rules (existing ones unchanged)."""
+        return Schema(
+            self.fields + tuple(fields),
+            self.rules + tuple(rules),
+            name=self.name if name is None else name,
+            version=self.version if version is None else version,
+        )
+
+    def replace(self, name: str, **changes: Any) -> Schema:
+        """Return a new schema where field ``name`` has the given attributes changed.
+
+        Examples
+        --------
+        >>> from spinerisk.schema import SPINE_SCHEMA
+        >>> s = SPINE_SCHEMA.replace("hu_l1", nullable=False, required=True)
+        >>> s["hu_l1"].required, SPINE_SCHEMA["hu_l1"].required
+        (True, False)
+        """
+        spec = self[name]
+        new = dataclasses.replace(spec, **changes)
+        return Schema(
+            tuple(new if f.name == name else f for f in self.fields),
+            self.rules,
+            name=self.name,
+            version=self.version,
+        )
+
+    def drop(self, *names: str) -> Schema:
+        """Return a new schema without the named fields (and the rules that read them)."""
+        for n in names:
+            self[n]  # raises a clear KeyError for unknown names
+        gone = set(names)
+        return Schema(
+            tuple(f for f in self.fields if f.name not in gone),
+            tuple(r for r in self.rules if not gone & set(r.columns)),
+            name=self.name,
+            version=self.version,
+        )
+
+    # -- documentation -----------------------------------------------------------------
+    def to_frame(self) -> pd.DataFrame:
+        """One row per field: name, group, role, dtype, unit, range or codes, description."""
+        rows = []
+        for f in self.fields:
+            if f.categories is not None:
+                allowed = ", ".join(str(c) for c in f.categories)
+            elif f.min is not None or f.max is not None:
+                lo = "" if f.min is None else _fmt(f.min)
+                hi = "" if f.max is None else _fmt(f.max)
+                allowed = f"{lo} to {hi}".strip()
+            elif f.pattern is not None:
+                allowed = f"`{f.pattern}`"
+            else:
+                allowed = ""
+            rows.append(
+                {
+                    "field": f.name,
+                    "group": f.group,
+                    "role": f.role,
+                    "dtype": f.dtype,
+                    "unit": f.unit,
+                    "allowed": allowed,
+                    "missing allowed": "yes" if f.nullable else "no",
+                    "required": "yes" if f.required else "no",
+                    "description": f.description,
+                    "source": f.source,
+                }
+            )
+        return pd.DataFrame(rows)
+
+    def to_markdown(self) -> str:
+        """Markdown reference of the schema: one table per group, then the rules."""
+        frame = self.to_frame()
+        out = [f"Schema `{self.name}`, version {self.version}: {len(self)} fields.", ""]
+        for group, part in frame.groupby("group", sort=False):
+            out.append(f"### {group or 'other'}")
+            out.append("")
+            out.append(
+                "| field | type | unit | allowed | missing allowed | required | role | description |"
+            )
+            out.append("|---|---|---|---|---|---|---|---|")
+            for r in part.itertuples(index=False):
+                desc = r.description + (f" *Source: {r.source}.*" if r.source else "")
+                cells = [
+                    f"`{r.field}`",
+                    r.dtype,
+                    r.unit,
+                    r.allowed,
+                    r._6,
+                    r.required,
+                    r.role,
+                    desc,
+                ]
+                out.append("| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |")
+            out.append("")
+        if self.rules:
+            out.append("### Cross-field rules")
+            out.append("")
+            out.append("| rule | fields | what it catches |")
+            out.append("|---|---|---|")
+            for rule in self.rules:
+                cols = ", ".join(f"`{c}`" for c in rule.columns)
+                out.append(f"| `{rule.name}` | {cols} | {rule.message} |")
+            out.append("")
+        return "\n".join(out)
+
+
+def is_missing(value: Any) -> bool:
+    """Whether a scalar counts as missing (None, NaN, NaT, pandas NA)."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return True
+    if isinstance(value, float) and math.isnan(value):
+        return True
+    return False

@@ -1,0 +1,543 @@
+"""Validate a cohort against a :class:`~spinerisk.schema.Schema`.
+
+Two passes, every problem collected before anything is raised:
+
+1. **Declared conversions** (``FieldSpec.coerce``): text, numbers and booleans are
+   brought to the field's dtype without changing any value. A cell that cannot be
+   converted (``"abc"`` in a numeric field, ``2.5`` in a count, ``"Y"`` in a boolean,
+   an infinity) is a problem at that row and column.
+2. **pandera** (lazy): ranges, code lists, patterns, missingness, uniqueness, unknown
+   and missing columns, and the schema's cross-field :class:`RowRule`\\ s.
+
+Problems are reported as record id, 0-based row, column, value and what was expected.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from collections.abc import Hashable
+from typing import Any, Literal, NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from spinerisk.exceptions import DataQualityWarning, SchemaValidationError
+from spinerisk.schema._spec import FieldSpec, Schema, is_missing
+
+__all__ = ["ValidationResult", "validate"]
+
+FAILURE_COLUMNS = ["record_id", "row", "column", "value", "check", "expected", "message"]
+# Declared boolean spellings. Site codes such as "Y"/"N" belong in a column mapping.
+_BOOL_TEXT = {"true": True, "1": True, "1.0": True, "false": False, "0": False, "0.0": False}
+_MAX_LISTED = 20
+
+
+class ValidationResult(NamedTuple):
+    """Result of ``validate(..., on_invalid="split")``.
+
+    Attributes
+    ----------
+    valid : DataFrame
+        Records that satisfy the schema, with schema dtypes, original index kept.
+    rejects : DataFrame
+        Records that do not, with their original values, the 0-based ``row`` they had
+        in the input and ``reasons`` (every problem, ``"; "``-separated). Always
+        ``len(valid) + len(rejects) == len(input)``.
+    """
+
+    valid: pd.DataFrame
+    rejects: pd.DataFrame
+
+
+class _Problems:
+    """Collects problems as rows of the failures table."""
+
+    def __init__(self) -> None:
+        self.rows: list[dict[str, Any]] = []
+
+    def add(
+        self, row: int | None, column: str | None, value: Any, check: str, expected: str, what: str
+    ) -> None:
+        self.rows.append(
+            {
+                "row": row,
+                "column": column,
+                "value": value,
+                "check": check,
+                "expected": expected,
+                "what": what,
+            }
+        )
+
+
+# ---------------------------------------------------------------------------------------
+# pass 1: declared conversions
+# ---------------------------------------------------------------------------------------
+def _missing_mask(s: pd.Series) -> np.ndarray:
+    mask = s.isna().to_numpy(dtype=bool)
+    if s.dtype == object or isinstance(s.dtype, pd.StringDtype):
+        text = s.astype(object)
+        blank = np.array(
+            [isinstance(v, str) and v.strip() == "" for v in text.to_numpy()], dtype=bool
+        )
+        mask = mask | blank
+    return mask
+
+
+def _is_text(v: Any) -> bool:
+    return isinstance(v, str)
+
+
+def _convert_numeric(spec: FieldSpec, s: pd.Series, problems: _Problems) -> pd.Series:
+    missing = _missing_mask(s)
+    if pd.api.types.is_bool_dtype(s.dtype):
+        values = np.full(len(s), np.nan)
+        bad = ~missing
+    elif pd.api.types.is_numeric_dtype(s.dtype):
+        values = pd.to_numeric(s, errors="coerce").astype(float).to_numpy(copy=True)
+        bad = np.zeros(len(s), dtype=bool)
+    else:
+        raw = s.astype(object).to_numpy()
+        # bools are ints in Python: refuse them explicitly in numeric fields
+        isbool = np.array([isinstance(v, bool | np.bool_) for v in raw], dtype=bool)
+        text = pd.Series(
+            [v.strip() if _is_text(v) else v for v in raw], index=s.index, dtype=object
+        )
+        values = pd.to_numeric(text.where(~missing), errors="coerce").astype(float).to_numpy()
+        bad = (~missing & np.isnan(values)) | isbool
+    values = values.copy()
+    values[missing] = np.nan
+    raw_values = s.to_numpy(dtype=object)
+    for i in np.flatnonzero(bad & ~missing):
+        problems.add(i, spec.name, raw_values[i], "dtype", spec.expected(), "is not a number")
+    values[bad] = np.nan
+    infinite = np.isinf(values)
+    for i in np.flatnonzero(infinite):
+        problems.add(i, spec.name, raw_values[i], "finite", spec.expected(), "is not finite")
+    values[infinite] = np.nan
+    if spec.dtype == "int":
+        frac = ~np.isnan(values) & (values != np.round(values))
+        for i in np.flatnonzero(frac):
+            problems.add(i, spec.name, raw_values[i], "integer", spec.expected(),
+                         "is not a whole number")
+        values[frac] = np.nan
+        return pd.Series(values, index=s.index).astype(pd.Int64Dtype())
+    return pd.Series(values, index=s.index, dtype="float64")
+
+
+def _convert_bool(spec: FieldSpec, s: pd.Series, problems: _Problems) -> pd.Series:
+    if isinstance(s.dtype, pd.BooleanDtype) or s.dtype == bool:
+        return s.astype(pd.BooleanDtype())
+    missing = _missing_mask(s)
+    raw = s.to_numpy(dtype=object)
+    if pd.api.types.is_numeric_dtype(s.dtype):
+        num = pd.to_numeric(s, errors="coerce").to_numpy(dtype=float)
+        ok = np.isin(num, (0.0, 1.0))
+        parsed = np.where(ok, num == 1.0, False)
+    else:
+        def one(v: Any) -> Any:
+            if isinstance(v, bool | np.bool_):
+                return bool(v)
+            if isinstance(v, int | float | np.integer | np.floating) and v in (0, 1):
+                return bool(v)
+            if isinstance(v, str):
+                return _BOOL_TEXT.get(v.strip().lower())
+            return None
+
+        looked_up = [one(v) for v in raw]
+        ok = np.array([v is not None for v in looked_up], dtype=bool)
+        parsed = np.array([bool(v) for v in looked_up], dtype=bool)
+    bad = ~missing & ~ok
+    for i in np.flatnonzero(bad):
+        problems.add(i, spec.name, raw[i], "dtype", spec.expected(), "is not a boolean")
+    out = pd.array(parsed, dtype=pd.BooleanDtype())
+    out[missing | bad] = pd.NA
+    return pd.Series(out, index=s.index)
+
+
+def _convert_category(spec: FieldSpec, s: pd.Series, problems: _Problems) -> pd.Series:
+    cats = list(spec.categories or ())
+    dtype = pd.CategoricalDtype(cats)
+    if isinstance(s.dtype, pd.CategoricalDtype) and set(s.cat.categories) <= set(cats):
+        return s.astype(dtype)
+    missing = _missing_mask(s)
+    obj = s.astype(object)
+    # only exact text codes count: 1 is not "1", "T12 " is not "T12"
+    is_text = obj.map(lambda v: isinstance(v, str)).to_numpy(dtype=bool)
+    ok = is_text & obj.isin(cats).to_numpy(dtype=bool)
+    raw = obj.to_numpy()
+    for i in np.flatnonzero(~missing & ~ok):
+        problems.add(i, spec.name, raw[i], "isin", spec.expected(), "is not an allowed code")
+    return pd.Series(pd.Categorical(obj.where(ok), dtype=dtype), index=s.index)
+
+
+def _convert_string(spec: FieldSpec, s: pd.Series, problems: _Problems) -> pd.Series:
+    missing = _missing_mask(s)
+    raw = s.to_numpy(dtype=object)
+    out = np.empty(len(s), dtype=object)
+    out[:] = None
+    for i, v in enumerate(raw):
+        if missing[i]:
+            continue
+        if isinstance(v, str):
+            out[i] = v
+        elif isinstance(v, int | np.integer) and not isinstance(v, bool | np.bool_):
+            out[i] = str(int(v))  # declared: whole numbers are accepted as identifiers
+        elif isinstance(v, float | np.floating) and float(v).is_integer():
+            out[i] = str(int(v))
+        else:
+            problems.add(i, spec.name, v, "dtype", spec.expected(), "is not text")
+    return pd.Series(pd.array(out, dtype=pd.StringDtype()), index=s.index)
+
+
+def _convert_date(spec: FieldSpec, s: pd.Series, problems: _Problems) -> pd.Series:
+    if pd.api.types.is_datetime64_any_dtype(s.dtype):
+        return s.astype("datetime64[ns]")
+    missing = _missing_mask(s)
+    parsed = pd.to_datetime(s.where(~missing), errors="coerce", format="ISO8601")
+    bad = ~missing & parsed.isna().to_numpy()
+    raw = s.to_numpy(dtype=object)
+    for i in np.flatnonzero(bad):
+        problems.add(i, spec.name, raw[i], "dtype", spec.expected(), "is not a date")
+    return parsed.astype("datetime64[ns]")
+
+
+_CONVERTERS = {
+    "float": _convert_numeric,
+    "int": _convert_numeric,
+    "bool": _convert_bool,
+    "category": _convert_category,
+    "string": _convert_string,
+    "date": _convert_date,
+}
+
+
+def _convert(schema: Schema, df: pd.DataFrame, problems: _Problems) -> pd.DataFrame:
+    out = {}
+    for col in df.columns:
+        if col not in schema:
+            out[col] = df[col]
+            continue
+        spec = schema[col]
+        if not spec.coerce:
+            out[col] = df[col]
+            continue
+        out[col] = _CONVERTERS[spec.dtype](spec, df[col], problems)
+    return pd.DataFrame(out, index=df.index)
+
+
+# ---------------------------------------------------------------------------------------
+# pass 2: pandera
+# ---------------------------------------------------------------------------------------
+def _pandera_schema(schema: Schema, present: list[str]) -> Any:
+    import pandera.pandas as pa
+
+    columns = {}
+    for spec in schema:
+        checks = []
+        if spec.is_numeric and (spec.min is not None or spec.max is not None):
+            checks.append(
+                pa.Check.in_range(
+                    -np.inf if spec.min is None else spec.min,
+                    np.inf if spec.max is None else spec.max,
+                    name="range",
+                )
+            )
+        if spec.categories is not None and spec.dtype != "category":
+            checks.append(pa.Check.isin(list(spec.categories), name="isin"))
+        if spec.pattern is not None:
+            checks.append(pa.Check.str_matches(rf"^(?:{spec.pattern})\Z", name="pattern"))
+        columns[spec.name] = pa.Column(
+            spec.pandas_dtype(),
+            checks=checks,
+            nullable=spec.nullable,
+            unique=spec.unique,
+            required=spec.required,
+            coerce=False,
+        )
+    frame_checks = [
+        pa.Check(rule.evaluate, name=f"rule:{rule.name}")
+        for rule in schema.rules
+        if rule.applies_to(present)
+    ]
+    return pa.DataFrameSchema(columns, checks=frame_checks, strict=True, name=schema.name)
+
+
+_WHAT = {
+    "in_range": "is out of range",
+    "isin": "is not an allowed code",
+    "str_matches": "is not a valid identifier",
+    "not_nullable": "is missing",
+    "field_uniqueness": "is a duplicate",
+}
+
+
+def _pandera_problems(schema: Schema, typed: pd.DataFrame, problems: _Problems) -> None:
+    import pandera.pandas as pa
+
+    try:
+        _pandera_schema(schema, list(typed.columns)).validate(typed, lazy=True)
+    except pa.errors.SchemaErrors as exc:
+        fc = exc.failure_cases
+    else:
+        return
+    rules = {f"rule:{r.name}": r for r in schema.rules}
+    seen_rule_rows: set[tuple[str, Hashable]] = set()
+    for rec in fc.to_dict("records"):
+        check = str(rec["check"])
+        col = rec["column"]
+        idx = rec["index"]
+        row = None if is_missing(idx) else int(idx)
+        if check == "column_in_schema":
+            problems.add(None, rec["failure_case"], None, "unknown_column",
+                         "a field of schema " + repr(schema.name), "is not a field of the schema")
+        elif check == "column_in_dataframe":
+            name = rec["failure_case"]
+            problems.add(None, name, None, "missing_column", "the column to be present",
+                         "is required but the column is missing")
+        elif check in rules:
+            if row is None or (check, row) in seen_rule_rows:
+                continue
+            seen_rule_rows.add((check, row))
+            rule = rules[check]
+            values = {c: typed[c].iloc[row] for c in rule.columns}
+            problems.add(row, rule.columns[0], values, check, "a consistent record",
+                         rule.message)
+        elif check.startswith("dtype("):
+            spec = schema[col]
+            problems.add(None, col, None, "dtype", f"dtype {spec.pandas_dtype()}",
+                         f"has dtype {typed[col].dtype} (FieldSpec.coerce is off)")
+        else:
+            spec = schema[col] if col in schema else None
+            expected = spec.expected() if spec is not None else ""
+            kind = check.split("(", 1)[0]
+            what = _WHAT.get(kind, f"fails check {check}")
+            if check == "field_uniqueness":
+                expected = f"a unique {col}"
+            problems.add(row, col, rec["failure_case"], check, expected, what)
+
+
+# ---------------------------------------------------------------------------------------
+# reporting
+# ---------------------------------------------------------------------------------------
+def _display(value: Any) -> str:
+    if is_missing(value):
+        return "<missing>"
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, pd.Timestamp):
+        return value.date().isoformat()
+    return repr(value)
+
+
+def _failures_frame(problems: _Problems, ids: pd.Series | None) -> pd.DataFrame:
+    rows = []
+    id_field = ids.name if ids is not None else None
+    # records whose identifier is itself invalid are not labelled with it
+    bad_id_rows = {
+        p["row"]
+        for p in problems.rows
+        if p["column"] == id_field and p["check"] != "field_uniqueness"
+    }
+    for p in problems.rows:
+        row = p["row"]
+        rid = None
+        if row is not None and ids is not None and row not in bad_id_rows:
+            v = ids.iloc[row]
+            rid = None if is_missing(v) else str(v)
+        col = p["column"]
+        who = f"record {rid}" if rid is not None else "record"
+        if row is None:
+            msg = f"column {col!r} {p['what']}; expected {p['expected']}."
+        elif isinstance(p["value"], dict):  # a cross-field rule
+            shown = ", ".join(f"{c}={_display(v)}" for c, v in p["value"].items())
+            msg = f"{who} (row {row}): {p['what']} ({shown})."
+        else:
+            value = _display(p["value"])
+            msg = f"{who} (row {row}): {col}={value} {p['what']}; expected {p['expected']}."
+        rows.append(
+            {
+                "record_id": rid,
+                "row": row,
+                "column": col,
+                "value": p["value"],
+                "check": p["check"],
+                "expected": p["expected"],
+                "message": msg,
+            }
+        )
+    frame = pd.DataFrame(rows, columns=FAILURE_COLUMNS)
+    frame["row"] = frame["row"].astype("Int64")
+    return frame.sort_values(["row", "column"], na_position="first", kind="stable").reset_index(
+        drop=True
+    )
+
+
+def _raise(failures: pd.DataFrame, n_records: int, source: str | None, hint: str) -> None:
+    n = len(failures)
+    n_bad_rows = failures["row"].dropna().nunique()
+    where = f" from {source!r}" if source else ""
+    head = f"{n} problem{'s' if n != 1 else ''}"
+    if n_bad_rows:
+        head += f" in {n_bad_rows} of {n_records} records"
+    else:
+        head += f" in a cohort of {n_records} records"
+    lines = [head + where + "."]
+    lines += ["  " + m for m in failures["message"].head(_MAX_LISTED)]
+    if n > _MAX_LISTED:
+        lines.append(f"  ... and {n - _MAX_LISTED} more (see the error's .failures DataFrame).")
+    lines.append(hint)
+    raise SchemaValidationError("\n".join(lines), failures)
+
+
+def validate(
+    df: pd.DataFrame,
+    schema: Schema | None = None,
+    *,
+    on_invalid: Literal["raise", "split"] = "raise",
+    source: str | None = None,
+) -> pd.DataFrame | ValidationResult:
+    """Check a cohort against a clinical-record schema.
+
+    Every problem is found in one pass (pandera ``lazy=True``) and reported as record
+    id, row, column, bad value and what was expected. Values are never changed: the
+    only conversions are those the schema declares (see :class:`FieldSpec`).
+
+    Parameters
+    ----------
+    df : DataFrame of shape (n_records, n_fields)
+        The cohort, one record per row, columns named as the schema's fields (use
+        :func:`spinerisk.io.apply_mapping` first for a hospital's own names and codes).
+    schema : Schema or None, default=None
+        The schema; None means :data:`spinerisk.schema.SPINE_SCHEMA`.
+    on_invalid : {"raise", "split"}, default="raise"
+        ``"raise"``: raise :class:`SchemaValidationError` listing every problem.
+        ``"split"``: return the valid records and a rejects frame with the reasons.
+        Problems with the frame itself (unknown or missing columns, no records) raise
+        in both modes, because no record can be judged valid.
+    source : str or None, default=None
+        Name of the data source for messages; defaults to ``df.attrs["source"]``
+        (set by :func:`spinerisk.io.read_records`).
+
+    Returns
+    -------
+    DataFrame or ValidationResult
+        With ``"raise"``, the validated cohort with schema dtypes (same index). With
+        ``"split"``, a :class:`ValidationResult` ``(valid, rejects)``.
+
+    Raises
+    ------
+    SchemaValidationError
+        With ``.failures`` (a DataFrame, one row per problem).
+    TypeError
+        If ``df`` is not a DataFrame.
+
+    Examples
+    --------
+    >>> import spinerisk as sr
+    >>> cohort = sr.make_spine_cohort(200, seed=1)
+    >>> checked = sr.validate(cohort)
+    >>> len(checked)
+    200
+    >>> bad = cohort.head(3).copy()
+    >>> bad.loc[1, "age_years"] = 300.0
+    >>> sr.validate(bad)
+    Traceback (most recent call last):
+    ...
+    spinerisk.exceptions.SchemaValidationError: 1 problem in 1 of 3 records.
+      record SYN-000002 (row 1): age_years=300.0 is out of range; expected 18 <= age_years <= 105 years, not missing.
+    No records were returned. Correct the source, or pass on_invalid="split" to get the valid records and the rejected ones with their reasons.
+    >>> valid, rejects = sr.validate(bad, on_invalid="split")
+    >>> len(valid), len(rejects), rejects["reasons"].iloc[0][:40]
+    (2, 1, 'age_years=300.0 is out of range; expecte')
+    """  # noqa: E501
+    from spinerisk.schema.default import SPINE_SCHEMA
+
+    if not isinstance(df, pd.DataFrame):
+        raise TypeError(f"validate expects a pandas DataFrame; got {type(df).__name__}.")
+    if on_invalid not in ("raise", "split"):
+        raise ValueError(f"on_invalid must be 'raise' or 'split'; got on_invalid={on_invalid!r}.")
+    schema = SPINE_SCHEMA if schema is None else schema
+    if not isinstance(schema, Schema):
+        raise TypeError(f"schema must be a spinerisk Schema; got {type(schema).__name__}.")
+    source = source if source is not None else df.attrs.get("source")
+    n = len(df)
+    frame_hint = "No records were returned: fix the columns first (see spinerisk.io.apply_mapping)."
+
+    problems = _Problems()
+    dupes = df.columns[df.columns.duplicated()].unique().tolist()
+    for col in dupes:
+        problems.add(None, col, None, "duplicate_column", "each column once",
+                     "appears more than once")
+    non_str = [c for c in df.columns if not isinstance(c, str)]
+    for col in non_str:
+        problems.add(None, str(col), None, "column_name", "text column names",
+                     "is not a text column name")
+    if n == 0:
+        problems.add(None, None, None, "empty", "at least one record", "has no records")
+    if problems.rows:
+        _raise(_failures_frame(problems, None), n, source, frame_hint)
+
+    original_index = df.index
+    work = df.reset_index(drop=True)
+    typed = _convert(schema, work, problems)
+    _pandera_problems(schema, typed, problems)
+
+    for spec in schema:
+        if spec.name in typed.columns and spec.nullable and typed[spec.name].isna().all():
+            warnings.warn(
+                f"Column {spec.name!r} is entirely missing in {n} records; it carries no "
+                "information (check the extract or the column mapping).",
+                DataQualityWarning,
+                stacklevel=2,
+            )
+
+    id_field = schema.id_field
+    ids = work[id_field] if id_field in work.columns else None
+    typed.index = original_index
+    if not problems.rows:
+        return ValidationResult(typed, _empty_rejects(df)) if on_invalid == "split" else typed
+
+    # a cell reported by the conversion pass is not reported again as "missing"
+    converted_cells = {(p["row"], p["column"]) for p in problems.rows if p["check"] in
+                       ("dtype", "finite", "integer", "isin")}
+    problems.rows = [
+        p for p in problems.rows
+        if not (p["check"] == "not_nullable" and (p["row"], p["column"]) in converted_cells)
+    ]
+    failures = _failures_frame(problems, ids)
+    frame_level = failures["row"].isna()
+    if on_invalid == "raise" or frame_level.any():
+        hint = (
+            frame_hint
+            if frame_level.any()
+            else "No records were returned. Correct the source, or pass on_invalid=\"split\" "
+            "to get the valid records and the rejected ones with their reasons."
+        )
+        _raise(failures, n, source, hint)
+
+    bad_rows = np.sort(failures["row"].astype(int).unique())
+    reasons = failures.groupby("row", sort=True)["message"].apply(
+        lambda m: " | ".join(_strip_record_prefix(x).rstrip(".") for x in m)
+    )
+    keep = np.ones(n, dtype=bool)
+    keep[bad_rows] = False
+    rejects = df.iloc[bad_rows].copy()
+    rejects.insert(0, "reasons", reasons.loc[bad_rows].to_numpy())
+    rejects.insert(0, "row", bad_rows)
+    return ValidationResult(typed.iloc[keep], rejects)
+
+
+_PREFIX = re.compile(r"^record [^(]*\(row \d+\): |^record \(row \d+\): ")
+
+
+def _strip_record_prefix(message: str) -> str:
+    return _PREFIX.sub("", message)
+
+
+def _empty_rejects(df: pd.DataFrame) -> pd.DataFrame:
+    rejects = df.iloc[:0].copy()
+    rejects.insert(0, "reasons", pd.Series([], dtype=object))
+    rejects.insert(0, "row", pd.Series([], dtype="int64"))
+    return rejects
