@@ -142,6 +142,8 @@ class ClinicalFeatures(TransformerMixin, BaseEstimator):
         """
         schema = self._schema()
         X = self._check_frame(X)
+        if len(X) == 0:
+            raise ValueError("Found array with 0 sample(s); ClinicalFeatures needs records to fit.")
         self.feature_names_in_ = np.asarray(X.columns, dtype=object)
         self.n_features_in_ = X.shape[1]
         roles = ("feature", "treatment") if self.include_treatment else ("feature",)
@@ -155,6 +157,13 @@ class ClinicalFeatures(TransformerMixin, BaseEstimator):
         return self
 
     def _check_frame(self, X: Any) -> pd.DataFrame:
+        from scipy import sparse
+
+        if sparse.issparse(X):
+            raise TypeError(
+                "ClinicalFeatures does not support sparse input: it needs a DataFrame of "
+                "validated records."
+            )
         if not isinstance(X, pd.DataFrame):
             raise TypeError(
                 "ClinicalFeatures needs a DataFrame with schema field names (validated "

@@ -277,7 +277,10 @@ def _pandera_problems(schema: Schema, typed: pd.DataFrame, problems: _Problems) 
     import pandera.pandas as pa
 
     try:
-        _pandera_schema(schema, list(typed.columns)).validate(typed, lazy=True)
+        with warnings.catch_warnings():
+            # pandera's own failure-case concatenation trips a pandas FutureWarning
+            warnings.filterwarnings("ignore", category=FutureWarning, module=r"pandera\.")
+            _pandera_schema(schema, list(typed.columns)).validate(typed, lazy=True)
     except pa.errors.SchemaErrors as exc:
         fc = exc.failure_cases
     else:

@@ -1,0 +1,78 @@
+"""The spinerisk command line: demo and validate."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from spinerisk.cli import app
+
+runner = CliRunner()
+
+
+def test_demo_runs_the_main_job_and_labels_data_synthetic():
+    result = runner.invoke(app, ["demo", "--n", "400", "--seed", "3"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "SYNTHETIC DATA" in out
+    assert "400 valid + 0 rejected = 400 records" in out
+    assert "Feature pipeline (onehot): 400 records x" in out
+    for title in ("Progressive collapse", "Nonunion", "Future fracture"):
+        assert f"Table 1 - {title}" in out
+    assert "fracture (n=" in out and "nonunion=yes (n=" in out
+
+
+def test_demo_bad_option_exits_2():
+    result = runner.invoke(app, ["demo", "--profile", "martian"])
+    assert result.exit_code == 2
+    assert "profile" in result.output
+
+
+def test_help_text_comes_from_docstrings():
+    result = runner.invoke(app, ["validate", "--help"])
+    assert result.exit_code == 0
+    assert "Validate a records file against the default spine schema" in result.output
+
+
+def test_validate_ok_and_failing_files(tmp_path, cohort):
+    good = tmp_path / "good.csv"
+    cohort.head(30).to_csv(good, index=False)
+    result = runner.invoke(app, ["validate", str(good)])
+    assert result.exit_code == 0 and "30 records valid" in result.output
+
+    bad = cohort.head(30).copy()
+    bad["sex"] = bad["sex"].astype(object)
+    bad.loc[4, "sex"] = "X"
+    bad.to_csv(tmp_path / "bad.csv", index=False)
+    result = runner.invoke(app, ["validate", str(tmp_path / "bad.csv")])
+    assert result.exit_code == 2
+    assert "(row 4): sex='X' is not an allowed code" in result.output
+
+
+def test_validate_writes_rejects_with_exact_accounting(tmp_path, cohort):
+    bad = cohort.head(30).copy()
+    bad["patient_id"] = bad["patient_id"].astype(object)
+    bad.loc[2, "patient_id"] = "=cmd|' /C calc'!A0"
+    bad.loc[7, "age_years"] = 300.0
+    bad.to_csv(tmp_path / "in.csv", index=False)
+    rejects = tmp_path / "rejects.csv"
+    result = runner.invoke(app, ["validate", str(tmp_path / "in.csv"), "--rejects", str(rejects)])
+    assert result.exit_code == 2  # rejects exist: schedulers must notice
+    assert "records in: 30 = valid: 28 + rejected: 2" in result.output
+    written = pd.read_csv(rejects)
+    assert sorted(written["row"]) == [2, 7]
+    # text that a spreadsheet would execute is neutralised in the CSV
+    assert written.loc[written["row"] == 2, "patient_id"].item().startswith("'=")
+
+
+@pytest.mark.parametrize("content, match", [
+    (b"patient_id;age_years\nP1;70\n", "looks ';'-delimited"),
+    (b"patient_id,age_years\nM\xfcller,70\n", "is not valid utf-8"),
+])  # fmt: skip
+def test_validate_unreadable_files_exit_2(tmp_path, content, match):
+    path = tmp_path / "x.csv"
+    path.write_bytes(content)
+    result = runner.invoke(app, ["validate", str(path)])
+    assert result.exit_code == 2
+    assert match in result.output
