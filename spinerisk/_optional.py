@@ -35,7 +35,7 @@ def import_optional(module: str, *, extra: str, purpose: str) -> ModuleType:
     Traceback (most recent call last):
     ...
     ImportError: spinerisk needs 'no_such_module_xyz' for serving. Install it with: pip install "spinerisk[api]"
-    """
+    """  # noqa: E501
     try:
         return importlib.import_module(module)
     except ImportError as exc:

@@ -331,7 +331,7 @@ def apply_mapping(
     Traceback (most recent call last):
     ...
     spinerisk.exceptions.MappingError: 1 value has no translation in the column mapping:
-      row 1: Gender='U' (field sex): not in [values.sex] and not a code of the schema (expected one of F, M).
+      row 1: Gender='U' (field sex): not in [values.sex] and not a code of the schema (expected one of F, M, not missing).
     Add the codes under [values.<field>] in the mapping.
     """  # noqa: E501
     from spinerisk.schema.default import SPINE_SCHEMA
@@ -434,8 +434,10 @@ def apply_mapping(
         out[f] = pd.Series(translated, index=out.index, dtype=object)
     if problems:
         n = len(problems)
-        lines = [f"{n} value{'s' if n != 1 else ''} ha{'ve' if n != 1 else 's'} no translation "
-                 "in the column mapping:"]
+        lines = [
+            f"{n} value{'s' if n != 1 else ''} ha{'ve' if n != 1 else 's'} no translation "
+            "in the column mapping:"
+        ]
         lines += ["  " + p for p in problems[:_MAX_LISTED]]
         if n > _MAX_LISTED:
             lines.append(f"  ... and {n - _MAX_LISTED} more.")

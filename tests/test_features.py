@@ -22,23 +22,38 @@ _NEEDS_FRAME = (
     "ClinicalFeatures reads fields by their schema names; the common checks pass "
     "anonymous numpy arrays, which it refuses with a TypeError"
 )
-EXPECTED_FAILED = {
-    name: _NEEDS_FRAME
-    for name in [
-        "check_fit_score_takes_y", "check_estimators_overwrite_params",
-        "check_dont_overwrite_parameters", "check_estimators_fit_returns_self",
-        "check_readonly_memmap_input", "check_n_features_in_after_fitting",
-        "check_positive_only_tag_during_fit", "check_estimators_dtypes",
-        "check_complex_data", "check_dtype_object", "check_estimators_empty_data_messages",
-        "check_pipeline_consistency", "check_estimators_pickle",
-        "check_f_contiguous_array_estimator", "check_transformer_data_not_an_array",
-        "check_transformer_general", "check_transformer_preserve_dtypes",
-        "check_methods_sample_order_invariance", "check_methods_subset_invariance",
-        "check_fit2d_1sample", "check_fit2d_1feature", "check_dict_unchanged",
-        "check_fit_idempotent", "check_fit_check_is_fitted", "check_n_features_in",
-        "check_fit1d", "check_fit2d_predict1d",
-    ]
-}  # fmt: skip
+EXPECTED_FAILED = dict.fromkeys(
+    [
+        "check_fit_score_takes_y",
+        "check_estimators_overwrite_params",
+        "check_dont_overwrite_parameters",
+        "check_estimators_fit_returns_self",
+        "check_readonly_memmap_input",
+        "check_n_features_in_after_fitting",
+        "check_positive_only_tag_during_fit",
+        "check_estimators_dtypes",
+        "check_complex_data",
+        "check_dtype_object",
+        "check_estimators_empty_data_messages",
+        "check_pipeline_consistency",
+        "check_estimators_pickle",
+        "check_f_contiguous_array_estimator",
+        "check_transformer_data_not_an_array",
+        "check_transformer_general",
+        "check_transformer_preserve_dtypes",
+        "check_methods_sample_order_invariance",
+        "check_methods_subset_invariance",
+        "check_fit2d_1sample",
+        "check_fit2d_1feature",
+        "check_dict_unchanged",
+        "check_fit_idempotent",
+        "check_fit_check_is_fitted",
+        "check_n_features_in",
+        "check_fit1d",
+        "check_fit2d_predict1d",
+    ],
+    _NEEDS_FRAME,
+)  # fmt: skip
 
 
 def _common_checks():

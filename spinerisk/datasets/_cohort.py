@@ -89,6 +89,13 @@ _OF = ("OF1", "OF2", "OF3", "OF4", "OF5")
 _AO = ("A0", "A1", "A2", "A3", "A4", "B1", "B2", "B3", "C")
 
 _DAYS_PER_YEAR = 365.25
+#: Oracle ``true_<field>`` columns: predictors that noise or missingness can hide, and
+#: the 6-month outcomes before loss to follow-up.
+_TRUE_FIELDS = (
+    "tscore_min hu_l1 current_smoking alcohol_units_day falls_12m_count egfr of_class "
+    "kyphotic_angle0 t1_pattern t2_pattern kyphotic_angle_6m delta_height_6m "
+    "height_loss_6m_pct collapse_6m nonunion"
+).split()
 _HORIZON_DAYS = (365, 730, 1826)
 
 
@@ -267,7 +274,9 @@ def _fracture_time(a_fx: FloatArray, e: FloatArray) -> FloatArray:
     return t
 
 
-def _flip(u: FloatArray, pick: FloatArray, codes: npt.NDArray[np.intp], k: int, rate: float):
+def _flip(
+    u: FloatArray, pick: FloatArray, codes: npt.NDArray[np.intp], k: int, rate: float
+) -> npt.NDArray[np.intp]:
     """Replace a share ``rate`` of codes by a different category, uniformly at random."""
     shift = 1 + np.minimum((pick * (k - 1)).astype(np.intp), k - 2)
     return np.where(u < rate, (codes + shift) % k, codes)
@@ -606,6 +615,79 @@ def _labels(prefix: str, index: Any, width: int) -> npt.NDArray[np.str_]:
     return np.char.add(prefix, np.char.zfill(np.asarray(index).astype(str), width))
 
 
+def _assemble(
+    s: dict[str, Any],
+    f: dict[str, Any],
+    o: dict[str, Any],
+    miss: dict[str, BoolArray],
+    no_6m: BoolArray,
+    countries: tuple[str, ...],
+    n_centres: int,
+) -> dict[str, Any]:
+    """Schema-typed columns from true values ``s``, follow-up ``f`` and observed ``o``."""
+    n = len(s["age"])
+    not_assessed = no_6m | s["augmented"]
+    width = max(6, len(str(n)))
+    cwidth = max(2, len(str(n_centres)))
+    countries = np.array(countries)[s["centre"] % len(countries)]
+    index_date = (np.datetime64("2016-01-01", "D") + s["index_day"]).astype("datetime64[ns]")
+    data: dict[str, Any] = {
+        "patient_id": pd.array(_labels("SYN-", np.arange(1, n + 1), width), dtype="string"),
+        "centre_id": pd.array(_labels("C", s["centre"] + 1, cwidth), dtype="string"),
+        "country": pd.array(countries, dtype="string"),
+        "index_date": index_date,
+        "days_injury_to_imaging": _int(s["delay"]),
+        "age_years": _float(s["age"]),
+        "sex": _cat("sex", ~s["female"]),
+        "height_cm": _float(s["height"]),
+        "weight_kg": _float(s["weight"]),
+        "bmi": _float(s["bmi"]),
+        "tscore_min": _float(s["tscore"], miss["tscore"]),
+        "hu_l1": _float(o["hu"], miss["hu"]),
+        "prevalent_vf_count": _int(s["prevalent_vf"]),
+        "prior_fragility_fx": _bool(s["prior"]),
+        "prior_fx_count": _int(s["prior_count"]),
+        "parental_hip_fx": _bool(s["parental"]),
+        "current_smoking": _bool(s["smoking"], miss["smoking"]),
+        "alcohol_units_day": _float(s["alcohol"], miss["alcohol"]),
+        "glucocorticoid_current": _bool(s["gc"]),
+        "glucocorticoid_dose_mg": _float(s["dose"]),
+        "rheumatoid_arthritis": _bool(s["ra"]),
+        "secondary_osteoporosis": _bool(s["secondary"]),
+        "falls_12m_count": _int(s["falls_count"], miss["falls"]),
+        "diabetes_type": _cat("diabetes_type", np.select([s["dm_t1"], s["diabetes"]], [1, 2])),
+        "egfr": _float(s["egfr"], miss["egfr"]),
+        "dementia": _bool(s["dementia"]),
+        "mechanism": _cat("mechanism", s["mechanism"]),
+        "energy": _cat("energy", s["high_energy"]),
+        "level": _cat("level", _LEVEL_CODES[s["level"]]),
+        "n_acute_levels": _int(s["n_levels"]),
+        "ao_morphology": _cat("ao_morphology", s["ao"]),
+        "of_class": _cat("of_class", o["of_class"]),
+        "height_loss0_pct": _float(s["hl0"]),
+        "kyphotic_angle0": _float(o["ka0"]),
+        "posterior_wall_injury": _bool(s["pw"]),
+        "both_endplates": _bool(s["both"]),
+        "intravertebral_cleft0": _bool(s["cleft"]),
+        "mri_done": _bool(~miss["mri"]),
+        "t1_pattern": _cat("t1_pattern", o["t1"], miss["mri"]),
+        "t2_pattern": _cat("t2_pattern", o["t2"], miss["mri"]),
+        "vas_back0": _float(s["vas"]),
+        "treatment": _cat("treatment", s["treatment"]),
+        "brace_type": _cat("brace_type", s["brace"]),
+        "anti_op_drug": _cat("anti_op_drug", s["anti_op"]),
+        "delta_height_6m": _float(s["delta"], no_6m),
+        "height_loss_6m_pct": _float(s["hl6"], no_6m),
+        "kyphotic_angle_6m": _float(o["ka6"], no_6m),
+        "collapse_6m": _bool(s["delta"] >= 15.0, no_6m),
+        "nonunion": _bool(s["nonunion"], not_assessed),
+        "fx_time_days": _float(f["fx_time_days"]),
+        "fx_event": _int(f["fx_event"]),
+        "death_time_days": _float(f["death_time_days"]),
+    }
+    return data
+
+
 def make_spine_cohort(
     n: int = 1000,
     seed: int = 0,
@@ -776,67 +858,8 @@ default="radiographic_vf"
     o, m0 = _observe(rng_miss, rng_noise, s, n, prof, params)
     if m0 is not None:
         intercepts["tscore_missing_logit"] = m0
-    miss, no_6m = o["miss"], f["no_6m"]
-    not_assessed = no_6m | s["augmented"]
 
-    width = max(6, len(str(n)))
-    cwidth = max(2, len(str(params["n_centres"])))
-    countries = np.array(prof["countries"])[s["centre"] % len(prof["countries"])]
-    index_date = (np.datetime64("2016-01-01", "D") + s["index_day"]).astype("datetime64[ns]")
-    data: dict[str, Any] = {
-        "patient_id": pd.array(_labels("SYN-", np.arange(1, n + 1), width), dtype="string"),
-        "centre_id": pd.array(_labels("C", s["centre"] + 1, cwidth), dtype="string"),
-        "country": pd.array(countries, dtype="string"),
-        "index_date": index_date,
-        "days_injury_to_imaging": _int(s["delay"]),
-        "age_years": _float(s["age"]),
-        "sex": _cat("sex", ~s["female"]),
-        "height_cm": _float(s["height"]),
-        "weight_kg": _float(s["weight"]),
-        "bmi": _float(s["bmi"]),
-        "tscore_min": _float(s["tscore"], miss["tscore"]),
-        "hu_l1": _float(o["hu"], miss["hu"]),
-        "prevalent_vf_count": _int(s["prevalent_vf"]),
-        "prior_fragility_fx": _bool(s["prior"]),
-        "prior_fx_count": _int(s["prior_count"]),
-        "parental_hip_fx": _bool(s["parental"]),
-        "current_smoking": _bool(s["smoking"], miss["smoking"]),
-        "alcohol_units_day": _float(s["alcohol"], miss["alcohol"]),
-        "glucocorticoid_current": _bool(s["gc"]),
-        "glucocorticoid_dose_mg": _float(s["dose"]),
-        "rheumatoid_arthritis": _bool(s["ra"]),
-        "secondary_osteoporosis": _bool(s["secondary"]),
-        "falls_12m_count": _int(s["falls_count"], miss["falls"]),
-        "diabetes_type": _cat("diabetes_type", np.select([s["dm_t1"], s["diabetes"]], [1, 2])),
-        "egfr": _float(s["egfr"], miss["egfr"]),
-        "dementia": _bool(s["dementia"]),
-        "mechanism": _cat("mechanism", s["mechanism"]),
-        "energy": _cat("energy", s["high_energy"]),
-        "level": _cat("level", _LEVEL_CODES[s["level"]]),
-        "n_acute_levels": _int(s["n_levels"]),
-        "ao_morphology": _cat("ao_morphology", s["ao"]),
-        "of_class": _cat("of_class", o["of_class"]),
-        "height_loss0_pct": _float(s["hl0"]),
-        "kyphotic_angle0": _float(o["ka0"]),
-        "posterior_wall_injury": _bool(s["pw"]),
-        "both_endplates": _bool(s["both"]),
-        "intravertebral_cleft0": _bool(s["cleft"]),
-        "mri_done": _bool(~miss["mri"]),
-        "t1_pattern": _cat("t1_pattern", o["t1"], miss["mri"]),
-        "t2_pattern": _cat("t2_pattern", o["t2"], miss["mri"]),
-        "vas_back0": _float(s["vas"]),
-        "treatment": _cat("treatment", s["treatment"]),
-        "brace_type": _cat("brace_type", s["brace"]),
-        "anti_op_drug": _cat("anti_op_drug", s["anti_op"]),
-        "delta_height_6m": _float(s["delta"], no_6m),
-        "height_loss_6m_pct": _float(s["hl6"], no_6m),
-        "kyphotic_angle_6m": _float(o["ka6"], no_6m),
-        "collapse_6m": _bool(s["delta"] >= 15.0, no_6m),
-        "nonunion": _bool(s["nonunion"], not_assessed),
-        "fx_time_days": _float(f["fx_time_days"]),
-        "fx_event": _int(f["fx_event"]),
-        "death_time_days": _float(f["death_time_days"]),
-    }
+    data = _assemble(s, f, o, o["miss"], f["no_6m"], prof["countries"], params["n_centres"])
     columns = [name for name in SPINE_SCHEMA.names if name in data]
     cohort = pd.DataFrame({name: data[name] for name in columns})
     cohort.attrs = {
@@ -850,6 +873,10 @@ default="radiographic_vf"
     if not return_oracle:
         return cohort
 
+    truth = {k: s[k] for k in ("t1", "t2", "of_class", "ka0", "ka6", "hu")}
+    complete = {k: np.zeros(n, dtype=bool) for k in o["miss"]}
+    no_loss = np.zeros(n, dtype=bool)
+    true = _assemble(s, f, truth, complete, no_loss, prof["countries"], params["n_centres"])
     oracle = pd.DataFrame(
         {
             "patient_id": data["patient_id"],
@@ -862,23 +889,10 @@ default="radiographic_vf"
             **{f"cif_fx_{d}": s[f"cif_fx_{d}"] for d in _HORIZON_DAYS},
             **{f"cif_death_{d}": s[f"cif_death_{d}"] for d in _HORIZON_DAYS},
             "centre_effect": s["centre_effect"],
-            "true_tscore_min": s["tscore"],
-            "true_hu_l1": s["hu"],
-            "true_current_smoking": _bool(s["smoking"]),
-            "true_alcohol_units_day": s["alcohol"],
-            "true_falls_12m_count": _int(s["falls_count"]),
-            "true_egfr": s["egfr"],
-            "true_of_class": _cat("of_class", s["of_class"]),
-            "true_kyphotic_angle0": s["ka0"],
-            "true_t1_pattern": _cat("t1_pattern", s["t1"]),
-            "true_t2_pattern": _cat("t2_pattern", s["t2"]),
-            "true_kyphotic_angle_6m": s["ka6"],
-            "true_delta_height_6m": s["delta"],
-            "true_collapse_6m": _bool(s["delta"] >= 15.0),
-            "true_nonunion": _bool(s["nonunion"], s["augmented"]),
             "latent_fx_time_days": s["t_fx"] * _DAYS_PER_YEAR,
             "latent_death_time_days": s["t_death"] * _DAYS_PER_YEAR,
             "censor_time_days": f["censor"] * _DAYS_PER_YEAR,
+            **{f"true_{name}": true[name] for name in _TRUE_FIELDS},
         },
         index=cohort.index,
     )

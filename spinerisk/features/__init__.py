@@ -91,7 +91,7 @@ def make_feature_pipeline(
     >>> X.shape[0], bool(X.notna().all().all())
     (500, True)
     >>> [c for c in X.columns if c.startswith("t2_pattern")][:2]
-    ['t2_pattern=confined_high', 't2_pattern=diffuse_low']
+    ['t2_pattern=confined_high', 't2_pattern=confined_low']
     >>> sr.make_feature_pipeline(encoding="trees")
     Traceback (most recent call last):
     ...

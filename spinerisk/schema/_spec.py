@@ -434,7 +434,8 @@ class Schema:
             out.append(f"### {group or 'other'}")
             out.append("")
             out.append(
-                "| field | type | unit | allowed | missing allowed | required | role | description |"
+                "| field | type | unit | allowed | missing allowed | required | role "
+                "| description |"
             )
             out.append("|---|---|---|---|---|---|---|---|")
             for r in part.itertuples(index=False):

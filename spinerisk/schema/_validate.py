@@ -31,6 +31,8 @@ FAILURE_COLUMNS = ["record_id", "row", "column", "value", "check", "expected", "
 # Declared boolean spellings. Site codes such as "Y"/"N" belong in a column mapping.
 _BOOL_TEXT = {"true": True, "1": True, "1.0": True, "false": False, "0": False, "0.0": False}
 _MAX_LISTED = 20
+# an all-missing column is worth a warning in a cohort, not in a handful of records
+_MIN_RECORDS_FOR_WARNINGS = 50
 
 
 class ValidationResult(NamedTuple):
@@ -119,8 +121,9 @@ def _convert_numeric(spec: FieldSpec, s: pd.Series, problems: _Problems) -> pd.S
     if spec.dtype == "int":
         frac = ~np.isnan(values) & (values != np.round(values))
         for i in np.flatnonzero(frac):
-            problems.add(i, spec.name, raw_values[i], "integer", spec.expected(),
-                         "is not a whole number")
+            problems.add(
+                i, spec.name, raw_values[i], "integer", spec.expected(), "is not a whole number"
+            )
         values[frac] = np.nan
         return pd.Series(values, index=s.index).astype(pd.Int64Dtype())
     return pd.Series(values, index=s.index, dtype="float64")
@@ -136,6 +139,7 @@ def _convert_bool(spec: FieldSpec, s: pd.Series, problems: _Problems) -> pd.Seri
         ok = np.isin(num, (0.0, 1.0))
         parsed = np.where(ok, num == 1.0, False)
     else:
+
         def one(v: Any) -> Any:
             if isinstance(v, bool | np.bool_):
                 return bool(v)
@@ -293,24 +297,41 @@ def _pandera_problems(schema: Schema, typed: pd.DataFrame, problems: _Problems) 
         idx = rec["index"]
         row = None if is_missing(idx) else int(idx)
         if check == "column_in_schema":
-            problems.add(None, rec["failure_case"], None, "unknown_column",
-                         "a field of schema " + repr(schema.name), "is not a field of the schema")
+            problems.add(
+                None,
+                rec["failure_case"],
+                None,
+                "unknown_column",
+                "a field of schema " + repr(schema.name),
+                "is not a field of the schema",
+            )
         elif check == "column_in_dataframe":
             name = rec["failure_case"]
-            problems.add(None, name, None, "missing_column", "the column to be present",
-                         "is required but the column is missing")
+            problems.add(
+                None,
+                name,
+                None,
+                "missing_column",
+                "the column to be present",
+                "is required but the column is missing",
+            )
         elif check in rules:
             if row is None or (check, row) in seen_rule_rows:
                 continue
             seen_rule_rows.add((check, row))
             rule = rules[check]
             values = {c: typed[c].iloc[row] for c in rule.columns}
-            problems.add(row, rule.columns[0], values, check, "a consistent record",
-                         rule.message)
+            problems.add(row, rule.columns[0], values, check, "a consistent record", rule.message)
         elif check.startswith("dtype("):
             spec = schema[col]
-            problems.add(None, col, None, "dtype", f"dtype {spec.pandas_dtype()}",
-                         f"has dtype {typed[col].dtype} (FieldSpec.coerce is off)")
+            problems.add(
+                None,
+                col,
+                None,
+                "dtype",
+                f"dtype {spec.pandas_dtype()}",
+                f"has dtype {typed[col].dtype} (FieldSpec.coerce is off)",
+            )
         else:
             spec = schema[col] if col in schema else None
             expected = spec.expected() if spec is not None else ""
@@ -471,12 +492,14 @@ def validate(
     problems = _Problems()
     dupes = df.columns[df.columns.duplicated()].unique().tolist()
     for col in dupes:
-        problems.add(None, col, None, "duplicate_column", "each column once",
-                     "appears more than once")
+        problems.add(
+            None, col, None, "duplicate_column", "each column once", "appears more than once"
+        )
     non_str = [c for c in df.columns if not isinstance(c, str)]
     for col in non_str:
-        problems.add(None, str(col), None, "column_name", "text column names",
-                     "is not a text column name")
+        problems.add(
+            None, str(col), None, "column_name", "text column names", "is not a text column name"
+        )
     if n == 0:
         problems.add(None, None, None, "empty", "at least one record", "has no records")
     if problems.rows:
@@ -487,7 +510,7 @@ def validate(
     typed = _convert(schema, work, problems)
     _pandera_problems(schema, typed, problems)
 
-    for spec in schema:
+    for spec in schema.by_role("feature") if n >= _MIN_RECORDS_FOR_WARNINGS else ():
         if spec.name in typed.columns and spec.nullable and typed[spec.name].isna().all():
             warnings.warn(
                 f"Column {spec.name!r} is entirely missing in {n} records; it carries no "
@@ -503,10 +526,14 @@ def validate(
         return ValidationResult(typed, _empty_rejects(df)) if on_invalid == "split" else typed
 
     # a cell reported by the conversion pass is not reported again as "missing"
-    converted_cells = {(p["row"], p["column"]) for p in problems.rows if p["check"] in
-                       ("dtype", "finite", "integer", "isin")}
+    converted_cells = {
+        (p["row"], p["column"])
+        for p in problems.rows
+        if p["check"] in ("dtype", "finite", "integer", "isin")
+    }
     problems.rows = [
-        p for p in problems.rows
+        p
+        for p in problems.rows
         if not (p["check"] == "not_nullable" and (p["row"], p["column"]) in converted_cells)
     ]
     failures = _failures_frame(problems, ids)
@@ -515,7 +542,7 @@ def validate(
         hint = (
             frame_hint
             if frame_level.any()
-            else "No records were returned. Correct the source, or pass on_invalid=\"split\" "
+            else 'No records were returned. Correct the source, or pass on_invalid="split" '
             "to get the valid records and the rejected ones with their reasons."
         )
         _raise(failures, n, source, hint)
