@@ -332,7 +332,7 @@ def apply_mapping(
     ...
     spinerisk.exceptions.MappingError: 1 value has no translation in the column mapping:
       row 1: Gender='U' (field sex): not in [values.sex] and not a code of the schema (expected one of F, M, not missing).
-    Add the codes under [values.<field>] in the mapping.
+    Add missing codes under [values.<field>] in the mapping; fix non-numbers in [scale] fields at the source.
     """  # noqa: E501
     from spinerisk.schema.default import SPINE_SCHEMA
 
@@ -441,7 +441,10 @@ def apply_mapping(
         lines += ["  " + p for p in problems[:_MAX_LISTED]]
         if n > _MAX_LISTED:
             lines.append(f"  ... and {n - _MAX_LISTED} more.")
-        lines.append("Add the codes under [values.<field>] in the mapping.")
+        lines.append(
+            "Add missing codes under [values.<field>] in the mapping; fix non-numbers in "
+            "[scale] fields at the source."
+        )
         raise MappingError("\n".join(lines))
     out.attrs = dict(df.attrs)
     return out

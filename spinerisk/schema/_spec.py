@@ -86,9 +86,11 @@ class FieldSpec:
         Declared, lossless representation changes applied before checking: ``bool``
         fields accept ``True``/``False`` and ``0``/``1``; ``int`` fields accept
         integral floats (CSV columns with blanks); ``category``/``string`` fields
-        accept text; ``date`` fields accept ISO 8601 text. No value is ever changed
-        (no rounding, trimming, case-folding or unit conversion). With
-        ``coerce=False`` the column must already have the target dtype.
+        accept text; ``date`` fields accept ISO 8601 text. Numeric text may have
+        surrounding spaces and boolean text is matched ignoring case (``"TRUE"``); codes
+        of ``category`` fields must match exactly. No value is ever changed (no
+        rounding, recoding or unit conversion). With ``coerce=False`` the column must
+        already have the target dtype.
     source : str, default=""
         Where the code list or range comes from (literature reference).
 
@@ -261,7 +263,7 @@ class Schema:
     rules : sequence of RowRule, default=()
         Cross-field consistency rules.
     name : str, default="custom"
-        Schema name, recorded in model bundles and reports.
+        Schema name, shown in messages and the schema reference.
     version : str, default="1"
         Schema version; bump it when a field's meaning changes.
 

@@ -44,7 +44,7 @@ class ValidationResult(NamedTuple):
         Records that satisfy the schema, with schema dtypes, original index kept.
     rejects : DataFrame
         Records that do not, with their original values, the 0-based ``row`` they had
-        in the input and ``reasons`` (every problem, ``"; "``-separated). Always
+        in the input and ``reasons`` (every problem, ``" | "``-separated). Always
         ``len(valid) + len(rejects) == len(input)``.
     """
 
@@ -355,6 +355,15 @@ def _display(value: Any) -> str:
     return repr(value)
 
 
+def _mask(value: Any) -> str:
+    """Show an invalid identifier without echoing it whole (it may hold a name)."""
+    if is_missing(value):
+        return "<missing>"
+    text = str(value)
+    shown = text[:3] + ("..." if len(text) > 3 else "")
+    return f"{shown!r} ({len(text)} characters)"
+
+
 def _failures_frame(problems: _Problems, ids: pd.Series | None) -> pd.DataFrame:
     rows = []
     id_field = ids.name if ids is not None else None
@@ -379,6 +388,8 @@ def _failures_frame(problems: _Problems, ids: pd.Series | None) -> pd.DataFrame:
             msg = f"{who} (row {row}): {p['what']} ({shown})."
         else:
             value = _display(p["value"])
+            if col == id_field and p["check"] != "field_uniqueness":
+                value = _mask(p["value"])
             msg = f"{who} (row {row}): {col}={value} {p['what']}; expected {p['expected']}."
         rows.append(
             {

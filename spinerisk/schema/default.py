@@ -272,7 +272,7 @@ _FIELDS: tuple[FieldSpec, ...] = (
         min=0,
         max=365,
         group="identity",
-        source="Domain brief 3.9",
+        source="Japanese OVF cohorts image within 14 days (Takahashi 2016; Inose 2020)",
     ),
     # demographics ---------------------------------------------------------------------
     _f(
@@ -594,7 +594,7 @@ _FIELDS: tuple[FieldSpec, ...] = (
         categories=TREATMENTS,
         role="treatment",
         group="treatment",
-        source="Domain brief 6.1",
+        source="Kato 2019; Kim 2014 (brace); OVF treatment literature",
     ),
     _f(
         "brace_type",
