@@ -83,11 +83,6 @@ _PROFILES: dict[str, dict[str, Any]] = {
     },
 }
 
-_T1 = ("diffuse_low", "confined_low", "none")
-_T2 = ("confined_high", "diffuse_low", "confined_low", "none")
-_OF = ("OF1", "OF2", "OF3", "OF4", "OF5")
-_AO = ("A0", "A1", "A2", "A3", "A4", "B1", "B2", "B3", "C")
-
 _DAYS_PER_YEAR = 365.25
 #: Oracle ``true_<field>`` columns: predictors that noise or missingness can hide, and
 #: the 6-month outcomes before loss to follow-up.
