@@ -513,3 +513,36 @@ def test_oracle_columns(big):
     assert (total < 1).all()
     p = 1 / (1 + np.exp(-oracle["lp_nonunion"]))
     np.testing.assert_allclose(p, oracle["p_nonunion"])
+
+
+def test_fixed_intercepts_reproduce_the_reference_and_let_rates_shift():
+    ref = make_spine_cohort(20_000, seed=5)
+    fixed = ref.attrs["intercepts"]
+    again = make_spine_cohort(20_000, seed=5, intercepts=fixed)
+    pd.testing.assert_frame_equal(again, ref)
+    assert again.attrs["intercepts"] == pytest.approx(fixed)
+    # a western case mix with the development cohort's intercepts: rates move (here up,
+    # with older, heavier patients), whereas re-solving pins them to the targets
+    west_fixed, oracle_fixed = make_spine_cohort(
+        20_000, seed=6, profile="western", intercepts=fixed, return_oracle=True
+    )
+    west_solved, oracle_solved = make_spine_cohort(
+        20_000, seed=6, profile="western", return_oracle=True
+    )
+    cons = west_fixed["treatment"] == "conservative"
+    assert oracle_solved.loc[cons, "p_nonunion"].mean() == pytest.approx(0.16, abs=1e-6)
+    assert abs(oracle_fixed.loc[cons, "p_nonunion"].mean() - 0.16) > 0.01
+    assert west_fixed.attrs["intercepts"]["nonunion_logit"] == fixed["nonunion_logit"]
+
+
+@pytest.mark.parametrize(
+    "intercepts, match",
+    [
+        ({"nonunion": -4.9}, "unknown key"),
+        ({"nonunion_logit": float("nan")}, "finite number"),
+        ([1, 2], "must be a dict"),
+    ],
+)
+def test_bad_intercepts(intercepts, match):
+    with pytest.raises(ValueError, match=match):
+        make_spine_cohort(10, intercepts=intercepts)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Mapping
 from typing import Any, Literal
 
 import numpy as np
@@ -146,6 +147,34 @@ def _validate(params: dict[str, Any]) -> None:
     )
     _check_real("nonunion_prevalence", params["nonunion_prevalence"], 0.0, 1.0, open_=True)
     _check_real("collapse_prevalence", params["collapse_prevalence"], 0.0, 1.0, open_=True)
+    given = params["intercepts"]
+    if given is not None:
+        if not isinstance(given, Mapping):
+            raise ValueError(
+                f"intercepts must be a dict such as another cohort's attrs['intercepts']; "
+                f"got intercepts={given!r}."
+            )
+        unknown = sorted(set(given) - set(_INTERCEPT_KEYS))
+        if unknown:
+            raise ValueError(
+                f"intercepts has unknown key(s) {unknown}; expected some of "
+                f"{', '.join(_INTERCEPT_KEYS)}."
+            )
+        for key, value in given.items():
+            if not isinstance(value, numbers.Real) or not math.isfinite(value):
+                raise ValueError(f"intercepts[{key!r}] must be a finite number; got {value!r}.")
+
+
+#: Keys of ``attrs["intercepts"]`` that ``make_spine_cohort(intercepts=...)`` accepts.
+_INTERCEPT_KEYS = (
+    "nonunion_logit",
+    "collapse_mu",
+    "fracture_h0",
+    "death_log_hazard",
+    "treatment_augmentation",
+    "treatment_fixation",
+    "tscore_missing_logit",
+)
 
 
 # -- simulation ------------------------------------------------------------------------
@@ -240,7 +269,11 @@ def _simulate_truth(
     # treatment, confounded by indication (multinomial logit vs conservative)
     lp_aug = 0.04 * (hl0 - 15) + 0.6 * pw + 0.8 * t2_ch + 0.5 * cleft
     lp_fix = 1.2 * pw + 0.03 * (ka0 - 12)
-    aug0, fix0 = _solve_treatment(lp_aug, lp_fix, params["augmentation_rate"])
+    given = params["intercepts"] or {}
+    if "treatment_augmentation" in given and "treatment_fixation" in given:
+        aug0, fix0 = given["treatment_augmentation"], given["treatment_fixation"]
+    else:
+        aug0, fix0 = _solve_treatment(lp_aug, lp_fix, params["augmentation_rate"])
     e_aug, e_fix = np.exp(aug0 + lp_aug), np.exp(fix0 + lp_fix)
     tr_probs = np.column_stack([np.ones(n), e_aug, e_fix]) / (1 + e_aug + e_fix)[:, None]
     tr_main = _choice_rows(rng.random(n), tr_probs)  # 0 conservative, 1 augmentation, 2 fix
@@ -265,7 +298,9 @@ def _simulate_truth(
         + centre_effect[centre] + math.log(0.5) * fixed
     )  # fmt: skip
     ref = conservative if conservative.any() else np.ones(n, dtype=bool)
-    nu0 = _solve_logit(lp_nu[ref], params["nonunion_prevalence"], "nonunion intercept")
+    nu0 = given.get("nonunion_logit")
+    if nu0 is None:
+        nu0 = _solve_logit(lp_nu[ref], params["nonunion_prevalence"], "nonunion intercept")
     logit_nu = np.where(augmented, np.nan, nu0 + lp_nu)
     p_nu = expit(logit_nu)
     nonunion = u_nonunion < p_nu  # False where p is NaN; masked below
@@ -283,7 +318,9 @@ def _simulate_truth(
         p = np.where(can_collapse, ndtr((c + mu_rest - 15.0) / 7.5), 0.0)
         return float(np.mean(p[ref])) - params["collapse_prevalence"]
 
-    if can_collapse[ref].any():
+    if "collapse_mu" in given:
+        c0 = given["collapse_mu"]
+    elif can_collapse[ref].any():
         c0 = _solve(collapse_gap, 5.0, 5.0, (-300.0, 300.0), "collapse intercept")
     else:  # tiny cohort where no reference patient has room to collapse 15 points
         c0 = 5.0
@@ -306,7 +343,11 @@ def _simulate_truth(
         + 0.26 * gc + 0.34 * (bmi < 20) + 0.22 * prior
     )  # fmt: skip
     exp_fx, exp_d = np.exp(lp_fx), np.exp(lp_d)
-    h0, d0 = _solve_hazards(exp_fx, exp_d, _FX_CIF_1Y_TARGET[params["outcome_definition"]])
+    if "fracture_h0" in given and "death_log_hazard" in given:
+        h0, d0 = given["fracture_h0"], given["death_log_hazard"]
+    else:
+        target = _FX_CIF_1Y_TARGET[params["outcome_definition"]]
+        h0, d0 = _solve_hazards(exp_fx, exp_d, target)
     a_fx, b_d = h0 * exp_fx, math.exp(d0) * exp_d
     t_fx = _fracture_time(a_fx, e_fx)
     t_death = np.log1p(0.11 * e_death / b_d) / 0.11
@@ -388,7 +429,9 @@ def _observe(
 
     male, old = ~s["female"], s["age"] >= 85
     lp_miss = 0.7 * male + 0.9 * old + 0.3 * (s["tscore"] + 2.5)  # MNAR: higher T, more missing
-    m0 = _solve_logit(lp_miss, _TSCORE_MISSING, "T-score missingness intercept")
+    m0 = (params["intercepts"] or {}).get("tscore_missing_logit")
+    if m0 is None:
+        m0 = _solve_logit(lp_miss, _TSCORE_MISSING, "T-score missingness intercept")
     miss = {
         "tscore": rng_miss.random(n) < expit(m0 + lp_miss),
         "hu": rng_miss.random(n) >= np.where(s["high_energy"], 0.90, 0.58),
@@ -519,6 +562,7 @@ def make_spine_cohort(
     outcome_definition: Literal["radiographic_vf", "clinical_any_fragility"] = "radiographic_vf",
     nonunion_prevalence: float = 0.16,
     collapse_prevalence: float = 0.43,
+    intercepts: Mapping[str, float] | None = None,
     return_oracle: bool = False,
 ) -> pd.DataFrame | tuple[pd.DataFrame, pd.DataFrame]:
     """Simulate a SYNTHETIC cohort of acute osteoporotic vertebral fractures.
@@ -570,6 +614,15 @@ default="radiographic_vf"
         Mean true risk of nonunion among conservatively treated patients.
     collapse_prevalence : float, default=0.43
         Mean true risk of progressive collapse among conservatively treated patients.
+    intercepts : dict or None, default=None
+        Intercepts to use instead of solving them for this cohort, typically
+        ``reference.attrs["intercepts"]`` of a development cohort. Solving keeps the
+        target rates whatever the case mix; fixing them lets a shifted cohort (western
+        profile, centre effects) carry its own outcome rates, as real external data
+        would, so calibration decay can be measured. Keys may be a subset (pairs
+        ``fracture_h0``/``death_log_hazard`` and the two treatment keys go together);
+        missing keys are solved. Leave the treatment keys out to apply
+        ``augmentation_rate`` (treatment drift).
     return_oracle : bool, default=False
         Also return the true, noise-free risks and predictor values.
 
