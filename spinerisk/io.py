@@ -144,6 +144,7 @@ def _read_text_table(path: Path, delimiter: str, encoding: str) -> pd.DataFrame:
                     f"but no {delimiter!r}; the file looks {shown!r}-delimited. "
                     f"Pass sep={shown!r}."
                 )
+    _check_field_counts(path.name, text, delimiter)
     try:
         return pd.read_csv(
             io.StringIO(text),
@@ -154,12 +155,34 @@ def _read_text_table(path: Path, delimiter: str, encoding: str) -> pd.DataFrame:
             quoting=csv.QUOTE_MINIMAL,
         )
     except pd.errors.ParserError as exc:
+        detail = " ".join(str(exc).split())
         raise RecordsReadError(
-            f"{path.name!r}: the rows do not match the header ({exc}). Check the delimiter "
+            f"{path.name!r}: the rows do not match the header ({detail}). Check the delimiter "
             "(sep=...) and quoting of text that contains it."
         ) from exc
     except pd.errors.EmptyDataError as exc:
         raise RecordsReadError(f"{path.name!r} is empty.") from exc
+
+
+def _check_field_counts(name: str, text: str, delimiter: str) -> None:
+    """Every row must have as many fields as the header: pandas pads short rows silently."""
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    width = None
+    bad: list[str] = []
+    for fields in reader:
+        if not fields:  # blank line, skipped as pandas does
+            continue
+        if width is None:
+            width = len(fields)
+        elif len(fields) != width:
+            bad.append(f"line {reader.line_num}: {len(fields)} fields")
+            if len(bad) == 5:
+                break
+    if bad:
+        raise RecordsReadError(
+            f"{name!r}: rows do not match the header's {width} fields ({'; '.join(bad)}). "
+            "Check the delimiter (sep=...) and the quoting of text that contains it."
+        )
 
 
 # ---------------------------------------------------------------------------------------
@@ -330,7 +353,7 @@ def apply_mapping(
     >>> apply_mapping(raw, mapping)
     Traceback (most recent call last):
     ...
-    spinerisk.exceptions.MappingError: 1 value has no translation in the column mapping:
+    spinerisk.exceptions.MappingError: 1 value cannot be mapped onto the schema:
       row 1: Gender='U' (field sex): not in [values.sex] and not a code of the schema (expected one of F, M, not missing).
     Add missing codes under [values.<field>] in the mapping; fix non-numbers in [scale] fields at the source.
     """  # noqa: E501
@@ -434,10 +457,7 @@ def apply_mapping(
         out[f] = pd.Series(translated, index=out.index, dtype=object)
     if problems:
         n = len(problems)
-        lines = [
-            f"{n} value{'s' if n != 1 else ''} ha{'ve' if n != 1 else 's'} no translation "
-            "in the column mapping:"
-        ]
+        lines = [f"{n} value{'s' if n != 1 else ''} cannot be mapped onto the schema:"]
         lines += ["  " + p for p in problems[:_MAX_LISTED]]
         if n > _MAX_LISTED:
             lines.append(f"  ... and {n - _MAX_LISTED} more.")

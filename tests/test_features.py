@@ -69,7 +69,7 @@ def _common_checks():
             yield pytest.param(est, check, marks=marks, id=name)
 
 
-@pytest.mark.parametrize("estimator, check", _common_checks())
+@pytest.mark.parametrize("estimator, check", list(_common_checks()))
 def test_sklearn_contract(estimator, check):
     check(estimator)
 

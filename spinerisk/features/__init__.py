@@ -111,7 +111,13 @@ def make_feature_pipeline(
             ColumnTransformer(
                 [
                     ("value", "passthrough", slice(None)),
-                    ("missing", MissingIndicator(features="missing-only"), slice(None)),
+                    (
+                        "missing",
+                        # a value missing at prediction time where training had none is
+                        # normal for a new record: no error, no indicator column for it
+                        MissingIndicator(features="missing-only", error_on_new=False),
+                        slice(None),
+                    ),
                 ],
                 verbose_feature_names_out=_feature_name,
             )

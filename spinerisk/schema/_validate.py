@@ -91,23 +91,37 @@ def _is_text(v: Any) -> bool:
     return isinstance(v, str)
 
 
+def _number(v: Any) -> float | None:
+    """A cell as a float, or None when it is not a number (bools, bytes, complex, text)."""
+    if isinstance(v, bool | np.bool_ | bytes | complex | np.complexfloating):
+        return None
+    if isinstance(v, int | float | np.integer | np.floating):
+        return float(v)
+    if isinstance(v, str):
+        try:  # Python's own parser: exact, round-trip correct (no fast-path rounding)
+            return float(v.strip())
+        except ValueError:
+            return None
+    return None
+
+
+# int64-safe bound for integer fields; anything larger is out of every count's range
+_INT_LIMIT = 2.0**53
+
+
 def _convert_numeric(spec: FieldSpec, s: pd.Series, problems: _Problems) -> pd.Series:
     missing = _missing_mask(s)
-    if pd.api.types.is_bool_dtype(s.dtype):
+    if pd.api.types.is_bool_dtype(s.dtype) or pd.api.types.is_complex_dtype(s.dtype):
         values = np.full(len(s), np.nan)
         bad = ~missing
     elif pd.api.types.is_numeric_dtype(s.dtype):
         values = pd.to_numeric(s, errors="coerce").astype(float).to_numpy(copy=True)
         bad = np.zeros(len(s), dtype=bool)
     else:
-        raw = s.astype(object).to_numpy()
-        # bools are ints in Python: refuse them explicitly in numeric fields
-        isbool = np.array([isinstance(v, bool | np.bool_) for v in raw], dtype=bool)
-        text = pd.Series(
-            [v.strip() if _is_text(v) else v for v in raw], index=s.index, dtype=object
-        )
-        values = pd.to_numeric(text.where(~missing), errors="coerce").astype(float).to_numpy()
-        bad = (~missing & np.isnan(values)) | isbool
+        cells = s.to_numpy(dtype=object)
+        parsed = [None if m else _number(v) for v, m in zip(cells, missing, strict=True)]
+        bad = np.array([p is None for p in parsed], dtype=bool) & ~missing
+        values = np.array([np.nan if p is None else p for p in parsed], dtype=float)
     values = values.copy()
     values[missing] = np.nan
     raw_values = s.to_numpy(dtype=object)
@@ -119,6 +133,12 @@ def _convert_numeric(spec: FieldSpec, s: pd.Series, problems: _Problems) -> pd.S
         problems.add(i, spec.name, raw_values[i], "finite", spec.expected(), "is not finite")
     values[infinite] = np.nan
     if spec.dtype == "int":
+        huge = np.abs(np.nan_to_num(values)) > _INT_LIMIT
+        for i in np.flatnonzero(huge):
+            problems.add(
+                i, spec.name, raw_values[i], "in_range", spec.expected(), "is out of range"
+            )
+        values[huge] = np.nan
         frac = ~np.isnan(values) & (values != np.round(values))
         for i in np.flatnonzero(frac):
             problems.add(
@@ -381,9 +401,11 @@ def _failures_frame(problems: _Problems, ids: pd.Series | None) -> pd.DataFrame:
             rid = None if is_missing(v) else str(v)
         col = p["column"]
         who = f"record {rid}" if rid is not None else "record"
-        if row is None:
+        if row is None and col is None:
+            msg = f"the cohort {p['what']}; expected {p['expected']}."
+        elif row is None:
             msg = f"column {col!r} {p['what']}; expected {p['expected']}."
-        elif isinstance(p["value"], dict):  # a cross-field rule
+        elif str(p["check"]).startswith("rule:"):  # a cross-field rule
             shown = ", ".join(f"{c}={_display(v)}" for c, v in p["value"].items())
             msg = f"{who} (row {row}): {p['what']} ({shown})."
         else:
@@ -540,7 +562,7 @@ def validate(
     converted_cells = {
         (p["row"], p["column"])
         for p in problems.rows
-        if p["check"] in ("dtype", "finite", "integer", "isin")
+        if p["check"] in ("dtype", "finite", "integer", "isin", "in_range")
     }
     problems.rows = [
         p
