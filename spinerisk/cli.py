@@ -36,7 +36,10 @@ _OUTCOMES = (
 
 
 def _stdout() -> Any:
-    return rich_console.Console(highlight=False)
+    console = rich_console.Console(highlight=False)
+    if not console.is_terminal:  # files and pipes: room for a Table 1 without wrapping
+        console = rich_console.Console(highlight=False, width=max(console.width, 140))
+    return console
 
 
 def _stderr() -> Any:
