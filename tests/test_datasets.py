@@ -546,3 +546,20 @@ def test_fixed_intercepts_reproduce_the_reference_and_let_rates_shift():
 def test_bad_intercepts(intercepts, match):
     with pytest.raises(ValueError, match=match):
         make_spine_cohort(10, intercepts=intercepts)
+
+
+def test_nonlinear_variant_changes_risks_not_schema_or_targets():
+    lin, o_lin = make_spine_cohort(30_000, seed=8, return_oracle=True)
+    nl, o_nl = make_spine_cohort(30_000, seed=8, nonlinear=True, return_oracle=True)
+    assert list(nl.columns) == list(lin.columns)
+    cons = lin["treatment"] == "conservative"
+    assert o_nl.loc[cons, "p_nonunion"].mean() == pytest.approx(0.16, abs=1e-6)
+    assert o_nl["cif_fx_365"].mean() == pytest.approx(0.125, abs=1e-3)
+    # the extra terms really act: thresholds show up in the true risks
+    old = nl["age_years"] > 85
+    gap_nl = o_nl.loc[cons & old, "p_nonunion"].mean() - o_nl.loc[cons & ~old, "p_nonunion"].mean()
+    gap_lin = (
+        o_lin.loc[cons & old, "p_nonunion"].mean() - o_lin.loc[cons & ~old, "p_nonunion"].mean()
+    )
+    assert gap_nl > gap_lin + 0.03
+    assert not np.allclose(o_nl["p_collapse"], o_lin["p_collapse"])

@@ -135,7 +135,7 @@ def _validate(params: dict[str, Any]) -> None:
     _check_int("seed", params["seed"], 0)
     _check_option("profile", params["profile"], tuple(_PROFILES))
     _check_option("outcome_definition", params["outcome_definition"], tuple(_FX_CIF_1Y_TARGET))
-    for name in ("missing", "noise", "return_oracle"):
+    for name in ("missing", "noise", "nonlinear", "return_oracle"):
         _check_bool(name, params[name])
     _check_real("centre_effect_sd", params["centre_effect_sd"], 0.0, 5.0, open_=False)
     _check_int("n_centres", params["n_centres"], 1)
@@ -297,6 +297,11 @@ def _simulate_truth(
         + 0.77 * smoking + 0.90 * diabetes + 0.90 * gc + 0.53 * ckd + 0.53 * dementia
         + centre_effect[centre] + math.log(0.5) * fixed
     )  # fmt: skip
+    if params["nonlinear"]:  # thresholds, a curve and an interaction no linear model fits
+        lp_nu = lp_nu + (
+            0.9 * (t2_ch & tlj) + 0.7 * (age > 85) + 0.8 * (tscore < -3.5)
+            + 0.04 * (bmi - 22.5) ** 2 - 0.5
+        )  # fmt: skip
     ref = conservative if conservative.any() else np.ones(n, dtype=bool)
     nu0 = given.get("nonunion_logit")
     if nu0 is None:
@@ -311,6 +316,11 @@ def _simulate_truth(
         + 2.34 * t_def + 1.04 * (age - 77) / 10 + 0.325 * (bmi - 22.5) + 2.6 * dementia
         + 1.95 * gc - 0.195 * (hl0 - 15) - 9.0 * augmented - 10.0 * fixed
     )  # fmt: skip
+    if params["nonlinear"]:
+        mu_rest = mu_rest + (
+            6.0 * (cleft & pw) + 4.0 * (t1_dl & (hl0 < 10)) + 3.0 * (age > 85)
+            + 3.0 * (tscore < -3.5)
+        )  # fmt: skip
     room = 85.0 - hl0
     can_collapse = room >= 15.0
 
@@ -338,6 +348,8 @@ def _simulate_truth(
         + 0.25 * smoking + 0.26 * diabetes + 0.30 * ckd + 0.40 * dementia + 0.30 * falls
         + 0.25 * (hl0 >= 40) + 0.25 * augmented
     )  # fmt: skip
+    if params["nonlinear"]:
+        lp_fx = lp_fx + 0.6 * ((tscore < -3.5) & prior) + 0.5 * (age > 85) * falls
     lp_d = (
         0.11 * age + 0.545 * ~female + 0.69 * dementia + 0.41 * ckd + 0.26 * diabetes
         + 0.26 * gc + 0.34 * (bmi < 20) + 0.22 * prior
@@ -562,6 +574,7 @@ def make_spine_cohort(
     outcome_definition: Literal["radiographic_vf", "clinical_any_fragility"] = "radiographic_vf",
     nonunion_prevalence: float = 0.16,
     collapse_prevalence: float = 0.43,
+    nonlinear: bool = False,
     intercepts: Mapping[str, float] | None = None,
     return_oracle: bool = False,
 ) -> pd.DataFrame | tuple[pd.DataFrame, pd.DataFrame]:
@@ -614,6 +627,14 @@ default="radiographic_vf"
         Mean true risk of nonunion among conservatively treated patients.
     collapse_prevalence : float, default=0.43
         Mean true risk of progressive collapse among conservatively treated patients.
+    nonlinear : bool, default=False
+        Add non-linear effects and interactions to the three outcome models (an age
+        threshold at 85, a T-score threshold at -3.5, a U-shaped BMI effect on nonunion,
+        T2 confined-high x thoracolumbar junction, cleft x posterior wall, T1 diffuse-low x
+        small initial height loss, low T-score x prior fracture). They are assumptions
+        [A] made to test that flexible models find structure a linear model cannot; the
+        reference figures of the default generator do not apply. The oracle risks include
+        them.
     intercepts : dict or None, default=None
         Intercepts to use instead of solving them for this cohort, typically
         ``reference.attrs["intercepts"]`` of a development cohort. Solving keeps the
