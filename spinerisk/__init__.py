@@ -28,7 +28,9 @@ if _typing.TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         SchemaValidationError,
     )
     from spinerisk.features import make_feature_pipeline
+    from spinerisk.endpoints import Endpoint, get_endpoint
     from spinerisk.io import ColumnMapping, apply_mapping, load_mapping, read_records
+    from spinerisk.models import RiskModel
     from spinerisk.schema import SPINE_SCHEMA, FieldSpec, RowRule, Schema
     from spinerisk.schema._validate import ValidationResult, validate
     from spinerisk.summary import table_one
@@ -36,16 +38,19 @@ if _typing.TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
 __all__ = [
     "SPINE_SCHEMA",
     "ColumnMapping",
+    "Endpoint",
     "DataQualityWarning",
     "FieldSpec",
     "MappingError",
     "RecordsReadError",
+    "RiskModel",
     "RowRule",
     "Schema",
     "SchemaValidationError",
     "ValidationResult",
     "__version__",
     "apply_mapping",
+    "get_endpoint",
     "load_mapping",
     "make_feature_pipeline",
     "make_spine_cohort",
@@ -71,6 +76,9 @@ _LAZY = {
     "load_mapping": "spinerisk.io",
     "read_records": "spinerisk.io",
     "make_spine_cohort": "spinerisk.datasets",
+    "Endpoint": "spinerisk.endpoints",
+    "get_endpoint": "spinerisk.endpoints",
+    "RiskModel": "spinerisk.models",
     "make_feature_pipeline": "spinerisk.features",
     "table_one": "spinerisk.summary",
 }

@@ -1,0 +1,32 @@
+"""Risk models: binary, time-to-event and competing-risk estimators, and RiskModel.
+
+Every estimator follows the scikit-learn contract. Binary ``y`` is boolean; survival and
+competing-risk ``y`` are structured ``(event, time)`` arrays (:mod:`spinerisk.targets`),
+time in days.
+"""
+
+from spinerisk.models._binary import (
+    EarlyStoppingClassifier,
+    make_binary_model,
+    make_booster,
+    make_logistic,
+)
+from spinerisk.models._competing import CauseSpecificCIF
+from spinerisk.models._risk_model import BACKENDS, RiskModel
+from spinerisk.models._survival import BoostedAFTSurvival, BoostedCoxSurvival, CoxPHSurvival
+from spinerisk.models._tune import SEARCH_SPACES, tune
+
+__all__ = [
+    "BACKENDS",
+    "SEARCH_SPACES",
+    "BoostedAFTSurvival",
+    "BoostedCoxSurvival",
+    "CauseSpecificCIF",
+    "CoxPHSurvival",
+    "EarlyStoppingClassifier",
+    "RiskModel",
+    "make_binary_model",
+    "make_booster",
+    "make_logistic",
+    "tune",
+]

@@ -1,0 +1,116 @@
+"""Optional hyper-parameter search with Optuna (the ``tune`` extra)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+from sklearn.base import clone
+
+from spinerisk._optional import import_optional
+
+__all__ = ["SEARCH_SPACES", "tune"]
+
+#: Search space per booster family: name -> (low, high, log scale, integer).
+SEARCH_SPACES: dict[str, dict[str, tuple[float, float, bool, bool]]] = {
+    "xgboost": {
+        "learning_rate": (0.01, 0.2, True, False),
+        "max_depth": (2, 6, False, True),
+        "min_child_weight": (1.0, 30.0, True, False),
+        "subsample": (0.5, 1.0, False, False),
+        "colsample_bytree": (0.4, 1.0, False, False),
+        "reg_lambda": (1e-3, 30.0, True, False),
+    },
+    "lightgbm": {
+        "learning_rate": (0.01, 0.2, True, False),
+        "num_leaves": (4, 63, True, True),
+        "min_child_samples": (5, 100, True, True),
+        "subsample": (0.5, 1.0, False, False),
+        "colsample_bytree": (0.4, 1.0, False, False),
+        "reg_lambda": (1e-3, 30.0, True, False),
+    },
+}
+
+
+def tune(
+    model: Any,
+    cohort: pd.DataFrame,
+    *,
+    n_trials: int = 20,
+    timeout: float | None = None,
+) -> Any:
+    """Search the boosted model's hyper-parameters by cross-validation.
+
+    Each trial fits a clone of ``model`` with the trial's ``booster_params`` under the
+    same cross-validated metric ``RiskModel(backend="auto")`` uses (log loss for binary
+    endpoints, C-index otherwise), on ``model.cv`` seeded folds. The sampler is seeded
+    with ``model.random_state`` and trials run one at a time, so the same data and seed
+    give the same search.
+
+    Parameters
+    ----------
+    model : RiskModel
+        With an explicit boosted backend (``"xgboost"``, ``"lightgbm"`` or
+        ``"xgboost_aft"``); its other parameters are kept.
+    cohort : DataFrame
+        Validated-able records with the endpoint's outcome columns.
+    n_trials : int, default=20
+        Number of trials.
+    timeout : float or None, default=None
+        Stop after this many seconds.
+
+    Returns
+    -------
+    optuna.Study
+        ``study.best_params`` can be passed as ``RiskModel(booster_params=...)``;
+        ``study.best_value`` is the best cross-validated score (higher is better).
+
+    Examples
+    --------
+    >>> import spinerisk as sr
+    >>> from spinerisk.models import tune
+    >>> cohort = sr.make_spine_cohort(600, seed=0)
+    >>> model = sr.RiskModel("collapse", backend="xgboost", cv=3)
+    >>> study = tune(model, cohort, n_trials=2)
+    >>> sorted(study.best_params)[:2]
+    ['colsample_bytree', 'learning_rate']
+    """
+    optuna = import_optional("optuna", extra="tune", purpose="hyper-parameter tuning")
+    from spinerisk.endpoints import get_endpoint
+    from spinerisk.schema._validate import validate
+
+    family = {"xgboost": "xgboost", "xgboost_aft": "xgboost", "lightgbm": "lightgbm"}.get(
+        getattr(model, "backend", None)
+    )
+    if family is None:
+        raise ValueError(
+            "tune needs a RiskModel with backend 'xgboost', 'lightgbm' or 'xgboost_aft'; "
+            f"got backend={getattr(model, 'backend', None)!r}."
+        )
+    if not isinstance(n_trials, int) or n_trials < 1:
+        raise ValueError(f"n_trials must be a positive integer; got n_trials={n_trials!r}.")
+    ep = get_endpoint(model.endpoint)
+    model._check_params(ep)
+    checked = validate(cohort, model.schema)
+    data = checked[ep.eligible(checked)]
+    target = ep.target(data)
+    space = SEARCH_SPACES[family]
+
+    def objective(trial: Any) -> float:
+        params: dict[str, Any] = {}
+        for name, (low, high, log, integer) in space.items():
+            if integer:
+                params[name] = trial.suggest_int(name, int(low), int(high), log=log)
+            else:
+                params[name] = trial.suggest_float(name, low, high, log=log)
+        trial_model = clone(model).set_params(booster_params=params)
+        trial_model._check_params(ep)
+        scores = trial_model._cv_scores(trial_model.backend, ep, data, target)
+        return float(scores.mean())
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(
+        direction="maximize", sampler=optuna.samplers.TPESampler(seed=model.random_state)
+    )
+    study.optimize(objective, n_trials=n_trials, timeout=timeout, n_jobs=1)
+    return study

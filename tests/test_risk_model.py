@@ -1,0 +1,116 @@
+"""RiskModel: endpoint-driven fitting, backend selection, risk output and warnings."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+
+import spinerisk as sr
+from spinerisk.endpoints import ENDPOINTS, Endpoint, get_endpoint
+from spinerisk.schema import SPINE_SCHEMA
+from spinerisk.schema._spec import FOLLOW_UP_ROLES
+
+
+@pytest.fixture(scope="module")
+def cohort_2k() -> pd.DataFrame:
+    return sr.make_spine_cohort(2000, seed=11)
+
+
+@pytest.mark.parametrize("name", list(ENDPOINTS))
+def test_endpoint_predictors_never_include_follow_up_fields(name):
+    ep = get_endpoint(name)
+    predictors = ep.predictors()
+    assert predictors
+    assert not [p for p in predictors if SPINE_SCHEMA[p].role in FOLLOW_UP_ROLES]
+    assert not set(ep.outcome_columns) & set(predictors)
+
+
+def test_endpoint_definitions():
+    nu, co, ff = (get_endpoint(n) for n in ("nonunion", "collapse", "future_fracture"))
+    assert nu.kind == co.kind == "binary" and ff.kind == "competing"
+    assert nu.eligible_treatments == ("conservative", "fixation")
+    assert ff.horizons == (365.25, 730.5, 1826.25)
+    with pytest.raises(ValueError, match="needs `time`"):
+        Endpoint("x", "survival", "x", "nonunion", None, (1.0,), None, True)
+
+
+def test_eligibility_and_targets(cohort_2k):
+    checked = sr.validate(cohort_2k)
+    nu = get_endpoint("nonunion")
+    mask = nu.eligible(checked)
+    expected = checked["nonunion"].notna() & checked["treatment"].isin(["conservative", "fixation"])
+    assert mask.equals(expected.astype(bool))
+    ff = get_endpoint("future_fracture")
+    y = ff.target(checked[ff.eligible(checked)])
+    assert y.dtype.names == ("event", "time") and set(np.unique(y["event"])) <= {0, 1, 2}
+    with pytest.raises(ValueError, match="select eligible records first"):
+        nu.target(checked)
+
+
+def test_binary_linear_model_end_to_end(cohort_2k):
+    model = sr.RiskModel(endpoint="nonunion", backend="linear").fit(cohort_2k)
+    assert model.backend_ == "linear" and model.selection_ is None
+    checked = sr.validate(cohort_2k)
+    assert model.n_train_ == int(get_endpoint("nonunion").eligible(checked).sum())
+    assert model.n_train_ + model.n_excluded_ == len(cohort_2k)
+    risk = model.predict_risk(cohort_2k.head(50))
+    assert list(risk.columns) == ["risk_183d", "warnings"]
+    assert risk.index.name == "patient_id"
+    assert list(risk.index) == cohort_2k["patient_id"].head(50).tolist()
+    assert risk["risk_183d"].between(0, 1).all()
+    # outcomes of the records to score are ignored
+    no_outcomes = cohort_2k.head(50).drop(columns=["nonunion", "collapse_6m", "fx_event"])
+    pd.testing.assert_frame_equal(model.predict_risk(no_outcomes), risk)
+
+
+def test_deterministic_and_cloneable(cohort_2k):
+    a = sr.RiskModel(endpoint="collapse", backend="xgboost", cv=3).fit(cohort_2k)
+    b = clone(a).fit(cohort_2k)
+    np.testing.assert_array_equal(
+        a.predict_risk(cohort_2k)["risk_183d"], b.predict_risk(cohort_2k)["risk_183d"]
+    )
+
+
+def test_auto_records_its_choice_and_reason(cohort_2k):
+    model = sr.RiskModel(endpoint="nonunion", backend="auto", cv=3).fit(cohort_2k)
+    assert set(model.selection_.index) >= {"linear", "xgboost"}
+    assert model.backend_ in model.selection_.index
+    assert "cross-validation" in model.selection_reason_
+    assert model.backend_ in model.selection_reason_ or "linear" in model.selection_reason_
+
+
+def test_competing_endpoint_gives_cif_per_horizon(cohort_2k):
+    model = sr.RiskModel(endpoint="future_fracture", backend="linear").fit(cohort_2k)
+    risk = model.predict_risk(cohort_2k.head(20))
+    assert list(risk.columns) == ["risk_365d", "risk_730d", "risk_1826d", "warnings"]
+    values = risk[["risk_365d", "risk_730d", "risk_1826d"]].to_numpy()
+    assert ((values >= 0) & (values <= 1)).all()
+    assert (np.diff(values, axis=1) >= -1e-12).all()  # cumulative incidence grows
+
+
+def test_out_of_range_records_are_flagged(cohort_2k):
+    model = sr.RiskModel(endpoint="nonunion", backend="linear").fit(cohort_2k)
+    rec = cohort_2k.head(3).copy()
+    rec.loc[rec.index[1], "age_years"] = 104.0
+    with pytest.warns(sr.DataQualityWarning, match="1 of 3 records"):
+        risk = model.predict_risk(rec)
+    assert risk["warnings"].iloc[0] == ""
+    assert risk["warnings"].iloc[1].startswith("out_of_range:age_years=104")
+
+
+def test_parameter_errors(cohort_2k):
+    with pytest.raises(ValueError, match="backend='lightgbm' is not available"):
+        sr.RiskModel(endpoint="future_fracture", backend="lightgbm").fit(cohort_2k)
+    with pytest.raises(ValueError, match="not a built-in endpoint"):
+        sr.RiskModel(endpoint="fusion").fit(cohort_2k)
+    with pytest.raises(ValueError, match="cv must be"):
+        sr.RiskModel(cv=1).fit(cohort_2k)
+    model = sr.RiskModel(endpoint="nonunion", backend="linear").fit(cohort_2k)
+    with pytest.raises(ValueError, match="binary outcome"):
+        model.predict_risk(cohort_2k.head(2), horizons=[365.25])
+    with pytest.raises(ValueError, match="beyond the last observed event"):
+        sr.RiskModel(endpoint="future_fracture", backend="linear", horizons=[40_000]).fit(
+            cohort_2k
+        )
