@@ -38,5 +38,9 @@ test: lint $(VENV)/.test-installed
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache
-bench: $(VENV)/.test-installed
+$(VENV)/.bench-installed: $(VENV)/.test-installed
+	$(PIP_INSTALL) -e ".[cli,dev,docs,bench]"
+	touch $@
+
+bench: $(VENV)/.bench-installed
 	$(BIN)/python benchmarks/bench_cohort.py

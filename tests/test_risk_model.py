@@ -111,6 +111,22 @@ def test_parameter_errors(cohort_2k):
     with pytest.raises(ValueError, match="binary outcome"):
         model.predict_risk(cohort_2k.head(2), horizons=[365.25])
     with pytest.raises(ValueError, match="beyond the last observed event"):
-        sr.RiskModel(endpoint="future_fracture", backend="linear", horizons=[40_000]).fit(
-            cohort_2k
-        )
+        sr.RiskModel(endpoint="future_fracture", backend="linear", horizons=[40_000]).fit(cohort_2k)
+
+
+def test_tune_is_seeded_and_its_params_plug_into_riskmodel(cohort_2k):
+    from spinerisk.models import tune
+
+    model = sr.RiskModel(endpoint="collapse", backend="xgboost", cv=2)
+    a = tune(model, cohort_2k.head(500), n_trials=2)
+    b = tune(model, cohort_2k.head(500), n_trials=2)
+    assert a.best_params == b.best_params and a.best_value == b.best_value
+    assert len(a.trials) == 2
+    tuned = sr.RiskModel(endpoint="collapse", backend="xgboost", booster_params=a.best_params)
+    tuned.fit(cohort_2k.head(500))
+    assert tuned.predict_risk(cohort_2k.head(5))["risk_183d"].between(0, 1).all()
+    with pytest.raises(ValueError, match="explicit boosted backend"):
+        sr.RiskModel(endpoint="collapse", booster_params={"max_depth": 3}).fit(cohort_2k)
+    with pytest.raises(ValueError, match="not parameters of"):
+        sr.RiskModel(endpoint="collapse", backend="xgboost",
+                     booster_params={"num_leaves": 3}).fit(cohort_2k)  # fmt: skip
