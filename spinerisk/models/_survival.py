@@ -1,0 +1,942 @@
+"""Time-to-event models behind the scikit-learn API.
+
+* :class:`CoxPHSurvival`: penalised Cox proportional hazards (lifelines ``CoxPHFitter``).
+* :class:`BoostedCoxSurvival`: gradient-boosted Cox model (XGBoost ``survival:cox``).
+* :class:`BoostedAFTSurvival`: gradient-boosted accelerated failure time model (XGBoost
+  ``survival:aft``).
+
+All three take ``y`` as the structured ``(event, time)`` array of
+:func:`spinerisk.targets.make_survival_target` (time in days), return a risk score from
+``predict`` (higher means worse) and survival curves as arrays of shape
+``(n_samples, n_times)``. Predictions are only made inside the training follow-up: a time
+beyond the last training event time is an error, never a silent extrapolation.
+"""
+
+from __future__ import annotations
+
+import numbers
+import os
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+from scipy import optimize, special
+from sklearn.base import BaseEstimator
+from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from spinerisk.targets import check_survival_target
+
+__all__ = ["BoostedAFTSurvival", "BoostedCoxSurvival", "CoxPHSurvival"]
+
+FloatArray = npt.NDArray[np.float64]
+
+
+# -- shared helpers (also used by spinerisk.models._competing) --------------------------------
+def _check_times(times: Any, max_time: float, *, name: str = "times") -> FloatArray:
+    """Return ``times`` as a 1-d float array of days in ``(0, max_time]``, or raise."""
+    arr = np.atleast_1d(np.asarray(times, dtype=float))
+    if arr.ndim != 1 or arr.size == 0:
+        raise ValueError(
+            f"{name} must be a positive number of days or a non-empty 1-d sequence of them; "
+            f"got an array of shape {arr.shape}."
+        )
+    bad = ~np.isfinite(arr) | (arr <= 0)
+    if bad.any():
+        raise ValueError(
+            f"{name} must be finite and > 0 (days); got {float(arr[bad][0])!r}. "
+            "Risk is only defined after the index date."
+        )
+    beyond = arr > max_time
+    if beyond.any():
+        raise ValueError(
+            f"horizon {float(arr[beyond][0])!r} days (in {name}) is beyond the last training "
+            f"event time, {float(max_time)!r} days. The model does not extrapolate past its "
+            f"training follow-up: use {name} <= {float(max_time)!r}, or refit on data with "
+            "longer follow-up."
+        )
+    return arr
+
+
+def _step_at(grid: FloatArray, values: FloatArray, times: FloatArray) -> FloatArray:
+    """Right-continuous step function through ``(grid, values)`` at ``times``; 0 before it.
+
+    ``values`` has the grid on its last axis.
+    """
+    idx = np.searchsorted(grid, times, side="right")  # number of grid points <= t
+    zero = np.zeros(values.shape[:-1] + (1,))
+    return np.concatenate([zero, values], axis=-1)[..., idx]
+
+
+def _breslow(
+    time: FloatArray, event: npt.NDArray[np.bool_], lp: FloatArray
+) -> tuple[FloatArray, FloatArray]:
+    """Breslow baseline cumulative hazard at the distinct event times.
+
+    H0(t) = sum over event times t_i <= t of d_i / sum_{j: T_j >= t_i} exp(lp_j).
+    """
+    order = np.argsort(time, kind="stable")
+    t, e, eta = time[order], event[order].astype(float), lp[order]
+    shift = float(eta.max())
+    w = np.exp(eta - shift)
+    at_risk = np.cumsum(w[::-1])[::-1]  # sum of w over records with time >= t[i]
+    uniq, first = np.unique(t, return_index=True)
+    deaths = np.add.reduceat(e, first)
+    keep = deaths > 0
+    increments = deaths[keep] / at_risk[first][keep] * np.exp(-shift)
+    return uniq[keep], np.cumsum(increments)
+
+
+def _check_survival_y(y: Any, n_samples: int, owner: str) -> np.ndarray:
+    if y is None:
+        raise ValueError(
+            f"{owner} requires y to be passed, but the target y is None; pass a survival "
+            "target from spinerisk.targets.make_survival_target(event, time)."
+        )
+    y = check_survival_target(y)
+    if len(y) != n_samples:
+        raise ValueError(f"X has {n_samples} records but y has {len(y)}; they must match.")
+    if not y["event"].any():
+        raise ValueError(
+            "y has no events (every record is censored); a survival model needs at least one."
+        )
+    return y
+
+
+def _check_number(
+    name: str,
+    value: Any,
+    *,
+    low: float,
+    high: float = np.inf,
+    low_open: bool = False,
+    high_open: bool = False,
+    integer: bool = False,
+) -> None:
+    """Raise a ValueError unless ``value`` is a number (an integer) in the interval."""
+    kind = numbers.Integral if integer else numbers.Real
+    ok = isinstance(value, kind) and not isinstance(value, bool)
+    if ok:
+        ok = (value > low if low_open else value >= low) and (
+            value < high if high_open else value <= high
+        )
+    if not ok:
+        what = "an integer" if integer else "a number"
+        bounds = f"> {low:g}" if low_open else f">= {low:g}"
+        if high != np.inf:
+            bounds += f" and < {high:g}" if high_open else f" and <= {high:g}"
+        raise ValueError(f"{name} must be {what} {bounds}; got {name}={value!r}.")
+
+
+def _take_rows(X: Any, rows: npt.NDArray[np.intp]) -> Any:
+    return X.iloc[rows] if isinstance(X, pd.DataFrame) else X[rows]
+
+
+class _SurvivalPredictions:
+    """Survival, cumulative hazard and risk from ``_cumulative_hazard(X, times)``."""
+
+    unique_times_: FloatArray
+
+    def _cumulative_hazard(self, X: Any, times: FloatArray) -> FloatArray:
+        raise NotImplementedError
+
+    def _times(self, times: Any, name: str = "times") -> FloatArray:
+        if times is None:
+            return self.unique_times_.copy()
+        return _check_times(times, float(self.unique_times_[-1]), name=name)
+
+    def predict_cumulative_hazard(self, X: Any, times: Any = None) -> FloatArray:
+        """Cumulative hazard H(t | x) of each record at each time.
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_samples, n_features)
+            Features, as in ``fit``.
+        times : array-like of float or None, default=None
+            Days after the index date, each in ``(0, unique_times_[-1]]``. None means
+            ``unique_times_``, the training event times.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_times)
+            Non-decreasing in time.
+
+        Raises
+        ------
+        ValueError
+            If a time is <= 0 or beyond the last training event time.
+        """
+        check_is_fitted(self)
+        return self._cumulative_hazard(X, self._times(times))
+
+    def predict_survival_function(self, X: Any, times: Any = None) -> FloatArray:
+        """Probability of remaining event-free, S(t | x), at each time.
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_samples, n_features)
+            Features, as in ``fit``.
+        times : array-like of float or None, default=None
+            Days after the index date, each in ``(0, unique_times_[-1]]``. None means
+            ``unique_times_``, the training event times.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_times)
+            Values in [0, 1], non-increasing in time.
+
+        Raises
+        ------
+        ValueError
+            If a time is <= 0 or beyond the last training event time.
+        """
+        return np.exp(-self.predict_cumulative_hazard(X, times))
+
+    def predict_risk(self, X: Any, horizons: Any) -> FloatArray:
+        """Risk of the event by each horizon, 1 - S(horizon | x).
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_samples, n_features)
+            Features, as in ``fit``.
+        horizons : float or array-like of float
+            Days after the index date, each in ``(0, unique_times_[-1]]``.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_horizons)
+            Probabilities in [0, 1].
+
+        Raises
+        ------
+        ValueError
+            If a horizon is <= 0 or beyond the last training event time.
+        """
+        check_is_fitted(self)
+        if horizons is None:
+            raise ValueError("horizons must be given (days after the index date); got None.")
+        times = self._times(horizons, name="horizons")
+        return 1.0 - np.exp(-self._cumulative_hazard(X, times))
+
+
+class _CoxType(_SurvivalPredictions):
+    """H(t | x) = H0(t) * exp(lp(x)), with a Breslow H0 on the training event times."""
+
+    baseline_cumulative_hazard_: FloatArray
+
+    def _lp(self, X: Any) -> FloatArray:
+        raise NotImplementedError
+
+    def _fit_baseline(self, time: FloatArray, event: np.ndarray, lp: FloatArray) -> None:
+        self.unique_times_, self.baseline_cumulative_hazard_ = _breslow(time, event, lp)
+
+    def _cumulative_hazard(self, X: Any, times: FloatArray) -> FloatArray:
+        h0 = _step_at(self.unique_times_, self.baseline_cumulative_hazard_, times)
+        return np.exp(self._lp(X))[:, None] * h0[None, :]
+
+    def predict(self, X: Any) -> FloatArray:
+        """Risk score: log hazard ratio relative to the average training record.
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_samples, n_features)
+            Features, as in ``fit``.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+            Higher means a higher hazard; ``H(t | x) = H0(t) * exp(score)``.
+        """
+        check_is_fitted(self)
+        return self._lp(X)
+
+
+# -- Cox proportional hazards (lifelines) ------------------------------------------------------
+_DURATION, _EVENT = "__spinerisk_duration_days__", "__spinerisk_event__"
+
+
+class CoxPHSurvival(_CoxType, BaseEstimator):
+    """Penalised Cox proportional hazards model (lifelines) with the scikit-learn API.
+
+    An adapter around :class:`lifelines.CoxPHFitter`: ``X`` and ``y`` are mapped to one
+    frame with a duration and an event column, the feature names are kept, and the fitted
+    coefficients and a Breslow baseline cumulative hazard on the training event times are
+    stored as attributes.
+
+    Parameters
+    ----------
+    penalizer : float, default=0.1
+        Strength of the elastic-net penalty, as in lifelines (it scales the penalty
+        against the log partial likelihood averaged over records). Fit numeric features
+        on a common scale (``make_feature_pipeline(encoding="onehot")`` standardises them).
+    l1_ratio : float, default=0.0
+        Share of the penalty that is L1 (lasso); 0 is ridge.
+
+    Attributes
+    ----------
+    coef_ : ndarray of shape (n_features_in_,)
+        Log hazard ratio per unit of each feature. Features that are constant in the
+        training data carry no information for a Cox model; they get 0 and are not
+        passed to lifelines.
+    summary_ : DataFrame or None
+        lifelines' coefficient table (coefficient, standard error, confidence interval,
+        p value) for the non-constant features; None if every feature is constant.
+    lp_mean_ : float
+        Mean linear predictor ``X @ coef_`` over the training records; risk scores are
+        centred on it.
+    unique_times_ : ndarray of shape (n_times,)
+        Distinct training event times in days, increasing.
+    baseline_cumulative_hazard_ : ndarray of shape (n_times,)
+        Breslow estimate of H0 at ``unique_times_`` for a record whose linear predictor
+        equals ``lp_mean_``: ``H(t | x) = H0(t) * exp(predict(x))``.
+    n_features_in_ : int
+        Number of features seen in ``fit``.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Feature names seen in ``fit`` (only when ``X`` has string column names).
+
+    See Also
+    --------
+    BoostedCoxSurvival : Gradient-boosted Cox model for non-linear effects.
+    spinerisk.models.CauseSpecificCIF : Competing risks from cause-specific models.
+
+    Notes
+    -----
+    Categories must be encoded first: a frame with ``category`` columns is refused. Missing
+    values are refused too (impute them in the feature pipeline). The lifelines fitter is
+    not kept because it stores the training records; ``summary_`` keeps its table.
+
+    Survival is only estimated up to the last training event time: asking for a later
+    time raises a ValueError instead of extrapolating the baseline hazard.
+
+    Coefficients are associations in observational data; treatment coefficients are
+    confounded by indication and are not treatment effects.
+
+    References
+    ----------
+    .. [1] Cox DR. Regression models and life-tables. J R Stat Soc B 1972;34:187-220.
+    .. [2] Breslow NE. Discussion of Cox (1972). J R Stat Soc B 1972;34:216-7.
+
+    Examples
+    --------
+    >>> import spinerisk as sr
+    >>> from spinerisk.models._survival import CoxPHSurvival
+    >>> from spinerisk.targets import make_survival_target
+    >>> cohort = sr.validate(sr.make_spine_cohort(300, seed=0))
+    >>> X = sr.make_feature_pipeline().fit_transform(cohort)
+    >>> y = make_survival_target(cohort["fx_event"] == 1, cohort["fx_time_days"])
+    >>> model = CoxPHSurvival().fit(X, y)
+    >>> model.predict_risk(X.head(2), [365.25, 730.5]).shape
+    (2, 2)
+    >>> S = model.predict_survival_function(X.head(2))
+    >>> bool((S >= 0).all() and (S <= 1).all() and (S[:, 1:] <= S[:, :-1]).all())
+    True
+    >>> model.predict_risk(X.head(2), [20 * 365.25])  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: horizon 7305.0 days (in horizons) is beyond the last training event time, ...
+    >>> CoxPHSurvival().fit(cohort[["sex"]], y)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    TypeError: CoxPHSurvival needs numeric features; column(s) ['sex'] are not numeric ...
+    """
+
+    def __init__(self, penalizer: float = 0.1, l1_ratio: float = 0.0) -> None:
+        self.penalizer = penalizer
+        self.l1_ratio = l1_ratio
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = True
+        tags.input_tags.allow_nan = False
+        return tags
+
+    def _validate_X(self, X: Any, *, reset: bool) -> FloatArray:
+        if isinstance(X, pd.DataFrame):
+            bad = [
+                c
+                for c, dt in X.dtypes.items()
+                if not (pd.api.types.is_numeric_dtype(dt) or pd.api.types.is_bool_dtype(dt))
+                or isinstance(dt, pd.CategoricalDtype)
+            ]
+            if bad:
+                raise TypeError(
+                    f"CoxPHSurvival needs numeric features; column(s) {bad[:5]} are not "
+                    "numeric (categorical or text). Encode them first with "
+                    'spinerisk.make_feature_pipeline(encoding="onehot").'
+                )
+        return validate_data(self, X, dtype=np.float64, reset=reset)
+
+    def _lp(self, X: Any) -> FloatArray:
+        return self._validate_X(X, reset=False) @ self.coef_ - self.lp_mean_
+
+    def fit(self, X: Any, y: np.ndarray) -> CoxPHSurvival:
+        """Fit the Cox model and its Breslow baseline hazard.
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_samples, n_features)
+            Numeric features without missing values (one-hot encoded categories).
+        y : structured ndarray of shape (n_samples,)
+            Fields ``event`` (bool) and ``time`` (days), see
+            :func:`spinerisk.targets.make_survival_target`.
+
+        Returns
+        -------
+        self : CoxPHSurvival
+            The fitted model.
+        """
+        _check_number("penalizer", self.penalizer, low=0)
+        _check_number("l1_ratio", self.l1_ratio, low=0, high=1)
+        Xa = self._validate_X(X, reset=True)
+        y = _check_survival_y(y, Xa.shape[0], type(self).__name__)
+        names = (
+            [str(c) for c in self.feature_names_in_]
+            if hasattr(self, "feature_names_in_")
+            else [f"x{i}" for i in range(Xa.shape[1])]
+        )
+        varying = np.ptp(Xa, axis=0) > 0
+        coef = np.zeros(Xa.shape[1])
+        self.summary_ = None
+        if varying.any():
+            from lifelines import CoxPHFitter
+            from lifelines.exceptions import ConvergenceError
+
+            used = [names[i] for i in np.flatnonzero(varying)]
+            df = pd.DataFrame(Xa[:, varying], columns=used)
+            df[_DURATION] = y["time"]
+            df[_EVENT] = y["event"].astype(int)
+            fitter = CoxPHFitter(penalizer=float(self.penalizer), l1_ratio=float(self.l1_ratio))
+            try:
+                fitter.fit(df, duration_col=_DURATION, event_col=_EVENT)
+            except ConvergenceError as exc:
+                exc.add_note(
+                    f"CoxPHSurvival(penalizer={self.penalizer!r}): try a larger penalizer, "
+                    "or drop near-constant and collinear features."
+                )
+                raise
+            coef[varying] = fitter.params_.to_numpy(dtype=float)
+            self.summary_ = fitter.summary.copy()
+        self.coef_ = coef
+        lp = Xa @ coef
+        self.lp_mean_ = float(lp.mean())
+        self._fit_baseline(y["time"], y["event"], lp - self.lp_mean_)
+        return self
+
+
+# -- gradient boosting (XGBoost) ---------------------------------------------------------------
+class _Boosted(_SurvivalPredictions, BaseEstimator):
+    """Shared parameters, validation and training loop of the XGBoost survival models."""
+
+    booster_: Any
+    _objective: str
+    _metric: str
+
+    def _check_boosting_params(self) -> None:
+        _check_number("n_estimators", self.n_estimators, low=1, integer=True)
+        _check_number("learning_rate", self.learning_rate, low=0, low_open=True)
+        _check_number("max_depth", self.max_depth, low=1, integer=True)
+        _check_number("min_child_weight", self.min_child_weight, low=0)
+        _check_number("subsample", self.subsample, low=0, high=1, low_open=True)
+        _check_number("colsample_bytree", self.colsample_bytree, low=0, high=1, low_open=True)
+        _check_number("reg_lambda", self.reg_lambda, low=0)
+        if self.early_stopping_rounds is not None:
+            _check_number("early_stopping_rounds", self.early_stopping_rounds, low=1, integer=True)
+            _check_number(
+                "validation_fraction",
+                self.validation_fraction,
+                low=0,
+                high=1,
+                low_open=True,
+                high_open=True,
+            )
+        if self.n_jobs is not None and not (
+            isinstance(self.n_jobs, numbers.Integral) and (self.n_jobs >= 1 or self.n_jobs == -1)
+        ):
+            raise ValueError(
+                f"n_jobs must be None, -1 or an integer >= 1; got n_jobs={self.n_jobs!r}."
+            )
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = True
+        tags.input_tags.allow_nan = True
+        tags.input_tags.categorical = True
+        return tags
+
+    def _validate_X(self, X: Any, *, reset: bool) -> Any:
+        if isinstance(X, pd.DataFrame):
+            bad = [
+                c
+                for c, dt in X.dtypes.items()
+                if not (
+                    pd.api.types.is_numeric_dtype(dt)
+                    or pd.api.types.is_bool_dtype(dt)
+                    or isinstance(dt, pd.CategoricalDtype)
+                )
+            ]
+            if bad:
+                raise TypeError(
+                    f"{type(self).__name__} needs numeric, boolean or category columns; "
+                    f"column(s) {bad[:5]} are not. Encode records with "
+                    'spinerisk.make_feature_pipeline(encoding="native").'
+                )
+            validate_data(self, X, skip_check_array=True, reset=reset)
+            if X.shape[0] < 1:
+                raise ValueError(
+                    f"Found array with 0 sample(s) (shape={X.shape}) while a minimum of 1 "
+                    "is required."
+                )
+            return X
+        return validate_data(self, X, dtype=np.float64, ensure_all_finite="allow-nan", reset=reset)
+
+    def _dmatrix(self, X: Any) -> Any:
+        import xgboost as xgb
+
+        if isinstance(X, pd.DataFrame):
+            return xgb.DMatrix(X, enable_categorical=True, nthread=self._nthread())
+        booster = getattr(self, "booster_", None)
+        names = None if booster is None else booster.feature_names
+        types = None if booster is None else booster.feature_types
+        return xgb.DMatrix(X, feature_names=names, feature_types=types, nthread=self._nthread())
+
+    def _nthread(self) -> int:
+        if self.n_jobs is None or self.n_jobs == -1:
+            return os.cpu_count() or 1
+        return int(self.n_jobs)
+
+    def _params(self, seed: int) -> dict[str, Any]:
+        return {
+            "objective": self._objective,
+            "eval_metric": self._metric,
+            "eta": float(self.learning_rate),
+            "max_depth": int(self.max_depth),
+            "min_child_weight": float(self.min_child_weight),
+            "subsample": float(self.subsample),
+            "colsample_bytree": float(self.colsample_bytree),
+            "lambda": float(self.reg_lambda),
+            "tree_method": "hist",
+            "seed": seed,
+            "nthread": self._nthread(),
+            "verbosity": 0,
+        }
+
+    def _set_label(self, dm: Any, y: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def _train(self, X: Any, y: np.ndarray, extra: dict[str, Any]) -> None:
+        """Early stopping on a seeded inner split, then a refit on every record."""
+        import xgboost as xgb
+
+        rng = check_random_state(self.random_state)
+        seed = int(rng.randint(np.iinfo(np.int32).max))
+        params = {**self._params(seed), **extra}
+        n_rounds = int(self.n_estimators)
+        self.best_score_ = None
+        if self.early_stopping_rounds is not None:
+            rows = np.arange(len(y))
+            counts = np.bincount(y["event"].astype(int), minlength=2)
+            stratify = y["event"] if counts.min() >= 2 else None
+            fit_rows, val_rows = train_test_split(
+                rows, test_size=self.validation_fraction, random_state=seed, stratify=stratify
+            )
+            if not y["event"][val_rows].any() or not y["event"][fit_rows].any():
+                raise ValueError(
+                    f"The early-stopping split (validation_fraction={self.validation_fraction!r}) "
+                    f"left no events on one side ({int(y['event'].sum())} events in all). Use "
+                    "more data, a larger validation_fraction, or early_stopping_rounds=None."
+                )
+            dfit = self._dmatrix(_take_rows(X, fit_rows))
+            self._set_label(dfit, y[fit_rows])
+            dval = self._dmatrix(_take_rows(X, val_rows))
+            self._set_label(dval, y[val_rows])
+            probe = xgb.train(
+                params,
+                dfit,
+                num_boost_round=n_rounds,
+                evals=[(dval, "validation")],
+                early_stopping_rounds=int(self.early_stopping_rounds),
+                verbose_eval=False,
+            )
+            n_rounds = int(probe.best_iteration) + 1
+            self.best_score_ = float(probe.best_score)
+        dall = self._dmatrix(X)
+        self._set_label(dall, y)
+        self.booster_ = xgb.train(params, dall, num_boost_round=n_rounds, verbose_eval=False)
+        self.n_estimators_ = n_rounds
+
+    def _margin(self, X: Any) -> FloatArray:
+        dm = self._dmatrix(self._validate_X(X, reset=False))
+        return np.asarray(self.booster_.predict(dm, output_margin=True), dtype=np.float64)
+
+
+class BoostedCoxSurvival(_CoxType, _Boosted):
+    """Gradient-boosted Cox proportional hazards model (XGBoost ``survival:cox``).
+
+    The log hazard ratio is a sum of trees fitted to the Cox partial likelihood. The
+    number of rounds is chosen by early stopping on a seeded inner split, then the model
+    is refitted on every record. A Breslow baseline cumulative hazard on the training
+    event times turns the booster's margin into survival curves.
+
+    Parameters
+    ----------
+    n_estimators : int, default=2000
+        Maximum number of boosting rounds (early stopping usually ends sooner).
+    learning_rate : float, default=0.05
+        Shrinkage per round (XGBoost ``eta``).
+    max_depth : int, default=3
+        Depth of each tree.
+    min_child_weight : float, default=5
+        Minimum hessian weight in a leaf.
+    subsample : float, default=0.8
+        Share of records drawn for each tree.
+    colsample_bytree : float, default=0.8
+        Share of features drawn for each tree.
+    reg_lambda : float, default=1.0
+        L2 penalty on leaf weights.
+    validation_fraction : float, default=0.2
+        Share of records held out (stratified by event) to choose the number of rounds.
+    early_stopping_rounds : int or None, default=50
+        Stop when the held-out loss has not improved for this many rounds; the model is
+        then refitted on every record with the best number of rounds. None trains
+        ``n_estimators`` rounds on every record without a hold-out.
+    random_state : int, RandomState instance or None, default=0
+        Seeds the inner split and XGBoost's row and column sampling.
+    n_jobs : int or None, default=1
+        XGBoost threads; None or -1 means every core.
+
+    Attributes
+    ----------
+    booster_ : xgboost.Booster
+        The booster refitted on every record (save it with ``booster_.save_model``).
+    n_estimators_ : int
+        Boosting rounds in ``booster_``.
+    best_score_ : float or None
+        Held-out ``cox-nloglik`` at the chosen round; None without early stopping.
+    lp_mean_ : float
+        Mean booster margin over the training records; risk scores are centred on it.
+    unique_times_ : ndarray of shape (n_times,)
+        Distinct training event times in days, increasing.
+    baseline_cumulative_hazard_ : ndarray of shape (n_times,)
+        Breslow estimate of H0 at ``unique_times_``,
+        ``H0(t) = sum_(t_i <= t) d_i / sum_(j at risk at t_i) exp(eta_j)`` with
+        ``eta = margin - lp_mean_``, so ``H(t | x) = H0(t) * exp(predict(x))``.
+    n_features_in_ : int
+        Number of features seen in ``fit``.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Feature names seen in ``fit`` (only when ``X`` has string column names).
+
+    See Also
+    --------
+    CoxPHSurvival : Penalised linear Cox model.
+    BoostedAFTSurvival : Boosted accelerated failure time model.
+
+    Notes
+    -----
+    Use ``make_feature_pipeline(encoding="native")``: categories stay pandas
+    ``category`` columns (XGBoost ``enable_categorical=True``) and missing values stay NaN
+    for the booster's own handling. Survival is only estimated up to the last training
+    event time; a later time raises a ValueError. Risk scores reflect associations, not
+    treatment effects.
+
+    Examples
+    --------
+    >>> import spinerisk as sr
+    >>> from spinerisk.models._survival import BoostedCoxSurvival
+    >>> from spinerisk.targets import make_survival_target
+    >>> cohort = sr.validate(sr.make_spine_cohort(300, seed=0))
+    >>> X = sr.make_feature_pipeline(encoding="native").fit_transform(cohort)
+    >>> y = make_survival_target(cohort["fx_event"] == 1, cohort["fx_time_days"])
+    >>> model = BoostedCoxSurvival(n_estimators=50, early_stopping_rounds=10).fit(X, y)
+    >>> 1 <= model.n_estimators_ <= 50
+    True
+    >>> risk = model.predict_risk(X.head(3), [365.25, 730.5])
+    >>> risk.shape, bool((risk[:, 1] >= risk[:, 0]).all())
+    ((3, 2), True)
+    >>> model.predict_risk(X.head(3), 0.0)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: horizons must be finite and > 0 (days); got 0.0. ...
+    """
+
+    _objective = "survival:cox"
+    _metric = "cox-nloglik"
+
+    def __init__(
+        self,
+        n_estimators: int = 2000,
+        learning_rate: float = 0.05,
+        max_depth: int = 3,
+        min_child_weight: float = 5,
+        subsample: float = 0.8,
+        colsample_bytree: float = 0.8,
+        reg_lambda: float = 1.0,
+        validation_fraction: float = 0.2,
+        early_stopping_rounds: int | None = 50,
+        random_state: int | np.random.RandomState | None = 0,
+        n_jobs: int | None = 1,
+    ) -> None:
+        self.n_estimators = n_estimators
+        self.learning_rate = learning_rate
+        self.max_depth = max_depth
+        self.min_child_weight = min_child_weight
+        self.subsample = subsample
+        self.colsample_bytree = colsample_bytree
+        self.reg_lambda = reg_lambda
+        self.validation_fraction = validation_fraction
+        self.early_stopping_rounds = early_stopping_rounds
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+
+    def _set_label(self, dm: Any, y: np.ndarray) -> None:
+        # XGBoost's Cox convention: a negative time marks a censored record
+        dm.set_label(np.where(y["event"], y["time"], -y["time"]))
+
+    def _lp(self, X: Any) -> FloatArray:
+        return self._margin(X) - self.lp_mean_
+
+    def fit(self, X: Any, y: np.ndarray) -> BoostedCoxSurvival:
+        """Fit the boosted Cox model and its Breslow baseline hazard.
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_samples, n_features)
+            Features: numbers (NaN allowed), booleans and pandas categories.
+        y : structured ndarray of shape (n_samples,)
+            Fields ``event`` (bool) and ``time`` (days), see
+            :func:`spinerisk.targets.make_survival_target`.
+
+        Returns
+        -------
+        self : BoostedCoxSurvival
+            The fitted model.
+        """
+        self._check_boosting_params()
+        X = self._validate_X(X, reset=True)
+        y = _check_survival_y(y, X.shape[0], type(self).__name__)
+        self._train(X, y, {})
+        margin = self._margin(X)
+        self.lp_mean_ = float(margin.mean())
+        self._fit_baseline(y["time"], y["event"], margin - self.lp_mean_)
+        return self
+
+
+# -- accelerated failure time ------------------------------------------------------------------
+_DISTRIBUTIONS = ("normal", "logistic", "extreme")
+
+
+def _log_survival(z: FloatArray, distribution: str) -> FloatArray:
+    """log(1 - F(z)) for XGBoost's AFT error distributions."""
+    if distribution == "normal":
+        return special.log_ndtr(-z)
+    if distribution == "logistic":
+        return -np.logaddexp(0.0, z)
+    return -np.exp(np.minimum(z, 700.0))  # extreme: F(z) = 1 - exp(-exp(z)) (Weibull times)
+
+
+def _log_density(z: FloatArray, distribution: str) -> FloatArray:
+    """log f(z) up to a constant."""
+    if distribution == "normal":
+        return -0.5 * z**2
+    if distribution == "logistic":
+        return z - 2.0 * np.logaddexp(0.0, z)
+    return z - np.exp(np.minimum(z, 700.0))
+
+
+def _aft_intercept(time: FloatArray, event: np.ndarray, distribution: str, scale: float) -> float:
+    """Maximum-likelihood log-time intercept of the AFT model without covariates."""
+    log_t = np.log(time)
+
+    def nll(mu: float) -> float:
+        z = (log_t - mu) / scale
+        return -float(
+            np.where(event, _log_density(z, distribution), _log_survival(z, distribution)).sum()
+        )
+
+    lo, hi = log_t.min() - 20 * scale, log_t.max() + 20 * scale
+    return float(optimize.minimize_scalar(nll, bounds=(lo, hi), method="bounded").x)
+
+
+class BoostedAFTSurvival(_Boosted):
+    """Gradient-boosted accelerated failure time model (XGBoost ``survival:aft``).
+
+    ``log T = mu(x) + scale * Z``: trees model the expected log time ``mu(x)`` (days) and
+    ``Z`` follows the chosen distribution, so
+    ``S(t | x) = 1 - F((log t - mu(x)) / scale)``. Censored records enter as the interval
+    ``[time, inf)``. The number of rounds is chosen by early stopping on a seeded inner
+    split, then the model is refitted on every record, starting from the
+    maximum-likelihood intercept.
+
+    Parameters
+    ----------
+    distribution : {"normal", "logistic", "extreme"}, default="normal"
+        Distribution of ``Z``: log-normal, log-logistic or Weibull times ("extreme" is
+        the minimum extreme value distribution, ``F(z) = 1 - exp(-exp(z))``).
+    scale : float, default=1.0
+        Scale of ``Z`` on the log-day scale (fixed, not learned).
+    n_estimators : int, default=2000
+        Maximum number of boosting rounds (early stopping usually ends sooner).
+    learning_rate : float, default=0.05
+        Shrinkage per round (XGBoost ``eta``).
+    max_depth : int, default=3
+        Depth of each tree.
+    min_child_weight : float, default=5
+        Minimum hessian weight in a leaf.
+    subsample : float, default=0.8
+        Share of records drawn for each tree.
+    colsample_bytree : float, default=0.8
+        Share of features drawn for each tree.
+    reg_lambda : float, default=1.0
+        L2 penalty on leaf weights.
+    validation_fraction : float, default=0.2
+        Share of records held out (stratified by event) to choose the number of rounds.
+    early_stopping_rounds : int or None, default=50
+        Stop when the held-out loss has not improved for this many rounds; the model is
+        then refitted on every record with the best number of rounds. None trains
+        ``n_estimators`` rounds on every record without a hold-out.
+    random_state : int, RandomState instance or None, default=0
+        Seeds the inner split and XGBoost's row and column sampling.
+    n_jobs : int or None, default=1
+        XGBoost threads; None or -1 means every core.
+
+    Attributes
+    ----------
+    booster_ : xgboost.Booster
+        The booster refitted on every record; its margin is ``mu(x)``.
+    n_estimators_ : int
+        Boosting rounds in ``booster_``.
+    best_score_ : float or None
+        Held-out ``aft-nloglik`` at the chosen round; None without early stopping.
+    intercept_ : float
+        Maximum-likelihood log-time intercept used as XGBoost's base score.
+    unique_times_ : ndarray of shape (n_times,)
+        Distinct training event times in days, increasing.
+    n_features_in_ : int
+        Number of features seen in ``fit``.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Feature names seen in ``fit`` (only when ``X`` has string column names).
+
+    See Also
+    --------
+    BoostedCoxSurvival : Boosted proportional hazards model.
+
+    Notes
+    -----
+    ``predict`` returns ``-mu(x)``: a shorter expected time is a higher risk.
+    ``predict_cumulative_hazard`` is ``-log S(t | x)``. Although the model is
+    parametric, it is not used beyond the last training event time: a later time raises
+    a ValueError, as for the Cox models.
+
+    Examples
+    --------
+    >>> import spinerisk as sr
+    >>> from spinerisk.models._survival import BoostedAFTSurvival
+    >>> from spinerisk.targets import make_survival_target
+    >>> cohort = sr.validate(sr.make_spine_cohort(300, seed=0))
+    >>> X = sr.make_feature_pipeline(encoding="native").fit_transform(cohort)
+    >>> y = make_survival_target(cohort["fx_event"] == 1, cohort["fx_time_days"])
+    >>> model = BoostedAFTSurvival(distribution="extreme", n_estimators=50).fit(X, y)
+    >>> S = model.predict_survival_function(X.head(3), [365.25, 730.5])
+    >>> S.shape, bool((S[:, 1] <= S[:, 0]).all())
+    ((3, 2), True)
+    >>> BoostedAFTSurvival(distribution="weibull").fit(X, y)
+    Traceback (most recent call last):
+    ...
+    ValueError: distribution must be one of 'normal', 'logistic', 'extreme'; got distribution='weibull'.
+    """  # noqa: E501
+
+    _objective = "survival:aft"
+    _metric = "aft-nloglik"
+
+    def __init__(
+        self,
+        distribution: Literal["normal", "logistic", "extreme"] = "normal",
+        scale: float = 1.0,
+        n_estimators: int = 2000,
+        learning_rate: float = 0.05,
+        max_depth: int = 3,
+        min_child_weight: float = 5,
+        subsample: float = 0.8,
+        colsample_bytree: float = 0.8,
+        reg_lambda: float = 1.0,
+        validation_fraction: float = 0.2,
+        early_stopping_rounds: int | None = 50,
+        random_state: int | np.random.RandomState | None = 0,
+        n_jobs: int | None = 1,
+    ) -> None:
+        self.distribution = distribution
+        self.scale = scale
+        self.n_estimators = n_estimators
+        self.learning_rate = learning_rate
+        self.max_depth = max_depth
+        self.min_child_weight = min_child_weight
+        self.subsample = subsample
+        self.colsample_bytree = colsample_bytree
+        self.reg_lambda = reg_lambda
+        self.validation_fraction = validation_fraction
+        self.early_stopping_rounds = early_stopping_rounds
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+
+    def _set_label(self, dm: Any, y: np.ndarray) -> None:
+        dm.set_float_info("label_lower_bound", y["time"])
+        dm.set_float_info("label_upper_bound", np.where(y["event"], y["time"], np.inf))
+
+    def fit(self, X: Any, y: np.ndarray) -> BoostedAFTSurvival:
+        """Fit the boosted AFT model.
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_samples, n_features)
+            Features: numbers (NaN allowed), booleans and pandas categories.
+        y : structured ndarray of shape (n_samples,)
+            Fields ``event`` (bool) and ``time`` (days), see
+            :func:`spinerisk.targets.make_survival_target`.
+
+        Returns
+        -------
+        self : BoostedAFTSurvival
+            The fitted model.
+        """
+        if self.distribution not in _DISTRIBUTIONS:
+            raise ValueError(
+                "distribution must be one of 'normal', 'logistic', 'extreme'; "
+                f"got distribution={self.distribution!r}."
+            )
+        _check_number("scale", self.scale, low=0, low_open=True)
+        self._check_boosting_params()
+        X = self._validate_X(X, reset=True)
+        y = _check_survival_y(y, X.shape[0], type(self).__name__)
+        self.intercept_ = _aft_intercept(
+            y["time"], y["event"], self.distribution, float(self.scale)
+        )
+        extra = {
+            "aft_loss_distribution": self.distribution,
+            "aft_loss_distribution_scale": float(self.scale),
+            "base_score": float(np.exp(self.intercept_)),  # XGBoost takes it on the time scale
+        }
+        self._train(X, y, extra)
+        self.unique_times_ = np.unique(y["time"][y["event"]])
+        return self
+
+    def _cumulative_hazard(self, X: Any, times: FloatArray) -> FloatArray:
+        mu = self._margin(X)
+        z = (np.log(times)[None, :] - mu[:, None]) / float(self.scale)
+        return -_log_survival(z, self.distribution)
+
+    def predict(self, X: Any) -> FloatArray:
+        """Risk score: minus the expected log time, ``-mu(x)``.
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_samples, n_features)
+            Features, as in ``fit``.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+            Higher means an earlier expected event.
+        """
+        check_is_fitted(self)
+        return -self._margin(X)
