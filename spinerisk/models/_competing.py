@@ -17,13 +17,8 @@ from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone
 from sklearn.utils import get_tags
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from spinerisk.models._survival import (
-    CoxPHSurvival,
-    FloatArray,
-    _check_times,
-    _step_at,
-    _take_rows,
-)
+from spinerisk.models._survival import CoxPHSurvival
+from spinerisk.models._survival_base import FloatArray, _check_times, _step_at, _take_rows
 from spinerisk.targets import check_competing_target, make_survival_target
 
 __all__ = ["CauseSpecificCIF"]
