@@ -52,7 +52,11 @@ def _print_frame(console: Any, frame: Any, title: str) -> None:
     for col in frame.columns:
         table.add_column(str(col), justify="right")
     for idx, row in frame.iterrows():
-        table.add_row(str(idx), *[str(v) for v in row])
+        cells = [
+            f"{v:.1%}" if str(col).startswith("risk_") and isinstance(v, float) else str(v)
+            for col, v in row.items()
+        ]
+        table.add_row(str(idx), *cells)
     console.print(table)
 
 
@@ -61,12 +65,16 @@ def demo(
     n: Annotated[int, typer.Option(help="Number of synthetic patients.", min=50)] = 3000,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same cohort).")] = 0,
     profile: Annotated[str, typer.Option(help="Cohort profile: japan or western.")] = "japan",
+    models: Annotated[
+        bool, typer.Option(help="Also fit the three risk models and show example risks.")
+    ] = True,
 ) -> None:
     """Run the main job on the embedded synthetic cohort.
 
     Generates a synthetic acute osteoporotic vertebral fracture cohort, validates it
-    against the default spine schema, builds the feature pipeline and prints a Table 1
-    per outcome.
+    against the default spine schema, builds the feature pipeline, prints a Table 1 per
+    outcome, then fits a risk model per endpoint (backend chosen by cross-validation) and
+    shows the risks of three patients.
     """
     import spinerisk as sr
 
@@ -93,6 +101,32 @@ def demo(
             sr.table_one(valid, by=field),
             f"Table 1 - {title} ({observed} records with the outcome observed) - SYNTHETIC",
         )
+    if models:
+        _demo_models(out, valid, seed)
+
+
+def _demo_models(out: Any, cohort: Any, seed: int) -> None:
+    """Fit one model per endpoint on 80% of the cohort and score three held-out patients."""
+    import spinerisk as sr
+
+    held_out = cohort.sample(frac=0.2, random_state=seed)
+    train = cohort.drop(index=held_out.index)
+    patients = held_out.head(3)
+    for endpoint in ("nonunion", "collapse", "future_fracture"):
+        model = sr.RiskModel(endpoint=endpoint, backend="auto", cv=3, random_state=seed)
+        model.fit(train)
+        out.print(
+            f"\n[bold]{endpoint}[/bold]: fitted {model.backend_} on {model.n_train_} eligible "
+            f"records ({model.n_excluded_} not eligible or outcome not observed). Why: "
+            f"{model.selection_reason_}",
+            markup=True,
+        )
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", sr.DataQualityWarning)
+            risk = model.predict_risk(patients)
+        _print_frame(out, risk, f"{endpoint} risk of three held-out patients - SYNTHETIC")
 
 
 @app.command()

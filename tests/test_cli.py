@@ -12,7 +12,9 @@ runner = CliRunner()
 
 
 def test_demo_runs_the_main_job_and_labels_data_synthetic():
-    result = runner.invoke(app, ["demo", "--n", "400", "--seed", "3"], env={"COLUMNS": "200"})
+    result = runner.invoke(
+        app, ["demo", "--n", "400", "--seed", "3", "--no-models"], env={"COLUMNS": "200"}
+    )
     assert result.exit_code == 0, result.output
     out = result.output
     assert "SYNTHETIC DATA" in out
@@ -21,6 +23,15 @@ def test_demo_runs_the_main_job_and_labels_data_synthetic():
     for title in ("Progressive collapse", "Nonunion", "Future fracture"):
         assert f"Table 1 - {title}" in out
     assert "fracture (n=" in out and "nonunion=yes (n=" in out
+
+
+def test_demo_fits_a_model_per_endpoint():
+    result = runner.invoke(app, ["demo", "--n", "1200", "--seed", "1"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    for endpoint in ("nonunion", "collapse", "future_fracture"):
+        assert f"{endpoint}: fitted " in result.output
+        assert f"{endpoint} risk of three held-out patients - SYNTHETIC" in result.output
+    assert "risk_1826d" in result.output and "cross-validation" in result.output
 
 
 def test_demo_bad_option_exits_2():
