@@ -47,7 +47,8 @@ def _stderr() -> Any:
 
 
 def _print_frame(console: Any, frame: Any, title: str) -> None:
-    table = rich_table.Table(title=title, title_justify="left", show_lines=False)
+    console.print(title, style="bold", markup=False)  # its own line: never wrapped to the table
+    table = rich_table.Table(show_lines=False)
     table.add_column("", style="bold")
     for col in frame.columns:
         table.add_column(str(col), justify="right")
