@@ -21,6 +21,7 @@ from spinerisk._version import __version__
 
 if _typing.TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from spinerisk.datasets import make_spine_cohort
+    from spinerisk.endpoints import Endpoint, get_endpoint
     from spinerisk.exceptions import (
         DataQualityWarning,
         MappingError,
@@ -28,7 +29,6 @@ if _typing.TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         SchemaValidationError,
     )
     from spinerisk.features import make_feature_pipeline
-    from spinerisk.endpoints import Endpoint, get_endpoint
     from spinerisk.io import ColumnMapping, apply_mapping, load_mapping, read_records
     from spinerisk.models import RiskModel
     from spinerisk.schema import SPINE_SCHEMA, FieldSpec, RowRule, Schema
