@@ -592,7 +592,8 @@ def make_binary_model(
         Passed to :func:`spinerisk.make_feature_pipeline`; None means
         :data:`spinerisk.schema.SPINE_SCHEMA`.
     calibration : {"auto", "sigmoid", "isotonic"} or None, default="auto"
-        ``"auto"``: sigmoid for boosters (their raw risks are over-confident), none for
+        ``"auto"``: sigmoid for boosters (their raw risks are not calibrated: too extreme
+        or, with early stopping, often too moderate), none for
         the logistic model (calibrated by construction). Isotonic needs many events;
         it overfits small cohorts.
     cv : int, default=5

@@ -33,12 +33,16 @@ BACKENDS: dict[str, tuple[str, ...]] = {
 }
 
 
-def _concordance_scorer(estimator: Any, X: Any, y: np.ndarray) -> float:
-    """Harrell's C of the risk score for the event of interest (others censored)."""
-    from lifelines.utils import concordance_index
+def _concordance_scorer(event_of_interest: int) -> Any:
+    """Scorer: Harrell's C of the risk score for one event (other events censored)."""
 
-    event = y["event"] == 1 if y["event"].dtype != bool else y["event"]
-    return float(concordance_index(y["time"], -estimator.predict(X), event))
+    def score(estimator: Any, X: Any, y: np.ndarray) -> float:
+        from lifelines.utils import concordance_index
+
+        event = y["event"] if y["event"].dtype == bool else y["event"] == event_of_interest
+        return float(concordance_index(y["time"], -estimator.predict(X), event))
+
+    return score
 
 
 class RiskModel(BaseEstimator):
@@ -55,8 +59,8 @@ class RiskModel(BaseEstimator):
         folds; competing: boosted cause-specific Cox with a Breslow baseline).
         ``"auto"``: cross-validate the candidates and keep the boosted model only when
         it beats the linear one by more than the noise of the comparison; small
-        clinical cohorts often favour the linear model and untuned boosters are
-        over-confident. The choice and the reason are in ``selection_`` and
+        clinical cohorts often favour the linear model, and boosters need more data to
+        be both discriminating and calibrated. The choice and the reason are in ``selection_`` and
         ``selection_reason_``.
     schema : Schema or None, default=None
         None means :data:`spinerisk.schema.SPINE_SCHEMA`.
@@ -162,7 +166,7 @@ class RiskModel(BaseEstimator):
         if ep.kind == "competing":
             from spinerisk.models._competing import CauseSpecificCIF
 
-            base = CauseSpecificCIF(base)
+            base = CauseSpecificCIF(base, event_of_interest=ep.event_of_interest)
         features = make_feature_pipeline(
             self.schema, encoding=encoding, include_treatment=ep.include_treatment
         )
@@ -294,7 +298,7 @@ class RiskModel(BaseEstimator):
             scoring: Any = "neg_log_loss"
         else:
             splitter = KFold(self.cv, shuffle=True, random_state=self.random_state)
-            scoring = _concordance_scorer
+            scoring = _concordance_scorer(ep.event_of_interest)
         est = self._candidate(backend, ep)
         return cross_validate(est, data, target, cv=splitter, scoring=scoring)["test_score"]
 

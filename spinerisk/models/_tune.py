@@ -108,7 +108,6 @@ def tune(
         scores = trial_model._cv_scores(trial_model.backend, ep, data, target)
         return float(scores.mean())
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(
         direction="maximize", sampler=optuna.samplers.TPESampler(seed=model.random_state)
     )
