@@ -44,3 +44,4 @@ $(VENV)/.bench-installed: $(VENV)/.test-installed
 
 bench: $(VENV)/.bench-installed
 	$(BIN)/python benchmarks/bench_cohort.py
+	$(BIN)/python benchmarks/bench_models.py

@@ -229,3 +229,23 @@ def test_field_of_feature_round_trip(valid_cohort):
 def test_bad_encoding():
     with pytest.raises(ValueError, match="encoding must be"):
         sr.make_feature_pipeline(encoding="ordinal")
+
+
+def test_custom_schema_without_derived_targets_keeps_its_fields():
+    """Height and weight stay features when there is no bmi to derive; level stays too."""
+    from spinerisk.schema import FieldSpec, Schema
+
+    schema = Schema(
+        (
+            FieldSpec("rid", "string", "id", role="id", nullable=False, required=True),
+            FieldSpec("age_years", "float", "age", min=18, max=105),
+            FieldSpec("height_cm", "float", "height", min=120, max=210),
+            FieldSpec("weight_kg", "float", "weight", min=25, max=200),
+        )
+    )
+    records = pd.DataFrame(
+        {"rid": ["a", "b"], "age_years": [70.0, 80.0], "height_cm": [150.0, 160.0],
+         "weight_kg": [50.0, 60.0]}
+    )  # fmt: skip
+    out = ClinicalFeatures(schema).fit_transform(sr.validate(records, schema))
+    assert {"age_years", "height_cm", "weight_kg", "age_band"} <= set(out.columns)

@@ -253,7 +253,13 @@ class ClinicalFeatures(TransformerMixin, BaseEstimator):
             f["age_band"] = pd.cut(
                 f["age_years"], [-np.inf, 60, 70, 80, 90, np.inf], right=False, labels=AGE_BANDS
             ).astype(pd.CategoricalDtype(list(AGE_BANDS)))
-        return f.drop(columns=[c for c in _CONSUMED if c in f.columns])
+        # inputs replaced by a derived feature are dropped only when that feature exists
+        consumed = [c for c in _CONSUMED if c in f.columns]
+        if "region" not in f.columns:
+            consumed = [c for c in consumed if c != "level"]
+        if "bmi" not in f.columns:
+            consumed = [c for c in consumed if c not in ("height_cm", "weight_kg")]
+        return f.drop(columns=consumed)
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         """Output feature names.

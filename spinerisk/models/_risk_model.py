@@ -187,7 +187,7 @@ class RiskModel(BaseEstimator):
         if not isinstance(self.cv, int | np.integer) or self.cv < 2:
             raise ValueError(f"cv must be an integer >= 2; got cv={self.cv!r}.")
         if self.backend == "auto":
-            return [b for b in allowed if b != "xgboost_aft"]
+            return list(allowed)
         return [self.backend]
 
     def _horizons(self, ep: Endpoint) -> tuple[float, ...]:
