@@ -14,6 +14,7 @@ beyond the last training event time is an error, never a silent extrapolation.
 
 from __future__ import annotations
 
+import abc
 import numbers
 import os
 from typing import Any, Literal
@@ -307,8 +308,9 @@ class _Boosted(_SurvivalPredictions, BaseEstimator):
             "verbosity": 0,
         }
 
+    @abc.abstractmethod
     def _set_label(self, dm: Any, y: np.ndarray) -> None:
-        raise NotImplementedError
+        """Put the objective's label encoding of ``y`` on the DMatrix."""
 
     def _train(self, X: Any, y: np.ndarray, extra: dict[str, Any]) -> None:
         """Early stopping on a seeded inner split, then a refit on every record."""

@@ -5,6 +5,7 @@ Also used by :mod:`spinerisk.models._competing`.
 
 from __future__ import annotations
 
+import abc
 import numbers
 from typing import Any
 
@@ -118,13 +119,14 @@ def _take_rows(X: Any, rows: npt.NDArray[np.intp]) -> Any:
     return X.iloc[rows] if isinstance(X, pd.DataFrame) else X[rows]
 
 
-class _SurvivalPredictions:
+class _SurvivalPredictions(abc.ABC):
     """Survival, cumulative hazard and risk from ``_cumulative_hazard(X, times)``."""
 
     unique_times_: FloatArray
 
+    @abc.abstractmethod
     def _cumulative_hazard(self, X: Any, times: FloatArray) -> FloatArray:
-        raise NotImplementedError
+        """Cumulative hazard of each record at ``times``: shape (n_samples, n_times)."""
 
     def _times(self, times: Any, name: str = "times") -> FloatArray:
         if times is None:
@@ -210,8 +212,9 @@ class _CoxType(_SurvivalPredictions):
 
     baseline_cumulative_hazard_: FloatArray
 
+    @abc.abstractmethod
     def _lp(self, X: Any) -> FloatArray:
-        raise NotImplementedError
+        """Linear predictor (log hazard ratio) of each record."""
 
     def _fit_baseline(self, time: FloatArray, event: np.ndarray, lp: FloatArray) -> None:
         self.unique_times_, self.baseline_cumulative_hazard_ = _breslow(time, event, lp)
