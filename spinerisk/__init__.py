@@ -20,9 +20,11 @@ import typing as _typing
 from spinerisk._version import __version__
 
 if _typing.TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from spinerisk.bundle import load_bundle as load
     from spinerisk.datasets import make_spine_cohort
     from spinerisk.endpoints import Endpoint, get_endpoint
     from spinerisk.exceptions import (
+        ArtifactError,
         DataQualityWarning,
         MappingError,
         RecordsReadError,
@@ -37,6 +39,7 @@ if _typing.TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
 
 __all__ = [
     "SPINE_SCHEMA",
+    "ArtifactError",
     "ColumnMapping",
     "Endpoint",
     "DataQualityWarning",
@@ -51,6 +54,7 @@ __all__ = [
     "__version__",
     "apply_mapping",
     "get_endpoint",
+    "load",
     "load_mapping",
     "make_feature_pipeline",
     "make_spine_cohort",
@@ -67,6 +71,7 @@ _LAZY = {
     "Schema": "spinerisk.schema",
     "ValidationResult": "spinerisk.schema._validate",
     "validate": "spinerisk.schema._validate",
+    "ArtifactError": "spinerisk.exceptions",
     "DataQualityWarning": "spinerisk.exceptions",
     "MappingError": "spinerisk.exceptions",
     "RecordsReadError": "spinerisk.exceptions",
@@ -85,6 +90,10 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> _typing.Any:
+    if name == "load":  # spinerisk.load is spinerisk.bundle.load_bundle
+        value = _importlib.import_module("spinerisk.bundle").load_bundle
+        globals()[name] = value
+        return value
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'spinerisk' has no attribute {name!r}")

@@ -12,6 +12,7 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
     import pandas as pd
 
 __all__ = [
+    "ArtifactError",
     "DataQualityWarning",
     "MappingError",
     "RecordsReadError",
@@ -45,6 +46,17 @@ class MappingError(ValueError):
 
 class RecordsReadError(ValueError):
     """A records file cannot be read (encoding, delimiter, format)."""
+
+
+class ArtifactError(ValueError):
+    """A model file cannot be saved or loaded safely.
+
+    Raised for a file that is not a spinerisk bundle (not a zip, no or invalid
+    manifest), a bundle of another format version, a member whose sha256 differs from
+    the manifest, a member that would create a type outside
+    ``spinerisk.bundle.TRUSTED_TYPES``, and for models that cannot be stored safely (a
+    custom schema).
+    """
 
 
 class DataQualityWarning(UserWarning):

@@ -318,6 +318,22 @@ class RiskModel(BaseEstimator):
                 ranges[name] = set(col.dropna().astype(object).tolist())
         return ranges
 
+    def save(self, path: Any) -> Any:
+        """Save the fitted model as one safe bundle file (see :func:`spinerisk.load`).
+
+        Parameters
+        ----------
+        path : str or path-like
+            Target file, conventionally ``*.srb``.
+
+        Returns
+        -------
+        Path
+        """
+        from spinerisk.bundle import save_bundle
+
+        return save_bundle(self, path)
+
     # -- predict --------------------------------------------------------------------------
     def _warnings(self, records: pd.DataFrame) -> pd.Series:
         notes: list[list[str]] = [[] for _ in range(len(records))]

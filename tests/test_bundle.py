@@ -1,0 +1,416 @@
+"""Bundles: one-file save/load of a fitted RiskModel, and refusal of unsafe files."""
+
+from __future__ import annotations
+
+import ast
+import copy
+import hashlib
+import json
+import warnings
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+import skops.io as sio
+from sklearn.base import BaseEstimator
+
+import spinerisk as sr
+import spinerisk.bundle as bundle
+from spinerisk.bundle import (
+    BUNDLE_FORMAT,
+    BUNDLE_FORMAT_VERSION,
+    TRUSTED_TYPES,
+    ArtifactError,
+    load_bundle,
+    read_manifest,
+    save_bundle,
+)
+
+CASES = [
+    ("nonunion", "linear"),
+    ("nonunion", "xgboost"),
+    ("nonunion", "lightgbm"),
+    ("future_fracture", "linear"),
+    ("future_fracture", "xgboost"),
+]
+
+
+@pytest.fixture(scope="module")
+def cohort() -> pd.DataFrame:
+    return sr.make_spine_cohort(1200, seed=0)
+
+
+@pytest.fixture(scope="module")
+def fitted(cohort: pd.DataFrame) -> dict[tuple[str, str], Any]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return {
+            (ep, be): sr.RiskModel(endpoint=ep, backend=be, cv=2).fit(cohort) for ep, be in CASES
+        }
+
+
+@pytest.fixture(scope="module")
+def saved(fitted: dict[tuple[str, str], Any], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A bundle with every member kind (skops parts, boosters): competing xgboost."""
+    path = tmp_path_factory.mktemp("bundle") / "ff-xgb.spinerisk"
+    return save_bundle(fitted["future_fracture", "xgboost"], path)
+
+
+def _predict(model: Any, cohort: pd.DataFrame) -> pd.DataFrame:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return model.predict_risk(cohort)
+
+
+def _rewrite(src: Path, dst: Path, change: Any) -> Path:
+    """Copy a bundle, letting ``change(members)`` edit the dict of member bytes."""
+    with zipfile.ZipFile(src) as zf:
+        members = {n: zf.read(n) for n in zf.namelist()}
+    change(members)
+    with zipfile.ZipFile(dst, "w") as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return dst
+
+
+def _edit_manifest(zipped: dict[str, bytes], **changes: Any) -> None:
+    manifest = json.loads(zipped["manifest.json"])
+    manifest.update(changes)
+    zipped["manifest.json"] = json.dumps(manifest).encode()
+
+
+@pytest.fixture
+def no_object_built(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail the test if skops is asked to build an object."""
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("skops.io.loads was called for a file that should be refused")
+
+    monkeypatch.setattr(sio, "loads", refuse)
+
+
+# -- round trips ----------------------------------------------------------------------------
+@pytest.mark.parametrize(("endpoint", "backend"), CASES)
+def test_round_trip_predicts_identically(
+    fitted: dict[tuple[str, str], Any],
+    cohort: pd.DataFrame,
+    tmp_path: Path,
+    endpoint: str,
+    backend: str,
+) -> None:
+    model = fitted[endpoint, backend]
+    path = save_bundle(model, tmp_path / "model.spinerisk")
+    loaded = load_bundle(path)
+
+    before, after = _predict(model, cohort), _predict(loaded, cohort)
+    risk = [c for c in before.columns if c.startswith("risk_")]
+    np.testing.assert_array_equal(before[risk].to_numpy(), after[risk].to_numpy())
+    pd.testing.assert_frame_equal(before, after)
+    assert type(loaded) is type(model)
+    assert loaded.schema is None
+    for attr in ("backend_", "horizons_", "n_train_", "n_excluded_", "id_field_"):
+        assert getattr(loaded, attr) == getattr(model, attr)
+    assert loaded.endpoint_ == model.endpoint_
+    assert loaded.training_ranges_ == model.training_ranges_
+    assert loaded.selection_reason_ == model.selection_reason_
+    if endpoint == "future_fracture":  # other horizons too (baseline hazards survived)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            a = model.predict_risk(cohort.head(50), horizons=[100, 500])
+            b = loaded.predict_risk(cohort.head(50), horizons=[100, 500])
+        np.testing.assert_array_equal(a.iloc[:, :2].to_numpy(), b.iloc[:, :2].to_numpy())
+
+
+def test_save_leaves_model_intact_and_tables_round_trip(
+    fitted: dict[tuple[str, str], Any], tmp_path: Path
+) -> None:
+    import xgboost as xgb
+
+    boosted = fitted["future_fracture", "xgboost"]
+    save_bundle(boosted, tmp_path / "b.spinerisk")
+    assert all(isinstance(e.booster_, xgb.Booster) for e in boosted.estimator_.estimators_)
+
+    cox = fitted["future_fracture", "linear"]
+    loaded = load_bundle(save_bundle(cox, tmp_path / "c.spinerisk"))
+    pairs = zip(cox.estimator_.estimators_, loaded.estimator_.estimators_, strict=True)
+    for original, restored in pairs:
+        assert isinstance(original.summary_, pd.DataFrame)
+        pd.testing.assert_frame_equal(original.summary_, restored.summary_)
+
+
+def test_auto_selection_table_round_trips(cohort: pd.DataFrame, tmp_path: Path) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = sr.RiskModel(endpoint="future_fracture", backend="auto", cv=2).fit(cohort)
+    loaded = load_bundle(save_bundle(model, tmp_path / "auto.spinerisk"))
+    pd.testing.assert_frame_equal(model.selection_, loaded.selection_)
+    assert read_manifest(tmp_path / "auto.spinerisk")["selection"] is not None
+
+
+def test_explicit_default_schema_is_saved_as_none(
+    fitted: dict[tuple[str, str], Any], cohort: pd.DataFrame, tmp_path: Path
+) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = sr.RiskModel(endpoint="nonunion", backend="linear", schema=sr.SPINE_SCHEMA)
+        model.fit(cohort)
+    loaded = load_bundle(save_bundle(model, tmp_path / "m.spinerisk"))
+    assert loaded.schema is None
+    assert model.schema is sr.SPINE_SCHEMA  # the saved model is unchanged
+    pd.testing.assert_frame_equal(_predict(model, cohort), _predict(loaded, cohort))
+
+
+# -- manifest ---------------------------------------------------------------------------
+def test_manifest_describes_the_model(
+    fitted: dict[tuple[str, str], Any], cohort: pd.DataFrame, tmp_path: Path
+) -> None:
+    model = fitted["future_fracture", "xgboost"]
+    path = save_bundle(model, tmp_path / "m.spinerisk", training_data=cohort)
+    manifest = read_manifest(path)
+
+    assert manifest["format"] == BUNDLE_FORMAT
+    assert manifest["format_version"] == BUNDLE_FORMAT_VERSION
+    assert manifest["created_utc"].endswith("Z")
+    assert set(manifest["versions"]) >= {
+        "spinerisk",
+        "scikit-learn",
+        "xgboost",
+        "lightgbm",
+        "lifelines",
+        "numpy",
+        "pandas",
+    }
+    assert manifest["versions"]["spinerisk"] == sr.__version__
+    assert manifest["endpoint"]["name"] == "future_fracture"
+    assert manifest["endpoint"]["kind"] == "competing"
+    assert manifest["horizons"] == list(model.horizons_)
+    assert manifest["backend"] == "xgboost"
+    assert manifest["schema"]["name"] == sr.SPINE_SCHEMA.name
+    assert manifest["schema"]["version"] == sr.SPINE_SCHEMA.version
+    age = manifest["schema"]["fields"]["age_years"]
+    assert (age["dtype"], age["unit"]) == ("float", "years")
+    assert manifest["schema"]["fields"]["sex"]["categories"] == list(
+        sr.SPINE_SCHEMA["sex"].categories
+    )
+    assert manifest["feature_names_out"] == list(model.features_.get_feature_names_out())
+    lo, hi = model.training_ranges_["age_years"]
+    assert manifest["training_ranges"]["age_years"] == {"range": [lo, hi]}
+    assert manifest["training_ranges"]["sex"] == {
+        "categories": sorted(model.training_ranges_["sex"])
+    }
+    assert (manifest["n_train"], manifest["n_excluded"]) == (model.n_train_, model.n_excluded_)
+    assert manifest["selection"] is None
+    assert manifest["selection_reason"] == model.selection_reason_
+    assert manifest["training_data_fingerprint"]["n_rows"] == len(cohort)
+    assert len(manifest["boosters"]) == 2  # one per cause
+
+    with zipfile.ZipFile(path) as zf:
+        assert set(zf.namelist()) == {"manifest.json", *manifest["members"]}
+        for name, digest in manifest["members"].items():
+            assert hashlib.sha256(zf.read(name)).hexdigest() == digest
+    # without training data the fingerprint is null
+    assert (
+        read_manifest(save_bundle(model, tmp_path / "n.spinerisk"))["training_data_fingerprint"]
+        is None
+    )
+
+
+def test_binary_manifest_has_feature_names(
+    fitted: dict[tuple[str, str], Any], tmp_path: Path
+) -> None:
+    manifest = read_manifest(save_bundle(fitted["nonunion", "lightgbm"], tmp_path / "b.zip"))
+    assert manifest["parts"]["features"] is None
+    assert "age_years" in manifest["feature_names_out"]
+    assert manifest["training_ranges"]["prior_fragility_fx"] == {"categories": [False, True]}
+
+
+@pytest.mark.parametrize(("endpoint", "backend"), CASES)
+def test_trusted_types_cover_every_supported_model(
+    fitted: dict[tuple[str, str], Any], tmp_path: Path, endpoint: str, backend: str
+) -> None:
+    path = save_bundle(fitted[endpoint, backend], tmp_path / "m.spinerisk")
+    with zipfile.ZipFile(path) as zf:
+        for name in zf.namelist():
+            if name.endswith(".skops"):
+                assert set(sio.get_untrusted_types(data=zf.read(name))) <= TRUSTED_TYPES
+
+
+# -- refusals -----------------------------------------------------------------------------
+def test_tampered_member_is_refused(saved: Path, tmp_path: Path, no_object_built: None) -> None:
+    def tamper(members: dict[str, bytes]) -> None:
+        booster = json.loads(members["boosters/0.json"])
+        booster["learner"]["attributes"]["tampered"] = "1"
+        members["boosters/0.json"] = json.dumps(booster).encode()
+
+    bad = _rewrite(saved, tmp_path / "bad.spinerisk", tamper)
+    with pytest.raises(ArtifactError, match="'boosters/0.json' was modified or corrupted"):
+        load_bundle(bad)
+
+
+def test_unlisted_member_is_refused(saved: Path, tmp_path: Path, no_object_built: None) -> None:
+    def add(members: dict[str, bytes]) -> None:
+        members["extra.skops"] = sio.dumps({"a": 1})
+
+    with pytest.raises(ArtifactError, match="unlisted \\['extra.skops'\\]"):
+        load_bundle(_rewrite(saved, tmp_path / "bad.spinerisk", add))
+
+
+class NotOnTheAllowList(BaseEstimator):
+    """A harmless class that is not in TRUSTED_TYPES."""
+
+
+def test_member_with_untrusted_type_is_refused(
+    saved: Path, tmp_path: Path, no_object_built: None
+) -> None:
+    evil = sio.dumps(NotOnTheAllowList())
+
+    def swap(members: dict[str, bytes]) -> None:
+        members["estimator.skops"] = evil
+        manifest = json.loads(members["manifest.json"])
+        manifest["members"]["estimator.skops"] = hashlib.sha256(evil).hexdigest()
+        members["manifest.json"] = json.dumps(manifest).encode()
+
+    bad = _rewrite(saved, tmp_path / "evil.spinerisk", swap)
+    with pytest.raises(ArtifactError, match="outside spinerisk.bundle.TRUSTED_TYPES.*NotOnThe"):
+        load_bundle(bad)
+    with pytest.raises(ArtifactError, match="TRUSTED_TYPES"):
+        read_manifest(bad)
+
+
+@pytest.mark.parametrize(
+    ("members", "message"),
+    [
+        ({"hello.txt": b"hi"}, "no manifest.json"),
+        ({"manifest.json": b"{not json"}, "not valid JSON"),
+        ({"manifest.json": json.dumps({"format": "other"}).encode()}, "manifest is foreign"),
+        ({"manifest.json": b"[1, 2]"}, "manifest is foreign"),
+    ],
+)
+def test_foreign_zip_is_refused(
+    tmp_path: Path, no_object_built: None, members: dict[str, bytes], message: str
+) -> None:
+    path = tmp_path / "foreign.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    with pytest.raises(ArtifactError, match=message):
+        load_bundle(path)
+
+
+@pytest.mark.parametrize("keep", [0.5, 0.0, 0.99])
+def test_truncated_file_is_refused(
+    saved: Path, tmp_path: Path, no_object_built: None, keep: float
+) -> None:
+    raw = saved.read_bytes()
+    path = tmp_path / "cut.spinerisk"
+    path.write_bytes(raw[: int(len(raw) * keep)])
+    with pytest.raises(ArtifactError, match="not a spinerisk bundle|damaged"):
+        load_bundle(path)
+
+
+def test_missing_file_is_an_artifact_error(tmp_path: Path) -> None:
+    with pytest.raises(ArtifactError, match="Cannot read bundle"):
+        load_bundle(tmp_path / "absent.spinerisk")
+
+
+@pytest.mark.parametrize("version", [0, 2, 99, "1", None])
+def test_incompatible_format_version_is_refused(
+    saved: Path, tmp_path: Path, no_object_built: None, version: Any
+) -> None:
+    bad = _rewrite(
+        saved,
+        tmp_path / "v.spinerisk",
+        lambda m: _edit_manifest(m, format_version=version),
+    )
+    with pytest.raises(ArtifactError, match="bundle format version"):
+        load_bundle(bad)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"n_train": "many"}, "manifest field 'n_train'"),
+        ({"members": None}, "manifest field 'members'"),
+        ({"boosters": [1]}, "boosters or frames are malformed"),
+        ({"parts": {"estimator": "estimator.skops"}}, "parts are malformed"),
+        ({"schema": {"name": "spine-ovf", "version": "0"}}, "schema 'spine-ovf' version '0'"),
+        ({"training_ranges": {"age_years": [1, 2]}}, "training_ranges\\['age_years'\\]"),
+        ({"horizons": ["soon"]}, "manifest is malformed"),
+    ],
+)
+def test_malformed_manifest_is_refused(
+    saved: Path, tmp_path: Path, no_object_built: None, changes: dict[str, Any], message: str
+) -> None:
+    bad = _rewrite(saved, tmp_path / "m.spinerisk", lambda m: _edit_manifest(m, **changes))
+    with pytest.raises(ArtifactError, match=message):
+        load_bundle(bad)
+
+
+def test_expected_file_hash(saved: Path) -> None:
+    digest = hashlib.sha256(saved.read_bytes()).hexdigest()
+    assert load_bundle(saved, sha256=digest).backend_ == "xgboost"
+    with pytest.raises(ArtifactError, match="sha256 differs from the expected"):
+        load_bundle(saved, sha256="0" * 64)
+
+
+def test_other_library_versions_warn(saved: Path, tmp_path: Path) -> None:
+    def old(members: dict[str, bytes]) -> None:
+        manifest = json.loads(members["manifest.json"])
+        manifest["versions"]["xgboost"] = "0.1"
+        members["manifest.json"] = json.dumps(manifest).encode()
+
+    with pytest.warns(UserWarning, match="xgboost 0.1 ->"):
+        load_bundle(_rewrite(saved, tmp_path / "old.spinerisk", old))
+
+
+def test_custom_schema_is_refused_at_save(
+    fitted: dict[tuple[str, str], Any], tmp_path: Path
+) -> None:
+    model = copy.copy(fitted["nonunion", "linear"])
+    model.schema = sr.SPINE_SCHEMA.replace("hu_l1", required=True)  # same name, other fields
+    path = tmp_path / "custom.spinerisk"
+    with pytest.raises(ArtifactError, match="custom schema 'spine-ovf'"):
+        save_bundle(model, path)
+    assert not path.exists()
+    assert list(tmp_path.iterdir()) == []  # no temporary file left behind
+
+
+def test_save_needs_a_fitted_risk_model(tmp_path: Path) -> None:
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(TypeError, match="RiskModel"):
+        save_bundle(object(), tmp_path / "x")
+    with pytest.raises(NotFittedError):
+        save_bundle(sr.RiskModel(), tmp_path / "x")
+
+
+def test_bundle_module_never_uses_pickle() -> None:
+    tree = ast.parse(Path(bundle.__file__).read_text(encoding="utf-8"))
+    imported = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imported |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            imported.add(node.module.split(".")[0])
+    assert not imported & {"pickle", "joblib", "cloudpickle", "dill", "marshal"}
+
+
+def test_artifact_error_is_a_value_error() -> None:
+    assert issubclass(ArtifactError, ValueError)
+
+
+def test_top_level_save_and_load(tmp_path):
+    import spinerisk as sr
+
+    cohort = sr.make_spine_cohort(600, seed=4)
+    model = sr.RiskModel(endpoint="collapse", backend="linear").fit(cohort)
+    path = model.save(tmp_path / "collapse.srb")
+    loaded = sr.load(path)
+    np.testing.assert_array_equal(
+        loaded.predict_risk(cohort.head(20))["risk_183d"],
+        model.predict_risk(cohort.head(20))["risk_183d"],
+    )
+    assert issubclass(sr.ArtifactError, ValueError)
