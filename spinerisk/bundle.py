@@ -651,7 +651,7 @@ def load_bundle(path: str | os.PathLike[str], *, sha256: str | None = None) -> A
     ...     load_bundle(bad)
     Traceback (most recent call last):
     ...
-    spinerisk.bundle.ArtifactError: ... is not a spinerisk bundle (not a zip file; truncated or a different format).
+    spinerisk.exceptions.ArtifactError: ... is not a spinerisk bundle (not a zip file; truncated or a different format).
     """  # noqa: E501
     import skops.io as sio
 
