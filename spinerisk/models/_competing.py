@@ -18,7 +18,12 @@ from sklearn.utils import get_tags
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from spinerisk.models._survival import CoxPHSurvival
-from spinerisk.models._survival_base import FloatArray, _check_times, _step_at, _take_rows
+from spinerisk.models._survival_base import (
+    FloatArray,
+    _step_at,
+    _take_rows,
+    _times_on_grid,
+)
 from spinerisk.targets import check_competing_target, make_survival_target
 
 __all__ = ["CauseSpecificCIF"]
@@ -215,9 +220,7 @@ class CauseSpecificCIF(MetaEstimatorMixin, BaseEstimator):
 
     # -- prediction -------------------------------------------------------------------------
     def _times(self, times: Any, name: str = "times") -> FloatArray:
-        if times is None:
-            return self.unique_times_.copy()
-        return _check_times(times, float(self.unique_times_[-1]), name=name)
+        return _times_on_grid(self.unique_times_, times, name)
 
     def _cause_index(self, cause: Any) -> int:
         cause = self.event_of_interest if cause is None else cause

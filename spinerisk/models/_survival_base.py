@@ -119,6 +119,13 @@ def _take_rows(X: Any, rows: npt.NDArray[np.intp]) -> Any:
     return X.iloc[rows] if isinstance(X, pd.DataFrame) else X[rows]
 
 
+def _times_on_grid(grid: FloatArray, times: Any, name: str = "times") -> FloatArray:
+    """``times`` checked against the training grid; None means the grid itself."""
+    if times is None:
+        return grid.copy()
+    return _check_times(times, float(grid[-1]), name=name)
+
+
 class _SurvivalPredictions(abc.ABC):
     """Survival, cumulative hazard and risk from ``_cumulative_hazard(X, times)``."""
 
@@ -129,9 +136,7 @@ class _SurvivalPredictions(abc.ABC):
         """Cumulative hazard of each record at ``times``: shape (n_samples, n_times)."""
 
     def _times(self, times: Any, name: str = "times") -> FloatArray:
-        if times is None:
-            return self.unique_times_.copy()
-        return _check_times(times, float(self.unique_times_[-1]), name=name)
+        return _times_on_grid(self.unique_times_, times, name)
 
     def predict_cumulative_hazard(self, X: Any, times: Any = None) -> FloatArray:
         """Cumulative hazard H(t | x) of each record at each time.
