@@ -16,6 +16,7 @@ $(VENV)/.demo-installed: $(BIN)/python pyproject.toml constraints.txt
 
 $(VENV)/.test-installed: $(BIN)/python pyproject.toml constraints.txt
 	$(PIP_INSTALL) -e ".[cli,dev,docs]"
+	$(BIN)/python -m pip install --disable-pip-version-check -q --no-deps --ignore-requires-python pmsampsize==0.1.0
 	touch $@ $(VENV)/.demo-installed
 
 demo: $(VENV)/.demo-installed

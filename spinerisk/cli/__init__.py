@@ -1,0 +1,18 @@
+"""Command-line interface: ``spinerisk <command>``.
+
+Needs the ``cli`` extra (typer, rich). Exit codes: 0 success, 2 bad input (schema,
+mapping or file problems, with the message on stderr). Each command is a module here
+that registers itself on :data:`app`; heavy libraries are imported inside commands.
+"""
+
+from __future__ import annotations
+
+from spinerisk.cli import _demo, _validate  # noqa: F401  (register the commands)
+from spinerisk.cli._app import app
+
+__all__ = ["app", "main"]
+
+
+def main() -> None:
+    """Entry point of the ``spinerisk`` console script."""
+    app()

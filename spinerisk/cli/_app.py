@@ -1,0 +1,74 @@
+"""The typer application and the helpers its commands share (consoles, tables, safe CSV).
+
+Each command lives in its own module of :mod:`spinerisk.cli` and registers itself on
+:data:`app` with ``@app.command()``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from spinerisk._optional import import_optional
+
+typer = import_optional("typer", extra="cli", purpose="the command-line interface")
+rich_console = import_optional("rich.console", extra="cli", purpose="the command-line interface")
+rich_table = import_optional("rich.table", extra="cli", purpose="the command-line interface")
+
+__all__ = ["BANNER", "app", "print_frame", "stderr", "stdout", "write_csv_safely"]
+
+app = typer.Typer(
+    name="spinerisk",
+    help="Prognostic risk models after spinal fracture: collapse, nonunion, future fracture.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+BANNER = (
+    "SYNTHETIC DATA: simulated patients from published effect sizes, not real records. "
+    "Nothing here is clinically validated."
+)
+
+
+def stdout() -> Any:
+    console = rich_console.Console(highlight=False)
+    if not console.is_terminal:  # files and pipes: room for a Table 1 without wrapping
+        console = rich_console.Console(highlight=False, width=max(console.width, 140))
+    return console
+
+
+def stderr() -> Any:
+    return rich_console.Console(stderr=True, highlight=False)
+
+
+def print_frame(console: Any, frame: Any, title: str) -> None:
+    console.print(title, style="bold", markup=False)  # its own line: never wrapped to the table
+    table = rich_table.Table(show_lines=False)
+    table.add_column("", style="bold")
+    for col in frame.columns:
+        table.add_column(str(col), justify="right")
+    for idx, row in frame.iterrows():
+        cells = [
+            f"{v:.1%}" if str(col).startswith("risk_") and isinstance(v, float) else str(v)
+            for col, v in row.items()
+        ]
+        table.add_row(str(idx), *cells)
+    console.print(table)
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def write_csv_safely(frame: Any, path: Path) -> None:
+    """Write CSV with text cells that a spreadsheet would run as formulas neutralised."""
+    import pandas as pd
+
+    safe = frame.copy()
+    for col in safe.columns:
+        if safe[col].dtype == object or isinstance(safe[col].dtype, pd.StringDtype):
+            safe[col] = safe[col].map(
+                lambda v: "'" + v if isinstance(v, str) and v.startswith(_FORMULA_START) else v
+            )
+    tmp = path.with_name(path.name + ".tmp")
+    safe.to_csv(tmp, index=False)
+    tmp.replace(path)
