@@ -9,6 +9,7 @@ models by internal cross-validation, recording why. The parts stay usable on the
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 from typing import Any, Literal
 
 import numpy as np
@@ -354,13 +355,14 @@ class RiskModel(BaseEstimator):
                         notes[i].append(f"unseen_category:{name}={v}")
         return pd.Series(["; ".join(n) for n in notes], index=records.index, dtype=object)
 
-    def predict_risk(self, records: pd.DataFrame, horizons: Any = None) -> pd.DataFrame:
+    def predict_risk(self, records: Any, horizons: Any = None) -> pd.DataFrame:
         """Risk per record at each horizon, with warnings for unusual inputs.
 
         Parameters
         ----------
-        records : DataFrame
-            Records with the schema's baseline fields (outcome columns are ignored).
+        records : DataFrame, dict or list of dicts
+            Records with the schema's baseline fields (outcome columns are ignored); a
+            dict is one record (field name to value), a list of dicts several.
         horizons : sequence of float or None, default=None
             Days; None means the horizons the model was fitted for. Binary endpoints
             predict at their single fixed horizon only.
@@ -375,7 +377,7 @@ class RiskModel(BaseEstimator):
         from spinerisk.schema._validate import validate
 
         check_is_fitted(self, "estimator_")
-        checked = validate(records, self.schema)
+        checked = validate(_as_frame(records), self.schema)
         ep = self.endpoint_
         horizons = self.horizons_ if horizons is None else tuple(float(h) for h in horizons)
         if ep.kind == "binary":
@@ -401,6 +403,22 @@ class RiskModel(BaseEstimator):
                 stacklevel=2,
             )
         return out
+
+
+def _as_frame(records: Any) -> pd.DataFrame:
+    """Records as a DataFrame: a frame as is, a dict as one row, a list of dicts as rows."""
+    if isinstance(records, pd.DataFrame):
+        return records
+    if isinstance(records, Mapping):
+        records = [records]
+    if isinstance(records, list | tuple) and all(isinstance(r, Mapping) for r in records):
+        if not records:
+            raise ValueError("No records to predict: got an empty list.")
+        return pd.DataFrame.from_records(list(records))
+    raise TypeError(
+        "records must be a DataFrame, a dict (one record) or a list of dicts; "
+        f"got {type(records).__name__}."
+    )
 
 
 def _is_booster(obj: Any) -> bool:
