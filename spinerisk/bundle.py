@@ -76,6 +76,9 @@ TRUSTED_TYPES: frozenset[str] = frozenset(
         "sklearn.compose._column_transformer.make_column_selector",
         "sklearn.model_selection._split.KFold",
         "sklearn.model_selection._split.StratifiedKFold",
+        # spline terms of the penalised linear models
+        "scipy.interpolate._bsplines.BSpline",
+        "scipy._lib.array_api_compat.numpy._aliases.asarray",  # BSpline's array namespace
         # gradient boosting inside their scikit-learn wrappers
         "xgboost.sklearn.XGBClassifier",
         "xgboost.core.Booster",
@@ -83,7 +86,9 @@ TRUSTED_TYPES: frozenset[str] = frozenset(
         "lightgbm.basic.Booster",
         # spinerisk
         "spinerisk.features._clinical.ClinicalFeatures",
+        "spinerisk.features._continuous_columns",
         "spinerisk.features._feature_name",
+        "spinerisk.features._other_numbers",
         "spinerisk.features._one_hot_name",
         "spinerisk.models._binary.EarlyStoppingClassifier",
         "spinerisk.models._competing.CauseSpecificCIF",
@@ -112,7 +117,7 @@ _FITTED = (
     "n_excluded_",
     "id_field_",
 )
-_PARAMS = ("endpoint", "backend", "schema", "horizons", "cv", "booster_params")
+_PARAMS = ("endpoint", "backend", "schema", "horizons", "cv", "spline_knots", "booster_params")
 _PARAMS += ("random_state", "n_jobs")
 _ENDPOINT_KEYS = (
     "name",

@@ -249,3 +249,39 @@ def test_custom_schema_without_derived_targets_keeps_its_fields():
     )  # fmt: skip
     out = ClinicalFeatures(schema).fit_transform(sr.validate(records, schema))
     assert {"age_years", "height_cm", "weight_kg", "age_band"} <= set(out.columns)
+
+
+def test_spline_terms_bend_continuous_numbers_only(valid_cohort):
+    pipe = sr.make_feature_pipeline(spline_knots=4).fit(valid_cohort)
+    X = pipe.transform(valid_cohort)
+    names = list(X.columns)
+    # a continuous number becomes n_knots + degree - 2 = 5 basis columns, nothing left over
+    assert [n for n in names if n.startswith("age_years")] == [
+        f"age_years_sp_{i}" for i in range(5)
+    ]
+    # flags and small counts keep one straight-line term
+    assert "current_smoking" in names and not any(n.startswith("current_smoking_sp") for n in names)
+    assert "prevalent_vf_count" in names
+    # every column maps back to a clinical field; missing values are imputed
+    assert {field_of_feature(n) for n in names if "_sp_" in n} >= {"age_years", "hu_l1", "bmi"}
+    assert X.notna().all().all()
+    assert "tscore_min_missing" in names
+    # beyond the training range the basis continues as straight lines: finite values
+    far = valid_cohort.head(2).copy()
+    far["age_years"] = [18.0, 105.0]
+    assert np.isfinite(pipe.transform(far).to_numpy()).all()
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"spline_knots": 2},
+        {"spline_knots": -1},
+        {"spline_knots": True},
+        {"spline_knots": 4, "encoding": "native"},
+        {"spline_knots": 4, "impute": False},
+    ],
+)
+def test_spline_settings_that_cannot_work_are_refused(kwargs):
+    with pytest.raises(ValueError, match="spline_knots"):
+        sr.make_feature_pipeline(**kwargs)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -130,3 +132,36 @@ def test_tune_is_seeded_and_its_params_plug_into_riskmodel(cohort_2k):
     with pytest.raises(ValueError, match="not parameters of"):
         sr.RiskModel(endpoint="collapse", backend="xgboost",
                      booster_params={"num_leaves": 3}).fit(cohort_2k)  # fmt: skip
+
+
+def test_spline_backend_fits_curved_effects_a_straight_line_misses():
+    cohort = sr.make_spine_cohort(8000, seed=5, nonlinear=True)
+    train, test = cohort.iloc[:6000], cohort.iloc[6000:]
+    ep = get_endpoint("nonunion")
+    rows = sr.validate(test)
+    rows = rows[ep.eligible(rows)]
+    y = ep.target(rows)
+    loss = {}
+    for backend in ("linear", "spline"):
+        model = sr.RiskModel(endpoint="nonunion", backend=backend).fit(train)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", sr.DataQualityWarning)
+            risk = model.predict_risk(rows)["risk_183d"].to_numpy()
+        loss[backend] = -np.mean(y * np.log(risk) + (1 - y) * np.log(1 - risk))
+    assert loss["spline"] < loss["linear"], loss
+    spline = sr.RiskModel(endpoint="nonunion", backend="spline").fit(train)
+    assert any(
+        "_sp_" in n for n in spline.estimator_.named_steps["features"].get_feature_names_out()
+    )
+
+
+def test_auto_reports_the_straight_line_reference(cohort_2k):
+    model = sr.RiskModel(endpoint="nonunion", backend="auto", cv=3).fit(cohort_2k)
+    assert set(model.selection_.index) == {"linear", "spline", "xgboost", "lightgbm"}
+    assert "straight-line" in model.selection_reason_
+
+
+@pytest.mark.parametrize("knots", [0, 2, 3.5, True])
+def test_bad_spline_knots_are_refused(cohort_2k, knots):
+    with pytest.raises(ValueError, match="spline_knots must be an integer >= 3"):
+        sr.RiskModel(endpoint="nonunion", backend="spline", spline_knots=knots).fit(cohort_2k)

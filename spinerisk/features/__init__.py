@@ -7,7 +7,7 @@ from typing import Literal
 from sklearn.compose import ColumnTransformer, make_column_selector
 from sklearn.impute import MissingIndicator, SimpleImputer
 from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from sklearn.preprocessing import OneHotEncoder, SplineTransformer, StandardScaler
 
 from spinerisk.features._clinical import (
     AGE_BANDS,
@@ -33,6 +33,30 @@ def _feature_name(transformer: str, feature: str) -> str:
     return feature
 
 
+#: Fewest distinct training values for a number to get spline terms; fewer (flags, small
+#: counts) keep one straight-line term.
+MIN_SPLINE_VALUES = 10
+
+
+def _continuous_columns(X: object) -> list[str]:
+    """Numeric columns with at least :data:`MIN_SPLINE_VALUES` distinct values (at fit)."""
+    return [
+        str(c)
+        for c in X.columns  # type: ignore[attr-defined]
+        if X[c].dtype.kind == "f" and X[c].nunique() >= MIN_SPLINE_VALUES  # type: ignore[index]
+    ]
+
+
+def _other_numbers(X: object) -> list[str]:
+    """Numeric columns that keep a straight-line term (complement of the spline columns)."""
+    continuous = set(_continuous_columns(X))
+    return [
+        str(c)
+        for c in X.columns  # type: ignore[attr-defined]
+        if X[c].dtype.kind in "biuf" and str(c) not in continuous  # type: ignore[index]
+    ]
+
+
 def _one_hot_name(field: str, category: object) -> str:
     if category is None or (isinstance(category, float) and category != category):
         category = "missing"  # the NaN category OneHotEncoder learns for missing values
@@ -46,6 +70,7 @@ def make_feature_pipeline(
     include_treatment: bool = True,
     impute: bool | None = None,
     scale: bool | None = None,
+    spline_knots: int = 0,
 ) -> Pipeline:
     """Build the scikit-learn feature pipeline for a clinical-record schema.
 
@@ -74,6 +99,14 @@ def make_feature_pipeline(
         Median-impute numbers; None means True for ``"onehot"``, False for ``"native"``.
     scale : bool or None, default=None
         Standardise numbers; None means True for ``"onehot"``, False for ``"native"``.
+    spline_knots : int, default=0
+        ``"onehot"`` only. With ``k >= 3``, every continuous number (at least
+        :data:`MIN_SPLINE_VALUES` distinct training values) enters as a cubic B-spline
+        basis with ``k`` knots at training quantiles (``age_years_sp_0`` ...), so that a
+        linear or Cox model can bend with the data, as restricted cubic splines do in
+        clinical prediction models; flags and small counts keep one straight-line
+        term. Beyond the training range the splines continue as straight lines. ``0``
+        keeps one straight-line term per number.
 
     Returns
     -------
@@ -101,10 +134,45 @@ def make_feature_pipeline(
         raise ValueError(f"encoding must be 'onehot' or 'native'; got encoding={encoding!r}.")
     impute = (encoding == "onehot") if impute is None else impute
     scale = (encoding == "onehot") if scale is None else scale
+    if not isinstance(spline_knots, int) or isinstance(spline_knots, bool) or spline_knots < 0:
+        raise ValueError(f"spline_knots must be 0 or an integer >= 3; got {spline_knots!r}.")
+    if spline_knots and (spline_knots < 3 or encoding != "onehot" or not impute):
+        raise ValueError(
+            "spline_knots needs encoding='onehot' with imputation and at least 3 knots; got "
+            f"spline_knots={spline_knots}, encoding={encoding!r}, impute={impute}."
+        )
     numbers = make_column_selector(dtype_exclude="category")
     categories = make_column_selector(dtype_include="category")
 
-    if impute:
+    if spline_knots:
+        numeric_steps = [
+            ColumnTransformer(
+                [
+                    (
+                        "spline",
+                        make_pipeline(
+                            SimpleImputer(strategy="median"),
+                            SplineTransformer(
+                                n_knots=spline_knots,
+                                degree=3,
+                                knots="quantile",
+                                extrapolation="linear",
+                                include_bias=False,
+                            ),
+                        ),
+                        _continuous_columns,
+                    ),
+                    ("value", SimpleImputer(strategy="median"), _other_numbers),
+                    (
+                        "missing",
+                        MissingIndicator(features="missing-only", error_on_new=False),
+                        slice(None),
+                    ),
+                ],
+                verbose_feature_names_out=_feature_name,
+            )
+        ]
+    elif impute:
         numeric_steps = [SimpleImputer(strategy="median", add_indicator=True)]
     else:
         numeric_steps = [

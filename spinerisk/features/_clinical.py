@@ -9,6 +9,7 @@ attenuation, age bands, BMI from height and weight).
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
@@ -51,18 +52,21 @@ _CONSUMED = ("level", "height_cm", "weight_kg")
 def field_of_feature(name: str) -> str:
     """Clinical field an output feature name comes from.
 
-    One-hot columns (``t2_pattern=confined_high``) and missing indicators
-    (``tscore_min_missing``) map back to their field; derived features map to the
-    first field in :data:`DERIVED_FROM`.
+    One-hot columns (``t2_pattern=confined_high``), missing indicators
+    (``tscore_min_missing``) and spline terms (``age_years_sp_0``) map back to their
+    field; derived features map to the first field in :data:`DERIVED_FROM`.
 
     Examples
     --------
     >>> field_of_feature("t2_pattern=confined_high"), field_of_feature("hu_l1_missing")
     ('t2_pattern', 'hu_l1')
-    >>> field_of_feature("tlj")
-    'level'
+    >>> field_of_feature("tlj"), field_of_feature("age_years_sp_2")
+    ('level', 'age_years')
     """
     base = name.split("=", 1)[0]
+    spline = re.fullmatch(r"(.+)_sp_\d+", base)
+    if spline:
+        base = spline.group(1)
     if base.endswith("_missing"):
         base = base[: -len("_missing")]
     if base in DERIVED_FROM and base not in ("bmi", "genant_grade0"):

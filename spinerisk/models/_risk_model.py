@@ -26,12 +26,14 @@ from spinerisk.schema._spec import Schema
 
 __all__ = ["BACKENDS", "RiskModel"]
 
-#: Backends per endpoint kind ("linear" is penalised logistic or Cox regression).
+#: Backends per endpoint kind ("linear" is penalised logistic or Cox regression with
+#: straight-line terms, "spline" the same with spline terms for continuous predictors).
 BACKENDS: dict[str, tuple[str, ...]] = {
-    "binary": ("linear", "xgboost", "lightgbm"),
-    "competing": ("linear", "xgboost"),
-    "survival": ("linear", "xgboost", "xgboost_aft"),
+    "binary": ("linear", "spline", "xgboost", "lightgbm"),
+    "competing": ("linear", "spline", "xgboost"),
+    "survival": ("linear", "spline", "xgboost", "xgboost_aft"),
 }
+_LINEAR = ("linear", "spline")
 
 
 def _concordance_scorer(event_of_interest: int) -> Any:
@@ -53,22 +55,31 @@ class RiskModel(BaseEstimator):
     ----------
     endpoint : {"collapse", "nonunion", "future_fracture"} or Endpoint, default="nonunion"
         What is predicted, for whom (eligibility) and at which horizons.
-    backend : {"auto", "linear", "xgboost", "lightgbm", "xgboost_aft"}, default="auto"
+    backend : {"auto", "linear", "spline", "xgboost", "lightgbm", "xgboost_aft"}, \
+default="auto"
         ``"linear"``: penalised logistic regression (binary) or penalised Cox
-        regression (cause-specific for competing risks). ``"xgboost"``/``"lightgbm"``:
+        regression (cause-specific for competing risks), one straight-line term per
+        number. ``"spline"``: the same model with a cubic B-spline basis for every
+        continuous predictor (``spline_knots`` knots at training quantiles), so that
+        effects may bend, as restricted cubic splines do in clinical prediction
+        models. ``"xgboost"``/``"lightgbm"``:
         gradient-boosted trees with early stopping (binary: calibrated on held-out
         folds; competing: boosted cause-specific Cox with a Breslow baseline).
-        ``"auto"``: cross-validate the candidates and keep the boosted model only when
-        it beats the linear one by more than the noise of the comparison; small
-        clinical cohorts often favour the linear model, and boosters need more data to
-        be both discriminating and calibrated. The choice and the reason are in ``selection_`` and
-        ``selection_reason_``.
+        ``"auto"``: cross-validate the candidates and keep the best flexible one
+        (spline or boosted) only when it beats the straight-line model by more than
+        the noise of the comparison; small clinical cohorts often favour the linear
+        model, and boosters need more data to be both discriminating and calibrated.
+        The choice and the reason are in ``selection_`` and ``selection_reason_``.
     schema : Schema or None, default=None
         None means :data:`spinerisk.schema.SPINE_SCHEMA`.
     horizons : sequence of float or None, default=None
         Prediction horizons in days; None means the endpoint's defaults.
     cv : int, default=5
         Folds for ``backend="auto"`` selection.
+    spline_knots : int, default=4
+        Knots (at least 3) of the ``"spline"`` backend's cubic B-spline basis per
+        continuous predictor (numbers with at least 10 distinct training values);
+        other backends ignore it.
     booster_params : dict or None, default=None
         Hyper-parameters of the boosted model (XGBoost or LightGBM names, such as
         ``{"max_depth": 4, "learning_rate": 0.03}``), for example
@@ -111,11 +122,12 @@ class RiskModel(BaseEstimator):
     def __init__(
         self,
         endpoint: str | Endpoint = "nonunion",
-        backend: Literal["auto", "linear", "xgboost", "lightgbm", "xgboost_aft"] = "auto",
+        backend: Literal["auto", "linear", "spline", "xgboost", "lightgbm", "xgboost_aft"] = "auto",
         *,
         schema: Schema | None = None,
         horizons: Any = None,
         cv: int = 5,
+        spline_knots: int = 4,
         booster_params: dict[str, Any] | None = None,
         random_state: int = 0,
         n_jobs: int = 1,
@@ -125,6 +137,7 @@ class RiskModel(BaseEstimator):
         self.schema = schema
         self.horizons = horizons
         self.cv = cv
+        self.spline_knots = spline_knots
         self.booster_params = booster_params
         self.random_state = random_state
         self.n_jobs = n_jobs
@@ -133,7 +146,7 @@ class RiskModel(BaseEstimator):
     def _candidate(self, backend: str, ep: Endpoint) -> Any:
         """An unfitted estimator taking validated records (features inside)."""
         est = self._build(backend, ep)
-        if backend != "linear" and self.booster_params:
+        if backend not in _LINEAR and self.booster_params:
             _set_booster_params(est, self.booster_params)
         return est
 
@@ -141,23 +154,26 @@ class RiskModel(BaseEstimator):
         if ep.kind == "binary":
             from spinerisk.models._binary import make_binary_model
 
-            name = "logistic" if backend == "linear" else backend
-            return make_binary_model(
+            name = "logistic" if backend in _LINEAR else backend
+            model = make_binary_model(
                 name,
                 schema=self.schema,
                 include_treatment=ep.include_treatment,
                 random_state=self.random_state,
                 n_jobs=self.n_jobs,
             )
+            if backend == "spline":
+                model.set_params(features=self._linear_features(ep, self.spline_knots))
+            return model
         from spinerisk.models._survival import (
             BoostedAFTSurvival,
             BoostedCoxSurvival,
             CoxPHSurvival,
         )
 
-        if backend == "linear":
+        if backend in _LINEAR:
             base: Any = CoxPHSurvival()
-            encoding = "onehot"
+            features = self._linear_features(ep, self.spline_knots if backend == "spline" else 0)
         elif backend == "xgboost":
             base = BoostedCoxSurvival(random_state=self.random_state, n_jobs=self.n_jobs)
             encoding = "native"
@@ -168,10 +184,20 @@ class RiskModel(BaseEstimator):
             from spinerisk.models._competing import CauseSpecificCIF
 
             base = CauseSpecificCIF(base, event_of_interest=ep.event_of_interest)
-        features = make_feature_pipeline(
-            self.schema, encoding=encoding, include_treatment=ep.include_treatment
-        )
+        if backend not in _LINEAR:
+            features = make_feature_pipeline(
+                self.schema, encoding=encoding, include_treatment=ep.include_treatment
+            )
         return Pipeline([("features", features), ("model", base)])
+
+    def _linear_features(self, ep: Endpoint, spline_knots: int) -> Pipeline:
+        """One-hot feature pipeline of the penalised linear models."""
+        return make_feature_pipeline(
+            self.schema,
+            encoding="onehot",
+            include_treatment=ep.include_treatment,
+            spline_knots=spline_knots,
+        )
 
     def _check_params(self, ep: Endpoint) -> list[str]:
         allowed = BACKENDS[ep.kind]
@@ -180,11 +206,14 @@ class RiskModel(BaseEstimator):
                 f"backend={self.backend!r} is not available for the {ep.kind} endpoint "
                 f"{ep.name!r}; expected 'auto' or one of {', '.join(map(repr, allowed))}."
             )
-        if self.booster_params and self.backend in ("auto", "linear"):
+        if self.booster_params and self.backend in ("auto", *_LINEAR):
             raise ValueError(
                 "booster_params need an explicit boosted backend ('xgboost', 'lightgbm' or "
                 f"'xgboost_aft'); got backend={self.backend!r}."
             )
+        knots = self.spline_knots
+        if not isinstance(knots, int | np.integer) or isinstance(knots, bool) or knots < 3:
+            raise ValueError(f"spline_knots must be an integer >= 3; got {knots!r}.")
         if not isinstance(self.cv, int | np.integer) or self.cv < 2:
             raise ValueError(f"cv must be an integer >= 2; got cv={self.cv!r}.")
         if self.backend == "auto":
@@ -259,7 +288,7 @@ class RiskModel(BaseEstimator):
     def _select(
         self, candidates: list[str], ep: Endpoint, data: pd.DataFrame, target: np.ndarray
     ) -> str:
-        """Cross-validate the candidates; keep a boosted model only if it clearly wins."""
+        """Cross-validate the candidates; keep a flexible model only if it clearly wins."""
         metric = (
             "log loss (lower is better)" if ep.kind == "binary" else "C-index (higher is better)"
         )
@@ -275,6 +304,7 @@ class RiskModel(BaseEstimator):
         ).rename_axis("backend")
         boosted = max((c for c in candidates if c != "linear"), key=lambda c: goodness[c].mean())
         gain = goodness[boosted] - goodness["linear"]  # paired by fold
+        what = "the spline model" if boosted == "spline" else boosted
         se = gain.std(ddof=1) / np.sqrt(len(gain))
         numbers = (
             f"{metric}: {boosted} {shown[boosted].mean():.4f} vs linear "
@@ -282,11 +312,11 @@ class RiskModel(BaseEstimator):
             f"{se:.4f}, {self.cv}-fold cross-validation"
         )
         if gain.mean() > se:
-            self.selection_reason_ = f"{boosted} beat the penalised linear model ({numbers})."
+            self.selection_reason_ = f"{what} beat the penalised straight-line model ({numbers})."
             return boosted
         self.selection_reason_ = (
-            f"the penalised linear model was kept: {boosted} did not beat it by more than "
-            f"the noise of the comparison ({numbers})."
+            f"the penalised straight-line model was kept: {what}, the best flexible "
+            f"candidate, did not beat it by more than the noise of the comparison ({numbers})."
         )
         return "linear"
 
