@@ -1,0 +1,536 @@
+"""Discrimination, calibration and net benefit of predicted probabilities of a binary outcome."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+from scipy.special import logit
+from sklearn import metrics as skm
+
+from spinerisk._optional import import_optional
+from spinerisk.metrics._common import (
+    BoolArray,
+    FloatArray,
+    assign_bins,
+    check_binary,
+    check_n_bins,
+    check_probability,
+    check_same_length,
+    check_thresholds,
+    wilson_interval,
+)
+
+__all__ = [
+    "brier_score",
+    "calibration_curve",
+    "calibration_intercept",
+    "calibration_slope",
+    "expected_calibration_error",
+    "net_benefit",
+    "observed_expected_ratio",
+    "pr_auc",
+    "roc_auc",
+    "scaled_brier_score",
+    "smoothed_calibration",
+]
+
+#: Predictions are clipped to [_EPS, 1 - _EPS] before taking logits (finite log-odds).
+_EPS = 1e-8
+
+
+def _inputs(y: Any, p: Any) -> tuple[BoolArray, FloatArray]:
+    y_arr = check_binary(y, "y")
+    p_arr = check_probability(p, "p")
+    check_same_length(y=y_arr, p=p_arr)
+    return y_arr, p_arr
+
+
+def _need_both_classes(y: BoolArray, what: str) -> None:
+    if y.all() or not y.any():
+        raise ValueError(
+            f"{what} needs records with and without the outcome; all {len(y)} values of y "
+            f"are {int(y[0])}."
+        )
+
+
+def _logit(p: FloatArray) -> FloatArray:
+    return np.asarray(logit(np.clip(p, _EPS, 1.0 - _EPS)), dtype=float)
+
+
+def roc_auc(y: npt.ArrayLike, p: npt.ArrayLike) -> float:
+    """Area under the ROC curve (the C-statistic of a binary outcome).
+
+    Parameters
+    ----------
+    y : array-like of shape (n_samples,)
+        Observed outcome, 0/1 or bool.
+    p : array-like of shape (n_samples,)
+        Predicted probability of the outcome, in [0, 1].
+
+    Returns
+    -------
+    float
+        Probability that a random record with the outcome has a higher prediction than a
+        random record without it (ties count one half).
+
+    Raises
+    ------
+    ValueError
+        If the inputs are invalid or ``y`` holds a single class.
+
+    See Also
+    --------
+    sklearn.metrics.roc_auc_score : The computation used.
+
+    Examples
+    --------
+    >>> from spinerisk.metrics import roc_auc
+    >>> roc_auc([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8])
+    0.75
+    >>> roc_auc([0, 0, 1, 2], [0.1, 0.4, 0.35, 0.8])
+    Traceback (most recent call last):
+    ...
+    ValueError: y[3]=2 is not 0/1 (1 such values); expected a binary outcome (0/1 or bool).
+    """
+    y_arr, p_arr = _inputs(y, p)
+    _need_both_classes(y_arr, "roc_auc")
+    return float(skm.roc_auc_score(y_arr, p_arr))
+
+
+def pr_auc(y: npt.ArrayLike, p: npt.ArrayLike) -> float:
+    """Area under the precision-recall curve, as average precision.
+
+    Parameters
+    ----------
+    y : array-like of shape (n_samples,)
+        Observed outcome, 0/1 or bool.
+    p : array-like of shape (n_samples,)
+        Predicted probability of the outcome, in [0, 1].
+
+    Returns
+    -------
+    float
+        Average precision; a model without skill scores about the prevalence.
+
+    See Also
+    --------
+    sklearn.metrics.average_precision_score : The computation used.
+
+    Examples
+    --------
+    >>> from spinerisk.metrics import pr_auc
+    >>> round(pr_auc([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8]), 4)
+    0.8333
+    """
+    y_arr, p_arr = _inputs(y, p)
+    _need_both_classes(y_arr, "pr_auc")
+    return float(skm.average_precision_score(y_arr, p_arr))
+
+
+def brier_score(y: npt.ArrayLike, p: npt.ArrayLike) -> float:
+    """Brier score: mean squared difference between outcome and predicted probability.
+
+    Parameters
+    ----------
+    y : array-like of shape (n_samples,)
+        Observed outcome, 0/1 or bool.
+    p : array-like of shape (n_samples,)
+        Predicted probability of the outcome, in [0, 1].
+
+    Returns
+    -------
+    float
+        In [0, 1]; lower is better.
+
+    See Also
+    --------
+    sklearn.metrics.brier_score_loss : The computation used.
+    scaled_brier_score : Brier score relative to the prevalence-only model.
+
+    Examples
+    --------
+    >>> from spinerisk.metrics import brier_score
+    >>> brier_score([0, 1], [0.2, 0.6])
+    0.1
+    """
+    y_arr, p_arr = _inputs(y, p)
+    return float(skm.brier_score_loss(y_arr, p_arr, pos_label=True))
+
+
+def scaled_brier_score(y: npt.ArrayLike, p: npt.ArrayLike) -> float:
+    """Scaled Brier score (Brier skill score): ``1 - Brier / Brier of the prevalence model``.
+
+    The reference model predicts the observed prevalence for everyone, so its Brier score
+    is ``prevalence * (1 - prevalence)``.
+
+    Parameters
+    ----------
+    y : array-like of shape (n_samples,)
+        Observed outcome, 0/1 or bool.
+    p : array-like of shape (n_samples,)
+        Predicted probability of the outcome, in [0, 1].
+
+    Returns
+    -------
+    float
+        At most 1 (perfect); 0 means no better than the prevalence; negative is worse.
+
+    Examples
+    --------
+    >>> from spinerisk.metrics import scaled_brier_score
+    >>> scaled_brier_score([0, 0, 1, 1], [0.5, 0.5, 0.5, 0.5])
+    0.0
+    >>> scaled_brier_score([0, 0, 1, 1], [0.0, 0.0, 1.0, 1.0])
+    1.0
+    """
+    y_arr, p_arr = _inputs(y, p)
+    _need_both_classes(y_arr, "scaled_brier_score")
+    prevalence = float(y_arr.mean())
+    reference = prevalence * (1.0 - prevalence)
+    return float(1.0 - skm.brier_score_loss(y_arr, p_arr, pos_label=True) / reference)
+
+
+def _glm_binomial(y: BoolArray, exog: FloatArray, offset: FloatArray | None) -> FloatArray:
+    glm = import_optional(
+        "statsmodels.genmod.generalized_linear_model",
+        extra="evaluation",
+        purpose="calibration slope and intercept",
+    )
+    families = import_optional(
+        "statsmodels.genmod.families", extra="evaluation", purpose="calibration slope"
+    )
+    fit = glm.GLM(y.astype(float), exog, family=families.Binomial(), offset=offset).fit()
+    return np.asarray(fit.params, dtype=float)
+
+
+def calibration_slope(y: npt.ArrayLike, p: npt.ArrayLike) -> float:
+    """Calibration slope: coefficient of ``logit(p)`` in an unpenalised logistic regression.
+
+    Fits ``logit P(y = 1) = a + b * logit(p)`` by maximum likelihood (statsmodels GLM)
+    and returns ``b``. A slope below 1 means predictions are too extreme (overfitting), above
+    1 too moderate.
+
+    Parameters
+    ----------
+    y : array-like of shape (n_samples,)
+        Observed outcome, 0/1 or bool.
+    p : array-like of shape (n_samples,)
+        Predicted probability of the outcome, in [0, 1].
+
+    Returns
+    -------
+    float
+        The slope ``b``; 1 is ideal.
+
+    Notes
+    -----
+    Predictions are clipped to ``[1e-8, 1 - 1e-8]`` before the logit so that 0 and 1 give
+    finite log-odds.
+
+    References
+    ----------
+    Van Calster B, et al. Calibration: the Achilles heel of predictive analytics.
+    BMC Med 2019;17:230.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from spinerisk.metrics import calibration_slope
+    >>> rng = np.random.default_rng(0)
+    >>> p = rng.uniform(0.05, 0.6, 5000)
+    >>> y = rng.random(5000) < p
+    >>> bool(abs(calibration_slope(y, p) - 1.0) < 0.15)
+    True
+    """
+    y_arr, p_arr = _inputs(y, p)
+    _need_both_classes(y_arr, "calibration_slope")
+    lp = _logit(p_arr)
+    params = _glm_binomial(y_arr, np.column_stack([np.ones_like(lp), lp]), None)
+    return float(params[1])
+
+
+def calibration_intercept(y: npt.ArrayLike, p: npt.ArrayLike) -> float:
+    """Calibration-in-the-large: logistic intercept with ``logit(p)`` as offset.
+
+    Fits ``logit P(y = 1) = a + logit(p)`` (slope fixed at 1) and returns ``a``. Positive
+    means the model under-predicts on average, negative that it over-predicts.
+
+    Parameters
+    ----------
+    y : array-like of shape (n_samples,)
+        Observed outcome, 0/1 or bool.
+    p : array-like of shape (n_samples,)
+        Predicted probability of the outcome, in [0, 1].
+
+    Returns
+    -------
+    float
+        The intercept ``a`` in log-odds; 0 is ideal.
+
+    Notes
+    -----
+    Predictions are clipped to ``[1e-8, 1 - 1e-8]`` before the logit.
+
+    Examples
+    --------
+    >>> from spinerisk.metrics import calibration_intercept
+    >>> round(calibration_intercept([0, 1, 0, 1], [0.5, 0.5, 0.5, 0.5]), 6)
+    0.0
+    >>> calibration_intercept([0, 1, 1, 1], [0.2, 0.2, 0.2, 0.2]) > 0  # under-predicts
+    True
+    """
+    y_arr, p_arr = _inputs(y, p)
+    _need_both_classes(y_arr, "calibration_intercept")
+    lp = _logit(p_arr)
+    params = _glm_binomial(y_arr, np.ones((len(lp), 1)), lp)
+    return float(params[0])
+
+
+def observed_expected_ratio(y: npt.ArrayLike, p: npt.ArrayLike) -> float:
+    """Observed/expected ratio: number of outcomes over the sum of predicted probabilities.
+
+    Parameters
+    ----------
+    y : array-like of shape (n_samples,)
+        Observed outcome, 0/1 or bool.
+    p : array-like of shape (n_samples,)
+        Predicted probability of the outcome, in [0, 1].
+
+    Returns
+    -------
+    float
+        1 is ideal; above 1 the model under-predicts.
+
+    Examples
+    --------
+    >>> from spinerisk.metrics import observed_expected_ratio
+    >>> observed_expected_ratio([0, 1, 0, 1], [0.25, 0.25, 0.25, 0.25])
+    2.0
+    """
+    y_arr, p_arr = _inputs(y, p)
+    expected = float(p_arr.sum())
+    if expected == 0.0:
+        raise ValueError("observed_expected_ratio is undefined: every prediction p is 0.")
+    return float(y_arr.sum()) / expected
+
+
+def calibration_curve(
+    y: npt.ArrayLike,
+    p: npt.ArrayLike,
+    *,
+    n_bins: int = 10,
+    strategy: Literal["quantile", "uniform"] = "quantile",
+) -> pd.DataFrame:
+    """Binned calibration table: mean prediction and observed proportion per risk bin.
+
+    Parameters
+    ----------
+    y : array-like of shape (n_samples,)
+        Observed outcome, 0/1 or bool.
+    p : array-like of shape (n_samples,)
+        Predicted probability of the outcome, in [0, 1].
+    n_bins : int, default=10
+        Number of bins.
+    strategy : {"quantile", "uniform"}, default="quantile"
+        ``"quantile"``: equal-frequency bins (edges at percentiles of ``p``; tied
+        predictions stay together). ``"uniform"``: equal-width bins on [0, 1]. Binning is
+        that of :func:`sklearn.calibration.calibration_curve`.
+
+    Returns
+    -------
+    DataFrame
+        One row per non-empty bin, lowest risk first, with columns ``bin`` (1-based bin
+        number), ``n``, ``mean_predicted``, ``observed`` (proportion with the outcome),
+        ``lower`` and ``upper`` (Wilson 95% interval of ``observed``).
+
+    Examples
+    --------
+    >>> from spinerisk.metrics import calibration_curve
+    >>> table = calibration_curve([0, 0, 1, 0, 1, 1], [.1, .1, .2, .7, .8, .9], n_bins=2)
+    >>> table[["bin", "n", "observed"]].to_string(index=False)
+    ' bin  n  observed\\n   1  3  0.333333\\n   2  3  0.666667'
+    """
+    y_arr, p_arr = _inputs(y, p)
+    n_bins = check_n_bins(n_bins)
+    bins = assign_bins(p_arr, n_bins, strategy)
+    n = np.bincount(bins, minlength=n_bins)
+    events = np.bincount(bins, weights=y_arr.astype(float), minlength=n_bins)
+    sums = np.bincount(bins, weights=p_arr, minlength=n_bins)
+    keep = n > 0
+    lower, upper = wilson_interval(events[keep], n[keep])
+    return pd.DataFrame(
+        {
+            "bin": np.flatnonzero(keep) + 1,
+            "n": n[keep],
+            "mean_predicted": sums[keep] / n[keep],
+            "observed": events[keep] / n[keep],
+            "lower": lower,
+            "upper": upper,
+        }
+    )
+
+
+def expected_calibration_error(y: npt.ArrayLike, p: npt.ArrayLike, n_bins: int = 10) -> float:
+    """Expected calibration error over equal-frequency bins.
+
+    ``ECE = sum_b (n_b / n) * |observed_b - mean_predicted_b|`` where the bins ``b`` are
+    those of :func:`calibration_curve` with ``strategy="quantile"``: edges at the
+    percentiles of ``p``, so bins hold about ``n / n_bins`` records each (tied predictions
+    share a bin).
+
+    Parameters
+    ----------
+    y : array-like of shape (n_samples,)
+        Observed outcome, 0/1 or bool.
+    p : array-like of shape (n_samples,)
+        Predicted probability of the outcome, in [0, 1].
+    n_bins : int, default=10
+        Number of equal-frequency bins.
+
+    Returns
+    -------
+    float
+        In [0, 1]; 0 is ideal. Even perfectly calibrated predictions score above 0 in
+        finite samples (binomial noise within each bin).
+
+    Examples
+    --------
+    >>> from spinerisk.metrics import expected_calibration_error
+    >>> expected_calibration_error([0, 1, 0, 1], [0.5, 0.5, 0.5, 0.5], n_bins=2)
+    0.0
+    """
+    y_arr, p_arr = _inputs(y, p)
+    n_bins = check_n_bins(n_bins)
+    bins = assign_bins(p_arr, n_bins, "quantile")
+    gap = np.bincount(bins, weights=y_arr.astype(float) - p_arr, minlength=n_bins)
+    # |sum_b(y - p)| / n_b is |observed_b - mean_predicted_b|; weighted by n_b / n
+    return float(np.abs(gap).sum() / len(p_arr))
+
+
+def smoothed_calibration(
+    y: npt.ArrayLike,
+    p: npt.ArrayLike,
+    *,
+    frac: float = 2.0 / 3.0,
+    grid: npt.ArrayLike | None = None,
+) -> pd.DataFrame:
+    """Smoothed calibration curve: LOWESS of the outcome on the predicted probability.
+
+    Parameters
+    ----------
+    y : array-like of shape (n_samples,)
+        Observed outcome, 0/1 or bool.
+    p : array-like of shape (n_samples,)
+        Predicted probability of the outcome, in [0, 1].
+    frac : float, default=2/3
+        Fraction of the records used for each local fit (the LOWESS span), in (0, 1].
+    grid : array-like or None, default=None
+        Predicted probabilities at which to evaluate the curve. None means 101 equally
+        spaced points from ``min(p)`` to ``max(p)``. Points outside that range get NaN.
+
+    Returns
+    -------
+    DataFrame
+        Columns ``predicted`` (the grid) and ``observed`` (smoothed observed proportion,
+        clipped to [0, 1]).
+
+    Notes
+    -----
+    Uses :func:`statsmodels.nonparametric.smoothers_lowess.lowess` without robustness
+    iterations (``it=0``): with a 0/1 outcome, robustness weights would down-weight the
+    events themselves.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from spinerisk.metrics import smoothed_calibration
+    >>> rng = np.random.default_rng(1)
+    >>> p = rng.uniform(0.1, 0.9, 2000)
+    >>> curve = smoothed_calibration(rng.random(2000) < p, p, grid=[0.3, 0.5, 0.7])
+    >>> bool(np.allclose(curve["observed"], [0.3, 0.5, 0.7], atol=0.06))
+    True
+    """
+    y_arr, p_arr = _inputs(y, p)
+    if isinstance(frac, bool) or not isinstance(frac, int | float) or not 0.0 < frac <= 1.0:
+        raise ValueError(f"frac must be a number in (0, 1]; got frac={frac!r}.")
+    if grid is None:
+        grid_arr = np.linspace(p_arr.min(), p_arr.max(), 101)
+    else:
+        grid_arr = check_probability(grid, "grid")
+    smoothers = import_optional(
+        "statsmodels.nonparametric.smoothers_lowess",
+        extra="evaluation",
+        purpose="smoothed calibration curves",
+    )
+    fitted = smoothers.lowess(
+        y_arr.astype(float), p_arr, frac=frac, it=0, xvals=grid_arr, return_sorted=False
+    )
+    observed = np.clip(np.asarray(fitted, dtype=float), 0.0, 1.0)
+    # statsmodels extrapolates linearly outside the data; report no curve there instead
+    observed[(grid_arr < p_arr.min()) | (grid_arr > p_arr.max())] = np.nan
+    return pd.DataFrame({"predicted": grid_arr, "observed": observed})
+
+
+def net_benefit(
+    y: npt.ArrayLike, p: npt.ArrayLike, thresholds: Sequence[float] | None = None
+) -> pd.DataFrame:
+    """Decision curve: net benefit of treating records whose risk is at or above a threshold.
+
+    At threshold ``t``, ``NB = TP / n - FP / n * t / (1 - t)`` with records treated when
+    ``p >= t``. Treat-all uses ``prevalence - (1 - prevalence) * t / (1 - t)``; treat-none
+    is 0.
+
+    Parameters
+    ----------
+    y : array-like of shape (n_samples,)
+        Observed outcome, 0/1 or bool.
+    p : array-like of shape (n_samples,)
+        Predicted probability of the outcome, in [0, 1].
+    thresholds : sequence of float or None, default=None
+        Risk thresholds, each strictly inside (0, 1). None means 0.01, 0.02, ..., 0.99.
+
+    Returns
+    -------
+    DataFrame
+        Columns ``threshold``, ``model``, ``treat_all`` and ``treat_none``.
+
+    References
+    ----------
+    Vickers AJ, Elkin EB. Decision curve analysis: a novel method for evaluating
+    prediction models. Med Decis Making 2006;26:565-74.
+
+    Examples
+    --------
+    >>> from spinerisk.metrics import net_benefit
+    >>> net_benefit([0, 0, 1, 1], [0.1, 0.2, 0.6, 0.9], thresholds=[0.5]).round(3)
+       threshold  model  treat_all  treat_none
+    0        0.5    0.5        0.0         0.0
+    >>> net_benefit([0, 1], [0.1, 0.9], thresholds=[0.0])
+    Traceback (most recent call last):
+    ...
+    ValueError: thresholds[0]=0.0 is outside (0, 1); expected risk thresholds strictly between 0 and 1 (net benefit weighs false positives by t / (1 - t)).
+    """  # noqa: E501
+    y_arr, p_arr = _inputs(y, p)
+    t = check_thresholds(thresholds)
+    n = len(y_arr)
+    # treated at threshold t: p >= t; count them with a sorted search instead of a loop
+    order = np.argsort(p_arr, kind="stable")
+    p_sorted = p_arr[order]
+    cum_events = np.concatenate([[0.0], np.cumsum(y_arr[order][::-1].astype(float))])
+    n_treated = n - np.searchsorted(p_sorted, t, side="left")
+    tp = cum_events[n_treated]
+    fp = n_treated - tp
+    odds = t / (1.0 - t)
+    prevalence = float(y_arr.mean())
+    return pd.DataFrame(
+        {
+            "threshold": t,
+            "model": tp / n - fp / n * odds,
+            "treat_all": prevalence - (1.0 - prevalence) * odds,
+            "treat_none": np.zeros_like(t),
+        }
+    )

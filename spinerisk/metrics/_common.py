@@ -1,0 +1,202 @@
+"""Input checks, risk bins and binomial intervals shared by the metric functions.
+
+Every check names the argument, the first offending position and its value, and what was
+expected, so a caller can find the bad record.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from spinerisk._optional import import_optional
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
+
+#: Two-sided 95% normal quantile, for the intervals of the calibration tables.
+Z95 = 1.959963984540054
+
+# Evaluated metric functions run on bootstrap resamples: keep the checks vectorised.
+
+
+def _first_bad(values: np.ndarray, bad: np.ndarray) -> tuple[int, Any]:
+    pos = int(np.flatnonzero(bad)[0])
+    value = values[pos]
+    return pos, value.item() if hasattr(value, "item") else value
+
+
+def as_1d(values: Any, name: str) -> np.ndarray:
+    """``values`` as a non-empty 1-D array (an ``(n, 1)`` column is accepted)."""
+    arr = np.asarray(values)
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be 1-dimensional; got an array of shape {arr.shape}.")
+    if arr.size == 0:
+        raise ValueError(f"{name} is empty; expected at least one record.")
+    return arr
+
+
+def as_float(values: Any, name: str) -> FloatArray:
+    """``values`` as a finite 1-D float array."""
+    arr = as_1d(values, name)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must be numeric; got dtype {arr.dtype} (first value {arr[0]!r}).")
+    arr = arr.astype(np.float64)
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        pos, value = _first_bad(arr, bad)
+        raise ValueError(
+            f"{name}[{pos}]={value!r} is not finite ({int(bad.sum())} such values); "
+            f"expected finite numbers."
+        )
+    return arr
+
+
+def check_probability(values: Any, name: str) -> FloatArray:
+    """Finite probabilities in [0, 1]."""
+    arr = as_float(values, name)
+    bad = (arr < 0.0) | (arr > 1.0)
+    if bad.any():
+        pos, value = _first_bad(arr, bad)
+        raise ValueError(
+            f"{name}[{pos}]={value!r} is outside [0, 1] ({int(bad.sum())} such values); "
+            f"expected predicted probabilities."
+        )
+    return arr
+
+
+def check_binary(values: Any, name: str) -> BoolArray:
+    """A 0/1 or bool outcome as a bool array."""
+    arr = as_1d(values, name)
+    if arr.dtype == bool:
+        return arr
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(
+            f"{name} must be 0/1 or bool; got dtype {arr.dtype} (first value {arr[0]!r})."
+        )
+    bad = ~np.isin(arr, (0, 1))
+    if bad.any():
+        pos, value = _first_bad(arr, bad)
+        raise ValueError(
+            f"{name}[{pos}]={value!r} is not 0/1 ({int(bad.sum())} such values); "
+            f"expected a binary outcome (0/1 or bool)."
+        )
+    return arr.astype(bool)
+
+
+def check_time(values: Any, name: str) -> FloatArray:
+    """Finite times in days, strictly positive."""
+    arr = as_float(values, name)
+    bad = arr <= 0.0
+    if bad.any():
+        pos, value = _first_bad(arr, bad)
+        raise ValueError(
+            f"{name}[{pos}]={value!r} is not positive ({int(bad.sum())} such values); "
+            f"expected days from the index date to the event or censoring, > 0."
+        )
+    return arr
+
+
+def check_event_codes(values: Any, name: str) -> IntArray:
+    """Competing-risks event codes: non-negative integers, 0 = censored."""
+    arr = as_1d(values, name)
+    if arr.dtype == bool:
+        return arr.astype(np.int64)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(
+            f"{name} must hold integer event codes; got dtype {arr.dtype} (first value {arr[0]!r})."
+        )
+    with np.errstate(invalid="ignore"):
+        bad = ~np.isfinite(arr.astype(float)) | (arr < 0) | (arr != np.round(arr))
+    if bad.any():
+        pos, value = _first_bad(arr, bad)
+        raise ValueError(
+            f"{name}[{pos}]={value!r} is not an event code ({int(bad.sum())} such values); "
+            f"expected integers 0 (censored), 1, 2, ... (the event type)."
+        )
+    return arr.astype(np.int64)
+
+
+def check_same_length(**arrays: np.ndarray) -> int:
+    """The common length of the arrays, or a ValueError naming the two that differ."""
+    names = list(arrays)
+    first = names[0]
+    n = len(arrays[first])
+    for other in names[1:]:
+        if len(arrays[other]) != n:
+            raise ValueError(
+                f"{first} has {n} values but {other} has {len(arrays[other])}; "
+                f"expected one value per record."
+            )
+    return n
+
+
+def check_cause(cause: Any, name: str = "cause") -> int:
+    """A positive integer event code."""
+    if isinstance(cause, bool) or not isinstance(cause, numbers.Integral) or cause < 1:
+        raise ValueError(f"{name} must be a positive integer event code; got {name}={cause!r}.")
+    return int(cause)
+
+
+def check_horizon(horizon: Any, name: str = "horizon") -> float:
+    """A finite positive horizon in days."""
+    if isinstance(horizon, bool) or not isinstance(horizon, numbers.Real):
+        raise ValueError(f"{name} must be a number of days > 0; got {name}={horizon!r}.")
+    value = float(horizon)
+    if not np.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a number of days > 0; got {name}={horizon!r}.")
+    return value
+
+
+def check_n_bins(n_bins: Any) -> int:
+    """A positive integer number of bins."""
+    if isinstance(n_bins, bool) or not isinstance(n_bins, numbers.Integral) or n_bins < 1:
+        raise ValueError(f"n_bins must be a positive integer; got n_bins={n_bins!r}.")
+    return int(n_bins)
+
+
+def check_thresholds(thresholds: Sequence[float] | None) -> FloatArray:
+    """Decision thresholds strictly inside (0, 1); default 0.01, 0.02, ..., 0.99."""
+    if thresholds is None:
+        return np.round(np.arange(1, 100) / 100.0, 2)
+    arr = as_float(thresholds, "thresholds")
+    bad = (arr <= 0.0) | (arr >= 1.0)
+    if bad.any():
+        pos, value = _first_bad(arr, bad)
+        raise ValueError(
+            f"thresholds[{pos}]={value!r} is outside (0, 1); expected risk thresholds "
+            f"strictly between 0 and 1 (net benefit weighs false positives by t / (1 - t))."
+        )
+    return arr
+
+
+def assign_bins(p: FloatArray, n_bins: int, strategy: str = "quantile") -> IntArray:
+    """0-based bin of each prediction, binned as :func:`sklearn.calibration.calibration_curve`.
+
+    ``"quantile"`` uses the percentiles of ``p`` as edges (equal-frequency bins; tied
+    predictions share a bin, so bins may be unequal or empty), ``"uniform"`` equal-width
+    bins on [0, 1]. A value on an inner edge goes to the lower bin.
+    """
+    if strategy == "quantile":
+        edges = np.percentile(p, np.linspace(0.0, 100.0, n_bins + 1))
+    elif strategy == "uniform":
+        edges = np.linspace(0.0, 1.0, n_bins + 1)
+    else:
+        raise ValueError(f"strategy must be 'quantile' or 'uniform'; got strategy={strategy!r}.")
+    return np.searchsorted(edges[1:-1], p).astype(np.int64)
+
+
+def wilson_interval(count: npt.ArrayLike, nobs: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
+    """Wilson score 95% interval of ``count / nobs`` (statsmodels ``proportion_confint``)."""
+    proportion = import_optional(
+        "statsmodels.stats.proportion", extra="evaluation", purpose="Wilson intervals"
+    )
+    lower, upper = proportion.proportion_confint(count, nobs, alpha=0.05, method="wilson")
+    return np.asarray(lower, dtype=float), np.asarray(upper, dtype=float)
