@@ -23,6 +23,7 @@ if _typing.TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from spinerisk.bundle import load_bundle as load
     from spinerisk.datasets import make_spine_cohort
     from spinerisk.endpoints import Endpoint, get_endpoint
+    from spinerisk.evaluation import EvaluationReport, centre_split, evaluate, temporal_split
     from spinerisk.exceptions import (
         ArtifactError,
         DataQualityWarning,
@@ -43,6 +44,7 @@ __all__ = [
     "ColumnMapping",
     "Endpoint",
     "DataQualityWarning",
+    "EvaluationReport",
     "FieldSpec",
     "MappingError",
     "RecordsReadError",
@@ -53,6 +55,8 @@ __all__ = [
     "ValidationResult",
     "__version__",
     "apply_mapping",
+    "centre_split",
+    "evaluate",
     "get_endpoint",
     "load",
     "load_mapping",
@@ -60,6 +64,7 @@ __all__ = [
     "make_spine_cohort",
     "read_records",
     "table_one",
+    "temporal_split",
     "validate",
 ]
 
@@ -86,6 +91,10 @@ _LAZY = {
     "RiskModel": "spinerisk.models",
     "make_feature_pipeline": "spinerisk.features",
     "table_one": "spinerisk.summary",
+    "EvaluationReport": "spinerisk.evaluation",
+    "evaluate": "spinerisk.evaluation",
+    "temporal_split": "spinerisk.evaluation",
+    "centre_split": "spinerisk.evaluation",
 }
 
 

@@ -1,0 +1,25 @@
+"""Evaluation of fitted risk models: metrics with bootstrap CIs, calibration, decision
+curves, subgroup audits, sample-size adequacy and temporal/external validation helpers,
+rendered as a dict, Markdown or one self-contained HTML report.
+
+Metric functions themselves live in :mod:`spinerisk.metrics`; this package combines them.
+"""
+
+from __future__ import annotations
+
+from spinerisk.evaluation._evaluate import DEFAULT_SUBGROUPS, evaluate
+from spinerisk.evaluation._html import SECTION_IDS
+from spinerisk.evaluation._report import SYNTHETIC_BANNER, EvaluationReport
+from spinerisk.evaluation._sample_size import sample_size_adequacy
+from spinerisk.evaluation._splits import centre_split, temporal_split
+
+__all__ = [
+    "DEFAULT_SUBGROUPS",
+    "SECTION_IDS",
+    "SYNTHETIC_BANNER",
+    "EvaluationReport",
+    "centre_split",
+    "evaluate",
+    "sample_size_adequacy",
+    "temporal_split",
+]

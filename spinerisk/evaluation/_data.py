@@ -1,0 +1,230 @@
+"""Evaluation data (outcomes + predictions) and the metric set of each endpoint kind."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from functools import partial
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from spinerisk.evaluation._bootstrap import MetricSpec
+
+__all__ = ["METRIC_LABELS", "EvalData", "metric_specs", "subgroup_specs"]
+
+FloatArray = npt.NDArray[np.float64]
+
+#: Display names of the metrics.
+METRIC_LABELS: dict[str, str] = {
+    "auroc": "AUROC (C-statistic)",
+    "auprc": "AUPRC",
+    "brier": "Brier score",
+    "scaled_brier": "Scaled Brier score",
+    "calibration_slope": "Calibration slope",
+    "calibration_intercept": "Calibration-in-the-large (intercept)",
+    "oe_ratio": "Observed/expected ratio",
+    "ece": "Expected calibration error",
+    "harrell_c": "Harrell's C",
+    "uno_c": "Uno's C",
+    "cause_specific_c": "Cause-specific C",
+    "competing_c": "Competing-risks C",
+    "td_auc": "Time-dependent AUC",
+    "ibs": "Integrated Brier score",
+}
+
+
+@dataclass(frozen=True)
+class EvalData:
+    """Outcomes and predicted risks of the evaluated records (or of a resample of them).
+
+    Attributes
+    ----------
+    kind : {"binary", "survival", "competing"}
+    event : ndarray
+        Bool outcome (binary, survival) or event codes 0/1/2 (competing).
+    time : ndarray or None
+        Days to event or censoring.
+    risk : ndarray of shape (n, n_horizons)
+        Predicted risk at each horizon.
+    horizons : tuple of float
+    survival : ndarray of shape (n, n_grid) or None
+        Predicted survival on ``grid`` (survival endpoints, for the integrated Brier score).
+    grid : ndarray or None
+    ref_time, ref_event : ndarray or None
+        Fixed censoring reference (a training cohort); None means the data itself.
+    """
+
+    kind: str
+    event: np.ndarray
+    time: FloatArray | None
+    risk: FloatArray
+    horizons: tuple[float, ...]
+    survival: FloatArray | None = None
+    grid: FloatArray | None = None
+    ref_time: FloatArray | None = None
+    ref_event: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.event)
+
+    def take(self, rows: npt.NDArray[np.intp]) -> EvalData:
+        """The records at ``rows`` (a resample); the censoring reference is kept."""
+        return replace(
+            self,
+            event=self.event[rows],
+            time=None if self.time is None else self.time[rows],
+            risk=self.risk[rows],
+            survival=None if self.survival is None else self.survival[rows],
+        )
+
+    @property
+    def follow_up(self) -> FloatArray:
+        """Days to event or censoring (time-to-event endpoints only)."""
+        if self.time is None:
+            raise ValueError(f"A {self.kind} outcome has no follow-up times.")
+        return self.time
+
+    @property
+    def occurred(self) -> np.ndarray:
+        """Bool: the event of interest occurred (at any time)."""
+        return self.event == 1 if self.kind == "competing" else self.event.astype(bool)
+
+    def reference(self) -> tuple[FloatArray, np.ndarray]:
+        """Time and event-of-interest indicator of the censoring reference."""
+        if self.ref_time is not None and self.ref_event is not None:
+            return self.ref_time, self.ref_event
+        return self.follow_up, self.occurred
+
+    def at(self, horizon: float) -> FloatArray:
+        """Predicted risk at one of ``horizons``."""
+        return self.risk[:, self.horizons.index(horizon)]
+
+
+def _binary_specs(h: float) -> list[MetricSpec]:
+    from spinerisk import metrics as m
+
+    def on(fn: Any) -> Any:
+        return lambda d: fn(d.event, d.risk[:, 0])
+
+    return [
+        MetricSpec("auroc", h, on(m.roc_auc)),
+        MetricSpec("auprc", h, on(m.pr_auc)),
+        MetricSpec("brier", h, on(m.brier_score)),
+        MetricSpec("scaled_brier", h, on(m.scaled_brier_score)),
+        MetricSpec("calibration_slope", h, on(m.calibration_slope)),
+        MetricSpec("calibration_intercept", h, on(m.calibration_intercept)),
+        MetricSpec("oe_ratio", h, on(m.observed_expected_ratio)),
+        MetricSpec("ece", h, on(m.expected_calibration_error)),
+    ]
+
+
+def _td_auc(d: EvalData, h: float) -> float:
+    from spinerisk import metrics as m
+
+    ref_time, ref_event = d.reference()
+    return float(
+        m.time_dependent_auc(ref_time, ref_event, d.follow_up, d.occurred, d.at(h), [h])[0]
+    )
+
+
+def _competing_c(d: EvalData, h: float) -> float:
+    from spinerisk import metrics as m
+
+    return float(m.competing_c(d.follow_up, d.event, d.at(h), cause=1, horizon=h))
+
+
+def _oe(d: EvalData, h: float) -> float:
+    from spinerisk import metrics as m
+
+    cause = 1 if d.kind == "competing" else None
+    return float(m.observed_expected_at_horizon(d.follow_up, d.event, d.at(h), h, cause=cause))
+
+
+def _survival_specs(kind: str, horizons: Sequence[float], with_ibs: bool) -> list[MetricSpec]:
+    from spinerisk import metrics as m
+
+    last = horizons[-1]
+    specs: list[MetricSpec] = []
+    if kind == "survival":
+
+        def uno(d: EvalData) -> float:
+            ref_time, ref_event = d.reference()
+            return m.uno_c(ref_time, ref_event, d.follow_up, d.occurred, d.at(last), tau=last)
+
+        specs += [
+            MetricSpec(
+                "harrell_c", None, lambda d: m.harrell_c(d.follow_up, d.occurred, d.at(last))
+            ),
+            MetricSpec("uno_c", last, uno),
+        ]
+    else:
+        specs.append(
+            MetricSpec(
+                "cause_specific_c",
+                None,
+                lambda d: m.cause_specific_c(d.follow_up, d.event, d.at(last), cause=1),
+            )
+        )
+        specs += [MetricSpec("competing_c", h, partial(_competing_c, h=h)) for h in horizons]
+    specs += [MetricSpec("td_auc", h, partial(_td_auc, h=h)) for h in horizons]
+    if kind == "survival" and with_ibs:
+
+        def ibs(d: EvalData) -> float:
+            ref_time, ref_event = d.reference()
+            if d.survival is None or d.grid is None:
+                raise ValueError("No survival predictions on a time grid.")
+            return m.integrated_brier_score(
+                ref_time, ref_event, d.follow_up, d.occurred, d.survival, d.grid
+            )
+
+        specs.append(MetricSpec("ibs", last, ibs))
+    specs += [MetricSpec("oe_ratio", h, partial(_oe, h=h)) for h in horizons]
+    return specs
+
+
+def metric_specs(
+    kind: str, horizons: Sequence[float], *, with_ibs: bool = True
+) -> list[MetricSpec]:
+    """The metrics reported for an endpoint kind.
+
+    Binary: AUROC, AUPRC, Brier, scaled Brier, calibration slope and intercept, O/E and
+    ECE. Survival: Harrell's C (risk at the last horizon), Uno's C truncated at the last
+    horizon, time-dependent AUC and O/E at each horizon and the integrated Brier score.
+    Competing: cause-specific C, competing-risks C, time-dependent AUC (competing
+    events censored) and O/E (Aalen-Johansen observed) at each horizon. Calibration of
+    the CIF against Aalen-Johansen per risk bin is in the report's calibration tables.
+    """
+    if kind == "binary":
+        return _binary_specs(horizons[0])
+    return _survival_specs(kind, horizons, with_ibs)
+
+
+def subgroup_specs(kind: str, horizon: float) -> list[MetricSpec]:
+    """Discrimination and calibration metrics of the subgroup table."""
+    from spinerisk import metrics as m
+
+    if kind == "binary":
+        return [
+            MetricSpec("auroc", horizon, lambda d: m.roc_auc(d.event, d.risk[:, 0])),
+            MetricSpec(
+                "oe_ratio", horizon, lambda d: m.observed_expected_ratio(d.event, d.risk[:, 0])
+            ),
+            MetricSpec(
+                "calibration_intercept",
+                horizon,
+                lambda d: m.calibration_intercept(d.event, d.risk[:, 0]),
+            ),
+        ]
+    if kind == "survival":
+        disc = MetricSpec(
+            "harrell_c", None, lambda d: m.harrell_c(d.follow_up, d.occurred, d.at(horizon))
+        )
+    else:
+        disc = MetricSpec(
+            "competing_c",
+            horizon,
+            lambda d: m.competing_c(d.follow_up, d.event, d.at(horizon), cause=1, horizon=horizon),
+        )
+    return [disc, MetricSpec("oe_ratio", horizon, lambda d: _oe(d, horizon))]

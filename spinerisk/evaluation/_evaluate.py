@@ -1,0 +1,768 @@
+"""``evaluate(model, cohort)``: metrics with bootstrap CIs, curves, subgroups, sample size."""
+
+from __future__ import annotations
+
+import numbers
+import warnings
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from spinerisk.evaluation._bootstrap import MetricSpec, bootstrap_metrics, evaluate_specs
+from spinerisk.evaluation._data import EvalData, metric_specs, subgroup_specs
+from spinerisk.evaluation._report import EvaluationReport
+
+__all__ = ["DEFAULT_SUBGROUPS", "evaluate"]
+
+#: Subgroups audited by default (``age_band`` and ``region`` are derived).
+DEFAULT_SUBGROUPS: tuple[str, ...] = ("sex", "age_band", "region", "centre_id")
+#: Decision-curve thresholds of time-to-event endpoints when none are given (each
+#: distinct treated group costs one Kaplan-Meier or Aalen-Johansen fit).
+SURVIVAL_THRESHOLDS: tuple[float, ...] = tuple(round(0.02 * k, 2) for k in range(1, 31))
+#: Subgroups with fewer events than this get no metrics (a note instead).
+MIN_SUBGROUP_EVENTS = 10
+_VALIDATION = ("internal", "temporal", "external")
+_EVENT_NAMES = {0: "censored", 1: "event of interest", 2: "competing event"}
+
+
+# -- parameter checks ----------------------------------------------------------------------
+def _check_int(name: str, value: Any, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}; got {name}={value!r}.")
+    return int(value)
+
+
+def _check_model(model: Any) -> None:
+    from sklearn.exceptions import NotFittedError
+
+    from spinerisk.models import RiskModel
+
+    if not isinstance(model, RiskModel):
+        raise TypeError(
+            f"model must be a fitted spinerisk.RiskModel; got {type(model).__name__}. "
+            "Fit one with sr.RiskModel(endpoint=...).fit(cohort) or load one with sr.load(path)."
+        )
+    if not hasattr(model, "estimator_"):
+        raise NotFittedError(
+            "This RiskModel is not fitted yet; call model.fit(cohort) (or sr.load a saved "
+            "model) before evaluate()."
+        )
+
+
+def _check_params(
+    n_bootstrap: Any, ci: Any, n_jobs: Any, validation: Any, cv: Any, n_optimism: Any
+) -> None:
+    _check_int("n_bootstrap", n_bootstrap, 1)
+    _check_int("n_optimism", n_optimism, 1)
+    if isinstance(ci, bool) or not isinstance(ci, numbers.Real) or not 0 < float(ci) < 1:
+        raise ValueError(
+            f"ci must be a number strictly between 0 and 1 (e.g. 0.95); got ci={ci!r}."
+        )
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, numbers.Integral) or n_jobs == 0:
+        raise ValueError(f"n_jobs must be a non-zero integer (-1 for all cores); got {n_jobs!r}.")
+    if validation not in _VALIDATION:
+        raise ValueError(
+            f"validation must be one of {', '.join(map(repr, _VALIDATION))}; "
+            f"got validation={validation!r}."
+        )
+    if cv is not None:
+        _check_int("cv", cv, 2)
+
+
+# -- predictions ----------------------------------------------------------------------------
+def _ibs_grid(time: np.ndarray, occurred: np.ndarray, last: float) -> np.ndarray:
+    """Ten times for the integrated Brier score, inside the observed follow-up."""
+    event_times = time[occurred & (time <= last)]
+    if event_times.size < 2:
+        return np.array([], dtype=float)
+    lo, hi = np.quantile(event_times, [0.05, 0.95])
+    hi = min(hi, float(np.max(time)) * 0.99, last)
+    if not hi > lo:
+        return np.array([], dtype=float)
+    return np.linspace(lo, hi, 10)
+
+
+def _predict(
+    model: Any,
+    data: pd.DataFrame,
+    horizons: tuple[float, ...],
+    *,
+    grid: np.ndarray | None = None,
+    ref: tuple[np.ndarray, np.ndarray] | None = None,
+) -> tuple[EvalData, int]:
+    """Outcomes and predicted risks of eligible records, and the number flagged."""
+    from spinerisk.exceptions import DataQualityWarning
+
+    ep = model.endpoint_
+    target = ep.target(data)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataQualityWarning)
+        pred = model.predict_risk(data, horizons=horizons)
+        survival = None
+        if ep.kind == "survival" and grid is not None and grid.size:
+            on_grid = model.predict_risk(data, horizons=grid)
+            survival = 1.0 - on_grid.drop(columns="warnings").to_numpy(dtype=float)
+    flagged = int((pred["warnings"] != "").sum())
+    risk = pred.drop(columns="warnings").to_numpy(dtype=float)
+    if ep.kind == "binary":
+        evd = EvalData("binary", target.astype(bool), None, risk, horizons)
+    else:
+        event = target["event"]
+        event = event.astype(bool) if ep.kind == "survival" else event.astype(int)
+        evd = EvalData(
+            ep.kind,
+            event,
+            target["time"].astype(float),
+            risk,
+            horizons,
+            survival=survival,
+            grid=grid if survival is not None else None,
+            ref_time=None if ref is None else ref[0],
+            ref_event=None if ref is None else ref[1],
+        )
+    return evd, flagged
+
+
+def _unique_ids(part: pd.DataFrame, id_field: str) -> pd.DataFrame:
+    """A bootstrap sample with the repeated records given distinct ids."""
+    part = part.copy()
+    part[id_field] = [f"{v}_{i}" for i, v in enumerate(part[id_field].astype(str))]
+    return part
+
+
+# -- optimism and cross-validation -----------------------------------------------------------
+def _optimism_one(
+    model: Any,
+    data: pd.DataFrame,
+    rows: np.ndarray,
+    specs: list[MetricSpec],
+    horizons: tuple[float, ...],
+    original: EvalData,
+    grid: np.ndarray | None,
+) -> np.ndarray | None:
+    from sklearn.base import clone
+
+    boot = _unique_ids(data.iloc[rows], model.id_field_)
+    try:
+        refit = clone(model).fit(boot)
+        apparent, _ = _predict(refit, boot, horizons, grid=grid)
+        tested, _ = _predict(refit, data, horizons, grid=grid)
+    except ValueError:  # a resample the model cannot be fitted on (too few events)
+        return None
+    return evaluate_specs(specs, apparent) - evaluate_specs(
+        specs, _with_reference(tested, original)
+    )
+
+
+def _with_reference(evd: EvalData, like: EvalData) -> EvalData:
+    from dataclasses import replace
+
+    return replace(evd, ref_time=like.ref_time, ref_event=like.ref_event)
+
+
+def _optimism(
+    model: Any,
+    data: pd.DataFrame,
+    specs: list[MetricSpec],
+    horizons: tuple[float, ...],
+    original: EvalData,
+    grid: np.ndarray | None,
+    *,
+    n_optimism: int,
+    random_state: int,
+    n_jobs: int,
+) -> tuple[np.ndarray, int]:
+    """Harrell's bootstrap optimism: mean(apparent on resample - test on original)."""
+    from joblib import Parallel, delayed
+
+    rng = np.random.default_rng([random_state, 1])
+    rows = rng.integers(0, len(data), size=(n_optimism, len(data)))
+    diffs = Parallel(n_jobs=n_jobs)(
+        delayed(_optimism_one)(model, data, r, specs, horizons, original, grid) for r in rows
+    )
+    usable = [d for d in diffs if d is not None]
+    if not usable:
+        return np.full(len(specs), np.nan), 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN metric columns
+        return np.nanmean(np.vstack(usable), axis=0), len(usable)
+
+
+def _cross_validate(
+    model: Any,
+    data: pd.DataFrame,
+    specs: list[MetricSpec],
+    horizons: tuple[float, ...],
+    grid: np.ndarray | None,
+    ref: tuple[np.ndarray, np.ndarray] | None,
+    *,
+    cv: int,
+    random_state: int,
+    n_jobs: int,
+) -> np.ndarray:
+    """Refit a clone per fold, predict the held-out fold, pool and compute the metrics."""
+    from joblib import Parallel, delayed
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    ep = model.endpoint_
+    target = ep.target(data)
+    if ep.kind == "binary":
+        splits = StratifiedKFold(cv, shuffle=True, random_state=random_state).split(data, target)
+    else:
+        splits = KFold(cv, shuffle=True, random_state=random_state).split(data)
+
+    def fold(train: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, EvalData]:
+        from sklearn.base import clone
+
+        refit = clone(model).fit(data.iloc[train])
+        return test, _predict(refit, data.iloc[test], horizons, grid=grid, ref=ref)[0]
+
+    parts = Parallel(n_jobs=n_jobs)(delayed(fold)(tr, te) for tr, te in splits)
+    first = parts[0][1]
+    pooled = EvalData(
+        first.kind,
+        np.concatenate([p[1].event for p in parts]),
+        None if first.time is None else np.concatenate([p[1].time for p in parts]),
+        np.vstack([p[1].risk for p in parts]),
+        horizons,
+        survival=None if first.survival is None else np.vstack([p[1].survival for p in parts]),
+        grid=first.grid,
+        ref_time=first.ref_time,
+        ref_event=first.ref_event,
+    )
+    return evaluate_specs(specs, pooled)
+
+
+# -- curves, subgroups, summaries ---------------------------------------------------------------
+def _curves(
+    evd: EvalData, thresholds: Any
+) -> tuple[dict[float, pd.DataFrame], dict[float, pd.DataFrame], dict[float, pd.DataFrame]]:
+    from spinerisk import metrics as m
+
+    if thresholds is None and evd.kind != "binary":
+        thresholds = SURVIVAL_THRESHOLDS
+    binned: dict[float, pd.DataFrame] = {}
+    smooth: dict[float, pd.DataFrame] = {}
+    decision: dict[float, pd.DataFrame] = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # sparse bins are flagged in the tables themselves
+        for h in evd.horizons:
+            p = evd.at(h)
+            time = evd.time if evd.time is not None else np.empty(0)
+            if evd.kind == "binary":
+                binned[h] = m.calibration_curve(evd.event, p, n_bins=10, strategy="quantile")
+                smooth[h] = m.smoothed_calibration(evd.event, p)
+                decision[h] = m.net_benefit(evd.event, p, thresholds)
+            elif evd.kind == "survival":
+                binned[h] = m.survival_calibration(time, evd.event, p, h, n_bins=10)
+                decision[h] = m.net_benefit_survival(time, evd.event, p, h, thresholds)
+            else:
+                binned[h] = m.cif_calibration(time, evd.event, p, h, cause=1, n_bins=10)
+                decision[h] = m.net_benefit_survival(time, evd.event, p, h, thresholds, cause=1)
+    return binned, smooth, decision
+
+
+def _subgroup_values(data: pd.DataFrame, name: str) -> pd.Series:
+    from spinerisk.features import AGE_BANDS
+    from spinerisk.schema.default import region_of_level
+
+    if name == "age_band" and "age_band" not in data.columns:
+        bands = pd.cut(
+            data["age_years"].astype(float),
+            [-np.inf, 60, 70, 80, 90, np.inf],
+            right=False,
+            labels=list(AGE_BANDS),
+        )
+        return bands.astype(object)
+    if name == "region" and "region" not in data.columns:
+        return region_of_level(data["level"]).astype(object)
+    if name not in data.columns:
+        raise ValueError(
+            f"subgroup {name!r} is neither a column of the cohort nor a derived subgroup "
+            "('age_band' from age_years, 'region' from level)."
+        )
+    return data[name].astype(object)
+
+
+def _subgroups(
+    data: pd.DataFrame,
+    evd: EvalData,
+    names: Sequence[str],
+    *,
+    n_bootstrap: int,
+    ci: float,
+    random_state: int,
+    n_jobs: int,
+    min_events: int,
+) -> tuple[pd.DataFrame, list[str]]:
+    horizon = evd.horizons[0]
+    specs = subgroup_specs(evd.kind, horizon)
+    rows: list[dict[str, Any]] = []
+    notes: list[str] = []
+    for name in names:
+        values = _subgroup_values(data, name).to_numpy()
+        missing = pd.isna(values)
+        labels = sorted({str(v) for v in values[~missing]})
+        levels = [(lab, ~missing & (values.astype(str) == lab)) for lab in labels]
+        if missing.any():
+            levels.append(("missing", missing))
+        for label, mask in levels:
+            idx = np.flatnonzero(mask)
+            part = evd.take(idx)
+            events = int(part.occurred.sum())
+            row: dict[str, Any] = {
+                "subgroup": name,
+                "level": label,
+                "n": len(idx),
+                "events": events,
+            }
+            if events < min_events or len(idx) - events < min_events:
+                row["note"] = (
+                    f"skipped: {events} events and {len(idx) - events} non-events; metrics "
+                    f"need at least {min_events} of each"
+                )
+                notes.append(f"{name}={label}: {row['note']}.")
+            else:
+                res = bootstrap_metrics(
+                    specs,
+                    part,
+                    n_bootstrap=n_bootstrap,
+                    ci=ci,
+                    random_state=random_state,
+                    n_jobs=n_jobs,
+                )
+                for j, spec in enumerate(specs):
+                    row[spec.name] = res["estimate"][j]
+                    row[f"{spec.name}_lower"] = res["lower"][j]
+                    row[f"{spec.name}_upper"] = res["upper"][j]
+                row["note"] = ""
+            rows.append(row)
+    columns = ["subgroup", "level", "n", "events"]
+    for spec in specs:
+        columns += [spec.name, f"{spec.name}_lower", f"{spec.name}_upper"]
+    columns.append("note")
+    return pd.DataFrame(rows).reindex(columns=columns), notes
+
+
+def _n_parameters(model: Any, data: pd.DataFrame) -> int:
+    """Columns of the model matrix (candidate predictor parameters)."""
+    features = model.features_
+    if features is None:
+        est = model.estimator_
+        if hasattr(est, "calibrated_classifiers_"):
+            est = est.calibrated_classifiers_[0].estimator
+        features = est.named_steps["features"]
+    return int(features.transform(data.head(50)).shape[1])
+
+
+def _data_summary(data: pd.DataFrame, evd: EvalData, model: Any) -> dict[str, Any]:
+    from spinerisk.summary import table_one
+
+    ep = model.endpoint_
+    predictors = [c for c in ep.predictors() if c in data.columns]
+    missing = data[predictors].isna()
+    missingness = pd.DataFrame(
+        {
+            "field": predictors,
+            "n_missing": missing.sum().to_numpy(dtype=int),
+            "pct_missing": (100.0 * missing.mean()).round(1).to_numpy(),
+        }
+    )
+    if evd.kind == "binary":
+        n_events = int(evd.event.sum())
+        rates = pd.DataFrame(
+            {
+                "outcome": [ep.event],
+                "n": [len(evd)],
+                "events": [n_events],
+                "pct": [round(100.0 * n_events / len(evd), 1)],
+            }
+        )
+    else:
+        codes = np.asarray(evd.event, dtype=int)
+        rows = []
+        for code in sorted(set(codes.tolist()) | {0, 1}):
+            label = _EVENT_NAMES.get(code, f"event {code}")
+            if evd.kind == "survival":
+                label = "event" if code == 1 else "censored"
+            k = int((codes == code).sum())
+            rows.append(
+                {
+                    "outcome": f"{ep.event}={code} ({label})",
+                    "n": len(codes),
+                    "events": k,
+                    "pct": round(100.0 * k / len(codes), 1),
+                }
+            )
+        rates = pd.DataFrame(rows)
+        assert evd.time is not None
+        rates.attrs["median_followup_days"] = float(np.median(evd.time))
+    return {
+        "table_one": table_one(data, by=ep.event),
+        "missingness": missingness,
+        "outcome_rates": rates,
+    }
+
+
+def _explanations(model: Any, data: pd.DataFrame, n_examples: int = 3) -> dict[str, Any]:
+    """Global importance and plain-language drivers of a few records, or a note why not."""
+    try:
+        from spinerisk.explain import explain as _explain
+    except ImportError as exc:
+        return {
+            "note": "Explanations are not available: spinerisk.explain could not be "
+            f"imported ({exc})."
+        }
+    sample = data.head(min(len(data), 200))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            expl = _explain(model, sample)
+            importance = expl.importance()
+            sentences = expl.sentences().head(n_examples)
+    except (
+        ValueError,
+        TypeError,
+        KeyError,
+        AttributeError,
+        ImportError,
+        RuntimeError,  # NotImplementedError included
+    ) as exc:
+        return {"note": f"Explanations could not be computed for this model: {exc}"}
+    labels = getattr(expl, "labels", None) or {}
+    importance = pd.Series(importance, dtype=float)
+    importance.index = [str(labels.get(f, f)) for f in importance.index]
+    return {
+        "importance": importance,
+        "examples": [{"record_id": str(i), "sentence": str(s)} for i, s in sentences.items()],
+        "n_explained": len(sample),
+        "note": (
+            f"Contributions on the model's margin for the first {len(sample)} evaluated "
+            "records; they describe the model, not causes (treatment is confounded by "
+            "indication)."
+        ),
+    }
+
+
+# -- the public function ------------------------------------------------------------------------
+def evaluate(
+    model: Any,
+    cohort: pd.DataFrame,
+    *,
+    n_bootstrap: int = 200,
+    ci: float = 0.95,
+    n_jobs: int = 1,
+    random_state: int = 0,
+    horizons: Sequence[float] | None = None,
+    optimism: bool = False,
+    n_optimism: int = 20,
+    cv: int | None = None,
+    subgroups: Sequence[str] = DEFAULT_SUBGROUPS,
+    n_bootstrap_subgroups: int | None = None,
+    thresholds: Sequence[float] | None = None,
+    train: pd.DataFrame | None = None,
+    validation: Literal["internal", "temporal", "external"] = "internal",
+    min_subgroup_events: int = MIN_SUBGROUP_EVENTS,
+    explain: bool = True,
+) -> EvaluationReport:
+    """Evaluate a fitted risk model on a cohort: every metric with a bootstrap CI.
+
+    The cohort is validated and restricted to records eligible for the model's endpoint
+    with the outcome observed (the number excluded is reported). Risks come from
+    ``model.predict_risk``; records it flags as outside the training data are counted
+    (its DataQualityWarning is silenced). Confidence intervals are percentile bootstrap
+    intervals over patients: each of ``n_bootstrap`` resamples draws as many patients as
+    were evaluated, with replacement, and recomputes every metric on the same
+    predictions.
+
+    Parameters
+    ----------
+    model : RiskModel
+        A fitted model (or one loaded with :func:`spinerisk.load`).
+    cohort : DataFrame
+        Records with the schema's fields and the endpoint's outcome columns.
+    n_bootstrap : int, default=200
+        Bootstrap resamples for the intervals (>= 1).
+    ci : float, default=0.95
+        Interval coverage, strictly between 0 and 1.
+    n_jobs : int, default=1
+        joblib workers for the bootstrap, the optimism refits and the folds. Results do
+        not depend on it: every resample is drawn up front from ``random_state``.
+    random_state : int, default=0
+        Seed: the same seed gives identical numbers.
+    horizons : sequence of float or None, default=None
+        Days; None means the model's horizons. Binary endpoints have one fixed horizon.
+    optimism : bool, default=False
+        Internal validation only: Harrell's bootstrap optimism correction. A clone of
+        the model is refitted on each of ``n_optimism`` bootstrap samples (every
+        modelling step, backend selection included), evaluated on that sample and on
+        the original cohort; the mean difference is subtracted from the apparent value.
+    n_optimism : int, default=20
+        Refits for the optimism correction.
+    cv : int or None, default=None
+        If set, also refit a clone per fold of a ``cv``-fold split and report metrics of
+        the pooled out-of-fold predictions (point estimates).
+    subgroups : sequence of str, default=("sex", "age_band", "region", "centre_id")
+        Columns, or the derived ``"age_band"`` (from age_years, as in
+        :data:`spinerisk.features.AGE_BANDS`) and ``"region"`` (from level).
+    n_bootstrap_subgroups : int or None, default=None
+        Resamples for the subgroup intervals; None means ``n_bootstrap``. Each
+        time-to-event subgroup resample refits Kaplan-Meier or Aalen-Johansen curves, so
+        a smaller number here keeps large audits fast.
+    thresholds : sequence of float or None, default=None
+        Risk thresholds of the decision curve; None means 0.01 to 0.99 for binary
+        endpoints and 0.02 to 0.60 in steps of 0.02 for time-to-event endpoints.
+    train : DataFrame or None, default=None
+        Training cohort used as the censoring reference of Uno's C, the time-dependent
+        AUC and the integrated Brier score. None means the evaluation cohort itself
+        (each bootstrap resample is its own reference).
+    validation : {"internal", "temporal", "external"}, default="internal"
+        What the cohort is relative to the development data; recorded in the report.
+    min_subgroup_events : int, default=10
+        Subgroup levels with fewer events (or non-events) get no metrics, with a note.
+    explain : bool, default=True
+        Add global importance and example explanations (:mod:`spinerisk.explain`), or a
+        note when the model's explanations cannot be computed.
+
+    Returns
+    -------
+    EvaluationReport
+
+    Raises
+    ------
+    TypeError
+        If ``model`` is not a RiskModel.
+    sklearn.exceptions.NotFittedError
+        If the model is not fitted.
+    ValueError
+        For a parameter out of range, ``optimism=True`` with external or temporal
+        validation, or a cohort without eligible records with the outcome observed.
+    SchemaValidationError
+        If the cohort does not satisfy the schema.
+
+    See Also
+    --------
+    temporal_split, centre_split, EvaluationReport
+
+    Notes
+    -----
+    On the synthetic cohort these numbers show that the software works; they say nothing
+    about clinical validity. Time-dependent AUC of competing endpoints treats the
+    competing event as censoring (a cause-specific AUC); the competing-risks C counts it
+    as a control.
+
+    Examples
+    --------
+    >>> import spinerisk as sr
+    >>> from spinerisk.evaluation import evaluate
+    >>> cohort = sr.make_spine_cohort(600, seed=0)
+    >>> model = sr.RiskModel("nonunion", backend="linear").fit(cohort)
+    >>> report = evaluate(model, cohort, n_bootstrap=20, subgroups=("sex",), explain=False)
+    >>> table = report.to_frame()
+    >>> list(table.columns)
+    ['metric', 'horizon', 'estimate', 'lower', 'upper']
+    >>> auroc = table.set_index("metric").loc["auroc"]
+    >>> bool(auroc["lower"] <= auroc["estimate"] <= auroc["upper"])
+    True
+    >>> evaluate(model, cohort, ci=95)
+    Traceback (most recent call last):
+    ...
+    ValueError: ci must be a number strictly between 0 and 1 (e.g. 0.95); got ci=95.
+    """
+    from spinerisk.schema._validate import validate
+
+    _check_model(model)
+    _check_params(n_bootstrap, ci, n_jobs, validation, cv, n_optimism)
+    _check_int("min_subgroup_events", min_subgroup_events, 1)
+    if n_bootstrap_subgroups is None:
+        n_bootstrap_subgroups = n_bootstrap
+    _check_int("n_bootstrap_subgroups", n_bootstrap_subgroups, 1)
+    if optimism and validation != "internal":
+        raise ValueError(
+            "optimism=True corrects the apparent performance on the development cohort "
+            f"(internal validation); got validation={validation!r}. Evaluate temporal or "
+            "external cohorts without it."
+        )
+    if isinstance(subgroups, str):
+        subgroups = (subgroups,)
+    ep = model.endpoint_
+    if horizons is None:
+        hs = tuple(float(h) for h in model.horizons_)
+    else:
+        hs = tuple(float(h) for h in horizons)
+        if not hs or any(not np.isfinite(h) or h <= 0 for h in hs):
+            raise ValueError(f"horizons must be positive days; got horizons={horizons!r}.")
+        hs = tuple(sorted(set(hs)))
+        if ep.kind == "binary" and hs != tuple(model.horizons_):
+            raise ValueError(
+                f"The {ep.name} endpoint is binary at {model.horizons_[0]:g} days; "
+                f"horizons={list(horizons)} cannot be evaluated."
+            )
+
+    checked = validate(cohort, model.schema)
+    mask = ep.eligible(checked).to_numpy()
+    data = checked[mask]
+    if len(data) == 0:
+        raise ValueError(
+            f"No records in the cohort are eligible for the {ep.name} endpoint with its "
+            f"outcome ({', '.join(ep.outcome_columns)}) observed; {len(checked)} records "
+            "were excluded. Check the outcome columns"
+            + (
+                f" and the treatment (eligible: {', '.join(ep.eligible_treatments)})."
+                if ep.eligible_treatments
+                else "."
+            )
+        )
+
+    ref = None
+    if train is not None and ep.kind != "binary":
+        checked_train = validate(train, model.schema)
+        y_train = ep.target(checked_train[ep.eligible(checked_train).to_numpy()])
+        ref_event = y_train["event"] == 1 if ep.kind == "competing" else y_train["event"]
+        ref = (y_train["time"].astype(float), np.asarray(ref_event, dtype=bool))
+
+    grid = None
+    if ep.kind == "survival":
+        y = ep.target(data)
+        grid = _ibs_grid(y["time"].astype(float), y["event"].astype(bool), hs[-1])
+    evd, flagged = _predict(model, data, hs, grid=grid, ref=ref)
+    if len(np.unique(evd.occurred)) < 2:
+        raise ValueError(
+            f"The {len(data)} eligible records have "
+            f"{'no' if not evd.occurred.any() else 'only'} events of the {ep.name} outcome; "
+            "discrimination and calibration need both events and non-events."
+        )
+    specs = metric_specs(ep.kind, hs, with_ibs=grid is not None and grid.size > 0)
+    boot = bootstrap_metrics(
+        specs, evd, n_bootstrap=n_bootstrap, ci=ci, random_state=random_state, n_jobs=n_jobs
+    )
+    metrics = pd.DataFrame(
+        {
+            "metric": [s.name for s in specs],
+            "horizon": [np.nan if s.horizon is None else float(s.horizon) for s in specs],
+            "estimate": boot["estimate"],
+            "lower": boot["lower"],
+            "upper": boot["upper"],
+            "n_resamples": boot["n_resamples"].astype(int),
+        }
+    )
+    notes: list[str] = []
+
+    optimism_table = None
+    if optimism:
+        opt, used = _optimism(
+            model,
+            data,
+            specs,
+            hs,
+            evd,
+            grid,
+            n_optimism=n_optimism,
+            random_state=random_state,
+            n_jobs=n_jobs,
+        )
+        optimism_table = metrics[["metric", "horizon"]].assign(
+            apparent=boot["estimate"], optimism=opt, corrected=boot["estimate"] - opt
+        )
+        optimism_table.attrs["n_refits"] = used
+        if used < n_optimism:
+            notes.append(
+                f"Optimism: {n_optimism - used} of {n_optimism} refits failed and were left out."
+            )
+
+    cv_table = None
+    if cv is not None:
+        cv_table = metrics[["metric", "horizon"]].assign(
+            estimate=_cross_validate(
+                model, data, specs, hs, grid, ref, cv=cv, random_state=random_state, n_jobs=n_jobs
+            )
+        )
+
+    binned, smooth, decision = _curves(evd, thresholds)
+    subgroup_table, subgroup_notes = _subgroups(
+        data,
+        evd,
+        list(subgroups),
+        n_bootstrap=n_bootstrap_subgroups,
+        ci=ci,
+        random_state=random_state,
+        n_jobs=n_jobs,
+        min_events=min_subgroup_events,
+    )
+    notes += subgroup_notes
+
+    cstat = (
+        float(metrics.loc[metrics["metric"] == "auroc", "estimate"].iloc[0])
+        if ep.kind == "binary"
+        else None
+    )
+    from spinerisk.evaluation._sample_size import sample_size_adequacy
+
+    sample_size = sample_size_adequacy(
+        kind=ep.kind,
+        n_available=int(model.n_train_),
+        parameters=_n_parameters(model, data),
+        event=evd.event,
+        time=evd.time,
+        cstatistic=cstat,
+        timepoint_days=hs[-1],
+    )
+    if validation != "internal":
+        sample_size["note_basis"] = (
+            "Outcome rate and performance taken from the validation cohort; the required "
+            "size is compared with the model's development n."
+        )
+
+    model_info = {
+        "endpoint": ep.name,
+        "kind": ep.kind,
+        "description": ep.description,
+        "backend": model.backend_,
+        "selection_reason": getattr(model, "selection_reason_", ""),
+        "n_train": int(model.n_train_),
+        "horizons": list(model.horizons_),
+        "n_parameters": sample_size["parameters"],
+    }
+    return EvaluationReport(
+        model_info=model_info,
+        validation=validation,
+        synthetic=bool(cohort.attrs.get("synthetic", False)),
+        horizons=hs,
+        n_records=len(checked),
+        n_evaluated=len(data),
+        n_excluded=int(len(checked) - len(data)),
+        n_flagged=flagged,
+        n_events=int(evd.occurred.sum()),
+        settings={
+            "n_bootstrap": n_bootstrap,
+            "ci": float(ci),
+            "random_state": random_state,
+            "optimism": bool(optimism),
+            "n_optimism": n_optimism if optimism else None,
+            "n_optimism_refits": (
+                optimism_table.attrs["n_refits"] if optimism_table is not None else None
+            ),
+            "cv": cv,
+            "censoring_reference": (
+                None
+                if ep.kind == "binary"
+                else ("training cohort" if ref is not None else "evaluation cohort")
+            ),
+            "n_bootstrap_subgroups": n_bootstrap_subgroups,
+            "subgroup_horizon": hs[0],
+            "min_subgroup_events": min_subgroup_events,
+        },
+        metrics=metrics,
+        optimism=optimism_table,
+        cross_validation=cv_table,
+        calibration=binned,
+        smoothed_calibration=smooth,
+        decision_curve=decision,
+        subgroups=subgroup_table,
+        sample_size=sample_size,
+        data_summary=_data_summary(data, evd, model),
+        explanations=_explanations(model, data) if explain else None,
+        notes=notes,
+    )

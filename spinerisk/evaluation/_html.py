@@ -1,0 +1,455 @@
+"""Self-contained HTML rendering of an EvaluationReport (Jinja2 autoescape, base64 PNG figures)."""
+
+from __future__ import annotations
+
+import base64
+import io
+import math
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from spinerisk.evaluation._data import METRIC_LABELS
+from spinerisk.evaluation._report import SYNTHETIC_BANNER, _fmt, horizon_label
+
+if TYPE_CHECKING:  # pragma: no cover
+    from spinerisk.evaluation._report import EvaluationReport
+
+__all__ = ["SECTION_IDS", "render_html"]
+
+#: Stable ids of the report's sections (TRIPOD+AI order).
+SECTION_IDS: tuple[str, ...] = (
+    "data-summary",
+    "model",
+    "discrimination",
+    "calibration",
+    "decision-curve",
+    "subgroups",
+    "sample-size",
+    "explanations",
+    "intended-use",
+)
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2em auto;
+max-width:1100px;color:#222;line-height:1.45;padding:0 1em}
+h1{font-size:1.6em}h2{border-bottom:2px solid #ddd;padding-bottom:.2em;margin-top:2em}
+table{border-collapse:collapse;margin:.8em 0;font-size:.88em}
+th,td{border:1px solid #ccc;padding:.25em .6em;text-align:right}
+th:first-child,td:first-child{text-align:left}th{background:#f3f3f3}
+.banner{background:#b00020;color:#fff;font-weight:bold;padding:.8em 1em;border-radius:4px;
+font-size:1.05em}
+.note{color:#555;font-size:.9em}.warn{color:#8a4b00}
+img{max-width:100%;height:auto;border:1px solid #eee}
+"""
+
+_TEMPLATE = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{ title }}</title>
+<style>{{ css }}</style>
+</head>
+<body>
+{%- macro table(t) -%}
+<table>
+<thead><tr>{% for c in t.columns %}<th>{{ c }}</th>{% endfor %}</tr></thead>
+<tbody>
+{%- for row in t.rows %}
+<tr>{% for cell in row %}<td>{{ cell }}</td>{% endfor %}</tr>
+{%- endfor %}
+</tbody>
+</table>
+{%- endmacro %}
+{% if synthetic %}
+<div id="synthetic-banner" class="banner" role="alert">{{ banner }}</div>
+{% endif %}
+<h1>{{ title }}</h1>
+<p>{{ subtitle }}</p>
+
+<section id="data-summary">
+<h2>Data summary</h2>
+<p>{{ cohort_line }}</p>
+<h3>Outcome</h3>
+{{ table(outcome_rates) }}
+{% if followup %}<p class="note">{{ followup }}</p>{% endif %}
+<h3>Table 1 (by outcome)</h3>
+{{ table(table_one) }}
+<h3>Missing values per predictor</h3>
+{{ table(missingness) }}
+</section>
+
+<section id="model">
+<h2>Model</h2>
+{{ table(model_table) }}
+</section>
+
+<section id="discrimination">
+<h2>Discrimination and overall performance</h2>
+<p>{{ ci_line }}</p>
+{{ table(metrics) }}
+{% for line in metric_notes %}<p class="note">{{ line }}</p>{% endfor %}
+</section>
+
+<section id="calibration">
+<h2>Calibration</h2>
+<p>{{ calibration_line }}</p>
+{% for fig in calibration_figures %}
+<img alt="{{ fig.alt }}"
+ src="data:image/png;base64,{{ fig.data }}">
+{% endfor %}
+{% for block in calibration_tables %}<h3>{{ block.title }}</h3>{{ table(block.table) }}{% endfor %}
+</section>
+
+<section id="decision-curve">
+<h2>Decision curve</h2>
+<p>{{ decision_line }}</p>
+{% for fig in decision_figures %}
+<img alt="{{ fig.alt }}"
+ src="data:image/png;base64,{{ fig.data }}">
+{% endfor %}
+</section>
+
+<section id="subgroups">
+<h2>Subgroups</h2>
+<p>{{ subgroup_line }}</p>
+{% if subgroups %}{{ table(subgroups) }}
+{% else %}<p class="note">No subgroups were requested.</p>{% endif %}
+</section>
+
+<section id="sample-size">
+<h2>Sample size</h2>
+{% for line in sample_size_lines %}<p>{{ line }}</p>{% endfor %}
+{% if sample_size_table %}{{ table(sample_size_table) }}{% endif %}
+</section>
+
+<section id="explanations">
+<h2>Explanations</h2>
+{% if explanation_note %}<p class="note">{{ explanation_note }}</p>{% endif %}
+{% for fig in explanation_figures %}
+<img alt="{{ fig.alt }}"
+ src="data:image/png;base64,{{ fig.data }}">
+{% endfor %}
+{% if explanation_examples %}<h3>Example patients</h3><ul>
+{% for ex in explanation_examples %}
+<li><strong>{{ ex.record_id }}</strong>: {{ ex.sentence }}</li>
+{% endfor %}
+</ul>{% endif %}
+</section>
+
+<section id="intended-use">
+<h2>Intended use and limitations</h2>
+{% for line in limitations %}<p>{{ line }}</p>{% endfor %}
+{% if notes %}<h3>Notes from this evaluation</h3>
+<ul>{% for n in notes %}<li>{{ n }}</li>{% endfor %}</ul>{% endif %}
+</section>
+</body>
+</html>
+"""
+
+
+class _Table:
+    """Columns and rows of strings for the template (escaped there)."""
+
+    def __init__(self, frame: pd.DataFrame, index: bool = False) -> None:
+        if index:
+            frame = frame.reset_index()
+        self.columns = [str(c) for c in frame.columns]
+        self.rows = [[_fmt(v) for v in row] for row in frame.itertuples(index=False)]
+
+    def __bool__(self) -> bool:
+        return bool(self.rows)
+
+
+def _png(fig: Any) -> str:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _figure(n_panels: int) -> tuple[Any, list[Any]]:
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(4.2 * n_panels, 4.0), layout="constrained")
+    axes = [fig.add_subplot(1, n_panels, i + 1) for i in range(n_panels)]
+    return fig, axes
+
+
+def _calibration_figure(report: EvaluationReport) -> dict[str, str] | None:
+    if not report.calibration:
+        return None
+    horizons = list(report.calibration)
+    fig, axes = _figure(len(horizons))
+    for ax, h in zip(axes, horizons, strict=True):
+        t = report.calibration[h]
+        x = t["mean_predicted"].to_numpy(float)
+        y = t["observed"].to_numpy(float)
+        lo = t["lower"].to_numpy(float) if "lower" in t else y
+        hi = t["upper"].to_numpy(float) if "upper" in t else y
+        top = float(np.nanmax(np.concatenate([x, hi, [0.05]]))) * 1.05
+        ax.plot([0, top], [0, top], ls="--", color="grey", lw=1, label="ideal")
+        ax.errorbar(
+            x,
+            y,
+            yerr=[np.clip(y - lo, 0, None), np.clip(hi - y, 0, None)],
+            fmt="o",
+            color="#1f5fa6",
+            capsize=3,
+            label="binned (95% CI)",
+        )
+        smooth = report.smoothed_calibration.get(h)
+        if smooth is not None and len(smooth):
+            ax.plot(smooth["predicted"], smooth["observed"], color="#d9730d", label="smoothed")
+        ax.set_xlim(0, top)
+        ax.set_ylim(0, top)
+        ax.set_xlabel("Predicted risk")
+        ax.set_ylabel("Observed" if report.model_info["kind"] == "binary" else "Observed (KM / AJ)")
+        ax.set_title(f"Calibration at {horizon_label(h)}")
+        ax.legend(fontsize=8, loc="upper left")
+    if report.synthetic:
+        fig.suptitle("SYNTHETIC DATA", color="#b00020", fontsize=10)
+    return {"alt": "Calibration curves", "data": _png(fig)}
+
+
+def _decision_figure(report: EvaluationReport) -> dict[str, str] | None:
+    if not report.decision_curve:
+        return None
+    horizons = list(report.decision_curve)
+    fig, axes = _figure(len(horizons))
+    for ax, h in zip(axes, horizons, strict=True):
+        t = report.decision_curve[h]
+        th = t["threshold"].to_numpy(float)
+        ax.plot(th, t["model"], color="#1f5fa6", label="model")
+        ax.plot(th, t["treat_all"], color="#777", ls="--", label="treat all")
+        ax.plot(th, t["treat_none"], color="black", lw=1, label="treat none")
+        best = float(np.nanmax(t[["model", "treat_all"]].to_numpy(float))) if len(t) else 0.1
+        ax.set_ylim(-0.05 * max(best, 0.01), max(best, 0.01) * 1.1)
+        ax.set_xlabel("Risk threshold")
+        ax.set_ylabel("Net benefit")
+        ax.set_title(f"Decision curve at {horizon_label(h)}")
+        ax.legend(fontsize=8)
+    if report.synthetic:
+        fig.suptitle("SYNTHETIC DATA", color="#b00020", fontsize=10)
+    return {"alt": "Decision curves", "data": _png(fig)}
+
+
+def _importance_figure(importance: pd.Series) -> dict[str, str]:
+    top = importance.sort_values(ascending=True).tail(15)
+    fig, (ax,) = _figure(1)
+    fig.set_size_inches(6.5, 0.3 * len(top) + 1.2)
+    ax.barh([str(i) for i in top.index], top.to_numpy(float), color="#1f5fa6")
+    ax.set_xlabel("Mean |contribution| (model margin)")
+    ax.set_title("Global importance per clinical field")
+    return {"alt": "Global importance per clinical field", "data": _png(fig)}
+
+
+def _metrics_table(report: EvaluationReport) -> _Table:
+    return _Table(report.metric_table())
+
+
+def _subgroup_table(report: EvaluationReport) -> _Table | None:
+    sg = report.subgroups
+    if sg is None or not len(sg):
+        return None
+    names = [c for c in sg.columns if c not in ("subgroup", "level", "n", "events", "note")]
+    metrics = [c for c in names if not c.endswith(("_lower", "_upper"))]
+    shown = sg[["subgroup", "level", "n", "events"]].copy()
+    for m in metrics:
+        shown[METRIC_LABELS.get(m, m)] = [
+            "n/a" if not _finite(e) else f"{_fmt(e)} ({_fmt(lo)} to {_fmt(hi)})"
+            for e, lo, hi in zip(sg[m], sg[f"{m}_lower"], sg[f"{m}_upper"], strict=True)
+        ]
+    shown["note"] = sg["note"].fillna("")
+    return _Table(shown)
+
+
+def _finite(v: Any) -> bool:
+    return isinstance(v, int | float | np.floating) and math.isfinite(float(v))
+
+
+def _limitations(report: EvaluationReport) -> list[str]:
+    info = report.model_info
+    kind = {
+        "internal": "internal validation on the development cohort (apparent performance"
+        + (", with Harrell's bootstrap optimism correction" if report.optimism is not None else "")
+        + (", and cross-validation" if report.cross_validation is not None else "")
+        + ")",
+        "temporal": "temporal validation on records from a later period than the development data",
+        "external": "external validation on a cohort not used for development",
+    }[report.validation]
+    lines = [
+        f"Intended use: research and software evaluation of a prognostic model for "
+        f"{info['description']} It estimates risk for a population like the development "
+        "cohort; it is not a diagnostic device and must not be used to decide the care of "
+        "an individual patient without local validation and regulatory approval.",
+        f"What was shown: {kind}, on {report.n_evaluated} records with {report.n_events} "
+        "events, with percentile bootstrap confidence intervals.",
+        "What was not shown: clinical validity or utility in real patients, transportability "
+        "to other populations, settings or time periods beyond those evaluated, the effect "
+        "of using the model on decisions and outcomes (no impact study), or fairness beyond "
+        "the subgroups listed.",
+        "Treatment is confounded by indication in observational data: treatment-related "
+        "risk differences are not causal effects.",
+    ]
+    if report.synthetic:
+        lines.insert(0, SYNTHETIC_BANNER)
+    if report.n_flagged:
+        lines.append(
+            f"{report.n_flagged} evaluated records had values outside the training data; "
+            "their risks are extrapolations."
+        )
+    return lines
+
+
+def render_html(report: EvaluationReport) -> str:
+    """The report as one self-contained HTML document.
+
+    Parameters
+    ----------
+    report : EvaluationReport
+
+    Returns
+    -------
+    str
+        HTML with inline CSS and base64-embedded PNG figures only (no scripts, no
+        external resources). Every text is escaped by Jinja2's autoescape.
+    """
+    from spinerisk._optional import import_optional
+
+    jinja2 = import_optional("jinja2", extra="evaluation", purpose="the HTML report")
+    info = report.model_info
+    s = report.settings
+    summary = report.data_summary
+    rates = summary.get("outcome_rates")
+    followup = ""
+    if rates is not None and "median_followup_days" in rates.attrs:
+        followup = f"Median follow-up: {rates.attrs['median_followup_days']:.0f} days."
+    model_rows = pd.DataFrame(
+        {
+            "item": [
+                "Endpoint",
+                "Definition",
+                "Kind",
+                "Backend",
+                "Why this backend",
+                "Development records (n_train)",
+                "Horizons (days)",
+                "Model-matrix columns",
+                "Validation",
+            ],
+            "value": [
+                info["endpoint"],
+                info["description"],
+                info["kind"],
+                info["backend"],
+                info["selection_reason"],
+                info["n_train"],
+                ", ".join(f"{h:g}" for h in info["horizons"]),
+                info["n_parameters"],
+                report.validation,
+            ],
+        }
+    )
+    ss = report.sample_size
+    ss_lines = []
+    ss_table = None
+    if "required_n" in ss:
+        ss_lines.append(
+            f"Minimum sample size to develop this model (Riley et al. criteria, pmsampsize): "
+            f"{ss['required_n']} records ({ss['required_events']:.0f} events, "
+            f"{ss['events_per_parameter']:.1f} events per parameter) for {ss['parameters']} "
+            f"candidate parameters. Available development records: {ss['available_n']} - "
+            f"{'adequate' if ss['adequate'] else 'NOT adequate: expect overfitting'}."
+        )
+        ss_lines.append("Inputs: " + ", ".join(f"{k}={v}" for k, v in ss["inputs"].items()))
+        if ss.get("criteria"):
+            ss_table = _Table(pd.DataFrame(ss["criteria"]))
+    if ss.get("note"):
+        ss_lines.append(ss["note"])
+    if ss.get("note_basis"):
+        ss_lines.append(ss["note_basis"])
+
+    expl = report.explanations
+    expl_note = "Explanations were not requested." if expl is None else expl.get("note", "")
+    expl_figs = []
+    examples = []
+    if expl is not None and expl.get("importance") is not None and len(expl["importance"]):
+        expl_figs.append(_importance_figure(expl["importance"]))
+        examples = expl.get("examples", [])
+    metric_notes = []
+    if s.get("censoring_reference"):
+        metric_notes.append(
+            f"Censoring reference for Uno's C, time-dependent AUC and IBS: the "
+            f"{s['censoring_reference']}."
+        )
+    if report.optimism is not None:
+        metric_notes.append(
+            f"Optimism correction: {report.optimism.attrs.get('n_refits', s['n_optimism'])} "
+            "bootstrap refits of the whole modelling procedure."
+        )
+    if report.cross_validation is not None:
+        metric_notes.append(f"Cross-validated: pooled out-of-fold predictions, {s['cv']} folds.")
+    cal_tables = [
+        {"title": f"Binned calibration at {horizon_label(h)}", "table": _Table(t)}
+        for h, t in report.calibration.items()
+    ]
+    figs = [f for f in [_calibration_figure(report)] if f]
+    dfigs = [f for f in [_decision_figure(report)] if f]
+    sub_table = _subgroup_table(report)
+    context = {
+        "css": _CSS,
+        "synthetic": report.synthetic,
+        "banner": SYNTHETIC_BANNER,
+        "title": f"Evaluation report: {info['endpoint']} ({report.validation} validation)"
+        + (" - SYNTHETIC DATA" if report.synthetic else ""),
+        "subtitle": f"Generated by spinerisk for a {info['kind']} endpoint; "
+        f"{report.n_evaluated} records evaluated.",
+        "cohort_line": (
+            f"{report.n_records} records given; {report.n_evaluated} evaluated (eligible, "
+            f"outcome observed); {report.n_excluded} excluded; {report.n_events} events; "
+            f"{report.n_flagged} flagged as outside the training data."
+        ),
+        "outcome_rates": _Table(rates) if rates is not None else _Table(pd.DataFrame()),
+        "followup": followup,
+        "table_one": _Table(summary["table_one"].rename_axis("characteristic"), index=True),
+        "missingness": _Table(summary["missingness"]),
+        "model_table": _Table(model_rows),
+        "ci_line": (
+            f"Estimates with {100 * s['ci']:g}% percentile bootstrap intervals "
+            f"({s['n_bootstrap']} resamples of patients, seed {s['random_state']})."
+        ),
+        "metrics": _metrics_table(report),
+        "metric_notes": metric_notes,
+        "calibration_line": (
+            "Predicted against observed risk in tenths of predicted risk (observed: outcome "
+            "rate, Kaplan-Meier or Aalen-Johansen at the horizon), with the smoothed curve "
+            "where available. Points on the dashed line are perfectly calibrated."
+        ),
+        "calibration_figures": figs,
+        "calibration_tables": cal_tables,
+        "decision_line": (
+            "Net benefit of acting on the model's risk at each threshold, against treating "
+            "everyone or no one."
+        ),
+        "decision_figures": dfigs,
+        "subgroup_line": (
+            f"Per level: n, events, discrimination and calibration with intervals (horizon "
+            f"{horizon_label(s.get('subgroup_horizon'))}); levels with fewer than "
+            f"{s.get('min_subgroup_events')} events or non-events are listed but not scored."
+        ),
+        "subgroups": sub_table,
+        "sample_size_lines": ss_lines,
+        "sample_size_table": ss_table,
+        "explanation_note": expl_note,
+        "explanation_figures": expl_figs,
+        "explanation_examples": examples,
+        "limitations": _limitations(report),
+        "notes": report.notes,
+    }
+    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
+    return env.from_string(_TEMPLATE).render(**context)

@@ -1,0 +1,317 @@
+"""EvaluationReport: the results of :func:`spinerisk.evaluation.evaluate` and their renderings."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from spinerisk.evaluation._data import METRIC_LABELS
+
+__all__ = ["EvaluationReport", "SYNTHETIC_BANNER"]
+
+SYNTHETIC_BANNER = (
+    "SYNTHETIC DATA: these results come from simulated patients, not real records. They "
+    "show that the software works; they do not show that any model is clinically valid."
+)
+
+
+def _json_value(v: Any) -> Any:
+    """A JSON-safe scalar: NaN/inf become None, numpy scalars become Python ones."""
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if isinstance(v, pd.Timestamp):
+        return v.isoformat()
+    if v is pd.NA or v is pd.NaT:
+        return None
+    return v
+
+
+def _records(frame: pd.DataFrame | None) -> list[dict[str, Any]] | None:
+    if frame is None:
+        return None
+    return [
+        {str(k): _json_value(v) for k, v in row.items()} for row in frame.to_dict(orient="records")
+    ]
+
+
+def _json_tree(obj: Any) -> Any:
+    if isinstance(obj, pd.DataFrame):
+        return _records(obj)
+    if isinstance(obj, pd.Series):
+        return {str(k): _json_value(v) for k, v in obj.items()}
+    if isinstance(obj, dict):
+        return {str(k): _json_tree(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_json_tree(v) for v in obj]
+    return _json_value(obj)
+
+
+def horizon_label(h: Any) -> str:
+    """``"365d"`` for 365.25, ``""`` for a metric without a horizon."""
+    if h is None or (isinstance(h, float) and math.isnan(h)):
+        return ""
+    return f"{round(float(h)):d}d"
+
+
+def _fmt(v: Any, digits: int = 3) -> str:
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "n/a"
+    if isinstance(v, float | np.floating):
+        return f"{float(v):.{digits}f}"
+    return str(v)
+
+
+def _md_table(frame: pd.DataFrame) -> str:
+    cols = [str(c) for c in frame.columns]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for _, row in frame.iterrows():
+        cells = [_fmt(v).replace("|", "\\|") for v in row.tolist()]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+@dataclass(eq=False)
+class EvaluationReport:
+    """Performance of a risk model on a cohort, with bootstrap confidence intervals.
+
+    Built by :func:`spinerisk.evaluation.evaluate`; render it with :meth:`to_frame`,
+    :meth:`to_dict`, :meth:`to_markdown` or :meth:`to_html`.
+
+    Attributes
+    ----------
+    model_info : dict
+        Endpoint, kind, description, backend, selection reason, n_train, horizons and
+        number of model-matrix columns.
+    validation : {"internal", "temporal", "external"}
+    synthetic : bool
+        Whether the cohort was labelled synthetic (``cohort.attrs["synthetic"]``).
+    horizons : tuple of float
+        Evaluated horizons (days).
+    n_records, n_evaluated, n_excluded, n_flagged, n_events : int
+        Records given, evaluated (eligible, outcome observed), excluded, flagged by
+        ``predict_risk`` as outside the training data, and events of interest.
+    settings : dict
+        Bootstrap resamples, coverage, seed, optimism, cv, censoring reference.
+    metrics : DataFrame
+        ``metric, horizon, estimate, lower, upper, n_resamples``.
+    optimism : DataFrame or None
+        ``metric, horizon, apparent, optimism, corrected`` (``optimism=True``).
+    cross_validation : DataFrame or None
+        ``metric, horizon, estimate`` from pooled out-of-fold predictions (``cv=k``).
+    calibration : dict of float to DataFrame
+        Binned calibration per horizon (``bin, n, mean_predicted, observed, lower, upper``).
+    smoothed_calibration : dict of float to DataFrame
+        Smoothed calibration per horizon (binary endpoints).
+    decision_curve : dict of float to DataFrame
+        Net benefit of the model, treat-all and treat-none per threshold and horizon.
+    subgroups : DataFrame
+        One row per subgroup level: n, events, metrics with CIs, and a note when skipped.
+    sample_size : dict
+        Riley et al. minimum sample size next to the available development n.
+    data_summary : dict
+        ``table_one``, ``missingness`` and ``outcome_rates`` DataFrames.
+    explanations : dict or None
+        ``importance`` (Series), ``examples`` and ``note``.
+    notes : list of str
+        Caveats gathered during the evaluation.
+
+    Examples
+    --------
+    >>> import json
+    >>> import spinerisk as sr
+    >>> from spinerisk.evaluation import evaluate
+    >>> cohort = sr.make_spine_cohort(600, seed=1)
+    >>> model = sr.RiskModel("collapse", backend="linear").fit(cohort)
+    >>> report = evaluate(model, cohort, n_bootstrap=10, subgroups=(), explain=False)
+    >>> report.synthetic, report.validation
+    (True, 'internal')
+    >>> "SYNTHETIC DATA" in report.to_markdown()
+    True
+    >>> isinstance(json.dumps(report.to_dict()), str)
+    True
+    """
+
+    model_info: dict[str, Any]
+    validation: str
+    synthetic: bool
+    horizons: tuple[float, ...]
+    n_records: int
+    n_evaluated: int
+    n_excluded: int
+    n_flagged: int
+    n_events: int
+    settings: dict[str, Any]
+    metrics: pd.DataFrame
+    optimism: pd.DataFrame | None = None
+    cross_validation: pd.DataFrame | None = None
+    calibration: dict[float, pd.DataFrame] = field(default_factory=dict)
+    smoothed_calibration: dict[float, pd.DataFrame] = field(default_factory=dict)
+    decision_curve: dict[float, pd.DataFrame] = field(default_factory=dict)
+    subgroups: pd.DataFrame | None = None
+    sample_size: dict[str, Any] = field(default_factory=dict)
+    data_summary: dict[str, Any] = field(default_factory=dict)
+    explanations: dict[str, Any] | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def to_frame(self) -> pd.DataFrame:
+        """Tidy metrics table.
+
+        Returns
+        -------
+        DataFrame
+            Columns ``metric, horizon, estimate, lower, upper``; ``horizon`` is in days
+            (NaN for metrics over the whole follow-up).
+        """
+        return self.metrics[["metric", "horizon", "estimate", "lower", "upper"]].copy()
+
+    def to_dict(self) -> dict[str, Any]:
+        """Everything in the report as JSON-serialisable Python objects.
+
+        Returns
+        -------
+        dict
+            Tables are lists of records; missing values are None; per-horizon tables are
+            keyed by horizon label (``"365d"``).
+        """
+        explanations = None
+        if self.explanations is not None:
+            explanations = _json_tree(self.explanations)
+        out = {
+            "synthetic": self.synthetic,
+            "banner": SYNTHETIC_BANNER if self.synthetic else None,
+            "validation": self.validation,
+            "model": _json_tree(self.model_info),
+            "horizons": list(self.horizons),
+            "n_records": self.n_records,
+            "n_evaluated": self.n_evaluated,
+            "n_excluded": self.n_excluded,
+            "n_flagged": self.n_flagged,
+            "n_events": self.n_events,
+            "settings": _json_tree(self.settings),
+            "metrics": _records(self.metrics),
+            "optimism": _records(self.optimism),
+            "cross_validation": _records(self.cross_validation),
+            "calibration": {horizon_label(h): _records(t) for h, t in self.calibration.items()},
+            "smoothed_calibration": {
+                horizon_label(h): _records(t) for h, t in self.smoothed_calibration.items()
+            },
+            "decision_curve": {
+                horizon_label(h): _records(t) for h, t in self.decision_curve.items()
+            },
+            "subgroups": _records(self.subgroups),
+            "sample_size": _json_tree(self.sample_size),
+            "data_summary": {
+                "table_one": _records(self.data_summary["table_one"].reset_index(names="row"))
+                if "table_one" in self.data_summary
+                else None,
+                "missingness": _records(self.data_summary.get("missingness")),
+                "outcome_rates": _records(self.data_summary.get("outcome_rates")),
+            },
+            "explanations": explanations,
+            "notes": list(self.notes),
+        }
+        return out
+
+    def metric_table(self) -> pd.DataFrame:
+        """Metrics formatted for display: label, horizon, estimate and interval.
+
+        Returns
+        -------
+        DataFrame
+            Columns ``metric, horizon, estimate, 95% CI`` (the coverage in the header
+            follows ``settings["ci"]``), plus optimism-corrected and cross-validated
+            estimates when they were computed.
+        """
+        pct = f"{100 * self.settings['ci']:g}% CI"
+        m = self.metrics
+        table = pd.DataFrame(
+            {
+                "metric": [METRIC_LABELS.get(x, x) for x in m["metric"]],
+                "horizon": [horizon_label(h) for h in m["horizon"]],
+                "estimate": [_fmt(v) for v in m["estimate"]],
+                pct: [
+                    f"{_fmt(lo)} to {_fmt(hi)}"
+                    for lo, hi in zip(m["lower"], m["upper"], strict=True)
+                ],
+            }
+        )
+        if self.optimism is not None:
+            table["optimism-corrected"] = [_fmt(v) for v in self.optimism["corrected"]]
+        if self.cross_validation is not None:
+            table["cross-validated"] = [_fmt(v) for v in self.cross_validation["estimate"]]
+        return table
+
+    def to_markdown(self) -> str:
+        """A Markdown summary: banner, cohort, model, metrics, subgroups, sample size.
+
+        Returns
+        -------
+        str
+        """
+        info = self.model_info
+        parts = []
+        if self.synthetic:
+            parts.append(f"> **{SYNTHETIC_BANNER}**\n")
+        parts.append(
+            f"# Evaluation of the {info['endpoint']} model ({self.validation} validation)\n"
+        )
+        parts.append(
+            f"- Endpoint: {info['description']}\n"
+            f"- Model: {info['backend']} ({info['selection_reason']}), developed on "
+            f"{info['n_train']} records\n"
+            f"- Evaluated: {self.n_evaluated} of {self.n_records} records "
+            f"({self.n_excluded} excluded: not eligible or outcome not observed); "
+            f"{self.n_events} events; {self.n_flagged} records flagged outside the "
+            "training data\n"
+            f"- Intervals: {100 * self.settings['ci']:g}% percentile bootstrap, "
+            f"{self.settings['n_bootstrap']} resamples of patients, "
+            f"seed {self.settings['random_state']}\n"
+        )
+        parts.append("## Metrics\n\n" + _md_table(self.metric_table()) + "\n")
+        if self.subgroups is not None and len(self.subgroups):
+            parts.append("## Subgroups\n\n" + _md_table(self.subgroups) + "\n")
+        ss = self.sample_size
+        if "required_n" in ss:
+            parts.append(
+                "## Sample size\n\n"
+                f"Minimum development sample size (Riley et al.): {ss['required_n']} records "
+                f"({ss['required_events']:.0f} events) for {ss['parameters']} candidate "
+                f"parameters; available: {ss['available_n']} "
+                f"({'adequate' if ss['adequate'] else 'NOT adequate'}).\n"
+            )
+        elif ss.get("note"):
+            parts.append(f"## Sample size\n\n{ss['note']}\n")
+        if self.notes:
+            parts.append("## Notes\n\n" + "\n".join(f"- {n}" for n in self.notes) + "\n")
+        return "\n".join(parts)
+
+    def to_html(self, path: str | Path) -> Path:
+        """Write one self-contained HTML report (figures embedded, no external resources).
+
+        Sections follow TRIPOD+AI: data summary, model, discrimination, calibration,
+        decision curve, subgroups, explanations, intended use and limitations.
+
+        Parameters
+        ----------
+        path : str or path-like
+            Output file (``.html``); written atomically.
+
+        Returns
+        -------
+        Path
+        """
+        from spinerisk.evaluation._html import render_html
+
+        path = Path(path)
+        text = render_html(self)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+        return path

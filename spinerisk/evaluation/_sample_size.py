@@ -1,0 +1,134 @@
+"""Sample-size adequacy of the development data (Riley et al. criteria, via pmsampsize)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+__all__ = ["sample_size_adequacy"]
+
+DAYS_PER_YEAR = 365.25
+#: Riley et al.'s conservative default when no prior R-squared is known: the expected
+#: Cox-Snell R-squared is 15% of its maximum possible value.
+R2_FRACTION = 0.15
+
+
+def sample_size_adequacy(
+    *,
+    kind: str,
+    n_available: int,
+    parameters: int,
+    event: np.ndarray,
+    time: np.ndarray | None = None,
+    cstatistic: float | None = None,
+    timepoint_days: float | None = None,
+    shrinkage: float = 0.9,
+) -> dict[str, Any]:
+    """Minimum development sample size for the model, next to the available one.
+
+    Binary outcomes use ``pmsampsize(type="b")`` with the observed prevalence and the
+    model's C-statistic (converted to a Cox-Snell R-squared by pmsampsize). Time-to-event
+    outcomes use ``pmsampsize(type="s")`` with the observed event rate per year, the mean
+    follow-up, the horizon and a Cox-Snell R-squared of 15% of its maximum (Riley et al.'s
+    conservative default); competing events count as censored here.
+
+    Parameters
+    ----------
+    kind : {"binary", "survival", "competing"}
+    n_available : int
+        Records the model was developed on.
+    parameters : int
+        Candidate predictor parameters (columns of the model matrix).
+    event : ndarray
+        Outcome (bool) or event codes (1 is the event of interest).
+    time : ndarray or None, default=None
+        Follow-up in days (time-to-event outcomes).
+    cstatistic : float or None, default=None
+        C-statistic (binary outcomes).
+    timepoint_days : float or None, default=None
+        Key prediction horizon (time-to-event outcomes).
+    shrinkage : float, default=0.9
+        Target shrinkage factor.
+
+    Returns
+    -------
+    dict
+        ``required_n``, ``available_n``, ``adequate``, ``required_events``,
+        ``events_per_parameter`` (required), ``parameters``, ``inputs`` (what was passed
+        to pmsampsize) and ``criteria`` (the per-criterion table), or ``note`` when the
+        calculation was not possible.
+    """
+    result: dict[str, Any] = {
+        "method": "Riley et al. (2019, 2020) minimum sample size, pmsampsize",
+        "available_n": int(n_available),
+        "parameters": int(parameters),
+    }
+    try:
+        from pmsampsize.pmsampsize import pmsampsize
+    except ImportError:
+        result["note"] = (
+            "Sample size not computed: the 'pmsampsize' package is not installed. Install "
+            "it with: pip install --no-deps --ignore-requires-python pmsampsize==0.1.0"
+        )
+        return result
+    if kind == "binary":
+        prevalence = float(np.mean(event.astype(bool)))
+        if cstatistic is None or not np.isfinite(cstatistic):
+            result["note"] = "No C-statistic available; sample size not computed."
+            return result
+        inputs: dict[str, Any] = {
+            "type": "b",
+            "cstatistic": round(float(cstatistic), 4),
+            "parameters": int(parameters),
+            "prevalence": round(prevalence, 4),
+            "shrinkage": shrinkage,
+        }
+    else:
+        if time is None or timepoint_days is None:
+            raise ValueError(
+                f"A {kind} outcome needs follow-up times and a horizon (timepoint_days)."
+            )
+        occurred = (event == 1) if kind == "competing" else event.astype(bool)
+        n_events = int(occurred.sum())
+        years = float(np.sum(time)) / DAYS_PER_YEAR
+        n = len(time)
+        if n_events == 0 or years <= 0:
+            result["note"] = "No events; sample size not computed."
+            return result
+        rate = n_events / years
+        # maximum Cox-Snell R-squared of an exponential null model (Riley et al. 2019, part II)
+        ln_null = n_events * math.log(n_events / years) - n_events
+        max_r2 = 1.0 - math.exp(2.0 * ln_null / n)
+        inputs = {
+            "type": "s",
+            "csrsquared": round(R2_FRACTION * max_r2, 4),
+            "parameters": int(parameters),
+            "rate": round(rate, 5),
+            "timepoint": round(timepoint_days / DAYS_PER_YEAR, 4),
+            "meanfup": round(years / n, 4),
+            "shrinkage": shrinkage,
+        }
+    try:
+        out = pmsampsize(**inputs, noprint=True)
+    except (ValueError, ZeroDivisionError, ArithmeticError) as exc:
+        result["inputs"] = inputs
+        result["note"] = f"pmsampsize could not compute a sample size: {exc}"
+        return result
+    required = int(out["sample_size"])
+    criteria = []
+    for row in out.get("results_table", []):
+        if isinstance(row, list | tuple) and len(row) >= 2:
+            criteria.append({"criterion": str(row[0]), "sample_size": int(row[1])})
+    result.update(
+        {
+            "inputs": inputs,
+            "required_n": required,
+            "required_events": float(out["events"]),
+            "events_per_parameter": float(out["EPP"]),
+            "adequate": bool(n_available >= required),
+            "criteria": criteria,
+        }
+    )
+    return result
