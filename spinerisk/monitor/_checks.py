@@ -1,0 +1,240 @@
+"""Per-record input checks against the training reference (vectorised).
+
+Three codes, each naming the field and the value:
+
+- ``out_of_range``: a number outside the training minimum and maximum;
+- ``unseen_category``: a code (or True/False) that no training record had;
+- ``rarely_missing``: missing although the field was missing in fewer than
+  ``rarely_missing_below`` of the training records.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["RARELY_MISSING_BELOW", "WARNING_CODES", "input_warning_table", "input_warnings"]
+
+#: The machine-readable codes, in the order they are reported within a field.
+WARNING_CODES: tuple[str, ...] = ("out_of_range", "unseen_category", "rarely_missing")
+
+#: Default share of missing training values below which a missing value is flagged.
+RARELY_MISSING_BELOW = 0.05
+
+_TABLE_COLUMNS = ["row", "code", "field", "value", "message"]
+_DTYPES = {
+    "row": "int64",
+    "code": object,
+    "field": object,
+    "value": object,
+    "message": object,
+    "_note": object,
+}
+
+
+def input_warning_table(
+    reference: Any, records: pd.DataFrame, *, rarely_missing_below: float = RARELY_MISSING_BELOW
+) -> pd.DataFrame:
+    """Unusual inputs, one row per record and field: machine-readable.
+
+    Parameters
+    ----------
+    reference : dict or RiskModel
+        A training reference from :func:`build_reference`, or a fitted model holding one
+        in ``reference_``. A model without ``reference_`` falls back to its
+        ``training_ranges_`` (ranges and codes only; no ``rarely_missing`` check).
+    records : DataFrame
+        Validated records (see :func:`spinerisk.validate`). A predictor column that is
+        absent counts as missing in every record.
+    rarely_missing_below : float, default=0.05
+        A missing value is flagged when the field was missing in fewer than this share
+        of the training records.
+
+    Returns
+    -------
+    DataFrame
+        Columns ``row`` (0-based position in ``records``), ``code`` (one of
+        :data:`WARNING_CODES`), ``field``, ``value`` (as text; ``"missing"`` for a
+        missing value) and ``message`` (readable). Sorted by row, then by field in the
+        reference's order. Empty when nothing is unusual.
+
+    See Also
+    --------
+    input_warnings : The same as one string per record.
+
+    Examples
+    --------
+    >>> import spinerisk as sr
+    >>> from spinerisk.monitor import input_warning_table
+    >>> ref = {"format": "spinerisk-reference", "version": 1, "fields": {
+    ...     "age_years": {"kind": "numeric", "min": 60.0, "max": 100.0, "missing_rate": 0.0},
+    ...     "sex": {"kind": "categorical", "counts": {"F": 70, "M": 30}, "missing_rate": 0.0}}}
+    >>> records = sr.make_spine_cohort(3, seed=0)  # SYNTHETIC
+    >>> records.loc[1, "age_years"] = 104.0
+    >>> table = input_warning_table(ref, records)
+    >>> table[["row", "code", "field", "value"]]
+       row          code      field value
+    0    1  out_of_range  age_years   104
+    >>> table.loc[0, "message"]
+    'age_years=104 is outside the training range 60 to 100.'
+    """
+    table = _table(reference, records, rarely_missing_below)
+    return table[_TABLE_COLUMNS].reset_index(drop=True)
+
+
+def input_warnings(
+    reference: Any, records: pd.DataFrame, *, rarely_missing_below: float = RARELY_MISSING_BELOW
+) -> pd.Series:
+    """Unusual inputs as one string per record (empty when none).
+
+    Each entry reads ``code:field=value (note)``, such as
+    ``out_of_range:age_years=104 (training 60 to 100)``,
+    ``unseen_category:treatment=kyphoplasty (not in the training data)`` or
+    ``rarely_missing:egfr=missing (missing in 1.0% of training records)``; entries of
+    one record are joined by ``"; "``.
+
+    Parameters
+    ----------
+    reference : dict or RiskModel
+        See :func:`input_warning_table`.
+    records : DataFrame
+        Validated records.
+    rarely_missing_below : float, default=0.05
+        See :func:`input_warning_table`.
+
+    Returns
+    -------
+    Series of str
+        Same index as ``records``.
+
+    See Also
+    --------
+    input_warning_table : The same, machine-readable.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from spinerisk.monitor import input_warnings
+    >>> ref = {"format": "spinerisk-reference", "version": 1, "fields": {
+    ...     "egfr": {"kind": "numeric", "min": 5.0, "max": 130.0, "missing_rate": 0.01},
+    ...     "treatment": {"kind": "categorical", "counts": {"conservative": 90},
+    ...                   "missing_rate": 0.0}}}
+    >>> records = pd.DataFrame({"egfr": [60.0, None, 140.0],
+    ...                         "treatment": ["conservative", "kyphoplasty", "conservative"]})
+    >>> for text in input_warnings(ref, records):
+    ...     print(text.split("; "))
+    ['']
+    ['rarely_missing:egfr=missing (missing in 1.0% of training records)', 'unseen_category:treatment=kyphoplasty (not in the training data)']
+    ['out_of_range:egfr=140 (training 5 to 130)']
+    """  # noqa: E501
+    table = _table(reference, records, rarely_missing_below)
+    out = np.full(len(records), "", dtype=object)
+    if len(table):
+        text = (
+            table["code"] + ":" + table["field"] + "=" + table["value"] + " ("
+            + table["_note"] + ")"
+        )  # fmt: skip
+        entries = text.to_numpy(dtype=object)
+        rows = table["row"].to_numpy()  # sorted: a record's entries are contiguous
+        starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
+        ends = np.r_[starts[1:], len(rows)]
+        single = ends - starts == 1
+        out[rows[starts[single]]] = entries[starts[single]]
+        for a, b in zip(starts[~single], ends[~single], strict=True):  # join strings only
+            out[rows[a]] = "; ".join(entries[a:b])
+    return pd.Series(out, index=records.index, dtype=object)
+
+
+def warning_codes(warnings: pd.Series) -> pd.Series:
+    """``code:field`` of each entry of :func:`input_warnings` strings, without values.
+
+    Parameters
+    ----------
+    warnings : Series of str
+        Strings as returned by :func:`input_warnings`.
+
+    Returns
+    -------
+    Series of list of str
+        Same index; for example ``["out_of_range:age_years"]``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from spinerisk.monitor._checks import warning_codes
+    >>> warning_codes(pd.Series(["out_of_range:age_years=104 (training 60 to 100)", ""])).tolist()
+    [['out_of_range:age_years'], []]
+    """
+    entries = warnings.fillna("").astype(str).str.split("; ")
+    return entries.map(lambda items: [e.split("=", 1)[0] for e in items if e])
+
+
+def _table(reference: Any, records: pd.DataFrame, rarely_missing_below: float) -> pd.DataFrame:
+    """The warnings table with the short note of each entry in ``_note``."""
+    from spinerisk.monitor._reference import _as_reference
+
+    _check_threshold(rarely_missing_below)
+    ref = _as_reference(reference, complete=False)
+    if not isinstance(records, pd.DataFrame):
+        raise TypeError(f"records must be a DataFrame; got {type(records).__name__}.")
+    parts: list[pd.DataFrame] = []
+    for order, (name, spec) in enumerate(ref["fields"].items()):
+        present = name in records.columns
+        col = records[name] if present else pd.Series(np.nan, index=records.index)
+        missing = col.isna().to_numpy(dtype=bool)
+        if spec["kind"] == "numeric" and spec.get("min") is not None:
+            x = pd.to_numeric(col, errors="coerce").astype("float64").to_numpy()
+            lo, hi = float(spec["min"]), float(spec["max"])
+            pos = np.flatnonzero((x < lo) | (x > hi))
+            if len(pos):
+                shown = pd.Series(x[pos]).map("{:g}".format).to_numpy(dtype=object)
+                note = f"training {lo:g} to {hi:g}"
+                long = f"is outside the training range {lo:g} to {hi:g}"
+                parts.append(_part(pos, order, 0, name, shown, note, long))
+        elif spec["kind"] == "categorical":
+            codes = pd.Index(list(spec["counts"]))
+            text = col.astype(str)
+            pos = np.flatnonzero(~missing & ~text.isin(codes).to_numpy(dtype=bool))
+            if len(pos):
+                shown = text.to_numpy(dtype=object)[pos]
+                note = "not in the training data"
+                long = "is a code no training record had"
+                parts.append(_part(pos, order, 1, name, shown, note, long))
+        rate = spec.get("missing_rate")
+        if rate is not None and rate < rarely_missing_below:
+            pos = np.flatnonzero(missing)
+            if len(pos):
+                note = f"missing in {rate:.1%} of training records"
+                long = f"but only {rate:.1%} of training records lacked it"
+                parts.append(_part(pos, order, 2, name, "missing", note, long))
+    if not parts:
+        return pd.DataFrame({c: pd.Series(dtype=t) for c, t in _DTYPES.items()})
+    table = pd.concat(parts, ignore_index=True)
+    table = table.sort_values(["row", "_order", "_code"], kind="stable").reset_index(drop=True)
+    return table.astype(_DTYPES)
+
+
+def _part(
+    pos: np.ndarray, order: int, code: int, field: str, shown: Any, note: str, long: str
+) -> pd.DataFrame:
+    values = pd.Series(shown, index=range(len(pos)), dtype=object)
+    return pd.DataFrame(
+        {
+            "row": pos.astype(np.int64),
+            "_order": order,
+            "_code": code,
+            "code": WARNING_CODES[code],
+            "field": field,
+            "value": values,
+            "message": field + "=" + values + " " + long + ".",
+            "_note": note,
+        }
+    )
+
+
+def _check_threshold(value: Any) -> None:
+    ok = isinstance(value, int | float | np.floating) and not isinstance(value, bool)
+    if not ok or not 0.0 <= float(value) <= 1.0:
+        raise ValueError(f"rarely_missing_below must be a share between 0 and 1; got {value!r}.")
