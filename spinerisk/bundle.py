@@ -113,6 +113,7 @@ _FITTED = (
     "selection_",
     "selection_reason_",
     "training_ranges_",
+    "reference_",
     "n_train_",
     "n_excluded_",
     "id_field_",
@@ -393,6 +394,7 @@ def _manifest(
         "id_field": model.id_field_,
         "feature_names_out": _feature_names_out(model),
         "training_ranges": _ranges_to_json(model.training_ranges_),
+        "reference": _reference_to_json(getattr(model, "reference_", None)),
         "n_train": int(model.n_train_),
         "n_excluded": int(model.n_excluded_),
         "selection": None if model.selection_ is None else _frame_to_json(model.selection_),
@@ -468,6 +470,25 @@ def _ranges_from_json(ranges: Any) -> dict[str, Any]:
         else:
             raise ArtifactError(f"manifest training_ranges[{name!r}] is malformed.")
     return out
+
+
+def _reference_to_json(reference: Any) -> dict[str, Any] | None:
+    """The training reference (plain JSON by construction), checked to be plain JSON."""
+    if reference is None:
+        return None
+    try:
+        json.dumps(reference, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ArtifactError(f"The model's training reference is not plain JSON: {exc}") from exc
+    return dict(reference)
+
+
+def _reference_from_json(reference: Any) -> dict[str, Any] | None:
+    if reference is None:
+        return None
+    if not isinstance(reference, dict) or not isinstance(reference.get("fields"), dict):
+        raise ArtifactError("manifest reference is malformed (expected an object with fields).")
+    return reference
 
 
 def _fingerprint(data: pd.DataFrame | None) -> dict[str, Any] | None:
@@ -901,6 +922,7 @@ def _state_from_manifest(manifest: dict[str, Any]) -> dict[str, Any]:
         else _frame_from_json(manifest["selection"]),
         "selection_reason_": manifest["selection_reason"],
         "training_ranges_": _ranges_from_json(manifest["training_ranges"]),
+        "reference_": _reference_from_json(manifest.get("reference")),
         "n_train_": manifest["n_train"],
         "n_excluded_": manifest["n_excluded"],
         "id_field_": manifest["id_field"],

@@ -31,6 +31,7 @@ from spinerisk.bundle import (
 
 CASES = [
     ("nonunion", "linear"),
+    ("nonunion", "spline"),
     ("nonunion", "xgboost"),
     ("nonunion", "lightgbm"),
     ("future_fracture", "linear"),
@@ -122,6 +123,24 @@ def test_round_trip_predicts_identically(
             a = model.predict_risk(cohort.head(50), horizons=[100, 500])
             b = loaded.predict_risk(cohort.head(50), horizons=[100, 500])
         np.testing.assert_array_equal(a.iloc[:, :2].to_numpy(), b.iloc[:, :2].to_numpy())
+
+
+def test_a_model_that_scored_dicts_saves_and_loads_identically(
+    fitted: dict[tuple[str, str], Any], cohort: pd.DataFrame, tmp_path: Path
+) -> None:
+    model = fitted["nonunion", "xgboost"]
+    records = cohort.head(5).drop(columns=["nonunion"])
+    as_dicts = records.astype(object).where(records.notna(), None).to_dict("records")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from_dicts = model.predict_risk(as_dicts)  # builds and caches the fast predictor
+    assert "_fast_cache" in vars(model)
+    loaded = load_bundle(save_bundle(model, tmp_path / "m.spinerisk"))
+    assert "_fast_cache" not in vars(loaded)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pd.testing.assert_frame_equal(loaded.predict_risk(as_dicts), from_dicts)
+        pd.testing.assert_frame_equal(_predict(loaded, records), from_dicts)
 
 
 def test_save_leaves_model_intact_and_tables_round_trip(

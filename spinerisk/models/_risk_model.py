@@ -104,6 +104,9 @@ default="auto"
     selection_reason_ : str
     training_ranges_ : dict
         Per predictor: ``(min, max)`` for numbers, the set of codes seen for categories.
+    reference_ : dict
+        Training reference for input checks and drift monitoring
+        (:func:`spinerisk.monitor.build_reference`; plain JSON, saved in the bundle).
     n_train_, n_excluded_ : int
         Records used, and records excluded (outcome not observed or not eligible).
 
@@ -283,6 +286,9 @@ default="auto"
         self.n_excluded_ = int(len(checked) - len(data))
         self.training_ranges_ = self._ranges(data, ep)
         self.id_field_ = (self.schema or _default_schema()).id_field
+        from spinerisk.monitor import build_reference
+
+        self.reference_ = build_reference(self, data)
         return self
 
     def _select(
@@ -366,24 +372,30 @@ default="auto"
         return save_bundle(self, path)
 
     # -- predict --------------------------------------------------------------------------
+    def _fast_predictor(self) -> Any:
+        """The compiled single-record predictor (cached; rebuilt after a refit), or None."""
+        cached = self.__dict__.get("_fast_cache")
+        if cached is not None and cached[0] is self.estimator_:
+            return cached[1]
+        from spinerisk.fastpath import FastPredictor, UnsupportedModelError
+
+        try:
+            fast: Any = FastPredictor.from_model(self)
+        except UnsupportedModelError:
+            fast = None  # the batch path serves this model
+        self._fast_cache = (self.estimator_, fast)
+        return fast
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = super().__getstate__()
+        state.pop("_fast_cache", None)  # per-thread library handles: never saved or copied
+        return state
+
     def _warnings(self, records: pd.DataFrame) -> pd.Series:
-        notes: list[list[str]] = [[] for _ in range(len(records))]
-        for name, allowed in self.training_ranges_.items():
-            if name not in records.columns:
-                continue
-            col = records[name]
-            if isinstance(allowed, tuple):
-                x = pd.to_numeric(col, errors="coerce").to_numpy(dtype=float)
-                lo, hi = allowed
-                out = (x < lo) | (x > hi)
-                for i in np.flatnonzero(out):
-                    notes[i].append(f"out_of_range:{name}={x[i]:g} (training {lo:g} to {hi:g})")
-            else:
-                vals = col.astype(object).to_numpy()
-                for i, v in enumerate(vals):
-                    if not pd.isna(v) and v not in allowed:
-                        notes[i].append(f"unseen_category:{name}={v}")
-        return pd.Series(["; ".join(n) for n in notes], index=records.index, dtype=object)
+        """Input warnings per record (:func:`spinerisk.monitor.input_warnings`)."""
+        from spinerisk.monitor import input_warnings
+
+        return input_warnings(self, records)
 
     def predict_risk(self, records: Any, horizons: Any = None) -> pd.DataFrame:
         """Risk per record at each horizon, with warnings for unusual inputs.
@@ -401,12 +413,20 @@ default="auto"
         -------
         DataFrame
             Indexed by record id; one column ``risk_<days>d`` per horizon (a probability)
-            and ``warnings`` (``out_of_range:<field>=...`` for values outside the
-            training range and ``unseen_category:<field>=...``; empty when none).
+            and ``warnings``: ``; ``-joined entries ``code:field=value (note)`` with the
+            codes ``out_of_range`` (a number outside the training range),
+            ``unseen_category`` (a code no training record had) and ``rarely_missing``
+            (missing, although fewer than 5% of training records lacked it); empty when
+            none. Records given as dicts go through a compiled single-record path
+            (:class:`spinerisk.fastpath.FastPredictor`) with identical results.
         """
         from spinerisk.schema._validate import validate
 
         check_is_fitted(self, "estimator_")
+        if _is_record_list(records):
+            fast = self._fast_predictor()
+            if fast is not None:
+                return fast.predict_risk(records, horizons, as_frame=True)
         checked = validate(_as_frame(records), self.schema)
         ep = self.endpoint_
         horizons = self.horizons_ if horizons is None else tuple(float(h) for h in horizons)
@@ -427,12 +447,24 @@ default="auto"
         flagged = int((out["warnings"] != "").sum())
         if flagged:
             warnings.warn(
-                f"{flagged} of {len(out)} records have values outside the training data "
-                "(see the 'warnings' column); their risks are extrapolations.",
+                f"{flagged} of {len(out)} records have unusual inputs: values outside the "
+                "training data or missing where training records rarely were (see the "
+                "'warnings' column); treat their risks with caution.",
                 DataQualityWarning,
                 stacklevel=2,
             )
         return out
+
+
+def _is_record_list(records: Any) -> bool:
+    """A dict (one record) or a non-empty list/tuple of dicts."""
+    if isinstance(records, Mapping):
+        return True
+    return (
+        isinstance(records, list | tuple)
+        and bool(records)
+        and all(isinstance(r, Mapping) for r in records)
+    )
 
 
 def _as_frame(records: Any) -> pd.DataFrame:

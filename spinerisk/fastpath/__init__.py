@@ -1,0 +1,427 @@
+"""Fast prediction for one record (or a few) from a fitted :class:`~spinerisk.RiskModel`.
+
+``RiskModel.predict_risk`` builds DataFrames, runs pandera and scikit-learn's checks on
+every call: right for cohorts, tens of milliseconds for a single record.
+:class:`FastPredictor` compiles, once, everything that path does into numpy and plain
+Python: record validation (the schema's conversions, ranges, codes, required fields,
+unknown fields and cross-field rules), the feature pipeline (derived clinical features,
+imputation, missing indicators, scaling, one-hot codes, splines) and the model (logistic
+regression, the calibrated booster ensemble, Cox and boosted survival models, competing
+risks). The outputs are those of the batch path (tested to ``rtol=1e-9``, most of them
+bit for bit).
+
+The fast path never decides differently from the batch path: a record it does not
+accept outright (any validation problem, or a value whose handling it is not sure of,
+such as a date that is not ``YYYY-MM-DD``) is handed to the batch path, which raises the
+usual :class:`~spinerisk.SchemaValidationError` or predicts. Such hand-overs are
+counted in ``n_fallbacks_``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from spinerisk.exceptions import DataQualityWarning
+from spinerisk.fastpath._features import FeatureProgram, UnsupportedModelError
+from spinerisk.fastpath._records import RULE_TWINS, RecordChecker
+from spinerisk.fastpath._scorers import BinaryFold, binary_head, survival_head
+from spinerisk.monitor._checks import RARELY_MISSING_BELOW
+from spinerisk.monitor._reference import _as_reference
+
+__all__ = ["RULE_TWINS", "FastPredictor", "UnsupportedModelError", "record_warnings"]
+
+
+def record_warnings(
+    typed: Mapping[str, Any],
+    reference: Mapping[str, Any],
+    *,
+    rarely_missing_below: float = RARELY_MISSING_BELOW,
+) -> str:
+    """Warnings of one record, as in the ``warnings`` column of ``RiskModel.predict_risk``.
+
+    The one-record twin of :func:`spinerisk.monitor.input_warnings` (same codes, order
+    and text; the equality is tested), without building a DataFrame.
+
+    Parameters
+    ----------
+    typed : dict
+        Typed values of the record (float NaN for a missing number, None for a missing
+        code or flag); a field the record does not have counts as missing.
+    reference : dict
+        The model's training reference (``spinerisk.monitor`` ``_as_reference(model,
+        complete=False)``): per field, ``min``/``max`` for numbers, code counts for
+        categories, and the training missing rate.
+    rarely_missing_below : float, default=0.05
+        Flag a missing value when training had fewer missing than this share.
+
+    Returns
+    -------
+    str
+        ``"; "``-joined entries ``code:field=value (note)``; empty when there are none.
+
+    Examples
+    --------
+    >>> ref = {"fields": {
+    ...     "age_years": {"kind": "numeric", "min": 60.0, "max": 95.0, "missing_rate": 0.0},
+    ...     "sex": {"kind": "categorical", "counts": {"F": 9}, "missing_rate": 0.0}}}
+    >>> record_warnings({"age_years": 99.5, "sex": "M"}, ref)
+    'out_of_range:age_years=99.5 (training 60 to 95); unseen_category:sex=M (not in the training data)'
+    >>> record_warnings({"age_years": float("nan"), "sex": "F"}, ref)
+    'rarely_missing:age_years=missing (missing in 0.0% of training records)'
+    """  # noqa: E501
+    notes: list[str] = []
+    for name, spec in reference["fields"].items():
+        v = typed.get(name)
+        missing = v is None or v != v  # NaN is the only value unequal to itself
+        if spec["kind"] == "numeric" and spec.get("min") is not None:
+            lo, hi = float(spec["min"]), float(spec["max"])
+            if not missing and (v < lo or v > hi):
+                notes.append(f"out_of_range:{name}={float(v):g} (training {lo:g} to {hi:g})")
+        elif spec["kind"] == "categorical" and not missing and str(v) not in spec["counts"]:
+            notes.append(f"unseen_category:{name}={v} (not in the training data)")
+        rate = spec.get("missing_rate")
+        if missing and rate is not None and rate < rarely_missing_below:
+            notes.append(
+                f"rarely_missing:{name}=missing (missing in {rate:.1%} of training records)"
+            )
+    return "; ".join(notes)
+
+
+class FastPredictor:
+    """A fitted :class:`~spinerisk.RiskModel` compiled for low-latency prediction.
+
+    Parameters
+    ----------
+    model : RiskModel
+        Fitted model, for example from :func:`spinerisk.load`.
+    check : bool, default=True
+        After compiling, predict a few probe records built from the model's training
+        ranges with both paths and raise if they disagree (``rtol=1e-9``).
+    c_api : bool, default=True
+        Call XGBoost's C prediction entry point directly for one-row predictions (the
+        Python wrapper of ``inplace_predict`` costs about 0.1 ms per booster and call).
+        It is checked against ``inplace_predict``; False uses ``inplace_predict`` only.
+
+    Attributes
+    ----------
+    model_ : RiskModel
+        The model.
+    id_field_ : str
+        Record-identifier field.
+    horizons_ : tuple of float
+        Default horizons (days).
+    feature_programs_ : list of FeatureProgram
+        Compiled feature pipelines (one per calibration fold for boosted binary models).
+    n_fallbacks_ : int
+        Calls handed to the batch path (invalid or unusual records).
+
+    Raises
+    ------
+    UnsupportedModelError
+        If a part of the model cannot be compiled (a custom feature step, isotonic
+        calibration, a schema field with ``coerce=False``, ...), or the probe check
+        fails. Use ``RiskModel.predict_risk`` for such models.
+
+    See Also
+    --------
+    spinerisk.RiskModel.predict_risk : The batch path.
+
+    Notes
+    -----
+    Cross-field rules of the default schema run as scalar twins; rules of a custom
+    schema without a twin run on a small DataFrame when all their fields are present
+    (about 0.1-0.3 ms per rule and call). A risk is an estimate from a model; the
+    synthetic cohort used in the examples carries no clinical validity.
+
+    Examples
+    --------
+    >>> import spinerisk as sr
+    >>> from spinerisk.fastpath import FastPredictor
+    >>> cohort = sr.make_spine_cohort(400, seed=0)  # synthetic records
+    >>> model = sr.RiskModel("nonunion", backend="linear").fit(cohort)
+    >>> fast = FastPredictor.from_model(model)
+    >>> row = cohort[cohort["treatment"] == "conservative"].head(1)  # a training record
+    >>> record = {k: v for k, v in row.iloc[0].to_dict().items() if k != "index_date"}
+    >>> out = fast.predict_risk(record)
+    >>> sorted(out), out["warnings"]
+    (['patient_id', 'risk_183d', 'warnings'], '')
+    >>> batch = model.predict_risk(row)
+    >>> bool(abs(out["risk_183d"] - batch["risk_183d"].iloc[0]) < 1e-12)
+    True
+    >>> fast.predict_risk({**record, "age_years": 300})  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    spinerisk.exceptions.SchemaValidationError: 1 problem in 1 of 1 records.
+      record SYN-... (row 0): age_years=300.0 is out of range; expected 18 <= age_years <= 105 years, not missing.
+    No records were returned. Correct the source, or pass on_invalid="split" to get the valid records and the rejected ones with their reasons.
+    """  # noqa: E501
+
+    def __init__(self, model: Any, *, check: bool = True, c_api: bool = True) -> None:
+        from sklearn.utils.validation import check_is_fitted
+
+        check_is_fitted(model, "estimator_")
+        schema = model.schema
+        if schema is None:
+            from spinerisk.schema.default import SPINE_SCHEMA
+
+            schema = SPINE_SCHEMA
+        self.model_ = model
+        self.schema_ = schema
+        self.id_field_ = model.id_field_
+        self.horizons_ = tuple(model.horizons_)
+        self.n_fallbacks_ = 0
+        self._kind = model.endpoint_.kind
+        self._checker = RecordChecker(schema)
+
+        def program(pipeline: Any) -> FeatureProgram:
+            return FeatureProgram(pipeline, schema)
+
+        if self._kind == "binary":
+            self._folds: list[BinaryFold] = binary_head(model.estimator_, program, c_api)
+            self._average = type(model.estimator_).__name__ == "CalibratedClassifierCV"
+            self.feature_programs_ = [f.program for f in self._folds]
+        else:
+            self._program = program(model.features_)
+            self._head = survival_head(model.estimator_, c_api)
+            self.feature_programs_ = [self._program]
+        self._needed = frozenset().union(*(p.fields for p in self.feature_programs_))
+        self._reference = _as_reference(model, complete=False)
+        if check:
+            self._self_check()
+
+    @classmethod
+    def from_model(cls, model: Any, *, check: bool = True, c_api: bool = True) -> FastPredictor:
+        """Compile a fitted RiskModel.
+
+        Parameters
+        ----------
+        model : RiskModel
+            Fitted model (for example from :func:`spinerisk.load`).
+        check : bool, default=True
+            Compare both paths on probe records after compiling.
+        c_api : bool, default=True
+            Use XGBoost's C prediction entry point for one-row predictions.
+
+        Returns
+        -------
+        FastPredictor
+        """
+        return cls(model, check=check, c_api=c_api)
+
+    # -- prediction ---------------------------------------------------------------------------
+    def predict_risk(self, records: Any, horizons: Any = None, *, as_frame: bool = False) -> Any:
+        """Risk per record at each horizon, with warnings, as ``RiskModel.predict_risk``.
+
+        Parameters
+        ----------
+        records : dict, list of dict or DataFrame
+            One record (field name to value, JSON-like values), several, or a frame.
+        horizons : sequence of float or None, default=None
+            Days; None means the model's horizons. Binary endpoints predict at their
+            single fixed horizon only.
+        as_frame : bool, default=False
+            Return the DataFrame ``RiskModel.predict_risk`` returns whatever the input.
+
+        Returns
+        -------
+        dict, list of dict or DataFrame
+            For a dict: ``{<id field>: id, "risk_<days>d": float, ..., "warnings": str}``;
+            for a list: a list of such dicts; for a DataFrame (or with ``as_frame=True``):
+            the DataFrame ``RiskModel.predict_risk`` returns.
+
+        Raises
+        ------
+        SchemaValidationError
+            For invalid records, exactly as the batch path (same ``.failures``).
+        ValueError
+            For horizons the model cannot predict at.
+        """
+        if isinstance(records, pd.DataFrame):
+            kind = "frame"
+            ok = len(records) > 0 and not records.columns.duplicated().any()
+            rows: Sequence[Mapping[str, Any]] = records.to_dict("records") if ok else []
+        elif isinstance(records, Mapping):
+            kind, rows = "dict", [records]
+        elif isinstance(records, list | tuple) and all(isinstance(r, Mapping) for r in records):
+            kind, rows = "list", list(records)
+        else:
+            kind, rows = "other", []
+        if as_frame and kind != "other":
+            kind = "frame"
+        if not rows:
+            return self._fallback(records, kind, horizons)
+        present = frozenset(rows[0]) if len(rows) == 1 else frozenset().union(*rows)
+        typed = self._checker.check(rows, present) if self._needed <= present else None
+        if typed is None:
+            return self._fallback(records, kind, horizons)
+        horizons = self._check_horizons(horizons)
+        values = self._values(typed, horizons)
+        columns = [f"risk_{round(h):d}d" for h in horizons]
+        ids = [t[self.id_field_] for t in typed]
+        notes = [record_warnings(t, self._reference) for t in typed]
+        flagged = sum(1 for n in notes if n)
+        if flagged:
+            warnings.warn(
+                f"{flagged} of {len(notes)} records have unusual inputs: values outside the "
+                "training data or missing where training records rarely were (see the "
+                "'warnings' column); treat their risks with caution.",
+                DataQualityWarning,
+                stacklevel=2,
+            )
+        if kind == "frame":
+            out = pd.DataFrame(
+                values, columns=columns, index=pd.Index(ids, dtype=object, name=self.id_field_)
+            )
+            out["warnings"] = np.array(notes, dtype=object)
+            return out
+        dicts = [
+            {self.id_field_: rid, **dict(zip(columns, map(float, row), strict=True)), "warnings": w}
+            for rid, row, w in zip(ids, values, notes, strict=True)
+        ]
+        return dicts[0] if kind == "dict" else dicts
+
+    def _check_horizons(self, horizons: Any) -> tuple[float, ...]:
+        if horizons is None:
+            return self.horizons_
+        horizons = tuple(float(h) for h in horizons)
+        if self._kind == "binary":
+            if horizons != self.horizons_:
+                raise ValueError(
+                    f"The {self.model_.endpoint_.name} endpoint is a binary outcome at "
+                    f"{self.horizons_[0]:g} days; it cannot predict at horizons="
+                    f"{list(horizons)}."
+                )
+        else:
+            self._head.times(horizons)
+        return horizons
+
+    def _values(self, typed: list[dict[str, Any]], horizons: tuple[float, ...]) -> np.ndarray:
+        """Risks, shape (n_records, n_horizons)."""
+        cache: dict[Any, np.ndarray] = {}
+
+        def rows(program: FeatureProgram) -> np.ndarray:
+            key = program.key
+            if key not in cache:
+                cache[key] = program.clinical_rows(typed)
+            return cache[key]
+
+        if self._kind == "binary":
+            acc = np.zeros(len(typed))
+            for fold in self._folds:
+                acc += fold.proba(rows(fold.program))
+            if self._average:
+                acc /= len(self._folds)
+            return acc[:, None]
+        X = self._program.encode(rows(self._program))
+        return self._head(X, self._head.times(horizons))
+
+    def _fallback(self, records: Any, kind: str, horizons: Any) -> Any:
+        """Hand the call to the batch path (which raises for invalid records)."""
+        from spinerisk.models._risk_model import RiskModel, _as_frame
+
+        self.n_fallbacks_ += 1
+        frame = records if isinstance(records, pd.DataFrame) else _as_frame(records)
+        out = RiskModel.predict_risk(self.model_, frame, horizons)
+        if kind in ("frame", "other"):
+            return out
+        dicts = [
+            {self.id_field_: rid, **{c: (v if c == "warnings" else float(v)) for c, v in r.items()}}
+            for rid, r in zip(out.index, out.to_dict("records"), strict=True)
+        ]
+        return dicts[0] if kind == "dict" else dicts
+
+    # -- compile-time check -----------------------------------------------------------------------
+    def _probes(self) -> list[dict[str, Any]]:
+        """Records built from the training ranges: required fields only, codes, numbers."""
+        schema, ranges = self.schema_, self.model_.training_ranges_
+        predictors = self.model_.endpoint_.predictors(schema)
+        in_rules = {c for rule in schema.rules for c in rule.columns}
+
+        def value(name: str) -> Any:
+            spec = schema[name]
+            seen = ranges.get(name)
+            if spec.dtype == "bool":
+                return True
+            if spec.categories is not None:
+                options = sorted(seen, key=str) if isinstance(seen, set) and seen else None
+                return (options or list(spec.categories))[0]
+            if spec.is_numeric:
+                lo, hi = seen if isinstance(seen, tuple) else (spec.min or 0.0, spec.max or 0.0)
+                mid = (lo + hi) / 2.0
+                return float(round(mid)) if spec.dtype == "int" else mid
+            return None
+
+        base: dict[str, Any] = dict.fromkeys(predictors)
+        base[self.id_field_] = "PROBE-1"
+        for name in schema.required:
+            if name != self.id_field_:
+                base[name] = value(name)
+        codes = {**base, self.id_field_: "PROBE-2"}
+        numbers = {**base, self.id_field_: "PROBE-3"}
+        for name in predictors:
+            spec = schema[name]
+            if name == "region":
+                continue
+            if spec.dtype in ("bool", "category") and codes[name] is None:
+                codes[name] = value(name)
+            elif spec.is_numeric and name not in in_rules and numbers[name] is None:
+                numbers[name] = value(name)
+        return [base, codes, numbers]
+
+    def _c_api_check(self, probe: dict[str, Any]) -> None:
+        """Compare the boosters' C entry points with their public predict on a probe."""
+        typed = self._checker.check([probe])
+        if typed is None:
+            return
+        if self._kind == "binary":
+            pairs = [(f.program, [f.response]) for f in self._folds]
+        else:
+            pairs = [(self._program, self._head.heads())]
+        for program, heads in pairs:
+            X = program.encode(program.clinical_rows(typed))
+            for head in heads:
+                if hasattr(head, "check_c_api"):
+                    head.check_c_api(X)
+
+    def _self_check(self) -> None:
+        from spinerisk.schema._validate import validate
+
+        probes = self._probes()
+        for probe in probes:
+            self._c_api_check(probe)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DataQualityWarning)
+            valid = validate(pd.DataFrame.from_records(probes), self.schema_, on_invalid="split")
+            kept = [probes[i] for i in valid.valid.index]
+            if not kept:  # pragma: no cover - the schema rejects every probe
+                return
+            batch = type(self.model_).predict_risk(self.model_, pd.DataFrame.from_records(kept))
+            fast = self.predict_risk(kept)
+        for row, (_, expected) in zip(fast, batch.iterrows(), strict=True):
+            for col in batch.columns:
+                if col == "warnings":
+                    same = row[col] == expected[col]
+                else:
+                    same = bool(np.isclose(row[col], expected[col], rtol=1e-9, atol=0.0))
+                if not same:
+                    raise UnsupportedModelError(
+                        f"FastPredictor's compiled path disagrees with the batch path on a "
+                        f"probe record ({col}: {row[col]!r} vs {expected[col]!r}); predict "
+                        "with RiskModel.predict_risk instead."
+                    )
+        for probe in kept:  # one-row calls take the C entry points
+            one = self.predict_risk(probe)
+            expected = batch.loc[probe[self.id_field_]]
+            for col in batch.columns:
+                if col != "warnings" and not np.isclose(one[col], expected[col], rtol=1e-9):
+                    raise UnsupportedModelError(
+                        f"FastPredictor's one-record path disagrees with the batch path on a "
+                        f"probe record ({col}: {one[col]!r} vs {expected[col]!r}); predict "
+                        "with RiskModel.predict_risk instead."
+                    )
+        self.n_fallbacks_ = 0

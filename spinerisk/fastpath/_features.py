@@ -1,0 +1,515 @@
+"""Compile a fitted feature pipeline into numpy code working on float rows.
+
+Categories travel as float codes (the index in the column's category list, NaN when
+missing), the representation the boosters read natively. Every step is compiled from its
+fitted attributes (``statistics_``, ``features_``, ``mean_``/``scale_``, ``categories_``,
+``bsplines_``); nothing from scikit-learn runs at prediction time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import MissingIndicator, SimpleImputer
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import (
+    FunctionTransformer,
+    OneHotEncoder,
+    SplineTransformer,
+    StandardScaler,
+)
+
+from spinerisk.fastpath._records import _REGION_OF, _genant
+from spinerisk.features._clinical import (
+    HU_OSTEOPOROSIS,
+    TSCORE_OSTEOPOROSIS,
+    ClinicalFeatures,
+)
+from spinerisk.schema._spec import Schema
+from spinerisk.schema.default import TLJ_LEVELS
+
+__all__ = ["FeatureProgram", "UnsupportedModelError"]
+
+Meta = list[tuple[Any, ...] | None]  # per column: category list (codes) or None (number)
+Step = Callable[[np.ndarray], np.ndarray]
+_NAN = float("nan")
+_DERIVED = ("region", "tlj", "genant_grade0", "bmi", "osteoporosis", "age_band")
+
+
+class UnsupportedModelError(TypeError):
+    """The fitted model has a part the fast path cannot compile; use the batch path."""
+
+
+def _unsupported(what: str) -> UnsupportedModelError:
+    return UnsupportedModelError(
+        f"FastPredictor cannot compile {what}; predict with RiskModel.predict_risk (the "
+        "batch path) instead."
+    )
+
+
+# -- ClinicalFeatures ---------------------------------------------------------------------
+def _age_band(age: float) -> float:
+    # pd.cut(age, [-inf, 60, 70, 80, 90, inf], right=False) -> code of AGE_BANDS
+    if age != age:
+        return _NAN
+    for code, edge in enumerate((60.0, 70.0, 80.0, 90.0)):
+        if age < edge:
+            return float(code)
+    return 4.0
+
+
+class _ClinicalProgram:
+    """Typed record values -> the ClinicalFeatures row (floats and category codes)."""
+
+    def __init__(self, clinical: ClinicalFeatures, schema: Schema) -> None:
+        if type(clinical) is not ClinicalFeatures:
+            raise _unsupported(f"a feature step of type {type(clinical).__name__}")
+        fields = list(clinical.fields_)
+        probe = pd.DataFrame({f: pd.Series([None], dtype=schema[f].pandas_dtype()) for f in fields})
+        out = clinical.transform(probe)
+        self.columns = list(out.columns)
+        if self.columns != list(clinical.feature_names_out_):
+            raise _unsupported("ClinicalFeatures whose columns depend on the records")
+        self.meta: Meta = [
+            tuple(out[c].cat.categories) if isinstance(out[c].dtype, pd.CategoricalDtype) else None
+            for c in self.columns
+        ]
+        self.fields = frozenset(fields)
+        self.derive = bool(clinical.derive)
+        self.schema = schema
+        self._missing = {f: (_NAN if schema[f].is_numeric else None) for f in fields}
+        derived = set(_DERIVED) if self.derive else set()
+        getters: list[tuple[str, Any]] = []
+        for name, cats in zip(self.columns, self.meta, strict=True):
+            if name in derived and self._is_derived(name):
+                getters.append(("derived", name))
+            elif name in self.fields and cats is not None:
+                getters.append(("code", {c: float(i) for i, c in enumerate(cats)}))
+            elif name in self.fields and schema[name].dtype in ("float", "int", "bool"):
+                getters.append(("number", name))
+            else:
+                raise _unsupported(f"the ClinicalFeatures column {name!r}")
+        self._getters = getters
+        if self.derive:
+            cat_of = dict(zip(self.columns, self.meta, strict=True))
+            self._region_codes = {c: float(i) for i, c in enumerate(cat_of.get("region") or ())}
+
+    def _is_derived(self, name: str) -> bool:
+        f = self.fields
+        return {
+            "region": "level" in f or "region" in f,
+            "tlj": "level" in f or "region" in f,
+            "genant_grade0": "height_loss0_pct" in f,
+            "bmi": {"bmi", "height_cm", "weight_kg"} <= f,
+            "osteoporosis": "tscore_min" in f or "hu_l1" in f,
+            "age_band": "age_years" in f,
+        }[name]
+
+    def _derived(self, t: Mapping[str, Any]) -> dict[str, float]:
+        """ClinicalFeatures._derive on one record."""
+        f, get = self.fields, (lambda n: t.get(n, self._missing.get(n)))
+        out: dict[str, float] = {}
+        if "level" in f or "region" in f:
+            level = get("level") if "level" in f else None
+            region = None if level is None else _REGION_OF.get(level)
+            if region is None and "region" in f:
+                region = get("region")
+            out["region"] = _NAN if region is None else self._region_codes[region]
+            if "level" in f:
+                tlj = _NAN if level is None else float(level in TLJ_LEVELS)
+            else:
+                tlj = float(region == "tlj")
+            out["tlj"] = _NAN if region is None else tlj
+        if "height_loss0_pct" in f:
+            grade = _genant(get("height_loss0_pct"))
+            if grade != grade and "genant_grade0" in f:
+                grade = get("genant_grade0")
+            out["genant_grade0"] = grade
+        if {"bmi", "height_cm", "weight_kg"} <= f:
+            bmi = get("bmi")
+            if bmi != bmi:
+                h = get("height_cm") / 100.0
+                bmi = get("weight_kg") / (h * h)
+            out["bmi"] = bmi
+        if "tscore_min" in f or "hu_l1" in f:
+            ts = get("tscore_min") if "tscore_min" in f else _NAN
+            hu = get("hu_l1") if "hu_l1" in f else _NAN
+            by_t = _NAN if ts != ts else float(ts <= TSCORE_OSTEOPOROSIS)
+            by_hu = _NAN if hu != hu else float(hu <= HU_OSTEOPOROSIS)
+            out["osteoporosis"] = by_hu if by_t != by_t else by_t
+        if "age_years" in f:
+            out["age_band"] = _age_band(get("age_years"))
+        return out
+
+    def rows(self, typed: Sequence[Mapping[str, Any]]) -> np.ndarray:
+        out = np.empty((len(typed), len(self.columns)))
+        for i, t in enumerate(typed):
+            derived = self._derived(t) if self.derive else {}
+            row = out[i]
+            for j, (kind, arg) in enumerate(self._getters):
+                if kind == "number":
+                    v = t.get(arg)
+                    row[j] = _NAN if v is None else float(v)
+                elif kind == "code":
+                    v = t.get(self.columns[j])
+                    row[j] = _NAN if v is None else arg.get(v, _NAN)
+                else:
+                    row[j] = derived[arg]
+        return out
+
+
+# -- scikit-learn steps -----------------------------------------------------------------------
+def _identity(X: np.ndarray) -> np.ndarray:
+    return X
+
+
+# A "plan" describes a step that only selects columns or flags missing values: one
+# (source column, op) per output column, op 0 = the value, op 1 = isnan(value). Steps
+# made only of such parts are fused into one gather (see _run_plan).
+Plan = list[tuple[int, int]]
+
+
+def _with_plan(fn: Step, plan: Plan | None) -> Step:
+    def run(X: np.ndarray) -> np.ndarray:
+        return fn(X)
+
+    run.plan = plan  # type: ignore[attr-defined]
+    return run
+
+
+def _plan_of(fn: Step) -> Plan | None:
+    return getattr(fn, "plan", None)
+
+
+def _identity_step(n: int) -> Step:
+    return _with_plan(_identity, [(i, 0) for i in range(n)])
+
+
+def _compose(first: Plan, second: Plan) -> Plan | None:
+    out: Plan = []
+    for j, op in second:
+        src, op1 = first[j]
+        if op == 1 and op1 == 1:
+            return None  # isnan of a 0/1 flag: not a gather
+        out.append((src, max(op, op1)))
+    return out
+
+
+def _run_plan(plan: Plan) -> Step:
+    src = np.array([p[0] for p in plan], dtype=np.intp)
+    flag = np.array([p[1] == 1 for p in plan])
+    if not flag.any():
+
+        def gather(X: np.ndarray) -> np.ndarray:
+            return X[:, src]
+
+        return _with_plan(gather, plan)
+
+    def gather_flag(X: np.ndarray) -> np.ndarray:
+        values = X[:, src]
+        return np.where(flag, np.isnan(values), values)
+
+    return _with_plan(gather_flag, plan)
+
+
+def _chain(steps: list[Step]) -> Step:
+    if len(steps) == 1:
+        return steps[0]
+
+    def run(X: np.ndarray) -> np.ndarray:
+        for step in steps:
+            X = step(X)
+        return X
+
+    return run
+
+
+def _compile_pipeline(pipe: Pipeline, meta: Meta) -> tuple[Step, Meta]:
+    steps = []
+    plan: Plan | None = [(i, 0) for i in range(len(meta))]
+    for _, est in pipe.steps:
+        if est is None or (isinstance(est, str) and est == "passthrough"):
+            continue
+        fn, meta = _compile(est, meta)
+        steps.append(fn)
+        step_plan = _plan_of(fn)
+        plan = None if plan is None or step_plan is None else _compose(plan, step_plan)
+    if plan is not None:
+        return _run_plan(plan), meta
+    return (_chain(steps) if steps else _identity_step(len(meta))), meta
+
+
+def _column_indices(ct: ColumnTransformer, cols: Any, n_in: int) -> np.ndarray:
+    if isinstance(cols, slice):
+        return np.arange(n_in)[cols]
+    cols = list(cols) if not isinstance(cols, str) else [cols]
+    if not cols:
+        return np.zeros(0, dtype=np.intp)
+    if all(isinstance(c, str) for c in cols):
+        names = list(ct.feature_names_in_)
+        return np.array([names.index(c) for c in cols], dtype=np.intp)
+    arr = np.asarray(cols)
+    if arr.dtype == bool:
+        return np.flatnonzero(arr)
+    return arr.astype(np.intp)
+
+
+def _compile_column_transformer(ct: ColumnTransformer, meta: Meta) -> tuple[Step, Meta]:
+    parts: list[tuple[np.ndarray, Step]] = []
+    out_meta: Meta = []
+    for _name, trans, cols in ct.transformers_:
+        idx = _column_indices(ct, cols, len(meta))
+        if (isinstance(trans, str) and trans == "drop") or idx.size == 0:
+            continue
+        sub_meta = [meta[i] for i in idx]
+        if isinstance(trans, str) and trans == "passthrough":
+            fn, sub_out = _identity_step(len(sub_meta)), sub_meta
+        else:
+            fn, sub_out = _compile(trans, sub_meta)
+        parts.append((idx, fn))
+        out_meta.extend(sub_out)
+    plans = [_plan_of(fn) for _, fn in parts]
+    if all(p is not None for p in plans):
+        plan = [(int(idx[j]), op) for (idx, _), p in zip(parts, plans, strict=True) for j, op in p]
+        return _run_plan(plan), out_meta
+
+    def run(X: np.ndarray) -> np.ndarray:
+        return np.hstack([fn(X[:, idx]) for idx, fn in parts])
+
+    return run, out_meta
+
+
+def _is_nan_marker(v: Any) -> bool:
+    return isinstance(v, float) and v != v
+
+
+def _compile_imputer(imp: SimpleImputer, meta: Meta) -> tuple[Step, Meta]:
+    if not _is_nan_marker(imp.missing_values) or getattr(imp, "keep_empty_features", False):
+        raise _unsupported("a SimpleImputer with missing_values other than NaN")
+    stats = np.asarray(imp.statistics_, dtype=float)
+    valid = np.flatnonzero(~np.isnan(stats))
+    fill = stats[valid]
+    indicator = getattr(imp, "indicator_", None)
+    ind_fn: Step | None = None
+    out_meta: Meta = [None] * len(valid)
+    if indicator is not None:
+        ind_fn, ind_meta = _compile_indicator(indicator, meta)
+        out_meta = out_meta + ind_meta
+
+    def run(X: np.ndarray) -> np.ndarray:
+        Xv = X[:, valid]
+        out = np.where(np.isnan(Xv), fill, Xv)
+        if ind_fn is not None:
+            return np.hstack([out, ind_fn(X)])
+        return out
+
+    return run, out_meta
+
+
+def _compile_indicator(ind: MissingIndicator, meta: Meta) -> tuple[Step, Meta]:
+    if not _is_nan_marker(ind.missing_values) or ind.sparse is True:
+        raise _unsupported("a MissingIndicator with missing_values other than NaN")
+    feats = np.asarray(ind.features_, dtype=np.intp)
+
+    def run(X: np.ndarray) -> np.ndarray:
+        return np.isnan(X[:, feats]).astype(float)
+
+    return _with_plan(run, [(int(f), 1) for f in feats]), [None] * len(feats)
+
+
+def _compile_scaler(sc: StandardScaler, meta: Meta) -> tuple[Step, Meta]:
+    mean = sc.mean_ if sc.with_mean else None
+    scale = sc.scale_ if sc.with_std else None
+
+    def run(X: np.ndarray) -> np.ndarray:
+        X = np.array(X, dtype=float)
+        if mean is not None:
+            X -= mean
+        if scale is not None:
+            X /= scale
+        return X
+
+    return run, [None] * len(meta)
+
+
+def _compile_onehot(ohe: OneHotEncoder, meta: Meta) -> tuple[Step, Meta]:
+    if ohe.drop_idx_ is not None or getattr(ohe, "_infrequent_enabled", False):
+        raise _unsupported("a OneHotEncoder with drop or infrequent categories")
+    if ohe.handle_unknown not in ("ignore", "infrequent_if_exist"):
+        raise _unsupported(f"a OneHotEncoder with handle_unknown={ohe.handle_unknown!r}")
+    if any(m is None for m in meta):
+        raise _unsupported("a OneHotEncoder on numeric columns")
+    width = max(len(m) for m in meta if m is not None) + 1  # last slot: missing
+    table = np.full((len(meta), width), -1, dtype=np.intp)
+    start = 0
+    for j, (cats, learned) in enumerate(zip(meta, ohe.categories_, strict=True)):
+        assert cats is not None
+        for pos, value in enumerate(learned):
+            if _is_nan_marker(value) or value is None:
+                table[j, width - 1] = start + pos
+            elif value in cats:
+                table[j, cats.index(value)] = start + pos
+            else:
+                raise _unsupported(f"a OneHotEncoder category {value!r} outside the code list")
+        start += len(learned)
+    n_out = start
+    col = np.arange(len(meta))
+    dtype = ohe.dtype
+
+    def run(X: np.ndarray) -> np.ndarray:
+        codes = np.where(np.isnan(X), width - 1, X).astype(np.intp)
+        pos = table[col, codes]
+        out = np.zeros((X.shape[0], n_out), dtype=dtype)
+        rows, cols = np.nonzero(pos >= 0)
+        out[rows, pos[rows, cols]] = 1.0
+        return out
+
+    return run, [None] * n_out
+
+
+def _compile_spline(st: SplineTransformer, meta: Meta) -> tuple[Step, Meta]:
+    if st.extrapolation not in ("linear", "constant", "continue") or st.sparse_output:
+        raise _unsupported(f"a SplineTransformer with extrapolation={st.extrapolation!r}")
+    if getattr(st, "handle_missing", "error") not in ("error", "zeros"):
+        raise _unsupported("a SplineTransformer with this handle_missing")
+    degree = int(st.degree)
+    n_splines = st.bsplines_[0].c.shape[1]
+    specs = []
+    for spl in st.bsplines_:
+        xmin, xmax = float(spl.t[degree]), float(spl.t[-degree - 1])
+        specs.append((spl, xmin, xmax, spl(xmin), spl(xmax), spl(xmin, nu=1), spl(xmax, nu=1)))
+    keep = (
+        None
+        if st.include_bias
+        else np.array([j for j in range(len(specs) * n_splines) if (j + 1) % n_splines != 0])
+    )
+    extrapolation = st.extrapolation
+    lin_degree = degree + 1 if degree <= 1 else degree
+
+    def run(X: np.ndarray) -> np.ndarray:
+        out = np.zeros((X.shape[0], len(specs) * n_splines))
+        for i, (spl, xmin, xmax, f_min, f_max, fp_min, fp_max) in enumerate(specs):
+            x = X[:, i]
+            base = i * n_splines
+            if extrapolation == "continue":
+                out[:, base : base + n_splines] = spl(x)
+                out[np.isnan(x), base : base + n_splines] = 0.0
+                continue
+            inside = (xmin <= x) & (x <= xmax)
+            if inside.any():
+                out[inside, base : base + n_splines] = spl(x[inside])
+            below, above = x < xmin, x > xmax
+            if extrapolation == "constant":
+                out[below, base : base + degree] = f_min[:degree]
+                out[above, base + n_splines - degree : base + n_splines] = f_max[-degree:]
+                continue
+            for j in range(lin_degree):
+                if below.any():
+                    out[below, base + j] = f_min[j] + (x[below] - xmin) * fp_min[j]
+                if above.any():
+                    k = n_splines - 1 - j
+                    out[above, base + k] = f_max[k] + (x[above] - xmax) * fp_max[k]
+        return out if keep is None else out[:, keep]
+
+    n_out = len(specs) * n_splines if keep is None else len(keep)
+    return run, [None] * n_out
+
+
+def _compile(est: Any, meta: Meta) -> tuple[Step, Meta]:
+    kind = type(est)
+    if kind is Pipeline:
+        return _compile_pipeline(est, meta)
+    if kind is ColumnTransformer:
+        return _compile_column_transformer(est, meta)
+    if kind is SimpleImputer:
+        if est.strategy not in ("median", "mean", "most_frequent", "constant"):
+            raise _unsupported(f"a SimpleImputer with strategy={est.strategy!r}")
+        return _compile_imputer(est, meta)
+    if kind is MissingIndicator:
+        return _compile_indicator(est, meta)
+    if kind is StandardScaler:
+        return _compile_scaler(est, meta)
+    if kind is OneHotEncoder:
+        return _compile_onehot(est, meta)
+    if kind is SplineTransformer:
+        return _compile_spline(est, meta)
+    if kind is FunctionTransformer and est.func is None:  # a fitted "passthrough"
+        return _identity_step(len(meta)), list(meta)
+    raise _unsupported(f"a feature step of type {kind.__name__}")
+
+
+class FeatureProgram:
+    """A fitted feature pipeline compiled to numpy.
+
+    Parameters
+    ----------
+    pipeline : Pipeline
+        Fitted ``Pipeline([("clinical", ClinicalFeatures), ("encode", ...)])`` from
+        :func:`spinerisk.make_feature_pipeline`.
+    schema : Schema
+        The schema the records were validated with.
+
+    Attributes
+    ----------
+    feature_names_out_ : list of str
+        Output columns, identical to ``pipeline.get_feature_names_out()``.
+    categorical_ : ndarray of bool
+        Output columns holding category codes (native encoding).
+    categories_ : list
+        Per output column, its category list (None for numbers).
+    """
+
+    def __init__(self, pipeline: Pipeline, schema: Schema) -> None:
+        if type(pipeline) is not Pipeline or len(pipeline.steps) < 1:
+            raise _unsupported(f"a feature step of type {type(pipeline).__name__}")
+        clinical = pipeline.steps[0][1]
+        self._clinical = _ClinicalProgram(clinical, schema)
+        rest = Pipeline(pipeline.steps[1:]) if len(pipeline.steps) > 1 else None
+        if rest is None:
+            self._encode, meta = _identity_step(len(self._clinical.meta)), list(self._clinical.meta)
+        else:
+            self._encode, meta = _compile_pipeline(rest, list(self._clinical.meta))
+        self.feature_names_out_ = [str(c) for c in pipeline.get_feature_names_out()]
+        if len(meta) != len(self.feature_names_out_):
+            raise _unsupported("a feature pipeline whose output width could not be matched")
+        self.categories_ = meta
+        c = self._clinical
+        self._key = (tuple(sorted(c.fields)), c.derive, tuple(c.columns))
+        self.categorical_ = np.array([m is not None for m in meta])
+
+    @property
+    def key(self) -> tuple[Any, ...]:
+        """Identity of the ClinicalFeatures step: programs with equal keys share rows."""
+        return self._key
+
+    @property
+    def fields(self) -> frozenset[str]:
+        """Fields the ClinicalFeatures step reads (the batch path needs all present)."""
+        return self._clinical.fields
+
+    def clinical_rows(self, typed: Sequence[Mapping[str, Any]]) -> np.ndarray:
+        """ClinicalFeatures output of typed records (floats and category codes)."""
+        return self._clinical.rows(typed)
+
+    def encode(self, rows: np.ndarray) -> np.ndarray:
+        """Encoding steps on ClinicalFeatures rows."""
+        return self._encode(rows)
+
+    def transform(self, typed: Sequence[Mapping[str, Any]]) -> np.ndarray:
+        """Model matrix of typed records (see :class:`RecordChecker`).
+
+        Parameters
+        ----------
+        typed : sequence of dict
+            Typed values per record.
+
+        Returns
+        -------
+        ndarray of shape (n_records, n_features_out)
+            Float64; categories as codes, missing values as NaN.
+        """
+        return self._encode(self._clinical.rows(typed))

@@ -1,0 +1,431 @@
+"""Per-record validation for the fast path: what :func:`spinerisk.validate` accepts, per value.
+
+:class:`RecordChecker` decides, record by record and without pandas, whether the batch
+validator would accept the records, and returns their typed values. It only ever
+*accepts* what the batch validator accepts; anything else (a problem, or a value whose
+treatment it is not certain of) makes it return ``None`` and the caller runs the batch
+path, which raises the usual :class:`~spinerisk.SchemaValidationError` (same
+``.failures``, same messages) or, if the batch validator accepts after all, predicts.
+
+Cross-field :class:`~spinerisk.schema.RowRule` checks of the default schema run through
+scalar twins (:data:`RULE_TWINS`, tested against the pandas rules); any other rule runs
+on a small DataFrame of the records (about 0.1-0.3 ms per rule and call).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+import re
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from spinerisk.schema import default as _default
+from spinerisk.schema._spec import FieldSpec, RowRule, Schema
+
+__all__ = ["RULE_TWINS", "RecordChecker"]
+
+_NAN = float("nan")
+_INT_LIMIT = 2.0**53
+_I64 = 2**63
+# declared boolean spellings, as in spinerisk.schema._validate
+_BOOL_TEXT = {"true": True, "1": True, "1.0": True, "false": False, "0": False, "0.0": False}
+_DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}\Z")
+# years a datetime64[ns] column can hold
+_MIN_YEAR, _MAX_YEAR = 1678, 2261
+
+
+_NUMBER, _CODE, _FLAG, _OTHER = 0, 1, 2, 3
+
+
+class _Defer(Exception):
+    """Raised internally when the batch validator must decide."""
+
+
+def _missing(v: Any) -> bool:
+    if v is None or v is pd.NA or v is pd.NaT:
+        return True
+    if isinstance(v, float | np.floating):
+        return math.isnan(v)
+    if isinstance(v, str):
+        return v.strip() == ""
+    return False
+
+
+# -- per-dtype conversions: value -> typed value, or _Defer --------------------------------
+def _to_number(spec: FieldSpec, v: Any) -> float:
+    if _missing(v):
+        return _NAN
+    if isinstance(v, bool | np.bool_ | bytes | complex | np.complexfloating):
+        raise _Defer
+    if isinstance(v, int | float | np.integer | np.floating):
+        if isinstance(v, int) and abs(v) > 2**63:  # object column in pandas; keep it simple
+            raise _Defer
+        x = float(v)
+    elif isinstance(v, str):
+        try:
+            x = float(v.strip())
+        except (ValueError, OverflowError):
+            raise _Defer from None
+    else:
+        raise _Defer
+    if math.isnan(x):  # "nan" text counts as missing
+        return _NAN
+    if math.isinf(x):
+        raise _Defer
+    if spec.dtype == "int" and (abs(x) > _INT_LIMIT or x != round(x)):
+        raise _Defer
+    if (spec.min is not None and x < spec.min) or (spec.max is not None and x > spec.max):
+        raise _Defer
+    if spec.categories is not None and x not in spec.categories:
+        raise _Defer
+    return x
+
+
+def _to_bool(spec: FieldSpec, v: Any) -> bool | None:
+    if _missing(v):
+        return None
+    if isinstance(v, bool | np.bool_):
+        return bool(v)
+    if isinstance(v, int | float | np.integer | np.floating):
+        if v == 0 or v == 1:
+            return bool(v)
+        raise _Defer
+    if isinstance(v, str):
+        b = _BOOL_TEXT.get(v.strip().lower())
+        if b is None:
+            raise _Defer
+        return b
+    raise _Defer
+
+
+def _to_category(spec: FieldSpec, v: Any) -> str | None:
+    if _missing(v):
+        return None
+    if isinstance(v, str) and v in spec.categories:  # type: ignore[operator]
+        return str(v)
+    raise _Defer
+
+
+def _to_string(spec: FieldSpec, v: Any) -> str | None:
+    if _missing(v):
+        return None
+    if isinstance(v, str):
+        s = str(v)
+    elif isinstance(v, int | np.integer) and not isinstance(v, bool | np.bool_):
+        if abs(int(v)) > _INT_LIMIT:  # pandas may round it through float64
+            raise _Defer
+        s = str(int(v))
+    elif isinstance(v, float | np.floating) and float(v).is_integer():
+        if abs(float(v)) > _INT_LIMIT:
+            raise _Defer
+        s = str(int(v))
+    else:
+        raise _Defer
+    return s
+
+
+def _to_date(spec: FieldSpec, v: Any) -> Any:
+    if _missing(v):
+        return None
+    if isinstance(v, str) and _DATE_RE.match(v):
+        try:
+            day = _dt.date.fromisoformat(v)
+        except ValueError:
+            raise _Defer from None
+        if _MIN_YEAR <= day.year <= _MAX_YEAR:
+            return v
+        raise _Defer
+    if isinstance(v, pd.Timestamp) and v.tzinfo is None:
+        return v
+    raise _Defer  # anything else: let pandas decide
+
+
+_CONVERT: dict[str, Callable[[FieldSpec, Any], Any]] = {
+    "float": _to_number,
+    "int": _to_number,
+    "bool": _to_bool,
+    "category": _to_category,
+    "string": _to_string,
+    "date": _to_date,
+}
+
+
+# -- scalar twins of the default schema's cross-field rules --------------------------------
+def _isnan(x: float) -> bool:
+    return x != x
+
+
+def _region_table() -> dict[str, str]:
+    regions = _default.region_of_level(pd.Series(list(_default.LEVELS)))
+    return dict(zip(_default.LEVELS, regions.astype(object), strict=True))
+
+
+_REGION_OF = _region_table()
+
+
+def _genant(loss: float) -> float:
+    # pd.cut(loss, [-inf, 20, 25, 40, inf], right=False, labels=[0, 1, 2, 3])
+    if _isnan(loss):
+        return _NAN
+    if loss < 20.0:
+        return 0.0
+    if loss < 25.0:
+        return 1.0
+    if loss < 40.0:
+        return 2.0
+    return 3.0
+
+
+def _bmi_twin(t: Mapping[str, Any]) -> bool:
+    h = t["height_cm"] / 100.0
+    gap = abs(t["bmi"] - t["weight_kg"] / (h * h))
+    return not gap > _default.BMI_TOLERANCE
+
+
+def _genant_twin(t: Mapping[str, Any]) -> bool:
+    derived, given = _genant(t["height_loss0_pct"]), t["genant_grade0"]
+    if _isnan(derived) or _isnan(given):
+        return True
+    return derived == given or (given == 0.5 and derived == 0.0)
+
+
+def _mri_twin(t: Mapping[str, Any]) -> bool:
+    no_mri = t["mri_done"] is False
+    return not (no_mri and (t["t1_pattern"] is not None or t["t2_pattern"] is not None))
+
+
+def _region_twin(t: Mapping[str, Any]) -> bool:
+    level, given = t["level"], t["region"]
+    derived = None if level is None else _REGION_OF.get(level)
+    return derived is None or given is None or derived == given
+
+
+def _prior_twin(t: Mapping[str, Any]) -> bool:
+    count, flag = t["prior_fx_count"], t["prior_fragility_fx"]
+    return _isnan(count) or flag is None or (count > 0) == flag
+
+
+def _dose_twin(t: Mapping[str, Any]) -> bool:
+    return not (t["glucocorticoid_current"] is False and t["glucocorticoid_dose_mg"] > 0)
+
+
+def _cement_twin(t: Mapping[str, Any]) -> bool:
+    cemented = t["treatment"] in ("vertebroplasty", "kyphoplasty")
+    return not (cemented and t["nonunion"] is not None)
+
+
+def _collapse_twin(t: Mapping[str, Any]) -> bool:
+    delta, collapse = t["delta_height_6m"], t["collapse_6m"]
+    if _isnan(delta) or collapse is None:
+        return True
+    return (delta >= 15.0) == collapse
+
+
+def _height_twin(t: Mapping[str, Any]) -> bool:
+    gap = t["height_loss_6m_pct"] - t["height_loss0_pct"] - t["delta_height_6m"]
+    return not abs(gap) > 0.5
+
+
+#: Default-schema rule check -> scalar twin on a dict of typed values (float NaN for a
+#: missing number, None for a missing code, flag or text).
+RULE_TWINS: dict[Callable[..., Any], Callable[[Mapping[str, Any]], bool]] = {
+    _default._fx_time_positive: lambda t: not t["fx_time_days"] <= 0,
+    _default._death_time_positive: lambda t: not t["death_time_days"] <= 0,
+    _default._bmi_consistent: _bmi_twin,
+    _default._event_has_time: lambda t: (
+        not (not _isnan(t["fx_event"]) and _isnan(t["fx_time_days"]))
+    ),
+    _default._time_has_event: lambda t: (
+        not (not _isnan(t["fx_time_days"]) and _isnan(t["fx_event"]))
+    ),
+    _default._death_event_has_time: lambda t: (
+        not (t["fx_event"] == 2 and _isnan(t["death_time_days"]))
+    ),
+    _default._death_not_before_fracture: lambda t: (
+        not (t["death_time_days"] < t["fx_time_days"] - 1e-9)
+    ),
+    _default._death_event_at_death_time: lambda t: (
+        not (t["fx_event"] == 2 and abs(t["death_time_days"] - t["fx_time_days"]) > 1e-6)
+    ),
+    _default._collapse_matches_delta: _collapse_twin,
+    _default._height_loss_grows: _height_twin,
+    _default._mri_patterns_need_mri: _mri_twin,
+    _default._region_matches_level: _region_twin,
+    _default._genant_matches_height_loss: _genant_twin,
+    _default._dose_needs_glucocorticoid: _dose_twin,
+    _default._nonunion_needs_no_cement: _cement_twin,
+    _default._prior_count_matches_flag: _prior_twin,
+}
+
+
+def _missing_value(spec: FieldSpec) -> Any:
+    return _NAN if spec.is_numeric else None
+
+
+class RecordChecker:
+    """Fast acceptance test of records against a schema (see the module docstring).
+
+    Parameters
+    ----------
+    schema : Schema
+        The schema the batch path validates with.
+
+    Raises
+    ------
+    TypeError
+        If a field does not declare its conversions (``coerce=False``): the batch
+        validator then checks column dtypes, which single records do not have.
+    """
+
+    def __init__(self, schema: Schema) -> None:
+        bad = [f.name for f in schema if not f.coerce]
+        if bad:
+            raise TypeError(
+                f"fields {bad} of schema {schema.name!r} have coerce=False; the fast path "
+                "cannot mirror column dtype checks. Use RiskModel.predict_risk."
+            )
+        self.schema = schema
+        self._convert = {f.name: (_CONVERT[f.dtype], f) for f in schema}
+        # the common cases, checked inline: (kind, min, max, codes, is_int)
+        self._quick: dict[str, tuple[int, float, float, frozenset[Any], bool]] = {}
+        for f in schema:
+            lo = -math.inf if f.min is None else float(f.min)
+            hi = math.inf if f.max is None else float(f.max)
+            if f.is_numeric and f.categories is None:
+                self._quick[f.name] = (_NUMBER, lo, hi, frozenset(), f.dtype == "int")
+            elif f.dtype == "category":
+                self._quick[f.name] = (_CODE, lo, hi, frozenset(f.categories or ()), False)
+            elif f.dtype == "bool":
+                self._quick[f.name] = (_FLAG, lo, hi, frozenset(), False)
+            else:
+                self._quick[f.name] = (_OTHER, lo, hi, frozenset(), False)
+        self._patterns = {
+            f.name: re.compile(rf"^(?:{f.pattern})\Z") for f in schema if f.pattern is not None
+        }
+        self._string_codes = {
+            f.name: frozenset(f.categories)
+            for f in schema
+            if f.dtype == "string" and f.categories is not None
+        }
+        self._required = frozenset(schema.required)
+        self._unique = [f.name for f in schema if f.unique]
+        self._nonnull = frozenset(f.name for f in schema if not f.nullable)
+        self._rules: dict[frozenset[str], list[tuple[RowRule, Any]]] = {}
+
+    def _rules_for(self, present: frozenset[str]) -> list[tuple[RowRule, Any]]:
+        rules = self._rules.get(present)
+        if rules is None:
+            rules = [
+                (rule, RULE_TWINS.get(rule.check))
+                for rule in self.schema.rules
+                if rule.applies_to(present)
+            ]
+            self._rules[present] = rules
+        return rules
+
+    def check(
+        self, records: Sequence[Mapping[str, Any]], present: frozenset[str] | None = None
+    ) -> list[dict[str, Any]] | None:
+        """Typed values of each record, or None if the batch validator must decide.
+
+        Parameters
+        ----------
+        records : sequence of dict
+            Field name to value, one dict per record (at least one).
+        present : frozenset of str or None, default=None
+            The union of the records' keys, if already known.
+
+        Returns
+        -------
+        list of dict or None
+            Per record, every field of the record set (the union of their keys) with
+            its typed value: float (NaN when missing) for numbers, bool, str or None.
+        """
+        if present is None:
+            present = frozenset().union(*records)
+        if not self._required <= present:
+            return None
+        convert, quick = self._convert, self._quick
+        try:
+            plan = [(name, *convert[name], *quick[name]) for name in present]
+        except (KeyError, TypeError):  # unknown field, or a non-text key
+            return None
+        typed: list[dict[str, Any]] = []
+        try:
+            for rec in records:
+                out: dict[str, Any] = {}
+                for name, fn, spec, kind, lo, hi, codes, is_int in plan:
+                    v = rec.get(name)
+                    tv = type(v)
+                    if kind == _NUMBER and (tv is float or (tv is int and -_I64 < v < _I64)):
+                        x = float(v)
+                        whole = not is_int or (x.is_integer() and abs(x) <= _INT_LIMIT)
+                        if lo <= x <= hi and whole:
+                            out[name] = x
+                            continue
+                    elif kind == _CODE and tv is str and v in codes:
+                        out[name] = v
+                        continue
+                    elif kind == _FLAG and tv is bool:
+                        out[name] = v
+                        continue
+                    out[name] = fn(spec, v)
+                typed.append(out)
+        except _Defer:
+            return None
+        for name in self._nonnull & present:
+            for t in typed:
+                v = t[name]
+                if v is None or (isinstance(v, float) and v != v):
+                    return None
+        for name, pattern in self._patterns.items():
+            if name in present:
+                for t in typed:
+                    if t[name] is not None and not pattern.match(t[name]):
+                        return None
+        for name, codes in self._string_codes.items():
+            if name in present:
+                for t in typed:
+                    if t[name] is not None and t[name] not in codes:
+                        return None
+        for name in self._unique:
+            if name in present and len(typed) > 1:
+                seen = [t[name] for t in typed if t[name] is not None]
+                if len(set(seen)) != len(seen):
+                    return None
+        slow: list[RowRule] = []
+        for rule, twin in self._rules_for(present):
+            if twin is None:
+                slow.append(rule)
+                continue
+            for t in typed:
+                if not twin(t):
+                    return None
+        if slow and not self._rules_on_frame(slow, typed):
+            return None
+        return typed
+
+    def _rules_on_frame(self, rules: list[RowRule], typed: list[dict[str, Any]]) -> bool:
+        """Run rules without a twin on a small frame with the schema's dtypes."""
+        cols = {c for rule in rules for c in rule.columns}
+        data = {}
+        for c in cols:
+            spec = self.schema[c]
+            values = [t[c] for t in typed]
+            if spec.dtype == "date":
+                data[c] = pd.to_datetime(pd.Series(values, dtype=object), format="ISO8601")
+            else:
+                data[c] = pd.Series(values, dtype=spec.pandas_dtype())
+        frame = pd.DataFrame(data)
+        return all(bool(np.all(rule.evaluate(frame).to_numpy())) for rule in rules)
+
+
+def fill_missing(schema: Schema, typed: dict[str, Any], name: str) -> Any:
+    """Typed value of ``name`` in a record, missing when the record lacks the field."""
+    if name in typed:
+        return typed[name]
+    return _missing_value(schema[name])
