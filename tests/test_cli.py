@@ -25,13 +25,20 @@ def test_demo_runs_the_main_job_and_labels_data_synthetic():
     assert "fracture (n=" in out and "nonunion=yes (n=" in out
 
 
-def test_demo_fits_a_model_per_endpoint():
-    result = runner.invoke(app, ["demo", "--n", "1200", "--seed", "1"], env={"COLUMNS": "200"})
+def test_demo_fits_a_model_per_endpoint_and_writes_reports(tmp_path):
+    result = runner.invoke(
+        app,
+        ["demo", "--n", "1200", "--seed", "1", "--report-dir", str(tmp_path), "--bootstrap", "5"],
+        env={"COLUMNS": "200"},
+    )
     assert result.exit_code == 0, result.output
     for endpoint in ("nonunion", "collapse", "future_fracture"):
         assert f"{endpoint}: fitted " in result.output
         assert f"{endpoint} risk of three held-out patients - SYNTHETIC" in result.output
+        html = (tmp_path / f"{endpoint}.html").read_text()
+        assert 'id="synthetic-banner"' in html and 'id="calibration"' in html
     assert "risk_1826d" in result.output and "cross-validation" in result.output
+    assert "Held-out validation (SYNTHETIC, 95% bootstrap CI): auroc" in result.output
 
 
 def test_demo_bad_option_exits_2():
