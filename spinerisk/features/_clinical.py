@@ -74,6 +74,17 @@ def field_of_feature(name: str) -> str:
     return base
 
 
+def _as_float(col: pd.Series) -> pd.Series:
+    """Numbers and flags as float64 with NaN for missing; anything unparsable is NaN."""
+    if (
+        col.dtype.kind in "biuf"
+        or pd.api.types.is_extension_array_dtype(col.dtype)
+        and (pd.api.types.is_numeric_dtype(col.dtype) or pd.api.types.is_bool_dtype(col.dtype))
+    ):  # already numeric (validated records): no detour through Python objects
+        return pd.Series(col.to_numpy(dtype="float64", na_value=np.nan), index=col.index)
+    return pd.to_numeric(col.astype(object), errors="coerce").astype(float)
+
+
 class ClinicalFeatures(TransformerMixin, BaseEstimator):
     """Select baseline fields and add derived clinical features.
 
@@ -206,12 +217,13 @@ class ClinicalFeatures(TransformerMixin, BaseEstimator):
             spec = schema[name]
             col = X[name]
             if spec.dtype == "category" or (spec.categories is not None and not spec.is_numeric):
+                values = col if isinstance(col.dtype, pd.CategoricalDtype) else col.astype(object)
                 out[name] = pd.Series(
-                    pd.Categorical(col.astype(object), categories=list(spec.categories or ())),
+                    pd.Categorical(values, categories=list(spec.categories or ())),
                     index=X.index,
                 )
             elif spec.dtype in ("float", "int", "bool"):
-                out[name] = pd.to_numeric(col.astype(object), errors="coerce").astype(float)
+                out[name] = _as_float(col)
             # string and date baseline fields carry no modelling signal as such
         frame = pd.DataFrame(out, index=X.index)
         if self.derive:

@@ -194,11 +194,14 @@ def _table(reference: Any, records: pd.DataFrame, rarely_missing_below: float) -
                 long = f"is outside the training range {lo:g} to {hi:g}"
                 parts.append(_part(pos, order, 0, name, shown, note, long))
         elif spec["kind"] == "categorical":
-            codes = pd.Index(list(spec["counts"]))
-            text = col.astype(str)
-            pos = np.flatnonzero(~missing & ~text.isin(codes).to_numpy(dtype=bool))
+            # compare the distinct values as text, not every record: factorize once
+            where, distinct = pd.factorize(col, use_na_sentinel=True)
+            text = pd.Index(distinct).astype(str)
+            known = text.isin(pd.Index(list(spec["counts"])))
+            unseen = np.append(~known, False)  # the NA sentinel (-1) maps to False
+            pos = np.flatnonzero(~missing & unseen[where])
             if len(pos):
-                shown = text.to_numpy(dtype=object)[pos]
+                shown = text.to_numpy(dtype=object)[where[pos]]
                 note = "not in the training data"
                 long = "is a code no training record had"
                 parts.append(_part(pos, order, 1, name, shown, note, long))
