@@ -36,6 +36,7 @@ if _typing.TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from spinerisk.models import RiskModel
     from spinerisk.schema import SPINE_SCHEMA, FieldSpec, RowRule, Schema
     from spinerisk.schema._validate import ValidationResult, validate
+    from spinerisk.scoring import score_dask, score_file
     from spinerisk.summary import table_one
 
 __all__ = [
@@ -63,6 +64,8 @@ __all__ = [
     "make_feature_pipeline",
     "make_spine_cohort",
     "read_records",
+    "score_dask",
+    "score_file",
     "table_one",
     "temporal_split",
     "validate",
@@ -95,10 +98,30 @@ _LAZY = {
     "evaluate": "spinerisk.evaluation",
     "temporal_split": "spinerisk.evaluation",
     "centre_split": "spinerisk.evaluation",
+    "score_dask": "spinerisk.scoring",
+    "score_file": "spinerisk.scoring",
 }
 
 
+# submodules reachable as attributes without an explicit import (``sr.monitor.drift``)
+_SUBMODULES = frozenset(
+    {
+        "api",
+        "bundle",
+        "distributed",
+        "evaluation",
+        "explain",
+        "fastpath",
+        "metrics",
+        "monitor",
+        "scoring",
+    }
+)
+
+
 def __getattr__(name: str) -> _typing.Any:
+    if name in _SUBMODULES:
+        return _importlib.import_module(f"spinerisk.{name}")
     if name == "load":  # spinerisk.load is spinerisk.bundle.load_bundle
         value = _importlib.import_module("spinerisk.bundle").load_bundle
         globals()[name] = value

@@ -43,9 +43,15 @@ def test_all_names_resolve_and_nothing_else_is_public():
     public = {n for n in dir(spinerisk) if not n.startswith("_")}
     # submodules that Python binds as attributes once imported are not API names
     submodules = {"schema", "io", "datasets", "features", "summary", "exceptions", "cli",
-                  "endpoints", "models", "targets", "bundle"}  # fmt: skip
+                  "endpoints", "models", "targets", "bundle", "metrics", "evaluation",
+                  "explain", "scoring", "distributed", "fastpath", "api", "monitor"}  # fmt: skip
     assert public - submodules <= set(spinerisk.__all__)
     assert len(spinerisk.__all__) == len(set(spinerisk.__all__))
+
+
+def test_submodules_are_reachable_as_attributes():
+    assert spinerisk.monitor.drift is not None  # sr.monitor.drift(...) without an import
+    assert spinerisk.scoring.score_file is spinerisk.score_file
 
 
 def test_unknown_attribute_is_a_clear_error():
