@@ -1,0 +1,581 @@
+"""The FastAPI application: routes, error mapping, size limits and privacy-safe logging."""
+
+import hashlib
+import logging
+import math
+import os
+import threading
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from spinerisk.api._models import (
+    ExplainedRecord,
+    ExplainResponse,
+    FieldContribution,
+    HealthResponse,
+    MessageResponse,
+    ModelInfo,
+    PredictResponse,
+    RecordRisk,
+    ValidationErrorResponse,
+    batch_model,
+    record_model,
+    request_body_type,
+)
+from spinerisk.exceptions import DataQualityWarning, SchemaValidationError
+
+__all__ = ["create_app"]
+
+#: Logger of the API. Messages carry counts, timings and field names, never field values.
+logger = logging.getLogger("spinerisk.api")
+
+INTENDED_USE = (
+    "Research software, not clinically validated: not for diagnosis or treatment decisions. "
+    "spinerisk's examples and built-in models are trained on SYNTHETIC data (simulated "
+    "patients); a model trained on real data needs external validation before any use."
+)
+_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": MessageResponse, "description": "The body is not valid JSON."},
+    413: {
+        "description": "The body is larger than the limit; it was not read.",
+        "content": {"text/plain": {"schema": {"type": "string"}}},
+    },
+    422: {
+        "model": ValidationErrorResponse,
+        "description": "Invalid records: wrong type, out of range, unknown code or field, "
+        "inconsistent record or too many records. Every problem is listed; nothing is scored.",
+    },
+}
+_PREDICT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **_ERROR_RESPONSES,
+    503: {"model": MessageResponse, "description": "The audit log could not be written."},
+}
+
+
+@dataclass
+class _Served:
+    """The loaded model and what the routes need to know about it."""
+
+    model: Any
+    info: ModelInfo
+    fields: list[str]
+    lock: threading.Lock
+    audit_log: Any
+
+    def audit_info(self) -> dict[str, Any]:
+        """Model identity for audit lines (the keys of ``spinerisk.monitor.bundle_info``)."""
+        return {
+            "model_id": self.info.model_id,
+            "model_sha256": self.info.sha256,
+            "endpoint": self.info.endpoint,
+            "backend": self.info.backend,
+            "created_utc": self.info.created_utc,
+        }
+
+
+def create_app(
+    model_or_path: Any,
+    *,
+    max_records: int = 1000,
+    max_body_bytes: int = 1_000_000,
+    audit_log: Any = None,
+) -> FastAPI:
+    """Build the HTTP prediction API around one fitted model.
+
+    Routes: ``POST /v1/predict`` (risks), ``POST /v1/explain`` (risks with their largest
+    feature contributions and a plain-language sentence), ``GET /v1/model`` (manifest
+    and model-card summary) and ``GET /health``. Request records are generated from the
+    model's schema: the record id plus the endpoint's baseline predictors, strictly
+    typed, with units in the OpenAPI descriptions and unknown fields refused.
+
+    Parameters
+    ----------
+    model_or_path : RiskModel, str or path-like
+        A fitted :class:`~spinerisk.RiskModel`, or the path of a bundle written by
+        :meth:`RiskModel.save <spinerisk.RiskModel.save>`, loaded with
+        :func:`spinerisk.load` after all of its checks. Load bundles only from
+        trusted storage.
+    max_records : int, default=1000
+        Largest number of records in one request (more gives 422).
+    max_body_bytes : int, default=1_000_000
+        Largest request body in bytes (more gives 413, before the body is parsed).
+    audit_log : object or None, default=None
+        Anything with ``log_predictions(*, model_info, inputs, outputs, source)``, such
+        as ``spinerisk.monitor.AuditLog``; called after each successful prediction with
+        ``source="api"``. If it fails, the request fails with 503 and no risk is
+        returned.
+
+    Returns
+    -------
+    FastAPI
+        Serve it with any ASGI server (``spinerisk serve`` runs uvicorn).
+
+    Raises
+    ------
+    ArtifactError
+        If the bundle fails a check (see :func:`spinerisk.bundle.read_manifest`).
+    TypeError
+        If ``model_or_path`` is neither a RiskModel nor a path.
+    ValueError
+        If a limit is not a positive integer.
+
+    Notes
+    -----
+    Logs (logger ``spinerisk.api``) hold counts, timings, field names and status codes,
+    never the values of a record; error responses echo the client's own values back to
+    it only. Risks are predictions of a statistical model, not clinical advice.
+
+    Examples
+    --------
+    >>> import spinerisk as sr
+    >>> from fastapi.testclient import TestClient
+    >>> from spinerisk.api import create_app
+    >>> cohort = sr.make_spine_cohort(600, seed=0)
+    >>> model = sr.RiskModel(endpoint="nonunion", backend="linear").fit(cohort)
+    >>> client = TestClient(create_app(model))
+    >>> record = {"patient_id": "P-1", "age_years": 81.0, "sex": "F", "hu_l1": 62.0}
+    >>> response = client.post("/v1/predict", json=record)
+    >>> response.status_code, list(response.json()["predictions"][0]["risk"])
+    (200, ['183d'])
+    >>> bad = client.post("/v1/predict", json=dict(record, age_years=150.0))
+    >>> bad.status_code, bad.json()["detail"][0]["loc"]
+    (422, ['body', 'age_years'])
+    """
+    for name, value in (("max_records", max_records), ("max_body_bytes", max_body_bytes)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive integer; got {name}={value!r}.")
+    served = _load(model_or_path, max_records, max_body_bytes, audit_log)
+    schema = _schema_of(served.model)
+    record = record_model(schema, served.fields)
+    batch = batch_model(record, max_records)
+    body_type = request_body_type(record, batch)
+
+    app = FastAPI(
+        title="spinerisk prediction API",
+        version=served.info.model_version,
+        description=(
+            f"Risk of **{served.info.endpoint}** ({served.info.endpoint_description}) from "
+            f"one clinical record or up to {max_records} records per request. "
+            f"{INTENDED_USE}"
+        ),
+        max_body_size=max_body_bytes,
+    )
+    app.state.model_id = served.info.model_id
+    app.add_middleware(_QuietErrors)
+    app.add_exception_handler(RequestValidationError, _request_validation_handler)
+
+    @app.get("/health", response_model=HealthResponse, tags=["service"])
+    def health() -> HealthResponse:
+        """Liveness and readiness: the model is loaded and can score."""
+        return HealthResponse(status="ok", model_loaded=True, model_id=served.info.model_id)
+
+    @app.get("/v1/model", response_model=ModelInfo, tags=["model"])
+    def model_info() -> ModelInfo:
+        """What the served model is: endpoint, backend, horizons, schema, training size,
+        creation time, library versions, bundle sha256 and intended use."""
+        return served.info
+
+    @app.post(
+        "/v1/predict",
+        response_model=PredictResponse,
+        responses=_PREDICT_RESPONSES,
+        tags=["model"],
+    )
+    def predict(body: body_type) -> Any:  # type: ignore[valid-type]
+        """Risk of the outcome at each horizon for one record or a batch of records.
+
+        Send one record object, or ``{"records": [...]}``. Numbers must be JSON numbers
+        and flags JSON booleans; optional fields may be null or left out.
+        """
+        start = time.perf_counter()
+        records = _records(body)
+        try:
+            risks = _predict(served, records)
+        except SchemaValidationError as exc:
+            return _schema_error_response("POST /v1/predict", exc, batch=_is_batch(body))
+        if served.audit_log is not None:
+            _audit(served, records, risks)
+        logger.info(
+            "predict: %d record(s) scored in %.1f ms",
+            len(records),
+            1000 * (time.perf_counter() - start),
+        )
+        horizons = [c for c in risks.columns if c.startswith("risk_")]
+        return PredictResponse(
+            model_id=served.info.model_id,
+            model_version=served.info.model_version,
+            endpoint=served.info.endpoint,
+            horizon_days=served.info.horizon_days,
+            predictions=[
+                RecordRisk(
+                    id=str(rid),
+                    risk={c[len("risk_") :]: float(row[c]) for c in horizons},
+                    warnings=[w for w in str(row["warnings"]).split("; ") if w],
+                )
+                for rid, row in risks.iterrows()
+            ],
+        )
+
+    @app.post(
+        "/v1/explain",
+        response_model=ExplainResponse,
+        responses=_ERROR_RESPONSES,
+        tags=["model"],
+    )
+    def explain(
+        body: body_type,  # type: ignore[valid-type]
+        top_k: int = Query(5, ge=1, le=50, description="Fields to return per record."),
+        horizon_days: float | None = Query(
+            None,
+            gt=0,
+            description="Horizon of the explained risk in days: one of the model's horizons "
+            f"({', '.join(f'{h:g}' for h in served.info.horizon_days)}); default the first.",
+        ),
+    ) -> Any:
+        """Risk of each record, the clinical fields that move it most, and a sentence.
+
+        Contributions are additive on the model's margin scale, with their share of the
+        risk in percentage points. They describe the model, not causes (treatment is
+        confounded by indication).
+        """
+        start = time.perf_counter()
+        records = _records(body)
+        horizon = None
+        if horizon_days is not None:
+            matches = [
+                h for h in served.info.horizon_days if math.isclose(horizon_days, h, rel_tol=1e-9)
+            ]
+            if not matches:
+                return _horizon_error(horizon_days, served.info.horizon_days)
+            horizon = matches[0]
+        try:
+            response = _explain(served, records, top_k, horizon)
+        except SchemaValidationError as exc:
+            return _schema_error_response("POST /v1/explain", exc, batch=_is_batch(body))
+        logger.info(
+            "explain: %d record(s) explained in %.1f ms",
+            len(records),
+            1000 * (time.perf_counter() - start),
+        )
+        return response
+
+    return app
+
+
+# -- loading ---------------------------------------------------------------------------
+def _schema_of(model: Any) -> Any:
+    if getattr(model, "schema", None) is not None:
+        return model.schema
+    from spinerisk.schema.default import SPINE_SCHEMA
+
+    return SPINE_SCHEMA
+
+
+def _load(source: Any, max_records: int, max_body_bytes: int, audit_log: Any) -> _Served:
+    from sklearn.utils.validation import check_is_fitted
+
+    from spinerisk.models import RiskModel
+
+    manifest: dict[str, Any] | None = None
+    sha256: str | None = None
+    if isinstance(source, str | os.PathLike):
+        from spinerisk.bundle import load_bundle, read_manifest
+
+        path = Path(source)
+        if not path.is_file():
+            raise FileNotFoundError(f"No model bundle at {str(path)!r}.")
+        sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
+        manifest = read_manifest(path, sha256=sha256)
+        model = load_bundle(path, sha256=sha256)
+    elif isinstance(source, RiskModel):
+        check_is_fitted(source, "estimator_")
+        model = source
+    else:
+        raise TypeError(
+            "create_app needs a fitted RiskModel or the path of a model bundle; "
+            f"got {type(source).__name__}."
+        )
+    ep = model.endpoint_
+    schema = _schema_of(model)
+    fields = [model.id_field_, *ep.predictors(schema)]
+    if manifest is not None and sha256 is not None:
+        created = str(manifest.get("created_utc"))
+        versions = dict(manifest.get("versions") or {})
+        # same identity as spinerisk.monitor.bundle_info, so audit lines match
+        model_id = f"{ep.name}-{model.backend_}-{created}-{sha256[:12]}"
+    else:
+        from importlib import metadata
+
+        import spinerisk
+
+        created = None
+        versions = {"spinerisk": spinerisk.__version__}
+        for dist in ("scikit-learn", "xgboost", "lightgbm", "lifelines", "numpy", "pandas"):
+            try:
+                versions[dist] = metadata.version(dist)
+            except metadata.PackageNotFoundError:
+                versions[dist] = None
+        model_id = f"{ep.name}-{model.backend_}-unsaved"
+    info = ModelInfo(
+        model_id=model_id,
+        model_version=created or "unsaved",
+        endpoint=ep.name,
+        endpoint_kind=ep.kind,
+        endpoint_description=ep.description,
+        backend=model.backend_,
+        horizon_days=[float(h) for h in model.horizons_],
+        schema_name=schema.name,
+        schema_version=schema.version,
+        n_train=int(model.n_train_),
+        created_utc=created,
+        sha256=sha256,
+        versions=versions,
+        selection_reason=getattr(model, "selection_reason_", None),
+        fields=fields,
+        max_records=max_records,
+        max_body_bytes=max_body_bytes,
+        intended_use=INTENDED_USE,
+    )
+    return _Served(model, info, fields, threading.Lock(), audit_log)
+
+
+# -- scoring ---------------------------------------------------------------------------
+def _is_batch(body: BaseModel) -> bool:
+    return "records" in type(body).model_fields
+
+
+def _records(body: BaseModel) -> list[dict[str, Any]]:
+    """The request's records as plain dicts (dates as ISO text)."""
+    models = getattr(body, "records") if _is_batch(body) else [body]  # noqa: B009
+    out = []
+    for item in models:
+        record = item.model_dump()
+        out.append({k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in record.items()})
+    return out
+
+
+def _predict(served: _Served, records: list[dict[str, Any]]) -> pd.DataFrame:
+    # the per-record "warnings" column carries what DataQualityWarning summarises;
+    # catch_warnings is process-global state, hence the lock
+    with served.lock, warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataQualityWarning)
+        risks: pd.DataFrame = served.model.predict_risk(records)
+    return risks
+
+
+def _audit(served: _Served, records: list[dict[str, Any]], risks: pd.DataFrame) -> None:
+    try:
+        served.audit_log.log_predictions(
+            model_info=served.audit_info(),
+            inputs=pd.DataFrame.from_records(records),
+            outputs=risks,
+            source="api",
+        )
+    except OSError as exc:
+        logger.error("audit log could not be written (%s); no risk returned", type(exc).__name__)
+        raise HTTPException(
+            status_code=503, detail="The audit log could not be written; no risk was returned."
+        ) from exc
+
+
+def _explain(
+    served: _Served, records: list[dict[str, Any]], top_k: int, horizon: float | None
+) -> ExplainResponse:
+    from spinerisk.explain import explain
+
+    with served.lock, warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataQualityWarning)
+        expl = explain(served.model, records, horizon=horizon)
+    sentences = expl.sentences(k=top_k).tolist()
+    explained = []
+    for i, rid in enumerate(expl.contributions.index):
+        points = expl.risk_points.iloc[i]
+        order = points.abs().sort_values(ascending=False, kind="stable").index[:top_k]
+        explained.append(
+            ExplainedRecord(
+                id=str(rid),
+                risk=float(expl.risk.iloc[i]),
+                base_risk=float(expl.base_risk),
+                contributions=[
+                    FieldContribution(
+                        field=str(field),
+                        label=str(expl.labels.get(field, field)),
+                        value=_jsonable_value(expl.values.iloc[i].get(field)),
+                        contribution=float(expl.contributions.iloc[i][field]),
+                        risk_points=float(points[field]),
+                    )
+                    for field in order
+                ],
+                sentence=str(sentences[i]),
+            )
+        )
+    return ExplainResponse(
+        model_id=served.info.model_id,
+        model_version=served.info.model_version,
+        endpoint=served.info.endpoint,
+        horizon_days=float(expl.horizon),
+        scale=str(expl.scale),
+        method=str(expl.method),
+        explanations=explained,
+        note="Contributions describe the model, not causes: treatment is confounded by "
+        "indication. Research software; not clinically validated.",
+    )
+
+
+def _jsonable_value(value: Any) -> str | float | bool | None:
+    """A record value for JSON: missing as null, numbers as floats, codes as text."""
+    if value is None or (not isinstance(value, str) and bool(pd.isna(value))):
+        return None
+    if hasattr(value, "item"):  # numpy scalars
+        value = value.item()
+    if isinstance(value, bool | str):
+        return value
+    if isinstance(value, int | float):
+        return float(value)
+    return str(value)
+
+
+# -- errors ----------------------------------------------------------------------------
+def _horizon_error(horizon: float, allowed: list[float]) -> JSONResponse:
+    shown = ", ".join(f"{h:g}" for h in allowed)
+    detail = [
+        {
+            "loc": ["query", "horizon_days"],
+            "msg": f"horizon_days must be one of the model's horizons ({shown}).",
+            "type": "horizon",
+            "input": _jsonable_scalar(horizon),
+            "ctx": {"expected": shown},
+        }
+    ]
+    _log_rejection("POST /v1/explain", detail)
+    return JSONResponse(status_code=422, content={"detail": detail})
+
+
+def _jsonable_scalar(value: Any) -> Any:
+    """A value safe to echo in JSON: scalars only, non-finite numbers as text."""
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else repr(value)
+    return None
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, bool | int | str) or value is None:
+        return value
+    if isinstance(value, float):
+        return _jsonable_scalar(value)
+    return str(value)
+
+
+async def _request_validation_handler(request: Request, exc: Exception) -> JSONResponse:
+    """422 with per-field errors (400 for a body that is not JSON); nothing is logged but
+    counts and field names."""
+    assert isinstance(exc, RequestValidationError)
+    errors = list(exc.errors())
+    bad_json = [e for e in errors if e.get("type") == "json_invalid"]
+    if bad_json:
+        logger.info("%s %s: body is not valid JSON", request.method, request.url.path)
+        reason = (bad_json[0].get("ctx") or {}).get("error", "JSON decode error")
+        return JSONResponse(
+            status_code=400, content={"detail": f"The body is not valid JSON: {reason}."}
+        )
+    detail = []
+    for err in errors:
+        loc = list(err.get("loc", ()))
+        if len(loc) >= 2 and loc[0] == "body" and loc[1] in ("batch", "single"):
+            del loc[1]  # the union tag: the client sent one shape, report in its terms
+        item: dict[str, Any] = {
+            "loc": [p if isinstance(p, int) else str(p) for p in loc],
+            "msg": str(err.get("msg", "")),
+            "type": str(err.get("type", "")),
+            "input": _jsonable_scalar(err.get("input")),
+        }
+        if err.get("ctx"):
+            item["ctx"] = {str(k): _plain(v) for k, v in err["ctx"].items()}
+        detail.append(item)
+    _log_rejection(f"{request.method} {request.url.path}", detail)
+    return JSONResponse(status_code=422, content={"detail": detail})
+
+
+def _schema_error_response(route: str, exc: SchemaValidationError, *, batch: bool) -> JSONResponse:
+    """Schema and row-rule failures found by spinerisk's validation, as 422 per field."""
+    detail = []
+    for f in exc.failures.to_dict(orient="records"):
+        loc: list[str | int] = ["body"]
+        row, column = f.get("row"), f.get("column")
+        if batch:
+            loc.append("records")
+            if row is not None and not pd.isna(row):
+                loc.append(int(row))
+        if isinstance(column, str):
+            loc.append(column)
+        check = str(f.get("check", ""))
+        detail.append(
+            {
+                "loc": loc,
+                "msg": str(f.get("message", "")),
+                "type": "record_rule" if check.startswith("rule:") else "schema_check",
+                "input": _jsonable_scalar(f.get("value")),
+                "ctx": {"check": check, "expected": str(f.get("expected", ""))},
+            }
+        )
+    _log_rejection(route, detail)
+    return JSONResponse(status_code=422, content={"detail": detail})
+
+
+def _log_rejection(route: str, detail: list[dict[str, Any]]) -> None:
+    fields = sorted({str(d["loc"][-1]) for d in detail if len(d["loc"]) > 1})
+    logger.info(
+        "%s: rejected with %d problem(s) in field(s) %s",
+        route,
+        len(detail),
+        ", ".join(fields) or "-",
+    )
+
+
+class _QuietErrors:
+    """Turn an unexpected exception into a bare 500, logging only its type.
+
+    Exception messages can quote record values, so neither the message nor the
+    traceback reaches the logs or the client.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_tracked(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_tracked)
+        except HTTPException:  # handled outside (the body-size limit signals with one)
+            raise
+        except Exception as exc:
+            if started:  # a response went out already (the body-size limiter's 413)
+                return
+            logger.error(
+                "%s %s: internal error (%s)", scope["method"], scope["path"], type(exc).__name__
+            )
+            response = JSONResponse(status_code=500, content={"detail": "Internal error."})
+            await response(scope, receive, send)

@@ -1,0 +1,520 @@
+"""HTTP API: every route and every error, predictions equal to the library, no values in logs.
+
+Models are fitted on small SYNTHETIC cohorts (never real patients) once per module.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import math
+import socket
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+import spinerisk as sr
+from spinerisk.api import create_app
+from spinerisk.bundle import read_manifest
+from spinerisk.cli import app as cli_app
+
+MAX_RECORDS = 5
+MAX_BODY = 60_000
+N_LOAD = 96  # requests of the loopback load test (benchmarks/bench_api.py sends 2,000)
+
+
+def _json_records(frame: pd.DataFrame, fields: list[str]) -> list[dict[str, Any]]:
+    """Records as a JSON client sends them: schema types, null for missing."""
+    valid = sr.validate(frame)
+    cols = [c for c in fields if c in valid.columns]
+    return json.loads(valid[cols].to_json(orient="records"))
+
+
+@pytest.fixture(scope="module")
+def cohort() -> pd.DataFrame:
+    return sr.make_spine_cohort(1500, seed=0)
+
+
+@pytest.fixture(scope="module")
+def fitted(cohort: pd.DataFrame) -> sr.RiskModel:
+    return sr.RiskModel(endpoint="nonunion", backend="linear").fit(cohort)
+
+
+@pytest.fixture(scope="module")
+def bundle(fitted: sr.RiskModel, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("api") / "nonunion.srb"
+    fitted.save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def client(bundle: Path) -> TestClient:
+    return TestClient(create_app(bundle, max_records=MAX_RECORDS, max_body_bytes=MAX_BODY))
+
+
+@pytest.fixture(scope="module")
+def records(cohort: pd.DataFrame, fitted: sr.RiskModel) -> list[dict[str, Any]]:
+    eligible = cohort[fitted.endpoint_.eligible(sr.validate(cohort))]
+    fields = [fitted.id_field_, *fitted.endpoint_.predictors()]
+    return _json_records(eligible.tail(40), fields)
+
+
+def _library_risk(model: sr.RiskModel, records: list[dict[str, Any]]) -> pd.DataFrame:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", sr.DataQualityWarning)
+        return model.predict_risk(records)
+
+
+# -- 200 ------------------------------------------------------------------------------------------
+def test_predict_one_record_equals_the_library(client, fitted, bundle, records):
+    response = client.post("/v1/predict", json=records[0])
+    assert response.status_code == 200
+    body = response.json()
+    expected = _library_risk(fitted, [records[0]])
+    (pred,) = body["predictions"]
+    assert pred["id"] == records[0]["patient_id"]
+    assert set(pred["risk"]) == {"183d"}
+    assert math.isclose(pred["risk"]["183d"], expected["risk_183d"].iloc[0], rel_tol=1e-12)
+    sha = hashlib.sha256(bundle.read_bytes()).hexdigest()
+    assert body["model_id"].endswith(sha[:12]) and body["endpoint"] == "nonunion"
+    assert body["model_version"] == read_manifest(bundle)["created_utc"]
+    assert body["horizon_days"] == [pytest.approx(182.62)]
+
+
+def test_predict_list_equals_the_library_in_order(client, fitted, records):
+    batch = records[1 : 1 + MAX_RECORDS]
+    response = client.post("/v1/predict", json={"records": batch})
+    assert response.status_code == 200
+    preds = response.json()["predictions"]
+    expected = _library_risk(fitted, batch)
+    assert [p["id"] for p in preds] == [r["patient_id"] for r in batch]
+    np.testing.assert_allclose(
+        [p["risk"]["183d"] for p in preds], expected["risk_183d"].to_numpy(), rtol=1e-12
+    )
+
+
+def test_values_outside_training_come_back_as_warnings(client, fitted, records):
+    lo, hi = fitted.training_ranges_["hu_l1"]
+    assert hi < 450  # the schema allows more than the synthetic cohort holds
+    odd = dict(records[0], hu_l1=450.0)
+    pred = client.post("/v1/predict", json=odd).json()["predictions"][0]
+    assert pred["warnings"] == [f"out_of_range:hu_l1=450 (training {lo:g} to {hi:g})"]
+    assert client.post("/v1/predict", json=records[0]).json()["predictions"][0]["warnings"] == []
+
+
+def test_minimal_record_with_missing_fields_is_scored(client, fitted):
+    record = {"patient_id": "MIN-1", "age_years": 77.0, "sex": "F", "hu_l1": None}
+    response = client.post("/v1/predict", json=record)
+    assert response.status_code == 200
+    risk = response.json()["predictions"][0]["risk"]["183d"]
+    # the library needs every field the model was fitted with; the API sends the others as null
+    full = {f: record.get(f) for f in client.get("/v1/model").json()["fields"]}
+    assert math.isclose(risk, _library_risk(fitted, [full])["risk_183d"].iloc[0], rel_tol=1e-12)
+
+
+def test_health_and_model_card(client, fitted, bundle):
+    health = client.get("/health").json()
+    info = client.get("/v1/model").json()
+    assert health["status"] == "ok" and health["model_loaded"] is True
+    assert health["model_id"] == info["model_id"]
+    manifest = read_manifest(bundle)
+    assert info["sha256"] == hashlib.sha256(bundle.read_bytes()).hexdigest()
+    assert info["created_utc"] == manifest["created_utc"]
+    assert info["versions"] == manifest["versions"]
+    assert (info["endpoint"], info["endpoint_kind"], info["backend"]) == (
+        "nonunion",
+        "binary",
+        "linear",
+    )
+    assert info["n_train"] == fitted.n_train_
+    assert (info["schema_name"], info["schema_version"]) == (sr.SPINE_SCHEMA.name, "1")
+    assert info["fields"] == [fitted.id_field_, *fitted.endpoint_.predictors()]
+    assert info["max_records"] == MAX_RECORDS and info["max_body_bytes"] == MAX_BODY
+    assert (
+        "SYNTHETIC" in info["intended_use"] and "not clinically validated" in info["intended_use"]
+    )
+
+
+# -- 422: pydantic (strict types, ranges, codes, unknown fields) ----------------------------------
+@pytest.mark.parametrize(
+    ("field", "value", "error_type"),
+    [
+        ("age_years", 150.0, "less_than_equal"),  # out of range
+        ("hu_l1", -51, "greater_than_equal"),
+        ("age_years", "80", "float_type"),  # strict: text is not a number
+        ("age_years", False, "float_type"),  # strict: a boolean is not a number
+        ("prevalent_vf_count", 2.5, "int_type"),
+        ("prior_fragility_fx", 1, "bool_type"),  # strict: 1 is not true
+        ("sex", "X", "literal_error"),  # unknown code
+        ("t2_pattern", "bright", "literal_error"),
+        ("shoe_size", 42, "extra_forbidden"),  # unknown field
+        ("nonunion", True, "extra_forbidden"),  # outcome fields never enter a request
+        ("patient_id", "has space", "string_pattern_mismatch"),
+    ],
+)
+def test_bad_field_gives_422_naming_the_field(client, records, field, value, error_type):
+    single = client.post("/v1/predict", json=dict(records[0], **{field: value}))
+    assert single.status_code == 422
+    (err,) = single.json()["detail"]
+    assert (err["loc"], err["type"], err["input"]) == (["body", field], error_type, value)
+
+    batch = [records[0], dict(records[1], **{field: value})]
+    in_batch = client.post("/v1/predict", json={"records": batch})
+    assert in_batch.status_code == 422
+    (err,) = in_batch.json()["detail"]
+    assert err["loc"] == ["body", "records", 1, field]
+
+
+def test_missing_required_field_and_every_problem_listed(client, records):
+    record = {k: v for k, v in records[0].items() if k != "sex"}
+    response = client.post("/v1/predict", json=dict(record, age_years=10.0, zz=1))
+    assert response.status_code == 422
+    got = {(tuple(e["loc"]), e["type"]) for e in response.json()["detail"]}
+    assert got == {
+        (("body", "sex"), "missing"),
+        (("body", "age_years"), "greater_than_equal"),
+        (("body", "zz"), "extra_forbidden"),
+    }
+
+
+def test_non_finite_number_is_422_not_a_crash(client, records):
+    body = json.dumps(records[0]).replace(
+        f'"age_years": {json.dumps(records[0]["age_years"])}', '"age_years": NaN'
+    )
+    assert "NaN" in body
+    response = client.post(
+        "/v1/predict", content=body, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "age_years"]
+
+
+# -- 422: the library's schema and row rules ------------------------------------------------------
+def test_row_rule_violation_is_422_on_the_record_and_field(client, records):
+    bad = dict(records[2], height_cm=160.0, weight_kg=60.0, bmi=35.0)  # weight/height^2 = 23.4
+    response = client.post("/v1/predict", json={"records": [records[1], bad]})
+    assert response.status_code == 422
+    (err,) = response.json()["detail"]
+    assert err["loc"] == ["body", "records", 1, "bmi"]
+    assert err["type"] == "record_rule"
+    assert err["ctx"]["check"] == "rule:bmi_matches_height_weight"
+    assert "bmi differs from weight_kg" in err["msg"]
+
+
+def test_mri_pattern_without_mri_is_422(client, records):
+    bad = dict(records[0], mri_done=False, t2_pattern="confined_high")
+    (err,) = client.post("/v1/predict", json=bad).json()["detail"]
+    assert err["loc"] == ["body", "mri_done"] and err["ctx"]["check"].startswith("rule:")
+
+
+def test_duplicate_ids_in_a_batch_are_422(client, records):
+    response = client.post("/v1/predict", json={"records": [records[0], records[0]]})
+    assert response.status_code == 422
+    locs = [e["loc"] for e in response.json()["detail"]]
+    assert locs == [["body", "records", 0, "patient_id"], ["body", "records", 1, "patient_id"]]
+
+
+@pytest.mark.parametrize("n", [0, MAX_RECORDS + 1])
+def test_record_count_outside_limits_is_422(client, records, n):
+    batch = [dict(records[0], patient_id=f"N-{i}") for i in range(n)]
+    response = client.post("/v1/predict", json={"records": batch})
+    assert response.status_code == 422
+    (err,) = response.json()["detail"]
+    assert err["loc"] == ["body", "records"]
+    assert err["type"] == ("too_short" if n == 0 else "too_long")
+
+
+# -- 400 and 413 ----------------------------------------------------------------------------------
+def test_malformed_json_is_400(client):
+    response = client.post(
+        "/v1/predict",
+        content=b'{"patient_id": "P-1", ',
+        headers={"content-type": "application/json"},
+    )
+    assert response.status_code == 400
+    assert response.json()["detail"].startswith("The body is not valid JSON")
+
+
+def test_oversized_body_is_413_before_parsing(client, records):
+    big = json.dumps({"records": [dict(records[0], patient_id="X" * MAX_BODY)]}).encode()
+    assert len(big) > MAX_BODY
+    response = client.post("/v1/predict", content=big, headers={"content-type": "application/json"})
+    assert response.status_code == 413
+
+    def chunks():  # no Content-Length: the limit applies to the bytes streamed
+        for i in range(0, len(big), 4096):
+            yield big[i : i + 4096]
+
+    streamed = client.post(
+        "/v1/predict", content=chunks(), headers={"content-type": "application/json"}
+    )
+    assert streamed.status_code == 413
+
+
+# -- OpenAPI --------------------------------------------------------------------------------------
+def test_openapi_has_units_ranges_codes_and_forbids_extras(client, fitted):
+    spec = client.get("/openapi.json").json()
+    record = spec["components"]["schemas"]["Record"]
+    assert record["additionalProperties"] is False
+    assert set(record["required"]) == {"patient_id", "age_years", "sex"}
+    props = record["properties"]
+    assert list(props) == [fitted.id_field_, *fitted.endpoint_.predictors()]
+    with_unit = [f for f in sr.SPINE_SCHEMA if f.name in props and f.unit]
+    assert len(with_unit) > 10
+    for spec_field in with_unit:
+        assert f"Unit: {spec_field.unit}." in props[spec_field.name]["description"]
+    assert props["age_years"]["minimum"] == 18 and props["age_years"]["maximum"] == 105
+    sex = props["sex"]
+    assert sex.get("enum", [None])[0] == "F" or sex.get("const") or "enum" in str(sex)
+    batch = spec["components"]["schemas"]["RecordBatch"]["properties"]["records"]
+    assert (batch["minItems"], batch["maxItems"]) == (1, MAX_RECORDS)
+    responses = spec["paths"]["/v1/predict"]["post"]["responses"]
+    assert {"200", "400", "413", "422"} <= set(responses)
+
+
+# -- logs -----------------------------------------------------------------------------------------
+def test_logs_never_hold_record_values(client, records, caplog):
+    caplog.set_level(logging.DEBUG)
+    distinctive_id, distinctive_hu = "ZQX-7731-LOGCHECK", 123.456789
+    ok = dict(records[0], patient_id=distinctive_id, hu_l1=distinctive_hu)
+    assert client.post("/v1/predict", json=ok).status_code == 200
+    bad = dict(ok, age_years=104.987654, prevalent_vf_count="7.654321")  # pydantic 422
+    assert client.post("/v1/predict", json=bad).status_code == 422
+    rule = dict(ok, height_cm=160.0, weight_kg=60.0, bmi=33.3331)  # library 422
+    assert client.post("/v1/predict", json=rule).status_code == 422
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("scored" in m for m in messages)  # the API does log (the test can fail)
+    assert any("rejected" in m and "bmi" in m for m in messages)
+    text = "\n".join(messages)
+    for value in (distinctive_id, "123.456789", "104.987654", "7.654321", "33.3331"):
+        assert value not in text
+
+
+def test_unexpected_error_is_a_bare_500_without_the_message(fitted, records, monkeypatch, caplog):
+    caplog.set_level(logging.DEBUG)
+    client = TestClient(create_app(fitted), raise_server_exceptions=False)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("age_years=98.7654 broke something")
+
+    monkeypatch.setattr(fitted, "predict_risk", broken)
+    response = client.post("/v1/predict", json=records[0])
+    assert response.status_code == 500 and response.json() == {"detail": "Internal error."}
+    assert any("RuntimeError" in r.getMessage() for r in caplog.records)
+    assert not any("98.7654" in r.getMessage() for r in caplog.records)
+
+
+# -- audit log ------------------------------------------------------------------------------------
+def test_audit_log_records_each_prediction(bundle, fitted, records, tmp_path):
+    from spinerisk.monitor import AuditLog, bundle_info
+
+    path = tmp_path / "audit.jsonl"
+    client = TestClient(create_app(bundle, audit_log=AuditLog(path)))
+    batch = records[:3]
+    preds = client.post("/v1/predict", json={"records": batch}).json()["predictions"]
+    client.post("/v1/predict", json=dict(records[0], age_years=500.0))  # 422: not scored
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    assert len(lines) == len(batch)
+    assert {line["source"] for line in lines} == {"api"}
+    identity = bundle_info(bundle)
+    assert {line["model_id"] for line in lines} == {identity["model_id"]}
+    assert {line["model_sha256"] for line in lines} == {identity["model_sha256"]}
+    assert [line["outputs"]["risk_183d"] for line in lines] == pytest.approx(
+        [p["risk"]["183d"] for p in preds], rel=1e-12
+    )
+    assert batch[0]["patient_id"] not in path.read_text()  # hashed, never in clear
+
+
+def test_audit_log_failure_is_503_and_no_risk(fitted, records):
+    class FullDisk:
+        def log_predictions(self, **kwargs: Any) -> int:
+            raise OSError("No space left on device")
+
+    client = TestClient(create_app(fitted, audit_log=FullDisk()))
+    response = client.post("/v1/predict", json=records[0])
+    assert response.status_code == 503
+    assert response.json() == {
+        "detail": "The audit log could not be written; no risk was returned."
+    }
+
+
+# -- other models ---------------------------------------------------------------------------------
+def test_xgboost_model_in_memory(cohort):
+    model = sr.RiskModel(endpoint="collapse", backend="xgboost").fit(cohort.head(800))
+    client = TestClient(create_app(model))
+    fields = [model.id_field_, *model.endpoint_.predictors()]
+    batch = _json_records(cohort.tail(3), fields)
+    preds = client.post("/v1/predict", json={"records": batch}).json()["predictions"]
+    expected = _library_risk(model, batch)["risk_183d"].to_numpy()
+    np.testing.assert_allclose([p["risk"]["183d"] for p in preds], expected, rtol=1e-12)
+    info = client.get("/v1/model").json()
+    assert info["backend"] == "xgboost" and info["sha256"] is None
+    assert info["model_id"] == "collapse-xgboost-unsaved"
+
+
+@pytest.fixture(scope="module")
+def competing(cohort: pd.DataFrame) -> tuple[sr.RiskModel, TestClient, dict[str, Any]]:
+    model = sr.RiskModel(endpoint="future_fracture", backend="linear").fit(cohort.head(800))
+    record = _json_records(cohort.tail(1), [model.id_field_, *model.endpoint_.predictors()])[0]
+    return model, TestClient(create_app(model)), record
+
+
+def test_competing_risk_model_gives_one_risk_per_horizon(competing):
+    model, client, record = competing
+    risk = client.post("/v1/predict", json=record).json()["predictions"][0]["risk"]
+    assert list(risk) == ["365d", "730d", "1826d"]
+    assert risk["365d"] <= risk["730d"] <= risk["1826d"]
+    expected = _library_risk(model, [record]).iloc[0]
+    for key, value in risk.items():
+        assert math.isclose(value, expected[f"risk_{key}"], rel_tol=1e-12)
+
+
+# -- explain ------------------------------------------------------------------------------------
+def test_explain_equals_the_library(client, fitted, records):
+    from spinerisk.explain import explain
+
+    batch = records[:3]
+    response = client.post("/v1/explain", params={"top_k": 4}, json={"records": batch})
+    assert response.status_code == 200
+    body = response.json()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", sr.DataQualityWarning)
+        expl = explain(fitted, batch)
+    assert body["scale"] == "log-odds" and body["horizon_days"] == pytest.approx(182.62)
+    assert "not causes" in body["note"]
+    sentences = expl.sentences(k=4)
+    predicted = _library_risk(fitted, batch)["risk_183d"]
+    for i, got in enumerate(body["explanations"]):
+        assert got["id"] == batch[i]["patient_id"]
+        assert math.isclose(got["risk"], predicted.iloc[i], rel_tol=1e-9)
+        assert got["sentence"] == sentences.iloc[i]
+        points = expl.risk_points.iloc[i]
+        top = points.abs().sort_values(ascending=False, kind="stable").index[:4]
+        assert [c["field"] for c in got["contributions"]] == list(top)
+        for c in got["contributions"]:
+            assert math.isclose(c["risk_points"], points[c["field"]], rel_tol=1e-12)
+            assert math.isclose(
+                c["contribution"], expl.contributions.iloc[i][c["field"]], rel_tol=1e-12
+            )
+        # over all fields, the percentage points add up to risk minus base risk
+        total = 100 * (got["risk"] - got["base_risk"])
+        assert math.isclose(points.sum(), total, abs_tol=1e-6)
+
+
+def test_explain_at_another_horizon_and_bad_horizon(competing):
+    model, client, record = competing
+    response = client.post("/v1/explain", params={"horizon_days": 730.5}, json=record)
+    assert response.status_code == 200
+    body = response.json()
+    assert body["horizon_days"] == 730.5 and body["scale"] == "log-hazard"
+    expected = _library_risk(model, [record])["risk_730d"].iloc[0]
+    assert math.isclose(body["explanations"][0]["risk"], expected, rel_tol=1e-9)
+    bad = client.post("/v1/explain", params={"horizon_days": 100}, json=record)
+    assert bad.status_code == 422
+    (err,) = bad.json()["detail"]
+    assert err["loc"] == ["query", "horizon_days"] and "365.25, 730.5, 1826.25" in err["msg"]
+
+
+def test_explain_rejects_bad_records_like_predict(client, records):
+    bad = dict(records[0], height_cm=160.0, weight_kg=60.0, bmi=35.0)
+    response = client.post("/v1/explain", json=bad)
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "bmi"]
+    wrong = client.post("/v1/explain", json=dict(records[0], sex="X"))
+    assert wrong.status_code == 422 and wrong.json()["detail"][0]["loc"] == ["body", "sex"]
+
+
+# -- construction errors and the CLI --------------------------------------------------------------
+def test_create_app_refuses_bad_inputs(tmp_path, fitted):
+    with pytest.raises(TypeError, match="fitted RiskModel or the path"):
+        create_app(object())
+    with pytest.raises(ValueError, match="max_records must be a positive integer"):
+        create_app(fitted, max_records=0)
+    with pytest.raises(FileNotFoundError, match="No model bundle"):
+        create_app(tmp_path / "missing.srb")
+    garbage = tmp_path / "garbage.srb"
+    garbage.write_bytes(b"not a zip")
+    with pytest.raises(sr.ArtifactError, match="not a spinerisk bundle"):
+        create_app(garbage)
+    with pytest.raises(Exception, match="not fitted"):
+        create_app(sr.RiskModel())
+
+
+def test_serve_with_a_bad_bundle_exits_2(tmp_path):
+    garbage = tmp_path / "garbage.srb"
+    garbage.write_bytes(b"not a zip")
+    result = CliRunner().invoke(cli_app, ["serve", "--model", str(garbage)])
+    assert result.exit_code == 2
+    assert "not a spinerisk bundle" in " ".join(result.output.split())  # rich wraps lines
+
+
+# -- a real server on loopback --------------------------------------------------------------------
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def _load(
+    url: str, bodies: list[dict[str, Any]], concurrency: int
+) -> list[tuple[int, float]]:
+    results: list[tuple[int, float]] = []
+    queue = list(reversed(bodies))
+    async with httpx.AsyncClient(base_url=url, timeout=60) as http:
+
+        async def worker() -> None:
+            while queue:
+                body = queue.pop()
+                start = time.perf_counter()
+                response = await http.post("/v1/predict", json=body)
+                results.append((response.status_code, time.perf_counter() - start))
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return results
+
+
+def test_served_over_loopback_under_load_without_failures(bundle, records, tmp_path):
+    port = _free_port()
+    log = tmp_path / "server.log"
+    code = "import sys; from spinerisk.cli import main; sys.argv[0] = 'spinerisk'; main()"
+    args = ["serve", "--model", str(bundle), "--port", str(port)]
+    with log.open("w") as out:
+        server = subprocess.Popen([sys.executable, "-c", code, *args], stdout=out, stderr=out)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert server.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, "server did not start"
+            time.sleep(0.2)
+        marker = dict(records[0], patient_id="LOADTEST-ZQX-99", hu_l1=111.222333)
+        bodies = [marker] + [records[i % len(records)] for i in range(N_LOAD - 1)]
+        results = asyncio.run(_load(url, bodies, concurrency=16))
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    statuses = [s for s, _ in results]
+    assert len(statuses) == N_LOAD and statuses.count(200) == N_LOAD
+    latencies = np.array([t for _, t in results])
+    print(f"{N_LOAD} requests, concurrency 16: p50 {1000 * np.median(latencies):.0f} ms, "
+          f"p99 {1000 * np.quantile(latencies, 0.99):.0f} ms")  # fmt: skip
+    server_log = log.read_text()
+    assert '"POST /v1/predict HTTP/1.1" 200' in server_log  # access log was captured
+    assert "LOADTEST-ZQX-99" not in server_log and "111.222333" not in server_log
