@@ -1,127 +1,34 @@
 """Training on a dask.distributed cluster with ``xgboost.dask`` (needs the ``dask`` extra).
 
-:func:`fit_dask` fits the boosted model of a binary endpoint on a cohort held as a Dask
+:func:`fit_dask` fits the XGBoost model of an endpoint on a cohort held as a Dask
 dataframe, partition by partition: validation, eligibility, the feature matrix and the
 targets are computed on the workers and the trees are grown by ``xgboost.dask`` across
-them. The result, :class:`DaskBoostedModel`, predicts with the same risk API as
-:class:`~spinerisk.RiskModel` (``predict_risk``), in this process.
+them.
+
+* Future fracture (competing risks, death competing): one boosted Cox model per cause
+  (``survival:cox``), with a Breslow baseline hazard per cause, combined into cumulative
+  incidence functions by :class:`~spinerisk.models.CauseSpecificCIF`.
+* Binary endpoints (collapse, nonunion): one logistic booster.
+
+Either way the result is a fitted :class:`~spinerisk.RiskModel` with
+``backend_="xgboost"``, built from the same parts ``RiskModel(..., backend="xgboost")``
+uses: it predicts (``predict_risk``, also on dicts through the compiled fast path),
+saves as a bundle (``save`` / :func:`spinerisk.load`), is explained
+(:func:`spinerisk.explain.explain`), monitored (:mod:`spinerisk.monitor`) and scored
+(:mod:`spinerisk.scoring`) unchanged. The differences from a local fit (no early
+stopping, binary models not recalibrated) are recorded in ``selection_reason_``.
 
 Scoring on a cluster is :func:`spinerisk.scoring.score_dask`.
 """
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from spinerisk.exceptions import DataQualityWarning
-
-__all__ = ["DaskBoostedModel", "fit_dask"]
-
-
-class DaskBoostedModel:
-    """A gradient-boosted risk model trained on a Dask cluster (see :func:`fit_dask`).
-
-    Parameters
-    ----------
-    endpoint : Endpoint
-        The binary endpoint the model predicts.
-    features : Pipeline
-        Fitted native-encoding feature pipeline.
-    booster : xgboost.Booster
-        The trained booster (logistic objective).
-    training_ranges : dict
-        Per predictor, ``(min, max)`` or the set of codes seen in training.
-    n_train : int
-        Records the booster was trained on.
-    schema : Schema or None, default=None
-        None means :data:`spinerisk.SPINE_SCHEMA`.
-
-    Attributes
-    ----------
-    endpoint_, features_, booster_, training_ranges_, n_train_, schema
-        As passed.
-    horizons_ : tuple of float
-        The endpoint's horizon.
-    id_field_ : str
-        The schema's record id field.
-    backend_ : str
-        ``"xgboost_dask"``.
-
-    Notes
-    -----
-    The model is not calibrated on held-out folds (as ``RiskModel``'s boosted binary
-    models are): the logistic objective gives probabilities directly, and with the large
-    cohorts this path is meant for they are usually well calibrated; check with
-    :mod:`spinerisk.evaluation` before use. It is not saved as a bundle yet: save the
-    booster with ``booster_.save_model("model.json")`` and rebuild the features.
-    """
-
-    def __init__(
-        self,
-        endpoint: Any,
-        features: Any,
-        booster: Any,
-        training_ranges: dict[str, Any],
-        n_train: int,
-        schema: Any = None,
-    ) -> None:
-        self.endpoint_ = endpoint
-        self.features_ = features
-        self.booster_ = booster
-        self.training_ranges_ = training_ranges
-        self.n_train_ = n_train
-        self.schema = schema
-        self.horizons_ = tuple(endpoint.horizons)
-        self.backend_ = "xgboost_dask"
-        from spinerisk.schema.default import SPINE_SCHEMA
-
-        self.id_field_ = (schema or SPINE_SCHEMA).id_field
-
-    def __repr__(self) -> str:
-        return (
-            f"DaskBoostedModel(endpoint={self.endpoint_.name!r}, n_train={self.n_train_}, "
-            f"rounds={self.booster_.num_boosted_rounds()})"
-        )
-
-    def predict_risk(self, records: Any) -> pd.DataFrame:
-        """Risk per record at the endpoint's horizon, with warnings for unusual inputs.
-
-        Parameters
-        ----------
-        records : DataFrame, dict or list of dicts
-            Records with the schema's baseline fields.
-
-        Returns
-        -------
-        DataFrame
-            Indexed by record id: ``risk_<days>d`` and ``warnings``, as
-            :meth:`RiskModel.predict_risk`.
-        """
-        from spinerisk.models._risk_model import _as_frame
-        from spinerisk.monitor import input_warnings
-        from spinerisk.schema._validate import validate
-
-        checked = validate(_as_frame(records), self.schema)
-        X = self.features_.transform(checked)
-        risk = np.asarray(self.booster_.inplace_predict(X), dtype=float)
-        out = pd.DataFrame(
-            {f"risk_{round(self.horizons_[0]):d}d": risk},
-            index=pd.Index(checked[self.id_field_].to_numpy(), name=self.id_field_),
-        )
-        out["warnings"] = input_warnings(self, checked).to_numpy(dtype=object)
-        flagged = int((out["warnings"] != "").sum())
-        if flagged:
-            warnings.warn(
-                f"{flagged} of {len(out)} records have values outside the training data "
-                "(see the 'warnings' column); their risks are extrapolations.",
-                DataQualityWarning,
-                stacklevel=2,
-            )
-        return out
+__all__ = ["fit_dask"]
 
 
 def fit_dask(
@@ -136,40 +43,47 @@ def fit_dask(
     max_depth: int = 3,
     random_state: int = 0,
     npartitions: int = 2,
-) -> DaskBoostedModel:
-    """Fit a boosted binary risk model on a Dask cluster with ``xgboost.dask``.
+) -> Any:
+    """Fit a boosted risk model on a Dask cluster with ``xgboost.dask``.
 
     Parameters
     ----------
     cohort : dask.dataframe.DataFrame or DataFrame
         Records with the schema's fields, outcomes included. A pandas frame is split
         into ``npartitions`` partitions.
-    endpoint : {"collapse", "nonunion"}, default="nonunion"
-        A binary endpoint.
+    endpoint : {"collapse", "nonunion", "future_fracture"}, default="nonunion"
+        The endpoint: binary (collapse, nonunion) or competing risks (future
+        fracture, death competing).
     backend : {"xgboost"}, default="xgboost"
         Only XGBoost trains on Dask here.
     client : distributed.Client or None, default=None
         The cluster to use; None means the current default client.
     sample_size : int, default=50_000
-        The feature pipeline is fitted on the first ``sample_size`` eligible records
-        (see Notes); the booster uses all of them.
+        The feature pipeline is fitted on a seeded random sample of about
+        ``sample_size`` eligible records (see Notes), which also gives the model's
+        training reference (``reference_``); the boosters use all records.
     n_estimators, learning_rate, max_depth : int, float, int
         Booster settings (fixed number of rounds: no early stopping on Dask).
     random_state : int, default=0
-        Seed of the booster's row and column subsampling.
+        Seed of the sample and of the boosters' row and column subsampling.
     npartitions : int, default=2
         Partitions for a pandas ``cohort``.
 
     Returns
     -------
-    DaskBoostedModel
+    RiskModel
+        Fitted, ``backend_="xgboost"``, ``selection_=None`` and ``selection_reason_``
+        saying it was trained on Dask; its parameters (``booster_params`` holds
+        ``n_estimators``, ``learning_rate`` and ``max_depth``) describe the boosters.
 
     Raises
     ------
     SchemaValidationError
         If any partition has an invalid record (every problem of that partition listed).
     ValueError
-        For an endpoint that is not binary or a backend other than ``"xgboost"``.
+        For an unknown endpoint, a backend other than ``"xgboost"``, a bad
+        ``sample_size`` or booster setting, too few eligible records, or (future
+        fracture) a cause without events or horizons beyond the last event.
 
     Notes
     -----
@@ -179,8 +93,39 @@ def fit_dask(
     it on all records unless a field is never missing in the sample but missing later;
     such a field gets no indicator (its missing values still reach the booster as NaN).
     Validation, eligibility, features and targets run on the workers, partition by
-    partition; nothing but the sample and the training ranges is collected here.
-    Competing-risks endpoints (future fracture) are not trained on Dask yet.
+    partition.
+
+    **Binary endpoints**: one ``binary:logistic`` booster (``DaskXGBClassifier`` with
+    the settings of ``RiskModel``'s XGBoost classifier); nothing but the sample and the
+    training ranges is collected here. ``estimator_`` has the shape of
+    ``RiskModel``'s boosted binary model, a sigmoid ``CalibratedClassifierCV`` over
+    ``Pipeline([("features", ...), ("model", EarlyStoppingClassifier)])``, but with one
+    member, the booster trained on every record, and an identity calibration
+    (``a_=-1``, ``b_=0``: the risk is the booster's own probability, ``expit`` of its
+    log-odds). It is not recalibrated on held-out folds as a local fit is: with the
+    large cohorts this path is meant for, logistic boosters are usually well
+    calibrated, but check with :mod:`spinerisk.evaluation` on held-out data before use.
+
+    **Future fracture (competing risks)**: one ``survival:cox`` booster per cause
+    (1 subsequent fracture, 2 death), each trained with
+    ``xgboost.dask.train`` on the label ``time`` for an event of that cause and
+    ``-time`` otherwise (the other cause and censoring count as censored), as
+    :class:`~spinerisk.models.CauseSpecificCIF` does locally. The Breslow baseline
+    cumulative hazard of each cause needs every record's time, event code and booster
+    margin, in time order: the margins are predicted on the workers
+    (``xgboost.dask.predict(..., output_margin=True)``) and ``(time, event, margin per
+    cause)`` is brought to this process, about 25 bytes per eligible record (float64
+    time, int8 event, two float64 margins): 250 MB for 10 million records. The result
+    is a plain :class:`~spinerisk.RiskModel` whose ``estimator_`` is a
+    ``CauseSpecificCIF`` of fitted ``BoostedCoxSurvival`` models, set up exactly as
+    ``fit`` sets them (without early stopping, so ``best_score_`` is None): it predicts,
+    saves as a bundle, is explained and scored like a locally fitted model.
+    ``selection_reason_`` says it was trained on Dask, and its training reference
+    (``reference_``, for input checks and drift monitoring) is built from the random
+    sample, not from every record.
+
+    Early stopping is not done on Dask: the boosters grow ``n_estimators`` rounds (choose
+    it on a local sample, for example with ``spinerisk.models.tune``).
 
     Examples
     --------
@@ -192,29 +137,40 @@ def fit_dask(
     >>> with LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
     ...                   dashboard_address=None) as cluster, Client(cluster) as client:
     ...     model = fit_dask(cohort, client=client, n_estimators=20)
-    >>> risk = model.predict_risk(cohort.head(3))
-    >>> list(risk.columns)
-    ['risk_183d', 'warnings']
+    ...     fx = fit_dask(cohort, "future_fracture", client=client, n_estimators=20)
+    >>> type(model).__name__, model.backend_
+    ('RiskModel', 'xgboost')
+    >>> list(fx.predict_risk(cohort.head(3)).columns)
+    ['risk_365d', 'risk_730d', 'risk_1826d', 'warnings']
     """
     from spinerisk._optional import import_optional
 
+    dask = import_optional("dask", extra="dask", purpose="training on Dask")
     dd = import_optional("dask.dataframe", extra="dask", purpose="training on Dask")
     xgb_dask = import_optional("xgboost.dask", extra="dask", purpose="training on Dask")
     distributed = import_optional("distributed", extra="dask", purpose="training on Dask")
     from spinerisk.endpoints import get_endpoint
     from spinerisk.features import make_feature_pipeline
+    from spinerisk.models._survival_base import _check_number
     from spinerisk.schema._validate import validate
 
     ep = get_endpoint(endpoint)
-    if ep.kind != "binary":
+    if ep.kind not in ("binary", "competing"):
         raise ValueError(
-            f"fit_dask trains binary endpoints (collapse, nonunion); {ep.name!r} is a "
-            f"{ep.kind} endpoint. Fit it with spinerisk.RiskModel."
+            f"fit_dask trains the binary endpoints (collapse, nonunion) and the "
+            f"competing-risks endpoint (future_fracture); {ep.name!r} is a {ep.kind} "
+            "endpoint. Fit it with spinerisk.RiskModel."
         )
     if backend != "xgboost":
-        raise ValueError(f"fit_dask supports backend='xgboost' only; got backend={backend!r}.")
+        raise ValueError(
+            f"fit_dask supports backend='xgboost' only (XGBoost is the booster that trains "
+            f"on Dask); got backend={backend!r}."
+        )
     if isinstance(sample_size, bool) or not isinstance(sample_size, int) or sample_size < 10:
         raise ValueError(f"sample_size must be an integer >= 10; got {sample_size!r}.")
+    _check_number("n_estimators", n_estimators, low=1, integer=True)
+    _check_number("learning_rate", learning_rate, low=0, low_open=True)
+    _check_number("max_depth", max_depth, low=1, integer=True)
     if client is None:
         client = distributed.default_client()
     if isinstance(cohort, pd.DataFrame):
@@ -224,62 +180,340 @@ def fit_dask(
     checked = cohort.map_partitions(validate, meta=meta.iloc[:0])
     eligible = checked.map_partitions(lambda p: p[ep.eligible(p)], meta=meta.iloc[:0])
     eligible = eligible.persist()
-    sample = eligible.head(sample_size, npartitions=-1, compute=True)
-    if len(sample) < 10:
-        raise ValueError(
-            f"Only {len(sample)} eligible records with the {ep.name} outcome observed."
-        )
+    # one small task per partition: counts and training ranges
+    summaries, n_checked = dask.compute(
+        [dask.delayed(_partition_summary)(part, ep) for part in eligible.to_delayed()],
+        [dask.delayed(len)(part) for part in checked.to_delayed()],
+    )
+    n_train, ranges = _merge(summaries)
+    # partitions without eligible records would reach the pipeline and XGBoost empty
+    kept = [i for i, summary in enumerate(summaries) if summary["n"] > 0]
+    if 0 < len(kept) < len(summaries):
+        eligible = eligible.partitions[kept]
+    if n_train < 10:
+        raise ValueError(f"Only {n_train} eligible records with the {ep.name} outcome observed.")
+    frac = min(1.0, sample_size / n_train)
+    sample = eligible.sample(frac=frac, random_state=random_state).compute()
+    if len(sample) < 10:  # a tiny fraction of a small cohort
+        sample = eligible.head(max(sample_size, 10), npartitions=-1, compute=True)
     features = make_feature_pipeline(encoding="native", include_treatment=ep.include_treatment)
     features.fit(sample)
     x_meta = features.transform(sample.head(2)).iloc[:0]
     X = eligible.map_partitions(features.transform, meta=x_meta)
+    booster = {"n_estimators": n_estimators, "learning_rate": learning_rate, "max_depth": max_depth}
+    if ep.kind == "competing":
+        return _fit_competing(
+            client,
+            xgb_dask,
+            ep,
+            features,
+            sample,
+            eligible,
+            X,
+            booster,
+            random_state,
+            ranges=ranges,
+            n_train=n_train,
+            n_excluded=sum(n_checked) - n_train,
+        )
+    return _fit_binary(
+        client,
+        xgb_dask,
+        ep,
+        features,
+        sample,
+        eligible,
+        X,
+        booster,
+        random_state,
+        ranges=ranges,
+        n_train=n_train,
+        n_excluded=sum(n_checked) - n_train,
+        columns=meta.columns,
+    )
+
+
+def _fit_binary(
+    client: Any,
+    xgb_dask: Any,
+    ep: Any,
+    features: Any,
+    sample: pd.DataFrame,
+    eligible: Any,
+    X: Any,
+    booster: dict[str, Any],
+    random_state: int,
+    *,
+    ranges: dict[str, Any],
+    n_train: int,
+    n_excluded: int,
+    columns: pd.Index,
+) -> Any:
+    """A logistic booster on the cluster, wrapped as RiskModel's calibrated ensemble."""
+    from sklearn.calibration import (
+        CalibratedClassifierCV,
+        _CalibratedClassifier,
+        _SigmoidCalibration,
+    )
+    from sklearn.model_selection import StratifiedKFold
+    from sklearn.pipeline import Pipeline
+    from sklearn.utils.validation import validate_data
+    from xgboost import XGBClassifier
+
+    from spinerisk.models._binary import EarlyStoppingClassifier, _xgboost_classifier
+
+    # the booster RiskModel(backend="xgboost") builds, with the Dask settings
+    local = _xgboost_classifier(random_state=random_state, n_jobs=1).set_params(**booster)
+    settings = local.get_params()
+    settings.pop("n_jobs")  # xgboost.dask uses each worker's threads
     y = eligible.map_partitions(
         lambda p: pd.Series(ep.target(p).astype(np.int32), index=p.index),
         meta=pd.Series([], dtype=np.int32),
     )
-    clf = xgb_dask.DaskXGBClassifier(
-        enable_categorical=True,
-        tree_method="hist",
-        n_estimators=n_estimators,
-        learning_rate=learning_rate,
-        max_depth=max_depth,
-        subsample=0.8,
-        colsample_bytree=0.8,
-        min_child_weight=5,
-        reg_lambda=1.0,
+    on_dask = xgb_dask.DaskXGBClassifier(**settings)
+    on_dask.client = client
+    on_dask.fit(X, y)
+    trained = on_dask.get_booster()
+    classes = np.array([False, True])
+    if trained.num_features() != features.transform(sample.head(2)).shape[1]:  # pragma: no cover
+        raise RuntimeError("The Dask booster and the feature pipeline disagree on the features.")
+
+    clf = XGBClassifier(**local.get_params())
+    clf._Booster = trained  # what XGBClassifier.fit stores
+    clf.n_classes_ = 2
+    stopper = EarlyStoppingClassifier(local, random_state=random_state)
+    stopper._check_X(features.transform(sample), reset=True)  # n_features_in_, names
+    stopper.estimator_ = clf
+    stopper.best_n_estimators_ = int(trained.num_boosted_rounds())
+    stopper.best_score_ = float("nan")  # no validation split on Dask
+    stopper.backend_ = "xgboost"
+    stopper.classes_ = classes
+    pipe = Pipeline([("features", features), ("model", stopper)])
+    identity = _SigmoidCalibration()
+    identity.a_, identity.b_ = np.float64(-1.0), np.float64(0.0)  # expit(margin)
+    calibrated = CalibratedClassifierCV(
+        pipe,
+        method="sigmoid",
+        cv=StratifiedKFold(5, shuffle=True, random_state=random_state),
+        ensemble=True,
+    )
+    validate_data(calibrated, sample.loc[:, columns].head(1), skip_check_array=True)
+    calibrated.classes_ = classes
+    calibrated.calibrated_classifiers_ = [
+        _CalibratedClassifier(pipe, [identity], method="sigmoid", classes=classes)
+    ]
+    reason = (
+        f"trained on a Dask cluster with xgboost.dask ({n_train} records, "
+        f"{stopper.best_n_estimators_} rounds, no early stopping); not recalibrated "
+        "(the booster's own probabilities: identity sigmoid on its log-odds)"
+    )
+    return _risk_model(
+        ep,
+        features=None,
+        estimator=calibrated,
+        booster=booster,
+        reason=reason,
+        sample=sample,
+        ranges=ranges,
+        n_train=n_train,
+        n_excluded=n_excluded,
         random_state=random_state,
     )
-    clf.client = client
-    clf.fit(X, y)
-    n_train = int(eligible.map_partitions(len).compute().sum())
-    ranges = _training_ranges(eligible, ep)
-    return DaskBoostedModel(ep, features, clf.get_booster(), ranges, n_train)
 
 
-def _training_ranges(data: Any, ep: Any) -> dict[str, Any]:
-    """``RiskModel.training_ranges_`` computed on a Dask dataframe."""
-    import dask
-
+def _risk_model(
+    ep: Any,
+    *,
+    features: Any,
+    estimator: Any,
+    booster: dict[str, Any],
+    reason: str,
+    sample: pd.DataFrame,
+    ranges: dict[str, Any],
+    n_train: int,
+    n_excluded: int,
+    random_state: int,
+) -> Any:
+    """A fitted RiskModel with the attributes ``RiskModel.fit`` sets."""
+    from spinerisk.models._risk_model import RiskModel
+    from spinerisk.monitor import build_reference
     from spinerisk.schema.default import SPINE_SCHEMA
 
-    lazy: dict[str, Any] = {}
+    extra = {"early_stopping_rounds": None} if ep.kind != "binary" else {}
+    model = RiskModel(
+        ep.name,
+        backend="xgboost",
+        booster_params={**booster, **extra},
+        random_state=random_state,
+    )
+    model.endpoint_ = ep
+    model.backend_ = "xgboost"
+    model.features_ = features
+    model.estimator_ = estimator
+    model.horizons_ = tuple(float(h) for h in ep.horizons)
+    model.selection_ = None
+    model.selection_reason_ = (
+        f"backend='xgboost' was requested; {reason}. The feature pipeline and the training "
+        f"reference come from a random sample of {len(sample)} eligible records."
+    )
+    model.training_ranges_ = ranges
+    model.n_train_ = n_train
+    model.n_excluded_ = n_excluded
+    model.id_field_ = SPINE_SCHEMA.id_field
+    model.reference_ = build_reference(model, sample)
+    return model
+
+
+def _cause_label(part: pd.DataFrame, ep: Any, cause: int) -> pd.Series:
+    """XGBoost Cox label of one partition: time for an event of ``cause``, else -time."""
+    y = ep.target(part)
+    label = np.where(y["event"] == cause, y["time"], -y["time"]).astype(np.float64)
+    return pd.Series(label, index=part.index)
+
+
+def _time_event(part: pd.DataFrame, ep: Any) -> pd.DataFrame:
+    y = ep.target(part)
+    return pd.DataFrame(
+        {"time": y["time"].astype(np.float64), "event": y["event"].astype(np.int8)},
+        index=part.index,
+    )
+
+
+def _fit_competing(
+    client: Any,
+    xgb_dask: Any,
+    ep: Any,
+    features: Any,
+    sample: pd.DataFrame,
+    eligible: Any,
+    X: Any,
+    booster: dict[str, Any],
+    random_state: int,
+    *,
+    ranges: dict[str, Any],
+    n_train: int,
+    n_excluded: int,
+) -> Any:
+    """Cause-specific boosted Cox models on the cluster, wrapped in a fitted RiskModel."""
+    import dask
+    from sklearn.utils import check_random_state
+
+    from spinerisk.models._competing import CauseSpecificCIF
+    from spinerisk.models._survival import BoostedCoxSurvival
+
+    causes = (1, 2)
+    # the same estimator RiskModel(backend="xgboost") builds, with the Dask settings
+    base = BoostedCoxSurvival(**booster, early_stopping_rounds=None, random_state=random_state)
+    base._check_boosting_params()
+    seed = int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
+    params = base._params(seed)
+    params.pop("nthread")  # xgboost.dask uses each worker's threads
+    x_sample = features.transform(sample)
+
+    boosters, margins = [], []
+    for cause in causes:
+        label = eligible.map_partitions(
+            _cause_label, ep, cause, meta=pd.Series([], dtype=np.float64)
+        )
+        dtrain = xgb_dask.DaskDMatrix(client, X, label, enable_categorical=True)
+        out = xgb_dask.train(client, params, dtrain, num_boost_round=int(booster["n_estimators"]))
+        boosters.append(out["booster"])
+        margins.append(xgb_dask.predict(client, out["booster"], X, output_margin=True))
+    te = eligible.map_partitions(
+        _time_event,
+        ep,
+        meta=pd.DataFrame({"time": [], "event": []}).astype({"time": np.float64, "event": np.int8}),
+    )
+    # (time, event, one margin per cause) for every eligible record, here (see fit_dask)
+    te, *margins = dask.compute(te, *margins)
+    time = te["time"].to_numpy()
+    event = te["event"].to_numpy()
+    if len(time) != n_train:  # pragma: no cover - partitions lost or duplicated
+        raise RuntimeError(f"Collected {len(time)} targets for {n_train} eligible records.")
+    unknown = sorted(set(np.unique(event).tolist()) - {0, *causes})
+    if unknown:
+        raise ValueError(
+            f"The {ep.name} target has event code(s) {unknown}; expected 0 (censored) or "
+            f"one of the causes {list(causes)}."
+        )
+    absent = [c for c in causes if not (event == c).any()]
+    if absent:
+        raise ValueError(
+            f"Cause(s) {absent} have no events among the {n_train} eligible records; a "
+            "cause-specific model needs at least one event per cause."
+        )
+
+    estimators = []
+    for cause, bst, margin in zip(causes, boosters, margins, strict=True):
+        est = BoostedCoxSurvival(**base.get_params())
+        est._validate_X(x_sample, reset=True)  # n_features_in_, feature_names_in_
+        est.booster_ = bst
+        est.n_estimators_ = int(bst.num_boosted_rounds())
+        est.best_score_ = None
+        m = np.asarray(margin, dtype=np.float64).ravel()
+        est.lp_mean_ = float(m.mean())
+        est._fit_baseline(time, event == cause, m - est.lp_mean_)
+        estimators.append(est)
+    cif = CauseSpecificCIF(base, causes=causes, event_of_interest=ep.event_of_interest)
+    cif._validate_X(x_sample, reset=True)
+    cif.estimators_ = estimators
+    cif.causes_ = np.array(causes)
+    cif.unique_times_ = np.unique(np.concatenate([e.unique_times_ for e in estimators]))
+
+    max_time = float(time[event != 0].max())
+    too_far = [h for h in ep.horizons if h > max_time]
+    if too_far:
+        raise ValueError(
+            f"horizons {too_far} days lie beyond the last observed event "
+            f"({max_time:.0f} days); the model cannot estimate risk there."
+        )
+    reason = (
+        f"trained on a Dask cluster with xgboost.dask ({n_train} records, "
+        f"{booster['n_estimators']} rounds per cause, no early stopping)"
+    )
+    return _risk_model(
+        ep,
+        features=features,
+        estimator=cif,
+        booster=booster,
+        reason=reason,
+        sample=sample,
+        ranges=ranges,
+        n_train=n_train,
+        n_excluded=n_excluded,
+        random_state=random_state,
+    )
+
+
+def _partition_summary(part: pd.DataFrame, ep: Any) -> dict[str, Any]:
+    """Record count and per-predictor ranges of one partition (merged by ``_merge``)."""
+    from spinerisk.schema.default import SPINE_SCHEMA
+
+    ranges: dict[str, Any] = {}
     for name in ep.predictors(SPINE_SCHEMA):
-        if name not in data.columns:
+        if name not in part.columns:
             continue
         spec = SPINE_SCHEMA[name]
-        col = data[name]
+        col = part[name]
         if spec.is_numeric and spec.categories is None:
-            num = col.astype("float64")
-            lazy[name] = (num.min(), num.max())
+            x = pd.to_numeric(col, errors="coerce").dropna()
+            if len(x):
+                ranges[name] = (float(x.min()), float(x.max()))
         elif spec.dtype in ("category", "bool") or spec.categories is not None:
-            lazy[name] = col.dropna().astype(object).unique()
-    (computed,) = dask.compute(lazy)
+            ranges[name] = set(col.dropna().astype(object).tolist())
+    return {"n": len(part), "ranges": ranges}
+
+
+def _merge(summaries: list[dict[str, Any]]) -> tuple[int, dict[str, Any]]:
+    """Total records and ``RiskModel.training_ranges_`` from partition summaries."""
     ranges: dict[str, Any] = {}
-    for name, value in computed.items():
-        if isinstance(value, tuple):
-            lo, hi = value
-            if not (pd.isna(lo) or pd.isna(hi)):
-                ranges[name] = (float(lo), float(hi))
-        else:
-            ranges[name] = set(pd.Series(value, dtype=object).tolist())
-    return ranges
+    for summary in summaries:
+        for name, value in summary["ranges"].items():
+            old = ranges.get(name)
+            if old is None:
+                ranges[name] = value
+            elif isinstance(value, tuple):
+                ranges[name] = (min(old[0], value[0]), max(old[1], value[1]))
+            else:
+                ranges[name] = old | value
+    return sum(s["n"] for s in summaries), ranges

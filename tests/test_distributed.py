@@ -1,4 +1,5 @@
-"""Dask: scoring on a 2-worker LocalCluster equals the local path; training via xgboost.dask.
+"""Dask: scoring on a 2-worker LocalCluster equals the local path; training via xgboost.dask
+(binary and competing-risks endpoints) gives RiskModels close to local training.
 
 All records are synthetic (make_spine_cohort).
 """
@@ -98,7 +99,7 @@ def test_score_file_engine_dask_writes_the_same_files(cluster, tmp_path, model, 
     pd.testing.assert_frame_equal(outputs["local"][1], outputs["dask"][1], check_exact=True)
 
 
-def test_fit_dask_matches_local_training(cluster):
+def test_fit_dask_matches_local_training(cluster, tmp_path):
     from sklearn.metrics import roc_auc_score
 
     from spinerisk.distributed import fit_dask
@@ -112,8 +113,12 @@ def test_fit_dask_matches_local_training(cluster):
 
     on_dask = fit_dask(train, "nonunion", client=client, n_estimators=150, npartitions=3)
     local = sr.RiskModel("nonunion", backend="xgboost").fit(train)
-    assert on_dask.n_train_ == local.n_train_
-    assert on_dask.training_ranges_.keys() == local.training_ranges_.keys()
+    assert type(on_dask) is sr.RiskModel and on_dask.backend_ == "xgboost"
+    assert "Dask" in on_dask.selection_reason_
+    assert (on_dask.n_train_, on_dask.n_excluded_) == (local.n_train_, local.n_excluded_)
+    assert on_dask.training_ranges_ == local.training_ranges_
+    member = on_dask.estimator_.calibrated_classifiers_[0].estimator
+    assert member[-1].best_n_estimators_ == 150
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", sr.DataQualityWarning)
         p_dask = on_dask.predict_risk(test)["risk_183d"].to_numpy()
@@ -123,10 +128,167 @@ def test_fit_dask_matches_local_training(cluster):
     assert abs(auc_dask - auc_local) < 0.03
     assert np.corrcoef(p_dask, p_local)[0, 1] > 0.9
     assert abs(p_dask.mean() - y.mean()) < 0.05  # calibration-in-the-large
+    # the risk is the Dask booster's own probability (identity calibration)
+    booster = member[-1].estimator_.get_booster()
+    np.testing.assert_allclose(p_dask, booster.inplace_predict(member[0].transform(test)), 1e-6)
+    loaded = sr.load(on_dask.save(tmp_path / "nonunion.srb"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", sr.DataQualityWarning)
+        np.testing.assert_array_equal(loaded.predict_risk(test)["risk_183d"].to_numpy(), p_dask)
 
 
-def test_fit_dask_refuses_competing_endpoints():
+@pytest.fixture(scope="module")
+def fx_models(cluster):
+    """future_fracture on the cluster (3 partitions) and locally, same synthetic cohort."""
     from spinerisk.distributed import fit_dask
 
-    with pytest.raises(ValueError, match="future_fracture' is a competing endpoint"):
-        fit_dask(sr.make_spine_cohort(50, seed=0), "future_fracture", client=object())
+    _, client = cluster
+    train = sr.make_spine_cohort(4000, seed=0)
+    on_dask = fit_dask(train, "future_fracture", client=client, n_estimators=300, npartitions=3)
+    local = sr.RiskModel("future_fracture", backend="xgboost").fit(train)
+    return train, on_dask, local
+
+
+@pytest.fixture(scope="module")
+def fx_test() -> pd.DataFrame:
+    test = sr.validate(sr.make_spine_cohort(3000, seed=1))
+    return test[sr.get_endpoint("future_fracture").eligible(test)]
+
+
+def _aalen_johansen(y: np.ndarray, horizons: tuple[float, ...]) -> np.ndarray:
+    from lifelines import AalenJohansenFitter
+
+    aj = AalenJohansenFitter(calculate_variance=False, seed=0)
+    aj.fit(y["time"], y["event"], event_of_interest=1)
+    cif = aj.cumulative_density_.iloc[:, 0]
+    return np.array([cif.loc[:h].iloc[-1] for h in horizons])
+
+
+def _quiet_risk(model, records) -> pd.DataFrame:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", sr.DataQualityWarning)
+        return model.predict_risk(records)
+
+
+def test_fit_dask_future_fracture_is_a_risk_model_like_local(fx_models):
+    from spinerisk.models._competing import CauseSpecificCIF
+    from spinerisk.models._survival import BoostedCoxSurvival
+    from spinerisk.models._survival_base import _breslow
+
+    train, on_dask, local = fx_models
+    assert type(on_dask) is sr.RiskModel and on_dask.backend_ == "xgboost"
+    assert "Dask" in on_dask.selection_reason_ and on_dask.selection_ is None
+    cif = on_dask.estimator_
+    assert isinstance(cif, CauseSpecificCIF) and cif.causes_.tolist() == [1, 2]
+    assert all(type(e) is BoostedCoxSurvival for e in cif.estimators_)
+    assert (on_dask.n_train_, on_dask.n_excluded_) == (local.n_train_, local.n_excluded_)
+    assert on_dask.horizons_ == local.horizons_
+    assert on_dask.training_ranges_ == local.training_ranges_
+    assert list(cif.feature_names_in_) == list(local.estimator_.feature_names_in_)
+    assert on_dask.reference_["n"] == local.reference_["n"]
+    # the baselines were built from margins in the same record order as times and events
+    ep = on_dask.endpoint_
+    data = sr.validate(train)
+    data = data[ep.eligible(data)]
+    y = ep.target(data)
+    X = on_dask.features_.transform(data)
+    for cause, est in zip((1, 2), cif.estimators_, strict=True):
+        assert est.n_estimators_ == 300
+        margin = est.booster_.inplace_predict(X, predict_type="margin").astype(np.float64)
+        assert est.lp_mean_ == pytest.approx(float(np.mean(margin)), rel=1e-9)
+        times, h0 = _breslow(y["time"], y["event"] == cause, margin - est.lp_mean_)
+        np.testing.assert_array_equal(est.unique_times_, times)
+        np.testing.assert_allclose(est.baseline_cumulative_hazard_, h0, rtol=1e-9)
+
+
+def test_fit_dask_future_fracture_predicts_like_local(fx_models, fx_test):
+    from lifelines.utils import concordance_index
+
+    _, on_dask, local = fx_models
+    ep = on_dask.endpoint_
+    y = ep.target(fx_test)
+    risk_dask, risk_local = _quiet_risk(on_dask, fx_test), _quiet_risk(local, fx_test)
+    cols = [f"risk_{round(h):d}d" for h in ep.horizons]
+    for col in cols:
+        c_dask = concordance_index(y["time"], -risk_dask[col], y["event"] == 1)
+        c_local = concordance_index(y["time"], -risk_local[col], y["event"] == 1)
+        assert c_dask > 0.6
+        assert abs(c_dask - c_local) < 0.03
+    mean_dask = risk_dask[cols].mean().to_numpy()
+    mean_local = risk_local[cols].mean().to_numpy()
+    observed = _aalen_johansen(y, ep.horizons)  # held-out records
+    np.testing.assert_allclose(mean_dask, mean_local, atol=0.02)
+    np.testing.assert_allclose(mean_dask, observed, atol=0.02)
+    assert np.corrcoef(risk_dask[cols[-1]], risk_local[cols[-1]])[0, 1] > 0.8
+    # the two causes and event-free survival add up to 1
+    X = on_dask.features_.transform(fx_test)
+    cif = on_dask.estimator_
+    total = sum(cif.predict_cumulative_incidence(X, ep.horizons, cause=k) for k in (1, 2))
+    total = total + cif.predict_survival_function(X, ep.horizons)
+    np.testing.assert_allclose(total, 1.0, atol=1e-12)
+    np.testing.assert_array_equal(
+        cif.predict_cumulative_incidence(X, ep.horizons, cause=1), risk_dask[cols].to_numpy()
+    )
+
+
+def test_fit_dask_future_fracture_saves_explains_and_scores(fx_models, fx_test, tmp_path):
+    from spinerisk.explain import explain
+
+    _, on_dask, _ = fx_models
+    records = fx_test.head(40)
+    path = on_dask.save(tmp_path / "fx.srb")
+    loaded = sr.load(path)
+    pd.testing.assert_frame_equal(
+        _quiet_risk(loaded, records), _quiet_risk(on_dask, records), check_exact=True
+    )
+    assert loaded.selection_reason_ == on_dask.selection_reason_
+    one = sr.validate(records.head(1)).iloc[0].to_dict()  # a dict takes the compiled path
+    np.testing.assert_allclose(
+        _quiet_risk(loaded, one).drop(columns="warnings").to_numpy(),
+        _quiet_risk(on_dask, records.head(1)).drop(columns="warnings").to_numpy(),
+        rtol=1e-9,
+    )
+    explanation = explain(loaded, records.head(5))
+    np.testing.assert_allclose(
+        explanation.risk.to_numpy(), _quiet_risk(on_dask, records.head(5))["risk_365d"], rtol=1e-6
+    )
+    scores, rejects = score_frame(loaded, records)
+    assert len(scores) == len(records) and len(rejects) == 0
+    np.testing.assert_array_equal(
+        scores["risk_365d"].to_numpy(), _quiet_risk(on_dask, records)["risk_365d"].to_numpy()
+    )
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "backend", "message"),
+    [
+        ("fusion", "xgboost", "endpoint='fusion' is not a built-in endpoint"),
+        ("future_fracture", "lightgbm", "backend='xgboost' only.*got backend='lightgbm'"),
+        ("nonunion", "linear", "backend='xgboost' only.*got backend='linear'"),
+        ("future_fracture", "xgboost", "n_estimators must be an integer >= 1; got n_estim"),
+    ],
+)
+def test_fit_dask_refuses_bad_endpoint_or_backend(endpoint, backend, message):
+    from spinerisk.distributed import fit_dask
+
+    bad = {"n_estimators": 0} if "n_estimators" in message else {}
+    with pytest.raises(ValueError, match=message):
+        fit_dask(sr.make_spine_cohort(50, seed=0), endpoint, backend, client=object(), **bad)
+
+
+def test_fit_dask_skips_partitions_without_eligible_records(cluster):
+    from spinerisk.distributed import fit_dask
+
+    _, client = cluster
+    cohort = sr.make_spine_cohort(600, seed=0)
+    eligible = sr.get_endpoint("nonunion").eligible(sr.validate(cohort)).to_numpy()
+    # the first partition holds 50 records that cannot enter the nonunion model
+    parts = dd.concat(
+        [
+            dd.from_pandas(cohort[~eligible].head(50), npartitions=1),
+            dd.from_pandas(cohort[eligible], npartitions=2),
+        ]
+    )
+    model = fit_dask(parts, "nonunion", client=client, n_estimators=20)
+    assert (model.n_train_, model.n_excluded_) == (int(eligible.sum()), 50)
+    assert model.estimator_.calibrated_classifiers_[0].estimator[-1].n_features_in_ > 0
