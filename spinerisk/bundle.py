@@ -60,8 +60,10 @@ __all__ = [
 #: Value of ``manifest["format"]``.
 BUNDLE_FORMAT = "spinerisk-bundle"
 
-#: Version of the bundle layout; bundles of another version are refused.
-BUNDLE_FORMAT_VERSION = 1
+#: Version of the bundle layout; bundles of another version are refused. Version 2:
+#: boosted binary models are calibrated on the booster's margin (``decision_function``)
+#: and the manifest carries the training reference.
+BUNDLE_FORMAT_VERSION = 2
 
 #: Types a skops member may create (besides the builtins and numpy arrays that skops
 #: always trusts). Anything else makes :func:`load_bundle` refuse the file.

@@ -335,7 +335,9 @@ def test_missing_file_is_an_artifact_error(tmp_path: Path) -> None:
         load_bundle(tmp_path / "absent.spinerisk")
 
 
-@pytest.mark.parametrize("version", [0, 2, 99, "1", None])
+# version 1 bundles calibrated boosted binary models on probabilities, version 2 on the
+# booster's margin (decision_function): reading one as the other would give wrong risks
+@pytest.mark.parametrize("version", [0, 1, 3, 99, "2", None])
 def test_incompatible_format_version_is_refused(
     saved: Path, tmp_path: Path, no_object_built: None, version: Any
 ) -> None:

@@ -7,7 +7,15 @@ that registers itself on :data:`app`; heavy libraries are imported inside comman
 
 from __future__ import annotations
 
-from spinerisk.cli import _demo, _validate  # noqa: F401  (register the commands)
+from spinerisk.cli import (  # noqa: F401  (each module registers its commands)
+    _demo,
+    _evaluate,
+    _explain,
+    _monitor,
+    _score,
+    _serve,
+    _validate,
+)
 from spinerisk.cli._app import app
 
 __all__ = ["app", "main"]

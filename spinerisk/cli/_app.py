@@ -56,19 +56,11 @@ def print_frame(console: Any, frame: Any, title: str) -> None:
     console.print(table)
 
 
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
 def write_csv_safely(frame: Any, path: Path) -> None:
-    """Write CSV with text cells that a spreadsheet would run as formulas neutralised."""
-    import pandas as pd
+    """Write CSV atomically, with text cells a spreadsheet would run as formulas quoted."""
+    from spinerisk.scoring import neutralize_formulas
 
-    safe = frame.copy()
-    for col in safe.columns:
-        if safe[col].dtype == object or isinstance(safe[col].dtype, pd.StringDtype):
-            safe[col] = safe[col].map(
-                lambda v: "'" + v if isinstance(v, str) and v.startswith(_FORMULA_START) else v
-            )
+    safe = neutralize_formulas(frame)
     tmp = path.with_name(path.name + ".tmp")
     safe.to_csv(tmp, index=False)
     tmp.replace(path)

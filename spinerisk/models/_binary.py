@@ -412,6 +412,32 @@ class EarlyStoppingClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator
         X = self._check_X(X, reset=False)
         return np.asarray(self.estimator_.predict_proba(X), dtype=np.float64)
 
+    def decision_function(self, X: Any) -> npt.NDArray[np.float64]:
+        """Raw booster margin: the log-odds of ``classes_[1]`` before any calibration.
+
+        ``CalibratedClassifierCV`` prefers this to ``predict_proba``, so a sigmoid
+        calibration is a straight line on the log-odds scale and tree SHAP values of the
+        booster (``pred_contribs``/``pred_contrib``) stay additive after calibration
+        (see :mod:`spinerisk.explain`).
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix, DataFrame} of shape (n_samples, n_features)
+            Data with the features seen in fit.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,) or (n_samples, n_classes)
+            One log-odds per record for two classes; one raw score per class otherwise.
+        """
+        check_is_fitted(self)
+        X = self._check_X(X, reset=False)
+        if self.backend_ == "xgboost":
+            margin = self.estimator_.predict(X, output_margin=True)
+        else:
+            margin = self.estimator_.predict(X, raw_score=True)
+        return np.asarray(margin, dtype=np.float64)
+
     def predict(self, X: Any) -> np.ndarray:
         """Most probable class.
 

@@ -372,6 +372,33 @@ default="auto"
         return save_bundle(self, path)
 
     # -- predict --------------------------------------------------------------------------
+    def explain(self, records: Any, horizon: float | None = None, *, background: Any = None) -> Any:
+        """Per-record contributions of each clinical field to the predicted risk.
+
+        Exact attributions on the model's margin (tree SHAP from the boosters' own
+        routines, exact linear terms for logistic and Cox models), grouped into
+        clinical fields and converted to percentage points of risk; see
+        :func:`spinerisk.explain.explain`. Attributions describe the model, not
+        causes: treatment effects in observational data are confounded.
+
+        Parameters
+        ----------
+        records : DataFrame, dict or list of dicts
+            Records with the schema's baseline fields.
+        horizon : float or None, default=None
+            Days; None means the model's first horizon.
+        background : DataFrame or None, default=None
+            Linear models only: records whose mean is the reference point; None uses
+            the training mean.
+
+        Returns
+        -------
+        Explanation
+        """
+        from spinerisk.explain import explain
+
+        return explain(self, records, horizon, background=background)
+
     def _fast_predictor(self) -> Any:
         """The compiled single-record predictor (cached; rebuilt after a refit), or None."""
         cached = self.__dict__.get("_fast_cache")

@@ -1,0 +1,157 @@
+"""``spinerisk evaluate`` and ``spinerisk report``: a saved model on a records file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+from spinerisk.cli._app import BANNER, app, print_frame, stderr, stdout, typer
+
+_MODEL = typer.Option("--model", help="Model bundle (.srb) written by RiskModel.save.")
+_INPUT = typer.Option("--input", help="Records with outcomes (.csv, .tsv, .parquet, .json).")
+_MAPPING = typer.Option(help="Column mapping (.toml/.yaml) for a site's own names.")
+_BOOTSTRAP = typer.Option("--bootstrap", help="Bootstrap resamples for the intervals.", min=1)
+_SEED = typer.Option(help="Random seed of the bootstrap (same seed, same numbers).")
+_VALIDATION = typer.Option(
+    help="What the records are relative to the development data: internal, temporal or external."
+)
+_SYNTHETIC = typer.Option(
+    "--synthetic", help="Label the results as SYNTHETIC DATA (files do not carry the label)."
+)
+
+
+def _run(
+    model_path: Path,
+    input_path: Path,
+    mapping: Path | None,
+    *,
+    n_bootstrap: int,
+    seed: int,
+    validation: str,
+    synthetic: bool,
+    explain: bool,
+) -> Any:
+    """Load, read, evaluate; bad input exits with code 2 and the message on stderr."""
+    import spinerisk as sr
+    from spinerisk.evaluation import evaluate
+
+    try:
+        model = sr.load(model_path)
+        records = sr.read_records(input_path)
+        if mapping is not None:
+            records = sr.apply_mapping(records, mapping)
+        if synthetic:
+            records.attrs["synthetic"] = True
+        return evaluate(
+            model,
+            records,
+            n_bootstrap=n_bootstrap,
+            random_state=seed,
+            validation=validation,  # type: ignore[arg-type]
+            explain=explain,
+        )
+    except FileNotFoundError as exc:
+        stderr().print(f"error: {exc}", markup=False)
+        raise typer.Exit(code=2) from exc
+    except (sr.SchemaValidationError, sr.MappingError, sr.RecordsReadError) as exc:
+        stderr().print(str(exc), markup=False)
+        raise typer.Exit(code=2) from exc
+    except sr.ArtifactError as exc:
+        stderr().print(f"error: cannot load model {str(model_path)!r}: {exc}", markup=False)
+        raise typer.Exit(code=2) from exc
+    except ValueError as exc:  # no eligible records, wrong outcome columns, bad options
+        stderr().print(f"error: {exc}", markup=False)
+        raise typer.Exit(code=2) from exc
+
+
+@app.command()
+def evaluate(
+    model: Annotated[Path, _MODEL],
+    input: Annotated[Path, _INPUT],
+    mapping: Annotated[Path | None, _MAPPING] = None,
+    bootstrap: Annotated[int, _BOOTSTRAP] = 200,
+    seed: Annotated[int, _SEED] = 0,
+    validation: Annotated[str, _VALIDATION] = "external",
+    json_path: Annotated[
+        Path | None, typer.Option("--json", help="Write the full report as JSON here.")
+    ] = None,
+    markdown: Annotated[
+        Path | None, typer.Option("--markdown", help="Write a Markdown summary here.")
+    ] = None,
+    synthetic: Annotated[bool, _SYNTHETIC] = False,
+) -> None:
+    """Evaluate a saved model on records with observed outcomes.
+
+    Prints every metric with its percentile bootstrap interval (resampling patients) and
+    writes the full report as JSON and/or Markdown. Records not eligible for the model's
+    endpoint, or without its outcome, are excluded and counted.
+    """
+    report = _run(
+        model,
+        input,
+        mapping,
+        n_bootstrap=bootstrap,
+        seed=seed,
+        validation=validation,
+        synthetic=synthetic,
+        explain=False,
+    )
+    out = stdout()
+    if report.synthetic:
+        out.print(f"[bold red]{BANNER}[/bold red]")
+    out.print(
+        f"{report.model_info['endpoint']} model ({report.model_info['backend']}), "
+        f"{report.validation} validation: {report.n_evaluated} of {report.n_records} records "
+        f"evaluated ({report.n_excluded} excluded), {report.n_events} events, "
+        f"{report.n_flagged} flagged outside the training data.",
+        markup=False,
+    )
+    print_frame(out, report.metric_table().set_index("metric"), "Metrics")
+    if json_path is not None:
+        _write_text(json_path, json.dumps(report.to_dict(), indent=2))
+        out.print(f"JSON report written to {json_path}.", markup=False)
+    if markdown is not None:
+        _write_text(markdown, report.to_markdown())
+        out.print(f"Markdown report written to {markdown}.", markup=False)
+
+
+@app.command()
+def report(
+    model: Annotated[Path, _MODEL],
+    input: Annotated[Path, _INPUT],
+    output: Annotated[Path, typer.Option("--output", help="HTML file to write.")],
+    mapping: Annotated[Path | None, _MAPPING] = None,
+    bootstrap: Annotated[int, _BOOTSTRAP] = 200,
+    seed: Annotated[int, _SEED] = 0,
+    validation: Annotated[str, _VALIDATION] = "external",
+    synthetic: Annotated[bool, _SYNTHETIC] = False,
+) -> None:
+    """Write a self-contained HTML validation report (TRIPOD+AI sections).
+
+    One file with the data summary, model, discrimination, calibration and decision
+    curves, subgroups, sample size, explanations and intended use and limitations;
+    figures are embedded, nothing is loaded from the network.
+    """
+    result = _run(
+        model,
+        input,
+        mapping,
+        n_bootstrap=bootstrap,
+        seed=seed,
+        validation=validation,
+        synthetic=synthetic,
+        explain=True,
+    )
+    result.to_html(output)
+    stdout().print(
+        f"Report on {result.n_evaluated} records written to {output}"
+        + (" (SYNTHETIC DATA)." if result.synthetic else "."),
+        markup=False,
+    )
+
+
+def _write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)

@@ -1,0 +1,116 @@
+"""``spinerisk monitor``: drift and performance report for a deployed model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+from spinerisk.cli._app import BANNER, app, stderr, stdout, typer
+
+#: Exit code per alert level (2 stays "bad input").
+EXIT_CODES = {"none": 0, "watch": 10, "alert": 11}
+
+
+@app.command()
+def monitor(
+    model: Annotated[Path, typer.Option("--model", help="Model bundle written by RiskModel.save.")],
+    input: Annotated[
+        Path, typer.Option("--input", help="New records (.csv, .tsv, .parquet, .json).")
+    ],
+    labels: Annotated[
+        Path | None,
+        typer.Option(help="Labelled records (outcomes and index_date) for performance over time."),
+    ] = None,
+    mapping: Annotated[
+        Path | None, typer.Option(help="Column mapping (.toml/.yaml) for a site's own names.")
+    ] = None,
+    html: Annotated[Path | None, typer.Option(help="Write the HTML report here.")] = None,
+    json_path: Annotated[
+        Path | None, typer.Option("--json", help="Write the JSON summary here.")
+    ] = None,
+    period: Annotated[str, typer.Option(help="Performance period: quarter or month.")] = "quarter",
+    reference: Annotated[
+        Path | None,
+        typer.Option(help="Training reference JSON, for bundles that do not hold one."),
+    ] = None,
+    n_bootstrap: Annotated[
+        int, typer.Option(help="Bootstrap resamples for the intervals.", min=0)
+    ] = 200,
+    sep: Annotated[str | None, typer.Option(help="Delimiter for text files.")] = None,
+) -> None:
+    """Compare new records with the model's training data and check calibration over time.
+
+    Writes a self-contained HTML report (--html) and a JSON summary (--json) and prints
+    the alert level with its reasons. The exit code tells schedulers what to do:
+    0 no drift or decay, 10 watch (look at the report), 11 alert (review the model
+    before further use), 2 bad input (message on stderr).
+    """
+    import spinerisk as sr
+    from spinerisk.monitor import bundle_info, monitoring_report
+
+    err = stderr()
+    if period not in ("quarter", "month"):
+        err.print(f"error: --period must be quarter or month; got {period!r}.", markup=False)
+        raise typer.Exit(code=2)
+    try:
+        fitted = sr.load(model)
+        info = bundle_info(model)
+        if reference is not None:
+            fitted.reference_ = _read_reference(reference)
+        if getattr(fitted, "reference_", None) is None:
+            raise ValueError(
+                f"{model} holds no training reference; pass --reference reference.json "
+                "(from spinerisk.monitor.build_reference) or re-save the model."
+            )
+        new = _read(sr, input, mapping, sep)
+        labelled = None if labels is None else _read(sr, labels, mapping, sep)
+        report = monitoring_report(
+            fitted,
+            new,
+            labelled,
+            period="month" if period == "month" else "quarter",
+            n_bootstrap=n_bootstrap,
+            model_info=info,
+        )
+    except (sr.SchemaValidationError, sr.MappingError, sr.RecordsReadError) as exc:
+        err.print(str(exc), markup=False)
+        raise typer.Exit(code=2) from exc
+    except (sr.ArtifactError, FileNotFoundError, ValueError) as exc:
+        err.print(f"error: {exc}", markup=False)
+        raise typer.Exit(code=2) from exc
+    out = stdout()
+    if report.synthetic:
+        out.print(BANNER, style="bold red", markup=False)
+    out.print(f"Alert level: {report.alert}", style="bold", markup=False)
+    for reason in report.reasons:
+        out.print(f"  - {reason}", markup=False)
+    out.print(
+        f"{report.drift.n_records} records compared, {report.drift.n_rejected} rejected by "
+        f"validation, {report.drift.n_out_of_scope} outside the intended population.",
+        markup=False,
+    )
+    if html is not None:
+        report.to_html(html)
+        out.print(f"HTML report written to {html}.", markup=False)
+    if json_path is not None:
+        report.to_json(json_path)
+        out.print(f"JSON summary written to {json_path}.", markup=False)
+    raise typer.Exit(code=EXIT_CODES[report.alert])
+
+
+def _read(sr: Any, path: Path, mapping: Path | None, sep: str | None) -> Any:
+    df = sr.read_records(path, sep=sep)
+    if mapping is not None:
+        df = sr.apply_mapping(df, mapping)
+    return df
+
+
+def _read_reference(path: Path) -> dict[str, Any]:
+    try:
+        ref = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path} is not valid JSON: {exc}") from exc
+    if not isinstance(ref, dict):
+        raise ValueError(f"{path} does not hold a training reference (a JSON object).")
+    return ref

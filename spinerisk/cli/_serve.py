@@ -1,0 +1,129 @@
+"""``spinerisk serve``: the HTTP prediction API for one model bundle, run with uvicorn."""
+
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+from spinerisk.cli._app import BANNER, app, stderr, typer
+
+# settings handed to worker processes when --workers > 1 (uvicorn imports the factory)
+_ENV = {
+    "model": "SPINERISK_SERVE_MODEL",
+    "max_records": "SPINERISK_SERVE_MAX_RECORDS",
+    "max_body_bytes": "SPINERISK_SERVE_MAX_BODY_BYTES",
+    "audit_log": "SPINERISK_SERVE_AUDIT_LOG",
+}
+
+
+@app.command()
+def serve(
+    model: Annotated[
+        Path,
+        typer.Option(
+            help="Model bundle written by RiskModel.save (.srb). Load only from trusted storage."
+        ),
+    ],
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.", min=0, max=65535)] = 8000,
+    max_records: Annotated[
+        int, typer.Option(help="Largest number of records per request.", min=1)
+    ] = 1000,
+    max_body_bytes: Annotated[
+        int, typer.Option(help="Largest request body in bytes (larger gives 413).", min=1)
+    ] = 1_000_000,
+    workers: Annotated[int, typer.Option(help="Worker processes.", min=1)] = 1,
+    audit_log: Annotated[
+        Path | None,
+        typer.Option(help="Append every prediction to this audit log (spinerisk.monitor)."),
+    ] = None,
+    log_level: Annotated[
+        str, typer.Option(help="Server log level: critical, error, warning, info or debug.")
+    ] = "info",
+) -> None:
+    """Serve a model bundle over HTTP: POST /v1/predict, POST /v1/explain, GET /v1/model.
+
+    The bundle is checked and loaded before the server starts (exit code 2 if it
+    cannot be). Logs hold request lines, status codes, counts and timings, never
+    record values. Listens on 127.0.0.1 unless --host says otherwise; put a TLS proxy
+    with authentication in front of it before exposing it to a network.
+    """
+    from spinerisk._optional import import_optional
+
+    uvicorn = import_optional("uvicorn", extra="api", purpose="spinerisk serve")
+    import_optional("fastapi", extra="api", purpose="spinerisk serve")
+    err = stderr()
+    if log_level not in ("critical", "error", "warning", "info", "debug"):
+        err.print(
+            f"error: --log-level {log_level!r} is not one of critical, error, warning, info, "
+            "debug.",
+            markup=False,
+        )
+        raise typer.Exit(code=2)
+    try:
+        application = _build(model, max_records, max_body_bytes, audit_log)
+    except (ValueError, TypeError, ImportError, OSError) as exc:
+        err.print(f"error: cannot serve {str(model)!r}: {exc}", markup=False)
+        raise typer.Exit(code=2) from exc
+    err.print(BANNER, style="bold red", markup=False)
+    err.print(
+        f"Serving {_model_id(application)} on http://{host}:{port} "
+        f"(docs at /docs; {workers} worker(s)).",
+        markup=False,
+    )
+    log_config = _log_config(uvicorn, log_level)
+    if workers == 1:
+        uvicorn.run(application, host=host, port=port, log_config=log_config)
+        return
+    os.environ[_ENV["model"]] = str(model)
+    os.environ[_ENV["max_records"]] = str(max_records)
+    os.environ[_ENV["max_body_bytes"]] = str(max_body_bytes)
+    if audit_log is not None:
+        os.environ[_ENV["audit_log"]] = str(audit_log)
+    uvicorn.run(
+        "spinerisk.cli._serve:app_from_environment",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_config=log_config,
+    )
+
+
+def _build(model: Path, max_records: int, max_body_bytes: int, audit_log: Path | None) -> Any:
+    from spinerisk.api import create_app
+
+    log = None
+    if audit_log is not None:
+        from spinerisk.monitor import AuditLog
+
+        log = AuditLog(audit_log)
+    return create_app(model, max_records=max_records, max_body_bytes=max_body_bytes, audit_log=log)
+
+
+def _model_id(application: Any) -> str:
+    return str(getattr(application.state, "model_id", "the model"))
+
+
+def app_from_environment() -> Any:
+    """Build the app from ``SPINERISK_SERVE_*`` variables (uvicorn worker factory)."""
+    audit = os.environ.get(_ENV["audit_log"])
+    return _build(
+        Path(os.environ[_ENV["model"]]),
+        int(os.environ[_ENV["max_records"]]),
+        int(os.environ[_ENV["max_body_bytes"]]),
+        None if audit is None else Path(audit),
+    )
+
+
+def _log_config(uvicorn: Any, level: str) -> dict[str, Any]:
+    """uvicorn's logging, plus the API's own logger (counts and timings, no values)."""
+    config: dict[str, Any] = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    config["loggers"]["spinerisk.api"] = {
+        "handlers": ["default"],
+        "level": level.upper(),
+        "propagate": False,
+    }
+    return config

@@ -1,0 +1,288 @@
+"""Per-backend explanation of a fitted RiskModel: margin contributions, risk and points."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.special import expit
+
+from spinerisk.explain._native import (
+    booster_contributions,
+    classifier_contributions,
+    design_reference,
+    linear_contributions,
+)
+from spinerisk.features import field_of_feature
+
+FloatArray = np.ndarray
+_EPS = 1e-6
+
+
+@dataclass
+class _Parts:
+    """What a backend returns to :func:`spinerisk.explain.explain`."""
+
+    features: pd.DataFrame  # per model-matrix column, margin scale
+    base_value: float
+    output: FloatArray  # model margin, computed independently of the contributions
+    scale: str
+    risk: FloatArray
+    base_risk: float
+    points: pd.DataFrame  # per clinical field, probability scale (0-1)
+    note: str
+
+
+def group_by_field(phi: pd.DataFrame) -> pd.DataFrame:
+    """Sum model-matrix columns into clinical fields (:func:`field_of_feature`).
+
+    One-hot columns (``t2_pattern=confined_high``), missing indicators
+    (``hu_l1_missing``) and spline terms add up into their field; derived features
+    go to their source field (``region``/``tlj`` to ``level``, ``age_band`` to
+    ``age_years``, ``osteoporosis`` to ``tscore_min``).
+    """
+    fields = [field_of_feature(str(c)) for c in phi.columns]
+    order = list(dict.fromkeys(fields))
+    codes = np.array([order.index(f) for f in fields])
+    values = phi.to_numpy(dtype=np.float64)
+    out = np.zeros((len(phi), len(order)))
+    for j, code in enumerate(codes):
+        out[:, code] += values[:, j]
+    return pd.DataFrame(out, index=phi.index, columns=order)
+
+
+def secant(g: Any, out: FloatArray, base: FloatArray | float) -> FloatArray:
+    """Slope of ``g`` between ``base`` and ``out`` (the derivative where they meet).
+
+    For a monotone ``g`` this is bounded by the largest derivative on the way, so
+    points never blow up when contributions cancel.
+    """
+    out = np.asarray(out, dtype=np.float64)
+    base = np.broadcast_to(np.asarray(base, dtype=np.float64), out.shape)
+    gap = out - base
+    near = np.abs(gap) < _EPS
+    safe = np.where(near, 1.0, gap)
+    slope = (g(out) - g(base)) / safe
+    deriv = (g(base + _EPS) - g(base - _EPS)) / (2 * _EPS)
+    return np.where(near, deriv, slope)
+
+
+def _fold_points(fields: pd.DataFrame, slope: FloatArray) -> pd.DataFrame:
+    return fields.mul(slope, axis=0)
+
+
+# -- binary -----------------------------------------------------------------------------
+def binary(model: Any, checked: pd.DataFrame, background: pd.DataFrame | None) -> _Parts:
+    """Logistic (exact linear) or calibrated boosted ensemble (exact tree SHAP)."""
+    from sklearn.calibration import CalibratedClassifierCV
+
+    est = model.estimator_
+    if not isinstance(est, CalibratedClassifierCV):
+        risk = np.asarray(est.predict_proba(checked)[:, 1], dtype=np.float64)
+        transform = est[:-1].transform
+        X = transform(checked)
+        lr = est[-1]
+        coef = np.ravel(lr.coef_).astype(np.float64)
+        ref_bg = None if background is None else transform(background)
+        ref = design_reference(model, X.columns, ref_bg, lambda frame: frame)
+        phi, ref_lp = linear_contributions(X, coef, ref)
+        base = float(np.ravel(lr.intercept_)[0]) + ref_lp
+        output = np.asarray(est.decision_function(checked), dtype=np.float64)
+        slope = secant(expit, output, base)
+        points = _fold_points(group_by_field(phi), slope)
+        note = "exact linear attribution: coefficient x (value - training mean)"
+        return _Parts(phi, base, output, "log-odds", risk, float(expit(base)), points, note)
+
+    if est.method != "sigmoid":
+        raise NotImplementedError(
+            f"Explanations need sigmoid calibration (a straight line on the log-odds); "
+            f"this model uses method={est.method!r}."
+        )
+    feats, bases, outputs, points, base_risks = [], [], [], [], []
+    for cc in est.calibrated_classifiers_:
+        pipe = cc.estimator
+        clf = pipe[-1]
+        if not hasattr(clf, "decision_function"):
+            raise ValueError(
+                "This boosted model was calibrated on probabilities (it was fitted before "
+                "EarlyStoppingClassifier.decision_function existed), so its calibrated "
+                "log-odds are not additive in tree SHAP values. Refit the model."
+            )
+        a, b = float(cc.calibrators[0].a_), float(cc.calibrators[0].b_)
+        X = pipe[:-1].transform(checked)
+        phi, bias, margin = classifier_contributions(clf, X)  # margin: booster's own
+        phi_cal = -a * phi  # calibrated log-odds = -(a * margin + b)
+        base_k = float(-(a * bias[0] + b))
+        out_k = -(a * margin + b)
+        feats.append(phi_cal)
+        bases.append(base_k)
+        outputs.append(out_k)
+        base_risks.append(float(expit(base_k)))
+        points.append(_fold_points(group_by_field(phi_cal), secant(expit, out_k, base_k)))
+    k = len(feats)
+    # the ensemble's probability: mean of the fold sigmoids (CalibratedClassifierCV)
+    risk = np.mean([expit(o) for o in outputs], axis=0)
+    features = _mean_frames(feats)
+    points_mean = _mean_frames(points)
+    note = (
+        f"exact tree SHAP of each of the {k} calibrated fold boosters, averaged: the "
+        "explained output is the mean calibrated log-odds over folds"
+    )
+    return _Parts(
+        features,
+        float(np.mean(bases)),
+        np.mean(outputs, axis=0),
+        "log-odds",
+        risk,
+        float(np.mean(base_risks)),
+        points_mean,
+        note,
+    )
+
+
+def _mean_frames(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    columns = list(dict.fromkeys(c for f in frames for c in f.columns))
+    total = sum(f.reindex(columns=columns, fill_value=0.0) for f in frames)
+    return total / len(frames)  # type: ignore[operator]
+
+
+# -- survival ---------------------------------------------------------------------------
+def _cox_like(
+    model: Any, est: Any, Xf: pd.DataFrame, background: pd.DataFrame | None
+) -> tuple[pd.DataFrame, float, FloatArray, str]:
+    """Contributions, base and independent margin of one Cox-type or AFT estimator.
+
+    Cox margins are centred log hazard ratios (``est.predict``); AFT margins are the
+    expected log time ``mu(x)`` (``-est.predict``).
+    """
+    from spinerisk.models._survival import BoostedAFTSurvival, BoostedCoxSurvival, CoxPHSurvival
+
+    if isinstance(est, CoxPHSurvival):
+        ref_bg = None if background is None else model.features_.transform(background)
+        ref = design_reference(model, Xf.columns, ref_bg, lambda frame: frame)
+        phi, ref_lp = linear_contributions(Xf, np.asarray(est.coef_, dtype=np.float64), ref)
+        output = np.asarray(est.predict(Xf), dtype=np.float64)
+        return phi, ref_lp - float(est.lp_mean_), output, "log-hazard"
+    if isinstance(est, BoostedCoxSurvival | BoostedAFTSurvival):
+        dm = est._dmatrix(Xf)
+        cols = [str(c) for c in Xf.columns]
+        phi, bias, _ = booster_contributions(est.booster_, dm, cols, Xf.index)
+        if isinstance(est, BoostedCoxSurvival):
+            output = np.asarray(est.predict(Xf), dtype=np.float64)  # margin - lp_mean_
+            return phi, float(bias[0] - est.lp_mean_), output, "log-hazard"
+        output = -np.asarray(est.predict(Xf), dtype=np.float64)  # mu(x), log days
+        return phi, float(bias[0]), output, "log-time"
+    raise NotImplementedError(f"Explanations do not support {type(est).__name__} models.")
+
+
+def _cox_risk_fn(est: Any, horizon: float) -> Any:
+    """Risk at ``horizon`` as a function of the estimator's margin."""
+    from spinerisk.models._survival import BoostedAFTSurvival, _log_survival
+    from spinerisk.models._survival_base import _step_at
+
+    if isinstance(est, BoostedAFTSurvival):
+        scale, dist = float(est.scale), est.distribution
+
+        def aft(mu: FloatArray) -> FloatArray:
+            z = (np.log(horizon) - np.asarray(mu)) / scale
+            return -np.expm1(_log_survival(z, dist))
+
+        return aft
+    h0 = float(_step_at(est.unique_times_, est.baseline_cumulative_hazard_, np.array([horizon]))[0])
+
+    def cox(lp: FloatArray) -> FloatArray:
+        return -np.expm1(-h0 * np.exp(np.asarray(lp, dtype=np.float64)))
+
+    return cox
+
+
+def survival(
+    model: Any, checked: pd.DataFrame, horizon: float, background: pd.DataFrame | None
+) -> _Parts:
+    """Cox (linear or boosted) on the log hazard, AFT on the log time."""
+    est = model.estimator_
+    Xf = model.features_.transform(checked)
+    risk = np.asarray(est.predict_risk(Xf, [horizon])[:, 0], dtype=np.float64)
+    phi, base, output, scale = _cox_like(model, est, Xf, background)
+    g = _cox_risk_fn(est, horizon)
+    points = _fold_points(group_by_field(phi), secant(g, output, base))
+    kind = (
+        "native tree SHAP (XGBoost pred_contribs)"
+        if hasattr(est, "booster_")
+        else "exact linear attribution: coefficient x (value - training mean)"
+    )
+    return _Parts(phi, base, output, scale, risk, float(g(np.array(base))), points, kind)
+
+
+# -- competing risks --------------------------------------------------------------------
+def _cif(cif_model: Any, lps: list[FloatArray], horizon: float, target: int) -> FloatArray:
+    """CIF of cause ``target`` at ``horizon`` for given per-cause log hazard ratios.
+
+    Same Aalen-Johansen product limit as :class:`CauseSpecificCIF`, with each
+    cause-specific cumulative hazard ``H0_k(t) * exp(lp_k)``.
+    """
+    from spinerisk.models._survival_base import _step_at
+
+    grid = cif_model.unique_times_[cif_model.unique_times_ <= horizon]
+    n = len(lps[0])
+    if grid.size == 0:
+        return np.zeros(n)
+    inc = np.empty((len(lps), n, grid.size))
+    for k, (est, lp) in enumerate(zip(cif_model.estimators_, lps, strict=True)):
+        own = est.unique_times_[est.unique_times_ <= grid[-1]]
+        if own.size == 0:
+            inc[k] = 0.0
+            continue
+        h0 = _step_at(own, est.baseline_cumulative_hazard_[: own.size], grid)
+        inc[k] = np.exp(lp)[:, None] * np.maximum(np.diff(h0, prepend=0.0), 0.0)[None, :]
+    total = inc.sum(axis=0)
+    over = total > 1.0
+    if over.any():
+        inc[:, over] /= total[over]
+        total = np.minimum(total, 1.0)
+    s = np.cumprod(1.0 - total, axis=1)
+    s_before = np.concatenate([np.ones((n, 1)), s[:, :-1]], axis=1)
+    return (s_before * inc[target]).sum(axis=1)
+
+
+def competing(
+    model: Any, checked: pd.DataFrame, horizon: float, background: pd.DataFrame | None
+) -> _Parts:
+    """Fracture cause-specific log hazard, converted to points of the fracture CIF.
+
+    The CIF moves from the all-average reference to the record along a path: first
+    each competing cause's log hazard moves to the record's own value (its fields'
+    contributions to that cause, scaled by the secant slope of the CIF along that
+    step), then the cause of interest's. The points of a field are the sum over steps,
+    so a field that raises the risk of death lowers the fracture CIF.
+    """
+    est = model.estimator_
+    Xf = model.features_.transform(checked)
+    risk = np.asarray(est.predict_risk(Xf, [horizon])[:, 0], dtype=np.float64)
+    target = int(np.flatnonzero(est.causes_ == est.event_of_interest)[0])
+    per_cause = [_cox_like(model, e, Xf, background) for e in est.estimators_]
+    if any(sc != "log-hazard" for *_, sc in per_cause):
+        raise NotImplementedError("Competing-risk explanations need Cox-type cause models.")
+    n = len(Xf)
+    current = [np.full(n, base) for _, base, _, _ in per_cause]
+    base_risk = float(_cif(est, [c[:1] for c in current], horizon, target)[0])
+    points: pd.DataFrame | None = None
+    order = [k for k in range(len(per_cause)) if k != target] + [target]
+    for k in order:
+        phi, base, output, _ = per_cause[k]
+
+        def g(lp: FloatArray, k: int = k) -> FloatArray:
+            lps = list(current)
+            lps[k] = np.broadcast_to(np.asarray(lp, dtype=np.float64), (n,))
+            return _cif(est, lps, horizon, target)
+
+        step = _fold_points(group_by_field(phi), secant(g, output, np.full(n, base)))
+        points = step if points is None else points.add(step, fill_value=0.0)
+        current[k] = output
+    phi, base, output, _ = per_cause[target]
+    assert points is not None
+    kind = "native tree SHAP" if hasattr(est.estimators_[target], "booster_") else "exact linear"
+    note = f"{kind} attribution of the fracture cause-specific model"
+    return _Parts(phi, base, output, "log-hazard", risk, base_risk, points, note)

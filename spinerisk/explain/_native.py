@@ -1,0 +1,210 @@
+"""Exact per-column attributions on a model's own margin scale.
+
+Tree models use the boosters' native exact tree SHAP (XGBoost ``pred_contribs``,
+LightGBM ``pred_contrib``); linear models use ``coef * (x - reference)``. Every function
+returns ``(phi, base, margin)``: a DataFrame of per-column contributions, the base value
+(an array, one per record, constant for these models) and the model's margin computed
+*independently* of ``phi`` (by the model's own prediction routine), so that additivity
+``phi.sum(axis=1) + base == margin`` is a check, not a definition.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+FloatArray = np.ndarray
+
+
+def _booster_kind(estimator: Any) -> str:
+    name = type(estimator).__name__
+    if name in ("XGBClassifier", "XGBRegressor"):
+        return "xgboost"
+    if name in ("LGBMClassifier", "LGBMRegressor"):
+        return "lightgbm"
+    raise TypeError(f"Unsupported booster {name}; expected an XGBoost or LightGBM model.")
+
+
+def classifier_contributions(
+    clf: Any, X: pd.DataFrame
+) -> tuple[pd.DataFrame, FloatArray, FloatArray]:
+    """Native tree SHAP of a fitted ``EarlyStoppingClassifier`` on its log-odds margin.
+
+    Parameters
+    ----------
+    clf : EarlyStoppingClassifier
+        Fitted, with an XGBoost or LightGBM booster.
+    X : DataFrame of shape (n_samples, n_features)
+        Native feature matrix (the output of the fold's feature pipeline).
+
+    Returns
+    -------
+    phi : DataFrame of shape (n_samples, n_features)
+        Contributions to the log-odds, columns as in ``X``.
+    base : ndarray of shape (n_samples,)
+        Expected margin (the bias term).
+    margin : ndarray of shape (n_samples,)
+        ``clf.decision_function(X)``.
+    """
+    booster = clf.estimator_
+    if _booster_kind(booster) == "xgboost":
+        import xgboost as xgb
+
+        dm = xgb.DMatrix(X, enable_categorical=True)
+        raw = booster.get_booster().predict(dm, pred_contribs=True)
+    else:  # the Booster itself: the sklearn wrapper re-checks the frame, which is slower
+        raw = booster.booster_.predict(X, pred_contrib=True)
+    raw = np.asarray(raw, dtype=np.float64)
+    phi = pd.DataFrame(raw[:, :-1], index=X.index, columns=[str(c) for c in X.columns])
+    return phi, raw[:, -1], np.asarray(clf.decision_function(X), dtype=np.float64)
+
+
+def booster_contributions(
+    booster: Any, dmatrix: Any, columns: list[str], index: Any
+) -> tuple[pd.DataFrame, FloatArray, FloatArray]:
+    """Native tree SHAP of a raw ``xgboost.Booster`` on its margin.
+
+    Parameters
+    ----------
+    booster : xgboost.Booster
+        Fitted booster (``survival:cox``: log hazard; ``survival:aft``: log time).
+    dmatrix : xgboost.DMatrix
+        Features.
+    columns : list of str
+        Feature names, in the booster's order.
+    index : Index
+        Row labels of the result.
+
+    Returns
+    -------
+    phi : DataFrame of shape (n_samples, n_features)
+    base : ndarray of shape (n_samples,)
+    margin : ndarray of shape (n_samples,)
+        ``booster.predict(dmatrix, output_margin=True)``.
+    """
+    raw = np.asarray(booster.predict(dmatrix, pred_contribs=True), dtype=np.float64)
+    margin = np.asarray(booster.predict(dmatrix, output_margin=True), dtype=np.float64)
+    phi = pd.DataFrame(raw[:, :-1], index=index, columns=columns)
+    return phi, raw[:, -1], margin
+
+
+def linear_contributions(
+    X: pd.DataFrame, coef: FloatArray, reference: pd.Series
+) -> tuple[pd.DataFrame, float]:
+    """``coef * (x - reference)`` per column, and the base ``reference @ coef``.
+
+    Parameters
+    ----------
+    X : DataFrame of shape (n_samples, n_features)
+        Design matrix of the linear model.
+    coef : ndarray of shape (n_features,)
+        Coefficients on that matrix.
+    reference : Series
+        Reference value per column (the training mean of the design matrix).
+
+    Returns
+    -------
+    phi : DataFrame of shape (n_samples, n_features)
+    base : float
+        ``reference @ coef`` (add the intercept or subtract the centring yourself).
+    """
+    ref = reference.reindex(X.columns).to_numpy(dtype=np.float64)
+    values = X.to_numpy(dtype=np.float64)
+    phi = pd.DataFrame((values - ref) * coef, index=X.index, columns=[str(c) for c in X.columns])
+    return phi, float(ref @ coef)
+
+
+def design_reference(
+    model: Any, columns: pd.Index, background: pd.DataFrame | None, transform: Any
+) -> pd.Series:
+    """Reference point (training mean) of a linear model's design matrix.
+
+    Priority: the mean design of ``background`` records; else the model's stored
+    ``design_mean_``; else the training mean rebuilt from the model's training summary
+    ``reference_`` (see :func:`training_design_mean`); else zero with a warning.
+    """
+    if background is not None:
+        return transform(background).mean(axis=0).reindex(columns)
+    stored = getattr(model, "design_mean_", None)
+    if stored is not None:
+        return pd.Series(stored, dtype=float).reindex(columns).fillna(0.0)
+    summary = getattr(model, "reference_", None)
+    means, unknown = training_design_mean(summary, columns)
+    if unknown:
+        warnings.warn(
+            f"The training mean of design column(s) {unknown[:5]} is unknown (no background "
+            "records, no design_mean_ and no training summary for them): their "
+            "contributions are measured against 'no category' rather than the training "
+            "average. Pass background=<training cohort> for average-centred contributions.",
+            UserWarning,
+            stacklevel=3,
+        )
+    return means
+
+
+def training_design_mean(summary: Any, columns: pd.Index) -> tuple[pd.Series, list[str]]:
+    """Training mean of a standardised one-hot design, from per-field training counts.
+
+    Every number, missing indicator and spline term of the linear models' design is
+    standardised on the training records, so its training mean is exactly 0. A one-hot
+    column ``field=code`` has the training share of that code (``field=missing`` the
+    share missing), which ``reference_["fields"][field]["counts"]`` holds exactly;
+    ``region`` is derived from the ``level`` counts, and ``age_band`` from the stored age
+    sample (all ages up to the sample size, a seeded subsample beyond).
+
+    Returns
+    -------
+    means : Series
+        Indexed by ``columns``.
+    unknown : list of str
+        Columns whose mean could not be rebuilt (set to 0).
+    """
+    fields = summary.get("fields", {}) if isinstance(summary, dict) else {}
+    means = pd.Series(0.0, index=columns, dtype=float)
+    unknown: list[str] = []
+    for col in columns:
+        name = str(col)
+        if "=" not in name:
+            continue  # standardised: training mean 0
+        field, code = name.split("=", 1)
+        share = _share(fields, field, code)
+        if share is None:
+            unknown.append(name)
+        else:
+            means[col] = share
+    return means, unknown
+
+
+def _share(fields: dict[str, Any], field: str, code: str) -> float | None:
+    info = fields.get(field)
+    if info and isinstance(info.get("counts"), dict) and info.get("n"):
+        n = float(info["n"])
+        if code == "missing":
+            return float(info.get("n_missing", 0)) / n
+        return float(info["counts"].get(code, 0)) / n
+    if field == "region" and fields.get("level", {}).get("counts") is not None:
+        from spinerisk.schema.default import region_of_level
+
+        level = fields["level"]
+        n = float(level["n"])
+        if code == "missing":
+            return float(level.get("n_missing", 0)) / n
+        total = 0
+        for lv, count in level["counts"].items():
+            reg = region_of_level(pd.Series([lv])).astype(object).iloc[0]
+            total += count if reg == code else 0
+        return total / n
+    if field == "age_band" and fields.get("age_years", {}).get("sample"):
+        from spinerisk.features import AGE_BANDS
+
+        age = fields["age_years"]
+        sample = np.asarray(age["sample"], dtype=float)
+        observed = 1.0 - float(age.get("missing_rate", 0.0))
+        if code == "missing":
+            return 1.0 - observed
+        bands = pd.cut(sample, [-np.inf, 60, 70, 80, 90, np.inf], right=False, labels=AGE_BANDS)
+        return float((bands.astype(object) == code).mean()) * observed
+    return None
