@@ -93,7 +93,7 @@ def test_chunked_scores_equal_one_predict_risk_call(
     assert summary.flagged == int((ref["warnings"] != "").sum())
     manifest = sr.bundle.read_manifest(bundle)
     assert got["model_id"].str.startswith(f"nonunion-xgboost-{manifest['created_utc']}-").all()
-    assert set(got["model_version"]) == {f"{sr.__version__}+bundle.1"}
+    assert set(got["model_version"]) == {f"{sr.__version__}+bundle.{manifest['format_version']}"}
 
 
 def _bad_csv(tmp_path: Path, records: pd.DataFrame) -> tuple[Path, dict[int, list[str]]]:
