@@ -428,7 +428,7 @@ def _explanations(model: Any, data: pd.DataFrame, n_examples: int = 3) -> dict[s
         KeyError,
         AttributeError,
         ImportError,
-        RuntimeError,  # NotImplementedError included
+        RuntimeError,
     ) as exc:
         return {"note": f"Explanations could not be computed for this model: {exc}"}
     labels = getattr(expl, "labels", None) or {}

@@ -96,7 +96,7 @@ def binary(model: Any, checked: pd.DataFrame, background: pd.DataFrame | None) -
         return _Parts(phi, base, output, "log-odds", risk, float(expit(base)), points, note)
 
     if est.method != "sigmoid":
-        raise NotImplementedError(
+        raise ValueError(
             f"Explanations need sigmoid calibration (a straight line on the log-odds); "
             f"this model uses method={est.method!r}."
         )
@@ -174,7 +174,7 @@ def _cox_like(
             return phi, float(bias[0] - est.lp_mean_), output, "log-hazard"
         output = -np.asarray(est.predict(Xf), dtype=np.float64)  # mu(x), log days
         return phi, float(bias[0]), output, "log-time"
-    raise NotImplementedError(f"Explanations do not support {type(est).__name__} models.")
+    raise ValueError(f"Explanations do not support {type(est).__name__} models.")
 
 
 def _cox_risk_fn(est: Any, horizon: float) -> Any:
@@ -264,7 +264,7 @@ def competing(
     target = int(np.flatnonzero(est.causes_ == est.event_of_interest)[0])
     per_cause = [_cox_like(model, e, Xf, background) for e in est.estimators_]
     if any(sc != "log-hazard" for *_, sc in per_cause):
-        raise NotImplementedError("Competing-risk explanations need Cox-type cause models.")
+        raise ValueError("Competing-risk explanations need Cox-type cause models.")
     n = len(Xf)
     current = [np.full(n, base) for _, base, _, _ in per_cause]
     base_risk = float(_cif(est, [c[:1] for c in current], horizon, target)[0])
