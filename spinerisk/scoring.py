@@ -22,7 +22,6 @@ import os
 import re
 import tempfile
 import time
-import weakref
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -410,13 +409,8 @@ def _predict_checked(model: Any, checked: pd.DataFrame, timer: _Timer) -> pd.Dat
     out = pd.DataFrame({id_field: checked[id_field].astype(object).to_numpy()})
     if len(checked) == 0:
         values = np.empty((0, len(columns)))
-    elif model.endpoint_.kind == "binary":
-        values = _binary_risk(model.estimator_, checked, timer)[:, None]
     else:
-        with timer("features"):
-            Xf = model.features_.transform(checked)
-        with timer("predict"):
-            values = np.asarray(model.estimator_.predict_risk(Xf, horizons), dtype=float)
+        values = model._risk_values(checked, horizons, timer=timer)
     for j, col in enumerate(columns):
         out[col] = values[:, j].astype(float)
     with timer("warnings"):
@@ -424,100 +418,6 @@ def _predict_checked(model: Any, checked: pd.DataFrame, timer: _Timer) -> pd.Dat
 
         out["warnings"] = input_warnings(model, checked).to_numpy(dtype=object)
     return out
-
-
-_FOLD_PLANS: weakref.WeakKeyDictionary[Any, list[int] | None] = weakref.WeakKeyDictionary()
-
-
-def _fold_plan(estimator: Any) -> list[int] | None:
-    """For a calibrated ensemble of Pipeline(features, model) folds whose fitted feature
-    pipelines are identical, the index of the fold whose features each fold reuses.
-
-    None means the generic ``predict_proba`` path must be used.
-    """
-    if estimator in _FOLD_PLANS:
-        return _FOLD_PLANS[estimator]
-    plan: list[int] | None = None
-    from sklearn.calibration import CalibratedClassifierCV
-    from sklearn.pipeline import Pipeline
-
-    folds = getattr(estimator, "calibrated_classifiers_", None)
-    if (
-        isinstance(estimator, CalibratedClassifierCV)
-        and folds
-        and len(estimator.classes_) == 2
-        and all(
-            f.method in ("sigmoid", "isotonic")
-            and isinstance(f.estimator, Pipeline)
-            and [name for name, _ in f.estimator.steps] == ["features", "model"]
-            and len(f.calibrators) == 1
-            for f in folds
-        )
-    ):
-        import joblib  # type: ignore[import-untyped]
-
-        # joblib.hash digests the fitted state (arrays included); equal digests mean
-        # the fold pipelines transform records identically, so one transform serves all
-        digests = [joblib.hash(f.estimator.named_steps["features"]) for f in folds]
-        plan = [digests.index(d) for d in digests]
-    _FOLD_PLANS[estimator] = plan
-    return plan
-
-
-def _binary_risk(estimator: Any, checked: pd.DataFrame, timer: _Timer) -> np.ndarray:
-    plan = _fold_plan(estimator)
-    if plan is None:
-        with timer("predict"):
-            return np.asarray(estimator.predict_proba(checked)[:, 1], dtype=float)
-    folds = estimator.calibrated_classifiers_
-    matrices: dict[int, Any] = {}
-    total = np.zeros(len(checked))
-    for fold, source in zip(folds, plan, strict=True):
-        if source not in matrices:
-            with timer("features"):
-                matrices[source] = (
-                    folds[source].estimator.named_steps["features"].transform(checked)
-                )
-        with timer("predict"):
-            # as sklearn's _CalibratedClassifier.predict_proba does for two classes: the
-            # calibrator maps decision_function when the model has one, else P(class 1)
-            step = fold.estimator.named_steps["model"]
-            booster = _plain_xgboost(step)
-            if booster is not None:  # what step.decision_function computes, minus re-checks
-                raw = booster.inplace_predict(
-                    matrices[source], predict_type="margin", missing=np.nan
-                ).astype(np.float64)
-            elif hasattr(step, "decision_function"):
-                raw = np.asarray(step.decision_function(matrices[source]), dtype=float)
-            else:
-                raw = step.predict_proba(matrices[source])[:, 1]
-            proba = fold.calibrators[0].predict(raw)
-            proba[(1.0 < proba) & (proba <= 1.0 + 1e-5)] = 1.0
-            total += proba
-    total /= len(folds)
-    return total
-
-
-def _plain_xgboost(step: Any) -> Any:
-    """The booster of an EarlyStoppingClassifier wrapping a refitted XGBClassifier, or None.
-
-    Its ``decision_function`` is the booster's margin over all trees (the refit has no
-    early stopping, so no ``best_iteration`` limits the trees); calling the booster
-    directly skips the input checks already done by validation and the feature pipeline.
-    """
-    from spinerisk.models._binary import EarlyStoppingClassifier
-
-    if (
-        not isinstance(step, EarlyStoppingClassifier)
-        or getattr(step, "backend_", None) != "xgboost"
-    ):
-        return None
-    clf = step.estimator_
-    if not hasattr(step, "decision_function") or hasattr(clf, "best_iteration"):
-        return None
-    if len(step.classes_) != 2 or not np.isnan(clf.missing if clf.missing is not None else np.nan):
-        return None
-    return clf.get_booster()
 
 
 def _top_drivers(model: Any, checked: pd.DataFrame, k: int) -> list[str]:

@@ -399,6 +399,22 @@ default="auto"
 
         return explain(self, records, horizon, background=background)
 
+    def _risk_values(self, checked: pd.DataFrame, horizons: Any, *, timer: Any = None) -> Any:
+        """Risk matrix (records x horizons) for validated records; the one prediction step
+        shared by :meth:`predict_risk` and the batch scorer. ``timer(stage)`` is an
+        optional context-manager factory used to time "features" and "predict"."""
+        if self.endpoint_.kind == "binary":
+            from spinerisk.models._binary import calibrated_risk
+
+            return calibrated_risk(self.estimator_, checked, timer)[:, None]
+        from spinerisk.models._binary import _no_timer
+
+        timer = timer or _no_timer
+        with timer("features"):
+            Xf = self.features_.transform(checked)
+        with timer("predict"):
+            return np.asarray(self.estimator_.predict_risk(Xf, horizons), dtype=float)
+
     def _fast_predictor(self) -> Any:
         """The compiled single-record predictor (cached; rebuilt after a refit), or None."""
         cached = self.__dict__.get("_fast_cache")
@@ -457,16 +473,12 @@ default="auto"
         checked = validate(_as_frame(records), self.schema)
         ep = self.endpoint_
         horizons = self.horizons_ if horizons is None else tuple(float(h) for h in horizons)
-        if ep.kind == "binary":
-            if tuple(horizons) != tuple(self.horizons_):
-                raise ValueError(
-                    f"The {ep.name} endpoint is a binary outcome at {self.horizons_[0]:g} "
-                    f"days; it cannot predict at horizons={list(horizons)}."
-                )
-            values = self.estimator_.predict_proba(checked)[:, [1]]
-        else:
-            Xf = self.features_.transform(checked)
-            values = self.estimator_.predict_risk(Xf, horizons)
+        if ep.kind == "binary" and tuple(horizons) != tuple(self.horizons_):
+            raise ValueError(
+                f"The {ep.name} endpoint is a binary outcome at {self.horizons_[0]:g} "
+                f"days; it cannot predict at horizons={list(horizons)}."
+            )
+        values = self._risk_values(checked, horizons)
         columns = [f"risk_{round(h):d}d" for h in horizons]
         out = pd.DataFrame(values, columns=columns, index=checked[self.id_field_].to_numpy())
         out.index.name = self.id_field_
