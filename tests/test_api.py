@@ -139,6 +139,7 @@ def test_health_and_model_card(client, fitted, bundle):
         "linear",
     )
     assert info["n_train"] == fitted.n_train_
+    assert info["trained_on_synthetic_data"] is True  # make_spine_cohort labels its records
     assert (info["schema_name"], info["schema_version"]) == (sr.SPINE_SCHEMA.name, "1")
     assert info["fields"] == [fitted.id_field_, *fitted.endpoint_.predictors()]
     assert info["max_records"] == MAX_RECORDS and info["max_body_bytes"] == MAX_BODY
@@ -361,6 +362,17 @@ def test_xgboost_model_in_memory(cohort):
     np.testing.assert_allclose([p["risk"]["183d"] for p in preds], expected, rtol=1e-12)
     info = client.get("/v1/model").json()
     assert info["backend"] == "xgboost" and info["sha256"] is None
+    assert info["trained_on_synthetic_data"] is True
+    unlabelled = cohort.head(800).copy()
+    unlabelled.attrs.clear()  # records read from a file carry no synthetic label
+    plain = sr.RiskModel(endpoint="collapse", backend="linear").fit(unlabelled)
+    assert TestClient(create_app(plain)).get("/v1/model").json()[
+        "trained_on_synthetic_data"
+    ] is False
+    plain.reference_ = None  # e.g. a model without a training reference
+    assert TestClient(create_app(plain)).get("/v1/model").json()[
+        "trained_on_synthetic_data"
+    ] is None
     assert info["model_id"] == "collapse-xgboost-unsaved"
 
 

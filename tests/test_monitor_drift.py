@@ -72,6 +72,16 @@ def test_reference_is_deterministic_and_the_sample_is_capped(model, dev):
         build_reference(model, dev, sample_size=3)
 
 
+def test_the_reference_saved_at_fit_equals_build_reference(dev):
+    """RiskModel.fit summarises its already-validated records directly; same result."""
+    fitted = sr.RiskModel(endpoint="nonunion", backend="linear").fit(dev)
+    at_fit = copy.deepcopy(fitted.reference_)
+    rebuilt = build_reference(fitted, dev)
+    at_fit.pop("created_utc"), rebuilt.pop("created_utc")
+    assert at_fit == rebuilt
+    assert at_fit["n"] == fitted.n_train_ < len(dev)  # nonunion: eligible records only
+
+
 # -- drift on the generator's shift scenarios ------------------------------------------------
 def _flagged(report):
     return set(report.table.index[report.table["flag"] != "none"])

@@ -257,6 +257,10 @@ class ModelInfo(BaseModel):
     schema_name: str
     schema_version: str
     n_train: int = Field(description="Records the model was trained on.")
+    trained_on_synthetic_data: bool | None = Field(
+        description="True when the training records were labelled synthetic (simulated "
+        "patients); null when the bundle has no training reference to tell."
+    )
     created_utc: str | None
     sha256: str | None = Field(description="sha256 of the bundle file (null if not loaded).")
     versions: dict[str, str | None] = Field(description="Library versions at training time.")

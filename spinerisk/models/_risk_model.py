@@ -286,9 +286,15 @@ default="auto"
         self.n_excluded_ = int(len(checked) - len(data))
         self.training_ranges_ = self._ranges(data, ep)
         self.id_field_ = (self.schema or _default_schema()).id_field
-        from spinerisk.monitor import build_reference
+        from spinerisk.monitor._reference import summarise_training
 
-        self.reference_ = build_reference(self, data)
+        risk = self._risk_values(data, horizons)
+        self.reference_ = summarise_training(
+            self,
+            data,
+            pd.DataFrame(risk, columns=[f"risk_{round(h):d}d" for h in horizons]),
+            synthetic=bool(cohort.attrs.get("synthetic", False)),
+        )
         return self
 
     def _select(

@@ -118,12 +118,41 @@ def build_reference(
     if not isinstance(records, pd.DataFrame):
         raise TypeError(f"records must be a DataFrame; got {type(records).__name__}.")
     ep = model.endpoint_
-    schema = model.schema or _default_schema()
     checked: pd.DataFrame = validate(records, model.schema)  # type: ignore[assignment]
     if all(c in checked.columns for c in ep.outcome_columns):
         checked = checked[ep.eligible(checked)]
     if not len(checked):
         raise ValueError(f"No eligible records for the {ep.name} endpoint in `records`.")
+    with warnings.catch_warnings():  # training records cannot be outside their own range
+        warnings.simplefilter("ignore", DataQualityWarning)
+        predicted = model.predict_risk(checked)
+    risk = predicted[[c for c in predicted.columns if str(c).startswith("risk_")]]
+    return summarise_training(
+        model,
+        checked,
+        risk,
+        synthetic=bool(records.attrs.get("synthetic", False)),
+        n_bins=n_bins,
+        sample_size=sample_size,
+        random_state=random_state,
+    )
+
+
+def summarise_training(
+    model: Any,
+    checked: pd.DataFrame,
+    risk: pd.DataFrame,
+    *,
+    synthetic: bool,
+    n_bins: int = 10,
+    sample_size: int = 2000,
+    random_state: int = 0,
+) -> dict[str, Any]:
+    """The reference of :func:`build_reference` from records already validated and
+    restricted to the eligible ones, and the model's ``risk_<days>d`` columns for them
+    (:meth:`RiskModel.fit` has both at hand and calls this directly)."""
+    ep = model.endpoint_
+    schema = model.schema or _default_schema()
     rng = np.random.default_rng(random_state)
 
     fields: dict[str, Any] = {}
@@ -136,11 +165,7 @@ def build_reference(
         else:
             fields[name] = _categorical_summary(checked[name], spec.dtype)
 
-    with warnings.catch_warnings():  # training records cannot be outside their own range
-        warnings.simplefilter("ignore", DataQualityWarning)
-        predicted = model.predict_risk(checked)
-    risk_cols = [c for c in predicted.columns if str(c).startswith("risk_")]
-    predictions = {c: _numeric_summary(predicted[c], n_bins, sample_size, rng) for c in risk_cols}
+    predictions = {c: _numeric_summary(risk[c], n_bins, sample_size, rng) for c in risk.columns}
     reference: dict[str, Any] = {
         "format": REFERENCE_FORMAT,
         "version": REFERENCE_VERSION,
@@ -149,7 +174,7 @@ def build_reference(
         "kind": ep.kind,
         "horizons": [float(h) for h in model.horizons_],
         "n": int(len(checked)),
-        "synthetic": bool(records.attrs.get("synthetic", False)),
+        "synthetic": synthetic,
         "sample_method": _SAMPLE_METHOD.format(size=int(sample_size)),
         "fields": fields,
         "predictions": predictions,
