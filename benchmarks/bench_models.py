@@ -625,6 +625,53 @@ def time_grid(y_train: np.ndarray, y_test: np.ndarray) -> np.ndarray:
     return grid
 
 
+#: XGBoost settings matching ``GradientBoostingSurvivalAnalysis()`` defaults (100 trees of
+#: depth 3, learning rate 0.1) for the raw-library fit-time reference.
+RAW_XGBOOST_COX = {
+    "objective": "survival:cox",
+    "max_depth": 3,
+    "eta": 0.1,
+    "tree_method": "hist",
+    "nthread": 1,
+    "verbosity": 0,
+}
+RAW_XGBOOST_ROUNDS = 100
+#: Records of the untimed warm-up fit of every model before the timed folds.
+WARM_UP_ROWS = 300
+
+
+def fit_time_reference(train: pd.DataFrame, fitted: SpineriskSurvival) -> dict[str, float]:
+    """Fit times that bound what any XGBoost-based model can reach on this fold.
+
+    ``raw_xgboost_cox``: ``xgboost.train`` alone (``survival:cox``, GBSA's tree count,
+    depth and learning rate, no early stopping) on the peers' numeric matrix, the
+    DMatrix build included. ``spinerisk_estimator``: the fitted ``xgboost`` model's
+    estimator (:class:`BoostedCoxSurvival`: early-stopping probe, refit and Breslow
+    baseline) refitted on its already-encoded training matrix, i.e. ``RiskModel.fit``
+    without validation, feature pipeline and training reference.
+    """
+    import xgboost as xgb
+    from sklearn.base import clone
+
+    y = _surv(train)
+    X_peer = PeerDesign().fit(train).transform(train).to_numpy(dtype=float)
+    label = np.where(y["event"], y["time"], -y["time"])
+
+    def raw() -> Any:
+        return xgb.train(
+            RAW_XGBOOST_COX,
+            xgb.DMatrix(X_peer, label=label, nthread=1),
+            num_boost_round=RAW_XGBOOST_ROUNDS,
+        )
+
+    rm = fitted.model
+    X_own = rm.features_.transform(spinerisk.validate(train, fitted.schema))
+    estimator = clone(rm.estimator_)
+    _, raw_s = _timed(raw)
+    _, own_s = _timed(lambda: estimator.fit(X_own, y))
+    return {"raw_xgboost_cox": raw_s, "spinerisk_estimator": own_s}
+
+
 def bench_survival(spec: SurvivalData, cfg: Config, log: WarningLog) -> dict[str, Any]:
     from sksurv.metrics import concordance_index_censored, integrated_brier_score
 
@@ -638,6 +685,11 @@ def bench_survival(spec: SurvivalData, cfg: Config, log: WarningLog) -> dict[str
     cindex: dict[str, list[float]] = {m: [] for m in SURVIVAL_MODELS}
     ibs: dict[str, list[float]] = {m: [] for m in SURVIVAL_MODELS}
     fit_s: dict[str, list[float]] = {m: [] for m in SURVIVAL_MODELS}
+    reference_s: dict[str, list[float]] = {"raw_xgboost_cox": [], "spinerisk_estimator": []}
+    warm = records.iloc[folds[0][0]].sample(min(WARM_UP_ROWS, len(folds[0][0])), random_state=SEED)
+    for name in SURVIVAL_MODELS:  # untimed: first-call costs (imports, caches) are not fit time
+        with log.record(name):
+            _make_survival_model(name, schema, endpoint, cfg).fit(warm)
     selections = []
     grids = []
     for k, (tr, te) in enumerate(folds):
@@ -657,6 +709,9 @@ def bench_survival(spec: SurvivalData, cfg: Config, log: WarningLog) -> dict[str
             cindex[name].append(float(c))
             ibs[name].append(float(integrated_brier_score(y_tr, y_te, surv, grid)))
             fit_s[name].append(secs)
+            if name == "spinerisk_xgboost":
+                for what, secs in fit_time_reference(train, model).items():
+                    reference_s[what].append(secs)
             if name == "spinerisk_auto":
                 selections.append(
                     {
@@ -688,6 +743,7 @@ def bench_survival(spec: SurvivalData, cfg: Config, log: WarningLog) -> dict[str
         b: gbsa_s / models[f"spinerisk_{b}"]["fit_time_s"]["mean"]
         for b in ("xgboost", "xgboost_aft")
     }
+    fit_reference = {what: _mean_sd(v) for what, v in reference_s.items()}
     return {
         **info,
         "description": spec.description,
@@ -695,6 +751,7 @@ def bench_survival(spec: SurvivalData, cfg: Config, log: WarningLog) -> dict[str
         "time_grid_per_fold": [{"first": g[0], "last": g[1], "points": g[2]} for g in grids],
         "models": models,
         "auto_selection": selections,
+        "fit_time_reference_s": fit_reference,
         "targets": {
             "auto_c_index": {
                 "name": "spinerisk auto C-index within 0.005 of the best peer",
@@ -707,6 +764,10 @@ def bench_survival(spec: SurvivalData, cfg: Config, log: WarningLog) -> dict[str
                 "GradientBoostingSurvivalAnalysis",
                 "speedup_xgboost": float(speedup["xgboost"]),
                 "speedup_xgboost_aft": float(speedup["xgboost_aft"]),
+                "speedup_estimator_only": float(
+                    gbsa_s / fit_reference["spinerisk_estimator"]["mean"]
+                ),
+                "speedup_raw_xgboost_cox": float(gbsa_s / fit_reference["raw_xgboost_cox"]["mean"]),
                 "met": bool(speedup["xgboost"] >= 50),
             },
         },
@@ -799,7 +860,9 @@ def to_markdown(res: dict[str, Any]) -> str:
         L.append(
             f"| `xgboost` fit at least 50x faster than `GradientBoostingSurvivalAnalysis` | "
             f"{name} | {t['speedup_xgboost']:.1f}x (`xgboost_aft`: "
-            f"{t['speedup_xgboost_aft']:.1f}x) | {_yes(t['met'])} |"
+            f"{t['speedup_xgboost_aft']:.1f}x; estimator alone {t['speedup_estimator_only']:.1f}x; "
+            f"raw `xgboost.train` at GBSA's settings {t['speedup_raw_xgboost_cox']:.1f}x) "
+            f"| {_yes(t['met'])} |"
         )
     L += [
         "",
@@ -849,8 +912,9 @@ def to_markdown(res: dict[str, Any]) -> str:
         "`RandomSurvivalForest(n_estimators=100, min_samples_leaf=15, n_jobs=1)`; "
         "`GradientBoostingSurvivalAnalysis()` defaults; spinerisk defaults. Fit time covers "
         "everything done in `fit` (for spinerisk: validation, feature pipeline, early "
-        "stopping; for `auto`: inner cross-validation of `linear` and `xgboost` plus the "
-        "refit).",
+        "stopping; for `auto`: inner cross-validation of its four candidates plus the "
+        "refit). Every model is fitted once, untimed, on 300 training records before the "
+        "timed folds, so first-call costs (imports, caches) are not counted as fit time.",
         "",
     ]
     for name, d in surv.items():
@@ -905,6 +969,24 @@ def to_markdown(res: dict[str, Any]) -> str:
             for name, d in surv.items()
         )
         + ". The speed-up therefore depends on the size of the data set.",
+        "- What bounds the speed-up on a small data set, measured in the same run (mean fit "
+        "time per fold; GBSA's time divided by it): "
+        + "; ".join(
+            f"{name}: spinerisk `xgboost` end to end "
+            f"{d['models']['spinerisk_xgboost']['fit_time_s']['mean'] * 1000:.0f} ms "
+            f"({d['targets']['boosted_speed']['speedup_xgboost']:.1f}x), its estimator alone "
+            f"on the encoded matrix "
+            f"{d['fit_time_reference_s']['spinerisk_estimator']['mean'] * 1000:.0f} ms "
+            f"({d['targets']['boosted_speed']['speedup_estimator_only']:.1f}x), raw "
+            f"`xgboost.train` with GBSA's 100 trees of depth 3 "
+            f"{d['fit_time_reference_s']['raw_xgboost_cox']['mean'] * 1000:.0f} ms "
+            f"({d['targets']['boosted_speed']['speedup_raw_xgboost_cox']:.1f}x)"
+            for name, d in surv.items()
+        )
+        + ". Where even the raw library stays below 50x (a few hundred records), no "
+        "XGBoost-based fit can meet the target: XGBoost's fixed cost per boosting round, "
+        "not the data, sets the time; spinerisk's own share (validation, feature pipeline, "
+        "training reference, early stopping) is the gap between the three figures.",
         "",
     ]
     L += ["## Warnings during the run", ""]
@@ -947,7 +1029,9 @@ def print_summary(res: dict[str, Any]) -> None:
             f"{t['auto_c_index']['auto_minus_best_peer']:+.4f} -> "
             f"{'met' if t['auto_c_index']['met'] else 'NOT met'}; GBSA/xgboost fit time "
             f"{t['boosted_speed']['speedup_xgboost']:.1f}x -> "
-            f"{'met' if t['boosted_speed']['met'] else 'NOT met'}"
+            f"{'met' if t['boosted_speed']['met'] else 'NOT met'} (estimator alone "
+            f"{t['boosted_speed']['speedup_estimator_only']:.1f}x, raw xgboost.train at "
+            f"GBSA's settings {t['boosted_speed']['speedup_raw_xgboost_cox']:.1f}x)"
         )
 
 

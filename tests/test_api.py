@@ -366,13 +366,13 @@ def test_xgboost_model_in_memory(cohort):
     unlabelled = cohort.head(800).copy()
     unlabelled.attrs.clear()  # records read from a file carry no synthetic label
     plain = sr.RiskModel(endpoint="collapse", backend="linear").fit(unlabelled)
-    assert TestClient(create_app(plain)).get("/v1/model").json()[
-        "trained_on_synthetic_data"
-    ] is False
+    assert (
+        TestClient(create_app(plain)).get("/v1/model").json()["trained_on_synthetic_data"] is False
+    )
     plain.reference_ = None  # e.g. a model without a training reference
-    assert TestClient(create_app(plain)).get("/v1/model").json()[
-        "trained_on_synthetic_data"
-    ] is None
+    assert (
+        TestClient(create_app(plain)).get("/v1/model").json()["trained_on_synthetic_data"] is None
+    )
     assert info["model_id"] == "collapse-xgboost-unsaved"
 
 
