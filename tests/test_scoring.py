@@ -16,7 +16,7 @@ import pytest
 
 import spinerisk as sr
 from spinerisk import scoring
-from spinerisk.scoring import score_file, score_frame
+from spinerisk.scoring import _chunk, _file, score_file, score_frame
 
 
 @pytest.fixture(scope="module")
@@ -174,7 +174,7 @@ def test_failure_mid_stream_leaves_no_output(tmp_path, bundle, records, monkeypa
     src = tmp_path / "in.csv"
     records.to_csv(src, index=False)
     calls = {"n": 0}
-    real = scoring._predict_checked
+    real = _chunk._predict_checked
 
     def flaky(*args, **kwargs):
         calls["n"] += 1
@@ -182,7 +182,7 @@ def test_failure_mid_stream_leaves_no_output(tmp_path, bundle, records, monkeypa
             raise RuntimeError("simulated crash in chunk 3")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(scoring, "_predict_checked", flaky)
+    monkeypatch.setattr(_chunk, "_predict_checked", flaky)
     with pytest.raises(RuntimeError, match="chunk 3"):
         score_file(
             bundle, src, tmp_path / "out.parquet", rejects=tmp_path / "rej.csv", chunk_size=7
@@ -194,13 +194,13 @@ def test_failure_mid_stream_leaves_no_output(tmp_path, bundle, records, monkeypa
 def test_accounting_is_checked_before_the_rename(tmp_path, bundle, records, monkeypatch):
     src = tmp_path / "in.parquet"
     records.to_parquet(src)
-    real = scoring._score_chunk
+    real = _file._score_chunk
 
     def lossy(*args, **kwargs):  # a bug that loses a row must not produce output
         chunk = real(*args, **kwargs)
         return chunk._replace(scores=chunk.scores.iloc[1:])
 
-    monkeypatch.setattr(scoring, "_score_chunk", lossy)
+    monkeypatch.setattr(_file, "_score_chunk", lossy)
     with pytest.raises(RuntimeError, match="Row accounting failed: 24 rows in but 20 scored"):
         score_file(bundle, src, tmp_path / "out.parquet", chunk_size=7)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.parquet"]
@@ -281,7 +281,7 @@ def test_audit_log_has_one_line_per_scored_row(tmp_path, bundle, records):
     summary = score_file(bundle, src, tmp_path / "s.parquet", chunk_size=7, audit_log=log)
     lines = [json.loads(line) for line in log.read_text().splitlines()]
     assert len(lines) == summary.scored == 24 - len(expected)
-    assert {line["model_sha256"] for line in lines} == {scoring._sha256(bundle)}
+    assert {line["model_sha256"] for line in lines} == {_chunk._sha256(bundle)}
     assert all(line["source"] == "python" for line in lines)
 
 

@@ -1,0 +1,370 @@
+"""Checking a bundle and building the RiskModel from it."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import re
+import warnings
+import zipfile
+import zlib
+from pathlib import Path
+from typing import Any
+
+from spinerisk.bundle._format import (
+    _ENDPOINT_KEYS,
+    _KEEP,
+    _MANIFEST,
+    _MAX_MEMBER_BYTES,
+    _MAX_MEMBERS,
+    _PARAMS,
+    _PLACEHOLDER,
+    _PLACEHOLDER_RE,
+    _SKOPS_ERRORS,
+    _VERSIONED,
+    BUNDLE_FORMAT,
+    BUNDLE_FORMAT_VERSION,
+    TRUSTED_TYPES,
+    _check_trusted,
+    _dist_version,
+    _frame_from_json,
+    _loads_json,
+    _ranges_from_json,
+    _reference_from_json,
+    _schema_to_json,
+    _walk,
+)
+from spinerisk.exceptions import ArtifactError
+
+
+def read_manifest(path: str | os.PathLike[str], *, sha256: str | None = None) -> dict[str, Any]:
+    """Check a bundle and return its manifest, without building any object.
+
+    Checks the file's sha256 (when given), that it is a zip with a valid manifest of a
+    supported format version, that its members are exactly those the manifest lists,
+    the sha256 of each member, and that every skops member creates only
+    :data:`TRUSTED_TYPES`.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A file written by :func:`save_bundle`.
+    sha256 : str or None, default=None
+        Expected sha256 (hex) of the whole file, from a trusted register.
+
+    Returns
+    -------
+    dict
+        The manifest (see the module description).
+
+    Raises
+    ------
+    ArtifactError
+        If any check fails.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> import spinerisk as sr
+    >>> from spinerisk.bundle import read_manifest, save_bundle
+    >>> model = sr.RiskModel(endpoint="nonunion", backend="linear").fit(
+    ...     sr.make_spine_cohort(600, seed=0))
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     manifest = read_manifest(save_bundle(model, pathlib.Path(tmp) / "m.spinerisk"))
+    >>> manifest["format"], manifest["backend"], manifest["endpoint"]["kind"]
+    ('spinerisk-bundle', 'linear', 'binary')
+    """
+    manifest, _ = _read_checked(Path(path), sha256)
+    return manifest
+
+
+def load_bundle(path: str | os.PathLike[str], *, sha256: str | None = None) -> Any:
+    """Load a RiskModel written by :func:`save_bundle`.
+
+    Every check of :func:`read_manifest` runs before any object is built; skops members
+    are loaded with :data:`TRUSTED_TYPES` only and XGBoost boosters from their native
+    JSON. The loaded model predicts exactly what the saved one did.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A file written by :func:`save_bundle`. Load only from trusted storage.
+    sha256 : str or None, default=None
+        Expected sha256 (hex) of the whole file, from a trusted register.
+
+    Returns
+    -------
+    RiskModel
+        Fitted, with ``schema=None`` (the default schema).
+
+    Raises
+    ------
+    ArtifactError
+        If the file is not a spinerisk bundle, is truncated, has another format
+        version, has a member whose sha256 differs from the manifest, or would create a
+        type outside :data:`TRUSTED_TYPES`.
+
+    Warns
+    -----
+    UserWarning
+        When the bundle was written with other versions of spinerisk or of the libraries
+        the model uses; predictions may then differ.
+
+    See Also
+    --------
+    save_bundle, read_manifest
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> from spinerisk.bundle import load_bundle
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     bad = pathlib.Path(tmp) / "model.spinerisk"
+    ...     _ = bad.write_bytes(b"not a zip")
+    ...     load_bundle(bad)
+    Traceback (most recent call last):
+    ...
+    spinerisk.exceptions.ArtifactError: ... is not a spinerisk bundle (not a zip file; truncated or a different format).
+    """  # noqa: E501
+    import skops.io as sio
+
+    path = Path(path)
+    manifest, members = _read_checked(path, sha256)
+    try:  # checks the schema, endpoint, ranges and parameters
+        state = _state_from_manifest(manifest)
+    except ArtifactError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ArtifactError(f"{path}: the manifest is malformed: {exc!r}") from exc
+    if manifest["parts"]["estimator"] is None:
+        raise ArtifactError(f"{path}: the bundle has no fitted estimator.")
+    frames = [_frame_from_json(_loads_json(members[n], n)) for n in manifest["frames"]]
+    boosters = [_load_booster(members[n], n) for n in manifest["boosters"]]
+    _warn_versions(manifest)
+
+    # every member has been checked; build the fitted parts
+    used: set[tuple[str, int]] = set()
+
+    def restore(value: Any) -> Any:
+        if not (isinstance(value, str) and value.startswith(_PLACEHOLDER)):
+            return _KEEP
+        m = _PLACEHOLDER_RE.match(value)
+        pool = boosters if m and m.group(1) == "booster" else frames
+        if m is None or int(m.group(2)) >= len(pool) or (m.group(1), int(m.group(2))) in used:
+            raise ArtifactError(f"{path}: unknown or repeated reference {value!r}.")
+        used.add((m.group(1), int(m.group(2))))
+        return pool[int(m.group(2))]
+
+    parts: dict[str, Any] = {}
+    for key in ("features", "estimator"):
+        name = manifest["parts"][key]
+        if name is None:
+            parts[key] = None
+            continue
+        try:
+            obj = sio.loads(members[name], trusted=sorted(TRUSTED_TYPES))
+        except _SKOPS_ERRORS as exc:  # UntrustedTypesFoundException is a TypeError
+            raise ArtifactError(f"{path}: member {name!r} cannot be loaded: {exc}") from exc
+        _walk(obj, restore, [], set())
+        parts[key] = obj
+    if len(used) != len(boosters) + len(frames):
+        raise ArtifactError(f"{path}: the bundle has boosters or tables that nothing uses.")
+
+    from spinerisk.models import RiskModel
+
+    model = RiskModel(**state.pop("params"))
+    for attr, value in state.items():
+        setattr(model, attr, value)
+    model.features_ = parts["features"]
+    model.estimator_ = parts["estimator"]
+    return model
+
+
+def _read_checked(path: Path, sha256: str | None) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """Read and check every member; return the manifest and the members' bytes."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ArtifactError(f"Cannot read bundle {path}: {exc}") from exc
+    if sha256 is not None and hashlib.sha256(raw).hexdigest() != sha256.lower():
+        raise ArtifactError(f"{path}: the file's sha256 differs from the expected {sha256}.")
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(raw))
+    except zipfile.BadZipFile as exc:
+        raise ArtifactError(
+            f"{path} is not a spinerisk bundle (not a zip file; truncated or a different format)."
+        ) from exc
+    with zf:
+        infos = zf.infolist()
+        names = [i.filename for i in infos]
+        if len(infos) > _MAX_MEMBERS or len(set(names)) != len(names):
+            raise ArtifactError(f"{path}: too many or duplicate members.")
+        if _MANIFEST not in names:
+            raise ArtifactError(f"{path} is not a spinerisk bundle (no {_MANIFEST}).")
+        if any(i.file_size > _MAX_MEMBER_BYTES for i in infos):
+            raise ArtifactError(f"{path}: a member is larger than {_MAX_MEMBER_BYTES} bytes.")
+        try:
+            data = {i.filename: zf.read(i) for i in infos}
+        except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as exc:
+            raise ArtifactError(f"{path}: the zip archive is damaged: {exc}") from exc
+    manifest = _loads_json(data.pop(_MANIFEST), _MANIFEST)
+    _check_manifest(manifest, path)
+
+    listed = manifest["members"]
+    if set(listed) != set(data):
+        extra, missing = sorted(set(data) - set(listed)), sorted(set(listed) - set(data))
+        raise ArtifactError(
+            f"{path}: members differ from the manifest (unlisted {extra}, missing {missing})."
+        )
+    for name, blob in data.items():
+        if hashlib.sha256(blob).hexdigest() != listed[name]:
+            raise ArtifactError(
+                f"{path}: member {name!r} was modified or corrupted (sha256 differs from "
+                "the manifest)."
+            )
+    referenced = [p for p in manifest["parts"].values() if p is not None]
+    referenced += manifest["boosters"] + manifest["frames"]
+    if sorted(referenced) != sorted(listed):
+        raise ArtifactError(f"{path}: the manifest's parts do not match its members.")
+    for name in referenced:
+        if name.endswith(".skops"):
+            _check_trusted(data[name], name, action="load")
+        elif not name.endswith(".json"):
+            raise ArtifactError(f"{path}: member {name!r} has an unknown kind.")
+    return manifest, data
+
+
+def _check_manifest(manifest: Any, path: Path) -> None:
+    if not isinstance(manifest, dict) or manifest.get("format") != BUNDLE_FORMAT:
+        raise ArtifactError(f"{path} is not a spinerisk bundle (its manifest is foreign).")
+    version = manifest.get("format_version")
+    if version != BUNDLE_FORMAT_VERSION:
+        raise ArtifactError(
+            f"{path} has bundle format version {version!r}; this spinerisk reads version "
+            f"{BUNDLE_FORMAT_VERSION} only. Load it with the spinerisk version that wrote "
+            f"it ({manifest.get('versions', {}).get('spinerisk')!r}) or refit the model."
+        )
+    expected = {
+        "members": dict,
+        "parts": dict,
+        "boosters": list,
+        "frames": list,
+        "endpoint": dict,
+        "schema": dict,
+        "model": dict,
+        "training_ranges": dict,
+        "horizons": list,
+        "backend": str,
+        "id_field": str,
+        "n_train": int,
+        "n_excluded": int,
+        "selection_reason": str,
+    }
+    for key, kind in expected.items():
+        if not isinstance(manifest.get(key), kind):
+            raise ArtifactError(f"{path}: manifest field {key!r} is missing or malformed.")
+    members = manifest["members"]
+    if not all(isinstance(v, str) and re.fullmatch(r"[0-9a-f]{64}", v) for v in members.values()):
+        raise ArtifactError(f"{path}: manifest member hashes are malformed.")
+    parts = manifest["parts"]
+    if set(parts) != {"features", "estimator"} or not all(
+        p is None or isinstance(p, str) for p in parts.values()
+    ):
+        raise ArtifactError(f"{path}: manifest parts are malformed.")
+    if not all(isinstance(n, str) for n in manifest["boosters"] + manifest["frames"]):
+        raise ArtifactError(f"{path}: manifest boosters or frames are malformed.")
+
+
+def _warn_versions(manifest: dict[str, Any]) -> None:
+    from spinerisk import __version__
+
+    saved = manifest.get("versions") or {}
+    now = {"spinerisk": __version__, **{d: _dist_version(d) for d in _VERSIONED}}
+    differ = [f"{k} {saved.get(k)} -> {v}" for k, v in now.items() if saved.get(k) != v]
+    if differ:
+        warnings.warn(
+            "The bundle was written with other library versions ("
+            + ", ".join(differ)
+            + "); check its predictions before use.",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
+def _load_booster(blob: bytes, name: str) -> Any:
+    import xgboost as xgb
+
+    model = _loads_json(blob, name)
+    if not isinstance(model, dict) or "learner" not in model:
+        raise ArtifactError(f"Bundle member {name!r} is not an XGBoost JSON model.")
+    booster = xgb.Booster()
+    try:
+        booster.load_model(bytearray(blob))
+    except xgb.core.XGBoostError as exc:
+        raise ArtifactError(f"Bundle member {name!r} is not a valid XGBoost model.") from exc
+    return booster
+
+
+def _state_from_manifest(manifest: dict[str, Any]) -> dict[str, Any]:
+    """RiskModel parameters and fitted attributes (except the parts) from the manifest."""
+    from spinerisk.endpoints import ENDPOINTS, Endpoint
+    from spinerisk.schema.default import SPINE_SCHEMA
+
+    schema = manifest["schema"]
+    current = _schema_to_json(SPINE_SCHEMA)
+    if (schema.get("name"), schema.get("version")) != (current["name"], current["version"]):
+        raise ArtifactError(
+            f"The bundle was fitted with schema {schema.get('name')!r} version "
+            f"{schema.get('version')!r}; this spinerisk has {current['name']!r} version "
+            f"{current['version']!r}."
+        )
+    if schema.get("fields") != current["fields"]:
+        changed = sorted(
+            set(current["fields"]).symmetric_difference(schema.get("fields") or {})
+            | {
+                n
+                for n, f in current["fields"].items()
+                if (schema.get("fields") or {}).get(n, f) != f
+            }
+        )
+        raise ArtifactError(
+            f"The bundle's schema fields differ from this spinerisk's {current['name']!r} "
+            f"version {current['version']}: {changed[:10]}."
+        )
+
+    def endpoint(spec: Any) -> Any:
+        if not isinstance(spec, dict) or set(spec) != set(_ENDPOINT_KEYS):
+            raise ArtifactError("The bundle's endpoint spec is malformed.")
+        spec = dict(spec)
+        try:
+            spec["horizons"] = tuple(float(h) for h in spec["horizons"])
+            if spec["eligible_treatments"] is not None:
+                spec["eligible_treatments"] = tuple(spec["eligible_treatments"])
+            ep = Endpoint(**spec)
+        except (TypeError, ValueError) as exc:
+            raise ArtifactError(f"The bundle's endpoint spec is invalid: {exc}") from exc
+        builtin = ENDPOINTS.get(ep.name)
+        return builtin if builtin == ep else ep
+
+    params = dict(manifest["model"].get("params") or {})
+    if set(params) != set(_PARAMS):
+        raise ArtifactError("The bundle's model parameters are malformed.")
+    if not isinstance(params["endpoint"], str):
+        params["endpoint"] = endpoint(params["endpoint"])
+    params["schema"] = None
+    return {
+        "params": params,
+        "endpoint_": endpoint(manifest["endpoint"]),
+        "backend_": manifest["backend"],
+        "horizons_": tuple(float(h) for h in manifest["horizons"]),
+        "selection_": None
+        if manifest.get("selection") is None
+        else _frame_from_json(manifest["selection"]),
+        "selection_reason_": manifest["selection_reason"],
+        "training_ranges_": _ranges_from_json(manifest["training_ranges"]),
+        "reference_": _reference_from_json(manifest.get("reference")),
+        "n_train_": manifest["n_train"],
+        "n_excluded_": manifest["n_excluded"],
+        "id_field_": manifest["id_field"],
+    }

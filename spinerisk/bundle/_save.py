@@ -1,0 +1,244 @@
+"""Writing a fitted RiskModel as a bundle."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import tempfile
+import zipfile
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from spinerisk.bundle._format import (
+    _FITTED,
+    _KEEP,
+    _MANIFEST,
+    _PARAMS,
+    _PLACEHOLDER,
+    _VERSIONED,
+    BUNDLE_FORMAT,
+    BUNDLE_FORMAT_VERSION,
+    _check_trusted,
+    _dist_version,
+    _dumps_json,
+    _endpoint_to_json,
+    _feature_names_out,
+    _fingerprint,
+    _frame_to_json,
+    _ranges_to_json,
+    _reference_to_json,
+    _schema_to_json,
+    _walk,
+)
+from spinerisk.exceptions import ArtifactError
+
+
+def save_bundle(
+    model: Any, path: str | os.PathLike[str], *, training_data: pd.DataFrame | None = None
+) -> Path:
+    """Write a fitted RiskModel to one bundle file.
+
+    Parameters
+    ----------
+    model : RiskModel
+        A fitted model using the default schema (:data:`spinerisk.SPINE_SCHEMA`).
+    path : str or path-like
+        Destination file (conventionally ``*.spinerisk``); overwritten atomically.
+    training_data : DataFrame or None, default=None
+        The cohort the model was fitted on. When given, a fingerprint of it (sha256 of
+        the row hashes, columns and dtypes) is stored in the manifest; the model does
+        not keep its training records, so without it the fingerprint is null. The data
+        are not checked against the model.
+
+    Returns
+    -------
+    Path
+        The file written.
+
+    Raises
+    ------
+    ArtifactError
+        If the model uses a custom schema (its row rules are code, which a bundle
+        does not store), has a parameter that is not plain data, or holds a type
+        outside :data:`TRUSTED_TYPES`.
+
+    See Also
+    --------
+    load_bundle, read_manifest
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> import numpy as np
+    >>> import spinerisk as sr
+    >>> from spinerisk.bundle import load_bundle, save_bundle
+    >>> cohort = sr.make_spine_cohort(600, seed=0)
+    >>> model = sr.RiskModel(endpoint="nonunion", backend="linear").fit(cohort)
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     path = save_bundle(model, pathlib.Path(tmp) / "nonunion.spinerisk")
+    ...     loaded = load_bundle(path)
+    >>> records = cohort.head(2)  # patients the nonunion model is meant for
+    >>> before = model.predict_risk(records)["risk_183d"]
+    >>> after = loaded.predict_risk(records)["risk_183d"]
+    >>> bool(np.array_equal(before, after))
+    True
+    """
+    from sklearn.utils.validation import check_is_fitted
+
+    from spinerisk.models import RiskModel
+
+    if not isinstance(model, RiskModel):
+        raise TypeError(f"save_bundle needs a spinerisk RiskModel; got {type(model).__name__}.")
+    check_is_fitted(model, "estimator_")
+    unknown = sorted(k for k in vars(model) if k.endswith("_") and k not in _FITTED)
+    if unknown:
+        raise ArtifactError(
+            f"RiskModel has fitted attribute(s) {unknown} that bundle format "
+            f"{BUNDLE_FORMAT_VERSION} does not store; update spinerisk.bundle."
+        )
+    _check_schema(model.schema)
+    path = Path(path)
+
+    members: dict[str, bytes] = {}
+    boosters: list[str] = []
+    frames: list[str] = []
+
+    def swap(value: Any) -> Any:
+        xgb = sys.modules.get("xgboost")
+        if xgb is not None and isinstance(value, xgb.Booster):
+            name = f"boosters/{len(boosters)}.json"
+            members[name] = bytes(value.save_raw(raw_format="json"))
+            boosters.append(name)
+            return f"{_PLACEHOLDER}booster:{len(boosters) - 1}"
+        if isinstance(value, pd.DataFrame):
+            name = f"frames/{len(frames)}.json"
+            members[name] = _dumps_json(_frame_to_json(value))
+            frames.append(name)
+            return f"{_PLACEHOLDER}frame:{len(frames) - 1}"
+        if _is_schema(value):
+            _check_schema(value)
+            return None  # the default schema; None means the same to every part
+        return _KEEP
+
+    import skops.io as sio
+
+    parts: dict[str, str | None] = {}
+    undo: list[tuple[Callable[[Any, Any], None], Any, Any]] = []
+    try:
+        for attr in ("features_", "estimator_"):
+            obj = getattr(model, attr)
+            if obj is None:
+                parts[attr] = None
+                continue
+            replaced = swap(obj)
+            if replaced is not _KEEP:
+                raise ArtifactError(f"RiskModel.{attr} is a {type(obj).__name__}; cannot store.")
+            _walk(obj, swap, undo, set())
+            try:
+                data = sio.dumps(obj)
+            except (TypeError, ValueError, AttributeError) as exc:
+                raise ArtifactError(
+                    f"RiskModel.{attr} cannot be written with skops: {exc}"
+                ) from exc
+            name = f"{attr.rstrip('_')}.skops"
+            _check_trusted(data, name, action="save")
+            members[name] = data
+            parts[attr] = name
+    finally:
+        for setter, key, old in reversed(undo):
+            setter(key, old)
+
+    manifest = _manifest(model, parts, boosters, frames, training_data)
+    manifest["members"] = {n: hashlib.sha256(b).hexdigest() for n, b in sorted(members.items())}
+    payload = _dumps_json(manifest)
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh, zipfile.ZipFile(fh, "w", zipfile.ZIP_DEFLATED) as zf:
+            zf.writestr(_MANIFEST, payload)
+            for name, data in sorted(members.items()):
+                zf.writestr(name, data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _is_schema(value: Any) -> bool:
+    from spinerisk.schema._spec import Schema
+
+    return isinstance(value, Schema)
+
+
+def _check_schema(schema: Any) -> None:
+    if schema is None:
+        return
+    from spinerisk.schema.default import SPINE_SCHEMA
+
+    if schema is SPINE_SCHEMA or schema == SPINE_SCHEMA:
+        return
+    raise ArtifactError(
+        f"The model uses the custom schema {getattr(schema, 'name', schema)!r}. A bundle "
+        "stores the schema as a description, and the row rules of a custom schema are "
+        "code that cannot be stored safely, so only models fitted with the default "
+        "schema (schema=None, spinerisk.SPINE_SCHEMA) can be saved."
+    )
+
+
+def _manifest(
+    model: Any,
+    parts: dict[str, str | None],
+    boosters: list[str],
+    frames: list[str],
+    training_data: pd.DataFrame | None,
+) -> dict[str, Any]:
+    from spinerisk import __version__
+    from spinerisk.schema.default import SPINE_SCHEMA
+
+    params = model.get_params(deep=False)
+    params = {k: params[k] for k in _PARAMS}
+    params["schema"] = None
+    ep = params["endpoint"]
+    params["endpoint"] = ep if isinstance(ep, str) else _endpoint_to_json(ep)
+    if params["horizons"] is not None:
+        params["horizons"] = [float(h) for h in params["horizons"]]
+    for key in ("cv", "random_state", "n_jobs"):
+        if isinstance(params[key], np.integer):
+            params[key] = int(params[key])
+    try:
+        json.dumps(params, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ArtifactError(f"RiskModel parameters are not plain data: {exc}") from exc
+
+    return {
+        "format": BUNDLE_FORMAT,
+        "format_version": BUNDLE_FORMAT_VERSION,
+        "created_utc": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "versions": {"spinerisk": __version__, **{d: _dist_version(d) for d in _VERSIONED}},
+        "model": {"class": "spinerisk.RiskModel", "params": params},
+        "endpoint": _endpoint_to_json(model.endpoint_),
+        "backend": model.backend_,
+        "horizons": [float(h) for h in model.horizons_],
+        "schema": _schema_to_json(SPINE_SCHEMA),
+        "id_field": model.id_field_,
+        "feature_names_out": _feature_names_out(model),
+        "training_ranges": _ranges_to_json(model.training_ranges_),
+        "reference": _reference_to_json(getattr(model, "reference_", None)),
+        "n_train": int(model.n_train_),
+        "n_excluded": int(model.n_excluded_),
+        "selection": None if model.selection_ is None else _frame_to_json(model.selection_),
+        "selection_reason": model.selection_reason_,
+        "training_data_fingerprint": _fingerprint(training_data),
+        "parts": {"features": parts["features_"], "estimator": parts["estimator_"]},
+        "boosters": boosters,
+        "frames": frames,
+    }

@@ -1,0 +1,485 @@
+"""The chunk function :func:`score_frame` and what every engine shares: results, model
+identity, validation with per-row reasons, prediction of validated records, formula-safe
+text."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+import pandas as pd
+
+#: Cells starting with one of these are run as formulas by spreadsheet programs.
+FORMULA_START: tuple[str, ...] = ("=", "+", "-", "@", "\t", "\r")
+_INPUT_SUFFIXES = (".csv", ".tsv", ".txt", ".parquet")
+_OUTPUT_SUFFIXES = (".csv", ".parquet")
+_STAGES = ("load", "read", "map", "validate", "features", "predict", "warnings", "explain", "write")
+
+
+# ---------------------------------------------------------------------------------------
+# results
+# ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ScoreSummary:
+    """What :func:`score_file` did: rows in, scored and rejected, and where they went.
+
+    Attributes
+    ----------
+    rows_in : int
+        Data rows in the input (a malformed CSV row counts too).
+    scored : int
+        Rows written to ``output``.
+    rejected : int
+        Rows rejected, with their reasons in ``rejects`` (when a path was given).
+        Always ``rows_in == scored + rejected``.
+    output : Path
+        The scores file.
+    rejects : Path or None
+        The rejects file, or None when none was asked for.
+    flagged : int
+        Scored rows with a warning (values outside the training data).
+    seconds : float
+        Wall time of the run.
+    timings : dict of str to float
+        Seconds spent per stage (load, read, map, validate, features, predict,
+        warnings, explain, write), summed over chunks; for the local engine only.
+    """
+
+    rows_in: int
+    scored: int
+    rejected: int
+    output: Path
+    rejects: Path | None
+    flagged: int = 0
+    seconds: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+class _Chunk(NamedTuple):
+    scores: pd.DataFrame
+    rejects: pd.DataFrame
+    valid: pd.DataFrame  # the validated records that were scored (same order as scores)
+
+
+class _Timer:
+    """Accumulates seconds per stage."""
+
+    def __init__(self) -> None:
+        self.seconds = dict.fromkeys(_STAGES, 0.0)
+        self._stage: str | None = None
+        self._start = 0.0
+
+    def __call__(self, stage: str) -> _Timer:
+        self._stage = stage
+        return self
+
+    def __enter__(self) -> None:
+        self._start = time.perf_counter()
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._stage is not None
+        self.seconds[self._stage] += time.perf_counter() - self._start
+
+
+# ---------------------------------------------------------------------------------------
+# model identity
+# ---------------------------------------------------------------------------------------
+def model_info(model: Any, path: str | os.PathLike[str] | None = None) -> dict[str, str]:
+    """Model id, version and checksum written next to every score.
+
+    Parameters
+    ----------
+    model : RiskModel
+        A fitted model.
+    path : str, path-like or None, default=None
+        The bundle the model was loaded from. Its manifest and sha256 make the id
+        (``<endpoint>-<backend>-<created>-<first 12 hex of sha256>``) and the version
+        (``<spinerisk version that saved it>+bundle.<bundle format version>``). Without a
+        path the id is ``<endpoint>-<backend>-unsaved`` and the version is this
+        spinerisk's.
+
+    Returns
+    -------
+    dict
+        ``model_id``, ``model_version`` and ``model_sha256`` (empty without a path).
+
+    Raises
+    ------
+    ArtifactError
+        If ``path`` is not a valid bundle.
+
+    See Also
+    --------
+    model_info_from_path
+    """
+    from spinerisk import __version__
+    from spinerisk.bundle import BUNDLE_FORMAT_VERSION
+
+    endpoint = model.endpoint_.name
+    if path is None:
+        return {
+            "model_id": f"{endpoint}-{model.backend_}-unsaved",
+            "model_version": f"{__version__}+bundle.{BUNDLE_FORMAT_VERSION}",
+            "model_sha256": "",
+        }
+    return model_info_from_path(path)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    try:
+        with path.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+    except OSError as exc:
+        from spinerisk.exceptions import ArtifactError
+
+        raise ArtifactError(f"Cannot read bundle {str(path)!r}: {exc}") from exc
+    return digest.hexdigest()
+
+
+# ---------------------------------------------------------------------------------------
+# the chunk function
+# ---------------------------------------------------------------------------------------
+def score_frame(
+    model: Any,
+    frame: pd.DataFrame,
+    *,
+    explain: int = 0,
+    row_offset: int = 0,
+    mapping: Any = None,
+    duplicate_ids: Any = None,
+    info: Mapping[str, str] | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Score one chunk of records: validate, predict the valid ones, return the rejects.
+
+    Parameters
+    ----------
+    model : RiskModel
+        A fitted model (for example from :func:`spinerisk.load`).
+    frame : DataFrame
+        Raw records as read (text or typed values), one per row.
+    explain : int, default=0
+        When positive, add ``top_drivers``: the ``explain`` features that moved each
+        record's risk most (from :func:`spinerisk.explain.explain`).
+    row_offset : int, default=0
+        Input row number of the first row of ``frame`` (for chunks of a larger input).
+    mapping : ColumnMapping, dict, path or None, default=None
+        Column mapping applied before validation (:func:`spinerisk.apply_mapping`).
+    duplicate_ids : collection of str or None, default=None
+        Identifiers that occur more than once in the whole input; records with one of
+        them are rejected. None means: look for duplicates within ``frame`` only.
+    info : mapping or None, default=None
+        ``model_id`` and ``model_version`` to write; None means :func:`model_info`
+        of the model without a bundle.
+
+    Returns
+    -------
+    scores : DataFrame
+        One row per valid record, in input order: the id field, ``risk_<days>d`` per
+        horizon, ``warnings``, ``model_id``, ``model_version`` and (with ``explain``)
+        ``top_drivers``.
+    rejects : DataFrame
+        One row per rejected record: ``row`` (0-based input row), ``reasons`` and the
+        record's original values as text. ``len(scores) + len(rejects) == len(frame)``.
+
+    Raises
+    ------
+    SchemaValidationError
+        For problems with the frame itself (unknown or missing columns): no record can
+        be judged.
+    MappingError
+        If the mapping does not fit the chunk.
+
+    Examples
+    --------
+    >>> import spinerisk as sr
+    >>> from spinerisk.scoring import score_frame
+    >>> cohort = sr.make_spine_cohort(400, seed=0)
+    >>> model = sr.RiskModel("nonunion", backend="linear").fit(cohort)
+    >>> batch = cohort.head(5).copy()
+    >>> batch.loc[3, "age_years"] = 300.0
+    >>> scores, rejects = score_frame(model, batch, row_offset=100)
+    >>> len(scores), list(rejects["row"])
+    (4, [103])
+    >>> rejects["reasons"].iloc[0]
+    'age_years=300.0 is out of range; expected 18 <= age_years <= 105 years, not missing'
+    """
+    rows = np.arange(len(frame), dtype=np.int64) + int(row_offset)
+    info = model_info(model) if info is None else info
+    chunk = _score_chunk(
+        model,
+        frame,
+        rows,
+        mapping=_as_mapping(mapping),
+        duplicate_ids=duplicate_ids,
+        explain=explain,
+        info=info,
+        timer=_Timer(),
+    )
+    return chunk.scores, chunk.rejects
+
+
+def _as_mapping(mapping: Any) -> Any:
+    if mapping is None:
+        return None
+    from spinerisk.io import ColumnMapping, load_mapping
+
+    if isinstance(mapping, ColumnMapping):
+        return mapping
+    if isinstance(mapping, str | os.PathLike):
+        return load_mapping(mapping)
+    return ColumnMapping.from_dict(mapping)
+
+
+def _schema(model: Any) -> Any:
+    from spinerisk.schema.default import SPINE_SCHEMA
+
+    return SPINE_SCHEMA if model.schema is None else model.schema
+
+
+def _id_source(model: Any, mapping: Any) -> str:
+    """The input column holding the record id (before the mapping renames it)."""
+    id_field = model.id_field_
+    if mapping is not None:
+        for source, target in mapping.columns.items():
+            if target == id_field:
+                return str(source)
+    return str(id_field)
+
+
+def _id_text(values: pd.Series) -> np.ndarray:
+    """Identifiers as text, as validation converts them (1 and 1.0 give "1"); None if missing."""
+    arr = values.astype(object).to_numpy()
+    missing = pd.isna(arr)
+    if pd.api.types.infer_dtype(arr[~missing], skipna=True) in ("string", "empty"):
+        out = arr.copy()
+        out[missing] = None
+        return out
+    out = np.empty(len(arr), dtype=object)
+    for i, v in enumerate(arr):
+        if missing[i]:
+            out[i] = None
+        elif isinstance(v, str):
+            out[i] = v
+        elif isinstance(v, float | np.floating) and float(v).is_integer():
+            out[i] = str(int(v))
+        elif isinstance(v, int | np.integer) and not isinstance(v, bool | np.bool_):
+            out[i] = str(int(v))
+        else:
+            out[i] = str(v)
+    return out
+
+
+def _duplicated_within(ids: np.ndarray) -> set[str]:
+    present = pd.Series(ids[pd.notna(ids)], dtype=object)
+    return set(present[present.duplicated(keep=False)].tolist())
+
+
+def _duplicate_reason(id_field: str, value: str) -> str:
+    # the wording validate() uses for a duplicate within one frame
+    return f"{id_field}={value!r} is a duplicate; expected a unique {id_field}"
+
+
+def _score_chunk(
+    model: Any,
+    raw: pd.DataFrame,
+    rows: np.ndarray,
+    *,
+    mapping: Any,
+    duplicate_ids: Any,
+    explain: int,
+    info: Mapping[str, str],
+    timer: _Timer,
+) -> _Chunk:
+    from spinerisk.schema._validate import validate
+
+    schema = _schema(model)
+    id_field = model.id_field_
+    raw = raw.reset_index(drop=True)
+    with timer("map"):
+        mapped = raw if mapping is None else _apply_mapping(raw, mapping, schema)
+    n = len(mapped)
+    ids = _id_text(mapped[id_field]) if id_field in mapped.columns else np.full(n, None)
+    dup_set = _duplicated_within(ids) if duplicate_ids is None else duplicate_ids
+    if dup_set:
+        is_dup = pd.Series(ids, dtype=object).isin(list(dup_set)).to_numpy()
+    else:
+        is_dup = np.zeros(n, dtype=bool)
+
+    with timer("validate"):
+        if n:
+            valid, rejected = validate(mapped, schema, on_invalid="split")
+        else:
+            valid, rejected = mapped.iloc[:0], pd.DataFrame({"row": [], "reasons": []})
+    # a reason per rejected position; the duplicate-id reason is written the same way
+    # whether the other occurrence is in this chunk or not
+    dup_part = re.compile(
+        rf"^{re.escape(id_field)}=.* is a duplicate; expected a unique {re.escape(id_field)}$"
+    )
+    reasons: dict[int, list[str]] = {}
+    for pos, text in zip(rejected["row"].to_numpy(), rejected["reasons"].to_numpy(), strict=True):
+        parts = [p for p in str(text).split(" | ") if not dup_part.match(p)]
+        reasons[int(pos)] = parts
+    for pos in np.flatnonzero(is_dup):
+        reasons.setdefault(int(pos), []).append(_duplicate_reason(id_field, ids[pos]))
+    bad = np.array(sorted(reasons), dtype=np.int64)
+
+    keep = np.ones(n, dtype=bool)
+    keep[bad] = False
+    checked = valid.loc[keep[valid.index.to_numpy()]] if len(valid) else valid
+    scores = _predict_checked(model, checked, timer)
+    scores["model_id"] = info["model_id"]
+    scores["model_version"] = info["model_version"]
+    if explain:
+        with timer("explain"):
+            scores["top_drivers"] = _top_drivers(model, checked, explain)
+
+    rejects = _as_text(raw.iloc[bad])
+    rejects.insert(0, "reasons", [" | ".join(reasons[int(p)]) for p in bad])
+    rejects.insert(0, "row", rows[bad].astype(np.int64))
+    return _Chunk(scores, rejects.reset_index(drop=True), checked)
+
+
+def _apply_mapping(raw: pd.DataFrame, mapping: Any, schema: Any) -> pd.DataFrame:
+    from spinerisk.io import apply_mapping
+
+    return apply_mapping(raw, mapping, schema)
+
+
+def _as_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """Original values as text (None where missing), for rejects files."""
+    out = {}
+    for col in frame.columns:
+        values = frame[col].to_numpy(dtype=object)
+        missing = pd.isna(values)
+        out[str(col)] = [
+            None if m else (v if isinstance(v, str) else str(v))
+            for v, m in zip(values, missing, strict=True)
+        ]
+    return pd.DataFrame(out, index=frame.index, columns=[str(c) for c in frame.columns])
+
+
+# ---------------------------------------------------------------------------------------
+# prediction on validated records (what RiskModel.predict_risk does after validation)
+# ---------------------------------------------------------------------------------------
+def _predict_checked(model: Any, checked: pd.DataFrame, timer: _Timer) -> pd.DataFrame:
+    """Risk columns and warnings for records that have already been validated.
+
+    Gives exactly what :meth:`RiskModel.predict_risk` gives for the same records,
+    without validating them a second time and without issuing the per-call warning.
+    """
+    id_field = model.id_field_
+    horizons = model.horizons_
+    columns = [f"risk_{round(h):d}d" for h in horizons]
+    out = pd.DataFrame({id_field: checked[id_field].astype(object).to_numpy()})
+    if len(checked) == 0:
+        values = np.empty((0, len(columns)))
+    else:
+        values = model._risk_values(checked, horizons, timer=timer)
+    for j, col in enumerate(columns):
+        out[col] = values[:, j].astype(float)
+    with timer("warnings"):
+        from spinerisk.monitor import input_warnings  # what predict_risk reports
+
+        out["warnings"] = input_warnings(model, checked).to_numpy(dtype=object)
+    return out
+
+
+def _top_drivers(model: Any, checked: pd.DataFrame, k: int) -> list[str]:
+    if len(checked) == 0:
+        return []
+    from spinerisk.explain import explain
+
+    drivers = explain(model, checked).top_drivers(k)
+    return [str(d) for d in np.asarray(drivers, dtype=object)]
+
+
+# ---------------------------------------------------------------------------------------
+# formula-safe CSV
+# ---------------------------------------------------------------------------------------
+def neutralize_formulas(frame: pd.DataFrame) -> pd.DataFrame:
+    """Copy of ``frame`` whose text cells a spreadsheet would run as formulas are quoted.
+
+    A text cell starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return
+    gets a leading ``'`` (the OWASP advice for CSV injection). Numbers are untouched.
+
+    Parameters
+    ----------
+    frame : DataFrame
+
+    Returns
+    -------
+    DataFrame
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from spinerisk.scoring import neutralize_formulas
+    >>> safe = neutralize_formulas(pd.DataFrame({"a": ["=1+1", "ok"], "b": [-1.0, 2.0]}))
+    >>> safe["a"].tolist(), safe["b"].tolist()
+    (["'=1+1", 'ok'], [-1.0, 2.0])
+    """
+    safe = frame.copy()
+    for col in safe.columns:
+        s = safe[col]
+        if s.dtype == object or isinstance(s.dtype, pd.StringDtype):
+            safe[col] = s.map(
+                lambda v: "'" + v if isinstance(v, str) and v.startswith(FORMULA_START) else v
+            )
+    return safe
+
+
+def model_info_from_path(path: str | os.PathLike[str]) -> dict[str, str]:
+    """:func:`model_info` of a bundle file, without building the model.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A bundle written by :meth:`RiskModel.save`.
+
+    Returns
+    -------
+    dict
+        ``model_id``, ``model_version`` and ``model_sha256``.
+    """
+    from spinerisk.bundle import BUNDLE_FORMAT_VERSION, read_manifest
+
+    path = Path(path)
+    if not path.is_file():
+        from spinerisk.exceptions import ArtifactError
+
+        raise ArtifactError(f"No model bundle at {str(path)!r}.")
+    sha = _sha256(path)
+    manifest = read_manifest(path, sha256=sha)
+    created = str(manifest.get("created_utc", ""))
+    saved_by = manifest.get("versions", {}).get("spinerisk", "unknown")
+    fmt = manifest.get("format_version", BUNDLE_FORMAT_VERSION)
+    return {
+        "model_id": f"{manifest['endpoint']['name']}-{manifest['backend']}-{created}-{sha[:12]}",
+        "model_version": f"{saved_by}+bundle.{fmt}",
+        "model_sha256": sha,
+    }
+
+
+def _score_columns(model: Any, explain: int) -> tuple[list[str], dict[str, str]]:
+    risks = [f"risk_{round(h):d}d" for h in model.horizons_]
+    cols = [model.id_field_, *risks, "warnings", "model_id", "model_version"]
+    if explain:
+        cols.append("top_drivers")
+    types = {c: ("float64" if c in risks else "string") for c in cols}
+    return cols, types
+
+
+def _reject_columns(source_columns: list[str]) -> tuple[list[str], dict[str, str]]:
+    cols = ["row", "reasons", *source_columns]
+    types = dict.fromkeys(cols, "string")
+    types["row"] = "int64"
+    return cols, types

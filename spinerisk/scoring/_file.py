@@ -1,0 +1,437 @@
+"""Scoring a records file: chunks streamed through :func:`score_frame`, scores and rejects
+written atomically after the row accounting has been checked."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+
+from spinerisk.exceptions import RecordsReadError
+from spinerisk.scoring._chunk import (
+    _OUTPUT_SUFFIXES,
+    ScoreSummary,
+    _as_mapping,
+    _Chunk,
+    _id_source,
+    _reject_columns,
+    _score_chunk,
+    _score_columns,
+    _Timer,
+    model_info_from_path,
+    neutralize_formulas,
+)
+from spinerisk.scoring._dask import _dask_chunks
+from spinerisk.scoring._sources import _CsvSource, _duplicate_ids, _open_source, _ParquetSource
+
+
+# ---------------------------------------------------------------------------------------
+# atomic writers
+# ---------------------------------------------------------------------------------------
+class _AtomicWriter:
+    """Writes a table incrementally to a hidden temporary file, renamed on commit."""
+
+    def __init__(self, path: Path, columns: list[str], types: dict[str, str]) -> None:
+        self.path = path
+        self.kind = "parquet" if path.suffix.lower() == ".parquet" else "csv"
+        self.columns = columns
+        self.types = types  # column -> "string", "float64" or "int64"
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
+        self.tmp = Path(tmp)
+        self._writer: Any = None
+        self._fh: Any = None
+        self._header = True
+        self.rows = 0
+
+    def _arrow_schema(self) -> Any:
+        import pyarrow as pa
+
+        kinds = {"string": pa.string(), "float64": pa.float64(), "int64": pa.int64()}
+        return pa.schema([(c, kinds[self.types[c]]) for c in self.columns])
+
+    def write(self, frame: pd.DataFrame) -> None:
+        frame = frame[self.columns]
+        if self.kind == "parquet":
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            schema = self._arrow_schema()
+            if self._writer is None:
+                self._writer = pq.ParquetWriter(self.tmp, schema)
+            if len(frame):
+                table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
+                self._writer.write_table(table)
+        else:
+            if self._fh is None:
+                self._fh = self.tmp.open("w", encoding="utf-8", newline="")
+            neutralize_formulas(frame).to_csv(self._fh, header=self._header, index=False)
+            self._header = False
+        self.rows += len(frame)
+
+    def commit(self) -> None:
+        if self._writer is None and self._fh is None:
+            self.write(pd.DataFrame({c: pd.Series([], dtype=object) for c in self.columns}))
+        self._close()
+        os.replace(self.tmp, self.path)
+
+    def abort(self) -> None:
+        try:
+            self._close()
+        finally:
+            self.tmp.unlink(missing_ok=True)
+
+    def _close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+
+def _abort_all(writers: list[_AtomicWriter]) -> None:
+    """Delete the temporary files of writers that were not committed."""
+    for w in writers:
+        if w.tmp.exists():
+            w.abort()
+
+
+def _check_paths(input: Path, output: Path, rejects: Path | None, audit_log: Path | None) -> None:
+    for label, path in (("output", output), ("rejects", rejects)):
+        if path is None:
+            continue
+        if path.suffix.lower() not in _OUTPUT_SUFFIXES:
+            raise RecordsReadError(
+                f"{label} file {path.name!r}: unknown file type {path.suffix!r}; expected "
+                ".parquet or .csv."
+            )
+        if not path.parent.is_dir():
+            raise RecordsReadError(f"{label} folder {str(path.parent)!r} does not exist.")
+        if path.resolve() == input.resolve():
+            raise RecordsReadError(f"{label} file {str(path)!r} would overwrite the input.")
+    if rejects is not None and rejects.resolve() == output.resolve():
+        raise RecordsReadError("output and rejects must be different files.")
+    if audit_log is not None and audit_log.resolve() in (output.resolve(), input.resolve()):
+        raise RecordsReadError("the audit log must be a file of its own.")
+
+
+# ---------------------------------------------------------------------------------------
+# files
+# ---------------------------------------------------------------------------------------
+def score_file(
+    model_path: str | os.PathLike[str],
+    input: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    *,
+    rejects: str | os.PathLike[str] | None = None,
+    mapping: Any = None,
+    chunk_size: int = 100_000,
+    explain: int = 0,
+    engine: Literal["local", "dask"] = "local",
+    scheduler: str | None = None,
+    progress: bool = False,
+    sep: str | None = None,
+    encoding: str = "utf-8",
+    audit_log: str | os.PathLike[str] | None = None,
+    audit_source: Literal["cli", "api", "python"] = "python",
+) -> ScoreSummary:
+    """Score a CSV or Parquet records file in chunks; write scores and rejects atomically.
+
+    The input is read ``chunk_size`` rows at a time (Parquet by record batches, CSV as
+    text with the missing-value markers of :func:`spinerisk.read_records`), mapped,
+    validated against the bundle's schema and scored by :func:`score_frame`. Scores and
+    rejects go to temporary files next to their targets, which are renamed only when
+    the whole input has been scored and ``rows_in == scored + rejected`` holds; on any
+    failure both are deleted and no output file is left.
+
+    Parameters
+    ----------
+    model_path : str or path-like
+        A bundle written by :meth:`RiskModel.save`.
+    input : str or path-like
+        ``.csv``, ``.tsv``, ``.txt`` or ``.parquet`` records.
+    output : str or path-like
+        Scores file, ``.parquet`` or ``.csv`` (formula-safe): id, ``risk_<days>d`` per
+        horizon, ``warnings``, ``model_id``, ``model_version`` (and ``top_drivers``).
+    rejects : str, path-like or None, default=None
+        File (``.csv`` or ``.parquet``) for the rejected rows: ``row`` (0-based input
+        row), ``reasons`` and the original values as text. Rejected rows are always
+        counted, and written when a path is given.
+    mapping : ColumnMapping, dict, path or None, default=None
+        Column mapping for a site's own column names and codes.
+    chunk_size : int, default=100_000
+        Rows per chunk; memory grows with it, results do not depend on it.
+    explain : int, default=0
+        Add ``top_drivers`` with this many drivers per record.
+    engine : {"local", "dask"}, default="local"
+        ``"dask"`` scores the partitions on a dask.distributed cluster (see
+        :func:`score_dask`); results are identical.
+    scheduler : str or None, default=None
+        Address of the Dask scheduler; None starts a 2-worker LocalCluster.
+    progress : bool, default=False
+        Show a progress bar (rows processed) on stderr.
+    sep : str or None, default=None
+        Delimiter of text files; None means ``","`` (``"\\t"`` for ``.tsv``).
+    encoding : str, default="utf-8"
+        Text encoding of CSV input (strict).
+    audit_log : str, path-like or None, default=None
+        Append one line per scored record to this :class:`spinerisk.monitor.AuditLog`.
+        Lines are appended chunk by chunk; a run that fails later leaves the lines of
+        the chunks already scored (the log records predictions made, not files written).
+    audit_source : {"cli", "api", "python"}, default="python"
+        ``source`` written in the audit lines.
+
+    Returns
+    -------
+    ScoreSummary
+
+    Raises
+    ------
+    FileNotFoundError
+        If the input does not exist.
+    RecordsReadError
+        Unknown file type, unreadable input or output location.
+    ArtifactError
+        If the bundle is not valid.
+    MappingError, SchemaValidationError
+        A mapping that does not fit, or columns that do not fit the schema.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> import pandas as pd
+    >>> import spinerisk as sr
+    >>> from spinerisk.scoring import score_file
+    >>> tmp = pathlib.Path(tempfile.mkdtemp())
+    >>> cohort = sr.make_spine_cohort(400, seed=0)  # synthetic records
+    >>> _ = sr.RiskModel("nonunion", backend="linear").fit(cohort).save(tmp / "m.srb")
+    >>> cohort.head(50).to_parquet(tmp / "in.parquet")
+    >>> s = score_file(tmp / "m.srb", tmp / "in.parquet", tmp / "out.parquet", chunk_size=20)
+    >>> s.rows_in, s.scored, s.rejected
+    (50, 50, 0)
+    >>> list(pd.read_parquet(tmp / "out.parquet").columns)
+    ['patient_id', 'risk_183d', 'warnings', 'model_id', 'model_version']
+    """
+    from spinerisk.bundle import load_bundle
+
+    start = time.perf_counter()
+    input, output = Path(input), Path(output)
+    rejects_path = None if rejects is None else Path(rejects)
+    audit_path = None if audit_log is None else Path(audit_log)
+    if engine not in ("local", "dask"):
+        raise ValueError(f"engine must be 'local' or 'dask'; got engine={engine!r}.")
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+        raise ValueError(f"chunk_size must be a positive integer; got {chunk_size!r}.")
+    if isinstance(explain, bool) or not isinstance(explain, int) or explain < 0:
+        raise ValueError(f"explain must be a non-negative integer; got {explain!r}.")
+    source = _open_source(input, sep, encoding)
+    _check_paths(input, output, rejects_path, audit_path)
+    timer = _Timer()
+    with timer("load"):
+        info = model_info_from_path(model_path)
+        model = load_bundle(model_path, sha256=info["model_sha256"])
+    column_mapping = _as_mapping(mapping)
+    audit = None
+    if audit_path is not None:
+        from spinerisk.monitor import AuditLog
+
+        audit = AuditLog(audit_path)
+
+    score_cols, score_types = _score_columns(model, explain)
+    reject_cols, reject_types = _reject_columns(source.columns)
+    with ExitStack() as stack:
+        writers: list[_AtomicWriter] = []
+        out_writer = _AtomicWriter(output, score_cols, score_types)
+        writers.append(out_writer)
+        rej_writer = None
+        if rejects_path is not None:
+            rej_writer = _AtomicWriter(rejects_path, reject_cols, reject_types)
+            writers.append(rej_writer)
+        stack.callback(_abort_all, writers)
+        bar = stack.enter_context(_Progress(progress, source.num_rows))
+
+        rows_in = scored = rejected = flagged = 0
+        if engine == "local":
+            with timer("read"):
+                id_col = _id_source(model, column_mapping)
+                dup_ids = _duplicate_ids(lambda: source.ids(id_col))
+            chunks = _local_chunks(
+                model, source, chunk_size, column_mapping, dup_ids, explain, info, timer
+            )
+        else:
+            chunks = _dask_chunks(
+                model,
+                source,
+                input,
+                column_mapping,
+                explain,
+                info,
+                scheduler,
+                stack,
+                audit is not None,
+            )
+        stack.callback(chunks.close)  # stops the reader thread if a chunk fails
+        for n_rows, chunk in chunks:
+            rows_in += n_rows
+            with timer("write"):
+                out_writer.write(chunk.scores)
+                if rej_writer is not None:
+                    rej_writer.write(chunk.rejects)
+            if audit is not None and len(chunk.scores):
+                risk = [c for c in chunk.scores.columns if str(c).startswith("risk_")]
+                outputs = chunk.scores.set_index(model.id_field_)[[*risk, "warnings"]]
+                audit.log_predictions(
+                    model_info=info,
+                    inputs=chunk.valid,
+                    outputs=outputs,
+                    source=audit_source,
+                )
+            scored += len(chunk.scores)
+            rejected += len(chunk.rejects)
+            flagged += int((chunk.scores["warnings"] != "").sum())
+            bar(n_rows)
+        if rows_in != scored + rejected:  # never drop a row silently
+            raise RuntimeError(
+                f"Row accounting failed: {rows_in} rows in but {scored} scored + {rejected} "
+                "rejected; no output was written. Please report this as a bug."
+            )
+        for w in writers:
+            w.commit()
+    return ScoreSummary(
+        rows_in=rows_in,
+        scored=scored,
+        rejected=rejected,
+        output=output,
+        rejects=rejects_path,
+        flagged=flagged,
+        seconds=time.perf_counter() - start,
+        timings=dict(timer.seconds) if engine == "local" else {},
+    )
+
+
+def _local_chunks(
+    model: Any,
+    source: _ParquetSource | _CsvSource,
+    chunk_size: int,
+    mapping: Any,
+    dup_ids: set[str],
+    explain: int,
+    info: Mapping[str, str],
+    timer: _Timer,
+) -> Iterator[tuple[int, _Chunk]]:
+    it = _read_ahead(source.chunks(chunk_size))
+    while True:
+        with timer("read"):  # time spent waiting for the reader thread
+            item = next(it, None)
+        if item is None:
+            return
+        frame, rows, read_rejects = item
+        chunk = _score_chunk(
+            model,
+            frame,
+            rows,
+            mapping=mapping,
+            duplicate_ids=dup_ids,
+            explain=explain,
+            info=info,
+            timer=timer,
+        )
+        if len(read_rejects):
+            both = pd.concat([chunk.rejects, read_rejects], ignore_index=True)
+            chunk = chunk._replace(rejects=both.sort_values("row", kind="stable"))
+        yield len(frame) + len(read_rejects), chunk
+
+
+_DONE = object()
+
+
+def _read_ahead(items: Iterator[Any]) -> Iterator[Any]:
+    """Iterate ``items`` with the next one read by a background thread (one item ahead).
+
+    Reading Parquet (Arrow) and CSV parsing overlap with scoring; an exception in the
+    reader is raised here, in order, and leaving early stops the reader.
+    """
+    import queue
+    import threading
+
+    buffer: queue.Queue[Any] = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        buffer.put((item, None), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            result: tuple[Any, BaseException | None] = (_DONE, None)
+        except BaseException as exc:  # handed to the consumer, raised there
+            result = (_DONE, exc)
+        while not stop.is_set():
+            try:
+                buffer.put(result, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    thread = threading.Thread(target=produce, name="spinerisk-read-ahead", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item, error = buffer.get()
+            if error is not None:
+                raise error
+            if item is _DONE:
+                return
+            yield item
+    finally:
+        stop.set()
+        thread.join()
+
+
+class _Progress:
+    """A rich progress bar on stderr (rows processed), or nothing."""
+
+    def __init__(self, enabled: bool, total: int | None) -> None:
+        self.enabled = enabled
+        self.total = total
+        self._bar: Any = None
+
+    def __enter__(self) -> Any:
+        if not self.enabled:
+            return lambda n: None
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
+        self._bar = Progress(
+            TextColumn("scoring"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("rows"),
+            TimeElapsedColumn(),
+            console=Console(stderr=True),
+        )
+        self._bar.start()
+        task = self._bar.add_task("rows", total=self.total)
+        return lambda n: self._bar.advance(task, n)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.stop()

@@ -1,0 +1,237 @@
+"""Records files read in chunks (Parquet record batches, CSV as text) and identifiers
+checked for duplicates across the whole file in bounded memory."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from spinerisk.exceptions import RecordsReadError
+from spinerisk.scoring._chunk import _INPUT_SUFFIXES, _duplicated_within, _id_text
+
+
+# ---------------------------------------------------------------------------------------
+# reading in chunks
+# ---------------------------------------------------------------------------------------
+class _ParquetSource:
+    def __init__(self, path: Path) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        self.path = path
+        try:
+            self._file = pq.ParquetFile(path)
+        except (pa.ArrowException, OSError) as exc:
+            raise RecordsReadError(f"{path.name!r} is not a readable Parquet file: {exc}") from exc
+        self.num_rows = int(self._file.metadata.num_rows)
+        empty = self._file.schema_arrow.empty_table().to_pandas()
+        self.columns = [str(c) for c in empty.columns]
+
+    def _batches(self, size: int, columns: list[str] | None = None) -> Iterator[pd.DataFrame]:
+        import pyarrow as pa
+
+        try:
+            for batch in self._file.iter_batches(batch_size=size, columns=columns):
+                yield pa.Table.from_batches([batch]).to_pandas()
+        except (pa.ArrowException, OSError) as exc:
+            raise RecordsReadError(f"{self.path.name!r} cannot be read: {exc}") from exc
+
+    def chunks(self, size: int) -> Iterator[tuple[pd.DataFrame, np.ndarray, pd.DataFrame]]:
+        offset = 0
+        for frame in self._batches(size):
+            frame = frame.reset_index(drop=True)
+            rows = np.arange(offset, offset + len(frame), dtype=np.int64)
+            offset += len(frame)
+            yield frame, rows, _no_read_rejects(self.columns)
+
+    def ids(self, column: str) -> Iterator[np.ndarray]:
+        if column not in self.columns:
+            return
+        for frame in self._batches(1 << 17, columns=[column]):
+            yield _id_text(frame[column])
+
+
+def _no_read_rejects(columns: list[str]) -> pd.DataFrame:
+    return pd.DataFrame(columns=["row", "reasons", *columns])
+
+
+class _CsvSource:
+    """CSV/TSV read as text with :func:`spinerisk.read_records`'s conventions, in chunks.
+
+    A row whose number of fields differs from the header's is not guessed at: it is
+    rejected with its line number (``read_records`` refuses the whole file instead).
+    """
+
+    def __init__(self, path: Path, sep: str | None, encoding: str) -> None:
+        from spinerisk.io import NA_VALUES
+
+        self.path = path
+        self.num_rows: int | None = None
+        self.na_values = list(NA_VALUES)
+        self.delimiter = sep if sep is not None else ("\t" if path.suffix == ".tsv" else ",")
+        self.encoding = encoding
+        with self._open() as fh:
+            reader = csv.reader(fh, delimiter=self.delimiter)
+            try:
+                header = next(reader, None)
+            except UnicodeDecodeError as exc:
+                raise self._decode_error(1) from exc
+            except csv.Error as exc:
+                raise RecordsReadError(f"{path.name!r} line 1: {exc}") from exc
+        if not header or not any(h.strip() for h in header):
+            raise RecordsReadError(f"{path.name!r} line 1: no header row with column names.")
+        if len(header) == 1:
+            for other in (";", "\t", "|", ","):
+                if other != self.delimiter and other in header[0]:
+                    shown = "\\t" if other == "\t" else other
+                    raise RecordsReadError(
+                        f"{path.name!r} line 1: the header {header[0][:80]!r} contains "
+                        f"{shown!r} but no {self.delimiter!r}; the file looks "
+                        f"{shown!r}-delimited. Pass sep={shown!r}."
+                    )
+        self.columns = header
+
+    def _open(self) -> Any:
+        encoding = self.encoding
+        if encoding.lower().replace("_", "-") in ("utf-8", "utf8"):
+            encoding = "utf-8-sig"  # a byte-order mark is not part of the first name
+        try:
+            return self.path.open(encoding=encoding, errors="strict", newline="")
+        except LookupError as exc:
+            raise RecordsReadError(
+                f"encoding={self.encoding!r} is not a known text encoding."
+            ) from exc
+
+    def _decode_error(self, line: int) -> RecordsReadError:
+        return RecordsReadError(
+            f"{self.path.name!r} near line {line}: bytes that are not valid {self.encoding}. "
+            "Re-save the file as UTF-8, or pass the file's real encoding."
+        )
+
+    def _rows(self) -> Iterator[tuple[int, list[str]]]:
+        """(line number, fields) of every non-blank data row."""
+        with self._open() as fh:
+            reader = csv.reader(fh, delimiter=self.delimiter)
+            try:
+                next(reader)
+                for fields in reader:
+                    if fields:  # blank lines are skipped, as read_records does
+                        yield reader.line_num, fields
+            except UnicodeDecodeError as exc:
+                raise self._decode_error(reader.line_num + 1) from exc
+            except csv.Error as exc:
+                raise RecordsReadError(
+                    f"{self.path.name!r} line {reader.line_num}: {exc}. Check the quoting."
+                ) from exc
+
+    def chunks(self, size: int) -> Iterator[tuple[pd.DataFrame, np.ndarray, pd.DataFrame]]:
+        width = len(self.columns)
+        good: list[list[str]] = []
+        good_rows: list[int] = []
+        ragged: list[dict[str, Any]] = []
+        seen = 0
+        for line, fields in self._rows():
+            if len(fields) == width:
+                good.append(fields)
+                good_rows.append(seen)
+            else:
+                shown = fields[:width] + [None] * (width - len(fields))
+                reason = (
+                    f"line {line} has {len(fields)} fields; expected {width} as in the header "
+                    "(check the delimiter and the quoting of text that contains it)"
+                )
+                ragged.append(
+                    {"row": seen, "reasons": reason, **dict(zip(self.columns, shown, strict=True))}
+                )
+            seen += 1
+            if seen % size == 0:
+                yield self._frame(good, good_rows, ragged)
+                good, good_rows, ragged = [], [], []
+        self.num_rows = seen
+        if good or ragged or seen == 0:
+            yield self._frame(good, good_rows, ragged)
+
+    def _frame(
+        self, good: list[list[str]], rows: list[int], ragged: list[dict[str, Any]]
+    ) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame]:
+        frame = pd.DataFrame(good, columns=self.columns, dtype=object)
+        frame = frame.mask(frame.isin(self.na_values))
+        rejects = pd.DataFrame(ragged, columns=["row", "reasons", *self.columns])
+        rejects["row"] = rejects["row"].astype(np.int64)
+        return frame, np.asarray(rows, dtype=np.int64), rejects
+
+    def ids(self, column: str) -> Iterator[np.ndarray]:
+        if column not in self.columns:
+            return
+        j = self.columns.index(column)
+        width = len(self.columns)
+        block: list[Any] = []
+        for _, fields in self._rows():
+            block.append(fields[j] if len(fields) == width else None)
+            if len(block) == 1 << 17:
+                yield _text_ids(block, self.na_values)
+                block = []
+        yield _text_ids(block, self.na_values)
+
+
+def _text_ids(block: list[Any], na_values: list[str]) -> np.ndarray:
+    out = np.asarray(block, dtype=object)
+    out[np.isin(out, na_values)] = None
+    return out
+
+
+def _open_source(path: Path, sep: str | None, encoding: str) -> _ParquetSource | _CsvSource:
+    if not path.exists():
+        raise FileNotFoundError(f"No records file at {str(path)!r}.")
+    if path.is_dir():
+        raise RecordsReadError(f"{str(path)!r} is a directory, not a records file.")
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        return _ParquetSource(path)
+    if suffix in (".csv", ".tsv", ".txt"):
+        return _CsvSource(path, sep, encoding)
+    raise RecordsReadError(
+        f"{path.name!r}: unknown file type {suffix!r}; batch scoring reads "
+        f"{', '.join(_INPUT_SUFFIXES)}."
+    )
+
+
+def _hash_ids(ids: np.ndarray) -> np.ndarray:
+    """64-bit hashes of the present identifiers of one block."""
+    return np.asarray(
+        pd.util.hash_array(ids[pd.notna(ids)].astype(object), categorize=False), dtype=np.uint64
+    )
+
+
+def _repeated(hashes: list[np.ndarray]) -> np.ndarray:
+    allh = np.sort(np.concatenate(hashes)) if hashes else np.empty(0, dtype=np.uint64)
+    return np.unique(allh[1:][allh[1:] == allh[:-1]])
+
+
+def _candidates(ids: np.ndarray, repeated: np.ndarray) -> np.ndarray:
+    present = ids[pd.notna(ids)]
+    return present[np.isin(_hash_ids(ids), repeated)]
+
+
+def _duplicate_ids(id_blocks: Callable[[], Iterator[np.ndarray]]) -> set[str]:
+    """Identifiers occurring more than once, found with 64-bit hashes in bounded memory.
+
+    A first pass keeps only the hashes of all identifiers (8 bytes each); when some
+    repeat, a second pass collects the identifiers with those hashes and confirms the
+    duplicates on their text, so a hash collision cannot reject a record.
+    """
+    repeated = _repeated([_hash_ids(b) for b in id_blocks()])
+    if len(repeated) == 0:
+        return set()
+    found = [_candidates(b, repeated) for b in id_blocks()]
+    return _duplicated_within(np.concatenate(found) if found else np.empty(0, dtype=object))
+
+
+def _ragged_lines(source: _CsvSource) -> list[int]:
+    width = len(source.columns)
+    return [line for line, fields in source._rows() if len(fields) != width]
