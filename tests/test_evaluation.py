@@ -21,6 +21,7 @@ from spinerisk.endpoints import Endpoint
 from spinerisk.evaluation import centre_split, evaluate, temporal_split
 from spinerisk.evaluation._bootstrap import bootstrap_metrics
 from spinerisk.evaluation._data import EvalData, metric_specs
+from spinerisk.monitor import drift
 
 FAST = {"subgroups": (), "explain": False}
 
@@ -85,6 +86,18 @@ def test_report_counts_and_cis_contain_the_estimate(binary, binary_report):
     rest = table[table["metric"] != "ece"]
     assert ((rest["lower"] <= rest["estimate"]) & (rest["estimate"] <= rest["upper"])).all()
     assert report.synthetic and report.validation == "internal"
+
+
+def test_the_synthetic_label_comes_from_the_records_or_the_training_reference(binary):
+    model, cohort = binary
+    unlabelled = cohort.copy()
+    unlabelled.attrs.clear()  # e.g. the same records read back from a CSV file
+    report = evaluate(model, unlabelled, n_bootstrap=5, **FAST)
+    assert report.synthetic  # the model itself was trained on synthetic records
+    plain = sr.RiskModel("collapse", backend="linear").fit(unlabelled)
+    assert plain.reference_["synthetic"] is False
+    assert not evaluate(plain, unlabelled, n_bootstrap=5, **FAST).synthetic
+    assert drift(model, unlabelled).synthetic and not drift(plain, unlabelled).synthetic
 
 
 def test_metrics_match_spinerisk_metrics_on_the_same_predictions(binary, binary_report):
@@ -260,6 +273,44 @@ def test_competing_endpoint_metrics_match_direct_computation(competing, tmp_path
     assert report.sample_size["inputs"]["type"] == "s"
     json.dumps(report.to_dict())
     assert report.to_html(tmp_path / "competing.html").stat().st_size > 10_000
+
+
+def test_competing_metrics_follow_the_endpoints_event_of_interest(competing):
+    """An endpoint whose event of interest is code 2 (death here, fracture competing) is
+    scored on code 2, not on code 1."""
+    _, cohort = competing
+    ep = Endpoint(
+        name="death_before_fracture",
+        kind="competing",
+        description="SYNTHETIC test endpoint: death with fracture competing.",
+        event="fx_event",
+        time="fx_time_days",
+        horizons=(365.25, 730.5),
+        eligible_treatments=None,
+        include_treatment=True,
+        event_of_interest=2,
+    )
+    model = sr.RiskModel(ep, backend="linear").fit(cohort)
+    report = evaluate(model, cohort, n_bootstrap=5, **FAST)
+    got = report.to_frame().set_index(["metric", "horizon"])["estimate"]
+    eligible = _eligible(model, cohort)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", sr.DataQualityWarning)
+        risk = model.predict_risk(eligible)["risk_365d"].to_numpy()
+    time = eligible["fx_time_days"].to_numpy(float)
+    event = eligible["fx_event"].to_numpy(int)
+    assert got[("competing_c", 365.25)] == pytest.approx(
+        m.competing_c(time, event, risk, cause=2, horizon=365.25)
+    )
+    assert got[("competing_c", 365.25)] != pytest.approx(
+        m.competing_c(time, event, risk, cause=1, horizon=365.25)
+    )
+    assert got[("oe_ratio", 365.25)] == pytest.approx(
+        m.observed_expected_at_horizon(time, event, risk, 365.25, cause=2)
+    )
+    assert got[("td_auc", 365.25)] == pytest.approx(
+        m.time_dependent_auc(time, event == 2, time, event == 2, risk, [365.25])[0]
+    )
 
 
 def test_survival_endpoint_reports_harrell_uno_and_ibs(competing):

@@ -384,6 +384,20 @@ def test_unsupported_model_is_refused(models):
         FastPredictor.from_model(model)
 
 
+def test_schema_without_conversions_falls_back_to_the_batch_path(records):
+    """A coerce=False field cannot be checked record by record: the batch path answers."""
+    strict = SPINE_SCHEMA.replace("age_years", coerce=False)
+    model = sr.RiskModel("nonunion", backend="linear", schema=strict)
+    model.fit(sr.validate(sr.make_spine_cohort(400, seed=0), strict))
+    with pytest.raises(UnsupportedModelError, match="coerce=False"):
+        FastPredictor.from_model(model)
+    valid = records[0][:3]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataQualityWarning)
+        as_dicts = model.predict_risk(valid)
+    pd.testing.assert_frame_equal(as_dicts, _batch(model, valid))
+
+
 @pytest.mark.parametrize(
     "change",
     [

@@ -188,6 +188,22 @@ def test_parameters_are_checked(ref):
         drift({"format": "spinerisk-reference", "version": 1, "partial": True, "fields": {}}, new)
 
 
+def test_the_missingness_threshold_is_the_references(model, dev):
+    """The flagged share and its chance level use one rarely-missing threshold."""
+    new = sr.make_spine_cohort(1000, seed=26)  # SYNTHETIC, same population
+    assert model.reference_["rarely_missing_below"] == 0.05
+    report = drift(model, new)
+    assert report.thresholds["rarely_missing_below"] == 0.05
+    with pytest.raises(ValueError, match=r"rarely_missing_below=0.5 differs from the threshold"):
+        drift(model, new, rarely_missing_below=0.5)
+    wide = build_reference(model, dev, rarely_missing_below=0.5)
+    assert wide["flagged_share"] > model.reference_["flagged_share"]
+    same_population = drift(wide, new)  # the threshold travels with the reference
+    assert same_population.thresholds["rarely_missing_below"] == 0.5
+    assert abs(same_population.flagged_share - wide["flagged_share"]) < 0.05
+    assert "input warnings" not in " ".join(same_population.reasons)
+
+
 def test_a_model_without_reference_falls_back_to_its_training_ranges(model, dev):
     bare = copy.copy(model)
     bare.reference_ = None

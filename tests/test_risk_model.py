@@ -114,6 +114,12 @@ def test_parameter_errors(cohort_2k):
         model.predict_risk(cohort_2k.head(2), horizons=[365.25])
     with pytest.raises(ValueError, match="beyond the last observed event"):
         sr.RiskModel(endpoint="future_fracture", backend="linear", horizons=[40_000]).fit(cohort_2k)
+    with pytest.raises(ValueError, match="binary outcome at 182.62 days; it cannot be fitted"):
+        sr.RiskModel(endpoint="nonunion", backend="linear", horizons=[730]).fit(cohort_2k)
+    same = sr.RiskModel(endpoint="nonunion", backend="linear", horizons=[182.62]).fit(cohort_2k)
+    assert same.horizons_ == model.horizons_
+    knots = sr.RiskModel(endpoint="nonunion", backend="spline", spline_knots=np.int64(4))
+    assert knots.fit(cohort_2k).backend_ == "spline"  # numpy integers are integers
 
 
 def test_tune_is_seeded_and_its_params_plug_into_riskmodel(cohort_2k):

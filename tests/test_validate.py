@@ -158,3 +158,15 @@ def test_input_frame_is_not_modified(cohort):
     before.loc[0, "sex"] = "X"
     sr.validate(cohort, on_invalid="split")
     pd.testing.assert_frame_equal(cohort, before)
+
+
+def test_validated_records_keep_the_synthetic_label():
+    cohort = sr.make_spine_cohort(200, seed=0)
+    assert sr.validate(cohort).attrs["synthetic"] is True
+    broken = cohort.copy()
+    broken.loc[broken.index[0], "age_years"] = 300.0
+    valid, rejects = sr.validate(broken, on_invalid="split")
+    assert len(rejects) == 1
+    assert valid.attrs["synthetic"] is True and rejects.attrs["synthetic"] is True
+    model = sr.RiskModel(endpoint="nonunion", backend="linear").fit(valid)
+    assert model.reference_["synthetic"] is True  # fitted on the validated split

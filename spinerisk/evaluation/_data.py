@@ -54,6 +54,9 @@ class EvalData:
     grid : ndarray or None
     ref_time, ref_event : ndarray or None
         Fixed censoring reference (a training cohort); None means the data itself.
+    cause : int
+        Competing risks: the event code of interest (the endpoint's
+        ``event_of_interest``); the other non-zero codes are competing events.
     """
 
     kind: str
@@ -65,6 +68,7 @@ class EvalData:
     grid: FloatArray | None = None
     ref_time: FloatArray | None = None
     ref_event: np.ndarray | None = None
+    cause: int = 1
 
     def __len__(self) -> int:
         return len(self.event)
@@ -89,7 +93,7 @@ class EvalData:
     @property
     def occurred(self) -> np.ndarray:
         """Bool: the event of interest occurred (at any time)."""
-        return self.event == 1 if self.kind == "competing" else self.event.astype(bool)
+        return self.event == self.cause if self.kind == "competing" else self.event.astype(bool)
 
     def reference(self) -> tuple[FloatArray, np.ndarray]:
         """Time and event-of-interest indicator of the censoring reference."""
@@ -132,13 +136,13 @@ def _td_auc(d: EvalData, h: float) -> float:
 def _competing_c(d: EvalData, h: float) -> float:
     from spinerisk import metrics as m
 
-    return float(m.competing_c(d.follow_up, d.event, d.at(h), cause=1, horizon=h))
+    return float(m.competing_c(d.follow_up, d.event, d.at(h), cause=d.cause, horizon=h))
 
 
 def _oe(d: EvalData, h: float) -> float:
     from spinerisk import metrics as m
 
-    cause = 1 if d.kind == "competing" else None
+    cause = d.cause if d.kind == "competing" else None
     return float(m.observed_expected_at_horizon(d.follow_up, d.event, d.at(h), h, cause=cause))
 
 
@@ -164,7 +168,7 @@ def _survival_specs(kind: str, horizons: Sequence[float], with_ibs: bool) -> lis
             MetricSpec(
                 "cause_specific_c",
                 None,
-                lambda d: m.cause_specific_c(d.follow_up, d.event, d.at(last), cause=1),
+                lambda d: m.cause_specific_c(d.follow_up, d.event, d.at(last), cause=d.cause),
             )
         )
         specs += [MetricSpec("competing_c", h, partial(_competing_c, h=h)) for h in horizons]
@@ -225,6 +229,8 @@ def subgroup_specs(kind: str, horizon: float) -> list[MetricSpec]:
         disc = MetricSpec(
             "competing_c",
             horizon,
-            lambda d: m.competing_c(d.follow_up, d.event, d.at(horizon), cause=1, horizon=horizon),
+            lambda d: m.competing_c(
+                d.follow_up, d.event, d.at(horizon), cause=d.cause, horizon=horizon
+            ),
         )
     return [disc, MetricSpec("oe_ratio", horizon, lambda d: _oe(d, horizon))]

@@ -121,6 +121,7 @@ def _predict(
             grid=grid if survival is not None else None,
             ref_time=None if ref is None else ref[0],
             ref_event=None if ref is None else ref[1],
+            cause=ep.event_of_interest,
         )
     return evd, flagged
 
@@ -231,6 +232,7 @@ def _cross_validate(
         grid=first.grid,
         ref_time=first.ref_time,
         ref_event=first.ref_event,
+        cause=first.cause,
     )
     return evaluate_specs(specs, pooled)
 
@@ -259,8 +261,10 @@ def _curves(
                 binned[h] = m.survival_calibration(time, evd.event, p, h, n_bins=10)
                 decision[h] = m.net_benefit_survival(time, evd.event, p, h, thresholds)
             else:
-                binned[h] = m.cif_calibration(time, evd.event, p, h, cause=1, n_bins=10)
-                decision[h] = m.net_benefit_survival(time, evd.event, p, h, thresholds, cause=1)
+                binned[h] = m.cif_calibration(time, evd.event, p, h, cause=evd.cause, n_bins=10)
+                decision[h] = m.net_benefit_survival(
+                    time, evd.event, p, h, thresholds, cause=evd.cause
+                )
     return binned, smooth, decision
 
 
@@ -620,7 +624,9 @@ def evaluate(
     if train is not None and ep.kind != "binary":
         checked_train = validate(train, model.schema)
         y_train = ep.target(checked_train[ep.eligible(checked_train).to_numpy()])
-        ref_event = y_train["event"] == 1 if ep.kind == "competing" else y_train["event"]
+        ref_event = (
+            y_train["event"] == ep.event_of_interest if ep.kind == "competing" else y_train["event"]
+        )
         ref = (y_train["time"].astype(float), np.asarray(ref_event, dtype=bool))
 
     grid = None
@@ -704,7 +710,7 @@ def evaluate(
         kind=ep.kind,
         n_available=int(model.n_train_),
         parameters=_n_parameters(model, data),
-        event=evd.event,
+        event=evd.event if ep.kind != "competing" else evd.occurred,
         time=evd.time,
         cstatistic=cstat,
         timepoint_days=hs[-1],
@@ -728,7 +734,7 @@ def evaluate(
     return EvaluationReport(
         model_info=model_info,
         validation=validation,
-        synthetic=bool(cohort.attrs.get("synthetic", False)),
+        synthetic=bool(cohort.attrs.get("synthetic", False)) or _trained_on_synthetic(model),
         horizons=hs,
         n_records=len(checked),
         n_evaluated=len(data),
@@ -766,3 +772,9 @@ def evaluate(
         explanations=_explanations(model, data) if explain else None,
         notes=notes,
     )
+
+
+def _trained_on_synthetic(model: Any) -> bool:
+    """Whether the model's training reference says its records were synthetic."""
+    reference = getattr(model, "reference_", None)
+    return bool(isinstance(reference, dict) and reference.get("synthetic", False))

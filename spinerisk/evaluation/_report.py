@@ -15,8 +15,9 @@ from spinerisk.evaluation._data import METRIC_LABELS
 __all__ = ["EvaluationReport", "SYNTHETIC_BANNER"]
 
 SYNTHETIC_BANNER = (
-    "SYNTHETIC DATA: these results come from simulated patients, not real records. They "
-    "show that the software works; they do not show that any model is clinically valid."
+    "SYNTHETIC DATA: these results come from simulated patients (the evaluation records, "
+    "the training records or both), not real records. They show that the software works; "
+    "they do not show that any model is clinically valid."
 )
 
 
@@ -91,7 +92,8 @@ class EvaluationReport:
         number of model-matrix columns.
     validation : {"internal", "temporal", "external"}
     synthetic : bool
-        Whether the cohort was labelled synthetic (``cohort.attrs["synthetic"]``).
+        Whether the cohort was labelled synthetic (``cohort.attrs["synthetic"]``) or the
+        model was trained on records labelled synthetic (``model.reference_``).
     horizons : tuple of float
         Evaluated horizons (days).
     n_records, n_evaluated, n_excluded, n_flagged, n_events : int

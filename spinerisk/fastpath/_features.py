@@ -23,7 +23,7 @@ from sklearn.preprocessing import (
     StandardScaler,
 )
 
-from spinerisk.fastpath._records import _REGION_OF, _genant
+from spinerisk.fastpath._records import _REGION_OF, UnsupportedModelError, _genant
 from spinerisk.features._clinical import (
     HU_OSTEOPOROSIS,
     TSCORE_OSTEOPOROSIS,
@@ -38,10 +38,6 @@ Meta = list[tuple[Any, ...] | None]  # per column: category list (codes) or None
 Step = Callable[[np.ndarray], np.ndarray]
 _NAN = float("nan")
 _DERIVED = ("region", "tlj", "genant_grade0", "bmi", "osteoporosis", "age_band")
-
-
-class UnsupportedModelError(TypeError):
-    """The fitted model has a part the fast path cannot compile; use the batch path."""
 
 
 def _unsupported(what: str) -> UnsupportedModelError:

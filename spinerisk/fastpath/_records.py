@@ -38,6 +38,10 @@ _DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}\Z")
 _MIN_YEAR, _MAX_YEAR = 1678, 2261
 
 
+class UnsupportedModelError(TypeError):
+    """The fitted model has a part the fast path cannot compile; use the batch path."""
+
+
 _NUMBER, _CODE, _FLAG, _OTHER = 0, 1, 2, 3
 
 
@@ -276,7 +280,7 @@ class RecordChecker:
 
     Raises
     ------
-    TypeError
+    UnsupportedModelError
         If a field does not declare its conversions (``coerce=False``): the batch
         validator then checks column dtypes, which single records do not have.
     """
@@ -284,7 +288,7 @@ class RecordChecker:
     def __init__(self, schema: Schema) -> None:
         bad = [f.name for f in schema if not f.coerce]
         if bad:
-            raise TypeError(
+            raise UnsupportedModelError(
                 f"fields {bad} of schema {schema.name!r} have coerce=False; the fast path "
                 "cannot mirror column dtype checks. Use RiskModel.predict_risk."
             )

@@ -73,7 +73,9 @@ default="auto"
     schema : Schema or None, default=None
         None means :data:`spinerisk.schema.SPINE_SCHEMA`.
     horizons : sequence of float or None, default=None
-        Prediction horizons in days; None means the endpoint's defaults.
+        Prediction horizons in days; None means the endpoint's defaults. A binary
+        endpoint has one fixed horizon (its outcome is recorded there); any other value
+        is refused at ``fit``.
     cv : int, default=5
         Folds for ``backend="auto"`` selection.
     spline_knots : int, default=4
@@ -166,7 +168,7 @@ default="auto"
                 n_jobs=self.n_jobs,
             )
             if backend == "spline":
-                model.set_params(features=self._linear_features(ep, self.spline_knots))
+                model.set_params(features=self._linear_features(ep, int(self.spline_knots)))
             return model
         from spinerisk.models._survival import (
             BoostedAFTSurvival,
@@ -176,7 +178,9 @@ default="auto"
 
         if backend in _LINEAR:
             base: Any = CoxPHSurvival()
-            features = self._linear_features(ep, self.spline_knots if backend == "spline" else 0)
+            features = self._linear_features(
+                ep, int(self.spline_knots) if backend == "spline" else 0
+            )
         elif backend == "xgboost":
             base = BoostedCoxSurvival(random_state=self.random_state, n_jobs=self.n_jobs)
             encoding = "native"
@@ -227,7 +231,15 @@ default="auto"
         horizons = ep.horizons if self.horizons is None else tuple(self.horizons)
         if not horizons or any(not np.isfinite(h) or h <= 0 for h in horizons):
             raise ValueError(f"horizons must be positive days; got horizons={self.horizons!r}.")
-        return tuple(float(h) for h in horizons)
+        horizons = tuple(float(h) for h in horizons)
+        if ep.kind == "binary" and not np.allclose(horizons, ep.horizons):
+            raise ValueError(
+                f"The {ep.name} endpoint is a binary outcome at {ep.horizons[0]:g} days; "
+                f"it cannot be fitted for horizons={list(self.horizons or ())}. Leave "
+                "horizons=None (or define an endpoint whose outcome is recorded at the "
+                "horizon you need)."
+            )
+        return horizons
 
     # -- fit ----------------------------------------------------------------------------
     def fit(self, cohort: pd.DataFrame, y: None = None) -> RiskModel:

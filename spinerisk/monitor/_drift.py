@@ -81,7 +81,8 @@ class DriftReport:
     thresholds : dict
         The thresholds used.
     synthetic : bool
-        Whether the new records are labelled synthetic.
+        Whether the new records are labelled synthetic, or the reference comes from
+        synthetic training records.
     prediction_bins : dict
         Per ``risk_<days>d`` column: ``edges`` (the reference deciles of predicted
         risk), ``reference`` and ``new`` (share of records per bin), for plots.
@@ -153,7 +154,7 @@ def drift(
     psi_thresholds: tuple[float, float] = (0.1, 0.25),
     alpha: float = 0.01,
     flagged_thresholds: tuple[float, float] = (0.05, 0.15),
-    rarely_missing_below: float = 0.05,
+    rarely_missing_below: float | None = None,
     in_scope_only: bool = True,
 ) -> DriftReport:
     """Compare a batch of new records with the training reference.
@@ -176,8 +177,12 @@ def drift(
         Excess share of records with an input warning, over the chance level estimated
         on the training records (``reference["flagged_share"]``), at which the batch
         reaches ``"watch"`` and ``"alert"``.
-    rarely_missing_below : float, default=0.05
-        Passed to :func:`input_warnings`.
+    rarely_missing_below : float or None, default=None
+        Passed to :func:`input_warnings`. None means the threshold the reference's
+        chance level (``flagged_share``) was computed with (``reference
+        ["rarely_missing_below"]``, 0.05 by default); another value is refused, because
+        the flagged share and its chance level must use the same threshold (build the
+        reference with ``build_reference(..., rarely_missing_below=...)`` instead).
     in_scope_only : bool, default=True
         Leave out records with a treatment the endpoint is not defined for (nonunion is
         not defined after cement augmentation); they are counted in ``n_out_of_scope``.
@@ -233,7 +238,7 @@ def drift(
     ('alert', 'alert')
     """
     from spinerisk.exceptions import DataQualityWarning
-    from spinerisk.monitor._checks import input_warnings
+    from spinerisk.monitor._checks import RARELY_MISSING_BELOW, input_warnings
     from spinerisk.monitor._reference import _as_reference
     from spinerisk.schema._validate import validate
 
@@ -243,6 +248,17 @@ def drift(
         raise ValueError(f"alpha must be a number between 0 and 1; got alpha={alpha!r}.")
     ref = _as_reference(model_or_reference, complete=True)
     model = None if isinstance(model_or_reference, dict) else model_or_reference
+    ref_threshold = float(ref.get("rarely_missing_below", RARELY_MISSING_BELOW))
+    if rarely_missing_below is None:
+        rarely_missing_below = ref_threshold
+    elif not np.isclose(rarely_missing_below, ref_threshold):
+        raise ValueError(
+            f"rarely_missing_below={rarely_missing_below!r} differs from the threshold "
+            f"({ref_threshold:g}) the reference's chance level of flagged records was "
+            "computed with, so the two shares would not be comparable. Leave it None, or "
+            "rebuild the reference with build_reference(model, training_records, "
+            f"rarely_missing_below={rarely_missing_below!r})."
+        )
     if not isinstance(new_records, pd.DataFrame):
         raise TypeError(f"new_records must be a DataFrame; got {type(new_records).__name__}.")
     schema = None if model is None else model.schema
@@ -327,7 +343,8 @@ def drift(
             "flagged_excess_alert": f_hi,
             "rarely_missing_below": float(rarely_missing_below),
         },
-        synthetic=bool(new_records.attrs.get("synthetic", False)),
+        synthetic=bool(new_records.attrs.get("synthetic", False))
+        or bool(ref.get("synthetic", False)),
         prediction_bins=bins,
     )
 

@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from spinerisk.monitor._checks import RARELY_MISSING_BELOW, _check_threshold
+
 __all__ = ["REFERENCE_FORMAT", "REFERENCE_VERSION", "build_reference"]
 
 #: Value of ``reference["format"]``.
@@ -34,6 +36,7 @@ def build_reference(
     n_bins: int = 10,
     sample_size: int = 2000,
     random_state: int = 0,
+    rarely_missing_below: float = RARELY_MISSING_BELOW,
 ) -> dict[str, Any]:
     """Summarise the training records of a fitted model for later monitoring.
 
@@ -55,6 +58,10 @@ def build_reference(
         horizon) are kept for two-sample Kolmogorov-Smirnov tests.
     random_state : int, default=0
         Seed of the subsample.
+    rarely_missing_below : float, default=0.05
+        The ``rarely_missing`` threshold of the input checks (see
+        :func:`input_warnings`) used for ``flagged_share``; :func:`drift` compares with
+        the same threshold.
 
     Returns
     -------
@@ -68,7 +75,8 @@ def build_reference(
         ``sample``; for categories ``dtype`` and ``counts`` per code) and
         ``predictions`` (the same numeric summary for each ``risk_<days>d`` column) and
         ``flagged_share``: the leave-one-out share of training records that the input
-        checks would flag (the chance level for new records from the same population).
+        checks would flag (the chance level for new records from the same population),
+        computed with ``rarely_missing_below`` (stored under that key).
 
     Raises
     ------
@@ -115,6 +123,7 @@ def build_reference(
         raise ValueError(f"n_bins must be an integer >= 2; got n_bins={n_bins!r}.")
     if not isinstance(sample_size, int | np.integer) or sample_size < 10:
         raise ValueError(f"sample_size must be an integer >= 10; got sample_size={sample_size!r}.")
+    _check_threshold(rarely_missing_below)
     if not isinstance(records, pd.DataFrame):
         raise TypeError(f"records must be a DataFrame; got {type(records).__name__}.")
     ep = model.endpoint_
@@ -135,6 +144,7 @@ def build_reference(
         n_bins=n_bins,
         sample_size=sample_size,
         random_state=random_state,
+        rarely_missing_below=rarely_missing_below,
     )
 
 
@@ -147,6 +157,7 @@ def summarise_training(
     n_bins: int = 10,
     sample_size: int = 2000,
     random_state: int = 0,
+    rarely_missing_below: float = RARELY_MISSING_BELOW,
 ) -> dict[str, Any]:
     """The reference of :func:`build_reference` from records already validated and
     restricted to the eligible ones, and the model's ``risk_<days>d`` columns for them
@@ -179,11 +190,14 @@ def summarise_training(
         "fields": fields,
         "predictions": predictions,
     }
-    reference["flagged_share"] = _leave_one_out_flagged_share(checked, fields)
+    reference["flagged_share"] = _leave_one_out_flagged_share(checked, fields, rarely_missing_below)
+    reference["rarely_missing_below"] = float(rarely_missing_below)
     return reference
 
 
-def _leave_one_out_flagged_share(records: pd.DataFrame, fields: dict[str, Any]) -> float:
+def _leave_one_out_flagged_share(
+    records: pd.DataFrame, fields: dict[str, Any], rarely_missing_below: float
+) -> float:
     """Share of training records that the input checks would flag had they been new.
 
     A record is outside the range of the others when it alone holds the minimum or the
@@ -191,13 +205,11 @@ def _leave_one_out_flagged_share(records: pd.DataFrame, fields: dict[str, Any]) 
     leave-one-out share estimates how often a new record from the training population is
     flagged by chance, the baseline that :func:`drift` compares the flagged share with.
     """
-    from spinerisk.monitor._checks import RARELY_MISSING_BELOW
-
     flagged = np.zeros(len(records), dtype=bool)
     for name, spec in fields.items():
         col = records[name]
         missing = col.isna().to_numpy(dtype=bool)
-        if spec["missing_rate"] < RARELY_MISSING_BELOW:
+        if spec["missing_rate"] < rarely_missing_below:
             flagged |= missing
         if spec["kind"] == "numeric":
             x = pd.to_numeric(col, errors="coerce").astype("float64").to_numpy()

@@ -481,7 +481,8 @@ def validate(
     -------
     DataFrame or ValidationResult
         With ``"raise"``, the validated cohort with schema dtypes (same index). With
-        ``"split"``, a :class:`ValidationResult` ``(valid, rejects)``.
+        ``"split"``, a :class:`ValidationResult` ``(valid, rejects)``. Both keep the
+        input's ``attrs`` (for example ``attrs["synthetic"]``).
 
     Raises
     ------
@@ -555,6 +556,7 @@ def validate(
     id_field = schema.id_field
     ids = work[id_field] if id_field in work.columns else None
     typed.index = original_index
+    typed.attrs = dict(df.attrs)  # labels such as attrs["synthetic"] travel with the records
     if not problems.rows:
         return ValidationResult(typed, _empty_rejects(df)) if on_invalid == "split" else typed
 
