@@ -530,3 +530,46 @@ def test_served_over_loopback_under_load_without_failures(bundle, records, tmp_p
     server_log = log.read_text()
     assert '"POST /v1/predict HTTP/1.1" 200' in server_log  # access log was captured
     assert "LOADTEST-ZQX-99" not in server_log and "111.222333" not in server_log
+
+
+def test_a_fastapi_without_body_limits_is_refused(fitted, monkeypatch):
+    """Old FastAPI versions ignore max_body_size silently; the app refuses to start."""
+    import fastapi
+
+    import spinerisk.api._app as app_module
+
+    class OldFastAPI(fastapi.FastAPI):
+        def __init__(self, **extra):  # the old signature: unknown keywords are swallowed
+            super().__init__()
+
+    monkeypatch.setattr(app_module, "FastAPI", OldFastAPI)
+    with pytest.raises(ImportError, match="cannot limit request bodies"):
+        create_app(fitted)
+
+
+def test_serve_reads_the_audit_key_from_the_named_variable(bundle, tmp_path, monkeypatch):
+    from spinerisk.cli import _serve
+
+    log = tmp_path / "audit.jsonl"
+    args = ["serve", "--model", str(bundle), "--audit-log", str(log)]
+    monkeypatch.delenv("SITE_AUDIT_KEY", raising=False)
+    unset = CliRunner().invoke(cli_app, [*args, "--audit-key-env", "SITE_AUDIT_KEY"])
+    assert unset.exit_code == 2
+    assert "SITE_AUDIT_KEY is not set" in " ".join(unset.output.split())  # rich wraps lines
+    # the worker factory (--workers > 1) gets the variable's name, never the key itself
+    monkeypatch.setenv("SITE_AUDIT_KEY", "not-a-real-secret")
+    for name, value in {
+        "model": str(bundle),
+        "max_records": "5",
+        "max_body_bytes": "60000",
+        "audit_log": str(log),
+        "audit_key_env": "SITE_AUDIT_KEY",
+    }.items():
+        monkeypatch.setenv(_serve._ENV[name], value)
+    client = TestClient(_serve.app_from_environment())
+    record = client.get("/v1/model").json()["fields"]
+    assert record[0] == "patient_id"
+    body = {"patient_id": "K-1", "age_years": 70.0, "sex": "F"}
+    assert client.post("/v1/predict", json=body).status_code == 200
+    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    assert len(lines) == 1 and lines[0]["hash"] == "hmac-sha256"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -118,6 +119,29 @@ def test_score_audit_log_lines_equal_scored_rows(tmp_path, bundle, records_csv):
     lines = log.read_text().splitlines()
     assert len(lines) == 11
     assert all('"source":"cli"' in line for line in lines)
+    assert all('"hash":"sha256"' in line for line in lines)
+    assert "unkeyed" in result.output  # the CLI says the hashes could be reversed by trial
+
+
+def test_score_audit_key_comes_from_the_named_environment_variable(
+    tmp_path, bundle, records_csv, monkeypatch
+):
+    base = ["score", "--model", str(bundle), "--input", str(records_csv), "--no-progress"]
+    log = tmp_path / "keyed.jsonl"
+    keyed = [*base, "--output", str(tmp_path / "k.parquet"), "--audit-log", str(log)]
+    keyed += ["--audit-key-env", "SITE_AUDIT_KEY"]
+    monkeypatch.delenv("SITE_AUDIT_KEY", raising=False)
+    unset = runner.invoke(app, keyed)
+    assert unset.exit_code == 2 and "SITE_AUDIT_KEY is not set" in unset.output
+    assert not log.exists() and not (tmp_path / "k.parquet").exists()
+    monkeypatch.setenv("SITE_AUDIT_KEY", "not-a-real-secret")
+    result = runner.invoke(app, keyed)
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    assert len(lines) == 11 and {line["hash"] for line in lines} == {"hmac-sha256"}
+    assert "unkeyed" not in result.output
+    alone = [*base, "--output", str(tmp_path / "a.parquet"), "--audit-key-env", "SITE_AUDIT_KEY"]
+    assert runner.invoke(app, alone).exit_code == 2  # a key without a log is a mistake
 
 
 def test_help_comes_from_the_docstrings():

@@ -354,6 +354,11 @@ def test_centre_split_holds_out_whole_centres():
     assert set(val["centre_id"]) == {"C03", "C07"}
     assert not set(dev["centre_id"]) & {"C03", "C07"}
     assert len(dev) + len(val) == len(cohort)
+    numbered = pd.DataFrame({"site": [1, 1, 2, 2, 3], "x": range(5)})  # integer centre ids
+    dev, val = centre_split(numbered, centres=[2], centre_field="site")
+    assert list(val["x"]) == [2, 3] and list(dev["x"]) == [0, 1, 4]
+    dev, val = centre_split(numbered, centres=["3"], centre_field="site")
+    assert list(val["x"]) == [4]
 
 
 def test_external_cohort_with_another_outcome_rate_shows_calibration_drift(binary):
@@ -412,6 +417,9 @@ def test_cli_evaluate_prints_metrics_and_writes_json_and_markdown(tmp_path, bina
     model.save(tmp_path / "m.srb")
     cohort.head(600).to_csv(tmp_path / "c.csv", index=False)
     args = ["evaluate", "--model", str(tmp_path / "m.srb"), "--input", str(tmp_path / "c.csv")]
+    unstated = CliRunner().invoke(app, [*args, "--bootstrap", "5"])
+    assert unstated.exit_code == 2 and "--validation" in unstated.output
+    args += ["--validation", "internal"]  # the model was fitted on these records
     out = [
         "--bootstrap",
         "5",
@@ -425,15 +433,12 @@ def test_cli_evaluate_prints_metrics_and_writes_json_and_markdown(tmp_path, bina
     assert "SYNTHETIC DATA" in result.output and "AUROC (C-statistic)" in result.output
     saved = json.loads((tmp_path / "r.json").read_text())
     assert saved["synthetic"] is True and saved["settings"]["n_bootstrap"] == 5
+    assert saved["validation"] == "internal"
     assert {r["metric"] for r in saved["metrics"]} >= {"auroc", "oe_ratio"}
     assert "| AUROC (C-statistic) |" in (tmp_path / "r.md").read_text()
 
-    missing = CliRunner().invoke(
-        app, ["evaluate", "--model", str(tmp_path / "m.srb"), "--input", "no.csv"]
-    )
+    missing = CliRunner().invoke(app, [*args[:3], "--input", "no.csv", "--validation", "external"])
     assert missing.exit_code == 2 and "No records file" in missing.output
     (tmp_path / "junk.srb").write_bytes(b"not a zip")
-    junk = CliRunner().invoke(
-        app, ["evaluate", "--model", str(tmp_path / "junk.srb"), "--input", str(tmp_path / "c.csv")]
-    )
+    junk = CliRunner().invoke(app, ["evaluate", "--model", str(tmp_path / "junk.srb"), *args[3:]])
     assert junk.exit_code == 2 and "cannot load model" in junk.output

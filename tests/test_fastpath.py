@@ -384,6 +384,29 @@ def test_unsupported_model_is_refused(models):
         FastPredictor.from_model(model)
 
 
+def test_a_replaced_training_reference_reaches_the_fast_path(models, records):
+    """Warnings of dict records follow model.reference_ after it is replaced."""
+    from spinerisk.monitor import build_reference
+
+    model = copy.deepcopy(models[("nonunion", "linear")])
+    record = dict(records[0][0])
+    record["age_years"] = 70.0
+    assert model.predict_risk(record)["warnings"].iloc[0] == ""
+    narrow = sr.make_spine_cohort(400, seed=0)
+    narrow = narrow[narrow["age_years"].between(75, 80)]
+    model.reference_ = build_reference(model, narrow)
+    with pytest.warns(DataQualityWarning):
+        batch = _batch_warn(model, [record])
+    with pytest.warns(DataQualityWarning):
+        fast = model.predict_risk(record)
+    assert fast["warnings"].iloc[0].startswith("out_of_range:age_years=70")
+    assert fast["warnings"].iloc[0] == batch["warnings"].iloc[0]
+
+
+def _batch_warn(model, records):
+    return model.predict_risk(pd.DataFrame.from_records(records))
+
+
 def test_schema_without_conversions_falls_back_to_the_batch_path(records):
     """A coerce=False field cannot be checked record by record: the batch path answers."""
     strict = SPINE_SCHEMA.replace("age_years", coerce=False)

@@ -215,7 +215,17 @@ def test_cli_report_writes_one_html_file(tmp_path, setup):
     out = tmp_path / "r.html"
     args = ["report", "--model", str(tmp_path / "m.srb"), "--input", str(tmp_path / "c.parquet")]
     result = CliRunner().invoke(
-        app, [*args, "--output", str(out), "--bootstrap", "3", "--synthetic"]
+        app,
+        [
+            *args,
+            "--output",
+            str(out),
+            "--bootstrap",
+            "3",
+            "--synthetic",
+            "--validation",
+            "internal",
+        ],
     )
     assert result.exit_code == 0, result.output
     parsed = _parse(out.read_text(encoding="utf-8"))
@@ -227,7 +237,9 @@ def test_cli_report_writes_one_html_file(tmp_path, setup):
     bad.iloc[3, bad.columns.get_loc("sex")] = "X"
     bad.to_csv(tmp_path / "bad.csv", index=False)
     args = ["report", "--model", str(tmp_path / "m.srb"), "--input", str(tmp_path / "bad.csv")]
-    result = CliRunner().invoke(app, [*args, "--output", str(tmp_path / "x.html")])
+    result = CliRunner().invoke(
+        app, [*args, "--output", str(tmp_path / "x.html"), "--validation", "external"]
+    )
     assert result.exit_code == 2
     assert "sex" in result.output and "'X'" in result.output
     assert not (tmp_path / "x.html").exists()

@@ -1,6 +1,7 @@
 """The FastAPI application: routes, error mapping, size limits and privacy-safe logging."""
 
 import hashlib
+import inspect
 import logging
 import math
 import os
@@ -8,6 +9,7 @@ import threading
 import time
 import warnings
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -161,6 +163,13 @@ def create_app(
     batch = batch_model(record, max_records)
     body_type = request_body_type(record, batch)
 
+    if "max_body_size" not in inspect.signature(FastAPI).parameters:
+        # older FastAPI versions accept and ignore unknown keywords: no limit would apply
+        raise ImportError(
+            f"fastapi {metadata.version('fastapi')} cannot limit request bodies "
+            "(FastAPI(max_body_size=...)); the spinerisk API needs a newer fastapi: "
+            'pip install -U "spinerisk[api]".'
+        )
     app = FastAPI(
         title="spinerisk prediction API",
         version=served.info.model_version,
@@ -315,8 +324,6 @@ def _load(source: Any, max_records: int, max_body_bytes: int, audit_log: Any) ->
         # same identity as spinerisk.monitor.bundle_info, so audit lines match
         model_id = f"{ep.name}-{model.backend_}-{created}-{sha256[:12]}"
     else:
-        from importlib import metadata
-
         import spinerisk
 
         created = None

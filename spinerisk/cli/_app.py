@@ -64,3 +64,33 @@ def write_csv_safely(frame: Any, path: Path) -> None:
     tmp = path.with_name(path.name + ".tmp")
     safe.to_csv(tmp, index=False)
     tmp.replace(path)
+
+
+AUDIT_KEY_ENV_HELP = (
+    "Name of an environment variable holding the secret key of the audit log: record "
+    "hashes become HMAC-SHA256, which nobody without the key can recompute. Without it "
+    "they are plain SHA-256, which can be reversed by hashing candidate records."
+)
+
+
+def audit_key(audit_log: Path | None, key_env: str | None) -> str | None:
+    """The audit key named by ``--audit-key-env`` (read from the environment, never from
+    the command line, where process lists would show it); warns when a log is unkeyed."""
+    import os
+
+    if key_env is None:
+        if audit_log is not None:
+            stderr().print(
+                "warning: the audit log's record hashes are unkeyed (plain SHA-256); pass "
+                "--audit-key-env with a secret key for keyed hashes.",
+                markup=False,
+            )
+        return None
+    if audit_log is None:
+        raise ValueError("--audit-key-env needs --audit-log.")
+    key = os.environ.get(key_env, "")
+    if not key:
+        raise ValueError(
+            f"--audit-key-env {key_env}: the environment variable {key_env} is not set or is empty."
+        )
+    return key

@@ -14,7 +14,10 @@ _MAPPING = typer.Option(help="Column mapping (.toml/.yaml) for a site's own name
 _BOOTSTRAP = typer.Option("--bootstrap", help="Bootstrap resamples for the intervals.", min=1)
 _SEED = typer.Option(help="Random seed of the bootstrap (same seed, same numbers).")
 _VALIDATION = typer.Option(
-    help="What the records are relative to the development data: internal, temporal or external."
+    "--validation",
+    help="Required: what the records are relative to the model's development data: "
+    "internal (the development records themselves), temporal (a later period) or external "
+    "(another cohort). The report states it; the tool cannot check it.",
 )
 _SYNTHETIC = typer.Option(
     "--synthetic", help="Label the results as SYNTHETIC DATA (files do not carry the label)."
@@ -69,10 +72,10 @@ def _run(
 def evaluate(
     model: Annotated[Path, _MODEL],
     input: Annotated[Path, _INPUT],
+    validation: Annotated[str, _VALIDATION],
     mapping: Annotated[Path | None, _MAPPING] = None,
     bootstrap: Annotated[int, _BOOTSTRAP] = 200,
     seed: Annotated[int, _SEED] = 0,
-    validation: Annotated[str, _VALIDATION] = "external",
     json_path: Annotated[
         Path | None, typer.Option("--json", help="Write the full report as JSON here.")
     ] = None,
@@ -121,10 +124,10 @@ def report(
     model: Annotated[Path, _MODEL],
     input: Annotated[Path, _INPUT],
     output: Annotated[Path, typer.Option("--output", help="HTML file to write.")],
+    validation: Annotated[str, _VALIDATION],
     mapping: Annotated[Path | None, _MAPPING] = None,
     bootstrap: Annotated[int, _BOOTSTRAP] = 200,
     seed: Annotated[int, _SEED] = 0,
-    validation: Annotated[str, _VALIDATION] = "external",
     synthetic: Annotated[bool, _SYNTHETIC] = False,
 ) -> None:
     """Write a self-contained HTML validation report (TRIPOD+AI sections).

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
-from spinerisk.cli._app import app, stderr, stdout, typer
+from spinerisk.cli._app import AUDIT_KEY_ENV_HELP, app, audit_key, stderr, stdout, typer
 
 #: Errors that mean "bad input": printed on stderr, exit code 2.
 _BAD_INPUT_NAMES = (
@@ -58,6 +58,7 @@ def score(
     audit_log: Annotated[
         Path | None, typer.Option(help="Append one audit line per scored record to this file.")
     ] = None,
+    audit_key_env: Annotated[str | None, typer.Option(help=AUDIT_KEY_ENV_HELP)] = None,
     sep: Annotated[str | None, typer.Option(help="Delimiter for text files.")] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar on stderr.")] = True,
 ) -> None:
@@ -78,6 +79,10 @@ def score(
     if scheduler is not None and engine != "dask":
         _fail(ValueError("--scheduler needs --engine dask."))
     try:
+        key = audit_key(audit_log, audit_key_env)
+    except ValueError as exc:
+        _fail(exc)
+    try:
         summary = score_file(
             model,
             input,
@@ -92,6 +97,7 @@ def score(
             sep=sep,
             audit_log=audit_log,
             audit_source="cli",
+            audit_key=key,
         )
     except _bad_input_errors() as exc:
         _fail(exc)
@@ -127,7 +133,7 @@ def train(
         str, typer.Option(help="collapse, nonunion or future_fracture.")
     ] = "nonunion",
     backend: Annotated[
-        str, typer.Option(help="auto, linear, xgboost, lightgbm or xgboost_aft.")
+        str, typer.Option(help="auto, linear, spline, xgboost, lightgbm or xgboost_aft.")
     ] = "auto",
     mapping: Annotated[
         Path | None, typer.Option(help="Column mapping (.toml/.yaml) for a site's own names.")

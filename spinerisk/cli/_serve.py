@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Annotated, Any
 
-from spinerisk.cli._app import BANNER, app, stderr, typer
+from spinerisk.cli._app import AUDIT_KEY_ENV_HELP, BANNER, app, audit_key, stderr, typer
 
 # settings handed to worker processes when --workers > 1 (uvicorn imports the factory)
 _ENV = {
@@ -15,6 +15,7 @@ _ENV = {
     "max_records": "SPINERISK_SERVE_MAX_RECORDS",
     "max_body_bytes": "SPINERISK_SERVE_MAX_BODY_BYTES",
     "audit_log": "SPINERISK_SERVE_AUDIT_LOG",
+    "audit_key_env": "SPINERISK_SERVE_AUDIT_KEY_ENV",
 }
 
 
@@ -39,6 +40,7 @@ def serve(
         Path | None,
         typer.Option(help="Append every prediction to this audit log (spinerisk.monitor)."),
     ] = None,
+    audit_key_env: Annotated[str | None, typer.Option(help=AUDIT_KEY_ENV_HELP)] = None,
     log_level: Annotated[
         str, typer.Option(help="Server log level: critical, error, warning, info or debug.")
     ] = "info",
@@ -63,7 +65,8 @@ def serve(
         )
         raise typer.Exit(code=2)
     try:
-        application = _build(model, max_records, max_body_bytes, audit_log)
+        key = audit_key(audit_log, audit_key_env)
+        application = _build(model, max_records, max_body_bytes, audit_log, key)
     except (ValueError, TypeError, ImportError, OSError) as exc:
         err.print(f"error: cannot serve {str(model)!r}: {exc}", markup=False)
         raise typer.Exit(code=2) from exc
@@ -82,6 +85,8 @@ def serve(
     os.environ[_ENV["max_body_bytes"]] = str(max_body_bytes)
     if audit_log is not None:
         os.environ[_ENV["audit_log"]] = str(audit_log)
+    if audit_key_env is not None:  # the variable's name; workers read the key themselves
+        os.environ[_ENV["audit_key_env"]] = audit_key_env
     uvicorn.run(
         "spinerisk.cli._serve:app_from_environment",
         factory=True,
@@ -92,14 +97,20 @@ def serve(
     )
 
 
-def _build(model: Path, max_records: int, max_body_bytes: int, audit_log: Path | None) -> Any:
+def _build(
+    model: Path,
+    max_records: int,
+    max_body_bytes: int,
+    audit_log: Path | None,
+    key: str | None = None,
+) -> Any:
     from spinerisk.api import create_app
 
     log = None
     if audit_log is not None:
         from spinerisk.monitor import AuditLog
 
-        log = AuditLog(audit_log)
+        log = AuditLog(audit_log, key=key)
     return create_app(model, max_records=max_records, max_body_bytes=max_body_bytes, audit_log=log)
 
 
@@ -110,11 +121,13 @@ def _model_id(application: Any) -> str:
 def app_from_environment() -> Any:
     """Build the app from ``SPINERISK_SERVE_*`` variables (uvicorn worker factory)."""
     audit = os.environ.get(_ENV["audit_log"])
+    key_env = os.environ.get(_ENV["audit_key_env"])
     return _build(
         Path(os.environ[_ENV["model"]]),
         int(os.environ[_ENV["max_records"]]),
         int(os.environ[_ENV["max_body_bytes"]]),
         None if audit is None else Path(audit),
+        None if key_env is None else os.environ[key_env],
     )
 
 

@@ -152,7 +152,7 @@ def centre_split(
             f"centre_split: centre(s) {unknown} are not in column {centre_field!r}; the "
             f"cohort has {', '.join(known)}."
         )
-    held = present.isin(wanted).to_numpy()
+    held = (present.notna() & present.astype(str).isin(wanted)).to_numpy()  # 2 matches "2"
     if held.all():
         raise ValueError(
             "centre_split: every record is in the held-out centres; the development set "

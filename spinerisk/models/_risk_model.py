@@ -434,9 +434,12 @@ default="auto"
             return np.asarray(self.estimator_.predict_risk(Xf, horizons), dtype=float)
 
     def _fast_predictor(self) -> Any:
-        """The compiled single-record predictor (cached; rebuilt after a refit), or None."""
+        """The compiled single-record predictor, or None. Cached; rebuilt after a refit or
+        when ``reference_`` or ``training_ranges_`` (which its input checks use) is
+        replaced."""
+        key = (self.estimator_, getattr(self, "reference_", None), self.training_ranges_)
         cached = self.__dict__.get("_fast_cache")
-        if cached is not None and cached[0] is self.estimator_:
+        if cached is not None and all(a is b for a, b in zip(cached[0], key, strict=True)):
             return cached[1]
         from spinerisk.fastpath import FastPredictor, UnsupportedModelError
 
@@ -444,7 +447,7 @@ default="auto"
             fast: Any = FastPredictor.from_model(self)
         except UnsupportedModelError:
             fast = None  # the batch path serves this model
-        self._fast_cache = (self.estimator_, fast)
+        self._fast_cache = (key, fast)
         return fast
 
     def __getstate__(self) -> dict[str, Any]:

@@ -141,6 +141,7 @@ def score_file(
     encoding: str = "utf-8",
     audit_log: str | os.PathLike[str] | None = None,
     audit_source: Literal["cli", "api", "python"] = "python",
+    audit_key: bytes | str | None = None,
 ) -> ScoreSummary:
     """Score a CSV or Parquet records file in chunks; write scores and rejects atomically.
 
@@ -187,6 +188,9 @@ def score_file(
         the chunks already scored (the log records predictions made, not files written).
     audit_source : {"cli", "api", "python"}, default="python"
         ``source`` written in the audit lines.
+    audit_key : bytes, str or None, default=None
+        Secret key of the audit log (HMAC-SHA256 record hashes); see
+        :class:`spinerisk.monitor.AuditLog`.
 
     Returns
     -------
@@ -242,7 +246,7 @@ def score_file(
     if audit_path is not None:
         from spinerisk.monitor import AuditLog
 
-        audit = AuditLog(audit_path)
+        audit = AuditLog(audit_path, key=audit_key)
 
     score_cols, score_types = _score_columns(model, explain)
     reject_cols, reject_types = _reject_columns(source.columns)
