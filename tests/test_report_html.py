@@ -108,10 +108,14 @@ def test_synthetic_banner_present_for_a_synthetic_cohort(page):
     assert text.count("SYNTHETIC DATA") >= 2  # banner and title
 
 
-def test_no_banner_when_the_cohort_is_not_labelled_synthetic(setup, tmp_path):
-    model, cohort, _ = setup
+def test_no_banner_when_neither_records_nor_training_are_labelled_synthetic(setup, tmp_path):
+    synthetic_model, cohort, _ = setup
     unlabelled = cohort.copy()
     unlabelled.attrs = {}
+    # a model trained on labelled synthetic records keeps the banner on any records
+    kept = evaluate(synthetic_model, unlabelled, n_bootstrap=3, subgroups=(), explain=False)
+    assert kept.synthetic
+    model = sr.RiskModel("collapse", backend="linear").fit(unlabelled)
     report = evaluate(model, unlabelled, n_bootstrap=3, subgroups=(), explain=False)
     text = report.to_html(tmp_path / "plain.html").read_text(encoding="utf-8")
     parsed = _parse(text)
