@@ -89,7 +89,7 @@ def read_records(
     suffix = path.suffix.lower()
     name = path.name
     if suffix in (".csv", ".tsv", ".txt"):
-        delimiter = sep if sep is not None else ("\t" if suffix == ".tsv" else ",")
+        delimiter = _delimiter_of(sep, suffix)
         df = _read_text_table(path, delimiter, encoding)
     elif suffix == ".parquet":
         from spinerisk._optional import import_optional
@@ -476,3 +476,25 @@ def _is_schema_value(dtype: str, categories: tuple[Any, ...] | None, v: Any) -> 
     if dtype == "bool":
         return isinstance(v, bool | np.bool_) or _code_key(v) in ("0", "1", "true", "false")
     return True
+
+
+def _delimiter_of(sep: str | None, suffix: str) -> str:
+    """The one-character delimiter of a text file: ``sep``, or by file type.
+
+    ``"\\t"`` (a backslash and a t, as typed in a shell) and ``"tab"`` mean a tab.
+
+    Raises
+    ------
+    RecordsReadError
+        If ``sep`` is not one character.
+    """
+    if sep is None:
+        return "\t" if suffix.lower() == ".tsv" else ","
+    if sep in ("\\t", "tab"):
+        return "\t"
+    if not isinstance(sep, str) or len(sep) != 1:
+        raise RecordsReadError(
+            f"sep={sep!r} is not a delimiter; expected one character such as ',', ';', '|' "
+            "or a tab ('\\t')."
+        )
+    return sep

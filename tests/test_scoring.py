@@ -249,12 +249,14 @@ def test_mapping_is_applied_and_rejects_keep_source_names(tmp_path, bundle, reco
         (lambda d: d / "records.xlsx", sr.RecordsReadError, "unknown file type"),
         (lambda d: d / "broken.parquet", sr.RecordsReadError, "not a readable Parquet"),
         (lambda d: d / "semicolon.csv", sr.RecordsReadError, "looks ';'-delimited"),
+        (lambda d: d / "header_only.csv", sr.SchemaValidationError, "'age' is not a field"),
     ],
 )
 def test_bad_input_files_fail_clearly_without_output(tmp_path, bundle, make, error, match):
     (tmp_path / "records.xlsx").write_bytes(b"PK")
     (tmp_path / "broken.parquet").write_bytes(b"not parquet")
     (tmp_path / "semicolon.csv").write_text("patient_id;age_years\nP1;70\n")
+    (tmp_path / "header_only.csv").write_text("id,age\n")  # no records, wrong columns
     before = sorted(tmp_path.iterdir())
     with pytest.raises(error, match=match):
         score_file(bundle, make(tmp_path), tmp_path / "out.parquet")
@@ -272,7 +274,28 @@ def test_bad_bundle_and_outputs_fail_clearly(tmp_path, bundle, records):
         score_file(bundle, src, tmp_path / "out.xlsx")
     with pytest.raises(sr.RecordsReadError, match="does not exist"):
         score_file(bundle, src, tmp_path / "nowhere" / "out.parquet")
+    with pytest.raises(sr.RecordsReadError, match="audit log must be a file of its own"):
+        score_file(
+            bundle,
+            src,
+            tmp_path / "o.csv",
+            rejects=tmp_path / "r.csv",
+            audit_log=tmp_path / "r.csv",
+        )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fake.srb", "in.parquet"]
+
+
+def test_a_tab_typed_as_backslash_t_is_a_tab(tmp_path, bundle, records):
+    src = tmp_path / "in.txt"
+    records.head(4).to_csv(src, sep="\t", index=False)
+    summary = score_file(bundle, src, tmp_path / "out.csv", sep="\\t")  # as a shell passes it
+    assert (summary.rows_in, summary.scored) == (4, 4)
+    with pytest.raises(sr.RecordsReadError, match="sep=';;' is not a delimiter"):
+        score_file(bundle, src, tmp_path / "bad.csv", sep=";;")
+    assert not (tmp_path / "bad.csv").exists()
+    header_only = tmp_path / "empty.csv"
+    records.head(0).to_csv(header_only, index=False)  # right columns, no records: fine
+    assert score_file(bundle, header_only, tmp_path / "none.csv").rows_in == 0
 
 
 def test_audit_log_has_one_line_per_scored_row(tmp_path, bundle, records):

@@ -170,3 +170,29 @@ def test_validated_records_keep_the_synthetic_label():
     assert valid.attrs["synthetic"] is True and rejects.attrs["synthetic"] is True
     model = sr.RiskModel(endpoint="nonunion", backend="linear").fit(valid)
     assert model.reference_["synthetic"] is True  # fitted on the validated split
+
+
+def test_time_zone_aware_dates_and_decimals_are_read():
+    import decimal
+
+    cohort = sr.make_spine_cohort(6, seed=0)
+    text = cohort.copy()
+    text["index_date"] = text["index_date"].astype(str)
+    text.loc[1, "index_date"] = "2020-01-02T23:30+09:00"  # local calendar date kept
+    text.loc[2, "index_date"] = "2020-01-03T00:00-05:00"  # a second time zone
+    text.loc[3, "index_date"] = "2020-13-40"
+    valid, rejects = sr.validate(text, on_invalid="split")
+    assert list(valid["index_date"].iloc[1:3]) == [
+        pd.Timestamp("2020-01-02 23:30"),
+        pd.Timestamp("2020-01-03"),
+    ]
+    assert list(rejects["row"]) == [3]
+    assert rejects["reasons"].iloc[0] == (
+        "index_date='2020-13-40' is not a date; expected a date (YYYY-MM-DD)"
+    )
+    aware = cohort.copy()
+    aware["index_date"] = pd.to_datetime(aware["index_date"]).dt.tz_localize("Europe/Paris")
+    assert sr.validate(aware)["index_date"].dtype == "datetime64[ns]"
+    numeric = cohort.copy()
+    numeric["age_years"] = [decimal.Decimal("67.5")] * len(numeric)  # SQL NUMERIC via Parquet
+    assert sr.validate(numeric)["age_years"].tolist() == [67.5] * len(numeric)

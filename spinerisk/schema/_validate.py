@@ -14,6 +14,7 @@ Problems are reported as record id, 0-based row, column, value and what was expe
 
 from __future__ import annotations
 
+import decimal
 import re
 import warnings
 from collections.abc import Hashable
@@ -95,8 +96,8 @@ def _number(v: Any) -> float | None:
     """A cell as a float, or None when it is not a number (bools, bytes, complex, text)."""
     if isinstance(v, bool | np.bool_ | bytes | complex | np.complexfloating):
         return None
-    if isinstance(v, int | float | np.integer | np.floating):
-        return float(v)
+    if isinstance(v, int | float | np.integer | np.floating | decimal.Decimal):
+        return float(v)  # Decimal: SQL NUMERIC columns read from Parquet
     if isinstance(v, str):
         try:  # Python's own parser: exact, round-trip correct (no fast-path rounding)
             return float(v.strip())
@@ -215,11 +216,39 @@ def _convert_string(spec: FieldSpec, s: pd.Series, problems: _Problems) -> pd.Se
     return pd.Series(pd.array(out, dtype=pd.StringDtype()), index=s.index)
 
 
+def _one_date(v: Any) -> Any:
+    """One cell as a naive Timestamp (a time-zone-aware one keeps its local wall-clock
+    time), or NaT when it is not a date."""
+    try:
+        ts = pd.Timestamp(v)
+    except (ValueError, TypeError, OverflowError):
+        return pd.NaT
+    if ts is pd.NaT:
+        return pd.NaT
+    return ts.tz_localize(None) if ts.tzinfo is not None else ts
+
+
 def _convert_date(spec: FieldSpec, s: pd.Series, problems: _Problems) -> pd.Series:
+    if isinstance(s.dtype, pd.DatetimeTZDtype):  # the local calendar date is the date
+        return s.dt.tz_localize(None).astype("datetime64[ns]")
     if pd.api.types.is_datetime64_any_dtype(s.dtype):
         return s.astype("datetime64[ns]")
     missing = _missing_mask(s)
-    parsed = pd.to_datetime(s.where(~missing), errors="coerce", format="ISO8601")
+    try:
+        with warnings.catch_warnings():  # mixed time zones: handled cell by cell below
+            warnings.simplefilter("ignore", FutureWarning)
+            parsed = pd.to_datetime(s.where(~missing), errors="coerce", format="ISO8601")
+        if isinstance(parsed.dtype, pd.DatetimeTZDtype):
+            parsed = parsed.dt.tz_localize(None)
+        elif not pd.api.types.is_datetime64_dtype(parsed.dtype):
+            raise TypeError("mixed time zones")
+    except (ValueError, TypeError, OverflowError):  # mixed time zones, aware objects
+        cells = s.to_numpy(dtype=object)
+        parsed = pd.Series(
+            [pd.NaT if m else _one_date(v) for v, m in zip(cells, missing, strict=True)],
+            index=s.index,
+            dtype="datetime64[ns]",
+        )
     bad = ~missing & parsed.isna().to_numpy()
     raw = s.to_numpy(dtype=object)
     for i in np.flatnonzero(bad):
@@ -592,6 +621,48 @@ def validate(
     rejects.insert(0, "reasons", reasons.loc[bad_rows].to_numpy())
     rejects.insert(0, "row", bad_rows)
     return ValidationResult(typed.iloc[keep], rejects)
+
+
+def check_columns(df: pd.DataFrame, schema: Schema | None = None) -> None:
+    """Check only the columns of a frame (unknown ones, missing required ones), as
+    :func:`validate` does; for a chunk or file without records, which validate refuses.
+
+    Raises
+    ------
+    SchemaValidationError
+        One frame-level problem per unknown or missing column.
+    """
+    from spinerisk.schema.default import SPINE_SCHEMA
+
+    schema = SPINE_SCHEMA if schema is None else schema
+    problems = _Problems()
+    for col in df.columns:
+        if str(col) not in schema:
+            problems.add(
+                None,
+                str(col),
+                None,
+                "unknown_column",
+                "a field of schema " + repr(schema.name),
+                "is not a field of the schema",
+            )
+    for name in schema.required:
+        if name not in df.columns:
+            problems.add(
+                None,
+                name,
+                None,
+                "missing_column",
+                "the column to be present",
+                "is required but the column is missing",
+            )
+    if problems.rows:
+        _raise(
+            _failures_frame(problems, None),
+            len(df),
+            df.attrs.get("source"),
+            "No records were returned: fix the columns first (see spinerisk.io.apply_mapping).",
+        )
 
 
 _PREFIX = re.compile(r"^record [^(]*\(row \d+\): |^record \(row \d+\): ")

@@ -299,7 +299,7 @@ def _score_chunk(
     info: Mapping[str, str],
     timer: _Timer,
 ) -> _Chunk:
-    from spinerisk.schema._validate import validate
+    from spinerisk.schema._validate import check_columns, validate
 
     schema = _schema(model)
     id_field = model.id_field_
@@ -317,7 +317,8 @@ def _score_chunk(
     with timer("validate"):
         if n:
             valid, rejected = validate(mapped, schema, on_invalid="split")
-        else:
+        else:  # no records (a header-only file): the columns must still fit
+            check_columns(mapped, schema)
             valid, rejected = mapped.iloc[:0], pd.DataFrame({"row": [], "reasons": []})
     # a reason per rejected position; the duplicate-id reason is written the same way
     # whether the other occurrence is in this chunk or not
@@ -426,10 +427,14 @@ def neutralize_formulas(frame: pd.DataFrame) -> pd.DataFrame:
     >>> safe = neutralize_formulas(pd.DataFrame({"a": ["=1+1", "ok"], "b": [-1.0, 2.0]}))
     >>> safe["a"].tolist(), safe["b"].tolist()
     (["'=1+1", 'ok'], [-1.0, 2.0])
+    >>> neutralize_formulas(pd.DataFrame({"c": pd.Categorical(["@SUM(A1)"])}))["c"].tolist()
+    ["'@SUM(A1)"]
     """
     safe = frame.copy()
     for col in safe.columns:
         s = safe[col]
+        if isinstance(s.dtype, pd.CategoricalDtype):  # codes are text too
+            s = s.astype(object)
         if s.dtype == object or isinstance(s.dtype, pd.StringDtype):
             safe[col] = s.map(
                 lambda v: "'" + v if isinstance(v, str) and v.startswith(FORMULA_START) else v

@@ -118,7 +118,8 @@ def _check_paths(input: Path, output: Path, rejects: Path | None, audit_log: Pat
             raise RecordsReadError(f"{label} file {str(path)!r} would overwrite the input.")
     if rejects is not None and rejects.resolve() == output.resolve():
         raise RecordsReadError("output and rejects must be different files.")
-    if audit_log is not None and audit_log.resolve() in (output.resolve(), input.resolve()):
+    taken = [p.resolve() for p in (output, input, rejects) if p is not None]
+    if audit_log is not None and audit_log.resolve() in taken:
         raise RecordsReadError("the audit log must be a file of its own.")
 
 

@@ -68,12 +68,12 @@ class _CsvSource:
     """
 
     def __init__(self, path: Path, sep: str | None, encoding: str) -> None:
-        from spinerisk.io import NA_VALUES
+        from spinerisk.io import NA_VALUES, _delimiter_of
 
         self.path = path
         self.num_rows: int | None = None
         self.na_values = list(NA_VALUES)
-        self.delimiter = sep if sep is not None else ("\t" if path.suffix == ".tsv" else ",")
+        self.delimiter = _delimiter_of(sep, path.suffix)
         self.encoding = encoding
         with self._open() as fh:
             reader = csv.reader(fh, delimiter=self.delimiter)
