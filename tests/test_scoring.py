@@ -313,3 +313,28 @@ def test_neutralize_formulas_leaves_numbers_and_plain_text():
     safe = scoring.neutralize_formulas(frame)
     assert safe["a"].tolist() == ["'@cmd", "'+1", "plain", None]
     assert safe["b"].tolist() == [-1.0, 1.0, 2.0, 3.0]
+
+
+@pytest.mark.parametrize("chunk_size", [1, 2, 10])
+def test_duplicates_are_found_after_the_mapping_strips_whitespace(
+    tmp_path, bundle, records, chunk_size
+):
+    frame = records.head(4).copy()
+    first = frame["patient_id"].iloc[0]
+    frame.loc[frame.index[1], "patient_id"] = first + " "  # the same id once stripped
+    src = tmp_path / "in.csv"
+    frame.to_csv(src, index=False)
+    summary = score_file(
+        bundle,
+        src,
+        tmp_path / "out.csv",
+        rejects=tmp_path / "rej.csv",
+        mapping={"strip_whitespace": True},
+        chunk_size=chunk_size,
+    )
+    assert (summary.rows_in, summary.scored, summary.rejected) == (4, 2, 2)
+    rejects = pd.read_csv(tmp_path / "rej.csv")
+    assert list(rejects["row"]) == [0, 1]
+    assert set(rejects["reasons"]) == {f"patient_id={first!r} is a duplicate; expected a unique "
+                                       "patient_id"}  # fmt: skip
+    assert first not in set(pd.read_csv(tmp_path / "out.csv")["patient_id"])

@@ -255,6 +255,20 @@ def _id_source(model: Any, mapping: Any) -> str:
     return str(id_field)
 
 
+def _mapped_ids(ids: np.ndarray, mapping: Any, id_field: str) -> np.ndarray:
+    """Raw identifiers as the mapping will turn them: whitespace stripped when the
+    mapping strips the id field (an id that becomes empty is missing), so that duplicates
+    are found on the identifiers that are validated."""
+    strip = None if mapping is None else mapping.strip_whitespace
+    if not (strip is True or (strip and id_field in strip)):
+        return ids
+    out = np.asarray(ids, dtype=object).copy()
+    for i, v in enumerate(out):
+        if isinstance(v, str):
+            out[i] = v.strip() or None
+    return out
+
+
 def _id_text(values: pd.Series) -> np.ndarray:
     """Identifiers as text, as validation converts them (1 and 1.0 give "1"); None if missing."""
     arr = values.astype(object).to_numpy()
@@ -327,10 +341,14 @@ def _score_chunk(
     )
     reasons: dict[int, list[str]] = {}
     for pos, text in zip(rejected["row"].to_numpy(), rejected["reasons"].to_numpy(), strict=True):
-        parts = [p for p in str(text).split(" | ") if not dup_part.match(p)]
+        parts = str(text).split(" | ")
+        if is_dup[int(pos)]:  # replaced by the whole-input reason below
+            parts = [p for p in parts if not dup_part.match(p)]
         reasons[int(pos)] = parts
     for pos in np.flatnonzero(is_dup):
         reasons.setdefault(int(pos), []).append(_duplicate_reason(id_field, ids[pos]))
+    if any(not any(parts) for parts in reasons.values()):  # never reject without a reason
+        raise RuntimeError("A record was rejected without a reason. Please report this as a bug.")
     bad = np.array(sorted(reasons), dtype=np.int64)
 
     keep = np.ones(n, dtype=bool)

@@ -18,6 +18,7 @@ from spinerisk.scoring._chunk import (
     _duplicated_within,
     _id_source,
     _id_text,
+    _mapped_ids,
     _reject_columns,
     _score_chunk,
     _score_columns,
@@ -74,18 +75,23 @@ def _dask_plan(
     from dask.delayed import delayed
 
     id_col = _id_source(model, mapping)
+    id_field = model.id_field_
     lengths = ddf.map_partitions(len).compute()
     offsets = np.concatenate([[0], np.cumsum(np.asarray(lengths, dtype=np.int64))[:-1]])
     dup_ids: set[str] = set()
     if id_col in ddf.columns:  # as _duplicate_ids, with the passes on the workers
         ids = ddf[id_col]
         hashes = ids.map_partitions(
-            lambda s: pd.Series(_hash_ids(_id_text(s))), meta=(id_col, "uint64")
+            lambda s: pd.Series(_hash_ids(_mapped_ids(_id_text(s), mapping, id_field))),
+            meta=(id_col, "uint64"),
         ).compute()
         repeated = _repeated([hashes.to_numpy(dtype=np.uint64)])
         if len(repeated):
             found = ids.map_partitions(
-                lambda s: pd.Series(_candidates(_id_text(s), repeated), dtype=object),
+                lambda s: pd.Series(
+                    _candidates(_mapped_ids(_id_text(s), mapping, id_field), repeated),
+                    dtype=object,
+                ),
                 meta=(id_col, object),
             ).compute()
             dup_ids = _duplicated_within(found.to_numpy(dtype=object))

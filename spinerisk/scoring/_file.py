@@ -20,6 +20,7 @@ from spinerisk.scoring._chunk import (
     _as_mapping,
     _Chunk,
     _id_source,
+    _mapped_ids,
     _reject_columns,
     _score_chunk,
     _score_columns,
@@ -266,7 +267,12 @@ def score_file(
         if engine == "local":
             with timer("read"):
                 id_col = _id_source(model, column_mapping)
-                dup_ids = _duplicate_ids(lambda: source.ids(id_col))
+                dup_ids = _duplicate_ids(
+                    lambda: (
+                        _mapped_ids(block, column_mapping, model.id_field_)
+                        for block in source.ids(id_col)
+                    )
+                )
             chunks = _local_chunks(
                 model, source, chunk_size, column_mapping, dup_ids, explain, info, timer
             )
