@@ -99,6 +99,29 @@ def test_score_file_engine_dask_writes_the_same_files(cluster, tmp_path, model, 
     pd.testing.assert_frame_equal(outputs["local"][1], outputs["dask"][1], check_exact=True)
 
 
+def test_dask_rows_are_counted_against_the_file(cluster, tmp_path, model, records, monkeypatch):
+    """A reader that loses rows cannot go unnoticed: the file's own row count is checked."""
+    import dask.dataframe as dd
+
+    cl, _ = cluster
+    bundle = model.save(tmp_path / "m.srb")
+    src = tmp_path / "in.parquet"
+    records.to_parquet(src, row_group_size=8)
+    real = dd.read_parquet
+
+    def lossy(path, **kwargs):
+        ddf = real(path, split_row_groups=True, **kwargs)
+        assert ddf.npartitions > 1
+        return ddf.partitions[:-1]  # the last row group goes missing
+
+    monkeypatch.setattr(dd, "read_parquet", lossy)
+    with pytest.raises(RuntimeError, match="has 30 data rows but the Dask engine read 24"):
+        score_file(
+            bundle, src, tmp_path / "out.parquet", engine="dask", scheduler=cl.scheduler_address
+        )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.parquet", "m.srb"]
+
+
 def test_fit_dask_matches_local_training(cluster, tmp_path):
     from sklearn.metrics import roc_auc_score
 

@@ -193,7 +193,7 @@ def _dask_chunks(
     if isinstance(source, _CsvSource):
         # Dask's CSV reader pads short rows silently; refuse files the local path would
         # have to reject row by row
-        ragged = _ragged_lines(source)
+        ragged, expected_rows = _ragged_lines(source)
         if ragged:
             raise RecordsReadError(
                 f"{input.name!r}: {len(ragged)} row(s) do not match the header's "
@@ -211,6 +211,7 @@ def _dask_chunks(
             else source.encoding,
         )
     else:
+        expected_rows = source.num_rows  # from the file's metadata
         ddf = dd.read_parquet(str(input))
     if scheduler is None:
         cluster = stack.enter_context(
@@ -228,7 +229,15 @@ def _dask_chunks(
             ) from exc
     plan = _dask_plan(ddf, model, mapping, explain, info, keep_valid=keep_valid)
     window = max(2, 2 * len(client.scheduler_info().get("workers", {})))
+    seen = 0
     for start in range(0, len(plan), window):
         for fut in client.compute(plan[start : start + window]):
             scores, rejects, valid = fut.result()
+            seen += len(scores) + len(rejects)
             yield len(scores) + len(rejects), _Chunk(scores, rejects, valid)
+    if seen != expected_rows:  # counted independently of Dask's reader
+        raise RuntimeError(
+            f"Row accounting failed: {input.name!r} has {expected_rows} data rows but the "
+            f"Dask engine read {seen}; no output was written. Use engine='local', and please "
+            "report this as a bug."
+        )

@@ -232,6 +232,14 @@ def _duplicate_ids(id_blocks: Callable[[], Iterator[np.ndarray]]) -> set[str]:
     return _duplicated_within(np.concatenate(found) if found else np.empty(0, dtype=object))
 
 
-def _ragged_lines(source: _CsvSource) -> list[int]:
+def _ragged_lines(source: _CsvSource) -> tuple[list[int], int]:
+    """Line numbers of rows whose field count differs from the header's, and the number
+    of data rows (blank lines skipped, as everywhere)."""
     width = len(source.columns)
-    return [line for line, fields in source._rows() if len(fields) != width]
+    ragged: list[int] = []
+    n_rows = 0
+    for line, fields in source._rows():
+        n_rows += 1
+        if len(fields) != width:
+            ragged.append(line)
+    return ragged, n_rows
