@@ -365,6 +365,29 @@ def apply_mapping(
     elif not isinstance(mapping, ColumnMapping):
         mapping = ColumnMapping.from_dict(mapping)
 
+    out, problems = _map_frame(df, mapping, schema)
+    if problems:
+        problems.sort(key=lambda p: p[0])
+        n = len(problems)
+        lines = [f"{n} value{'s' if n != 1 else ''} cannot be mapped onto the schema:"]
+        lines += [f"  row {row}: {text}." for row, text in problems[:_MAX_LISTED]]
+        if n > _MAX_LISTED:
+            lines.append(f"  ... and {n - _MAX_LISTED} more.")
+        lines.append(
+            "Add missing codes under [values.<field>] in the mapping; fix non-numbers in "
+            "[scale] fields at the source."
+        )
+        raise MappingError("\n".join(lines))
+    out.attrs = dict(df.attrs)
+    return out
+
+
+def _map_frame(
+    df: pd.DataFrame, mapping: ColumnMapping, schema: Schema
+) -> tuple[pd.DataFrame, list[tuple[int, str]]]:
+    """:func:`apply_mapping` without raising for values: the mapped frame and every value
+    that could not be mapped as ``(row position, reason)``. Problems with the columns
+    themselves still raise MappingError (no record could be mapped)."""
     bad_targets = sorted({t for t in mapping.columns.values() if t not in schema})
     if bad_targets:
         raise MappingError(
@@ -419,16 +442,19 @@ def apply_mapping(
         if f in out.columns:
             out[f] = out[f].map(lambda v: v.strip() if isinstance(v, str) else v)
 
-    problems: list[str] = []
+    problems: list[tuple[int, str]] = []
     for f, factor in mapping.scale.items():
         if f not in out.columns:
             continue
         num = pd.to_numeric(out[f], errors="coerce")
         bad = num.isna() & ~out[f].map(is_missing)
-        for row in np.flatnonzero(bad.to_numpy())[:_MAX_LISTED]:
+        for row in np.flatnonzero(bad.to_numpy()):
             problems.append(
-                f"row {row}: {source_of.get(f, f)}={out[f].iloc[row]!r} (field {f}) is not a "
-                f"number, so the unit factor {factor:g} cannot be applied."
+                (
+                    int(row),
+                    f"{source_of.get(f, f)}={out[f].iloc[row]!r} (field {f}) is not a "
+                    f"number, so the unit factor {factor:g} cannot be applied",
+                )
             )
         out[f] = num * factor
 
@@ -451,23 +477,15 @@ def apply_mapping(
             else:
                 translated.append(v)
                 problems.append(
-                    f"row {row}: {source_of.get(f, f)}={v!r} (field {f}): not in [values.{f}] "
-                    f"and not a code of the schema (expected {spec.expected()})."
+                    (
+                        row,
+                        f"{source_of.get(f, f)}={v!r} (field {f}): not in [values.{f}] "
+                        f"and not a code of the schema (expected {spec.expected()})",
+                    )
                 )
         out[f] = pd.Series(translated, index=out.index, dtype=object)
-    if problems:
-        n = len(problems)
-        lines = [f"{n} value{'s' if n != 1 else ''} cannot be mapped onto the schema:"]
-        lines += ["  " + p for p in problems[:_MAX_LISTED]]
-        if n > _MAX_LISTED:
-            lines.append(f"  ... and {n - _MAX_LISTED} more.")
-        lines.append(
-            "Add missing codes under [values.<field>] in the mapping; fix non-numbers in "
-            "[scale] fields at the source."
-        )
-        raise MappingError("\n".join(lines))
     out.attrs = dict(df.attrs)
-    return out
+    return out, problems
 
 
 def _is_schema_value(dtype: str, categories: tuple[Any, ...] | None, v: Any) -> bool:

@@ -338,3 +338,29 @@ def test_duplicates_are_found_after_the_mapping_strips_whitespace(
     assert set(rejects["reasons"]) == {f"patient_id={first!r} is a duplicate; expected a unique "
                                        "patient_id"}  # fmt: skip
     assert first not in set(pd.read_csv(tmp_path / "out.csv")["patient_id"])
+
+
+def test_untranslatable_values_reject_their_rows_not_the_run(tmp_path, bundle, records):
+    frame = records.head(6).rename(columns={"sex": "Gender"})
+    frame["Gender"] = frame["Gender"].astype(str).map({"F": "Female", "M": "Male"})
+    frame.loc[frame.index[3], "Gender"] = "U"  # no translation for this code
+    src = tmp_path / "in.csv"
+    frame.to_csv(src, index=False)
+    mapping = {"columns": {"Gender": "sex"}, "values": {"sex": {"Female": "F", "Male": "M"}}}
+    for chunk_size in (2, 100):
+        summary = score_file(
+            bundle,
+            src,
+            tmp_path / "out.csv",
+            rejects=tmp_path / "rej.csv",
+            mapping=mapping,
+            chunk_size=chunk_size,
+        )
+        assert (summary.rows_in, summary.scored, summary.rejected) == (6, 5, 1)
+        rejects = pd.read_csv(tmp_path / "rej.csv")
+        assert list(rejects["row"]) == [3]  # the input row, not the row within a chunk
+        assert (
+            rejects["reasons"]
+            .iloc[0]
+            .startswith("Gender='U' (field sex): not in [values.sex] and not a code of the schema")
+        )

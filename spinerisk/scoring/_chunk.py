@@ -196,7 +196,8 @@ def score_frame(
         For problems with the frame itself (unknown or missing columns): no record can
         be judged.
     MappingError
-        If the mapping does not fit the chunk.
+        If the mapping does not fit the chunk's columns. A value the mapping cannot
+        translate (an unknown code, a non-number to rescale) rejects its row instead.
 
     Examples
     --------
@@ -318,8 +319,8 @@ def _score_chunk(
     schema = _schema(model)
     id_field = model.id_field_
     raw = raw.reset_index(drop=True)
-    with timer("map"):
-        mapped = raw if mapping is None else _apply_mapping(raw, mapping, schema)
+    with timer("map"):  # values the mapping cannot translate reject their rows
+        mapped, map_problems = (raw, []) if mapping is None else _map_frame(raw, mapping, schema)
     n = len(mapped)
     ids = _id_text(mapped[id_field]) if id_field in mapped.columns else np.full(n, None)
     dup_set = _duplicated_within(ids) if duplicate_ids is None else duplicate_ids
@@ -347,6 +348,8 @@ def _score_chunk(
         reasons[int(pos)] = parts
     for pos in np.flatnonzero(is_dup):
         reasons.setdefault(int(pos), []).append(_duplicate_reason(id_field, ids[pos]))
+    for pos, text in reversed(map_problems):
+        reasons.setdefault(int(pos), []).insert(0, text)
     if any(not any(parts) for parts in reasons.values()):  # never reject without a reason
         raise RuntimeError("A record was rejected without a reason. Please report this as a bug.")
     bad = np.array(sorted(reasons), dtype=np.int64)
@@ -367,10 +370,12 @@ def _score_chunk(
     return _Chunk(scores, rejects.reset_index(drop=True), checked)
 
 
-def _apply_mapping(raw: pd.DataFrame, mapping: Any, schema: Any) -> pd.DataFrame:
-    from spinerisk.io import apply_mapping
+def _map_frame(
+    raw: pd.DataFrame, mapping: Any, schema: Any
+) -> tuple[pd.DataFrame, list[tuple[int, str]]]:
+    from spinerisk.io import _map_frame
 
-    return apply_mapping(raw, mapping, schema)
+    return _map_frame(raw, mapping, schema)
 
 
 def _as_text(frame: pd.DataFrame) -> pd.DataFrame:

@@ -207,7 +207,8 @@ def score_file(
     ArtifactError
         If the bundle is not valid.
     MappingError, SchemaValidationError
-        A mapping that does not fit, or columns that do not fit the schema.
+        A mapping that does not fit the file's columns, or columns that do not fit the
+        schema. Values the mapping cannot translate reject their rows, with the reason.
 
     Examples
     --------
