@@ -170,6 +170,25 @@ def test_train_saves_a_bundle_and_reports_the_backend(tmp_path):
     assert model.endpoint_.name == "nonunion" and model.random_state == 1
 
 
+def test_train_synthetic_flag_travels_to_scores(tmp_path):
+    """A CSV carries no synthetic label: --synthetic puts it in the bundle, and scoring
+    with that bundle prints the SYNTHETIC banner."""
+    cohort = tmp_path / "cohort.csv"
+    sr.make_spine_cohort(400, seed=4).to_csv(cohort, index=False)
+    base = ["train", "--input", str(cohort), "--backend", "linear"]
+    for flag, name in (([], "plain.srb"), (["--synthetic"], "synthetic.srb")):
+        result = runner.invoke(app, [*base, "--output", str(tmp_path / name), *flag])
+        assert result.exit_code == 0, result.output
+    assert sr.load(tmp_path / "plain.srb").reference_["synthetic"] is False
+    assert sr.load(tmp_path / "synthetic.srb").reference_["synthetic"] is True
+    for name, banner in (("plain.srb", False), ("synthetic.srb", True)):
+        out = tmp_path / f"scores-{name}.csv"
+        args = ["score", "--model", str(tmp_path / name), "--input", str(cohort)]
+        result = runner.invoke(app, [*args, "--output", str(out), "--no-progress"])
+        assert result.exit_code == 0, result.output
+        assert ("SYNTHETIC" in result.output) is banner
+
+
 def test_train_invalid_records_exit_2_or_go_to_rejects(tmp_path):
     cohort = sr.make_spine_cohort(400, seed=4)
     cohort["sex"] = cohort["sex"].astype(object)

@@ -36,6 +36,7 @@ from spinerisk.api._models import (
     request_body_type,
 )
 from spinerisk.exceptions import DataQualityWarning, SchemaValidationError
+from spinerisk.models._risk_model import trained_on_synthetic
 
 __all__ = ["create_app"]
 
@@ -345,7 +346,7 @@ def _load(source: Any, max_records: int, max_body_bytes: int, audit_log: Any) ->
         schema_name=schema.name,
         schema_version=schema.version,
         n_train=int(model.n_train_),
-        trained_on_synthetic_data=_trained_on_synthetic(model),
+        trained_on_synthetic_data=trained_on_synthetic(model),
         created_utc=created,
         sha256=sha256,
         versions=versions,
@@ -356,13 +357,6 @@ def _load(source: Any, max_records: int, max_body_bytes: int, audit_log: Any) ->
         intended_use=INTENDED_USE,
     )
     return _Served(model, info, fields, threading.Lock(), audit_log)
-
-
-def _trained_on_synthetic(model: Any) -> bool | None:
-    reference = getattr(model, "reference_", None)
-    if not isinstance(reference, dict) or "synthetic" not in reference:
-        return None
-    return bool(reference["synthetic"])
 
 
 # -- scoring ---------------------------------------------------------------------------

@@ -5,7 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
-from spinerisk.cli._app import AUDIT_KEY_ENV_HELP, app, audit_key, stderr, stdout, typer
+from spinerisk.cli._app import (
+    AUDIT_KEY_ENV_HELP,
+    BANNER,
+    app,
+    audit_key,
+    stderr,
+    stdout,
+    typer,
+)
 
 #: Errors that mean "bad input": printed on stderr, exit code 2.
 _BAD_INPUT_NAMES = (
@@ -102,6 +110,8 @@ def score(
     except _bad_input_errors() as exc:
         _fail(exc)
     out = stdout()
+    if summary.trained_on_synthetic_data:
+        out.print(BANNER, style="bold red", markup=False)
     out.print(
         f"rows in: {summary.rows_in} = scored: {summary.scored} + rejected: {summary.rejected}",
         markup=False,
@@ -144,6 +154,14 @@ def train(
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed for every random step.")] = 0,
     sep: Annotated[str | None, typer.Option(help="Delimiter for text files.")] = None,
+    synthetic: Annotated[
+        bool,
+        typer.Option(
+            "--synthetic",
+            help="The cohort is simulated: the bundle records it (CSV files do not carry "
+            "the label), and the API, reports and scores say so.",
+        ),
+    ] = False,
 ) -> None:
     """Fit a risk model on a cohort file and save it as a bundle.
 
@@ -159,6 +177,8 @@ def train(
         cohort = sr.read_records(input, sep=sep)
         if mapping is not None:
             cohort = sr.apply_mapping(cohort, mapping)
+        if synthetic:
+            cohort.attrs["synthetic"] = True
         if rejects is not None:
             if rejects.suffix.lower() != ".csv":
                 raise sr.RecordsReadError(f"--rejects must be a .csv file; got {rejects.name!r}.")

@@ -13,6 +13,7 @@ import pandas as pd
 from spinerisk.evaluation._bootstrap import MetricSpec, bootstrap_metrics, evaluate_specs
 from spinerisk.evaluation._data import EvalData, metric_specs, subgroup_specs
 from spinerisk.evaluation._report import EvaluationReport
+from spinerisk.models._risk_model import trained_on_synthetic
 
 __all__ = ["DEFAULT_SUBGROUPS", "evaluate"]
 
@@ -734,7 +735,7 @@ def evaluate(
     return EvaluationReport(
         model_info=model_info,
         validation=validation,
-        synthetic=bool(cohort.attrs.get("synthetic", False)) or _trained_on_synthetic(model),
+        synthetic=bool(cohort.attrs.get("synthetic", False)) or bool(trained_on_synthetic(model)),
         horizons=hs,
         n_records=len(checked),
         n_evaluated=len(data),
@@ -772,9 +773,3 @@ def evaluate(
         explanations=_explanations(model, data) if explain else None,
         notes=notes,
     )
-
-
-def _trained_on_synthetic(model: Any) -> bool:
-    """Whether the model's training reference says its records were synthetic."""
-    reference = getattr(model, "reference_", None)
-    return bool(isinstance(reference, dict) and reference.get("synthetic", False))

@@ -516,6 +516,15 @@ default="auto"
         return out
 
 
+def trained_on_synthetic(model: Any) -> bool | None:
+    """Whether a model's training records were labelled synthetic, from its training
+    reference (``reference_["synthetic"]``); None when the model has no reference."""
+    reference = getattr(model, "reference_", None)
+    if not isinstance(reference, dict) or "synthetic" not in reference:
+        return None
+    return bool(reference["synthetic"])
+
+
 def _is_record_list(records: Any) -> bool:
     """A dict (one record) or a non-empty list/tuple of dicts."""
     if isinstance(records, Mapping):

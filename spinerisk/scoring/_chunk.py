@@ -50,6 +50,9 @@ class ScoreSummary:
     timings : dict of str to float
         Seconds spent per stage (load, read, map, validate, features, predict,
         warnings, explain, write), summed over chunks; for the local engine only.
+    trained_on_synthetic_data : bool or None
+        Whether the model's training records were labelled synthetic (from its
+        training reference); None when the bundle cannot tell.
     """
 
     rows_in: int
@@ -60,6 +63,7 @@ class ScoreSummary:
     flagged: int = 0
     seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
+    trained_on_synthetic_data: bool | None = None
 
 
 class _Chunk(NamedTuple):

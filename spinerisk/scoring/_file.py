@@ -14,6 +14,7 @@ from typing import Any, Literal
 import pandas as pd
 
 from spinerisk.exceptions import RecordsReadError
+from spinerisk.models._risk_model import trained_on_synthetic
 from spinerisk.scoring._chunk import (
     _OUTPUT_SUFFIXES,
     ScoreSummary,
@@ -325,6 +326,7 @@ def score_file(
         flagged=flagged,
         seconds=time.perf_counter() - start,
         timings=dict(timer.seconds) if engine == "local" else {},
+        trained_on_synthetic_data=trained_on_synthetic(model),
     )
 
 
