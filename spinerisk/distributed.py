@@ -177,7 +177,10 @@ def fit_dask(
         cohort = dd.from_pandas(cohort, npartitions=npartitions)
 
     meta = validate(cohort.head(50, npartitions=-1))
-    checked = cohort.map_partitions(validate, meta=meta.iloc[:0])
+    lengths = cohort.map_partitions(len).compute()
+    offsets = [0, *np.cumsum(np.asarray(lengths, dtype=np.int64)).tolist()[:-1]]
+    _refuse_duplicate_ids(cohort, meta)
+    checked = cohort.map_partitions(_validate_partition, offsets, meta=meta.iloc[:0])
     eligible = checked.map_partitions(lambda p: p[ep.eligible(p)], meta=meta.iloc[:0])
     eligible = eligible.persist()
     # one small task per partition: counts and training ranges
@@ -231,6 +234,71 @@ def fit_dask(
         n_excluded=sum(n_checked) - n_train,
         columns=meta.columns,
     )
+
+
+def _validate_partition(
+    part: pd.DataFrame, offsets: list[int], partition_info: dict[str, Any] | None = None
+) -> pd.DataFrame:
+    """:func:`spinerisk.validate` on one partition; errors give cohort-wide row numbers."""
+    from spinerisk.exceptions import SchemaValidationError
+    from spinerisk.schema._validate import validate
+
+    k = 0 if partition_info is None else int(partition_info["number"])
+    try:
+        return validate(part)
+    except SchemaValidationError as exc:
+        failures = exc.failures.copy()
+        rows = pd.to_numeric(failures["row"], errors="coerce")
+        failures["row"] = (rows + offsets[k]).astype("Int64")
+        raise SchemaValidationError(
+            f"In partition {k} of the cohort (its row 0 is cohort row {offsets[k]}; the rows "
+            f"below count from the start of the partition): {exc}",
+            failures,
+        ) from None
+
+
+def _refuse_duplicate_ids(cohort: Any, meta: pd.DataFrame) -> None:
+    """Identifiers must be unique across partitions, as :meth:`RiskModel.fit` requires;
+    found with 64-bit hashes on the workers (the batch scorer's passes)."""
+    from spinerisk.exceptions import SchemaValidationError
+    from spinerisk.schema.default import SPINE_SCHEMA
+    from spinerisk.scoring._chunk import _duplicated_within, _id_text
+    from spinerisk.scoring._sources import _candidates, _hash_ids, _repeated
+
+    id_field = SPINE_SCHEMA.id_field
+    if id_field not in cohort.columns:
+        return  # validation reports the missing column
+    ids = cohort[id_field]
+    hashes = ids.map_partitions(
+        lambda s: pd.Series(_hash_ids(_id_text(s))), meta=(id_field, "uint64")
+    ).compute()
+    repeated = _repeated([hashes.to_numpy(dtype=np.uint64)])
+    if not len(repeated):
+        return
+    found = ids.map_partitions(
+        lambda s: pd.Series(_candidates(_id_text(s), repeated), dtype=object),
+        meta=(id_field, object),
+    ).compute()
+    dupes = sorted(_duplicated_within(found.to_numpy(dtype=object)))
+    if dupes:
+        failures = pd.DataFrame(
+            {
+                "record_id": dupes,
+                "row": pd.array([None] * len(dupes), dtype="Int64"),
+                "column": id_field,
+                "value": dupes,
+                "check": "unique",
+                "expected": f"a unique {id_field}",
+                "message": [f"{id_field}={d!r} is a duplicate" for d in dupes],
+            }
+        )
+        raise SchemaValidationError(
+            f"{len(dupes)} {id_field} value(s) occur more than once in the cohort (across "
+            f"partitions): {', '.join(map(repr, dupes[:10]))}"
+            + (" ..." if len(dupes) > 10 else "")
+            + f"; expected a unique {id_field}. No model was fitted.",
+            failures,
+        )
 
 
 def _fit_binary(

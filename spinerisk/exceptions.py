@@ -6,7 +6,7 @@ not know spinerisk.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import pandas as pd
@@ -38,6 +38,10 @@ class SchemaValidationError(ValueError):
     def __init__(self, message: str, failures: pd.DataFrame) -> None:
         super().__init__(message)
         self.failures = failures
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # picklable with its failures (raised on a Dask worker, re-raised on the client)
+        return (type(self), (str(self), self.failures))
 
 
 class MappingError(ValueError):

@@ -315,3 +315,20 @@ def test_fit_dask_skips_partitions_without_eligible_records(cluster):
     model = fit_dask(parts, "nonunion", client=client, n_estimators=20)
     assert (model.n_train_, model.n_excluded_) == (int(eligible.sum()), 50)
     assert model.estimator_.calibrated_classifiers_[0].estimator[-1].n_features_in_ > 0
+
+
+def test_fit_dask_refuses_ids_duplicated_across_partitions_and_names_cohort_rows(cluster):
+    from spinerisk.distributed import fit_dask
+
+    _, client = cluster
+    cohort = sr.make_spine_cohort(300, seed=1)
+    twin = cohort.copy()
+    twin.loc[250, "patient_id"] = twin.loc[10, "patient_id"]  # partition 0 and partition 1
+    with pytest.raises(sr.SchemaValidationError, match="occur more than once") as dup:
+        fit_dask(twin, "nonunion", client=client, n_estimators=5, npartitions=2)
+    assert list(dup.value.failures["value"]) == [cohort.loc[10, "patient_id"]]
+    bad = cohort.copy()
+    bad.loc[260, "age_years"] = 300.0  # row 110 of the second partition (150 rows each)
+    with pytest.raises(sr.SchemaValidationError, match="partition 1 of the cohort") as err:
+        fit_dask(bad, "nonunion", client=client, n_estimators=5, npartitions=2)
+    assert list(err.value.failures["row"]) == [260]  # the cohort's row, not the partition's

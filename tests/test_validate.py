@@ -196,3 +196,14 @@ def test_time_zone_aware_dates_and_decimals_are_read():
     numeric = cohort.copy()
     numeric["age_years"] = [decimal.Decimal("67.5")] * len(numeric)  # SQL NUMERIC via Parquet
     assert sr.validate(numeric)["age_years"].tolist() == [67.5] * len(numeric)
+
+
+def test_schema_validation_errors_survive_pickling():
+    """They travel from Dask workers to the client with their failures table."""
+    import pickle
+
+    with pytest.raises(sr.SchemaValidationError) as raised:
+        sr.validate(sr.make_spine_cohort(5, seed=0).assign(age_years=300.0))
+    copy = pickle.loads(pickle.dumps(raised.value))
+    assert str(copy) == str(raised.value)
+    pd.testing.assert_frame_equal(copy.failures, raised.value.failures)
