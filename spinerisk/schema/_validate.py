@@ -326,6 +326,28 @@ _WHAT = {
 }
 
 
+def _unknown_column(problems: _Problems, column: str, schema: Schema) -> None:
+    problems.add(
+        None,
+        column,
+        None,
+        "unknown_column",
+        "a field of schema " + repr(schema.name),
+        "is not a field of the schema",
+    )
+
+
+def _missing_column(problems: _Problems, name: str) -> None:
+    problems.add(
+        None,
+        name,
+        None,
+        "missing_column",
+        "the column to be present",
+        "is required but the column is missing",
+    )
+
+
 def _pandera_problems(schema: Schema, typed: pd.DataFrame, problems: _Problems) -> None:
     import pandera.pandas as pa
 
@@ -346,24 +368,9 @@ def _pandera_problems(schema: Schema, typed: pd.DataFrame, problems: _Problems) 
         idx = rec["index"]
         row = None if is_missing(idx) else int(idx)
         if check == "column_in_schema":
-            problems.add(
-                None,
-                rec["failure_case"],
-                None,
-                "unknown_column",
-                "a field of schema " + repr(schema.name),
-                "is not a field of the schema",
-            )
+            _unknown_column(problems, rec["failure_case"], schema)
         elif check == "column_in_dataframe":
-            name = rec["failure_case"]
-            problems.add(
-                None,
-                name,
-                None,
-                "missing_column",
-                "the column to be present",
-                "is required but the column is missing",
-            )
+            _missing_column(problems, rec["failure_case"])
         elif check in rules:
             if row is None or (check, row) in seen_rule_rows:
                 continue
@@ -638,24 +645,10 @@ def check_columns(df: pd.DataFrame, schema: Schema | None = None) -> None:
     problems = _Problems()
     for col in df.columns:
         if str(col) not in schema:
-            problems.add(
-                None,
-                str(col),
-                None,
-                "unknown_column",
-                "a field of schema " + repr(schema.name),
-                "is not a field of the schema",
-            )
+            _unknown_column(problems, str(col), schema)
     for name in schema.required:
         if name not in df.columns:
-            problems.add(
-                None,
-                name,
-                None,
-                "missing_column",
-                "the column to be present",
-                "is required but the column is missing",
-            )
+            _missing_column(problems, name)
     if problems.rows:
         _raise(
             _failures_frame(problems, None),
