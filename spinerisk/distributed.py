@@ -15,8 +15,10 @@ Either way the result is a fitted :class:`~spinerisk.RiskModel` with
 uses: it predicts (``predict_risk``, also on dicts through the compiled fast path),
 saves as a bundle (``save`` / :func:`spinerisk.load`), is explained
 (:func:`spinerisk.explain.explain`), monitored (:mod:`spinerisk.monitor`) and scored
-(:mod:`spinerisk.scoring`) unchanged. The differences from a local fit (no early
-stopping, binary models not recalibrated) are recorded in ``selection_reason_``.
+(:mod:`spinerisk.scoring`) unchanged. The differences from a local fit (binary: one
+booster, early-stopped and sigmoid-calibrated on held-out records instead of five
+cross-fitted ones; competing risks: a fixed number of rounds) are recorded in
+``selection_reason_``.
 
 Scoring on a cluster is :func:`spinerisk.scoring.score_dask`.
 """
@@ -41,6 +43,8 @@ def fit_dask(
     n_estimators: int = 300,
     learning_rate: float = 0.05,
     max_depth: int = 3,
+    early_stopping_rounds: int | None = 50,
+    validation_fraction: float = 0.2,
     random_state: int = 0,
     npartitions: int = 2,
 ) -> Any:
@@ -63,7 +67,17 @@ def fit_dask(
         ``sample_size`` eligible records (see Notes), which also gives the model's
         training reference (``reference_``); the boosters use all records.
     n_estimators, learning_rate, max_depth : int, float, int
-        Booster settings (fixed number of rounds: no early stopping on Dask).
+        Booster settings; ``n_estimators`` is the most rounds grown.
+    early_stopping_rounds : int or None, default=50
+        Binary endpoints: stop when the log loss on the held-out records has not
+        improved for this many rounds and keep the booster at its best round. None
+        grows ``n_estimators`` rounds on every eligible record, without a hold-out.
+        The competing-risks boosters always grow ``n_estimators`` rounds on every
+        record: XGBoost cannot evaluate its Cox loss on data spread over workers.
+    validation_fraction : float, default=0.2
+        Binary endpoints with early stopping: share of eligible records held out for
+        early stopping and calibration, chosen by a seeded hash of the record id, so
+        the split does not depend on the partitioning.
     random_state : int, default=0
         Seed of the sample and of the boosters' row and column subsampling.
     npartitions : int, default=2
@@ -96,15 +110,17 @@ def fit_dask(
     partition.
 
     **Binary endpoints**: one ``binary:logistic`` booster (``DaskXGBClassifier`` with
-    the settings of ``RiskModel``'s XGBoost classifier); nothing but the sample and the
-    training ranges is collected here. ``estimator_`` has the shape of
-    ``RiskModel``'s boosted binary model, a sigmoid ``CalibratedClassifierCV`` over
-    ``Pipeline([("features", ...), ("model", EarlyStoppingClassifier)])``, but with one
-    member, the booster trained on every record, and an identity calibration
-    (``a_=-1``, ``b_=0``: the risk is the booster's own probability, ``expit`` of its
-    log-odds). It is not recalibrated on held-out folds as a local fit is: with the
-    large cohorts this path is meant for, logistic boosters are usually well
-    calibrated, but check with :mod:`spinerisk.evaluation` on held-out data before use.
+    the settings of ``RiskModel``'s XGBoost classifier). With early stopping it grows on
+    the records not held out, stops on the held-out ones, and a sigmoid (Platt)
+    calibration is fitted on the held-out records' booster log-odds, as each member of
+    a local fit is calibrated on its held-out fold; only those log-odds and outcomes
+    (16 bytes per held-out record), the sample and the training ranges are collected
+    here. ``estimator_`` has the shape of ``RiskModel``'s boosted binary model, a
+    sigmoid ``CalibratedClassifierCV`` over ``Pipeline([("features", ...), ("model",
+    EarlyStoppingClassifier)])``, with one member instead of five. Without early
+    stopping the booster uses every record and the calibration is the identity
+    (``a_=-1``, ``b_=0``: the booster's own probability); check it with
+    :mod:`spinerisk.evaluation` on held-out data before use.
 
     **Future fracture (competing risks)**: one ``survival:cox`` booster per cause
     (1 subsequent fracture, 2 death), each trained with
@@ -124,8 +140,9 @@ def fit_dask(
     (``reference_``, for input checks and drift monitoring) is built from the random
     sample, not from every record.
 
-    Early stopping is not done on Dask: the boosters grow ``n_estimators`` rounds (choose
-    it on a local sample, for example with ``spinerisk.models.tune``).
+    With early stopping (binary endpoints), the rounds are chosen on the held-out
+    records; for the competing-risks boosters, and for other settings, choose them on a
+    local sample, for example with ``spinerisk.models.tune``.
 
     Examples
     --------
@@ -171,6 +188,16 @@ def fit_dask(
     _check_number("n_estimators", n_estimators, low=1, integer=True)
     _check_number("learning_rate", learning_rate, low=0, low_open=True)
     _check_number("max_depth", max_depth, low=1, integer=True)
+    if early_stopping_rounds is not None:
+        _check_number("early_stopping_rounds", early_stopping_rounds, low=1, integer=True)
+        _check_number(
+            "validation_fraction",
+            validation_fraction,
+            low=0,
+            high=1,
+            low_open=True,
+            high_open=True,
+        )
     if client is None:
         client = distributed.default_client()
     if isinstance(cohort, pd.DataFrame):
@@ -204,6 +231,12 @@ def fit_dask(
     x_meta = features.transform(sample.head(2)).iloc[:0]
     X = eligible.map_partitions(features.transform, meta=x_meta)
     booster = {"n_estimators": n_estimators, "learning_rate": learning_rate, "max_depth": max_depth}
+    held = None
+    if early_stopping_rounds is not None and ep.kind == "binary":
+        held = eligible.map_partitions(
+            _held_out, validation_fraction, random_state, meta=pd.Series([], dtype=bool)
+        )
+    stopping = {"rounds": early_stopping_rounds, "held": held}
     if ep.kind == "competing":
         return _fit_competing(
             client,
@@ -229,11 +262,23 @@ def fit_dask(
         X,
         booster,
         random_state,
+        stopping,
         ranges=ranges,
         n_train=n_train,
         n_excluded=sum(n_checked) - n_train,
         columns=meta.columns,
     )
+
+
+def _held_out(part: pd.DataFrame, fraction: float, seed: int) -> pd.Series:
+    """Records held out for early stopping: a seeded hash of the id below ``fraction``,
+    the same whatever the partitioning."""
+    from spinerisk.schema.default import SPINE_SCHEMA
+
+    ids = part[SPINE_SCHEMA.id_field].astype(str).to_numpy(dtype=object)
+    keyed = np.array([f"{seed}|{i}" for i in ids], dtype=object)
+    h = pd.util.hash_array(keyed, categorize=False) % np.uint64(1_000_000)
+    return pd.Series(h < fraction * 1_000_000, index=part.index)
 
 
 def _validate_partition(
@@ -311,6 +356,7 @@ def _fit_binary(
     X: Any,
     booster: dict[str, Any],
     random_state: int,
+    stopping: dict[str, Any],
     *,
     ranges: dict[str, Any],
     n_train: int,
@@ -318,6 +364,7 @@ def _fit_binary(
     columns: pd.Index,
 ) -> Any:
     """A logistic booster on the cluster, wrapped as RiskModel's calibrated ensemble."""
+    from dask import compute as dask_compute
     from sklearn.calibration import (
         CalibratedClassifierCV,
         _CalibratedClassifier,
@@ -338,10 +385,35 @@ def _fit_binary(
         lambda p: pd.Series(ep.target(p).astype(np.int32), index=p.index),
         meta=pd.Series([], dtype=np.int32),
     )
-    on_dask = xgb_dask.DaskXGBClassifier(**settings)
-    on_dask.client = client
-    on_dask.fit(X, y)
-    trained = on_dask.get_booster()
+    identity = _SigmoidCalibration()
+    identity.a_, identity.b_ = np.float64(-1.0), np.float64(0.0)  # expit(margin)
+    calibrator, best_score, held = identity, float("nan"), stopping["held"]
+    if held is None:
+        on_dask = xgb_dask.DaskXGBClassifier(**settings)
+        on_dask.client = client
+        on_dask.fit(X, y)
+        trained = on_dask.get_booster()
+    else:
+        settings["early_stopping_rounds"] = int(stopping["rounds"])
+        on_dask = xgb_dask.DaskXGBClassifier(**settings)
+        on_dask.client = client
+        on_dask.fit(X[~held], y[~held], eval_set=[(X[held], y[held])], verbose=False)
+        best = int(on_dask.best_iteration)
+        best_score = float(on_dask.best_score)
+        trained = on_dask.get_booster()[: best + 1]
+        # Platt scaling on the held-out records' log-odds, as a local fit calibrates
+        # each member on its held-out fold
+        margin, y_held = dask_compute(
+            xgb_dask.predict(client, trained, X[held], output_margin=True), y[held]
+        )
+        y_held = np.asarray(y_held, dtype=np.int32)
+        if len(np.unique(y_held)) < 2:
+            raise ValueError(
+                f"The {len(y_held)} held-out records (validation_fraction) have only one "
+                "outcome; early stopping and calibration need both. Use more records or a "
+                "larger validation_fraction."
+            )
+        calibrator = _SigmoidCalibration().fit(np.asarray(margin, dtype=np.float64), y_held)
     classes = np.array([False, True])
     if trained.num_features() != features.transform(sample.head(2)).shape[1]:  # pragma: no cover
         raise RuntimeError("The Dask booster and the feature pipeline disagree on the features.")
@@ -353,12 +425,10 @@ def _fit_binary(
     stopper._check_X(features.transform(sample), reset=True)  # n_features_in_, names
     stopper.estimator_ = clf
     stopper.best_n_estimators_ = int(trained.num_boosted_rounds())
-    stopper.best_score_ = float("nan")  # no validation split on Dask
+    stopper.best_score_ = best_score  # held-out log loss; nan without early stopping
     stopper.backend_ = "xgboost"
     stopper.classes_ = classes
     pipe = Pipeline([("features", features), ("model", stopper)])
-    identity = _SigmoidCalibration()
-    identity.a_, identity.b_ = np.float64(-1.0), np.float64(0.0)  # expit(margin)
     calibrated = CalibratedClassifierCV(
         pipe,
         method="sigmoid",
@@ -368,13 +438,20 @@ def _fit_binary(
     validate_data(calibrated, sample.loc[:, columns].head(1), skip_check_array=True)
     calibrated.classes_ = classes
     calibrated.calibrated_classifiers_ = [
-        _CalibratedClassifier(pipe, [identity], method="sigmoid", classes=classes)
+        _CalibratedClassifier(pipe, [calibrator], method="sigmoid", classes=classes)
     ]
-    reason = (
-        f"trained on a Dask cluster with xgboost.dask ({n_train} records, "
-        f"{stopper.best_n_estimators_} rounds, no early stopping); not recalibrated "
-        "(the booster's own probabilities: identity sigmoid on its log-odds)"
-    )
+    if held is None:
+        reason = (
+            f"trained on a Dask cluster with xgboost.dask ({n_train} records, "
+            f"{stopper.best_n_estimators_} rounds, no early stopping); not recalibrated "
+            "(the booster's own probabilities: identity sigmoid on its log-odds)"
+        )
+    else:
+        reason = (
+            f"trained on a Dask cluster with xgboost.dask ({n_train} records; "
+            f"{stopper.best_n_estimators_} rounds chosen by early stopping on the held-out "
+            "records, which also calibrate it with a sigmoid on its log-odds)"
+        )
     return _risk_model(
         ep,
         features=None,
@@ -478,15 +555,19 @@ def _fit_competing(
     params.pop("nthread")  # xgboost.dask uses each worker's threads
     x_sample = features.transform(sample)
 
+    # XGBoost cannot evaluate its Cox loss on data spread over workers ("Cox metric does
+    # not support distributed evaluation"), so these boosters grow a fixed number of rounds
     boosters, margins = [], []
     for cause in causes:
         label = eligible.map_partitions(
             _cause_label, ep, cause, meta=pd.Series([], dtype=np.float64)
         )
         dtrain = xgb_dask.DaskDMatrix(client, X, label, enable_categorical=True)
-        out = xgb_dask.train(client, params, dtrain, num_boost_round=int(booster["n_estimators"]))
-        boosters.append(out["booster"])
-        margins.append(xgb_dask.predict(client, out["booster"], X, output_margin=True))
+        bst = xgb_dask.train(client, params, dtrain, num_boost_round=int(booster["n_estimators"]))[
+            "booster"
+        ]
+        boosters.append(bst)
+        margins.append(xgb_dask.predict(client, bst, X, output_margin=True))
     te = eligible.map_partitions(
         _time_event,
         ep,
@@ -537,7 +618,8 @@ def _fit_competing(
         )
     reason = (
         f"trained on a Dask cluster with xgboost.dask ({n_train} records, "
-        f"{booster['n_estimators']} rounds per cause, no early stopping)"
+        f"{booster['n_estimators']} rounds per cause, no early stopping: XGBoost cannot "
+        "evaluate its Cox loss across workers)"
     )
     return _risk_model(
         ep,

@@ -140,8 +140,13 @@ def test_fit_dask_matches_local_training(cluster, tmp_path):
     assert "Dask" in on_dask.selection_reason_
     assert (on_dask.n_train_, on_dask.n_excluded_) == (local.n_train_, local.n_excluded_)
     assert on_dask.training_ranges_ == local.training_ranges_
-    member = on_dask.estimator_.calibrated_classifiers_[0].estimator
-    assert member[-1].best_n_estimators_ == 150
+    assert "early stopping" in on_dask.selection_reason_
+    calibrated = on_dask.estimator_.calibrated_classifiers_[0]
+    member = calibrated.estimator
+    assert 1 <= member[-1].best_n_estimators_ < 150  # stopped on the held-out records
+    assert np.isfinite(member[-1].best_score_)
+    sigmoid = calibrated.calibrators[0]
+    assert (sigmoid.a_, sigmoid.b_) != (-1.0, 0.0)  # Platt-scaled on the held-out records
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", sr.DataQualityWarning)
         p_dask = on_dask.predict_risk(test)["risk_183d"].to_numpy()
@@ -151,9 +156,27 @@ def test_fit_dask_matches_local_training(cluster, tmp_path):
     assert abs(auc_dask - auc_local) < 0.03
     assert np.corrcoef(p_dask, p_local)[0, 1] > 0.9
     assert abs(p_dask.mean() - y.mean()) < 0.05  # calibration-in-the-large
-    # the risk is the Dask booster's own probability (identity calibration)
+    # the risk is the sigmoid calibration of the Dask booster's log-odds
     booster = member[-1].estimator_.get_booster()
-    np.testing.assert_allclose(p_dask, booster.inplace_predict(member[0].transform(test)), 1e-6)
+    margin = booster.inplace_predict(member[0].transform(test), predict_type="margin")
+    np.testing.assert_allclose(p_dask, 1 / (1 + np.exp(sigmoid.a_ * margin + sigmoid.b_)), 1e-6)
+    fixed = fit_dask(
+        train,
+        "nonunion",
+        client=client,
+        n_estimators=150,
+        npartitions=3,
+        early_stopping_rounds=None,
+    )
+    fixed_member = fixed.estimator_.calibrated_classifiers_[0].estimator
+    assert fixed_member[-1].best_n_estimators_ == 150 and "no early stopping" in (
+        fixed.selection_reason_
+    )
+    with warnings.catch_warnings():  # without a hold-out: the booster's own probability
+        warnings.simplefilter("ignore", sr.DataQualityWarning)
+        p_fixed = fixed.predict_risk(test)["risk_183d"].to_numpy()
+    own = fixed_member[-1].estimator_.get_booster().inplace_predict(fixed_member[0].transform(test))
+    np.testing.assert_allclose(p_fixed, own, 1e-6)
     loaded = sr.load(on_dask.save(tmp_path / "nonunion.srb"))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", sr.DataQualityWarning)
