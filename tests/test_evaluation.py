@@ -442,3 +442,20 @@ def test_cli_evaluate_prints_metrics_and_writes_json_and_markdown(tmp_path, bina
     (tmp_path / "junk.srb").write_bytes(b"not a zip")
     junk = CliRunner().invoke(app, ["evaluate", "--model", str(tmp_path / "junk.srb"), *args[3:]])
     assert junk.exit_code == 2 and "cannot load model" in junk.output
+
+
+def test_sample_size_leaves_the_global_random_stream_alone():
+    from spinerisk.evaluation._sample_size import sample_size_adequacy
+
+    np.random.seed(1)
+    expected = np.random.random(3)
+    np.random.seed(1)
+    out = sample_size_adequacy(
+        kind="binary",
+        n_available=1000,
+        parameters=10,
+        event=np.r_[np.ones(150), np.zeros(850)].astype(bool),
+        cstatistic=0.75,
+    )
+    assert out["required_n"] > 0  # pmsampsize ran (it reseeds numpy internally)
+    np.testing.assert_array_equal(np.random.random(3), expected)

@@ -77,6 +77,16 @@ def test_rows_per_period_add_up_to_the_overall_row(model, dev):
     assert quarters["period"].iloc[0] == "2016Q1"
 
 
+def test_a_missing_date_is_reported_with_the_callers_row_and_id(model, dev):
+    new = sr.make_spine_cohort(200, seed=13, intercepts=dev.attrs["intercepts"])
+    eligible = np.flatnonzero(get_endpoint("nonunion").eligible(sr.validate(new)).to_numpy())
+    row = int(eligible[eligible > 20][0])  # not the first eligible record
+    new.loc[new.index[row], "index_date"] = pd.NaT
+    pid = new["patient_id"].iloc[row]
+    with pytest.raises(ValueError, match=rf"row {row} \(patient_id='{pid}', index_date=NaT\)"):
+        performance_over_time(model, new, n_bootstrap=0)
+
+
 def test_overall_metrics_match_scikit_learn(model, dev):
     new = sr.make_spine_cohort(1000, seed=13, intercepts=dev.attrs["intercepts"])
     perf = performance_over_time(model, new, n_bootstrap=0)

@@ -110,12 +110,15 @@ def sample_size_adequacy(
             "meanfup": round(years / n, 4),
             "shrinkage": shrinkage,
         }
+    state = np.random.get_state()  # pmsampsize reseeds numpy's global generator
     try:
         out = pmsampsize(**inputs, noprint=True)
     except (ValueError, ZeroDivisionError, ArithmeticError) as exc:
         result["inputs"] = inputs
         result["note"] = f"pmsampsize could not compute a sample size: {exc}"
         return result
+    finally:
+        np.random.set_state(state)  # the caller's random stream is left as it was
     required = int(out["sample_size"])
     criteria = []
     for row in out.get("results_table", []):

@@ -159,10 +159,17 @@ def performance_over_time(
         raise ValueError(f"No record in labelled_records has the {ep.name} outcome observed.")
     dates = pd.to_datetime(data[date_field], errors="coerce")
     if dates.isna().any():
-        rows = np.flatnonzero(dates.isna().to_numpy())[:5].tolist()
+        bad = np.flatnonzero(dates.isna().to_numpy())
+        rows = np.flatnonzero(ep.eligible(checked).to_numpy())[bad]  # rows of the caller's frame
+        id_field = model.id_field_
+        shown = ", ".join(
+            f"row {r} ({id_field}={data[id_field].iloc[b]!r}, {date_field}="
+            f"{labelled_records[date_field].iloc[r]!r})"
+            for r, b in zip(rows[:5], bad[:5], strict=True)
+        )
         raise ValueError(
-            f"{date_field} is missing or not a date in {int(dates.isna().sum())} eligible "
-            f"record(s) (first positions {rows}); expected a date for every record."
+            f"{date_field} is missing or not a date in {len(bad)} eligible record(s): "
+            f"{shown}; expected a date for every record."
         )
     with warnings.catch_warnings():  # unusual inputs are reported by drift()
         warnings.simplefilter("ignore", DataQualityWarning)
