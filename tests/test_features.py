@@ -170,6 +170,9 @@ def test_derived_clinical_features():
     out = ClinicalFeatures().fit_transform(sr.validate(records))
     assert out["tlj"].tolist()[:4] == [0.0, 1.0, 1.0, 0.0] and np.isnan(out["tlj"].iloc[4])
     assert out["region"].astype(object).tolist()[:4] == ["thoracic", "tlj", "tlj", "lumbar"]
+    with_region = records.assign(region=[None, None, None, None, "tlj"])  # level unknown
+    derived = ClinicalFeatures().fit_transform(sr.validate(with_region))
+    assert derived["region"].iloc[4] == "tlj" and derived["tlj"].iloc[4] == 1.0
     assert out["genant_grade0"].tolist()[:4] == [0.0, 1.0, 2.0, 3.0]
     # DXA first (T <= -2.5), CT attenuation <= 110 HU when no T-score
     assert out["osteoporosis"].tolist()[:4] == [1.0, 0.0, 1.0, 0.0]

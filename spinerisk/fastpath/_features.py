@@ -30,7 +30,6 @@ from spinerisk.features._clinical import (
     ClinicalFeatures,
 )
 from spinerisk.schema._spec import Schema
-from spinerisk.schema.default import TLJ_LEVELS
 
 __all__ = ["FeatureProgram", "UnsupportedModelError"]
 
@@ -115,11 +114,7 @@ class _ClinicalProgram:
             if region is None and "region" in f:
                 region = get("region")
             out["region"] = _NAN if region is None else self._region_codes[region]
-            if "level" in f:
-                tlj = _NAN if level is None else float(level in TLJ_LEVELS)
-            else:
-                tlj = float(region == "tlj")
-            out["tlj"] = _NAN if region is None else tlj
+            out["tlj"] = _NAN if region is None else float(region == "tlj")
         if "height_loss0_pct" in f:
             grade = _genant(get("height_loss0_pct"))
             if grade != grade and "genant_grade0" in f:

@@ -18,7 +18,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from spinerisk.schema._spec import Schema
-from spinerisk.schema.default import REGIONS, TLJ_LEVELS, region_of_level
+from spinerisk.schema.default import REGIONS, region_of_level
 
 __all__ = [
     "AGE_BANDS",
@@ -241,11 +241,8 @@ class ClinicalFeatures(TransformerMixin, BaseEstimator):
             if "region" in f.columns:
                 region = region.fillna(f["region"])
             f["region"] = region.astype(pd.CategoricalDtype(list(REGIONS)))
-            if "level" in f.columns:
-                tlj = f["level"].astype(object).isin(TLJ_LEVELS).astype(float)
-                tlj[f["level"].isna()] = np.nan
-            else:
-                tlj = (f["region"].astype(object) == "tlj").astype(float)
+            # the level's region, else the recorded region (T11-L2 is the "tlj" region)
+            tlj = (f["region"].astype(object) == "tlj").astype(float)
             tlj[f["region"].isna()] = np.nan
             f["tlj"] = tlj
         if "height_loss0_pct" in f.columns:
