@@ -235,7 +235,7 @@ def test_sentences_give_risk_and_top_driver_with_its_sign(train, records):
         top = pts.abs().idxmax()
         text = sentences[rid]
         assert text.startswith(f"Nonunion risk at 6 months {100 * ex.risk[rid]:.0f}%")
-        assert f"average-patient risk {100 * ex.base_risk:.0f}%" in text
+        assert f"(reference risk {100 * ex.base_risk:.0f}%)." in text
         assert drivers[rid].startswith(f"{top}=")
         assert re.search(rf"{top}=\S+ {re.escape(f'{pts[top]:+.1f}')} pts", drivers[rid])
         if abs(pts[top]) < 0.5:
@@ -364,6 +364,9 @@ def test_plots_return_figures(train, records):
     ]
     for fig in figs:
         assert isinstance(fig, matplotlib.figure.Figure) and fig.axes
+        notes = [t.get_text() for t in fig.texts]
+        assert "SYNTHETIC DATA - model explanation, not causal" in notes  # trained on synthetic
+    assert ex.synthetic
     assert "importance" in figs[0].axes[0].get_title()
     sh = ex.to_shap()
     assert sh.values.shape == ex.contributions.shape
@@ -409,6 +412,7 @@ def test_cli_explain_prints_lines_and_writes_the_table(train, records, tmp_path)
     first = records["patient_id"].iloc[0]
     assert f"{first}: Nonunion risk at 6 months" in result.output
     assert "not causes" in result.output
+    assert "SYNTHETIC DATA" in result.output  # the bundle was trained on synthetic records
     table = pd.read_csv(out)
     assert list(table["patient_id"]) == list(records["patient_id"].head(8))
     assert {"risk_183d", "sentence", "top_drivers", "contribution_t2_pattern"} <= set(table)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
-from spinerisk.cli._app import app, stderr, stdout, typer, write_csv_safely
+from spinerisk.cli._app import BANNER, app, stderr, stdout, typer, write_csv_safely
 
 #: Lines printed on the terminal; the output file always has every record.
 _MAX_PRINTED = 50
@@ -104,6 +104,8 @@ def explain(
         err.print(f"error: {exc}", markup=False)
         raise typer.Exit(code=2) from exc
     out = stdout()
+    if expl.synthetic:
+        out.print(BANNER, style="bold red", markup=False)
     id_col = table.columns[0]
     for rid, sentence in zip(table[id_col].head(_MAX_PRINTED), table["sentence"], strict=False):
         out.print(f"{rid}: {sentence}", markup=False, soft_wrap=True)

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from spinerisk.explain import _text
+from spinerisk.models._risk_model import trained_on_synthetic
 
 __all__ = ["Explanation", "explain"]
 
@@ -63,6 +64,9 @@ class Explanation:
         Fields with the treatment role, whose attributions are not causal.
     method : str
         How the contributions were computed.
+    synthetic : bool
+        Whether the records, or the records the model was trained on, are labelled
+        synthetic; plots and the command line then say SYNTHETIC DATA.
 
     Notes
     -----
@@ -112,6 +116,7 @@ class Explanation:
         treatment_fields: tuple[str, ...],
         method: str,
         units: dict[str, str],
+        synthetic: bool = False,
     ) -> None:
         self.contributions = contributions
         self.feature_contributions = feature_contributions
@@ -128,6 +133,7 @@ class Explanation:
         self.treatment_fields = treatment_fields
         self.method = method
         self._units = units
+        self.synthetic = synthetic
 
     def __repr__(self) -> str:
         return (
@@ -205,8 +211,8 @@ class Explanation:
         Returns
         -------
         Series of str
-            Indexed by record id, e.g. ``"Nonunion risk 41% (average-patient risk
-            16%). Raises it: T2 confined high signal (+14 points), level T12
+            Indexed by record id, e.g. ``"Nonunion risk 41% (reference risk 16%).
+            Raises it: T2 confined high signal (+14 points), level T12
             (thoracolumbar junction) (+8). Lowers it: age 66 years (-3)."``, with a
             non-causal warning when a treatment field is mentioned.
         """
@@ -222,7 +228,7 @@ class Explanation:
             downs = [self._phrase(f, row.get(f), p) for f, p in drivers.items() if p < 0]
             text = (
                 f"{head} {100 * self.risk.iloc[i]:.0f}% "
-                f"(average-patient risk {100 * self.base_risk:.0f}%)."
+                f"(reference risk {100 * self.base_risk:.0f}%)."
             )
             if ups:
                 text += " Raises it: " + ", ".join(ups) + "."
@@ -517,6 +523,8 @@ def explain(
         treatment_fields=tuple(f for f in treatment if f in contributions.columns),
         method=parts.note,
         units=units,
+        synthetic=bool(getattr(records, "attrs", {}).get("synthetic", False))
+        or bool(trained_on_synthetic(model)),
     )
 
 

@@ -13,11 +13,11 @@ _SCALE_AXIS = {
 }
 
 
-def _synthetic_note(fig: Any) -> None:
-    fig.text(
-        0.99, 0.005, "model explanation, not causal", ha="right", va="bottom", fontsize=7,
-        color="0.4",
-    )  # fmt: skip
+def _synthetic_note(fig: Any, expl: Any) -> None:
+    note = "model explanation, not causal"
+    if getattr(expl, "synthetic", False):
+        note = "SYNTHETIC DATA - " + note
+    fig.text(0.99, 0.005, note, ha="right", va="bottom", fontsize=7, color="0.4")
 
 
 def importance_bar(
@@ -37,7 +37,7 @@ def importance_bar(
     ax.set_xlabel(f"mean |{unit}|")
     ax.set_title(f"{expl.endpoint.replace('_', ' ')}: global importance ({len(expl)} records)")
     fig.tight_layout()
-    _synthetic_note(fig)
+    _synthetic_note(fig, expl)
     return fig
 
 
@@ -56,7 +56,7 @@ def beeswarm(expl: Any, *, max_display: int = 15) -> Any:
         )
     fig = plt.gcf()
     fig.axes[0].set_xlabel(_SCALE_AXIS[expl.scale])
-    _synthetic_note(fig)
+    _synthetic_note(fig, expl)
     return fig
 
 
@@ -77,7 +77,7 @@ def dependence(expl: Any, field: str, *, ax: Any = None) -> Any:
     shap.plots.scatter(sh[:, fields.index(field)], ax=ax, show=False)
     ax.set_ylabel(_SCALE_AXIS[expl.scale])
     fig = ax.figure
-    _synthetic_note(fig)
+    _synthetic_note(fig, expl)
     return fig
 
 
@@ -96,5 +96,5 @@ def waterfall(expl: Any, record: Any, *, max_display: int = 10) -> Any:
         f"({expl.scale})",
         fontsize=10,
     )
-    _synthetic_note(fig)
+    _synthetic_note(fig, expl)
     return fig
