@@ -336,6 +336,21 @@ def test_audit_log_records_each_prediction(bundle, fitted, records, tmp_path):
         [p["risk"]["183d"] for p in preds], rel=1e-12
     )
     assert batch[0]["patient_id"] not in path.read_text()  # hashed, never in clear
+    # the same records scored from a CSV file (with outcome columns the API never sees)
+    # get the same record and id hashes: missing fields, dates and dtypes hash alike
+    from spinerisk.scoring import score_file
+
+    ids = [r["patient_id"] for r in batch]
+    source = tmp_path / "same.csv"
+    cohort = sr.make_spine_cohort(1500, seed=0)
+    cohort[cohort["patient_id"].isin(ids)].to_csv(source, index=False)
+    csv_log = tmp_path / "csv.jsonl"
+    score_file(bundle, source, tmp_path / "scores.csv", audit_log=csv_log)
+    from_csv = {
+        line["id_hash"]: line["record_hash"]
+        for line in map(json.loads, csv_log.read_text().splitlines())
+    }
+    assert {line["id_hash"]: line["record_hash"] for line in lines} == from_csv
 
 
 def test_audit_log_failure_is_503_and_no_risk(fitted, records):

@@ -36,7 +36,7 @@ from spinerisk.api._models import (
     request_body_type,
 )
 from spinerisk.exceptions import DataQualityWarning, SchemaValidationError
-from spinerisk.models._risk_model import trained_on_synthetic
+from spinerisk.models._risk_model import predictor_columns, trained_on_synthetic
 
 __all__ = ["create_app"]
 
@@ -384,10 +384,16 @@ def _predict(served: _Served, records: list[dict[str, Any]]) -> pd.DataFrame:
 
 
 def _audit(served: _Served, records: list[dict[str, Any]], risks: pd.DataFrame) -> None:
+    from spinerisk.schema._validate import validate
+
+    model = served.model
+    with warnings.catch_warnings():  # valid records (they were just scored)
+        warnings.simplefilter("ignore", DataQualityWarning)
+        checked = validate(pd.DataFrame.from_records(records), model.schema)
     try:
         served.audit_log.log_predictions(
             model_info=served.audit_info(),
-            inputs=pd.DataFrame.from_records(records),
+            inputs=checked[predictor_columns(model, checked)],
             outputs=risks,
             source="api",
         )

@@ -516,6 +516,12 @@ default="auto"
         return out
 
 
+def predictor_columns(model: Any, frame: pd.DataFrame) -> list[str]:
+    """The model's baseline predictors present in ``frame`` (what an audit line hashes)."""
+    schema = model.schema or _default_schema()
+    return [c for c in model.endpoint_.predictors(schema) if c in frame.columns]
+
+
 def trained_on_synthetic(model: Any) -> bool | None:
     """Whether a model's training records were labelled synthetic, from its training
     reference (``reference_["synthetic"]``); None when the model has no reference."""

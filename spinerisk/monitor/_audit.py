@@ -46,7 +46,10 @@ class AuditLog:
     Notes
     -----
     No patient value and no identifier is written in clear: each record is represented
-    by ``record_hash`` (hash of a canonical JSON of its input values) and ``id_hash``
+    by ``record_hash`` (hash of a canonical JSON of its present input values: missing
+    values are left out, numbers are floats, dates at midnight are ``YYYY-MM-DD``; pass
+    the validated predictor fields, as the scorer and the API do, and a record gets the
+    same hash on every path) and ``id_hash``
     (hash of its identifier), plus the predicted risks and the warning codes (field
     names, not values). Clinical records have low entropy (a handful of plausible ages,
     levels and scores), so an **unsalted** SHA-256 of a record can be reversed by
@@ -164,7 +167,12 @@ class AuditLog:
         }
         lines = []
         for i, record in enumerate(inputs[columns].itertuples(index=False, name=None)):
-            canonical = _dumps(dict(zip(columns, map(_canonical, record), strict=True)))
+            present = {
+                c: v
+                for c, v in zip(columns, map(_canonical, record), strict=True)
+                if v is not None  # a missing value and an absent field hash alike
+            }
+            canonical = _dumps(present)
             lines.append(
                 _dumps(
                     {
@@ -269,5 +277,8 @@ def _canonical(v: Any) -> Any:
         f = float(v)
         return f if math.isfinite(f) else None
     if isinstance(v, pd.Timestamp | datetime | date | np.datetime64):
-        return pd.Timestamp(v).isoformat()
+        ts = pd.Timestamp(v)
+        if ts is pd.NaT:
+            return None
+        return ts.date().isoformat() if ts == ts.normalize() else ts.isoformat()
     return str(v)

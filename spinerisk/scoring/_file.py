@@ -14,7 +14,7 @@ from typing import Any, Literal
 import pandas as pd
 
 from spinerisk.exceptions import RecordsReadError
-from spinerisk.models._risk_model import trained_on_synthetic
+from spinerisk.models._risk_model import predictor_columns, trained_on_synthetic
 from spinerisk.scoring._chunk import (
     _OUTPUT_SUFFIXES,
     ScoreSummary,
@@ -302,7 +302,7 @@ def score_file(
                 outputs = chunk.scores.set_index(model.id_field_)[[*risk, "warnings"]]
                 audit.log_predictions(
                     model_info=info,
-                    inputs=chunk.valid,
+                    inputs=chunk.valid[predictor_columns(model, chunk.valid)],
                     outputs=outputs,
                     source=audit_source,
                 )
