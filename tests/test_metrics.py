@@ -493,6 +493,8 @@ _BINARY = [m.roc_auc, m.pr_auc, m.brier_score, m.scaled_brier_score, m.calibrati
     [
         ([0, 1, 0, 2], _P, r"y\[3\]=2 is not 0/1"),
         ([0, 1, 0, np.nan], _P, r"y\[3\]=nan is not 0/1"),
+        (pd.array([False, pd.NA, True, False], dtype="boolean"), _P, r"y\[1\] is missing"),
+        (_Y, pd.array([0.2, 0.8, pd.NA, 0.6], dtype="Float64"), r"p\[2\]=nan is not finite"),
         (_Y, [0.2, 0.8, 1.5, 0.6], r"p\[2\]=1.5 is outside \[0, 1\]"),
         (_Y, [0.2, -0.1, 0.3, 0.6], r"p\[1\]=-0.1 is outside \[0, 1\]"),
         (_Y, [0.2, np.nan, 0.3, 0.6], r"p\[1\]=nan is not finite"),

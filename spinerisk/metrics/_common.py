@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 
 from spinerisk._optional import import_optional
 
@@ -40,6 +41,19 @@ def as_1d(values: Any, name: str) -> np.ndarray:
         raise ValueError(f"{name} must be 1-dimensional; got an array of shape {arr.shape}.")
     if arr.size == 0:
         raise ValueError(f"{name} is empty; expected at least one record.")
+    if arr.dtype == object:  # pandas nullable columns ("boolean", "Int64", "Float64")
+        missing = pd.isna(arr)
+        if missing.any():
+            pos = int(np.flatnonzero(missing)[0])
+            raise ValueError(
+                f"{name}[{pos}] is missing ({int(missing.sum())} missing values); expected a "
+                "value for every record (drop or impute the records without one)."
+            )
+        kind = pd.api.types.infer_dtype(arr, skipna=False)
+        if kind == "boolean":
+            arr = arr.astype(bool)
+        elif kind in ("integer", "floating", "mixed-integer-float", "decimal"):
+            arr = arr.astype(np.float64)
     return arr
 
 
