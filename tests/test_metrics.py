@@ -607,3 +607,33 @@ def test_survival_bad_inputs_name_argument_position_and_value(name, t, e, r, mat
 def test_survival_bad_options_and_degenerate_data(call, match) -> None:
     with pytest.raises((ValueError, TypeError), match=match):
         call()
+
+
+def test_aalen_johansen_counts_an_event_exactly_at_the_horizon() -> None:
+    """Ties of different causes at the horizon: lifelines would jitter them (about half
+    the time past the horizon); the exact estimate counts the event."""
+    from lifelines import AalenJohansenFitter
+
+    time, event = [100.0, 365.0, 365.0, 400.0], [1, 1, 2, 0]
+    # CIF(365) = 1/4 + (3/4) * (1/3) = 0.5 for cause 1
+    for horizon in (365.0, 365.5):
+        assert m.observed_expected_at_horizon(time, event, [0.5] * 4, horizon, cause=1) == (
+            pytest.approx(1.0, abs=1e-12)
+        )
+    grid = np.random.default_rng(0)
+    t = grid.exponential(300, 400).round(0) + 1  # whole days: many ties
+    e = grid.integers(0, 3, 400)
+    # against lifelines with the ties broken by tiny offsets (which orders tied events, so
+    # agreement is close, not exact) and without ties, where both are exact
+    broken = AalenJohansenFitter(calculate_variance=False).fit(
+        t + grid.uniform(0, 1e-3, 400), e, event_of_interest=1
+    )
+    untied = np.arange(1.0, 401.0)
+    exact = AalenJohansenFitter(calculate_variance=False).fit(untied, e, event_of_interest=1)
+    for horizon in (100.5, 250.5, 350.5):
+        observed = m.observed_expected_at_horizon(t, e, np.ones(400), horizon, cause=1)
+        close = float(broken.cumulative_density_.loc[:horizon].iloc[-1, 0])
+        assert observed == pytest.approx(close, abs=2e-3)
+        observed = m.observed_expected_at_horizon(untied, e, np.ones(400), horizon, cause=1)
+        same = float(exact.cumulative_density_.loc[:horizon].iloc[-1, 0])
+        assert observed == pytest.approx(same, abs=1e-12)

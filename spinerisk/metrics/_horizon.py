@@ -45,6 +45,27 @@ def _at(index: np.ndarray, values: np.ndarray, horizon: float) -> Any:
     return values[np.searchsorted(index, horizon, side="right") - 1]
 
 
+def _aalen_johansen(
+    time: FloatArray, codes: IntArray, cause: int, horizon: float
+) -> tuple[float, bool]:
+    """Aalen-Johansen cumulative incidence of ``cause`` at ``horizon``, exact with tied
+    times (at each distinct event time, ``CIF += S(t-) * d_cause / n_at_risk``), and
+    whether anyone was still event-free at the end of follow-up."""
+    events = np.sort(time[codes != 0])
+    t_ev = np.unique(events)
+    at_risk = len(time) - np.searchsorted(np.sort(time), t_ev, side="left")
+    d_all = np.searchsorted(events, t_ev, side="right") - np.searchsorted(events, t_ev)
+    ours = np.sort(time[codes == cause])
+    d_cause = np.searchsorted(ours, t_ev, side="right") - np.searchsorted(ours, t_ev)
+    surv = np.cumprod(1.0 - d_all / at_risk)
+    before = np.concatenate([[1.0], surv[:-1]])
+    cif = np.cumsum(before * d_cause / at_risk)
+    k = int(np.searchsorted(t_ev, horizon, side="right")) - 1
+    estimate = 0.0 if k < 0 else float(cif[k])
+    still_at_risk = bool((codes[time == time.max()] == 0).any())
+    return estimate, still_at_risk
+
+
 def _observed_risk(
     time: FloatArray, codes: IntArray, horizon: float, cause: int | None, ci: bool
 ) -> tuple[float, float, float]:
@@ -67,6 +88,12 @@ def _observed_risk(
         estimate = 1.0 - float(_at(index, surv, horizon))
         bounds = 1.0 - km.confidence_interval_survival_function_.to_numpy(dtype=float)
     else:
+        estimate, still_at_risk = _aalen_johansen(time, codes, cause, horizon)
+        if horizon > time.max() and still_at_risk:
+            # follow-up ended while someone was event-free: an extrapolation
+            return nan, nan, nan
+        if not ci:
+            return estimate, nan, nan
         state = np.random.get_state()
         try:
             with warnings.catch_warnings():
@@ -79,15 +106,9 @@ def _observed_risk(
                 )
         finally:
             np.random.set_state(state)
+        # the interval from lifelines (its jitter of tied times moves it negligibly);
+        # the estimate above is exact, ties included
         index = aj.cumulative_density_.index.to_numpy(dtype=float)
-        cif = aj.cumulative_density_.to_numpy(dtype=float)[:, 0]
-        if horizon > time.max():
-            # the overall survival at the last time: zero means every record has had an
-            # event, so the incidence is final; otherwise it is an extrapolation
-            s_last = aj.event_table["at_risk"].iloc[-1] - aj.event_table["observed"].iloc[-1]
-            if s_last > 0:
-                return nan, nan, nan
-        estimate = float(_at(index, cif, horizon))
         bounds = (
             None
             if aj.confidence_interval_ is None
@@ -267,9 +288,10 @@ def cif_calibration(
 
     Notes
     -----
-    lifelines jitters tied event times of different types; the jitter is seeded (and
-    numpy's global random state restored), so results are deterministic. Jitter does not
-    move the estimate at a horizon away from event times. Where the log(-log) interval is
+    ``observed`` is an exact Aalen-Johansen estimate, tied event times of different
+    causes included (an event exactly at ``horizon`` counts). The interval comes from
+    lifelines, which jitters such ties (seeded, with numpy's global random state
+    restored, so results are deterministic). Where the log(-log) interval is
     undefined (observed 0 or 1), the Wilson interval of a proportion with the bin size as
     denominator is used, an approximation that ignores censoring.
 
