@@ -423,3 +423,15 @@ def test_cli_explain_prints_lines_and_writes_the_table(train, records, tmp_path)
     assert bad.exit_code == 2 and "binary outcome" in bad.output
     missing = CliRunner().invoke(app, ["explain", "--model", str(bundle), "--input", "nope.csv"])
     assert missing.exit_code == 2
+
+
+def test_derived_fields_show_the_value_the_model_used(train, records):
+    """The synthetic records have no Genant grade; the model derives it from the height
+    loss, and the explanation shows that grade rather than 'missing'."""
+    from spinerisk.features._clinical import ClinicalFeatures
+
+    ex = _explain(_model("logistic", train), records, train)
+    assert "genant_grade0" not in records.columns or records["genant_grade0"].isna().all()
+    derived = ClinicalFeatures().fit_transform(sr.validate(records))["genant_grade0"]
+    np.testing.assert_array_equal(ex.values["genant_grade0"].astype(float), derived.to_numpy())
+    assert not ex.sentences().str.contains("Genant grade missing").any()

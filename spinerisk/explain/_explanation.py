@@ -499,9 +499,19 @@ def explain(
     schema = model.schema or _default_schema()
     values = pd.DataFrame(index=ids)
     units: dict[str, str] = {}
+    # values the model used: derived fields (Genant grade from height loss, BMI from
+    # height and weight, region from level, ...) where the record itself lacks them
+    from spinerisk.features._clinical import ClinicalFeatures
+
+    used = ClinicalFeatures().fit_transform(checked)
     for field in contributions.columns:
         if field in checked.columns:
-            values[field] = checked[field].to_numpy()
+            given = checked[field].astype(object)
+            if field in used.columns:  # e.g. a grade derived from the height loss
+                given = given.where(given.notna(), used[field].astype(object))
+            values[field] = given.to_numpy()
+        elif field in used.columns:
+            values[field] = used[field].to_numpy()
         else:
             values[field] = np.nan
         if field in schema.names:

@@ -54,7 +54,9 @@ def field_of_feature(name: str) -> str:
 
     One-hot columns (``t2_pattern=confined_high``), missing indicators
     (``tscore_min_missing``) and spline terms (``age_years_sp_0``) map back to their
-    field; derived features map to the first field in :data:`DERIVED_FROM`.
+    field; derived features map to the first field in :data:`DERIVED_FROM`, except
+    ``bmi`` and ``genant_grade0``, which are fields of their own (recorded, or derived
+    from height and weight, or from the height loss, when missing).
 
     Examples
     --------
