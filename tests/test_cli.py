@@ -37,6 +37,8 @@ def test_demo_fits_a_model_per_endpoint_and_writes_reports(tmp_path):
         assert f"{endpoint} risk of three held-out patients - SYNTHETIC" in result.output
         html = (tmp_path / f"{endpoint}.html").read_text()
         assert 'id="synthetic-banner"' in html and 'id="calibration"' in html
+        assert "split-sample validation on a random part of the development cohort" in html
+        assert "apparent performance" not in html  # the records were held out from fitting
     assert "risk_1826d" in result.output and "cross-validation" in result.output
     assert "Held-out validation (SYNTHETIC, 95% bootstrap CI): auroc" in result.output
 
@@ -45,6 +47,8 @@ def test_demo_bad_option_exits_2():
     result = runner.invoke(app, ["demo", "--profile", "martian"])
     assert result.exit_code == 2
     assert "profile" in result.output
+    markup = runner.invoke(app, ["demo", "--profile", "[bold]mars"])  # printed as given
+    assert markup.exit_code == 2 and "'[bold]mars'" in markup.output
 
 
 def test_help_text_comes_from_docstrings():

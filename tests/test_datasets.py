@@ -541,6 +541,10 @@ def test_fixed_intercepts_reproduce_the_reference_and_let_rates_shift():
         ({"nonunion": -4.9}, "unknown key"),
         ({"nonunion_logit": float("nan")}, "finite number"),
         ([1, 2], "must be a dict"),
+        ({"nonunion_logit": True}, "finite number"),
+        ({"fracture_h0": 5.0}, "'fracture_h0' without 'death_log_hazard'"),
+        ({"treatment_fixation": 1.0}, "'treatment_fixation' without 'treatment_augmentation'"),
+        ({"fracture_h0": -1.0, "death_log_hazard": -10.0}, "baseline hazard and must be > 0"),
     ],
 )
 def test_bad_intercepts(intercepts, match):

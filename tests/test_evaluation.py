@@ -459,3 +459,12 @@ def test_sample_size_leaves_the_global_random_stream_alone():
     )
     assert out["required_n"] > 0  # pmsampsize ran (it reseeds numpy internally)
     np.testing.assert_array_equal(np.random.random(3), expected)
+
+
+def test_region_subgroup_uses_the_level_then_the_recorded_region():
+    from spinerisk.evaluation._evaluate import _subgroup_values
+
+    data = pd.DataFrame(
+        {"level": ["T12", "L4", None, "T12"], "region": [None, None, "thoracic", "tlj"]}
+    )
+    assert _subgroup_values(data, "region").tolist() == ["tlj", "lumbar", "thoracic", "tlj"]

@@ -214,3 +214,33 @@ def test_a_model_without_reference_falls_back_to_its_training_ranges(model, dev)
     assert out.iloc[0] == "" and not np.any(out.str.contains("rarely_missing"))
     with pytest.raises(ValueError, match="no training reference"):
         drift(bare, rec)
+
+
+def test_rejected_records_raise_the_level_and_a_foreign_reference_is_refused(model, dev):
+    new = sr.make_spine_cohort(400, seed=27)  # SYNTHETIC
+    new["height_cm"] = new["height_cm"].astype(float)
+    broken = new.index[: int(0.3 * len(new))]
+    new.loc[broken, "height_cm"] = new.loc[broken, "height_cm"] / 100  # metres: invalid
+    report = drift(model, new)
+    assert report.n_rejected >= len(broken) * 0.9
+    assert report.alert == "alert"
+    assert any("failed validation" in r for r in report.reasons)
+    collapse = sr.RiskModel(endpoint="collapse", backend="linear").fit(dev)
+    mixed = copy.copy(model)
+    mixed.reference_ = collapse.reference_
+    with pytest.raises(ValueError, match="reference is for the 'collapse' endpoint"):
+        drift(mixed, sr.make_spine_cohort(200, seed=28))
+
+
+def test_a_field_never_observed_in_training_compares_its_missing_share(model):
+    ref = copy.deepcopy(model.reference_)
+    spec = ref["fields"]["hu_l1"]
+    spec.update(
+        n_missing=spec["n"], missing_rate=1.0, min=None, max=None, mean=None, sd=None,
+        bin_edges=[], bin_counts=[], sample=[],
+    )  # fmt: skip
+    all_missing = sr.make_spine_cohort(300, seed=29).assign(hu_l1=np.nan)
+    assert drift(ref, all_missing).table.loc["hu_l1", "psi"] == pytest.approx(0.0)
+    some = sr.make_spine_cohort(300, seed=29)
+    row = drift(ref, some).table.loc["hu_l1"]
+    assert row["psi"] > 1 and row["test"] == "chi2"

@@ -154,3 +154,9 @@ def test_cli_help_documents_the_exit_codes():
     result = runner.invoke(app, ["monitor", "--help"], env={"COLUMNS": "200"})
     assert result.exit_code == 0
     assert "10 watch" in result.output and "11 alert" in result.output
+
+
+def test_labels_need_enough_bootstrap_resamples(model):
+    new = sr.make_spine_cohort(300, seed=30)
+    with pytest.raises(ValueError, match="n_bootstrap must be an integer >= 10"):
+        monitoring_report(model, new, labels=new, n_bootstrap=5)

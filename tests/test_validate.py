@@ -207,3 +207,21 @@ def test_schema_validation_errors_survive_pickling():
     copy = pickle.loads(pickle.dumps(raised.value))
     assert str(copy) == str(raised.value)
     pd.testing.assert_frame_equal(copy.failures, raised.value.failures)
+
+
+def test_the_mri_rule_runs_when_only_one_pattern_column_is_present():
+    cohort = sr.make_spine_cohort(3, seed=0).drop(columns=["t2_pattern"])
+    cohort["mri_done"] = False
+    cohort["t1_pattern"] = "diffuse_low"
+    valid, rejects = sr.validate(cohort, on_invalid="split")
+    assert len(valid) == 0 and len(rejects) == 3
+    assert rejects["reasons"].str.startswith("an MRI pattern is recorded but mri_done").all()
+
+
+def test_the_genant_rule_message_gives_its_real_boundaries():
+    cohort = sr.make_spine_cohort(2, seed=0)
+    cohort["height_loss0_pct"] = [40.0, 25.0]
+    cohort["genant_grade0"] = [2, 1]  # the bins are half-open: 40 is grade 3, 25 grade 2
+    _, rejects = sr.validate(cohort, on_invalid="split")
+    assert len(rejects) == 2
+    assert "2: 25 to <40%, 3: >=40%" in rejects["reasons"].iloc[0]

@@ -45,7 +45,7 @@ def demo(
     try:
         cohort = sr.make_spine_cohort(n, seed=seed, profile=profile)
     except ValueError as exc:
-        stderr().print(f"error: {exc}")
+        stderr().print(f"error: {exc}", markup=False)
         raise typer.Exit(code=2) from exc
     out.print(f"Generated {len(cohort)} synthetic records (seed={seed}, profile={profile}).")
     valid, rejects = sr.validate(cohort, on_invalid="split")
@@ -97,7 +97,7 @@ def _demo_models(out: Any, cohort: Any, seed: int, report_dir: Path, bootstrap: 
             n_bootstrap=bootstrap,
             n_bootstrap_subgroups=min(bootstrap, 50),
             random_state=seed,
-            validation="internal",
+            validation="split",
         )
         path = report.to_html(report_dir / f"{endpoint}.html")
         headline = report.to_frame().head(3)

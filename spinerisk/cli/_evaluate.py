@@ -16,8 +16,9 @@ _SEED = typer.Option(help="Random seed of the bootstrap (same seed, same numbers
 _VALIDATION = typer.Option(
     "--validation",
     help="Required: what the records are relative to the model's development data: "
-    "internal (the development records themselves), temporal (a later period) or external "
-    "(another cohort). The report states it; the tool cannot check it.",
+    "internal (the development records themselves), split (a random part held out from "
+    "fitting), temporal (a later period) or external (another cohort). The report states "
+    "it; the tool cannot check it.",
 )
 _SYNTHETIC = typer.Option(
     "--synthetic", help="Label the results as SYNTHETIC DATA (files do not carry the label)."

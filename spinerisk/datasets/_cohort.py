@@ -161,8 +161,27 @@ def _validate(params: dict[str, Any]) -> None:
                 f"{', '.join(_INTERCEPT_KEYS)}."
             )
         for key, value in given.items():
-            if not isinstance(value, numbers.Real) or not math.isfinite(value):
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, numbers.Real)
+                or not math.isfinite(value)
+            ):
                 raise ValueError(f"intercepts[{key!r}] must be a finite number; got {value!r}.")
+        for pair in (
+            ("treatment_augmentation", "treatment_fixation"),
+            ("fracture_h0", "death_log_hazard"),
+        ):
+            if (pair[0] in given) != (pair[1] in given):
+                have, need = (pair[0], pair[1]) if pair[0] in given else (pair[1], pair[0])
+                raise ValueError(
+                    f"intercepts has {have!r} without {need!r}; the two are solved together, "
+                    "so give both (or neither)."
+                )
+        if "fracture_h0" in given and not given["fracture_h0"] > 0:
+            raise ValueError(
+                f"intercepts['fracture_h0'] is a baseline hazard and must be > 0; got "
+                f"{given['fracture_h0']!r}."
+            )
 
 
 #: Keys of ``attrs["intercepts"]`` that ``make_spine_cohort(intercepts=...)`` accepts.

@@ -24,7 +24,7 @@ DEFAULT_SUBGROUPS: tuple[str, ...] = ("sex", "age_band", "region", "centre_id")
 SURVIVAL_THRESHOLDS: tuple[float, ...] = tuple(round(0.02 * k, 2) for k in range(1, 31))
 #: Subgroups with fewer events than this get no metrics (a note instead).
 MIN_SUBGROUP_EVENTS = 10
-_VALIDATION = ("internal", "temporal", "external")
+_VALIDATION = ("internal", "split", "temporal", "external")
 _EVENT_NAMES = {0: "censored", 1: "event of interest", 2: "competing event"}
 
 
@@ -281,8 +281,12 @@ def _subgroup_values(data: pd.DataFrame, name: str) -> pd.Series:
             labels=list(AGE_BANDS),
         )
         return bands.astype(object)
-    if name == "region" and "region" not in data.columns:
-        return region_of_level(data["level"]).astype(object)
+    if name == "region" and "level" in data.columns:
+        # the fractured level's region, else the recorded one (as the features do)
+        derived = region_of_level(data["level"]).astype(object)
+        if "region" in data.columns:
+            derived = derived.where(derived.notna(), data["region"].astype(object))
+        return derived
     if name not in data.columns:
         raise ValueError(
             f"subgroup {name!r} is neither a column of the cohort nor a derived subgroup "
@@ -468,7 +472,7 @@ def evaluate(
     n_bootstrap_subgroups: int | None = None,
     thresholds: Sequence[float] | None = None,
     train: pd.DataFrame | None = None,
-    validation: Literal["internal", "temporal", "external"] = "internal",
+    validation: Literal["internal", "split", "temporal", "external"] = "internal",
     min_subgroup_events: int = MIN_SUBGROUP_EVENTS,
     explain: bool = True,
 ) -> EvaluationReport:
@@ -523,8 +527,11 @@ def evaluate(
         Training cohort used as the censoring reference of Uno's C, the time-dependent
         AUC and the integrated Brier score. None means the evaluation cohort itself
         (each bootstrap resample is its own reference).
-    validation : {"internal", "temporal", "external"}, default="internal"
-        What the cohort is relative to the development data; recorded in the report.
+    validation : {"internal", "split", "temporal", "external"}, default="internal"
+        What the cohort is relative to the development data; recorded in the report:
+        ``"internal"`` the development records themselves (apparent performance),
+        ``"split"`` a random part of the development cohort held out from fitting,
+        ``"temporal"`` a later period, ``"external"`` another cohort.
     min_subgroup_events : int, default=10
         Subgroup levels with fewer events (or non-events) get no metrics, with a note.
     explain : bool, default=True

@@ -279,6 +279,8 @@ def _limitations(report: EvaluationReport) -> list[str]:
         + (", with Harrell's bootstrap optimism correction" if report.optimism is not None else "")
         + (", and cross-validation" if report.cross_validation is not None else "")
         + ")",
+        "split": "split-sample validation on a random part of the development cohort held "
+        "out from fitting (same population and period, so not external validation)",
         "temporal": "temporal validation on records from a later period than the development data",
         "external": "external validation on a cohort not used for development",
     }[report.validation]

@@ -90,7 +90,7 @@ class EvaluationReport:
     model_info : dict
         Endpoint, kind, description, backend, selection reason, n_train, horizons and
         number of model-matrix columns.
-    validation : {"internal", "temporal", "external"}
+    validation : {"internal", "split", "temporal", "external"}
     synthetic : bool
         Whether the cohort was labelled synthetic (``cohort.attrs["synthetic"]``) or the
         model was trained on records labelled synthetic (``model.reference_``).

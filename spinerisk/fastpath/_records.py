@@ -199,7 +199,7 @@ def _genant_twin(t: Mapping[str, Any]) -> bool:
 
 def _mri_twin(t: Mapping[str, Any]) -> bool:
     no_mri = t["mri_done"] is False
-    return not (no_mri and (t["t1_pattern"] is not None or t["t2_pattern"] is not None))
+    return not (no_mri and (t.get("t1_pattern") is not None or t.get("t2_pattern") is not None))
 
 
 def _region_twin(t: Mapping[str, Any]) -> bool:

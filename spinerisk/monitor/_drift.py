@@ -154,6 +154,7 @@ def drift(
     psi_thresholds: tuple[float, float] = (0.1, 0.25),
     alpha: float = 0.01,
     flagged_thresholds: tuple[float, float] = (0.05, 0.15),
+    rejected_thresholds: tuple[float, float] = (0.05, 0.15),
     rarely_missing_below: float | None = None,
     in_scope_only: bool = True,
 ) -> DriftReport:
@@ -177,6 +178,10 @@ def drift(
         Excess share of records with an input warning, over the chance level estimated
         on the training records (``reference["flagged_share"]``), at which the batch
         reaches ``"watch"`` and ``"alert"``.
+    rejected_thresholds : (float, float), default=(0.05, 0.15)
+        Share of new records that fail validation at which the batch reaches
+        ``"watch"`` and ``"alert"``: invalid values are often the first sign of a data
+        pipeline change, and they never reach the per-field comparison.
     rarely_missing_below : float or None, default=None
         Passed to :func:`input_warnings`. None means the threshold the reference's
         chance level (``flagged_share``) was computed with (``reference
@@ -244,10 +249,21 @@ def drift(
 
     lo, hi = _pair("psi_thresholds", psi_thresholds)
     f_lo, f_hi = _pair("flagged_thresholds", flagged_thresholds)
+    r_lo, r_hi = _pair("rejected_thresholds", rejected_thresholds)
     if not (isinstance(alpha, int | float) and 0.0 < alpha < 1.0):
         raise ValueError(f"alpha must be a number between 0 and 1; got alpha={alpha!r}.")
     ref = _as_reference(model_or_reference, complete=True)
     model = None if isinstance(model_or_reference, dict) else model_or_reference
+    if model is not None and ref.get("endpoint") is not None:
+        same_horizons = len(ref.get("horizons", ())) == len(model.horizons_) and np.allclose(
+            ref.get("horizons", ()), model.horizons_
+        )
+        if ref["endpoint"] != model.endpoint_.name or not same_horizons:
+            raise ValueError(
+                f"The training reference is for the {ref['endpoint']!r} endpoint at "
+                f"{ref.get('horizons')} days, but the model predicts {model.endpoint_.name!r} "
+                f"at {list(model.horizons_)} days; use the reference built for this model."
+            )
     ref_threshold = float(ref.get("rarely_missing_below", RARELY_MISSING_BELOW))
     if rarely_missing_below is None:
         rarely_missing_below = ref_threshold
@@ -325,6 +341,15 @@ def drift(
             f"{ALERT_LEVELS[level]}: {flagged:.1%} of records have input warnings "
             f"(chance level from the training records {base or 0.0:.1%})"
         )
+    n_all = len(valid) + len(rejects) + n_out
+    rejected_share = len(rejects) / n_all
+    if rejected_share >= r_lo:
+        level = 2 if rejected_share >= r_hi else 1
+        levels.append(level)
+        reasons.append(
+            f"{ALERT_LEVELS[level]}: {len(rejects)} of {n_all} records ({rejected_share:.1%}) "
+            "failed validation and were not compared; check the data pipeline"
+        )
     return DriftReport(
         table=table,
         prediction_shift=prediction_shift,
@@ -341,6 +366,8 @@ def drift(
             "alpha": float(alpha),
             "flagged_excess_watch": f_lo,
             "flagged_excess_alert": f_hi,
+            "rejected_watch": r_lo,
+            "rejected_alert": r_hi,
             "rarely_missing_below": float(rarely_missing_below),
         },
         synthetic=bool(new_records.attrs.get("synthetic", False))
@@ -362,7 +389,13 @@ def _field_row(spec: dict[str, Any], records: pd.DataFrame, name: str) -> dict[s
         "missing_reference": float(spec["missing_rate"]),
         "missing_new": float(missing.mean()),
     }
-    if spec["kind"] == "numeric":
+    if spec["kind"] == "numeric" and spec.get("min") is None:
+        # never observed in training: compare the observed/missing split only
+        ref_counts = np.array([0, spec["n_missing"]], dtype=float)
+        new_counts = np.array([(~missing).sum(), missing.sum()], dtype=float)
+        stat, p = _chi2(ref_counts, new_counts)
+        row.update(psi=_psi(new_counts, ref_counts), test="chi2", statistic=stat, p_value=p)
+    elif spec["kind"] == "numeric":
         x = pd.to_numeric(col, errors="coerce").astype("float64").to_numpy()[~missing]
         ref_counts = np.append(spec["bin_counts"], spec["n_missing"]).astype(float)
         edges = np.asarray(spec["bin_edges"], dtype=float)

@@ -159,6 +159,8 @@ def monitoring_report(
         :func:`performance_over_time`.
     period : {"quarter", "month"}, default="quarter"
     n_bootstrap : int, default=200
+        Bootstrap resamples of the performance intervals; at least 10 when ``labels``
+        are given (the performance levels are judged on the intervals).
     random_state : int, default=0
     psi_thresholds, alpha, flagged_thresholds
         Passed to :func:`drift`.
@@ -201,6 +203,13 @@ def monitoring_report(
     oe_lo, oe_hi = _pair("oe_limits", oe_limits)
     if not oe_lo <= 1.0 <= oe_hi:
         raise ValueError(f"oe_limits must enclose 1; got oe_limits={oe_limits!r}.")
+    if labels is not None and (
+        isinstance(n_bootstrap, bool) or not isinstance(n_bootstrap, int) or n_bootstrap < 10
+    ):
+        raise ValueError(
+            f"n_bootstrap must be an integer >= 10 when labels are given (the performance "
+            f"levels need bootstrap intervals); got n_bootstrap={n_bootstrap!r}."
+        )
     dr = drift(
         model,
         new_records,
@@ -251,6 +260,12 @@ def _performance_level(perf: pd.DataFrame, oe_lo: float, oe_hi: float) -> tuple[
     for _, row in perf[perf["period"] == "all"].iterrows():
         h = f"{row['horizon_days']:g} days"
         lo, hi, oe = row["oe_low"], row["oe_high"], row["oe"]
+        if np.isfinite(oe) and not np.isfinite(lo):
+            level = max(level, 1)
+            reasons.append(
+                f"watch: observed/expected {oe:.2f} at {h} has no bootstrap interval (too "
+                "few resamples could be scored), so calibration could not be assessed"
+            )
         if np.isfinite(lo) and (lo > 1 or hi < 1):
             this = 2 if (oe < oe_lo or oe > oe_hi) else 1
             level = max(level, this)

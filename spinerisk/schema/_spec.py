@@ -218,13 +218,17 @@ class RowRule:
     name : str
         Short identifier of the rule (``death_before_fracture``).
     columns : tuple of str
-        Fields the rule reads. The rule runs only when all of them are present in the
-        frame, and each failing record is reported against the first column.
+        Fields the rule reads. The rule runs only when all of them (except ``optional``
+        ones) are present in the frame, and each failing record is reported against the
+        first column.
     check : callable
         ``check(df) -> bool Series``: True where the record is consistent. Records with
         missing inputs should pass (missingness is checked per field).
     message : str
         What is wrong, written for the clinician reading the error.
+    optional : tuple of str, default=()
+        Columns among ``columns`` that may be absent (treated as all missing); when
+        there are some, the rule runs if at least one of them is present.
 
     Examples
     --------
@@ -240,14 +244,21 @@ class RowRule:
     columns: tuple[str, ...]
     check: Callable[[pd.DataFrame], pd.Series]
     message: str
+    optional: tuple[str, ...] = ()
 
     def applies_to(self, columns: Iterable[str]) -> bool:
-        """Whether every column the rule reads is present."""
+        """Whether the columns the rule needs are present (see ``optional``)."""
         present = set(columns)
-        return all(c in present for c in self.columns)
+        required = [c for c in self.columns if c not in self.optional]
+        return all(c in present for c in required) and (
+            not self.optional or any(c in present for c in self.optional)
+        )
 
     def evaluate(self, df: pd.DataFrame) -> pd.Series:
         """Return a boolean Series, True where the record satisfies the rule."""
+        absent = [c for c in self.optional if c not in df.columns]
+        if absent:  # an absent optional column is a column of missing values
+            df = df.assign(**{c: pd.Series(None, index=df.index, dtype=object) for c in absent})
         ok = self.check(df)
         return pd.Series(np.asarray(ok, dtype=bool), index=df.index)
 

@@ -376,7 +376,7 @@ def _pandera_problems(schema: Schema, typed: pd.DataFrame, problems: _Problems) 
                 continue
             seen_rule_rows.add((check, row))
             rule = rules[check]
-            values = {c: typed[c].iloc[row] for c in rule.columns}
+            values = {c: typed[c].iloc[row] for c in rule.columns if c in typed.columns}
             problems.add(row, rule.columns[0], values, check, "a consistent record", rule.message)
         elif check.startswith("dtype("):
             spec = schema[col]

@@ -762,6 +762,7 @@ _RULES: tuple[RowRule, ...] = (
         ("mri_done", "t1_pattern", "t2_pattern"),
         _mri_patterns_need_mri,
         "an MRI pattern is recorded but mri_done is false",
+        optional=("t1_pattern", "t2_pattern"),
     ),
     RowRule(
         "region_matches_level",
@@ -773,7 +774,8 @@ _RULES: tuple[RowRule, ...] = (
         "genant_matches_height_loss",
         ("genant_grade0", "height_loss0_pct"),
         _genant_matches_height_loss,
-        "genant_grade0 disagrees with height_loss0_pct (grade 1: 20-25%, 2: 25-40%, 3: >40%)",
+        "genant_grade0 disagrees with height_loss0_pct (grade 0: <20%, 1: 20 to <25%, "
+        "2: 25 to <40%, 3: >=40%)",
     ),
     RowRule(
         "glucocorticoid_dose_without_use",
