@@ -322,8 +322,9 @@ def _load(source: Any, max_records: int, max_body_bytes: int, audit_log: Any) ->
     if manifest is not None and sha256 is not None:
         created = str(manifest.get("created_utc"))
         versions = dict(manifest.get("versions") or {})
-        # same identity as spinerisk.monitor.bundle_info, so audit lines match
-        model_id = f"{ep.name}-{model.backend_}-{created}-{sha256[:12]}"
+        from spinerisk.bundle._format import bundle_id
+
+        model_id = bundle_id(manifest, sha256)  # as in scores and audit lines
     else:
         import spinerisk
 

@@ -99,6 +99,13 @@ _KEEP = object()
 _SKOPS_ERRORS = (zipfile.BadZipFile, KeyError, ValueError, TypeError, AttributeError)
 
 
+def bundle_id(manifest: dict[str, Any], sha256: str) -> str:
+    """The id every output names a bundle by (scores, audit lines, the API):
+    ``<endpoint>-<backend>-<created>-<first 12 hex of the file's sha256>``."""
+    created = str(manifest.get("created_utc", ""))
+    return f"{manifest['endpoint']['name']}-{manifest['backend']}-{created}-{sha256[:12]}"
+
+
 def _walk(
     obj: Any,
     swap: Callable[[Any], Any],

@@ -237,18 +237,17 @@ def bundle_info(path: str | os.PathLike[str]) -> dict[str, Any]:
         If the file is not a valid bundle.
     """
     from spinerisk.bundle import read_manifest
+    from spinerisk.bundle._format import bundle_id
 
     raw = Path(path).read_bytes()
     sha = hashlib.sha256(raw).hexdigest()
     manifest = read_manifest(path, sha256=sha)
-    created = str(manifest.get("created_utc", ""))
-    endpoint = manifest["endpoint"]["name"]
     return {
-        "model_id": f"{endpoint}-{manifest['backend']}-{created}-{sha[:12]}",
+        "model_id": bundle_id(manifest, sha),
         "model_sha256": sha,
-        "endpoint": endpoint,
+        "endpoint": manifest["endpoint"]["name"],
         "backend": manifest["backend"],
-        "created_utc": created,
+        "created_utc": str(manifest.get("created_utc", "")),
     }
 
 

@@ -483,6 +483,7 @@ def model_info_from_path(path: str | os.PathLike[str]) -> dict[str, str]:
         ``model_id``, ``model_version`` and ``model_sha256``.
     """
     from spinerisk.bundle import BUNDLE_FORMAT_VERSION, read_manifest
+    from spinerisk.bundle._format import bundle_id
 
     path = Path(path)
     if not path.is_file():
@@ -491,11 +492,10 @@ def model_info_from_path(path: str | os.PathLike[str]) -> dict[str, str]:
         raise ArtifactError(f"No model bundle at {str(path)!r}.")
     sha = _sha256(path)
     manifest = read_manifest(path, sha256=sha)
-    created = str(manifest.get("created_utc", ""))
     saved_by = manifest.get("versions", {}).get("spinerisk", "unknown")
     fmt = manifest.get("format_version", BUNDLE_FORMAT_VERSION)
     return {
-        "model_id": f"{manifest['endpoint']['name']}-{manifest['backend']}-{created}-{sha[:12]}",
+        "model_id": bundle_id(manifest, sha),
         "model_version": f"{saved_by}+bundle.{fmt}",
         "model_sha256": sha,
     }
