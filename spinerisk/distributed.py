@@ -637,21 +637,10 @@ def _fit_competing(
 
 def _partition_summary(part: pd.DataFrame, ep: Any) -> dict[str, Any]:
     """Record count and per-predictor ranges of one partition (merged by ``_merge``)."""
+    from spinerisk.models._risk_model import training_ranges
     from spinerisk.schema.default import SPINE_SCHEMA
 
-    ranges: dict[str, Any] = {}
-    for name in ep.predictors(SPINE_SCHEMA):
-        if name not in part.columns:
-            continue
-        spec = SPINE_SCHEMA[name]
-        col = part[name]
-        if spec.is_numeric and spec.categories is None:
-            x = pd.to_numeric(col, errors="coerce").dropna()
-            if len(x):
-                ranges[name] = (float(x.min()), float(x.max()))
-        elif spec.dtype in ("category", "bool") or spec.categories is not None:
-            ranges[name] = set(col.dropna().astype(object).tolist())
-    return {"n": len(part), "ranges": ranges}
+    return {"n": len(part), "ranges": training_ranges(part, ep, SPINE_SCHEMA)}
 
 
 def _merge(summaries: list[dict[str, Any]]) -> tuple[int, dict[str, Any]]:

@@ -358,20 +358,7 @@ default="auto"
         return cross_validate(est, data, target, cv=splitter, scoring=scoring)["test_score"]
 
     def _ranges(self, data: pd.DataFrame, ep: Endpoint) -> dict[str, Any]:
-        schema = self.schema or _default_schema()
-        ranges: dict[str, Any] = {}
-        for name in ep.predictors(schema):
-            if name not in data.columns:
-                continue
-            spec = schema[name]
-            col = data[name]
-            if spec.is_numeric and spec.categories is None:
-                x = pd.to_numeric(col, errors="coerce").dropna()
-                if len(x):
-                    ranges[name] = (float(x.min()), float(x.max()))
-            elif spec.dtype in ("category", "bool") or spec.categories is not None:
-                ranges[name] = set(col.dropna().astype(object).tolist())
-        return ranges
+        return training_ranges(data, ep, self.schema or _default_schema())
 
     def save(self, path: Any) -> Any:
         """Save the fitted model as one safe bundle file (see :func:`spinerisk.load`).
@@ -514,6 +501,24 @@ default="auto"
                 stacklevel=2,
             )
         return out
+
+
+def training_ranges(data: pd.DataFrame, ep: Endpoint, schema: Any) -> dict[str, Any]:
+    """Per baseline predictor in ``data``: ``(min, max)`` of a number, or the set of codes
+    seen for a category or flag (``RiskModel.training_ranges_``)."""
+    ranges: dict[str, Any] = {}
+    for name in ep.predictors(schema):
+        if name not in data.columns:
+            continue
+        spec = schema[name]
+        col = data[name]
+        if spec.is_numeric and spec.categories is None:
+            x = pd.to_numeric(col, errors="coerce").dropna()
+            if len(x):
+                ranges[name] = (float(x.min()), float(x.max()))
+        elif spec.dtype in ("category", "bool") or spec.categories is not None:
+            ranges[name] = set(col.dropna().astype(object).tolist())
+    return ranges
 
 
 def predictor_columns(model: Any, frame: pd.DataFrame) -> list[str]:
