@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from spinerisk.explain import _text
-from spinerisk.models._risk_model import trained_on_synthetic
+from spinerisk.models._risk_model import risk_column, trained_on_synthetic
 
 __all__ = ["Explanation", "explain"]
 
@@ -524,7 +524,7 @@ def explain(
         output=pd.Series(parts.output, index=ids, name="output"),
         scale=parts.scale,
         horizon=h,
-        risk=pd.Series(parts.risk, index=ids, name=f"risk_{round(h):d}d"),
+        risk=pd.Series(parts.risk, index=ids, name=risk_column(h)),
         base_risk=float(parts.base_risk),
         risk_points=points,
         values=values,

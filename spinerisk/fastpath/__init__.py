@@ -30,6 +30,7 @@ from spinerisk.exceptions import DataQualityWarning
 from spinerisk.fastpath._features import FeatureProgram, UnsupportedModelError
 from spinerisk.fastpath._records import RULE_TWINS, RecordChecker
 from spinerisk.fastpath._scorers import BinaryFold, binary_head, survival_head
+from spinerisk.models._risk_model import risk_column
 from spinerisk.monitor._checks import RARELY_MISSING_BELOW
 from spinerisk.monitor._reference import _as_reference
 
@@ -261,7 +262,7 @@ class FastPredictor:
             return self._fallback(records, kind, horizons)
         horizons = self._check_horizons(horizons)
         values = self._values(typed, horizons)
-        columns = [f"risk_{round(h):d}d" for h in horizons]
+        columns = [risk_column(h) for h in horizons]
         ids = [t[self.id_field_] for t in typed]
         notes = [record_warnings(t, self._reference) for t in typed]
         flagged = sum(1 for n in notes if n)

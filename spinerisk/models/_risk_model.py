@@ -304,7 +304,7 @@ default="auto"
         self.reference_ = summarise_training(
             self,
             data,
-            pd.DataFrame(risk, columns=[f"risk_{round(h):d}d" for h in horizons]),
+            pd.DataFrame(risk, columns=[risk_column(h) for h in horizons]),
             synthetic=bool(cohort.attrs.get("synthetic", False)),
         )
         return self
@@ -487,7 +487,7 @@ default="auto"
                 f"days; it cannot predict at horizons={list(horizons)}."
             )
         values = self._risk_values(checked, horizons)
-        columns = [f"risk_{round(h):d}d" for h in horizons]
+        columns = [risk_column(h) for h in horizons]
         out = pd.DataFrame(values, columns=columns, index=checked[self.id_field_].to_numpy())
         out.index.name = self.id_field_
         out["warnings"] = self._warnings(checked).to_numpy()
@@ -501,6 +501,11 @@ default="auto"
                 stacklevel=2,
             )
         return out
+
+
+def risk_column(horizon: float) -> str:
+    """Name of the risk column for a horizon in days: ``risk_<whole days>d``."""
+    return f"risk_{round(horizon):d}d"
 
 
 def training_ranges(data: pd.DataFrame, ep: Endpoint, schema: Any) -> dict[str, Any]:

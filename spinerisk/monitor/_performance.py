@@ -9,6 +9,8 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from spinerisk.models._risk_model import risk_column
+
 __all__ = ["PERFORMANCE_COLUMNS", "performance_over_time"]
 
 #: Columns of :func:`performance_over_time`.
@@ -182,7 +184,7 @@ def performance_over_time(
         censoring_km = _censoring_curves(target, periods)
     rows = []
     for h in model.horizons_:
-        col = f"risk_{round(h):d}d"
+        col = risk_column(h)
         p = np.clip(predicted[col].to_numpy(dtype=float), _EPS, 1 - _EPS)
         for label in [*sorted(set(periods)), "all"]:
             in_period = np.ones(len(p), bool) if label == "all" else periods == label

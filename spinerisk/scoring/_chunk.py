@@ -16,6 +16,8 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
+from spinerisk.models._risk_model import risk_column
+
 #: Cells starting with one of these are run as formulas by spreadsheet programs.
 FORMULA_START: tuple[str, ...] = ("=", "+", "-", "@", "\t", "\r")
 _INPUT_SUFFIXES = (".csv", ".tsv", ".txt", ".parquet")
@@ -406,7 +408,7 @@ def _predict_checked(model: Any, checked: pd.DataFrame, timer: _Timer) -> pd.Dat
     """
     id_field = model.id_field_
     horizons = model.horizons_
-    columns = [f"risk_{round(h):d}d" for h in horizons]
+    columns = [risk_column(h) for h in horizons]
     out = pd.DataFrame({id_field: checked[id_field].astype(object).to_numpy()})
     if len(checked) == 0:
         values = np.empty((0, len(columns)))
@@ -502,7 +504,7 @@ def model_info_from_path(path: str | os.PathLike[str]) -> dict[str, str]:
 
 
 def _score_columns(model: Any, explain: int) -> tuple[list[str], dict[str, str]]:
-    risks = [f"risk_{round(h):d}d" for h in model.horizons_]
+    risks = [risk_column(h) for h in model.horizons_]
     cols = [model.id_field_, *risks, "warnings", "model_id", "model_version"]
     if explain:
         cols.append("top_drivers")
