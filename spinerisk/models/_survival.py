@@ -33,7 +33,6 @@ from spinerisk.models._survival_base import (
     _check_survival_y,
     _CoxType,
     _SurvivalPredictions,
-    _take_rows,
 )
 
 __all__ = ["BoostedAFTSurvival", "BoostedCoxSurvival", "CoxPHSurvival"]
@@ -312,8 +311,11 @@ class _Boosted(_SurvivalPredictions, BaseEstimator):
     def _set_label(self, dm: Any, y: np.ndarray) -> None:
         """Put the objective's label encoding of ``y`` on the DMatrix."""
 
-    def _train(self, X: Any, y: np.ndarray, extra: dict[str, Any]) -> None:
-        """Early stopping on a seeded inner split, then a refit on every record."""
+    def _train(self, X: Any, y: np.ndarray, extra: dict[str, Any]) -> Any:
+        """Early stopping on a seeded inner split, then a refit on every record.
+
+        Returns the DMatrix of every record (reused by ``fit`` for the training margin).
+        """
         import xgboost as xgb
 
         rng = check_random_state(self.random_state)
@@ -321,6 +323,7 @@ class _Boosted(_SurvivalPredictions, BaseEstimator):
         params = {**self._params(seed), **extra}
         n_rounds = int(self.n_estimators)
         self.best_score_ = None
+        dall = self._dmatrix(X)  # built once: the inner split takes row slices of it
         if self.early_stopping_rounds is not None:
             rows = np.arange(len(y))
             counts = np.bincount(y["event"].astype(int), minlength=2)
@@ -334,9 +337,9 @@ class _Boosted(_SurvivalPredictions, BaseEstimator):
                     f"left no events on one side ({int(y['event'].sum())} events in all). Use "
                     "more data, a larger validation_fraction, or early_stopping_rounds=None."
                 )
-            dfit = self._dmatrix(_take_rows(X, fit_rows))
+            dfit = dall.slice(fit_rows)
             self._set_label(dfit, y[fit_rows])
-            dval = self._dmatrix(_take_rows(X, val_rows))
+            dval = dall.slice(val_rows)
             self._set_label(dval, y[val_rows])
             probe = xgb.train(
                 params,
@@ -348,10 +351,10 @@ class _Boosted(_SurvivalPredictions, BaseEstimator):
             )
             n_rounds = int(probe.best_iteration) + 1
             self.best_score_ = float(probe.best_score)
-        dall = self._dmatrix(X)
         self._set_label(dall, y)
         self.booster_ = xgb.train(params, dall, num_boost_round=n_rounds, verbose_eval=False)
         self.n_estimators_ = n_rounds
+        return dall
 
     def _margin(self, X: Any) -> FloatArray:
         dm = self._dmatrix(self._validate_X(X, reset=False))
@@ -502,8 +505,8 @@ class BoostedCoxSurvival(_CoxType, _Boosted):
         self._check_boosting_params()
         X = self._validate_X(X, reset=True)
         y = _check_survival_y(y, X.shape[0], type(self).__name__)
-        self._train(X, y, {})
-        margin = self._margin(X)
+        dall = self._train(X, y, {})
+        margin = np.asarray(self.booster_.predict(dall, output_margin=True), dtype=np.float64)
         self.lp_mean_ = float(margin.mean())
         self._fit_baseline(y["time"], y["event"], margin - self.lp_mean_)
         return self
