@@ -1,6 +1,6 @@
 """Model benchmark: spinerisk's backends against standard peers on real data.
 
-Run ``python benchmarks/bench_models.py`` (about 9 minutes on 2 cores) or
+Run ``python benchmarks/bench_models.py`` (about 16 minutes on 2 cores) or
 ``python benchmarks/bench_models.py --quick`` (a smoke test of about 2 minutes: fewer
 folds and rows, results written to a temporary directory unless ``--json``/``--markdown``
 are given). The full run writes ``benchmarks/results/models.json`` and
@@ -16,6 +16,8 @@ are given). The full run writes ``benchmarks/results/models.json`` and
    :class:`spinerisk.RiskModel` against lifelines ``CoxPHFitter`` and scikit-survival's
    ``RandomSurvivalForest`` and ``GradientBoostingSurvivalAnalysis``, with the mean fit
    time per fold.
+3. Fit time against training size: ``GradientBoostingSurvivalAnalysis``, spinerisk
+   ``xgboost`` and raw ``xgboost.train`` on nested seeded subsamples of support2.
 
 Every model of a data set sees the same folds; everything learned (imputation medians,
 penalties, early stopping, backend selection) is learned on the training part of the fold
@@ -774,6 +776,91 @@ def bench_survival(spec: SurvivalData, cfg: Config, log: WarningLog) -> dict[str
     }
 
 
+# -- fit time against training size -----------------------------------------------------------
+#: Training sizes of the fit-time curve (seeded subsamples of support2, the largest data set).
+SCALING_SIZES = (250, 500, 1000, 2000, 4000, 8000)
+SCALING_SIZES_QUICK = (250, 500, 1000)
+SCALING_DATA = "support2"
+
+
+def _median_fit_s(fit: Callable[[], Any], repeats: int) -> float:
+    return float(np.median([_timed(fit)[1] for _ in range(repeats)]))
+
+
+def bench_fit_scaling(cfg: Config, log: WarningLog) -> dict[str, Any]:
+    """Fit time of GBSA, spinerisk ``xgboost`` and raw ``xgboost.train`` against size.
+
+    Seeded random subsamples of support2 (nested: each size contains the smaller ones);
+    every model fitted on the same records. GBSA is fitted once per size (its time is
+    long and stable), the XGBoost fits three times (median). Each model gets an untimed
+    warm-up fit first.
+    """
+    import xgboost as xgb
+
+    spec = next(s for s in SURVIVAL_DATA if s.name == SCALING_DATA)
+    records, _ = load_survival(spec, None)
+    schema = survival_schema(records, spec.name)
+    endpoint = survival_endpoint(spec)
+    order = np.random.default_rng(SEED).permutation(len(records))
+    sizes = [n for n in (SCALING_SIZES_QUICK if cfg.quick else SCALING_SIZES) if n <= len(records)]
+    warm = records.iloc[order[:WARM_UP_ROWS]]
+    for name in ("spinerisk_xgboost", "sksurv_gbsa"):
+        with log.record(name):
+            _make_survival_model(name, schema, endpoint, cfg).fit(warm)
+    rows = []
+    for n in sizes:
+        train = records.iloc[order[:n]]
+        y = _surv(train)
+        X_peer = PeerDesign().fit(train).transform(train).to_numpy(dtype=float)
+        label = np.where(y["event"], y["time"], -y["time"])
+
+        def raw(X: np.ndarray = X_peer, lab: np.ndarray = label) -> Any:
+            return xgb.train(
+                RAW_XGBOOST_COX,
+                xgb.DMatrix(X, label=lab, nthread=1),
+                num_boost_round=RAW_XGBOOST_ROUNDS,
+            )
+
+        ours = _make_survival_model("spinerisk_xgboost", schema, endpoint, cfg)
+        gbsa = _make_survival_model("sksurv_gbsa", schema, endpoint, cfg)
+        with log.record("spinerisk_xgboost"):
+            ours_s = _median_fit_s(lambda m=ours, t=train: m.fit(t), 3)
+        with log.record("sksurv_gbsa"):
+            gbsa_s = _median_fit_s(lambda m=gbsa, t=train: m.fit(t), 1)
+        raw_s = _median_fit_s(raw, 3)
+        rows.append(
+            {
+                "records": int(n),
+                "events": int(y["event"].sum()),
+                "gbsa_s": gbsa_s,
+                "spinerisk_xgboost_s": ours_s,
+                "spinerisk_rounds": int(ours.model.estimator_.n_estimators_),
+                "raw_xgboost_cox_s": raw_s,
+                "speedup_spinerisk_xgboost": gbsa_s / ours_s,
+                "speedup_raw_xgboost_cox": gbsa_s / raw_s,
+            }
+        )
+        r = rows[-1]
+        print(
+            f"  {n:>6} records: GBSA {gbsa_s:.2f} s, spinerisk xgboost {ours_s * 1000:.0f} ms "
+            f"({r['speedup_spinerisk_xgboost']:.1f}x), raw xgboost.train "
+            f"{raw_s * 1000:.0f} ms ({r['speedup_raw_xgboost_cox']:.1f}x)",
+            flush=True,
+        )
+    # the smallest size from which every measured larger size is at least 50x
+    at_50x = None
+    for r in reversed(rows):
+        if r["speedup_spinerisk_xgboost"] < 50:
+            break
+        at_50x = r["records"]
+    return {
+        "data": SCALING_DATA,
+        "rows_available": int(len(records)),
+        "sizes": rows,
+        "smallest_size_at_50x": at_50x,
+    }
+
+
 # -- report ------------------------------------------------------------------------------
 LABELS = {
     "fracscore": "published `fracscore` alone",
@@ -989,6 +1076,7 @@ def to_markdown(res: dict[str, Any]) -> str:
         "training reference, early stopping) is the gap between the three figures.",
         "",
     ]
+    L += _scaling_markdown(res.get("fit_scaling"))
     L += ["## Warnings during the run", ""]
     if not res["warnings"]:
         L += [
@@ -1003,6 +1091,46 @@ def to_markdown(res: dict[str, Any]) -> str:
                 L.append(f"- {model}: {n} x {msg.replace('|', '/')}")
         L.append("")
     return "\n".join(L)
+
+
+def _scaling_markdown(sc: dict[str, Any] | None) -> list[str]:
+    if sc is None:
+        return []
+    L = [
+        "### Fit time against training size",
+        "",
+        f"Seeded random subsamples of {sc['data']} ({sc['rows_available']:,} records; each "
+        "subsample contains the smaller ones), every model fitted on the same records: "
+        "`GradientBoostingSurvivalAnalysis()` once per size, spinerisk `xgboost` "
+        "(`RiskModel.fit` end to end) and raw `xgboost.train` at GBSA's settings (100 "
+        "trees of depth 3, learning rate 0.1, on the peers' matrix) the median of three fits.",
+        "",
+        "| training records | events | GBSA (s) | spinerisk `xgboost` (ms) | boosting rounds | "
+        "speed-up | raw `xgboost.train` (ms) | speed-up |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in sc["sizes"]:
+        L.append(
+            f"| {r['records']:,} | {r['events']:,} | {r['gbsa_s']:.2f} | "
+            f"{r['spinerisk_xgboost_s'] * 1000:.0f} | {r['spinerisk_rounds']} | "
+            f"{r['speedup_spinerisk_xgboost']:.1f}x | {r['raw_xgboost_cox_s'] * 1000:.0f} | "
+            f"{r['speedup_raw_xgboost_cox']:.1f}x |"
+        )
+    at = sc["smallest_size_at_50x"]
+    L += [
+        "",
+        (
+            f"spinerisk `xgboost` fits at least 50x faster than GBSA from {at:,} training "
+            "records on (every larger size measured)."
+            if at is not None
+            else "spinerisk `xgboost` does not reach 50x the speed of GBSA at any size measured."
+        )
+        + " GBSA's time grows faster than linearly with the number of records, XGBoost's "
+        "roughly linearly above a fixed cost per boosting round, so the speed-up grows with "
+        "the size of the data set.",
+        "",
+    ]
+    return L
 
 
 def print_summary(res: dict[str, Any]) -> None:
@@ -1034,6 +1162,17 @@ def print_summary(res: dict[str, Any]) -> None:
             f"GBSA's settings {t['boosted_speed']['speedup_raw_xgboost_cox']:.1f}x)"
         )
 
+    sc = res.get("fit_scaling")
+    if sc is not None:
+        print(f"\nFit time against training size ({sc['data']} subsamples):")
+        print(f"  {'records':>8}{'GBSA s':>9}{'ours ms':>9}{'x':>7}{'raw ms':>8}{'x':>7}")
+        for r in sc["sizes"]:
+            print(
+                f"  {r['records']:>8}{r['gbsa_s']:>9.2f}{r['spinerisk_xgboost_s'] * 1000:>9.0f}"
+                f"{r['speedup_spinerisk_xgboost']:>7.1f}{r['raw_xgboost_cox_s'] * 1000:>8.0f}"
+                f"{r['speedup_raw_xgboost_cox']:>7.1f}"
+            )
+
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -1044,7 +1183,8 @@ def main(argv: list[str] | None = None) -> None:
         "--only",
         action="append",
         default=None,
-        help="run only these data sets (glow, support2, flchain, GBSG2); results go to a temp dir",
+        help="run only these parts (glow, support2, flchain, GBSG2, scaling); results go to a "
+        "temp dir",
     )
     parser.add_argument(
         "--render",
@@ -1069,7 +1209,7 @@ def main(argv: list[str] | None = None) -> None:
 
     start = time.perf_counter()
     log = WarningLog()
-    wanted = set(args.only or ["glow", *(s.name for s in SURVIVAL_DATA)])
+    wanted = set(args.only or ["glow", *(s.name for s in SURVIVAL_DATA), "scaling"])
     glow = None
     if "glow" in wanted:
         print(f"GLOW500 ({cfg.folds} folds)", flush=True)
@@ -1080,6 +1220,10 @@ def main(argv: list[str] | None = None) -> None:
             continue
         print(f"{spec.name} ({cfg.folds} folds)", flush=True)
         survival[spec.name] = bench_survival(spec, cfg, log)
+    scaling = None
+    if "scaling" in wanted:
+        print(f"Fit time against training size ({SCALING_DATA} subsamples)", flush=True)
+        scaling = bench_fit_scaling(cfg, log)
     res = {
         "meta": {
             "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
@@ -1099,6 +1243,7 @@ def main(argv: list[str] | None = None) -> None:
         },
         "glow": glow,
         "survival": survival,
+        "fit_scaling": scaling,
         "warnings": log.as_dict(),
     }
     print_summary(res)
