@@ -1208,6 +1208,7 @@ def main(argv: list[str] | None = None) -> None:
     md_path = args.markdown or md_path
 
     start = time.perf_counter()
+    checkout = _git()  # the code this run imports, before anything can change it
     log = WarningLog()
     wanted = set(args.only or ["glow", *(s.name for s in SURVIVAL_DATA), "scaling"])
     glow = None
@@ -1237,7 +1238,7 @@ def main(argv: list[str] | None = None) -> None:
             },
             "machine": _machine(),
             "versions": _versions(),
-            "git": _git(),
+            "git": checkout,
             "command": " ".join([Path(sys.argv[0]).name, *(argv or sys.argv[1:])]),
             "runtime_s": time.perf_counter() - start,
         },

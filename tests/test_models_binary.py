@@ -541,4 +541,4 @@ def test_boosted_beats_logistic_on_a_nonlinear_cohort():
             model = make_binary_model(backend, random_state=0).fit(X_train, y_train)
             auc[backend] = roc_auc_score(y_test, model.predict_proba(X_test)[:, 1])
         gains[endpoint] = max(auc["xgboost"], auc["lightgbm"]) - auc["logistic"]
-    assert max(gains.values()) > 0, gains
+    assert min(gains.values()) > 0 and max(gains.values()) > 0.01, gains  # on each endpoint

@@ -9,6 +9,7 @@ from lifelines.utils import concordance_index
 from sklearn.base import BaseEstimator, clone
 from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LinearRegression
+from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.utils.estimator_checks import estimator_checks_generator
 
@@ -16,7 +17,7 @@ import spinerisk as sr
 from spinerisk.endpoints import get_endpoint
 from spinerisk.models import _competing
 from spinerisk.models._competing import CauseSpecificCIF
-from spinerisk.models._survival import BoostedCoxSurvival, CoxPHSurvival
+from spinerisk.models._survival import BoostedAFTSurvival, BoostedCoxSurvival, CoxPHSurvival
 from spinerisk.targets import make_competing_target
 
 EP = get_endpoint("future_fracture")
@@ -162,6 +163,24 @@ def test_cifs_and_event_free_survival_add_up_to_one():
     assert (risk <= est.estimators_[0].predict_risk(X, HORIZONS) + 1e-12).all()
 
 
+def test_score_is_the_cause_specific_c_index_and_drives_model_selection():
+    X, y = _competing_data(600, seed=4)
+    est = CauseSpecificCIF().fit(X[:400], y[:400])
+    held = y[400:]
+    expected = concordance_index(held["time"], -est.predict(X[400:]), held["event"] == 1)
+    assert est.score(X[400:], held) == pytest.approx(expected, abs=1e-12)
+    death = clone(est).set_params(event_of_interest=2).fit(X[:400], y[:400])
+    assert death.score(X[400:], held) == pytest.approx(
+        concordance_index(held["time"], -death.predict(X[400:]), held["event"] == 2), abs=1e-12
+    )
+    search = GridSearchCV(
+        CauseSpecificCIF(CoxPHSurvival()), {"estimator__penalizer": [0.01, 1.0]}, cv=3
+    ).fit(X, y)
+    assert 0.5 < search.best_score_ <= 1
+    with pytest.raises(ValueError, match="records"):
+        est.score(X[400:], y[:10])
+
+
 def test_horizon_and_cause_errors():
     X, y = _competing_data(seed=2)
     est = CauseSpecificCIF().fit(X, y)
@@ -255,6 +274,31 @@ def test_a_step_with_summed_hazard_over_one_is_capped():
     assert set(np.round(cif1[:, -1] + cif2[:, -1], 12)) == {1.0}
 
 
+@pytest.mark.parametrize("base", [CoxPHSurvival(), BoostedAFTSurvival(n_estimators=50)])
+def test_each_cause_hazard_is_read_on_the_common_time_grid(base):
+    """A Cox (Breslow) hazard only jumps at its cause's own event times, so that cause's
+    CIF is flat between them; a parametric AFT hazard grows in between, so its CIF must
+    too, and the death CIF must add the hazard the AFT model gives at the fracture times."""
+    X, y = _competing_data(400, seed=8)
+    est = CauseSpecificCIF(base).fit(X, y)
+    own = est.estimators_[1].unique_times_  # death event times
+    gaps = [
+        (a, est.unique_times_[(est.unique_times_ > a) & (est.unique_times_ < b)])
+        for a, b in zip(own[:-1], own[1:], strict=True)
+    ]
+    start, between = next((a, t) for a, t in gaps if t.size >= 2)  # fracture times only
+    times = np.concatenate([[start], between])
+    cif2 = est.predict_cumulative_incidence(X[:20], times, cause=2)
+    grows = (np.diff(cif2, axis=1) > 1e-12).any(axis=1)
+    if isinstance(base, CoxPHSurvival):
+        assert not grows.any()
+    else:
+        assert grows.all()
+    surv = est.predict_survival_function(X[:20], times)
+    cif1 = est.predict_cumulative_incidence(X[:20], times, cause=1)
+    np.testing.assert_allclose(cif1 + cif2 + surv, 1.0, atol=1e-10, rtol=0)
+
+
 def test_seeded_boosted_cause_specific_models_are_deterministic():
     X, y = _competing_data(600, seed=7)
     a = CauseSpecificCIF(BoostedCoxSurvival(random_state=3)).fit(X, y).predict_risk(X, HORIZONS)
@@ -297,18 +341,32 @@ def test_naive_one_minus_km_over_estimates(spine, cox_cif):
     assert predicted[2] < naive[2] / 1.10
 
 
-def test_predicted_cif_matches_the_true_cif(spine, cox_cif):
+@pytest.mark.parametrize("which", ["cox", "boosted_cox"])
+def test_predicted_cif_matches_the_true_cif(spine, cox_cif, boosted_cif, which):
     records, oracle, _, _, test = spine
-    predicted = _risk(cox_cif, records.iloc[test])
+    pipe = cox_cif if which == "cox" else boosted_cif
+    predicted = _risk(pipe, records.iloc[test])
     true = oracle.iloc[test][TRUE_CIF].to_numpy()
     gap = predicted.mean(axis=0) - true.mean(axis=0)
     mae = np.abs(predicted - true).mean(axis=0)
-    FIGURES["mean predicted CIF 1/2/5 y"] = predicted.mean(axis=0).round(4).tolist()
-    FIGURES["mean true CIF 1/2/5 y"] = true.mean(axis=0).round(4).tolist()
-    FIGURES["per-record MAE 1/2/5 y"] = mae.round(4).tolist()
+    # calibration within tenths of predicted 5-year risk: observed here is the true CIF
+    tenth = np.digitize(predicted[:, 2], np.quantile(predicted[:, 2], np.linspace(0, 1, 11)[1:-1]))
+    by_tenth = np.array(
+        [predicted[tenth == g, 2].mean() - true[tenth == g, 2].mean() for g in range(10)]
+    )
+    FIGURES[f"{which}: mean predicted CIF 1/2/5 y"] = predicted.mean(axis=0).round(4).tolist()
+    FIGURES[f"{which}: mean true CIF 1/2/5 y"] = true.mean(axis=0).round(4).tolist()
+    FIGURES[f"{which}: per-record MAE 1/2/5 y"] = mae.round(4).tolist()
+    FIGURES[f"{which}: worst tenth, predicted - true 5 y"] = round(
+        by_tenth[np.abs(by_tenth).argmax()], 4
+    )
     assert (np.abs(gap) < 0.02).all(), f"mean predicted - mean true = {gap}"
     assert (mae < 0.07).all(), f"mean absolute per-record error = {mae}"
     assert np.corrcoef(predicted[:, 2], true[:, 2])[0, 1] > 0.8
+    # the penalised Cox model's fixed penalty (0.1) shrinks a 16,000-record fit toward the
+    # mean: about +2 points in the lowest tenths and -4 in the highest (measured)
+    limit = 0.05 if which == "cox" else 0.03
+    assert (np.abs(by_tenth) < limit).all(), f"predicted - true by tenth of risk = {by_tenth}"
 
 
 def test_c_index_close_to_the_oracle(spine, cox_cif, boosted_cif):
@@ -328,5 +386,4 @@ def test_c_index_close_to_the_oracle(spine, cox_cif, boosted_cif):
         round(c, 4) for c in model_c.values()
     ]
     FIGURES["boosted rounds per cause"] = [e.n_estimators_ for e in boosted_cif[-1].estimators_]
-    assert max(model_c.values()) > oracle_c - 0.03, (oracle_c, model_c)
-    assert min(model_c.values()) > 0.6
+    assert min(model_c.values()) > oracle_c - 0.03, (oracle_c, model_c)  # each model

@@ -13,6 +13,7 @@ from lifelines.utils import concordance_index
 from scipy import stats
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
+from sklearn.model_selection import GridSearchCV, cross_validate
 from sklearn.pipeline import make_pipeline
 from sklearn.utils.estimator_checks import estimator_checks_generator
 
@@ -49,7 +50,7 @@ def _y(where):
 
 
 EXPECTED_FAILED = {
-    "check_fit_score_takes_y": _y("test_fit_returns_self_and_keeps_params (no score method)"),
+    "check_fit_score_takes_y": _y("test_score_is_harrell_c_and_drives_model_selection"),
     "check_estimators_overwrite_params": _y("test_fit_returns_self_and_keeps_params"),
     "check_dont_overwrite_parameters": _y("test_fit_returns_self_and_keeps_params"),
     "check_estimators_fit_returns_self": _y("test_fit_returns_self_and_keeps_params"),
@@ -151,6 +152,26 @@ def test_curves_are_valid_and_risk_is_one_minus_survival(est):
     # higher score, higher risk
     score = est.predict(X)
     assert np.corrcoef(score, risk[:, 1])[0, 1] > 0.9
+
+
+@pytest.mark.parametrize("est", ESTIMATORS, ids=IDS)
+def test_score_is_harrell_c_and_drives_model_selection(est):
+    X, y = _ph_data(seed=3)
+    fitted = clone(est).fit(X[:300], y[:300])
+    expected = concordance_index(y["time"][300:], -fitted.predict(X[300:]), y["event"][300:])
+    assert fitted.score(X[300:], y[300:]) == pytest.approx(expected, abs=1e-12)
+    assert fitted.score(X[300:], y[300:]) > 0.6
+    # GridSearchCV and cross_validate need no scoring argument
+    grid = {"penalizer": [0.01, 1.0]} if isinstance(est, CoxPHSurvival) else {"max_depth": [1, 3]}
+    search = GridSearchCV(clone(est), grid, cv=3).fit(X, y)
+    assert search.best_score_ == pytest.approx(search.cv_results_["mean_test_score"].max())
+    assert 0.5 < search.best_score_ <= 1
+    scores = cross_validate(clone(est), X, y, cv=3)["test_score"]
+    assert scores.shape == (3,) and (scores > 0.5).all()
+    with pytest.raises(TypeError, match="structured array"):
+        fitted.score(X, y["time"])
+    with pytest.raises(NotFittedError):
+        clone(est).score(X, y)
 
 
 @pytest.mark.parametrize("est", ESTIMATORS, ids=IDS)

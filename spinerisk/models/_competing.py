@@ -250,11 +250,10 @@ class CauseSpecificCIF(MetaEstimatorMixin, BaseEstimator):
             Xb = _take_rows(X, rows)
             increments = np.empty((n_causes, len(rows), grid.size))
             for k, est in enumerate(self.estimators_):
-                own = est.unique_times_[est.unique_times_ <= grid[-1]]
-                if own.size == 0:
-                    increments[k] = 0.0
-                    continue
-                hazard = _step_at(own, est.predict_cumulative_hazard(Xb, own), grid)
+                # every cause on the common grid (a continuous hazard, as in an AFT model,
+                # grows between its own event times too), held flat after its last event
+                at = np.minimum(grid, est.unique_times_[-1])
+                hazard = est.predict_cumulative_hazard(Xb, at)
                 increments[k] = np.maximum(np.diff(hazard, axis=1, prepend=0.0), 0.0)
             total = increments.sum(axis=0)
             over = total > 1.0
@@ -368,3 +367,30 @@ class CauseSpecificCIF(MetaEstimatorMixin, BaseEstimator):
         check_is_fitted(self)
         X = self._validate_X(X, reset=False)
         return self.estimators_[self._cause_index(None)].predict(X)
+
+    def score(self, X: Any, y: Any) -> float:
+        """Harrell's concordance index of ``predict(X)`` for the event of interest.
+
+        Records with another event count as censored at their event time (the
+        cause-specific C-index); this makes the estimator usable in ``GridSearchCV`` and
+        ``cross_validate`` without a ``scoring`` argument.
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_samples, n_features)
+            Features, as in ``fit``.
+        y : structured ndarray of shape (n_samples,)
+            Fields ``event`` (int code, 0 = censored) and ``time`` (days).
+
+        Returns
+        -------
+        float
+            In [0, 1]; 0.5 is chance, higher is better.
+        """
+        from spinerisk.metrics import harrell_c
+
+        check_is_fitted(self)
+        y = check_competing_target(y)
+        if len(y) != len(X):
+            raise ValueError(f"X has {len(X)} records but y has {len(y)}.")
+        return harrell_c(y["time"], y["event"] == self.event_of_interest, self.predict(X))

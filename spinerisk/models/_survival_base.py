@@ -211,6 +211,30 @@ class _SurvivalPredictions(abc.ABC):
         times = self._times(horizons, name="horizons")
         return 1.0 - np.exp(-self._cumulative_hazard(X, times))
 
+    def score(self, X: Any, y: Any) -> float:
+        """Harrell's concordance index of ``predict(X)`` on ``(event, time)`` records.
+
+        Makes the estimator usable in ``GridSearchCV`` and ``cross_validate`` without a
+        ``scoring`` argument (as in scikit-survival).
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_samples, n_features)
+            Features, as in ``fit``.
+        y : structured ndarray of shape (n_samples,)
+            Fields ``event`` (bool) and ``time`` (days).
+
+        Returns
+        -------
+        float
+            In [0, 1]; 0.5 is chance, higher is better.
+        """
+        from spinerisk.metrics import harrell_c
+
+        check_is_fitted(self)
+        y = _check_survival_y(y, len(X), type(self).__name__)
+        return harrell_c(y["time"], y["event"], self.predict(X))
+
 
 class _CoxType(_SurvivalPredictions):
     """H(t | x) = H0(t) * exp(lp(x)), with a Breslow H0 on the training event times."""
