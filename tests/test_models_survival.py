@@ -105,7 +105,6 @@ def test_fit_returns_self_and_keeps_params(est):
     if hasattr(est, "baseline_cumulative_hazard_"):
         h0 = est.baseline_cumulative_hazard_
         assert h0.shape == est.unique_times_.shape and (np.diff(h0) > 0).all()
-    assert not hasattr(est, "score")
     with pytest.raises(ValueError, match="X has 2 features, but .* is expecting 3"):
         est.predict(X[:, :2])
 
