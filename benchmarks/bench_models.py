@@ -1120,10 +1120,14 @@ def _scaling_markdown(sc: dict[str, Any] | None) -> list[str]:
     L += [
         "",
         (
-            f"spinerisk `xgboost` fits at least 50x faster than GBSA from {at:,} training "
-            "records on (every larger size measured)."
-            if at is not None
-            else "spinerisk `xgboost` does not reach 50x the speed of GBSA at any size measured."
+            "spinerisk `xgboost` does not reach 50x the speed of GBSA at any size measured."
+            if at is None
+            else f"spinerisk `xgboost` fits at least 50x faster than GBSA at {at:,} training "
+            + (
+                "records, the largest size measured, and not below it."
+                if at == sc["sizes"][-1]["records"]
+                else "records and every larger size measured, and not below it."
+            )
         )
         + " GBSA's time grows faster than linearly with the number of records, XGBoost's "
         "roughly linearly above a fixed cost per boosting round, so the speed-up grows with "

@@ -336,8 +336,9 @@ def test_missing_file_is_an_artifact_error(tmp_path: Path) -> None:
 
 
 # version 1 bundles calibrated boosted binary models on probabilities, version 2 on the
-# booster's margin (decision_function): reading one as the other would give wrong risks
-@pytest.mark.parametrize("version", [0, 1, 3, 99, "2", None])
+# booster's margin (decision_function); version 3 AFT models predict with their fitted
+# scale_: reading one as another would give wrong risks or fail
+@pytest.mark.parametrize("version", [0, 1, 2, 4, 99, "3", None])
 def test_incompatible_format_version_is_refused(
     saved: Path, tmp_path: Path, no_object_built: None, version: Any
 ) -> None:

@@ -296,6 +296,7 @@ def test_censoring_is_not_an_event(est):
         (BoostedCoxSurvival(n_jobs=0), r"n_jobs must be None, -1 or an integer >= 1"),
         (BoostedAFTSurvival(distribution="weibull"), r"distribution must be one of"),
         (BoostedAFTSurvival(scale=0.0), r"scale must be a number > 0"),
+        (BoostedAFTSurvival(estimate_scale="yes"), r"estimate_scale must be True or False"),
     ],
 )
 def test_bad_parameters_fail_in_fit(est, match):
@@ -451,6 +452,47 @@ def test_aft_intercept_is_the_maximum_likelihood_estimate():
         distribution="extreme", n_estimators=1, learning_rate=1e-9, early_stopping_rounds=None
     ).fit(np.zeros((400, 1)), y)
     np.testing.assert_allclose(start.predict(np.zeros((2, 1))), -start.intercept_, atol=1e-5)
+
+
+@pytest.mark.parametrize("distribution", ["normal", "logistic", "extreme"])
+def test_aft_scale_is_estimated_on_the_held_out_records(distribution):
+    """Log-normal times with spread 2 around a linear mu(x): with estimate_scale, whatever
+    the loss scale, the prediction scale is re-estimated near the true spread on records
+    the booster did not fit; by default (or without a hold-out) it is the loss scale."""
+    rng = np.random.default_rng(12)
+    n = 3000
+    X = rng.normal(size=(n, 2))
+    log_t = 6.0 + 0.8 * X[:, 0] + 2.0 * rng.normal(size=n)
+    t_censor = np.exp(rng.uniform(5.0, 11.0, n))
+    y = make_survival_target(np.exp(log_t) <= t_censor, np.minimum(np.exp(log_t), t_censor))
+    fitted = {
+        s: BoostedAFTSurvival(
+            distribution=distribution, scale=s, estimate_scale=True, n_estimators=300
+        ).fit(X, y)
+        for s in (0.5, 1.0, 3.0)
+    }
+    spreads = {s: m.scale_ for s, m in fitted.items()}
+    if distribution == "normal":  # the true model: the estimate recovers the spread
+        assert all(abs(v - 2.0) < 0.25 for v in spreads.values()), spreads
+    assert max(spreads.values()) / min(spreads.values()) < 1.5, spreads  # not the loss scale
+    fixed = BoostedAFTSurvival(distribution=distribution, n_estimators=300)  # the default
+    assert fixed.fit(X, y).scale_ == 1.0
+    no_holdout = BoostedAFTSurvival(
+        scale=0.7, estimate_scale=True, n_estimators=50, early_stopping_rounds=None
+    )
+    assert no_holdout.fit(X, y).scale_ == 0.7
+    # predictions use scale_: S(t | x) = 1 - F((log t - mu(x)) / scale_)
+    model = fitted[1.0]
+    t = np.array([200.0, 2000.0])
+    z = (np.log(t)[None, :] + model.predict(X[:5])[:, None]) / model.scale_
+    expected = {
+        "normal": stats.norm.sf(z),
+        "logistic": stats.logistic.sf(z),
+        "extreme": np.exp(-np.exp(z)),
+    }
+    np.testing.assert_allclose(
+        model.predict_survival_function(X[:5], t), expected[distribution], rtol=1e-9
+    )
 
 
 def test_aft_learns_the_ranking():

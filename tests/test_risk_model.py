@@ -197,6 +197,19 @@ def test_tune_is_seeded_and_its_params_plug_into_riskmodel(cohort_2k):
                      booster_params={"num_leaves": 3}).fit(cohort_2k)  # fmt: skip
 
 
+@pytest.mark.slow
+def test_tune_is_reproducible_past_the_random_start_up_trials(cohort_2k):
+    """Optuna's TPE sampler draws its first 10 trials at random; trial 11 comes
+    from a model of the earlier ones, and must be the same for the same seed."""
+    from spinerisk.models import tune
+
+    model = sr.RiskModel(endpoint="collapse", backend="lightgbm", cv=2, random_state=4)
+    runs = [tune(model, cohort_2k.head(300), n_trials=11) for _ in range(2)]
+    assert len(runs[0].trials) == 11
+    assert [t.params for t in runs[0].trials] == [t.params for t in runs[1].trials]
+    assert [t.value for t in runs[0].trials] == [t.value for t in runs[1].trials]
+
+
 def test_spline_backend_fits_curved_effects_a_straight_line_misses():
     cohort = sr.make_spine_cohort(8000, seed=5, nonlinear=True)
     train, test = cohort.iloc[:6000], cohort.iloc[6000:]

@@ -22,8 +22,9 @@ BUNDLE_FORMAT = "spinerisk-bundle"
 
 #: Version of the bundle layout; bundles of another version are refused. Version 2:
 #: boosted binary models are calibrated on the booster's margin (``decision_function``)
-#: and the manifest carries the training reference.
-BUNDLE_FORMAT_VERSION = 2
+#: and the manifest carries the training reference. Version 3: boosted AFT models carry
+#: the scale their predictions use (``scale_``, estimated on held-out records).
+BUNDLE_FORMAT_VERSION = 3
 
 #: Types a skops member may create (besides the builtins and numpy arrays that skops
 #: always trusts). Anything else makes :func:`load_bundle` refuse the file.

@@ -183,7 +183,7 @@ def _cox_risk_fn(est: Any, horizon: float) -> Any:
     from spinerisk.models._survival_base import _step_at
 
     if isinstance(est, BoostedAFTSurvival):
-        scale, dist = float(est.scale), est.distribution
+        scale, dist = float(est.scale_), est.distribution
 
         def aft(mu: FloatArray) -> FloatArray:
             z = (np.log(horizon) - np.asarray(mu)) / scale

@@ -357,7 +357,7 @@ class _AFTStandIn(_CoxStandIn):
 
     def __init__(self, est: Any, margin: Any) -> None:
         self.unique_times_ = est.unique_times_
-        self.scale = est.scale
+        self.scale_ = est.scale_
         self.distribution = est.distribution
         self._margin = margin
 

@@ -311,10 +311,14 @@ class _Boosted(_SurvivalPredictions, BaseEstimator):
     def _set_label(self, dm: Any, y: np.ndarray) -> None:
         """Put the objective's label encoding of ``y`` on the DMatrix."""
 
-    def _train(self, X: Any, y: np.ndarray, extra: dict[str, Any]) -> Any:
+    def _train(
+        self, X: Any, y: np.ndarray, extra: dict[str, Any]
+    ) -> tuple[Any, tuple[FloatArray, np.ndarray] | None]:
         """Early stopping on a seeded inner split, then a refit on every record.
 
-        Returns the DMatrix of every record (reused by ``fit`` for the training margin).
+        Returns the DMatrix of every record (reused by ``fit`` for the training margin)
+        and, with early stopping, the probe's margin on the held-out records with their
+        target (else None).
         """
         import xgboost as xgb
 
@@ -323,6 +327,7 @@ class _Boosted(_SurvivalPredictions, BaseEstimator):
         params = {**self._params(seed), **extra}
         n_rounds = int(self.n_estimators)
         self.best_score_ = None
+        holdout = None
         dall = self._dmatrix(X)  # built once: the inner split takes row slices of it
         if self.early_stopping_rounds is not None:
             rows = np.arange(len(y))
@@ -351,10 +356,17 @@ class _Boosted(_SurvivalPredictions, BaseEstimator):
             )
             n_rounds = int(probe.best_iteration) + 1
             self.best_score_ = float(probe.best_score)
+            holdout = (
+                np.asarray(
+                    probe.predict(dval, output_margin=True, iteration_range=(0, n_rounds)),
+                    dtype=np.float64,
+                ),
+                y[val_rows],
+            )
         self._set_label(dall, y)
         self.booster_ = xgb.train(params, dall, num_boost_round=n_rounds, verbose_eval=False)
         self.n_estimators_ = n_rounds
-        return dall
+        return dall, holdout
 
     def _margin(self, X: Any) -> FloatArray:
         dm = self._dmatrix(self._validate_X(X, reset=False))
@@ -505,7 +517,7 @@ class BoostedCoxSurvival(_CoxType, _Boosted):
         self._check_boosting_params()
         X = self._validate_X(X, reset=True)
         y = _check_survival_y(y, X.shape[0], type(self).__name__)
-        dall = self._train(X, y, {})
+        dall, _ = self._train(X, y, {})
         margin = np.asarray(self.booster_.predict(dall, output_margin=True), dtype=np.float64)
         self.lp_mean_ = float(margin.mean())
         self._fit_baseline(y["time"], y["event"], margin - self.lp_mean_)
@@ -548,6 +560,22 @@ def _aft_intercept(time: FloatArray, event: np.ndarray, distribution: str, scale
     return float(optimize.minimize_scalar(nll, bounds=(lo, hi), method="bounded").x)
 
 
+def _aft_scale(time: FloatArray, event: np.ndarray, mu: FloatArray, distribution: str) -> float:
+    """Maximum-likelihood scale of ``log T = mu + scale * Z`` with ``mu`` given."""
+    log_t = np.log(time)
+
+    def nll(log_scale: float) -> float:
+        scale = np.exp(log_scale)
+        z = (log_t - mu) / scale
+        ll = np.where(
+            event, _log_density(z, distribution) - log_scale, _log_survival(z, distribution)
+        )
+        return -float(ll.sum())
+
+    found = optimize.minimize_scalar(nll, bounds=(np.log(0.02), np.log(50.0)), method="bounded")
+    return float(np.exp(found.x))
+
+
 class BoostedAFTSurvival(_Boosted):
     """Gradient-boosted accelerated failure time model (XGBoost ``survival:aft``).
 
@@ -564,7 +592,15 @@ class BoostedAFTSurvival(_Boosted):
         Distribution of ``Z``: log-normal, log-logistic or Weibull times ("extreme" is
         the minimum extreme value distribution, ``F(z) = 1 - exp(-exp(z))``).
     scale : float, default=1.0
-        Scale of ``Z`` on the log-day scale (fixed, not learned).
+        Scale of ``Z`` on the log-day scale in XGBoost's training loss.
+    estimate_scale : bool, default=False
+        Re-estimate the scale used for predictions (``scale_``) by maximum likelihood
+        on the early-stopping hold-out, given the booster's ``mu(x)`` there (records
+        the booster did not fit). It helps when the fixed ``scale`` is far from the
+        data's spread and the distribution fits the whole range of times; it can hurt
+        the Brier score at the horizons when the distribution fits the tails badly
+        (see the guide). False, or no hold-out (``early_stopping_rounds=None``),
+        means ``scale_`` is ``scale``.
     n_estimators : int, default=2000
         Maximum number of boosting rounds (early stopping usually ends sooner).
     learning_rate : float, default=0.05
@@ -600,6 +636,8 @@ class BoostedAFTSurvival(_Boosted):
         Held-out ``aft-nloglik`` at the chosen round; None without early stopping.
     intercept_ : float
         Maximum-likelihood log-time intercept used as XGBoost's base score.
+    scale_ : float
+        Scale of ``Z`` used for predictions (see ``estimate_scale``).
     unique_times_ : ndarray of shape (n_times,)
         Distinct training event times in days, increasing.
     n_features_in_ : int
@@ -643,6 +681,7 @@ class BoostedAFTSurvival(_Boosted):
         self,
         distribution: Literal["normal", "logistic", "extreme"] = "normal",
         scale: float = 1.0,
+        estimate_scale: bool = False,
         n_estimators: int = 2000,
         learning_rate: float = 0.05,
         max_depth: int = 3,
@@ -657,6 +696,7 @@ class BoostedAFTSurvival(_Boosted):
     ) -> None:
         self.distribution = distribution
         self.scale = scale
+        self.estimate_scale = estimate_scale
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
         self.max_depth = max_depth
@@ -695,6 +735,10 @@ class BoostedAFTSurvival(_Boosted):
                 f"got distribution={self.distribution!r}."
             )
         _check_number("scale", self.scale, low=0, low_open=True)
+        if not isinstance(self.estimate_scale, bool | np.bool_):
+            raise ValueError(
+                f"estimate_scale must be True or False; got estimate_scale={self.estimate_scale!r}."
+            )
         self._check_boosting_params()
         X = self._validate_X(X, reset=True)
         y = _check_survival_y(y, X.shape[0], type(self).__name__)
@@ -706,13 +750,17 @@ class BoostedAFTSurvival(_Boosted):
             "aft_loss_distribution_scale": float(self.scale),
             "base_score": float(np.exp(self.intercept_)),  # XGBoost takes it on the time scale
         }
-        self._train(X, y, extra)
+        _, held = self._train(X, y, extra)
+        self.scale_ = float(self.scale)
+        if self.estimate_scale and held is not None:
+            mu, y_held = held
+            self.scale_ = _aft_scale(y_held["time"], y_held["event"], mu, self.distribution)
         self.unique_times_ = np.unique(y["time"][y["event"]])
         return self
 
     def _cumulative_hazard(self, X: Any, times: FloatArray) -> FloatArray:
         mu = self._margin(X)
-        z = (np.log(times)[None, :] - mu[:, None]) / float(self.scale)
+        z = (np.log(times)[None, :] - mu[:, None]) / self.scale_
         return -_log_survival(z, self.distribution)
 
     def predict(self, X: Any) -> FloatArray:

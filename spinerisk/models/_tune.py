@@ -57,7 +57,8 @@ def tune(
     n_trials : int, default=20
         Number of trials.
     timeout : float or None, default=None
-        Stop after this many seconds.
+        Stop after this many seconds. The number of trials then depends on the
+        machine's speed, so a search stopped by ``timeout`` is not reproducible.
 
     Returns
     -------
