@@ -44,6 +44,12 @@ CASES = {
     "cox": (FX_OR_DEATH, "linear", None),
     "boosted_cox": (FX_OR_DEATH, "xgboost", FAST_SURV),
     "aft": (FX_OR_DEATH, "xgboost_aft", FAST_SURV),
+    # predictions with a scale re-estimated on the early-stopping hold-out (scale_ != 1)
+    "aft_estimated_scale": (
+        FX_OR_DEATH,
+        "xgboost_aft",
+        {**FAST, "early_stopping_rounds": 10, "estimate_scale": True},
+    ),
     "competing_cox": ("future_fracture", "linear", None),
     "competing_xgboost": ("future_fracture", "xgboost", FAST_SURV),
 }
@@ -127,9 +133,12 @@ def test_contributions_add_up_to_the_models_own_margin_and_risk(name, train, rec
         100 * ex.base_risk + ex.risk_points.sum(axis=1).to_numpy(), 100 * ex.risk, atol=1e-4
     )
     assert list(ex.contributions.index) == list(records["patient_id"])
-    assert ex.scale == {"aft": "log-time"}.get(
-        name, "log-odds" if model.endpoint_.kind == "binary" else "log-hazard"
+    aft = model.backend_ == "xgboost_aft"
+    assert ex.scale == (
+        "log-time" if aft else "log-odds" if model.endpoint_.kind == "binary" else "log-hazard"
     )
+    if name == "aft_estimated_scale":  # the risk above was computed with scale_, not scale
+        assert abs(model.estimator_.scale_ - 1.0) > 0.05
 
 
 @pytest.mark.parametrize("name", ["xgboost", "lightgbm"])

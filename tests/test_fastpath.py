@@ -158,6 +158,23 @@ def test_same_risks_and_warnings_as_batch(case, models, fast, records):
         assert np.array_equal(one[risk].to_numpy(), expected[risk].iloc[:N_SINGLE].to_numpy())
 
 
+def test_aft_with_an_estimated_scale_is_compiled_and_saved_exactly(records, tmp_path):
+    valid, _ = records
+    model = sr.RiskModel(
+        ANY_EVENT, backend="xgboost_aft", booster_params={"estimate_scale": True}
+    ).fit(sr.make_spine_cohort(400, seed=0))
+    assert abs(model.estimator_.scale_ - 1.0) > 0.05  # predictions do not use `scale`
+    expected = _batch(model, valid[:300])
+    risk = [c for c in expected.columns if c.startswith("risk_")]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataQualityWarning)
+        got = FastPredictor.from_model(model).predict_risk(valid[:300], as_frame=True)
+    pd.testing.assert_frame_equal(got, expected, rtol=1e-9, atol=0)
+    loaded = sr.load(model.save(tmp_path / "aft.spinerisk"))
+    assert loaded.estimator_.scale_ == model.estimator_.scale_
+    np.testing.assert_array_equal(_batch(loaded, valid[:300])[risk], expected[risk])
+
+
 def test_dataframe_in_dataframe_out(models, fast, records):
     valid, _ = records
     case = ("future_fracture", "xgboost")

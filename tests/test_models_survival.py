@@ -18,6 +18,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.utils.estimator_checks import estimator_checks_generator
 
 import spinerisk as sr
+from spinerisk.models import _survival as survival_module
 from spinerisk.models._survival import BoostedAFTSurvival, BoostedCoxSurvival, CoxPHSurvival
 from spinerisk.targets import make_survival_target
 
@@ -454,27 +455,41 @@ def test_aft_intercept_is_the_maximum_likelihood_estimate():
     np.testing.assert_allclose(start.predict(np.zeros((2, 1))), -start.intercept_, atol=1e-5)
 
 
+#: Draws of Z for each AFT distribution: standard normal, standard logistic, and the
+#: minimum extreme value distribution (log of a unit exponential).
+_Z = {
+    "normal": lambda rng, n: rng.normal(size=n),
+    "logistic": lambda rng, n: rng.logistic(size=n),
+    "extreme": lambda rng, n: np.log(rng.exponential(size=n)),
+}
+
+
 @pytest.mark.parametrize("distribution", ["normal", "logistic", "extreme"])
-def test_aft_scale_is_estimated_on_the_held_out_records(distribution):
-    """Log-normal times with spread 2 around a linear mu(x): with estimate_scale, whatever
-    the loss scale, the prediction scale is re-estimated near the true spread on records
-    the booster did not fit; by default (or without a hold-out) it is the loss scale."""
+def test_aft_scale_is_estimated_on_the_held_out_records(distribution, monkeypatch):
+    """Times with spread 1.7 around a linear mu(x), drawn from the model's own
+    distribution: with estimate_scale, whatever the loss scale, the prediction scale is
+    re-estimated near the true spread from the early-stopping hold-out alone; by default
+    (or without a hold-out) it is the loss scale."""
     rng = np.random.default_rng(12)
     n = 3000
     X = rng.normal(size=(n, 2))
-    log_t = 6.0 + 0.8 * X[:, 0] + 2.0 * rng.normal(size=n)
+    log_t = 6.0 + 0.8 * X[:, 0] + 1.7 * _Z[distribution](rng, n)
     t_censor = np.exp(rng.uniform(5.0, 11.0, n))
     y = make_survival_target(np.exp(log_t) <= t_censor, np.minimum(np.exp(log_t), t_censor))
+    seen: list[int] = []
+    real = survival_module._aft_scale
+    monkeypatch.setattr(
+        survival_module, "_aft_scale", lambda t, *a: seen.append(len(t)) or real(t, *a)
+    )
     fitted = {
         s: BoostedAFTSurvival(
             distribution=distribution, scale=s, estimate_scale=True, n_estimators=300
         ).fit(X, y)
         for s in (0.5, 1.0, 3.0)
     }
+    assert seen == [n // 5] * 3  # the held-out records only (validation_fraction=0.2)
     spreads = {s: m.scale_ for s, m in fitted.items()}
-    if distribution == "normal":  # the true model: the estimate recovers the spread
-        assert all(abs(v - 2.0) < 0.25 for v in spreads.values()), spreads
-    assert max(spreads.values()) / min(spreads.values()) < 1.5, spreads  # not the loss scale
+    assert all(abs(v - 1.7) < 0.2 for v in spreads.values()), spreads
     fixed = BoostedAFTSurvival(distribution=distribution, n_estimators=300)  # the default
     assert fixed.fit(X, y).scale_ == 1.0
     no_holdout = BoostedAFTSurvival(
@@ -493,6 +508,14 @@ def test_aft_scale_is_estimated_on_the_held_out_records(distribution):
     np.testing.assert_allclose(
         model.predict_survival_function(X[:5], t), expected[distribution], rtol=1e-9
     )
+
+
+def test_aft_scale_from_too_few_held_out_events_is_not_used():
+    X, y = _ph_data(60, seed=2)  # a 12-record hold-out, with fewer than 10 events
+    model = BoostedAFTSurvival(scale=0.8, estimate_scale=True, n_estimators=30)
+    with pytest.warns(UserWarning, match=r"no reliable scale from the 12 held-out records"):
+        model.fit(X, y)
+    assert model.scale_ == 0.8
 
 
 def test_aft_learns_the_ranking():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import numpy as np
@@ -110,10 +111,13 @@ def _check_selection(model) -> None:
     best_flexible = mean.drop("linear").idxmax()
     assert f"{best_flexible} {table.loc[best_flexible, 'mean']:.4f} vs linear" in reason
     assert f"vs linear {table.loc['linear', 'mean']:.4f}" in reason
-    if model.backend_ == "linear":
-        assert reason.startswith("the penalised straight-line model was kept")
+    found = re.search(r"paired gain (-?[0-9.]+), standard error ([0-9.]+)", reason)
+    gain, se = float(found[1]), float(found[2])
+    assert gain == pytest.approx(mean[best_flexible] - mean["linear"], abs=2e-4)
+    if model.backend_ == "linear":  # the rule: a flexible model must beat the noise
+        assert gain <= se and reason.startswith("the penalised straight-line model was kept")
     else:
-        assert model.backend_ == best_flexible and mean[best_flexible] > mean["linear"]
+        assert model.backend_ == best_flexible and gain > se
         assert " beat the penalised straight-line model" in reason
 
 

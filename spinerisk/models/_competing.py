@@ -51,7 +51,8 @@ class CauseSpecificCIF(MetaEstimatorMixin, BaseEstimator):
         Unfitted model for one cause, taking ``y`` as a survival target. It must expose
         ``predict_cumulative_hazard(X, times)`` and ``unique_times_`` after fitting
         (:class:`CoxPHSurvival`, :class:`BoostedCoxSurvival`, :class:`BoostedAFTSurvival`).
-        None means ``CoxPHSurvival()``.
+        ``times`` is non-decreasing and may repeat a time: the grid of all causes' event
+        times, held at this cause's last event time. None means ``CoxPHSurvival()``.
     causes : tuple of int, default=(1, 2)
         Event codes modelled; every non-zero code in ``y`` must be listed (1 subsequent
         fracture, 2 death).

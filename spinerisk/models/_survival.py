@@ -17,6 +17,7 @@ from __future__ import annotations
 import abc
 import numbers
 import os
+import warnings
 from typing import Any, Literal
 
 import numpy as np
@@ -560,8 +561,19 @@ def _aft_intercept(time: FloatArray, event: np.ndarray, distribution: str, scale
     return float(optimize.minimize_scalar(nll, bounds=(lo, hi), method="bounded").x)
 
 
-def _aft_scale(time: FloatArray, event: np.ndarray, mu: FloatArray, distribution: str) -> float:
-    """Maximum-likelihood scale of ``log T = mu + scale * Z`` with ``mu`` given."""
+#: Search range of the maximum-likelihood AFT scale (log-day scale), and the fewest
+#: held-out events it is estimated from.
+_SCALE_BOUNDS = (0.02, 50.0)
+_SCALE_MIN_EVENTS = 10
+
+
+def _aft_scale(
+    time: FloatArray, event: np.ndarray, mu: FloatArray, distribution: str
+) -> float | None:
+    """Maximum-likelihood scale of ``log T = mu + scale * Z`` with ``mu`` given, or None
+    when it cannot be trusted (too few events, or the optimum at a search bound)."""
+    if int(np.sum(event)) < _SCALE_MIN_EVENTS:
+        return None
     log_t = np.log(time)
 
     def nll(log_scale: float) -> float:
@@ -572,7 +584,10 @@ def _aft_scale(time: FloatArray, event: np.ndarray, mu: FloatArray, distribution
         )
         return -float(ll.sum())
 
-    found = optimize.minimize_scalar(nll, bounds=(np.log(0.02), np.log(50.0)), method="bounded")
+    low, high = np.log(_SCALE_BOUNDS[0]), np.log(_SCALE_BOUNDS[1])
+    found = optimize.minimize_scalar(nll, bounds=(low, high), method="bounded")
+    if min(found.x - low, high - found.x) < 1e-3:
+        return None
     return float(np.exp(found.x))
 
 
@@ -596,7 +611,10 @@ class BoostedAFTSurvival(_Boosted):
     estimate_scale : bool, default=False
         Re-estimate the scale used for predictions (``scale_``) by maximum likelihood
         on the early-stopping hold-out, given the booster's ``mu(x)`` there (records
-        the booster did not fit). It helps when the fixed ``scale`` is far from the
+        the booster did not fit, though they chose its number of rounds, which makes
+        the estimate slightly optimistic). With fewer than 10 held-out events, or an
+        optimum at the search bounds (0.02, 50), it warns and keeps ``scale``. It
+        helps when the fixed ``scale`` is far from the
         data's spread and the distribution fits the whole range of times; it can hurt
         the Brier score at the horizons when the distribution fits the tails badly
         (see the guide). False, or no hold-out (``early_stopping_rounds=None``),
@@ -754,7 +772,18 @@ class BoostedAFTSurvival(_Boosted):
         self.scale_ = float(self.scale)
         if self.estimate_scale and held is not None:
             mu, y_held = held
-            self.scale_ = _aft_scale(y_held["time"], y_held["event"], mu, self.distribution)
+            found = _aft_scale(y_held["time"], y_held["event"], mu, self.distribution)
+            if found is None:
+                warnings.warn(
+                    f"estimate_scale: no reliable scale from the {len(y_held)} held-out "
+                    f"records ({int(y_held['event'].sum())} events; at least "
+                    f"{_SCALE_MIN_EVENTS} are needed and the optimum must lie inside "
+                    f"{_SCALE_BOUNDS}); predictions use scale={self.scale!r}.",
+                    UserWarning,
+                    stacklevel=2,
+                )
+            else:
+                self.scale_ = found
         self.unique_times_ = np.unique(y["time"][y["event"]])
         return self
 
