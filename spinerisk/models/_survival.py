@@ -547,15 +547,20 @@ def _log_density(z: FloatArray, distribution: str) -> FloatArray:
     return z - np.exp(np.minimum(z, 700.0))
 
 
+def _standard_loglik(z: FloatArray, event: np.ndarray, distribution: str) -> float:
+    """Log-likelihood of standardised log times ``z`` (events: density; censored records:
+    survival), up to a constant and without the ``-log(scale)`` term of each event."""
+    return float(
+        np.where(event, _log_density(z, distribution), _log_survival(z, distribution)).sum()
+    )
+
+
 def _aft_intercept(time: FloatArray, event: np.ndarray, distribution: str, scale: float) -> float:
     """Maximum-likelihood log-time intercept of the AFT model without covariates."""
     log_t = np.log(time)
 
     def nll(mu: float) -> float:
-        z = (log_t - mu) / scale
-        return -float(
-            np.where(event, _log_density(z, distribution), _log_survival(z, distribution)).sum()
-        )
+        return -_standard_loglik((log_t - mu) / scale, event, distribution)
 
     lo, hi = log_t.min() - 20 * scale, log_t.max() + 20 * scale
     return float(optimize.minimize_scalar(nll, bounds=(lo, hi), method="bounded").x)
@@ -572,17 +577,14 @@ def _aft_scale(
 ) -> float | None:
     """Maximum-likelihood scale of ``log T = mu + scale * Z`` with ``mu`` given, or None
     when it cannot be trusted (too few events, or the optimum at a search bound)."""
-    if int(np.sum(event)) < _SCALE_MIN_EVENTS:
+    n_events = int(np.sum(event))
+    if n_events < _SCALE_MIN_EVENTS:
         return None
     log_t = np.log(time)
 
     def nll(log_scale: float) -> float:
-        scale = np.exp(log_scale)
-        z = (log_t - mu) / scale
-        ll = np.where(
-            event, _log_density(z, distribution) - log_scale, _log_survival(z, distribution)
-        )
-        return -float(ll.sum())
+        z = (log_t - mu) / np.exp(log_scale)
+        return n_events * log_scale - _standard_loglik(z, event, distribution)
 
     low, high = np.log(_SCALE_BOUNDS[0]), np.log(_SCALE_BOUNDS[1])
     found = optimize.minimize_scalar(nll, bounds=(low, high), method="bounded")
@@ -613,12 +615,11 @@ class BoostedAFTSurvival(_Boosted):
         on the early-stopping hold-out, given the booster's ``mu(x)`` there (records
         the booster did not fit, though they chose its number of rounds, which makes
         the estimate slightly optimistic). With fewer than 10 held-out events, or an
-        optimum at the search bounds (0.02, 50), it warns and keeps ``scale``. It
-        helps when the fixed ``scale`` is far from the
-        data's spread and the distribution fits the whole range of times; it can hurt
-        the Brier score at the horizons when the distribution fits the tails badly
-        (see the guide). False, or no hold-out (``early_stopping_rounds=None``),
-        means ``scale_`` is ``scale``.
+        optimum at the search bounds (0.02, 50), it warns and keeps ``scale``. It helps
+        when the fixed ``scale`` is far from the data's spread and the distribution fits
+        the whole range of times; it can hurt the Brier score at the horizons when the
+        distribution fits the tails badly (see the guide). False, or no hold-out
+        (``early_stopping_rounds=None``), means ``scale_`` is ``scale``.
     n_estimators : int, default=2000
         Maximum number of boosting rounds (early stopping usually ends sooner).
     learning_rate : float, default=0.05
