@@ -36,18 +36,6 @@ BACKENDS: dict[str, tuple[str, ...]] = {
 _LINEAR = ("linear", "spline")
 
 
-def _concordance_scorer(event_of_interest: int) -> Any:
-    """Scorer: Harrell's C of the risk score for one event (other events censored)."""
-
-    def score(estimator: Any, X: Any, y: np.ndarray) -> float:
-        from lifelines.utils import concordance_index
-
-        event = y["event"] if y["event"].dtype == bool else y["event"] == event_of_interest
-        return float(concordance_index(y["time"], -estimator.predict(X), event))
-
-    return score
-
-
 class RiskModel(BaseEstimator):
     """Risk of collapse, nonunion or future fracture from validated records.
 
@@ -353,7 +341,7 @@ default="auto"
             scoring: Any = "neg_log_loss"
         else:
             splitter = KFold(self.cv, shuffle=True, random_state=self.random_state)
-            scoring = _concordance_scorer(ep.event_of_interest)
+            scoring = None  # the estimator's own score: Harrell's C of the event of interest
         est = self._candidate(backend, ep)
         return cross_validate(est, data, target, cv=splitter, scoring=scoring)["test_score"]
 
