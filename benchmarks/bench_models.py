@@ -642,6 +642,25 @@ RAW_XGBOOST_ROUNDS = 100
 WARM_UP_ROWS = 300
 
 
+def raw_xgboost_fit(train: pd.DataFrame) -> Callable[[], Any]:
+    """``xgboost.train`` alone at GBSA's settings on the peers' matrix of ``train``
+    (the DMatrix build included in the call)."""
+    import xgboost as xgb
+
+    y = _surv(train)
+    X_peer = PeerDesign().fit(train).transform(train).to_numpy(dtype=float)
+    label = np.where(y["event"], y["time"], -y["time"])
+
+    def fit() -> Any:
+        return xgb.train(
+            RAW_XGBOOST_COX,
+            xgb.DMatrix(X_peer, label=label, nthread=1),
+            num_boost_round=RAW_XGBOOST_ROUNDS,
+        )
+
+    return fit
+
+
 def fit_time_reference(train: pd.DataFrame, fitted: SpineriskSurvival) -> dict[str, float]:
     """Fit times that bound what any XGBoost-based model can reach on this fold.
 
@@ -652,25 +671,14 @@ def fit_time_reference(train: pd.DataFrame, fitted: SpineriskSurvival) -> dict[s
     baseline) refitted on its already-encoded training matrix, i.e. ``RiskModel.fit``
     without validation, feature pipeline and training reference.
     """
-    import xgboost as xgb
     from sklearn.base import clone
 
-    y = _surv(train)
-    X_peer = PeerDesign().fit(train).transform(train).to_numpy(dtype=float)
-    label = np.where(y["event"], y["time"], -y["time"])
-
-    def raw() -> Any:
-        return xgb.train(
-            RAW_XGBOOST_COX,
-            xgb.DMatrix(X_peer, label=label, nthread=1),
-            num_boost_round=RAW_XGBOOST_ROUNDS,
-        )
-
+    raw = raw_xgboost_fit(train)
     rm = fitted.model
     X_own = rm.features_.transform(spinerisk.validate(train, fitted.schema))
     estimator = clone(rm.estimator_)
     _, raw_s = _timed(raw)
-    _, own_s = _timed(lambda: estimator.fit(X_own, y))
+    _, own_s = _timed(lambda: estimator.fit(X_own, _surv(train)))
     return {"raw_xgboost_cox": raw_s, "spinerisk_estimator": own_s}
 
 
@@ -795,8 +803,6 @@ def bench_fit_scaling(cfg: Config, log: WarningLog) -> dict[str, Any]:
     long and stable), the XGBoost fits three times (median). Each model gets an untimed
     warm-up fit first.
     """
-    import xgboost as xgb
-
     spec = next(s for s in SURVIVAL_DATA if s.name == SCALING_DATA)
     records, _ = load_survival(spec, None)
     schema = survival_schema(records, spec.name)
@@ -811,23 +817,13 @@ def bench_fit_scaling(cfg: Config, log: WarningLog) -> dict[str, Any]:
     for n in sizes:
         train = records.iloc[order[:n]]
         y = _surv(train)
-        X_peer = PeerDesign().fit(train).transform(train).to_numpy(dtype=float)
-        label = np.where(y["event"], y["time"], -y["time"])
-
-        def raw(X: np.ndarray = X_peer, lab: np.ndarray = label) -> Any:
-            return xgb.train(
-                RAW_XGBOOST_COX,
-                xgb.DMatrix(X, label=lab, nthread=1),
-                num_boost_round=RAW_XGBOOST_ROUNDS,
-            )
-
         ours = _make_survival_model("spinerisk_xgboost", schema, endpoint, cfg)
         gbsa = _make_survival_model("sksurv_gbsa", schema, endpoint, cfg)
         with log.record("spinerisk_xgboost"):
             ours_s = _median_fit_s(lambda m=ours, t=train: m.fit(t), 3)
         with log.record("sksurv_gbsa"):
             gbsa_s = _median_fit_s(lambda m=gbsa, t=train: m.fit(t), 1)
-        raw_s = _median_fit_s(raw, 3)
+        raw_s = _median_fit_s(raw_xgboost_fit(train), 3)
         rows.append(
             {
                 "records": int(n),
