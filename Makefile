@@ -1,9 +1,18 @@
 # Two entry points for a fresh machine: `make demo` and `make test`.
 # Each creates .venv if missing and installs the pinned versions from constraints.txt.
+# `make demo` installs only what the demo imports (DEMO_EXTRAS); `make test` installs a
+# superset (TEST_EXTRAS), so after it the demo stamp holds too, while `make test` after
+# `make demo` still installs the test extras (its own stamp is missing).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PIP_INSTALL := $(BIN)/python -m pip install --disable-pip-version-check -q -c constraints.txt
+DEMO_EXTRAS := cli,evaluation
+TEST_EXTRAS := $(DEMO_EXTRAS),dev,docs
+# pmsampsize (the reports' sample-size section) pins its dependencies too tightly: installed
+# without them; the evaluation extra brings what it imports.
+PMSAMPSIZE_INSTALL := $(BIN)/python -m pip install --disable-pip-version-check -q --no-deps \
+	--ignore-requires-python pmsampsize==0.1.0
 
 .PHONY: demo test lint docs notebooks bench clean
 
@@ -11,12 +20,13 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 $(VENV)/.demo-installed: $(BIN)/python pyproject.toml constraints.txt
-	$(PIP_INSTALL) -e ".[cli]"
+	$(PIP_INSTALL) -e ".[$(DEMO_EXTRAS)]"
+	$(PMSAMPSIZE_INSTALL)
 	touch $@
 
 $(VENV)/.test-installed: $(BIN)/python pyproject.toml constraints.txt
-	$(PIP_INSTALL) -e ".[cli,dev,docs]"
-	$(BIN)/python -m pip install --disable-pip-version-check -q --no-deps --ignore-requires-python pmsampsize==0.1.0
+	$(PIP_INSTALL) -e ".[$(TEST_EXTRAS)]"
+	$(PMSAMPSIZE_INSTALL)
 	touch $@ $(VENV)/.demo-installed
 
 demo: $(VENV)/.demo-installed
@@ -40,7 +50,7 @@ test: lint $(VENV)/.test-installed
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache
 $(VENV)/.bench-installed: $(VENV)/.test-installed
-	$(PIP_INSTALL) -e ".[cli,dev,docs,bench]"
+	$(PIP_INSTALL) -e ".[$(TEST_EXTRAS),bench]"
 	touch $@
 
 bench: $(VENV)/.bench-installed
