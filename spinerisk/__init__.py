@@ -22,7 +22,7 @@ from spinerisk._version import __version__
 if _typing.TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from spinerisk.bundle import load_bundle as load
     from spinerisk.datasets import make_spine_cohort
-    from spinerisk.endpoints import Endpoint, get_endpoint
+    from spinerisk.endpoints import Endpoint, get_endpoint, load_endpoint
     from spinerisk.evaluation import EvaluationReport, centre_split, evaluate, temporal_split
     from spinerisk.exceptions import (
         ArtifactError,
@@ -34,7 +34,15 @@ if _typing.TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from spinerisk.features import make_feature_pipeline
     from spinerisk.io import ColumnMapping, apply_mapping, load_mapping, read_records
     from spinerisk.models import RiskModel
-    from spinerisk.schema import SPINE_SCHEMA, FieldSpec, RowRule, Schema
+    from spinerisk.schema import (
+        SPINE_SCHEMA,
+        DerivedFeature,
+        FieldSpec,
+        RowRule,
+        Schema,
+        SchemaFileError,
+        load_schema,
+    )
     from spinerisk.schema._validate import ValidationResult, validate
     from spinerisk.scoring import score_dask, score_file
     from spinerisk.summary import table_one
@@ -43,6 +51,7 @@ __all__ = [
     "SPINE_SCHEMA",
     "ArtifactError",
     "ColumnMapping",
+    "DerivedFeature",
     "Endpoint",
     "DataQualityWarning",
     "EvaluationReport",
@@ -52,6 +61,7 @@ __all__ = [
     "RiskModel",
     "RowRule",
     "Schema",
+    "SchemaFileError",
     "SchemaValidationError",
     "ValidationResult",
     "__version__",
@@ -60,7 +70,9 @@ __all__ = [
     "evaluate",
     "get_endpoint",
     "load",
+    "load_endpoint",
     "load_mapping",
+    "load_schema",
     "make_feature_pipeline",
     "make_spine_cohort",
     "read_records",
@@ -77,6 +89,10 @@ _LAZY = {
     "FieldSpec": "spinerisk.schema",
     "RowRule": "spinerisk.schema",
     "Schema": "spinerisk.schema",
+    "DerivedFeature": "spinerisk.schema",
+    "SchemaFileError": "spinerisk.schema",
+    "load_schema": "spinerisk.schema",
+    "load_endpoint": "spinerisk.endpoints",
     "ValidationResult": "spinerisk.schema._validate",
     "validate": "spinerisk.schema._validate",
     "ArtifactError": "spinerisk.exceptions",

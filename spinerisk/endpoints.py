@@ -7,8 +7,10 @@ nothing else decides which column is the outcome.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+import math
+import os
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -16,38 +18,100 @@ import pandas as pd
 from spinerisk.schema._spec import FOLLOW_UP_ROLES, Schema
 from spinerisk.targets import make_competing_target, make_survival_target
 
-__all__ = ["COLLAPSE", "ENDPOINTS", "FUTURE_FRACTURE", "NONUNION", "Endpoint", "get_endpoint"]
+__all__ = [
+    "COLLAPSE",
+    "ENDPOINTS",
+    "FUTURE_FRACTURE",
+    "NONUNION",
+    "TIME_UNITS",
+    "Endpoint",
+    "endpoint_from_dict",
+    "endpoint_to_dict",
+    "get_endpoint",
+    "load_endpoint",
+    "risk_column",
+]
 
 DAYS_PER_YEAR = 365.25
+#: Time units an endpoint's data may be recorded in, and their length in days. Times
+#: and horizons are converted to days once, when the outcome is read
+#: (:meth:`Endpoint.target`) and when an endpoint file is read; every output shows
+#: horizons in the endpoint's own unit.
+TIME_UNITS: dict[str, float] = {
+    "days": 1.0,
+    "weeks": 7.0,
+    "months": DAYS_PER_YEAR / 12,
+    "years": DAYS_PER_YEAR,
+}
+_UNIT_SUFFIX = {"days": "d", "weeks": "w", "months": "mo", "years": "y"}
+#: Internal horizon of a binary endpoint recorded without one (its risk column is ``risk``).
+NO_HORIZON = 0.0
+
+
+def risk_column(horizon: float, time_unit: str = "days") -> str:
+    """Name of the risk column for a horizon in days.
+
+    ``risk_<whole days>d`` for endpoints in days (``risk_365d``), the horizon in the
+    endpoint's unit otherwise (``risk_12mo``, ``risk_2y``, ``risk_26w``), and ``risk``
+    for a binary endpoint without a horizon.
+
+    Examples
+    --------
+    >>> risk_column(182.62), risk_column(365.25, "months"), risk_column(0.0)
+    ('risk_183d', 'risk_12mo', 'risk')
+    """
+    if horizon == NO_HORIZON:
+        return "risk"
+    if time_unit == "days":
+        return f"risk_{round(horizon):d}d"
+    value = horizon / TIME_UNITS[time_unit]
+    return f"risk_{round(value, 6):g}{_UNIT_SUFFIX[time_unit]}"
 
 
 @dataclass(frozen=True)
 class Endpoint:
-    """Specification of one prognostic outcome.
+    """Specification of one prognostic (or diagnostic) outcome.
 
     Parameters
     ----------
     name : str
         Identifier (``"nonunion"``).
     kind : {"binary", "survival", "competing"}
-        Binary outcome at a fixed horizon, time to event, or time to the first of
-        competing events (event codes 0 censored, 1 event of interest, 2 competing).
+        Binary outcome (at a fixed horizon, or without one), time to event, or time to
+        the first of competing events.
     description : str
         Clinical definition, horizon included.
     event : str
         Outcome column: the binary flag, the event indicator or the event code.
     time : str or None
-        Column with days from the index fracture to the event or censoring
-        (``None`` for binary endpoints).
+        Column with the time from the index date to the event or censoring, in
+        ``time_unit`` (``None`` for binary endpoints).
     horizons : tuple of float
-        Default prediction horizons in days.
+        Default prediction horizons **in days** (an endpoint file gives them in its
+        ``time_unit``). A binary endpoint may have none: its risk column is ``risk``.
     eligible_treatments : tuple of str or None
         Treatments for which the outcome is defined (None: all patients).
     include_treatment : bool
         Whether treatment fields are predictors. Treatment is confounded by indication;
         its attributions are not causal.
     event_of_interest : int, default=1
-        Event code of interest for competing risks.
+        Event code of interest for competing risks (and of the event for time-to-event
+        endpoints with a coded event column).
+    time_unit : {"days", "weeks", "months", "years"}, default="days"
+        Unit of the ``time`` column; converted to days once, in :meth:`target`.
+    eligibility : str or None, default=None
+        Expression (see :mod:`spinerisk.schema._expr`) a record must satisfy for the
+        outcome to be defined; a record where it is false or missing is not eligible.
+    predictor_fields : tuple of str or None, default=None
+        Predictors; None means every field with role ``feature`` (and ``treatment`` when
+        ``include_treatment``).
+    comparators : tuple of str, default=()
+        Columns holding an existing score to show beside the model (never predictors).
+    censor_code : int, default=0
+        Event code of a censored record (competing risks and coded time-to-event).
+    positive : object or None, default=None
+        Value of a binary ``event`` column that means the outcome occurred (text codes
+        such as ``"present"``); None means the column is a flag or 0/1.
 
     Examples
     --------
@@ -69,11 +133,20 @@ class Endpoint:
     event: str
     time: str | None
     horizons: tuple[float, ...]
-    eligible_treatments: tuple[str, ...] | None
-    include_treatment: bool
+    eligible_treatments: tuple[str, ...] | None = None
+    include_treatment: bool = False
     event_of_interest: int = 1
+    time_unit: str = "days"
+    eligibility: str | None = None
+    predictor_fields: tuple[str, ...] | None = None
+    comparators: tuple[str, ...] = ()
+    censor_code: int = 0
+    positive: Any = None
+    _eligibility: Any = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        from spinerisk.schema._expr import parse
+
         if self.kind not in ("binary", "survival", "competing"):
             raise ValueError(
                 f"Endpoint {self.name!r}: kind must be 'binary', 'survival' or 'competing'; "
@@ -81,14 +154,62 @@ class Endpoint:
             )
         if self.kind != "binary" and self.time is None:
             raise ValueError(f"Endpoint {self.name!r}: a {self.kind} endpoint needs `time`.")
-        if not self.horizons or any(h <= 0 for h in self.horizons):
+        if self.time_unit not in TIME_UNITS:
+            raise ValueError(
+                f"Endpoint {self.name!r}: time_unit={self.time_unit!r} is not one of "
+                f"{', '.join(TIME_UNITS)}."
+            )
+        object.__setattr__(self, "horizons", tuple(float(h) for h in self.horizons))
+        if self.kind != "binary" and not self.horizons:
+            raise ValueError(f"Endpoint {self.name!r}: a {self.kind} endpoint needs horizons.")
+        if any(not math.isfinite(h) or h <= 0 for h in self.horizons):
             raise ValueError(f"Endpoint {self.name!r}: horizons must be positive days.")
+        if self.kind == "binary" and len(self.horizons) > 1:
+            raise ValueError(
+                f"Endpoint {self.name!r}: a binary outcome is recorded at one horizon; got "
+                f"{len(self.horizons)}."
+            )
+        if self.eligible_treatments is not None:
+            object.__setattr__(self, "eligible_treatments", tuple(self.eligible_treatments))
+        if self.predictor_fields is not None:
+            object.__setattr__(self, "predictor_fields", tuple(self.predictor_fields))
+        object.__setattr__(self, "comparators", tuple(self.comparators))
+        if self.eligibility is not None:
+            object.__setattr__(self, "_eligibility", parse(self.eligibility))
 
+    # -- names and units ---------------------------------------------------------------------
     @property
     def outcome_columns(self) -> tuple[str, ...]:
         """Columns that hold the outcome."""
         return (self.event,) if self.time is None else (self.event, self.time)
 
+    @property
+    def model_horizons(self) -> tuple[float, ...]:
+        """Horizons a model of this endpoint predicts at by default (days); a binary
+        endpoint without a horizon has the single internal horizon :data:`NO_HORIZON`."""
+        return self.horizons if self.horizons else (NO_HORIZON,)
+
+    def risk_column(self, horizon: float) -> str:
+        """Name of the risk column at ``horizon`` (days), in this endpoint's unit."""
+        return risk_column(horizon, self.time_unit)
+
+    def to_days(self, value: float) -> float:
+        """A time or horizon in this endpoint's unit, in days."""
+        return float(value) * TIME_UNITS[self.time_unit]
+
+    def in_unit(self, days: float) -> float:
+        """A horizon in days, in this endpoint's unit."""
+        return float(days) / TIME_UNITS[self.time_unit]
+
+    def horizon_label(self, days: float) -> str:
+        """Human-readable horizon: ``"183 days"``, ``"12 months"``, ``"no horizon"``."""
+        if days == NO_HORIZON:
+            return "the recorded outcome (no horizon)"
+        if self.time_unit == "days":
+            return f"{days:g} days"
+        return f"{round(self.in_unit(days), 6):g} {self.time_unit}"
+
+    # -- what the model may read -------------------------------------------------------------
     def predictors(self, schema: Schema | None = None) -> list[str]:
         """Baseline fields that may be used as predictors (never an outcome field).
 
@@ -100,22 +221,86 @@ class Endpoint:
         Returns
         -------
         list of str
+
+        Raises
+        ------
+        ValueError
+            If a declared predictor is not a field of the schema, or is an outcome,
+            identifier or comparator field.
         """
         schema = _schema(schema)
+        if self.predictor_fields is not None:
+            unknown = [n for n in self.predictor_fields if n not in schema]
+            if unknown:
+                raise ValueError(
+                    f"Endpoint {self.name!r}: predictor(s) {unknown} are not fields of schema "
+                    f"{schema.name!r}."
+                )
+            barred = [
+                n
+                for n in self.predictor_fields
+                if schema[n].role in FOLLOW_UP_ROLES | {"id", "comparator", "admin"}
+                or n in self.outcome_columns
+                or n in self.comparators
+            ]
+            if barred:
+                raise ValueError(
+                    f"Endpoint {self.name!r}: {barred} cannot be predictors (outcome, "
+                    "identifier, admin or comparator fields)."
+                )
+            return [n for n in schema.names if n in self.predictor_fields]
         roles = ("feature", "treatment") if self.include_treatment else ("feature",)
-        names = [f.name for f in schema.by_role(*roles)]
+        names = [f.name for f in schema.by_role(*roles) if f.name not in self.outcome_columns]
+        names = [n for n in names if n not in self.comparators]
         leaked = [n for n in names if schema[n].role in FOLLOW_UP_ROLES]
         if leaked:  # pragma: no cover - by_role guarantees this; kept as a hard guard
             raise RuntimeError(f"Follow-up fields {leaked} would enter the predictors.")
         return names
 
-    def eligible(self, cohort: pd.DataFrame) -> pd.Series:
+    def check_schema(self, schema: Schema | None = None) -> None:
+        """Check that the endpoint's columns and eligibility fit ``schema``.
+
+        Raises
+        ------
+        ValueError
+            Naming the column or expression that does not fit.
+        """
+        schema = _schema(schema)
+        for col in (*self.outcome_columns, *self.comparators):
+            if col not in schema:
+                raise ValueError(
+                    f"Endpoint {self.name!r}: column {col!r} is not a field of schema "
+                    f"{schema.name!r}."
+                )
+        self.predictors(schema)
+        if self._eligibility is not None:
+            self._bound_eligibility(schema)
+
+    def _bound_eligibility(self, schema: Schema) -> Any:
+        from spinerisk.schema._expr import ExpressionError, parse
+
+        expr = parse(self.eligibility or "")
+        try:
+            kind = expr.check(schema._kinds, schema.lookup_tables)
+        except ExpressionError as exc:
+            raise ValueError(f"Endpoint {self.name!r}: eligibility: {exc}.") from None
+        if kind != "logical":
+            raise ValueError(
+                f"Endpoint {self.name!r}: eligibility `{self.eligibility}` gives a {kind}; "
+                "it must be true or false."
+            )
+        return expr
+
+    def eligible(self, cohort: pd.DataFrame, schema: Schema | None = None) -> pd.Series:
         """Records for which the outcome is defined and observed.
 
         Parameters
         ----------
         cohort : DataFrame
             Validated records.
+        schema : Schema or None, default=None
+            The records' schema (for the eligibility expression); None means
+            :data:`spinerisk.schema.SPINE_SCHEMA`.
 
         Returns
         -------
@@ -137,10 +322,16 @@ class Endpoint:
                     f"{list(self.eligible_treatments)}; the cohort has no 'treatment' column."
                 )
             mask &= cohort["treatment"].astype(object).isin(self.eligible_treatments)
+        if self.eligibility is not None:
+            expr = self._bound_eligibility(_schema(schema))
+            mask &= pd.Series(expr.evaluate(cohort) == 1.0, index=cohort.index)
         return mask.astype(bool)
 
     def target(self, cohort: pd.DataFrame) -> np.ndarray:
         """Outcome ``y`` in the project's convention (see :mod:`spinerisk.targets`).
+
+        Times are converted from ``time_unit`` to days here, once; event codes are
+        mapped to 0 (censored), 1 (the event of interest) and 2 (a competing event).
 
         Parameters
         ----------
@@ -162,11 +353,38 @@ class Endpoint:
                     "select eligible records first (Endpoint.eligible)."
                 )
         if self.kind == "binary":
-            return cohort[self.event].astype(bool).to_numpy()
+            return self._binary(cohort[self.event])
         time = cohort[self.time].astype(float).to_numpy()
+        if self.time_unit != "days":
+            time = time * TIME_UNITS[self.time_unit]
+        codes = cohort[self.event]
         if self.kind == "survival":
-            return make_survival_target(cohort[self.event].astype(bool).to_numpy(), time)
-        return make_competing_target(cohort[self.event].astype(int).to_numpy(), time)
+            if pd.api.types.is_bool_dtype(codes.dtype) or self._is_flag(codes):
+                return make_survival_target(codes.astype(bool).to_numpy(), time)
+            return make_survival_target(self._codes(codes) == 1, time)
+        return make_competing_target(self._codes(codes), time)
+
+    def _binary(self, col: pd.Series) -> np.ndarray:
+        if self.positive is not None:
+            return (col.astype(object) == self.positive).to_numpy(dtype=bool)
+        return col.astype(bool).to_numpy()
+
+    def _is_flag(self, codes: pd.Series) -> bool:
+        values = set(pd.unique(codes.astype(float)))
+        return values <= {0.0, 1.0} and (self.censor_code, self.event_of_interest) == (0, 1)
+
+    def _codes(self, codes: pd.Series) -> np.ndarray:
+        raw = codes.astype(float).to_numpy()
+        out = np.full(len(raw), 2, dtype=np.int64)
+        out[raw == self.censor_code] = 0
+        out[raw == self.event_of_interest] = 1
+        return out
+
+    # -- as data -------------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """The endpoint as plain data (horizons in its ``time_unit``); see
+        :func:`spinerisk.endpoints.endpoint_from_dict`."""
+        return endpoint_to_dict(self)
 
 
 def _schema(schema: Schema | None) -> Schema:
@@ -215,8 +433,9 @@ FUTURE_FRACTURE = Endpoint(
 ENDPOINTS: dict[str, Endpoint] = {e.name: e for e in (COLLAPSE, NONUNION, FUTURE_FRACTURE)}
 
 
-def get_endpoint(endpoint: str | Endpoint) -> Endpoint:
-    """Look up a built-in endpoint by name (an :class:`Endpoint` is returned as is).
+def get_endpoint(endpoint: Any) -> Endpoint:
+    """Look up a built-in endpoint by name, or read an endpoint file (an
+    :class:`Endpoint` is returned as is).
 
     Examples
     --------
@@ -226,14 +445,193 @@ def get_endpoint(endpoint: str | Endpoint) -> Endpoint:
     >>> get_endpoint("fusion")
     Traceback (most recent call last):
     ...
-    ValueError: endpoint='fusion' is not a built-in endpoint; expected one of 'collapse', 'nonunion', 'future_fracture', or an Endpoint.
+    ValueError: endpoint='fusion' is not a built-in endpoint; expected one of 'collapse', 'nonunion', 'future_fracture', an endpoint file (.toml, .yaml, .json) or an Endpoint.
     """  # noqa: E501
     if isinstance(endpoint, Endpoint):
         return endpoint
+    if isinstance(endpoint, os.PathLike) or (
+        isinstance(endpoint, str) and endpoint.lower().endswith((".toml", ".yaml", ".yml", ".json"))
+    ):
+        return load_endpoint(endpoint)
     if endpoint not in ENDPOINTS:
         names = ", ".join(repr(n) for n in ENDPOINTS)
         raise ValueError(
             f"endpoint={endpoint!r} is not a built-in endpoint; expected one of {names}, "
-            "or an Endpoint."
+            "an endpoint file (.toml, .yaml, .json) or an Endpoint."
         )
     return ENDPOINTS[endpoint]
+
+
+# -- endpoints as data ---------------------------------------------------------------------
+_ENDPOINT_KEYS: dict[str, Any] = {
+    "name": str,
+    "kind": str,
+    "description": str,
+    "event": str,
+    "time": str,
+    "time_unit": str,
+    "horizons": list,
+    "eligibility": str,
+    "eligible_treatments": list,
+    "include_treatment": bool,
+    "predictors": (list, str),
+    "comparators": list,
+    "event_codes": dict,
+    "positive": (str, int, float, bool),
+}
+
+
+def endpoint_to_dict(endpoint: Endpoint) -> dict[str, Any]:
+    """The plain-data form of an endpoint (horizons in its ``time_unit``).
+
+    Examples
+    --------
+    >>> from spinerisk.endpoints import FUTURE_FRACTURE, endpoint_from_dict, endpoint_to_dict
+    >>> endpoint_from_dict(endpoint_to_dict(FUTURE_FRACTURE)) == FUTURE_FRACTURE
+    True
+    """
+    ep = endpoint
+    out: dict[str, Any] = {"name": ep.name, "kind": ep.kind, "description": ep.description}
+    out["event"] = ep.event
+    if ep.time is not None:
+        out["time"] = ep.time
+    out["time_unit"] = ep.time_unit
+    out["horizons"] = [ep.in_unit(h) for h in ep.horizons]
+    if ep.eligibility is not None:
+        out["eligibility"] = ep.eligibility
+    if ep.eligible_treatments is not None:
+        out["eligible_treatments"] = list(ep.eligible_treatments)
+    out["include_treatment"] = ep.include_treatment
+    out["predictors"] = "features" if ep.predictor_fields is None else list(ep.predictor_fields)
+    if ep.comparators:
+        out["comparators"] = list(ep.comparators)
+    if ep.kind != "binary":
+        out["event_codes"] = {"censored": ep.censor_code, "event": ep.event_of_interest}
+    if ep.positive is not None:
+        out["positive"] = ep.positive
+    return out
+
+
+def _endpoint_problems(data: Any, text: str | None) -> tuple[Endpoint | None, list[Any]]:
+    from spinerisk.schema._files import _check_keys, _Collector
+
+    out = _Collector(text)
+    if not _check_keys(data, _ENDPOINT_KEYS, "endpoint", out, ("name", "kind", "event")):
+        # keys of a top-level table are reported without the "endpoint." prefix
+        return None, [_top_level(p) for p in out.problems]
+    kind = data["kind"]
+    if kind not in ("binary", "survival", "competing"):
+        out.add("kind", f"{kind!r} is not one of binary, survival, competing")
+    unit = data.get("time_unit", "days")
+    if unit not in TIME_UNITS:
+        out.add("time_unit", f"{unit!r} is not one of {', '.join(TIME_UNITS)}")
+        unit = "days"
+    horizons = data.get("horizons", [])
+    if any(isinstance(h, bool) or not isinstance(h, int | float) for h in horizons):
+        out.add("horizons", f"must be numbers (in {unit}); got {horizons!r}")
+        horizons = []
+    codes = data.get("event_codes") or {}
+    unknown = set(codes) - {"censored", "event"}
+    if unknown:
+        out.add("event_codes", f"keys are `censored` and `event`; got {sorted(unknown)}")
+    predictors = data.get("predictors", "features")
+    if isinstance(predictors, str) and predictors != "features":
+        out.add("predictors", 'is a list of fields, or "features" for every feature field')
+    if out.problems:
+        return None, out.problems
+    factor = TIME_UNITS[unit]
+    try:
+        ep = Endpoint(
+            name=data["name"],
+            kind=kind,
+            description=data.get("description", ""),
+            event=data["event"],
+            time=data.get("time"),
+            horizons=tuple(float(h) * factor for h in horizons),
+            eligible_treatments=(
+                None
+                if data.get("eligible_treatments") is None
+                else tuple(data["eligible_treatments"])
+            ),
+            include_treatment=data.get("include_treatment", False),
+            event_of_interest=int(codes.get("event", 1)),
+            time_unit=unit,
+            eligibility=data.get("eligibility"),
+            predictor_fields=None if isinstance(predictors, str) else tuple(predictors),
+            comparators=tuple(data.get("comparators") or ()),
+            censor_code=int(codes.get("censored", 0)),
+            positive=data.get("positive"),
+        )
+    except ValueError as exc:
+        key = "eligibility" if "eligibility" in str(exc) or "position" in str(exc) else "endpoint"
+        out.add(key, str(exc).split(": ", 1)[-1].rstrip("."))
+        return None, out.problems
+    return ep, []
+
+
+def _top_level(problem: Any) -> Any:
+    from spinerisk.schema._files import FileProblem
+
+    key = problem.key.removeprefix("endpoint.").removeprefix("endpoint")
+    return FileProblem(key or "(file)", problem.message, problem.line)
+
+
+def endpoint_from_dict(
+    data: Any, *, source: str = "the endpoint", schema: Schema | None = None
+) -> Endpoint:
+    """Build an :class:`Endpoint` from its plain-data form (horizons in ``time_unit``).
+
+    Parameters
+    ----------
+    data : dict
+        See :func:`endpoint_to_dict` and the "Bring your own data" guide.
+    source : str
+        Name shown in errors.
+    schema : Schema or None
+        When given, the endpoint's columns, predictors and eligibility are checked
+        against it.
+
+    Raises
+    ------
+    SchemaFileError
+        Listing every problem with its key.
+    """
+    from spinerisk.schema._files import FileProblem, SchemaFileError
+
+    ep, problems = _endpoint_problems(data, None)
+    if ep is None:
+        raise SchemaFileError(source, problems)
+    if schema is not None:
+        try:
+            ep.check_schema(schema)
+        except ValueError as exc:
+            raise SchemaFileError(source, [FileProblem("endpoint", str(exc))]) from None
+    return ep
+
+
+def load_endpoint(path: Any, schema: Schema | None = None) -> Endpoint:
+    """Read an endpoint from a TOML, YAML or JSON file (see :func:`endpoint_from_dict`).
+
+    Examples
+    --------
+    A file for a one-year binary outcome, with an existing score as comparator::
+
+        name = "fracture_1y"
+        kind = "binary"
+        event = "fracture"
+        time_unit = "years"
+        horizons = [1]
+        comparators = ["fracscore"]
+    """
+    from spinerisk.schema._files import FileProblem, SchemaFileError, read_declaration
+
+    data, text = read_declaration(path)
+    ep, problems = _endpoint_problems(data, text if str(path).endswith(".toml") else None)
+    if ep is None:
+        raise SchemaFileError(str(path), problems)
+    if schema is not None:
+        try:
+            ep.check_schema(schema)
+        except ValueError as exc:
+            raise SchemaFileError(str(path), [FileProblem("endpoint", str(exc))]) from None
+    return ep

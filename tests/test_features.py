@@ -189,10 +189,14 @@ def test_without_treatment(valid_cohort):
     assert not fields & {"treatment", "brace_type", "anti_op_drug"}
 
 
-def test_transform_needs_the_fields_seen_in_fit(valid_cohort):
+def test_an_absent_optional_field_is_missing_data(valid_cohort):
+    """Issue 13.1: a column absent at prediction time is missing, not an error."""
     pipe = sr.make_feature_pipeline().fit(valid_cohort)
-    with pytest.raises(ValueError, match=r"lacks field\(s\) \['hu_l1'\]"):
-        pipe.transform(valid_cohort.drop(columns="hu_l1"))
+    dropped = pipe.transform(valid_cohort.drop(columns="hu_l1"))
+    blank = pipe.transform(valid_cohort.assign(hu_l1=np.nan))
+    pd.testing.assert_frame_equal(dropped, blank)
+    with pytest.raises(ValueError, match=r"lacks required field\(s\) \['age_years'\]"):
+        pipe.transform(valid_cohort.drop(columns="age_years"))
     with pytest.raises(ValueError, match="None of the baseline fields"):
         ClinicalFeatures().fit(pd.DataFrame({"patient_id": ["a"]}))
 
@@ -235,7 +239,8 @@ def test_bad_encoding():
 
 
 def test_custom_schema_without_derived_targets_keeps_its_fields():
-    """Height and weight stay features when there is no bmi to derive; level stays too."""
+    """A schema derives only what it declares: same-named spine fields get no spine
+    derivations, and height and weight stay features."""
     from spinerisk.schema import FieldSpec, Schema
 
     schema = Schema(
@@ -251,7 +256,32 @@ def test_custom_schema_without_derived_targets_keeps_its_fields():
          "weight_kg": [50.0, 60.0]}
     )  # fmt: skip
     out = ClinicalFeatures(schema).fit_transform(sr.validate(records, schema))
-    assert {"age_years", "height_cm", "weight_kg", "age_band"} <= set(out.columns)
+    assert list(out.columns) == ["age_years", "height_cm", "weight_kg"]
+
+
+def test_custom_schema_derives_what_it_declares():
+    from spinerisk.schema import DerivedFeature, FieldSpec, Schema
+
+    schema = Schema(
+        (
+            FieldSpec("rid", "string", "id", role="id", nullable=False, required=True),
+            FieldSpec("height_m", "float", "height", min=1, max=2.2),
+            FieldSpec("weight", "float", "weight", min=25, max=200),
+        ),
+        derived=(
+            DerivedFeature(
+                "bmi", "weight / height_m ^ 2", "Body-mass index.", replaces=("height_m",)
+            ),
+            DerivedFeature("obese", "bmi >= 30"),
+        ),
+    )
+    records = pd.DataFrame({"rid": ["a", "b", "c"], "height_m": [1.5, 1.6, None],
+                            "weight": [50.0, 90.0, 70.0]})  # fmt: skip
+    out = ClinicalFeatures(schema).fit_transform(sr.validate(records, schema))
+    assert list(out.columns) == ["weight", "bmi", "obese"]
+    np.testing.assert_allclose(out["bmi"], [50 / 1.5**2, 90 / 1.6**2, np.nan])
+    np.testing.assert_array_equal(out["obese"], [0.0, 1.0, np.nan])
+    assert schema.field_of("obese") == "weight"  # first field read, through bmi
 
 
 def test_spline_terms_bend_continuous_numbers_only(valid_cohort):

@@ -106,7 +106,9 @@ def test_markdown_reference_lists_units_ranges_codes_and_rules():
     assert "| `hu_l1` | float | HU | -50 to 450 |" in md
     assert "T11, T12, L1" in md
     assert "### Cross-field rules" in md and "`death_before_fracture_time`" in md
-    assert md.count("\n| `") == len(SPINE_SCHEMA) + len(SPINE_SCHEMA.rules)
+    n_rows = len(SPINE_SCHEMA) + len(SPINE_SCHEMA.rules) + len(SPINE_SCHEMA.derived)
+    assert md.count("\n| `") == n_rows
+    assert "### Derived features" in md and "`tlj`" in md
 
 
 def test_region_of_level_covers_every_level():

@@ -28,13 +28,13 @@ import pandas as pd
 
 from spinerisk.exceptions import DataQualityWarning
 from spinerisk.fastpath._features import FeatureProgram, UnsupportedModelError
-from spinerisk.fastpath._records import RULE_TWINS, RecordChecker
+from spinerisk.fastpath._records import RecordChecker
 from spinerisk.fastpath._scorers import BinaryFold, binary_head, survival_head
 from spinerisk.models._risk_model import risk_column
 from spinerisk.monitor._checks import RARELY_MISSING_BELOW
 from spinerisk.monitor._reference import _as_reference
 
-__all__ = ["RULE_TWINS", "FastPredictor", "UnsupportedModelError", "record_warnings"]
+__all__ = ["FastPredictor", "UnsupportedModelError", "record_warnings"]
 
 
 def record_warnings(

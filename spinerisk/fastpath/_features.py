@@ -23,12 +23,8 @@ from sklearn.preprocessing import (
     StandardScaler,
 )
 
-from spinerisk.fastpath._records import _REGION_OF, UnsupportedModelError, _genant
-from spinerisk.features._clinical import (
-    HU_OSTEOPOROSIS,
-    TSCORE_OSTEOPOROSIS,
-    ClinicalFeatures,
-)
+from spinerisk.fastpath._records import UnsupportedModelError
+from spinerisk.features._clinical import ClinicalFeatures, derived_features
 from spinerisk.schema._spec import Schema
 
 __all__ = ["FeatureProgram", "UnsupportedModelError"]
@@ -36,7 +32,6 @@ __all__ = ["FeatureProgram", "UnsupportedModelError"]
 Meta = list[tuple[Any, ...] | None]  # per column: category list (codes) or None (number)
 Step = Callable[[np.ndarray], np.ndarray]
 _NAN = float("nan")
-_DERIVED = ("region", "tlj", "genant_grade0", "bmi", "osteoporosis", "age_band")
 
 
 def _unsupported(what: str) -> UnsupportedModelError:
@@ -47,16 +42,6 @@ def _unsupported(what: str) -> UnsupportedModelError:
 
 
 # -- ClinicalFeatures ---------------------------------------------------------------------
-def _age_band(age: float) -> float:
-    # pd.cut(age, [-inf, 60, 70, 80, 90, inf], right=False) -> code of AGE_BANDS
-    if age != age:
-        return _NAN
-    for code, edge in enumerate((60.0, 70.0, 80.0, 90.0)):
-        if age < edge:
-            return float(code)
-    return 4.0
-
-
 class _ClinicalProgram:
     """Typed record values -> the ClinicalFeatures row (floats and category codes)."""
 
@@ -77,10 +62,16 @@ class _ClinicalProgram:
         self.derive = bool(clinical.derive)
         self.schema = schema
         self._missing = {f: (_NAN if schema[f].is_numeric else None) for f in fields}
-        derived = set(_DERIVED) if self.derive else set()
+        # the schema's derived features, compiled per record from the same declarations
+        # ClinicalFeatures evaluates on frames
+        applied = derived_features(schema, fields) if self.derive else []
+        self._derivations = [(d.name, d.compile_record()) for d in applied]
+        derived = {d.name for d in applied}
         getters: list[tuple[str, Any]] = []
         for name, cats in zip(self.columns, self.meta, strict=True):
-            if name in derived and self._is_derived(name):
+            if name in derived and cats is not None:
+                getters.append(("derived_code", (name, {c: float(i) for i, c in enumerate(cats)})))
+            elif name in derived:
                 getters.append(("derived", name))
             elif name in self.fields and cats is not None:
                 getters.append(("code", {c: float(i) for i, c in enumerate(cats)}))
@@ -89,57 +80,22 @@ class _ClinicalProgram:
             else:
                 raise _unsupported(f"the ClinicalFeatures column {name!r}")
         self._getters = getters
-        if self.derive:
-            cat_of = dict(zip(self.columns, self.meta, strict=True))
-            self._region_codes = {c: float(i) for i, c in enumerate(cat_of.get("region") or ())}
 
-    def _is_derived(self, name: str) -> bool:
-        f = self.fields
-        return {
-            "region": "level" in f or "region" in f,
-            "tlj": "level" in f or "region" in f,
-            "genant_grade0": "height_loss0_pct" in f,
-            "bmi": {"bmi", "height_cm", "weight_kg"} <= f,
-            "osteoporosis": "tscore_min" in f or "hu_l1" in f,
-            "age_band": "age_years" in f,
-        }[name]
-
-    def _derived(self, t: Mapping[str, Any]) -> dict[str, float]:
+    def _derived(self, t: Mapping[str, Any]) -> dict[str, Any]:
         """ClinicalFeatures._derive on one record."""
-        f, get = self.fields, (lambda n: t.get(n, self._missing.get(n)))
-        out: dict[str, float] = {}
-        if "level" in f or "region" in f:
-            level = get("level") if "level" in f else None
-            region = None if level is None else _REGION_OF.get(level)
-            if region is None and "region" in f:
-                region = get("region")
-            out["region"] = _NAN if region is None else self._region_codes[region]
-            out["tlj"] = _NAN if region is None else float(region == "tlj")
-        if "height_loss0_pct" in f:
-            grade = _genant(get("height_loss0_pct"))
-            if grade != grade and "genant_grade0" in f:
-                grade = get("genant_grade0")
-            out["genant_grade0"] = grade
-        if {"bmi", "height_cm", "weight_kg"} <= f:
-            bmi = get("bmi")
-            if bmi != bmi:
-                h = get("height_cm") / 100.0
-                bmi = get("weight_kg") / (h * h)
-            out["bmi"] = bmi
-        if "tscore_min" in f or "hu_l1" in f:
-            ts = get("tscore_min") if "tscore_min" in f else _NAN
-            hu = get("hu_l1") if "hu_l1" in f else _NAN
-            by_t = _NAN if ts != ts else float(ts <= TSCORE_OSTEOPOROSIS)
-            by_hu = _NAN if hu != hu else float(hu <= HU_OSTEOPOROSIS)
-            out["osteoporosis"] = by_hu if by_t != by_t else by_t
-        if "age_years" in f:
-            out["age_band"] = _age_band(get("age_years"))
+        if not self._derivations:
+            return {}
+        values = dict(self._missing)
+        values.update(t)
+        out: dict[str, Any] = {}
+        for name, fn in self._derivations:
+            out[name] = values[name] = fn(values)
         return out
 
     def rows(self, typed: Sequence[Mapping[str, Any]]) -> np.ndarray:
         out = np.empty((len(typed), len(self.columns)))
         for i, t in enumerate(typed):
-            derived = self._derived(t) if self.derive else {}
+            derived = self._derived(t)
             row = out[i]
             for j, (kind, arg) in enumerate(self._getters):
                 if kind == "number":
@@ -148,8 +104,12 @@ class _ClinicalProgram:
                 elif kind == "code":
                     v = t.get(self.columns[j])
                     row[j] = _NAN if v is None else arg.get(v, _NAN)
+                elif kind == "derived":
+                    v = derived[arg]
+                    row[j] = _NAN if v is None else float(v)
                 else:
-                    row[j] = derived[arg]
+                    v = derived[arg[0]]
+                    row[j] = _NAN if v is None else arg[1].get(v, _NAN)
         return out
 
 

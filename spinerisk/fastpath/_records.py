@@ -7,9 +7,10 @@ treatment it is not certain of) makes it return ``None`` and the caller runs the
 path, which raises the usual :class:`~spinerisk.SchemaValidationError` (same
 ``.failures``, same messages) or, if the batch validator accepts after all, predicts.
 
-Cross-field :class:`~spinerisk.schema.RowRule` checks of the default schema run through
-scalar twins (:data:`RULE_TWINS`, tested against the pandas rules); any other rule runs
-on a small DataFrame of the records (about 0.1-0.3 ms per rule and call).
+Cross-field :class:`~spinerisk.schema.RowRule` checks declared as expressions run
+compiled per record from the same declaration the batch validator evaluates on frames
+(:meth:`RowRule.compile_record`); a rule written as Python code runs on a small
+DataFrame of the records (about 0.1-0.3 ms per rule and call).
 """
 
 from __future__ import annotations
@@ -23,10 +24,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from spinerisk.schema import default as _default
 from spinerisk.schema._spec import FieldSpec, RowRule, Schema
 
-__all__ = ["RULE_TWINS", "RecordChecker"]
+__all__ = ["RecordChecker"]
 
 _NAN = float("nan")
 _INT_LIMIT = 2.0**53
@@ -158,114 +158,6 @@ _CONVERT: dict[str, Callable[[FieldSpec, Any], Any]] = {
 }
 
 
-# -- scalar twins of the default schema's cross-field rules --------------------------------
-def _isnan(x: float) -> bool:
-    return x != x
-
-
-def _region_table() -> dict[str, str]:
-    regions = _default.region_of_level(pd.Series(list(_default.LEVELS)))
-    return dict(zip(_default.LEVELS, regions.astype(object), strict=True))
-
-
-_REGION_OF = _region_table()
-
-
-def _genant(loss: float) -> float:
-    # pd.cut(loss, [-inf, 20, 25, 40, inf], right=False, labels=[0, 1, 2, 3])
-    if _isnan(loss):
-        return _NAN
-    if loss < 20.0:
-        return 0.0
-    if loss < 25.0:
-        return 1.0
-    if loss < 40.0:
-        return 2.0
-    return 3.0
-
-
-def _bmi_twin(t: Mapping[str, Any]) -> bool:
-    h = t["height_cm"] / 100.0
-    gap = abs(t["bmi"] - t["weight_kg"] / (h * h))
-    return not gap > _default.BMI_TOLERANCE
-
-
-def _genant_twin(t: Mapping[str, Any]) -> bool:
-    derived, given = _genant(t["height_loss0_pct"]), t["genant_grade0"]
-    if _isnan(derived) or _isnan(given):
-        return True
-    return derived == given or (given == 0.5 and derived == 0.0)
-
-
-def _mri_twin(t: Mapping[str, Any]) -> bool:
-    no_mri = t["mri_done"] is False
-    return not (no_mri and (t.get("t1_pattern") is not None or t.get("t2_pattern") is not None))
-
-
-def _region_twin(t: Mapping[str, Any]) -> bool:
-    level, given = t["level"], t["region"]
-    derived = None if level is None else _REGION_OF.get(level)
-    return derived is None or given is None or derived == given
-
-
-def _prior_twin(t: Mapping[str, Any]) -> bool:
-    count, flag = t["prior_fx_count"], t["prior_fragility_fx"]
-    return _isnan(count) or flag is None or (count > 0) == flag
-
-
-def _dose_twin(t: Mapping[str, Any]) -> bool:
-    return not (t["glucocorticoid_current"] is False and t["glucocorticoid_dose_mg"] > 0)
-
-
-def _cement_twin(t: Mapping[str, Any]) -> bool:
-    cemented = t["treatment"] in ("vertebroplasty", "kyphoplasty")
-    return not (cemented and t["nonunion"] is not None)
-
-
-def _collapse_twin(t: Mapping[str, Any]) -> bool:
-    delta, collapse = t["delta_height_6m"], t["collapse_6m"]
-    if _isnan(delta) or collapse is None:
-        return True
-    return (delta >= 15.0) == collapse
-
-
-def _height_twin(t: Mapping[str, Any]) -> bool:
-    gap = t["height_loss_6m_pct"] - t["height_loss0_pct"] - t["delta_height_6m"]
-    return not abs(gap) > 0.5
-
-
-#: Default-schema rule check -> scalar twin on a dict of typed values (float NaN for a
-#: missing number, None for a missing code, flag or text).
-RULE_TWINS: dict[Callable[..., Any], Callable[[Mapping[str, Any]], bool]] = {
-    _default._fx_time_positive: lambda t: not t["fx_time_days"] <= 0,
-    _default._death_time_positive: lambda t: not t["death_time_days"] <= 0,
-    _default._bmi_consistent: _bmi_twin,
-    _default._event_has_time: lambda t: (
-        not (not _isnan(t["fx_event"]) and _isnan(t["fx_time_days"]))
-    ),
-    _default._time_has_event: lambda t: (
-        not (not _isnan(t["fx_time_days"]) and _isnan(t["fx_event"]))
-    ),
-    _default._death_event_has_time: lambda t: (
-        not (t["fx_event"] == 2 and _isnan(t["death_time_days"]))
-    ),
-    _default._death_not_before_fracture: lambda t: (
-        not (t["death_time_days"] < t["fx_time_days"] - 1e-9)
-    ),
-    _default._death_event_at_death_time: lambda t: (
-        not (t["fx_event"] == 2 and abs(t["death_time_days"] - t["fx_time_days"]) > 1e-6)
-    ),
-    _default._collapse_matches_delta: _collapse_twin,
-    _default._height_loss_grows: _height_twin,
-    _default._mri_patterns_need_mri: _mri_twin,
-    _default._region_matches_level: _region_twin,
-    _default._genant_matches_height_loss: _genant_twin,
-    _default._dose_needs_glucocorticoid: _dose_twin,
-    _default._nonunion_needs_no_cement: _cement_twin,
-    _default._prior_count_matches_flag: _prior_twin,
-}
-
-
 def _missing_value(spec: FieldSpec) -> Any:
     return _NAN if spec.is_numeric else None
 
@@ -324,7 +216,7 @@ class RecordChecker:
         rules = self._rules.get(present)
         if rules is None:
             rules = [
-                (rule, RULE_TWINS.get(rule.check))
+                (rule, rule.compile_record())
                 for rule in self.schema.rules
                 if rule.applies_to(present)
             ]

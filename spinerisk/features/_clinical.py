@@ -18,45 +18,50 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from spinerisk.schema._spec import Schema
-from spinerisk.schema.default import REGIONS, region_of_level
+from spinerisk.schema.default import (
+    AGE_BANDS,
+    HU_OSTEOPOROSIS,
+    SPINE_SCHEMA,
+    TSCORE_OSTEOPOROSIS,
+)
 
 __all__ = [
     "AGE_BANDS",
     "DERIVED_FROM",
     "HU_OSTEOPOROSIS",
+    "TSCORE_OSTEOPOROSIS",
     "ClinicalFeatures",
     "field_of_feature",
 ]
 
-#: Age bands used for the derived ``age_band`` feature and subgroup tables.
-AGE_BANDS: tuple[str, ...] = ("<60", "60-69", "70-79", "80-89", "90+")
-#: CT attenuation at L1 at or below which bone counts as osteoporotic (> 90% specific,
-#: Pickhardt 2013) when no DXA T-score is available.
-HU_OSTEOPOROSIS: float = 110.0
-#: DXA T-score at or below which bone counts as osteoporotic (WHO).
-TSCORE_OSTEOPOROSIS: float = -2.5
-
-#: Derived feature -> the clinical field(s) it is computed from.
+#: Derived feature of the default schema -> the clinical field(s) it is computed from
+#: (the field it is explained as first). The declarations live in the schema
+#: (:attr:`spinerisk.schema.Schema.derived`); this is a read-only summary of them.
 DERIVED_FROM: dict[str, tuple[str, ...]] = {
-    "region": ("level", "region"),
-    "tlj": ("level", "region"),
-    "genant_grade0": ("height_loss0_pct", "genant_grade0"),
-    "osteoporosis": ("tscore_min", "hu_l1"),
-    "age_band": ("age_years",),
-    "bmi": ("bmi", "height_cm", "weight_kg"),
+    d.name: tuple(
+        dict.fromkeys(
+            [SPINE_SCHEMA.field_of(d.name), *(SPINE_SCHEMA.field_of(i) for i in d.inputs)]
+        )
+    )
+    for d in SPINE_SCHEMA.derived
 }
-# fields replaced by a derived feature (they are inputs, not features)
-_CONSUMED = ("level", "height_cm", "weight_kg")
 
 
-def field_of_feature(name: str) -> str:
+def field_of_feature(name: str, schema: Schema | None = None) -> str:
     """Clinical field an output feature name comes from.
 
     One-hot columns (``t2_pattern=confined_high``), missing indicators
     (``tscore_min_missing``) and spline terms (``age_years_sp_0``) map back to their
-    field; derived features map to the first field in :data:`DERIVED_FROM`, except
-    ``bmi`` and ``genant_grade0``, which are fields of their own (recorded, or derived
-    from height and weight, or from the height loss, when missing).
+    field; derived features map to the field the schema declares for them
+    (:meth:`spinerisk.schema.Schema.field_of`).
+
+    Parameters
+    ----------
+    name : str
+        Output feature name.
+    schema : Schema or None, default=None
+        The schema whose derived features apply; None means
+        :data:`spinerisk.schema.SPINE_SCHEMA`.
 
     Examples
     --------
@@ -71,9 +76,7 @@ def field_of_feature(name: str) -> str:
         base = spline.group(1)
     if base.endswith("_missing"):
         base = base[: -len("_missing")]
-    if base in DERIVED_FROM and base not in ("bmi", "genant_grade0"):
-        return DERIVED_FROM[base][0]
-    return base
+    return (SPINE_SCHEMA if schema is None else schema).field_of(base)
 
 
 def _as_float(col: pd.Series) -> pd.Series:
@@ -99,10 +102,11 @@ class ClinicalFeatures(TransformerMixin, BaseEstimator):
         Keep fields with role ``treatment``. Treatment is confounded by indication:
         its attributions are not causal effects.
     derive : bool, default=True
-        Add the derived features (``region``, ``tlj``, ``genant_grade0``,
-        ``osteoporosis``, ``age_band``; ``bmi`` filled from height and weight). With
-        derive, ``level``, ``height_cm`` and ``weight_kg`` are consumed (replaced by
-        region/tlj and bmi).
+        Add the schema's derived features (:attr:`spinerisk.schema.Schema.derived`;
+        for the spine schema ``region``, ``tlj``, ``genant_grade0``, ``osteoporosis``,
+        ``age_band``, and ``bmi`` filled from height and weight). Fields a derived
+        feature ``replaces`` are dropped once it exists (``level``, ``height_cm`` and
+        ``weight_kg`` for the spine schema).
 
     Attributes
     ----------
@@ -136,8 +140,6 @@ class ClinicalFeatures(TransformerMixin, BaseEstimator):
 
     def _schema(self) -> Schema:
         if self.schema is None:
-            from spinerisk.schema.default import SPINE_SCHEMA
-
             return SPINE_SCHEMA
         if not isinstance(self.schema, Schema):
             raise TypeError(f"schema must be a spinerisk Schema; got {type(self.schema).__name__}.")
@@ -208,12 +210,12 @@ class ClinicalFeatures(TransformerMixin, BaseEstimator):
 
     def _frame(self, X: pd.DataFrame) -> pd.DataFrame:
         schema = self._schema()
-        missing = [f for f in self.fields_ if f not in X.columns]
-        if missing:
-            raise ValueError(
-                f"X lacks field(s) {missing} that were present in fit; the feature set must "
-                "stay the same between training and prediction."
-            )
+        absent = [f for f in self.fields_ if f not in X.columns]
+        if absent:  # an absent optional column is missing data (validation checked the rest)
+            required = [f for f in absent if schema[f].required or not schema[f].nullable]
+            if required:
+                raise ValueError(f"X lacks required field(s) {required} that were present in fit.")
+            X = X.assign(**{f: pd.Series(pd.NA, index=X.index, dtype=object) for f in absent})
         out: dict[str, pd.Series] = {}
         for name in self.fields_:
             spec = schema[name]
@@ -233,48 +235,19 @@ class ClinicalFeatures(TransformerMixin, BaseEstimator):
         return frame
 
     def _derive(self, f: pd.DataFrame) -> pd.DataFrame:
+        """Add the schema's derived features (:attr:`Schema.derived`), in order."""
         f = f.copy()
-        if "level" in f.columns or "region" in f.columns:
-            region = (
-                region_of_level(f["level"])
-                if "level" in f.columns
-                else pd.Series(pd.Categorical([None] * len(f), categories=REGIONS), index=f.index)
-            )
-            if "region" in f.columns:
-                region = region.fillna(f["region"])
-            f["region"] = region.astype(pd.CategoricalDtype(list(REGIONS)))
-            # the level's region, else the recorded region (T11-L2 is the "tlj" region)
-            tlj = (f["region"].astype(object) == "tlj").astype(float)
-            tlj[f["region"].isna()] = np.nan
-            f["tlj"] = tlj
-        if "height_loss0_pct" in f.columns:
-            loss = f["height_loss0_pct"]
-            grade = pd.cut(loss, [-np.inf, 20, 25, 40, np.inf], right=False, labels=[0, 1, 2, 3])
-            grade = grade.astype(float)
-            if "genant_grade0" in f.columns:
-                grade = grade.fillna(f["genant_grade0"])
-            f["genant_grade0"] = grade
-        if "bmi" in f.columns and {"height_cm", "weight_kg"} <= set(f.columns):
-            implied = f["weight_kg"] / (f["height_cm"] / 100.0) ** 2
-            f["bmi"] = f["bmi"].fillna(implied)
-        if "tscore_min" in f.columns or "hu_l1" in f.columns:
-            nan = pd.Series(np.nan, index=f.index)
-            t = f["tscore_min"] if "tscore_min" in f.columns else nan
-            hu = f["hu_l1"] if "hu_l1" in f.columns else nan
-            by_hu = (hu <= HU_OSTEOPOROSIS).astype(float).where(hu.notna())
-            by_t = (t <= TSCORE_OSTEOPOROSIS).astype(float).where(t.notna())
-            f["osteoporosis"] = by_t.fillna(by_hu)
-        if "age_years" in f.columns:
-            f["age_band"] = pd.cut(
-                f["age_years"], [-np.inf, 60, 70, 80, 90, np.inf], right=False, labels=AGE_BANDS
-            ).astype(pd.CategoricalDtype(list(AGE_BANDS)))
+        for feature in derived_features(self._schema(), f.columns):
+            f[feature.name] = feature.evaluate(f)
         # inputs replaced by a derived feature are dropped only when that feature exists
-        consumed = [c for c in _CONSUMED if c in f.columns]
-        if "region" not in f.columns:
-            consumed = [c for c in consumed if c != "level"]
-        if "bmi" not in f.columns:
-            consumed = [c for c in consumed if c not in ("height_cm", "weight_kg")]
-        return f.drop(columns=consumed)
+        consumed = [
+            c
+            for d in self._schema().derived
+            if d.name in f.columns
+            for c in d.replaces
+            if c in f.columns
+        ]
+        return f.drop(columns=list(dict.fromkeys(consumed)))
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         """Output feature names.
@@ -298,3 +271,19 @@ class ClinicalFeatures(TransformerMixin, BaseEstimator):
         tags.input_tags.string = True
         tags.input_tags.two_d_array = True
         return tags
+
+
+def derived_features(schema: Schema, columns: Any) -> list[Any]:
+    """The schema's derived features that apply to a frame with ``columns``, in order.
+
+    A derived feature applies when all (``needs="all"``) or any (``needs="any"``) of
+    the fields it reads are columns, or derived features that apply.
+    """
+    present = set(columns)
+    out = []
+    for d in schema.derived:
+        inputs = [i in present for i in d.inputs]
+        if all(inputs) if d.needs == "all" else any(inputs):
+            out.append(d)
+            present.add(d.name)
+    return out

@@ -1,6 +1,16 @@
-"""Clinical-record schema: field specs, the default spine schema and validation."""
+"""Clinical-record schema: field specs, the default spine schema, schema files and
+validation."""
 
-from spinerisk.schema._spec import DTYPES, ROLES, FieldSpec, RowRule, Schema
+from spinerisk.schema._expr import ExpressionError
+from spinerisk.schema._files import (
+    FileProblem,
+    SchemaFileError,
+    check_schema_file,
+    load_schema,
+    schema_from_dict,
+    schema_to_dict,
+)
+from spinerisk.schema._spec import DTYPES, ROLES, DerivedFeature, FieldSpec, RowRule, Schema
 from spinerisk.schema.default import (
     LEVELS,
     REGIONS,
@@ -16,8 +26,16 @@ __all__ = [
     "ROLES",
     "SPINE_SCHEMA",
     "TLJ_LEVELS",
+    "DerivedFeature",
+    "ExpressionError",
     "FieldSpec",
+    "FileProblem",
     "RowRule",
     "Schema",
+    "SchemaFileError",
+    "check_schema_file",
+    "load_schema",
     "region_of_level",
+    "schema_from_dict",
+    "schema_to_dict",
 ]

@@ -22,24 +22,35 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-__all__ = ["DTYPES", "ROLES", "FieldSpec", "RowRule", "Schema"]
+__all__ = ["DTYPES", "ROLES", "DerivedFeature", "FieldSpec", "RowRule", "Schema"]
 
 DType = Literal["float", "int", "bool", "category", "string", "date"]
 Role = Literal[
-    "id", "group", "admin", "feature", "treatment", "outcome", "outcome_time", "outcome_event"
+    "id",
+    "group",
+    "admin",
+    "feature",
+    "treatment",
+    "comparator",
+    "outcome",
+    "outcome_time",
+    "outcome_event",
 ]
 
 #: Value types a field can declare.
 DTYPES: tuple[str, ...] = ("float", "int", "bool", "category", "string", "date")
 
 #: Roles a field can play. ``feature`` and ``treatment`` are known at baseline (the index
-#: fracture); ``outcome*`` fields are observed during follow-up and never enter features.
+#: fracture); ``group`` fields define subgroup tables; a ``comparator`` holds an existing
+#: score shown beside the model (never a predictor); ``outcome*`` fields are observed
+#: during follow-up and never enter features.
 ROLES: tuple[str, ...] = (
     "id",
     "group",
     "admin",
     "feature",
     "treatment",
+    "comparator",
     "outcome",
     "outcome_time",
     "outcome_event",
@@ -93,6 +104,13 @@ class FieldSpec:
         already have the target dtype.
     source : str, default=""
         Where the code list or range comes from (literature reference).
+    missing_values : tuple of str, default=()
+        Extra text markers that mean "missing" in this field (``"-9"``, ``"unknown"``),
+        besides the empty cell; matched exactly after trimming spaces.
+    generated : bool, default=False
+        For the ``id`` field only: the records carry no identifier column, and each
+        record is named by its row instead (``row-1``, ``row-2``, ... counted from the
+        first data row of the input).
 
     Examples
     --------
@@ -122,6 +140,8 @@ class FieldSpec:
     unique: bool = False
     coerce: bool = True
     source: str = ""
+    missing_values: tuple[str, ...] = ()
+    generated: bool = False
 
     def __post_init__(self) -> None:
         if not _NAME_RE.match(self.name):
@@ -146,6 +166,13 @@ class FieldSpec:
             raise ValueError(f"FieldSpec {self.name!r}: min={self.min} is above max={self.max}.")
         if self.pattern is not None:
             re.compile(self.pattern)
+        object.__setattr__(self, "missing_values", tuple(self.missing_values))
+        if any(not isinstance(m, str) for m in self.missing_values):
+            raise ValueError(f"FieldSpec {self.name!r}: missing_values must be text markers.")
+        if self.generated and self.role != "id":
+            raise ValueError(
+                f"FieldSpec {self.name!r}: generated=True applies to the id field only."
+            )
 
     @property
     def is_numeric(self) -> bool:
@@ -213,38 +240,84 @@ def _fmt(x: float | None) -> str:
 class RowRule:
     """A cross-field check on each record: an impossible or inconsistent combination.
 
+    Declare the check as an expression (``expr``, see :mod:`spinerisk.schema._expr`):
+    the record is consistent unless the expression is *false*, so records with missing
+    inputs pass (missingness is checked per field). Declared rules can be written to a
+    schema file and stored in a bundle; one declaration runs vectorised on frames and
+    compiled per record on the single-record path.
+
     Parameters
     ----------
     name : str
         Short identifier of the rule (``death_before_fracture``).
-    columns : tuple of str
-        Fields the rule reads. The rule runs only when all of them (except ``optional``
-        ones) are present in the frame, and each failing record is reported against the
-        first column.
-    check : callable
-        ``check(df) -> bool Series``: True where the record is consistent. Records with
-        missing inputs should pass (missingness is checked per field).
-    message : str
+    columns : tuple of str, default=()
+        Fields the rule reads; each failing record is reported against the first. With
+        ``expr`` they default to the fields the expression reads, in order of first use
+        (given explicitly, they must be exactly those fields).
+    check : callable or None, default=None
+        Python alternative to ``expr``: ``check(df) -> bool Series``, True where the
+        record is consistent. A rule written as code cannot be saved in a schema file or
+        a bundle.
+    message : str, default=""
         What is wrong, written for the clinician reading the error.
     optional : tuple of str, default=()
         Columns among ``columns`` that may be absent (treated as all missing); when
         there are some, the rule runs if at least one of them is present.
+    expr : str or None, default=None
+        The declarative check.
 
     Examples
     --------
     >>> import pandas as pd
     >>> from spinerisk.schema import RowRule
-    >>> rule = RowRule("positive_followup", ("followup_days",),
-    ...                lambda df: ~(df["followup_days"] <= 0), "follow-up must be positive")
+    >>> rule = RowRule("positive_followup", expr="followup_days > 0",
+    ...                message="follow-up must be positive")
+    >>> rule.columns
+    ('followup_days',)
     >>> rule.evaluate(pd.DataFrame({"followup_days": [3.0, -1.0, None]})).tolist()
     [True, False, True]
     """
 
     name: str
-    columns: tuple[str, ...]
-    check: Callable[[pd.DataFrame], pd.Series]
-    message: str
+    columns: tuple[str, ...] = ()
+    check: Callable[[pd.DataFrame], pd.Series] | None = None
+    message: str = ""
     optional: tuple[str, ...] = ()
+    expr: str | None = None
+    _parsed: Any = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        from spinerisk.schema._expr import parse
+
+        if (self.check is None) == (self.expr is None):
+            raise ValueError(f"RowRule {self.name!r}: give exactly one of `expr` and `check`.")
+        if not self.message:
+            raise ValueError(f"RowRule {self.name!r} needs a `message` for the clinician.")
+        object.__setattr__(self, "columns", tuple(self.columns))
+        object.__setattr__(self, "optional", tuple(self.optional))
+        if self.expr is not None:
+            parsed = parse(self.expr)
+            used = parsed.field_order
+            if not self.columns:
+                object.__setattr__(self, "columns", used)
+            elif set(self.columns) != set(used):
+                raise ValueError(
+                    f"RowRule {self.name!r}: columns {list(self.columns)} are not the fields "
+                    f"its expression reads ({list(used)})."
+                )
+            object.__setattr__(self, "_parsed", parsed)
+        elif not self.columns:
+            raise ValueError(f"RowRule {self.name!r}: a rule written as code needs `columns`.")
+        unknown = [c for c in self.optional if c not in self.columns]
+        if unknown:
+            raise ValueError(
+                f"RowRule {self.name!r}: optional {unknown} are not among its columns."
+            )
+
+    @property
+    def declarative(self) -> bool:
+        """Whether the rule is an expression (storable), not Python code."""
+        return self.expr is not None
 
     def applies_to(self, columns: Iterable[str]) -> bool:
         """Whether the columns the rule needs are present (see ``optional``)."""
@@ -256,11 +329,144 @@ class RowRule:
 
     def evaluate(self, df: pd.DataFrame) -> pd.Series:
         """Return a boolean Series, True where the record satisfies the rule."""
+        if self._parsed is not None:
+            value = self._parsed.evaluate(df)
+            return pd.Series(value != 0.0, index=df.index)  # missing (NaN) passes
         absent = [c for c in self.optional if c not in df.columns]
         if absent:  # an absent optional column is a column of missing values
             df = df.assign(**{c: pd.Series(None, index=df.index, dtype=object) for c in absent})
-        ok = self.check(df)
+        ok = self.check(df)  # type: ignore[misc]
         return pd.Series(np.asarray(ok, dtype=bool), index=df.index)
+
+    def compile_record(self) -> Callable[[Mapping[str, Any]], bool] | None:
+        """Per-record twin of :meth:`evaluate` (None for a rule written as code)."""
+        if self._parsed is None:
+            return None
+        fn = self._parsed.compile_record()
+        return lambda t: fn(t) != 0.0
+
+    def bind(self, kinds: Mapping[str, str], tables: Mapping[str, Mapping[Any, Any]]) -> RowRule:
+        """A copy checked against a schema's field kinds and lookup tables."""
+        if self.expr is None:
+            return self
+        rule = dataclasses.replace(self)
+        kind = rule._parsed.check(kinds, tables)
+        if kind != "logical":
+            raise ValueError(
+                f"RowRule {self.name!r}: `{self.expr}` gives a {kind}; a rule needs a "
+                "true/false expression."
+            )
+        return rule
+
+
+@dataclass(frozen=True)
+class DerivedFeature:
+    """A feature computed from a record's fields by a declared expression.
+
+    Parameters
+    ----------
+    name : str
+        Feature name. It may be a schema field's name: the derived value then replaces
+        the recorded one (for example a recorded BMI, filled from height and weight).
+    expr : str
+        Expression over fields and earlier derived features (see
+        :mod:`spinerisk.schema._expr`).
+    description : str, default=""
+        Clinical meaning, shown in explanations.
+    dtype : {"float", "category"}, default="float"
+        ``float`` for numbers and flags (1.0 / 0.0); ``category`` for text, with
+        ``categories`` as its code list.
+    categories : tuple or None, default=None
+        Code list of a ``category`` feature.
+    unit : str, default=""
+    needs : {"all", "any"}, default="all"
+        Computed when all (or any) of the fields it reads are features of the model.
+    replaces : tuple of str, default=()
+        Fields dropped from the features once this feature exists (they are inputs,
+        not features: ``level`` once ``region`` is derived from it).
+    field : str or None, default=None
+        The clinical field its contributions are explained as; None means the first
+        schema field the expression reads (through earlier derived features).
+
+    Examples
+    --------
+    >>> from spinerisk.schema import DerivedFeature
+    >>> band = DerivedFeature("age_band", 'band(age_years, [60, 70], ["<60", "60-69", "70+"])',
+    ...                       dtype="category", categories=("<60", "60-69", "70+"))
+    >>> band.inputs
+    ('age_years',)
+    """
+
+    name: str
+    expr: str
+    description: str = ""
+    dtype: Literal["float", "category"] = "float"
+    categories: tuple[Any, ...] | None = None
+    unit: str = ""
+    needs: Literal["all", "any"] = "all"
+    replaces: tuple[str, ...] = ()
+    field: str | None = None
+    _parsed: Any = dataclasses.field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        from spinerisk.schema._expr import parse
+
+        if not _NAME_RE.match(self.name):
+            raise ValueError(
+                f"DerivedFeature name={self.name!r} must be snake_case (lower-case letters, "
+                "digits, _)."
+            )
+        if self.dtype not in ("float", "category"):
+            raise ValueError(
+                f"DerivedFeature {self.name!r}: dtype must be 'float' or 'category'; "
+                f"got {self.dtype!r}."
+            )
+        if self.dtype == "category" and not self.categories:
+            raise ValueError(f"DerivedFeature {self.name!r}: a category feature needs categories.")
+        if self.needs not in ("all", "any"):
+            raise ValueError(
+                f"DerivedFeature {self.name!r}: needs must be 'all' or 'any'; got {self.needs!r}."
+            )
+        if self.categories is not None:
+            object.__setattr__(self, "categories", tuple(self.categories))
+        object.__setattr__(self, "replaces", tuple(self.replaces))
+        object.__setattr__(self, "_parsed", parse(self.expr))
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        """Fields and derived features the expression reads, in order of first use."""
+        return self._parsed.field_order  # type: ignore[no-any-return]
+
+    def bind(
+        self, kinds: Mapping[str, str], tables: Mapping[str, Mapping[Any, Any]]
+    ) -> tuple[DerivedFeature, str]:
+        """A copy checked against the kinds of what it reads; and its own kind."""
+        feature = dataclasses.replace(self)
+        kind = feature._parsed.check(kinds, tables)
+        if self.dtype == "category" and kind != "text":
+            raise ValueError(
+                f"DerivedFeature {self.name!r}: `{self.expr}` gives a {kind}; a category "
+                "feature needs text."
+            )
+        if self.dtype == "float" and kind == "text":
+            raise ValueError(
+                f"DerivedFeature {self.name!r}: `{self.expr}` gives text; declare "
+                "dtype='category' with its categories."
+            )
+        return feature, kind
+
+    def evaluate(self, frame: pd.DataFrame) -> pd.Series:
+        """Values on every row of ``frame`` (float, or category with the code list)."""
+        values = self._parsed.evaluate(frame)
+        if self.dtype == "category":
+            return pd.Series(
+                pd.Categorical(values, categories=list(self.categories or ())), index=frame.index
+            )
+        return pd.Series(values.astype(float), index=frame.index)
+
+    def compile_record(self) -> Callable[[Mapping[str, Any]], Any]:
+        """Per-record twin of :meth:`evaluate` (float, or str / None for categories)."""
+        return self._parsed.compile_record()  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True)
@@ -297,11 +503,13 @@ class Schema:
     rules: tuple[RowRule, ...] = ()
     name: str = "custom"
     version: str = "1"
+    derived: tuple[DerivedFeature, ...] = ()
+    tables: Any = ()
     _by_name: Mapping[str, FieldSpec] = field(init=False, repr=False, compare=False)
+    _kinds: Mapping[str, str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "fields", tuple(self.fields))
-        object.__setattr__(self, "rules", tuple(self.rules))
         by_name: dict[str, FieldSpec] = {}
         for spec in self.fields:
             if not isinstance(spec, FieldSpec):
@@ -309,18 +517,77 @@ class Schema:
             if spec.name in by_name:
                 raise ValueError(f"Schema {self.name!r} defines field {spec.name!r} twice.")
             by_name[spec.name] = spec
+        ids = [f.name for f in self.fields if f.role == "id"]
+        if len(ids) != 1:
+            raise ValueError(
+                f"Schema {self.name!r} needs exactly one field with role='id'; got {ids}."
+            )
+        tables = self.tables.items() if isinstance(self.tables, Mapping) else self.tables
+        frozen_tables = tuple((str(k), tuple(dict(v).items())) for k, v in tables)
+        object.__setattr__(self, "tables", frozen_tables)
+        lookup = self.lookup_tables
+        from spinerisk.schema._expr import ExpressionError
+
+        kinds = {f.name: _kind_of_field(f) for f in self.fields}
+        derived: list[DerivedFeature] = []
+        for feature in self.derived:
+            if not isinstance(feature, DerivedFeature):
+                raise TypeError(f"Schema derived features must be DerivedFeature; got {feature!r}.")
+            try:
+                bound, kind = feature.bind(kinds, lookup)
+            except ExpressionError as exc:
+                raise ValueError(
+                    f"Schema {self.name!r}: derived {feature.name!r}: {exc}."
+                ) from None
+            derived.append(bound)
+            kinds[feature.name] = kind
+        object.__setattr__(self, "derived", tuple(derived))
+        rules: list[RowRule] = []
         for rule in self.rules:
             missing = [c for c in rule.columns if c not in by_name]
             if missing:
                 raise ValueError(
                     f"Schema {self.name!r}: rule {rule.name!r} reads unknown field(s) {missing}."
                 )
-        ids = [f.name for f in self.fields if f.role == "id"]
-        if len(ids) != 1:
-            raise ValueError(
-                f"Schema {self.name!r} needs exactly one field with role='id'; got {ids}."
-            )
+            try:
+                rules.append(rule.bind({c: kinds[c] for c in by_name}, lookup))
+            except ExpressionError as exc:
+                raise ValueError(f"Schema {self.name!r}: rule {rule.name!r}: {exc}.") from None
+        object.__setattr__(self, "rules", tuple(rules))
         object.__setattr__(self, "_by_name", by_name)
+        object.__setattr__(self, "_kinds", kinds)
+
+    @property
+    def lookup_tables(self) -> dict[str, dict[str, Any]]:
+        """Lookup tables the expressions may read (``name[key]``), as dicts."""
+        return {name: dict(items) for name, items in self.tables}
+
+    @property
+    def declarative(self) -> bool:
+        """Whether every rule is a declared expression (the schema can be stored as data)."""
+        return all(r.declarative for r in self.rules)
+
+    def field_of(self, feature: str) -> str:
+        """The clinical field a feature (derived or not) is explained as.
+
+        Examples
+        --------
+        >>> from spinerisk.schema import SPINE_SCHEMA
+        >>> SPINE_SCHEMA.field_of("tlj"), SPINE_SCHEMA.field_of("bmi")
+        ('level', 'bmi')
+        """
+        by_name = {d.name: d for d in self.derived}
+        seen: set[str] = set()
+        while feature in by_name and feature not in seen:
+            seen.add(feature)
+            d = by_name[feature]
+            if d.field is not None:
+                return d.field
+            first = d.inputs[0]
+            if first == feature:
+                return first
+            feature = first
+        return feature
 
     # -- mapping-like access -------------------------------------------------------
     def __getitem__(self, name: str) -> FieldSpec:
@@ -368,13 +635,17 @@ class Schema:
         *,
         name: str | None = None,
         version: str | None = None,
+        derived: Sequence[DerivedFeature] = (),
     ) -> Schema:
-        """Return a new schema with extra fields and rules (existing ones unchanged)."""
+        """Return a new schema with extra fields, rules and derived features (existing
+        ones unchanged)."""
         return Schema(
             self.fields + tuple(fields),
             self.rules + tuple(rules),
             name=self.name if name is None else name,
             version=self.version if version is None else version,
+            derived=self.derived + tuple(derived),
+            tables=self.tables,
         )
 
     def replace(self, name: str, **changes: Any) -> Schema:
@@ -394,18 +665,30 @@ class Schema:
             self.rules,
             name=self.name,
             version=self.version,
+            derived=self.derived,
+            tables=self.tables,
         )
 
     def drop(self, *names: str) -> Schema:
-        """Return a new schema without the named fields (and the rules that read them)."""
+        """Return a new schema without the named fields (and the rules and derived
+        features that read them)."""
         for n in names:
             self[n]  # raises a clear KeyError for unknown names
         gone = set(names)
+        derived = []
+        for d in self.derived:
+            if gone & set(d.inputs):
+                if d.name not in self._by_name:
+                    gone.add(d.name)
+            else:
+                derived.append(d)
         return Schema(
-            tuple(f for f in self.fields if f.name not in gone),
+            tuple(f for f in self.fields if f.name not in names),
             tuple(r for r in self.rules if not gone & set(r.columns)),
             name=self.name,
             version=self.version,
+            derived=tuple(derived),
+            tables=self.tables,
         )
 
     # -- documentation -----------------------------------------------------------------
@@ -474,7 +757,25 @@ class Schema:
                 cols = ", ".join(f"`{c}`" for c in rule.columns)
                 out.append(f"| `{rule.name}` | {cols} | {rule.message} |")
             out.append("")
+        if self.derived:
+            out.append("### Derived features")
+            out.append("")
+            out.append("| feature | computed as | type | description |")
+            out.append("|---|---|---|---|")
+            for d in self.derived:
+                expr = d.expr.replace("|", "\\|")
+                out.append(f"| `{d.name}` | `{expr}` | {d.dtype} | {d.description} |")
+            out.append("")
         return "\n".join(out)
+
+
+def _kind_of_field(spec: FieldSpec) -> str:
+    """Value kind of a field in expressions: number, logical or text."""
+    if spec.dtype == "bool":
+        return "logical"
+    if spec.dtype in ("float", "int", "date"):
+        return "number"
+    return "text"
 
 
 def is_missing(value: Any) -> bool:

@@ -10,23 +10,29 @@ Time is in **days** from the index fracture everywhere.
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
-from spinerisk.schema._spec import FieldSpec, RowRule, Schema
+from spinerisk.schema._spec import DerivedFeature, FieldSpec, RowRule, Schema
 
 __all__ = [
+    "AGE_BANDS",
+    "AGE_BAND_EDGES",
     "AO_MORPHOLOGY",
     "BMI_TOLERANCE",
+    "COLLAPSE_THRESHOLD",
+    "GENANT_EDGES",
+    "HU_OSTEOPOROSIS",
     "FX_EVENT_CODES",
     "LEVELS",
     "OF_CLASSES",
     "REGIONS",
+    "REGION_OF_LEVEL",
     "SPINE_SCHEMA",
     "T1_PATTERNS",
     "T2_PATTERNS",
     "TLJ_LEVELS",
     "TREATMENTS",
+    "TSCORE_OSTEOPOROSIS",
     "region_of_level",
 ]
 
@@ -79,6 +85,45 @@ BMI_TOLERANCE: float = 1.0
 _ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}"
 
 
+def _region_table() -> dict[str, str]:
+    table = {}
+    for lv in LEVELS:
+        if lv in ("C1", "C2"):
+            table[lv] = "upper_cervical"
+        elif lv in ("C7", "T1"):
+            table[lv] = "cervicothoracic"
+        elif lv.startswith("C"):
+            table[lv] = "subaxial"
+        elif lv in TLJ_LEVELS:
+            table[lv] = "tlj"
+        elif lv.startswith("T"):
+            table[lv] = "thoracic"
+        elif lv.startswith("L"):
+            table[lv] = "lumbar"
+        else:
+            table[lv] = "sacral"
+    return table
+
+
+#: Spine region of each vertebral level (the one definition; the schema's lookup table
+#: ``region_of_level`` is this mapping).
+REGION_OF_LEVEL: dict[str, str] = _region_table()
+#: Height loss (%) at which the Genant grade steps up: grade 0 below 20, 1 below 25,
+#: 2 below 40, else 3 (Genant 1993).
+GENANT_EDGES: tuple[float, ...] = (20.0, 25.0, 40.0)
+#: Age bands used for the derived ``age_band`` feature and subgroup tables.
+AGE_BANDS: tuple[str, ...] = ("<60", "60-69", "70-79", "80-89", "90+")
+AGE_BAND_EDGES: tuple[float, ...] = (60.0, 70.0, 80.0, 90.0)
+#: CT attenuation at L1 at or below which bone counts as osteoporotic (> 90% specific,
+#: Pickhardt 2013) when no DXA T-score is available.
+HU_OSTEOPOROSIS: float = 110.0
+#: DXA T-score at or below which bone counts as osteoporotic (WHO).
+TSCORE_OSTEOPOROSIS: float = -2.5
+#: Additional height loss (percentage points at 6 months) that defines progressive
+#: collapse (Ha 2013; Cho 2023).
+COLLAPSE_THRESHOLD: float = 15.0
+
+
 def region_of_level(level: pd.Series) -> pd.Series:
     """Spine region of each vertebral level.
 
@@ -98,129 +143,15 @@ def region_of_level(level: pd.Series) -> pd.Series:
     >>> region_of_level(pd.Series(["C2", "C5", "T1", "T7", "L1", "L4", None])).tolist()
     ['upper_cervical', 'subaxial', 'cervicothoracic', 'thoracic', 'tlj', 'lumbar', nan]
     """
-    table = {}
-    for lv in LEVELS:
-        if lv in ("C1", "C2"):
-            table[lv] = "upper_cervical"
-        elif lv in ("C7", "T1"):
-            table[lv] = "cervicothoracic"
-        elif lv.startswith("C"):
-            table[lv] = "subaxial"
-        elif lv in TLJ_LEVELS:
-            table[lv] = "tlj"
-        elif lv.startswith("T"):
-            table[lv] = "thoracic"
-        elif lv.startswith("L"):
-            table[lv] = "lumbar"
-        else:
-            table[lv] = "sacral"
-    mapped = pd.Series(level, copy=False).astype("object").map(table)
+    mapped = pd.Series(level, copy=False).astype("object").map(REGION_OF_LEVEL)
     return mapped.astype(pd.CategoricalDtype(list(REGIONS)))
 
 
-def _genant_from_height_loss(loss: pd.Series) -> pd.Series:
-    """Genant semi-quantitative grade from height loss in % (0, 1, 2 or 3)."""
-    bins = [-np.inf, 20.0, 25.0, 40.0, np.inf]
-    return pd.cut(loss, bins=bins, labels=[0.0, 1.0, 2.0, 3.0], right=False).astype(float)
+def _edges(edges: tuple[float, ...]) -> str:
+    return "[" + ", ".join(f"{e:g}" for e in edges) + "]"
 
 
-def _num(df: pd.DataFrame, col: str) -> pd.Series:
-    return pd.to_numeric(df[col], errors="coerce").astype(float)
-
-
-def _flag(df: pd.DataFrame, col: str) -> pd.Series:
-    """True where a boolean column is True (missing counts as False)."""
-    return df[col].astype("boolean").fillna(False).astype(bool)
-
-
-# -- cross-field rules: each returns True where the record is consistent -----------------
-def _bmi_consistent(df: pd.DataFrame) -> pd.Series:
-    implied = _num(df, "weight_kg") / (_num(df, "height_cm") / 100.0) ** 2
-    gap = (_num(df, "bmi") - implied).abs()
-    return ~(gap > BMI_TOLERANCE)  # NaN gap (something missing) passes
-
-
-def _event_has_time(df: pd.DataFrame) -> pd.Series:
-    event = _num(df, "fx_event")
-    return ~(event.notna() & _num(df, "fx_time_days").isna())
-
-
-def _time_has_event(df: pd.DataFrame) -> pd.Series:
-    return ~(_num(df, "fx_time_days").notna() & _num(df, "fx_event").isna())
-
-
-def _fx_time_positive(df: pd.DataFrame) -> pd.Series:
-    return ~(_num(df, "fx_time_days") <= 0)
-
-
-def _death_time_positive(df: pd.DataFrame) -> pd.Series:
-    return ~(_num(df, "death_time_days") <= 0)
-
-
-def _death_event_has_time(df: pd.DataFrame) -> pd.Series:
-    return ~((_num(df, "fx_event") == 2) & _num(df, "death_time_days").isna())
-
-
-def _death_not_before_fracture(df: pd.DataFrame) -> pd.Series:
-    death = _num(df, "death_time_days")
-    return ~(death < _num(df, "fx_time_days") - 1e-9)
-
-
-def _death_event_at_death_time(df: pd.DataFrame) -> pd.Series:
-    gap = (_num(df, "death_time_days") - _num(df, "fx_time_days")).abs()
-    return ~((_num(df, "fx_event") == 2) & (gap > 1e-6))
-
-
-def _collapse_matches_delta(df: pd.DataFrame) -> pd.Series:
-    delta = _num(df, "delta_height_6m")
-    collapse = df["collapse_6m"].astype("boolean")
-    known = delta.notna() & collapse.notna()
-    return ~(known & ((delta >= 15.0) != collapse.fillna(False).astype(bool)))
-
-
-def _height_loss_grows(df: pd.DataFrame) -> pd.Series:
-    start, change = _num(df, "height_loss0_pct"), _num(df, "delta_height_6m")
-    gap = _num(df, "height_loss_6m_pct") - start - change
-    return ~(gap.abs() > 0.5)
-
-
-def _mri_patterns_need_mri(df: pd.DataFrame) -> pd.Series:
-    no_mri = df["mri_done"].astype("boolean").eq(False).fillna(False).astype(bool)
-    has_pattern = df["t1_pattern"].notna() | df["t2_pattern"].notna()
-    return ~(no_mri & has_pattern)
-
-
-def _region_matches_level(df: pd.DataFrame) -> pd.Series:
-    derived = region_of_level(df["level"]).astype(object)
-    given = df["region"].astype(object)
-    both = derived.notna() & given.notna()
-    return ~(both & (derived != given))
-
-
-def _genant_matches_height_loss(df: pd.DataFrame) -> pd.Series:
-    derived = _genant_from_height_loss(_num(df, "height_loss0_pct"))
-    given = _num(df, "genant_grade0")
-    both = derived.notna() & given.notna()
-    agree = (derived == given) | ((given == 0.5) & (derived == 0.0))
-    return ~(both & ~agree)
-
-
-def _dose_needs_glucocorticoid(df: pd.DataFrame) -> pd.Series:
-    dose = _num(df, "glucocorticoid_dose_mg")
-    off = df["glucocorticoid_current"].astype("boolean").eq(False).fillna(False).astype(bool)
-    return ~(off & (dose > 0))
-
-
-def _nonunion_needs_no_cement(df: pd.DataFrame) -> pd.Series:
-    cemented = df["treatment"].astype(object).isin(["vertebroplasty", "kyphoplasty"])
-    return ~(cemented & df["nonunion"].notna())
-
-
-def _prior_count_matches_flag(df: pd.DataFrame) -> pd.Series:
-    count = _num(df, "prior_fx_count")
-    flag = df["prior_fragility_fx"].astype("boolean")
-    both = count.notna() & flag.notna()
-    return ~(both & ((count > 0) != flag.fillna(False).astype(bool)))
+_GENANT = f"band(height_loss0_pct, {_edges(GENANT_EDGES)}, [0, 1, 2, 3])"
 
 
 def _f(name, dtype, description, **kw):  # noqa: ANN001, ANN202 - terse local builder
@@ -699,103 +630,150 @@ _FIELDS: tuple[FieldSpec, ...] = (
 _RULES: tuple[RowRule, ...] = (
     RowRule(
         "fx_time_positive",
-        ("fx_time_days",),
-        _fx_time_positive,
-        "fx_time_days must be greater than 0 (an event on the index day is not a subsequent event)",
+        expr="fx_time_days > 0",
+        message="fx_time_days must be greater than 0 (an event on the index day is not a "
+        "subsequent event)",
     ),
     RowRule(
         "death_time_positive",
-        ("death_time_days",),
-        _death_time_positive,
-        "death_time_days must be greater than 0",
+        expr="death_time_days > 0",
+        message="death_time_days must be greater than 0",
     ),
     RowRule(
         "bmi_matches_height_weight",
         ("bmi", "height_cm", "weight_kg"),
-        _bmi_consistent,
-        f"bmi differs from weight_kg / (height_cm/100)^2 by more than {BMI_TOLERANCE} kg/m2",
+        expr=f"abs(bmi - weight_kg / (height_cm / 100) ^ 2) <= {BMI_TOLERANCE:g}",
+        message=f"bmi differs from weight_kg / (height_cm/100)^2 by more than {BMI_TOLERANCE} "
+        "kg/m2",
     ),
     RowRule(
         "event_without_time",
-        ("fx_event", "fx_time_days"),
-        _event_has_time,
-        "fx_event is recorded but fx_time_days is missing",
+        expr="if fx_event is not missing then fx_time_days is not missing",
+        message="fx_event is recorded but fx_time_days is missing",
     ),
     RowRule(
         "time_without_event",
-        ("fx_time_days", "fx_event"),
-        _time_has_event,
-        "fx_time_days is recorded but fx_event is missing",
+        expr="if fx_time_days is not missing then fx_event is not missing",
+        message="fx_time_days is recorded but fx_event is missing",
     ),
     RowRule(
         "death_event_without_death_time",
         ("death_time_days", "fx_event"),
-        _death_event_has_time,
-        "fx_event=2 (death) but death_time_days is missing",
+        expr="if fx_event == 2 then death_time_days is not missing",
+        message="fx_event=2 (death) but death_time_days is missing",
     ),
     RowRule(
         "death_before_fracture_time",
-        ("death_time_days", "fx_time_days"),
-        _death_not_before_fracture,
-        "death_time_days is earlier than fx_time_days (follow-up cannot outlast death)",
+        expr="death_time_days >= fx_time_days - 1e-9",
+        message="death_time_days is earlier than fx_time_days (follow-up cannot outlast death)",
     ),
     RowRule(
         "death_event_time_mismatch",
         ("fx_event", "death_time_days", "fx_time_days"),
-        _death_event_at_death_time,
-        "fx_event=2 (death) but fx_time_days differs from death_time_days",
+        expr="if fx_event == 2 then abs(death_time_days - fx_time_days) <= 1e-6",
+        message="fx_event=2 (death) but fx_time_days differs from death_time_days",
     ),
     RowRule(
         "collapse_matches_height_change",
         ("collapse_6m", "delta_height_6m"),
-        _collapse_matches_delta,
-        "collapse_6m disagrees with delta_height_6m (collapse means a change >= 15 points)",
+        expr=f"(delta_height_6m >= {COLLAPSE_THRESHOLD:g}) == collapse_6m",
+        message="collapse_6m disagrees with delta_height_6m (collapse means a change >= "
+        f"{COLLAPSE_THRESHOLD:g} points)",
     ),
     RowRule(
         "height_loss_6m_adds_up",
-        ("height_loss_6m_pct", "height_loss0_pct", "delta_height_6m"),
-        _height_loss_grows,
-        "height_loss_6m_pct is not height_loss0_pct + delta_height_6m (within 0.5)",
+        expr="abs(height_loss_6m_pct - height_loss0_pct - delta_height_6m) <= 0.5",
+        message="height_loss_6m_pct is not height_loss0_pct + delta_height_6m (within 0.5)",
     ),
     RowRule(
         "mri_pattern_without_mri",
-        ("mri_done", "t1_pattern", "t2_pattern"),
-        _mri_patterns_need_mri,
-        "an MRI pattern is recorded but mri_done is false",
+        expr="if mri_done == false then t1_pattern is missing and t2_pattern is missing",
+        message="an MRI pattern is recorded but mri_done is false",
         optional=("t1_pattern", "t2_pattern"),
     ),
     RowRule(
         "region_matches_level",
         ("region", "level"),
-        _region_matches_level,
-        "region does not match the region of the fractured level",
+        expr="region_of_level[level] == region",
+        message="region does not match the region of the fractured level",
     ),
     RowRule(
         "genant_matches_height_loss",
         ("genant_grade0", "height_loss0_pct"),
-        _genant_matches_height_loss,
-        "genant_grade0 disagrees with height_loss0_pct (grade 0: <20%, 1: 20 to <25%, "
+        expr=f"genant_grade0 == {_GENANT} or (genant_grade0 == 0.5 and {_GENANT} == 0)",
+        message="genant_grade0 disagrees with height_loss0_pct (grade 0: <20%, 1: 20 to <25%, "
         "2: 25 to <40%, 3: >=40%)",
     ),
     RowRule(
         "glucocorticoid_dose_without_use",
-        ("glucocorticoid_dose_mg", "glucocorticoid_current"),
-        _dose_needs_glucocorticoid,
-        "glucocorticoid_dose_mg > 0 but glucocorticoid_current is false",
+        expr="if glucocorticoid_dose_mg > 0 then glucocorticoid_current != false",
+        message="glucocorticoid_dose_mg > 0 but glucocorticoid_current is false",
     ),
     RowRule(
         "nonunion_after_cement",
         ("nonunion", "treatment"),
-        _nonunion_needs_no_cement,
-        "nonunion is recorded after cement augmentation, where it is not defined",
+        expr='if treatment in ["vertebroplasty", "kyphoplasty"] then nonunion is missing',
+        message="nonunion is recorded after cement augmentation, where it is not defined",
     ),
     RowRule(
         "prior_fracture_count_matches_flag",
-        ("prior_fx_count", "prior_fragility_fx"),
-        _prior_count_matches_flag,
-        "prior_fx_count and prior_fragility_fx disagree (count > 0 means a prior fracture)",
+        expr="(prior_fx_count > 0) == prior_fragility_fx",
+        message="prior_fx_count and prior_fragility_fx disagree (count > 0 means a prior fracture)",
+    ),
+)
+
+_DERIVED: tuple[DerivedFeature, ...] = (
+    DerivedFeature(
+        "region",
+        "coalesce(region_of_level[level], region)",
+        "Spine region: the fractured level's region, else the recorded region.",
+        dtype="category",
+        categories=REGIONS,
+        needs="any",
+        replaces=("level",),
+        field="level",
+    ),
+    DerivedFeature(
+        "tlj",
+        'region == "tlj"',
+        "Fracture at the thoracolumbar junction (T11-L2).",
+        field="level",
+    ),
+    DerivedFeature(
+        "genant_grade0",
+        f"coalesce({_GENANT}, genant_grade0)",
+        "Genant grade from the height loss, else the recorded grade.",
+        needs="any",
+        field="genant_grade0",
+    ),
+    DerivedFeature(
+        "bmi",
+        "coalesce(bmi, weight_kg / (height_cm / 100) ^ 2)",
+        "Body-mass index, from weight and height when not recorded.",
+        unit="kg/m2",
+        replaces=("height_cm", "weight_kg"),
+    ),
+    DerivedFeature(
+        "osteoporosis",
+        f"coalesce(tscore_min <= {TSCORE_OSTEOPOROSIS:g}, hu_l1 <= {HU_OSTEOPOROSIS:g})",
+        "Osteoporosis: DXA T-score <= -2.5, else CT attenuation at L1 <= 110 HU.",
+        needs="any",
+    ),
+    DerivedFeature(
+        "age_band",
+        f'band(age_years, {_edges(AGE_BAND_EDGES)}, ["<60", "60-69", "70-79", "80-89", "90+"])',
+        "Age band.",
+        dtype="category",
+        categories=AGE_BANDS,
     ),
 )
 
 #: The default clinical-record schema for acute osteoporotic vertebral fractures.
-SPINE_SCHEMA: Schema = Schema(_FIELDS, _RULES, name="spine-ovf", version="1")
+SPINE_SCHEMA: Schema = Schema(
+    _FIELDS,
+    _RULES,
+    name="spine-ovf",
+    version="1",
+    derived=_DERIVED,
+    tables={"region_of_level": REGION_OF_LEVEL},
+)
