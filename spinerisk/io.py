@@ -7,14 +7,17 @@ applies declared unit factors. :func:`spinerisk.validate` does the checking.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
+import math
 import os
+import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -22,27 +25,69 @@ import pandas as pd
 from spinerisk.exceptions import MappingError, RecordsReadError
 from spinerisk.schema._spec import Schema, is_missing
 
-__all__ = ["ColumnMapping", "apply_mapping", "load_mapping", "read_records"]
+__all__ = [
+    "MAX_FIELD_CHARS",
+    "MAX_LINE_CHARS",
+    "NA_VALUES",
+    "ColumnMapping",
+    "ReadResult",
+    "apply_mapping",
+    "load_mapping",
+    "read_records",
+]
 
 #: Text read as missing in CSV files (nothing else is: "None" or "-" stay text).
 NA_VALUES: tuple[str, ...] = ("", "NA", "N/A", "NaN", "nan", "null", "NULL")
+#: Longest field read from a text file (characters); a longer one makes its row unreadable.
+MAX_FIELD_CHARS = 65_536
+#: Longest physical line read from a text file (characters); a longer line is skipped in
+#: bounded memory and its row is unreadable, so a file without line breaks (``/dev/zero``)
+#: cannot exhaust memory.
+MAX_LINE_CHARS = 1_048_576
+_MAX_RECORD_CHARS = 2 * MAX_LINE_CHARS
 _MAX_LISTED = 20
 
 
 # ---------------------------------------------------------------------------------------
 # reading files
 # ---------------------------------------------------------------------------------------
+class ReadResult(NamedTuple):
+    """Result of ``read_records(..., on_invalid="split")``.
+
+    Attributes
+    ----------
+    records : DataFrame
+        The rows that could be read, indexed by their 0-based data row in the file.
+    rejects : DataFrame
+        The rows that could not be read: ``row`` (0-based data row), ``reasons`` and the
+        values as text where they could be split into fields (None otherwise). Always
+        ``len(records) + len(rejects)`` equals the number of data rows.
+    """
+
+    records: pd.DataFrame
+    rejects: pd.DataFrame
+
+
 def read_records(
     path: str | os.PathLike[str],
     *,
     sep: str | None = None,
     encoding: str = "utf-8",
-) -> pd.DataFrame:
+    on_invalid: Literal["raise", "split"] = "raise",
+) -> Any:
     """Read clinical records from CSV, TSV, Parquet, JSON or JSON-lines.
 
-    CSV and JSON values are read as text (missing markers: ``""``, ``NA``, ``N/A``,
-    ``NaN``, ``nan``, ``null``, ``NULL``); :func:`spinerisk.validate` converts them to
-    the schema's types and reports every value that does not fit, by row and column.
+    CSV and JSON values are read as text (missing markers in CSV: ``""``, ``NA``,
+    ``N/A``, ``NaN``, ``nan``, ``null``, ``NULL``, exactly as written);
+    :func:`spinerisk.validate` converts them to the schema's types and reports every
+    value that does not fit, by row and column.
+
+    Text files are read in bounded memory, row by row: a line longer than
+    :data:`MAX_LINE_CHARS` is skipped without being held in memory, and a field longer
+    than :data:`MAX_FIELD_CHARS`, a NUL byte (``\\x00``), a row whose number of fields
+    differs from the header's or malformed quoting make that row unreadable (never
+    truncated or guessed at). A quote that is never closed rejects its own line only;
+    the lines after it are read on their own.
 
     Parameters
     ----------
@@ -53,17 +98,23 @@ def read_records(
     encoding : str, default="utf-8"
         Text encoding. Decoding is strict: a byte that is not valid in this encoding is
         an error naming its line, never replaced silently.
+    on_invalid : {"raise", "split"}, default="raise"
+        What to do with rows that cannot be read: ``"raise"`` refuses the file with a
+        :class:`RecordsReadError` naming every such row (capped) and its reason;
+        ``"split"`` returns the readable rows and the unreadable ones with their reasons.
 
     Returns
     -------
-    DataFrame
-        One row per record; ``attrs["source"]`` holds the file name for messages.
+    DataFrame or ReadResult
+        With ``on_invalid="raise"``: one row per record; ``attrs["source"]`` holds the
+        file name for messages. With ``"split"``: ``(records, rejects)``.
 
     Raises
     ------
     RecordsReadError
-        Unknown file type, undecodable bytes, a delimiter that does not match, ragged
-        rows, or a file with no header.
+        Unknown file type, a path that is not a regular file, undecodable bytes, a
+        delimiter that does not match, a header that is missing, has a duplicated or
+        empty column name, and (with ``on_invalid="raise"``) unreadable rows.
     FileNotFoundError
         If the file does not exist.
 
@@ -82,33 +133,76 @@ def read_records(
     Traceback (most recent call last):
     ...
     spinerisk.exceptions.RecordsReadError: 'y.csv' line 1: the header 'patient_id;age_years' contains ';' but no ','; the file looks ';'-delimited. Pass sep=';'.
+    >>> _ = (d / "z.csv").write_text("patient_id,age_years\\nP1,71\\nP2,7\\x001\\n")
+    >>> records, rejects = read_records(d / "z.csv", on_invalid="split")
+    >>> rejects[["row", "reasons"]].to_dict("records")
+    [{'row': 1, 'reasons': 'age_years contains a NUL byte (\\\\x00) at character 2 (line 3)'}]
     """  # noqa: E501
+    if on_invalid not in ("raise", "split"):
+        raise ValueError(f"on_invalid must be 'raise' or 'split'; got on_invalid={on_invalid!r}.")
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"No records file at {str(path)!r}.")
     suffix = path.suffix.lower()
     name = path.name
-    if suffix in (".csv", ".tsv", ".txt"):
-        delimiter = _delimiter_of(sep, suffix)
-        df = _read_text_table(path, delimiter, encoding)
-    elif suffix == ".parquet":
-        from spinerisk._optional import import_optional
-
-        import_optional("pyarrow", extra="parquet", purpose="reading Parquet files")
-        df = pd.read_parquet(path)
-    elif suffix in (".json", ".jsonl"):
-        text = _decode(path, encoding)
-        try:
-            df = pd.read_json(io.StringIO(text), lines=suffix == ".jsonl", dtype=False)
-        except ValueError as exc:
-            raise RecordsReadError(f"{name!r} is not valid JSON records: {exc}") from exc
-    else:
+    if suffix not in (".csv", ".tsv", ".txt", ".parquet", ".json", ".jsonl"):
         raise RecordsReadError(
             f"{name!r}: unknown file type {suffix!r}; expected .csv, .tsv, .txt, .parquet, "
             ".json or .jsonl."
         )
+    _check_regular_file(path)
+    if suffix in (".csv", ".tsv", ".txt"):
+        df, rejects = _read_text_table(path, _delimiter_of(sep, suffix), encoding)
+    else:
+        if suffix == ".parquet":
+            from spinerisk._optional import import_optional
+
+            import_optional("pyarrow", extra="parquet", purpose="reading Parquet files")
+            df = pd.read_parquet(path)
+        else:
+            text = _decode(path, encoding)
+            try:
+                df = pd.read_json(io.StringIO(text), lines=suffix == ".jsonl", dtype=False)
+            except ValueError as exc:
+                raise RecordsReadError(f"{name!r} is not valid JSON records: {exc}") from exc
+        df, rejects = _split_cells(df)
     df.attrs["source"] = name
+    if on_invalid == "split":
+        rejects.attrs["source"] = name
+        return ReadResult(df, rejects)
+    if len(rejects):
+        raise RecordsReadError(_unreadable_message(name, rejects))
     return df
+
+
+def _check_regular_file(path: Path) -> None:
+    if path.is_dir():
+        raise RecordsReadError(f"{str(path)!r} is a directory, not a records file.")
+    if not path.is_file():  # a device (/dev/zero), pipe or socket: no end, no size
+        raise RecordsReadError(
+            f"{path.name!r} is not a regular file (a device, pipe or socket); copy the "
+            "records to a file first."
+        )
+
+
+def _unreadable_message(name: str, rejects: pd.DataFrame) -> str:
+    n = len(rejects)
+    if n == 1:
+        lines = [
+            f"{name!r}: row {rejects['row'].iloc[0]} cannot be read: {rejects['reasons'].iloc[0]}."
+        ]
+    else:
+        lines = [f"{name!r}: {n} rows cannot be read:"]
+        shown = rejects.iloc[:_MAX_LISTED]
+        for row, reason in zip(shown["row"], shown["reasons"], strict=True):
+            lines.append(f"  row {row}: {reason}.")
+        if n > _MAX_LISTED:
+            lines.append(f"  ... and {n - _MAX_LISTED} more.")
+    lines.append(
+        "Correct the source, or read with on_invalid='split' (spinerisk validate --rejects "
+        "FILE) to keep the other rows and get these back with their reasons."
+    )
+    return "\n".join(lines)
 
 
 def _decode(path: Path, encoding: str) -> str:
@@ -118,71 +212,413 @@ def _decode(path: Path, encoding: str) -> str:
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
         col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
-        bad = data[exc.start : exc.end]
-        raise RecordsReadError(
-            f"{path.name!r} line {line}, column {col}: byte {bad!r} is not valid {encoding}. "
-            f"Re-save the file as UTF-8, or pass the file's real encoding "
-            f"(for example encoding='latin-1')."
-        ) from exc
+        raise _bad_bytes(path.name, encoding, line, col, data[exc.start : exc.end]) from exc
     except LookupError as exc:
         raise RecordsReadError(f"encoding={encoding!r} is not a known text encoding.") from exc
 
 
-def _read_text_table(path: Path, delimiter: str, encoding: str) -> pd.DataFrame:
-    text = _decode(path, encoding)
-    if text.startswith("\ufeff"):  # a UTF-8 byte-order mark is not part of the first name
-        text = text[1:]
-    header = text.split("\n", 1)[0].rstrip("\r")
-    if not header.strip():
-        raise RecordsReadError(f"{path.name!r} line 1: no header row with column names.")
-    if delimiter not in header:
-        for other in (";", "\t", "|", ","):
-            if other != delimiter and other in header:
-                shown = "\\t" if other == "\t" else other
-                raise RecordsReadError(
-                    f"{path.name!r} line 1: the header {header[:80]!r} contains {shown!r} "
-                    f"but no {delimiter!r}; the file looks {shown!r}-delimited. "
-                    f"Pass sep={shown!r}."
+def _bad_bytes(name: str, encoding: str, line: int, col: int, bad: bytes) -> RecordsReadError:
+    return RecordsReadError(
+        f"{name!r} line {line}, column {col}: byte {bad!r} is not valid {encoding}. "
+        "Re-save the file as UTF-8, or pass the file's real encoding (for example "
+        "encoding='latin-1' in Python, --encoding latin-1 on the command line)."
+    )
+
+
+def _locate_bad_bytes(path: Path, encoding: str) -> RecordsReadError:
+    """The first undecodable byte of a file, found line by line in bounded memory."""
+    decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
+    with path.open("rb") as fh:
+        line = 0
+        while True:
+            chunk = fh.readline(MAX_LINE_CHARS + 1)
+            if not chunk:
+                break
+            line += 1
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError as exc:
+                return _bad_bytes(
+                    path.name, encoding, line, exc.start + 1, chunk[exc.start : exc.end]
                 )
-    _check_field_counts(path.name, text, delimiter)
-    try:
+            if chunk[-1:] != b"\n":  # the rest of an over-long line: same line number
+                line -= 1
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            return _bad_bytes(path.name, encoding, max(line, 1), 1, b"")
+    return RecordsReadError(f"{path.name!r}: bytes that are not valid {encoding}.")
+
+
+class _TextRow(NamedTuple):
+    """One data row of a text file: where it starts, its fields, why it is unreadable."""
+
+    line: int
+    fields: list[str | None]
+    problem: str | None
+    text: str = ""  # the row's lines as read (readable rows only)
+
+
+class _RecordTooLong(Exception):
+    """Raised by :class:`_Lines` into the csv reader to end an endless quoted field."""
+
+
+class _Lines:
+    """The physical lines of a text file, none longer than :data:`MAX_LINE_CHARS`.
+
+    A longer line is read through and dropped (its first :data:`MAX_LINE_CHARS`
+    characters are kept to say which column overflows) and an empty line is handed on in
+    its place; ``long_line`` says so. The lines of the current record are kept (bounded)
+    so that a record joined by an unbalanced quote can be split again.
+    """
+
+    def __init__(self, fh: Any) -> None:
+        self.fh = fh
+        self.num = 0  # physical lines read
+        self.record: list[str] = []
+        self.record_chars = 0
+        self.long_line: tuple[int, int, str] | None = None
+
+    def start_record(self) -> None:
+        self.record = []
+        self.record_chars = 0
+        self.long_line = None
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        line: str = self.fh.readline(MAX_LINE_CHARS + 1)
+        if not line:
+            raise StopIteration
+        self.num += 1
+        if len(line) > MAX_LINE_CHARS and line[-1] not in "\r\n":
+            prefix, length, tail = line[:MAX_LINE_CHARS], len(line), line
+            while tail and tail[-1] not in "\r\n":  # read through, keeping nothing
+                tail = self.fh.readline(1 << 16)
+                length += len(tail)
+            length -= len(tail) - len(tail.rstrip("\r\n"))
+            if self.long_line is None:
+                self.long_line = (self.num, length, prefix)
+            line = "\n"
+        self.record_chars += len(line)
+        if self.record_chars > _MAX_RECORD_CHARS:
+            raise _RecordTooLong
+        self.record.append(line)
+        return line
+
+
+class _TextTable:
+    """A CSV/TSV file read as text, in bounded memory: the header, then row by row.
+
+    Shared by :func:`read_records` and batch scoring, so both read a file the same way.
+    """
+
+    def __init__(self, path: Path, delimiter: str, encoding: str) -> None:
+        self.path = path
+        self.name = path.name
+        self.delimiter = delimiter
+        self.encoding = encoding
+        try:
+            codecs.lookup(encoding)
+        except LookupError as exc:
+            raise RecordsReadError(f"encoding={encoding!r} is not a known text encoding.") from exc
+        self.columns = self._header()
+
+    def _open(self) -> Any:
+        encoding = self.encoding
+        if codecs.lookup(encoding).name == "utf-8":
+            encoding = "utf-8-sig"  # a byte-order mark is not part of the first name
+        return self.path.open(encoding=encoding, errors="strict", newline="")
+
+    def _reader(self, lines: _Lines) -> Any:
+        return csv.reader(lines, delimiter=self.delimiter, strict=True)
+
+    def _header(self) -> list[str]:
+        name = self.name
+        with self._open() as fh:
+            lines = _Lines(fh)
+            try:
+                header = next(self._reader(lines), [])
+            except UnicodeDecodeError as exc:
+                raise _locate_bad_bytes(self.path, self.encoding) from exc
+            except (csv.Error, _RecordTooLong) as exc:
+                raise RecordsReadError(
+                    f"{name!r} line 1: the header cannot be read ({exc}); is this a records file?"
+                ) from exc
+        if lines.long_line is not None:
+            raise RecordsReadError(
+                f"{name!r} line 1 is longer than {MAX_LINE_CHARS:,} characters: this is not "
+                "a records file with one header line (no line breaks?)."
+            )
+        if not header or not any(h.strip() for h in header):
+            raise RecordsReadError(f"{name!r} line 1: no header row with column names.")
+        if any("\x00" in h for h in header):
+            raise RecordsReadError(f"{name!r} line 1: the header contains a NUL byte (\\x00).")
+        if len(header) == 1:
+            for other in (";", "\t", "|", ","):
+                if other != self.delimiter and other in header[0]:
+                    shown = "\\t" if other == "\t" else other
+                    raise RecordsReadError(
+                        f"{name!r} line 1: the header {header[0][:80]!r} contains {shown!r} "
+                        f"but no {self.delimiter!r}; the file looks {shown!r}-delimited. "
+                        f"Pass sep={shown!r}."
+                    )
+        seen: dict[str, int] = {}
+        for j, h in enumerate(header, start=1):
+            if not h.strip():
+                raise RecordsReadError(
+                    f"{name!r} line 1: column {j} of the header has no name (a delimiter at "
+                    "the end of the line?). Name it, or remove the empty column."
+                )
+            if h in seen:
+                raise RecordsReadError(
+                    f"{name!r} line 1: the header names {h[:80]!r} twice (columns {seen[h]} "
+                    f"and {j}); each column must appear once."
+                )
+            seen[h] = j
+        return header
+
+    def rows(self) -> Iterator[_TextRow]:
+        """Every non-blank data row in order; unreadable ones carry their ``problem``."""
+        with self._open() as fh:
+            lines = _Lines(fh)
+            reader = self._reader(lines)
+            width = len(self.columns)
+            try:
+                next(reader)  # the header, checked in __init__
+                while True:
+                    lines.start_record()
+                    start = lines.num + 1
+                    error: str | None = None
+                    try:
+                        fields = next(reader)
+                    except StopIteration:
+                        return
+                    except csv.Error as exc:
+                        fields, error = [], str(exc)
+                    except _RecordTooLong:
+                        fields = []
+                        error = f"a field runs over more than {_MAX_RECORD_CHARS:,} characters"
+                    if lines.long_line is not None:
+                        yield self._long_line_row(start, *lines.long_line)
+                    elif len(lines.record) > 1 and (error or len(fields) != len(self.columns)):
+                        yield from self._split_joined(start, list(lines.record))
+                    elif error is not None:
+                        yield self._error_row(start, error, lines.record[0] if lines.record else "")
+                    elif len(lines.record) == 1 and len(fields) == width:  # the usual row
+                        text = lines.record[0]
+                        if len(text) <= MAX_FIELD_CHARS and "\x00" not in text:
+                            yield _TextRow(start, fields, None, text)
+                        else:
+                            yield self._checked(start, fields, lines.record)
+                    elif fields:  # blank lines are skipped
+                        yield self._checked(start, fields, lines.record)
+            except UnicodeDecodeError as exc:
+                raise _locate_bad_bytes(self.path, self.encoding) from exc
+
+    def frame(self, texts: list[str]) -> pd.DataFrame:
+        """The readable rows (their ``text``) as a frame of text, missing markers as NaN.
+
+        The rows were checked already (width, quoting, NUL bytes, lengths), so pandas'
+        C parser reads them as the csv module did, only faster.
+        """
+        if not texts:
+            return pd.DataFrame({c: pd.Series([], dtype=object) for c in self.columns})
+        body = "".join(t if t.endswith(("\n", "\r")) else t + "\n" for t in texts)
         return pd.read_csv(
-            io.StringIO(text),
-            sep=delimiter,
+            io.StringIO(body),
+            sep=self.delimiter,
+            header=None,
+            names=self.columns,
             dtype=str,
             keep_default_na=False,
             na_values=list(NA_VALUES),
             quoting=csv.QUOTE_MINIMAL,
+            skip_blank_lines=False,
+            engine="c",
         )
-    except pd.errors.ParserError as exc:
-        detail = " ".join(str(exc).split())
-        raise RecordsReadError(
-            f"{path.name!r}: the rows do not match the header ({detail}). Check the delimiter "
-            "(sep=...) and quoting of text that contains it."
-        ) from exc
-    except pd.errors.EmptyDataError as exc:
-        raise RecordsReadError(f"{path.name!r} is empty.") from exc
+
+    def _checked(self, line: int, fields: list[str], raw: list[str]) -> _TextRow:
+        """A parsed row: the header's width, no NUL byte, no field too long."""
+        width = len(self.columns)
+        if len(fields) != width:
+            shown: list[str | None] = [*fields[:width], *[None] * (width - len(fields))]
+            return _TextRow(
+                line,
+                [None if len(v or "") > MAX_FIELD_CHARS else v for v in shown],
+                f"line {line} has {len(fields)} fields; expected {width} as in the header "
+                "(check the delimiter and the quoting of text that contains it)",
+            )
+        text = "".join(raw)
+        if len(text) <= MAX_FIELD_CHARS and "\x00" not in text:  # test them whole first
+            return _TextRow(line, fields, None, text)
+        problems = [
+            f"{col} {problem} (line {line})"
+            for col, value in zip(self.columns, fields, strict=True)
+            if (problem := _text_cell_problem(value)) is not None
+        ]
+        if problems:
+            kept = [None if len(v) > MAX_FIELD_CHARS else v for v in fields]
+            return _TextRow(line, kept, " | ".join(problems))
+        return _TextRow(line, fields, None, text)
+
+    def _long_line_row(self, start: int, line: int, length: int, prefix: str) -> _TextRow:
+        col = self._overflowing_column(prefix)
+        where = f"{col} is longer than {MAX_FIELD_CHARS:,} characters: " if col else ""
+        return _TextRow(
+            start,
+            [None] * len(self.columns),
+            f"{where}line {line} has {length:,} characters, more than the "
+            f"{MAX_LINE_CHARS:,} read; the row was skipped unread",
+        )
+
+    def _error_row(self, line: int, error: str, text: str) -> _TextRow:
+        if "field larger than field limit" in error:
+            col = self._overflowing_column(text)
+            what = col or "a field"
+            return _TextRow(
+                line,
+                [None] * len(self.columns),
+                f"{what} is longer than {MAX_FIELD_CHARS:,} characters (line {line}); the "
+                "row was not read",
+            )
+        return _TextRow(
+            line,
+            self._loose_fields(text),
+            f"line {line} has malformed quoting ({error}); quote a field that contains the "
+            'delimiter, and double a quote inside it ("")',
+        )
+
+    def _split_joined(self, start: int, physical: list[str]) -> Iterator[_TextRow]:
+        """A record that spans several lines and does not fit: an unbalanced quote joined
+        them. Its first line is rejected; the others are read on their own."""
+        yield _TextRow(
+            start,
+            self._loose_fields(physical[0]),
+            f'line {start} has an unbalanced quote (") that joins it to the '
+            f"{len(physical) - 1} line(s) after it; the lines after it were read on their own",
+        )
+        for k, text in enumerate(physical[1:], start=start + 1):
+            try:
+                fields = next(csv.reader([text], delimiter=self.delimiter, strict=True), [])
+            except csv.Error as exc:
+                yield self._error_row(k, str(exc), text)
+                continue
+            if fields:
+                yield self._checked(k, fields, [text])
+
+    def _loose_fields(self, text: str) -> list[str | None]:
+        """The line split at every delimiter, quotes kept: values for a rejects file."""
+        width = len(self.columns)
+        parts = text.rstrip("\r\n").split(self.delimiter)
+        return [None if len(p) > MAX_FIELD_CHARS else p for p in parts[:width]] + [None] * max(
+            0, width - len(parts)
+        )
+
+    def _overflowing_column(self, text: str) -> str | None:
+        """The column whose field passes :data:`MAX_FIELD_CHARS` in (the start of) a line."""
+        d, pos, j, n = self.delimiter, 0, 0, len(text)
+        while pos <= n and j < len(self.columns):
+            start = pos
+            if text.startswith('"', pos):
+                end = pos + 1
+                while True:
+                    end = text.find('"', end)
+                    if end < 0 or not text.startswith('"', end + 1):
+                        break
+                    end += 2
+                end = n if end < 0 else end + 1
+                nxt = text.find(d, end)
+            else:
+                nxt = text.find(d, pos)
+            end = n if nxt < 0 else nxt
+            if end - start > MAX_FIELD_CHARS:
+                return self.columns[j]
+            if nxt < 0:
+                return None
+            pos, j = nxt + 1, j + 1
+        return None
 
 
-def _check_field_counts(name: str, text: str, delimiter: str) -> None:
-    """Every row must have as many fields as the header: pandas pads short rows silently."""
-    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
-    width = None
-    bad: list[str] = []
-    for fields in reader:
-        if not fields:  # blank line, skipped as pandas does
+def _text_cell_problem(value: Any) -> str | None:
+    """Why one text cell cannot be read (a NUL byte, too long), or None."""
+    if not isinstance(value, str):
+        return None
+    if len(value) > MAX_FIELD_CHARS:
+        return f"is {len(value):,} characters long, more than the {MAX_FIELD_CHARS:,} read"
+    at = value.find("\x00")
+    if at >= 0:
+        return f"contains a NUL byte (\\x00) at character {at + 1}"
+    return None
+
+
+def _rejects_frame(
+    rows: list[int], reasons: list[str], values: list[list[Any]], columns: list[str]
+) -> pd.DataFrame:
+    out = (
+        pd.DataFrame(values, columns=columns, dtype=object)
+        if values
+        else pd.DataFrame({c: pd.Series([], dtype=object) for c in columns})
+    )
+    out.insert(0, "reasons", pd.Series(reasons, dtype=object))
+    out.insert(0, "row", np.asarray(rows, dtype=np.int64))
+    out.index = pd.Index(np.asarray(rows, dtype=np.int64))
+    return out
+
+
+def _read_text_table(
+    path: Path, delimiter: str, encoding: str
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    table = _TextTable(path, delimiter, encoding)
+    good: list[str] = []
+    good_rows: list[int] = []
+    bad_rows: list[int] = []
+    bad_reasons: list[str] = []
+    bad_values: list[list[Any]] = []
+    for i, row in enumerate(table.rows()):
+        if row.problem is None:
+            good.append(row.text)
+            good_rows.append(i)
+        else:
+            bad_rows.append(i)
+            bad_reasons.append(row.problem)
+            bad_values.append(row.fields)
+    df = table.frame(good)
+    if bad_rows:
+        df.index = pd.Index(np.asarray(good_rows, dtype=np.int64))
+    return df, _rejects_frame(bad_rows, bad_reasons, bad_values, table.columns)
+
+
+def _split_cells(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Rows of a Parquet/JSON frame with a text cell that cannot be read (NUL, too long)."""
+    reasons: dict[int, list[str]] = {}
+    for col in df.columns:
+        s = df[col]
+        if s.dtype != object and not isinstance(s.dtype, pd.StringDtype):
             continue
-        if width is None:
-            width = len(fields)
-        elif len(fields) != width:
-            bad.append(f"line {reader.line_num}: {len(fields)} fields")
-            if len(bad) == 5:
-                break
-    if bad:
-        raise RecordsReadError(
-            f"{name!r}: rows do not match the header's {width} fields ({'; '.join(bad)}). "
-            "Check the delimiter (sep=...) and the quoting of text that contains it."
-        )
+        try:
+            suspect = s.str.contains("\x00", regex=False, na=False) | (
+                s.str.len() > MAX_FIELD_CHARS
+            )
+        except AttributeError:  # no text in this column
+            continue
+        values = s.to_numpy(dtype=object)
+        for pos in np.flatnonzero(suspect.to_numpy(dtype=bool)):
+            reasons.setdefault(int(pos), []).append(f"{col} {_text_cell_problem(values[pos])}")
+    columns = [str(c) for c in df.columns]
+    if not reasons:
+        return df, _rejects_frame([], [], [], columns)
+    bad = sorted(reasons)
+    kept = np.setdiff1d(np.arange(len(df)), bad)
+    values = [
+        [None if isinstance(v, str) and len(v) > MAX_FIELD_CHARS else v for v in row]
+        for row in df.iloc[bad].astype(object).to_numpy().tolist()
+    ]
+    rejects = _rejects_frame(bad, [" | ".join(reasons[p]) for p in bad], values, columns)
+    records = df.iloc[kept]
+    records.index = pd.Index(kept.astype(np.int64))
+    return records, rejects
 
 
 # ---------------------------------------------------------------------------------------
@@ -516,3 +952,95 @@ def _delimiter_of(sep: str | None, suffix: str) -> str:
             "or a tab ('\\t')."
         )
     return sep
+
+
+# -- numbers written as text ----------------------------------------------------------------
+_PLAIN_NUMBER = re.compile(r"[ \t]*[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?[ \t]*")
+_NOT_PLAIN = re.compile(r"[^0-9eE.+\- \t\n]")
+
+
+def number_text_problem(text: str) -> str | None:
+    """Why text that Python's ``float`` reads is still not a number as documented.
+
+    A number in a records file is written with the ASCII digits 0-9, an optional sign,
+    decimal point and exponent, and optional spaces around it. Missing values are
+    written as one of :data:`NA_VALUES`, exactly. ``float`` is more lenient: it reads
+    ``"NAN"``, ``"-nan"`` and ``"nAn"`` as not-a-number, ``"8_1"`` as 81 and
+    full-width or Arabic-Indic digits as numbers. Those are refused here, with a reason.
+    Text that ``float`` cannot read at all, and infinities, are left to validation
+    (``is not a number``, ``is not finite``).
+
+    Parameters
+    ----------
+    text : str
+        One cell.
+
+    Returns
+    -------
+    str or None
+        The reason, or None when the text is a plain number, a missing marker or is left
+        to validation.
+
+    Examples
+    --------
+    >>> from spinerisk.io import number_text_problem
+    >>> number_text_problem("81.5") is None, number_text_problem("NaN") is None
+    (True, True)
+    >>> number_text_problem("-nan")
+    "is not a number: only '', 'NA', 'N/A', 'NaN', 'nan', 'null' or 'NULL' mark a missing value"
+    >>> number_text_problem("8_1")
+    'is not a plain number: write the digits 0-9 only, without separators'
+    """
+    if text in NA_VALUES or _PLAIN_NUMBER.fullmatch(text):
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    if math.isinf(value):
+        return None
+    if math.isnan(value):
+        markers = ", ".join(repr(m) for m in NA_VALUES[:-1]) + f" or {NA_VALUES[-1]!r}"
+        return f"is not a number: only {markers} mark a missing value"
+    return "is not a plain number: write the digits 0-9 only, without separators"
+
+
+def _lenient_numbers(frame: pd.DataFrame, fields: Mapping[str, Any]) -> dict[int, list[str]]:
+    """Rows (positions) with numeric text that validation would read leniently.
+
+    ``fields`` maps a column of ``frame`` to the schema field it holds (numbers only);
+    each reason reads like validation's: ``field='text' is not a number: ...``.
+    """
+    out: dict[int, list[str]] = {}
+    for col, spec in fields.items():
+        if col not in frame.columns:
+            continue
+        s = frame[col]
+        if s.dtype != object and not isinstance(s.dtype, pd.StringDtype):
+            continue
+        values = s.to_numpy(dtype=object)
+        texts = [v for v in values if isinstance(v, str)]
+        if not texts or not _NOT_PLAIN.search("\n".join(texts)):
+            continue  # only digits, signs, points and exponents: nothing lenient
+        for pos, v in enumerate(values):
+            if isinstance(v, str) and _NOT_PLAIN.search(v):
+                problem = number_text_problem(v)
+                if problem is not None:
+                    out.setdefault(pos, []).append(
+                        f"{spec.name}={v!r} {problem}; expected {spec.expected()}"
+                    )
+    return out
+
+
+def _number_fields(
+    columns: Any, schema: Schema, mapping: ColumnMapping | None = None
+) -> dict[str, Any]:
+    """Column -> numeric schema field it holds (after the mapping renames it)."""
+    out = {}
+    for col in columns:
+        if mapping is not None and col in mapping.ignore:
+            continue
+        target = mapping.columns.get(col, col) if mapping is not None else col
+        if target in schema and schema[target].is_numeric:
+            out[col] = schema[target]
+    return out

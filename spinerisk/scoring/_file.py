@@ -11,6 +11,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import pandas as pd
 
 from spinerisk.exceptions import RecordsReadError
@@ -19,10 +20,12 @@ from spinerisk.scoring._chunk import (
     _OUTPUT_SUFFIXES,
     ScoreSummary,
     _as_mapping,
+    _as_text,
     _Chunk,
     _id_source,
     _mapped_ids,
     _reject_columns,
+    _schema,
     _score_chunk,
     _score_columns,
     _Timer,
@@ -340,13 +343,16 @@ def _local_chunks(
     info: Mapping[str, str],
     timer: _Timer,
 ) -> Iterator[tuple[int, _Chunk]]:
+    from spinerisk.io import _number_fields
+
+    numbers = _number_fields(source.columns, _schema(model), mapping)
     it = _read_ahead(source.chunks(chunk_size))
     while True:
         with timer("read"):  # time spent waiting for the reader thread
             item = next(it, None)
         if item is None:
             return
-        frame, rows, read_rejects = item
+        frame, rows, read_rejects = _split_lenient_numbers(*item, numbers)
         chunk = _score_chunk(
             model,
             frame,
@@ -361,6 +367,26 @@ def _local_chunks(
             both = pd.concat([chunk.rejects, read_rejects], ignore_index=True)
             chunk = chunk._replace(rejects=both.sort_values("row", kind="stable"))
         yield len(frame) + len(read_rejects), chunk
+
+
+def _split_lenient_numbers(
+    frame: pd.DataFrame, rows: np.ndarray, read_rejects: pd.DataFrame, numbers: dict[str, Any]
+) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame]:
+    """Move rows whose numbers are written leniently (``NAN``, ``8_1``, non-ASCII digits)
+    from ``frame`` to the read rejects, with the reason: validation would read them as
+    missing or as numbers (see :func:`spinerisk.io.number_text_problem`)."""
+    from spinerisk.io import _lenient_numbers
+
+    bad = _lenient_numbers(frame, numbers)
+    if not bad:
+        return frame, rows, read_rejects
+    pos = np.array(sorted(bad), dtype=np.int64)
+    moved = _as_text(frame.iloc[pos])
+    moved.insert(0, "reasons", [" | ".join(bad[int(p)]) for p in pos])
+    moved.insert(0, "row", rows[pos].astype(np.int64))
+    keep = np.setdiff1d(np.arange(len(frame)), pos)
+    both = pd.concat([read_rejects, moved], ignore_index=True) if len(read_rejects) else moved
+    return frame.iloc[keep].reset_index(drop=True), rows[keep], both.reset_index(drop=True)
 
 
 _DONE = object()

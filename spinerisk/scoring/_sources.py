@@ -3,7 +3,6 @@ checked for duplicates across the whole file in bounded memory."""
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -61,107 +60,60 @@ def _no_read_rejects(columns: list[str]) -> pd.DataFrame:
 
 
 class _CsvSource:
-    """CSV/TSV read as text with :func:`spinerisk.read_records`'s conventions, in chunks.
+    """CSV/TSV read as text with :func:`spinerisk.read_records`'s reader, in chunks.
 
-    A row whose number of fields differs from the header's is not guessed at: it is
-    rejected with its line number (``read_records`` refuses the whole file instead).
+    A row that cannot be read (a number of fields that differs from the header's, a NUL
+    byte, a field longer than ``MAX_FIELD_CHARS``, a line longer than ``MAX_LINE_CHARS``,
+    malformed or unbalanced quoting) is not guessed at: it is rejected with its line
+    number and reason, and the other rows are scored.
     """
 
     def __init__(self, path: Path, sep: str | None, encoding: str) -> None:
-        from spinerisk.io import NA_VALUES, _delimiter_of
+        from spinerisk.io import NA_VALUES, _delimiter_of, _TextTable
 
         self.path = path
         self.num_rows: int | None = None
         self.na_values = list(NA_VALUES)
         self.delimiter = _delimiter_of(sep, path.suffix)
         self.encoding = encoding
-        with self._open() as fh:
-            reader = csv.reader(fh, delimiter=self.delimiter)
-            try:
-                header = next(reader, None)
-            except UnicodeDecodeError as exc:
-                raise self._decode_error(1) from exc
-            except csv.Error as exc:
-                raise RecordsReadError(f"{path.name!r} line 1: {exc}") from exc
-        if not header or not any(h.strip() for h in header):
-            raise RecordsReadError(f"{path.name!r} line 1: no header row with column names.")
-        if len(header) == 1:
-            for other in (";", "\t", "|", ","):
-                if other != self.delimiter and other in header[0]:
-                    shown = "\\t" if other == "\t" else other
-                    raise RecordsReadError(
-                        f"{path.name!r} line 1: the header {header[0][:80]!r} contains "
-                        f"{shown!r} but no {self.delimiter!r}; the file looks "
-                        f"{shown!r}-delimited. Pass sep={shown!r}."
-                    )
-        self.columns = header
+        self._table = _TextTable(path, self.delimiter, encoding)
+        self.columns = self._table.columns
 
-    def _open(self) -> Any:
-        encoding = self.encoding
-        if encoding.lower().replace("_", "-") in ("utf-8", "utf8"):
-            encoding = "utf-8-sig"  # a byte-order mark is not part of the first name
-        try:
-            return self.path.open(encoding=encoding, errors="strict", newline="")
-        except LookupError as exc:
-            raise RecordsReadError(
-                f"encoding={self.encoding!r} is not a known text encoding."
-            ) from exc
-
-    def _decode_error(self, line: int) -> RecordsReadError:
-        return RecordsReadError(
-            f"{self.path.name!r} near line {line}: bytes that are not valid {self.encoding}. "
-            "Re-save the file as UTF-8, or pass the file's real encoding."
-        )
-
-    def _rows(self) -> Iterator[tuple[int, list[str]]]:
-        """(line number, fields) of every non-blank data row."""
-        with self._open() as fh:
-            reader = csv.reader(fh, delimiter=self.delimiter)
-            try:
-                next(reader)
-                for fields in reader:
-                    if fields:  # blank lines are skipped, as read_records does
-                        yield reader.line_num, fields
-            except UnicodeDecodeError as exc:
-                raise self._decode_error(reader.line_num + 1) from exc
-            except csv.Error as exc:
-                raise RecordsReadError(
-                    f"{self.path.name!r} line {reader.line_num}: {exc}. Check the quoting."
-                ) from exc
+    def _rows(self) -> Iterator[tuple[int, list[str | None], str | None, str]]:
+        """(line number, fields, problem, text) of every non-blank data row."""
+        for row in self._table.rows():
+            yield row.line, row.fields, row.problem, row.text
 
     def chunks(self, size: int) -> Iterator[tuple[pd.DataFrame, np.ndarray, pd.DataFrame]]:
-        width = len(self.columns)
-        good: list[list[str]] = []
+        good: list[str] = []
         good_rows: list[int] = []
-        ragged: list[dict[str, Any]] = []
+        bad: list[dict[str, Any]] = []
         seen = 0
-        for line, fields in self._rows():
-            if len(fields) == width:
-                good.append(fields)
+        for _, fields, problem, text in self._rows():
+            if problem is None:
+                good.append(text)
                 good_rows.append(seen)
             else:
-                shown = fields[:width] + [None] * (width - len(fields))
-                reason = (
-                    f"line {line} has {len(fields)} fields; expected {width} as in the header "
-                    "(check the delimiter and the quoting of text that contains it)"
-                )
-                ragged.append(
-                    {"row": seen, "reasons": reason, **dict(zip(self.columns, shown, strict=True))}
+                bad.append(
+                    {
+                        "row": seen,
+                        "reasons": problem,
+                        **dict(zip(self.columns, fields, strict=True)),
+                    }
                 )
             seen += 1
             if seen % size == 0:
-                yield self._frame(good, good_rows, ragged)
-                good, good_rows, ragged = [], [], []
+                yield self._frame(good, good_rows, bad)
+                good, good_rows, bad = [], [], []
         self.num_rows = seen
-        if good or ragged or seen == 0:
-            yield self._frame(good, good_rows, ragged)
+        if good or bad or seen == 0:
+            yield self._frame(good, good_rows, bad)
 
     def _frame(
-        self, good: list[list[str]], rows: list[int], ragged: list[dict[str, Any]]
+        self, good: list[str], rows: list[int], bad: list[dict[str, Any]]
     ) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame]:
-        frame = pd.DataFrame(good, columns=self.columns, dtype=object)
-        frame = frame.mask(frame.isin(self.na_values))
-        rejects = pd.DataFrame(ragged, columns=["row", "reasons", *self.columns])
+        frame = self._table.frame(good).astype(object)
+        rejects = pd.DataFrame(bad, columns=["row", "reasons", *self.columns])
         rejects["row"] = rejects["row"].astype(np.int64)
         return frame, np.asarray(rows, dtype=np.int64), rejects
 
@@ -169,10 +121,9 @@ class _CsvSource:
         if column not in self.columns:
             return
         j = self.columns.index(column)
-        width = len(self.columns)
         block: list[Any] = []
-        for _, fields in self._rows():
-            block.append(fields[j] if len(fields) == width else None)
+        for _, fields, problem, _text in self._rows():
+            block.append(fields[j] if problem is None else None)
             if len(block) == 1 << 17:
                 yield _text_ids(block, self.na_values)
                 block = []
@@ -233,13 +184,13 @@ def _duplicate_ids(id_blocks: Callable[[], Iterator[np.ndarray]]) -> set[str]:
 
 
 def _ragged_lines(source: _CsvSource) -> tuple[list[int], int]:
-    """Line numbers of rows whose field count differs from the header's, and the number
-    of data rows (blank lines skipped, as everywhere)."""
-    width = len(source.columns)
+    """Line numbers of rows that cannot be read (a field count that differs from the
+    header's, a NUL byte, an over-long field or line, bad quoting), and the number of data
+    rows (blank lines skipped, as everywhere)."""
     ragged: list[int] = []
     n_rows = 0
-    for line, fields in source._rows():
+    for line, _, problem, _ in source._rows():
         n_rows += 1
-        if len(fields) != width:
+        if problem is not None:
             ragged.append(line)
     return ragged, n_rows
