@@ -495,7 +495,8 @@ def _risk_model(
     model.backend_ = "xgboost"
     model.features_ = features
     model.estimator_ = estimator
-    model.horizons_ = tuple(float(h) for h in ep.horizons)
+    model.horizons_ = tuple(ep.model_horizons)
+    model.schema_ = SPINE_SCHEMA
     model.selection_ = None
     model.selection_reason_ = (
         f"backend='xgboost' was requested; {reason}. The feature pipeline and the training "

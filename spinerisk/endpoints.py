@@ -207,7 +207,9 @@ class Endpoint:
             return "the recorded outcome (no horizon)"
         if self.time_unit == "days":
             return f"{days:g} days"
-        return f"{round(self.in_unit(days), 6):g} {self.time_unit}"
+        value = round(self.in_unit(days), 6)
+        unit = self.time_unit[:-1] if value == 1 else self.time_unit
+        return f"{value:g} {unit}"
 
     # -- what the model may read -------------------------------------------------------------
     def predictors(self, schema: Schema | None = None) -> list[str]:
@@ -330,8 +332,8 @@ class Endpoint:
     def target(self, cohort: pd.DataFrame) -> np.ndarray:
         """Outcome ``y`` in the project's convention (see :mod:`spinerisk.targets`).
 
-        Times are converted from ``time_unit`` to days here, once; event codes are
-        mapped to 0 (censored), 1 (the event of interest) and 2 (a competing event).
+        Times are converted from ``time_unit`` to days here, once; a censoring code
+        other than 0 becomes 0.
 
         Parameters
         ----------
@@ -361,7 +363,7 @@ class Endpoint:
         if self.kind == "survival":
             if pd.api.types.is_bool_dtype(codes.dtype) or self._is_flag(codes):
                 return make_survival_target(codes.astype(bool).to_numpy(), time)
-            return make_survival_target(self._codes(codes) == 1, time)
+            return make_survival_target(self._codes(codes) == self.event_of_interest, time)
         return make_competing_target(self._codes(codes), time)
 
     def _binary(self, col: pd.Series) -> np.ndarray:
@@ -374,10 +376,13 @@ class Endpoint:
         return values <= {0.0, 1.0} and (self.censor_code, self.event_of_interest) == (0, 1)
 
     def _codes(self, codes: pd.Series) -> np.ndarray:
+        """Event codes as integers with 0 for censored (``censor_code`` and 0 swap places
+        when the data censor with another code); other codes keep their values, so the
+        event of interest is ``event_of_interest`` in the models as in the data."""
         raw = codes.astype(float).to_numpy()
-        out = np.full(len(raw), 2, dtype=np.int64)
-        out[raw == self.censor_code] = 0
-        out[raw == self.event_of_interest] = 1
+        out = raw.astype(np.int64)
+        if self.censor_code != 0:
+            out = np.where(raw == self.censor_code, 0, np.where(raw == 0, self.censor_code, out))
         return out
 
     # -- as data -------------------------------------------------------------------------------

@@ -66,9 +66,12 @@ def table_one(
         records with a missing value of it are left out of the strata but counted
         in ``overall``.
     fields : sequence of str or None, default=None
-        Rows to show; None means :data:`DEFAULT_TABLE_ONE_FIELDS` present in the cohort.
+        Rows to show; None means, for the spine schema, :data:`DEFAULT_TABLE_ONE_FIELDS`
+        present in the cohort, and for any other schema its baseline fields (roles
+        ``feature`` and ``treatment``) present in the cohort.
     schema : Schema or None, default=None
-        Used for units; None means :data:`spinerisk.schema.SPINE_SCHEMA`.
+        The records' schema (units, default rows); None means
+        :data:`spinerisk.schema.SPINE_SCHEMA`.
     max_levels : int, default=8
         Categories beyond the most frequent ``max_levels`` are pooled as "other".
 
@@ -93,8 +96,11 @@ def table_one(
     schema = SPINE_SCHEMA if schema is None else schema
     if by is not None and by not in cohort.columns:
         raise ValueError(f"by={by!r} is not a column of the cohort.")
-    if fields is None:
+    if fields is None and schema == SPINE_SCHEMA:
         fields = [f for f in DEFAULT_TABLE_ONE_FIELDS if f in cohort.columns]
+    elif fields is None:
+        baseline = schema.by_role("feature", "treatment")
+        fields = [f.name for f in baseline if f.name in cohort.columns and f.name != by]
     absent = [f for f in fields if f not in cohort.columns]
     if absent:
         raise ValueError(f"fields {absent} are not columns of the cohort.")

@@ -28,6 +28,7 @@ from spinerisk.bundle import (
     read_manifest,
     save_bundle,
 )
+from spinerisk.schema import schema_from_dict, schema_to_dict
 
 CASES = [
     ("nonunion", "linear"),
@@ -169,7 +170,7 @@ def test_auto_selection_table_round_trips(cohort: pd.DataFrame, tmp_path: Path) 
     assert read_manifest(tmp_path / "auto.spinerisk")["selection"] is not None
 
 
-def test_explicit_default_schema_is_saved_as_none(
+def test_explicit_default_schema_round_trips(
     fitted: dict[tuple[str, str], Any], cohort: pd.DataFrame, tmp_path: Path
 ) -> None:
     with warnings.catch_warnings():
@@ -177,7 +178,7 @@ def test_explicit_default_schema_is_saved_as_none(
         model = sr.RiskModel(endpoint="nonunion", backend="linear", schema=sr.SPINE_SCHEMA)
         model.fit(cohort)
     loaded = load_bundle(save_bundle(model, tmp_path / "m.spinerisk"))
-    assert loaded.schema is None
+    assert loaded.schema is sr.SPINE_SCHEMA and loaded.schema_ is sr.SPINE_SCHEMA
     assert model.schema is sr.SPINE_SCHEMA  # the saved model is unchanged
     pd.testing.assert_frame_equal(_predict(model, cohort), _predict(loaded, cohort))
 
@@ -209,11 +210,12 @@ def test_manifest_describes_the_model(
     assert manifest["backend"] == "xgboost"
     assert manifest["schema"]["name"] == sr.SPINE_SCHEMA.name
     assert manifest["schema"]["version"] == sr.SPINE_SCHEMA.version
-    age = manifest["schema"]["fields"]["age_years"]
+    fields = {f["name"]: f for f in manifest["schema"]["fields"]}
+    age = fields["age_years"]
     assert (age["dtype"], age["unit"]) == ("float", "years")
-    assert manifest["schema"]["fields"]["sex"]["categories"] == list(
-        sr.SPINE_SCHEMA["sex"].categories
-    )
+    assert fields["sex"]["categories"] == list(sr.SPINE_SCHEMA["sex"].categories)
+    assert len(manifest["schema"]["rules"]) == len(sr.SPINE_SCHEMA.rules)
+    assert schema_from_dict(manifest["schema"]) == sr.SPINE_SCHEMA
     assert manifest["feature_names_out"] == list(model.features_.get_feature_names_out())
     lo, hi = model.training_ranges_["age_years"]
     assert manifest["training_ranges"]["age_years"] == {"range": [lo, hi]}
@@ -338,7 +340,7 @@ def test_missing_file_is_an_artifact_error(tmp_path: Path) -> None:
 # version 1 bundles calibrated boosted binary models on probabilities, version 2 on the
 # booster's margin (decision_function); version 3 AFT models predict with their fitted
 # scale_: reading one as another would give wrong risks or fail
-@pytest.mark.parametrize("version", [0, 1, 2, 4, 99, "3", None])
+@pytest.mark.parametrize("version", [0, 1, 2, 5, 99, "4", True, None])
 def test_incompatible_format_version_is_refused(
     saved: Path, tmp_path: Path, no_object_built: None, version: Any
 ) -> None:
@@ -358,7 +360,8 @@ def test_incompatible_format_version_is_refused(
         ({"members": None}, "manifest field 'members'"),
         ({"boosters": [1]}, "boosters or frames are malformed"),
         ({"parts": {"estimator": "estimator.skops"}}, "parts are malformed"),
-        ({"schema": {"name": "spine-ovf", "version": "0"}}, "schema 'spine-ovf' version '0'"),
+        ({"schema": {"name": "spine-ovf", "version": "0"}}, "schema needs at least one field"),
+        ({"schema": {"name": "x", "fields": [{"name": "a", "dtype": "complex"}]}}, "dtype"),
         ({"training_ranges": {"age_years": [1, 2]}}, "training_ranges\\['age_years'\\]"),
         ({"horizons": ["soon"]}, "manifest is malformed"),
     ],
@@ -388,16 +391,35 @@ def test_other_library_versions_warn(saved: Path, tmp_path: Path) -> None:
         load_bundle(_rewrite(saved, tmp_path / "old.spinerisk", old))
 
 
-def test_custom_schema_is_refused_at_save(
+def test_a_rule_written_as_code_is_refused_at_save(
     fitted: dict[tuple[str, str], Any], tmp_path: Path
 ) -> None:
     model = copy.copy(fitted["nonunion", "linear"])
-    model.schema = sr.SPINE_SCHEMA.replace("hu_l1", required=True)  # same name, other fields
+    rule = sr.RowRule("old_enough", ("age_years",), lambda df: df["age_years"] > 50, "too young")
+    model.schema_ = sr.SPINE_SCHEMA.extend(rules=[rule])
     path = tmp_path / "custom.spinerisk"
-    with pytest.raises(ArtifactError, match="custom schema 'spine-ovf'"):
+    with pytest.raises(ArtifactError, match="'old_enough'.*written as Python code"):
         save_bundle(model, path)
     assert not path.exists()
     assert list(tmp_path.iterdir()) == []  # no temporary file left behind
+
+
+def test_custom_schema_round_trips_bit_identically(cohort: pd.DataFrame, tmp_path: Path) -> None:
+    """A declared schema (rules, derived features, tables) travels inside the bundle."""
+    rule = sr.RowRule("old_enough", expr="age_years >= 50", message="younger than 50")
+    extra = sr.DerivedFeature("frail", "age_years >= 85 or bmi < 18.5", "Frailty flag.")
+    schema = sr.SPINE_SCHEMA.extend(rules=[rule], derived=[extra], name="spine+frail")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = sr.RiskModel("nonunion", backend="xgboost", schema=schema).fit(cohort)
+    assert (
+        "frail" in model.estimator_.calibrated_classifiers_[0].estimator[0].get_feature_names_out()
+    )
+    loaded = load_bundle(save_bundle(model, tmp_path / "c.srb"))
+    assert loaded.schema_ == schema and loaded.schema == schema
+    assert loaded.schema_.rules[-1].expr == "age_years >= 50"
+    assert schema_to_dict(loaded.schema_) == schema_to_dict(schema)
+    pd.testing.assert_frame_equal(_predict(model, cohort), _predict(loaded, cohort))
 
 
 def test_save_needs_a_fitted_risk_model(tmp_path: Path) -> None:

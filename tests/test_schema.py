@@ -17,7 +17,7 @@ def _id() -> FieldSpec:
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        ({"name": "Age"}, "snake_case"),
+        ({"name": "Start.Age"}, "must be an identifier"),
         ({"dtype": "decimal"}, "dtype='decimal'"),
         ({"role": "label"}, "role='label'"),
         ({"dtype": "category"}, "needs `categories`"),

@@ -285,11 +285,7 @@ def create_app(
 
 # -- loading ---------------------------------------------------------------------------
 def _schema_of(model: Any) -> Any:
-    if getattr(model, "schema", None) is not None:
-        return model.schema
-    from spinerisk.schema.default import SPINE_SCHEMA
-
-    return SPINE_SCHEMA
+    return model.schema_
 
 
 def _load(source: Any, max_records: int, max_body_bytes: int, audit_log: Any) -> _Served:
@@ -390,7 +386,7 @@ def _audit(served: _Served, records: list[dict[str, Any]], risks: pd.DataFrame) 
     model = served.model
     with warnings.catch_warnings():  # valid records (they were just scored)
         warnings.simplefilter("ignore", DataQualityWarning)
-        checked = validate(pd.DataFrame.from_records(records), model.schema)
+        checked = validate(pd.DataFrame.from_records(records), model.schema_)
     try:
         served.audit_log.log_predictions(
             model_info=served.audit_info(),

@@ -107,7 +107,7 @@ def record_model(schema: Schema, fields: list[str], *, name: str = "Record") -> 
         spec = schema[field]
         annotation = _field_type(spec)
         description = _describe(spec)
-        if spec.required and not spec.nullable:
+        if spec.required and not spec.nullable and not spec.generated:
             definitions[field] = (annotation, Field(..., description=description))
         else:
             definitions[field] = (annotation | None, Field(None, description=description))

@@ -23,8 +23,13 @@ BUNDLE_FORMAT = "spinerisk-bundle"
 #: Version of the bundle layout; bundles of another version are refused. Version 2:
 #: boosted binary models are calibrated on the booster's margin (``decision_function``)
 #: and the manifest carries the training reference. Version 3: boosted AFT models carry
-#: the scale their predictions use (``scale_``, estimated on held-out records).
-BUNDLE_FORMAT_VERSION = 3
+#: the scale their predictions use (``scale_``, estimated on held-out records). Version 4:
+#: the manifest holds the model's schema and endpoint declarations in full (the data
+#: forms of :func:`spinerisk.schema.schema_to_dict` and
+#: :func:`spinerisk.endpoints.endpoint_to_dict`), so models of any schema can be saved.
+BUNDLE_FORMAT_VERSION = 4
+#: Versions this spinerisk reads (version 3 bundles hold spine-schema models).
+READABLE_FORMAT_VERSIONS = (3, 4)
 
 #: Types a skops member may create (besides the builtins and numpy arrays that skops
 #: always trusts). Anything else makes :func:`load_bundle` refuse the file.
@@ -63,12 +68,15 @@ TRUSTED_TYPES: frozenset[str] = frozenset(
 
 _MANIFEST = "manifest.json"
 _PLACEHOLDER = "spinerisk-bundle:"
-_PLACEHOLDER_RE = re.compile(r"^spinerisk-bundle:(booster|frame):(\d+)$")
+_PLACEHOLDER_RE = re.compile(r"^spinerisk-bundle:(booster|frame|schema):(\d+)$")
+#: Placeholder of the model's schema inside its fitted parts.
+SCHEMA_PLACEHOLDER = "spinerisk-bundle:schema:0"
 _MAX_MEMBER_BYTES = 1 << 30  # 1 GiB uncompressed; a larger member is refused
 _MAX_MEMBERS = 10_000
 _VERSIONED = ("scikit-learn", "xgboost", "lightgbm", "lifelines", "numpy", "pandas", "skops")
 _FITTED = (
     "endpoint_",
+    "schema_",
     "backend_",
     "features_",
     "estimator_",

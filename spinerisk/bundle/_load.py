@@ -24,7 +24,8 @@ from spinerisk.bundle._format import (
     _SKOPS_ERRORS,
     _VERSIONED,
     BUNDLE_FORMAT,
-    BUNDLE_FORMAT_VERSION,
+    READABLE_FORMAT_VERSIONS,
+    SCHEMA_PLACEHOLDER,
     TRUSTED_TYPES,
     _check_trusted,
     _dist_version,
@@ -145,13 +146,21 @@ def load_bundle(path: str | os.PathLike[str], *, sha256: str | None = None) -> A
 
     # every member has been checked; build the fitted parts
     used: set[tuple[str, int]] = set()
+    schema = state["schema_"]
 
     def restore(value: Any) -> Any:
         if not (isinstance(value, str) and value.startswith(_PLACEHOLDER)):
             return _KEEP
+        if value == SCHEMA_PLACEHOLDER and manifest["format_version"] >= 4:
+            return schema  # every part shares the model's schema
         m = _PLACEHOLDER_RE.match(value)
         pool = boosters if m and m.group(1) == "booster" else frames
-        if m is None or int(m.group(2)) >= len(pool) or (m.group(1), int(m.group(2))) in used:
+        if (
+            m is None
+            or m.group(1) == "schema"
+            or int(m.group(2)) >= len(pool)
+            or (m.group(1), int(m.group(2))) in used
+        ):
             raise ArtifactError(f"{path}: unknown or repeated reference {value!r}.")
         used.add((m.group(1), int(m.group(2))))
         return pool[int(m.group(2))]
@@ -239,10 +248,11 @@ def _check_manifest(manifest: Any, path: Path) -> None:
     if not isinstance(manifest, dict) or manifest.get("format") != BUNDLE_FORMAT:
         raise ArtifactError(f"{path} is not a spinerisk bundle (its manifest is foreign).")
     version = manifest.get("format_version")
-    if version != BUNDLE_FORMAT_VERSION:
+    if version not in READABLE_FORMAT_VERSIONS or isinstance(version, bool):
+        readable = " and ".join(str(v) for v in READABLE_FORMAT_VERSIONS)
         raise ArtifactError(
-            f"{path} has bundle format version {version!r}; this spinerisk reads version "
-            f"{BUNDLE_FORMAT_VERSION} only. Load it with the spinerisk version that wrote "
+            f"{path} has bundle format version {version!r}; this spinerisk reads versions "
+            f"{readable}. Load it with the spinerisk version that wrote "
             f"it ({manifest.get('versions', {}).get('spinerisk')!r}) or refit the model."
         )
     expected = {
@@ -308,6 +318,70 @@ def _load_booster(blob: bytes, name: str) -> Any:
 
 def _state_from_manifest(manifest: dict[str, Any]) -> dict[str, Any]:
     """RiskModel parameters and fitted attributes (except the parts) from the manifest."""
+    if manifest["format_version"] >= 4:
+        return _state_v4(manifest)
+    return _state_v3(manifest)
+
+
+def _state_v4(manifest: dict[str, Any]) -> dict[str, Any]:
+    """Version 4: the schema and endpoint declarations are in the manifest, as data."""
+    from spinerisk.endpoints import ENDPOINTS, endpoint_from_dict
+    from spinerisk.schema._files import SchemaFileError, schema_from_dict
+    from spinerisk.schema.default import SPINE_SCHEMA
+
+    try:
+        schema = schema_from_dict(manifest["schema"], source="the bundle's schema")
+    except SchemaFileError as exc:
+        raise ArtifactError(f"The bundle's schema is invalid: {exc}") from None
+    if schema == SPINE_SCHEMA:
+        schema = SPINE_SCHEMA
+
+    def endpoint(spec: Any) -> Any:
+        try:
+            ep = endpoint_from_dict(spec, source="the bundle's endpoint", schema=schema)
+        except SchemaFileError as exc:
+            raise ArtifactError(f"The bundle's endpoint is invalid: {exc}") from None
+        builtin = ENDPOINTS.get(ep.name)
+        return builtin if builtin == ep else ep
+
+    params = dict(manifest["model"].get("params") or {})
+    if set(params) != set(_PARAMS):
+        raise ArtifactError("The bundle's model parameters are malformed.")
+    if isinstance(params["endpoint"], str):
+        if params["endpoint"] not in ENDPOINTS:
+            raise ArtifactError("The bundle's model parameters name an unknown endpoint.")
+    else:
+        params["endpoint"] = endpoint(params["endpoint"])
+    if params["schema"] not in (None, "manifest"):
+        raise ArtifactError("The bundle's schema parameter is malformed.")
+    params["schema"] = None if params["schema"] is None else schema
+    state = _common_state(manifest, endpoint(manifest["endpoint"]), params)
+    state["schema_"] = schema
+    if manifest["id_field"] != schema.id_field:
+        raise ArtifactError("The bundle's id field is not its schema's id field.")
+    return state
+
+
+def _common_state(manifest: dict[str, Any], ep: Any, params: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "params": params,
+        "endpoint_": ep,
+        "backend_": manifest["backend"],
+        "horizons_": tuple(float(h) for h in manifest["horizons"]),
+        "selection_": None
+        if manifest.get("selection") is None
+        else _frame_from_json(manifest["selection"]),
+        "selection_reason_": manifest["selection_reason"],
+        "training_ranges_": _ranges_from_json(manifest["training_ranges"]),
+        "reference_": _reference_from_json(manifest.get("reference")),
+        "n_train_": manifest["n_train"],
+        "n_excluded_": manifest["n_excluded"],
+        "id_field_": manifest["id_field"],
+    }
+
+
+def _state_v3(manifest: dict[str, Any]) -> dict[str, Any]:
+    """Version 3: spine-schema models, the schema given as a summary."""
     from spinerisk.endpoints import ENDPOINTS, Endpoint
     from spinerisk.schema.default import SPINE_SCHEMA
 
@@ -339,6 +413,7 @@ def _state_from_manifest(manifest: dict[str, Any]) -> dict[str, Any]:
         spec = dict(spec)
         try:
             spec["horizons"] = tuple(float(h) for h in spec["horizons"])
+            spec["time_unit"] = "days"
             if spec["eligible_treatments"] is not None:
                 spec["eligible_treatments"] = tuple(spec["eligible_treatments"])
             ep = Endpoint(**spec)
@@ -353,18 +428,6 @@ def _state_from_manifest(manifest: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(params["endpoint"], str):
         params["endpoint"] = endpoint(params["endpoint"])
     params["schema"] = None
-    return {
-        "params": params,
-        "endpoint_": endpoint(manifest["endpoint"]),
-        "backend_": manifest["backend"],
-        "horizons_": tuple(float(h) for h in manifest["horizons"]),
-        "selection_": None
-        if manifest.get("selection") is None
-        else _frame_from_json(manifest["selection"]),
-        "selection_reason_": manifest["selection_reason"],
-        "training_ranges_": _ranges_from_json(manifest["training_ranges"]),
-        "reference_": _reference_from_json(manifest.get("reference")),
-        "n_train_": manifest["n_train"],
-        "n_excluded_": manifest["n_excluded"],
-        "id_field_": manifest["id_field"],
-    }
+    state = _common_state(manifest, endpoint(manifest["endpoint"]), params)
+    state["schema_"] = SPINE_SCHEMA
+    return state

@@ -25,16 +25,15 @@ from spinerisk.bundle._format import (
     _VERSIONED,
     BUNDLE_FORMAT,
     BUNDLE_FORMAT_VERSION,
+    SCHEMA_PLACEHOLDER,
     _check_trusted,
     _dist_version,
     _dumps_json,
-    _endpoint_to_json,
     _feature_names_out,
     _fingerprint,
     _frame_to_json,
     _ranges_to_json,
     _reference_to_json,
-    _schema_to_json,
     _walk,
 )
 from spinerisk.exceptions import ArtifactError
@@ -103,7 +102,7 @@ def save_bundle(
             f"RiskModel has fitted attribute(s) {unknown} that bundle format "
             f"{BUNDLE_FORMAT_VERSION} does not store; update spinerisk.bundle."
         )
-    _check_schema(model.schema)
+    schema_data = _check_schema(model.schema_)
     path = Path(path)
 
     members: dict[str, bytes] = {}
@@ -123,8 +122,12 @@ def save_bundle(
             frames.append(name)
             return f"{_PLACEHOLDER}frame:{len(frames) - 1}"
         if _is_schema(value):
-            _check_schema(value)
-            return None  # the default schema; None means the same to every part
+            if value != model.schema_:
+                raise ArtifactError(
+                    f"A part of the model holds schema {value.name!r}, not the model's "
+                    f"schema {model.schema_.name!r}; refit the model."
+                )
+            return SCHEMA_PLACEHOLDER  # restored to the manifest's schema at load
         return _KEEP
 
     import skops.io as sio
@@ -155,7 +158,7 @@ def save_bundle(
         for setter, key, old in reversed(undo):
             setter(key, old)
 
-    manifest = _manifest(model, parts, boosters, frames, training_data)
+    manifest = _manifest(model, parts, boosters, frames, training_data, schema_data)
     manifest["members"] = {n: hashlib.sha256(b).hexdigest() for n, b in sorted(members.items())}
     payload = _dumps_json(manifest)
 
@@ -179,19 +182,19 @@ def _is_schema(value: Any) -> bool:
     return isinstance(value, Schema)
 
 
-def _check_schema(schema: Any) -> None:
-    if schema is None:
-        return
-    from spinerisk.schema.default import SPINE_SCHEMA
+def _check_schema(schema: Any) -> dict[str, Any]:
+    """The schema's data form, checked to give back an equal schema."""
+    from spinerisk.schema._files import schema_from_dict, schema_to_dict
 
-    if schema is SPINE_SCHEMA or schema == SPINE_SCHEMA:
-        return
-    raise ArtifactError(
-        f"The model uses the custom schema {getattr(schema, 'name', schema)!r}. A bundle "
-        "stores the schema as a description, and the row rules of a custom schema are "
-        "code that cannot be stored safely, so only models fitted with the default "
-        "schema (schema=None, spinerisk.SPINE_SCHEMA) can be saved."
-    )
+    try:
+        data = schema_to_dict(schema)
+    except ValueError as exc:
+        raise ArtifactError(f"The model cannot be saved: {exc}") from None
+    if schema_from_dict(json.loads(json.dumps(data))) != schema:  # pragma: no cover - guard
+        raise ArtifactError(
+            f"Schema {schema.name!r} does not survive its data form; please report this bug."
+        )
+    return data
 
 
 def _manifest(
@@ -200,15 +203,17 @@ def _manifest(
     boosters: list[str],
     frames: list[str],
     training_data: pd.DataFrame | None,
+    schema_data: dict[str, Any],
 ) -> dict[str, Any]:
     from spinerisk import __version__
-    from spinerisk.schema.default import SPINE_SCHEMA
+    from spinerisk.endpoints import ENDPOINTS, endpoint_to_dict
 
     params = model.get_params(deep=False)
     params = {k: params[k] for k in _PARAMS}
-    params["schema"] = None
+    params["schema"] = None if params["schema"] is None else "manifest"
     ep = params["endpoint"]
-    params["endpoint"] = ep if isinstance(ep, str) else _endpoint_to_json(ep)
+    builtin = isinstance(ep, str) and ep in ENDPOINTS
+    params["endpoint"] = ep if builtin else endpoint_to_dict(model.endpoint_)
     if params["horizons"] is not None:
         params["horizons"] = [float(h) for h in params["horizons"]]
     for key in ("cv", "random_state", "n_jobs"):
@@ -225,10 +230,10 @@ def _manifest(
         "created_utc": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "versions": {"spinerisk": __version__, **{d: _dist_version(d) for d in _VERSIONED}},
         "model": {"class": "spinerisk.RiskModel", "params": params},
-        "endpoint": _endpoint_to_json(model.endpoint_),
+        "endpoint": endpoint_to_dict(model.endpoint_),
         "backend": model.backend_,
         "horizons": [float(h) for h in model.horizons_],
-        "schema": _schema_to_json(SPINE_SCHEMA),
+        "schema": schema_data,
         "id_field": model.id_field_,
         "feature_names_out": _feature_names_out(model),
         "training_ranges": _ranges_to_json(model.training_ranges_),

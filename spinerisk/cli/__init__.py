@@ -14,6 +14,7 @@ from spinerisk.cli import (  # noqa: F401  (each module registers its commands)
     _monitor,
     _score,
     _serve,
+    _train,
     _validate,
 )
 from spinerisk.cli._app import app

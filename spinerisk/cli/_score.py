@@ -1,4 +1,4 @@
-"""``spinerisk score`` and ``spinerisk train``: batch scoring and model fitting from files."""
+"""``spinerisk score``: batch scoring from files."""
 
 from __future__ import annotations
 
@@ -133,84 +133,6 @@ def score(
             markup=False,
             soft_wrap=True,
         )
-
-
-@app.command()
-def train(
-    input: Annotated[Path, typer.Option("--input", help="Cohort (.csv, .tsv or .parquet).")],
-    output: Annotated[Path, typer.Option("--output", help="Model bundle to write (.srb).")],
-    endpoint: Annotated[
-        str, typer.Option(help="collapse, nonunion or future_fracture.")
-    ] = "nonunion",
-    backend: Annotated[
-        str, typer.Option(help="auto, linear, spline, xgboost, lightgbm or xgboost_aft.")
-    ] = "auto",
-    mapping: Annotated[
-        Path | None, typer.Option(help="Column mapping (.toml/.yaml) for a site's own names.")
-    ] = None,
-    rejects: Annotated[
-        Path | None,
-        typer.Option(help="Train on the valid records and write the rejected ones here (CSV)."),
-    ] = None,
-    seed: Annotated[int, typer.Option(help="Seed for every random step.")] = 0,
-    sep: Annotated[str | None, typer.Option(help="Delimiter for text files.")] = None,
-    synthetic: Annotated[
-        bool,
-        typer.Option(
-            "--synthetic",
-            help="The cohort is simulated: the bundle records it (CSV files do not carry "
-            "the label), and the API, reports and scores say so.",
-        ),
-    ] = False,
-) -> None:
-    """Fit a risk model on a cohort file and save it as a bundle.
-
-    The cohort is validated first: any invalid record fails with exit code 2 and every
-    problem listed, unless --rejects is given, in which case the model is fitted on the
-    valid records and the rejected ones are written with their reasons. Prints the
-    backend chosen and why.
-    """
-    import spinerisk as sr
-    from spinerisk.scoring import neutralize_formulas
-
-    try:
-        cohort = sr.read_records(input, sep=sep)
-        if mapping is not None:
-            cohort = sr.apply_mapping(cohort, mapping)
-        if synthetic:
-            cohort.attrs["synthetic"] = True
-        if rejects is not None:
-            if rejects.suffix.lower() != ".csv":
-                raise sr.RecordsReadError(f"--rejects must be a .csv file; got {rejects.name!r}.")
-            cohort, bad = sr.validate(cohort, on_invalid="split")
-        else:
-            bad = None
-        if output.suffix.lower() not in (".srb", ".spinerisk"):
-            raise sr.RecordsReadError(
-                f"--output must be a model bundle (.srb); got {output.name!r}."
-            )
-        model = sr.RiskModel(endpoint=endpoint, backend=backend, random_state=seed)  # type: ignore[arg-type]
-        model.fit(cohort)
-        model.save(output)
-    except _bad_input_errors(ValueError) as exc:
-        _fail(exc)
-    out = stdout()
-    n_in = len(cohort) + (0 if bad is None else len(bad))
-    if bad is not None:
-        _write_csv(neutralize_formulas(bad), rejects)
-        out.print(
-            f"records in: {n_in} = valid: {len(cohort)} + rejected: {len(bad)} "
-            f"(rejects written to {rejects}).",
-            markup=False,
-            soft_wrap=True,
-        )
-    out.print(
-        f"endpoint {model.endpoint_.name}: backend {model.backend_!r} fitted on "
-        f"{model.n_train_} records ({model.n_excluded_} not eligible or outcome unknown).",
-        markup=False,
-    )
-    out.print(f"reason: {model.selection_reason_}", markup=False, soft_wrap=True)
-    out.print(f"model written to {output}", markup=False, soft_wrap=True)
 
 
 def _write_csv(frame: Any, path: Path | None) -> None:

@@ -18,6 +18,8 @@ from spinerisk.models._risk_model import trained_on_synthetic
 __all__ = ["DEFAULT_SUBGROUPS", "evaluate"]
 
 #: Subgroups audited by default (``age_band`` and ``region`` are derived).
+#: Subgroups of the spine schema's reports (a model reads its own:
+#: :attr:`spinerisk.schema.Schema.subgroup_names`).
 DEFAULT_SUBGROUPS: tuple[str, ...] = ("sex", "age_band", "region", "centre_id")
 #: Decision-curve thresholds of time-to-event endpoints when none are given (each
 #: distinct treated group costs one Kaplan-Meier or Aalen-Johansen fit).
@@ -269,28 +271,19 @@ def _curves(
     return binned, smooth, decision
 
 
-def _subgroup_values(data: pd.DataFrame, name: str) -> pd.Series:
-    from spinerisk.features import AGE_BANDS
-    from spinerisk.schema.default import region_of_level
+def _subgroup_values(data: pd.DataFrame, name: str, schema: Any) -> pd.Series:
+    """A subgroup variable: a derived feature of the schema (computed from the records as
+    the features compute it), else a column of the cohort."""
+    from spinerisk.features._clinical import derived_value
 
-    if name == "age_band" and "age_band" not in data.columns:
-        bands = pd.cut(
-            data["age_years"].astype(float),
-            [-np.inf, 60, 70, 80, 90, np.inf],
-            right=False,
-            labels=list(AGE_BANDS),
-        )
-        return bands.astype(object)
-    if name == "region" and "level" in data.columns:
-        # the fractured level's region, else the recorded one (as the features do)
-        derived = region_of_level(data["level"]).astype(object)
-        if "region" in data.columns:
-            derived = derived.where(derived.notna(), data["region"].astype(object))
-        return derived
+    derived = derived_value(schema, data, name)
+    if derived is not None:
+        return derived.astype(object)
     if name not in data.columns:
+        names = [d.name for d in schema.derived]
         raise ValueError(
-            f"subgroup {name!r} is neither a column of the cohort nor a derived subgroup "
-            "('age_band' from age_years, 'region' from level)."
+            f"subgroup {name!r} is neither a column of the cohort nor a derived feature of "
+            f"schema {schema.name!r} ({', '.join(names) or 'none'})."
         )
     return data[name].astype(object)
 
@@ -300,6 +293,7 @@ def _subgroups(
     evd: EvalData,
     names: Sequence[str],
     *,
+    schema: Any,
     n_bootstrap: int,
     ci: float,
     random_state: int,
@@ -311,7 +305,7 @@ def _subgroups(
     rows: list[dict[str, Any]] = []
     notes: list[str] = []
     for name in names:
-        values = _subgroup_values(data, name).to_numpy()
+        values = _subgroup_values(data, name, schema).to_numpy()
         missing = pd.isna(values)
         labels = sorted({str(v) for v in values[~missing]})
         levels = [(lab, ~missing & (values.astype(str) == lab)) for lab in labels]
@@ -370,7 +364,8 @@ def _data_summary(data: pd.DataFrame, evd: EvalData, model: Any) -> dict[str, An
     from spinerisk.summary import table_one
 
     ep = model.endpoint_
-    predictors = [c for c in ep.predictors() if c in data.columns]
+    schema = model.schema_
+    predictors = [c for c in ep.predictors(schema) if c in data.columns]
     missing = data[predictors].isna()
     missingness = pd.DataFrame(
         {
@@ -409,10 +404,19 @@ def _data_summary(data: pd.DataFrame, evd: EvalData, model: Any) -> dict[str, An
         assert evd.time is not None
         rates.attrs["median_followup_days"] = float(np.median(evd.time))
     return {
-        "table_one": table_one(data, by=ep.event),
+        "table_one": table_one(
+            data, by=ep.event, schema=schema, fields=_table_one_fields(schema, predictors)
+        ),
         "missingness": missingness,
         "outcome_rates": rates,
     }
+
+
+def _table_one_fields(schema: Any, predictors: list[str]) -> list[str] | None:
+    """Table 1 rows: the spine schema's curated list, else the model's own predictors."""
+    from spinerisk.schema.default import SPINE_SCHEMA
+
+    return None if schema == SPINE_SCHEMA else predictors
 
 
 def _explanations(model: Any, data: pd.DataFrame, n_examples: int = 3) -> dict[str, Any]:
@@ -468,7 +472,7 @@ def evaluate(
     optimism: bool = False,
     n_optimism: int = 20,
     cv: int | None = None,
-    subgroups: Sequence[str] = DEFAULT_SUBGROUPS,
+    subgroups: Sequence[str] | None = None,
     n_bootstrap_subgroups: int | None = None,
     thresholds: Sequence[float] | None = None,
     train: pd.DataFrame | None = None,
@@ -513,9 +517,12 @@ def evaluate(
     cv : int or None, default=None
         If set, also refit a clone per fold of a ``cv``-fold split and report metrics of
         the pooled out-of-fold predictions (point estimates).
-    subgroups : sequence of str, default=("sex", "age_band", "region", "centre_id")
-        Columns, or the derived ``"age_band"`` (from age_years, as in
-        :data:`spinerisk.features.AGE_BANDS`) and ``"region"`` (from level).
+    subgroups : sequence of str or None, default=None
+        Columns, or derived features of the model's schema (for the spine schema
+        ``"age_band"`` from age_years and ``"region"`` from level). None means the
+        schema's subgroups (:attr:`spinerisk.schema.Schema.subgroup_names`: for the spine
+        schema sex, age band, region and centre); an empty list, or a schema with none,
+        gives no subgroup table.
     n_bootstrap_subgroups : int or None, default=None
         Resamples for the subgroup intervals; None means ``n_bootstrap``. Each
         time-to-event subgroup resample refits Kaplan-Meier or Aalen-Johansen curves, so
@@ -597,6 +604,8 @@ def evaluate(
             f"(internal validation); got validation={validation!r}. Evaluate temporal or "
             "external cohorts without it."
         )
+    if subgroups is None:
+        subgroups = model.schema_.subgroup_names
     if isinstance(subgroups, str):
         subgroups = (subgroups,)
     ep = model.endpoint_
@@ -613,8 +622,8 @@ def evaluate(
                 f"horizons={list(horizons)} cannot be evaluated."
             )
 
-    checked = validate(cohort, model.schema)
-    mask = ep.eligible(checked).to_numpy()
+    checked = validate(cohort, model.schema_)
+    mask = ep.eligible(checked, model.schema_).to_numpy()
     data = checked[mask]
     if len(data) == 0:
         raise ValueError(
@@ -630,8 +639,8 @@ def evaluate(
 
     ref = None
     if train is not None and ep.kind != "binary":
-        checked_train = validate(train, model.schema)
-        y_train = ep.target(checked_train[ep.eligible(checked_train).to_numpy()])
+        checked_train = validate(train, model.schema_)
+        y_train = ep.target(checked_train[ep.eligible(checked_train, model.schema_).to_numpy()])
         ref_event = (
             y_train["event"] == ep.event_of_interest if ep.kind == "competing" else y_train["event"]
         )
@@ -699,6 +708,7 @@ def evaluate(
         data,
         evd,
         list(subgroups),
+        schema=model.schema_,
         n_bootstrap=n_bootstrap_subgroups,
         ci=ci,
         random_state=random_state,

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from spinerisk.explain import _text
-from spinerisk.models._risk_model import risk_column, trained_on_synthetic
+from spinerisk.models._risk_model import trained_on_synthetic
 
 __all__ = ["Explanation", "explain"]
 
@@ -480,9 +480,11 @@ def explain(
 
     _check_model(model)
     h = _check_horizon(model, horizon)
-    checked: pd.DataFrame = validate(_as_frame(records), model.schema)  # type: ignore[assignment]
+    checked: pd.DataFrame = validate(_as_frame(records), model.schema_)  # type: ignore[assignment]
     linear = model.backend_ in ("linear", "spline")
-    bg = None if background is None or not linear else validate(_as_frame(background), model.schema)
+    bg = (
+        None if background is None or not linear else validate(_as_frame(background), model.schema_)
+    )
     ep = model.endpoint_
     if ep.kind == "binary":
         parts = _compute.binary(model, checked, bg)
@@ -496,7 +498,7 @@ def explain(
     contributions = _compute.group_by_field(features)
     points = (100.0 * parts.points).set_axis(ids, axis=0)
     points = points.reindex(columns=contributions.columns, fill_value=0.0)
-    schema = model.schema or _default_schema()
+    schema = model.schema_
     values = pd.DataFrame(index=ids)
     units: dict[str, str] = {}
     # values the model used: derived fields (Genant grade from height loss, BMI from
@@ -524,7 +526,7 @@ def explain(
         output=pd.Series(parts.output, index=ids, name="output"),
         scale=parts.scale,
         horizon=h,
-        risk=pd.Series(parts.risk, index=ids, name=risk_column(h)),
+        risk=pd.Series(parts.risk, index=ids, name=model.endpoint_.risk_column(h)),
         base_risk=float(parts.base_risk),
         risk_points=points,
         values=values,
@@ -536,9 +538,3 @@ def explain(
         synthetic=bool(getattr(records, "attrs", {}).get("synthetic", False))
         or bool(trained_on_synthetic(model)),
     )
-
-
-def _default_schema() -> Any:
-    from spinerisk.schema.default import SPINE_SCHEMA
-
-    return SPINE_SCHEMA

@@ -30,7 +30,6 @@ from spinerisk.exceptions import DataQualityWarning
 from spinerisk.fastpath._features import FeatureProgram, UnsupportedModelError
 from spinerisk.fastpath._records import RecordChecker
 from spinerisk.fastpath._scorers import BinaryFold, binary_head, survival_head
-from spinerisk.models._risk_model import risk_column
 from spinerisk.monitor._checks import RARELY_MISSING_BELOW
 from spinerisk.monitor._reference import _as_reference
 
@@ -166,11 +165,7 @@ class FastPredictor:
         from sklearn.utils.validation import check_is_fitted
 
         check_is_fitted(model, "estimator_")
-        schema = model.schema
-        if schema is None:
-            from spinerisk.schema.default import SPINE_SCHEMA
-
-            schema = SPINE_SCHEMA
+        schema = model.schema_
         self.model_ = model
         self.schema_ = schema
         self.id_field_ = model.id_field_
@@ -262,7 +257,7 @@ class FastPredictor:
             return self._fallback(records, kind, horizons)
         horizons = self._check_horizons(horizons)
         values = self._values(typed, horizons)
-        columns = [risk_column(h) for h in horizons]
+        columns = [self.model_.endpoint_.risk_column(h) for h in horizons]
         ids = [t[self.id_field_] for t in typed]
         notes = [record_warnings(t, self._reference) for t in typed]
         flagged = sum(1 for n in notes if n)
@@ -292,9 +287,10 @@ class FastPredictor:
         horizons = tuple(float(h) for h in horizons)
         if self._kind == "binary":
             if horizons != self.horizons_:
+                ep = self.model_.endpoint_
                 raise ValueError(
-                    f"The {self.model_.endpoint_.name} endpoint is a binary outcome at "
-                    f"{self.horizons_[0]:g} days; it cannot predict at horizons="
+                    f"The {ep.name} endpoint is a binary outcome at "
+                    f"{ep.horizon_label(self.horizons_[0])}; it cannot predict at horizons="
                     f"{list(horizons)}."
                 )
         else:

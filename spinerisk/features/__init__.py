@@ -71,6 +71,7 @@ def make_feature_pipeline(
     impute: bool | None = None,
     scale: bool | None = None,
     spline_knots: int = 0,
+    fields: tuple[str, ...] | None = None,
 ) -> Pipeline:
     """Build the scikit-learn feature pipeline for a clinical-record schema.
 
@@ -107,6 +108,10 @@ def make_feature_pipeline(
         clinical prediction models; flags and small counts keep one straight-line
         term. Beyond the training range the splines continue as straight lines. ``0``
         keeps one straight-line term per number.
+
+    fields : tuple of str or None, default=None
+        Predictor fields (an endpoint's declared list); None means every field whose
+        role is ``feature`` (and ``treatment``, if included).
 
     Returns
     -------
@@ -209,7 +214,10 @@ def make_feature_pipeline(
     )
     pipe = Pipeline(
         [
-            ("clinical", ClinicalFeatures(schema, include_treatment=include_treatment)),
+            (
+                "clinical",
+                ClinicalFeatures(schema, include_treatment=include_treatment, fields=fields),
+            ),
             ("encode", encode),
         ]
     )

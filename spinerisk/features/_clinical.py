@@ -107,6 +107,9 @@ class ClinicalFeatures(TransformerMixin, BaseEstimator):
         ``age_band``, and ``bmi`` filled from height and weight). Fields a derived
         feature ``replaces`` are dropped once it exists (``level``, ``height_cm`` and
         ``weight_kg`` for the spine schema).
+    fields : tuple of str or None, default=None
+        The predictor fields (an endpoint's declared list); None means every field
+        whose role is ``feature`` (and ``treatment`` with ``include_treatment``).
 
     Attributes
     ----------
@@ -132,11 +135,17 @@ class ClinicalFeatures(TransformerMixin, BaseEstimator):
     """
 
     def __init__(
-        self, schema: Schema | None = None, *, include_treatment: bool = True, derive: bool = True
+        self,
+        schema: Schema | None = None,
+        *,
+        include_treatment: bool = True,
+        derive: bool = True,
+        fields: tuple[str, ...] | None = None,
     ) -> None:
         self.schema = schema
         self.include_treatment = include_treatment
         self.derive = derive
+        self.fields = fields
 
     def _schema(self) -> Schema:
         if self.schema is None:
@@ -165,8 +174,15 @@ class ClinicalFeatures(TransformerMixin, BaseEstimator):
             raise ValueError("Found array with 0 sample(s); ClinicalFeatures needs records to fit.")
         self.feature_names_in_ = np.asarray(X.columns, dtype=object)
         self.n_features_in_ = X.shape[1]
-        roles = ("feature", "treatment") if self.include_treatment else ("feature",)
-        self.fields_ = [f.name for f in schema.by_role(*roles) if f.name in X.columns]
+        if self.fields is not None:
+            unknown = [f for f in self.fields if f not in schema]
+            if unknown:
+                raise ValueError(f"fields {unknown} are not fields of schema {schema.name!r}.")
+            wanted = [f.name for f in schema if f.name in set(self.fields)]
+        else:
+            roles = ("feature", "treatment") if self.include_treatment else ("feature",)
+            wanted = [f.name for f in schema.by_role(*roles)]
+        self.fields_ = [f for f in wanted if f in X.columns]
         if not self.fields_:
             raise ValueError(
                 f"None of the baseline fields of schema {schema.name!r} is in X (columns: "
@@ -287,3 +303,18 @@ def derived_features(schema: Schema, columns: Any) -> list[Any]:
             out.append(d)
             present.add(d.name)
     return out
+
+
+def derived_value(schema: Schema, records: pd.DataFrame, name: str) -> pd.Series | None:
+    """A derived feature of ``schema`` computed on validated records (None when ``name``
+    is not one, or the records lack what it needs); earlier derived features it reads
+    are computed first, as :class:`ClinicalFeatures` computes them."""
+    if name not in {d.name for d in schema.derived}:
+        return None
+    frame = records
+    for d in derived_features(schema, records.columns):
+        values = d.evaluate(frame)
+        if d.name == name:
+            return values
+        frame = frame.assign(**{d.name: values})
+    return None

@@ -607,6 +607,7 @@ def make_binary_model(
     include_treatment: bool = True,
     random_state: int = 0,
     n_jobs: int = 1,
+    fields: tuple[str, ...] | None = None,
 ) -> Pipeline | CalibratedClassifierCV:
     """Unfitted risk model for a binary outcome that takes validated records.
 
@@ -633,6 +634,8 @@ def make_binary_model(
         Seed of the calibration folds, the boosters and the logistic penalty folds.
     n_jobs : int, default=1
         Threads for the boosters.
+    fields : tuple of str or None, default=None
+        Predictor fields; None means the schema's feature (and treatment) fields.
 
     Returns
     -------
@@ -694,7 +697,9 @@ def make_binary_model(
     else:
         encoding = "native"
         model = make_booster(backend, random_state=random_state, n_jobs=n_jobs)
-    features = make_feature_pipeline(schema, encoding=encoding, include_treatment=include_treatment)
+    features = make_feature_pipeline(
+        schema, encoding=encoding, include_treatment=include_treatment, fields=fields
+    )
     pipe = Pipeline([("features", features), ("model", model)])
     if calibration == "auto":
         calibration = None if backend == "logistic" else "sigmoid"

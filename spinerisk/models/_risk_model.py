@@ -20,6 +20,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
 from spinerisk.endpoints import Endpoint, get_endpoint
+from spinerisk.endpoints import risk_column as _risk_column
 from spinerisk.exceptions import DataQualityWarning
 from spinerisk.features import make_feature_pipeline
 from spinerisk.schema._spec import Schema
@@ -61,7 +62,9 @@ default="auto"
     schema : Schema or None, default=None
         None means :data:`spinerisk.schema.SPINE_SCHEMA`.
     horizons : sequence of float or None, default=None
-        Prediction horizons in days; None means the endpoint's defaults. A binary
+        Prediction horizons in days (an endpoint whose data are in months or years
+        converts its own horizons to days; ``endpoint.to_days(60)`` converts yours);
+        None means the endpoint's defaults. A binary
         endpoint has one fixed horizon (its outcome is recorded there); any other value
         is refused at ``fit``.
     cv : int, default=5
@@ -82,6 +85,8 @@ default="auto"
     Attributes
     ----------
     endpoint_ : Endpoint
+    schema_ : Schema
+        The schema the model was fitted with (``schema``, or the spine schema).
     backend_ : str
         The backend that was fitted.
     features_ : Pipeline
@@ -154,6 +159,7 @@ default="auto"
                 include_treatment=ep.include_treatment,
                 random_state=self.random_state,
                 n_jobs=self.n_jobs,
+                fields=self._fields(ep),
             )
             if backend == "spline":
                 model.set_params(features=self._linear_features(ep, int(self.spline_knots)))
@@ -181,7 +187,10 @@ default="auto"
             base = CauseSpecificCIF(base, event_of_interest=ep.event_of_interest)
         if backend not in _LINEAR:
             features = make_feature_pipeline(
-                self.schema, encoding=encoding, include_treatment=ep.include_treatment
+                self.schema,
+                encoding=encoding,
+                include_treatment=ep.include_treatment,
+                fields=self._fields(ep),
             )
         return Pipeline([("features", features), ("model", base)])
 
@@ -192,7 +201,28 @@ default="auto"
             encoding="onehot",
             include_treatment=ep.include_treatment,
             spline_knots=spline_knots,
+            fields=self._fields(ep),
         )
+
+    def _schema(self) -> Schema:
+        """The schema the model reads: ``schema``, or the spine schema when None."""
+        if self.schema is None:
+            return _default_schema()
+        if not isinstance(self.schema, Schema):
+            raise TypeError(
+                "schema must be a spinerisk Schema (see spinerisk.load_schema); got "
+                f"{type(self.schema).__name__}."
+            )
+        return self.schema
+
+    def _fields(self, ep: Endpoint) -> tuple[str, ...] | None:
+        """The endpoint's predictors when they are not simply the schema's feature fields
+        (a declared list, comparators or outcome columns to leave out); None otherwise."""
+        schema = self._schema()
+        roles = ("feature", "treatment") if ep.include_treatment else ("feature",)
+        by_role = [f.name for f in schema.by_role(*roles)]
+        declared = ep.predictors(schema)
+        return None if declared == by_role else tuple(declared)
 
     def _check_params(self, ep: Endpoint) -> list[str]:
         allowed = BACKENDS[ep.kind]
@@ -216,16 +246,18 @@ default="auto"
         return [self.backend]
 
     def _horizons(self, ep: Endpoint) -> tuple[float, ...]:
-        horizons = ep.horizons if self.horizons is None else tuple(self.horizons)
-        if not horizons or any(not np.isfinite(h) or h <= 0 for h in horizons):
+        if self.horizons is None:
+            return ep.model_horizons
+        given = tuple(self.horizons)
+        if not given or any(not np.isfinite(h) or h <= 0 for h in given):
             raise ValueError(f"horizons must be positive days; got horizons={self.horizons!r}.")
-        horizons = tuple(float(h) for h in horizons)
-        if ep.kind == "binary" and not np.allclose(horizons, ep.horizons):
+        horizons = tuple(float(h) for h in given)
+        if ep.kind == "binary" and not np.allclose(horizons, ep.model_horizons):
             raise ValueError(
-                f"The {ep.name} endpoint is a binary outcome at {ep.horizons[0]:g} days; "
-                f"it cannot be fitted for horizons={list(self.horizons or ())}. Leave "
-                "horizons=None (or define an endpoint whose outcome is recorded at the "
-                "horizon you need)."
+                f"The {ep.name} endpoint is a binary outcome at "
+                f"{ep.horizon_label(ep.model_horizons[0])}; it cannot be fitted for "
+                f"horizons={list(self.horizons or ())}. Leave horizons=None (or define an "
+                "endpoint whose outcome is recorded at the horizon you need)."
             )
         return horizons
 
@@ -247,10 +279,12 @@ default="auto"
         from spinerisk.schema._validate import validate
 
         ep = get_endpoint(self.endpoint)
+        schema = self._schema()
+        ep.check_schema(schema)
         candidates = self._check_params(ep)
         horizons = self._horizons(ep)
-        checked = validate(cohort, self.schema)
-        mask = ep.eligible(checked)
+        checked = validate(cohort, schema)
+        mask = ep.eligible(checked, schema)
         data = checked[mask]
         if len(data) < 2 * self.cv:
             raise ValueError(
@@ -273,26 +307,27 @@ default="auto"
             self.features_ = model.named_steps["features"]
             self.estimator_ = model.named_steps["model"]
             max_time = float(np.max(target["time"][target["event"] != 0]))
-            too_far = [h for h in horizons if h > max_time]
+            too_far = [ep.horizon_label(h) for h in horizons if h > max_time]
             if too_far:
                 raise ValueError(
-                    f"horizons {too_far} days lie beyond the last observed event "
-                    f"({max_time:.0f} days); the model cannot estimate risk there."
+                    f"horizons {too_far} lie beyond the last observed event "
+                    f"({ep.horizon_label(max_time)}); the model cannot estimate risk there."
                 )
         self.endpoint_ = ep
+        self.schema_ = schema
         self.backend_ = chosen
         self.horizons_ = horizons
         self.n_train_ = int(len(data))
         self.n_excluded_ = int(len(checked) - len(data))
         self.training_ranges_ = self._ranges(data, ep)
-        self.id_field_ = (self.schema or _default_schema()).id_field
+        self.id_field_ = schema.id_field
         from spinerisk.monitor._reference import summarise_training
 
         risk = self._risk_values(data, horizons)
         self.reference_ = summarise_training(
             self,
             data,
-            pd.DataFrame(risk, columns=[risk_column(h) for h in horizons]),
+            pd.DataFrame(risk, columns=[ep.risk_column(h) for h in horizons]),
             synthetic=bool(cohort.attrs.get("synthetic", False)),
         )
         return self
@@ -346,7 +381,7 @@ default="auto"
         return cross_validate(est, data, target, cv=splitter, scoring=scoring)["test_score"]
 
     def _ranges(self, data: pd.DataFrame, ep: Endpoint) -> dict[str, Any]:
-        return training_ranges(data, ep, self.schema or _default_schema())
+        return training_ranges(data, ep, self._schema())
 
     def save(self, path: Any) -> Any:
         """Save the fitted model as one safe bundle file (see :func:`spinerisk.load`).
@@ -430,6 +465,20 @@ default="auto"
         state.pop("_fast_cache", None)  # per-thread library handles: never saved or copied
         return state
 
+    def _prediction_horizons(self, horizons: Any) -> tuple[float, ...]:
+        """Horizons to predict at, in days."""
+        ep = self.endpoint_
+        if horizons is None:
+            return tuple(self.horizons_)
+        out = tuple(float(h) for h in horizons)
+        if ep.kind == "binary" and out != tuple(self.horizons_):
+            raise ValueError(
+                f"The {ep.name} endpoint is a binary outcome at "
+                f"{ep.horizon_label(self.horizons_[0])}; it cannot predict at "
+                f"horizons={list(horizons)}."
+            )
+        return out
+
     def _warnings(self, records: pd.DataFrame) -> pd.Series:
         """Input warnings per record (:func:`spinerisk.monitor.input_warnings`)."""
         from spinerisk.monitor import input_warnings
@@ -445,13 +494,16 @@ default="auto"
             Records with the schema's baseline fields (outcome columns are ignored); a
             dict is one record (field name to value), a list of dicts several.
         horizons : sequence of float or None, default=None
-            Days; None means the horizons the model was fitted for. Binary endpoints
-            predict at their single fixed horizon only.
+            Days (whatever the unit of the endpoint's data: ``model.endpoint_.to_days``
+            converts); None means the horizons the model was fitted for. Binary
+            endpoints predict at their single fixed horizon only.
 
         Returns
         -------
         DataFrame
-            Indexed by record id; one column ``risk_<days>d`` per horizon (a probability)
+            Indexed by record id; one column per horizon (a probability) named by
+            :meth:`Endpoint.risk_column` (``risk_183d``, ``risk_12mo``; ``risk`` for a
+            binary endpoint without a horizon)
             and ``warnings``: ``; ``-joined entries ``code:field=value (note)`` with the
             codes ``out_of_range`` (a number outside the training range),
             ``unseen_category`` (a code no training record had) and ``rarely_missing``
@@ -466,16 +518,11 @@ default="auto"
             fast = self._fast_predictor()
             if fast is not None:
                 return fast.predict_risk(records, horizons, as_frame=True)
-        checked = validate(_as_frame(records), self.schema)
+        checked = validate(_as_frame(records), self.schema_)
         ep = self.endpoint_
-        horizons = self.horizons_ if horizons is None else tuple(float(h) for h in horizons)
-        if ep.kind == "binary" and tuple(horizons) != tuple(self.horizons_):
-            raise ValueError(
-                f"The {ep.name} endpoint is a binary outcome at {self.horizons_[0]:g} "
-                f"days; it cannot predict at horizons={list(horizons)}."
-            )
+        horizons = self._prediction_horizons(horizons)
         values = self._risk_values(checked, horizons)
-        columns = [risk_column(h) for h in horizons]
+        columns = [ep.risk_column(h) for h in horizons]
         out = pd.DataFrame(values, columns=columns, index=checked[self.id_field_].to_numpy())
         out.index.name = self.id_field_
         out["warnings"] = self._warnings(checked).to_numpy()
@@ -492,8 +539,9 @@ default="auto"
 
 
 def risk_column(horizon: float) -> str:
-    """Name of the risk column for a horizon in days: ``risk_<whole days>d``."""
-    return f"risk_{round(horizon):d}d"
+    """Name of the risk column for a horizon in days, for an endpoint in days
+    (:meth:`spinerisk.endpoints.Endpoint.risk_column` names it in any unit)."""
+    return _risk_column(horizon)
 
 
 def training_ranges(data: pd.DataFrame, ep: Endpoint, schema: Any) -> dict[str, Any]:
@@ -516,8 +564,7 @@ def training_ranges(data: pd.DataFrame, ep: Endpoint, schema: Any) -> dict[str, 
 
 def predictor_columns(model: Any, frame: pd.DataFrame) -> list[str]:
     """The model's baseline predictors present in ``frame`` (what an audit line hashes)."""
-    schema = model.schema or _default_schema()
-    return [c for c in model.endpoint_.predictors(schema) if c in frame.columns]
+    return [c for c in model.endpoint_.predictors(model.schema_) if c in frame.columns]
 
 
 def trained_on_synthetic(model: Any) -> bool | None:

@@ -92,8 +92,8 @@ def tune(
         raise ValueError(f"n_trials must be a positive integer; got n_trials={n_trials!r}.")
     ep = get_endpoint(model.endpoint)
     model._check_params(ep)
-    checked = validate(cohort, model.schema)
-    data = checked[ep.eligible(checked)]
+    checked = validate(cohort, model._schema())
+    data = checked[ep.eligible(checked, model._schema())]
     target = ep.target(data)
     space = SEARCH_SPACES[family]
 

@@ -277,7 +277,7 @@ def drift(
         )
     if not isinstance(new_records, pd.DataFrame):
         raise TypeError(f"new_records must be a DataFrame; got {type(new_records).__name__}.")
-    schema = None if model is None else model.schema
+    schema = None if model is None else model.schema_
     valid, rejects = validate(new_records, schema, on_invalid="split")
     n_out = 0
     if in_scope_only:

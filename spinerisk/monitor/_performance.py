@@ -9,8 +9,6 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from spinerisk.models._risk_model import risk_column
-
 __all__ = ["PERFORMANCE_COLUMNS", "performance_over_time"]
 
 #: Columns of :func:`performance_over_time`.
@@ -155,14 +153,16 @@ def performance_over_time(
             "holding the index date."
         )
     ep = model.endpoint_
-    checked = validate(labelled_records, model.schema)
-    data = checked[ep.eligible(checked)]
+    checked = validate(labelled_records, model.schema_)
+    data = checked[ep.eligible(checked, model.schema_)]
     if not len(data):
         raise ValueError(f"No record in labelled_records has the {ep.name} outcome observed.")
     dates = pd.to_datetime(data[date_field], errors="coerce")
     if dates.isna().any():
         bad = np.flatnonzero(dates.isna().to_numpy())
-        rows = np.flatnonzero(ep.eligible(checked).to_numpy())[bad]  # rows of the caller's frame
+        rows = np.flatnonzero(ep.eligible(checked, model.schema_).to_numpy())[
+            bad
+        ]  # rows of the caller's frame
         id_field = model.id_field_
         shown = ", ".join(
             f"row {r} ({id_field}={data[id_field].iloc[b]!r}, {date_field}="
@@ -184,7 +184,7 @@ def performance_over_time(
         censoring_km = _censoring_curves(target, periods)
     rows = []
     for h in model.horizons_:
-        col = risk_column(h)
+        col = ep.risk_column(h)
         p = np.clip(predicted[col].to_numpy(dtype=float), _EPS, 1 - _EPS)
         for label in [*sorted(set(periods)), "all"]:
             in_period = np.ones(len(p), bool) if label == "all" else periods == label

@@ -127,9 +127,9 @@ def build_reference(
     if not isinstance(records, pd.DataFrame):
         raise TypeError(f"records must be a DataFrame; got {type(records).__name__}.")
     ep = model.endpoint_
-    checked: pd.DataFrame = validate(records, model.schema)  # type: ignore[assignment]
+    checked: pd.DataFrame = validate(records, model.schema_)  # type: ignore[assignment]
     if all(c in checked.columns for c in ep.outcome_columns):
-        checked = checked[ep.eligible(checked)]
+        checked = checked[ep.eligible(checked, model.schema_)]
     if not len(checked):
         raise ValueError(f"No eligible records for the {ep.name} endpoint in `records`.")
     with warnings.catch_warnings():  # training records cannot be outside their own range
@@ -163,7 +163,7 @@ def summarise_training(
     restricted to the eligible ones, and the model's ``risk_<days>d`` columns for them
     (:meth:`RiskModel.fit` has both at hand and calls this directly)."""
     ep = model.endpoint_
-    schema = model.schema or _default_schema()
+    schema = model.schema_
     rng = np.random.default_rng(random_state)
 
     fields: dict[str, Any] = {}

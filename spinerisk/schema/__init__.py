@@ -10,6 +10,7 @@ from spinerisk.schema._files import (
     schema_from_dict,
     schema_to_dict,
 )
+from spinerisk.schema._infer import infer_schema
 from spinerisk.schema._spec import DTYPES, ROLES, DerivedFeature, FieldSpec, RowRule, Schema
 from spinerisk.schema.default import (
     LEVELS,
@@ -34,6 +35,7 @@ __all__ = [
     "Schema",
     "SchemaFileError",
     "check_schema_file",
+    "infer_schema",
     "load_schema",
     "region_of_level",
     "schema_from_dict",

@@ -96,7 +96,7 @@ _DERIVED_KEYS: dict[str, type | tuple[type, ...]] = {
     "replaces": list,
     "field": str,
 }
-_TOP_KEYS = ("name", "version", "description", "fields", "rules", "derived", "tables")
+_TOP_KEYS = ("name", "version", "description", "fields", "rules", "derived", "tables", "subgroups")
 _MAX_FILE_BYTES = 4 << 20
 
 
@@ -414,6 +414,12 @@ def _schema_problems(data: Any, text: str | None) -> tuple[Schema | None, list[F
     derived = [
         _derived_from(d, f"derived[{i}]", out) for i, d in enumerate(_array(data, "derived", out))
     ]
+    subgroups = data.get("subgroups")
+    if subgroups is not None and (
+        not isinstance(subgroups, list) or any(not isinstance(g, str) for g in subgroups)
+    ):
+        out.add("subgroups", "must be a list of field or derived-feature names")
+        subgroups = None
     tables = data.get("tables", {}) or {}
     if not isinstance(tables, Mapping) or any(not isinstance(t, Mapping) for t in tables.values()):
         out.add("tables", "must be tables of code = value ([tables.<name>] in TOML)")
@@ -440,14 +446,19 @@ def _schema_problems(data: Any, text: str | None) -> tuple[Schema | None, list[F
             out.add(f"rules[{i}].expr", _after_colon(str(exc)))
     if out.problems:
         return None, out.problems
-    schema = Schema(
-        base.fields,
-        tuple(kept_rules),
-        name=base.name,
-        version=base.version,
-        derived=tuple(kept_derived),
-        tables=tables,
-    )
+    try:
+        schema = Schema(
+            base.fields,
+            tuple(kept_rules),
+            name=base.name,
+            version=base.version,
+            derived=tuple(kept_derived),
+            tables=tables,
+            subgroups=None if subgroups is None else tuple(subgroups),
+        )
+    except ValueError as exc:
+        out.add("subgroups", _after_colon(str(exc)))
+        return None, out.problems
     return schema, []
 
 
@@ -530,6 +541,8 @@ def schema_to_dict(schema: Schema) -> dict[str, Any]:
         out["derived"] = derived
     if schema.tables:
         out["tables"] = schema.lookup_tables
+    if schema.subgroups is not None:
+        out["subgroups"] = list(schema.subgroups)
     return out
 
 

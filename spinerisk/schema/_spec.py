@@ -59,7 +59,8 @@ ROLES: tuple[str, ...] = (
 #: Roles whose fields are observed after baseline.
 FOLLOW_UP_ROLES: frozenset[str] = frozenset({"outcome", "outcome_time", "outcome_event"})
 
-_NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_NAME_RULE = "an identifier (letters, digits and _, not starting with a digit)"
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,9 @@ class FieldSpec:
     Parameters
     ----------
     name : str
-        Column name, snake_case with the unit where one applies (``age_years``).
+        Column name: an identifier (letters, digits, ``_``). The built-in schema uses
+        snake_case with the unit where one applies (``age_years``); a site's own names
+        (``AGE``, ``fac_horTh``) are kept as they are.
     dtype : {"float", "int", "bool", "category", "string", "date"}
         Value type after validation.
     description : str
@@ -119,11 +122,11 @@ class FieldSpec:
     ...                 min=18, max=105, nullable=False, required=True)
     >>> age.expected()
     '18 <= age_years <= 105 years, not missing'
-    >>> FieldSpec("Age", "float", "Age.")
+    >>> FieldSpec("Start.Age", "float", "Age.")
     Traceback (most recent call last):
     ...
-    ValueError: FieldSpec name='Age' must be snake_case (lower-case letters, digits, _).
-    """
+    ValueError: FieldSpec name='Start.Age' must be an identifier (letters, digits and _, not starting with a digit).
+    """  # noqa: E501
 
     name: str
     dtype: DType
@@ -145,9 +148,7 @@ class FieldSpec:
 
     def __post_init__(self) -> None:
         if not _NAME_RE.match(self.name):
-            raise ValueError(
-                f"FieldSpec name={self.name!r} must be snake_case (lower-case letters, digits, _)."
-            )
+            raise ValueError(f"FieldSpec name={self.name!r} must be {_NAME_RULE}.")
         if self.dtype not in DTYPES:
             raise ValueError(
                 f"FieldSpec {self.name!r}: dtype={self.dtype!r} is not one of {', '.join(DTYPES)}."
@@ -412,10 +413,7 @@ class DerivedFeature:
         from spinerisk.schema._expr import parse
 
         if not _NAME_RE.match(self.name):
-            raise ValueError(
-                f"DerivedFeature name={self.name!r} must be snake_case (lower-case letters, "
-                "digits, _)."
-            )
+            raise ValueError(f"DerivedFeature name={self.name!r} must be {_NAME_RULE}.")
         if self.dtype not in ("float", "category"):
             raise ValueError(
                 f"DerivedFeature {self.name!r}: dtype must be 'float' or 'category'; "
@@ -483,6 +481,13 @@ class Schema:
         Schema name, shown in messages and the schema reference.
     version : str, default="1"
         Schema version; bump it when a field's meaning changes.
+    derived : sequence of DerivedFeature, default=()
+        Features computed from the fields by declared expressions, in order.
+    tables : mapping, default=()
+        Lookup tables (name to ``{code: value}``) the expressions read as ``name[code]``.
+    subgroups : sequence of str or None, default=None
+        Fields or derived features of the subgroup tables in evaluation reports; None
+        means the fields whose role is ``group``.
 
     Examples
     --------
@@ -505,6 +510,7 @@ class Schema:
     version: str = "1"
     derived: tuple[DerivedFeature, ...] = ()
     tables: Any = ()
+    subgroups: tuple[str, ...] | None = None
     _by_name: Mapping[str, FieldSpec] = field(init=False, repr=False, compare=False)
     _kinds: Mapping[str, str] = field(init=False, repr=False, compare=False)
 
@@ -542,6 +548,14 @@ class Schema:
             derived.append(bound)
             kinds[feature.name] = kind
         object.__setattr__(self, "derived", tuple(derived))
+        if self.subgroups is not None:
+            object.__setattr__(self, "subgroups", tuple(self.subgroups))
+            unknown = [s for s in self.subgroups if s not in kinds]
+            if unknown:
+                raise ValueError(
+                    f"Schema {self.name!r}: subgroups {unknown} are neither fields nor derived "
+                    "features."
+                )
         rules: list[RowRule] = []
         for rule in self.rules:
             missing = [c for c in rule.columns if c not in by_name]
@@ -561,6 +575,14 @@ class Schema:
     def lookup_tables(self) -> dict[str, dict[str, Any]]:
         """Lookup tables the expressions may read (``name[key]``), as dicts."""
         return {name: dict(items) for name, items in self.tables}
+
+    @property
+    def subgroup_names(self) -> tuple[str, ...]:
+        """Variables of the subgroup tables: the declared ``subgroups``, else the fields
+        whose role is ``group``."""
+        if self.subgroups is not None:
+            return self.subgroups
+        return tuple(f.name for f in self.fields if f.role == "group")
 
     @property
     def declarative(self) -> bool:
@@ -646,6 +668,7 @@ class Schema:
             version=self.version if version is None else version,
             derived=self.derived + tuple(derived),
             tables=self.tables,
+            subgroups=self.subgroups,
         )
 
     def replace(self, name: str, **changes: Any) -> Schema:
@@ -667,6 +690,7 @@ class Schema:
             version=self.version,
             derived=self.derived,
             tables=self.tables,
+            subgroups=self.subgroups,
         )
 
     def drop(self, *names: str) -> Schema:
@@ -689,6 +713,9 @@ class Schema:
             version=self.version,
             derived=tuple(derived),
             tables=self.tables,
+            subgroups=None
+            if self.subgroups is None
+            else tuple(g for g in self.subgroups if g not in gone),
         )
 
     # -- documentation -----------------------------------------------------------------

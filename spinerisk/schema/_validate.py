@@ -276,8 +276,34 @@ def _convert(schema: Schema, df: pd.DataFrame, problems: _Problems) -> pd.DataFr
         if not spec.coerce:
             out[col] = df[col]
             continue
-        out[col] = _CONVERTERS[spec.dtype](spec, df[col], problems)
+        values = _blank_markers(df[col], spec.missing_values) if spec.missing_values else df[col]
+        out[col] = _CONVERTERS[spec.dtype](spec, values, problems)
     return pd.DataFrame(out, index=df.index)
+
+
+def _blank_markers(s: pd.Series, markers: tuple[str, ...]) -> pd.Series:
+    """The field's declared missing markers (``-9``, ``unknown``) as missing values."""
+    text = set(markers)
+    numbers = set()
+    for m in markers:
+        try:
+            numbers.add(float(m))
+        except ValueError:
+            pass
+
+    def hit(v: Any) -> bool:
+        if isinstance(v, str):
+            return v.strip() in text
+        if isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool):
+            return float(v) in numbers
+        return False
+
+    mask = np.fromiter((hit(v) for v in s.to_numpy(dtype=object)), dtype=bool, count=len(s))
+    if not mask.any():
+        return s
+    out = s.astype(object).copy()
+    out[mask] = None
+    return out
 
 
 # ---------------------------------------------------------------------------------------
@@ -484,6 +510,19 @@ def _raise(failures: pd.DataFrame, n_records: int, source: str | None, hint: str
     raise SchemaValidationError("\n".join(lines), failures)
 
 
+def row_ids(rows: np.ndarray) -> np.ndarray:
+    """Identifiers of records named by their row (a schema whose id field is
+    ``generated``): ``row-1`` for the first data row of the input.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> row_ids(np.array([0, 41])).tolist()
+    ['row-1', 'row-42']
+    """
+    return np.array([f"row-{int(r) + 1}" for r in rows], dtype=object)
+
+
 def validate(
     df: pd.DataFrame,
     schema: Schema | None = None,
@@ -577,6 +616,10 @@ def validate(
 
     original_index = df.index
     work = df.reset_index(drop=True)
+    id_spec = schema[schema.id_field]
+    if id_spec.generated and (id_spec.name not in work.columns or work[id_spec.name].isna().all()):
+        work = work.drop(columns=[id_spec.name], errors="ignore")
+        work.insert(0, id_spec.name, row_ids(np.arange(n)))
     typed = _convert(schema, work, problems)
     _pandera_problems(schema, typed, problems)
 

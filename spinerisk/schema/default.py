@@ -776,4 +776,5 @@ SPINE_SCHEMA: Schema = Schema(
     version="1",
     derived=_DERIVED,
     tables={"region_of_level": REGION_OF_LEVEL},
+    subgroups=("sex", "age_band", "region", "centre_id"),
 )

@@ -16,8 +16,6 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
-from spinerisk.models._risk_model import risk_column
-
 #: Cells starting with one of these are run as formulas by spreadsheet programs.
 FORMULA_START: tuple[str, ...] = ("=", "+", "-", "@", "\t", "\r")
 _INPUT_SUFFIXES = (".csv", ".tsv", ".txt", ".parquet")
@@ -247,9 +245,7 @@ def _as_mapping(mapping: Any) -> Any:
 
 
 def _schema(model: Any) -> Any:
-    from spinerisk.schema.default import SPINE_SCHEMA
-
-    return SPINE_SCHEMA if model.schema is None else model.schema
+    return model.schema_
 
 
 def _id_source(model: Any, mapping: Any) -> str:
@@ -328,6 +324,11 @@ def _score_chunk(
     with timer("map"):  # values the mapping cannot translate reject their rows
         mapped, map_problems = (raw, []) if mapping is None else _map_frame(raw, mapping, schema)
     n = len(mapped)
+    if schema[id_field].generated and id_field not in mapped.columns:
+        from spinerisk.schema._validate import row_ids  # records named by their input row
+
+        mapped = mapped.copy()
+        mapped.insert(0, id_field, row_ids(rows))
     ids = _id_text(mapped[id_field]) if id_field in mapped.columns else np.full(n, None)
     dup_set = _duplicated_within(ids) if duplicate_ids is None else duplicate_ids
     if dup_set:
@@ -408,7 +409,7 @@ def _predict_checked(model: Any, checked: pd.DataFrame, timer: _Timer) -> pd.Dat
     """
     id_field = model.id_field_
     horizons = model.horizons_
-    columns = [risk_column(h) for h in horizons]
+    columns = [model.endpoint_.risk_column(h) for h in horizons]
     out = pd.DataFrame({id_field: checked[id_field].astype(object).to_numpy()})
     if len(checked) == 0:
         values = np.empty((0, len(columns)))
@@ -504,7 +505,7 @@ def model_info_from_path(path: str | os.PathLike[str]) -> dict[str, str]:
 
 
 def _score_columns(model: Any, explain: int) -> tuple[list[str], dict[str, str]]:
-    risks = [risk_column(h) for h in model.horizons_]
+    risks = [model.endpoint_.risk_column(h) for h in model.horizons_]
     cols = [model.id_field_, *risks, "warnings", "model_id", "model_version"]
     if explain:
         cols.append("top_drivers")

@@ -1,0 +1,273 @@
+"""``spinerisk train`` and ``spinerisk schema``: fitting a model on a file, with the
+built-in spine schema and endpoints or the user's own schema and endpoint files."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+from spinerisk.cli._app import app, stderr, stdout, typer
+
+schema_app = typer.Typer(
+    help="Draft a schema file from data (infer) and check a schema or endpoint file (check).",
+    no_args_is_help=True,
+)
+app.add_typer(schema_app, name="schema")
+
+_BUILTIN_ENDPOINTS = "collapse, nonunion, future_fracture"
+
+
+def _fail(exc: BaseException) -> NoReturn:
+    stderr().print(f"error: {exc}", markup=False, soft_wrap=True)
+    raise typer.Exit(code=2) from exc
+
+
+def _bad_input() -> tuple[type[BaseException], ...]:
+    import spinerisk as sr
+
+    return (
+        sr.SchemaValidationError,
+        sr.MappingError,
+        sr.RecordsReadError,
+        sr.ArtifactError,
+        sr.SchemaFileError,
+        FileNotFoundError,
+        PermissionError,
+        IsADirectoryError,
+        ValueError,
+    )
+
+
+def resolve_schema_and_endpoint(schema: Path | None, endpoint: str) -> tuple[Any, Any]:
+    """The schema (None: the spine schema) and endpoint named on the command line."""
+    import spinerisk as sr
+    from spinerisk.endpoints import ENDPOINTS, load_endpoint
+
+    loaded = None if schema is None else sr.load_schema(schema)
+    if endpoint in ENDPOINTS:
+        if loaded is not None and any(c not in loaded for c in ENDPOINTS[endpoint].outcome_columns):
+            raise ValueError(
+                f"--endpoint {endpoint} is a built-in spine endpoint, but schema "
+                f"{loaded.name!r} lacks its outcome columns; pass an endpoint file "
+                "(--endpoint endpoint.toml)."
+            )
+        return loaded, ENDPOINTS[endpoint]
+    path = Path(endpoint)
+    if path.suffix.lower() not in (".toml", ".yaml", ".yml", ".json"):
+        raise ValueError(
+            f"--endpoint {endpoint!r} is neither a built-in endpoint ({_BUILTIN_ENDPOINTS}) "
+            "nor an endpoint file (.toml, .yaml, .json)."
+        )
+    return loaded, load_endpoint(path, schema=loaded if loaded is not None else sr.SPINE_SCHEMA)
+
+
+@app.command()
+def train(
+    input: Annotated[Path, typer.Option("--input", help="Cohort (.csv, .tsv or .parquet).")],
+    output: Annotated[Path, typer.Option("--output", help="Model bundle to write (.srb).")],
+    endpoint: Annotated[
+        str,
+        typer.Option(
+            help=f"A built-in endpoint ({_BUILTIN_ENDPOINTS}) or an endpoint file "
+            "(.toml, .yaml, .json) for your own outcome."
+        ),
+    ] = "nonunion",
+    schema: Annotated[
+        Path | None,
+        typer.Option(
+            help="Schema file (.toml, .yaml, .json) of your own fields; default: the "
+            "built-in spine schema. Draft one with `spinerisk schema infer`."
+        ),
+    ] = None,
+    backend: Annotated[
+        str, typer.Option(help="auto, linear, spline, xgboost, lightgbm or xgboost_aft.")
+    ] = "auto",
+    mapping: Annotated[
+        Path | None, typer.Option(help="Column mapping (.toml/.yaml) for a site's own names.")
+    ] = None,
+    rejects: Annotated[
+        Path | None,
+        typer.Option(help="Train on the valid records and write the rejected ones here (CSV)."),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed for every random step.")] = 0,
+    sep: Annotated[str | None, typer.Option(help="Delimiter for text files.")] = None,
+    synthetic: Annotated[
+        bool,
+        typer.Option(
+            "--synthetic",
+            help="The cohort is simulated: the bundle records it (CSV files do not carry "
+            "the label), and the API, reports and scores say so.",
+        ),
+    ] = False,
+) -> None:
+    """Fit a risk model on a cohort file and save it as a bundle.
+
+    The cohort is validated against the schema first: any invalid record fails with exit
+    code 2 and every problem listed, unless --rejects is given, in which case the model
+    is fitted on the valid records and the rejected ones are written with their
+    reasons. The bundle stores the schema and the endpoint, so every later command
+    (score, serve, explain, evaluate, report, monitor) reads them from it.
+    """
+    import spinerisk as sr
+    from spinerisk.cli._score import _write_csv
+    from spinerisk.scoring import neutralize_formulas
+
+    try:
+        user_schema, ep = resolve_schema_and_endpoint(schema, endpoint)
+        cohort = sr.read_records(input, sep=sep)
+        if mapping is not None:
+            cohort = sr.apply_mapping(cohort, mapping, user_schema)
+        if synthetic:
+            cohort.attrs["synthetic"] = True
+        if rejects is not None:
+            if rejects.suffix.lower() != ".csv":
+                raise sr.RecordsReadError(f"--rejects must be a .csv file; got {rejects.name!r}.")
+            cohort, bad = sr.validate(cohort, user_schema, on_invalid="split")
+        else:
+            bad = None
+        if output.suffix.lower() not in (".srb", ".spinerisk"):
+            raise sr.RecordsReadError(
+                f"--output must be a model bundle (.srb); got {output.name!r}."
+            )
+        builtin = _builtin().get(ep.name) is ep  # a built-in is saved by its name
+        model = sr.RiskModel(
+            endpoint=ep.name if builtin else ep,
+            backend=backend,  # type: ignore[arg-type]
+            schema=user_schema,
+            random_state=seed,
+        )
+        model.fit(cohort)
+        model.save(output)
+    except _bad_input() as exc:
+        _fail(exc)
+    out = stdout()
+    n_in = len(cohort) + (0 if bad is None else len(bad))
+    if bad is not None:
+        _write_csv(neutralize_formulas(bad), rejects)
+        out.print(
+            f"records in: {n_in} = valid: {len(cohort)} + rejected: {len(bad)} "
+            f"(rejects written to {rejects}).",
+            markup=False,
+            soft_wrap=True,
+        )
+    horizons = ", ".join(model.endpoint_.horizon_label(h) for h in model.horizons_)
+    out.print(
+        f"endpoint {model.endpoint_.name} ({model.endpoint_.kind}, {horizons}) on schema "
+        f"{model.schema_.name!r}: backend {model.backend_!r} fitted on {model.n_train_} "
+        f"records ({model.n_excluded_} not eligible or outcome unknown).",
+        markup=False,
+        soft_wrap=True,
+    )
+    out.print(f"reason: {model.selection_reason_}", markup=False, soft_wrap=True)
+    out.print(f"model written to {output}", markup=False, soft_wrap=True)
+
+
+def _builtin() -> dict[str, Any]:
+    from spinerisk.endpoints import ENDPOINTS
+
+    return ENDPOINTS
+
+
+@schema_app.command("infer")
+def schema_infer(
+    data: Annotated[Path, typer.Argument(help="Data file (.csv, .tsv, .parquet, .json).")],
+    name: Annotated[str | None, typer.Option(help="Schema name; default: the file's stem.")] = None,
+    id_column: Annotated[
+        str | None,
+        typer.Option(
+            "--id-column",
+            help="The record-identifier column; default: guessed (a unique column named "
+            "like an id), else generated row ids.",
+        ),
+    ] = None,
+    max_codes: Annotated[
+        int, typer.Option(help="Text columns with at most this many values become code lists.")
+    ] = 12,
+    sep: Annotated[str | None, typer.Option(help="Delimiter for text files.")] = None,
+) -> None:
+    """Draft a schema file from a data file, printed as TOML (redirect it to a file).
+
+    Types, ranges (with a margin), code lists, missing markers and an identifier are
+    guessed from the values; read the draft, set roles (outcome, group, comparator) and
+    descriptions, then check it with `spinerisk schema check`.
+    """
+    import spinerisk as sr
+    from spinerisk.schema import infer_schema, schema_to_dict
+    from spinerisk.schema._files import dump_toml
+
+    try:
+        frame = sr.read_records(data, sep=sep)
+        schema = infer_schema(
+            frame,
+            name=name or _schema_name(data.stem),
+            id_column=id_column,
+            max_codes=max_codes,
+            source=data.name,
+        )
+    except _bad_input() as exc:
+        _fail(exc)
+    header = (
+        f"# Schema drafted by `spinerisk schema infer` from {data.name} ({len(frame)} records).\n"
+        "# Check every field: dtype, unit, range, codes and role (feature, outcome,\n"
+        "# outcome_time, outcome_event, group, comparator, admin, id).\n\n"
+    )
+    sys.stdout.write(header + dump_toml(schema_to_dict(schema)))
+
+
+def _schema_name(stem: str) -> str:
+    import re
+
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", stem) or "inferred"
+
+
+@schema_app.command("check")
+def schema_check(
+    path: Annotated[Path, typer.Argument(help="Schema or endpoint file (.toml, .yaml, .json).")],
+    schema: Annotated[
+        Path | None,
+        typer.Option(help="For an endpoint file: the schema its columns must belong to."),
+    ] = None,
+) -> None:
+    """Check a schema file (or an endpoint file, given --schema or with `kind =`): every
+    mistake is listed with its line and key; exit code 2 when there is one."""
+    import spinerisk as sr
+    from spinerisk.schema._files import read_declaration
+
+    try:
+        data, _ = read_declaration(path)
+    except sr.SchemaFileError as exc:
+        _problems(path, exc.problems)
+    if "kind" in data and "fields" not in data:
+        from spinerisk.endpoints import _endpoint_problems
+
+        ep, problems = _endpoint_problems(data, path.read_text(encoding="utf-8"))
+        if problems:
+            _problems(path, problems)
+        if schema is not None:
+            try:
+                ep.check_schema(sr.load_schema(schema))  # type: ignore[union-attr]
+            except sr.SchemaFileError as exc:
+                _problems(schema, exc.problems)
+            except ValueError as exc:
+                _fail(exc)
+        stdout().print(f"{path}: endpoint {ep.name!r} is correct.", markup=False)  # type: ignore[union-attr]
+        return
+    problems = sr.schema.check_schema_file(path)
+    if problems:
+        _problems(path, problems)
+    loaded = sr.load_schema(path)
+    stdout().print(
+        f"{path}: schema {loaded.name!r} is correct ({len(loaded)} fields, "
+        f"{len(loaded.rules)} rules, {len(loaded.derived)} derived features).",
+        markup=False,
+    )
+
+
+def _problems(path: Path, problems: list[Any]) -> NoReturn:
+    err = stderr()
+    n = len(problems)
+    err.print(f"{path}: {n} problem{'s' if n != 1 else ''}", markup=False)
+    for p in problems:
+        err.print(f"  {p}", markup=False, soft_wrap=True)
+    raise typer.Exit(code=2)
