@@ -1022,8 +1022,9 @@ def _lenient_numbers(frame: pd.DataFrame, fields: Mapping[str, Any]) -> dict[int
         texts = [v for v in values if isinstance(v, str)]
         if not texts or not _NOT_PLAIN.search("\n".join(texts)):
             continue  # only digits, signs, points and exponents: nothing lenient
+        declared = set(getattr(spec, "missing_values", None) or ())  # the field's own markers
         for pos, v in enumerate(values):
-            if isinstance(v, str) and _NOT_PLAIN.search(v):
+            if isinstance(v, str) and _NOT_PLAIN.search(v) and v.strip() not in declared:
                 problem = number_text_problem(v)
                 if problem is not None:
                     out.setdefault(pos, []).append(
@@ -1044,3 +1045,46 @@ def _number_fields(
         if target in schema and schema[target].is_numeric:
             out[col] = schema[target]
     return out
+
+
+def _read_for_validation(
+    path: str | os.PathLike[str],
+    *,
+    sep: str | None,
+    encoding: str,
+    mapping: ColumnMapping | Mapping[str, Any] | str | os.PathLike[str] | None,
+    schema: Schema | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """What ``spinerisk validate`` and ``train`` check before validation.
+
+    The file is read with ``on_invalid="split"`` and mapped; rows that cannot be read and
+    rows with numbers written leniently (:func:`number_text_problem`) are set aside.
+    Returns the records to validate (indexed by their 0-based data row in the file) and
+    the rows set aside (``row``, ``reasons`` and values, under schema names).
+    """
+    from spinerisk.schema.default import SPINE_SCHEMA
+
+    schema = SPINE_SCHEMA if schema is None else schema
+    records, unreadable = read_records(path, sep=sep, encoding=encoding, on_invalid="split")
+    if mapping is not None:
+        if not isinstance(mapping, ColumnMapping):
+            mapping = (
+                load_mapping(mapping)
+                if isinstance(mapping, str | os.PathLike)
+                else ColumnMapping.from_dict(mapping)
+            )
+        records = apply_mapping(records, mapping, schema)
+        unreadable = unreadable.drop(
+            columns=[c for c in mapping.ignore if c in unreadable.columns]
+        ).rename(columns=dict(mapping.columns))
+    lenient = _lenient_numbers(records, _number_fields(records.columns, schema))
+    if lenient:
+        pos = sorted(lenient)
+        moved = records.iloc[pos].astype(object)
+        moved.insert(0, "reasons", [" | ".join(lenient[p]) for p in pos])
+        moved.insert(0, "row", moved.index.to_numpy(dtype=np.int64))
+        records = records.drop(index=records.index[pos])
+        unreadable = pd.concat([unreadable, moved]) if len(unreadable) else moved
+    unreadable = unreadable.sort_values("row", kind="stable")
+    unreadable.attrs["source"] = records.attrs.get("source")
+    return records, unreadable

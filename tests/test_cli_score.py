@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -228,3 +233,166 @@ def test_train_bad_endpoint_exits_2(tmp_path):
     assert result.exit_code == 2
     assert "mortality" in result.stderr
     assert not (tmp_path / "m.srb").exists()
+
+
+# -- output locations (issue 13, item 5) -----------------------------------------------------
+def _score_argv(bundle, records_csv, output, *extra):
+    return ["score", "--model", str(bundle), "--input", str(records_csv)] + [
+        "--output",
+        str(output),
+        *extra,
+        "--no-progress",
+    ]
+
+
+def _leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith("."))
+
+
+@pytest.mark.parametrize("which", ["output", "rejects"])
+def test_an_output_path_that_is_a_folder_exits_2_and_publishes_nothing(
+    tmp_path, bundle, records_csv, which
+):
+    out, rej = tmp_path / "scores.csv", tmp_path / "rejects.csv"
+    (out if which == "output" else rej).mkdir()
+    result = runner.invoke(app, _score_argv(bundle, records_csv, out, "--rejects", str(rej)))
+    assert result.exit_code == 2, result.output
+    assert "is a folder" in result.stderr and "Traceback" not in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert (out.is_dir() or not out.exists()) and (rej.is_dir() or not rej.exists())
+    assert _leftovers(tmp_path) == []
+
+
+def test_an_unwritable_output_folder_exits_2_before_scoring(
+    tmp_path, bundle, records_csv, monkeypatch
+):
+    import spinerisk.scoring._file as file_mod
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(file_mod.tempfile, "mkdtemp", refuse)
+    result = runner.invoke(app, _score_argv(bundle, records_csv, tmp_path / "s.csv"))
+    assert result.exit_code == 2, result.output
+    assert "Cannot write the output folder" in result.stderr
+    assert "Permission denied" in result.stderr and "Traceback" not in result.output
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes to read-only folders")
+def test_a_read_only_output_folder_exits_2(tmp_path, bundle, records_csv):
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o500)
+    try:
+        result = runner.invoke(app, _score_argv(bundle, records_csv, folder / "s.csv"))
+    finally:
+        folder.chmod(0o700)
+    assert result.exit_code == 2 and "Cannot write the output folder" in result.stderr
+    assert list(folder.iterdir()) == []
+
+
+def test_scores_and_rejects_are_published_together_or_not_at_all(tmp_path):
+    """The second rename fails (its target became a folder meanwhile): the first target
+    gets its previous content back."""
+    from spinerisk.scoring._file import _Staging
+
+    scores, rejects = tmp_path / "scores.csv", tmp_path / "rejects.csv"
+    scores.write_text("previous scores\n")
+    staging = _Staging()
+    new_scores = staging.tmp_for(scores, "output")
+    new_scores.write_text("new scores\n")
+    new_rejects = staging.tmp_for(rejects, "rejects")
+    new_rejects.write_text("new rejects\n")
+    rejects.mkdir()
+    (rejects / "x").write_text("a folder in the way")
+    with pytest.raises(sr.RecordsReadError, match="Cannot write the rejects file"):
+        staging.publish([(new_scores, scores, "output"), (new_rejects, rejects, "rejects")])
+    assert scores.read_text() == "previous scores\n"
+    staging.cleanup()
+    assert _leftovers(tmp_path) == []
+    # and when the first target did not exist, it is removed again
+    scores.unlink()
+    staging = _Staging()
+    a, b = staging.tmp_for(scores, "output"), staging.tmp_for(rejects, "rejects")
+    with pytest.raises(sr.RecordsReadError):
+        staging.publish([(a, scores, "output"), (b, rejects, "rejects")])
+    staging.cleanup()
+    assert not scores.exists() and _leftovers(tmp_path) == []
+
+
+def test_temporary_files_are_private(tmp_path, bundle, records_csv, monkeypatch):
+    import spinerisk.scoring._file as file_mod
+
+    seen = []
+    publish = file_mod._publish
+
+    def spy(writers, staging):
+        for w in writers:
+            seen.append((w.tmp.stat().st_mode & 0o777, w.tmp.parent.stat().st_mode & 0o777))
+        publish(writers, staging)
+
+    monkeypatch.setattr(file_mod, "_publish", spy)
+    rej = tmp_path / "rejects.csv"
+    result = runner.invoke(
+        app, _score_argv(bundle, records_csv, tmp_path / "s.csv", "--rejects", str(rej))
+    )
+    assert result.exit_code == 0, result.output
+    assert seen == [(0o600, 0o700), (0o600, 0o700)]
+    assert _leftovers(tmp_path) == []
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_a_killed_runs_temporary_files_are_removed_by_the_next_run(tmp_path, bundle, records_csv):
+    from spinerisk.scoring._file import _host
+
+    stale = tmp_path / f".spinerisk-{_host()}-{_dead_pid()}-abc123.tmp"
+    stale.mkdir(mode=0o700)
+    (stale / "scores.csv.x1y2z3").write_text("patient_id,risk_183d\nSYN-1,0.2\n")
+    legacy = tmp_path / ".scores.csv.ab12cd34.tmp"  # the layout of earlier versions
+    legacy.write_text("patient_id,risk_183d\nSYN-1,0.2\n")
+    alive = tmp_path / f".spinerisk-{_host()}-{os.getpid()}-live99.tmp"
+    alive.mkdir()  # a run still going (this process): left alone
+    result = runner.invoke(app, _score_argv(bundle, records_csv, tmp_path / "scores.csv"))
+    assert result.exit_code == 0, result.output
+    assert _leftovers(tmp_path) == [alive.name]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
+def test_a_terminated_run_leaves_no_patient_data_behind(tmp_path, bundle, sig):
+    """SIGTERM: the run removes its temporary files on the way out. SIGKILL cannot be
+    caught: the next run removes what it left."""
+    big = tmp_path / "big.csv"
+    cohort = sr.make_spine_cohort(400, seed=5)
+    pd.concat([cohort] * 100, ignore_index=True).assign(
+        patient_id=[f"SYN-{i:06d}" for i in range(40_000)]
+    ).to_csv(big, index=False)
+    out = tmp_path / "out" / "scores.csv"
+    out.parent.mkdir()
+    argv = [sys.executable, "-c", "from spinerisk.cli import main; main()"]
+    argv += _score_argv(bundle, big, out, "--chunk-size", "500")
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    staged = []
+    while time.monotonic() < deadline and proc.poll() is None:
+        staged = [p for p in out.parent.glob(".spinerisk-*") if any(p.iterdir())]
+        if staged and any(f.stat().st_size > 0 for f in staged[0].iterdir()):
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, proc.communicate()
+    proc.send_signal(sig)
+    proc.communicate(timeout=60)
+    if sig == signal.SIGTERM:
+        assert proc.returncode == 128 + signal.SIGTERM
+        assert list(out.parent.iterdir()) == []
+        return
+    assert staged and staged[0].exists()  # what SIGKILL leaves
+    small = tmp_path / "small.csv"
+    cohort.head(5).to_csv(small, index=False)
+    result = runner.invoke(app, _score_argv(bundle, small, out))
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.parent.iterdir()) == ["scores.csv"]

@@ -223,3 +223,68 @@ def test_the_encoding_error_names_the_cli_option(lines, tmp_path):
     with pytest.raises(sr.RecordsReadError, match=f"line {BAD + 2}, column .*--encoding latin-1"):
         read_records(path)
     assert read_records(path, encoding="latin-1")["centre_id"].iloc[BAD] == "Müller"
+
+
+# -- the validate command ------------------------------------------------------------------
+typer_testing = pytest.importorskip("typer.testing")
+runner = typer_testing.CliRunner()
+
+
+def _validate(*args: str) -> Any:
+    from spinerisk.cli import app
+
+    return runner.invoke(app, ["validate", *args])
+
+
+@pytest.mark.parametrize(
+    "column, value, reason",
+    [
+        ("hu_l1", "30\x00x", "hu_l1 contains a NUL byte (\\x00)"),
+        ("centre_id", "A" * (1 << 20), "centre_id is longer than 65,536 characters"),
+        ("age_years", "-nan", "age_years='-nan' is not a number"),
+        ("egfr", "\u0668\u0661", "egfr='\u0668\u0661' is not a plain number"),
+    ],
+    ids=["nul", "1MiB-field", "nan-spelling", "arabic-indic"],
+)
+def test_validate_rejects_the_row_with_its_reason(lines, tmp_path, column, value, reason):
+    path = _write(tmp_path / "in.csv", _with(lines, column, value))
+    result = _validate(str(path))
+    assert result.exit_code == 2 and reason in result.output
+    assert "Traceback" not in result.output
+    rejects = tmp_path / "rejects.csv"
+    result = _validate(str(path), "--rejects", str(rejects))
+    assert result.exit_code == 2, result.output
+    assert f"records in: {N} = valid: {N - 1} + rejected: 1" in result.output
+    written = pd.read_csv(rejects, dtype=str, keep_default_na=False)
+    assert written["row"].tolist() == [str(BAD)] and reason in written["reasons"].iloc[0]
+
+
+def test_validate_rejects_to_parquet_and_leaves_no_temporary_file(lines, tmp_path):
+    path = _write(tmp_path / "in.csv", _with(lines, "age_years", "300"))
+    rejects = tmp_path / "rejects.parquet"
+    result = _validate(str(path), "--rejects", str(rejects))
+    assert result.exit_code == 2 and "rejected: 1" in result.output
+    written = pd.read_parquet(rejects)  # real Parquet, not CSV text
+    assert written["row"].tolist() == [BAD] and "age_years" in written["reasons"].iloc[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv", "rejects.parquet"]
+
+
+@pytest.mark.parametrize("target", ["folder", "rejects.xlsx", "missing/rejects.csv"])
+def test_validate_rejects_location_errors_exit_2_without_leftovers(lines, tmp_path, target):
+    path = _write(tmp_path / "in.csv", lines)
+    (tmp_path / "folder").mkdir()
+    result = _validate(str(path), "--rejects", str(tmp_path / target))
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output and result.output.strip()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["folder", "in.csv"]
+    assert list((tmp_path / "folder").iterdir()) == []
+
+
+def test_validate_takes_the_encoding_its_error_advises(lines, tmp_path):
+    path = tmp_path / "latin.csv"
+    path.write_bytes(("\n".join(_with(lines, "centre_id", "Müller")) + "\n").encode("latin-1"))
+    result = _validate(str(path))
+    assert result.exit_code == 2 and "--encoding latin-1" in result.output
+    result = _validate(str(path), "--encoding", "latin-1")
+    assert "is not valid utf-8" not in result.output
+    assert "centre_id='Müller'" in result.output  # now read, and judged by the schema

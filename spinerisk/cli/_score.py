@@ -25,14 +25,20 @@ _BAD_INPUT_NAMES = (
 
 
 def _bad_input_errors(*more: type[BaseException]) -> tuple[type[BaseException], ...]:
+    """Errors that exit with code 2 and a message: bad input, and files or folders that
+    cannot be read or written (OSError: missing, a folder, no permission, disk full)."""
     import spinerisk as sr
 
     names: tuple[type[BaseException], ...] = tuple(getattr(sr, n) for n in _BAD_INPUT_NAMES)
-    return (*names, FileNotFoundError, *more)
+    return (*names, OSError, *more)
 
 
 def _fail(exc: BaseException) -> NoReturn:
-    stderr().print(f"error: {exc}", markup=False, soft_wrap=True)
+    if isinstance(exc, OSError) and exc.strerror:  # no "[Errno 13]" noise
+        message = f"{exc.strerror}: {exc.filename!r}" if exc.filename else exc.strerror
+    else:
+        message = str(exc)
+    stderr().print(f"error: {message}", markup=False, soft_wrap=True)
     raise typer.Exit(code=2) from exc
 
 
@@ -68,6 +74,9 @@ def score(
     ] = None,
     audit_key_env: Annotated[str | None, typer.Option(help=AUDIT_KEY_ENV_HELP)] = None,
     sep: Annotated[str | None, typer.Option(help="Delimiter for text files.")] = None,
+    encoding: Annotated[
+        str, typer.Option(help="Text encoding of CSV/TSV input (strict), for example latin-1.")
+    ] = "utf-8",
     progress: Annotated[bool, typer.Option(help="Show a progress bar on stderr.")] = True,
 ) -> None:
     """Score a records file in chunks with a saved model.
@@ -75,10 +84,12 @@ def score(
     Each chunk is validated against the bundle's schema; valid rows are scored and
     invalid ones rejected with their reasons. Scores and rejects are written to
     temporary files and renamed only when every row is accounted for, so a failed run
-    leaves no partial output. Prints rows in = scored + rejected. Output columns: record
-    id, risk per horizon, warnings, model id and version (and top drivers with
-    --explain). CSV outputs are safe against formula injection. Exit code 2 on bad
-    input (missing or unreadable files, mapping errors, invalid bundle).
+    leaves no partial output. Temporary files are private (mode 0600, in a 0700
+    folder), removed on SIGTERM, and those of a killed run are removed by the next run.
+    Prints rows in = scored + rejected. Output columns: record id, risk per horizon,
+    warnings, model id and version (and top drivers with --explain). CSV outputs are
+    safe against formula injection. Exit code 2 on bad input (missing or unreadable
+    files, an output location that cannot be written, mapping errors, invalid bundle).
     """
     from spinerisk.scoring import score_file
 
@@ -103,6 +114,7 @@ def score(
             scheduler=scheduler,
             progress=progress,
             sep=sep,
+            encoding=encoding,
             audit_log=audit_log,
             audit_source="cli",
             audit_key=key,

@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from spinerisk.cli._app import app, stderr, stdout, typer, write_csv_safely
+from spinerisk.cli._app import app, stderr, stdout, typer
+
+ENCODING_HELP = "Text encoding of CSV/TSV/JSON files (strict), for example latin-1."
 
 
 @app.command()
@@ -16,37 +18,60 @@ def validate(
     ] = None,
     rejects: Annotated[
         Path | None,
-        typer.Option(help="Write rejected records with reasons here (CSV) instead of failing."),
+        typer.Option(
+            help="Write rejected records with reasons here (.csv or .parquet) instead of failing."
+        ),
     ] = None,
     sep: Annotated[str | None, typer.Option(help="Delimiter for text files.")] = None,
+    encoding: Annotated[str, typer.Option(help=ENCODING_HELP)] = "utf-8",
 ) -> None:
     """Validate a records file against the default spine schema.
 
     Without --rejects, any problem fails with exit code 2 and every problem listed.
-    With --rejects, rejected records go to that CSV with their reasons and the command
-    reports records in = valid + rejected.
+    With --rejects, rejected records go to that file (CSV or Parquet) with their reasons
+    and the command reports records in = valid + rejected. Rows that cannot be read (a
+    NUL byte, an over-long field, broken quoting, a number written as NAN or 8_1) are
+    rejected like invalid ones.
     """
+    import pandas as pd
+
     import spinerisk as sr
+    from spinerisk.io import _read_for_validation, _unreadable_message
+    from spinerisk.scoring._file import write_table_atomically
 
     err = stderr()
     try:
-        df = sr.read_records(input, sep=sep)
-        if mapping is not None:
-            df = sr.apply_mapping(df, mapping)
+        if rejects is not None and rejects.suffix.lower() not in (".csv", ".parquet"):
+            raise sr.RecordsReadError(
+                f"--rejects {rejects.name!r}: unknown file type {rejects.suffix!r}; expected "
+                ".csv or .parquet."
+            )
+        df, unread = _read_for_validation(input, sep=sep, encoding=encoding, mapping=mapping)
+        n_in = len(df) + len(unread)
         if rejects is None:
-            sr.validate(df)
+            problems = [_unreadable_message(input.name, unread)] if len(unread) else []
+            try:
+                sr.validate(df)
+            except sr.SchemaValidationError as exc:
+                problems.insert(0, str(exc))
+            if problems:
+                err.print("\n".join(problems), markup=False)
+                raise typer.Exit(code=2)
             stdout().print(f"{len(df)} records valid.")
             return
         valid, bad = sr.validate(df, on_invalid="split")
+        bad = bad.assign(row=bad.index.to_numpy())  # the row in the file
+        if len(unread):
+            bad = pd.concat([unread, bad]).sort_values("row", kind="stable")
+        write_table_atomically(bad.reset_index(drop=True), rejects)
     except (sr.SchemaValidationError, sr.MappingError, sr.RecordsReadError) as exc:
         err.print(str(exc), markup=False)
         raise typer.Exit(code=2) from exc
-    except FileNotFoundError as exc:
-        err.print(str(exc), markup=False)
+    except OSError as exc:  # FileNotFoundError, a file or folder that cannot be read
+        err.print(f"{exc.strerror}: {exc.filename}" if exc.strerror else str(exc), markup=False)
         raise typer.Exit(code=2) from exc
-    write_csv_safely(bad, rejects)
     stdout().print(
-        f"records in: {len(df)} = valid: {len(valid)} + rejected: {len(bad)} "
+        f"records in: {n_in} = valid: {len(valid)} + rejected: {len(bad)} "
         f"(rejects written to {rejects})."
     )
     if len(bad):

@@ -4,10 +4,15 @@ written atomically after the row accounting has been checked."""
 from __future__ import annotations
 
 import os
+import re
+import shutil
+import signal
+import socket
 import tempfile
+import threading
 import time
 from collections.abc import Iterator, Mapping
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
@@ -35,21 +40,179 @@ from spinerisk.scoring._chunk import (
 from spinerisk.scoring._dask import _dask_chunks
 from spinerisk.scoring._sources import _CsvSource, _duplicate_ids, _open_source, _ParquetSource
 
+# ---------------------------------------------------------------------------------------
+# private staging of outputs: temporary files, published together or not at all
+# ---------------------------------------------------------------------------------------
+_STAGING_PREFIX = ".spinerisk-"
+_STAGING_SUFFIX = ".tmp"
 
-# ---------------------------------------------------------------------------------------
-# atomic writers
-# ---------------------------------------------------------------------------------------
+
+def _host() -> str:
+    return re.sub(r"[^A-Za-z0-9.]", "_", socket.gethostname())[:40] or "host"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def _remove_stale(folder: Path, targets: list[Path]) -> None:
+    """Remove what earlier runs on this host left behind when they were killed.
+
+    A run stages its outputs in a private folder named after the host and its process
+    id; a folder whose process is gone belonged to a killed run. Temporary files of the
+    earlier layout (``.<target>.XXXXXXXX.tmp`` beside the target) are removed for this
+    run's targets. Only the current user's entries are touched.
+    """
+    pattern = re.compile(
+        rf"{re.escape(_STAGING_PREFIX + _host())}-(\d+)-[A-Za-z0-9_]+{re.escape(_STAGING_SUFFIX)}"
+    )
+    legacy = [re.compile(rf"\.{re.escape(t.name)}\.[A-Za-z0-9_]{{8}}\.tmp") for t in targets]
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return
+    for entry in entries:
+        try:
+            if entry.stat(follow_symlinks=False).st_uid != os.getuid():
+                continue
+            match = pattern.fullmatch(entry.name)
+            if match and entry.is_dir(follow_symlinks=False) and not _alive(int(match[1])):
+                shutil.rmtree(entry.path, ignore_errors=True)
+            elif any(p.fullmatch(entry.name) for p in legacy) and entry.is_file(
+                follow_symlinks=False
+            ):
+                os.unlink(entry.path)
+        except OSError:  # gone meanwhile, or not ours to remove: leave it
+            continue
+
+
+def _output_error(label: str, path: Path, exc: OSError) -> RecordsReadError:
+    reason = exc.strerror or type(exc).__name__
+    return RecordsReadError(
+        f"Cannot write the {label} {str(path)!r}: {reason}. Choose a file in a folder you "
+        "can write to; nothing was written."
+    )
+
+
+class _Staging:
+    """Private temporary files for one run's outputs.
+
+    Each output folder gets a private sub-folder (mode 0700, named after the host and
+    process id so that a later run can tell when it was left by a killed run); the
+    temporary files in it are mode 0600. :meth:`publish` renames them onto their targets
+    together: if one rename fails, the targets already replaced are put back.
+    :meth:`cleanup` removes the private folders and whatever is still in them.
+    """
+
+    def __init__(self) -> None:
+        self.dirs: dict[Path, Path] = {}
+
+    def prepare(self, target: Path, label: str) -> Path:
+        """The private folder for ``target``'s folder, made (and stale ones removed) once."""
+        folder = target.parent
+        if folder not in self.dirs:
+            _remove_stale(folder, [target])
+            try:
+                made = tempfile.mkdtemp(
+                    prefix=f"{_STAGING_PREFIX}{_host()}-{os.getpid()}-",
+                    suffix=_STAGING_SUFFIX,
+                    dir=folder,
+                )
+            except OSError as exc:
+                raise _output_error(f"{label} folder", folder, exc) from exc
+            self.dirs[folder] = Path(made)
+        return self.dirs[folder]
+
+    def tmp_for(self, target: Path, label: str) -> Path:
+        """A new empty temporary file (mode 0600) for ``target``, in its private folder."""
+        private = self.prepare(target, label)
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=f"{target.name}.", dir=private)
+        except OSError as exc:
+            raise _output_error(f"{label} file", target, exc) from exc
+        os.close(fd)
+        return Path(tmp)
+
+    def publish(self, items: list[tuple[Path, Path, str]]) -> None:
+        """Rename each ``(tmp, target, label)`` onto its target, all or none."""
+        done: list[tuple[Path, Path | None]] = []
+        for tmp, target, label in items:
+            try:
+                if target.is_dir():
+                    raise IsADirectoryError(21, "it is a folder, not a file")
+                backup = None
+                if target.exists() or target.is_symlink():  # kept until all are published
+                    backup = tmp.with_name(tmp.name + ".previous")
+                    os.link(target, backup, follow_symlinks=False)
+                os.replace(tmp, target)
+            except OSError as exc:
+                self._restore(done)
+                raise _output_error(f"{label} file", target, exc) from exc
+            done.append((target, backup))
+
+    @staticmethod
+    def _restore(done: list[tuple[Path, Path | None]]) -> None:
+        for target, backup in reversed(done):
+            try:
+                if backup is None:
+                    target.unlink(missing_ok=True)
+                else:
+                    os.replace(backup, target)
+            except OSError:  # report the first failure; the staging folder holds the rest
+                continue
+
+    def cleanup(self) -> None:
+        for folder in self.dirs.values():
+            shutil.rmtree(folder, ignore_errors=True)
+        self.dirs.clear()
+
+
+@contextmanager
+def _removed_on_termination() -> Iterator[None]:
+    """SIGTERM and SIGHUP end the run with SystemExit (exit code 128 + signal), so that
+    the staged temporary files are removed on the way out. Only in the main thread, and
+    only for signals whose handler is still the default one."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = {}
+    for sig in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+        if sig is not None and signal.getsignal(sig) is signal.SIG_DFL:
+            previous[sig] = signal.signal(sig, stop)
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 class _AtomicWriter:
-    """Writes a table incrementally to a hidden temporary file, renamed on commit."""
+    """Writes a table incrementally to a private temporary file (see :class:`_Staging`)."""
 
-    def __init__(self, path: Path, columns: list[str], types: dict[str, str]) -> None:
+    def __init__(
+        self,
+        path: Path,
+        columns: list[str],
+        types: dict[str, str],
+        staging: _Staging,
+        label: str = "output",
+    ) -> None:
         self.path = path
+        self.label = label
         self.kind = "parquet" if path.suffix.lower() == ".parquet" else "csv"
         self.columns = columns
         self.types = types  # column -> "string", "float64" or "int64"
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        os.close(fd)
-        self.tmp = Path(tmp)
+        self.tmp = staging.tmp_for(path, label)
         self._writer: Any = None
         self._fh: Any = None
         self._header = True
@@ -62,6 +225,12 @@ class _AtomicWriter:
         return pa.schema([(c, kinds[self.types[c]]) for c in self.columns])
 
     def write(self, frame: pd.DataFrame) -> None:
+        try:
+            self._write(frame)
+        except OSError as exc:  # a full disk, a folder removed under us
+            raise _output_error(f"{self.label} file", self.path, exc) from exc
+
+    def _write(self, frame: pd.DataFrame) -> None:
         frame = frame[self.columns]
         if self.kind == "parquet":
             import pyarrow as pa
@@ -80,11 +249,14 @@ class _AtomicWriter:
             self._header = False
         self.rows += len(frame)
 
-    def commit(self) -> None:
+    def close(self) -> None:
+        """Finish the temporary file (an empty table when nothing was written)."""
         if self._writer is None and self._fh is None:
             self.write(pd.DataFrame({c: pd.Series([], dtype=object) for c in self.columns}))
-        self._close()
-        os.replace(self.tmp, self.path)
+        try:
+            self._close()
+        except OSError as exc:
+            raise _output_error(f"{self.label} file", self.path, exc) from exc
 
     def abort(self) -> None:
         try:
@@ -94,18 +266,56 @@ class _AtomicWriter:
 
     def _close(self) -> None:
         if self._writer is not None:
-            self._writer.close()
-            self._writer = None
+            writer, self._writer = self._writer, None
+            writer.close()
         if self._fh is not None:
-            self._fh.close()
-            self._fh = None
+            fh, self._fh = self._fh, None
+            fh.close()
 
 
-def _abort_all(writers: list[_AtomicWriter]) -> None:
-    """Delete the temporary files of writers that were not committed."""
+def _publish(writers: list[_AtomicWriter], staging: _Staging) -> None:
+    """Close every writer, then rename all temporary files onto their targets together."""
     for w in writers:
-        if w.tmp.exists():
-            w.abort()
+        w.close()
+    staging.publish([(w.tmp, w.path, w.label) for w in writers])
+
+
+def _abort_all(writers: list[_AtomicWriter], staging: _Staging) -> None:
+    """Close the writers and delete their temporary files and the staging folders."""
+    try:
+        for w in writers:
+            if w.tmp.exists():
+                w.abort()
+    finally:
+        staging.cleanup()
+
+
+def write_table_atomically(frame: pd.DataFrame, path: Path, label: str = "rejects") -> None:
+    """Write one table through a private temporary file renamed onto ``path``.
+
+    ``.csv`` (formula-safe) or ``.parquet``; values are written as text, except an
+    integer ``row`` column. On any failure nothing is left behind, and an existing
+    ``path`` is unchanged.
+    """
+    if path.suffix.lower() not in _OUTPUT_SUFFIXES:
+        raise RecordsReadError(
+            f"{label} file {path.name!r}: unknown file type {path.suffix!r}; expected "
+            ".csv or .parquet."
+        )
+    out = _as_text(frame)
+    types = dict.fromkeys(out.columns, "string")
+    if "row" in frame.columns and pd.api.types.is_integer_dtype(frame["row"].dtype):
+        out["row"] = frame["row"].to_numpy(dtype=np.int64)
+        types["row"] = "int64"
+    staging = _Staging()
+    writers: list[_AtomicWriter] = []
+    try:
+        with _removed_on_termination():
+            writers.append(_AtomicWriter(path, list(out.columns), types, staging, label))
+            writers[0].write(out)
+            _publish(writers, staging)
+    finally:
+        _abort_all(writers, staging)
 
 
 def _check_paths(input: Path, output: Path, rejects: Path | None, audit_log: Path | None) -> None:
@@ -119,6 +329,10 @@ def _check_paths(input: Path, output: Path, rejects: Path | None, audit_log: Pat
             )
         if not path.parent.is_dir():
             raise RecordsReadError(f"{label} folder {str(path.parent)!r} does not exist.")
+        if path.is_dir():
+            raise RecordsReadError(
+                f"{label} path {str(path)!r} is a folder; give the name of a file to write."
+            )
         if path.resolve() == input.resolve():
             raise RecordsReadError(f"{label} file {str(path)!r} would overwrite the input.")
     if rejects is not None and rejects.resolve() == output.resolve():
@@ -244,82 +458,93 @@ def score_file(
         raise ValueError(f"explain must be a non-negative integer; got {explain!r}.")
     source = _open_source(input, sep, encoding)
     _check_paths(input, output, rejects_path, audit_path)
-    timer = _Timer()
-    with timer("load"):
-        info = model_info_from_path(model_path)
-        model = load_bundle(model_path, sha256=info["model_sha256"])
-    column_mapping = _as_mapping(mapping)
-    audit = None
-    if audit_path is not None:
-        from spinerisk.monitor import AuditLog
+    staging = _Staging()
+    writers: list[_AtomicWriter] = []
+    # SIGTERM/SIGHUP unwind through the finally below, which removes the staged files
+    with _removed_on_termination():
+        try:
+            # the private staging folders first: an unwritable folder fails before scoring
+            for label, target in (("output", output), ("rejects", rejects_path)):
+                if target is not None:
+                    staging.prepare(target, label)
+            timer = _Timer()
+            with timer("load"):
+                info = model_info_from_path(model_path)
+                model = load_bundle(model_path, sha256=info["model_sha256"])
+            column_mapping = _as_mapping(mapping)
+            audit = None
+            if audit_path is not None:
+                from spinerisk.monitor import AuditLog
 
-        audit = AuditLog(audit_path, key=audit_key)
+                audit = AuditLog(audit_path, key=audit_key)
 
-    score_cols, score_types = _score_columns(model, explain)
-    reject_cols, reject_types = _reject_columns(source.columns)
-    with ExitStack() as stack:
-        writers: list[_AtomicWriter] = []
-        out_writer = _AtomicWriter(output, score_cols, score_types)
-        writers.append(out_writer)
-        rej_writer = None
-        if rejects_path is not None:
-            rej_writer = _AtomicWriter(rejects_path, reject_cols, reject_types)
-            writers.append(rej_writer)
-        stack.callback(_abort_all, writers)
-        bar = stack.enter_context(_Progress(progress, source.num_rows))
-
-        rows_in = scored = rejected = flagged = 0
-        if engine == "local":
-            with timer("read"):
-                id_col = _id_source(model, column_mapping)
-                dup_ids = _duplicate_ids(
-                    lambda: (
-                        _mapped_ids(block, column_mapping, model.id_field_)
-                        for block in source.ids(id_col)
+            score_cols, score_types = _score_columns(model, explain)
+            reject_cols, reject_types = _reject_columns(source.columns)
+            with ExitStack() as stack:
+                out_writer = _AtomicWriter(output, score_cols, score_types, staging, "output")
+                writers.append(out_writer)
+                rej_writer = None
+                if rejects_path is not None:
+                    rej_writer = _AtomicWriter(
+                        rejects_path, reject_cols, reject_types, staging, "rejects"
                     )
-                )
-            chunks = _local_chunks(
-                model, source, chunk_size, column_mapping, dup_ids, explain, info, timer
-            )
-        else:
-            chunks = _dask_chunks(
-                model,
-                source,
-                input,
-                column_mapping,
-                explain,
-                info,
-                scheduler,
-                stack,
-                audit is not None,
-            )
-        stack.callback(chunks.close)  # stops the reader thread if a chunk fails
-        for n_rows, chunk in chunks:
-            rows_in += n_rows
-            with timer("write"):
-                out_writer.write(chunk.scores)
-                if rej_writer is not None:
-                    rej_writer.write(chunk.rejects)
-            if audit is not None and len(chunk.scores):
-                risk = [c for c in chunk.scores.columns if str(c).startswith("risk_")]
-                outputs = chunk.scores.set_index(model.id_field_)[[*risk, "warnings"]]
-                audit.log_predictions(
-                    model_info=info,
-                    inputs=chunk.valid[predictor_columns(model, chunk.valid)],
-                    outputs=outputs,
-                    source=audit_source,
-                )
-            scored += len(chunk.scores)
-            rejected += len(chunk.rejects)
-            flagged += int((chunk.scores["warnings"] != "").sum())
-            bar(n_rows)
-        if rows_in != scored + rejected:  # never drop a row silently
-            raise RuntimeError(
-                f"Row accounting failed: {rows_in} rows in but {scored} scored + {rejected} "
-                "rejected; no output was written. Please report this as a bug."
-            )
-        for w in writers:
-            w.commit()
+                    writers.append(rej_writer)
+                bar = stack.enter_context(_Progress(progress, source.num_rows))
+
+                rows_in = scored = rejected = flagged = 0
+                if engine == "local":
+                    with timer("read"):
+                        id_col = _id_source(model, column_mapping)
+                        dup_ids = _duplicate_ids(
+                            lambda: (
+                                _mapped_ids(block, column_mapping, model.id_field_)
+                                for block in source.ids(id_col)
+                            )
+                        )
+                    chunks = _local_chunks(
+                        model, source, chunk_size, column_mapping, dup_ids, explain, info, timer
+                    )
+                else:
+                    chunks = _dask_chunks(
+                        model,
+                        source,
+                        input,
+                        column_mapping,
+                        explain,
+                        info,
+                        scheduler,
+                        stack,
+                        audit is not None,
+                    )
+                stack.callback(chunks.close)  # stops the reader thread if a chunk fails
+                for n_rows, chunk in chunks:
+                    rows_in += n_rows
+                    with timer("write"):
+                        out_writer.write(chunk.scores)
+                        if rej_writer is not None:
+                            rej_writer.write(chunk.rejects)
+                    if audit is not None and len(chunk.scores):
+                        risk = [c for c in chunk.scores.columns if str(c).startswith("risk_")]
+                        outputs = chunk.scores.set_index(model.id_field_)[[*risk, "warnings"]]
+                        audit.log_predictions(
+                            model_info=info,
+                            inputs=chunk.valid[predictor_columns(model, chunk.valid)],
+                            outputs=outputs,
+                            source=audit_source,
+                        )
+                    scored += len(chunk.scores)
+                    rejected += len(chunk.rejects)
+                    flagged += int((chunk.scores["warnings"] != "").sum())
+                    bar(n_rows)
+                if rows_in != scored + rejected:  # never drop a row silently
+                    raise RuntimeError(
+                        f"Row accounting failed: {rows_in} rows in but {scored} scored + "
+                        f"{rejected} rejected; no output was written. Please report this as a "
+                        "bug."
+                    )
+                _publish(writers, staging)  # scores and rejects together, or neither
+        finally:
+            _abort_all(writers, staging)
     return ScoreSummary(
         rows_in=rows_in,
         scored=scored,
