@@ -288,3 +288,40 @@ def test_validate_takes_the_encoding_its_error_advises(lines, tmp_path):
     result = _validate(str(path), "--encoding", "latin-1")
     assert "is not valid utf-8" not in result.output
     assert "centre_id='Müller'" in result.output  # now read, and judged by the schema
+
+
+# -- hostile requests (item 4, content types) --------------------------------------------------
+@pytest.fixture(scope="module")
+def client(bundle):
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from spinerisk.api import create_app
+
+    return TestClient(create_app(bundle), raise_server_exceptions=False)
+
+
+SURROGATE_BODIES = [
+    '{"patient_id": "\\ud800", "age_years": 80.0, "sex": "F"}',
+    '{"patient_id": "P1", "age_years": 80.0, "sex": "\\udfff"}',
+    '{"patient_id": "P1", "age_years": 80.0, "sex": "F", "\\ud800": 1}',
+    '{"records": [{"patient_id": "P\\ud83d", "age_years": 80.0, "sex": "F"}]}',
+]
+
+
+@pytest.mark.parametrize("route", ["/v1/predict", "/v1/explain"])
+@pytest.mark.parametrize("body", SURROGATE_BODIES)
+def test_a_lone_surrogate_is_a_client_error_not_a_500(client, route, body):
+    response = client.post(route, content=body, headers={"content-type": "application/json"})
+    assert response.status_code in (400, 422), response.text
+    assert "\\ud8" in response.text or "\\udf" in response.text  # named, as an escape
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded"])
+def test_a_wrong_content_type_is_named_in_the_error(client, content_type):
+    body = '{"patient_id": "P1", "age_years": 80.0, "sex": "F"}'
+    response = client.post("/v1/predict", content=body, headers={"content-type": content_type})
+    assert response.status_code == 422
+    (detail,) = response.json()["detail"]
+    assert detail["loc"] == ["header", "content-type"]
+    assert content_type in detail["msg"] and "application/json" in detail["msg"]

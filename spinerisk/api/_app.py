@@ -474,9 +474,22 @@ def _horizon_error(horizon: float, allowed: list[float]) -> JSONResponse:
     return JSONResponse(status_code=422, content={"detail": detail})
 
 
+def _text(value: str) -> str:
+    """Text safe to encode as UTF-8: a lone surrogate (``\\ud800``, which JSON can
+    escape but UTF-8 cannot carry) is written as its escape."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    return value
+
+
 def _jsonable_scalar(value: Any) -> Any:
-    """A value safe to echo in JSON: scalars only, non-finite numbers as text."""
-    if value is None or isinstance(value, bool | int | str):
+    """A value safe to echo in JSON: scalars only, non-finite numbers and lone
+    surrogates as text."""
+    if isinstance(value, str):
+        return _text(value)
+    if value is None or isinstance(value, bool | int):
         return value
     if isinstance(value, float):
         return value if math.isfinite(value) else repr(value)
@@ -484,11 +497,24 @@ def _jsonable_scalar(value: Any) -> Any:
 
 
 def _plain(value: Any) -> Any:
-    if isinstance(value, bool | int | str) or value is None:
+    if isinstance(value, bool | int) or value is None:
         return value
-    if isinstance(value, float):
+    if isinstance(value, float | str):
         return _jsonable_scalar(value)
-    return str(value)
+    return _text(str(value))
+
+
+_TAGS = ("single", "batch")  # the tags of the request body's union
+
+
+def _is_json(content_type: str | None) -> bool:
+    """Whether a Content-Type header announces JSON (none at all is read as JSON)."""
+    if not content_type:
+        return True
+    kind = content_type.split(";", 1)[0].strip().lower()
+    return kind == "application/json" or (
+        kind.startswith("application/") and kind.endswith("+json")
+    )
 
 
 async def _request_validation_handler(request: Request, exc: Exception) -> JSONResponse:
@@ -496,10 +522,26 @@ async def _request_validation_handler(request: Request, exc: Exception) -> JSONR
     counts and field names."""
     assert isinstance(exc, RequestValidationError)
     errors = list(exc.errors())
+    content_type = request.headers.get("content-type")
+    whole_body = [e for e in errors if [p for p in e.get("loc", ()) if p not in _TAGS] == ["body"]]
+    if not _is_json(content_type) and whole_body:
+        logger.info("%s %s: body is not JSON", request.method, request.url.path)
+        shown = _text(str(content_type))[:100]
+        detail = [
+            {
+                "loc": ["header", "content-type"],
+                "msg": f"The body must be JSON sent with Content-Type: application/json; got "
+                f"Content-Type {shown!r}.",
+                "type": "content_type",
+                "input": shown,
+                "ctx": {"expected": "application/json"},
+            }
+        ]
+        return JSONResponse(status_code=422, content={"detail": detail})
     bad_json = [e for e in errors if e.get("type") == "json_invalid"]
     if bad_json:
         logger.info("%s %s: body is not valid JSON", request.method, request.url.path)
-        reason = (bad_json[0].get("ctx") or {}).get("error", "JSON decode error")
+        reason = _text(str((bad_json[0].get("ctx") or {}).get("error", "JSON decode error")))
         return JSONResponse(
             status_code=400, content={"detail": f"The body is not valid JSON: {reason}."}
         )
@@ -509,8 +551,8 @@ async def _request_validation_handler(request: Request, exc: Exception) -> JSONR
         if len(loc) >= 2 and loc[0] == "body" and loc[1] in ("batch", "single"):
             del loc[1]  # the union tag: the client sent one shape, report in its terms
         item: dict[str, Any] = {
-            "loc": [p if isinstance(p, int) else str(p) for p in loc],
-            "msg": str(err.get("msg", "")),
+            "loc": [p if isinstance(p, int) else _text(str(p)) for p in loc],
+            "msg": _text(str(err.get("msg", ""))),
             "type": str(err.get("type", "")),
             "input": _jsonable_scalar(err.get("input")),
         }
@@ -532,15 +574,15 @@ def _schema_error_response(route: str, exc: SchemaValidationError, *, batch: boo
             if row is not None and not pd.isna(row):
                 loc.append(int(row))
         if isinstance(column, str):
-            loc.append(column)
-        check = str(f.get("check", ""))
+            loc.append(_text(column))
+        check = _text(str(f.get("check", "")))
         detail.append(
             {
                 "loc": loc,
-                "msg": str(f.get("message", "")),
+                "msg": _text(str(f.get("message", ""))),
                 "type": "record_rule" if check.startswith("rule:") else "schema_check",
                 "input": _jsonable_scalar(f.get("value")),
-                "ctx": {"check": check, "expected": str(f.get("expected", ""))},
+                "ctx": {"check": check, "expected": _text(str(f.get("expected", "")))},
             }
         )
     _log_rejection(route, detail)
@@ -583,6 +625,21 @@ class _QuietErrors:
             await self.app(scope, receive, send_tracked)
         except HTTPException:  # handled outside (the body-size limit signals with one)
             raise
+        except UnicodeEncodeError:
+            # text from the request that UTF-8 cannot carry (a lone surrogate such as
+            # "\\ud800", valid as a JSON escape) reached an answer or a log: the request
+            # is at fault, not the server
+            if started:
+                return
+            logger.info("%s %s: text that is not valid Unicode", scope["method"], scope["path"])
+            response = JSONResponse(
+                status_code=400,
+                content={
+                    "detail": "The body holds text that is not valid Unicode (a lone "
+                    "surrogate such as \\ud800); send UTF-8 text."
+                },
+            )
+            await response(scope, receive, send)
         except Exception as exc:
             if started:  # a response went out already (the body-size limiter's 413)
                 return
