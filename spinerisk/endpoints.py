@@ -521,11 +521,13 @@ def _endpoint_problems(data: Any, text: str | None) -> tuple[Endpoint | None, li
     from spinerisk.schema._files import _check_keys, _Collector
 
     out = _Collector(text)
-    if not _check_keys(data, _ENDPOINT_KEYS, "endpoint", out, ("name", "kind", "event")):
-        # keys of a top-level table are reported without the "endpoint." prefix
-        return None, [_top_level(p) for p in out.problems]
-    kind = data["kind"]
-    if kind not in ("binary", "survival", "competing"):
+    keys_ok = _check_keys(data, _ENDPOINT_KEYS, "endpoint", out, ("name", "kind", "event"))
+    # keys of a top-level table are reported without the "endpoint." prefix
+    out.problems = [_top_level(p, out) for p in out.problems]
+    if not isinstance(data, dict):
+        return None, out.problems
+    kind = data.get("kind")
+    if "kind" in data and kind not in ("binary", "survival", "competing"):
         out.add("kind", f"{kind!r} is not one of binary, survival, competing")
     unit = data.get("time_unit", "days")
     if unit not in TIME_UNITS:
@@ -542,7 +544,7 @@ def _endpoint_problems(data: Any, text: str | None) -> tuple[Endpoint | None, li
     predictors = data.get("predictors", "features")
     if isinstance(predictors, str) and predictors != "features":
         out.add("predictors", 'is a list of fields, or "features" for every feature field')
-    if out.problems:
+    if out.problems or not keys_ok:
         return None, out.problems
     factor = TIME_UNITS[unit]
     try:
@@ -574,11 +576,11 @@ def _endpoint_problems(data: Any, text: str | None) -> tuple[Endpoint | None, li
     return ep, []
 
 
-def _top_level(problem: Any) -> Any:
+def _top_level(problem: Any, out: Any) -> Any:
     from spinerisk.schema._files import FileProblem
 
-    key = problem.key.removeprefix("endpoint.").removeprefix("endpoint")
-    return FileProblem(key or "(file)", problem.message, problem.line)
+    key = problem.key.removeprefix("endpoint.").removeprefix("endpoint") or "(file)"
+    return FileProblem(key, problem.message, out.locate.line(key))
 
 
 def endpoint_from_dict(

@@ -467,4 +467,9 @@ def test_region_subgroup_uses_the_level_then_the_recorded_region():
     data = pd.DataFrame(
         {"level": ["T12", "L4", None, "T12"], "region": [None, None, "thoracic", "tlj"]}
     )
-    assert _subgroup_values(data, "region").tolist() == ["tlj", "lumbar", "thoracic", "tlj"]
+    assert _subgroup_values(data, "region", sr.SPINE_SCHEMA).tolist() == [
+        "tlj",
+        "lumbar",
+        "thoracic",
+        "tlj",
+    ]

@@ -137,6 +137,7 @@ class OracleModel(BaseEstimator):
     endpoint_ = get_endpoint("future_fracture")
     horizons_ = (365.25, 730.5)
     schema = None
+    schema_ = sr.SPINE_SCHEMA
     estimator_ = "oracle"
 
     def __init__(self, oracle: pd.DataFrame) -> None:

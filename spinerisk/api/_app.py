@@ -221,7 +221,7 @@ def create_app(
             len(records),
             1000 * (time.perf_counter() - start),
         )
-        horizons = [c for c in risks.columns if c.startswith("risk_")]
+        horizons = [c for c in risks.columns if c == "risk" or c.startswith("risk_")]
         return PredictResponse(
             model_id=served.info.model_id,
             model_version=served.info.model_version,
@@ -230,7 +230,7 @@ def create_app(
             predictions=[
                 RecordRisk(
                     id=str(rid),
-                    risk={c[len("risk_") :]: float(row[c]) for c in horizons},
+                    risk={_risk_key(c): float(row[c]) for c in horizons},
                     warnings=[w for w in str(row["warnings"]).split("; ") if w],
                 )
                 for rid, row in risks.iterrows()
@@ -281,6 +281,12 @@ def create_app(
         return response
 
     return app
+
+
+def _risk_key(column: str) -> str:
+    """Key of a risk in answers: the horizon (``183d``, ``60mo``), or ``outcome`` for a
+    binary endpoint without a horizon (column ``risk``)."""
+    return "outcome" if column == "risk" else column[len("risk_") :]
 
 
 # -- loading ---------------------------------------------------------------------------

@@ -35,15 +35,16 @@ class _Parts:
     note: str
 
 
-def group_by_field(phi: pd.DataFrame) -> pd.DataFrame:
-    """Sum model-matrix columns into clinical fields (:func:`field_of_feature`).
+def group_by_field(phi: pd.DataFrame, schema: Any = None) -> pd.DataFrame:
+    """Sum model-matrix columns into clinical fields (:func:`field_of_feature` with the
+    model's schema: its derived features go to the field they declare).
 
     One-hot columns (``t2_pattern=confined_high``), missing indicators
     (``hu_l1_missing``) and spline terms add up into their field; derived features
     go to their source field (``region``/``tlj`` to ``level``, ``age_band`` to
     ``age_years``, ``osteoporosis`` to ``tscore_min``).
     """
-    fields = [field_of_feature(str(c)) for c in phi.columns]
+    fields = [field_of_feature(str(c), schema) for c in phi.columns]
     order = list(dict.fromkeys(fields))
     codes = np.array([order.index(f) for f in fields])
     values = phi.to_numpy(dtype=np.float64)
@@ -91,7 +92,7 @@ def binary(model: Any, checked: pd.DataFrame, background: pd.DataFrame | None) -
         base = float(np.ravel(lr.intercept_)[0]) + ref_lp
         output = np.asarray(est.decision_function(checked), dtype=np.float64)
         slope = secant(expit, output, base)
-        points = _fold_points(group_by_field(phi), slope)
+        points = _fold_points(group_by_field(phi, model.schema_), slope)
         note = "exact linear attribution: coefficient x (value - training mean)"
         return _Parts(phi, base, output, "log-odds", risk, float(expit(base)), points, note)
 
@@ -120,7 +121,9 @@ def binary(model: Any, checked: pd.DataFrame, background: pd.DataFrame | None) -
         bases.append(base_k)
         outputs.append(out_k)
         base_risks.append(float(expit(base_k)))
-        points.append(_fold_points(group_by_field(phi_cal), secant(expit, out_k, base_k)))
+        points.append(
+            _fold_points(group_by_field(phi_cal, model.schema_), secant(expit, out_k, base_k))
+        )
     k = len(feats)
     # the ensemble's probability: mean of the fold sigmoids (CalibratedClassifierCV)
     risk = np.mean([expit(o) for o in outputs], axis=0)
@@ -207,7 +210,7 @@ def survival(
     risk = np.asarray(est.predict_risk(Xf, [horizon])[:, 0], dtype=np.float64)
     phi, base, output, scale = _cox_like(model, est, Xf, background)
     g = _cox_risk_fn(est, horizon)
-    points = _fold_points(group_by_field(phi), secant(g, output, base))
+    points = _fold_points(group_by_field(phi, model.schema_), secant(g, output, base))
     kind = (
         "native tree SHAP (XGBoost pred_contribs)"
         if hasattr(est, "booster_")
@@ -278,7 +281,7 @@ def competing(
             lps[k] = np.broadcast_to(np.asarray(lp, dtype=np.float64), (n,))
             return _cif(est, lps, horizon, target)
 
-        step = _fold_points(group_by_field(phi), secant(g, output, np.full(n, base)))
+        step = _fold_points(group_by_field(phi, model.schema_), secant(g, output, np.full(n, base)))
         points = step if points is None else points.add(step, fill_value=0.0)
         current[k] = output
     phi, base, output, _ = per_cause[target]

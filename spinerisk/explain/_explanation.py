@@ -495,7 +495,7 @@ def explain(
 
     ids = pd.Index(checked[model.id_field_].astype(object).to_numpy(), name=model.id_field_)
     features = parts.features.set_axis(ids, axis=0)
-    contributions = _compute.group_by_field(features)
+    contributions = _compute.group_by_field(features, model.schema_)
     points = (100.0 * parts.points).set_axis(ids, axis=0)
     points = points.reindex(columns=contributions.columns, fill_value=0.0)
     schema = model.schema_
@@ -505,7 +505,7 @@ def explain(
     # height and weight, region from level, ...) where the record itself lacks them
     from spinerisk.features._clinical import ClinicalFeatures
 
-    used = ClinicalFeatures().fit_transform(checked)
+    used = ClinicalFeatures(model.schema_).fit_transform(checked)
     for field in contributions.columns:
         if field in checked.columns:
             given = checked[field].astype(object)

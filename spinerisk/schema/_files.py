@@ -463,8 +463,9 @@ def _schema_problems(data: Any, text: str | None) -> tuple[Schema | None, list[F
 
 
 def _after_colon(message: str) -> str:
-    parts = message.split(": ", 2)
-    return _strip(parts[-1] if len(parts) == 3 else message)
+    """The problem without the schema and rule names (the key already says where)."""
+    message = re.sub(r"^Schema '[^']*': (rule|derived) '[^']*'(: )?\s*", "", message)
+    return _strip(message)
 
 
 def schema_from_dict(data: Mapping[str, Any], *, source: str = "the schema") -> Schema:

@@ -161,7 +161,7 @@ def _role_of(column: str, col: pd.Series, max_codes: int) -> str:
     identifier-like column (a physician or batch code), ``feature`` otherwise."""
     if _GROUP_NAME.search(column) and col.nunique() <= max_codes:
         return "group"
-    if _ID_NAME.search(column):
+    if _ID_NAME.search(_field_name(column)):
         return "admin"
     return "feature"
 
@@ -169,7 +169,7 @@ def _role_of(column: str, col: pd.Series, max_codes: int) -> str:
 def _guess_id(frame: pd.DataFrame) -> str | None:
     for column in frame.columns:
         col = frame[column]
-        if not _ID_NAME.search(str(column)):
+        if not _ID_NAME.search(_field_name(str(column))):
             continue
         if col.notna().all() and col.astype(str).is_unique:
             return str(column)

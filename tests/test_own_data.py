@@ -1,0 +1,340 @@
+"""A user's own data, end to end, through the command line alone (issue 12).
+
+Four real public data sets with no spine field (``tests/data/real``, each with its
+README): GLOW500 (fracture within a year; ``fracscore`` an existing score declared as a
+comparator), whas500 (survival, time in days), rott2 (survival, time in **months**) and
+kyphosis (81 rows, no id column, a text outcome without a horizon). For each: ``schema
+infer`` drafts a schema, the user edits roles, ``schema check`` passes, then ``train``,
+``evaluate``, ``report``, ``explain``, ``score`` (rows in = scored + rejected), ``serve``
+(one request on 127.0.0.1) and ``monitor`` run on the bundle; Python gives the same
+numbers as the command line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import tomllib
+import urllib.request
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+pytest.importorskip("typer")
+from typer.testing import CliRunner  # noqa: E402
+
+import spinerisk as sr  # noqa: E402
+from spinerisk.cli import app  # noqa: E402
+from spinerisk.schema._files import dump_toml  # noqa: E402
+
+DATA = Path(__file__).parent / "data" / "real"
+SPINE_ONLY = ("age_years", "hu_l1", "patient_id", "nonunion")
+
+CASES: dict[str, dict[str, Any]] = {
+    "glow500": {
+        "file": "glow500/glow500.csv",
+        "roles": {"fracture": "outcome", "fracscore": "comparator"},
+        "endpoint": {
+            "name": "fracture_1y",
+            "kind": "binary",
+            "description": "Any fracture in the first year of follow-up (GLOW).",
+            "event": "fracture",
+            "time_unit": "years",
+            "horizons": [1],
+            "comparators": ["fracscore"],
+        },
+        "risk": ["risk_1y"],
+        "bad": {"age": "250"},
+    },
+    "whas500": {
+        "file": "whas500/whas500.csv",
+        "roles": {"event": "outcome_event", "time": "outcome_time"},
+        "endpoint": {
+            "name": "death",
+            "kind": "survival",
+            "description": "Death after acute myocardial infarction (WHAS).",
+            "event": "event",
+            "time": "time",
+            "time_unit": "days",
+            "horizons": [365, 1095],
+        },
+        "risk": ["risk_365d", "risk_1095d"],
+        "bad": {"num_age": "-4"},
+    },
+    "rott2": {
+        "file": "rott2/rott2.csv",
+        "roles": {"event": "outcome_event", "time": "outcome_time"},
+        "endpoint": {
+            "name": "relapse_or_death",
+            "kind": "survival",
+            "description": "Relapse or death after primary breast cancer surgery (Rotterdam).",
+            "event": "event",
+            "time": "time",
+            "time_unit": "months",
+            "horizons": [60, 120],
+        },
+        "risk": ["risk_60mo", "risk_120mo"],
+        "bad": {"fac_meno": "unknown-code"},
+    },
+    "kyphosis": {
+        "file": "kyphosis/kyphosis.csv",
+        "roles": {"Kyphosis": "outcome"},
+        "endpoint": {
+            "name": "kyphosis_after_surgery",
+            "kind": "binary",
+            "description": "Kyphosis present after corrective spinal surgery.",
+            "event": "Kyphosis",
+            "positive": "present",
+        },
+        "risk": ["risk"],
+        "bad": {"Age": "not a number"},
+    },
+}
+
+
+def _run(args: list[str]) -> Any:
+    result = CliRunner().invoke(app, [str(a) for a in args])
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
+    return result
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module", params=sorted(CASES))
+def trained(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """Infer, edit and check the schema, write the endpoint file, train a bundle."""
+    name = request.param
+    case = CASES[name]
+    tmp = tmp_path_factory.mktemp(name)
+    data = DATA / case["file"]
+
+    inferred = _run(["schema", "infer", data])
+    assert inferred.exit_code == 0, inferred.output
+    draft = tomllib.loads(inferred.stdout)
+    for field in draft["fields"]:  # the user's edit: roles of outcome and comparator
+        if field["name"] in case["roles"]:
+            field["role"] = case["roles"][field["name"]]
+    schema_file = tmp / "schema.toml"
+    schema_file.write_text(dump_toml(draft), encoding="utf-8")
+    endpoint_file = tmp / "endpoint.toml"
+    endpoint_file.write_text(dump_toml(case["endpoint"]), encoding="utf-8")
+
+    checked = _run(["schema", "check", schema_file])
+    assert checked.exit_code == 0, checked.output
+    assert _run(["schema", "check", endpoint_file, "--schema", schema_file]).exit_code == 0
+
+    bundle = tmp / "model.srb"
+    result = _run(
+        [
+            "train",
+            "--schema",
+            schema_file,
+            "--endpoint",
+            endpoint_file,
+            "--input",
+            data,
+            "--output",
+            bundle,
+            "--backend",
+            "linear",
+        ]
+    )
+    assert result.exit_code == 0, result.output
+    return {"name": name, "case": case, "tmp": tmp, "data": data, "bundle": bundle,
+            "schema": schema_file, "endpoint": endpoint_file}  # fmt: skip
+
+
+def test_schema_infer_finds_the_identifier_or_generates_one(trained: Any) -> None:
+    schema = sr.load_schema(trained["schema"])
+    columns = list(pd.read_csv(trained["data"], nrows=0).columns)
+    assert all(c in schema for c in columns)
+    assert not set(SPINE_ONLY) & set(schema.names)
+    if trained["name"] == "kyphosis":  # no id column: the rows name the records
+        assert schema[schema.id_field].generated
+    else:
+        assert schema.id_field in ("sub_id", "pid")
+
+
+def test_bundle_holds_the_users_schema_and_endpoint(trained: Any) -> None:
+    model = sr.load(trained["bundle"])
+    assert model.schema_ == sr.load_schema(trained["schema"])
+    assert model.endpoint_ == sr.load_endpoint(trained["endpoint"], model.schema_)
+    predictors = model.endpoint_.predictors(model.schema_)
+    assert not set(model.endpoint_.outcome_columns) & set(predictors)
+    if trained["name"] == "glow500":  # the existing score is a comparator, never a predictor
+        assert "fracscore" not in predictors
+        est = model.estimator_
+        est = (
+            est.calibrated_classifiers_[0].estimator
+            if hasattr(est, "calibrated_classifiers_")
+            else est
+        )
+        names = [str(n) for n in est.named_steps["features"].get_feature_names_out()]
+        assert "age" in names and not any(n.startswith(("fracscore", "fracture")) for n in names)
+
+
+def test_evaluate_and_report_use_the_models_fields(trained: Any) -> None:
+    tmp = trained["tmp"]
+    report_json = tmp / "evaluation.json"
+    result = _run(
+        ["evaluate", "--model", trained["bundle"], "--input", trained["data"],
+         "--validation", "internal", "--bootstrap", "10", "--json", report_json]
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    summary = json.loads(report_json.read_text())
+    metrics = {m["metric"] for m in summary["metrics"]}
+    assert (
+        ("auroc" in metrics)
+        if trained["case"]["endpoint"]["kind"] == "binary"
+        else ("harrell_c" in metrics or "uno_c" in metrics)
+    )
+    html = tmp / "report.html"
+    result = _run(
+        ["report", "--model", trained["bundle"], "--input", trained["data"],
+         "--validation", "internal", "--bootstrap", "10", "--output", html]
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    text = html.read_text(encoding="utf-8")
+    model = sr.load(trained["bundle"])
+    first = model.endpoint_.predictors(model.schema_)[0]
+    assert f"{first}" in text  # Table 1 and missing values show the model's own fields
+    assert not any(f">{f}" in text for f in SPINE_ONLY)
+
+
+def test_explain_names_the_models_fields(trained: Any) -> None:
+    head = trained["tmp"] / "head.csv"
+    pd.read_csv(trained["data"], dtype=str, keep_default_na=False).head(5).to_csv(head, index=False)
+    out = trained["tmp"] / "explained.csv"
+    result = _run(["explain", "--model", trained["bundle"], "--input", head, "--output", out])
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out)
+    assert len(table) == 5
+    model = sr.load(trained["bundle"])
+    predictors = model.endpoint_.predictors(model.schema_)
+    assert any(p in " ".join(map(str, table.columns)) for p in predictors)
+
+
+def _with_bad_rows(trained: Any) -> Path:
+    frame = pd.read_csv(trained["data"], dtype=str, keep_default_na=False)
+    bad = frame.head(2).copy()
+    for column, value in trained["case"]["bad"].items():
+        bad[column] = value
+    sid = sr.load_schema(trained["schema"]).id_field
+    if sid in bad.columns:
+        bad[sid] = ["bad-1", "bad-2"]
+    path = trained["tmp"] / "to_score.csv"
+    pd.concat([frame, bad], ignore_index=True).to_csv(path, index=False)
+    return path
+
+
+def test_score_accounts_for_every_row_and_matches_python(trained: Any) -> None:
+    to_score = _with_bad_rows(trained)
+    n_in = len(pd.read_csv(to_score, dtype=str))
+    scores, rejects = trained["tmp"] / "scores.csv", trained["tmp"] / "rejects.csv"
+    result = _run(
+        ["score", "--model", trained["bundle"], "--input", to_score,
+         "--output", scores, "--rejects", rejects]
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    sid = sr.load_schema(trained["schema"]).id_field
+    scored, rejected = pd.read_csv(scores, dtype={sid: str}), pd.read_csv(rejects)
+    assert len(scored) + len(rejected) == n_in
+    assert len(rejected) == 2 and rejected["reasons"].str.len().gt(0).all()
+    assert [c for c in scored.columns if c.startswith("risk")] == trained["case"]["risk"]
+
+    # the same model fitted in Python from the same files gives the same risks
+    schema = sr.load_schema(trained["schema"])
+    endpoint = sr.load_endpoint(trained["endpoint"], schema)
+    records = sr.read_records(trained["data"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", sr.DataQualityWarning)
+        model = sr.RiskModel(endpoint, backend="linear", schema=schema).fit(records)
+        python = model.predict_risk(records)
+    cli = scored.set_index(sid).loc[[str(i) for i in python.index]]
+    for column in trained["case"]["risk"]:
+        np.testing.assert_allclose(cli[column].to_numpy(), python[column].to_numpy(), rtol=1e-12)
+
+
+def test_serve_answers_one_request_on_localhost(trained: Any) -> None:
+    port = _free_port()
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).parent / "spinerisk"), "serve", "--model", str(trained["bundle"]),
+         "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
+    )  # fmt: skip
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(150):
+            try:
+                with urllib.request.urlopen(f"{base}/health", timeout=1) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.2)
+        else:
+            proc.kill()
+            pytest.fail(f"the server did not start: {proc.stdout.read().decode()[-2000:]}")
+        info = json.load(urllib.request.urlopen(f"{base}/v1/model", timeout=5))
+        model = sr.load(trained["bundle"])
+        assert info["fields"] == [model.id_field_, *model.endpoint_.predictors(model.schema_)]
+        row = pd.read_csv(trained["data"]).iloc[0]
+        typed = sr.validate(pd.DataFrame([row]), model.schema_)
+        record = {
+            f: (None if pd.isna(typed[f].iloc[0]) else typed[f].iloc[0].item()
+                if hasattr(typed[f].iloc[0], "item") else typed[f].iloc[0])
+            for f in info["fields"] if f in typed.columns
+        }  # fmt: skip
+        if model.schema_[model.id_field_].generated:
+            record[model.id_field_] = "row-1"
+        request = urllib.request.Request(
+            f"{base}/v1/predict",
+            data=json.dumps(record).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        answer = json.load(urllib.request.urlopen(request, timeout=10))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", sr.DataQualityWarning)
+            expected = model.predict_risk(typed)
+        got = answer["predictions"][0]["risk"]
+        for column in trained["case"]["risk"]:
+            key = column[len("risk_") :] if column != "risk" else "outcome"
+            assert got[key] == pytest.approx(float(expected[column].iloc[0]), rel=1e-9)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+def test_monitor_reads_the_bundles_reference(trained: Any) -> None:
+    out = trained["tmp"] / "monitor.json"
+    result = _run(
+        ["monitor", "--model", trained["bundle"], "--input", trained["data"],
+         "--json", out, "--n-bootstrap", "0"]
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    summary = json.loads(out.read_text())
+    assert summary["alert"] == "none"  # the training data themselves: nothing drifted
+
+
+def test_months_are_not_read_as_days() -> None:
+    """rott2's times are months: a 60-month horizon is 1826 days, not 60."""
+    from spinerisk.endpoints import endpoint_from_dict
+
+    endpoint = endpoint_from_dict(CASES["rott2"]["endpoint"])
+    assert endpoint.horizons == (60 * 365.25 / 12, 120 * 365.25 / 12)
+    assert endpoint.risk_column(endpoint.horizons[0]) == "risk_60mo"
+    frame = pd.DataFrame({"event": [1, 0], "time": [12.0, 24.0]})
+    y = endpoint.target(frame)
+    np.testing.assert_allclose(y["time"], [365.25, 730.5])
