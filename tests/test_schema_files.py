@@ -214,7 +214,10 @@ def test_declared_schema_drives_validation_features_and_the_fast_path(schema_fil
         fast.predict_risk({**rows[0], "weight": 240.0, "height_m": 1.0})
     assert fast.n_fallbacks_ >= 1  # the invalid record went to the batch path's message
     explanation = model.explain(records.head(3))
-    assert {"weight", "age", "smoker"} <= set(explanation.contributions.columns)
+    # derived bmi is explained as weight (the field its expression reads first)
+    assert set(explanation.contributions.columns) == {"weight", "age", "smoker"}
+    assert explanation.descriptions["age"] == "Age at baseline."
+    assert explanation.units["weight"] == "kg"
 
 
 def test_endpoint_files(tmp_path: Path, schema_file: Path) -> None:

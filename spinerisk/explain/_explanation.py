@@ -67,6 +67,10 @@ class Explanation:
     synthetic : bool
         Whether the records, or the records the model was trained on, are labelled
         synthetic; plots and the command line then say SYNTHETIC DATA.
+    descriptions : dict
+        Field -> its description in the model's schema (what the field means).
+    units : dict
+        Field -> its unit in the model's schema (empty when unitless).
 
     Notes
     -----
@@ -117,6 +121,7 @@ class Explanation:
         method: str,
         units: dict[str, str],
         synthetic: bool = False,
+        descriptions: dict[str, str] | None = None,
     ) -> None:
         self.contributions = contributions
         self.feature_contributions = feature_contributions
@@ -133,7 +138,9 @@ class Explanation:
         self.treatment_fields = treatment_fields
         self.method = method
         self._units = units
+        self.units = dict(units)
         self.synthetic = synthetic
+        self.descriptions = dict(descriptions or {})
 
     def __repr__(self) -> str:
         return (
@@ -537,4 +544,5 @@ def explain(
         units=units,
         synthetic=bool(getattr(records, "attrs", {}).get("synthetic", False))
         or bool(trained_on_synthetic(model)),
+        descriptions={f: schema[f].description for f in contributions.columns if f in schema},
     )
