@@ -58,7 +58,7 @@ def build_reference(
         horizon) are kept for two-sample Kolmogorov-Smirnov tests.
     random_state : int, default=0
         Seed of the subsample.
-    rarely_missing_below : float, default=0.05
+    rarely_missing_below : float, default=0.01
         The ``rarely_missing`` threshold of the input checks (see
         :func:`input_warnings`) used for ``flagged_share``; :func:`drift` compares with
         the same threshold.
