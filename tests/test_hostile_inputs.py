@@ -121,11 +121,13 @@ def test_a_quoted_field_that_never_ends_is_bounded(lines, tmp_path):
     assert rejects["row"].iloc[0] == BAD
 
 
-def test_a_device_is_refused_without_reading_it(tmp_path):
+def test_a_device_is_refused_without_reading_it(bundle, tmp_path):
     link = tmp_path / "zero.csv"
     os.symlink("/dev/zero", link)
     with pytest.raises(sr.RecordsReadError, match="not a regular file"):
         read_records(link)
+    with pytest.raises(sr.RecordsReadError, match="not a regular file"):
+        score_file(bundle, link, tmp_path / "s.csv")
 
 
 def test_a_file_without_line_breaks_is_refused_in_bounded_memory(bundle, tmp_path):

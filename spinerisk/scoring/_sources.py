@@ -139,8 +139,9 @@ def _text_ids(block: list[Any], na_values: list[str]) -> np.ndarray:
 def _open_source(path: Path, sep: str | None, encoding: str) -> _ParquetSource | _CsvSource:
     if not path.exists():
         raise FileNotFoundError(f"No records file at {str(path)!r}.")
-    if path.is_dir():
-        raise RecordsReadError(f"{str(path)!r} is a directory, not a records file.")
+    from spinerisk.io import _check_regular_file
+
+    _check_regular_file(path)  # not a folder, device (/dev/zero), pipe or socket
     suffix = path.suffix.lower()
     if suffix == ".parquet":
         return _ParquetSource(path)
