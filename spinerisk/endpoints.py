@@ -15,7 +15,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from spinerisk.schema._spec import FOLLOW_UP_ROLES, Schema
+from spinerisk.schema._spec import FOLLOW_UP_ROLES, RowRule, Schema
 from spinerisk.targets import make_competing_target, make_survival_target
 
 __all__ = [
@@ -112,6 +112,13 @@ class Endpoint:
     positive : object or None, default=None
         Value of a binary ``event`` column that means the outcome occurred (text codes
         such as ``"present"``); None means the column is a flag or 0/1.
+    scope : str or None, default=None
+        Expression of the population the endpoint is defined for (``level`` not
+        cervical, say). A record where it is false is out of scope: left out of fitting
+        and evaluation, and refused with ``scope_message`` instead of scored on every
+        prediction path. Missing inputs leave a record in scope.
+    scope_message : str, default=""
+        Why such a record is refused (shown to the user).
 
     Examples
     --------
@@ -142,6 +149,8 @@ class Endpoint:
     comparators: tuple[str, ...] = ()
     censor_code: int = 0
     positive: Any = None
+    scope: str | None = None
+    scope_message: str = ""
     _eligibility: Any = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -176,6 +185,18 @@ class Endpoint:
         object.__setattr__(self, "comparators", tuple(self.comparators))
         if self.eligibility is not None:
             object.__setattr__(self, "_eligibility", parse(self.eligibility))
+        if self.scope is not None:
+            parse(self.scope)
+            if not self.scope_message:
+                object.__setattr__(
+                    self, "scope_message", f"outside the scope of the {self.name} endpoint"
+                )
+
+    def scope_rule(self) -> RowRule | None:
+        """The scope as a row rule (what prediction paths validate with), or None."""
+        if self.scope is None:
+            return None
+        return RowRule(f"scope:{self.name}", expr=self.scope, message=self.scope_message)
 
     # -- names and units ---------------------------------------------------------------------
     @property
@@ -277,6 +298,11 @@ class Endpoint:
         self.predictors(schema)
         if self._eligibility is not None:
             self._bound_eligibility(schema)
+        if self.scope is not None:
+            try:
+                schema.extend(rules=[self.scope_rule()])
+            except ValueError as exc:
+                raise ValueError(f"Endpoint {self.name!r}: scope: {exc}") from None
 
     def _bound_eligibility(self, schema: Schema) -> Any:
         from spinerisk.schema._expr import ExpressionError, parse
@@ -327,7 +353,18 @@ class Endpoint:
         if self.eligibility is not None:
             expr = self._bound_eligibility(_schema(schema))
             mask &= pd.Series(expr.evaluate(cohort) == 1.0, index=cohort.index)
+        if self.scope is not None:
+            mask &= self.in_scope(cohort, schema)
         return mask.astype(bool)
+
+    def in_scope(self, cohort: pd.DataFrame, schema: Schema | None = None) -> pd.Series:
+        """Records inside the endpoint's ``scope`` (all of them when it has none)."""
+        if self.scope is None:
+            return pd.Series(True, index=cohort.index)
+        rule = _schema(schema).extend(rules=[self.scope_rule()]).rules[-1]
+        if not rule.applies_to(cohort.columns):
+            return pd.Series(True, index=cohort.index)
+        return rule.evaluate(cohort)
 
     def target(self, cohort: pd.DataFrame) -> np.ndarray:
         """Outcome ``y`` in the project's convention (see :mod:`spinerisk.targets`).
@@ -400,6 +437,15 @@ def _schema(schema: Schema | None) -> Schema:
     return schema
 
 
+#: Scope of the osteoporotic vertebral fracture (OVF) endpoints: their source cohorts
+#: studied thoracic and lumbar fractures, so a cervical record is refused, never given a
+#: thoracolumbar OVF risk.
+OVF_SCOPE = "not (level in [" + ", ".join(f'"C{i}"' for i in range(1, 8)) + "])"
+OVF_SCOPE_MESSAGE = (
+    "a cervical fracture is outside the scope of the osteoporotic vertebral fracture "
+    "endpoints (defined for thoracic and lumbar fractures)"
+)
+
 COLLAPSE = Endpoint(
     name="collapse",
     kind="binary",
@@ -410,6 +456,8 @@ COLLAPSE = Endpoint(
     horizons=(round(DAYS_PER_YEAR / 2, 2),),
     eligible_treatments=None,
     include_treatment=True,
+    scope=OVF_SCOPE,
+    scope_message=OVF_SCOPE_MESSAGE,
 )
 NONUNION = Endpoint(
     name="nonunion",
@@ -421,6 +469,8 @@ NONUNION = Endpoint(
     horizons=(round(DAYS_PER_YEAR / 2, 2),),
     eligible_treatments=("conservative", "fixation"),
     include_treatment=True,
+    scope=OVF_SCOPE,
+    scope_message=OVF_SCOPE_MESSAGE,
 )
 FUTURE_FRACTURE = Endpoint(
     name="future_fracture",
@@ -432,6 +482,8 @@ FUTURE_FRACTURE = Endpoint(
     horizons=(DAYS_PER_YEAR, 2 * DAYS_PER_YEAR, 5 * DAYS_PER_YEAR),
     eligible_treatments=None,
     include_treatment=True,
+    scope=OVF_SCOPE,
+    scope_message=OVF_SCOPE_MESSAGE,
 )
 
 #: The built-in endpoints by name.
@@ -483,6 +535,8 @@ _ENDPOINT_KEYS: dict[str, Any] = {
     "comparators": list,
     "event_codes": dict,
     "positive": (str, int, float, bool),
+    "scope": str,
+    "scope_message": str,
 }
 
 
@@ -514,6 +568,9 @@ def endpoint_to_dict(endpoint: Endpoint) -> dict[str, Any]:
         out["event_codes"] = {"censored": ep.censor_code, "event": ep.event_of_interest}
     if ep.positive is not None:
         out["positive"] = ep.positive
+    if ep.scope is not None:
+        out["scope"] = ep.scope
+        out["scope_message"] = ep.scope_message
     return out
 
 
@@ -568,6 +625,8 @@ def _endpoint_problems(data: Any, text: str | None) -> tuple[Endpoint | None, li
             comparators=tuple(data.get("comparators") or ()),
             censor_code=int(codes.get("censored", 0)),
             positive=data.get("positive"),
+            scope=data.get("scope"),
+            scope_message=data.get("scope_message", ""),
         )
     except ValueError as exc:
         key = "eligibility" if "eligibility" in str(exc) or "position" in str(exc) else "endpoint"

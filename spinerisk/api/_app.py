@@ -291,7 +291,7 @@ def _risk_key(column: str) -> str:
 
 # -- loading ---------------------------------------------------------------------------
 def _schema_of(model: Any) -> Any:
-    return model.schema_
+    return model.input_schema_
 
 
 def _load(source: Any, max_records: int, max_body_bytes: int, audit_log: Any) -> _Served:
@@ -392,7 +392,7 @@ def _audit(served: _Served, records: list[dict[str, Any]], risks: pd.DataFrame) 
     model = served.model
     with warnings.catch_warnings():  # valid records (they were just scored)
         warnings.simplefilter("ignore", DataQualityWarning)
-        checked = validate(pd.DataFrame.from_records(records), model.schema_)
+        checked = validate(pd.DataFrame.from_records(records), model.input_schema_)
     try:
         served.audit_log.log_predictions(
             model_info=served.audit_info(),

@@ -487,7 +487,7 @@ def explain(
 
     _check_model(model)
     h = _check_horizon(model, horizon)
-    checked: pd.DataFrame = validate(_as_frame(records), model.schema_)  # type: ignore[assignment]
+    checked: pd.DataFrame = validate(_as_frame(records), model.input_schema_)  # type: ignore[assignment]
     linear = model.backend_ in ("linear", "spline")
     bg = (
         None if background is None or not linear else validate(_as_frame(background), model.schema_)

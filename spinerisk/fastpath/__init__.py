@@ -165,7 +165,7 @@ class FastPredictor:
         from sklearn.utils.validation import check_is_fitted
 
         check_is_fitted(model, "estimator_")
-        schema = model.schema_
+        schema = model.input_schema_
         self.model_ = model
         self.schema_ = schema
         self.id_field_ = model.id_field_

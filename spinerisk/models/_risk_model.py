@@ -463,7 +463,22 @@ default="auto"
     def __getstate__(self) -> dict[str, Any]:
         state = super().__getstate__()
         state.pop("_fast_cache", None)  # per-thread library handles: never saved or copied
+        state.pop("_input_schema", None)
         return state
+
+    @property
+    def input_schema_(self) -> Schema:
+        """The schema records are validated with before prediction: ``schema_``, plus the
+        endpoint's scope as a row rule when it has one (an out-of-scope record is refused
+        with the reason on every path: Python, fast path, batch scoring, HTTP API)."""
+        rule = self.endpoint_.scope_rule()
+        if rule is None:
+            return self.schema_
+        cached = self.__dict__.get("_input_schema")
+        if cached is None or cached[0] is not self.schema_ or cached[1] is not self.endpoint_:
+            cached = (self.schema_, self.endpoint_, self.schema_.extend(rules=[rule]))
+            self.__dict__["_input_schema"] = cached
+        return cached[2]  # type: ignore[no-any-return]
 
     def _prediction_horizons(self, horizons: Any) -> tuple[float, ...]:
         """Horizons to predict at, in days."""
@@ -518,7 +533,7 @@ default="auto"
             fast = self._fast_predictor()
             if fast is not None:
                 return fast.predict_risk(records, horizons, as_frame=True)
-        checked = validate(_as_frame(records), self.schema_)
+        checked = validate(_as_frame(records), self.input_schema_)
         ep = self.endpoint_
         horizons = self._prediction_horizons(horizons)
         values = self._risk_values(checked, horizons)

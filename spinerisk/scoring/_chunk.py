@@ -245,7 +245,7 @@ def _as_mapping(mapping: Any) -> Any:
 
 
 def _schema(model: Any) -> Any:
-    return model.schema_
+    return model.input_schema_
 
 
 def _id_source(model: Any, mapping: Any) -> str:
