@@ -637,3 +637,138 @@ def test_aalen_johansen_counts_an_event_exactly_at_the_horizon() -> None:
         observed = m.observed_expected_at_horizon(untied, e, np.ones(400), horizon, cause=1)
         same = float(exact.cumulative_density_.loc[:horizon].iloc[-1, 0])
         assert observed == pytest.approx(same, abs=1e-12)
+
+
+# ---------------------------------------------------------------------------- IPCW at a horizon
+def _oracle_competing(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """Exponential cause-specific hazards with a known cumulative incidence of cause 1 at
+    one year, uniform censoring; returns time, event codes, the true CIF and the horizon."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=n)
+    lam1, lam2 = np.exp(-6.5 + 0.8 * x), np.exp(-7.0 + 0.3 * x)
+    t1, t2 = rng.exponential(1 / lam1), rng.exponential(1 / lam2)
+    tc = rng.uniform(100.0, 1500.0, n)
+    time = np.minimum.reduce([t1, t2, tc])
+    event = np.select([time == t1, time == t2], [1, 2], 0)
+    h = 365.25
+    cif = lam1 / (lam1 + lam2) * (1 - np.exp(-(lam1 + lam2) * h))
+    return time, event, cif, h
+
+
+def test_ipcw_brier_and_ibs_equal_sksurv_for_a_single_event() -> None:
+    from sksurv.metrics import brier_score, integrated_brier_score
+    from sksurv.util import Surv
+
+    time, event, score = _survival(400, seed=2, ties=True)
+    train_t, train_e, _ = _survival(300, seed=3)
+    risk = expit(score - 1.0)
+    y_train, y_test = Surv.from_arrays(train_e, train_t), Surv.from_arrays(event, time)
+    for ref in ({}, {"ref_time": train_t, "ref_event": train_e}):
+        y_ref = y_train if ref else y_test
+        expected = brier_score(y_ref, y_test, 1 - risk, 365.0)[1][0]
+        assert m.brier_score_at_horizon(time, event, risk, 365.0, **ref) == pytest.approx(
+            expected, abs=1e-12
+        )
+        grid = np.linspace(100.0, 1500.0, 8)
+        cif = np.column_stack([1 - (1 - risk) ** (g / 365.0) for g in grid])
+        assert m.integrated_brier_score_cif(time, event, cif, grid, **ref) == pytest.approx(
+            integrated_brier_score(y_ref, y_test, 1 - cif, grid), abs=1e-12
+        )
+    # codes without a competing event: the cause-1 version is the same number
+    assert m.brier_score_at_horizon(time, event.astype(int), risk, 365.0, cause=1) == pytest.approx(
+        m.brier_score_at_horizon(time, event, risk, 365.0), abs=1e-15
+    )
+
+
+def test_competing_brier_counts_a_competing_event_as_a_known_non_event() -> None:
+    # no censoring: every weight is 1 and the score is the plain mean squared error
+    time = np.array([100.0, 200.0, 300.0, 500.0])
+    event = np.array([1, 2, 1, 1])
+    risk = np.array([0.9, 0.3, 0.2, 0.1])
+    y = np.array([1, 0, 1, 0])  # by 365 days: records 1 and 3 had the fracture
+    expected = np.mean((y - risk) ** 2)
+    assert m.brier_score_at_horizon(time, event, risk, 365.0, cause=1) == pytest.approx(expected)
+    # treating death as censoring instead drops record 2 and reweights the rest
+    as_censored = m.brier_score_at_horizon(time, event == 1, risk, 365.0)
+    assert as_censored != pytest.approx(expected)
+
+
+def test_ipcw_calibration_without_censoring_is_the_binary_calibration() -> None:
+    y, p = _binary(600, seed=5)
+    time = np.where(y == 1, 100.0, 800.0)  # events before the horizon, nobody censored early
+    for cause in (None, 1):
+        ev = y if cause is None else y.astype(int)
+        slope = m.calibration_slope_at_horizon(time, ev, p, 365.0, cause=cause)
+        intercept = m.calibration_intercept_at_horizon(time, ev, p, 365.0, cause=cause)
+        assert slope == pytest.approx(m.calibration_slope(y, p), abs=1e-7)
+        assert intercept == pytest.approx(m.calibration_intercept(y, p), abs=1e-7)
+
+
+def test_fit_logistic_matches_statsmodels_weighted_glm() -> None:
+    import statsmodels.api as sm
+
+    from spinerisk.metrics._common import fit_logistic
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=500)
+    y = rng.random(500) < expit(0.3 + 0.9 * x)
+    w = rng.uniform(0.0, 3.0, 500)
+    off = rng.normal(0, 0.2, 500)
+    exog = np.column_stack([np.ones(500), x])
+    ref = sm.GLM(y.astype(float), exog, family=sm.families.Binomial(), freq_weights=w, offset=off)
+    np.testing.assert_allclose(fit_logistic(y, exog, w, off), ref.fit().params, atol=1e-8)
+    with pytest.raises(ValueError, match="with and without the outcome"):
+        fit_logistic(np.ones(5), np.ones((5, 1)))
+
+
+def test_ipcw_calibration_of_true_cumulative_incidences_is_ideal() -> None:
+    time, event, cif, h = _oracle_competing(6000, seed=1)
+    assert m.calibration_slope_at_horizon(time, event, cif, h, cause=1) == pytest.approx(
+        1.0, abs=0.12
+    )
+    assert m.calibration_intercept_at_horizon(time, event, cif, h, cause=1) == pytest.approx(
+        0.0, abs=0.08
+    )
+    # twice the true log-odds: too extreme, slope near 1/2
+    too_extreme = expit(2 * logit(cif) + logit(cif.mean()))
+    assert m.calibration_slope_at_horizon(time, event, too_extreme, h, cause=1) < 0.65
+    curve = m.smoothed_calibration_at_horizon(time, event, cif, h, cause=1)
+    gap = (curve["observed"] - curve["predicted"]).abs()
+    assert gap.max() < 0.04
+
+
+def test_smoothed_curve_with_one_window_is_the_aalen_johansen_estimate() -> None:
+    time, event, score = _competing(300, seed=4, ties=True)
+    risk = expit(score - 1.5)
+    curve = m.smoothed_calibration_at_horizon(
+        time, event, risk, 365.25, cause=1, frac=1.0, grid=[0.1, 0.3]
+    )
+    np.testing.assert_allclose(curve["observed"], _aj_sksurv(time, event, 365.25), atol=1e-12)
+    np.testing.assert_allclose(curve["predicted"], risk.mean())
+    km = m.smoothed_calibration_at_horizon(time, event != 0, risk, 365.25, frac=1.0, grid=[0.2])
+    from sksurv.nonparametric import kaplan_meier_estimator
+
+    km_times, surv = kaplan_meier_estimator(event != 0, time)
+    expected = 1 - surv[np.searchsorted(km_times, 365.25, side="right") - 1]
+    assert km["observed"].iloc[0] == pytest.approx(expected, abs=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("call", "match"),
+    [
+        (lambda: m.brier_score_at_horizon([1, 2], [1, 0], [0.1, 0.2], 1.0, ref_time=[1]), "both"),
+        (
+            lambda: m.smoothed_calibration_at_horizon([1, 2], [1, 0], [0.1, 0.2], 1.0, frac=0),
+            "frac",
+        ),
+        (lambda: m.integrated_brier_score_cif([1, 2], [1, 0], [[0.1], [0.2]], [1.0]), "two"),
+        (
+            lambda: m.integrated_brier_score_cif([1, 2], [1, 0], [0.1, 0.2], [1.0, 2.0]),
+            r"shape \(2,\)",
+        ),
+        (lambda: m.brier_score_at_horizon([1, 2], [1, 3], [0.1, 2.0], 1.0, cause=1), "risk"),
+    ],
+)
+def test_ipcw_bad_inputs(call, match) -> None:
+    with pytest.raises(ValueError, match=match):
+        call()

@@ -15,7 +15,11 @@ Time to event (``time`` in days, ``event`` bool, or event codes 0 censored / 1 /
 competing risks): :func:`harrell_c`, :func:`uno_c`, :func:`time_dependent_auc`,
 :func:`integrated_brier_score`, :func:`cause_specific_c`, :func:`competing_c`,
 :func:`survival_calibration`, :func:`cif_calibration`,
-:func:`observed_expected_at_horizon`, :func:`net_benefit_survival`.
+:func:`observed_expected_at_horizon`, :func:`net_benefit_survival`; at a horizon with
+censoring weights (IPCW) or running-window Kaplan-Meier / Aalen-Johansen estimates:
+:func:`brier_score_at_horizon`, :func:`integrated_brier_score_cif`,
+:func:`calibration_slope_at_horizon`, :func:`calibration_intercept_at_horizon`,
+:func:`smoothed_calibration_at_horizon`.
 
 The computations come from scikit-learn, scikit-survival, lifelines and statsmodels
 wherever they exist (scikit-survival and statsmodels are imported only by the functions
@@ -62,18 +66,29 @@ from spinerisk.metrics._horizon import (
     observed_expected_at_horizon,
     survival_calibration,
 )
+from spinerisk.metrics._ipcw import (
+    brier_score_at_horizon,
+    calibration_intercept_at_horizon,
+    calibration_slope_at_horizon,
+    integrated_brier_score_cif,
+    smoothed_calibration_at_horizon,
+)
 
 __all__ = [
     "brier_score",
+    "brier_score_at_horizon",
     "calibration_curve",
     "calibration_intercept",
+    "calibration_intercept_at_horizon",
     "calibration_slope",
+    "calibration_slope_at_horizon",
     "cause_specific_c",
     "cif_calibration",
     "competing_c",
     "expected_calibration_error",
     "harrell_c",
     "integrated_brier_score",
+    "integrated_brier_score_cif",
     "net_benefit",
     "net_benefit_survival",
     "observed_expected_at_horizon",
@@ -82,6 +97,7 @@ __all__ = [
     "roc_auc",
     "scaled_brier_score",
     "smoothed_calibration",
+    "smoothed_calibration_at_horizon",
     "survival_calibration",
     "time_dependent_auc",
     "uno_c",

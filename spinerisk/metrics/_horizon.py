@@ -79,6 +79,13 @@ def _observed_risk(
     from lifelines import AalenJohansenFitter, KaplanMeierFitter
 
     nan = float("nan")
+    if cause is None and not ci:
+        # 1 - Kaplan-Meier is the Aalen-Johansen estimate of the only event type: the
+        # numpy path, without a lifelines fit (decision curves and O/E call this often)
+        estimate, still_at_risk = _aalen_johansen(time, (codes != 0).astype(np.int64), 1, horizon)
+        if horizon > time.max() and still_at_risk:
+            return nan, nan, nan
+        return estimate, nan, nan
     if cause is None:
         km = KaplanMeierFitter(alpha=0.05).fit(time, codes != 0)
         index = km.survival_function_.index.to_numpy(dtype=float)

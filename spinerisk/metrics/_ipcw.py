@@ -1,0 +1,455 @@
+"""Calibration and accuracy of predicted risks at a horizon for censored and competing
+outcomes: inverse-probability-of-censoring weighted (IPCW) Brier and integrated Brier
+scores, calibration slope and intercept, and a smoothed calibration curve against
+running-window Kaplan-Meier / Aalen-Johansen estimates.
+
+Every function takes the predicted **risk** (1 - survival, or the cumulative incidence of
+the cause of interest) so single-event and competing outcomes share one code path: with
+``cause=None`` the outcome is a single event, with a cause the other non-zero event codes
+are competing events (known non-events once they occur).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from spinerisk._optional import import_optional
+from spinerisk.metrics._common import (
+    FloatArray,
+    IntArray,
+    as_1d,
+    check_binary,
+    check_cause,
+    check_event_codes,
+    check_horizon,
+    check_probability,
+    check_same_length,
+    check_time,
+    fit_logistic,
+)
+
+__all__ = [
+    "brier_score_at_horizon",
+    "calibration_intercept_at_horizon",
+    "calibration_slope_at_horizon",
+    "integrated_brier_score_cif",
+    "smoothed_calibration_at_horizon",
+]
+
+_EPS = 1e-8
+
+
+# -- inputs and weights -----------------------------------------------------------------------
+def _codes(event: Any, cause: int | None, name: str = "event") -> IntArray:
+    if cause is None:
+        return check_binary(event, name).astype(np.int64)
+    return check_event_codes(event, name)
+
+
+def _inputs(
+    time: Any, event: Any, risk: Any, cause: int | None
+) -> tuple[FloatArray, IntArray, FloatArray, int]:
+    cause_code = 1 if cause is None else check_cause(cause)
+    t = check_time(time, "time")
+    codes = _codes(event, cause)
+    p = check_probability(risk, "risk")
+    check_same_length(time=t, event=codes, risk=p)
+    return t, codes, p, cause_code
+
+
+def _reference(
+    ref_time: Any, ref_event: Any, time: FloatArray, codes: IntArray
+) -> tuple[FloatArray, npt.NDArray[np.bool_]]:
+    """Times and any-event indicators of the cohort the censoring distribution is
+    estimated on (the evaluated records themselves by default)."""
+    if ref_time is None and ref_event is None:
+        return time, codes != 0
+    if ref_time is None or ref_event is None:
+        raise ValueError("Give both ref_time and ref_event, or neither.")
+    rt = check_time(ref_time, "ref_time")
+    arr = as_1d(ref_event, "ref_event")
+    re = arr.astype(bool) if arr.dtype == bool else check_event_codes(arr, "ref_event") != 0
+    check_same_length(ref_time=rt, ref_event=re)
+    return rt, np.asarray(re, dtype=bool)
+
+
+def censoring_survival(ref_time: FloatArray, ref_any: npt.NDArray[np.bool_]) -> Any:
+    """``G(t)``: Kaplan-Meier estimate of remaining uncensored (any event ends follow-up
+    without censoring), as a function of an array of times (scikit-survival's
+    ``CensoringDistributionEstimator``, so the weights are those of its Brier score)."""
+    nonparametric = import_optional(
+        "sksurv.nonparametric", extra="evaluation", purpose="IPCW metrics at a horizon"
+    )
+    util = import_optional("sksurv.util", extra="evaluation", purpose="IPCW metrics")
+    cens = nonparametric.CensoringDistributionEstimator().fit(
+        util.Surv.from_arrays(event=ref_any, time=ref_time)
+    )
+    return cens.predict_proba
+
+
+def horizon_outcome(
+    time: FloatArray, codes: IntArray, horizon: float, cause: int, censoring: Any
+) -> tuple[npt.NDArray[np.bool_], FloatArray]:
+    """Outcome by ``horizon`` and its IPCW weight, per record.
+
+    ``y`` is True for an event of ``cause`` at or before the horizon. The weight is
+    ``1 / G(T)`` for any event at or before the horizon (a competing event is a known
+    non-event), ``1 / G(horizon)`` for records followed beyond it and 0 for records
+    censored before it (their outcome is unknown); a zero ``G`` gives weight 0, as in
+    scikit-survival.
+    """
+    before = time <= horizon
+    occurred = before & (codes != 0)
+    y = before & (codes == cause)
+    g_time = np.asarray(censoring(time), dtype=float)
+    g_h = float(np.asarray(censoring(np.array([horizon])), dtype=float)[0])
+    w = np.zeros(len(time))
+    with np.errstate(divide="ignore"):
+        w[occurred] = np.where(g_time[occurred] > 0, 1.0 / g_time[occurred], 0.0)
+        w[time > horizon] = 1.0 / g_h if g_h > 0 else 0.0
+    return y, w
+
+
+def _weighted_outcome(
+    time: Any,
+    event: Any,
+    risk: Any,
+    horizon: Any,
+    cause: int | None,
+    ref_time: Any,
+    ref_event: Any,
+) -> tuple[npt.NDArray[np.bool_], FloatArray, FloatArray, float]:
+    t, codes, p, cause_code = _inputs(time, event, risk, cause)
+    h = check_horizon(horizon)
+    rt, ra = _reference(ref_time, ref_event, t, codes)
+    y, w = horizon_outcome(t, codes, h, cause_code, censoring_survival(rt, ra))
+    return y, w, p, h
+
+
+# -- Brier scores -----------------------------------------------------------------------------
+def brier_score_at_horizon(
+    time: npt.ArrayLike,
+    event: npt.ArrayLike,
+    risk: npt.ArrayLike,
+    horizon: float,
+    *,
+    cause: int | None = None,
+    ref_time: npt.ArrayLike | None = None,
+    ref_event: npt.ArrayLike | None = None,
+) -> float:
+    """Brier score of predicted risks at a horizon, weighted for censoring (IPCW).
+
+    ``BS(h) = mean_i w_i (y_i - risk_i)^2`` with ``y_i`` the event of interest by ``h``
+    and ``w_i`` the inverse probability of remaining uncensored (Graf et al. 1999; for
+    competing risks a competing event before ``h`` is a known non-event, Schoop et al.
+    2011). With ``cause=None`` this equals :func:`sksurv.metrics.brier_score` on the
+    survival ``1 - risk`` (tested).
+
+    Parameters
+    ----------
+    time : array-like of shape (n_samples,)
+        Days to the (first) event or censoring, > 0.
+    event : array-like of shape (n_samples,)
+        ``cause=None``: whether the event was observed. With a cause: event codes
+        (0 censored, 1, 2, ...).
+    risk : array-like of shape (n_samples,)
+        Predicted risk (cumulative incidence of ``cause``) by ``horizon``, in [0, 1].
+    horizon : float
+        Days.
+    cause : int or None, default=None
+        Event code of interest; None for a single event.
+    ref_time, ref_event : array-like or None, default=None
+        Cohort on which the censoring distribution is estimated (event indicator or
+        codes; any non-zero code ends follow-up uncensored). None means the evaluated
+        records themselves.
+
+    Returns
+    -------
+    float
+        Lower is better; a model predicting the observed risk for everyone scores about
+        ``r (1 - r)``.
+
+    References
+    ----------
+    Graf E, Schmoor C, Sauerbrei W, Schumacher M. Assessment and comparison of
+    prognostic classification schemes for survival data. Stat Med 1999;18:2529-45.
+    Schoop R, Beyersmann J, Schumacher M, Binder H. Quantifying the predictive accuracy
+    of time-to-event models in the presence of competing risks. Biom J 2011;53:88-112.
+
+    Examples
+    --------
+    >>> from spinerisk.metrics import brier_score_at_horizon
+    >>> time = [100, 200, 300, 400]
+    >>> brier_score_at_horizon(time, [1, 1, 0, 0], [0.5] * 4, 250.0)
+    0.25
+    >>> brier_score_at_horizon(time, [1, 2, 0, 0], [0.5, 0.0, 0.0, 0.0], 250.0, cause=1)
+    0.0625
+    """
+    y, w, p, _ = _weighted_outcome(time, event, risk, horizon, cause, ref_time, ref_event)
+    return float(np.mean(w * np.square(y - p)))
+
+
+def integrated_brier_score_cif(
+    time: npt.ArrayLike,
+    event: npt.ArrayLike,
+    risk: npt.ArrayLike,
+    times: npt.ArrayLike,
+    *,
+    cause: int | None = None,
+    ref_time: npt.ArrayLike | None = None,
+    ref_event: npt.ArrayLike | None = None,
+) -> float:
+    """Integrated Brier score of predicted risks over a time grid (IPCW, trapezoid rule).
+
+    The IPCW Brier score of :func:`brier_score_at_horizon` at each of ``times``,
+    integrated by the trapezoid rule and divided by ``times[-1] - times[0]``, as
+    :func:`sksurv.metrics.integrated_brier_score` does for survival (equal to it with
+    ``cause=None``, tested); with a cause it is the integrated Brier score of the
+    cumulative incidence function.
+
+    Parameters
+    ----------
+    time, event : array-like of shape (n_samples,)
+        As in :func:`brier_score_at_horizon`.
+    risk : array-like of shape (n_samples, n_times)
+        Predicted risk (cumulative incidence) at each of ``times``.
+    times : array-like of shape (n_times,)
+        At least two increasing times in days.
+    cause : int or None, default=None
+    ref_time, ref_event : array-like or None, default=None
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from spinerisk.metrics import integrated_brier_score_cif
+    >>> time = np.array([50.0, 120, 200, 310, 400, 520, 600, 700])
+    >>> event = np.array([1, 2, 0, 1, 0, 1, 2, 0])
+    >>> flat = np.full((8, 3), 0.5)
+    >>> round(integrated_brier_score_cif(time, event, flat, [100, 300, 500], cause=1), 3)
+    0.25
+    """
+    cause_code = 1 if cause is None else check_cause(cause)
+    t = check_time(time, "time")
+    codes = _codes(event, cause)
+    check_same_length(time=t, event=codes)
+    grid = check_time(times, "times")
+    if len(grid) < 2 or np.any(np.diff(grid) <= 0):
+        raise ValueError(f"times must hold at least two increasing time points; got {grid!r}.")
+    r = np.asarray(risk, dtype=float)
+    if r.shape != (len(t), len(grid)):
+        raise ValueError(
+            f"risk has shape {r.shape}; expected ({len(t)}, {len(grid)}) "
+            "(one row per record, one column per time in times)."
+        )
+    r = check_probability(r.ravel(), "risk (flattened row by row)").reshape(r.shape)
+    rt, ra = _reference(ref_time, ref_event, t, codes)
+    censoring = censoring_survival(rt, ra)
+    scores = np.empty(len(grid))
+    for k, h in enumerate(grid):
+        y, w = horizon_outcome(t, codes, float(h), cause_code, censoring)
+        scores[k] = np.mean(w * np.square(y - r[:, k]))
+    return float(np.trapezoid(scores, grid) / (grid[-1] - grid[0]))
+
+
+# -- calibration slope and intercept ----------------------------------------------------------
+def _logit(p: FloatArray) -> FloatArray:
+    q = np.clip(p, _EPS, 1.0 - _EPS)
+    return np.asarray(np.log(q / (1.0 - q)), dtype=float)
+
+
+def calibration_slope_at_horizon(
+    time: npt.ArrayLike,
+    event: npt.ArrayLike,
+    risk: npt.ArrayLike,
+    horizon: float,
+    *,
+    cause: int | None = None,
+    ref_time: npt.ArrayLike | None = None,
+    ref_event: npt.ArrayLike | None = None,
+) -> float:
+    """Calibration slope at a horizon: IPCW logistic regression of the outcome by the
+    horizon on ``logit(risk)``.
+
+    Fits ``logit P(y_h = 1) = a + b * logit(risk)`` with the inverse-probability-of-
+    censoring weights of :func:`brier_score_at_horizon` (records censored before the
+    horizon carry no weight; competing events are known non-events) and returns ``b``.
+    Without censoring before the horizon every weight is 1 and it equals
+    :func:`calibration_slope` of the binary outcome (tested).
+
+    Parameters
+    ----------
+    time, event, risk, horizon, cause, ref_time, ref_event
+        As in :func:`brier_score_at_horizon`.
+
+    Returns
+    -------
+    float
+        1 is ideal; below 1 the risks are too extreme.
+
+    References
+    ----------
+    Gerds TA, Andersen PK, Kattan MW. Calibration plots for risk prediction models in
+    the presence of competing risks. Stat Med 2014;33:3191-203.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from spinerisk.metrics import calibration_slope_at_horizon
+    >>> rng = np.random.default_rng(0)
+    >>> risk = rng.uniform(0.05, 0.6, 4000)
+    >>> time = np.where(rng.random(4000) < risk, 100.0, 500.0)  # the event by 365 days
+    >>> event = (time == 100.0).astype(int)
+    >>> bool(abs(calibration_slope_at_horizon(time, event, risk, 365.0) - 1) < 0.15)
+    True
+    """
+    y, w, p, _ = _weighted_outcome(time, event, risk, horizon, cause, ref_time, ref_event)
+    lp = _logit(p)
+    return float(fit_logistic(y, np.column_stack([np.ones_like(lp), lp]), w)[1])
+
+
+def calibration_intercept_at_horizon(
+    time: npt.ArrayLike,
+    event: npt.ArrayLike,
+    risk: npt.ArrayLike,
+    horizon: float,
+    *,
+    cause: int | None = None,
+    ref_time: npt.ArrayLike | None = None,
+    ref_event: npt.ArrayLike | None = None,
+) -> float:
+    """Calibration-in-the-large at a horizon: IPCW logistic intercept with ``logit(risk)``
+    as offset (slope fixed at 1).
+
+    Parameters
+    ----------
+    time, event, risk, horizon, cause, ref_time, ref_event
+        As in :func:`brier_score_at_horizon`.
+
+    Returns
+    -------
+    float
+        In log-odds; 0 is ideal, positive means the model under-predicts.
+
+    Examples
+    --------
+    >>> from spinerisk.metrics import calibration_intercept_at_horizon
+    >>> time = [100, 200, 500, 600]
+    >>> round(calibration_intercept_at_horizon(time, [1, 0, 0, 0], [0.25] * 4, 365.0), 6)
+    0.0
+    """
+    y, w, p, _ = _weighted_outcome(time, event, risk, horizon, cause, ref_time, ref_event)
+    lp = _logit(p)
+    return float(fit_logistic(y, np.ones((len(lp), 1)), w, offset=lp)[0])
+
+
+# -- smoothed calibration curve ---------------------------------------------------------------
+def aalen_johansen_at(time: FloatArray, codes: IntArray, cause: int, horizon: float) -> float:
+    """Aalen-Johansen cumulative incidence of ``cause`` at ``horizon`` (1 - Kaplan-Meier
+    when ``cause`` is the only event type), NaN beyond the last follow-up while some
+    records are still event-free."""
+    from spinerisk.metrics._horizon import _aalen_johansen
+
+    estimate, still_at_risk = _aalen_johansen(time, codes, cause, horizon)
+    if horizon > time.max() and still_at_risk:
+        return float("nan")
+    return estimate
+
+
+def smoothed_calibration_at_horizon(
+    time: npt.ArrayLike,
+    event: npt.ArrayLike,
+    risk: npt.ArrayLike,
+    horizon: float,
+    *,
+    cause: int | None = None,
+    frac: float = 0.2,
+    grid: npt.ArrayLike | None = None,
+) -> pd.DataFrame:
+    """Smoothed calibration curve at a horizon: mean predicted risk against the observed
+    risk (Kaplan-Meier or Aalen-Johansen) of running windows of records.
+
+    Records are ordered by predicted risk; for each grid value the ``ceil(frac * n)``
+    records centred on it form a window (shifted inwards at the ends). The curve joins,
+    for each window, its mean predicted risk and its observed risk at ``horizon``:
+    1 - Kaplan-Meier (``cause=None``) or the Aalen-Johansen cumulative incidence of
+    ``cause``. This is a nearest-neighbour smoother like
+    ``riskRegression::plotCalibration(method="nne")``; censoring is handled by the
+    estimator itself, so no model for it is needed.
+
+    Parameters
+    ----------
+    time, event, risk, horizon, cause
+        As in :func:`brier_score_at_horizon`.
+    frac : float, default=0.2
+        Share of the records in each window, in (0, 1].
+    grid : array-like or None, default=None
+        Predicted risks at which windows are centred; None means 25 windows whose
+        centres run evenly through the ranks from ``frac / 2`` to ``1 - frac / 2`` (no
+        window is cut short at the ends).
+
+    Returns
+    -------
+    DataFrame
+        Columns ``predicted`` (mean predicted risk of the window) and ``observed``;
+        ``observed`` is NaN where the window's follow-up ends before the horizon.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from spinerisk.metrics import smoothed_calibration_at_horizon
+    >>> rng = np.random.default_rng(1)
+    >>> risk = rng.uniform(0.1, 0.6, 3000)
+    >>> time = np.where(rng.random(3000) < risk, 100.0, 500.0)
+    >>> curve = smoothed_calibration_at_horizon(time, time == 100.0, risk, 365.0)
+    >>> bool(np.allclose(curve["observed"], curve["predicted"], atol=0.05))
+    True
+    """
+    t, codes, p, cause_code = _inputs(time, event, risk, cause)
+    h = check_horizon(horizon)
+    if isinstance(frac, bool) or not isinstance(frac, int | float) or not 0.0 < frac <= 1.0:
+        raise ValueError(f"frac must be a number in (0, 1]; got frac={frac!r}.")
+    grid_arr = default_grid(p, frac) if grid is None else check_probability(grid, "grid")
+    predicted, observed = running_observed(t, codes, p, h, cause_code, grid_arr, frac)
+    return pd.DataFrame({"predicted": predicted, "observed": observed})
+
+
+def default_grid(risk: FloatArray, frac: float, n_points: int = 25) -> FloatArray:
+    """Window centres: predicted risks at ranks evenly spaced from ``frac / 2`` to
+    ``1 - frac / 2``."""
+    lo, hi = frac / 2.0, 1.0 - frac / 2.0
+    qs = np.linspace(lo, hi, n_points) if hi > lo else np.array([0.5])
+    return np.asarray(np.quantile(risk, qs), dtype=float)
+
+
+def running_observed(
+    time: FloatArray,
+    codes: IntArray,
+    risk: FloatArray,
+    horizon: float,
+    cause: int,
+    grid: FloatArray,
+    frac: float,
+) -> tuple[FloatArray, FloatArray]:
+    """Mean predicted and observed risk at ``horizon`` of the window of each grid value
+    (checked inputs; the bootstrap calls this directly)."""
+    n = len(time)
+    k = max(1, int(np.ceil(frac * n)))
+    order = np.argsort(risk, kind="stable")
+    sorted_risk = risk[order]
+    predicted = np.full(len(grid), np.nan)
+    observed = np.full(len(grid), np.nan)
+    for j, g in enumerate(grid):
+        # the window: k records centred on g in the order of predicted risk
+        lo = int(np.clip(np.searchsorted(sorted_risk, g) - k // 2, 0, n - k))
+        idx = order[lo : lo + k]
+        predicted[j] = float(sorted_risk[lo : lo + k].mean())
+        observed[j] = aalen_johansen_at(time[idx], codes[idx], cause, horizon)
+    return predicted, observed
