@@ -88,6 +88,7 @@ _FITTED = (
     "n_train_",
     "n_excluded_",
     "id_field_",
+    "lineage_",  # spinerisk.update: how an updated model came about (plain JSON)
 )
 _PARAMS = ("endpoint", "backend", "schema", "horizons", "cv", "spline_knots", "booster_params")
 _PARAMS += ("random_state", "n_jobs")

@@ -363,7 +363,11 @@ def _state_v4(manifest: dict[str, Any]) -> dict[str, Any]:
 
 
 def _common_state(manifest: dict[str, Any], ep: Any, params: dict[str, Any]) -> dict[str, Any]:
+    lineage = manifest.get("lineage")  # an updated model's history (spinerisk.update)
+    if lineage is not None and not isinstance(lineage, dict):
+        raise ArtifactError("manifest lineage is malformed (expected an object).")
     return {
+        **({"lineage_": lineage} if lineage is not None else {}),
         "params": params,
         "endpoint_": ep,
         "backend_": manifest["backend"],

@@ -243,6 +243,7 @@ def _manifest(
         "selection": None if model.selection_ is None else _frame_to_json(model.selection_),
         "selection_reason": model.selection_reason_,
         "training_data_fingerprint": _fingerprint(training_data),
+        "lineage": _reference_to_json(getattr(model, "lineage_", None)),  # plain JSON dict
         "parts": {"features": parts["features_"], "estimator": parts["estimator_"]},
         "boosters": boosters,
         "frames": frames,
