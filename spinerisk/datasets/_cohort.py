@@ -23,6 +23,8 @@ import numpy.typing as npt
 import pandas as pd
 from scipy.special import expit, ndtr
 
+from spinerisk.datasets._fields import new_column, order_columns
+from spinerisk.datasets._malignant import simulate_malignant
 from spinerisk.datasets._numeric import (
     _FIXATION_RATE,
     _choice,
@@ -36,6 +38,8 @@ from spinerisk.datasets._numeric import (
     _solve_treatment,
     _truncnorm,
 )
+from spinerisk.datasets._params import MalignantParams, TraumaParams
+from spinerisk.datasets._trauma import TRAUMA_INTERCEPT_KEYS, simulate_trauma
 from spinerisk.schema import LEVELS, SPINE_SCHEMA
 
 __all__ = ["make_spine_cohort"]
@@ -133,6 +137,7 @@ def _check_option(name: str, value: Any, options: tuple[str, ...]) -> None:
 def _validate(params: dict[str, Any]) -> None:
     _check_int("n", params["n"], 1)
     _check_int("seed", params["seed"], 0)
+    _validate_mode(params)
     _check_option("profile", params["profile"], tuple(_PROFILES))
     _check_option("outcome_definition", params["outcome_definition"], tuple(_FX_CIF_1Y_TARGET))
     for name in ("missing", "noise", "nonlinear", "return_oracle"):
@@ -154,11 +159,11 @@ def _validate(params: dict[str, Any]) -> None:
                 f"intercepts must be a dict such as another cohort's attrs['intercepts']; "
                 f"got intercepts={given!r}."
             )
-        unknown = sorted(set(given) - set(_INTERCEPT_KEYS))
+        allowed = _allowed_intercepts(params)
+        unknown = sorted(set(given) - set(allowed))
         if unknown:
             raise ValueError(
-                f"intercepts has unknown key(s) {unknown}; expected some of "
-                f"{', '.join(_INTERCEPT_KEYS)}."
+                f"intercepts has unknown key(s) {unknown}; expected some of {', '.join(allowed)}."
             )
         for key, value in given.items():
             if (
@@ -194,6 +199,55 @@ _INTERCEPT_KEYS = (
     "treatment_fixation",
     "tscore_missing_logit",
 )
+_MODES = ("ovf", "trauma")
+_MALIGNANT_PRESETS = {"clinic": MalignantParams.clinic, "screening": MalignantParams.screening}
+#: Parameters of the OVF cohort only, with their defaults (checked in trauma mode).
+_OVF_ONLY = {
+    "profile": "japan", "missing": True, "noise": False, "centre_effect_sd": 0.0,
+    "hu_offset": 0.0, "augmentation_rate": 0.26, "outcome_definition": "radiographic_vf",
+    "nonunion_prevalence": 0.16, "collapse_prevalence": 0.43, "nonlinear": False,
+}  # fmt: skip
+
+
+def _allowed_intercepts(params: dict[str, Any]) -> tuple[str, ...]:
+    if params["mode"] == "trauma":
+        return tuple(TRAUMA_INTERCEPT_KEYS)
+    if _malignant_params(params["malignant"]) is not None:
+        return (*_INTERCEPT_KEYS, "malignant_shift_history", "malignant_shift_no_history")
+    return _INTERCEPT_KEYS
+
+
+def _malignant_params(value: Any) -> MalignantParams | None:
+    if isinstance(value, MalignantParams):
+        return value
+    return None if value == "none" else _MALIGNANT_PRESETS[value]()
+
+
+def _validate_mode(params: dict[str, Any]) -> None:
+    """mode, malignant and trauma, and which parameters apply to which mode."""
+    _check_option("mode", params["mode"], _MODES)
+    malignant = params["malignant"]
+    if not isinstance(malignant, MalignantParams):
+        _check_option("malignant", malignant, ("none", *_MALIGNANT_PRESETS))
+    trauma = params["trauma"]
+    if trauma is not None and not isinstance(trauma, TraumaParams):
+        raise ValueError(f"trauma must be None or a TraumaParams; got trauma={trauma!r}.")
+    if params["mode"] == "trauma":
+        if not (isinstance(malignant, str) and malignant == "none"):
+            raise ValueError(
+                f"malignant applies to mode='ovf' only; got malignant={malignant!r} with "
+                "mode='trauma'."
+            )
+        for name, default in _OVF_ONLY.items():
+            if params[name] != default:
+                raise ValueError(
+                    f"{name} applies to mode='ovf' only; got {name}={params[name]!r} with "
+                    f"mode='trauma'. Leave it at its default ({default!r})."
+                )
+    elif trauma is not None:
+        raise ValueError(
+            "trauma applies to mode='trauma' only; got a TraumaParams with mode='ovf'."
+        )
 
 
 # -- simulation ------------------------------------------------------------------------
@@ -596,6 +650,9 @@ def make_spine_cohort(
     nonlinear: bool = False,
     intercepts: Mapping[str, float] | None = None,
     return_oracle: bool = False,
+    mode: Literal["ovf", "trauma"] = "ovf",
+    malignant: Literal["none", "clinic", "screening"] | MalignantParams = "none",
+    trauma: TraumaParams | None = None,
 ) -> pd.DataFrame | tuple[pd.DataFrame, pd.DataFrame]:
     """Simulate a SYNTHETIC cohort of acute osteoporotic vertebral fractures.
 
@@ -762,7 +819,12 @@ default="radiographic_vf"
     _validate(params)
     n, prof = int(n), _PROFILES[profile]
     rng = np.random.default_rng(seed)
-    rng_base, rng_cens, rng_miss, rng_noise = rng.spawn(4)
+    # The first four streams are those of the OVF cohort since its first version; the
+    # fifth (trauma mode, malignant fractures) is independent of them, so adding it
+    # leaves every OVF draw, and so the default cohort, bit-identical.
+    rng_base, rng_cens, rng_miss, rng_noise, rng_extra = rng.spawn(5)
+    if mode == "trauma":
+        return _trauma_cohort(rng_extra, params, return_oracle)
     s, intercepts = _simulate_truth(rng_base, n, prof, params)
     f = _follow_up(rng_cens, s, n)
     o, m0 = _observe(rng_miss, rng_noise, s, n, prof, params)
@@ -770,16 +832,26 @@ default="radiographic_vf"
         intercepts["tscore_missing_logit"] = m0
 
     data = _assemble(s, f, o, o["miss"], f["no_6m"], prof["countries"], params["n_centres"])
-    columns = [name for name in SPINE_SCHEMA.names if name in data]
-    cohort = pd.DataFrame({name: data[name] for name in columns})
-    cohort.attrs = {
-        "synthetic": True,
-        "generator": "spinerisk.datasets.make_spine_cohort",
-        "seed": int(seed),
-        "profile": profile,
-        "description": "SYNTHETIC cohort simulated from published effect sizes; not real patients",
-        "intercepts": intercepts,
-    }
+    mal_params = _malignant_params(malignant)
+    mal_oracle: dict[str, Any] = {}
+    given = params["intercepts"] or {}
+    if mal_params is not None:
+        mal_cols, mal_oracle, shift = simulate_malignant(
+            rng_extra,
+            s,
+            _LEVEL_NAMES,
+            o["miss"]["mri"],
+            mal_params,
+            missing=bool(missing),
+            shift=(given.get("malignant_shift_history"), given.get("malignant_shift_no_history")),
+        )
+        intercepts["malignant_shift_history"], intercepts["malignant_shift_no_history"] = shift
+        is_mal = mal_oracle["malignant"]
+        for name in _OVF_OUTCOMES:  # no OVF prognosis exists for a pathological fracture
+            data[name] = _masked(data[name], is_mal)
+        data.update({name: new_column(name, *value) for name, value in mal_cols.items()})
+    cohort = pd.DataFrame({name: data[name] for name in order_columns(data)})
+    cohort.attrs = _attrs(seed, profile, mode, malignant, mal_params, intercepts)
     if not return_oracle:
         return cohort
 
@@ -806,5 +878,67 @@ default="radiographic_vf"
         },
         index=cohort.index,
     )
+    if mal_oracle:
+        is_mal = mal_oracle["malignant"]
+        ovf_risks = [c for c in oracle.columns if c != "patient_id" and not c.startswith("true_")]
+        ovf_risks = [c for c in ovf_risks if c != "centre_effect" and not c.endswith("time_days")]
+        oracle.loc[is_mal, ovf_risks] = np.nan
+        for name, values in mal_oracle.items():
+            oracle[name] = values
+    oracle.attrs = dict(cohort.attrs)
+    return cohort, oracle
+
+
+#: OVF outcome columns, missing for malignant fractures.
+_OVF_OUTCOMES = (
+    "delta_height_6m", "height_loss_6m_pct", "kyphotic_angle_6m", "collapse_6m", "nonunion",
+    "fx_time_days", "fx_event", "death_time_days",
+)  # fmt: skip
+
+
+def _masked(values: Any, mask: BoolArray) -> Any:
+    if isinstance(values, np.ndarray):
+        return np.where(mask, np.nan, values)
+    out = values.copy()
+    out[mask] = pd.NA
+    return out
+
+
+def _attrs(
+    seed: int,
+    profile: str,
+    mode: str,
+    malignant: Any,
+    mal_params: MalignantParams | None,
+    intercepts: dict[str, float],
+) -> dict[str, Any]:
+    attrs: dict[str, Any] = {
+        "synthetic": True,
+        "generator": "spinerisk.datasets.make_spine_cohort",
+        "seed": int(seed),
+        "profile": profile,
+        "description": "SYNTHETIC cohort simulated from published effect sizes; not real patients",
+        "intercepts": intercepts,
+        "mode": mode,
+        "malignant": malignant if isinstance(malignant, str) else "custom",
+    }
+    if mal_params is not None:
+        attrs["malignant_share"] = float(mal_params.share)
+    return attrs
+
+
+def _trauma_cohort(
+    rng: np.random.Generator, params: dict[str, Any], return_oracle: bool
+) -> pd.DataFrame | tuple[pd.DataFrame, pd.DataFrame]:
+    tp = params["trauma"] if params["trauma"] is not None else TraumaParams()
+    data, truth, intercepts = simulate_trauma(
+        rng, int(params["n"]), tp, int(params["n_centres"]), params["intercepts"] or {}
+    )
+    cohort = pd.DataFrame({name: data[name] for name in order_columns(data)})
+    cohort.attrs = _attrs(params["seed"], "trauma", "trauma", "none", None, intercepts)
+    cohort.attrs["profile"] = None
+    if not return_oracle:
+        return cohort
+    oracle = pd.DataFrame({"patient_id": data["patient_id"], **truth}, index=cohort.index)
     oracle.attrs = dict(cohort.attrs)
     return cohort, oracle

@@ -1,0 +1,405 @@
+"""Mixed traumatic spinal fracture cohort (``mode="trauma"``) of the SYNTHETIC generator.
+
+Domain brief section 6.6 (region, age, mechanism, AO type and neurology mix, anchored on
+section 5.2) with the cervical sub-cohorts of the addendum (``DOMAIN-CERVICAL.md``
+section A): type II odontoid fractures in older adults and their unstable nonunion at 12
+months, death after a cervical fracture with an early excess hazard, and the AIS grade at
+12 months. Parameters live in :mod:`spinerisk.datasets._params`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+from scipy.special import expit, ndtr, ndtri
+
+from spinerisk.datasets._fields import new_column
+from spinerisk.datasets._numeric import _choice, _choice_rows, _solve, _solve_logit, _truncnorm
+from spinerisk.datasets._params import TraumaParams
+from spinerisk.schema import LEVELS, SPINE_SCHEMA
+
+__all__ = ["TRAUMA_INTERCEPT_KEYS", "simulate_trauma"]
+
+FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
+
+_DAYS_PER_YEAR = 365.25
+#: Keys of ``attrs["intercepts"]`` in trauma mode (reference values of the addendum).
+TRAUMA_INTERCEPT_KEYS: dict[str, float] = {
+    "odontoid_unstable_logit": -2.321,
+    "odontoid_non_osseous_logit": 0.232,
+    "odontoid_surgery_logit": math.log(0.21 / 0.79),
+    "cervical_death_log_hazard": -2.789,
+}
+
+# Mechanism probabilities in schema order: spontaneous, lifting, fall_standing,
+# fall_height_gt2m, mvc, bicycle, sport, other [A]. Cervical: older and younger mixes
+# that give falls 57%, bicycle 12%, motor vehicle 10%, other 21% overall (Utheim 2022 [R]).
+_MECH_CERVICAL_OLDER = (0.0, 0.0, 0.80, 0.05, 0.05, 0.05, 0.0, 0.05)
+_MECH_CERVICAL_YOUNGER = (0.0, 0.0, 0.10, 0.25, 0.14, 0.18, 0.10, 0.23)
+_MECH_TL_YOUNGER = (0.0, 0.0, 0.05, 0.35, 0.30, 0.08, 0.10, 0.12)
+_MECH_TL_OLDER = (0.08, 0.07, 0.70, 0.08, 0.05, 0.0, 0.0, 0.02)
+#: High-energy mechanisms: fall from > 2 m, motor vehicle, bicycle, sport [A].
+_HIGH_ENERGY = (3, 4, 5, 6)
+#: Levels within the thoracolumbar groups [A]: T1-T10 evenly; T11, T12, L1, L2; L3-L5.
+_TL_LEVELS = (
+    tuple(f"T{i}" for i in range(1, 11)),
+    ("T11", "T12", "L1", "L2"),
+    ("L3", "L4", "L5"),
+)
+_TL_WITHIN = ((0.1,) * 10, (0.15, 0.30, 0.35, 0.20), (0.45, 0.35, 0.20))
+#: AO upper-cervical type A / B / C of C1 and non-odontoid C2 fractures [A].
+_UPPER_AO_TYPES = (0.80, 0.12, 0.08)
+#: Grauer IIC among displaced, non-comminuted type II fractures (the rest IIB) [A].
+_GRAUER_IIC = 0.30
+#: Translation (AO III-C) of a type II odontoid fracture: displacement >= 5 mm [A].
+_TRANSLATION_MM = 5.0
+#: Current smoking outside the odontoid sub-cohort: 65 or more / younger [A].
+_SMOKING = (0.08, 0.20)
+#: Thoracolumbar surgery: expit(-2.2 + 2.0 [AO B/C] + 1.0 [A3/A4] + 1.5 deficit) [A].
+_TL_SURGERY = (-2.2, 2.0, 1.0, 1.5)
+#: ASIA motor score at admission by AIS grade (TN mean, sd, low, high) [A].
+_MOTOR_CERVICAL = {0: (18, 10, 0, 50), 1: (25, 12, 0, 60), 2: (45, 15, 5, 85), 3: (80, 9, 50, 99)}
+_MOTOR_TL = {0: (50, 2, 44, 52), 1: (51, 2, 46, 56), 2: (65, 8, 50, 90), 3: (88, 6, 70, 99)}
+
+
+def _level_code(names: Any) -> npt.NDArray[np.intp]:
+    lookup = {name: i for i, name in enumerate(LEVELS)}
+    return np.array([lookup[name] for name in names], dtype=np.intp)
+
+
+def _schema_cat(name: str, codes: Any, mask: BoolArray | None = None) -> pd.Categorical:
+    categories = list(SPINE_SCHEMA[name].categories or ())
+    codes = np.asarray(codes, dtype=np.int64)
+    if mask is not None:
+        codes = np.where(mask, -1, codes)
+    return pd.Categorical.from_codes(codes, categories=categories)
+
+
+def _g(t: FloatArray, ratio: float, decay: float) -> FloatArray:
+    """Cumulative hazard shape: t + ratio * decay * (1 - exp(-t / decay))."""
+    return t + ratio * decay * -np.expm1(-t / decay)
+
+
+def _death_time(y: FloatArray, ratio: float, decay: float) -> FloatArray:
+    """Solve g(t) = y by Newton steps from the left (g is increasing and concave)."""
+    t = np.maximum(y / (1.0 + ratio), y - ratio * decay)
+    for _ in range(80):
+        step = (_g(t, ratio, decay) - y) / (1.0 + ratio * np.exp(-t / decay))
+        t = t - step
+        if np.max(np.abs(step) / (1.0 + t), initial=0.0) < 1e-13:
+            break
+    return t
+
+
+def simulate_trauma(
+    rng: np.random.Generator,
+    n: int,
+    tp: TraumaParams,
+    n_centres: int,
+    given: Mapping[str, float],
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, float]]:
+    """Columns, oracle and solved intercepts of a trauma cohort of ``n`` records."""
+    op, mp = tp.odontoid, tp.mortality
+    r = rng.random
+    # -- every draw, in a fixed order ---------------------------------------------------
+    u_region, u_older, u_odont, u_upper, u_upper_kind = r(n), r(n), r(n), r(n), r(n)
+    u_level, u_tl_group, u_tl_older, u_sex = r(n), r(n), r(n), r(n)
+    age_odont = _truncnorm(rng, op.age_mean, op.age_sd, op.age_min, op.age_max, n)
+    age_cold = _truncnorm(rng, mp.age_mean, mp.age_sd, mp.age_min, mp.age_max, n)
+    age_cyoung = _truncnorm(rng, tp.younger_age_mean, tp.younger_age_sd, 18.0, 64.9, n)
+    age_tl_young = _truncnorm(rng, tp.younger_age_mean, tp.younger_age_sd, 18.0, 105.0, n)
+    age_tl_old = _truncnorm(rng, tp.older_age_mean, tp.older_age_sd, 18.0, 105.0, n)
+    u_mech, u_ao_type, u_ao_sub, u_upper_ao = r(n), r(n), r(n), r(n)
+    u_dementia, u_anticoag, u_asd, u_as, u_tbi = r(n), r(n), r(n), r(n), r(n)
+    u_sci, u_complete, u_ais_inc, u_motor = r(n), r(n), r(n), r(n)
+    u_displaced, u_posterior, u_gap, u_comm, u_delay, u_smoke, u_halo = (r(n) for _ in range(7))
+    gamma_disp = rng.gamma(op.disp_shape, 1.0, n)
+    u_undisp = r(n)
+    gamma_ang = rng.gamma(op.angulation_shape, op.angulation_scale, n)
+    gap_big, gap_small = 1.1 + rng.gamma(1.5, 0.8, n), r(n)
+    delay_long = 5.0 + np.floor(rng.gamma(1.5, 4.0, n))
+    delay_short = np.floor(rng.gamma(0.8, 1.2, n))
+    u_grauer, u_surgery, u_screw, u_heal, u_failure = r(n), r(n), r(n), r(n), r(n)
+    e_death, u_end, u_lost, u_ais12 = rng.exponential(1.0, n), r(n), r(n), r(n)
+    u_index, u_centre = rng.integers(0, 2922, n), r(n)
+    centre_w = rng.dirichlet(np.full(n_centres, 4.0))
+
+    # -- strata, age and sex ----------------------------------------------------------
+    cervical = u_region < tp.cervical_share
+    older = cervical & (u_older < tp.cervical_older_share)  # cervical, 65 or more
+    odontoid = older & (u_odont < tp.odontoid_share)  # type II dens fracture
+    tl_old = ~cervical & (u_tl_older < tp.tl_older_share)
+    age = np.select(
+        [odontoid, older, cervical, tl_old], [age_odont, age_cold, age_cyoung, age_tl_old],
+        default=age_tl_young,
+    )  # fmt: skip
+    age = np.round(age, 1)
+    p_male = np.select(
+        [odontoid, older, tl_old], [op.p_male, mp.p_male, 1.0 - tp.older_p_female],
+        default=tp.younger_p_male,
+    )  # fmt: skip
+    male = u_sex < p_male
+
+    # -- level ----------------------------------------------------------------------------
+    type2 = tp.cervical_older_share * tp.odontoid_share
+    p_upper_rest = (tp.upper_share - type2) / (1.0 - type2) if type2 < 1 else 0.0
+    upper = cervical & ~odontoid & (u_upper < p_upper_rest)
+    kind = _choice(
+        u_upper_kind,
+        [tp.c1_share, tp.dens_iii_share, tp.dens_i_share,
+         1.0 - tp.c1_share - tp.dens_iii_share - tp.dens_i_share],
+    )  # 0 C1, 1 dens III, 2 dens I, 3 other C2  # fmt: skip
+    subaxial_names = ("C3", "C4", "C5", "C6", "C7")
+    subaxial = _level_code(subaxial_names)[_choice(u_level, tp.subaxial_level_probs)]
+    group = _choice(u_tl_group, tp.tl_group_probs)
+    tl_level = np.zeros(n, dtype=np.intp)
+    for g, (names, within) in enumerate(zip(_TL_LEVELS, _TL_WITHIN, strict=True)):
+        tl_level = np.where(group == g, _level_code(names)[_choice(u_level, within)], tl_level)
+    c1, c2 = LEVELS.index("C1"), LEVELS.index("C2")
+    level = np.select(
+        [odontoid, upper & (kind == 0), upper, cervical], [c2, c1, c2, subaxial],
+        default=tl_level,
+    )  # fmt: skip
+    dens_kind = np.select([odontoid, upper & (kind == 1), upper & (kind == 2)], [1, 2, 0], -1)
+
+    # -- mechanism and energy ---------------------------------------------------------
+    probs = np.select(
+        [older[:, None], cervical[:, None], tl_old[:, None]],
+        [np.array(_MECH_CERVICAL_OLDER), np.array(_MECH_CERVICAL_YOUNGER),
+         np.array(_MECH_TL_OLDER)],
+        default=np.array(_MECH_TL_YOUNGER),
+    )  # fmt: skip
+    mechanism = _choice_rows(u_mech, probs)
+    high_energy = np.isin(mechanism, _HIGH_ENERGY)
+
+    # -- comorbidity (section A(ii) equations, every record) ------------------------------
+    cci_rate = np.maximum(mp.cci_rate + mp.cci_age * (age - 80.0), 0.1)
+    cci = np.clip(rng.poisson(cci_rate), 0, 12)
+    dementia = u_dementia < expit(mp.dementia_logit + mp.dementia_age * (age - 80.0))
+    anticoag = u_anticoag < mp.p_anticoagulant
+    asd = u_asd < mp.p_ankylosing
+    ankylosing = np.where(asd, np.where(u_as < mp.p_as_given_ankylosing, 1, 2), 0)
+    tbi = u_tbi < mp.p_tbi
+
+    # -- neurology ------------------------------------------------------------------------
+    p_sci = np.select(
+        [older, cervical], [expit(mp.sci_logit + mp.sci_ankylosing * asd), tp.younger_cervical_sci],
+        default=tp.tl_deficit,
+    )  # fmt: skip
+    sci = u_sci < p_sci
+    complete = sci & (u_complete < np.where(cervical, mp.p_complete_given_sci, tp.tl_complete))
+    incomplete_grade = 1 + _choice(u_ais_inc, tp.ais_incomplete_probs)  # B, C, D
+    ais_adm = np.where(complete, 0, np.where(sci, incomplete_grade, 4))  # 0 A ... 4 E
+    motor = np.full(n, 100.0)
+    for grade in range(4):
+        for rows, table in ((cervical, _MOTOR_CERVICAL), (~cervical, _MOTOR_TL)):
+            mu, sd, lo, hi = table[grade]
+            u = u_motor
+            value = mu + sd * _ndtri_between(u, mu, sd, lo, hi)
+            motor = np.where(rows & (ais_adm == grade), value, motor)
+    motor = np.round(np.clip(motor, 0.0, 100.0))
+    ao_neuro = np.select([ais_adm == 4, ais_adm == 0], [0, 4], default=3)  # N0, N4, N3
+
+    # -- AO classification --------------------------------------------------------------
+    ao_type = _choice(u_ao_type, tp.ao_type_probs)
+    ao_a, ao_b = _choice(u_ao_sub, tp.ao_a_probs), _choice(u_ao_sub, tp.ao_b_probs)
+    ao_morph = np.select([ao_type == 0, ao_type == 1], [ao_a, 5 + ao_b], default=8)
+    has_ao_morph = ~(odontoid | upper)
+
+    # -- type II odontoid fracture (section A(i)) -------------------------------------
+    dage = age - 82.0
+    displaced = u_displaced < expit(op.displaced_logit + op.displaced_age * dage)
+    scale = np.maximum(op.disp_scale + op.disp_scale_age * dage, 0.05)
+    disp = np.where(displaced, gamma_disp * scale, 0.9 * u_undisp)  # undisplaced: < 1 mm
+    posterior = displaced & (u_posterior < expit(op.posterior_logit + op.posterior_age * dage))
+    gap = u_gap < expit(op.gap_logit + op.gap_disp * disp)
+    angul = gamma_ang + op.angulation_disp * disp
+    comminuted = u_comm < op.p_comminuted
+    delay = u_delay < op.p_delay_gt4d
+    smoker = np.where(odontoid, u_smoke < op.p_smoker, u_smoke < np.where(age >= 65, *_SMOKING))
+    halo = u_halo < op.p_halo
+    lp_surg = op.surgery_disp * (disp - 3.0) + op.surgery_age * dage
+    intercepts = {}
+
+    def solved(key: str, lp: FloatArray, rows: BoolArray, target: float, what: str) -> float:
+        if key in given:
+            value = float(given[key])
+        elif rows.any():
+            value = _solve_logit(lp[rows], target, what)
+        else:  # no record to solve on (tiny cohort): the addendum's reference value
+            value = TRAUMA_INTERCEPT_KEYS[key]
+        intercepts[key] = value
+        return value
+
+    s0 = solved("odontoid_surgery_logit", lp_surg, odontoid, op.surgery_share, "odontoid surgery")
+    odont_surgery = odontoid & (u_surgery < expit(s0 + lp_surg))
+    lp_nu = (
+        op.beta_age_10y * dage / 10.0 + op.beta_disp_mm * (disp - 3.0)
+        + op.beta_posterior * posterior + op.beta_gap_gt1 * gap
+        + op.beta_angulation * (angul > op.angulation_threshold_deg)
+        + op.beta_comminuted * comminuted + op.beta_delay_gt4d * delay
+        + op.beta_smoker * smoker + op.beta_halo * (halo & ~odont_surgery)
+        + math.log(op.surgery_or) * odont_surgery
+    )  # fmt: skip
+    nonop = odontoid & ~odont_surgery
+    b_u = solved("odontoid_unstable_logit", lp_nu, nonop, op.nonunion_prevalence,
+                 "odontoid unstable-nonunion intercept")  # fmt: skip
+    b_o = solved("odontoid_non_osseous_logit", lp_nu, nonop, op.non_osseous_share,
+                 "odontoid non-osseous intercept")  # fmt: skip
+    p_unstable = np.where(odontoid, expit(b_u + lp_nu), np.nan)
+    p_non_osseous = np.where(odontoid, expit(max(b_o, b_u) + lp_nu), np.nan)
+    healing = np.select([u_heal < p_unstable, u_heal < p_non_osseous], [2, 1], default=0)
+    unstable = healing == 2
+    failure_surgery = unstable & (u_failure < op.p_surgery_for_failure)
+
+    # -- surgery outside the odontoid sub-cohort ----------------------------------------
+    surg_age = np.where(age < 65.0, mp.surgery_age_younger, age) - 80.0
+    p_c_surg = expit(
+        mp.surgery_logit + mp.surgery_age * surg_age + mp.surgery_cci * (cci - 1.2)
+        + mp.surgery_dementia * dementia + mp.surgery_sci * sci + mp.surgery_ankylosing * asd
+    )  # fmt: skip
+    b0, b_bc, b_a34, b_def = _TL_SURGERY
+    p_tl_surg = expit(b0 + b_bc * (ao_type > 0) + b_a34 * np.isin(ao_morph, (3, 4)) + b_def * sci)
+    surgery = np.where(odontoid, odont_surgery, u_surgery < np.where(cervical, p_c_surg, p_tl_surg))
+
+    # -- death after a cervical fracture (section A(ii)) ---------------------------------
+    lp_d = (
+        mp.beta_age * (age - 80.0) + mp.beta_male * male + mp.beta_cci * (cci - 1.2)
+        + mp.beta_dementia * dementia + mp.beta_anticoagulant * anticoag
+        + mp.beta_ankylosing * asd + mp.beta_sci * sci + mp.beta_sci_complete * complete
+        + mp.beta_tbi * tbi + mp.beta_surgery * surgery
+    )  # fmt: skip
+    ratio, decay = mp.excess_hazard_ratio, mp.excess_decay_years
+    g30 = float(_g(np.array(30.0 / _DAYS_PER_YEAR), ratio, decay))
+
+    def death_gap(b: float) -> float:
+        return float(np.mean(-np.expm1(-np.exp(b + lp_d[older]) * g30))) - mp.death_30d
+
+    if "cervical_death_log_hazard" in given:
+        d0 = float(given["cervical_death_log_hazard"])
+    elif older.any():
+        d0 = _solve(death_gap, -2.789, 1.0, (-40.0, 20.0), "cervical death intercept")
+    else:
+        d0 = TRAUMA_INTERCEPT_KEYS["cervical_death_log_hazard"]
+    intercepts["cervical_death_log_hazard"] = d0
+    rate = np.exp(d0 + lp_d)
+    t_death = _death_time(e_death / rate, ratio, decay)  # years
+    p_death = {
+        days: np.where(cervical, -np.expm1(-rate * _g(np.full(n, days / _DAYS_PER_YEAR), ratio,
+                                                        decay)), np.nan)
+        for days in (30, 90, 365)
+    }  # fmt: skip
+    end = mp.followup_min_years + u_end * (mp.followup_max_years - mp.followup_min_years)
+    death_seen = cervical & (t_death <= end)
+    death_day = t_death * _DAYS_PER_YEAR
+    followup_days = np.where(death_seen, death_day, end * _DAYS_PER_YEAR)
+    alive_12m = ~cervical | (t_death * _DAYS_PER_YEAR > 365.0)
+    assessed_12m = alive_12m & (u_lost >= tp.p_lost_12m)
+
+    # -- AIS grade at 12 months (section A(iii)) -------------------------------------
+    matrix = np.vstack([np.array(tp.ais_transition), np.eye(5)[4]])
+    ais_12m = _choice_rows(u_ais12, matrix[ais_adm])
+    better = np.triu(np.ones((5, 5)), 1)  # columns better than each admission grade
+    p_improved = (matrix * better).sum(axis=1)[ais_adm]
+
+    # -- columns --------------------------------------------------------------------------
+    not_odont = ~odontoid
+    not_dens = dens_kind < 0
+    gap_mm = np.round(np.where(gap, np.minimum(gap_big, 10.0), gap_small), 1)
+    grauer = np.select(
+        [comminuted, ~displaced], [2, 0], default=np.where(u_grauer < _GRAUER_IIC, 2, 1)
+    )
+    direction = np.select([~displaced, posterior], [0, 2], default=1)
+    delay_days = np.where(delay, np.minimum(delay_long, 60.0), np.minimum(delay_short, 4.0))
+    immob = np.select(
+        [odont_surgery & (u_screw < op.p_anterior_screw), odont_surgery, halo], [4, 5, 3],
+        default=2,
+    )  # fmt: skip
+    upper_type = _choice(u_upper_ao, _UPPER_AO_TYPES)
+    ao_upper = np.select(
+        [odontoid, level == c1, level == c2],
+        [np.where(disp >= _TRANSLATION_MM, 8, 6), 3 + upper_type, 6 + upper_type],
+        default=-1,
+    )  # fmt: skip
+    unassessed = not_odont | ~assessed_12m
+    centre = _choice(u_centre, centre_w)
+    width, cwidth = max(6, len(str(n))), max(2, len(str(n_centres)))
+    ids = np.char.add("SYN-", np.char.zfill(np.arange(1, n + 1).astype(str), width))
+    cids = np.char.add("C", np.char.zfill((centre + 1).astype(str), cwidth))
+    index_date = (np.datetime64("2016-01-01", "D") + u_index).astype("datetime64[ns]")
+    data: dict[str, Any] = {
+        "patient_id": pd.array(ids, dtype="string"),
+        "centre_id": pd.array(cids, dtype="string"),
+        "country": pd.array(np.full(n, "NO"), dtype="string"),
+        "index_date": index_date,
+        "age_years": age.astype(np.float64),
+        "sex": _schema_cat("sex", male),
+        "current_smoking": pd.arrays.BooleanArray(smoker.astype(bool), np.zeros(n, bool)),
+        "dementia": pd.arrays.BooleanArray(dementia.astype(bool), np.zeros(n, bool)),
+        "mechanism": _schema_cat("mechanism", mechanism),
+        "energy": _schema_cat("energy", high_energy),
+        "level": _schema_cat("level", level),
+        "ao_morphology": _schema_cat("ao_morphology", ao_morph, ~has_ao_morph),
+        "treatment": _schema_cat("treatment", np.where(surgery, 3, 0)),
+        "ao_upper_cervical": new_column("ao_upper_cervical", ao_upper, ao_upper < 0),
+        "ao_neuro": new_column("ao_neuro", ao_neuro),
+        "anderson_dalonzo": new_column("anderson_dalonzo", dens_kind, not_dens),
+        "grauer_subtype": new_column("grauer_subtype", grauer, not_odont),
+        "dens_displacement_mm": new_column(
+            "dens_displacement_mm", np.round(np.minimum(disp, 20.0), 1), not_odont
+        ),
+        "dens_displacement_dir": new_column("dens_displacement_dir", direction, not_odont),
+        "dens_angulation_deg": new_column(
+            "dens_angulation_deg", np.round(np.minimum(angul, 45.0), 1), not_odont
+        ),
+        "fracture_gap_mm": new_column("fracture_gap_mm", gap_mm, not_odont),
+        "comminuted": new_column("comminuted", comminuted, not_odont),
+        "days_injury_to_immobilisation": new_column(
+            "days_injury_to_immobilisation", delay_days, not_odont
+        ),
+        "immobilisation": new_column("immobilisation", immob, not_odont),
+        "asia_ais_adm": new_column("asia_ais_adm", ais_adm),
+        "asia_motor_adm": new_column("asia_motor_adm", motor),
+        "ankylosing_disorder": new_column("ankylosing_disorder", ankylosing),
+        "anticoagulant": new_column("anticoagulant", anticoag),
+        "tbi": new_column("tbi", tbi),
+        "cci": new_column("cci", cci),
+        "healing_12m": new_column("healing_12m", healing, unassessed),
+        "unstable_nonunion_12m": new_column("unstable_nonunion_12m", unstable, unassessed),
+        "surgery_for_failure": new_column("surgery_for_failure", failure_surgery, unassessed),
+        "time_to_death_d": new_column("time_to_death_d", followup_days, ~cervical),
+        "death_event": new_column("death_event", death_seen, ~cervical),
+        "death_30d": new_column("death_30d", death_seen & (death_day <= 30), ~cervical),
+        "death_90d": new_column("death_90d", death_seen & (death_day <= 90), ~cervical),
+        "death_1y": new_column("death_1y", death_seen & (death_day <= 365), ~cervical),
+    }
+    if tp.ais_conversion:
+        data["asia_ais_12m"] = new_column("asia_ais_12m", ais_12m, ~assessed_12m)
+    nan = np.full(n, np.nan)
+    oracle = {
+        "p_unstable_nonunion": p_unstable,
+        "lp_unstable_nonunion": np.where(odontoid, b_u + lp_nu, nan),
+        "p_non_osseous": p_non_osseous,
+        "p_death_30d": p_death[30],
+        "p_death_90d": p_death[90],
+        "p_death_1y": p_death[365],
+        "lp_death_cervical": np.where(cervical, lp_d, nan),
+        "latent_death_time_days": np.where(cervical, t_death * _DAYS_PER_YEAR, nan),
+        "followup_end_days": np.where(cervical, end * _DAYS_PER_YEAR, nan),
+        "p_ais_improved": p_improved if tp.ais_conversion else nan,
+        "cervical_older_stratum": older,
+        "odontoid_type2": odontoid,
+    }
+    return data, oracle, intercepts
+
+
+def _ndtri_between(u: FloatArray, mu: float, sd: float, lo: float, hi: float) -> FloatArray:
+    """Standardised truncated-normal quantile of uniforms ``u`` (for TN(mu, sd, lo, hi))."""
+    a, b = ndtr((lo - mu) / sd), ndtr((hi - mu) / sd)
+    return ndtri(a + u * (b - a))
