@@ -21,8 +21,11 @@ from spinerisk.targets import make_competing_target, make_survival_target
 __all__ = [
     "COLLAPSE",
     "ENDPOINTS",
+    "CERVICAL_MORTALITY",
     "FUTURE_FRACTURE",
+    "MALIGNANT_FRACTURE",
     "NONUNION",
+    "ODONTOID_NONUNION",
     "TIME_UNITS",
     "Endpoint",
     "endpoint_from_dict",
@@ -446,6 +449,13 @@ OVF_SCOPE_MESSAGE = (
     "endpoints (defined for thoracic and lumbar fractures)"
 )
 
+from spinerisk.schema.default import (  # noqa: E402 - the predictors of the built-ins
+    MRI_MALIGNANCY_SIGNS,
+    OVF_BASELINE_FIELDS,
+)
+
+_MRI_SIGNS = tuple(MRI_MALIGNANCY_SIGNS)
+
 COLLAPSE = Endpoint(
     name="collapse",
     kind="binary",
@@ -458,6 +468,7 @@ COLLAPSE = Endpoint(
     include_treatment=True,
     scope=OVF_SCOPE,
     scope_message=OVF_SCOPE_MESSAGE,
+    predictor_fields=OVF_BASELINE_FIELDS,
 )
 NONUNION = Endpoint(
     name="nonunion",
@@ -471,6 +482,7 @@ NONUNION = Endpoint(
     include_treatment=True,
     scope=OVF_SCOPE,
     scope_message=OVF_SCOPE_MESSAGE,
+    predictor_fields=OVF_BASELINE_FIELDS,
 )
 FUTURE_FRACTURE = Endpoint(
     name="future_fracture",
@@ -484,10 +496,99 @@ FUTURE_FRACTURE = Endpoint(
     include_treatment=True,
     scope=OVF_SCOPE,
     scope_message=OVF_SCOPE_MESSAGE,
+    predictor_fields=OVF_BASELINE_FIELDS,
+)
+
+_CERVICAL_LEVELS = "[" + ", ".join(f'"C{i}"' for i in range(1, 8)) + "]"
+
+ODONTOID_NONUNION = Endpoint(
+    name="odontoid_nonunion",
+    kind="binary",
+    description="Unstable nonunion at 12 months after non-operative treatment of a type II "
+    "dens (odontoid) fracture in adults aged 65 or more (Omara 2025; Smith 2013; Koivikko "
+    "2004).",
+    event="unstable_nonunion_12m",
+    time=None,
+    horizons=(DAYS_PER_YEAR,),
+    eligibility='immobilisation in ["none", "soft_collar", "rigid_collar", "halo"]',
+    predictor_fields=(
+        "age_years",
+        "sex",
+        "current_smoking",
+        "dens_displacement_mm",
+        "dens_displacement_dir",
+        "dens_angulation_deg",
+        "fracture_gap_mm",
+        "comminuted",
+        "days_injury_to_immobilisation",
+        "immobilisation",
+    ),
+    scope='level == "C2" and anderson_dalonzo == "II" and age_years >= 65',
+    scope_message="the odontoid endpoint is defined for type II dens (C2) fractures in "
+    "patients aged 65 or more",
+)
+CERVICAL_MORTALITY = Endpoint(
+    name="cervical_mortality",
+    kind="survival",
+    description="Death after a cervical spine fracture in adults aged 65 or more, at 30 "
+    "days, 90 days and one year (Chapman 2013; Godat 2018; Schoenfeld 2011).",
+    event="death_event",
+    time="time_to_death_d",
+    horizons=(30.0, 90.0, DAYS_PER_YEAR),
+    predictor_fields=(
+        "age_years",
+        "sex",
+        "cci",
+        "dementia",
+        "anticoagulant",
+        "ankylosing_disorder",
+        "asia_ais_adm",
+        "tbi",
+        "immobilisation",
+    ),
+    scope=f"level in {_CERVICAL_LEVELS} and age_years >= 65",
+    scope_message="the cervical mortality endpoint is defined for cervical fractures "
+    "(C1-C7) in patients aged 65 or more",
+)
+MALIGNANT_FRACTURE = Endpoint(
+    name="malignant_fracture",
+    kind="binary",
+    description="Malignant (pathological) rather than osteoporotic vertebral fracture, "
+    "diagnosed at presentation (biopsy or 6-month follow-up; DOMAIN-CERVICAL B).",
+    event="malignant",
+    time=None,
+    horizons=(),
+    predictor_fields=(
+        "age_years",
+        "sex",
+        "level",
+        "cancer_history",
+        "active_cancer",
+        "weight_loss",
+        "night_pain",
+        "esr_mm_h",
+        "alp_u_l",
+        "m_protein",
+        *_MRI_SIGNS,
+        "adc_1e3_mm2_s",
+        "cs_si_ratio",
+    ),
+    scope=f"not (level in {_CERVICAL_LEVELS})",
+    scope_message="the malignancy endpoint is defined for thoracic and lumbar fractures",
 )
 
 #: The built-in endpoints by name.
-ENDPOINTS: dict[str, Endpoint] = {e.name: e for e in (COLLAPSE, NONUNION, FUTURE_FRACTURE)}
+ENDPOINTS: dict[str, Endpoint] = {
+    e.name: e
+    for e in (
+        COLLAPSE,
+        NONUNION,
+        FUTURE_FRACTURE,
+        ODONTOID_NONUNION,
+        CERVICAL_MORTALITY,
+        MALIGNANT_FRACTURE,
+    )
+}
 
 
 def get_endpoint(endpoint: Any) -> Endpoint:
@@ -502,7 +603,7 @@ def get_endpoint(endpoint: Any) -> Endpoint:
     >>> get_endpoint("fusion")
     Traceback (most recent call last):
     ...
-    ValueError: endpoint='fusion' is not a built-in endpoint; expected one of 'collapse', 'nonunion', 'future_fracture', an endpoint file (.toml, .yaml, .json) or an Endpoint.
+    ValueError: endpoint='fusion' is not a built-in endpoint; expected one of 'collapse', 'nonunion', 'future_fracture', 'odontoid_nonunion', 'cervical_mortality', 'malignant_fracture', an endpoint file (.toml, .yaml, .json) or an Endpoint.
     """  # noqa: E501
     if isinstance(endpoint, Endpoint):
         return endpoint

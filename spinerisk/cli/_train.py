@@ -15,7 +15,9 @@ schema_app = typer.Typer(
 )
 app.add_typer(schema_app, name="schema")
 
-_BUILTIN_ENDPOINTS = "collapse, nonunion, future_fracture"
+_BUILTIN_ENDPOINTS = (
+    "collapse, nonunion, future_fracture, odontoid_nonunion, cervical_mortality, malignant_fracture"
+)
 
 
 def _fail(exc: BaseException) -> NoReturn:

@@ -25,6 +25,7 @@ __all__ = [
     "FX_EVENT_CODES",
     "LEVELS",
     "OF_CLASSES",
+    "OVF_BASELINE_FIELDS",
     "REGIONS",
     "REGION_OF_LEVEL",
     "SPINE_SCHEMA",
@@ -627,6 +628,138 @@ _FIELDS: tuple[FieldSpec, ...] = (
     ),
 )
 
+#: Anderson-D'Alonzo types of odontoid (dens) fractures.
+ANDERSON_DALONZO: tuple[str, ...] = ("I", "II", "III")
+#: Immobilisation or surgery after an upper cervical fracture.
+IMMOBILISATION: tuple[str, ...] = (
+    "none",
+    "soft_collar",
+    "rigid_collar",
+    "halo",
+    "surgery_anterior_screw",
+    "surgery_posterior_c1c2",
+)
+AIS_GRADES: tuple[str, ...] = ("A", "B", "C", "D", "E")
+CANCER_PRIMARIES: tuple[str, ...] = (
+    "breast",
+    "prostate",
+    "lung",
+    "kidney",
+    "thyroid",
+    "myeloma",
+    "lymphoma",
+    "other",
+)
+#: MRI / CT signs that separate malignant from osteoporotic vertebral fractures
+#: (DOMAIN-CERVICAL B: Cuenod 1996; Jung 2003; Baur 2002; Suzuki 2017).
+MRI_MALIGNANCY_SIGNS: dict[str, str] = {
+    "mri_convex_posterior_cortex": "Convex posterior cortex of the vertebral body.",
+    "mri_pedicle_involvement": "Abnormal signal of the pedicle or posterior elements.",
+    "mri_epidural_paraspinal_mass": "Epidural or paraspinal soft-tissue mass.",
+    "mri_diffuse_low_t1": "Diffuse low T1 signal (complete marrow replacement).",
+    "mri_other_spinal_lesions": "Other spinal lesions.",
+    "mri_preserved_marrow": "Preserved normal marrow signal in part of the body.",
+    "mri_band_low_t1": "Band-like low T1 signal.",
+    "mri_fluid_sign": "Fluid sign.",
+    "mri_retropulsed_fragment": "Retropulsed posterior bony fragment.",
+    "mri_vacuum_cleft": "Intravertebral vacuum cleft.",
+}
+
+_C = "cervical"
+_P = "pathological fracture"
+_CERVICAL_FIELDS: tuple[FieldSpec, ...] = (
+    _f("anderson_dalonzo", "category", "Anderson-D'Alonzo type of a dens (C2) fracture.",
+       categories=ANDERSON_DALONZO, group=_C, source="Anderson & D'Alonzo 1974"),
+    _f("grauer_subtype", "category", "Grauer subtype of a type II dens fracture.",
+       categories=("IIA", "IIB", "IIC"), group=_C, source="Grauer 2005"),
+    _f("ao_upper_cervical", "category",
+       "AO Spine upper cervical class: location I-III by type A-C.",
+       categories=tuple(f"{loc}-{t}" for loc in ("I", "II", "III") for t in "ABC"), group=_C,
+       source="AO Spine upper cervical classification (Vaccaro 2021)"),
+    _f("ao_facet", "category", "AO Spine subaxial facet injury.",
+       categories=("F1", "F2", "F3", "F4"), group=_C, source="Vaccaro 2016"),
+    _f("ao_neuro", "category", "AO Spine neurological status.",
+       categories=("N0", "N1", "N2", "N3", "N4", "NX"), group=_C, source="Vaccaro 2016"),
+    _f("slic_total", "int", "Subaxial Injury Classification total (<=3 non-operative).",
+       unit="points", min=0, max=10, group=_C, source="Vaccaro 2007"),
+    _f("dens_displacement_mm", "float", "Displacement of the dens fragment.", unit="mm",
+       min=0, max=20, group=_C, source="Koivikko 2004"),
+    _f("dens_displacement_dir", "category", "Direction of dens displacement.",
+       categories=("none", "anterior", "posterior"), group=_C, source="Koivikko 2004"),
+    _f("dens_angulation_deg", "float", "Angulation of the dens fragment.", unit="degrees",
+       min=0, max=45, group=_C, source="Cloney 2023"),
+    _f("fracture_gap_mm", "float", "Gap at the dens fracture.", unit="mm", min=0, max=10,
+       group=_C, source="Koivikko 2004"),
+    _f("comminuted", "bool", "Comminuted fracture.", group=_C),
+    _f("days_injury_to_immobilisation", "int", "Delay from injury to immobilisation.",
+       unit="days", min=0, max=60, group=_C, source="Koivikko 2004"),
+    _f("immobilisation", "category", "Immobilisation or surgery of the cervical fracture.",
+       categories=IMMOBILISATION, role="treatment", group=_C),
+    _f("asia_ais_adm", "category", "ASIA Impairment Scale grade at admission.",
+       categories=AIS_GRADES, group=_C, source="ASIA / ISNCSCI"),
+    _f("asia_motor_adm", "int", "ASIA motor score at admission.", unit="points", min=0,
+       max=100, group=_C),
+    _f("ankylosing_disorder", "category", "Ankylosing spinal disorder.",
+       categories=("none", "AS", "DISH"), group=_C, source="Robinson 2015"),
+    _f("anticoagulant", "bool", "On anticoagulants at injury.", group=_C),
+    _f("tbi", "bool", "Traumatic brain injury.", group=_C, source="Godat 2018"),
+    _f("cci", "int", "Charlson comorbidity index.", unit="points", min=0, max=12, group=_C),
+    _f("healing_12m", "category", "Healing of the dens fracture at 12 months.",
+       categories=("osseous", "fibrous_stable", "unstable"), role="outcome",
+       group="outcome: odontoid", source="Omara 2025"),
+    _f("unstable_nonunion_12m", "bool",
+       "Unstable nonunion at 12 months: motion on flexion-extension at collar removal, or "
+       "surgery for failure.", role="outcome", group="outcome: odontoid",
+       source="Omara 2025; Smith 2013"),
+    _f("surgery_for_failure", "bool", "Surgery for failed non-operative treatment.",
+       role="outcome", group="outcome: odontoid"),
+    _f("asia_ais_12m", "category", "ASIA Impairment Scale grade at 12 months.",
+       categories=AIS_GRADES, role="outcome", group="outcome: neurology"),
+    _f("time_to_death_d", "float",
+       "Days from the cervical fracture to death or the end of follow-up.", unit="days",
+       min=0, max=3650, role="outcome_time", group="outcome: mortality"),
+    _f("death_event", "bool", "Died during follow-up (time_to_death_d is the time of death).",
+       role="outcome_event", group="outcome: mortality"),
+    _f("death_30d", "bool", "Died within 30 days.", role="outcome",
+       group="outcome: mortality"),
+    _f("death_90d", "bool", "Died within 90 days.", role="outcome",
+       group="outcome: mortality"),
+    _f("death_1y", "bool", "Died within one year.", role="outcome",
+       group="outcome: mortality"),
+)  # fmt: skip
+
+_PATHOLOGICAL_FIELDS: tuple[FieldSpec, ...] = (
+    _f("cancer_history", "bool", "History of cancer.", group=_P, source="Henschke 2013"),
+    _f("active_cancer", "bool", "Active (treated or untreated) cancer.", group=_P),
+    _f("cancer_primary", "category", "Primary tumour of a known cancer.",
+       categories=CANCER_PRIMARIES, group=_P, source="Mauch 2018"),
+    _f("weight_loss", "bool", "Unexplained weight loss.", group=_P),
+    _f("night_pain", "bool", "Night pain.", group=_P),
+    _f("esr_mm_h", "float", "Erythrocyte sedimentation rate.", unit="mm/h", min=1, max=150,
+       group=_P),
+    _f("crp_mg_l", "float", "C-reactive protein.", unit="mg/L", min=0, max=400, group=_P),
+    _f("alp_u_l", "float", "Alkaline phosphatase.", unit="U/L", min=20, max=2000, group=_P),
+    _f("m_protein", "bool", "Monoclonal protein detected.", group=_P),
+    _f("sflc_ratio", "float", "Serum free light chain ratio.", min=0.01, max=1000, group=_P),
+    *(_f(name, "bool", text, group=_P, source="Cuenod 1996; Jung 2003; Baur 2002")
+      for name, text in MRI_MALIGNANCY_SIGNS.items()),
+    _f("adc_1e3_mm2_s", "float", "Apparent diffusion coefficient (DWI).",
+       unit="1e-3 mm2/s", min=0.3, max=3.0, group=_P, source="Suh 2018 (Eur Radiol)"),
+    _f("cs_si_ratio", "float", "Chemical-shift opposed/in-phase signal intensity ratio.",
+       min=0.1, max=1.6, group=_P, source="Suh 2018 (AJR)"),
+    _f("asym_collapse_deg", "float", "Asymmetric collapse on the AP radiograph.",
+       unit="degrees", min=0, max=25, group=_P, source="Suzuki 2017"),
+    _f("malignant", "bool", "Malignant (pathological) fracture, by biopsy or 6-month "
+       "follow-up.", role="outcome", group="outcome: malignancy"),
+    _f("vcf_etiology", "category", "Cause of the vertebral fracture.",
+       categories=("osteoporotic", "metastatic", "myeloma_lymphoma", "infection", "other"),
+       role="outcome", group="outcome: malignancy"),
+    _f("etiology_reference", "category", "How the cause was established.",
+       categories=("biopsy", "followup_6m", "imaging"), role="admin",
+       group="outcome: malignancy"),
+)  # fmt: skip
+
+
 _RULES: tuple[RowRule, ...] = (
     RowRule(
         "fx_time_positive",
@@ -722,6 +855,52 @@ _RULES: tuple[RowRule, ...] = (
     ),
 )
 
+_CERVICAL_RULES: tuple[RowRule, ...] = (
+    RowRule(
+        "dens_type_only_at_c2",
+        ("anderson_dalonzo", "level"),
+        expr='if anderson_dalonzo is not missing then level == "C2"',
+        message="anderson_dalonzo (a dens fracture type) is recorded for a level other than C2",
+    ),
+    RowRule(
+        "grauer_subtype_only_for_type_ii",
+        expr='if grauer_subtype is not missing then anderson_dalonzo == "II"',
+        message="grauer_subtype is recorded but anderson_dalonzo is not type II",
+    ),
+    RowRule(
+        "dens_direction_matches_displacement",
+        expr='if dens_displacement_dir == "none" then dens_displacement_mm < 1',
+        message="dens_displacement_dir is none but dens_displacement_mm is 1 mm or more",
+    ),
+    RowRule(
+        "death_flags_follow_death_time",
+        expr="if death_event == false then not (death_30d == true or death_90d == true or "
+        "death_1y == true)",
+        message="a death flag is set but death_event is false",
+        optional=("death_30d", "death_90d", "death_1y"),
+    ),
+    RowRule(
+        "death_30d_matches_time",
+        expr="if death_event then death_30d == (time_to_death_d <= 30)",
+        message="death_30d disagrees with time_to_death_d",
+    ),
+    RowRule(
+        "primary_needs_cancer_history",
+        expr="if cancer_primary is not missing then cancer_history != false",
+        message="cancer_primary is recorded but cancer_history is false",
+    ),
+    RowRule(
+        "active_cancer_needs_history",
+        expr="if active_cancer then cancer_history != false",
+        message="active_cancer is true but cancer_history is false",
+    ),
+    RowRule(
+        "etiology_matches_malignant",
+        expr='malignant == (vcf_etiology in ["metastatic", "myeloma_lymphoma"])',
+        message="malignant disagrees with vcf_etiology",
+    ),
+)
+
 _DERIVED: tuple[DerivedFeature, ...] = (
     DerivedFeature(
         "region",
@@ -769,9 +948,15 @@ _DERIVED: tuple[DerivedFeature, ...] = (
 )
 
 #: The default clinical-record schema for acute osteoporotic vertebral fractures.
+#: Baseline fields of the osteoporotic vertebral fracture records (features and
+#: treatments; the predictors of the OVF endpoints).
+OVF_BASELINE_FIELDS: tuple[str, ...] = tuple(
+    f.name for f in _FIELDS if f.role in ("feature", "treatment")
+)
+
 SPINE_SCHEMA: Schema = Schema(
-    _FIELDS,
-    _RULES,
+    _FIELDS + _CERVICAL_FIELDS + _PATHOLOGICAL_FIELDS,
+    _RULES + _CERVICAL_RULES,
     name="spine-ovf",
     version="1",
     derived=_DERIVED,
