@@ -53,6 +53,12 @@ def competing():
     return model, cohort
 
 
+@pytest.fixture(scope="module")
+def competing_report(competing):
+    model, cohort = competing
+    return evaluate(model, cohort, n_bootstrap=8, subgroups=("sex",), explain=False)
+
+
 def _eligible(model, cohort):
     checked = sr.validate(cohort)
     return checked[model.endpoint_.eligible(checked).to_numpy()]
@@ -244,9 +250,9 @@ def test_sample_size_uses_model_matrix_columns_and_pmsampsize(binary, binary_rep
 
 
 # -- time-to-event endpoints ---------------------------------------------------------------
-def test_competing_endpoint_metrics_match_direct_computation(competing, tmp_path):
+def test_competing_endpoint_metrics_match_direct_computation(competing, competing_report, tmp_path):
     model, cohort = competing
-    report = evaluate(model, cohort, n_bootstrap=8, subgroups=("sex",), explain=False)
+    report = competing_report
     table = report.to_frame()
     horizons = set(model.horizons_)
     for name in ("competing_c", "td_auc", "oe_ratio"):
@@ -273,6 +279,53 @@ def test_competing_endpoint_metrics_match_direct_computation(competing, tmp_path
     assert report.sample_size["inputs"]["type"] == "s"
     json.dumps(report.to_dict())
     assert report.to_html(tmp_path / "competing.html").stat().st_size > 10_000
+
+
+def test_time_to_event_report_has_full_calibration_at_every_horizon(competing, competing_report):
+    """Issue 14.6: Brier, integrated Brier, calibration slope and intercept, O/E and a
+    smoothed curve against Aalen-Johansen at each horizon, each with bootstrap CIs, equal
+    to the public metric functions on the same predictions."""
+    model, cohort = competing
+    report = competing_report
+    table = report.to_frame()
+    horizons = set(model.horizons_)
+    shown = ("brier", "calibration_slope", "calibration_intercept", "oe_ratio")
+    for name in shown:
+        rows = table[table["metric"] == name]
+        assert set(rows["horizon"]) == horizons, name
+        assert rows[["estimate", "lower", "upper"]].notna().all().all(), name
+        assert ((rows["lower"] <= rows["estimate"]) & (rows["estimate"] <= rows["upper"])).all()
+    assert table.loc[table["metric"] == "ibs", ["estimate", "lower", "upper"]].notna().all().all()
+    eligible = _eligible(model, cohort)
+    time = eligible["fx_time_days"].to_numpy(float)
+    event = eligible["fx_event"].to_numpy(int)
+    grid = report.settings["ibs_times"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", sr.DataQualityWarning)
+        risk = model.predict_risk(eligible)
+        on_grid = model.predict_risk(eligible, horizons=grid).drop(columns="warnings")
+    got = table.set_index(["metric", "horizon"])["estimate"]
+    for h in model.horizons_:
+        p = risk[model.endpoint_.risk_column(h)].to_numpy()
+        assert got[("brier", h)] == pytest.approx(
+            m.brier_score_at_horizon(time, event, p, h, cause=1), rel=1e-12
+        )
+        assert got[("calibration_slope", h)] == pytest.approx(
+            m.calibration_slope_at_horizon(time, event, p, h, cause=1), rel=1e-9
+        )
+        assert got[("calibration_intercept", h)] == pytest.approx(
+            m.calibration_intercept_at_horizon(time, event, p, h, cause=1), rel=1e-9, abs=1e-12
+        )
+        curve = report.smoothed_calibration[h]
+        assert list(curve.columns) == ["predicted", "observed", "lower", "upper"]
+        expected = m.smoothed_calibration_at_horizon(time, event, p, h, cause=1)
+        np.testing.assert_allclose(curve["observed"], expected["observed"])
+        inside = (curve["lower"] <= curve["observed"]) & (curve["observed"] <= curve["upper"])
+        assert inside.mean() >= 0.8 and (curve["lower"] < curve["upper"]).all()
+    assert got[("ibs", max(horizons))] == pytest.approx(
+        m.integrated_brier_score_cif(time, event, on_grid.to_numpy(float), grid, cause=1)
+    )
+    assert "Brier score" in report.metric_table()["metric"].tolist()
 
 
 def test_competing_metrics_follow_the_endpoints_event_of_interest(competing):
@@ -332,6 +385,26 @@ def test_survival_endpoint_reports_harrell_uno_and_ibs(competing):
     for name in ("harrell_c", "uno_c", "ibs"):
         assert 0 < got.loc[name, "estimate"] < 1, name
     assert 0.55 < got.loc["harrell_c", "estimate"]
+    # cross-checked against scikit-survival, censoring from the training cohort
+    from sksurv.metrics import brier_score, integrated_brier_score
+    from sksurv.util import Surv
+
+    def surv(frame):
+        y = model.endpoint_.target(_eligible(model, frame))  # death is censoring here
+        return Surv.from_arrays(y["event"], y["time"])
+
+    eligible = _eligible(model, test)
+    grid = report.settings["ibs_times"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", sr.DataQualityWarning)
+        risk = model.predict_risk(eligible)["risk_365d"].to_numpy()
+        on_grid = model.predict_risk(eligible, horizons=grid).drop(columns="warnings")
+    y_train, y_test = surv(train), surv(test)
+    brier = report.to_frame().set_index(["metric", "horizon"]).loc[("brier", 365.25), "estimate"]
+    assert brier == pytest.approx(brier_score(y_train, y_test, 1 - risk, 365.25)[1][0])
+    assert got.loc["ibs", "estimate"] == pytest.approx(
+        integrated_brier_score(y_train, y_test, 1 - on_grid.to_numpy(float), grid)
+    )
     assert report.settings["censoring_reference"] == "training cohort"
     assert report.validation == "temporal"
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
 
@@ -49,14 +49,25 @@ class EvalData:
     risk : ndarray of shape (n, n_horizons)
         Predicted risk at each horizon.
     horizons : tuple of float
-    survival : ndarray of shape (n, n_grid) or None
-        Predicted survival on ``grid`` (survival endpoints, for the integrated Brier score).
+    grid_risk : ndarray of shape (n, n_grid) or None
+        Predicted risk (1 - survival, or cumulative incidence) on ``grid``, for the
+        integrated Brier score of time-to-event endpoints.
     grid : ndarray or None
     ref_time, ref_event : ndarray or None
-        Fixed censoring reference (a training cohort); None means the data itself.
+        Fixed censoring reference (a training cohort): times and event-of-interest
+        indicators (Uno's C, time-dependent AUC); None means the data itself.
+    ref_any : ndarray or None
+        Any-event indicators of the reference (censoring weights of the Brier score and
+        calibration at a horizon, where a competing event is not censoring).
     cause : int
         Competing risks: the event code of interest (the endpoint's
         ``event_of_interest``); the other non-zero codes are competing events.
+    scores : ndarray of shape (n, n_comparators) or None
+        Values of the comparators (existing scores or published calculators), NaN where
+        a record has none.
+    cache : dict
+        Quantities shared by several metrics of the same resample (censoring weights,
+        recalibrated comparator risks); empty in every new resample.
     """
 
     kind: str
@@ -64,11 +75,14 @@ class EvalData:
     time: FloatArray | None
     risk: FloatArray
     horizons: tuple[float, ...]
-    survival: FloatArray | None = None
+    grid_risk: FloatArray | None = None
     grid: FloatArray | None = None
     ref_time: FloatArray | None = None
     ref_event: np.ndarray | None = None
+    ref_any: np.ndarray | None = None
     cause: int = 1
+    scores: FloatArray | None = None
+    cache: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def __len__(self) -> int:
         return len(self.event)
@@ -80,7 +94,9 @@ class EvalData:
             event=self.event[rows],
             time=None if self.time is None else self.time[rows],
             risk=self.risk[rows],
-            survival=None if self.survival is None else self.survival[rows],
+            grid_risk=None if self.grid_risk is None else self.grid_risk[rows],
+            scores=None if self.scores is None else self.scores[rows],
+            cache={},
         )
 
     @property
@@ -100,6 +116,28 @@ class EvalData:
         if self.ref_time is not None and self.ref_event is not None:
             return self.ref_time, self.ref_event
         return self.follow_up, self.occurred
+
+    def censoring_reference(self) -> tuple[FloatArray, np.ndarray]:
+        """Time and any-event indicator of the cohort the censoring distribution is
+        estimated on (a competing event ends follow-up without censoring)."""
+        if self.ref_time is not None and self.ref_any is not None:
+            return self.ref_time, self.ref_any
+        return self.follow_up, np.asarray(self.event != 0, dtype=bool)
+
+    def horizon_outcome(self, horizon: float) -> tuple[np.ndarray, FloatArray]:
+        """Event of interest by ``horizon`` and its IPCW weight per record (cached)."""
+        key = ("ipcw", horizon)
+        if key not in self.cache:
+            from spinerisk.metrics._ipcw import censoring_survival, horizon_outcome
+
+            if "censoring" not in self.cache:
+                self.cache["censoring"] = censoring_survival(*self.censoring_reference())
+            codes = np.asarray(self.event, dtype=np.int64)
+            cause = self.cause if self.kind == "competing" else 1
+            self.cache[key] = horizon_outcome(
+                self.follow_up, codes, horizon, cause, self.cache["censoring"]
+            )
+        return self.cache[key]  # type: ignore[no-any-return]
 
     def at(self, horizon: float) -> FloatArray:
         """Predicted risk at one of ``horizons``."""
@@ -146,6 +184,32 @@ def _oe(d: EvalData, h: float) -> float:
     return float(m.observed_expected_at_horizon(d.follow_up, d.event, d.at(h), h, cause=cause))
 
 
+def _brier_at(d: EvalData, h: float) -> float:
+    y, w = d.horizon_outcome(h)
+    return float(np.mean(w * np.square(y - d.at(h))))
+
+
+def _slope_at(d: EvalData, h: float, *, intercept_only: bool = False) -> float:
+    from spinerisk.metrics._common import fit_logistic
+    from spinerisk.metrics._ipcw import _logit
+
+    y, w = d.horizon_outcome(h)
+    lp = _logit(d.at(h))
+    if intercept_only:
+        return float(fit_logistic(y, np.ones((len(lp), 1)), w, offset=lp)[0])
+    return float(fit_logistic(y, np.column_stack([np.ones_like(lp), lp]), w)[1])
+
+
+def _ibs(d: EvalData) -> float:
+    if d.grid_risk is None or d.grid is None:
+        raise ValueError("No predicted risks on a time grid.")
+    scores = [
+        np.mean(w * np.square(y - d.grid_risk[:, k]))
+        for k, (y, w) in enumerate(d.horizon_outcome(float(t)) for t in d.grid)
+    ]
+    return float(np.trapezoid(scores, d.grid) / (d.grid[-1] - d.grid[0]))
+
+
 def _survival_specs(kind: str, horizons: Sequence[float], with_ibs: bool) -> list[MetricSpec]:
     from spinerisk import metrics as m
 
@@ -173,17 +237,14 @@ def _survival_specs(kind: str, horizons: Sequence[float], with_ibs: bool) -> lis
         )
         specs += [MetricSpec("competing_c", h, partial(_competing_c, h=h)) for h in horizons]
     specs += [MetricSpec("td_auc", h, partial(_td_auc, h=h)) for h in horizons]
-    if kind == "survival" and with_ibs:
-
-        def ibs(d: EvalData) -> float:
-            ref_time, ref_event = d.reference()
-            if d.survival is None or d.grid is None:
-                raise ValueError("No survival predictions on a time grid.")
-            return m.integrated_brier_score(
-                ref_time, ref_event, d.follow_up, d.occurred, d.survival, d.grid
-            )
-
-        specs.append(MetricSpec("ibs", last, ibs))
+    specs += [MetricSpec("brier", h, partial(_brier_at, h=h)) for h in horizons]
+    if with_ibs:
+        specs.append(MetricSpec("ibs", last, _ibs))
+    specs += [MetricSpec("calibration_slope", h, partial(_slope_at, h=h)) for h in horizons]
+    specs += [
+        MetricSpec("calibration_intercept", h, partial(_slope_at, h=h, intercept_only=True))
+        for h in horizons
+    ]
     specs += [MetricSpec("oe_ratio", h, partial(_oe, h=h)) for h in horizons]
     return specs
 
@@ -195,10 +256,12 @@ def metric_specs(
 
     Binary: AUROC, AUPRC, Brier, scaled Brier, calibration slope and intercept, O/E and
     ECE. Survival: Harrell's C (risk at the last horizon), Uno's C truncated at the last
-    horizon, time-dependent AUC and O/E at each horizon and the integrated Brier score.
-    Competing: cause-specific C, competing-risks C, time-dependent AUC (competing
-    events censored) and O/E (Aalen-Johansen observed) at each horizon. Calibration of
-    the CIF against Aalen-Johansen per risk bin is in the report's calibration tables.
+    horizon; competing: cause-specific C and competing-risks C at each horizon. Both
+    time-to-event kinds then have, at each horizon, the time-dependent AUC (competing
+    events censored), the IPCW Brier score, calibration slope and intercept (competing
+    events are known non-events) and O/E (Kaplan-Meier or Aalen-Johansen observed), and
+    the integrated Brier score over the follow-up grid. Binned and smoothed calibration
+    curves are in the report's calibration tables.
     """
     if kind == "binary":
         return _binary_specs(horizons[0])

@@ -11,19 +11,17 @@ import numpy as np
 import pandas as pd
 
 from spinerisk.evaluation._bootstrap import MetricSpec, bootstrap_metrics, evaluate_specs
+from spinerisk.evaluation._curves import SURVIVAL_THRESHOLDS, curves
 from spinerisk.evaluation._data import EvalData, metric_specs, subgroup_specs
 from spinerisk.evaluation._report import EvaluationReport
 from spinerisk.models._risk_model import trained_on_synthetic
 
-__all__ = ["DEFAULT_SUBGROUPS", "evaluate"]
+__all__ = ["DEFAULT_SUBGROUPS", "SURVIVAL_THRESHOLDS", "evaluate"]
 
 #: Subgroups audited by default (``age_band`` and ``region`` are derived).
 #: Subgroups of the spine schema's reports (a model reads its own:
 #: :attr:`spinerisk.schema.Schema.subgroup_names`).
 DEFAULT_SUBGROUPS: tuple[str, ...] = ("sex", "age_band", "region", "centre_id")
-#: Decision-curve thresholds of time-to-event endpoints when none are given (each
-#: distinct treated group costs one Kaplan-Meier or Aalen-Johansen fit).
-SURVIVAL_THRESHOLDS: tuple[float, ...] = tuple(round(0.02 * k, 2) for k in range(1, 31))
 #: Subgroups with fewer events than this get no metrics (a note instead).
 MIN_SUBGROUP_EVENTS = 10
 _VALIDATION = ("internal", "split", "temporal", "external")
@@ -93,7 +91,7 @@ def _predict(
     horizons: tuple[float, ...],
     *,
     grid: np.ndarray | None = None,
-    ref: tuple[np.ndarray, np.ndarray] | None = None,
+    ref: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
 ) -> tuple[EvalData, int]:
     """Outcomes and predicted risks of eligible records, and the number flagged."""
     from spinerisk.exceptions import DataQualityWarning
@@ -103,10 +101,10 @@ def _predict(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DataQualityWarning)
         pred = model.predict_risk(data, horizons=horizons)
-        survival = None
-        if ep.kind == "survival" and grid is not None and grid.size:
+        grid_risk = None
+        if ep.kind != "binary" and grid is not None and grid.size:
             on_grid = model.predict_risk(data, horizons=grid)
-            survival = 1.0 - on_grid.drop(columns="warnings").to_numpy(dtype=float)
+            grid_risk = on_grid.drop(columns="warnings").to_numpy(dtype=float)
     flagged = int((pred["warnings"] != "").sum())
     risk = pred.drop(columns="warnings").to_numpy(dtype=float)
     if ep.kind == "binary":
@@ -120,10 +118,11 @@ def _predict(
             target["time"].astype(float),
             risk,
             horizons,
-            survival=survival,
-            grid=grid if survival is not None else None,
+            grid_risk=grid_risk,
+            grid=grid if grid_risk is not None else None,
             ref_time=None if ref is None else ref[0],
             ref_event=None if ref is None else ref[1],
+            ref_any=None if ref is None else ref[2],
             cause=ep.event_of_interest,
         )
     return evd, flagged
@@ -163,7 +162,7 @@ def _optimism_one(
 def _with_reference(evd: EvalData, like: EvalData) -> EvalData:
     from dataclasses import replace
 
-    return replace(evd, ref_time=like.ref_time, ref_event=like.ref_event)
+    return replace(evd, ref_time=like.ref_time, ref_event=like.ref_event, ref_any=like.ref_any)
 
 
 def _optimism(
@@ -200,7 +199,7 @@ def _cross_validate(
     specs: list[MetricSpec],
     horizons: tuple[float, ...],
     grid: np.ndarray | None,
-    ref: tuple[np.ndarray, np.ndarray] | None,
+    ref: tuple[np.ndarray, np.ndarray, np.ndarray] | None,
     *,
     cv: int,
     random_state: int,
@@ -231,46 +230,17 @@ def _cross_validate(
         None if first.time is None else np.concatenate([p[1].time for p in parts]),
         np.vstack([p[1].risk for p in parts]),
         horizons,
-        survival=None if first.survival is None else np.vstack([p[1].survival for p in parts]),
+        grid_risk=None if first.grid_risk is None else np.vstack([p[1].grid_risk for p in parts]),
         grid=first.grid,
         ref_time=first.ref_time,
         ref_event=first.ref_event,
+        ref_any=first.ref_any,
         cause=first.cause,
     )
     return evaluate_specs(specs, pooled)
 
 
-# -- curves, subgroups, summaries ---------------------------------------------------------------
-def _curves(
-    evd: EvalData, thresholds: Any
-) -> tuple[dict[float, pd.DataFrame], dict[float, pd.DataFrame], dict[float, pd.DataFrame]]:
-    from spinerisk import metrics as m
-
-    if thresholds is None and evd.kind != "binary":
-        thresholds = SURVIVAL_THRESHOLDS
-    binned: dict[float, pd.DataFrame] = {}
-    smooth: dict[float, pd.DataFrame] = {}
-    decision: dict[float, pd.DataFrame] = {}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # sparse bins are flagged in the tables themselves
-        for h in evd.horizons:
-            p = evd.at(h)
-            time = evd.time if evd.time is not None else np.empty(0)
-            if evd.kind == "binary":
-                binned[h] = m.calibration_curve(evd.event, p, n_bins=10, strategy="quantile")
-                smooth[h] = m.smoothed_calibration(evd.event, p)
-                decision[h] = m.net_benefit(evd.event, p, thresholds)
-            elif evd.kind == "survival":
-                binned[h] = m.survival_calibration(time, evd.event, p, h, n_bins=10)
-                decision[h] = m.net_benefit_survival(time, evd.event, p, h, thresholds)
-            else:
-                binned[h] = m.cif_calibration(time, evd.event, p, h, cause=evd.cause, n_bins=10)
-                decision[h] = m.net_benefit_survival(
-                    time, evd.event, p, h, thresholds, cause=evd.cause
-                )
-    return binned, smooth, decision
-
-
+# -- subgroups, summaries ------------------------------------------------------------------------
 def _subgroup_values(data: pd.DataFrame, name: str, schema: Any) -> pd.Series:
     """A subgroup variable: a derived feature of the schema (computed from the records as
     the features compute it), else a column of the cohort."""
@@ -644,12 +614,19 @@ def evaluate(
         ref_event = (
             y_train["event"] == ep.event_of_interest if ep.kind == "competing" else y_train["event"]
         )
-        ref = (y_train["time"].astype(float), np.asarray(ref_event, dtype=bool))
+        ref = (
+            y_train["time"].astype(float),
+            np.asarray(ref_event, dtype=bool),
+            np.asarray(y_train["event"] != 0, dtype=bool),
+        )
 
     grid = None
-    if ep.kind == "survival":
+    if ep.kind != "binary":
         y = ep.target(data)
-        grid = _ibs_grid(y["time"].astype(float), y["event"].astype(bool), hs[-1])
+        of_interest = (
+            y["event"] == ep.event_of_interest if ep.kind == "competing" else y["event"] != 0
+        )
+        grid = _ibs_grid(y["time"].astype(float), np.asarray(of_interest, dtype=bool), hs[-1])
     evd, flagged = _predict(model, data, hs, grid=grid, ref=ref)
     if len(np.unique(evd.occurred)) < 2:
         raise ValueError(
@@ -703,7 +680,9 @@ def evaluate(
             )
         )
 
-    binned, smooth, decision = _curves(evd, thresholds)
+    binned, smooth, decision = curves(
+        evd, thresholds, n_bootstrap=n_bootstrap, ci=ci, random_state=random_state
+    )
     subgroup_table, subgroup_notes = _subgroups(
         data,
         evd,
@@ -774,6 +753,7 @@ def evaluate(
                 if ep.kind == "binary"
                 else ("training cohort" if ref is not None else "evaluation cohort")
             ),
+            "ibs_times": None if grid is None else [float(t) for t in grid],
             "n_bootstrap_subgroups": n_bootstrap_subgroups,
             "subgroup_horizon": hs[0],
             "min_subgroup_events": min_subgroup_events,

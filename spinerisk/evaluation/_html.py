@@ -205,6 +205,16 @@ def _calibration_figure(report: EvaluationReport) -> dict[str, str] | None:
         smooth = report.smoothed_calibration.get(h)
         if smooth is not None and len(smooth):
             ax.plot(smooth["predicted"], smooth["observed"], color="#d9730d", label="smoothed")
+            if "lower" in smooth and np.isfinite(smooth["lower"].to_numpy(float)).any():
+                ax.fill_between(
+                    smooth["predicted"].to_numpy(float),
+                    smooth["lower"].to_numpy(float),
+                    smooth["upper"].to_numpy(float),
+                    color="#d9730d",
+                    alpha=0.2,
+                    lw=0,
+                    label="smoothed (bootstrap band)",
+                )
         ax.set_xlim(0, top)
         ax.set_ylim(0, top)
         ax.set_xlabel("Predicted risk")
@@ -429,8 +439,13 @@ def render_html(report: EvaluationReport) -> str:
         "metric_notes": metric_notes,
         "calibration_line": (
             "Predicted against observed risk in tenths of predicted risk (observed: outcome "
-            "rate, Kaplan-Meier or Aalen-Johansen at the horizon), with the smoothed curve "
-            "where available. Points on the dashed line are perfectly calibrated."
+            "rate, Kaplan-Meier or Aalen-Johansen at the horizon), and the smoothed curve "
+            "with its pointwise bootstrap band (binary: LOWESS; time-to-event: running "
+            "windows of 20% of the records, mean predicted risk against their Kaplan-Meier "
+            "or Aalen-Johansen observed risk). Points on the dashed line are perfectly "
+            "calibrated. Brier score, calibration slope and intercept at each horizon are in "
+            "the metrics table (time-to-event: weighted for censoring, competing events "
+            "counted as non-events)."
         ),
         "calibration_figures": figs,
         "calibration_tables": cal_tables,

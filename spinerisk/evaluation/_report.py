@@ -110,7 +110,10 @@ class EvaluationReport:
     calibration : dict of float to DataFrame
         Binned calibration per horizon (``bin, n, mean_predicted, observed, lower, upper``).
     smoothed_calibration : dict of float to DataFrame
-        Smoothed calibration per horizon (binary endpoints).
+        Smoothed calibration per horizon (``predicted, observed, lower, upper``; the
+        band is a pointwise percentile bootstrap interval): LOWESS for binary
+        endpoints, running windows against Kaplan-Meier / Aalen-Johansen for
+        time-to-event endpoints.
     decision_curve : dict of float to DataFrame
         Net benefit of the model, treat-all and treat-none per threshold and horizon.
     subgroups : DataFrame
