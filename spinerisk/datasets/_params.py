@@ -579,7 +579,7 @@ default=0.30, 0.60, 0.50
 
         The addendum's "history 8% gives about 5%" is 8.9% with the clinic's conditional
         probabilities, so this preset also lowers them (0.40 with a cancer history, 0.02
-        without) [A]: 0.08 x 0.40 + 0.92 x 0.02 = 5.0%.
+        without) [A]: 0.08 x 0.40 + 0.92 x 0.02 = 5.04%.
 
         Returns
         -------
