@@ -722,21 +722,53 @@ default="radiographic_vf"
         ``augmentation_rate`` (treatment drift).
     return_oracle : bool, default=False
         Also return the true, noise-free risks and predictor values.
+    mode : {"ovf", "trauma"}, default="ovf"
+        ``"ovf"``: the acute osteoporotic fracture cohort described above. ``"trauma"``:
+        a mixed traumatic spinal fracture cohort (30% cervical, 70% thoracolumbar, all
+        ages) with the cervical sub-cohorts of the domain addendum: type II odontoid
+        fractures in adults aged 65 or more and their unstable nonunion at 12 months,
+        death after a cervical fracture (early excess hazard; 30 days, 90 days, 1 year)
+        and, optionally, the AIS grade at 12 months. The OVF-only parameters
+        (``profile``, ``missing``, ``noise``, ``centre_effect_sd``, ``hu_offset``,
+        ``augmentation_rate``, ``outcome_definition``, ``nonunion_prevalence``,
+        ``collapse_prevalence``, ``nonlinear``) must keep their defaults in trauma mode.
+    malignant : {"none", "clinic", "screening"} or MalignantParams, default="none"
+        Malignant (pathological) fractures in the OVF cohort. ``"none"``: the cohort
+        of the OVF prognosis studies, which excluded them. ``"clinic"``: the spine-clinic
+        mix of the addendum, 12.7% malignant (cancer history 15%). ``"screening"``: about
+        5% malignant. A :class:`~spinerisk.datasets.MalignantParams` sets every
+        assumption. Adds cancer history and primary, red-flag symptoms and labs, ten MRI
+        signs, ADC and chemical-shift ratio, ``malignant``, ``vcf_etiology`` and
+        ``etiology_reference``; OVF outcomes are missing for malignant fractures. The
+        other columns of benign records are the same as with ``"none"``.
+    trauma : TraumaParams or None, default=None
+        Assumptions of the trauma cohort (mode ``"trauma"`` only); None means
+        ``TraumaParams()``, the addendum's values.
 
     Returns
     -------
-    cohort : DataFrame of shape (n, 52)
+    cohort : DataFrame of shape (n, n_columns)
         Records with the columns of :data:`spinerisk.schema.SPINE_SCHEMA` that the
-        generator produces, in schema order and with the schema dtypes. ``cohort.attrs``
-        holds ``synthetic=True``, the generator name, seed, profile, a description and
-        the solved ``intercepts``.
+        generator produces (52 by default), in schema order and with the schema dtypes.
+        ``cohort.attrs`` holds ``synthetic=True``, the generator name, seed, profile,
+        mode, malignant preset, a description and the solved ``intercepts``.
     oracle : DataFrame of shape (n, n_oracle_columns)
         Only when ``return_oracle=True``. Same index plus ``patient_id``: true risks
         (``p_nonunion``, ``p_collapse``, ``cif_fx_365``/``730``/``1826``,
         ``cif_death_365``/``730``/``1826``), linear predictors (``lp_nonunion``, the
         nonunion logit; ``collapse_mu``, the mean additional height loss; ``lp_fx`` and
         ``lp_death``, the log-hazard ratios without baseline), latent event times and
-        the true values of the noisy or missing predictors (``true_<field>``).
+        the true values of the noisy or missing predictors (``true_<field>``). With
+        malignant fractures: ``malignant``, the exact posterior probability of
+        malignancy given the prior (``p_malignant_prior``), the clinical findings
+        (``p_malignant_clinical``), + MRI signs (``p_malignant_clinical_mri``), + ADC and
+        chemical shift (``p_malignant_clinical_mri_quant``), + M-protein
+        (``p_malignant``), and ``latent_marrow_score``; OVF risks are missing for
+        malignant fractures. In trauma mode: ``p_unstable_nonunion``,
+        ``lp_unstable_nonunion``, ``p_non_osseous``, ``p_death_30d``, ``p_death_90d``,
+        ``p_death_1y``, ``lp_death_cervical``, ``latent_death_time_days``,
+        ``followup_end_days``, ``p_ais_improved``, ``cervical_older_stratum`` and
+        ``odontoid_type2``.
 
     Raises
     ------
@@ -752,6 +784,10 @@ default="radiographic_vf"
     -----
     **SYNTHETIC DATA: not real patients, not clinically validated.** Use it to develop
     and test software, never to inform care.
+
+    The default cohort (``mode="ovf"``, ``malignant="none"``) is the same, record for
+    record, as before the trauma mode and malignant fractures existed: they draw from a
+    fifth random stream, independent of the four the OVF cohort uses.
 
     Intercepts are solved by root-finding on each generated cohort, so targets hold for
     any profile or scenario: the nonunion and collapse intercepts give the requested
@@ -807,6 +843,17 @@ default="radiographic_vf"
     True
     >>> bool(oracle["patient_id"].equals(cohort["patient_id"]))
     True
+
+    Malignant fractures, and the trauma cohort:
+
+    >>> cohort = make_spine_cohort(2000, seed=1, malignant="clinic")
+    >>> cohort.attrs["malignant_share"]
+    0.12825
+    >>> bool(cohort.loc[cohort["malignant"], "nonunion"].isna().all())
+    True
+    >>> trauma = make_spine_cohort(2000, seed=1, mode="trauma")
+    >>> sorted(trauma["anderson_dalonzo"].dropna().unique().tolist())
+    ['I', 'II', 'III']
 
     Parameters are checked before anything is simulated:
 
