@@ -230,8 +230,9 @@ def create_app(
             predictions=[
                 RecordRisk(
                     id=str(rid),
-                    risk={_risk_key(c): float(row[c]) for c in horizons},
+                    risk={_risk_key(c): _probability(row[c]) for c in horizons},
                     warnings=[w for w in str(row["warnings"]).split("; ") if w],
+                    **_gate_fields(row),
                 )
                 for rid, row in risks.iterrows()
             ],
@@ -283,6 +284,23 @@ def create_app(
     return app
 
 
+def _probability(value: Any) -> float | None:
+    """A risk for JSON: None where the model gives none (an out-of-scope record)."""
+    x = float(value)
+    return None if math.isnan(x) else x
+
+
+def _gate_fields(row: Any) -> dict[str, Any]:
+    """status, p_malignant and status_reason of a gated model's prediction row."""
+    if "status" not in row.index:
+        return {}
+    return {
+        "status": str(row["status"]),
+        "p_malignant": float(row["p_malignant"]),
+        "status_reason": str(row["status_reason"]) or None,
+    }
+
+
 def _risk_key(column: str) -> str:
     """Key of a risk in answers: the horizon (``183d``, ``60mo``), or ``outcome`` for a
     binary endpoint without a horizon (column ``risk``)."""
@@ -320,7 +338,9 @@ def _load(source: Any, max_records: int, max_body_bytes: int, audit_log: Any) ->
         )
     ep = model.endpoint_
     schema = _schema_of(model)
-    fields = [model.id_field_, *ep.predictors(schema)]
+    from spinerisk.models._gate import gate_fields  # a gated model also reads the gate's
+
+    fields = [model.id_field_, *ep.predictors(schema), *gate_fields(model)]
     if manifest is not None and sha256 is not None:
         created = str(manifest.get("created_utc"))
         versions = dict(manifest.get("versions") or {})

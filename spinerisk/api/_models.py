@@ -179,13 +179,24 @@ class RecordRisk(BaseModel):
     """Risk of one record."""
 
     id: str = Field(description="Record identifier, as sent.")
-    risk: dict[str, float] = Field(
-        description="Probability of the outcome by horizon, keyed '<days>d' (such as '183d')."
+    risk: dict[str, float | None] = Field(
+        description="Probability of the outcome by horizon, keyed by the horizon in the "
+        "endpoint's unit ('183d', '60mo', '1y'; 'outcome' for an endpoint without a horizon); "
+        "null when a malignancy gate puts the record out of scope."
     )
     warnings: list[str] = Field(
         description="Inputs outside the training data ('out_of_range:<field>=...', "
         "'unseen_category:<field>=...'): the risk is an extrapolation."
     )
+    status: str | None = Field(
+        None,
+        description="With a malignancy gate: in_scope, warning, or out_of_scope (no risk is "
+        "given: the fracture may be malignant; work-up first).",
+    )
+    p_malignant: float | None = Field(
+        None, description="With a malignancy gate: probability of a malignant fracture."
+    )
+    status_reason: str | None = Field(None, description="Why the status is not in_scope.")
 
 
 class PredictResponse(BaseModel):

@@ -165,6 +165,11 @@ class FastPredictor:
         from sklearn.utils.validation import check_is_fitted
 
         check_is_fitted(model, "estimator_")
+        if getattr(model, "gate_", None) is not None:
+            raise UnsupportedModelError(
+                "the model is bound to a malignancy gate; its predictions (with the gate's "
+                "status) come from RiskModel.predict_risk, the batch path."
+            )
         schema = model.input_schema_
         self.model_ = model
         self.schema_ = schema

@@ -411,6 +411,7 @@ def _predict_checked(model: Any, checked: pd.DataFrame, timer: _Timer) -> pd.Dat
     horizons = model.horizons_
     columns = [model.endpoint_.risk_column(h) for h in horizons]
     out = pd.DataFrame({id_field: checked[id_field].astype(object).to_numpy()})
+    gated = getattr(model, "gate_", None) is not None
     if len(checked) == 0:
         values = np.empty((0, len(columns)))
     else:
@@ -421,6 +422,10 @@ def _predict_checked(model: Any, checked: pd.DataFrame, timer: _Timer) -> pd.Dat
         from spinerisk.monitor import input_warnings  # what predict_risk reports
 
         out["warnings"] = input_warnings(model, checked).to_numpy(dtype=object)
+    if gated:  # status, p_malignant, status_reason (as RiskModel.predict_risk)
+        from spinerisk.models._gate import apply_gate
+
+        out = apply_gate(model, checked.set_axis(out.index, axis=0), out)
     return out
 
 
