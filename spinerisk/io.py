@@ -254,7 +254,7 @@ class _TextRow(NamedTuple):
     """One data row of a text file: where it starts, its fields, why it is unreadable."""
 
     line: int
-    fields: list[str | None]
+    fields: list[Any]  # text, or None where a value is not kept (too long, absent)
     problem: str | None
     text: str = ""  # the row's lines as read (readable rows only)
 
@@ -339,7 +339,7 @@ class _TextTable:
         with self._open() as fh:
             lines = _Lines(fh)
             try:
-                header = next(self._reader(lines), [])
+                header: list[str] = next(self._reader(lines), [])
             except UnicodeDecodeError as exc:
                 raise _locate_bad_bytes(self.path, self.encoding) from exc
             except (csv.Error, _RecordTooLong) as exc:

@@ -396,3 +396,19 @@ def test_a_terminated_run_leaves_no_patient_data_behind(tmp_path, bundle, sig):
     result = runner.invoke(app, _score_argv(bundle, small, out))
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in out.parent.iterdir()) == ["scores.csv"]
+
+
+def test_train_rejects_path_that_is_a_folder_exits_2_without_leftovers(tmp_path):
+    cohort = sr.make_spine_cohort(300, seed=4)
+    cohort["sex"] = cohort["sex"].astype(object)
+    cohort.loc[7, "sex"] = "X"
+    src = tmp_path / "cohort.csv"
+    cohort.to_csv(src, index=False)
+    (tmp_path / "rejects.csv").mkdir()
+    argv = ["train", "--input", str(src), "--backend", "linear"]
+    argv += ["--output", str(tmp_path / "m.srb"), "--rejects", str(tmp_path / "rejects.csv")]
+    result = runner.invoke(app, argv)
+    assert result.exit_code == 2, result.output
+    assert "Cannot write the rejects file" in result.stderr
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert _leftovers(tmp_path) == [] and list((tmp_path / "rejects.csv").iterdir()) == []

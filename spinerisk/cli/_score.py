@@ -148,15 +148,13 @@ def score(
 
 
 def _write_csv(frame: Any, path: Path | None) -> None:
-    import os
-    import tempfile
+    """Write a rejects table (``.csv``, formula-safe, or ``.parquet``) through a private
+    temporary file (see :func:`spinerisk.scoring._file.write_table_atomically`); a
+    location that cannot be written exits with code 2 and a message, leaving nothing."""
+    from spinerisk.scoring._file import write_table_atomically
 
     assert path is not None
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            frame.to_csv(fh, index=False)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        write_table_atomically(frame, path)
+    except _bad_input_errors() as exc:
+        _fail(exc)

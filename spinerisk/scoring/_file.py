@@ -577,7 +577,8 @@ def _local_chunks(
             item = next(it, None)
         if item is None:
             return
-        frame, rows, read_rejects = _split_lenient_numbers(*item, numbers)
+        frame, rows, read_rejects = item
+        frame, rows, read_rejects = _split_lenient_numbers(frame, rows, read_rejects, numbers)
         chunk = _score_chunk(
             model,
             frame,
