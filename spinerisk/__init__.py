@@ -46,6 +46,7 @@ if _typing.TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from spinerisk.schema._validate import ValidationResult, validate
     from spinerisk.scoring import score_dask, score_file
     from spinerisk.summary import table_one
+    from spinerisk.update import update
 
 __all__ = [
     "SPINE_SCHEMA",
@@ -80,6 +81,7 @@ __all__ = [
     "score_file",
     "table_one",
     "temporal_split",
+    "update",
     "validate",
 ]
 
@@ -116,6 +118,7 @@ _LAZY = {
     "centre_split": "spinerisk.evaluation",
     "score_dask": "spinerisk.scoring",
     "score_file": "spinerisk.scoring",
+    "update": "spinerisk.update",
 }
 
 

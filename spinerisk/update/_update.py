@@ -6,6 +6,7 @@ import copy
 import hashlib
 import numbers
 import os
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -31,7 +32,15 @@ _DESCRIPTIONS = {
 
 
 def _check(method: Any, alpha: Any, random_state: Any) -> None:
-    if not isinstance(method, str) or method not in METHODS:
+    if isinstance(method, Mapping):
+        allowed = [m for m in METHODS if m != "refit"]
+        bad = {k: v for k, v in method.items() if not isinstance(v, str) or v not in allowed}
+        if bad or not method:
+            raise ValueError(
+                "method per cause must map each event code to one of "
+                f"{', '.join(map(repr, allowed))}; got method={dict(method)!r}."
+            )
+    elif not isinstance(method, str) or method not in METHODS:
         raise ValueError(
             f"method must be one of {', '.join(map(repr, METHODS))}; got method={method!r}."
         )
@@ -72,7 +81,8 @@ def _resolve(model: Any, parent_sha256: str | None) -> tuple[Any, str | None]:
 def update(
     model: Any,
     cohort: pd.DataFrame,
-    method: Literal["auto", "keep", "intercept", "recalibrate", "revise", "refit"] = "auto",
+    method: Literal["auto", "keep", "intercept", "recalibrate", "revise", "refit"]
+    | Mapping[int, str] = "auto",
     *,
     alpha: float = 0.05,
     null_distribution: Literal["auto", "chi2", "bootstrap"] = "auto",
@@ -127,8 +137,11 @@ def update(
     cohort : DataFrame
         The site's records, with the endpoint's outcome columns. They are validated and
         restricted to eligible records with the outcome observed.
-    method : {"auto", "keep", "intercept", "recalibrate", "revise", "refit"}, default="auto"
-        See above.
+    method : {"auto", "keep", "intercept", "recalibrate", "revise", "refit"} or dict, \
+default="auto"
+        See above. A competing-risks model also takes one method per cause, such as
+        ``{1: "intercept", 2: "keep"}`` (``"refit"`` is for the whole model only). A
+        requested method runs no tests; ``"auto"`` records the tests behind its choice.
     alpha : float, default=0.05
         Level of each test of ``"auto"``.
     null_distribution : {"auto", "chi2", "bootstrap"}, default="auto"
@@ -226,11 +239,12 @@ def update(
                 "needs both events and non-events."
             )
 
+    methods = _per_part(method, parts, ep)
     updated = copy.deepcopy(model)
     with threadpool_limits(limits=1, user_api="blas"):  # small matrices: one thread is faster
         decisions = [
-            _update_part(updated, p, method, alpha, null_distribution, random_state, data, target)
-            for p in parts
+            _update_part(updated, p, m, alpha, null_distribution, random_state, data, target)
+            for p, m in zip(parts, methods, strict=True)
         ]
 
     if method == "refit":
@@ -257,6 +271,20 @@ def update(
     return updated
 
 
+def _per_part(method: Any, parts: list[Part], ep: Any) -> list[str]:
+    """The method of each part: the same for all, or one per competing cause."""
+    if not isinstance(method, Mapping):
+        return [method] * len(parts)
+    causes = [p.cause for p in parts]
+    if None in causes or set(method) != set(causes):
+        raise ValueError(
+            f"A method per cause needs a competing-risks model and one entry per cause "
+            f"({causes if None not in causes else 'the ' + ep.name + ' model has none'}); "
+            f"got method={dict(method)!r}."
+        )
+    return [method[c] for c in causes]
+
+
 def _update_part(
     updated: Any,
     part: Part,
@@ -267,28 +295,27 @@ def _update_part(
     data: pd.DataFrame,
     target: np.ndarray,
 ) -> dict[str, Any]:
-    """Run the closed test on one part, apply the chosen (or requested) level to it in
-    ``updated``; the part's entry of the lineage."""
-    level, tests, fits = closed_test(
-        part.design, alpha, reference=null_distribution, random_state=random_state
-    )
-    chosen = level if method == "auto" else method
+    """Apply ``method`` to one part of ``updated`` (``"auto"``: the level the closed test
+    chooses); the part's entry of the lineage. A requested method runs no tests."""
     record: dict[str, Any] = {"part": part.label}
     if part.cause is not None:
         record["cause"] = part.cause
+    chosen, tests = method, []
+    if method == "auto":
+        chosen, tests, _ = closed_test(
+            part.design, alpha, reference=null_distribution, random_state=random_state
+        )
     record.update(
         {
             "method": chosen,
-            "closed_test_choice": level,
             "tests": [t.to_dict() for t in tests],
             "n": len(part.design),
             "events": int(part.design.y.sum()),
         }
     )
     if chosen in ("intercept", "recalibrate"):
-        fit = fits[chosen]
-        if part.fold_design is not None:  # the exact form of a calibrated ensemble
-            fit = fit_level(part.fold_design, chosen)
+        # a calibrated ensemble is recalibrated in its exact form, one score per fold
+        fit = fit_level(part.design if part.fold_design is None else part.fold_design, chosen)
         apply_linear(updated, part, fit)
         record["parameters"] = _parameters(fit)
     elif chosen == "revise":
@@ -394,7 +421,7 @@ def _union(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
 def _lineage(
     parent: Any,
     parent_sha: str | None,
-    requested: str,
+    requested: Any,
     applied: str,
     decisions: list[dict[str, Any]],
     alpha: float,
@@ -415,7 +442,9 @@ def _lineage(
             "n_train": int(parent.n_train_),
             "lineage": getattr(parent, "lineage_", None),
         },
-        "requested": requested,
+        "requested": requested
+        if isinstance(requested, str)
+        else {str(k): v for k, v in requested.items()},
         "method": applied,
         "description": text,
         "procedure": (
