@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import warnings
 
 import numpy as np
@@ -102,45 +101,64 @@ def test_deterministic_and_cloneable(cohort_2k):
     )
 
 
+def _stacks(model):
+    """The fitted stacks of a default model: {cause or None: stack}."""
+    est = model.estimator_
+    if hasattr(est, "steps"):
+        return {None: est[-1]}
+    if hasattr(est, "estimators_"):
+        return {int(c): e for c, e in zip(est.causes_, est.estimators_, strict=True)}
+    return {None: est}
+
+
 def _check_selection(model) -> None:
-    """The recorded choice follows the rule stated in the reason, from the table's numbers."""
+    """The default combines its candidates and records the weights, losses and reason;
+    out of fold the combination is never worse than its best candidate alone."""
     table, reason = model.selection_, model.selection_reason_
-    assert model.backend_ in table.index
-    higher_is_better = "higher is better" in table["metric"].iloc[0]
-    mean = table["mean"] if higher_is_better else -table["mean"]
-    best_flexible = mean.drop("linear").idxmax()
-    assert f"{best_flexible} {table.loc[best_flexible, 'mean']:.4f} vs linear" in reason
-    assert f"vs linear {table.loc['linear', 'mean']:.4f}" in reason
-    found = re.search(r"paired gain (-?[0-9.]+), standard error ([0-9.]+)", reason)
-    gain, se = float(found[1]), float(found[2])
-    assert gain == pytest.approx(mean[best_flexible] - mean["linear"], abs=2e-4)
-    if model.backend_ == "linear":  # the rule: a flexible model must beat the noise
-        assert gain <= se and reason.startswith("the penalised straight-line model was kept")
-    else:
-        assert model.backend_ == best_flexible and gain > se
-        assert " beat the penalised straight-line model" in reason
+    assert model.backend_ == "stack"
+    assert reason.startswith("cross-validated stacking (super learner)")
+    assert (table["weight"] >= 0).all()
+    for cause, stack in _stacks(model).items():
+        weights = model.weights_ if cause is None else model.weights_[cause]
+        assert weights == stack.weights_
+        rows = table if cause is None else table[table["cause"] == cause]
+        for name, w in weights.items():
+            label = name if cause is None else f"{name} (cause {cause})"
+            assert rows.loc[label, "weight"] == pytest.approx(w)
+            if w > 0:
+                assert f"{name} {w:.3f}" in reason
+        alone = stack.candidates_["loss"].dropna()
+        assert stack.oof_loss_ <= alone.min() + 1e-9  # each candidate alone was searched
+        assert f"{stack.oof_loss_:.4f}" in reason
 
 
 def test_auto_records_its_choice_and_reason(cohort_2k):
     model = sr.RiskModel(endpoint="nonunion", backend="auto", cv=3).fit(cohort_2k)
-    assert set(model.selection_.index) >= {"linear", "xgboost"}
-    assert "3-fold cross-validation" in model.selection_reason_
+    assert list(model.selection_.index) == ["linear", "spline", "xgboost", "lightgbm"]
+    assert "3 shared folds" in model.selection_reason_
+    assert model.selection_.loc["lightgbm", "status"] == "not combined"
     _check_selection(model)
 
 
 @pytest.mark.slow
-def test_auto_chooses_a_flexible_model_when_effects_are_not_straight_lines():
+def test_auto_uses_flexible_candidates_when_effects_are_not_straight_lines():
     cohort = sr.make_spine_cohort(6000, seed=3, nonlinear=True)
     model = sr.RiskModel(endpoint="collapse", backend="auto", cv=3).fit(cohort)
-    assert model.backend_ != "linear", model.selection_reason_
     _check_selection(model)
+    flexible = model.weights_["spline"] + model.weights_["xgboost"]
+    assert flexible > 0.2, model.selection_reason_
+    stack = model.estimator_[-1]
+    assert stack.oof_loss_ < stack.candidates_.loc["linear", "loss"] - 1e-3
 
 
-def test_auto_selects_for_the_competing_endpoint_by_c_index(cohort_2k):
+def test_auto_combines_per_cause_for_the_competing_endpoint(cohort_2k):
     model = sr.RiskModel(endpoint="future_fracture", backend="auto", cv=3).fit(cohort_2k)
-    assert set(model.selection_.index) >= {"linear", "xgboost"}
-    assert model.selection_["metric"].iloc[0] == "C-index (higher is better)"
-    assert model.selection_["mean"].between(0.5, 1).all()
+    table = model.selection_
+    assert set(table["cause"]) == {1, 2}
+    assert "linear (cause 1)" in table.index and "xgboost (cause 2)" in table.index
+    assert table["metric"].iloc[0].endswith("Harrell's C")
+    assert table["discrimination"].dropna().between(0.5, 1).all()
+    assert set(model.weights_) == {1, 2}
     _check_selection(model)
 
 
@@ -233,12 +251,6 @@ def test_spline_backend_fits_curved_effects_a_straight_line_misses():
     assert any(
         "_sp_" in n for n in spline.estimator_.named_steps["features"].get_feature_names_out()
     )
-
-
-def test_auto_reports_the_straight_line_reference(cohort_2k):
-    model = sr.RiskModel(endpoint="nonunion", backend="auto", cv=3).fit(cohort_2k)
-    assert set(model.selection_.index) == {"linear", "spline", "xgboost", "lightgbm"}
-    _check_selection(model)
 
 
 @pytest.mark.parametrize("knots", [0, 2, 3.5, True])

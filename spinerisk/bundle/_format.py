@@ -60,6 +60,8 @@ TRUSTED_TYPES: frozenset[str] = frozenset(
         "spinerisk.features._one_hot_name",
         "spinerisk.models._binary.EarlyStoppingClassifier",
         "spinerisk.models._competing.CauseSpecificCIF",
+        "spinerisk.models._stack.StackedClassifier",  # backend="auto": the stacked default
+        "spinerisk.models._stack.StackedCoxSurvival",
         "spinerisk.models._survival.BoostedAFTSurvival",
         "spinerisk.models._survival.BoostedCoxSurvival",
         "spinerisk.models._survival.CoxPHSurvival",
@@ -89,6 +91,7 @@ _FITTED = (
     "n_excluded_",
     "id_field_",
     "lineage_",  # spinerisk.update: how an updated model came about (plain JSON)
+    "sample_size_",  # fit-time sample-size check (not stored: recomputed at the next fit)
 )
 _PARAMS = ("endpoint", "backend", "schema", "horizons", "cv", "spline_knots", "booster_params")
 _PARAMS += ("random_state", "n_jobs")

@@ -19,6 +19,11 @@ from spinerisk.features import field_of_feature
 
 FloatArray = np.ndarray
 _EPS = 1e-6
+_STACK = (
+    "stacked default: the weighted sum of each candidate's exact contributions (linear "
+    "terms: coefficient x standardised value; boosters: native tree SHAP), with the "
+    "combination's weights"
+)
 
 
 @dataclass
@@ -80,6 +85,12 @@ def binary(model: Any, checked: pd.DataFrame, background: pd.DataFrame | None) -
     from sklearn.calibration import CalibratedClassifierCV
 
     est = model.estimator_
+    if not isinstance(est, CalibratedClassifierCV) and hasattr(est[-1], "contributions"):
+        # the stacked default: the weighted sum of its candidates' exact contributions
+        risk = np.asarray(est.predict_proba(checked)[:, 1], dtype=np.float64)
+        phi, base, output = est[-1].contributions(est[:-1].transform(checked))
+        points = _fold_points(group_by_field(phi, model.schema_), secant(expit, output, base))
+        return _Parts(phi, base, output, "log-odds", risk, float(expit(base)), points, _STACK)
     if not isinstance(est, CalibratedClassifierCV):
         risk = np.asarray(est.predict_proba(checked)[:, 1], dtype=np.float64)
         transform = est[:-1].transform
@@ -162,6 +173,9 @@ def _cox_like(
     """
     from spinerisk.models._survival import BoostedAFTSurvival, BoostedCoxSurvival, CoxPHSurvival
 
+    if hasattr(est, "contributions"):  # the stacked default (a Cox-type combination)
+        phi, base, output = est.contributions(Xf)
+        return phi, base, np.asarray(output, dtype=np.float64), "log-hazard"
     if isinstance(est, CoxPHSurvival):
         ref_bg = None if background is None else model.features_.transform(background)
         ref = design_reference(model, Xf.columns, ref_bg, lambda frame: frame)
@@ -212,7 +226,9 @@ def survival(
     g = _cox_risk_fn(est, horizon)
     points = _fold_points(group_by_field(phi, model.schema_), secant(g, output, base))
     kind = (
-        "native tree SHAP (XGBoost pred_contribs)"
+        _STACK
+        if hasattr(est, "contributions")
+        else "native tree SHAP (XGBoost pred_contribs)"
         if hasattr(est, "booster_")
         else "exact linear attribution: coefficient x (value - training mean)"
     )
@@ -286,6 +302,13 @@ def competing(
         current[k] = output
     phi, base, output, _ = per_cause[target]
     assert points is not None
-    kind = "native tree SHAP" if hasattr(est.estimators_[target], "booster_") else "exact linear"
+    cause_model = est.estimators_[target]
+    kind = (
+        "stacked (weighted sum of exact linear terms and native tree SHAP)"
+        if hasattr(cause_model, "contributions")
+        else "native tree SHAP"
+        if hasattr(cause_model, "booster_")
+        else "exact linear"
+    )
     note = f"{kind} attribution of the fracture cause-specific model"
     return _Parts(phi, base, output, "log-hazard", risk, base_risk, points, note)

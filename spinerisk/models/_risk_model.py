@@ -23,6 +23,7 @@ from spinerisk.endpoints import Endpoint, get_endpoint
 from spinerisk.endpoints import risk_column as _risk_column
 from spinerisk.exceptions import DataQualityWarning
 from spinerisk.features import make_feature_pipeline
+from spinerisk.models._gate import DEFAULT_RED_FLAGS
 from spinerisk.schema._spec import Schema
 
 __all__ = ["BACKENDS", "RiskModel"]
@@ -54,11 +55,14 @@ default="auto"
         models. ``"xgboost"``/``"lightgbm"``:
         gradient-boosted trees with early stopping (binary: calibrated on held-out
         folds; competing: boosted cause-specific Cox with a Breslow baseline).
-        ``"auto"``: cross-validate the candidates and keep the best flexible one
-        (spline or boosted) only when it beats the straight-line model by more than
-        the noise of the comparison; small clinical cohorts often favour the linear
-        model, and boosters need more data to be both discriminating and calibrated.
-        The choice and the reason are in ``selection_`` and ``selection_reason_``.
+        ``"auto"``: combine the candidates by cross-validated stacking (a super
+        learner, :mod:`spinerisk.models._stack`): one encoded matrix, shared folds,
+        non-negative weights fitted on out-of-fold predictions (log-odds for binary
+        endpoints, the Cox partial likelihood per cause otherwise), ridge penalties
+        chosen on the same folds; out of fold the combination is never worse than the
+        best single candidate. The candidates, their losses, weights and the reason
+        are in ``selection_``, ``weights_`` and ``selection_reason_``; ``backend_`` is
+        ``"stack"``.
     schema : Schema or None, default=None
         None means :data:`spinerisk.schema.SPINE_SCHEMA`.
     horizons : sequence of float or None, default=None
@@ -79,8 +83,10 @@ default="auto"
         ``spinerisk.models.tune(...).best_params``. None keeps the small-cohort defaults.
     random_state : int, default=0
         Seed for every random step (splits, boosters).
-    n_jobs : int, default=1
-        Threads for the boosters.
+    n_jobs : int or None, default=None
+        Threads. With ``backend="auto"``, the candidates' fold fits run in parallel
+        on ``n_jobs`` threads (None or -1: every core), each booster single-threaded.
+        With an explicit backend, the booster's threads (None: 1).
 
     Attributes
     ----------
@@ -95,8 +101,19 @@ default="auto"
         Fitted model on the feature matrix (for binary endpoints, a calibrated
         classifier whose folds refit the feature pipeline).
     selection_ : DataFrame or None
-        Cross-validated scores of the candidates (``backend="auto"``).
+        ``backend="auto"``: per candidate (per cause for competing risks) its
+        out-of-fold loss and discrimination alone, chosen ridge penalty, boosting
+        rounds, weight in the combination, fit seconds, status and reason (excluded
+        when its predictions are nearly constant, stopped early when it could not
+        win). None for an explicit backend.
     selection_reason_ : str
+    weights_ : dict or None
+        ``backend="auto"``: weight of each candidate in the combination (for competing
+        risks, a dict per cause code). None for an explicit backend.
+    sample_size_ : dict
+        Records, events, candidate parameters, events per parameter and Riley et al.'s
+        minimum sample size (``required_n``) checked at fit time; a fit below the
+        minimum, or with fewer than 10 events per parameter, warns with the numbers.
     training_ranges_ : dict
         Per predictor: ``(min, max)`` for numbers, the set of codes seen for categories.
     reference_ : dict
@@ -128,7 +145,7 @@ default="auto"
         spline_knots: int = 4,
         booster_params: dict[str, Any] | None = None,
         random_state: int = 0,
-        n_jobs: int = 1,
+        n_jobs: int | None = None,
     ) -> None:
         self.endpoint = endpoint
         self.backend = backend
@@ -158,7 +175,7 @@ default="auto"
                 schema=self.schema,
                 include_treatment=ep.include_treatment,
                 random_state=self.random_state,
-                n_jobs=self.n_jobs,
+                n_jobs=self._booster_jobs(),
                 fields=self._fields(ep),
             )
             if backend == "spline":
@@ -176,10 +193,10 @@ default="auto"
                 ep, int(self.spline_knots) if backend == "spline" else 0
             )
         elif backend == "xgboost":
-            base = BoostedCoxSurvival(random_state=self.random_state, n_jobs=self.n_jobs)
+            base = BoostedCoxSurvival(random_state=self.random_state, n_jobs=self._booster_jobs())
             encoding = "native"
         else:
-            base = BoostedAFTSurvival(random_state=self.random_state, n_jobs=self.n_jobs)
+            base = BoostedAFTSurvival(random_state=self.random_state, n_jobs=self._booster_jobs())
             encoding = "native"
         if ep.kind == "competing":
             from spinerisk.models._competing import CauseSpecificCIF
@@ -193,6 +210,10 @@ default="auto"
                 fields=self._fields(ep),
             )
         return Pipeline([("features", features), ("model", base)])
+
+    def _booster_jobs(self) -> int:
+        """Threads of an explicit backend's booster (None means 1)."""
+        return 1 if self.n_jobs is None else int(self.n_jobs)
 
     def _linear_features(self, ep: Endpoint, spline_knots: int) -> Pipeline:
         """One-hot feature pipeline of the penalised linear models."""
@@ -297,15 +318,19 @@ default="auto"
         if len(candidates) == 1:
             chosen = candidates[0]
             self.selection_reason_ = f"backend={chosen!r} was requested."
+            model = self._candidate(chosen, ep).fit(data, target)
+            if ep.kind == "binary":
+                self.features_, self.estimator_ = None, model
+            else:
+                self.features_ = model.named_steps["features"]
+                self.estimator_ = model.named_steps["model"]
         else:
-            chosen = self._select(candidates, ep, data, target)
-        model = self._candidate(chosen, ep).fit(data, target)
-        if ep.kind == "binary":
-            self.features_ = None
-            self.estimator_ = model
-        else:
-            self.features_ = model.named_steps["features"]
-            self.estimator_ = model.named_steps["model"]
+            from spinerisk.models._auto import fit_default
+
+            chosen = "stack"
+            for attr, value in fit_default(self, ep, data, target).items():
+                setattr(self, attr, value)
+        if ep.kind != "binary":
             max_time = float(np.max(target["time"][target["event"] != 0]))
             too_far = [ep.horizon_label(h) for h in horizons if h > max_time]
             if too_far:
@@ -330,42 +355,65 @@ default="auto"
             pd.DataFrame(risk, columns=[ep.risk_column(h) for h in horizons]),
             synthetic=bool(cohort.attrs.get("synthetic", False)),
         )
+        self._check_small_data(ep, data, target, risk)
         return self
 
-    def _select(
-        self, candidates: list[str], ep: Endpoint, data: pd.DataFrame, target: np.ndarray
-    ) -> str:
-        """Cross-validate the candidates; keep a flexible model only if it clearly wins."""
-        metric = (
-            "log loss (lower is better)" if ep.kind == "binary" else "C-index (higher is better)"
+    def _check_small_data(
+        self, ep: Endpoint, data: pd.DataFrame, target: np.ndarray, risk: np.ndarray
+    ) -> None:
+        """Fit-time warnings: cohort below Riley's minimum or few events per parameter;
+        an explicit backend predicting (nearly) one risk for everyone."""
+        from spinerisk.models._small_data import warn_constant, warn_sample_size
+
+        time = None if ep.kind == "binary" else np.asarray(target["time"], dtype=float)
+        if ep.kind == "binary":
+            event = np.asarray(target, dtype=bool)
+        elif ep.kind == "competing":
+            event = np.asarray(target["event"]) == ep.event_of_interest
+        else:
+            event = np.asarray(target["event"], dtype=bool)
+        what = "default model" if self.backend_ == "stack" else f"{self.backend_} model"
+        self.sample_size_ = warn_sample_size(
+            endpoint=ep.name,
+            kind=ep.kind,
+            n=len(data),
+            parameters=self._n_parameters(data),
+            event=event,
+            time=time,
+            horizon_days=float(self.horizons_[-1]),
+            what=what,
+            stacklevel=4,
         )
-        # goodness per fold, higher is better: -log loss, or C-index
-        goodness = {name: self._cv_scores(name, ep, data, target) for name in candidates}
-        shown = {n: (-g if ep.kind == "binary" else g) for n, g in goodness.items()}
-        self.selection_ = pd.DataFrame(
-            {
-                "metric": metric,
-                "mean": {n: v.mean() for n, v in shown.items()},
-                "sd": {n: v.std(ddof=1) for n, v in shown.items()},
+        if self.backend_ != "stack":
+            warn_constant(risk[:, 0], backend=self.backend_, n=len(data), stacklevel=4)
+
+    def _n_parameters(self, data: pd.DataFrame) -> int:
+        """Columns of the fitted model's matrix (its candidate predictor parameters)."""
+        features = self.features_
+        if features is None:
+            est = self.estimator_
+            if hasattr(est, "calibrated_classifiers_"):
+                est = est.calibrated_classifiers_[0].estimator
+            features = est.named_steps["features"]
+        try:
+            return len(features.get_feature_names_out())
+        except (AttributeError, ValueError, TypeError):
+            return int(features.transform(data.head(50)).shape[1])
+
+    @property
+    def weights_(self) -> Any:
+        """Weights of the candidates in the default's combination (None otherwise)."""
+        check_is_fitted(self, "estimator_")
+        if self.backend_ != "stack":
+            return None
+        est = self.estimator_
+        if isinstance(est, Pipeline):
+            return dict(est[-1].weights_)
+        if hasattr(est, "estimators_"):
+            return {
+                int(c): dict(e.weights_) for c, e in zip(est.causes_, est.estimators_, strict=True)
             }
-        ).rename_axis("backend")
-        boosted = max((c for c in candidates if c != "linear"), key=lambda c: goodness[c].mean())
-        gain = goodness[boosted] - goodness["linear"]  # paired by fold
-        what = "the spline model" if boosted == "spline" else boosted
-        se = gain.std(ddof=1) / np.sqrt(len(gain))
-        numbers = (
-            f"{metric}: {boosted} {shown[boosted].mean():.4f} vs linear "
-            f"{shown['linear'].mean():.4f}; paired gain {gain.mean():.4f}, standard error "
-            f"{se:.4f}, {self.cv}-fold cross-validation"
-        )
-        if gain.mean() > se:
-            self.selection_reason_ = f"{what} beat the penalised straight-line model ({numbers})."
-            return boosted
-        self.selection_reason_ = (
-            f"the penalised straight-line model was kept: {what}, the best flexible "
-            f"candidate, did not beat it by more than the noise of the comparison ({numbers})."
-        )
-        return "linear"
+        return dict(est.weights_)
 
     def _cv_scores(
         self, backend: str, ep: Endpoint, data: pd.DataFrame, target: np.ndarray
@@ -480,6 +528,43 @@ default="auto"
             self.__dict__["_input_schema"] = cached
         return cached[2]  # type: ignore[no-any-return]
 
+    def bind_malignancy_gate(
+        self,
+        gate: Any,
+        *,
+        threshold: float = 0.10,
+        warning: float = 0.05,
+        red_flags: str | None = DEFAULT_RED_FLAGS,
+    ) -> RiskModel:
+        """Abstain from prognosis where a fracture may be malignant (see
+        :mod:`spinerisk.models._gate`).
+
+        Parameters
+        ----------
+        gate : RiskModel
+            A fitted model of the ``malignant_fracture`` endpoint on the same schema.
+        threshold : float, default=0.10
+            Probability of malignancy from which no prognosis is given
+            (``status="out_of_scope"``, risks missing, with the reason).
+        warning : float, default=0.05
+            Probability from which the prognosis carries a warning.
+        red_flags : str or None
+            Expression of hard red flags that put a record out of scope whatever the
+            probability; the default reads the epidural/paraspinal mass, M-protein and
+            active cancer with marrow replacement fields.
+
+        Returns
+        -------
+        self : RiskModel
+            Its predictions gain the columns ``status``, ``p_malignant`` and
+            ``status_reason`` on every path (Python, batch scoring, HTTP API).
+        """
+        from spinerisk.models._gate import bind_gate
+
+        bind_gate(self, gate, threshold=threshold, warning=warning, red_flags=red_flags)
+        self.__dict__.pop("_fast_cache", None)
+        return self
+
     def _prediction_horizons(self, horizons: Any) -> tuple[float, ...]:
         """Horizons to predict at, in days."""
         ep = self.endpoint_
@@ -541,6 +626,9 @@ default="auto"
         out = pd.DataFrame(values, columns=columns, index=checked[self.id_field_].to_numpy())
         out.index.name = self.id_field_
         out["warnings"] = self._warnings(checked).to_numpy()
+        from spinerisk.models._gate import apply_gate  # status, p_malignant, status_reason
+
+        out = apply_gate(self, checked.set_axis(out.index, axis=0), out)
         flagged = int((out["warnings"] != "").sum())
         if flagged:
             warnings.warn(

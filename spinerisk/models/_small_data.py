@@ -1,0 +1,153 @@
+"""Fit-time honesty about small cohorts: sample size against Riley's minimum, events per
+parameter, and models that predict (nearly) the same risk for everyone."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any
+
+import numpy as np
+
+from spinerisk.exceptions import DataQualityWarning
+
+#: Events per candidate parameter below which a fit warns (the traditional floor; Riley
+#: et al. show it is neither necessary nor sufficient, hence the full calculation too).
+MIN_EPP = 10.0
+#: Riley et al.'s conservative default when no prior R-squared is known: the expected
+#: Cox-Snell R-squared is 15% of its maximum possible value.
+R2_FRACTION = 0.15
+#: A model whose training risks vary less than this (SD of the log-odds) is "constant".
+CONSTANT_SD = 0.01
+
+
+def minimum_sample_size(
+    kind: str,
+    *,
+    n: int,
+    parameters: int,
+    event: np.ndarray,
+    time: np.ndarray | None,
+    horizon_days: float,
+) -> dict[str, Any]:
+    """Riley et al.'s minimum development sample size (pmsampsize), at fit time.
+
+    The anticipated Cox-Snell R-squared is 15% of its maximum (Riley's conservative
+    default): a model's own performance is not known honestly before it is validated.
+    Binary outcomes use ``pmsampsize(type="b")``; time-to-event outcomes
+    :func:`spinerisk.evaluation._sample_size.sample_size_adequacy` (``type="s"``, the
+    event of interest, other events censored). Returns ``{"required_n": None, "note": ...}``
+    when pmsampsize is not installed or cannot compute.
+    """
+    if kind == "binary":
+        try:
+            from pmsampsize.pmsampsize import pmsampsize
+        except ImportError:
+            return {"required_n": None, "note": "pmsampsize is not installed"}
+        prevalence = float(np.mean(event.astype(bool)))
+        if not 0.0 < prevalence < 1.0:
+            return {"required_n": None, "note": "only one outcome class"}
+        ln_null = prevalence * math.log(prevalence) + (1 - prevalence) * math.log(1 - prevalence)
+        max_r2 = 1.0 - math.exp(2.0 * ln_null)
+        state = np.random.get_state()  # pmsampsize reseeds numpy's global generator
+        try:
+            out = pmsampsize(
+                type="b",
+                csrsquared=round(R2_FRACTION * max_r2, 4),
+                parameters=int(parameters),
+                prevalence=round(prevalence, 4),
+                noprint=True,
+            )
+        except (ValueError, ZeroDivisionError, ArithmeticError) as exc:
+            return {"required_n": None, "note": f"pmsampsize could not compute: {exc}"}
+        finally:
+            np.random.set_state(state)
+        return {"required_n": int(out["sample_size"]), "required_events": float(out["events"])}
+    from spinerisk.evaluation._sample_size import sample_size_adequacy
+
+    result = sample_size_adequacy(
+        kind="survival",
+        n_available=n,
+        parameters=int(parameters),
+        event=event.astype(bool),
+        time=time,
+        timepoint_days=horizon_days,
+    )
+    return {
+        "required_n": result.get("required_n"),
+        "required_events": result.get("required_events"),
+        "note": result.get("note"),
+    }
+
+
+def warn_sample_size(
+    *,
+    endpoint: str,
+    kind: str,
+    n: int,
+    parameters: int,
+    event: np.ndarray,
+    time: np.ndarray | None,
+    horizon_days: float,
+    what: str,
+    stacklevel: int = 3,
+) -> dict[str, Any]:
+    """Warn (DataQualityWarning) when the cohort is below Riley's minimum sample size or
+    has fewer than :data:`MIN_EPP` events per candidate parameter; return the numbers."""
+    events = int(np.sum(event.astype(bool)))
+    epp = events / max(parameters, 1)
+    found = minimum_sample_size(
+        kind, n=n, parameters=parameters, event=event, time=time, horizon_days=horizon_days
+    )
+    required = found.get("required_n")
+    info = {
+        "n": n,
+        "events": events,
+        "parameters": parameters,
+        "events_per_parameter": epp,
+        "required_n": required,
+        "required_events": found.get("required_events"),
+    }
+    short = required is not None and n < required
+    if short or epp < MIN_EPP:
+        riley = (
+            f"Riley et al.'s minimum sample size for {parameters} candidate parameters is "
+            f"{required} records (about {found['required_events']:.0f} events; anticipated "
+            f"Cox-Snell R-squared 15% of its maximum, shrinkage 0.9)"
+            if required is not None
+            else f"Riley et al.'s minimum sample size was not computed ({found.get('note')})"
+        )
+        warnings.warn(
+            f"Small cohort for the {endpoint} {what}: {n} records with {events} events for "
+            f"{parameters} candidate parameters ({epp:.1f} events per parameter; fewer than "
+            f"{MIN_EPP:g} is a warning sign). {riley}. Expect overfitting: risks more "
+            "extreme than the truth and optimistic apparent performance. Validate "
+            "internally (evaluate(..., optimism=True) or cv=5), prefer fewer predictors, "
+            "or collect more data.",
+            DataQualityWarning,
+            stacklevel=stacklevel,
+        )
+    return info
+
+
+def spread(risk: np.ndarray) -> float:
+    """SD of the log-odds of risks (clipped away from 0 and 1)."""
+    p = np.clip(np.asarray(risk, dtype=float), 1e-9, 1 - 1e-9)
+    return float(np.std(np.log(p / (1 - p))))
+
+
+def warn_constant(risk: np.ndarray, *, backend: str, n: int, stacklevel: int = 3) -> bool:
+    """Warn when a fitted model gives (nearly) every training record the same risk."""
+    sd = spread(risk)
+    if sd >= CONSTANT_SD:
+        return False
+    values = np.asarray(risk, dtype=float)
+    warnings.warn(
+        f"backend={backend!r} predicts (nearly) the same risk for all {n} training records "
+        f"({float(values.min()):.4f} to {float(values.max()):.4f}; SD of the log-odds "
+        f"{sd:.2g}, below {CONSTANT_SD}): the model has learned nothing from the predictors. "
+        "With few records a booster may not split at all; use backend='auto' or 'linear'.",
+        DataQualityWarning,
+        stacklevel=stacklevel,
+    )
+    return True
