@@ -94,3 +94,7 @@ def audit_key(audit_log: Path | None, key_env: str | None) -> str | None:
             f"--audit-key-env {key_env}: the environment variable {key_env} is not set or is empty."
         )
     return key
+
+
+# commands in modules that spinerisk.cli does not import itself register here
+from spinerisk.cli import _update  # noqa: E402, F401
