@@ -47,6 +47,7 @@ def fit_dask(
     validation_fraction: float = 0.2,
     random_state: int = 0,
     npartitions: int = 2,
+    schema: Any = None,
 ) -> Any:
     """Fit a boosted risk model on a Dask cluster with ``xgboost.dask``.
 
@@ -55,9 +56,9 @@ def fit_dask(
     cohort : dask.dataframe.DataFrame or DataFrame
         Records with the schema's fields, outcomes included. A pandas frame is split
         into ``npartitions`` partitions.
-    endpoint : {"collapse", "nonunion", "future_fracture"}, default="nonunion"
-        The endpoint: binary (collapse, nonunion) or competing risks (future
-        fracture, death competing).
+    endpoint : str or Endpoint, default="nonunion"
+        A binary or competing-risks endpoint: a built-in one (collapse, nonunion,
+        future_fracture, ...), an :class:`~spinerisk.Endpoint` or an endpoint file.
     backend : {"xgboost"}, default="xgboost"
         Only XGBoost trains on Dask here.
     client : distributed.Client or None, default=None
@@ -172,6 +173,11 @@ def fit_dask(
     from spinerisk.schema._validate import validate
 
     ep = get_endpoint(endpoint)
+    from spinerisk.models._risk_model import RiskModel
+
+    shaper = RiskModel(ep, schema=schema)  # resolves the schema and the predictors as fit does
+    schema_ = shaper._schema()
+    ep.check_schema(schema_)
     if ep.kind not in ("binary", "competing"):
         raise ValueError(
             f"fit_dask trains the binary endpoints (collapse, nonunion) and the "
@@ -203,16 +209,16 @@ def fit_dask(
     if isinstance(cohort, pd.DataFrame):
         cohort = dd.from_pandas(cohort, npartitions=npartitions)
 
-    meta = validate(cohort.head(50, npartitions=-1))
+    meta = validate(cohort.head(50, npartitions=-1), schema_)
     lengths = cohort.map_partitions(len).compute()
     offsets = [0, *np.cumsum(np.asarray(lengths, dtype=np.int64)).tolist()[:-1]]
-    _refuse_duplicate_ids(cohort, meta)
-    checked = cohort.map_partitions(_validate_partition, offsets, meta=meta.iloc[:0])
-    eligible = checked.map_partitions(lambda p: p[ep.eligible(p)], meta=meta.iloc[:0])
+    _refuse_duplicate_ids(cohort, meta, schema_.id_field)
+    checked = cohort.map_partitions(_validate_partition, offsets, schema_, meta=meta.iloc[:0])
+    eligible = checked.map_partitions(lambda p: p[ep.eligible(p, schema_)], meta=meta.iloc[:0])
     eligible = eligible.persist()
     # one small task per partition: counts and training ranges
     summaries, n_checked = dask.compute(
-        [dask.delayed(_partition_summary)(part, ep) for part in eligible.to_delayed()],
+        [dask.delayed(_partition_summary)(part, ep, schema_) for part in eligible.to_delayed()],
         [dask.delayed(len)(part) for part in checked.to_delayed()],
     )
     n_train, ranges = _merge(summaries)
@@ -226,7 +232,12 @@ def fit_dask(
     sample = eligible.sample(frac=frac, random_state=random_state).compute()
     if len(sample) < 10:  # a tiny fraction of a small cohort
         sample = eligible.head(max(sample_size, 10), npartitions=-1, compute=True)
-    features = make_feature_pipeline(encoding="native", include_treatment=ep.include_treatment)
+    features = make_feature_pipeline(
+        schema,
+        encoding="native",
+        include_treatment=ep.include_treatment,
+        fields=shaper._fields(ep),
+    )
     features.fit(sample)
     x_meta = features.transform(sample.head(2)).iloc[:0]
     X = eligible.map_partitions(features.transform, meta=x_meta)
@@ -234,7 +245,11 @@ def fit_dask(
     held = None
     if early_stopping_rounds is not None and ep.kind == "binary":
         held = eligible.map_partitions(
-            _held_out, validation_fraction, random_state, meta=pd.Series([], dtype=bool)
+            _held_out,
+            validation_fraction,
+            random_state,
+            schema_.id_field,
+            meta=pd.Series([], dtype=bool),
         )
     stopping = {"rounds": early_stopping_rounds, "held": held}
     if ep.kind == "competing":
@@ -251,6 +266,7 @@ def fit_dask(
             ranges=ranges,
             n_train=n_train,
             n_excluded=sum(n_checked) - n_train,
+            schema=schema,
         )
     return _fit_binary(
         client,
@@ -267,22 +283,24 @@ def fit_dask(
         n_train=n_train,
         n_excluded=sum(n_checked) - n_train,
         columns=meta.columns,
+        schema=schema,
     )
 
 
-def _held_out(part: pd.DataFrame, fraction: float, seed: int) -> pd.Series:
+def _held_out(part: pd.DataFrame, fraction: float, seed: int, id_field: str) -> pd.Series:
     """Records held out for early stopping: a seeded hash of the id below ``fraction``,
     the same whatever the partitioning."""
-    from spinerisk.schema.default import SPINE_SCHEMA
-
-    ids = part[SPINE_SCHEMA.id_field].astype(str).to_numpy(dtype=object)
+    ids = part[id_field].astype(str).to_numpy(dtype=object)
     keyed = np.array([f"{seed}|{i}" for i in ids], dtype=object)
     h = pd.util.hash_array(keyed, categorize=False) % np.uint64(1_000_000)
     return pd.Series(h < fraction * 1_000_000, index=part.index)
 
 
 def _validate_partition(
-    part: pd.DataFrame, offsets: list[int], partition_info: dict[str, Any] | None = None
+    part: pd.DataFrame,
+    offsets: list[int],
+    schema: Any,
+    partition_info: dict[str, Any] | None = None,
 ) -> pd.DataFrame:
     """:func:`spinerisk.validate` on one partition; errors give cohort-wide row numbers."""
     from spinerisk.exceptions import SchemaValidationError
@@ -290,7 +308,7 @@ def _validate_partition(
 
     k = 0 if partition_info is None else int(partition_info["number"])
     try:
-        return validate(part)
+        return validate(part, schema)
     except SchemaValidationError as exc:
         failures = exc.failures.copy()
         rows = pd.to_numeric(failures["row"], errors="coerce")
@@ -302,15 +320,13 @@ def _validate_partition(
         ) from None
 
 
-def _refuse_duplicate_ids(cohort: Any, meta: pd.DataFrame) -> None:
+def _refuse_duplicate_ids(cohort: Any, meta: pd.DataFrame, id_field: str) -> None:
     """Identifiers must be unique across partitions, as :meth:`RiskModel.fit` requires;
     found with 64-bit hashes on the workers (the batch scorer's passes)."""
     from spinerisk.exceptions import SchemaValidationError
-    from spinerisk.schema.default import SPINE_SCHEMA
     from spinerisk.scoring._chunk import _duplicated_within, _id_text
     from spinerisk.scoring._sources import _candidates, _hash_ids, _repeated
 
-    id_field = SPINE_SCHEMA.id_field
     if id_field not in cohort.columns:
         return  # validation reports the missing column
     ids = cohort[id_field]
@@ -362,6 +378,7 @@ def _fit_binary(
     n_train: int,
     n_excluded: int,
     columns: pd.Index,
+    schema: Any = None,
 ) -> Any:
     """A logistic booster on the cluster, wrapped as RiskModel's calibrated ensemble."""
     from dask import compute as dask_compute
@@ -463,6 +480,7 @@ def _fit_binary(
         n_train=n_train,
         n_excluded=n_excluded,
         random_state=random_state,
+        schema=schema,
     )
 
 
@@ -478,25 +496,27 @@ def _risk_model(
     n_train: int,
     n_excluded: int,
     random_state: int,
+    schema: Any = None,
 ) -> Any:
     """A fitted RiskModel with the attributes ``RiskModel.fit`` sets."""
+    from spinerisk.endpoints import ENDPOINTS
     from spinerisk.models._risk_model import RiskModel
     from spinerisk.monitor import build_reference
-    from spinerisk.schema.default import SPINE_SCHEMA
 
     extra = {"early_stopping_rounds": None} if ep.kind != "binary" else {}
     model = RiskModel(
-        ep.name,
+        ep.name if ep.name in ENDPOINTS and ENDPOINTS[ep.name] == ep else ep,
         backend="xgboost",
         booster_params={**booster, **extra},
         random_state=random_state,
+        schema=schema,
     )
     model.endpoint_ = ep
     model.backend_ = "xgboost"
     model.features_ = features
     model.estimator_ = estimator
     model.horizons_ = tuple(ep.model_horizons)
-    model.schema_ = SPINE_SCHEMA
+    model.schema_ = model._schema()
     model.selection_ = None
     model.selection_reason_ = (
         f"backend='xgboost' was requested; {reason}. The feature pipeline and the training "
@@ -505,7 +525,7 @@ def _risk_model(
     model.training_ranges_ = ranges
     model.n_train_ = n_train
     model.n_excluded_ = n_excluded
-    model.id_field_ = SPINE_SCHEMA.id_field
+    model.id_field_ = model.schema_.id_field
     model.reference_ = build_reference(model, sample)
     return model
 
@@ -539,6 +559,7 @@ def _fit_competing(
     ranges: dict[str, Any],
     n_train: int,
     n_excluded: int,
+    schema: Any = None,
 ) -> Any:
     """Cause-specific boosted Cox models on the cluster, wrapped in a fitted RiskModel."""
     import dask
@@ -633,15 +654,15 @@ def _fit_competing(
         n_train=n_train,
         n_excluded=n_excluded,
         random_state=random_state,
+        schema=schema,
     )
 
 
-def _partition_summary(part: pd.DataFrame, ep: Any) -> dict[str, Any]:
+def _partition_summary(part: pd.DataFrame, ep: Any, schema: Any) -> dict[str, Any]:
     """Record count and per-predictor ranges of one partition (merged by ``_merge``)."""
     from spinerisk.models._risk_model import training_ranges
-    from spinerisk.schema.default import SPINE_SCHEMA
 
-    return {"n": len(part), "ranges": training_ranges(part, ep, SPINE_SCHEMA)}
+    return {"n": len(part), "ranges": training_ranges(part, ep, schema)}
 
 
 def _merge(summaries: list[dict[str, Any]]) -> tuple[int, dict[str, Any]]:

@@ -730,7 +730,16 @@ def _endpoint_problems(data: Any, text: str | None) -> tuple[Endpoint | None, li
             scope_message=data.get("scope_message", ""),
         )
     except ValueError as exc:
-        key = "eligibility" if "eligibility" in str(exc) or "position" in str(exc) else "endpoint"
+        from spinerisk.schema._expr import ExpressionError, parse
+
+        key = "endpoint"
+        for name in ("eligibility", "scope"):
+            if isinstance(data.get(name), str):
+                try:
+                    parse(data[name])
+                except ExpressionError:
+                    key = name
+                    break
         out.add(key, str(exc).split(": ", 1)[-1].rstrip("."))
         return None, out.problems
     return ep, []

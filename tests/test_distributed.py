@@ -7,6 +7,7 @@ All records are synthetic (make_spine_cohort).
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -355,3 +356,32 @@ def test_fit_dask_refuses_ids_duplicated_across_partitions_and_names_cohort_rows
     with pytest.raises(sr.SchemaValidationError, match="partition 1 of the cohort") as err:
         fit_dask(bad, "nonunion", client=client, n_estimators=5, npartitions=2)
     assert list(err.value.failures["row"]) == [260]  # the cohort's row, not the partition's
+
+
+def test_fit_dask_on_a_users_own_schema_and_endpoint(cluster, tmp_path):
+    """GLOW500 (real data, no spine field): the Dask-trained model carries the user's
+    schema and endpoint, never uses the comparator score, and saves and scores."""
+    from spinerisk.distributed import fit_dask
+    from spinerisk.endpoints import endpoint_from_dict
+    from spinerisk.schema import infer_schema
+
+    _, client = cluster
+    data = Path(__file__).parent / "data" / "real" / "glow500" / "glow500.csv"
+    glow = sr.read_records(data)
+    schema = infer_schema(glow, name="glow500")
+    ep = endpoint_from_dict(
+        {"name": "fracture_1y", "kind": "binary", "event": "fracture", "time_unit": "years",
+         "horizons": [1], "comparators": ["fracscore"]},
+        schema=schema,
+    )  # fmt: skip
+    model = fit_dask(
+        glow, ep, schema=schema, client=client, n_estimators=40, sample_size=300, npartitions=3
+    )
+    assert model.schema_ == schema and model.id_field_ == "sub_id"
+    names = model.estimator_.calibrated_classifiers_[0].estimator[0].get_feature_names_out()
+    assert "age" in set(names) and not {"fracscore", "fracture"} & set(names)
+    loaded = sr.load(model.save(tmp_path / "g.srb"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", sr.DataQualityWarning)
+        pd.testing.assert_frame_equal(loaded.predict_risk(glow), model.predict_risk(glow))
+    assert list(model.predict_risk(glow.head(2)).columns) == ["risk_1y", "warnings"]

@@ -64,7 +64,12 @@ def explain(
     ] = None,
     top: Annotated[int, typer.Option(min=1, help="Drivers mentioned per record.")] = 3,
     horizon: Annotated[
-        float | None, typer.Option(help="Days (survival models); default: the first horizon.")
+        float | None,
+        typer.Option(
+            help="Horizon in the endpoint's time unit (days for the spine endpoints, "
+            'months for an endpoint file with time_unit = "months"); default: the '
+            "first horizon."
+        ),
     ] = None,
     sep: Annotated[str | None, typer.Option(help="Delimiter for text files.")] = None,
 ) -> None:
@@ -96,7 +101,8 @@ def explain(
             records = sr.apply_mapping(records, mapping)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", sr.DataQualityWarning)
-            expl = explain_records(fitted, records, horizon=horizon)
+            days = None if horizon is None else fitted.endpoint_.to_days(horizon)
+            expl = explain_records(fitted, records, horizon=days)
         table = _table(expl, top)
         if output is not None:
             _write(table, output)
@@ -111,9 +117,9 @@ def explain(
         out.print(f"{rid}: {sentence}", markup=False, soft_wrap=True)
     if len(table) > _MAX_PRINTED:
         out.print(f"... {len(table) - _MAX_PRINTED} more records", markup=False)
+    confounded = " (treatment is confounded by indication)" if expl.treatment_fields else ""
     out.print(
-        "Contributions describe the model, not causes (treatment is confounded by "
-        "indication). Not clinically validated.",
+        f"Contributions describe the model, not causes{confounded}. Not clinically validated.",
         markup=False,
     )
     if output is not None:

@@ -20,7 +20,10 @@ def monitor(
     ],
     labels: Annotated[
         Path | None,
-        typer.Option(help="Labelled records (outcomes and index_date) for performance over time."),
+        typer.Option(
+            help="Labelled records (outcomes and a date, see --date-field) for performance "
+            "over time."
+        ),
     ] = None,
     mapping: Annotated[
         Path | None, typer.Option(help="Column mapping (.toml/.yaml) for a site's own names.")
@@ -38,6 +41,13 @@ def monitor(
         int, typer.Option(help="Bootstrap resamples for the intervals.", min=0)
     ] = 200,
     sep: Annotated[str | None, typer.Option(help="Delimiter for text files.")] = None,
+    date_field: Annotated[
+        str,
+        typer.Option(
+            help="Date column of the labelled records that orders them in time (your "
+            "schema's date field)."
+        ),
+    ] = "index_date",
 ) -> None:
     """Compare new records with the model's training data and check calibration over time.
 
@@ -72,6 +82,7 @@ def monitor(
             period="month" if period == "month" else "quarter",
             n_bootstrap=n_bootstrap,
             model_info=info,
+            date_field=date_field,
         )
     except (sr.SchemaValidationError, sr.MappingError, sr.RecordsReadError) as exc:
         err.print(str(exc), markup=False)

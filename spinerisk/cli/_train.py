@@ -4,6 +4,7 @@ built-in spine schema and endpoints or the user's own schema and endpoint files.
 from __future__ import annotations
 
 import sys
+import warnings
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -139,10 +140,17 @@ def train(
             schema=user_schema,
             random_state=seed,
         )
-        model.fit(cohort)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", sr.DataQualityWarning)
+            model.fit(cohort)
         model.save(output)
     except _bad_input() as exc:
         _fail(exc)
+    for w in caught:  # data-quality warnings as lines a user reads, not Python's format
+        if issubclass(w.category, sr.DataQualityWarning):
+            stderr().print(f"warning: {w.message}", markup=False, soft_wrap=True)
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     out = stdout()
     n_in = len(cohort) + (0 if bad is None else len(bad))
     if bad is not None:
@@ -260,10 +268,15 @@ def schema_check(
         _problems(path, problems)
     loaded = sr.load_schema(path)
     stdout().print(
-        f"{path}: schema {loaded.name!r} is correct ({len(loaded)} fields, "
-        f"{len(loaded.rules)} rules, {len(loaded.derived)} derived features).",
+        f"{path}: schema {loaded.name!r} is correct ({_count(len(loaded), 'field')}, "
+        f"{_count(len(loaded.rules), 'rule')}, "
+        f"{_count(len(loaded.derived), 'derived feature')}).",
         markup=False,
     )
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _problems(path: Path, problems: list[Any]) -> NoReturn:

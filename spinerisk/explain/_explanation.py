@@ -225,7 +225,8 @@ class Explanation:
         """
         what = self.endpoint.replace("_", " ").capitalize()
         horizon = _text.horizon_words(self.horizon)
-        head = f"{what} risk at {horizon}"
+        # a binary endpoint without a horizon (internal horizon 0) has just "risk"
+        head = f"{what} risk" if self.horizon == 0 else f"{what} risk at {horizon}"
         out = []
         for i in range(len(self.risk_points)):
             drivers = self._driver_order(i)

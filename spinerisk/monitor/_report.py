@@ -144,6 +144,7 @@ def monitoring_report(
     flagged_thresholds: tuple[float, float] = (0.05, 0.15),
     oe_limits: tuple[float, float] = (0.8, 1.25),
     model_info: dict[str, Any] | None = None,
+    date_field: str = "index_date",
 ) -> MonitoringReport:
     """Drift of new records and, with labels, performance over time, with one alert level.
 
@@ -169,6 +170,8 @@ def monitoring_report(
         interval also excludes 1.
     model_info : dict or None, default=None
         ``model_id`` and ``model_sha256`` to show (see :func:`bundle_info`).
+    date_field : str, default="index_date"
+        Date column of ``labels`` (see :func:`performance_over_time`).
 
     Returns
     -------
@@ -221,7 +224,12 @@ def monitoring_report(
     perf_level, reasons = 0, list(dr.reasons)
     if labels is not None:
         perf = performance_over_time(
-            model, labels, period=period, n_bootstrap=n_bootstrap, random_state=random_state
+            model,
+            labels,
+            period=period,
+            n_bootstrap=n_bootstrap,
+            random_state=random_state,
+            date_field=date_field,
         )
         perf_level, perf_reasons = _performance_level(perf, oe_lo, oe_hi)
         reasons += perf_reasons

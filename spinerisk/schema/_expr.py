@@ -395,7 +395,10 @@ class Expression:
         if op == "table":
             if a[0] not in self._lookup:
                 raise self._fail(n, f"unknown table {a[0]!r}")
-            self._kind(a[1])
+            if self._kind(a[1]) != TEXT:
+                raise self._fail(
+                    n, f"table {a[0]!r} is keyed by text codes; got a {self._kind(a[1])} key"
+                )
             values = list(self._lookup[a[0]].values())
             return NUM if values and all(_is_number(v) for v in values) else TEXT
         if op == "list":

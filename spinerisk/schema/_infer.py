@@ -33,13 +33,14 @@ _FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
-def _nice(x: float, up: bool) -> float:
-    """Round a bound outwards to two significant digits."""
-    if x == 0 or not math.isfinite(x):
-        return 0.0 if x == 0 else x
-    digits = 1 - int(math.floor(math.log10(abs(x))))
+def _nice(x: float, up: bool, span: float) -> float:
+    """Round a bound outwards to a step a tenth of the order of the observed span (1978
+    to 1993 gives whole years, 0.2 to 0.9 gives hundredths)."""
+    if not math.isfinite(x):
+        return x
+    digits = 1 - int(math.floor(math.log10(span))) if span > 0 else 0
     factor = 10.0**digits
-    value = (math.ceil if up else math.floor)(x * factor) / factor
+    value = (math.ceil if up else math.floor)(round(x * factor, 9)) / factor
     return float(round(value, max(digits, 0)))
 
 
@@ -109,7 +110,7 @@ def infer_schema(
     >>> [(f.name, f.dtype) for f in s]
     [('row_id', 'string'), ('Age', 'float'), ('Sex', 'category'), ('event', 'bool')]
     >>> s["Age"].min, s["Age"].max, s["Age"].missing_values
-    (70.0, 81.0, ('NA',))
+    (70.6, 80.9, ('NA',))
     """
     if not isinstance(frame, pd.DataFrame):
         raise TypeError(f"infer_schema needs a DataFrame; got {type(frame).__name__}.")
@@ -150,7 +151,10 @@ def infer_schema(
             continue
         spec = _infer_field(fname, col, max_codes, margin, origin)
         role = _role_of(str(column), col, max_codes)
-        if role != "feature":
+        if role == "admin":  # an identifier-like code: text, whatever its digits
+            spec = FieldSpec(spec.name, "string", spec.description, role="admin",
+                             missing_values=spec.missing_values)  # fmt: skip
+        elif role != "feature":
             spec = dataclasses.replace(spec, role=role)
         fields.append(spec)
     return Schema(tuple(fields), name=name, version="1")
@@ -201,7 +205,7 @@ def _infer_field(name: str, col: pd.Series, max_codes: int, margin: float, origi
         low, high = lo - margin * span, hi + margin * span
         if lo >= 0:
             low = max(low, 0.0)
-        low, high = _nice(low, up=False), _nice(high, up=True)
+        low, high = _nice(low, up=False, span=span), _nice(high, up=True, span=span)
         return FieldSpec(
             name,
             "int" if whole else "float",
