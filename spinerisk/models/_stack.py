@@ -58,6 +58,7 @@ from spinerisk.models._ridge import (
     ridge_cox_path,
     ridge_logistic_path,
 )
+from spinerisk.models._survival import feature_check_once
 from spinerisk.models._survival_base import FloatArray, _check_survival_y, _CoxType
 
 __all__ = ["StackedClassifier", "StackedCoxSurvival"]
@@ -285,6 +286,7 @@ def _booster_fold(
         evals=[(dval, "validation")],
         early_stopping_rounds=_PATIENCE,
         verbose_eval=False,
+        callbacks=[feature_check_once()],
     )
     rounds = int(booster.best_iteration) + 1
     margin = booster.predict(dtest, output_margin=True, iteration_range=(0, rounds))
@@ -662,7 +664,9 @@ def _final_component(
     dm = dall.slice(everyone)
     extra = _set_label(dm, c, prob, everyone)
     params = {**_booster_params(c, prob, prob.seed), **extra}
-    booster = xgb.train(params, dm, num_boost_round=rounds, verbose_eval=False)
+    booster = xgb.train(
+        params, dm, num_boost_round=rounds, verbose_eval=False, callbacks=[feature_check_once()]
+    )
     return {"name": c, "family": "xgboost", "booster": booster, "sign": _sign(c), "rounds": rounds}
 
 
