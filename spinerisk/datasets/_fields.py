@@ -92,7 +92,7 @@ def new_column(name: str, values: Any, mask: Any = None) -> Any:
     assert codes is not None
     categories = list(codes)
     if name in SPINE_SCHEMA.names and SPINE_SCHEMA[name].categories:
-        declared = [str(c) for c in SPINE_SCHEMA[name].categories]
+        declared = [str(c) for c in SPINE_SCHEMA[name].categories or ()]
         missing = sorted(set(codes) - set(declared))
         if missing:
             raise RuntimeError(
@@ -101,7 +101,8 @@ def new_column(name: str, values: Any, mask: Any = None) -> Any:
             )
         categories = declared
     idx = np.where(mask, -1, values.astype(np.int64))
-    labels = np.where(idx >= 0, np.asarray(codes, dtype=object)[np.maximum(idx, 0)], None)
+    labels = np.asarray(codes, dtype=object)[np.maximum(idx, 0)]
+    labels[idx < 0] = None
     return pd.Categorical(labels, categories=categories)
 
 

@@ -11,6 +11,7 @@ Gauss-Hermite quadrature.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -54,7 +55,8 @@ _UPPER_THORACIC = ("T1", "T2", "T3", "T4", "T5", "T6")
 
 
 def _log_lr(present: BoolArray, p_mal: float, p_ben: float) -> FloatArray:
-    return np.where(present, np.log(p_mal / p_ben), np.log((1.0 - p_mal) / (1.0 - p_ben)))
+    lr_yes, lr_no = math.log(p_mal / p_ben), math.log((1.0 - p_mal) / (1.0 - p_ben))
+    return np.asarray(np.where(present, lr_yes, lr_no), dtype=np.float64)
 
 
 def _sign_loadings(mp: MalignantParams) -> tuple[FloatArray, FloatArray]:
