@@ -199,7 +199,13 @@ class Endpoint:
         """The scope as a row rule (what prediction paths validate with), or None."""
         if self.scope is None:
             return None
-        return RowRule(f"scope:{self.name}", expr=self.scope, message=self.scope_message)
+        from spinerisk.schema._expr import parse
+
+        # an absent column is missing data: the scope decides on the fields a record has
+        fields = parse(self.scope).field_order
+        return RowRule(
+            f"scope:{self.name}", expr=self.scope, message=self.scope_message, optional=fields
+        )
 
     # -- names and units ---------------------------------------------------------------------
     @property
