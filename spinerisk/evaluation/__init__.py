@@ -1,12 +1,20 @@
 """Evaluation of fitted risk models: metrics with bootstrap CIs, calibration, decision
-curves, subgroup audits, sample-size adequacy and temporal/external validation helpers,
-rendered as a dict, Markdown or one self-contained HTML report.
+curves, comparators (existing scores and published calculators, with paired
+differences), subgroup audits, sample-size adequacy and temporal/external validation
+helpers, rendered as a dict, Markdown or one self-contained HTML report.
 
 Metric functions themselves live in :mod:`spinerisk.metrics`; this package combines them.
 """
 
 from __future__ import annotations
 
+from spinerisk.evaluation._comparators import (
+    CALCULATORS,
+    FRAX_INPUTS,
+    Comparator,
+    frax_inputs,
+    garvan_points,
+)
 from spinerisk.evaluation._evaluate import DEFAULT_SUBGROUPS, evaluate
 from spinerisk.evaluation._html import SECTION_IDS
 from spinerisk.evaluation._report import SYNTHETIC_BANNER, EvaluationReport
@@ -14,12 +22,17 @@ from spinerisk.evaluation._sample_size import sample_size_adequacy
 from spinerisk.evaluation._splits import centre_split, temporal_split
 
 __all__ = [
+    "CALCULATORS",
     "DEFAULT_SUBGROUPS",
+    "FRAX_INPUTS",
     "SECTION_IDS",
     "SYNTHETIC_BANNER",
+    "Comparator",
     "EvaluationReport",
     "centre_split",
     "evaluate",
+    "frax_inputs",
+    "garvan_points",
     "sample_size_adequacy",
     "temporal_split",
 ]

@@ -32,6 +32,7 @@ METRIC_LABELS: dict[str, str] = {
     "competing_c": "Competing-risks C",
     "td_auc": "Time-dependent AUC",
     "ibs": "Integrated Brier score",
+    "net_benefit": "Net benefit",
 }
 
 

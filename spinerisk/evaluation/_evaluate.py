@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from spinerisk.evaluation._bootstrap import MetricSpec, bootstrap_metrics, evaluate_specs
+from spinerisk.evaluation._comparators import Comparator, resolve_comparators
 from spinerisk.evaluation._curves import SURVIVAL_THRESHOLDS, curves
 from spinerisk.evaluation._data import EvalData, metric_specs, subgroup_specs
 from spinerisk.evaluation._report import EvaluationReport
@@ -70,6 +71,20 @@ def _check_params(
         )
     if cv is not None:
         _check_int("cv", cv, 2)
+
+
+def _check_thresholds(thresholds: Sequence[float] | None) -> tuple[float, ...]:
+    from spinerisk.evaluation._compare import COMPARATOR_THRESHOLDS
+
+    if thresholds is None:
+        return COMPARATOR_THRESHOLDS
+    values = tuple(float(t) for t in thresholds)
+    if not values or any(not 0 < t < 1 for t in values):
+        raise ValueError(
+            "comparator_thresholds must be risks strictly between 0 and 1; got "
+            f"comparator_thresholds={list(thresholds)!r}."
+        )
+    return values
 
 
 # -- predictions ----------------------------------------------------------------------------
@@ -449,6 +464,8 @@ def evaluate(
     validation: Literal["internal", "split", "temporal", "external"] = "internal",
     min_subgroup_events: int = MIN_SUBGROUP_EVENTS,
     explain: bool = True,
+    comparators: Sequence[str | Comparator] | None = None,
+    comparator_thresholds: Sequence[float] | None = None,
 ) -> EvaluationReport:
     """Evaluate a fitted risk model on a cohort: every metric with a bootstrap CI.
 
@@ -514,6 +531,24 @@ def evaluate(
     explain : bool, default=True
         Add global importance and example explanations (:mod:`spinerisk.explain`), or a
         note when the model's explanations cannot be computed.
+    comparators : sequence of str or Comparator, or None, default=None
+        Existing scores or published calculators to evaluate next to the model on the
+        same records: names of schema fields (role ``comparator``), names of shipped
+        calculators (``"garvan"``, see :data:`spinerisk.evaluation.CALCULATORS`) or
+        :class:`~spinerisk.evaluation.Comparator` objects (values computed elsewhere,
+        such as FRAX, joined by record id). None means the endpoint's declared
+        comparators; an empty list, none. Each is scored on the records where it has a
+        value, with the model on the same records: discrimination (AUROC, Harrell's C or
+        the competing-risks C) and net benefit at ``comparator_thresholds`` with
+        bootstrap CIs and paired bootstrap differences (model minus comparator, the same
+        resamples); a probability also gets the Brier score and calibration. A score
+        that is not a probability is never read as one: its net benefit is computed
+        after logistic recalibration on the evaluation records (weighted for censoring
+        for time-to-event endpoints), refitted in every resample and stated in the
+        report.
+    comparator_thresholds : sequence of float or None, default=None
+        Risk thresholds of the net benefit comparison; None means 0.05, 0.10, 0.20 and
+        0.30.
 
     Returns
     -------
@@ -568,6 +603,8 @@ def evaluate(
     if n_bootstrap_subgroups is None:
         n_bootstrap_subgroups = n_bootstrap
     _check_int("n_bootstrap_subgroups", n_bootstrap_subgroups, 1)
+    comps = resolve_comparators(comparators, model)
+    nb_thresholds = _check_thresholds(comparator_thresholds)
     if optimism and validation != "internal":
         raise ValueError(
             "optimism=True corrects the apparent performance on the development cohort "
@@ -634,6 +671,11 @@ def evaluate(
             f"{'no' if not evd.occurred.any() else 'only'} events of the {ep.name} outcome; "
             "discrimination and calibration need both events and non-events."
         )
+    if comps:
+        from dataclasses import replace
+
+        scores = np.column_stack([c.compute(data, model.id_field_) for c in comps])
+        evd = replace(evd, scores=scores)
     specs = metric_specs(ep.kind, hs, with_ibs=grid is not None and grid.size > 0)
     boot = bootstrap_metrics(
         specs, evd, n_bootstrap=n_bootstrap, ci=ci, random_state=random_state, n_jobs=n_jobs
@@ -680,6 +722,21 @@ def evaluate(
             )
         )
 
+    comparison = None
+    if comps:
+        from spinerisk.evaluation._compare import compare
+
+        comparison = compare(
+            evd,
+            comps,
+            thresholds=thresholds,
+            nb_thresholds=nb_thresholds,
+            n_bootstrap=n_bootstrap,
+            ci=ci,
+            random_state=random_state,
+            n_jobs=n_jobs,
+        )
+        notes += comparison["notes"]
     binned, smooth, decision = curves(
         evd, thresholds, n_bootstrap=n_bootstrap, ci=ci, random_state=random_state
     )
@@ -757,6 +814,7 @@ def evaluate(
             "n_bootstrap_subgroups": n_bootstrap_subgroups,
             "subgroup_horizon": hs[0],
             "min_subgroup_events": min_subgroup_events,
+            "comparators": [c.name for c in comps],
         },
         metrics=metrics,
         optimism=optimism_table,
@@ -769,4 +827,5 @@ def evaluate(
         data_summary=_data_summary(data, evd, model),
         explanations=_explanations(model, data) if explain else None,
         notes=notes,
+        comparators=comparison,
     )

@@ -25,6 +25,7 @@ SECTION_IDS: tuple[str, ...] = (
     "discrimination",
     "calibration",
     "decision-curve",
+    "comparators",
     "subgroups",
     "sample-size",
     "explanations",
@@ -110,6 +111,24 @@ _TEMPLATE = """<!DOCTYPE html>
 <img alt="{{ fig.alt }}"
  src="data:image/png;base64,{{ fig.data }}">
 {% endfor %}
+</section>
+
+<section id="comparators">
+<h2>Comparators</h2>
+{% if comparator_info %}
+<p>{{ comparator_line }}</p>
+<ul>{% for c in comparator_info %}
+<li><strong>{{ c.name }}</strong>: {{ c.text }}</li>
+{% endfor %}</ul>
+{% if comparator_table %}{{ table(comparator_table) }}{% endif %}
+{% if recalibration_table %}<h3>Recalibration of scores</h3>
+{{ table(recalibration_table) }}{% endif %}
+{% for fig in comparator_figures %}
+<img alt="{{ fig.alt }}"
+ src="data:image/png;base64,{{ fig.data }}">
+{% endfor %}
+{% for line in comparator_notes %}<p class="note">{{ line }}</p>{% endfor %}
+{% else %}<p class="note">No comparators were declared or requested.</p>{% endif %}
 </section>
 
 <section id="subgroups">
@@ -246,6 +265,34 @@ def _decision_figure(report: EvaluationReport) -> dict[str, str] | None:
     if report.synthetic:
         fig.suptitle("SYNTHETIC DATA", color="#b00020", fontsize=10)
     return {"alt": "Decision curves", "data": _png(fig)}
+
+
+def _comparator_figures(report: EvaluationReport) -> list[dict[str, str]]:
+    comparison = report.comparators
+    if comparison is None:
+        return []
+    out = []
+    for name, curves in comparison["decision_curves"].items():
+        if not curves:
+            continue
+        fig, axes = _figure(len(curves))
+        for ax, (h, t) in zip(axes, curves.items(), strict=True):
+            th = t["threshold"].to_numpy(float)
+            ax.plot(th, t["model"], color="#1f5fa6", label="model")
+            ax.plot(th, t["comparator"], color="#2e8b57", label=name)
+            ax.plot(th, t["treat_all"], color="#777", ls="--", label="treat all")
+            ax.plot(th, t["treat_none"], color="black", lw=1, label="treat none")
+            values = t[["model", "comparator", "treat_all"]].to_numpy(float)
+            best = float(np.nanmax(values)) if np.isfinite(values).any() else 0.1
+            ax.set_ylim(-0.05 * max(best, 0.01), max(best, 0.01) * 1.1)
+            ax.set_xlabel("Risk threshold")
+            ax.set_ylabel("Net benefit")
+            ax.set_title(f"Model and {name} at {horizon_label(h)}")
+            ax.legend(fontsize=8)
+        if report.synthetic:
+            fig.suptitle("SYNTHETIC DATA", color="#b00020", fontsize=10)
+        out.append({"alt": f"Decision curves of the model and {name}", "data": _png(fig)})
+    return out
 
 
 def _importance_figure(importance: pd.Series) -> dict[str, str]:
@@ -413,6 +460,21 @@ def render_html(report: EvaluationReport) -> str:
     figs = [f for f in [_calibration_figure(report)] if f]
     dfigs = [f for f in [_decision_figure(report)] if f]
     sub_table = _subgroup_table(report)
+    comparison = report.comparators
+    comparator_info = []
+    recalibration_table = None
+    if comparison is not None:
+        for c in comparison["info"]:
+            text = f"{c['description'] or c['source']}. Handled as {c['handling']}. "
+            text += f"{c['n']} records with a value, {c['events']} events"
+            text += f" ({c['n_without_value']} records without a value are left out)."
+            if c["reference"]:
+                text += f" Reference: {c['reference']}"
+            comparator_info.append({"name": c["name"], "text": text})
+        recal = comparison["recalibration"]
+        if len(recal):
+            shown = recal.assign(horizon=[horizon_label(h) for h in recal["horizon"]])
+            recalibration_table = _Table(shown)
     context = {
         "css": _CSS,
         "synthetic": report.synthetic,
@@ -454,6 +516,19 @@ def render_html(report: EvaluationReport) -> str:
             "everyone or no one."
         ),
         "decision_figures": dfigs,
+        "comparator_line": (
+            "The model and each comparator on the same records (those with a comparator "
+            f"value), with {100 * s['ci']:g}% percentile bootstrap intervals; differences "
+            "are model minus comparator on the same resamples (paired). Net benefit at "
+            "thresholds "
+            + ", ".join(f"{t:g}" for t in (comparison or {}).get("nb_thresholds", []))
+            + "."
+        ),
+        "comparator_info": comparator_info,
+        "comparator_table": _Table(report.comparator_table()) if comparison else None,
+        "recalibration_table": recalibration_table,
+        "comparator_figures": _comparator_figures(report),
+        "comparator_notes": (comparison or {}).get("notes", []),
         "subgroup_line": (
             f"Per level: n, events, discrimination and calibration with intervals (horizon "
             f"{horizon_label(s.get('subgroup_horizon'))}); levels with fewer than "

@@ -69,6 +69,24 @@ def _fmt(v: Any, digits: int = 3) -> str:
     return str(v)
 
 
+def _finite(v: Any) -> bool:
+    return isinstance(v, int | float | np.integer | np.floating) and math.isfinite(float(v))
+
+
+def _comparators_json(comparison: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "table": _records(comparison["table"]),
+        "info": _json_tree(comparison["info"]),
+        "recalibration": _records(comparison["recalibration"]),
+        "decision_curves": {
+            name: {horizon_label(h): _records(t) for h, t in curves.items()}
+            for name, curves in comparison["decision_curves"].items()
+        },
+        "nb_thresholds": list(comparison["nb_thresholds"]),
+        "notes": list(comparison["notes"]),
+    }
+
+
 def _md_table(frame: pd.DataFrame) -> str:
     cols = [str(c) for c in frame.columns]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
@@ -126,6 +144,13 @@ class EvaluationReport:
         ``importance`` (Series), ``examples`` and ``note``.
     notes : list of str
         Caveats gathered during the evaluation.
+    comparators : dict or None
+        The model against existing scores or published calculators on the same records
+        (``evaluate(..., comparators=...)``): ``table`` (per comparator, metric, horizon
+        and threshold: n, events, model, comparator and difference estimates with
+        bootstrap CIs), ``info`` (what each comparator is and how it was handled),
+        ``recalibration`` (intercept and slope of each recalibrated score),
+        ``decision_curves`` and ``nb_thresholds``. None when there were none.
 
     Examples
     --------
@@ -164,6 +189,7 @@ class EvaluationReport:
     data_summary: dict[str, Any] = field(default_factory=dict)
     explanations: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
+    comparators: dict[str, Any] | None = None
 
     def to_frame(self) -> pd.DataFrame:
         """Tidy metrics table.
@@ -221,8 +247,49 @@ class EvaluationReport:
             },
             "explanations": explanations,
             "notes": list(self.notes),
+            "comparators": None
+            if self.comparators is None
+            else _comparators_json(self.comparators),
         }
         return out
+
+    def comparator_table(self) -> pd.DataFrame:
+        """The model against each comparator, formatted for display.
+
+        Returns
+        -------
+        DataFrame
+            Columns ``comparator, metric, horizon, threshold, n, model, comparator value,
+            difference`` (model minus comparator), each value with its interval; empty
+            when the evaluation had no comparators.
+        """
+        columns = ["comparator", "metric", "horizon", "threshold", "n", "model"]
+        columns += ["comparator value", "difference (model - comparator)"]
+        if self.comparators is None or not len(self.comparators["table"]):
+            return pd.DataFrame(columns=columns)
+        t = self.comparators["table"]
+
+        def cell(part: str) -> list[str]:
+            return [
+                "n/a" if not _finite(e) else f"{_fmt(e)} ({_fmt(lo)} to {_fmt(hi)})"
+                for e, lo, hi in zip(
+                    t[f"{part}_estimate"], t[f"{part}_lower"], t[f"{part}_upper"], strict=True
+                )
+            ]
+
+        return pd.DataFrame(
+            {
+                "comparator": t["comparator"],
+                "metric": [METRIC_LABELS.get(x, x) for x in t["metric"]],
+                "horizon": [horizon_label(h) for h in t["horizon"]],
+                "threshold": ["" if not _finite(v) else f"{v:g}" for v in t["threshold"]],
+                "n": t["n"],
+                "model": cell("model"),
+                "comparator value": cell("comparator"),
+                "difference (model - comparator)": cell("difference"),
+            },
+            columns=columns,
+        )
 
     def metric_table(self) -> pd.DataFrame:
         """Metrics formatted for display: label, horizon, estimate and interval.
@@ -280,6 +347,19 @@ class EvaluationReport:
             f"seed {self.settings['random_state']}\n"
         )
         parts.append("## Metrics\n\n" + _md_table(self.metric_table()) + "\n")
+        if self.comparators is not None:
+            lines = [
+                f"- {c['name']}: {c['description'] or c['source']}; {c['handling']}; "
+                f"{c['n']} records with a value ({c['n_without_value']} without)."
+                for c in self.comparators["info"]
+            ]
+            parts.append(
+                "## Comparators\n\n"
+                + "\n".join(lines)
+                + "\n\n"
+                + _md_table(self.comparator_table())
+                + "\n"
+            )
         if self.subgroups is not None and len(self.subgroups):
             parts.append("## Subgroups\n\n" + _md_table(self.subgroups) + "\n")
         ss = self.sample_size

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import math
 from typing import Any
 
@@ -13,6 +15,20 @@ DAYS_PER_YEAR = 365.25
 #: Riley et al.'s conservative default when no prior R-squared is known: the expected
 #: Cox-Snell R-squared is 15% of its maximum possible value.
 R2_FRACTION = 0.15
+
+
+@functools.lru_cache(maxsize=64)
+def _pmsampsize(inputs: tuple[tuple[str, Any], ...]) -> dict[str, Any]:
+    """pmsampsize on (rounded) inputs, remembered: it simulates a million records to turn a
+    C-statistic into an R-squared (seconds), and reseeds numpy, so the same inputs always
+    give the same answer."""
+    from pmsampsize.pmsampsize import pmsampsize
+
+    state = np.random.get_state()  # pmsampsize reseeds numpy's global generator
+    try:
+        return dict(pmsampsize(**dict(inputs), noprint=True))
+    finally:
+        np.random.set_state(state)  # the caller's random stream is left as it was
 
 
 def sample_size_adequacy(
@@ -65,9 +81,7 @@ def sample_size_adequacy(
         "available_n": int(n_available),
         "parameters": int(parameters),
     }
-    try:
-        from pmsampsize.pmsampsize import pmsampsize
-    except ImportError:
+    if importlib.util.find_spec("pmsampsize") is None:
         result["note"] = (
             "Sample size not computed: the 'pmsampsize' package is not installed. Install "
             "it with: pip install --no-deps --ignore-requires-python pmsampsize==0.1.0"
@@ -110,15 +124,12 @@ def sample_size_adequacy(
             "meanfup": round(years / n, 4),
             "shrinkage": shrinkage,
         }
-    state = np.random.get_state()  # pmsampsize reseeds numpy's global generator
     try:
-        out = pmsampsize(**inputs, noprint=True)
+        out = _pmsampsize(tuple(sorted(inputs.items())))
     except (ValueError, ZeroDivisionError, ArithmeticError) as exc:
         result["inputs"] = inputs
         result["note"] = f"pmsampsize could not compute a sample size: {exc}"
         return result
-    finally:
-        np.random.set_state(state)  # the caller's random stream is left as it was
     required = int(out["sample_size"])
     criteria = []
     for row in out.get("results_table", []):
