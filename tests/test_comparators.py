@@ -223,8 +223,9 @@ def test_garvan_points_follow_the_published_scales():
 
 def test_frax_inputs_export_and_frax_results_come_back_by_record_id():
     cohort = sr.validate(sr.make_spine_cohort(200, seed=0))
-    table = frax_inputs(cohort.assign(tscore_fn=np.nan))
+    table = frax_inputs(cohort)  # no femoral-neck T-score recorded: missing, not an error
     assert list(table.columns) == list(FRAX_INPUTS)
+    assert table["femoral_neck_tscore"].isna().all()
     assert table.index.tolist() == cohort["patient_id"].astype(str).tolist()
     gc = cohort["glucocorticoid_current"].astype("boolean") & cohort["glucocorticoid_dose_mg"].ge(
         5

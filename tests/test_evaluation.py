@@ -546,3 +546,70 @@ def test_region_subgroup_uses_the_level_then_the_recorded_region():
         "thoracic",
         "tlj",
     ]
+
+
+# -- decision thresholds (issue 15.6) --------------------------------------------------------
+def test_operating_characteristics_match_counts_and_net_benefit():
+    from spinerisk.evaluation._threshold import operating_characteristics
+
+    data = _toy(3000, seed=2)
+    y, p = data.event, data.risk[:, 0]
+    cutoffs = np.array([0.2, 0.3, 0.45])
+    table = operating_characteristics(data, 182.62, cutoffs)
+    for c, row in zip(cutoffs, table.itertuples(), strict=True):
+        treated = p >= c
+        tp, fp = (treated & y).sum(), (treated & ~y).sum()
+        tn, fn = (~treated & ~y).sum(), (~treated & y).sum()
+        assert row.sensitivity == pytest.approx(tp / (tp + fn))
+        assert row.specificity == pytest.approx(tn / (tn + fp))
+        assert row.ppv == pytest.approx(tp / (tp + fp))
+        assert row.npv == pytest.approx(tn / (tn + fn))
+    expected = m.net_benefit(y, p, cutoffs)["model"].to_numpy()
+    np.testing.assert_allclose(table["net_benefit"], expected)
+    # without censoring before the horizon, the Aalen-Johansen version is the same table
+    codes = np.where(y, 1, 2)
+    time = np.where(y, 100.0, 50.0 + 400.0 * (codes == 2))
+    tte = EvalData("competing", codes, time, p[:, None], (182.62,))
+    pd.testing.assert_frame_equal(operating_characteristics(tte, 182.62, cutoffs), table)
+
+
+def test_net_benefit_picks_the_exchange_rate_for_calibrated_risks():
+    from spinerisk.evaluation._threshold import _choose
+
+    rng = np.random.default_rng(0)
+    p = rng.uniform(0.01, 0.8, 20_000)
+    data = EvalData("binary", rng.random(20_000) < p, None, p[:, None], (182.62,))
+    assert _choose(data, 182.62, "net_benefit", 0.2) == pytest.approx(0.2, abs=0.03)
+    # risks twice too high: treating above 0.2 on the model's scale is treating above 0.1
+    doubled = EvalData("binary", data.event, None, np.clip(2 * p, 0, 1)[:, None], (182.62,))
+    assert _choose(doubled, 182.62, "net_benefit", 0.2) == pytest.approx(0.4, abs=0.06)
+
+
+def test_choose_threshold_reaches_the_target_with_cis(binary):
+    from spinerisk.evaluation import choose_threshold
+    from spinerisk.evaluation._threshold import operating_characteristics
+
+    model, cohort = binary
+    choice = choose_threshold(model, cohort, method="sensitivity", target=0.85, n_bootstrap=30)
+    table = choice.table.set_index("metric")
+    assert table.loc["sensitivity", "estimate"] >= 0.85
+    assert table.loc["threshold", "estimate"] == choice.threshold
+    assert table.loc["threshold", "lower"] <= choice.threshold <= table.loc["threshold", "upper"]
+    assert (table["lower"] <= table["upper"]).all()
+    # the most specific cut-off that reaches the target: a little higher falls short
+    eligible = _eligible(model, cohort)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", sr.DataQualityWarning)
+        risk = model.predict_risk(eligible).drop(columns="warnings").to_numpy(float)
+    y = eligible["collapse_6m"].astype(bool).to_numpy()
+    evd = EvalData("binary", y, None, risk, tuple(model.horizons_))
+    above = operating_characteristics(evd, model.horizons_[0], np.array([choice.threshold + 0.01]))
+    assert above["sensitivity"].iloc[0] < 0.85
+    spec = choose_threshold(model, cohort, method="specificity", target=0.8, n_bootstrap=5)
+    assert spec.table.set_index("metric").loc["specificity", "estimate"] >= 0.8
+    nb = choose_threshold(model, cohort, target=0.3, n_bootstrap=5)
+    assert {"net_benefit_at_target", "net_benefit_treat_all"} <= set(nb.table["metric"])
+    json.dumps(nb.to_dict())
+    assert "ThresholdChoice(method='net_benefit'" in repr(nb)
+    with pytest.raises(ValueError, match="target must be a number strictly between 0 and 1"):
+        choose_threshold(model, cohort, method="sensitivity", target=90)

@@ -20,6 +20,7 @@ from spinerisk.evaluation._html import SECTION_IDS
 from spinerisk.evaluation._report import SYNTHETIC_BANNER, EvaluationReport
 from spinerisk.evaluation._sample_size import sample_size_adequacy
 from spinerisk.evaluation._splits import centre_split, temporal_split
+from spinerisk.evaluation._threshold import ThresholdChoice, choose_threshold
 
 __all__ = [
     "CALCULATORS",
@@ -29,7 +30,9 @@ __all__ = [
     "SYNTHETIC_BANNER",
     "Comparator",
     "EvaluationReport",
+    "ThresholdChoice",
     "centre_split",
+    "choose_threshold",
     "evaluate",
     "frax_inputs",
     "garvan_points",

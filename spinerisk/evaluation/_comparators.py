@@ -366,12 +366,28 @@ FRAX_INPUTS: dict[str, str] = {
 }
 
 
+_FRAX_FIELDS = (
+    "weight_kg",
+    "height_cm",
+    "prior_fragility_fx",
+    "parental_hip_fx",
+    "current_smoking",
+    "glucocorticoid_current",
+    "glucocorticoid_dose_mg",
+    "rheumatoid_arthritis",
+    "secondary_osteoporosis",
+    "alcohol_units_day",
+    "tscore_fn",
+)
+
+
 def frax_inputs(records: pd.DataFrame, *, id_field: str = "patient_id") -> pd.DataFrame:
     """The FRAX questionnaire items of each record, from spine schema fields.
 
     FRAX is closed, so spinerisk does not compute it; this table is what the FRAX tool
-    (or its batch version) needs. Missing values stay missing: FRAX treats an unanswered
-    item as "no", which the user should decide, not this function.
+    (or its batch version) needs. Missing values, and fields the cohort does not record,
+    stay missing: FRAX treats an unanswered item as "no", which the user should decide,
+    not this function.
 
     Parameters
     ----------
@@ -391,29 +407,15 @@ def frax_inputs(records: pd.DataFrame, *, id_field: str = "patient_id") -> pd.Da
     >>> table = frax_inputs(sr.validate(sr.make_spine_cohort(20, seed=0)))
     >>> list(table.columns)[:4]
     ['age', 'sex', 'weight_kg', 'height_cm']
+    >>> int(table["femoral_neck_tscore"].notna().sum())  # the generator records no FN T-score
+    0
     """
-    missing = [
-        f
-        for f in (
-            "age_years",
-            "sex",
-            "weight_kg",
-            "height_cm",
-            "prior_fragility_fx",
-            "parental_hip_fx",
-            "current_smoking",
-            "glucocorticoid_current",
-            "glucocorticoid_dose_mg",
-            "rheumatoid_arthritis",
-            "secondary_osteoporosis",
-            "alcohol_units_day",
-            "tscore_fn",
-            id_field,
-        )
-        if f not in records.columns
-    ]
+    missing = [f for f in ("age_years", "sex", id_field) if f not in records.columns]
     if missing:
         raise ValueError(f"frax_inputs needs the spine schema field(s) {missing}.")
+    # an absent optional field is missing data (as everywhere in spinerisk)
+    optional = [f for f in _FRAX_FIELDS if f not in records.columns]
+    records = records.assign(**dict.fromkeys(optional, pd.NA))
     dose = pd.to_numeric(records["glucocorticoid_dose_mg"], errors="coerce")
     gc = records["glucocorticoid_current"].astype("boolean") & dose.ge(5).astype("boolean")
     alcohol = pd.to_numeric(records["alcohol_units_day"], errors="coerce")
