@@ -113,3 +113,17 @@ def test_gate_performance_and_parameter_checks(gated):
         model.bind_malignancy_gate(gate, threshold=0.05, warning=0.2)
     with pytest.raises(ValueError, match="do not fit the schema"):
         model.bind_malignancy_gate(gate, red_flags="no_such_field")
+
+
+def test_batch_scoring_counts_out_of_scope_records_apart(gated, tmp_path: Path):
+    from spinerisk.scoring import score_frame
+    from spinerisk.scoring._chunk import _score_columns, out_of_scope_count
+
+    model, _, cohort = gated
+    scores, rejects = score_frame(model, cohort.head(200))
+    assert list(scores.columns[: len(_score_columns(model, 0)[0])]) == _score_columns(model, 0)[0]
+    held = out_of_scope_count(scores)
+    assert 0 < held < 200 and len(rejects) == 0
+    assert scores.loc[scores["status"] == "out_of_scope", "risk_183d"].isna().all()
+    python = _predict(model, cohort.head(200))
+    np.testing.assert_array_equal(scores["status"].to_numpy(), python["status"].to_numpy())

@@ -125,7 +125,12 @@ def score(
     if summary.trained_on_synthetic_data:
         out.print(BANNER, style="bold red", markup=False)
     out.print(
-        f"rows in: {summary.rows_in} = scored: {summary.scored} + rejected: {summary.rejected}",
+        f"rows in: {summary.rows_in} = scored: {summary.scored} + rejected: {summary.rejected}"
+        + (
+            f" + out of scope (malignancy gate): {summary.out_of_scope}"
+            if summary.out_of_scope
+            else ""
+        ),
         markup=False,
     )
     out.print(f"scores written to {summary.output}", markup=False, soft_wrap=True)

@@ -38,7 +38,7 @@ class ScoreSummary:
         Rows written to ``output``.
     rejected : int
         Rows rejected, with their reasons in ``rejects`` (when a path was given).
-        Always ``rows_in == scored + rejected``.
+        Always ``rows_in == scored + rejected + out_of_scope``.
     output : Path
         The scores file.
     rejects : Path or None
@@ -53,6 +53,9 @@ class ScoreSummary:
     trained_on_synthetic_data : bool or None
         Whether the model's training records were labelled synthetic (from its
         training reference); None when the bundle cannot tell.
+    out_of_scope : int
+        Rows a malignancy gate kept from a prognosis (written to ``output`` with status
+        ``out_of_scope``, the reason and the probability, and no risk); 0 without a gate.
     """
 
     rows_in: int
@@ -64,6 +67,7 @@ class ScoreSummary:
     seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
     trained_on_synthetic_data: bool | None = None
+    out_of_scope: int = 0
 
 
 class _Chunk(NamedTuple):
@@ -511,11 +515,26 @@ def model_info_from_path(path: str | os.PathLike[str]) -> dict[str, str]:
 
 def _score_columns(model: Any, explain: int) -> tuple[list[str], dict[str, str]]:
     risks = [model.endpoint_.risk_column(h) for h in model.horizons_]
-    cols = [model.id_field_, *risks, "warnings", "model_id", "model_version"]
+    gate = ["status", "p_malignant", "status_reason"] if _gated(model) else []
+    cols = [model.id_field_, *risks, *gate, "warnings", "model_id", "model_version"]
     if explain:
         cols.append("top_drivers")
-    types = {c: ("float64" if c in risks else "string") for c in cols}
+    numbers = {*risks, "p_malignant"}
+    types = {c: ("float64" if c in numbers else "string") for c in cols}
     return cols, types
+
+
+def _gated(model: Any) -> bool:
+    """Whether the model is bound to a malignancy gate (its scores carry a status)."""
+    return getattr(model, "gate_", None) is not None
+
+
+def out_of_scope_count(scores: pd.DataFrame) -> int:
+    """Records a malignancy gate kept from a prognosis (status ``out_of_scope``): counted
+    apart from the scored and the rejected ones."""
+    if "status" not in scores.columns:
+        return 0
+    return int((scores["status"] == "out_of_scope").sum())
 
 
 def _reject_columns(source_columns: list[str]) -> tuple[list[str], dict[str, str]]:

@@ -36,6 +36,7 @@ from spinerisk.scoring._chunk import (
     _Timer,
     model_info_from_path,
     neutralize_formulas,
+    out_of_scope_count,
 )
 from spinerisk.scoring._dask import _dask_chunks
 from spinerisk.scoring._sources import _CsvSource, _duplicate_ids, _open_source, _ParquetSource
@@ -491,7 +492,7 @@ def score_file(
                     writers.append(rej_writer)
                 bar = stack.enter_context(_Progress(progress, source.num_rows))
 
-                rows_in = scored = rejected = flagged = 0
+                rows_in = scored = rejected = flagged = out_of_scope = 0
                 if engine == "local":
                     with timer("read"):
                         id_col = _id_source(model, column_mapping)
@@ -532,15 +533,17 @@ def score_file(
                             outputs=outputs,
                             source=audit_source,
                         )
-                    scored += len(chunk.scores)
+                    held = out_of_scope_count(chunk.scores)  # a gate's out-of-scope rows
+                    out_of_scope += held
+                    scored += len(chunk.scores) - held
                     rejected += len(chunk.rejects)
                     flagged += int((chunk.scores["warnings"] != "").sum())
                     bar(n_rows)
-                if rows_in != scored + rejected:  # never drop a row silently
+                if rows_in != scored + rejected + out_of_scope:  # never drop a row silently
                     raise RuntimeError(
                         f"Row accounting failed: {rows_in} rows in but {scored} scored + "
-                        f"{rejected} rejected; no output was written. Please report this as a "
-                        "bug."
+                        f"{rejected} rejected + {out_of_scope} out of scope; no output was "
+                        "written. Please report this as a bug."
                     )
                 _publish(writers, staging)  # scores and rejects together, or neither
         finally:
@@ -555,6 +558,7 @@ def score_file(
         seconds=time.perf_counter() - start,
         timings=dict(timer.seconds) if engine == "local" else {},
         trained_on_synthetic_data=trained_on_synthetic(model),
+        out_of_scope=out_of_scope,
     )
 
 
