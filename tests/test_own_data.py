@@ -134,6 +134,9 @@ def trained(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
     checked = _run(["schema", "check", schema_file])
     assert checked.exit_code == 0, checked.output
     assert _run(["schema", "check", endpoint_file, "--schema", schema_file]).exit_code == 0
+    checked = _run(["validate", data, "--schema", schema_file])
+    assert checked.exit_code == 0 and "records valid" in checked.stdout, checked.output
+    assert _run(["validate", data]).exit_code == 2  # not the spine schema's fields
 
     bundle = tmp / "model.srb"
     result = _run(

@@ -24,8 +24,20 @@ def validate(
     ] = None,
     sep: Annotated[str | None, typer.Option(help="Delimiter for text files.")] = None,
     encoding: Annotated[str, typer.Option(help=ENCODING_HELP)] = "utf-8",
+    schema: Annotated[
+        Path | None,
+        typer.Option(help="Schema file (.toml, .yaml, .json); default: the spine schema."),
+    ] = None,
+    model: Annotated[
+        Path | None,
+        typer.Option(
+            help="Validate against this model bundle's schema (and its endpoint's scope): "
+            "the records the model would accept."
+        ),
+    ] = None,
 ) -> None:
-    """Validate a records file against the default spine schema.
+    """Validate a records file against a schema: the spine schema, your own (--schema),
+    or a model's (--model).
 
     Without --rejects, any problem fails with exit code 2 and every problem listed.
     With --rejects, rejected records go to that file (CSV or Parquet) with their reasons
@@ -41,17 +53,28 @@ def validate(
 
     err = stderr()
     try:
+        if schema is not None and model is not None:
+            raise sr.RecordsReadError("Give --schema or --model, not both.")
+        target = (
+            sr.load_schema(schema)
+            if schema is not None
+            else sr.load(model).input_schema_
+            if model is not None
+            else sr.SPINE_SCHEMA
+        )
         if rejects is not None and rejects.suffix.lower() not in (".csv", ".parquet"):
             raise sr.RecordsReadError(
                 f"--rejects {rejects.name!r}: unknown file type {rejects.suffix!r}; expected "
                 ".csv or .parquet."
             )
-        df, unread = _read_for_validation(input, sep=sep, encoding=encoding, mapping=mapping)
+        df, unread = _read_for_validation(
+            input, sep=sep, encoding=encoding, mapping=mapping, schema=target
+        )
         n_in = len(df) + len(unread)
         if rejects is None:
             problems = [_unreadable_message(input.name, unread)] if len(unread) else []
             try:
-                sr.validate(df)
+                sr.validate(df, target)
             except sr.SchemaValidationError as exc:
                 problems.insert(0, str(exc))
             if problems:
@@ -59,13 +82,16 @@ def validate(
                 raise typer.Exit(code=2)
             stdout().print(f"{len(df)} records valid.")
             return
-        valid, bad = sr.validate(df, on_invalid="split")
+        valid, bad = sr.validate(df, target, on_invalid="split")
         bad = bad.assign(row=bad.index.to_numpy())  # the row in the file
         if len(unread):
             bad = pd.concat([unread, bad]).sort_values("row", kind="stable")
         write_table_atomically(bad.reset_index(drop=True), rejects)
     except (sr.SchemaValidationError, sr.MappingError, sr.RecordsReadError) as exc:
         err.print(str(exc), markup=False)
+        raise typer.Exit(code=2) from exc
+    except (sr.SchemaFileError, sr.ArtifactError) as exc:
+        err.print(f"error: {exc}", markup=False)
         raise typer.Exit(code=2) from exc
     except OSError as exc:  # FileNotFoundError, a file or folder that cannot be read
         err.print(f"{exc.strerror}: {exc.filename}" if exc.strerror else str(exc), markup=False)
