@@ -23,7 +23,15 @@ if _typing.TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from spinerisk.bundle import load_bundle as load
     from spinerisk.datasets import make_spine_cohort
     from spinerisk.endpoints import Endpoint, get_endpoint, load_endpoint
-    from spinerisk.evaluation import EvaluationReport, centre_split, evaluate, temporal_split
+    from spinerisk.evaluation import (
+        Comparator,
+        EvaluationReport,
+        centre_split,
+        choose_threshold,
+        evaluate,
+        model_card,
+        temporal_split,
+    )
     from spinerisk.exceptions import (
         ArtifactError,
         DataQualityWarning,
@@ -52,6 +60,7 @@ __all__ = [
     "SPINE_SCHEMA",
     "ArtifactError",
     "ColumnMapping",
+    "Comparator",
     "DerivedFeature",
     "Endpoint",
     "DataQualityWarning",
@@ -68,6 +77,7 @@ __all__ = [
     "__version__",
     "apply_mapping",
     "centre_split",
+    "choose_threshold",
     "evaluate",
     "get_endpoint",
     "load",
@@ -76,6 +86,7 @@ __all__ = [
     "load_schema",
     "make_feature_pipeline",
     "make_spine_cohort",
+    "model_card",
     "read_records",
     "score_dask",
     "score_file",
@@ -116,6 +127,9 @@ _LAZY = {
     "evaluate": "spinerisk.evaluation",
     "temporal_split": "spinerisk.evaluation",
     "centre_split": "spinerisk.evaluation",
+    "Comparator": "spinerisk.evaluation",
+    "choose_threshold": "spinerisk.evaluation",
+    "model_card": "spinerisk.evaluation",
     "score_dask": "spinerisk.scoring",
     "score_file": "spinerisk.scoring",
     "update": "spinerisk.update",

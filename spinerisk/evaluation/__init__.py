@@ -17,6 +17,7 @@ from spinerisk.evaluation._comparators import (
 )
 from spinerisk.evaluation._evaluate import DEFAULT_SUBGROUPS, evaluate
 from spinerisk.evaluation._html import SECTION_IDS
+from spinerisk.evaluation._model_card import ModelCard, model_card
 from spinerisk.evaluation._report import SYNTHETIC_BANNER, EvaluationReport
 from spinerisk.evaluation._sample_size import sample_size_adequacy
 from spinerisk.evaluation._splits import centre_split, temporal_split
@@ -30,12 +31,14 @@ __all__ = [
     "SYNTHETIC_BANNER",
     "Comparator",
     "EvaluationReport",
+    "ModelCard",
     "ThresholdChoice",
     "centre_split",
     "choose_threshold",
     "evaluate",
     "frax_inputs",
     "garvan_points",
+    "model_card",
     "sample_size_adequacy",
     "temporal_split",
 ]
