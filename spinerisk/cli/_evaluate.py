@@ -23,6 +23,15 @@ _VALIDATION = typer.Option(
 _SYNTHETIC = typer.Option(
     "--synthetic", help="Label the results as SYNTHETIC DATA (files do not carry the label)."
 )
+_COMPARATOR = typer.Option(
+    "--comparator",
+    help="Score to evaluate beside the model: a comparator field of the schema or a shipped "
+    "calculator (garvan, garvan_tscore_min). Repeat for several. Default: the endpoint's "
+    "declared comparators.",
+)
+_NO_COMPARATORS = typer.Option(
+    "--no-comparators", help="Evaluate the model alone, without the declared comparators."
+)
 
 
 def _run(
@@ -35,6 +44,8 @@ def _run(
     validation: str,
     synthetic: bool,
     explain: bool,
+    comparators: list[str] | None = None,
+    no_comparators: bool = False,
 ) -> Any:
     """Load, read, evaluate; bad input exits with code 2 and the message on stderr."""
     import spinerisk as sr
@@ -54,6 +65,7 @@ def _run(
             random_state=seed,
             validation=validation,  # type: ignore[arg-type]
             explain=explain,
+            comparators=() if no_comparators else (comparators or None),
         )
     except FileNotFoundError as exc:
         stderr().print(f"error: {exc}", markup=False)
@@ -84,12 +96,15 @@ def evaluate(
         Path | None, typer.Option("--markdown", help="Write a Markdown summary here.")
     ] = None,
     synthetic: Annotated[bool, _SYNTHETIC] = False,
+    comparator: Annotated[list[str] | None, _COMPARATOR] = None,
+    no_comparators: Annotated[bool, _NO_COMPARATORS] = False,
 ) -> None:
     """Evaluate a saved model on records with observed outcomes.
 
     Prints every metric with its percentile bootstrap interval (resampling patients) and
     writes the full report as JSON and/or Markdown. Records not eligible for the model's
-    endpoint, or without its outcome, are excluded and counted.
+    endpoint, or without its outcome, are excluded and counted. Comparators (existing
+    scores, published calculators) are shown beside the model with paired differences.
     """
     report = _run(
         model,
@@ -100,6 +115,8 @@ def evaluate(
         validation=validation,
         synthetic=synthetic,
         explain=False,
+        comparators=comparator,
+        no_comparators=no_comparators,
     )
     out = stdout()
     if report.synthetic:
@@ -112,6 +129,7 @@ def evaluate(
         markup=False,
     )
     print_frame(out, report.metric_table().set_index("metric"), "Metrics")
+    _print_comparators(out, report)
     if json_path is not None:
         _write_text(json_path, json.dumps(report.to_dict(), indent=2))
         out.print(f"JSON report written to {json_path}.", markup=False)
@@ -130,12 +148,14 @@ def report(
     bootstrap: Annotated[int, _BOOTSTRAP] = 200,
     seed: Annotated[int, _SEED] = 0,
     synthetic: Annotated[bool, _SYNTHETIC] = False,
+    comparator: Annotated[list[str] | None, _COMPARATOR] = None,
+    no_comparators: Annotated[bool, _NO_COMPARATORS] = False,
 ) -> None:
     """Write a self-contained HTML validation report (TRIPOD+AI sections).
 
     One file with the data summary, model, discrimination, calibration and decision
-    curves, subgroups, sample size, explanations and intended use and limitations;
-    figures are embedded, nothing is loaded from the network.
+    curves, comparators, subgroups, sample size, explanations and intended use and
+    limitations; figures are embedded, nothing is loaded from the network.
     """
     result = _run(
         model,
@@ -146,13 +166,37 @@ def report(
         validation=validation,
         synthetic=synthetic,
         explain=True,
+        comparators=comparator,
+        no_comparators=no_comparators,
     )
     result.to_html(output)
+    _print_comparators(stdout(), result)
     stdout().print(
         f"Report on {result.n_evaluated} records written to {output}"
         + (" (SYNTHETIC DATA)." if result.synthetic else "."),
         markup=False,
     )
+
+
+def _print_comparators(out: Any, report: Any) -> None:
+    """The comparator table and how each comparator was handled, when there are any."""
+    if report.comparators is None:
+        return
+    for info in report.comparators["info"]:
+        out.print(
+            f"Comparator {info['name']}: {info['handling']}; {info['n']} records with a "
+            f"value ({info['n_without_value']} without).",
+            markup=False,
+        )
+    table = report.comparator_table()
+    if len(table):
+        print_frame(
+            out,
+            table.set_index("comparator"),
+            "Model against comparators (difference: model - comparator, paired bootstrap)",
+        )
+    for note in report.comparators["notes"]:
+        out.print(note, markup=False)
 
 
 def _write_text(path: Path, text: str) -> None:
