@@ -244,7 +244,7 @@ class Comparator:
             if bad.any():
                 raise ValueError(
                     f"Comparator {self.name!r} is declared a probability but "
-                    f"{int(bad.sum())} values lie outside [0, 1] (first {arr[bad][0]!r}); "
+                    f"{int(bad.sum())} values lie outside [0, 1] (first {float(arr[bad][0])!r}); "
                     "declare it scale='score' (or convert percentages to proportions)."
                 )
         return arr
