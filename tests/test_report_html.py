@@ -22,6 +22,7 @@ SECTIONS = (
     "discrimination",
     "calibration",
     "decision-curve",
+    "comparators",
     "subgroups",
     "sample-size",
     "explanations",
@@ -164,6 +165,18 @@ def test_text_is_escaped(setup, tmp_path):
     assert "&lt;script&gt;" in text
     assert all(not r.startswith("http") for r in parsed.resources)
     assert hostile in "".join(parsed.text)  # shown to the reader as text
+
+
+def test_comparators_section_says_when_there_are_none_and_smoothed_curves_have_bands(setup, page):
+    _, _, report = setup
+    parsed, _ = page
+    assert "No comparators were declared or requested." in " ".join(
+        parsed.section_text["comparators"]
+    )
+    for curve in report.smoothed_calibration.values():
+        assert list(curve.columns) == ["predicted", "observed", "lower", "upper"]
+        assert (curve["lower"] <= curve["upper"]).all()
+    assert "bootstrap band" in " ".join(parsed.section_text["calibration"])
 
 
 def test_data_summary_model_and_subgroup_content(setup, page):
