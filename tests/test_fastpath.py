@@ -77,7 +77,10 @@ def _perturb(rec: dict, rng: np.random.Generator) -> dict:
             rec[f.name] = int(rec[f.name])
     if u[2] < 0.3:  # any valid code, often unseen in training
         f = codes[rng.integers(len(codes))]
-        rec[f.name] = str(rng.choice(list(f.categories)))
+        allowed = list(f.categories)
+        if f.name == "level":  # a cervical level is outside the OVF endpoints' scope
+            allowed = [c for c in allowed if not c.startswith("C")]
+        rec[f.name] = str(rng.choice(allowed))
     if u[3] < 0.25:  # numbers as text, integral floats for counts, flags as text or 0/1
         f = numeric[rng.integers(len(numeric))]
         if rec[f.name] is not None:

@@ -191,9 +191,9 @@ def test_parameters_are_checked(ref):
 def test_the_missingness_threshold_is_the_references(model, dev):
     """The flagged share and its chance level use one rarely-missing threshold."""
     new = sr.make_spine_cohort(1000, seed=26)  # SYNTHETIC, same population
-    assert model.reference_["rarely_missing_below"] == 0.05
+    assert model.reference_["rarely_missing_below"] == 0.01
     report = drift(model, new)
-    assert report.thresholds["rarely_missing_below"] == 0.05
+    assert report.thresholds["rarely_missing_below"] == 0.01
     with pytest.raises(ValueError, match=r"rarely_missing_below=0.5 differs from the threshold"):
         drift(model, new, rarely_missing_below=0.5)
     wide = build_reference(model, dev, rarely_missing_below=0.5)

@@ -91,10 +91,16 @@ def train(
     ] = None,
     rejects: Annotated[
         Path | None,
-        typer.Option(help="Train on the valid records and write the rejected ones here (CSV)."),
+        typer.Option(
+            help="Train on the valid records and write the rejected ones here (.csv or "
+            ".parquet), with their reasons."
+        ),
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed for every random step.")] = 0,
     sep: Annotated[str | None, typer.Option(help="Delimiter for text files.")] = None,
+    encoding: Annotated[
+        str, typer.Option(help="Text encoding of CSV/TSV/JSON files (strict), e.g. latin-1.")
+    ] = "utf-8",
     synthetic: Annotated[
         bool,
         typer.Option(
@@ -112,23 +118,36 @@ def train(
     reasons. The bundle stores the schema and the endpoint, so every later command
     (score, serve, explain, evaluate, report, monitor) reads them from it.
     """
+    import pandas as pd
+
     import spinerisk as sr
     from spinerisk.cli._score import _write_csv
-    from spinerisk.scoring import neutralize_formulas
+    from spinerisk.io import _read_for_validation
 
     try:
         user_schema, ep = resolve_schema_and_endpoint(schema, endpoint)
-        cohort = sr.read_records(input, sep=sep)
-        if mapping is not None:
-            cohort = sr.apply_mapping(cohort, mapping, user_schema)
+        target = sr.SPINE_SCHEMA if user_schema is None else user_schema
+        if rejects is not None:
+            if rejects.suffix.lower() not in (".csv", ".parquet"):
+                raise sr.RecordsReadError(
+                    f"--rejects must be a .csv or .parquet file; got {rejects.name!r}."
+                )
+            # unreadable rows and lenient numbers are rejects too, as in validate
+            cohort, unread = _read_for_validation(
+                input, sep=sep, encoding=encoding, mapping=mapping, schema=target
+            )
+            cohort, bad = sr.validate(cohort, target, on_invalid="split")
+            bad = bad.assign(row=bad.index.to_numpy())  # the row in the file
+            if len(unread):
+                bad = pd.concat([unread, bad]).sort_values("row", kind="stable")
+            bad = bad.reset_index(drop=True)
+        else:
+            cohort = sr.read_records(input, sep=sep, encoding=encoding)
+            if mapping is not None:
+                cohort = sr.apply_mapping(cohort, mapping, user_schema)
+            bad = None
         if synthetic:
             cohort.attrs["synthetic"] = True
-        if rejects is not None:
-            if rejects.suffix.lower() != ".csv":
-                raise sr.RecordsReadError(f"--rejects must be a .csv file; got {rejects.name!r}.")
-            cohort, bad = sr.validate(cohort, user_schema, on_invalid="split")
-        else:
-            bad = None
         if output.suffix.lower() not in (".srb", ".spinerisk"):
             raise sr.RecordsReadError(
                 f"--output must be a model bundle (.srb); got {output.name!r}."
@@ -143,6 +162,8 @@ def train(
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", sr.DataQualityWarning)
             model.fit(cohort)
+        if bad is not None:  # rejects first: a bad rejects location leaves no model behind
+            _write_csv(bad, rejects)
         model.save(output)
     except _bad_input() as exc:
         _fail(exc)
@@ -154,7 +175,6 @@ def train(
     out = stdout()
     n_in = len(cohort) + (0 if bad is None else len(bad))
     if bad is not None:
-        _write_csv(neutralize_formulas(bad), rejects)
         out.print(
             f"records in: {n_in} = valid: {len(cohort)} + rejected: {len(bad)} "
             f"(rejects written to {rejects}).",

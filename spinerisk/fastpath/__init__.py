@@ -56,7 +56,7 @@ def record_warnings(
         The model's training reference (``spinerisk.monitor`` ``_as_reference(model,
         complete=False)``): per field, ``min``/``max`` for numbers, code counts for
         categories, and the training missing rate.
-    rarely_missing_below : float, default=0.05
+    rarely_missing_below : float, default=0.01
         Flag a missing value when training had fewer missing than this share.
 
     Returns

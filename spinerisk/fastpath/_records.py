@@ -70,6 +70,10 @@ def _to_number(spec: FieldSpec, v: Any) -> float:
             raise _Defer
         x = float(v)
     elif isinstance(v, str):
+        from spinerisk.io import number_text_problem
+
+        if number_text_problem(v) is not None:  # the batch validator names the problem
+            raise _Defer
         try:
             x = float(v.strip())
         except (ValueError, OverflowError):

@@ -185,7 +185,7 @@ def drift(
     rarely_missing_below : float or None, default=None
         Passed to :func:`input_warnings`. None means the threshold the reference's
         chance level (``flagged_share``) was computed with (``reference
-        ["rarely_missing_below"]``, 0.05 by default); another value is refused, because
+        ["rarely_missing_below"]``, 0.01 by default); another value is refused, because
         the flagged share and its chance level must use the same threshold (build the
         reference with ``build_reference(..., rarely_missing_below=...)`` instead).
     in_scope_only : bool, default=True

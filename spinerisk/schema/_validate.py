@@ -99,6 +99,10 @@ def _number(v: Any) -> float | None:
     if isinstance(v, int | float | np.integer | np.floating | decimal.Decimal):
         return float(v)  # Decimal: SQL NUMERIC columns read from Parquet
     if isinstance(v, str):
+        from spinerisk.io import number_text_problem  # "8_1", "-nan", non-ASCII digits
+
+        if number_text_problem(v) is not None:
+            return None
         try:  # Python's own parser: exact, round-trip correct (no fast-path rounding)
             return float(v.strip())
         except ValueError:
