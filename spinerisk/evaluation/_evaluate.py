@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import math
 import numbers
 import warnings
 from collections.abc import Sequence
@@ -27,6 +29,9 @@ DEFAULT_SUBGROUPS: tuple[str, ...] = ("sex", "age_band", "region", "centre_id")
 MIN_SUBGROUP_EVENTS = 10
 _VALIDATION = ("internal", "split", "temporal", "external")
 _EVENT_NAMES = {0: "censored", 1: "event of interest", 2: "competing event"}
+#: Optimism correction that will take longer than this (seconds) is announced by a warning.
+SLOW_OPTIMISM_S = 30.0
+logger = logging.getLogger(__name__)
 
 
 # -- parameter checks ----------------------------------------------------------------------
@@ -162,9 +167,13 @@ def _optimism_one(
 ) -> np.ndarray | None:
     from sklearn.base import clone
 
+    from spinerisk.exceptions import DataQualityWarning
+
     boot = _unique_ids(data.iloc[rows], model.id_field_)
     try:
-        refit = clone(model).fit(boot)
+        with warnings.catch_warnings():  # the original fit already warned about its data
+            warnings.simplefilter("ignore", DataQualityWarning)
+            refit = clone(model).fit(boot)
         apparent, _ = _predict(refit, boot, horizons, grid=grid)
         tested, _ = _predict(refit, data, horizons, grid=grid)
     except ValueError:  # a resample the model cannot be fitted on (too few events)
@@ -192,13 +201,38 @@ def _optimism(
     random_state: int,
     n_jobs: int,
 ) -> tuple[np.ndarray, int]:
-    """Harrell's bootstrap optimism: mean(apparent on resample - test on original)."""
-    from joblib import Parallel, delayed
+    """Harrell's bootstrap optimism: mean(apparent on resample - test on original).
+
+    The first refit is timed on its own, and the time the others will take is logged
+    (and warned about when it exceeds :data:`SLOW_OPTIMISM_S`) before they start.
+    """
+    import time
+
+    from joblib import Parallel, delayed, effective_n_jobs
 
     rng = np.random.default_rng([random_state, 1])
     rows = rng.integers(0, len(data), size=(n_optimism, len(data)))
-    diffs = Parallel(n_jobs=n_jobs)(
-        delayed(_optimism_one)(model, data, r, specs, horizons, original, grid) for r in rows
+    start = time.perf_counter()
+    diffs = [_optimism_one(model, data, rows[0], specs, horizons, original, grid)]
+    took = time.perf_counter() - start
+    rest = n_optimism - 1
+    if rest:
+        workers = max(1, min(rest, effective_n_jobs(n_jobs)))
+        message = (
+            f"Optimism correction: {n_optimism} bootstrap refits of the "
+            f"{getattr(model, 'backend_', '?')} model on {len(data)} records; the first took "
+            f"{took:.1f} s, so the other {rest} will take about "
+            f"{took * math.ceil(rest / workers):.0f} s on {workers} worker(s)."
+        )
+        logger.info(message)
+        if took * math.ceil(rest / workers) > SLOW_OPTIMISM_S:
+            warnings.warn(
+                message + " Pass n_jobs=-1 to use every core, or a smaller n_optimism.",
+                UserWarning,
+                stacklevel=3,
+            )
+    diffs += Parallel(n_jobs=n_jobs)(
+        delayed(_optimism_one)(model, data, r, specs, horizons, original, grid) for r in rows[1:]
     )
     usable = [d for d in diffs if d is not None]
     if not usable:
@@ -499,6 +533,10 @@ def evaluate(
         the model is refitted on each of ``n_optimism`` bootstrap samples (every
         modelling step, backend selection included), evaluated on that sample and on
         the original cohort; the mean difference is subtracted from the apparent value.
+        The first refit is timed and the expected time of the others logged (a
+        UserWarning when over 30 s) before they start. The default model keeps a
+        resample's repeated records in one fold, so its internal cross-validation
+        stays honest on bootstrap samples.
     n_optimism : int, default=20
         Refits for the optimism correction.
     cv : int or None, default=None

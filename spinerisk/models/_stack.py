@@ -353,6 +353,16 @@ def _fit_cox_weights(
     return np.maximum(res.x, 0.0), float(res.fun)
 
 
+def _alone(prob: _Problem, rows: Any, score: FloatArray) -> tuple[float, float]:
+    """A candidate alone: its best intercept (binary; 0 otherwise) and slope (>= 0)."""
+    if prob.kind == "binary":
+        assert prob.y is not None
+        b, w, _ = _fit_binary_weights(score[:, None], prob.y[rows])
+        return b, float(w[0])
+    w, _ = _fit_cox_weights(score[:, None], _cox_strata(prob, np.asarray(rows)), np.asarray(rows))
+    return 0.0, float(w[0])
+
+
 def _per_unit_losses(prob: _Problem, rows: Any, score: FloatArray) -> FloatArray:
     """Loss contributions whose mean is the criterion: per record (log loss, after the
     best intercept and slope) or per event (minus the partial log-likelihood term)."""
@@ -519,6 +529,12 @@ def cross_fit(
             else np.zeros(n)
         )
         final = [c for c in combined if outcomes[c].weight > 1e-8]
+        best = min(combined, key=lambda c: outcomes[c].loss) if combined else None
+        alone = (0.0, 0.0)
+        if best is not None:  # the discrete super learner's choice, for comparison
+            alone = _alone(prob, everyone, outcomes[best].oof)  # type: ignore[arg-type]
+            if best not in final:
+                final.append(best)
         start = _time.perf_counter()
         components = Parallel(n_jobs=max(1, min(n_jobs, len(final) or 1)), prefer="threads")(
             delayed(_final_component)(prob, c, designs.get(c), outcomes[c], dall) for c in final
@@ -533,6 +549,8 @@ def cross_fit(
         if combined
         else float("nan"),
         "final_seconds": final_seconds,
+        "best": best,
+        "best_calibration": alone,
     }
 
 
@@ -781,12 +799,38 @@ class _StackMixin:
         self.oof_loss_ = result["stack_loss"]
         self.oof_discrimination_ = result["stack_discrimination"]
         self.fit_seconds_ = seconds
+        self.best_ = result["best"]
+        self.best_calibration_ = tuple(float(v) for v in result["best_calibration"])
 
     def _stack_score(self, X: FloatArray) -> FloatArray:
         score = np.full(X.shape[0], float(self.intercept_))
         for comp in self.components_:
-            score = score + self.weights_[comp["name"]] * component_score(comp, X)
+            if self.weights_[comp["name"]] > 0:
+                score = score + self.weights_[comp["name"]] * component_score(comp, X)
         return score
+
+    def selected_score(self, X: Any) -> FloatArray:
+        """Score of the best single candidate alone, with its own out-of-fold intercept
+        and slope: what a selection rule (the discrete super learner) would predict.
+
+        For comparison with the combination (the benchmark reports both).
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+            Log-odds (binary) or log hazard ratio up to a constant.
+        """
+        check_is_fitted(self, "components_")
+        arr = self._matrix(X, reset=False)
+        if self.best_ is None:
+            return np.full(arr.shape[0], float(self.intercept_))
+        comp = next(c for c in self.components_ if c["name"] == self.best_)
+        b, w = self.best_calibration_
+        return b + w * component_score(comp, arr)
 
     def contributions(self, X: Any) -> tuple[pd.DataFrame, float, FloatArray]:
         """Exact contributions of each column to the combined score.
@@ -816,6 +860,8 @@ class _StackMixin:
         base = float(self.intercept_)
         for comp in self.components_:
             w = self.weights_[comp["name"]]
+            if w <= 0:
+                continue
             phi, cols, b = component_contributions(comp, arr, self.feature_names_)
             base += w * b
             for j, col in enumerate(cols):
