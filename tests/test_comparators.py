@@ -137,6 +137,10 @@ def test_a_score_is_never_read_as_a_probability(glow):
         sr.evaluate(model, held_out, comparator_thresholds=[0.0, 0.2])
     none = sr.evaluate(model, held_out, n_bootstrap=2, comparators=(), **FAST)
     assert none.comparators is None and none.comparator_table().empty
+    # records without the declared score column: missing data, noted, not an error
+    absent = sr.evaluate(model, held_out.drop(columns="fracscore"), n_bootstrap=2, **FAST)
+    assert absent.comparators["table"].empty
+    assert "Comparator fracscore: 0 records with a value" in " ".join(absent.notes)
 
 
 def test_a_probability_comparator_gets_every_metric_the_model_gets():

@@ -200,11 +200,14 @@ class Comparator:
     def compute(self, records: pd.DataFrame, id_field: str) -> np.ndarray:
         """The comparator's value for each record (NaN where it has none).
 
+        A column the records do not have gives no values (an absent optional field is
+        missing data); the report then notes that the comparator could not be compared.
+
         Raises
         ------
         ValueError
-            When a column or a calculator's input is missing, a value is not numeric, or
-            a probability lies outside [0, 1].
+            When a calculator's input field is absent, a value is not numeric, or a
+            probability lies outside [0, 1].
         """
         if self.calculator is not None:
             missing = [f for f in self.inputs if f not in records.columns]
@@ -223,11 +226,8 @@ class Comparator:
         else:
             column = self.column or self.name
             if column not in records.columns:
-                raise ValueError(
-                    f"Comparator {self.name!r}: the cohort has no column {column!r}. Declare "
-                    "it in the schema (role 'comparator') and the endpoint's comparators, "
-                    "or pass its values with Comparator.from_values."
-                )
+                # an absent optional column is missing data, as everywhere in spinerisk
+                return np.full(len(records), np.nan)
             raw = records[column]
         try:
             values = pd.to_numeric(pd.Series(raw).astype(object), errors="raise")

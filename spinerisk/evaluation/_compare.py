@@ -272,7 +272,10 @@ def _recalibration_table(evd: EvalData, comps: list[Comparator]) -> pd.DataFrame
 
 
 def _decision_curves(
-    evd: EvalData, comps: list[Comparator], thresholds: Sequence[float] | None
+    evd: EvalData,
+    comps: list[Comparator],
+    thresholds: Sequence[float] | None,
+    usable: Sequence[int],
 ) -> dict[str, dict[float, pd.DataFrame]]:
     from spinerisk import metrics as m
     from spinerisk.evaluation._curves import SURVIVAL_THRESHOLDS
@@ -284,6 +287,8 @@ def _decision_curves(
     for j, comp in enumerate(comps):
         sub = _subset(evd, j)
         out[comp.name] = {}
+        if j not in usable:
+            continue
         for k, h in enumerate(evd.horizons):
             try:
                 risk = _comparator_risk(sub, j, comp)[:, k]
@@ -375,6 +380,7 @@ def compare(
     thr = tuple(float(t) for t in nb_thresholds)
     rows: list[_Row] = []
     notes: list[str] = []
+    usable: list[int] = []
     for j, comp in enumerate(comps):
         sub = _subset(evd, j)
         events = int(sub.occurred.sum())
@@ -384,6 +390,7 @@ def compare(
                 "events; too few to compare."
             )
             continue
+        usable.append(j)
         rows += _discrimination_rows(j, comp, evd.kind, evd.horizons)
         rows += _calibration_rows(j, comp, evd.kind, evd.horizons)
         rows += _net_benefit_rows(j, comp, evd.horizons, thr)
@@ -431,7 +438,7 @@ def compare(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         recalibration = _recalibration_table(evd, comps)
-        curves = _decision_curves(evd, comps, thresholds)
+        curves = _decision_curves(evd, comps, thresholds, usable)
     return {
         "table": pd.DataFrame(table_rows).reindex(columns=columns),
         "info": _info(evd, comps),
