@@ -149,9 +149,13 @@ def _predict(
 
 
 def _unique_ids(part: pd.DataFrame, id_field: str) -> pd.DataFrame:
-    """A bootstrap sample with the repeated records given distinct ids."""
+    """A bootstrap sample with the repeated records given distinct ids (of the id
+    field's own kind: numbered when it holds whole numbers)."""
     part = part.copy()
-    part[id_field] = [f"{v}_{i}" for i, v in enumerate(part[id_field].astype(str))]
+    if pd.api.types.is_integer_dtype(part[id_field].dtype):
+        part[id_field] = np.arange(1, len(part) + 1)
+    else:
+        part[id_field] = [f"{v}_{i}" for i, v in enumerate(part[id_field].astype(str))]
     return part
 
 
