@@ -249,6 +249,8 @@ def apply_linear(model: Any, part: Part, fit: Fit) -> None:
         if slope != 1.0 or alpha != 0.0:
             shift_mu = alpha - (slope - 1.0) * part.extra["centre"]
             est.booster_ = _affine(est.booster_, slope, shift_mu, part.extra["probe"])
+        if fit.scale is not None:
+            est.scale_ = float(fit.scale)
         return
     raise TypeError(f"unknown part kind {part.kind!r}")
 

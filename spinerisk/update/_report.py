@@ -36,16 +36,27 @@ _SIDES = ("original", "updated", "difference")
 
 @dataclass(frozen=True)
 class _Paired:
-    """The same records' outcomes with the risks of two models (resampled together)."""
+    """The same records' outcomes with the risks of two models (resampled together).
+
+    ``values`` keeps each metric's value per model on this (re)sample, so the
+    difference reuses the two values instead of computing them again.
+    """
 
     original: Any
     updated: Any
+    values: dict[tuple[str, str], float] = field(default_factory=dict, compare=False)
 
     def __len__(self) -> int:
         return len(self.original)
 
     def take(self, rows: np.ndarray) -> _Paired:
         return _Paired(self.original.take(rows), self.updated.take(rows))
+
+    def value(self, name: str, function: Any, side: str) -> float:
+        key = (name, side)
+        if key not in self.values:
+            self.values[key] = float(function(getattr(self, side)))
+        return self.values[key]
 
 
 def _net_benefit(d: Any, h: float, t: float) -> float:
@@ -77,18 +88,15 @@ def _paired_specs(specs: list[Any]) -> list[Any]:
 
     out = []
     for s in specs:
-        out.append(MetricSpec(f"{s.name}|original", s.horizon, _on(s.function, "original")))
-        out.append(MetricSpec(f"{s.name}|updated", s.horizon, _on(s.function, "updated")))
-        out.append(MetricSpec(f"{s.name}|difference", s.horizon, _difference(s.function)))
+        for side in _SIDES:
+            out.append(MetricSpec(f"{s.name}|{side}", s.horizon, _side(s.name, s.function, side)))
     return out
 
 
-def _on(function: Any, side: str) -> Any:
-    return lambda d: function(getattr(d, side))
-
-
-def _difference(function: Any) -> Any:
-    return lambda d: function(d.updated) - function(d.original)
+def _side(name: str, function: Any, side: str) -> Any:
+    if side == "difference":
+        return lambda d: d.value(name, function, "updated") - d.value(name, function, "original")
+    return lambda d: d.value(name, function, side)
 
 
 @dataclass(eq=False)

@@ -99,8 +99,9 @@ def update(
     ``"intercept"``
         Recalibration in the large: one constant added to the linear predictor. For a
         binary endpoint this re-estimates the baseline risk (the intercept); for a
-        time-to-event endpoint it scales the baseline cumulative hazard (its shape over
-        time is kept).
+        Cox-type model it scales the baseline cumulative hazard (its shape over time is
+        kept); for an accelerated failure time model it re-estimates the location and
+        the scale of the baseline distribution of log time.
     ``"recalibrate"``
         Intercept and slope of the linear predictor (log-odds or log hazard ratio; the
         expected log time of an AFT model), both re-estimated.
@@ -111,7 +112,7 @@ def update(
         log-likelihood. Boosted models: the original boosters continue boosting on the
         site's records with a small learning rate (0.01), the number of extra rounds
         chosen by early stopping on a held-out fifth, then the model is recalibrated
-        (binary: intercept and slope; Cox: baseline hazard).
+        (binary: intercept and slope; Cox: baseline hazard; AFT: location and scale).
     ``"refit"``
         A new model of the same backend fitted on the site's records alone.
     ``"auto"``
@@ -325,6 +326,8 @@ def _update_part(
 
 def _parameters(fit: Any) -> dict[str, Any]:
     out: dict[str, Any] = {"intercept": float(fit.alpha)}
+    if fit.scale is not None:
+        out["scale"] = float(fit.scale)
     if fit.level in ("recalibrate", "revise"):
         out["slope"] = float(fit.slope)
     if fit.level == "revise":
@@ -372,13 +375,11 @@ def _revise(
     time = np.asarray(target["time"], dtype=np.float64)
     y = make_survival_target(hit & (time <= last), np.minimum(time, last))
     est.booster_, extra = continue_survival(est, Xf, y, random_state)
-    out: dict[str, Any] = {"extra_rounds": [extra]}
-    if part.kind == "boosted_cox":
-        new_part = next(p for p in rebuild(updated, data, target) if p.cause == part.cause)
-        fit = fit_level(new_part.design, "intercept")
-        apply_linear(updated, new_part, fit)
-        out.update(_parameters(fit))
-    return out
+    # then the baseline: hazard level (Cox), or location and scale (AFT)
+    new_part = next(p for p in rebuild(updated, data, target) if p.cause == part.cause)
+    fit = fit_level(new_part.design, "intercept")
+    apply_linear(updated, new_part, fit)
+    return {"extra_rounds": [extra], **_parameters(fit)}
 
 
 def _refresh_reference(
