@@ -825,6 +825,7 @@ def evaluate(
         "selection_reason": getattr(model, "selection_reason_", ""),
         "n_train": int(model.n_train_),
         "horizons": list(model.horizons_),
+        "time_unit": ep.time_unit,
         "n_parameters": sample_size["parameters"],
     }
     return EvaluationReport(

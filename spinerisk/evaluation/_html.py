@@ -238,7 +238,7 @@ def _calibration_figure(report: EvaluationReport) -> dict[str, str] | None:
         ax.set_ylim(0, top)
         ax.set_xlabel("Predicted risk")
         ax.set_ylabel("Observed" if report.model_info["kind"] == "binary" else "Observed (KM / AJ)")
-        ax.set_title(f"Calibration at {horizon_label(h)}")
+        ax.set_title(f"Calibration at {horizon_label(h, _unit(report))}")
         ax.legend(fontsize=8, loc="upper left")
     if report.synthetic:
         fig.suptitle("SYNTHETIC DATA", color="#b00020", fontsize=10)
@@ -260,7 +260,7 @@ def _decision_figure(report: EvaluationReport) -> dict[str, str] | None:
         ax.set_ylim(-0.05 * max(best, 0.01), max(best, 0.01) * 1.1)
         ax.set_xlabel("Risk threshold")
         ax.set_ylabel("Net benefit")
-        ax.set_title(f"Decision curve at {horizon_label(h)}")
+        ax.set_title(f"Decision curve at {horizon_label(h, _unit(report))}")
         ax.legend(fontsize=8)
     if report.synthetic:
         fig.suptitle("SYNTHETIC DATA", color="#b00020", fontsize=10)
@@ -287,7 +287,7 @@ def _comparator_figures(report: EvaluationReport) -> list[dict[str, str]]:
             ax.set_ylim(-0.05 * max(best, 0.01), max(best, 0.01) * 1.1)
             ax.set_xlabel("Risk threshold")
             ax.set_ylabel("Net benefit")
-            ax.set_title(f"Model and {name} at {horizon_label(h)}")
+            ax.set_title(f"Model and {name} at {horizon_label(h, _unit(report))}")
             ax.legend(fontsize=8)
         if report.synthetic:
             fig.suptitle("SYNTHETIC DATA", color="#b00020", fontsize=10)
@@ -365,6 +365,10 @@ def _limitations(report: EvaluationReport) -> list[str]:
     return lines
 
 
+def _unit(report: EvaluationReport) -> str:
+    return str(report.model_info.get("time_unit", "days"))
+
+
 def render_html(report: EvaluationReport) -> str:
     """The report as one self-contained HTML document.
 
@@ -397,7 +401,7 @@ def render_html(report: EvaluationReport) -> str:
                 "Backend",
                 "Why this backend",
                 "Development records (n_train)",
-                "Horizons (days)",
+                "Horizons",
                 "Model-matrix columns",
                 "Validation",
             ],
@@ -408,7 +412,9 @@ def render_html(report: EvaluationReport) -> str:
                 info["backend"],
                 info["selection_reason"],
                 info["n_train"],
-                ", ".join(f"{h:g}" for h in info["horizons"]),
+                ", ".join(
+                    horizon_label(h, _unit(report)) or "no horizon" for h in info["horizons"]
+                ),
                 info["n_parameters"],
                 report.validation,
             ],
@@ -454,7 +460,7 @@ def render_html(report: EvaluationReport) -> str:
     if report.cross_validation is not None:
         metric_notes.append(f"Cross-validated: pooled out-of-fold predictions, {s['cv']} folds.")
     cal_tables = [
-        {"title": f"Binned calibration at {horizon_label(h)}", "table": _Table(t)}
+        {"title": f"Binned calibration at {horizon_label(h, _unit(report))}", "table": _Table(t)}
         for h, t in report.calibration.items()
     ]
     figs = [f for f in [_calibration_figure(report)] if f]
@@ -473,7 +479,9 @@ def render_html(report: EvaluationReport) -> str:
             comparator_info.append({"name": c["name"], "text": text})
         recal = comparison["recalibration"]
         if len(recal):
-            shown = recal.assign(horizon=[horizon_label(h) for h in recal["horizon"]])
+            shown = recal.assign(
+                horizon=[horizon_label(h, _unit(report)) for h in recal["horizon"]]
+            )
             recalibration_table = _Table(shown)
     context = {
         "css": _CSS,
@@ -531,7 +539,7 @@ def render_html(report: EvaluationReport) -> str:
         "comparator_notes": (comparison or {}).get("notes", []),
         "subgroup_line": (
             f"Per level: n, events, discrimination and calibration with intervals (horizon "
-            f"{horizon_label(s.get('subgroup_horizon'))}); levels with fewer than "
+            f"{horizon_label(s.get('subgroup_horizon'), _unit(report))}); levels with fewer than "
             f"{s.get('min_subgroup_events')} events or non-events are listed but not scored."
         ),
         "subgroups": sub_table,

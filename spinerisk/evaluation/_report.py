@@ -54,11 +54,15 @@ def _json_tree(obj: Any) -> Any:
     return _json_value(obj)
 
 
-def horizon_label(h: Any) -> str:
-    """``"365d"`` for 365.25, ``""`` for a metric without a horizon."""
-    if h is None or (isinstance(h, float) and math.isnan(h)):
+def horizon_label(h: Any, unit: str = "days") -> str:
+    """A horizon in days as the endpoint shows it: ``"365d"`` for 365.25 days,
+    ``"1y"`` or ``"12mo"`` for an endpoint in years or months; ``""`` for a metric
+    without a horizon (and for a binary endpoint recorded without one)."""
+    from spinerisk.endpoints import NO_HORIZON, risk_column
+
+    if h is None or (isinstance(h, float) and math.isnan(h)) or float(h) == NO_HORIZON:
         return ""
-    return f"{round(float(h)):d}d"
+    return risk_column(float(h), unit)[len("risk_") :]
 
 
 def _fmt(v: Any, digits: int = 3) -> str:
@@ -73,13 +77,13 @@ def _finite(v: Any) -> bool:
     return isinstance(v, int | float | np.integer | np.floating) and math.isfinite(float(v))
 
 
-def _comparators_json(comparison: dict[str, Any]) -> dict[str, Any]:
+def _comparators_json(comparison: dict[str, Any], unit: str = "days") -> dict[str, Any]:
     return {
         "table": _records(comparison["table"]),
         "info": _json_tree(comparison["info"]),
         "recalibration": _records(comparison["recalibration"]),
         "decision_curves": {
-            name: {horizon_label(h): _records(t) for h, t in curves.items()}
+            name: {horizon_label(h, unit): _records(t) for h, t in curves.items()}
             for name, curves in comparison["decision_curves"].items()
         },
         "nb_thresholds": list(comparison["nb_thresholds"]),
@@ -202,6 +206,11 @@ class EvaluationReport:
         """
         return self.metrics[["metric", "horizon", "estimate", "lower", "upper"]].copy()
 
+    @property
+    def _unit(self) -> str:
+        """Time unit the endpoint shows horizons in (days for the spine endpoints)."""
+        return str((self.model_info or {}).get("time_unit", "days"))
+
     def to_dict(self) -> dict[str, Any]:
         """Everything in the report as JSON-serialisable Python objects.
 
@@ -229,12 +238,15 @@ class EvaluationReport:
             "metrics": _records(self.metrics),
             "optimism": _records(self.optimism),
             "cross_validation": _records(self.cross_validation),
-            "calibration": {horizon_label(h): _records(t) for h, t in self.calibration.items()},
+            "calibration": {
+                horizon_label(h, self._unit): _records(t) for h, t in self.calibration.items()
+            },
             "smoothed_calibration": {
-                horizon_label(h): _records(t) for h, t in self.smoothed_calibration.items()
+                horizon_label(h, self._unit): _records(t)
+                for h, t in self.smoothed_calibration.items()
             },
             "decision_curve": {
-                horizon_label(h): _records(t) for h, t in self.decision_curve.items()
+                horizon_label(h, self._unit): _records(t) for h, t in self.decision_curve.items()
             },
             "subgroups": _records(self.subgroups),
             "sample_size": _json_tree(self.sample_size),
@@ -249,7 +261,7 @@ class EvaluationReport:
             "notes": list(self.notes),
             "comparators": None
             if self.comparators is None
-            else _comparators_json(self.comparators),
+            else _comparators_json(self.comparators, self._unit),
         }
         return out
 
@@ -281,7 +293,7 @@ class EvaluationReport:
             {
                 "comparator": t["comparator"],
                 "metric": [METRIC_LABELS.get(x, x) for x in t["metric"]],
-                "horizon": [horizon_label(h) for h in t["horizon"]],
+                "horizon": [horizon_label(h, self._unit) for h in t["horizon"]],
                 "threshold": ["" if not _finite(v) else f"{v:g}" for v in t["threshold"]],
                 "n": t["n"],
                 "model": cell("model"),
@@ -306,7 +318,7 @@ class EvaluationReport:
         table = pd.DataFrame(
             {
                 "metric": [METRIC_LABELS.get(x, x) for x in m["metric"]],
-                "horizon": [horizon_label(h) for h in m["horizon"]],
+                "horizon": [horizon_label(h, self._unit) for h in m["horizon"]],
                 "estimate": [_fmt(v) for v in m["estimate"]],
                 pct: [
                     f"{_fmt(lo)} to {_fmt(hi)}"
