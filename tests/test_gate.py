@@ -127,3 +127,18 @@ def test_batch_scoring_counts_out_of_scope_records_apart(gated, tmp_path: Path):
     assert scores.loc[scores["status"] == "out_of_scope", "risk_183d"].isna().all()
     python = _predict(model, cohort.head(200))
     np.testing.assert_array_equal(scores["status"].to_numpy(), python["status"].to_numpy())
+
+
+def test_evaluation_reports_the_gate_and_evaluates_the_records_in_scope(gated):
+    from spinerisk.evaluation import evaluate
+
+    model, _, cohort = gated
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        report = evaluate(model, cohort.head(1200), n_bootstrap=10, subgroups=(), explain=False)
+    gate = report.model_info["malignancy_gate"]
+    checked = sr.validate(cohort.head(1200), model.schema_)
+    assert gate == pytest.approx(gate_performance(model, checked) | {
+        "n_eligible_out_of_scope": gate["n_eligible_out_of_scope"]})  # fmt: skip
+    assert any("Malignancy gate" in n and "negative predictive value" in n for n in report.notes)
+    assert np.isfinite(report.to_frame()["estimate"]).all()  # no missing risk was scored

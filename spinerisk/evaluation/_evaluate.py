@@ -92,6 +92,36 @@ def _check_thresholds(thresholds: Sequence[float] | None) -> tuple[float, ...]:
     return values
 
 
+# -- malignancy gate ------------------------------------------------------------------------
+def _gate(
+    model: Any, checked: pd.DataFrame, data: pd.DataFrame
+) -> tuple[dict[str, Any] | None, list[str], pd.DataFrame]:
+    """For a model bound to a malignancy gate: how the gate behaved on every validated
+    record (abstention rate; sensitivity, specificity and NPV against ``malignant`` when
+    recorded), and the eligible records it leaves in scope, which alone are evaluated."""
+    if getattr(model, "gate_", None) is None:
+        return None, [], data
+    from spinerisk.models._gate import gate_performance, gate_status
+
+    summary = gate_performance(model, checked)
+    keep = (gate_status(model, data)["status"] != "out_of_scope").to_numpy()
+    summary["n_eligible_out_of_scope"] = int((~keep).sum())
+    note = (
+        f"Malignancy gate (threshold {summary['threshold']:g}, warning {summary['warning']:g}): "
+        f"{summary['abstention_rate']:.1%} of the {summary['n']} records were out of scope "
+        f"(no prognosis), {summary['warning_rate']:.1%} carried a warning; "
+        f"{summary['n_eligible_out_of_scope']} eligible records out of scope are not "
+        "evaluated."
+    )
+    if "sensitivity" in summary:
+        note += (
+            f" Against the recorded malignancy ({summary['n_with_truth']} records): "
+            f"sensitivity {summary['sensitivity']:.3f}, specificity "
+            f"{summary['specificity']:.3f}, negative predictive value {summary['npv']:.3f}."
+        )
+    return summary, [note], data[keep]
+
+
 # -- predictions ----------------------------------------------------------------------------
 def _ibs_grid(time: np.ndarray, occurred: np.ndarray, last: float) -> np.ndarray:
     """Ten times for the integrated Brier score, inside the observed follow-up."""
@@ -124,9 +154,10 @@ def _predict(
         grid_risk = None
         if ep.kind != "binary" and grid is not None and grid.size:
             on_grid = model.predict_risk(data, horizons=grid)
-            grid_risk = on_grid.drop(columns="warnings").to_numpy(dtype=float)
+            # the risk columns come first, one per horizon (names can repeat on a grid)
+            grid_risk = on_grid.iloc[:, : len(grid)].to_numpy(dtype=float)
     flagged = int((pred["warnings"] != "").sum())
-    risk = pred.drop(columns="warnings").to_numpy(dtype=float)
+    risk = pred.iloc[:, : len(horizons)].to_numpy(dtype=float)
     if ep.kind == "binary":
         evd = EvalData("binary", target.astype(bool), None, risk, horizons)
     else:
@@ -674,6 +705,7 @@ def evaluate(
     checked = validate(cohort, model.schema_)
     mask = ep.eligible(checked, model.schema_).to_numpy()
     data = checked[mask]
+    gate_summary, gate_notes, data = _gate(model, checked, data)
     if len(data) == 0:
         raise ValueError(
             f"No records in the cohort are eligible for the {ep.name} endpoint with its "
@@ -794,6 +826,7 @@ def evaluate(
         min_events=min_subgroup_events,
     )
     notes += subgroup_notes
+    notes += gate_notes
 
     cstat = (
         float(metrics.loc[metrics["metric"] == "auroc", "estimate"].iloc[0])
@@ -828,6 +861,8 @@ def evaluate(
         "time_unit": ep.time_unit,
         "n_parameters": sample_size["parameters"],
     }
+    if gate_summary is not None:
+        model_info["malignancy_gate"] = gate_summary
     return EvaluationReport(
         model_info=model_info,
         validation=validation,
