@@ -57,13 +57,11 @@ def print_frame(console: Any, frame: Any, title: str) -> None:
 
 
 def write_csv_safely(frame: Any, path: Path) -> None:
-    """Write CSV atomically, with text cells a spreadsheet would run as formulas quoted."""
-    from spinerisk.scoring import neutralize_formulas
+    """Write CSV atomically through a private temporary file (nothing is left behind on
+    failure), with text cells a spreadsheet would run as formulas quoted."""
+    from spinerisk.scoring._file import write_table_atomically
 
-    safe = neutralize_formulas(frame)
-    tmp = path.with_name(path.name + ".tmp")
-    safe.to_csv(tmp, index=False)
-    tmp.replace(path)
+    write_table_atomically(frame, path, label="output")
 
 
 AUDIT_KEY_ENV_HELP = (

@@ -91,6 +91,7 @@ def explain(
         sr.RecordsReadError,
         sr.ArtifactError,
         FileNotFoundError,
+        OSError,
         ValueError,
     )
     err = stderr()
