@@ -13,15 +13,6 @@ _OUTCOMES = (
     ("nonunion", "Nonunion at 6-12 months (conservative and fixation)"),
     ("fx_event", "Future fracture, first event (death competing)"),
 )
-#: The demo's trauma cohort: cervical fractures in patients aged 65 or more, half of them
-#: type II odontoid fractures, so that the odontoid model has enough records (in the
-#: default trauma mix they are about 3% of all records).
-_CERVICAL_OLDER = {
-    "cervical_share": 1.0,
-    "cervical_older_share": 1.0,
-    "odontoid_share": 0.5,
-    "upper_share": 0.6,
-}
 
 
 @app.command()
@@ -117,9 +108,14 @@ def _demo_cervical_malignant(
     from spinerisk.datasets import TraumaParams
 
     out.print("\n[bold]Cervical fractures and malignant (pathological) fractures[/bold]")
-    trauma = sr.make_spine_cohort(
-        n, seed=seed, mode="trauma", trauma=TraumaParams(**_CERVICAL_OLDER)
+    # cervical fractures in patients aged 65 or more, half of them type II odontoid
+    # fractures, so that the odontoid model has enough records (in the default trauma mix
+    # they are about 3% of all records)
+    older_cervical = TraumaParams(
+        cervical_share=1.0, cervical_older_share=1.0, odontoid_share=0.5, upper_share=0.6
     )
+    trauma = sr.make_spine_cohort(n, seed=seed, mode="trauma", trauma=older_cervical)
+    valid: Any
     valid, rejects = sr.validate(trauma, on_invalid="split")
     n_dens = int((valid["anderson_dalonzo"] == "II").sum())
     out.print(
@@ -132,7 +128,12 @@ def _demo_cervical_malignant(
     for endpoint in ("odontoid_nonunion", "cervical_mortality"):
         _fit_and_report(out, endpoint, train, held_out, seed, report_dir, bootstrap)
 
-    malignant = sr.make_spine_cohort(n, seed=seed + 1, profile=profile, malignant="clinic")
+    malignant = sr.make_spine_cohort(
+        n,
+        seed=seed + 1,
+        profile=profile,  # type: ignore[arg-type]  # checked by the first cohort
+        malignant="clinic",
+    )
     valid, rejects = sr.validate(malignant, on_invalid="split")
     out.print(
         f"\nGenerated {len(malignant)} synthetic OVF records with malignant fractures "
@@ -154,7 +155,7 @@ def _demo_gate(out: Any, model: Any, gate: Any, held_out: Any) -> None:
     from spinerisk.metrics import roc_auc
     from spinerisk.models._gate import gate_performance
 
-    checked = sr.validate(held_out, model.input_schema_)
+    checked: Any = sr.validate(held_out, model.input_schema_)
     y = checked["malignant"].to_numpy(dtype=bool)
     p = _quiet_predict(gate, checked)["risk"].to_numpy(dtype=float)
     none = ~checked["cancer_history"].to_numpy(dtype=bool)
