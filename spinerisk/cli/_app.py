@@ -57,11 +57,23 @@ def print_frame(console: Any, frame: Any, title: str) -> None:
 
 
 def write_csv_safely(frame: Any, path: Path) -> None:
-    """Write CSV atomically through a private temporary file (nothing is left behind on
-    failure), with text cells a spreadsheet would run as formulas quoted."""
-    from spinerisk.scoring._file import write_table_atomically
+    """Write CSV atomically through a private temporary file (mode 0600, removed on any
+    failure, so nothing is left behind), with text cells a spreadsheet would run as
+    formulas quoted; numbers stay numbers."""
+    import os
+    import tempfile
 
-    write_table_atomically(frame, path, label="output")
+    from spinerisk.scoring import neutralize_formulas
+
+    safe = neutralize_formulas(frame)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            safe.to_csv(fh, index=False)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 AUDIT_KEY_ENV_HELP = (
