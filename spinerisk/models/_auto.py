@@ -8,7 +8,12 @@ import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
-from spinerisk.models._stack import DEFAULT_CANDIDATES, StackedClassifier, StackedCoxSurvival
+from spinerisk.models._stack import (
+    DEFAULT_CANDIDATES,
+    STACK_ONLY,
+    StackedClassifier,
+    StackedCoxSurvival,
+)
 
 #: Backends offered for a kind that the default does not combine, and why.
 NOT_COMBINED = {
@@ -44,7 +49,9 @@ def fit_default(model: Any, ep: Any, data: pd.DataFrame, target: np.ndarray) -> 
     X = features.fit_transform(data)
     kind = "binary" if ep.kind == "binary" else "survival"
     params = {
-        "candidates": tuple(c for c in BACKENDS[ep.kind] if c in DEFAULT_CANDIDATES[kind]),
+        "candidates": tuple(
+            c for c in DEFAULT_CANDIDATES[kind] if c in BACKENDS[ep.kind] or c in STACK_ONLY
+        ),
         "cv": int(model.cv),
         "spline_knots": int(model.spline_knots),
         "random_state": int(model.random_state),
@@ -99,7 +106,7 @@ def selection_table(ep: Any, stacks: dict[int | None, Any]) -> pd.DataFrame:
                     "status": "not combined",
                     "reason": NOT_COMBINED.get(name, "not a candidate of the default"),
                 }
-        t = t.loc[[n for n in BACKENDS[ep.kind] if n in t.index]]
+        t = t.loc[[n for n in (*BACKENDS[ep.kind], *STACK_ONLY) if n in t.index]]
         t["metric"] = _metric(kind)
         t = t[COLUMNS]
         if cause is not None:

@@ -314,7 +314,7 @@ class EarlyStoppingClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator
         return clone(self.estimator)
 
     # -- fit / predict --------------------------------------------------------------------
-    def fit(self, X: Any, y: Any) -> EarlyStoppingClassifier:
+    def fit(self, X: Any, y: Any, groups: Any = None) -> EarlyStoppingClassifier:
         """Choose the number of rounds on a validation split, then refit.
 
         Parameters
@@ -323,6 +323,11 @@ class EarlyStoppingClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator
             Training data; DataFrames are passed to the booster unchanged.
         y : array-like of shape (n_samples,)
             Class labels.
+        groups : array-like of shape (n_samples,) or None, default=None
+            Records with the same label are copies of one record (a bootstrap
+            resample's repeats): when some repeat, they stay on one side of the
+            validation split, so early stopping is not judged on records it trained on.
+            Without repeats the split is the same as without ``groups``.
 
         Returns
         -------
@@ -356,13 +361,19 @@ class EarlyStoppingClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator
                 f"record per class ({len(classes)} classes). Use more records or another "
                 "validation_fraction."
             )
-        X_tr, X_val, y_tr, y_val = train_test_split(
-            X,
-            y_enc,
-            test_size=self.validation_fraction,
-            stratify=y_enc,
-            random_state=self.random_state,
-        )
+        repeats = groups is not None and len(np.unique(np.asarray(groups))) < len(y_enc)
+        if repeats:
+            X_tr, X_val, y_tr, y_val = _grouped_split(
+                X, y_enc, np.asarray(groups), self.validation_fraction, self.random_state
+            )
+        else:
+            X_tr, X_val, y_tr, y_val = train_test_split(
+                X,
+                y_enc,
+                test_size=self.validation_fraction,
+                stratify=y_enc,
+                random_state=self.random_state,
+            )
         stopped = clone(base)
         if backend == "xgboost":
             stopped.set_params(early_stopping_rounds=self.early_stopping_rounds)
@@ -466,6 +477,24 @@ class EarlyStoppingClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator
 
 
 # -- factories ----------------------------------------------------------------------------
+def _grouped_split(
+    X: Any, y: np.ndarray, groups: np.ndarray, fraction: float, random_state: Any
+) -> tuple[Any, Any, np.ndarray, np.ndarray]:
+    """About ``fraction`` of the groups held out, stratified by class, repeats together."""
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    seed = int(check_random_state(random_state).randint(2**31 - 1))
+    n_splits = max(2, round(1 / fraction))
+    fit, val = next(
+        StratifiedGroupKFold(n_splits, shuffle=True, random_state=seed).split(X, y, groups)
+    )
+
+    def take(rows: np.ndarray) -> Any:
+        return X.iloc[rows] if isinstance(X, pd.DataFrame) else X[rows]
+
+    return take(fit), take(val), y[fit], y[val]
+
+
 def make_booster(
     backend: Literal["xgboost", "lightgbm"] = "xgboost",
     *,

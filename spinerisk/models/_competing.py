@@ -166,7 +166,7 @@ class CauseSpecificCIF(MetaEstimatorMixin, BaseEstimator):
             return X
         return validate_data(self, X, dtype=None, ensure_all_finite=False, reset=reset)
 
-    def fit(self, X: Any, y: np.ndarray) -> CauseSpecificCIF:
+    def fit(self, X: Any, y: np.ndarray, groups: Any = None) -> CauseSpecificCIF:
         """Fit one cause-specific survival model per cause.
 
         Parameters
@@ -177,6 +177,9 @@ class CauseSpecificCIF(MetaEstimatorMixin, BaseEstimator):
         y : structured ndarray of shape (n_samples,)
             Fields ``event`` (int code: 0 censored, then ``causes``) and ``time`` (days),
             see :func:`spinerisk.targets.make_competing_target`.
+        groups : array-like of shape (n_samples,) or None, default=None
+            Passed to the cause models' ``fit`` when given (copies of one record share
+            a label, see :meth:`BoostedCoxSurvival.fit`).
 
         Returns
         -------
@@ -212,8 +215,10 @@ class CauseSpecificCIF(MetaEstimatorMixin, BaseEstimator):
                 f"Cause(s) {absent} have no events in y; a cause-specific model needs at "
                 "least one event per cause."
             )
+        extra = {} if groups is None else {"groups": groups}
         self.estimators_ = [
-            clone(base).fit(X, make_survival_target(y["event"] == k, y["time"])) for k in causes
+            clone(base).fit(X, make_survival_target(y["event"] == k, y["time"]), **extra)
+            for k in causes
         ]
         self.causes_ = np.array(causes)
         self.unique_times_ = np.unique(np.concatenate([e.unique_times_ for e in self.estimators_]))

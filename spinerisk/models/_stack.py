@@ -21,7 +21,10 @@ small. The candidates:
 * ``linear``: ridge logistic or Cox regression on the shared matrix;
 * ``spline``: the same with a cubic B-spline basis of every continuous column;
 * ``xgboost``: gradient-boosted trees (``binary:logistic`` or ``survival:cox``);
-* ``xgboost_aft``: boosted accelerated failure time model (its score is ``-mu(x)``).
+* ``xgboost_aft``: boosted accelerated failure time model (its score is ``-mu(x)``);
+* ``xgboost_forest`` (time-to-event only): a random forest of Cox-gradient trees (one
+  XGBoost round of 200 bagged, deeper trees), the diversity a random survival forest
+  brings, explained by the same tree SHAP.
 
 The ridge penalty of each linear candidate is chosen on the same folds: the one with the
 lowest pooled OOF deviance (not the "one standard error" rule, which over-shrinks by
@@ -66,8 +69,10 @@ __all__ = ["StackedClassifier", "StackedCoxSurvival"]
 #: Candidates the default combines, per outcome kind.
 DEFAULT_CANDIDATES = {
     "binary": ("linear", "spline", "xgboost"),
-    "survival": ("linear", "spline", "xgboost", "xgboost_aft"),
+    "survival": ("linear", "spline", "xgboost", "xgboost_aft", "xgboost_forest"),
 }
+#: Candidates of the default that are not backends of their own.
+STACK_ONLY = ("xgboost_forest",)
 #: A candidate whose score varies less than this within a fold (SD on the log-odds or
 #: log-hazard scale) is treated as constant.
 CONSTANT_SD = 0.01
@@ -85,6 +90,17 @@ _BOOSTER_PARAMS = {
     "tree_method": "hist",
     "nthread": 1,
     "verbosity": 0,
+}
+#: The "xgboost_forest" candidate: one round of 200 bagged Cox-gradient trees (a random
+#: forest in XGBoost: deeper trees, row and column sampling, no shrinkage).
+_FOREST_PARAMS = {
+    "eta": 1.0,
+    "num_parallel_tree": 200,
+    "max_depth": 6,
+    "min_child_weight": 2.0,
+    "subsample": 0.632,
+    "colsample_bytree": 1.0,
+    "colsample_bynode": 0.5,
 }
 _MAX_ROUNDS = 2000
 _PATIENCE = 50
@@ -230,9 +246,11 @@ def _inner_split(
 
 def _booster_params(name: str, prob: _Problem, seed: int) -> dict[str, Any]:
     params = {**_BOOSTER_PARAMS, "seed": seed}
+    if name == "xgboost_forest":
+        params.update(_FOREST_PARAMS)
     if prob.kind == "binary":
         params.update(objective="binary:logistic", eval_metric="logloss")
-    elif name == "xgboost":
+    elif name in ("xgboost", "xgboost_forest"):
         params.update(objective="survival:cox", eval_metric="cox-nloglik")
     else:
         params.update(
@@ -253,7 +271,7 @@ def _set_label(dm: Any, name: str, prob: _Problem, rows: npt.NDArray[np.intp]) -
         return {"base_score": mean}
     assert prob.time is not None and prob.event is not None
     t, e = prob.time[rows], prob.event[rows]
-    if name == "xgboost":
+    if name in ("xgboost", "xgboost_forest"):
         dm.set_label(np.where(e, t, -t))
         return {}
     from spinerisk.models._survival import _aft_intercept
@@ -273,6 +291,18 @@ def _booster_fold(
 ) -> tuple[FloatArray, int]:
     """Early-stopped booster on the fold's training part; its OOF score and best rounds."""
     import xgboost as xgb
+
+    if name == "xgboost_forest":  # one round of bagged trees: no early stopping
+        dfit, dtest = dall.slice(np.asarray(train)), dall.slice(np.asarray(test))
+        extra = _set_label(dfit, name, prob, np.asarray(train))
+        forest = xgb.train(
+            {**_booster_params(name, prob, seed), **extra},
+            dfit,
+            num_boost_round=1,
+            callbacks=[feature_check_once()],
+        )
+        margin = forest.predict(dtest, output_margin=True)
+        return _sign(name) * np.asarray(margin, dtype=np.float64), 1
 
     fit_rows, val_rows = _inner_split(prob, np.asarray(train), seed)
     dfit, dval, dtest = dall.slice(fit_rows), dall.slice(val_rows), dall.slice(test)
@@ -1047,8 +1077,8 @@ class StackedCoxSurvival(_StackMixin, _CoxType, BaseEstimator):
     Parameters
     ----------
     candidates : tuple of str or None, default=None
-        Among ``"linear"``, ``"spline"``, ``"xgboost"`` (boosted Cox), ``"xgboost_aft"``;
-        None means all four.
+        Among ``"linear"``, ``"spline"``, ``"xgboost"`` (boosted Cox), ``"xgboost_aft"``
+        and ``"xgboost_forest"``; None means all five.
     cv : int, default=5
         Shared folds (stratified by event).
     spline_knots : int, default=4

@@ -345,7 +345,7 @@ class _Boosted(_SurvivalPredictions, BaseEstimator):
         """Put the objective's label encoding of ``y`` on the DMatrix."""
 
     def _train(
-        self, X: Any, y: np.ndarray, extra: dict[str, Any]
+        self, X: Any, y: np.ndarray, extra: dict[str, Any], groups: Any = None
     ) -> tuple[Any, tuple[FloatArray, np.ndarray] | None]:
         """Early stopping on a seeded inner split, then a refit on every record.
 
@@ -366,9 +366,20 @@ class _Boosted(_SurvivalPredictions, BaseEstimator):
             rows = np.arange(len(y))
             counts = np.bincount(y["event"].astype(int), minlength=2)
             stratify = y["event"] if counts.min() >= 2 else None
-            fit_rows, val_rows = train_test_split(
-                rows, test_size=self.validation_fraction, random_state=seed, stratify=stratify
-            )
+            if groups is not None and len(np.unique(np.asarray(groups))) < len(rows):
+                # repeated records (a bootstrap resample) stay on one side of the split
+                from sklearn.model_selection import StratifiedGroupKFold
+
+                splitter = StratifiedGroupKFold(
+                    max(2, round(1 / self.validation_fraction)), shuffle=True, random_state=seed
+                )
+                fit_rows, val_rows = next(
+                    splitter.split(rows, y["event"].astype(int), np.asarray(groups))
+                )
+            else:
+                fit_rows, val_rows = train_test_split(
+                    rows, test_size=self.validation_fraction, random_state=seed, stratify=stratify
+                )
             if not y["event"][val_rows].any() or not y["event"][fit_rows].any():
                 raise ValueError(
                     f"The early-stopping split (validation_fraction={self.validation_fraction!r}) "
@@ -538,7 +549,7 @@ class BoostedCoxSurvival(_CoxType, _Boosted):
     def _lp(self, X: Any) -> FloatArray:
         return self._margin(X) - self.lp_mean_
 
-    def fit(self, X: Any, y: np.ndarray) -> BoostedCoxSurvival:
+    def fit(self, X: Any, y: np.ndarray, groups: Any = None) -> BoostedCoxSurvival:
         """Fit the boosted Cox model and its Breslow baseline hazard.
 
         Parameters
@@ -548,6 +559,9 @@ class BoostedCoxSurvival(_CoxType, _Boosted):
         y : structured ndarray of shape (n_samples,)
             Fields ``event`` (bool) and ``time`` (days), see
             :func:`spinerisk.targets.make_survival_target`.
+        groups : array-like of shape (n_samples,) or None, default=None
+            Copies of one record share a label; when some repeat (a bootstrap
+            resample), they stay on one side of the early-stopping split.
 
         Returns
         -------
@@ -557,7 +571,7 @@ class BoostedCoxSurvival(_CoxType, _Boosted):
         self._check_boosting_params()
         X = self._validate_X(X, reset=True)
         y = _check_survival_y(y, X.shape[0], type(self).__name__)
-        dall, _ = self._train(X, y, {})
+        dall, _ = self._train(X, y, {}, groups)
         margin = np.asarray(self.booster_.predict(dall, output_margin=True), dtype=np.float64)
         self.lp_mean_ = float(margin.mean())
         self._fit_baseline(y["time"], y["event"], margin - self.lp_mean_)
@@ -771,7 +785,7 @@ class BoostedAFTSurvival(_Boosted):
         dm.set_float_info("label_lower_bound", y["time"])
         dm.set_float_info("label_upper_bound", np.where(y["event"], y["time"], np.inf))
 
-    def fit(self, X: Any, y: np.ndarray) -> BoostedAFTSurvival:
+    def fit(self, X: Any, y: np.ndarray, groups: Any = None) -> BoostedAFTSurvival:
         """Fit the boosted AFT model.
 
         Parameters
@@ -781,6 +795,8 @@ class BoostedAFTSurvival(_Boosted):
         y : structured ndarray of shape (n_samples,)
             Fields ``event`` (bool) and ``time`` (days), see
             :func:`spinerisk.targets.make_survival_target`.
+        groups : array-like of shape (n_samples,) or None, default=None
+            As for :meth:`BoostedCoxSurvival.fit`.
 
         Returns
         -------
@@ -808,7 +824,7 @@ class BoostedAFTSurvival(_Boosted):
             "aft_loss_distribution_scale": float(self.scale),
             "base_score": float(np.exp(self.intercept_)),  # XGBoost takes it on the time scale
         }
-        _, held = self._train(X, y, extra)
+        _, held = self._train(X, y, extra, groups)
         self.scale_ = float(self.scale)
         if self.estimate_scale and held is not None:
             mu, y_held = held
