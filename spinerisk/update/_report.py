@@ -642,10 +642,15 @@ def update_report(
     >>> from spinerisk.update import update_report
     >>> dev = sr.make_spine_cohort(1500, seed=0)
     >>> model = sr.RiskModel("nonunion", backend="linear").fit(dev)
-    >>> site = sr.make_spine_cohort(3000, seed=1, nonunion_prevalence=0.30)
-    >>> report = update_report(model, site, n_bootstrap=20, null_distribution="chi2")
+    >>> site = sr.make_spine_cohort(1500, seed=1, nonunion_prevalence=0.30)
+    >>> report = update_report(
+    ...     model, site, method="intercept", validation="held-out", n_bootstrap=20
+    ... )
     >>> report.validation, report.method
     ('held-out', 'intercept')
+    >>> oe = report.to_frame().set_index("metric").loc["oe_ratio"]
+    >>> bool(abs(oe["updated"] - 1) < abs(oe["original"] - 1))
+    True
     >>> "Original vs updated" in report.to_html()
     True
     """

@@ -204,9 +204,12 @@ default="auto"
     >>> dev = sr.make_spine_cohort(1500, seed=0)
     >>> model = sr.RiskModel("nonunion", backend="linear").fit(dev)
     >>> site = sr.make_spine_cohort(1500, seed=1, nonunion_prevalence=0.30)
-    >>> updated = sr.update(model, site)
-    >>> updated.lineage_["method"]
-    'intercept'
+    >>> updated = sr.update(model, site, method="intercept")  # a requested method
+    >>> updated.lineage_["method"], updated.lineage_["parts"][0]["tests"]
+    ('intercept', [])
+    >>> chosen = sr.update(model, site)  # the closed testing procedure chooses
+    >>> sorted(chosen.lineage_["parts"][0]["tests"][0])
+    ['df', 'p_value', 'reference', 'statistic', 'test']
     >>> sr.update(model, site, method="retrain")
     Traceback (most recent call last):
     ...
