@@ -415,9 +415,9 @@ def _curves(
 def _check_common(n_bootstrap: Any, ci: Any, random_state: Any) -> None:
     if isinstance(n_bootstrap, bool) or not isinstance(n_bootstrap, numbers.Integral):
         raise ValueError(f"n_bootstrap must be an integer >= 1; got n_bootstrap={n_bootstrap!r}.")
-    if n_bootstrap < 1:
+    if int(n_bootstrap) < 1:
         raise ValueError(f"n_bootstrap must be an integer >= 1; got n_bootstrap={n_bootstrap!r}.")
-    if isinstance(ci, bool) or not isinstance(ci, numbers.Real) or not 0 < ci < 1:
+    if isinstance(ci, bool) or not isinstance(ci, numbers.Real) or not 0 < float(ci) < 1:
         raise ValueError(f"ci must be a number strictly between 0 and 1; got ci={ci!r}.")
     if isinstance(random_state, bool) or not isinstance(random_state, numbers.Integral):
         raise ValueError(f"random_state must be an integer; got random_state={random_state!r}.")
@@ -666,7 +666,7 @@ def update_report(
         raise ValueError(f"test_size must be strictly between 0 and 1; got {test_size!r}.")
     if isinstance(n_optimism, bool) or not isinstance(n_optimism, numbers.Integral):
         raise ValueError(f"n_optimism must be an integer >= 1; got n_optimism={n_optimism!r}.")
-    if n_optimism < 1:
+    if int(n_optimism) < 1:
         raise ValueError(f"n_optimism must be an integer >= 1; got n_optimism={n_optimism!r}.")
     data = _eligible(model, cohort)
     ep = model.endpoint_
@@ -718,7 +718,7 @@ def _chosen(updated: Any, requested: Any) -> Any:
 def _optimism(
     model: Any,
     data: pd.DataFrame,
-    method: str,
+    method: Any,
     report: UpdateReport,
     n_optimism: int,
     random_state: int,

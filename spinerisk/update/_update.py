@@ -44,7 +44,7 @@ def _check(method: Any, alpha: Any, random_state: Any) -> None:
         raise ValueError(
             f"method must be one of {', '.join(map(repr, METHODS))}; got method={method!r}."
         )
-    ok = isinstance(alpha, numbers.Real) and not isinstance(alpha, bool) and 0 < alpha < 1
+    ok = isinstance(alpha, numbers.Real) and not isinstance(alpha, bool) and 0 < float(alpha) < 1
     if not ok:
         raise ValueError(f"alpha must be a number strictly between 0 and 1; got alpha={alpha!r}.")
     if isinstance(random_state, bool) or not isinstance(random_state, numbers.Integral):
@@ -304,7 +304,7 @@ def _update_part(
     record: dict[str, Any] = {"part": part.label}
     if part.cause is not None:
         record["cause"] = part.cause
-    chosen, tests = method, []
+    chosen, tests = method, list[Any]()
     if method == "auto":
         chosen, tests, _ = closed_test(
             part.design, alpha, reference=null_distribution, random_state=random_state
