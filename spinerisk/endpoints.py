@@ -117,9 +117,10 @@ class Endpoint:
         such as ``"present"``); None means the column is a flag or 0/1.
     scope : str or None, default=None
         Expression of the population the endpoint is defined for (``level`` not
-        cervical, say). A record where it is false is out of scope: left out of fitting
-        and evaluation, and refused with ``scope_message`` instead of scored on every
-        prediction path. Missing inputs leave a record in scope.
+        cervical, say). A record is in scope only where it is true: elsewhere it is left
+        out of fitting and evaluation, and refused with ``scope_message`` instead of
+        scored on every prediction path. Missing inputs leave a record out unless the
+        scope admits them (``level is missing or not (level in [...])``).
     scope_message : str, default=""
         Why such a record is refused (shown to the user).
 
@@ -201,10 +202,15 @@ class Endpoint:
             return None
         from spinerisk.schema._expr import parse
 
-        # an absent column is missing data: the scope decides on the fields a record has
+        # a record is in scope only where the scope is true: missing data (an absent
+        # column too) leaves it out unless the scope admits it (``level is missing or ...``)
         fields = parse(self.scope).field_order
         return RowRule(
-            f"scope:{self.name}", expr=self.scope, message=self.scope_message, optional=fields
+            f"scope:{self.name}",
+            fields,
+            expr=f"coalesce({self.scope}, false)",
+            message=self.scope_message,
+            optional=fields,
         )
 
     # -- names and units ---------------------------------------------------------------------
@@ -449,7 +455,7 @@ def _schema(schema: Schema | None) -> Schema:
 #: Scope of the osteoporotic vertebral fracture (OVF) endpoints: their source cohorts
 #: studied thoracic and lumbar fractures, so a cervical record is refused, never given a
 #: thoracolumbar OVF risk.
-OVF_SCOPE = "not (level in [" + ", ".join(f'"C{i}"' for i in range(1, 8)) + "])"
+OVF_SCOPE = "level is missing or not (level in [" + ", ".join(f'"C{i}"' for i in range(1, 8)) + "])"
 OVF_SCOPE_MESSAGE = (
     "a cervical fracture is outside the scope of the osteoporotic vertebral fracture "
     "endpoints (defined for thoracic and lumbar fractures)"
@@ -579,7 +585,7 @@ MALIGNANT_FRACTURE = Endpoint(
         "adc_1e3_mm2_s",
         "cs_si_ratio",
     ),
-    scope=f"not (level in {_CERVICAL_LEVELS})",
+    scope=f"level is missing or not (level in {_CERVICAL_LEVELS})",
     scope_message="the malignancy endpoint is defined for thoracic and lumbar fractures",
 )
 

@@ -32,6 +32,14 @@ def test_ovf_endpoints_declare_their_scope():
         assert ep.scope is not None and ep.scope_message == OVF_SCOPE_MESSAGE
     levels = pd.DataFrame({"level": ["C2", "C7", "T1", "L1", None]})
     assert NONUNION.in_scope(levels).tolist() == [False, False, True, True, True]
+    # the cervical scopes need their population fields: missing data is out of scope
+    odontoid = sr.get_endpoint("odontoid_nonunion")
+    records = pd.DataFrame(
+        {"level": ["C2", "C2", "C2", "T12"], "anderson_dalonzo": ["II", None, "III", "II"],
+         "age_years": [80.0, 80.0, 80.0, 80.0]}
+    )  # fmt: skip
+    assert odontoid.in_scope(records).tolist() == [True, False, False, False]
+    assert not odontoid.in_scope(records.drop(columns="anderson_dalonzo")).any()
 
 
 def test_a_cervical_record_is_refused_on_every_path(model_and_record, tmp_path: Path):

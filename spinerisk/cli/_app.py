@@ -49,7 +49,9 @@ def print_frame(console: Any, frame: Any, title: str) -> None:
         table.add_column(str(col), justify="right")
     for idx, row in frame.iterrows():
         cells = [
-            f"{v:.1%}" if str(col).startswith("risk_") and isinstance(v, float) else str(v)
+            f"{v:.1%}"
+            if (str(col) == "risk" or str(col).startswith("risk_")) and isinstance(v, float)
+            else str(v)
             for col, v in row.items()
         ]
         table.add_row(str(idx), *cells)

@@ -12,12 +12,15 @@ from spinerisk.models._binary import (
     make_logistic,
 )
 from spinerisk.models._competing import CauseSpecificCIF
+from spinerisk.models._gate import gate_performance, gate_status
 from spinerisk.models._risk_model import BACKENDS, RiskModel
 from spinerisk.models._survival import BoostedAFTSurvival, BoostedCoxSurvival, CoxPHSurvival
 from spinerisk.models._tune import SEARCH_SPACES, tune
 
 __all__ = [
     "BACKENDS",
+    "gate_performance",
+    "gate_status",
     "SEARCH_SPACES",
     "BoostedAFTSurvival",
     "BoostedCoxSurvival",

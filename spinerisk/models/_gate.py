@@ -129,10 +129,12 @@ def gate_status(model: Any, checked: pd.DataFrame) -> pd.DataFrame | None:
     warned = ~out_of_scope & (p >= warning)
     status = np.where(out_of_scope, "out_of_scope", np.where(warned, "warning", "in_scope"))
     reasons = []
+    flags = _flags_present(model, checked) if flagged.any() else [[] for _ in range(n)]
     for i in range(n):
         if flagged[i]:
+            which = ", ".join(flags[i]) or red_flags
             reasons.append(
-                f"hard red flag ({red_flags}): a pathological fracture must be excluded "
+                f"hard red flag ({which}): a pathological fracture must be excluded "
                 "before an osteoporotic fracture prognosis; work-up first"
             )
         elif out_of_scope[i]:
@@ -151,6 +153,14 @@ def gate_status(model: Any, checked: pd.DataFrame) -> pd.DataFrame | None:
         {"status": status.astype(object), "p_malignant": p, "status_reason": reasons},
         index=checked.index,
     )
+
+
+def _flags_present(model: Any, checked: pd.DataFrame) -> list[list[str]]:
+    """Per record, the red-flag fields that are true (the ones to name in the reason)."""
+    rule = _red_flag_rule(model.schema_, model.gate_red_flags_)
+    present = [c for c in rule.columns if c in checked.columns and model.schema_[c].dtype == "bool"]
+    values = {c: checked[c].astype("boolean").fillna(False).to_numpy(dtype=bool) for c in present}
+    return [[c for c in present if values[c][i]] for i in range(len(checked))]
 
 
 def apply_gate(model: Any, checked: pd.DataFrame, out: pd.DataFrame) -> pd.DataFrame:
