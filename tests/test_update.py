@@ -347,15 +347,11 @@ def test_survival_boosters_are_recalibrated_in_their_own_form(dev):
 
     def miscalibration(risk: np.ndarray) -> float:
         """Mean |log O/E| over the horizons (a location-and-scale update aims at all)."""
-        return float(
-            np.mean(
-                [
-                    abs(np.log(metrics.observed_expected_at_horizon(*y_, risk[:, j], h)))
-                    for j, h in enumerate(ep.horizons)
-                    for y_ in [(y["time"], y["event"])]
-                ]
-            )
-        )
+        oe = [
+            metrics.observed_expected_at_horizon(y["time"], y["event"], risk[:, j], h)
+            for j, h in enumerate(ep.horizons)
+        ]
+        return float(np.mean(np.abs(np.log(oe))))
 
     for backend in ("xgboost", "xgboost_aft"):
         model = sr.RiskModel(ep, backend=backend).fit(dev.iloc[:2500])

@@ -203,7 +203,7 @@ default="auto"
     >>> import spinerisk as sr
     >>> dev = sr.make_spine_cohort(1500, seed=0)
     >>> model = sr.RiskModel("nonunion", backend="linear").fit(dev)
-    >>> site = sr.make_spine_cohort(1500, seed=1, nonunion_prevalence=0.30)
+    >>> site = sr.make_spine_cohort(800, seed=1, nonunion_prevalence=0.30)
     >>> updated = sr.update(model, site, method="intercept")  # a requested method
     >>> updated.lineage_["method"], updated.lineage_["parts"][0]["tests"]
     ('intercept', [])
