@@ -5,9 +5,12 @@ from __future__ import annotations
 import ast
 import copy
 import hashlib
+import io
 import json
+import tempfile
 import warnings
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +18,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import skops.io as sio
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sklearn.base import BaseEstimator
 
 import spinerisk as sr
@@ -461,3 +466,320 @@ def test_top_level_save_and_load(tmp_path):
         model.predict_risk(cohort.head(20))["risk_183d"],
     )
     assert issubclass(sr.ArtifactError, ValueError)
+
+
+# -- a bound gate: a nested bundle ---------------------------------------------------------
+GATE_KEY_ENV = "SPINERISK_TEST_BUNDLE_KEY"
+
+
+@pytest.fixture(scope="module")
+def gated(fitted: dict[tuple[str, str], Any], cohort: pd.DataFrame) -> Any:
+    """A nonunion model with a gate set by hand (the gate logic lives in models._gate):
+    another fitted binary model and its three settings."""
+    model = copy.deepcopy(fitted["nonunion", "linear"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.gate_ = sr.RiskModel("collapse", backend="linear").fit(cohort)
+    model.gate_threshold_ = 0.2
+    model.gate_warning_ = 0.1
+    model.gate_red_flags_ = "age_years > 110"
+    return model
+
+
+def _gate_members(path: Path) -> dict[str, bytes]:
+    with zipfile.ZipFile(path) as zf:
+        outer = {n: zf.read(n) for n in zf.namelist()}
+    with zipfile.ZipFile(io.BytesIO(outer["gate.srb"])) as zf:
+        return {n: zf.read(n) for n in zf.namelist()}
+
+
+def test_a_gate_is_saved_as_a_nested_bundle_and_restored(
+    gated: Any, cohort: pd.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(GATE_KEY_ENV, "k" * 40)
+    path = save_bundle(gated, tmp_path / "gated.srb", sign_key_env=GATE_KEY_ENV)
+    manifest = read_manifest(path, verify_key_env=GATE_KEY_ENV)
+    settings_ = {"threshold": 0.2, "warning": 0.1, "red_flags": "age_years > 110"}
+    assert manifest["gate"] == {"member": "gate.srb", **settings_}
+    with zipfile.ZipFile(path) as zf:
+        nested = zf.read("gate.srb")
+    assert manifest["members"]["gate.srb"] == hashlib.sha256(nested).hexdigest()
+    (tmp_path / "nested.srb").write_bytes(nested)  # a whole bundle, signed too
+    inner = read_manifest(tmp_path / "nested.srb", verify_key_env=GATE_KEY_ENV)
+    assert inner["endpoint"]["name"] == "collapse" and inner["gate"] is None
+
+    loaded = load_bundle(path, verify_key_env=GATE_KEY_ENV)
+    assert (loaded.gate_threshold_, loaded.gate_warning_, loaded.gate_red_flags_) == (
+        0.2,
+        0.1,
+        "age_years > 110",
+    )
+    assert loaded.gate_.endpoint_.name == "collapse"
+    pd.testing.assert_frame_equal(_predict(loaded.gate_, cohort), _predict(gated.gate_, cohort))
+    pd.testing.assert_frame_equal(_predict(loaded, cohort), _predict(gated, cohort))
+    again = load_bundle(save_bundle(loaded, tmp_path / "again.srb"))
+    assert again.gate_.endpoint_.name == "collapse"
+    assert read_manifest(save_bundle(again.gate_, tmp_path / "g.srb"))["gate"] is None
+
+
+def test_a_damaged_or_edited_gate_is_refused(gated: Any, tmp_path: Path) -> None:
+    path = save_bundle(gated, tmp_path / "gated.srb")
+
+    def with_gate(inner: dict[str, bytes]) -> Callable[[dict[str, bytes]], None]:
+        def change(members: dict[str, bytes]) -> None:
+            buffer = io.BytesIO()
+            with zipfile.ZipFile(buffer, "w") as zf:
+                for name, data in inner.items():
+                    zf.writestr(name, data)
+            members["gate.srb"] = buffer.getvalue()
+            manifest = json.loads(members["manifest.json"])
+            manifest["members"]["gate.srb"] = hashlib.sha256(members["gate.srb"]).hexdigest()
+            members["manifest.json"] = json.dumps(manifest).encode()
+
+        return change
+
+    inner = _gate_members(path)
+    manifest = json.loads(inner["manifest.json"])
+    manifest["horizons"] = [365.25]
+    inner["manifest.json"] = json.dumps(manifest).encode()
+    bad = _rewrite(path, tmp_path / "a.srb", with_gate(inner))
+    with pytest.raises(ArtifactError, match=r"\(gate gate.srb\).*horizons"):
+        load_bundle(bad)
+    inner = _gate_members(path)
+    inner["estimator.skops"] += b"x"
+    with pytest.raises(ArtifactError, match=r"\(gate gate.srb\).*modified or corrupted"):
+        load_bundle(_rewrite(path, tmp_path / "b.srb", with_gate(inner)))
+    for changes, message in [
+        ({"threshold": 1.5}, "gate's warning"),
+        ({"warning": 0.5}, "warning <= threshold"),
+        ({"red_flags": "no_such_field > 1"}, "red flags do not fit"),
+        ({"member": "estimator.skops"}, "manifest gate is malformed"),
+    ]:
+
+        def edit(members: dict[str, bytes], changes: dict[str, Any] = changes) -> None:
+            manifest = json.loads(members["manifest.json"])
+            manifest["gate"].update(changes)
+            members["manifest.json"] = json.dumps(manifest).encode()
+
+        with pytest.raises(ArtifactError, match=message):
+            load_bundle(_rewrite(path, tmp_path / "c.srb", edit))
+
+
+def test_a_chained_gate_or_bad_gate_settings_are_refused_at_save(
+    gated: Any, tmp_path: Path
+) -> None:
+    chained = copy.deepcopy(gated)
+    chained.gate_.gate_ = copy.deepcopy(gated.gate_)
+    for attr, value in (("threshold", 0.2), ("warning", 0.1), ("red_flags", None)):
+        setattr(chained.gate_, f"gate_{attr}_", value)
+    with pytest.raises(ArtifactError, match="chains of gates"):
+        save_bundle(chained, tmp_path / "chain.srb")
+    bad = copy.copy(gated)
+    bad.gate_warning_ = 0.5
+    with pytest.raises(ArtifactError, match="warning <= threshold"):
+        save_bundle(bad, tmp_path / "bad.srb")
+    assert list(tmp_path.iterdir()) == []
+
+
+# -- format 3 bundles still load ----------------------------------------------------------
+def test_a_format_3_bundle_still_loads(cohort: pd.DataFrame, tmp_path: Path) -> None:
+    """A version 3 manifest (schema summary, endpoint by the keys of its time) of a model
+    whose endpoint declares no predictor list, as models were then."""
+    from spinerisk.bundle._format import _ENDPOINT_KEYS, _endpoint_to_json, _schema_to_json
+    from spinerisk.endpoints import ENDPOINTS, Endpoint
+
+    old = _endpoint_to_json(ENDPOINTS["future_fracture"])
+    assert set(old) == set(_ENDPOINT_KEYS)
+    endpoint = Endpoint(**{**old, "horizons": tuple(old["horizons"])})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = sr.RiskModel(endpoint, backend="linear", cv=2).fit(cohort)
+
+    def as_v3(members: dict[str, bytes], horizons: Any = None) -> None:
+        manifest = json.loads(members["manifest.json"])
+        manifest["format_version"] = 3
+        manifest["schema"] = _schema_to_json(sr.SPINE_SCHEMA)
+        manifest["endpoint"] = manifest["model"]["params"]["endpoint"] = old
+        del manifest["gate"]
+        if horizons is not None:
+            manifest["horizons"] = horizons
+        members["manifest.json"] = json.dumps(manifest).encode()
+
+    saved = save_bundle(model, tmp_path / "v4.srb")
+    loaded = load_bundle(_rewrite(saved, tmp_path / "v3.srb", as_v3))
+    pd.testing.assert_frame_equal(_predict(loaded, cohort), _predict(model, cohort))
+    with pytest.raises(ArtifactError, match="horizons"):
+        load_bundle(_rewrite(saved, tmp_path / "v3b.srb", lambda m: as_v3(m, [365.25])))
+
+
+# -- fuzz: mutated bundles ----------------------------------------------------------------
+# Every mutation of a saved bundle is either refused with ArtifactError or loads to a model
+# that scores the training records identically (risks and warnings). A mutation of the
+# archive or of a member's bytes is refused before any object is built; an edit of the
+# manifest (which no hash covers) is refused before building when the manifest contradicts
+# itself, and after building the untouched parts when it contradicts them. Seeded and
+# bounded: the same examples every run, about 20 s.
+FUZZ_VALUES: list[Any] = [
+    None,
+    True,
+    False,
+    0,
+    -1,
+    1,
+    3,
+    2**40,
+    0.5,
+    -2.5,
+    1e300,
+    "",
+    "x",
+    "linear",
+    "nonunion",
+    [],
+    [0],
+    ["x"],
+    {},
+    {"x": 1},
+]
+ARCHIVE_KINDS = ("flip", "truncate", "insert", "drop", "duplicate", "rename", "swap")
+
+
+@pytest.fixture(scope="module")
+def fuzz_bundles(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    cohort = sr.make_spine_cohort(400, seed=3)
+    out: dict[str, Any] = {}
+    for name, (endpoint, backend) in {
+        "binary": ("nonunion", "linear"),
+        "competing": ("future_fracture", "linear"),
+    }.items():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model = sr.RiskModel(endpoint, backend=backend, cv=2).fit(cohort)
+        path = save_bundle(model, tmp_path_factory.mktemp("fuzz") / f"{name}.srb")
+        out[name] = (path.read_bytes(), _predict(model, cohort))
+    out["cohort"] = cohort
+    return out
+
+
+def _walk_to(manifest: Any, draw: Any) -> tuple[Any, Any]:
+    """A random container and key of the manifest: from the top, one child at a time,
+    stopping at random (so top-level keys and deep leaves are both reached)."""
+    parent, key = manifest, draw(st.sampled_from(sorted(manifest)))
+    while isinstance(parent[key], dict | list) and parent[key] and draw(st.booleans()):
+        child = parent[key]
+        parent, key = (
+            child,
+            draw(
+                st.sampled_from(sorted(child))
+                if isinstance(child, dict)
+                else st.integers(0, len(child) - 1)
+            ),
+        )
+    return parent, key
+
+
+def _edit_value(value: Any, draw: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return draw(st.sampled_from(FUZZ_VALUES))
+    how = draw(st.sampled_from(["other", "nudge", "negate", "same"]))
+    if how == "other":
+        return draw(st.sampled_from(FUZZ_VALUES))
+    if isinstance(value, str):
+        return {"nudge": value + "x", "negate": value[::-1], "same": value.upper()}[how]
+    return {
+        "nudge": value + 1 if isinstance(value, int) else value * 1.001,
+        "negate": -value,
+        "same": type(value)(value * 2),
+    }[how]
+
+
+def _mutate(raw: bytes, draw: Any) -> tuple[str, bytes]:
+    kind = draw(
+        st.sampled_from([*ARCHIVE_KINDS, "edit", "edit", "edit", "delete", "add", "restored"])
+    )
+    if kind in ("flip", "truncate", "insert"):
+        at = draw(st.integers(0, len(raw) - 1))
+        if kind == "flip":
+            return kind, raw[:at] + bytes([raw[at] ^ (1 << draw(st.integers(0, 7)))]) + raw[
+                at + 1 :
+            ]
+        if kind == "truncate":
+            return kind, raw[:at]
+        return kind, raw[:at] + draw(st.binary(min_size=1, max_size=8)) + raw[at:]
+    with zipfile.ZipFile(io.BytesIO(raw)) as zf:
+        entries = [(n, zf.read(n)) for n in zf.namelist()]
+    names = [n for n, _ in entries]
+    if kind in ("drop", "duplicate", "rename", "swap"):
+        i = draw(st.integers(0, len(entries) - 1))
+        if kind == "drop":
+            del entries[i]
+        elif kind == "duplicate":
+            entries.insert(draw(st.integers(0, len(entries))), entries[i])
+        elif kind == "rename":
+            new = draw(st.sampled_from([*names, entries[i][0] + "x", "extra.skops", "x.json"]))
+            entries[i] = (new, entries[i][1])
+        else:
+            j = draw(st.integers(0, len(entries) - 1))
+            entries[i], entries[j] = (entries[i][0], entries[j][1]), (entries[j][0], entries[i][1])
+    elif kind == "restored":  # re-zipped, stored, members in another order: still the bundle
+        entries = entries[::-1]
+    else:
+        manifest = json.loads(dict(entries)["manifest.json"])
+        parent, key = _walk_to(manifest, draw)
+        if kind == "delete":
+            del parent[key]
+        elif kind == "add" and isinstance(parent, dict):
+            parent["x_" + str(key)] = draw(st.sampled_from(FUZZ_VALUES))
+        elif kind == "add":
+            parent.insert(key, parent[key])
+        else:
+            parent[key] = _edit_value(parent[key], draw)
+        entries = [
+            (n, json.dumps(manifest).encode() if n == "manifest.json" else d) for n, d in entries
+        ]
+    buffer = io.BytesIO()
+    method = zipfile.ZIP_STORED if kind == "restored" else zipfile.ZIP_DEFLATED
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # zipfile warns of duplicate names
+        with zipfile.ZipFile(buffer, "w", method) as zf:
+            for name, data in entries:
+                zf.writestr(name, data)
+    return kind, buffer.getvalue()
+
+
+@settings(
+    max_examples=80,
+    derandomize=True,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(data=st.data())
+def test_fuzz_a_mutated_bundle_is_refused_or_scores_identically(
+    fuzz_bundles: dict[str, Any], data: st.DataObject
+) -> None:
+    which = data.draw(st.sampled_from(["binary", "competing"]))
+    raw, expected = fuzz_bundles[which]
+    kind, mutated = _mutate(raw, data.draw)
+    built: list[int] = []
+    loads = sio.loads
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        built.append(1)
+        return loads(*args, **kwargs)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "mutated.srb"
+        path.write_bytes(mutated)
+        sio.loads = counting
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                model = load_bundle(path)
+        except ArtifactError:
+            assert not (built and kind in ARCHIVE_KINDS), f"{kind}: objects built, then refused"
+            return
+        finally:
+            sio.loads = loads
+    got = _predict(model, fuzz_bundles["cohort"])
+    pd.testing.assert_frame_equal(got, expected, obj=f"scores after {kind}")

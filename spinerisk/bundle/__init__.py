@@ -11,18 +11,36 @@ A bundle is a zip archive with
 - ``boosters/<i>.json``: raw :class:`xgboost.Booster` objects (the boosted Cox and
   AFT models) in XGBoost's native JSON format;
 - ``frames/<i>.json``: numeric tables held by fitted parts (the lifelines summary of a
-  Cox model), as plain JSON.
+  Cox model), as plain JSON;
+- ``gate.srb`` (a model bound to a gate only): the gate model as a whole nested bundle,
+  checked like the outer one; its threshold, warning level and red flags are in the
+  manifest;
+- ``signature.json`` (signed bundles only): HMAC-SHA256 of ``manifest.json`` under a key
+  from an environment variable.
 
-:func:`load_bundle` checks the whole archive before it builds any object: manifest,
-format version, member list, sha256 of each member and the types each skops member
-would create. Any failure raises :class:`ArtifactError`.
+:func:`load_bundle` checks the whole archive before it builds any object, in bounded
+memory (members are streamed and counted, never trusted by their headers): size and
+member limits, manifest (strict JSON), format version, member list, sha256 of each
+member, the types each skops member would create, and the manifest's parts against
+each other. After building, each part is checked to be the fitted object it claims to
+be and to agree with the manifest. Any failure raises :class:`ArtifactError`.
 
-The sha256 values protect against corruption and accidental edits, not against someone
-who rewrites both a member and the manifest; pass the sha256 of the whole file (from a
-trusted register) to ``load_bundle(path, sha256=...)`` for that. Load bundles only from
-trusted storage.
+What protects what:
+
+- the member sha256 values in the manifest: corruption and edits of one member;
+- the cross-checks: a manifest edited to say something its fitted parts do not do
+  (horizons, ranges, endpoint, backend, parameters, feature names);
+- ``sha256=`` (from a trusted register): any change to the file at all, by anyone;
+- a signature (``save_bundle(..., sign_key_env=...)``, ``load_bundle(...,
+  verify_key_env=...)``): any change after a holder of the key saved it, without a
+  register of hashes.
+
+:func:`require_bundle` requires a sha256 or signature for every bundle read in a block
+(the ``--sha256`` and ``--verify-key-env`` options of ``spinerisk score`` and
+``serve``). Load bundles only from trusted storage.
 """
 
+from spinerisk.bundle._archive import require_bundle
 from spinerisk.bundle._format import BUNDLE_FORMAT, BUNDLE_FORMAT_VERSION, TRUSTED_TYPES
 from spinerisk.bundle._load import load_bundle, read_manifest
 from spinerisk.bundle._save import save_bundle
@@ -35,5 +53,6 @@ __all__ = [
     "ArtifactError",
     "load_bundle",
     "read_manifest",
+    "require_bundle",
     "save_bundle",
 ]

@@ -69,12 +69,34 @@ TRUSTED_TYPES: frozenset[str] = frozenset(
 )
 
 _MANIFEST = "manifest.json"
+#: Member holding a bound gate model: the bytes of a whole bundle, checked the same way.
+GATE_MEMBER = "gate.srb"
 _PLACEHOLDER = "spinerisk-bundle:"
 _PLACEHOLDER_RE = re.compile(r"^spinerisk-bundle:(booster|frame|schema):(\d+)$")
 #: Placeholder of the model's schema inside its fitted parts.
 SCHEMA_PLACEHOLDER = "spinerisk-bundle:schema:0"
-_MAX_MEMBER_BYTES = 1 << 30  # 1 GiB uncompressed; a larger member is refused
-_MAX_MEMBERS = 10_000
+# -- limits: a bundle that exceeds one is refused before anything is kept in memory --------
+#: Largest bundle file (compressed), read once into memory.
+MAX_FILE_BYTES = 256 << 20
+#: Largest number of members (a bundle has a manifest, two skops parts, a few boosters
+#: and tables, a nested gate bundle and a signature).
+MAX_MEMBERS = 256
+#: Largest central directory of the zip (bounds the work of listing the members).
+MAX_DIRECTORY_BYTES = 1 << 20
+#: Largest member, counted in real uncompressed bytes while streaming.
+MAX_MEMBER_BYTES = 128 << 20
+#: Largest sum of the members' uncompressed bytes.
+MAX_TOTAL_BYTES = 256 << 20
+#: Largest manifest.json.
+MAX_MANIFEST_BYTES = 32 << 20
+#: Largest number of files inside one skops member (one per array, plus its schema).
+MAX_SKOPS_FILES = 4096
+#: Deepest nesting of a JSON member (the manifest nests about 6 levels; the schema
+#: inside a skops part about 60).
+MAX_JSON_DEPTH = 64
+MAX_SKOPS_JSON_DEPTH = 256
+#: Streaming chunk.
+CHUNK_BYTES = 1 << 20
 _VERSIONED = ("scikit-learn", "xgboost", "lightgbm", "lifelines", "numpy", "pandas", "skops")
 _FITTED = (
     "endpoint_",
@@ -91,9 +113,15 @@ _FITTED = (
     "n_excluded_",
     "id_field_",
     "lineage_",  # spinerisk.update: how an updated model came about (plain JSON)
+    # spinerisk.models._gate: a bound malignancy model (a nested bundle) and its settings
+    "gate_",
+    "gate_threshold_",
+    "gate_warning_",
+    "gate_red_flags_",
     "sample_size_",  # fit-time sample-size check (not stored: recomputed at the next fit)
 )
-_PARAMS = ("endpoint", "backend", "schema", "horizons", "cv", "spline_knots", "booster_params")
+_PARAMS: tuple[str, ...] = ("endpoint", "backend", "schema", "horizons", "cv", "spline_knots")
+_PARAMS += ("booster_params",)
 _PARAMS += ("random_state", "n_jobs")
 _ENDPOINT_KEYS = (
     "name",
@@ -168,11 +196,17 @@ def _descend(obj: Any) -> bool:
 
 
 def _check_trusted(data: bytes, member: str, *, action: str) -> None:
+    """Refuse a skops file that would create a type outside :data:`TRUSTED_TYPES`, after
+    bounding its inner zip (files, sizes, nesting of its schema) so skops never
+    decompresses or recurses without limit."""
     import skops.io as sio
 
+    from spinerisk.bundle._archive import check_skops_archive
+
+    check_skops_archive(data, member)
     try:
         found = set(sio.get_untrusted_types(data=data))
-    except _SKOPS_ERRORS as exc:
+    except (*_SKOPS_ERRORS, RecursionError) as exc:
         raise ArtifactError(f"Member {member!r} is not a valid skops file: {exc}") from exc
     bad = sorted(found - TRUSTED_TYPES)
     if bad:
@@ -366,8 +400,70 @@ def _dumps_json(obj: Any) -> bytes:
     return json.dumps(obj, indent=1, allow_nan=False, ensure_ascii=False).encode("utf-8")
 
 
-def _loads_json(blob: bytes, name: str) -> Any:
+# a JSON string (its escapes included); removed before brackets are counted
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_JSON_BRACKETS = re.compile(rb"[\[\]{}]")
+#: Largest integer a bundle's JSON may hold (beyond it, a number is not data we wrote).
+_MAX_JSON_INT = 2**63
+
+
+def json_depth(blob: bytes) -> int:
+    """Deepest nesting of arrays and objects in a JSON text, without parsing it
+    (no recursion: a 100,000-deep text is measured, not followed)."""
+    stripped = _JSON_STRING.sub(b'""', blob)
+    brackets = np.frombuffer(b"".join(_JSON_BRACKETS.findall(stripped)), dtype=np.uint8)
+    if not len(brackets):
+        return 0
+    step = np.where((brackets == ord("[")) | (brackets == ord("{")), 1, -1).astype(np.int32)
+    return int(np.cumsum(step).max())
+
+
+def _json_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _json_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number {text[:40]!r} is out of range")
+    return value
+
+
+def _json_int(text: str) -> int:
+    if len(text) > 20:  # more digits than any 64-bit integer
+        raise ValueError(f"integer {text[:40]}... is out of range")
+    value = int(text)
+    if abs(value) > _MAX_JSON_INT:
+        raise ValueError(f"integer {text} is out of range")
+    return value
+
+
+def _json_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        repeated = next(k for k, _ in pairs if k in seen or seen.add(k))  # type: ignore[func-returns-value]
+        raise ValueError(f"key {repeated!r} appears twice in one object")
+    return out
+
+
+def _loads_json(blob: bytes, name: str, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """Parse a JSON member strictly: UTF-8, nesting at most ``max_depth`` deep (checked
+    before parsing), no NaN or Infinity, finite floats, integers within 64 bits, no
+    repeated keys. Anything else is an :class:`ArtifactError`."""
+    depth = json_depth(blob)
+    if depth > max_depth:
+        raise ArtifactError(
+            f"Bundle member {name!r} nests {depth} levels deep; a bundle's JSON nests at "
+            f"most {max_depth}."
+        )
     try:
-        return json.loads(blob.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return json.loads(
+            blob.decode("utf-8"),
+            parse_constant=_json_constant,
+            parse_float=_json_float,
+            parse_int=_json_int,
+            object_pairs_hook=_json_object,
+        )
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # JSONDecodeError too
         raise ArtifactError(f"Bundle member {name!r} is not valid JSON: {exc}") from exc

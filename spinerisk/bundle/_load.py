@@ -1,29 +1,45 @@
-"""Checking a bundle and building the RiskModel from it."""
+"""Checking a bundle and building the RiskModel from it.
+
+Order of the checks (each refuses with :class:`ArtifactError`):
+
+1. the file: a regular file of bounded size, its sha256 when one is required;
+2. the archive, in bounded memory (:mod:`spinerisk.bundle._archive`): end record,
+   member count, real sizes counted while streaming, compression methods;
+3. the signature of the manifest when a key is required;
+4. the manifest: strict JSON (bounded nesting, no NaN, no repeated key), its fields,
+   format version, member list and the sha256 of every member;
+5. every skops member creates only :data:`TRUSTED_TYPES` (its own zip bounded first);
+6. the manifest against itself: parameters, endpoint, backend, horizons, ranges,
+   training reference, gate settings (:mod:`spinerisk.bundle._checks`);
+7. a nested gate bundle, through steps 2-6;
+8. only then are objects built; each part is checked to be the fitted object of its
+   backend, to agree with the manifest, and to predict for a probe record.
+"""
 
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import re
 import warnings
-import zipfile
-import zlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from spinerisk.bundle import _archive
+from spinerisk.bundle._checks import check_gate_settings, check_model, check_state
 from spinerisk.bundle._format import (
     _ENDPOINT_KEYS,
     _KEEP,
     _MANIFEST,
-    _MAX_MEMBER_BYTES,
-    _MAX_MEMBERS,
     _PARAMS,
     _PLACEHOLDER,
     _PLACEHOLDER_RE,
     _SKOPS_ERRORS,
     _VERSIONED,
     BUNDLE_FORMAT,
+    GATE_MEMBER,
+    MAX_MANIFEST_BYTES,
     READABLE_FORMAT_VERSIONS,
     SCHEMA_PLACEHOLDER,
     TRUSTED_TYPES,
@@ -39,13 +55,19 @@ from spinerisk.bundle._format import (
 from spinerisk.exceptions import ArtifactError
 
 
-def read_manifest(path: str | os.PathLike[str], *, sha256: str | None = None) -> dict[str, Any]:
+def read_manifest(
+    path: str | os.PathLike[str],
+    *,
+    sha256: str | None = None,
+    verify_key_env: str | None = None,
+) -> dict[str, Any]:
     """Check a bundle and return its manifest, without building any object.
 
-    Checks the file's sha256 (when given), that it is a zip with a valid manifest of a
-    supported format version, that its members are exactly those the manifest lists,
-    the sha256 of each member, and that every skops member creates only
-    :data:`TRUSTED_TYPES`.
+    Runs every check of :func:`load_bundle` that needs no fitted object: the file's
+    sha256 and signature (when required), the archive read in bounded memory, the
+    manifest (strict JSON, supported format version, its members and their sha256,
+    its parts consistent with each other), that every skops member creates only
+    :data:`TRUSTED_TYPES`, and the same for a nested gate bundle.
 
     Parameters
     ----------
@@ -53,6 +75,9 @@ def read_manifest(path: str | os.PathLike[str], *, sha256: str | None = None) ->
         A file written by :func:`save_bundle`.
     sha256 : str or None, default=None
         Expected sha256 (hex) of the whole file, from a trusted register.
+    verify_key_env : str or None, default=None
+        Name of the environment variable holding the key the bundle was signed with
+        (``save_bundle(..., sign_key_env=...)``); the signature is then required.
 
     Returns
     -------
@@ -76,35 +101,52 @@ def read_manifest(path: str | os.PathLike[str], *, sha256: str | None = None) ->
     >>> manifest["format"], manifest["backend"], manifest["endpoint"]["kind"]
     ('spinerisk-bundle', 'linear', 'binary')
     """
-    manifest, _ = _read_checked(Path(path), sha256)
-    return manifest
+    path = Path(path)
+    trust = _archive.required(sha256, verify_key_env)
+    return _read_checked(_archive.read_file(path), str(path), trust).manifest
 
 
-def load_bundle(path: str | os.PathLike[str], *, sha256: str | None = None) -> Any:
+def load_bundle(
+    path: str | os.PathLike[str],
+    *,
+    sha256: str | None = None,
+    verify_key_env: str | None = None,
+) -> Any:
     """Load a RiskModel written by :func:`save_bundle`.
 
     Every check of :func:`read_manifest` runs before any object is built; skops members
     are loaded with :data:`TRUSTED_TYPES` only and XGBoost boosters from their native
-    JSON. The loaded model predicts exactly what the saved one did.
+    JSON. Each built part is then checked to be the fitted object of the model's
+    backend, to agree with the manifest (feature names, predictors, spline terms,
+    seeds, booster parameters) and to predict a probability for a probe record made
+    from the training ranges. The loaded model predicts exactly what the saved one did.
 
     Parameters
     ----------
     path : str or path-like
         A file written by :func:`save_bundle`. Load only from trusted storage.
     sha256 : str or None, default=None
-        Expected sha256 (hex) of the whole file, from a trusted register.
+        Expected sha256 (hex) of the whole file, from a trusted register. Proves the
+        file is the one registered, whoever could write to its storage.
+    verify_key_env : str or None, default=None
+        Name of the environment variable holding the HMAC key the bundle was signed
+        with; the signature is then required. Proves the bundle was written by a
+        holder of the key and not changed since.
 
     Returns
     -------
     RiskModel
-        Fitted, with ``schema=None`` (the default schema).
+        Fitted, with its schema, endpoint, training ranges and reference (and a bound
+        gate model with its settings, when it was saved with one).
 
     Raises
     ------
     ArtifactError
-        If the file is not a spinerisk bundle, is truncated, has another format
-        version, has a member whose sha256 differs from the manifest, or would create a
-        type outside :data:`TRUSTED_TYPES`.
+        If the file is not a spinerisk bundle, is truncated or too large, has another
+        format version, has a member whose sha256 differs from the manifest, would
+        create a type outside :data:`TRUSTED_TYPES`, has a manifest that disagrees with
+        itself or with the fitted parts, or a part that is not the fitted object it
+        claims to be.
 
     Warns
     -----
@@ -114,7 +156,7 @@ def load_bundle(path: str | os.PathLike[str], *, sha256: str | None = None) -> A
 
     See Also
     --------
-    save_bundle, read_manifest
+    save_bundle, read_manifest, require_bundle
 
     Examples
     --------
@@ -128,21 +170,109 @@ def load_bundle(path: str | os.PathLike[str], *, sha256: str | None = None) -> A
     ...
     spinerisk.exceptions.ArtifactError: ... is not a spinerisk bundle (not a zip file; truncated or a different format).
     """  # noqa: E501
-    import skops.io as sio
-
     path = Path(path)
-    manifest, members = _read_checked(path, sha256)
-    try:  # checks the schema, endpoint, ranges and parameters
+    trust = _archive.required(sha256, verify_key_env)
+    checked = _read_checked(_archive.read_file(path), str(path), trust)
+    _warn_versions(checked.manifest)
+    return _build(checked)
+
+
+@dataclass
+class _Checked:
+    """A bundle whose every check before building objects has passed."""
+
+    label: str
+    manifest: dict[str, Any]
+    members: dict[str, bytes]
+    state: dict[str, Any]
+    gate: _Checked | None
+
+
+def _read_checked(
+    raw: bytes, label: str, trust: _archive.Trust, *, nested: bool = False
+) -> _Checked:
+    """Run every check that needs no fitted object (steps 1-7 of the module doc)."""
+    digest = hashlib.sha256(raw).hexdigest()
+    for expected in trust.sha256:
+        if digest != expected:
+            raise ArtifactError(
+                f"{label}: the file's sha256 differs from the expected {expected} (it is "
+                f"{digest}): not the registered file."
+            )
+    keys = [(env, _archive.key_from_env(env, f"verify {label}")) for env in trust.key_envs]
+    archive = _archive.Archive(
+        raw,
+        label,
+        limits={_MANIFEST: MAX_MANIFEST_BYTES, _archive.SIGNATURE: 4096},
+    )
+    try:
+        names = archive.names
+        if _MANIFEST not in names:
+            raise ArtifactError(f"{label} is not a spinerisk bundle (no {_MANIFEST}).")
+        payload = archive.read(_MANIFEST)
+        sig = archive.read(_archive.SIGNATURE) if _archive.SIGNATURE in names else None
+        for env, key in keys:
+            _archive.verify_signature(sig, payload, key, label, env)
+        manifest = _loads_json(payload, _MANIFEST)
+        _check_manifest(manifest, label)
+        listed = manifest["members"]
+        present = set(names) - {_MANIFEST, _archive.SIGNATURE}
+        if set(listed) != present:
+            extra, missing = sorted(present - set(listed)), sorted(set(listed) - present)
+            raise ArtifactError(
+                f"{label}: members differ from the manifest (unlisted {extra}, missing {missing})."
+            )
+        for name in sorted(listed):
+            if archive.sha256[name] != listed[name]:
+                raise ArtifactError(
+                    f"{label}: member {name!r} was modified or corrupted (sha256 differs "
+                    "from the manifest)."
+                )
+        gate = manifest.get("gate")
+        referenced = [p for p in manifest["parts"].values() if p is not None]
+        referenced += manifest["boosters"] + manifest["frames"]
+        referenced += [] if gate is None else [gate["member"]]
+        if sorted(referenced) != sorted(listed):
+            raise ArtifactError(f"{label}: the manifest's parts do not match its members.")
+        for name in referenced:
+            kind = "gate" if gate is not None and name == gate["member"] else name
+            if not (kind == "gate" or name.endswith((".skops", ".json"))):
+                raise ArtifactError(f"{label}: member {name!r} has an unknown kind.")
+        members = {name: archive.read(name) for name in referenced}
+    finally:
+        archive.close()
+    for name in manifest["parts"].values():
+        if name is not None:
+            _check_trusted(members[name], name, action="load")
+    try:  # the schema, endpoint, ranges, parameters; then their agreement
         state = _state_from_manifest(manifest)
+        check_state(manifest, state, label)
     except ArtifactError:
         raise
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise ArtifactError(f"{path}: the manifest is malformed: {exc!r}") from exc
+        raise ArtifactError(f"{label}: the manifest is malformed: {exc!r}") from exc
     if manifest["parts"]["estimator"] is None:
-        raise ArtifactError(f"{path}: the bundle has no fitted estimator.")
+        raise ArtifactError(f"{label}: the bundle has no fitted estimator.")
+    checked_gate = None
+    if gate is not None:
+        if nested:
+            raise ArtifactError(f"{label}: a gate's bundle holds a gate of its own.")
+        # the same checks; a signature is required of it too (the outer sha256 is not)
+        inner = _archive.Trust(key_envs=trust.key_envs)
+        gate_label = f"{label} (gate {gate['member']})"
+        checked_gate = _read_checked(members[gate["member"]], gate_label, inner, nested=True)
+        check_gate_settings(gate, state, checked_gate.state, label)
+    return _Checked(label, manifest, members, state, checked_gate)
+
+
+def _build(checked: _Checked) -> Any:
+    """Build the model from a checked bundle, then check what was built (step 8)."""
+    import skops.io as sio
+
+    label, manifest, members = checked.label, checked.manifest, checked.members
+    state = dict(checked.state)
     frames = [_frame_from_json(_loads_json(members[n], n)) for n in manifest["frames"]]
     boosters = [_load_booster(members[n], n) for n in manifest["boosters"]]
-    _warn_versions(manifest)
 
     # every member has been checked; build the fitted parts
     used: set[tuple[str, int]] = set()
@@ -161,7 +291,7 @@ def load_bundle(path: str | os.PathLike[str], *, sha256: str | None = None) -> A
             or int(m.group(2)) >= len(pool)
             or (m.group(1), int(m.group(2))) in used
         ):
-            raise ArtifactError(f"{path}: unknown or repeated reference {value!r}.")
+            raise ArtifactError(f"{label}: unknown or repeated reference {value!r}.")
         used.add((m.group(1), int(m.group(2))))
         return pool[int(m.group(2))]
 
@@ -173,12 +303,12 @@ def load_bundle(path: str | os.PathLike[str], *, sha256: str | None = None) -> A
             continue
         try:
             obj = sio.loads(members[name], trusted=sorted(TRUSTED_TYPES))
-        except _SKOPS_ERRORS as exc:  # UntrustedTypesFoundException is a TypeError
-            raise ArtifactError(f"{path}: member {name!r} cannot be loaded: {exc}") from exc
+        except (*_SKOPS_ERRORS, RecursionError) as exc:  # UntrustedTypes... is a TypeError
+            raise ArtifactError(f"{label}: member {name!r} cannot be loaded: {exc}") from exc
         _walk(obj, restore, [], set())
         parts[key] = obj
     if len(used) != len(boosters) + len(frames):
-        raise ArtifactError(f"{path}: the bundle has boosters or tables that nothing uses.")
+        raise ArtifactError(f"{label}: the bundle has boosters or tables that nothing uses.")
 
     from spinerisk.models import RiskModel
 
@@ -187,64 +317,17 @@ def load_bundle(path: str | os.PathLike[str], *, sha256: str | None = None) -> A
         setattr(model, attr, value)
     model.features_ = parts["features"]
     model.estimator_ = parts["estimator"]
+    check_model(model, manifest, label)
+    if checked.gate is not None:
+        settings = manifest["gate"]
+        model.gate_ = _build(checked.gate)
+        model.gate_threshold_ = float(settings["threshold"])
+        model.gate_warning_ = float(settings["warning"])
+        model.gate_red_flags_ = settings["red_flags"]
     return model
 
 
-def _read_checked(path: Path, sha256: str | None) -> tuple[dict[str, Any], dict[str, bytes]]:
-    """Read and check every member; return the manifest and the members' bytes."""
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise ArtifactError(f"Cannot read bundle {path}: {exc}") from exc
-    if sha256 is not None and hashlib.sha256(raw).hexdigest() != sha256.lower():
-        raise ArtifactError(f"{path}: the file's sha256 differs from the expected {sha256}.")
-    try:
-        zf = zipfile.ZipFile(io.BytesIO(raw))
-    except zipfile.BadZipFile as exc:
-        raise ArtifactError(
-            f"{path} is not a spinerisk bundle (not a zip file; truncated or a different format)."
-        ) from exc
-    with zf:
-        infos = zf.infolist()
-        names = [i.filename for i in infos]
-        if len(infos) > _MAX_MEMBERS or len(set(names)) != len(names):
-            raise ArtifactError(f"{path}: too many or duplicate members.")
-        if _MANIFEST not in names:
-            raise ArtifactError(f"{path} is not a spinerisk bundle (no {_MANIFEST}).")
-        if any(i.file_size > _MAX_MEMBER_BYTES for i in infos):
-            raise ArtifactError(f"{path}: a member is larger than {_MAX_MEMBER_BYTES} bytes.")
-        try:
-            data = {i.filename: zf.read(i) for i in infos}
-        except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as exc:
-            raise ArtifactError(f"{path}: the zip archive is damaged: {exc}") from exc
-    manifest = _loads_json(data.pop(_MANIFEST), _MANIFEST)
-    _check_manifest(manifest, path)
-
-    listed = manifest["members"]
-    if set(listed) != set(data):
-        extra, missing = sorted(set(data) - set(listed)), sorted(set(listed) - set(data))
-        raise ArtifactError(
-            f"{path}: members differ from the manifest (unlisted {extra}, missing {missing})."
-        )
-    for name, blob in data.items():
-        if hashlib.sha256(blob).hexdigest() != listed[name]:
-            raise ArtifactError(
-                f"{path}: member {name!r} was modified or corrupted (sha256 differs from "
-                "the manifest)."
-            )
-    referenced = [p for p in manifest["parts"].values() if p is not None]
-    referenced += manifest["boosters"] + manifest["frames"]
-    if sorted(referenced) != sorted(listed):
-        raise ArtifactError(f"{path}: the manifest's parts do not match its members.")
-    for name in referenced:
-        if name.endswith(".skops"):
-            _check_trusted(data[name], name, action="load")
-        elif not name.endswith(".json"):
-            raise ArtifactError(f"{path}: member {name!r} has an unknown kind.")
-    return manifest, data
-
-
-def _check_manifest(manifest: Any, path: Path) -> None:
+def _check_manifest(manifest: Any, path: str) -> None:
     if not isinstance(manifest, dict) or manifest.get("format") != BUNDLE_FORMAT:
         raise ArtifactError(f"{path} is not a spinerisk bundle (its manifest is foreign).")
     version = manifest.get("format_version")
@@ -284,6 +367,14 @@ def _check_manifest(manifest: Any, path: Path) -> None:
         raise ArtifactError(f"{path}: manifest parts are malformed.")
     if not all(isinstance(n, str) for n in manifest["boosters"] + manifest["frames"]):
         raise ArtifactError(f"{path}: manifest boosters or frames are malformed.")
+    gate = manifest.get("gate")
+    if gate is not None and (
+        not isinstance(gate, dict)
+        or set(gate) != {"member", "threshold", "warning", "red_flags"}
+        or gate["member"] != GATE_MEMBER
+        or manifest["format_version"] < 4
+    ):
+        raise ArtifactError(f"{path}: manifest gate is malformed.")
 
 
 def _warn_versions(manifest: dict[str, Any]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import sys
@@ -16,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from spinerisk.bundle._archive import SIGNATURE, key_from_env, signature
 from spinerisk.bundle._format import (
     _FITTED,
     _KEEP,
@@ -25,6 +27,7 @@ from spinerisk.bundle._format import (
     _VERSIONED,
     BUNDLE_FORMAT,
     BUNDLE_FORMAT_VERSION,
+    GATE_MEMBER,
     SCHEMA_PLACEHOLDER,
     _check_trusted,
     _dist_version,
@@ -38,9 +41,15 @@ from spinerisk.bundle._format import (
 )
 from spinerisk.exceptions import ArtifactError
 
+_GATE_SETTINGS = ("gate_threshold_", "gate_warning_", "gate_red_flags_")
+
 
 def save_bundle(
-    model: Any, path: str | os.PathLike[str], *, training_data: pd.DataFrame | None = None
+    model: Any,
+    path: str | os.PathLike[str],
+    *,
+    training_data: pd.DataFrame | None = None,
+    sign_key_env: str | None = None,
 ) -> Path:
     """Write a fitted RiskModel to one bundle file.
 
@@ -55,6 +64,12 @@ def save_bundle(
         the row hashes, columns and dtypes) is stored in the manifest; the model does
         not keep its training records, so without it the fingerprint is null. The data
         are not checked against the model.
+    sign_key_env : str or None, default=None
+        Name of an environment variable holding a secret key (at least 32 bytes). The
+        manifest, which holds the sha256 of every other member, is then signed with
+        HMAC-SHA256 under that key (member ``signature.json``); load with
+        ``load_bundle(path, verify_key_env=...)`` to require the signature. The key
+        never enters the bundle, the command line or a message.
 
     Returns
     -------
@@ -64,9 +79,17 @@ def save_bundle(
     Raises
     ------
     ArtifactError
-        If the model uses a custom schema (its row rules are code, which a bundle
-        does not store), has a parameter that is not plain data, or holds a type
-        outside :data:`TRUSTED_TYPES`.
+        If the model's schema has a row rule written as Python code (a bundle stores
+        declarations, not code), has a parameter that is not plain data, holds a type
+        outside :data:`TRUSTED_TYPES`, or the signing key is missing or too short.
+
+    Notes
+    -----
+    A model bound to a gate (``gate_``, a fitted binary RiskModel, with
+    ``gate_threshold_``, ``gate_warning_`` and ``gate_red_flags_``) stores the gate as a
+    nested bundle (member ``gate.srb``, hashed in the manifest like every member) and
+    the three settings in the manifest; :func:`load_bundle` checks the nested bundle
+    the same way and restores all four attributes.
 
     See Also
     --------
@@ -89,12 +112,32 @@ def save_bundle(
     >>> bool(np.array_equal(before, after))
     True
     """
+    path = Path(path)
+    key = None if sign_key_env is None else key_from_env(sign_key_env, "sign the bundle")
+    data = _bundle_bytes(model, training_data, key)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _bundle_bytes(
+    model: Any, training_data: pd.DataFrame | None, key: bytes | None, *, nested: bool = False
+) -> bytes:
+    """The bytes of a bundle file holding ``model`` (signed when ``key`` is given)."""
     from sklearn.utils.validation import check_is_fitted
 
     from spinerisk.models import RiskModel
 
     if not isinstance(model, RiskModel):
-        raise TypeError(f"save_bundle needs a spinerisk RiskModel; got {type(model).__name__}.")
+        what = "a gate" if nested else "save_bundle"
+        raise TypeError(f"{what} needs a spinerisk RiskModel; got {type(model).__name__}.")
     check_is_fitted(model, "estimator_")
     unknown = sorted(k for k in vars(model) if k.endswith("_") and k not in _FITTED)
     if unknown:
@@ -103,7 +146,6 @@ def save_bundle(
             f"{BUNDLE_FORMAT_VERSION} does not store; update spinerisk.bundle."
         )
     schema_data = _check_schema(model.schema_)
-    path = Path(path)
 
     members: dict[str, bytes] = {}
     boosters: list[str] = []
@@ -155,25 +197,61 @@ def save_bundle(
             members[name] = data
             parts[attr] = name
     finally:
-        for setter, key, old in reversed(undo):
-            setter(key, old)
+        for setter, key_, old in reversed(undo):
+            setter(key_, old)
 
+    gate = _gate(model, key, nested)
+    if gate is not None:
+        members[GATE_MEMBER] = gate.pop("bytes")
     manifest = _manifest(model, parts, boosters, frames, training_data, schema_data)
+    manifest["gate"] = gate
     manifest["members"] = {n: hashlib.sha256(b).hexdigest() for n, b in sorted(members.items())}
     payload = _dumps_json(manifest)
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh, zipfile.ZipFile(fh, "w", zipfile.ZIP_DEFLATED) as zf:
-            zf.writestr(_MANIFEST, payload)
-            for name, data in sorted(members.items()):
-                zf.writestr(name, data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr(_MANIFEST, payload)
+        if key is not None:
+            zf.writestr(SIGNATURE, signature(payload, key))
+        for name, data in sorted(members.items()):
+            # a nested bundle is compressed already
+            method = zipfile.ZIP_STORED if name == GATE_MEMBER else zipfile.ZIP_DEFLATED
+            zf.writestr(name, data, compress_type=method)
+    return buffer.getvalue()
+
+
+def _gate(model: Any, key: bytes | None, nested: bool) -> dict[str, Any] | None:
+    """The bound gate as bundle bytes plus its settings, checked; None without one."""
+    gate = getattr(model, "gate_", None)
+    if gate is None:
+        return None
+    if nested:
+        raise ArtifactError("The gate has a gate of its own; chains of gates cannot be saved.")
+    if gate is model:
+        raise ArtifactError("A model cannot be its own gate.")
+    missing = [a for a in _GATE_SETTINGS if not hasattr(model, a)]
+    if missing:
+        raise ArtifactError(f"The model has a gate_ but not {missing}; bind the gate again.")
+    threshold, warning = model.gate_threshold_, model.gate_warning_
+    red_flags = model.gate_red_flags_
+    valid = all(
+        isinstance(p, int | float) and not isinstance(p, bool) and 0 < float(p) < 1
+        for p in (threshold, warning)
+    )
+    if not valid or float(warning) > float(threshold):
+        raise ArtifactError(
+            f"The gate's settings are not probabilities with warning <= threshold: "
+            f"warning={warning!r}, threshold={threshold!r}."
+        )
+    if red_flags is not None and not isinstance(red_flags, str):
+        raise ArtifactError(f"gate_red_flags_ must be an expression or None; got {red_flags!r}.")
+    return {
+        "member": GATE_MEMBER,
+        "threshold": float(threshold),
+        "warning": float(warning),
+        "red_flags": red_flags,
+        "bytes": _bundle_bytes(gate, None, key, nested=True),
+    }
 
 
 def _is_schema(value: Any) -> bool:

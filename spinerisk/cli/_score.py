@@ -15,6 +15,15 @@ from spinerisk.cli._app import (
     typer,
 )
 
+SHA256_HELP = (
+    "Expected sha256 of the bundle file (from a trusted register); any other file is "
+    "refused before it is used."
+)
+VERIFY_KEY_ENV_HELP = (
+    "Name of the environment variable holding the HMAC key the bundle was signed with "
+    "(RiskModel.save(..., sign_key_env=...)); an unsigned or changed bundle is refused."
+)
+
 #: Errors that mean "bad input": printed on stderr, exit code 2.
 _BAD_INPUT_NAMES = (
     "SchemaValidationError",
@@ -78,6 +87,8 @@ def score(
         str, typer.Option(help="Text encoding of CSV/TSV input (strict), for example latin-1.")
     ] = "utf-8",
     progress: Annotated[bool, typer.Option(help="Show a progress bar on stderr.")] = True,
+    sha256: Annotated[str | None, typer.Option(help=SHA256_HELP)] = None,
+    verify_key_env: Annotated[str | None, typer.Option(help=VERIFY_KEY_ENV_HELP)] = None,
 ) -> None:
     """Score a records file in chunks with a saved model.
 
@@ -101,24 +112,28 @@ def score(
         key = audit_key(audit_log, audit_key_env)
     except ValueError as exc:
         _fail(exc)
+    from spinerisk.bundle import require_bundle
+
     try:
-        summary = score_file(
-            model,
-            input,
-            output,
-            rejects=rejects,
-            mapping=mapping,
-            chunk_size=chunk_size,
-            explain=explain,
-            engine=engine,  # type: ignore[arg-type]
-            scheduler=scheduler,
-            progress=progress,
-            sep=sep,
-            encoding=encoding,
-            audit_log=audit_log,
-            audit_source="cli",
-            audit_key=key,
-        )
+        # the bundle proves its sha256 / signature on the very bytes that are loaded
+        with require_bundle(sha256=sha256, verify_key_env=verify_key_env):
+            summary = score_file(
+                model,
+                input,
+                output,
+                rejects=rejects,
+                mapping=mapping,
+                chunk_size=chunk_size,
+                explain=explain,
+                engine=engine,  # type: ignore[arg-type]
+                scheduler=scheduler,
+                progress=progress,
+                sep=sep,
+                encoding=encoding,
+                audit_log=audit_log,
+                audit_source="cli",
+                audit_key=key,
+            )
     except _bad_input_errors() as exc:
         _fail(exc)
     out = stdout()

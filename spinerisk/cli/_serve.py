@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from spinerisk.cli._app import AUDIT_KEY_ENV_HELP, BANNER, app, audit_key, stderr, typer
+from spinerisk.cli._score import SHA256_HELP, VERIFY_KEY_ENV_HELP
 
 # settings handed to worker processes when --workers > 1 (uvicorn imports the factory)
 _ENV = {
@@ -16,6 +17,8 @@ _ENV = {
     "max_body_bytes": "SPINERISK_SERVE_MAX_BODY_BYTES",
     "audit_log": "SPINERISK_SERVE_AUDIT_LOG",
     "audit_key_env": "SPINERISK_SERVE_AUDIT_KEY_ENV",
+    "sha256": "SPINERISK_SERVE_SHA256",
+    "verify_key_env": "SPINERISK_SERVE_VERIFY_KEY_ENV",
 }
 
 
@@ -44,11 +47,14 @@ def serve(
     log_level: Annotated[
         str, typer.Option(help="Server log level: critical, error, warning, info or debug.")
     ] = "info",
+    sha256: Annotated[str | None, typer.Option(help=SHA256_HELP)] = None,
+    verify_key_env: Annotated[str | None, typer.Option(help=VERIFY_KEY_ENV_HELP)] = None,
 ) -> None:
     """Serve a model bundle over HTTP: POST /v1/predict, POST /v1/explain, GET /v1/model.
 
     The bundle is checked and loaded before the server starts (exit code 2 if it
-    cannot be). Logs hold request lines, status codes, counts and timings, never
+    cannot be, or if it does not have the --sha256 given or a valid signature under the
+    key named by --verify-key-env). Logs hold request lines, status codes, counts and timings, never
     record values. Listens on 127.0.0.1 unless --host says otherwise; put a TLS proxy
     with authentication in front of it before exposing it to a network.
     """
@@ -66,7 +72,9 @@ def serve(
         raise typer.Exit(code=2)
     try:
         key = audit_key(audit_log, audit_key_env)
-        application = _build(model, max_records, max_body_bytes, audit_log, key)
+        application = _build(
+            model, max_records, max_body_bytes, audit_log, key, sha256, verify_key_env
+        )
     except (ValueError, TypeError, ImportError, OSError) as exc:
         err.print(f"error: cannot serve {str(model)!r}: {exc}", markup=False)
         raise typer.Exit(code=2) from exc
@@ -87,6 +95,10 @@ def serve(
         os.environ[_ENV["audit_log"]] = str(audit_log)
     if audit_key_env is not None:  # the variable's name; workers read the key themselves
         os.environ[_ENV["audit_key_env"]] = audit_key_env
+    if sha256 is not None:  # each worker checks the bundle it loads again
+        os.environ[_ENV["sha256"]] = sha256
+    if verify_key_env is not None:
+        os.environ[_ENV["verify_key_env"]] = verify_key_env
     uvicorn.run(
         "spinerisk.cli._serve:app_from_environment",
         factory=True,
@@ -103,15 +115,21 @@ def _build(
     max_body_bytes: int,
     audit_log: Path | None,
     key: str | None = None,
+    sha256: str | None = None,
+    verify_key_env: str | None = None,
 ) -> Any:
     from spinerisk.api import create_app
+    from spinerisk.bundle import require_bundle
 
     log = None
     if audit_log is not None:
         from spinerisk.monitor import AuditLog
 
         log = AuditLog(audit_log, key=key)
-    return create_app(model, max_records=max_records, max_body_bytes=max_body_bytes, audit_log=log)
+    with require_bundle(sha256=sha256, verify_key_env=verify_key_env):
+        return create_app(
+            model, max_records=max_records, max_body_bytes=max_body_bytes, audit_log=log
+        )
 
 
 def _model_id(application: Any) -> str:
@@ -128,6 +146,8 @@ def app_from_environment() -> Any:
         int(os.environ[_ENV["max_body_bytes"]]),
         None if audit is None else Path(audit),
         None if key_env is None else os.environ[key_env],
+        os.environ.get(_ENV["sha256"]),
+        os.environ.get(_ENV["verify_key_env"]),
     )
 
 
