@@ -269,6 +269,26 @@ def test_boosted_model_is_recalibrated_and_stays_a_booster(dev, tmp_path):
     assert len(loaded.explain(data.head(3)).sentences()) == 3
 
 
+def test_the_stacked_default_is_updated_in_its_own_form(dev, tmp_path):
+    model = sr.RiskModel("nonunion").fit(dev.iloc[:2000])  # backend="auto": the stack
+    assert model.backend_ == "stack"
+    site = sr.make_spine_cohort(3000, seed=61, **BASELINE_SHIFT)
+    y, data = _outcomes(model, sr.make_spine_cohort(5000, seed=62, **BASELINE_SHIFT))
+    old = _risk(model, data)[:, 0]
+    oe_old = metrics.observed_expected_ratio(y, old)
+    for method in ("intercept", "revise"):
+        updated = sr.update(model, site, method=method)
+        stack = updated.estimator_[-1]
+        assert type(stack) is type(model.estimator_[-1]) and min(stack.weights_.values()) >= 0
+        new = _risk(updated, data)[:, 0]
+        oe_new = metrics.observed_expected_ratio(y, new)
+        assert abs(oe_new - 1) < 0.1 < abs(oe_old - 1), (method, oe_old, oe_new)
+        assert metrics.roc_auc(y, new) >= metrics.roc_auc(y, old) - 0.005
+    assert set(updated.lineage_["parts"][0]["parameters"]["weights"]) == set(stack.weights_)
+    loaded = sr.load(updated.save(tmp_path / "stack.srb"))
+    np.testing.assert_allclose(_risk(loaded, data.head(20))[:, 0], new[:20])
+
+
 def test_unshifted_sites_keep_the_model_in_at_least_90_percent(dev):
     ep = dataclasses.replace(
         get_endpoint("nonunion"), name="nonunion_small", predictor_fields=SMALL

@@ -447,6 +447,30 @@ def closed_test(
     return "revise", tests, fits
 
 
+# -- non-negative refit (the weights of a stacked model) ------------------------------------
+def fit_nonnegative(design: Design, X: FloatArray, free: int = 1) -> tuple[FloatArray, float]:
+    """Maximise the likelihood of ``base + X @ coef`` (one fold) with every coefficient
+    but the first ``free`` ones non-negative (L-BFGS-B); the coefficients and the
+    log-likelihood."""
+    base = design.base[:, 0]
+    ridge = np.full(X.shape[1], _TINY)
+
+    def negative(b: FloatArray) -> tuple[float, FloatArray]:
+        ll, g, _ = _single(design, base + X @ b)
+        return -(ll - 0.5 * float(np.sum(ridge * b**2))), -(X.T @ g - ridge * b)
+
+    bounds = [(None, None)] * free + [(0.0, None)] * (X.shape[1] - free)
+    found = optimize.minimize(
+        negative,
+        np.zeros(X.shape[1]),
+        jac=True,
+        method="L-BFGS-B",
+        bounds=bounds,
+        options={"maxiter": 2000, "gtol": 1e-9, "ftol": 1e-14},
+    )
+    return found.x, _single(design, base + X @ found.x)[0]
+
+
 # -- penalised revision ----------------------------------------------------------------------
 #: Ridge penalties tried for revision, on the scale of the summed log-likelihood of a
 #: standardised design.

@@ -17,7 +17,7 @@ import pandas as pd
 from scipy import special
 from sklearn.model_selection import StratifiedKFold
 
-from spinerisk.update._glm import Design, Fit, choose_penalty, fit_level
+from spinerisk.update._glm import Design, Fit, choose_penalty, fit_level, fit_nonnegative
 
 FloatArray = np.ndarray
 
@@ -113,6 +113,8 @@ def _binary_part(model: Any, data: pd.DataFrame, y: FloatArray) -> Part:
         logit = np.asarray(est[-1].decision_function(X), dtype=np.float64)
         Z, keep, mean, sd = _standardise(X)
         design = Design("binomial", y, logit[:, None], logit[:, None], Z)
+        if type(est[-1]).__name__ == "StackedClassifier":
+            return Part("model", None, "stack", design, False, extra={"matrix": X})
         return Part("model", None, "logistic", design, True, keep, mean, sd)
     if est.method != "sigmoid":
         raise ValueError(
@@ -182,6 +184,10 @@ def _survival_part(
         Z, keep, mean, sd = _standardise(Xf)
         design = Design("poisson", d, base[:, None], eta[:, None], Z)
         return Part(label, None, "cox", design, True, keep, mean, sd)
+    if name == "StackedCoxSurvival":  # the default: its revision test uses its shared matrix
+        design = Design("poisson", d, base[:, None], eta[:, None], _standardise(Xf)[0])
+        extra = {"matrix": Xf, "log_h0": np.log(cumulative_hazard_at(est, t))}
+        return Part(label, None, "stack_cox", design, False, extra=extra)
     if name == "BoostedCoxSurvival":
         design = Design("poisson", d, base[:, None], eta[:, None], site_design(model, data))
         extra = {"probe": est._dmatrix(_head(Xf))}
@@ -223,6 +229,17 @@ def apply_linear(model: Any, part: Part, fit: Fit) -> None:
         lr.coef_ = coef
         lr.intercept_ = slope * np.asarray(lr.intercept_, dtype=np.float64) + alpha - shift
         return
+    if part.kind in ("stack", "stack_cox"):
+        stack = model.estimator_[-1] if part.kind == "stack" else cause_model(model, part)
+        _check_positive_slope(slope)
+        stack.weights_ = {k: slope * w for k, w in stack.weights_.items()}
+        if part.kind == "stack":
+            stack.intercept_ = slope * float(stack.intercept_) + alpha
+        else:
+            stack.intercept_ = slope * float(stack.intercept_)
+            stack.lp_mean_ = slope * float(stack.lp_mean_)
+            stack.baseline_cumulative_hazard_ = np.exp(alpha) * stack.baseline_cumulative_hazard_
+        return
     if part.kind == "calibrated":
         for cc in model.estimator_.calibrated_classifiers_:
             cal = cc.calibrators[0]
@@ -253,6 +270,42 @@ def apply_linear(model: Any, part: Part, fit: Fit) -> None:
             est.scale_ = float(fit.scale)
         return
     raise TypeError(f"unknown part kind {part.kind!r}")
+
+
+def _check_positive_slope(slope: float) -> None:
+    if not slope > 0:
+        raise ValueError(
+            f"The site's recalibration slope is {slope:.3g}: the model ranks the site's "
+            "patients the wrong way round, and a stacked model's weights cannot turn "
+            "negative. Do not update it this way: refit (method='refit') or investigate."
+        )
+
+
+def reweight_stack(model: Any, part: Part) -> dict[str, Any]:
+    """Revision of a stacked default: the intercept (or baseline hazard level) and the
+    non-negative weight of every candidate re-estimated on the site, by maximum
+    likelihood (a few parameters, one per candidate)."""
+    from spinerisk.models._stack import component_score
+
+    stack = model.estimator_[-1] if part.kind == "stack" else cause_model(model, part)
+    X = np.asarray(part.extra["matrix"], dtype=np.float64)
+    names = [c["name"] for c in stack.components_]
+    scores = np.column_stack([component_score(c, X) for c in stack.components_])
+    design = part.design
+    if part.kind == "stack":
+        design = replace(design, base=np.zeros((len(design), 1)))
+    else:  # log H(t) = log H0(t) + alpha + intercept_ + sum_k v_k s_k - lp_mean_
+        offset = part.extra["log_h0"] + float(stack.intercept_) - float(stack.lp_mean_)
+        design = replace(design, base=offset[:, None])
+    coef, _ = fit_nonnegative(design, np.column_stack([np.ones(len(X)), scores]))
+    weights = dict.fromkeys(stack.weights_, 0.0)
+    weights.update({k: float(v) for k, v in zip(names, coef[1:], strict=True)})
+    stack.weights_ = weights
+    if part.kind == "stack":
+        stack.intercept_ = float(coef[0])
+    else:
+        stack.baseline_cumulative_hazard_ = np.exp(coef[0]) * stack.baseline_cumulative_hazard_
+    return {"intercept": float(coef[0]), "weights": dict(stack.weights_)}
 
 
 def _affine(booster: Any, scale: float, shift: float, probe: Any) -> Any:

@@ -16,7 +16,14 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from spinerisk.update._glm import LEVELS, closed_test, fit_level
-from spinerisk.update._parts import Part, apply_linear, build_parts, cause_model, revise_linear
+from spinerisk.update._parts import (
+    Part,
+    apply_linear,
+    build_parts,
+    cause_model,
+    revise_linear,
+    reweight_stack,
+)
 
 __all__ = ["METHODS", "update"]
 
@@ -347,6 +354,8 @@ def _revise(
         fit = revise_linear(part, random_state)
         apply_linear(updated, part, fit)
         return _parameters(fit)
+    if part.kind in ("stack", "stack_cox"):
+        return reweight_stack(updated, part)
     from spinerisk.update._boost import continue_classifier, continue_survival
     from spinerisk.update._parts import build_parts as rebuild
 
