@@ -549,3 +549,26 @@ def test_threads_share_one_predictor(fast, records):
     with ThreadPoolExecutor(4) as pool:
         got = list(pool.map(run, chunks))
     assert got == expected
+
+
+def test_derived_features_read_only_the_models_own_fields():
+    """A record may carry fields the model does not use (hu_l1 here); the derived
+    osteoporosis flag must come from the model's fields only, as in the batch path."""
+    from spinerisk.endpoints import Endpoint
+
+    cohort = sr.make_spine_cohort(600, seed=0)
+    ep = Endpoint(
+        "nonunion_t", "binary", "SYNTHETIC test endpoint", "nonunion", None, (182.62,),
+        eligible_treatments=("conservative", "fixation"),
+        predictor_fields=("age_years", "sex", "tscore_min"),
+    )  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = sr.RiskModel(ep, backend="linear").fit(cohort)
+        rows = cohort.head(40).drop(columns="index_date").to_dict("records")
+        rows = [{k: (None if v is None or v != v else v) for k, v in r.items()} for r in rows]
+        for r in rows:
+            r["tscore_min"] = None  # osteoporosis then comes from hu_l1 only if it is read
+        single = [model.predict_risk(r)["risk_183d"].iloc[0] for r in rows]
+        batch = model.predict_risk(pd.DataFrame(rows))["risk_183d"].to_numpy()
+    np.testing.assert_allclose(single, batch, rtol=1e-12)

@@ -85,8 +85,8 @@ class _ClinicalProgram:
         """ClinicalFeatures._derive on one record."""
         if not self._derivations:
             return {}
-        values = dict(self._missing)
-        values.update(t)
+        # only the model's own fields, as in the batch path (a record may carry others)
+        values = {f: t.get(f, m) for f, m in self._missing.items()}
         out: dict[str, Any] = {}
         for name, fn in self._derivations:
             out[name] = values[name] = fn(values)
