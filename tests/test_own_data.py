@@ -341,3 +341,22 @@ def test_months_are_not_read_as_days() -> None:
     frame = pd.DataFrame({"event": [1, 0], "time": [12.0, 24.0]})
     y = endpoint.target(frame)
     np.testing.assert_allclose(y["time"], [365.25, 730.5])
+
+
+def test_train_signs_the_bundle_and_load_verifies_it(tmp_path, monkeypatch):
+    data = DATA / "glow500" / "glow500.csv"
+    schema = tmp_path / "s.toml"
+    schema.write_text(_run(["schema", "infer", data]).stdout, encoding="utf-8")
+    endpoint = tmp_path / "e.toml"
+    endpoint.write_text(dump_toml(CASES["glow500"]["endpoint"]), encoding="utf-8")
+    monkeypatch.setenv("SPINERISK_TEST_KEY", "k" * 40)
+    bundle = tmp_path / "signed.srb"
+    result = _run(
+        ["train", "--schema", schema, "--endpoint", endpoint, "--input", data,
+         "--output", bundle, "--backend", "linear", "--sign-key-env", "SPINERISK_TEST_KEY"]
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert sr.load(bundle, verify_key_env="SPINERISK_TEST_KEY").schema_.name == "glow500"
+    monkeypatch.setenv("SPINERISK_TEST_KEY", "x" * 40)
+    with pytest.raises(sr.ArtifactError):
+        sr.load(bundle, verify_key_env="SPINERISK_TEST_KEY")

@@ -101,6 +101,8 @@ def monitor(
         f"validation, {report.drift.n_out_of_scope} outside the intended population.",
         markup=False,
     )
+    if labelled is not None:
+        _print_update_method(out, fitted, labelled)
     if html is not None:
         report.to_html(html)
         out.print(f"HTML report written to {html}.", markup=False)
@@ -125,3 +127,31 @@ def _read_reference(path: Path) -> dict[str, Any]:
     if not isinstance(ref, dict):
         raise ValueError(f"{path} does not hold a training reference (a JSON object).")
     return ref
+
+
+def _print_update_method(out: Any, model: Any, labelled: Any) -> None:
+    """Name the updating method the labelled batch supports (the closed test of
+    :func:`spinerisk.update`, method="auto"): keep, intercept, recalibrate or revise."""
+    import warnings
+
+    import spinerisk as sr
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            updated = sr.update(model, labelled, method="auto")
+    except (ValueError, sr.SchemaValidationError) as exc:  # too few outcomes, say
+        out.print(f"Update method: not assessed ({exc})", markup=False, soft_wrap=True)
+        return
+    method = updated.lineage_["method"]
+    if method == "per cause":  # competing risks: one decision per cause
+        parts = updated.lineage_.get("parts") or []
+        method = ", ".join(f"cause {p.get('cause')}: {p.get('method')}" for p in parts)
+        advice = "; run spinerisk update --method auto"
+    else:
+        advice = "" if method == "keep" else f"; run spinerisk update --method {method}"
+    out.print(
+        f"Update method the labelled records support (closed test, alpha 0.05): {method}" + advice,
+        markup=False,
+        soft_wrap=True,
+    )

@@ -101,6 +101,13 @@ def train(
     encoding: Annotated[
         str, typer.Option(help="Text encoding of CSV/TSV/JSON files (strict), e.g. latin-1.")
     ] = "utf-8",
+    sign_key_env: Annotated[
+        str | None,
+        typer.Option(
+            help="Name of an environment variable holding a secret key (>= 32 bytes): the "
+            "bundle is signed (HMAC-SHA256) for score/serve --verify-key-env."
+        ),
+    ] = None,
     synthetic: Annotated[
         bool,
         typer.Option(
@@ -164,7 +171,7 @@ def train(
             model.fit(cohort)
         if bad is not None:  # rejects first: a bad rejects location leaves no model behind
             _write_csv(bad, rejects)
-        model.save(output)
+        model.save(output, sign_key_env=sign_key_env)
     except _bad_input() as exc:
         _fail(exc)
     for w in caught:  # data-quality warnings as lines a user reads, not Python's format
