@@ -459,13 +459,17 @@ default="auto"
     def _ranges(self, data: pd.DataFrame, ep: Endpoint) -> dict[str, Any]:
         return training_ranges(data, ep, self._schema())
 
-    def save(self, path: Any) -> Any:
+    def save(self, path: Any, *, sign_key_env: str | None = None) -> Any:
         """Save the fitted model as one safe bundle file (see :func:`spinerisk.load`).
 
         Parameters
         ----------
         path : str or path-like
             Target file, conventionally ``*.srb``.
+        sign_key_env : str or None, default=None
+            Name of an environment variable holding a secret key (at least 32 bytes):
+            the manifest is signed with HMAC-SHA256, which ``spinerisk.load(path,
+            verify_key_env=...)`` and ``spinerisk score/serve --verify-key-env`` check.
 
         Returns
         -------
@@ -473,7 +477,7 @@ default="auto"
         """
         from spinerisk.bundle import save_bundle
 
-        return save_bundle(self, path)
+        return save_bundle(self, path, sign_key_env=sign_key_env)
 
     # -- predict --------------------------------------------------------------------------
     def explain(self, records: Any, horizon: float | None = None, *, background: Any = None) -> Any:
