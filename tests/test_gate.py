@@ -71,6 +71,19 @@ def test_the_gate_is_the_same_on_every_path(gated, tmp_path: Path):
     one = _predict(model, [{k: v for k, v in r.items() if v == v and v is not None}
                            for r in rows[:5]])  # fmt: skip
     pd.testing.assert_frame_equal(one, frame.head(5), check_dtype=False)
+    fast = model._fast_predictor()  # the gate is compiled too: no fallback to the batch path
+    assert fast is not None and fast._gate is not None
+    before = fast.n_fallbacks_
+    dicts = [{k: (None if v is None or v is pd.NA or v != v else v) for k, v in r.items()}
+             for r in rows]  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", sr.DataQualityWarning)
+        compiled = [fast.predict_risk(d) for d in dicts]
+    assert fast.n_fallbacks_ == before
+    for d, (_, expected) in zip(compiled, frame.iterrows(), strict=True):
+        assert d["status"] == expected["status"] and d["status_reason"] == expected["status_reason"]
+        assert d["p_malignant"] == pytest.approx(expected["p_malignant"], rel=1e-9)
+        assert np.isnan(d["risk_183d"]) == np.isnan(expected["risk_183d"])
 
     from spinerisk.scoring._chunk import _predict_checked, _Timer
 

@@ -92,6 +92,10 @@ def record_warnings(
     return "; ".join(notes)
 
 
+#: Output columns holding text (compared exactly by the self-check).
+_TEXT_COLUMNS = frozenset({"warnings", "status", "status_reason"})
+
+
 class FastPredictor:
     """A fitted :class:`~spinerisk.RiskModel` compiled for low-latency prediction.
 
@@ -165,11 +169,13 @@ class FastPredictor:
         from sklearn.utils.validation import check_is_fitted
 
         check_is_fitted(model, "estimator_")
-        if getattr(model, "gate_", None) is not None:
-            raise UnsupportedModelError(
-                "the model is bound to a malignancy gate; its predictions (with the gate's "
-                "status) come from RiskModel.predict_risk, the batch path."
-            )
+        self._gate: FastPredictor | None = None
+        self._red_flags: Any = None
+        if getattr(model, "gate_", None) is not None:  # the malignancy gate, compiled too
+            from spinerisk.models._gate import red_flag_checker
+
+            self._gate = FastPredictor(model.gate_, check=False, c_api=c_api)
+            self._red_flags = red_flag_checker(model)
         schema = model.input_schema_
         self.model_ = model
         self.schema_ = schema
@@ -263,6 +269,7 @@ class FastPredictor:
         horizons = self._check_horizons(horizons)
         values = self._values(typed, horizons)
         columns = [self.model_.endpoint_.risk_column(h) for h in horizons]
+        gate = self._gate_columns(typed, values)  # status, p_malignant, status_reason
         ids = [t[self.id_field_] for t in typed]
         notes = [record_warnings(t, self._reference) for t in typed]
         flagged = sum(1 for n in notes if n)
@@ -278,13 +285,39 @@ class FastPredictor:
             out = pd.DataFrame(
                 values, columns=columns, index=pd.Index(ids, dtype=object, name=self.id_field_)
             )
+            for name, col in gate.items():
+                out[name] = col
             out["warnings"] = np.array(notes, dtype=object)
             return out
         dicts = [
-            {self.id_field_: rid, **dict(zip(columns, map(float, row), strict=True)), "warnings": w}
-            for rid, row, w in zip(ids, values, notes, strict=True)
+            {
+                self.id_field_: rid,
+                **dict(zip(columns, map(float, row), strict=True)),
+                **{name: col[i] for name, col in gate.items()},
+                "warnings": w,
+            }
+            for i, (rid, row, w) in enumerate(zip(ids, values, notes, strict=True))
         ]
         return dicts[0] if kind == "dict" else dicts
+
+    def _gate_columns(self, typed: list[dict[str, Any]], values: np.ndarray) -> dict[str, Any]:
+        """The malignancy gate on the compiled path (as ``apply_gate`` on the batch path):
+        its columns, and the risks of out-of-scope records set to missing in place."""
+        if self._gate is None:
+            return {}
+        from spinerisk.models._gate import statuses
+
+        gate = self._gate
+        p = gate._values(typed, gate.horizons_)[:, 0].astype(float)
+        checks = [self._red_flags(t) if self._red_flags else (False, []) for t in typed]
+        flagged = np.array([c[0] for c in checks], dtype=bool)
+        status, reasons = statuses(self.model_, p, flagged, [c[1] for c in checks])
+        values[status == "out_of_scope", :] = np.nan
+        return {
+            "status": np.asarray(status, dtype=object),
+            "p_malignant": [float(x) for x in p],
+            "status_reason": np.asarray(reasons, dtype=object),
+        }
 
     def _check_horizons(self, horizons: Any) -> tuple[float, ...]:
         if horizons is None:
@@ -332,7 +365,10 @@ class FastPredictor:
         if kind in ("frame", "other"):
             return out
         dicts = [
-            {self.id_field_: rid, **{c: (v if c == "warnings" else float(v)) for c, v in r.items()}}
+            {
+                self.id_field_: rid,
+                **{c: (v if c in _TEXT_COLUMNS else float(v)) for c, v in r.items()},
+            }
             for rid, r in zip(out.index, out.to_dict("records"), strict=True)
         ]
         return dicts[0] if kind == "dict" else dicts
@@ -406,10 +442,12 @@ class FastPredictor:
             fast = self.predict_risk(kept)
         for row, (_, expected) in zip(fast, batch.iterrows(), strict=True):
             for col in batch.columns:
-                if col == "warnings":
+                if col in _TEXT_COLUMNS:
                     same = row[col] == expected[col]
                 else:
-                    same = bool(np.isclose(row[col], expected[col], rtol=1e-9, atol=0.0))
+                    same = bool(
+                        np.isclose(row[col], expected[col], rtol=1e-9, atol=0.0, equal_nan=True)
+                    )
                 if not same:
                     raise UnsupportedModelError(
                         f"FastPredictor's compiled path disagrees with the batch path on a "
@@ -422,7 +460,9 @@ class FastPredictor:
                 one = self.predict_risk(probe)
             expected = batch.loc[probe[self.id_field_]]
             for col in batch.columns:
-                if col != "warnings" and not np.isclose(one[col], expected[col], rtol=1e-9):
+                if col not in _TEXT_COLUMNS and not np.isclose(
+                    one[col], expected[col], rtol=1e-9, equal_nan=True
+                ):
                     raise UnsupportedModelError(
                         f"FastPredictor's one-record path disagrees with the batch path on a "
                         f"probe record ({col}: {one[col]!r} vs {expected[col]!r}); predict "

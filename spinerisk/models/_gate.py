@@ -124,15 +124,27 @@ def gate_status(model: Any, checked: pd.DataFrame) -> pd.DataFrame | None:
         present = [c for c in rule.columns if c in checked.columns]
         if present:
             flagged = ~rule.evaluate(checked).to_numpy(dtype=bool)
+    flags = _flags_present(model, checked) if flagged.any() else [[] for _ in range(n)]
+    status, reasons = statuses(model, p, flagged, flags)
+    return pd.DataFrame(
+        {"status": status, "p_malignant": p, "status_reason": reasons},
+        index=checked.index,
+    )
+
+
+def statuses(
+    model: Any, p: np.ndarray, flagged: np.ndarray, flags: list[list[str]]
+) -> tuple[np.ndarray, list[str]]:
+    """Status and reason per record from the probability of malignancy, whether a red
+    flag fired and which flags are present (the one rule of every path)."""
     threshold, warning = model.gate_threshold_, model.gate_warning_
     out_of_scope = flagged | (p >= threshold)
     warned = ~out_of_scope & (p >= warning)
     status = np.where(out_of_scope, "out_of_scope", np.where(warned, "warning", "in_scope"))
     reasons = []
-    flags = _flags_present(model, checked) if flagged.any() else [[] for _ in range(n)]
-    for i in range(n):
+    for i in range(len(p)):
         if flagged[i]:
-            which = ", ".join(flags[i]) or red_flags
+            which = ", ".join(flags[i]) or str(model.gate_red_flags_)
             reasons.append(
                 f"hard red flag ({which}): a pathological fracture must be excluded "
                 "before an osteoporotic fracture prognosis; work-up first"
@@ -149,10 +161,24 @@ def gate_status(model: Any, checked: pd.DataFrame) -> pd.DataFrame | None:
             )
         else:
             reasons.append("")
-    return pd.DataFrame(
-        {"status": status.astype(object), "p_malignant": p, "status_reason": reasons},
-        index=checked.index,
-    )
+    return status.astype(object), reasons
+
+
+def red_flag_checker(model: Any) -> Any:
+    """Per-record twin of the red-flag check: ``fn(typed) -> (fired, flags present)``,
+    or None when the model has no red flags."""
+    red_flags = getattr(model, "gate_red_flags_", None)
+    if red_flags is None:
+        return None
+    rule = _red_flag_rule(model.schema_, red_flags)
+    passes = rule.compile_record()
+    flag_fields = [c for c in rule.columns if model.schema_[c].dtype == "bool"]
+
+    def check(t: Any) -> tuple[bool, list[str]]:
+        fired = not passes(t)
+        return fired, ([c for c in flag_fields if t.get(c) is True] if fired else [])
+
+    return check
 
 
 def _flags_present(model: Any, checked: pd.DataFrame) -> list[list[str]]:
