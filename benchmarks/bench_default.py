@@ -745,6 +745,36 @@ def to_markdown(res: dict[str, Any]) -> str:
                 f"{'' if d['slope_in_range'] else ' ✗'} | "
                 f"{_f(m[bp].get('calibration_slope'), 2)} | {_f(m['default']['fit_s_mean'], 1)} |"
             )
+        misses = [d for d in acc if not d["within_tolerance"] or not d["slope_in_range"]]
+        if misses:
+            lines += [
+                "",
+                "Misses, with the fold-to-fold noise of the comparison (standard error of "
+                "the paired per-fold differences):",
+                "",
+            ]
+            for d in misses:
+                m, bp = d["models"], d["best_peer"]
+                diff = np.subtract(
+                    m["default"]["fold_discrimination"], m[bp]["fold_discrimination"]
+                )
+                se = float(np.std(diff, ddof=1) / np.sqrt(len(diff)))
+                what = []
+                if not d["within_tolerance"]:
+                    what.append(
+                        f"discrimination {d['default_minus_best_peer']:+.3f} against {bp} "
+                        f"(standard error {se:.3f}); the default's own `linear` candidate "
+                        f"{_f(m['linear']['discrimination'])}"
+                    )
+                if not d["slope_in_range"]:
+                    peer_slopes = ", ".join(
+                        f"{p} {_f(m[p].get('calibration_slope'), 2)}" for p in PEERS[d["kind"]]
+                    )
+                    what.append(
+                        f"calibration slope {_f(m['default']['calibration_slope'], 2)} "
+                        f"(`linear` {_f(m['linear']['calibration_slope'], 2)}; {peer_slopes})"
+                    )
+                lines.append(f"- **{d['name']}**: " + "; ".join(what) + ".")
         diffs = [d["selected_minus_default"] for d in acc]
         lines += [
             "",
@@ -811,7 +841,23 @@ def to_markdown(res: dict[str, Any]) -> str:
             "| raw, same work (ms) | ratio | RiskModel.fit (ms) | load |",
             "|---|---|---|---|---|---|---|---|---|",
         ]
-        for r in bo["sizes"]:
+        rows = bo["sizes"]
+        met = [r["records"] for r in rows if r["estimator_over_raw_gbsa"] <= 2.0]
+        note = (
+            "The target is met at "
+            + (", ".join(f"{n:,}" for n in met) if met else "no size")
+            + f" of {len(rows)} sizes. The estimator does more work than the reference: "
+            "an early-stopping probe (the best number of rounds plus 50 of patience, each "
+            "scored on the hold-out) and a refit on every record, about twice its rounds "
+            "plus 50, where the reference trains 100 rounds once. Against the same work "
+            "written by hand with `xgboost.train` the estimator takes "
+            f"{min(r['estimator_over_raw_same'] for r in rows):.1f}-"
+            f"{max(r['estimator_over_raw_same'] for r in rows):.1f}x: the wrapper's own "
+            "costs (DataFrame to DMatrix, checks, the Breslow baseline). The probe and the "
+            "refit stay: the explicit `xgboost` backend must keep giving the same risks."
+        )
+        lines = [*lines[:-2], note, "", *lines[-2:]]
+        for r in rows:
             lines.append(
                 f"| {r['records']} | {r['rounds']} | {r['estimator_s'] * 1000:.0f} | "
                 f"{r['raw_gbsa_s'] * 1000:.0f} | {r['estimator_over_raw_gbsa']:.2f}x | "
@@ -831,6 +877,16 @@ def to_markdown(res: dict[str, Any]) -> str:
             "| data set | backend | apparent AUROC | corrected | 5-fold CV | gap "
             "| corrected slope | CV slope | seconds |",
             "|---|---|---|---|---|---|---|---|---|",
+        ]
+        ok = sum(r["met"] for r in op["rows"])
+        lines[-3:-3] = [
+            "",
+            f"Met for {ok} of {len(op['rows'])}. Where it is missed the corrected AUROC is "
+            "higher than cross-validation's: Harrell's bootstrap under-estimates the optimism "
+            "of flexible models (boosted trees most), while 5-fold cross-validation trains on "
+            "80% of the records and is itself pessimistic for small cohorts. The time each "
+            "correction took is in the last column; `evaluate` announces it after the first "
+            "refit.",
         ]
         for r in op["rows"]:
             lines.append(
@@ -853,12 +909,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--resume", action="store_true", help="keep the data sets already in the JSON file"
     )
+    parser.add_argument(
+        "--report-only", action="store_true", help="rewrite the Markdown from the JSON file"
+    )
     args = parser.parse_args(argv)
     parts = set(args.parts.split(","))
     quick = args.quick
     out_dir = Path(tempfile.mkdtemp(prefix="bench_default_")) if quick else None
     json_path = args.json or (out_dir / "default.json" if out_dir else RESULTS_JSON)
     md_path = args.markdown or (out_dir / "benchmarks-default.md" if out_dir else RESULTS_MD)
+    if args.report_only:
+        md_path.write_text(to_markdown(json.loads(json_path.read_text())))
+        print(f"wrote {md_path}", flush=True)
+        return 0
     log = bm.WarningLog()
     res: dict[str, Any] = {
         "meta": {

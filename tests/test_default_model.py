@@ -87,7 +87,7 @@ def test_stack_is_never_worse_out_of_fold_than_its_best_candidate():
     table = model.candidates_
     assert set(table.index) == {"linear", "spline", "xgboost"}
     alone = table["loss"].dropna()
-    assert model.oof_loss_ <= alone.min() + 1e-9  # each candidate alone was searched
+    assert model.oof_loss_ <= alone.min() + 1e-6  # each candidate alone was searched
     assert all(w >= 0 for w in model.weights_.values())
     assert model.weights_["spline"] > 0  # the curve is found
     # the prediction is the weighted sum of the components' log-odds
@@ -108,7 +108,7 @@ def test_survival_stack_weights_fit_the_partial_likelihood():
     c = rng.exponential(1.5, size=500)
     y = make_survival_target(t < c, np.minimum(t, c) * 365 + 1)
     model = StackedCoxSurvival(cv=3, n_jobs=1).fit(X, y)
-    assert model.oof_loss_ <= model.candidates_["loss"].dropna().min() + 1e-9
+    assert model.oof_loss_ <= model.candidates_["loss"].dropna().min() + 1e-6
     assert model.candidates_["discrimination"].dropna().between(0.6, 1).all()
     risk = model.predict_risk(X[:3], [100.0, 300.0])
     assert ((risk >= 0) & (risk <= 1)).all() and (risk[:, 1] >= risk[:, 0]).all()
