@@ -28,6 +28,7 @@ from spinerisk import (
     make_spine_cohort,
     validate,
 )
+from spinerisk.schema.default import OVF_BASELINE_FIELDS
 
 FAST = settings(
     max_examples=50,
@@ -45,7 +46,10 @@ pytestmark = [
 ]
 
 BASELINE_ROLES = ("id", "group", "admin", "feature", "treatment")
-BASELINE = SPINE_SCHEMA.by_role(*BASELINE_ROLES)
+# the osteoporotic-fracture record (the cervical and pathological-fracture fields of the
+# schema belong to other endpoints and have their own tests)
+_OVF = {"patient_id", "centre_id", "country", "index_date", *OVF_BASELINE_FIELDS}
+BASELINE = [f for f in SPINE_SCHEMA.by_role(*BASELINE_ROLES) if f.name in _OVF]
 REQUIRED = set(SPINE_SCHEMA.required)
 ID_FIELD = SPINE_SCHEMA.id_field
 
