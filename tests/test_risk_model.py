@@ -39,12 +39,16 @@ def test_no_outcome_or_follow_up_field_reaches_the_model(cohort_2k, name, backen
     follow-up or admin field at scoring time, and the model is the same when every such
     field but the endpoint's own outcome columns is blanked at training time."""
     ep = get_endpoint(name)
+    absent = [c for c in ep.outcome_columns if c not in cohort_2k.columns]
+    if absent:
+        pytest.skip(f"the default (OVF) synthetic cohort has no outcome column(s) {absent}")
+    not_baseline = [c for c in NOT_BASELINE if c in cohort_2k.columns]
     train, test = cohort_2k.iloc[:1500], cohort_2k.iloc[1500:]
     model = sr.RiskModel(endpoint=name, backend=backend, cv=3).fit(train)
     risk = model.predict_risk(test)
     assert risk.drop(columns="warnings").nunique().min() > 10  # the model does use predictors
-    pd.testing.assert_frame_equal(model.predict_risk(test.drop(columns=NOT_BASELINE)), risk)
-    others = [c for c in NOT_BASELINE if c not in ep.outcome_columns]
+    pd.testing.assert_frame_equal(model.predict_risk(test.drop(columns=not_baseline)), risk)
+    others = [c for c in not_baseline if c not in ep.outcome_columns]
     assert len(others) >= 5
     blanked = train.copy()
     if ep.kind == "competing":  # a death's time must equal fx_time_days (a row rule)
