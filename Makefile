@@ -60,3 +60,5 @@ bench: $(VENV)/.bench-installed
 	$(BIN)/python benchmarks/bench_latency.py
 	$(BIN)/python benchmarks/bench_api.py
 	$(BIN)/python benchmarks/bench_scale.py
+	$(BIN)/python benchmarks/bench_default.py
+	$(BIN)/python benchmarks/bench_warnings.py
