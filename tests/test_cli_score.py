@@ -278,19 +278,6 @@ def test_an_unwritable_output_folder_exits_2_before_scoring(
     assert "Permission denied" in result.stderr and "Traceback" not in result.output
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes to read-only folders")
-def test_a_read_only_output_folder_exits_2(tmp_path, bundle, records_csv):
-    folder = tmp_path / "ro"
-    folder.mkdir()
-    folder.chmod(0o500)
-    try:
-        result = runner.invoke(app, _score_argv(bundle, records_csv, folder / "s.csv"))
-    finally:
-        folder.chmod(0o700)
-    assert result.exit_code == 2 and "Cannot write the output folder" in result.stderr
-    assert list(folder.iterdir()) == []
-
-
 def test_scores_and_rejects_are_published_together_or_not_at_all(tmp_path):
     """The second rename fails (its target became a folder meanwhile): the first target
     gets its previous content back."""
