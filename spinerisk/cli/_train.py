@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 from spinerisk.cli._app import app, stderr, stdout, typer
+from spinerisk.cli._score import _bad_input_errors, _fail
 
 schema_app = typer.Typer(
     help="Draft a schema file from data (infer) and check a schema or endpoint file (check).",
@@ -21,25 +22,12 @@ _BUILTIN_ENDPOINTS = (
 )
 
 
-def _fail(exc: BaseException) -> NoReturn:
-    stderr().print(f"error: {exc}", markup=False, soft_wrap=True)
-    raise typer.Exit(code=2) from exc
-
-
 def _bad_input() -> tuple[type[BaseException], ...]:
+    """The bad-input errors of ``spinerisk score`` (one list), plus schema files and
+    unreadable paths."""
     import spinerisk as sr
 
-    return (
-        sr.SchemaValidationError,
-        sr.MappingError,
-        sr.RecordsReadError,
-        sr.ArtifactError,
-        sr.SchemaFileError,
-        FileNotFoundError,
-        PermissionError,
-        IsADirectoryError,
-        ValueError,
-    )
+    return _bad_input_errors(sr.SchemaFileError, PermissionError, IsADirectoryError, ValueError)
 
 
 def resolve_schema_and_endpoint(schema: Path | None, endpoint: str) -> tuple[Any, Any]:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
-from spinerisk.cli._app import BANNER, app, print_frame, stderr, stdout, typer
+from spinerisk.cli._app import BANNER, app, print_frame, stdout, typer
+from spinerisk.cli._score import _bad_input_errors, _fail
 
 _METHOD_HELP = (
     "auto (closed testing procedure), keep, intercept (baseline risk or hazard), "
@@ -14,24 +15,9 @@ _METHOD_HELP = (
 )
 
 
-def _fail(exc: BaseException) -> NoReturn:
-    stderr().print(f"error: {exc}", markup=False, soft_wrap=True)
-    raise typer.Exit(code=2) from exc
-
-
 def _bad_input() -> tuple[type[BaseException], ...]:
-    import spinerisk as sr
-
-    return (
-        sr.SchemaValidationError,
-        sr.MappingError,
-        sr.RecordsReadError,
-        sr.ArtifactError,
-        FileNotFoundError,
-        PermissionError,
-        IsADirectoryError,
-        ValueError,
-    )
+    """The bad-input errors of ``spinerisk score`` (one list), plus unreadable paths."""
+    return _bad_input_errors(PermissionError, IsADirectoryError, ValueError)
 
 
 @app.command()
