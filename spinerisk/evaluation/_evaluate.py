@@ -12,7 +12,12 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from spinerisk.evaluation._bootstrap import MetricSpec, bootstrap_metrics, evaluate_specs
+from spinerisk.evaluation._bootstrap import (
+    MetricSpec,
+    bootstrap_metrics,
+    evaluate_specs,
+    with_batches,
+)
 from spinerisk.evaluation._comparators import Comparator, resolve_comparators
 from spinerisk.evaluation._curves import SURVIVAL_THRESHOLDS, curves
 from spinerisk.evaluation._data import EvalData, metric_specs, subgroup_specs
@@ -383,7 +388,7 @@ def _subgroups(
                 notes.append(f"{name}={label}: {row['note']}.")
             else:
                 res = bootstrap_metrics(
-                    specs,
+                    with_batches(specs, part, horizon=horizon),
                     part,
                     n_bootstrap=n_bootstrap,
                     ci=ci,
@@ -752,7 +757,12 @@ def evaluate(
         evd = replace(evd, scores=scores)
     specs = metric_specs(ep.kind, hs, with_ibs=grid is not None and grid.size > 0)
     boot = bootstrap_metrics(
-        specs, evd, n_bootstrap=n_bootstrap, ci=ci, random_state=random_state, n_jobs=n_jobs
+        with_batches(specs, evd, horizon=hs[-1]),
+        evd,
+        n_bootstrap=n_bootstrap,
+        ci=ci,
+        random_state=random_state,
+        n_jobs=n_jobs,
     )
     metrics = pd.DataFrame(
         {

@@ -21,6 +21,7 @@ from spinerisk.metrics._common import (
     check_probability,
     check_same_length,
     check_thresholds,
+    level_counts,
     wilson_interval,
 )
 
@@ -534,3 +535,86 @@ def net_benefit(
             "treat_none": np.zeros_like(t),
         }
     )
+
+
+# -- every bootstrap resample at once (see spinerisk.metrics._common) ---------------------------
+def _class_counts(
+    y: BoolArray, p: FloatArray, rows: npt.NDArray[np.intp]
+) -> tuple[FloatArray, FloatArray]:
+    """Drawn records with (``pos``) and without (``neg``) the outcome per distinct value of
+    ``p``, lowest first: two ``(n_resamples, n_levels)`` count matrices."""
+    levels, level = np.unique(p, return_inverse=True)
+    pos = level_counts(level, len(levels), rows, y.astype(float))
+    neg = level_counts(level, len(levels), rows, (~y).astype(float))
+    return pos, neg
+
+
+def _both_classes(n1: FloatArray, n0: FloatArray) -> npt.NDArray[np.bool_]:
+    return (n1 > 0) & (n0 > 0)
+
+
+def roc_auc_resamples(y: BoolArray, p: FloatArray, rows: npt.NDArray[np.intp]) -> FloatArray:
+    """:func:`roc_auc` of every resample: the Mann-Whitney count (ties one half), exact in
+    integers, over the product of the class sizes."""
+    pos, neg = _class_counts(y, p, rows)
+    below = np.cumsum(neg, axis=1) - neg
+    wins = np.sum(pos * (below + 0.5 * neg), axis=1)
+    n1, n0 = pos.sum(axis=1), neg.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(_both_classes(n1, n0), wins / (n1 * n0), np.nan)
+
+
+def pr_auc_resamples(y: BoolArray, p: FloatArray, rows: npt.NDArray[np.intp]) -> FloatArray:
+    """:func:`pr_auc` (average precision) of every resample."""
+    pos, neg = _class_counts(y, p, rows)
+    pos, neg = pos[:, ::-1], neg[:, ::-1]  # highest prediction first
+    tp = np.cumsum(pos, axis=1)
+    called = tp + np.cumsum(neg, axis=1)
+    n1, n0 = tp[:, -1], called[:, -1] - tp[:, -1]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        precision = np.where(pos > 0, tp / called, 0.0)
+        ap = np.sum(pos * precision, axis=1) / n1
+    return np.where(_both_classes(n1, n0), ap, np.nan)
+
+
+def brier_score_resamples(y: BoolArray, p: FloatArray, rows: npt.NDArray[np.intp]) -> FloatArray:
+    """:func:`brier_score` of every resample."""
+    return np.mean(np.square(y.astype(float) - p)[rows], axis=1)
+
+
+def scaled_brier_score_resamples(
+    y: BoolArray, p: FloatArray, rows: npt.NDArray[np.intp]
+) -> FloatArray:
+    """:func:`scaled_brier_score` of every resample."""
+    prevalence = np.mean(y.astype(float)[rows], axis=1)
+    reference = prevalence * (1.0 - prevalence)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        value = 1.0 - brier_score_resamples(y, p, rows) / reference
+    return np.where((prevalence > 0) & (prevalence < 1), value, np.nan)
+
+
+def observed_expected_ratio_resamples(
+    y: BoolArray, p: FloatArray, rows: npt.NDArray[np.intp]
+) -> FloatArray:
+    """:func:`observed_expected_ratio` of every resample."""
+    expected = np.sum(p[rows], axis=1)
+    observed = np.sum(y.astype(float)[rows], axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(expected > 0, observed / expected, np.nan)
+
+
+def expected_calibration_error_resamples(
+    y: BoolArray, p: FloatArray, rows: npt.NDArray[np.intp], n_bins: int = 10
+) -> FloatArray:
+    """:func:`expected_calibration_error` of every resample (each with its own
+    equal-frequency bins, as :func:`assign_bins`)."""
+    drawn = p[rows]
+    edges = np.percentile(drawn, np.linspace(0.0, 100.0, n_bins + 1), axis=1)[1:-1]
+    # np.searchsorted(edges, x) (side "left") counts the edges below x
+    bins = np.zeros(drawn.shape, dtype=np.intp)
+    for edge in edges:
+        bins += drawn > edge[:, None]
+    b = rows.shape[0]
+    flat = (np.arange(b)[:, None] * n_bins + bins).ravel()
+    gap = np.bincount(flat, weights=(y.astype(float) - p)[rows].ravel(), minlength=b * n_bins)
+    return np.abs(gap.reshape(b, n_bins)).sum(axis=1) / rows.shape[1]

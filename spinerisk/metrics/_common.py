@@ -296,3 +296,33 @@ def fit_logistic(
     if not np.all(np.isfinite(beta)) or np.max(np.abs(beta)) > 1e6:
         raise ValueError("The logistic fit gave non-finite coefficients (separated outcome?).")
     return np.asarray(beta, dtype=float)
+
+
+# -- bootstrap resamples as index matrices ------------------------------------------------------
+# The ``*_resamples`` functions of the metric modules compute a metric on every row of a
+# resample index matrix ``rows`` (shape ``(n_resamples, n)``, each row the positions of the
+# records drawn) at once, on inputs checked once by the caller. Each returns one value per
+# resample, NaN where the metric is undefined on it (where the plain function raises).
+# They give the plain function's value on ``data[rows[b]]`` up to the order in which
+# floating-point sums are added (1e-12); ``tests/test_bootstrap_fast.py`` holds them to it.
+
+
+def resample_counts(rows: npt.NDArray[np.intp], n: int, dtype: Any = np.float64) -> np.ndarray:
+    """How often each of the ``n`` records is drawn in each resample: ``(n_resamples, n)``."""
+    b = rows.shape[0]
+    flat = (np.arange(b, dtype=np.int64)[:, None] * n + rows).ravel()
+    return np.bincount(flat, minlength=b * n).reshape(b, n).astype(dtype)
+
+
+def level_counts(
+    level: npt.NDArray[np.intp],
+    n_levels: int,
+    rows: npt.NDArray[np.intp],
+    weights: np.ndarray | None = None,
+) -> FloatArray:
+    """Per resample, the number (or the summed ``weights``) of drawn records at each level:
+    ``out[b, k] = sum(weights[r] for r in rows[b] if level[r] == k)``."""
+    b = rows.shape[0]
+    flat = (np.arange(b, dtype=np.int64)[:, None] * n_levels + level[rows]).ravel()
+    w = None if weights is None else np.asarray(weights, dtype=float)[rows].ravel()
+    return np.bincount(flat, weights=w, minlength=b * n_levels).reshape(b, n_levels)

@@ -11,6 +11,7 @@ from spinerisk._optional import import_optional
 from spinerisk.metrics._common import (
     BoolArray,
     FloatArray,
+    IntArray,
     as_float,
     check_binary,
     check_cause,
@@ -19,6 +20,7 @@ from spinerisk.metrics._common import (
     check_probability,
     check_same_length,
     check_time,
+    resample_counts,
 )
 
 __all__ = [
@@ -406,3 +408,67 @@ def integrated_brier_score(
     except ValueError as exc:
         raise ValueError(f"integrated_brier_score: {exc}") from exc
     return float(ibs)
+
+
+# -- every bootstrap resample at once (see spinerisk.metrics._common) ---------------------------
+def _pair_c_resamples(
+    time: FloatArray,
+    risk: FloatArray,
+    is_case: BoolArray,
+    outlives: BoolArray,
+    always_control: BoolArray | None,
+    rows: npt.NDArray[np.intp],
+) -> FloatArray:
+    """Concordance over comparable pairs in every resample, from pair weights.
+
+    Case ``i`` and record ``j`` are comparable when ``T_j > T_i``, or ``T_j == T_i`` and
+    ``outlives[j]`` (censored at the case's time), or ``always_control[j]``; a resample
+    holding ``c_i`` and ``c_j`` copies of them holds ``c_i * c_j`` such pairs. The
+    concordant (risk_i > risk_j, ties one half) and comparable counts are integers and
+    half-integers below 2**24, so float32 matrix products add them exactly.
+    """
+    n = len(time)
+    counts = resample_counts(rows, n, np.float32)
+    concordant = np.zeros(rows.shape[0])
+    pairs = np.zeros(rows.shape[0])
+    cases = np.flatnonzero(is_case)
+    block = max(1, 2_000_000 // n)
+    for start in range(0, len(cases), block):
+        idx = cases[start : start + block]
+        ti = time[idx][:, None]
+        comparable = (time > ti) | ((time == ti) & outlives)
+        if always_control is not None:
+            comparable |= always_control
+        ri = risk[idx][:, None]
+        score = (comparable & (risk < ri)).astype(np.float32)
+        score += np.float32(0.5) * (comparable & (risk == ri))
+        own = counts[:, idx].astype(np.float64)
+        concordant += np.sum(own * (counts @ score.T), axis=1, dtype=np.float64)
+        pairs += np.sum(own * (counts @ comparable.T.astype(np.float32)), axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(pairs > 0, concordant / pairs, np.nan)
+
+
+def harrell_c_resamples(
+    time: FloatArray, event: BoolArray, risk: FloatArray, rows: npt.NDArray[np.intp]
+) -> FloatArray:
+    """:func:`harrell_c` of every resample (lifelines' pairs: a record censored at an
+    event's time outlives it; tied event times are not comparable)."""
+    event = np.asarray(event, dtype=bool)
+    return _pair_c_resamples(time, risk, event, ~event, None, rows)
+
+
+def competing_c_resamples(
+    time: FloatArray,
+    codes: IntArray,
+    risk: FloatArray,
+    cause: int,
+    horizon: float | None,
+    rows: npt.NDArray[np.intp],
+) -> FloatArray:
+    """:func:`competing_c` of every resample."""
+    is_case = codes == cause
+    if horizon is not None:
+        is_case &= time <= horizon
+    competing = (codes != 0) & (codes != cause)
+    return _pair_c_resamples(time, risk, is_case, codes == 0, competing, rows)

@@ -25,6 +25,7 @@ from spinerisk.metrics._common import (
     check_same_length,
     check_thresholds,
     check_time,
+    level_counts,
     wilson_interval,
 )
 
@@ -470,3 +471,60 @@ def net_benefit_survival(
             "treat_none": np.zeros_like(thr),
         }
     )
+
+
+# -- every bootstrap resample at once (see spinerisk.metrics._common) ---------------------------
+def aalen_johansen_resamples(
+    time: FloatArray, codes: IntArray, cause: int, horizon: float, rows: npt.NDArray[np.intp]
+) -> FloatArray:
+    """:func:`_aalen_johansen` at ``horizon`` in every resample, NaN where the horizon lies
+    beyond the resample's follow-up while a record was still event-free.
+
+    The event times of all records form the steps; a time not drawn in a resample adds a
+    factor 1 and a term 0 there, so the products and sums are those of the resample alone.
+    """
+    t_ev = np.unique(time[codes != 0])
+    k = int(np.searchsorted(t_ev, horizon, side="right"))  # steps at or before the horizon
+    b, n = rows.shape
+    estimate = np.zeros(b)
+    if k > 0:
+        t_ev = t_ev[:k]
+        step = np.searchsorted(t_ev, time)  # first event time >= time, per record
+        exact = (step < k) & (t_ev[np.minimum(step, k - 1)] == time)
+        # records out of the risk set at step j (times below t_ev[j]): those with at most
+        # j event times at or before their own
+        passed = np.minimum(np.searchsorted(t_ev, time, side="right"), k)
+        at_risk = n - np.cumsum(level_counts(passed, k + 1, rows), axis=1)[:, :k]
+        any_event = (codes != 0) & exact
+        level = np.where(exact, step, k)
+        d_all = level_counts(level, k + 1, rows, any_event.astype(float))[:, :k]
+        d_cause = level_counts(level, k + 1, rows, (any_event & (codes == cause)).astype(float))
+        d_cause = d_cause[:, :k]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            surv = np.cumprod(np.where(d_all > 0, 1.0 - d_all / at_risk, 1.0), axis=1)
+            before = np.concatenate([np.ones((b, 1)), surv[:, :-1]], axis=1)
+            cif = np.cumsum(np.where(d_cause > 0, before * d_cause / at_risk, 0.0), axis=1)
+        estimate = cif[:, -1]
+    drawn = time[rows]
+    last = drawn.max(axis=1)
+    censored_last = ((drawn == last[:, None]) & (codes[rows] == 0)).any(axis=1)
+    return np.where((horizon > last) & censored_last, np.nan, estimate)
+
+
+def observed_expected_resamples(
+    time: FloatArray,
+    codes: IntArray,
+    risk: FloatArray,
+    horizon: float,
+    cause: int | None,
+    rows: npt.NDArray[np.intp],
+) -> FloatArray:
+    """:func:`observed_expected_at_horizon` of every resample (``codes`` 0/1 when ``cause``
+    is None)."""
+    if cause is None:
+        observed = aalen_johansen_resamples(time, (codes != 0).astype(np.int64), 1, horizon, rows)
+    else:
+        observed = aalen_johansen_resamples(time, codes, cause, horizon, rows)
+    expected = np.mean(risk[rows], axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(expected != 0, observed / expected, np.nan)
