@@ -274,6 +274,92 @@ def test_a_step_with_summed_hazard_over_one_is_capped():
     assert set(np.round(cif1[:, -1] + cif2[:, -1], 12)) == {1.0}
 
 
+class _CoxStub(BaseEstimator):
+    """Cox-type cause model with a chosen log hazard ratio (column ``col`` times
+    ``beta``) and a Breslow-like baseline that jumps by ``jump`` at every event time,
+    and by ``spike`` at every 97th."""
+
+    def __init__(self, col=0, beta=1.0, jump=1e-3, spike=None):
+        self.col, self.beta, self.jump, self.spike = col, beta, jump, spike
+
+    def fit(self, X, y):
+        self.unique_times_ = np.unique(y["time"][y["event"]])
+        steps = np.full(self.unique_times_.size, self.jump)
+        if self.spike is not None:
+            steps[::97] = self.spike
+        self.baseline_cumulative_hazard_ = np.cumsum(steps)
+        return self
+
+    def _lp(self, X):
+        return self.beta * np.asarray(X, dtype=float)[:, self.col]
+
+    def predict_cumulative_hazard(self, X, times=None):
+        times = self.unique_times_ if times is None else np.asarray(times, float)
+        steps = np.searchsorted(self.unique_times_, times, "right")
+        h0 = np.concatenate([[0.0], self.baseline_cumulative_hazard_])[steps]
+        return np.exp(self._lp(X))[:, None] * h0[None, :]
+
+
+def _step_by_step(est, X, times, monkeypatch):
+    with monkeypatch.context() as m:
+        m.setattr(_competing, "_EXACT_WORK", np.inf)
+        return est._paths(X, np.asarray(times, float))
+
+
+@pytest.mark.parametrize(
+    "make, n_causes",
+    [
+        (lambda: CoxPHSurvival(), 2),
+        (lambda: BoostedCoxSurvival(n_estimators=60, early_stopping_rounds=None), 2),
+        (lambda: _CoxStub(beta=2.5, jump=2e-3), 2),  # risks over ~5 tiers of 2x
+        (lambda: _CoxStub(jump=1e-4, spike=0.05), 3),  # big steps: single-step blocks
+        (lambda: _CoxStub(beta=3.0, jump=1e-5, spike=0.2), 2),  # steps over 1 (capped)
+    ],
+    ids=["cox", "boosted", "wide-risks", "three-causes-big-steps", "capped-steps"],
+)
+def test_block_expansion_matches_the_step_by_step_product_limit(make, n_causes, monkeypatch):
+    """The blocked product limit (used for many records at few times) gives the
+    step-by-step risks within 1e-12, including records left to the step-by-step path
+    (capped steps, a tier too small to pay off)."""
+    rng = np.random.default_rng(12)
+    n = 3000
+    X = rng.normal(size=(n, 3))
+    time = rng.exponential(1000.0, n)
+    event = rng.integers(0, n_causes + 1, n)
+    est = CauseSpecificCIF(make(), causes=tuple(range(1, n_causes + 1))).fit(
+        X, make_competing_target(event, time)
+    )
+    used = []
+    real = _competing._evaluate_blocks
+    monkeypatch.setattr(_competing, "_EXACT_WORK", 50_000)
+    monkeypatch.setattr(
+        _competing, "_evaluate_blocks", lambda *a: used.append(a[2].size) or real(*a)
+    )
+    times = [np.quantile(time, 0.2), np.quantile(time, 0.5), np.quantile(time, 0.8)]
+    surv, cif = est._paths(X, np.asarray(times))
+    assert sum(used) > n // 2  # the block expansion did most of the work
+    want_surv, want_cif = _step_by_step(est, X, times, monkeypatch)
+    np.testing.assert_allclose(surv, want_surv, atol=1e-12, rtol=0)
+    np.testing.assert_allclose(cif, want_cif, atol=1e-12, rtol=0)
+    np.testing.assert_allclose(surv + cif.sum(axis=0), 1.0, atol=1e-12)
+
+
+def test_each_record_is_scored_once_per_cause(monkeypatch):
+    """Risks for many records cost one scoring call per cause model (no per-chunk
+    rebuild of the booster's input), however small the row blocks."""
+    X, y = _competing_data(2000, seed=9)
+    est = CauseSpecificCIF(BoostedCoxSurvival(n_estimators=20)).fit(X, y)
+    ref = est.predict_risk(X, HORIZONS)
+    calls = []
+    for e in est.estimators_:
+        real = e._lp
+        monkeypatch.setattr(e, "_lp", lambda Z, real=real: calls.append(len(Z)) or real(Z))
+    monkeypatch.setattr(_competing, "_BLOCK", 50)
+    monkeypatch.setattr(_competing, "_EXACT_WORK", np.inf)
+    np.testing.assert_allclose(est.predict_risk(X, HORIZONS), ref, atol=1e-12, rtol=0)
+    assert calls == [len(X), len(X)]
+
+
 @pytest.mark.parametrize("base", [CoxPHSurvival(), BoostedAFTSurvival(n_estimators=50)])
 def test_each_cause_hazard_is_read_on_the_common_time_grid(base):
     """A Cox (Breslow) hazard only jumps at its cause's own event times, so that cause's

@@ -600,6 +600,12 @@ def _log_density(z: FloatArray, distribution: str) -> FloatArray:
     return z - np.exp(np.minimum(z, 700.0))
 
 
+def _aft_hazard(mu: FloatArray, times: FloatArray, scale: float, distribution: str) -> FloatArray:
+    """AFT cumulative hazard ``-log S(t | mu)``: shape (n_records, n_times)."""
+    z = (np.log(times)[None, :] - mu[:, None]) / scale
+    return -_log_survival(z, distribution)
+
+
 def _standard_loglik(z: FloatArray, event: np.ndarray, distribution: str) -> float:
     """Log-likelihood of standardised log times ``z`` (events: density; censored records:
     survival), up to a constant and without the ``-log(scale)`` term of each event."""
@@ -844,9 +850,7 @@ class BoostedAFTSurvival(_Boosted):
         return self
 
     def _cumulative_hazard(self, X: Any, times: FloatArray) -> FloatArray:
-        mu = self._margin(X)
-        z = (np.log(times)[None, :] - mu[:, None]) / self.scale_
-        return -_log_survival(z, self.distribution)
+        return _aft_hazard(self._margin(X), times, self.scale_, self.distribution)
 
     def predict(self, X: Any) -> FloatArray:
         """Risk score: minus the expected log time, ``-mu(x)``.

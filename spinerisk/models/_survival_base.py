@@ -74,6 +74,14 @@ def _breslow(
     return uniq[keep], np.cumsum(increments)
 
 
+def _cox_hazard(
+    lp: FloatArray, unique_times: FloatArray, baseline: FloatArray, times: FloatArray
+) -> FloatArray:
+    """Cox cumulative hazard ``exp(lp) * H0(t)``: shape (n_records, n_times)."""
+    h0 = _step_at(unique_times, baseline, times)
+    return np.exp(lp)[:, None] * h0[None, :]
+
+
 def _check_survival_y(y: Any, n_samples: int, owner: str) -> np.ndarray:
     if y is None:
         raise ValueError(
@@ -249,8 +257,7 @@ class _CoxType(_SurvivalPredictions):
         self.unique_times_, self.baseline_cumulative_hazard_ = _breslow(time, event, lp)
 
     def _cumulative_hazard(self, X: Any, times: FloatArray) -> FloatArray:
-        h0 = _step_at(self.unique_times_, self.baseline_cumulative_hazard_, times)
-        return np.exp(self._lp(X))[:, None] * h0[None, :]
+        return _cox_hazard(self._lp(X), self.unique_times_, self.baseline_cumulative_hazard_, times)
 
     def predict(self, X: Any) -> FloatArray:
         """Risk score: log hazard ratio relative to the average training record.
