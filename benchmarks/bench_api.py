@@ -1,15 +1,32 @@
-"""Load test of the HTTP API on loopback: many requests at a fixed concurrency.
+"""Load test of the HTTP API against its ceiling: `spinerisk serve` and a minimal FastAPI
+app calling the same boosters, measured in the same run (issue 18, point 3).
 
-Run ``python benchmarks/bench_api.py`` (2,000 requests at concurrency 32; a few minutes
-on 2 cores) or ``python benchmarks/bench_api.py --requests 200 --concurrency 16`` for a
-quick look. It fits a penalised logistic nonunion model on a SYNTHETIC cohort, saves it
-as a bundle, starts ``spinerisk serve`` (uvicorn, one worker) on a free loopback port in
-a subprocess and sends single-record ``POST /v1/predict`` requests with
-``httpx.AsyncClient`` (optionally ``--batch`` records per request). It reports failed
-requests, latency percentiles and records per second, checks that the server log holds
-no record values, and writes ``benchmarks/results/api.json``. Exit code 1 if any request
-failed. This script is not part of the test suite (``tests/test_api.py`` has a small
-version of it).
+Run ``python benchmarks/bench_api.py`` (a few minutes on 2 cores) or
+``python benchmarks/bench_api.py --requests 600 --rounds 1`` for a quick look. It fits a
+nonunion XGBoost model (calibrated 5-fold ensemble: 5 boosters) on a SYNTHETIC cohort,
+saves it as a bundle and, per round, starts on free loopback ports (uvicorn, one worker
+unless said otherwise):
+
+* ``spinerisk serve`` (``POST /v1/predict``: strict request model, the schema's checks,
+  the compiled single-record path, one access-log line per request at log level info);
+* the same with ``--log-level warning`` (no access line: the cost of logging);
+* the same with ``--workers 2``;
+* a *minimal* FastAPI app that loads the same bundle and, per request, parses the JSON,
+  stacks the already-encoded feature rows the client sends, calls the same 5 boosters'
+  ``inplace_predict``, applies the sigmoid calibrators and returns a dict: no validation,
+  no feature pipeline, no logging. That is the ceiling.
+
+The load generator is an asyncio HTTP/1.1 client with pre-encoded requests on
+keep-alive connections (uvloop when installed), ``--concurrency`` connections each
+with one request in flight. It runs in this process, pinned to the last CPU, with the
+server pinned to the others where the machine has more than one; its CPU use (process
+time / wall time) is reported so that a saturated client shows. Single-record requests
+and ``--batch``-record requests are sent; p50/p99 latency and throughput are reported,
+the ratios printed against the targets (single >= 0.9x the minimal app with p99 <= 50 ms,
+batches >= 0.8x, logging < 5%) with ``uptime``, and everything written to
+``benchmarks/results/api.json``. The server log is checked for record values (none
+may appear). Exit code 1 if any request failed or a value leaked. Not part of the test
+suite (``tests/test_api.py`` has a small loopback test).
 """
 
 from __future__ import annotations
@@ -28,162 +45,381 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 import numpy as np
-
-import spinerisk as sr
+from fastapi import FastAPI, Request  # module level: the minimal app's annotations need it
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS_JSON = ROOT / "benchmarks" / "results" / "api.json"
 MARKER_ID = "BENCH-ZQX-4242"  # distinctive values that must never reach the server log
 MARKER_HU = 141.424242
+TARGETS = {"single": 0.9, "batch": 0.8, "p99_ms": 50.0, "logging_cost": 0.05}
 
 
+# -- the minimal app (run in a child process: ``bench_api.py --minimal PORT BUNDLE``) ---------
+def minimal_app(bundle: str) -> Any:
+    """A FastAPI app calling the bundle's boosters on encoded rows; nothing else."""
+    import warnings
+
+    from scipy.special import expit
+
+    import spinerisk as sr
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = sr.load(bundle)
+    folds = [
+        (
+            cc.estimator.named_steps["model"].estimator_.get_booster(),
+            cc.calibrators[0].a_,
+            cc.calibrators[0].b_,
+        )
+        for cc in model.estimator_.calibrated_classifiers_
+    ]
+    app = FastAPI()
+
+    def risks(X: np.ndarray) -> list[float]:
+        acc = np.zeros(len(X))
+        for booster, a, b in folds:
+            acc += expit(-(a * booster.inplace_predict(X, predict_type="margin") + b))
+        return (acc / len(folds)).tolist()
+
+    @app.post("/predict")
+    async def predict(request: Request) -> dict[str, Any]:
+        body = await request.json()
+        records = body["records"] if "records" in body else [body]
+        X = np.array([r["x"] for r in records], dtype=np.float64)
+        return {
+            "predictions": [
+                {"id": r["id"], "risk": p} for r, p in zip(records, risks(X), strict=True)
+            ]
+        }
+
+    @app.get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app
+
+
+# -- setup --------------------------------------------------------------------------------------
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 
 
-def _records(n_cohort: int, seed: int) -> tuple[sr.RiskModel, list[dict[str, Any]]]:
+def _fit(n_cohort: int, seed: int, bundle: Path) -> tuple[list[dict[str, Any]], np.ndarray]:
+    """Fit and save the model; JSON records and their encoded rows (minimal app input)."""
+    import warnings
+
+    import spinerisk as sr
+
     cohort = sr.make_spine_cohort(n_cohort, seed=seed)
-    model = sr.RiskModel(endpoint="nonunion", backend="linear", random_state=seed).fit(cohort)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = sr.RiskModel(endpoint="nonunion", backend="xgboost", random_state=seed)
+        model.fit(cohort)
+        model.save(bundle)
+        valid = sr.validate(cohort)
+        valid = valid[model.endpoint_.eligible(valid)]
     fields = [model.id_field_, *model.endpoint_.predictors()]
-    valid = sr.validate(cohort)
-    cols = [c for c in fields if c in valid.columns]
-    return model, json.loads(valid[cols].to_json(orient="records"))
+    records = json.loads(valid[[c for c in fields if c in valid.columns]].to_json(orient="records"))
+    features = model.estimator_.calibrated_classifiers_[0].estimator.named_steps["features"]
+    X = features.transform(valid)  # categories as codes, as the boosters read numpy rows
+    encoded = np.column_stack(
+        [
+            np.where(X[c].cat.codes < 0, np.nan, X[c].cat.codes).astype(np.float64)
+            if X[c].dtype == "category"
+            else X[c].to_numpy(dtype=np.float64)
+            for c in X.columns
+        ]
+    )
+    return records, encoded
 
 
-def _start_server(bundle: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
-    code = "import sys; from spinerisk.cli import main; sys.argv[0] = 'spinerisk'; main()"
-    args = ["serve", "--model", str(bundle), "--port", str(port), "--max-records", "1000"]
+def _bodies(
+    records: list[dict[str, Any]], encoded: np.ndarray, n: int, batch: int
+) -> tuple[list[bytes], list[bytes]]:
+    """``n`` request bodies for spinerisk and the same records encoded for the minimal app."""
+    ours, minimal = [], []
+    for i in range(n):
+        idx = [(i * batch + j) % len(records) for j in range(batch)]
+        recs = [dict(records[k], patient_id=f"B{i}-{j}") for j, k in enumerate(idx)]
+        rows = [
+            {"id": r["patient_id"], "x": [float(v) for v in encoded[k]]}
+            for r, k in zip(recs, idx, strict=True)
+        ]
+        if i == 0:
+            recs[0] = dict(recs[0], patient_id=MARKER_ID, hu_l1=MARKER_HU)
+        ours.append(json.dumps(recs[0] if batch == 1 else {"records": recs}).encode())
+        minimal.append(json.dumps(rows[0] if batch == 1 else {"records": rows}).encode())
+    return ours, minimal
+
+
+def _start(args: list[str], log: Path, cpus: set[int] | None) -> subprocess.Popen[bytes]:
     with log.open("w") as out:
-        return subprocess.Popen([sys.executable, "-c", code, *args], stdout=out, stderr=out)
+        proc = subprocess.Popen([sys.executable, *args], stdout=out, stderr=out)
+    if cpus and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(proc.pid, cpus)
+    return proc
 
 
-def _wait_healthy(url: str, server: subprocess.Popen[bytes], log: Path) -> None:
+def _serve_args(bundle: Path, port: int, *extra: str) -> list[str]:
+    code = "import sys; from spinerisk.cli import main; sys.argv[0] = 'spinerisk'; main()"
+    return ["-c", code, "serve", "--model", str(bundle), "--port", str(port), *extra]
+
+
+def _wait_healthy(port: int, server: subprocess.Popen[bytes], log: Path) -> None:
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if server.poll() is not None:
             raise RuntimeError(f"server exited early:\n{log.read_text()}")
         try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+                s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                if s.recv(64).startswith(b"HTTP/1.1 200"):
+                    return
+        except OSError:
             pass
         time.sleep(0.2)
     raise RuntimeError("server did not become healthy within 120 s")
 
 
-async def _run(
-    url: str, bodies: list[dict[str, Any]], concurrency: int
-) -> list[tuple[int | str, float]]:
-    """Send every body with ``concurrency`` workers; (status or error name, seconds)."""
-    results: list[tuple[int | str, float]] = []
-    queue = list(reversed(bodies))
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as http:
+# -- the load generator -------------------------------------------------------------------------
+async def _load(
+    port: int, path: str, bodies: list[bytes], concurrency: int
+) -> tuple[list[tuple[int, float]], float, float]:
+    """Send every body over ``concurrency`` keep-alive connections, one request in flight
+    each; (status, seconds) per request, wall seconds and client CPU seconds."""
+    head = f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+    requests = [(head + f"Content-Length: {len(b)}\r\n\r\n").encode() + b for b in bodies]
+    queue = list(reversed(requests))
+    results: list[tuple[int, float]] = []
 
-        async def worker() -> None:
+    async def connection() -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
             while queue:
-                body = queue.pop()
+                request = queue.pop()
                 start = time.perf_counter()
-                try:
-                    response = await http.post("/v1/predict", json=body)
-                    status: int | str = response.status_code
-                except httpx.HTTPError as exc:
-                    status = type(exc).__name__
+                writer.write(request)
+                header = await reader.readuntil(b"\r\n\r\n")
+                status = int(header[9:12])
+                length = 0
+                for line in header.split(b"\r\n"):
+                    if line[:15].lower() == b"content-length:":
+                        length = int(line[15:])
+                await reader.readexactly(length)
                 results.append((status, time.perf_counter() - start))
+        finally:
+            writer.close()
 
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return results
+    cpu, wall = time.process_time(), time.perf_counter()
+    await asyncio.gather(*(connection() for _ in range(concurrency)))
+    return results, time.perf_counter() - wall, time.process_time() - cpu
+
+
+def _run_loop(coro: Any) -> Any:
+    try:
+        import uvloop
+
+        return uvloop.run(coro)
+    except ImportError:
+        return asyncio.run(coro)
+
+
+def _measure(
+    name: str,
+    server_args: list[str],
+    port: int,
+    path: str,
+    bodies: list[bytes],
+    concurrency: int,
+    tmp: Path,
+    cpus: set[int] | None,
+) -> dict[str, Any]:
+    log = tmp / f"{name}.log"
+    server = _start(server_args, log, cpus)
+    try:
+        _wait_healthy(port, server, log)
+        _run_loop(_load(port, path, bodies[: 4 * concurrency], concurrency))  # warm-up
+        results, wall, client_cpu = _run_loop(_load(port, path, bodies, concurrency))
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    latencies = np.array([t for _, t in results])
+    failed = [s for s, _ in results if s != 200]
+    server_log = log.read_text()
+    return {
+        "requests": len(results),
+        "failed": len(failed),
+        "requests_per_second": len(results) / wall,
+        "p50_ms": 1000 * float(np.quantile(latencies, 0.5)),
+        "p99_ms": 1000 * float(np.quantile(latencies, 0.99)),
+        "client_cpu_share": client_cpu / wall,  # near 1.0: the client was the bottleneck
+        "record_values_in_server_log": MARKER_ID in server_log or str(MARKER_HU) in server_log,
+        "access_lines": server_log.count('"POST /v1/predict HTTP/1.1"'),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the load test; return the process exit code (1 if any request failed)."""
+    """Run the comparison; return the process exit code (1 if any request failed)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--requests", type=int, default=3000, help="Single-record requests.")
+    parser.add_argument("--batch-requests", type=int, default=300)
     parser.add_argument("--concurrency", type=int, default=32)
-    parser.add_argument("--batch", type=int, default=1, help="Records per request.")
-    parser.add_argument("--cohort", type=int, default=1500, help="Synthetic training records.")
+    parser.add_argument("--batch", type=int, default=100, help="Records per batch request.")
+    parser.add_argument("--rounds", type=int, default=3, help="Repeats; medians are reported.")
+    parser.add_argument("--cohort", type=int, default=3000, help="Synthetic training records.")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, default=RESULTS_JSON)
+    parser.add_argument("--minimal", nargs=2, metavar=("PORT", "BUNDLE"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.minimal:  # child process: serve the minimal app
+        import uvicorn
 
-    model, records = _records(args.cohort, args.seed)
-    bodies: list[dict[str, Any]] = []
-    for i in range(args.requests):
-        chunk = [records[(i * args.batch + j) % len(records)] for j in range(args.batch)]
-        chunk = [dict(r, patient_id=f"B{i}-{j}") for j, r in enumerate(chunk)]
-        bodies.append(chunk[0] if args.batch == 1 else {"records": chunk})
-    bodies[0] = dict(records[0], patient_id=MARKER_ID, hu_l1=MARKER_HU)
-    if args.batch > 1:
-        bodies[0] = {"records": [bodies[0]]}
+        port, bundle = args.minimal
+        uvicorn.run(minimal_app(bundle), port=int(port), access_log=False, log_level="warning")
+        return 0
 
-    with tempfile.TemporaryDirectory() as tmp:
-        bundle = model.save(Path(tmp) / "nonunion.srb")
-        log = Path(tmp) / "server.log"
-        port = _free_port()
-        url = f"http://127.0.0.1:{port}"
-        server = _start_server(bundle, port, log)
-        try:
-            _wait_healthy(url, server, log)
-            asyncio.run(_run(url, bodies[: args.concurrency], args.concurrency))  # warm-up
-            load_before = os.getloadavg()[0]
-            start = time.perf_counter()
-            results = asyncio.run(_run(url, bodies, args.concurrency))
-            wall = time.perf_counter() - start
-            load_after = os.getloadavg()[0]
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
-        server_log = log.read_text()
+    import spinerisk as sr
 
-    latencies = np.array([t for _, t in results])
-    failed = [s for s, _ in results if s != 200]
-    n_records = sum(len(b["records"]) if "records" in b else 1 for b in bodies)
-    leaked = MARKER_ID in server_log or str(MARKER_HU) in server_log
+    ncpu = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    server_cpus = set(cpus[:-1]) if ncpu > 1 else None
+    if server_cpus:  # the client on its own core
+        os.sched_setaffinity(0, {cpus[-1]})
+    runs: dict[str, list[dict[str, Any]]] = {}
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        bundle = tmp / "nonunion.srb"
+        records, encoded = _fit(args.cohort, args.seed, bundle)
+        single, single_min = _bodies(records, encoded, args.requests, 1)
+        batch, batch_min = _bodies(records, encoded, args.batch_requests, args.batch)
+        me = str(Path(__file__).resolve())
+        load_before = os.getloadavg()
+        for _ in range(args.rounds):
+            port = _free_port()
+            cases = [
+                ("serve", _serve_args(bundle, port), "/v1/predict", single, server_cpus),
+                ("minimal", [me, "--minimal", str(port), str(bundle)], "/predict", single_min,
+                 server_cpus),
+                ("serve_quiet", _serve_args(bundle, port, "--log-level", "warning"),
+                 "/v1/predict", single, server_cpus),
+                ("serve_batch", _serve_args(bundle, port), "/v1/predict", batch, server_cpus),
+                ("minimal_batch", [me, "--minimal", str(port), str(bundle)], "/predict",
+                 batch_min, server_cpus),
+                ("serve_workers2", _serve_args(bundle, port, "--workers", "2"), "/v1/predict",
+                 single, None),
+                ("serve_workers1_unpinned", _serve_args(bundle, port), "/v1/predict", single,
+                 None),
+            ]  # fmt: skip
+            for name, server_args, path, bodies, pin in cases:
+                port = _free_port()
+                server_args = _with_port(server_args, port, name)
+                result = _measure(name, server_args, port, path, bodies, args.concurrency, tmp, pin)
+                runs.setdefault(name, []).append(result)
+                print(
+                    f"  {name:<24}{result['requests_per_second']:>9.0f} req/s  p50 "
+                    f"{result['p50_ms']:6.1f} ms  p99 {result['p99_ms']:6.1f} ms  client CPU "
+                    f"{result['client_cpu_share']:.0%}  failed {result['failed']}",
+                    flush=True,
+                )
+        load_after = os.getloadavg()
+        uptime = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+
+    med = {name: _median(rs) for name, rs in runs.items()}
+    b = args.batch
+    ratios = {
+        "single_vs_minimal": med["serve"]["requests_per_second"]
+        / med["minimal"]["requests_per_second"],
+        "batch_vs_minimal": med["serve_batch"]["requests_per_second"]
+        / med["minimal_batch"]["requests_per_second"],
+        "logging_cost": 1
+        - med["serve"]["requests_per_second"] / med["serve_quiet"]["requests_per_second"],
+        "workers2_vs_workers1_unpinned": med["serve_workers2"]["requests_per_second"]
+        / med["serve_workers1_unpinned"]["requests_per_second"],
+    }
+    failed = sum(r["failed"] for rs in runs.values() for r in rs)
+    leaked = any(r["record_values_in_server_log"] for rs in runs.values() for r in rs)
     summary = {
-        "what": "POST /v1/predict on loopback against `spinerisk serve` (uvicorn, 1 worker)",
-        "model": "nonunion, penalised logistic regression, fitted on a SYNTHETIC cohort",
-        "cohort_records": args.cohort,
-        "requests": len(results),
+        "what": "POST /v1/predict on loopback: `spinerisk serve` (uvicorn) against a minimal "
+        "FastAPI app calling the same boosters, same run",
+        "model": "nonunion, XGBoost calibrated 5-fold ensemble (5 boosters), SYNTHETIC cohort",
+        "load_generator": "asyncio HTTP/1.1 client, pre-encoded requests, keep-alive, one "
+        "request in flight per connection" + (" (uvloop)" if _has_uvloop() else ""),
+        "pinning": f"server on CPUs {sorted(server_cpus)}, client on CPU {cpus[-1]}"
+        if server_cpus
+        else "none (one CPU)",
         "concurrency": args.concurrency,
-        "records_per_request": args.batch,
-        "failed_requests": len(failed),
-        "failure_statuses": sorted({str(s) for s in failed}),
-        "latency_ms": {
-            "p50": round(1000 * float(np.quantile(latencies, 0.50)), 1),
-            "p90": round(1000 * float(np.quantile(latencies, 0.90)), 1),
-            "p99": round(1000 * float(np.quantile(latencies, 0.99)), 1),
-            "max": round(1000 * float(latencies.max()), 1),
-        },
-        "wall_seconds": round(wall, 2),
-        "requests_per_second": round(len(results) / wall, 1),
-        "records_per_second": round(n_records / wall, 1),
+        "records_per_batch": b,
+        "rounds": args.rounds,
+        "medians": med,
+        "runs": runs,
+        "ratios": ratios,
+        "targets": TARGETS,
+        "failed_requests": failed,
         "record_values_in_server_log": leaked,
         "machine": {
             "python": platform.python_version(),
             "platform": platform.platform(),
             "cpus": os.cpu_count(),
-            # other work on the machine inflates latency: 1-minute load average
-            "load_average_before": round(load_before, 2),
-            "load_average_after": round(load_after, 2),
+            "load_average_before": [round(x, 2) for x in load_before],
+            "load_average_after": [round(x, 2) for x in load_after],
+            "uptime_after": uptime,
         },
         "spinerisk": sr.__version__,
         "date_utc": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(summary, indent=2) + "\n")
-    lat = summary["latency_ms"]
-    print(
-        f"{summary['requests']} requests at concurrency {args.concurrency}: "
-        f"{summary['failed_requests']} failed; p50 {lat['p50']} ms, p99 {lat['p99']} ms; "
-        f"{summary['records_per_second']} records/s; record values in log: {leaked}; "
-        f"load average {load_before:.1f} -> {load_after:.1f}. "
-        f"Written to {args.json}."
-    )
+
+    s, m = med["serve"], med["minimal"]
+    sb, mb = med["serve_batch"], med["minimal_batch"]
+    print(f"\nload generator: {summary['load_generator']}; {summary['pinning']}")
+    print(f"{'measure':<52}{'value':>12}{'target':>12}")
+    table = [
+        ("single, spinerisk req/s (median of rounds)", f"{s['requests_per_second']:.0f}", ""),
+        ("single, minimal app req/s", f"{m['requests_per_second']:.0f}", ""),
+        ("single, ratio", f"{ratios['single_vs_minimal']:.2f}", ">= 0.90"),
+        ("single, spinerisk p50 / p99 ms", f"{s['p50_ms']:.1f} / {s['p99_ms']:.1f}", "p99 <= 50"),
+        ("single, minimal p50 / p99 ms", f"{m['p50_ms']:.1f} / {m['p99_ms']:.1f}", ""),
+        (f"batch of {b}, spinerisk records/s", f"{b * sb['requests_per_second']:.0f}", ""),
+        (f"batch of {b}, minimal records/s", f"{b * mb['requests_per_second']:.0f}", ""),
+        (f"batch of {b}, ratio", f"{ratios['batch_vs_minimal']:.2f}", ">= 0.80"),
+        ("access log cost (1 - info/warning throughput)", f"{ratios['logging_cost']:.1%}", "< 5%"),
+        ("--workers 2 / 1 (unpinned, client shares CPUs)",
+         f"{ratios['workers2_vs_workers1_unpinned']:.2f}", "> 1"),
+        ("client CPU share, single (spinerisk / minimal)",
+         f"{s['client_cpu_share']:.0%} / {m['client_cpu_share']:.0%}", "< 100%"),
+    ]  # fmt: skip
+    for name, value, target in table:
+        print(f"{name:<52}{value:>12}{target:>12}")
+    print(f"failed requests {failed}; record values in server logs: {leaked}")
+    print(f"uptime: {uptime}\nwritten to {args.json}")
     return 1 if failed or leaked else 0
+
+
+def _with_port(server_args: list[str], port: int, name: str) -> list[str]:
+    out = list(server_args)
+    if name.startswith("minimal"):
+        out[out.index("--minimal") + 1] = str(port)
+    else:
+        out[out.index("--port") + 1] = str(port)
+    return out
+
+
+def _median(results: list[dict[str, Any]]) -> dict[str, Any]:
+    keys = ("requests_per_second", "p50_ms", "p99_ms", "client_cpu_share")
+    return {k: float(np.median([r[k] for r in results])) for k in keys}
+
+
+def _has_uvloop() -> bool:
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 if __name__ == "__main__":

@@ -296,7 +296,8 @@ def test_logs_never_hold_record_values(client, records, caplog):
     rule = dict(ok, height_cm=160.0, weight_kg=60.0, bmi=33.3331)  # library 422
     assert client.post("/v1/predict", json=rule).status_code == 422
     messages = [r.getMessage() for r in caplog.records]
-    assert any("scored" in m for m in messages)  # the API does log (the test can fail)
+    # one access line per request (the test can fail: the API does log)
+    assert any('"POST /v1/predict HTTP/1.1" 200 records=1 ms=' in m for m in messages)
     assert any("rejected" in m and "bmi" in m for m in messages)
     text = "\n".join(messages)
     for value in (distinctive_id, "123.456789", "104.987654", "7.654321", "33.3331"):
@@ -311,6 +312,9 @@ def test_unexpected_error_is_a_bare_500_without_the_message(fitted, records, mon
         raise RuntimeError("age_years=98.7654 broke something")
 
     monkeypatch.setattr(fitted, "predict_risk", broken)
+    from spinerisk.fastpath import FastPredictor  # what the API calls for a valid record
+
+    monkeypatch.setattr(FastPredictor, "predict_risk", broken)
     response = client.post("/v1/predict", json=records[0])
     assert response.status_code == 500 and response.json() == {"detail": "Internal error."}
     assert any("RuntimeError" in r.getMessage() for r in caplog.records)
@@ -543,7 +547,8 @@ def test_served_over_loopback_under_load_without_failures(bundle, records, tmp_p
     print(f"{N_LOAD} requests, concurrency 16: p50 {1000 * np.median(latencies):.0f} ms, "
           f"p99 {1000 * np.quantile(latencies, 0.99):.0f} ms")  # fmt: skip
     server_log = log.read_text()
-    assert '"POST /v1/predict HTTP/1.1" 200' in server_log  # access log was captured
+    assert '"POST /v1/predict HTTP/1.1" 200 records=1' in server_log  # access log captured
+    assert server_log.count('"POST /v1/predict HTTP/1.1"') == N_LOAD  # one line per request
     assert "LOADTEST-ZQX-99" not in server_log and "111.222333" not in server_log
 
 

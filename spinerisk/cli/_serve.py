@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import atexit
 import copy
+import logging
+import logging.handlers
 import os
+import queue
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -86,7 +91,7 @@ def serve(
     )
     log_config = _log_config(uvicorn, log_level)
     if workers == 1:
-        uvicorn.run(application, host=host, port=port, log_config=log_config)
+        uvicorn.run(application, host=host, port=port, log_config=log_config, access_log=False)
         return
     os.environ[_ENV["model"]] = str(model)
     os.environ[_ENV["max_records"]] = str(max_records)
@@ -106,6 +111,7 @@ def serve(
         port=port,
         workers=workers,
         log_config=log_config,
+        access_log=False,  # the API writes one access line per request itself
     )
 
 
@@ -152,11 +158,42 @@ def app_from_environment() -> Any:
 
 
 def _log_config(uvicorn: Any, level: str) -> dict[str, Any]:
-    """uvicorn's logging, plus the API's own logger (counts and timings, no values)."""
+    """uvicorn's logging, plus the API's own logger: one access line per request (client,
+    request line, status, records, milliseconds; no values), formatted and written by a
+    background thread so that a request pays only for handing its line over."""
     config: dict[str, Any] = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    config["handlers"]["spinerisk_api"] = {
+        "()": "spinerisk.cli._serve.queued_stderr",
+        "formatter": "default",
+    }
     config["loggers"]["spinerisk.api"] = {
-        "handlers": ["default"],
+        "handlers": ["spinerisk_api"],
         "level": level.upper(),
         "propagate": False,
     }
     return config
+
+
+class _Queued(logging.handlers.QueueHandler):
+    """A QueueHandler that leaves formatting to its listener's thread."""
+
+    def __init__(self, target: logging.Handler) -> None:
+        super().__init__(queue.SimpleQueue())
+        self.target = target
+        self.listener = logging.handlers.QueueListener(self.queue, target)
+        self.listener.start()
+        atexit.register(self.listener.stop)  # writes what is queued at exit
+
+    def setFormatter(self, fmt: logging.Formatter | None) -> None:  # noqa: N802
+        self.target.setFormatter(fmt)  # dictConfig sets the formatter here
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        if record.exc_info or record.stack_info:  # tracebacks: rendered now, as usual
+            return super().prepare(record)
+        return record  # arguments are counts, codes and names: formatted later
+
+
+def queued_stderr() -> logging.Handler:
+    """Handler of the ``spinerisk.api`` logger under ``spinerisk serve``: stderr, written
+    from a background thread (a dictConfig factory)."""
+    return _Queued(logging.StreamHandler(sys.stderr))
