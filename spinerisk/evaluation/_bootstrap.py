@@ -234,6 +234,8 @@ def _batch_maker(kind: str, name: str) -> Callable[[Any, float | None], Any] | N
             "brier": mb.brier_score_resamples,
             "scaled_brier": mb.scaled_brier_score_resamples,
             "ece": mb.expected_calibration_error_resamples,
+            "calibration_slope": mb.calibration_slope_resamples,
+            "calibration_intercept": mb.calibration_intercept_resamples,
         }
         if name in binary:
             return _binary(binary[name])

@@ -618,3 +618,80 @@ def expected_calibration_error_resamples(
     flat = (np.arange(b)[:, None] * n_bins + bins).ravel()
     gap = np.bincount(flat, weights=(y.astype(float) - p)[rows].ravel(), minlength=b * n_bins)
     return np.abs(gap.reshape(b, n_bins)).sum(axis=1) / rows.shape[1]
+
+
+def _glm_logit_resamples(
+    y: BoolArray, p: FloatArray, rows: npt.NDArray[np.intp], *, slope: bool
+) -> FloatArray:
+    """:func:`calibration_slope` (``slope``) or :func:`calibration_intercept` of every
+    resample: statsmodels' IRLS for a binomial GLM (its starting values, working weights,
+    clipping and deviance stopping rule, at most 100 iterations), run on all resamples at
+    once, each stopping at its own iteration. The weighted least-squares step has one or
+    two parameters and is solved in closed form (centred), where statsmodels calls lstsq.
+    """
+    eps = np.finfo(float).eps
+
+    def clean(q: FloatArray) -> FloatArray:
+        return np.clip(q, eps, 1.0 - eps)
+
+    def deviance(yy: FloatArray, mu: FloatArray) -> FloatArray:
+        ratio = np.clip(yy / (mu + 1e-20), eps, np.inf)
+        other = np.clip((1.0 - yy) / (1.0 - mu + 1e-20), eps, np.inf)
+        return np.sum(2.0 * (yy * np.log(ratio) + (1.0 - yy) * np.log(other)), axis=1)
+
+    yy = y.astype(float)[rows]
+    x = _logit(p)[rows]
+    n1 = yy.sum(axis=1)
+    out = np.full(rows.shape[0], np.nan)
+    both = (n1 > 0) & (n1 < rows.shape[1])
+    active = np.flatnonzero(both)
+    yy, x = yy[active], x[active]
+    offset = np.zeros_like(x) if slope else x
+    mu = (yy + 0.5) / 2.0
+    q = clean(mu)
+    lin = np.log(q / (1.0 - q))
+    dev = deviance(yy, mu)
+    params = np.zeros(len(active))
+    for _ in range(100):
+        if not len(active):
+            break
+        q = clean(mu)
+        deriv = 1.0 / (q * (1.0 - q))
+        v = clean(mu)
+        w = 1.0 / (deriv**2 * (v * (1.0 - v)))
+        z = lin + deriv * (yy - mu) - offset
+        sw = w.sum(axis=1)
+        z_bar = (w * z).sum(axis=1) / sw
+        if slope:
+            x_bar = (w * x).sum(axis=1) / sw
+            xc = x - x_bar[:, None]
+            b = (w * xc * (z - z_bar[:, None])).sum(axis=1) / (w * xc * xc).sum(axis=1)
+            a = z_bar - b * x_bar
+            lin = a[:, None] + b[:, None] * x + offset
+            params = b
+        else:
+            lin = z_bar[:, None] + offset
+            params = z_bar
+        mu = 1.0 / (1.0 + np.exp(-lin))
+        new_dev = deviance(yy, mu)
+        done = np.abs(new_dev - dev) <= 1e-8
+        out[active[done]] = params[done]
+        keep = ~done
+        active, yy, x, offset = active[keep], yy[keep], x[keep], offset[keep]
+        lin, mu, dev, params = lin[keep], mu[keep], new_dev[keep], params[keep]
+    out[active] = params  # no convergence in 100 iterations: statsmodels' last iterate
+    return out
+
+
+def calibration_slope_resamples(
+    y: BoolArray, p: FloatArray, rows: npt.NDArray[np.intp]
+) -> FloatArray:
+    """:func:`calibration_slope` of every resample."""
+    return _glm_logit_resamples(y, p, rows, slope=True)
+
+
+def calibration_intercept_resamples(
+    y: BoolArray, p: FloatArray, rows: npt.NDArray[np.intp]
+) -> FloatArray:
+    """:func:`calibration_intercept` of every resample."""
+    return _glm_logit_resamples(y, p, rows, slope=False)
