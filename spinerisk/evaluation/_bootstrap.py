@@ -224,6 +224,73 @@ def _oe(data: Any, horizon: float | None) -> Callable[[Any, IndexMatrix], FloatA
     return batch
 
 
+def _horizon_outcome(
+    d: Any, horizon: float, rows: IndexMatrix
+) -> tuple[np.ndarray, FloatArray, np.ndarray]:
+    """IPCW outcome by ``horizon`` of every resample (as ``EvalData.horizon_outcome``): the
+    censoring survival is fitted on each resample once and shared by the metrics."""
+    from spinerisk.metrics._ipcw import CensoringResamples, horizon_outcome_resamples
+
+    codes = np.asarray(d.event, dtype=np.int64)
+    cause = d.cause if d.kind == "competing" else 1
+    if d.ref_time is not None and d.ref_any is not None:  # a fixed reference
+        censoring: Any = d.horizon_outcome(horizon)[1]
+    else:
+        cached = d.cache.get("censoring_resamples")
+        if cached is None or cached.rows is not rows:
+            cached = CensoringResamples(d.follow_up, codes != 0, rows)
+            d.cache["censoring_resamples"] = cached
+        censoring = cached
+    return horizon_outcome_resamples(d.follow_up, codes, horizon, cause, rows, censoring)
+
+
+def _brier_at(data: Any, horizon: float | None) -> Callable[[Any, IndexMatrix], FloatArray] | None:
+    if horizon is None:
+        return None
+
+    def batch(d: Any, rows: IndexMatrix) -> FloatArray:
+        y, w, ok = _horizon_outcome(d, horizon, rows)
+        value = np.mean(w * np.square(y - _column(d, horizon)[rows]), axis=1)
+        return np.where(ok, value, np.nan)
+
+    return batch
+
+
+def _ibs(data: Any, horizon: float | None) -> Callable[[Any, IndexMatrix], FloatArray] | None:
+    if data.grid is None or data.grid_risk is None:
+        return None
+
+    def batch(d: Any, rows: IndexMatrix) -> FloatArray:
+        scores = []
+        usable = np.ones(rows.shape[0], dtype=bool)
+        for k, t in enumerate(d.grid):
+            y, w, ok = _horizon_outcome(d, float(t), rows)
+            scores.append(np.mean(w * np.square(y - d.grid_risk[rows, k]), axis=1))
+            usable &= ok
+        area = np.trapezoid(np.column_stack(scores), d.grid, axis=1)
+        return np.where(usable, area / (d.grid[-1] - d.grid[0]), np.nan)
+
+    return batch
+
+
+def _calibration_at(slope: bool) -> Callable[[Any, float | None], Any]:
+    def make(data: Any, horizon: float | None) -> Callable[[Any, IndexMatrix], FloatArray] | None:
+        from spinerisk.metrics._ipcw import _logit, fit_logistic_resamples
+
+        if horizon is None:
+            return None
+
+        def batch(d: Any, rows: IndexMatrix) -> FloatArray:
+            y, w, ok = _horizon_outcome(d, horizon, rows)
+            lp = _logit(_column(d, horizon))[rows]
+            value = fit_logistic_resamples(y, lp, w, slope=slope)
+            return np.where(ok, value, np.nan)
+
+        return batch
+
+    return make
+
+
 def _batch_maker(kind: str, name: str) -> Callable[[Any, float | None], Any] | None:
     from spinerisk.metrics import _binary as mb
 
@@ -241,6 +308,15 @@ def _batch_maker(kind: str, name: str) -> Callable[[Any, float | None], Any] | N
             return _binary(binary[name])
     if name == "oe_ratio":
         return _oe
+    if kind != "binary":
+        timed = {
+            "brier": _brier_at,
+            "ibs": _ibs,
+            "calibration_slope": _calibration_at(slope=True),
+            "calibration_intercept": _calibration_at(slope=False),
+        }
+        if name in timed:
+            return timed[name]
     if kind == "survival" and name == "harrell_c":
         return _harrell
     if kind == "competing" and name == "competing_c":

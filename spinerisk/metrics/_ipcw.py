@@ -453,3 +453,145 @@ def running_observed(
         predicted[j] = float(sorted_risk[lo : lo + k].mean())
         observed[j] = aalen_johansen_at(time[idx], codes[idx], cause, horizon)
     return predicted, observed
+
+
+# -- every bootstrap resample at once (see spinerisk.metrics._common) ---------------------------
+class CensoringResamples:
+    """:func:`censoring_survival` fitted on every resample of ``(time, ended)`` at once:
+    scikit-survival's reverse Kaplan-Meier (``CensoringDistributionEstimator``) on the
+    distinct times of all records, where a time not drawn in a resample adds a factor 1.
+
+    ``at(x)`` is ``G`` at one time per resample (shape ``(n_resamples,)``, NaN where
+    scikit-survival refuses: beyond the resample's last time while ``G`` is above 0);
+    ``of_records()`` is ``G`` at each drawn record's own time (``(n_resamples, n)``).
+    """
+
+    def __init__(
+        self, time: FloatArray, ended: npt.NDArray[np.bool_], rows: npt.NDArray[np.intp]
+    ) -> None:
+        from spinerisk.metrics._common import level_counts
+
+        self.rows = rows
+        self.levels, self.level = np.unique(time, return_inverse=True)
+        u = len(self.levels)
+        b, n = rows.shape
+        total = level_counts(self.level, u, rows)
+        ended_n = level_counts(self.level, u, rows, ended.astype(float))
+        censored = total - ended_n
+        at_risk = n - np.concatenate([np.zeros((b, 1)), np.cumsum(total, axis=1)[:, :-1]], axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ratio = np.where(censored != 0, censored / (at_risk - ended_n), 0.0)
+        self.g = np.cumprod(1.0 - ratio, axis=1)
+        drawn = time[rows]
+        self.last = drawn.max(axis=1)
+        self.g_last = self.g[np.arange(b), np.searchsorted(self.levels, self.last)]
+
+    def at(self, x: float) -> FloatArray:
+        k = int(np.searchsorted(self.levels, x, side="right")) - 1
+        value = np.ones(self.g.shape[0]) if k < 0 else self.g[:, k].copy()
+        value[(x > self.last) & (self.g_last > 0)] = np.nan
+        return value
+
+    def of_records(self) -> FloatArray:
+        return np.take_along_axis(self.g, self.level[self.rows], axis=1)
+
+
+def horizon_outcome_resamples(
+    time: FloatArray,
+    codes: IntArray,
+    horizon: float,
+    cause: int,
+    rows: npt.NDArray[np.intp],
+    censoring: CensoringResamples | FloatArray,
+) -> tuple[npt.NDArray[np.bool_], FloatArray, npt.NDArray[np.bool_]]:
+    """:func:`horizon_outcome` of every resample: ``y`` and ``w`` of shape
+    ``(n_resamples, n)`` and whether the resample has them (False where the censoring
+    survival is undefined at the horizon).
+
+    ``censoring`` is the censoring survival fitted on each resample, or a fixed reference
+    (the weights of :func:`horizon_outcome` for every record, computed once).
+    """
+    t = time[rows]
+    before = t <= horizon
+    c = codes[rows]
+    y = before & (c == cause)
+    if not isinstance(censoring, CensoringResamples):
+        return y, np.asarray(censoring)[rows], np.ones(rows.shape[0], dtype=bool)
+    occurred = before & (c != 0)
+    g_time = censoring.of_records()
+    g_h = censoring.at(horizon)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        w = np.where(occurred & (g_time > 0), 1.0 / g_time, 0.0)
+        late = np.where(g_h > 0, 1.0 / g_h, 0.0)
+    w = np.where(t > horizon, late[:, None], w)
+    return y, w, np.isfinite(g_h)
+
+
+def fit_logistic_resamples(
+    y: npt.NDArray[np.bool_],
+    x: FloatArray,
+    w: FloatArray,
+    *,
+    slope: bool,
+    max_iter: int = 100,
+    tol: float = 1e-10,
+) -> FloatArray:
+    """:func:`~spinerisk.metrics._common.fit_logistic` on every row at once: the slope of
+    ``logit P(y) = a + b x`` (``slope``) or the intercept with ``x`` as offset, with the
+    same Newton steps, step halving and stopping rules, each row stopping at its own
+    iteration; NaN where ``fit_logistic`` raises. Records of weight 0 add 0 to every sum.
+    """
+    rows = y.shape[0]
+    out = np.full(rows, np.nan)
+    yv = y.astype(float)
+    positive = w > 0
+    has_both = ((positive & y).any(axis=1)) & ((positive & ~y).any(axis=1))
+    active = np.flatnonzero(has_both)
+    yv, x, w = yv[active], x[active], w[active]
+    beta = np.zeros((len(active), 2 if slope else 1))
+
+    def loglik(b: FloatArray, sel: npt.NDArray[np.bool_] | slice = slice(None)) -> FloatArray:
+        eta = b[:, :1] + (b[:, 1:] * x[sel] if slope else x[sel])
+        return np.sum(w[sel] * (yv[sel] * eta - np.logaddexp(0.0, eta)), axis=1)
+
+    current = loglik(beta)
+    for _ in range(max_iter):
+        if not len(active):
+            break
+        eta = beta[:, :1] + (beta[:, 1:] * x if slope else x)
+        p = 1.0 / (1.0 + np.exp(-eta))
+        r = w * (yv - p)
+        v = w * p * (1.0 - p)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if slope:
+                g0, g1 = r.sum(axis=1), (r * x).sum(axis=1)
+                h00, h01, h11 = v.sum(axis=1), (v * x).sum(axis=1), (v * x * x).sum(axis=1)
+                det = h00 * h11 - h01 * h01
+                step = np.column_stack([(h11 * g0 - h01 * g1) / det, (h00 * g1 - h01 * g0) / det])
+                singular = det == 0
+            else:
+                h00 = v.sum(axis=1)
+                step = (r.sum(axis=1) / h00)[:, None]
+                singular = h00 == 0
+        scale = np.ones(len(active))
+        pending = np.ones(len(active), dtype=bool)
+        candidate = beta.copy()
+        value = current.copy()
+        while pending.any():  # step halving keeps the likelihood from decreasing
+            candidate[pending] = beta[pending] + scale[pending, None] * step[pending]
+            value[pending] = loglik(candidate[pending], pending)
+            ok = (value >= current - 1e-12) | (scale < 1e-8)
+            pending &= ~ok
+            scale[pending] /= 2.0
+        moved = np.max(np.abs(scale[:, None] * step), axis=1)
+        previous = current
+        beta, current = candidate, value
+        done = (moved < tol) | (np.abs(current - previous) < tol * (1.0 + np.abs(current)))
+        finished = done & ~singular
+        coef = beta[:, 1] if slope else beta[:, 0]
+        fine = np.all(np.isfinite(beta), axis=1) & (np.max(np.abs(beta), axis=1) <= 1e6)
+        out[active[finished & fine]] = coef[finished & fine]
+        keep = ~(finished | singular)  # a singular Hessian raises in fit_logistic: NaN
+        active, yv, x, w = active[keep], yv[keep], x[keep], w[keep]
+        beta, current = beta[keep], current[keep]
+    return out  # rows still active after max_iter did not converge: NaN, as the raise
