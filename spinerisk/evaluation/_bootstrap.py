@@ -291,6 +291,25 @@ def _calibration_at(slope: bool) -> Callable[[Any, float | None], Any]:
     return make
 
 
+def _ipcw_rank(uno: bool) -> Callable[[Any, float | None], Any]:
+    """Uno's C or the time-dependent AUC, when each resample is its own censoring
+    reference and no two distinct risks are within scikit-survival's tie tolerance."""
+
+    def make(data: Any, horizon: float | None) -> Callable[[Any, IndexMatrix], FloatArray] | None:
+        from spinerisk.metrics import _discrimination as md
+
+        if horizon is None or data.ref_time is not None or data.ref_event is not None:
+            return None
+        if not md._no_near_ties(_column(data, horizon)):
+            return None
+        fn = md.uno_c_resamples if uno else md.time_dependent_auc_resamples
+        return lambda d, rows: fn(
+            d.follow_up, np.asarray(d.occurred, dtype=bool), _column(d, horizon), horizon, rows
+        )
+
+    return make
+
+
 def _batch_maker(kind: str, name: str) -> Callable[[Any, float | None], Any] | None:
     from spinerisk.metrics import _binary as mb
 
@@ -314,6 +333,8 @@ def _batch_maker(kind: str, name: str) -> Callable[[Any, float | None], Any] | N
             "ibs": _ibs,
             "calibration_slope": _calibration_at(slope=True),
             "calibration_intercept": _calibration_at(slope=False),
+            "td_auc": _ipcw_rank(uno=False),
+            "uno_c": _ipcw_rank(uno=True),
         }
         if name in timed:
             return timed[name]

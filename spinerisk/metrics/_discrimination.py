@@ -418,14 +418,20 @@ def _pair_c_resamples(
     outlives: BoolArray,
     always_control: BoolArray | None,
     rows: npt.NDArray[np.intp],
+    *,
+    case_weight: FloatArray | None = None,
+    tie_tol: float = 0.0,
+    controls: BoolArray | None = None,
 ) -> FloatArray:
     """Concordance over comparable pairs in every resample, from pair weights.
 
     Case ``i`` and record ``j`` are comparable when ``T_j > T_i``, or ``T_j == T_i`` and
-    ``outlives[j]`` (censored at the case's time), or ``always_control[j]``; a resample
-    holding ``c_i`` and ``c_j`` copies of them holds ``c_i * c_j`` such pairs. The
-    concordant (risk_i > risk_j, ties one half) and comparable counts are integers and
-    half-integers below 2**24, so float32 matrix products add them exactly.
+    ``outlives[j]`` (censored at the case's time), or ``always_control[j]`` (or, when
+    ``controls`` is given, exactly when ``controls[j]``); a resample holding ``c_i`` and
+    ``c_j`` copies of them holds ``c_i * c_j`` such pairs, each case copy weighted by
+    ``case_weight[b, i] / c_i`` (default 1). The concordant (risk_i > risk_j, ties one
+    half; risks within ``tie_tol`` are tied) and comparable counts per case are
+    integers and half-integers below 2**24, so float32 matrix products add them exactly.
     """
     n = len(time)
     counts = resample_counts(rows, n, np.float32)
@@ -435,18 +441,95 @@ def _pair_c_resamples(
     block = max(1, 2_000_000 // n)
     for start in range(0, len(cases), block):
         idx = cases[start : start + block]
-        ti = time[idx][:, None]
-        comparable = (time > ti) | ((time == ti) & outlives)
-        if always_control is not None:
-            comparable |= always_control
+        if controls is not None:
+            comparable = np.broadcast_to(controls, (len(idx), n))
+        else:
+            ti = time[idx][:, None]
+            comparable = (time > ti) | ((time == ti) & outlives)
+            if always_control is not None:
+                comparable = comparable | always_control
         ri = risk[idx][:, None]
-        score = (comparable & (risk < ri)).astype(np.float32)
-        score += np.float32(0.5) * (comparable & (risk == ri))
-        own = counts[:, idx].astype(np.float64)
+        tied = np.abs(risk - ri) <= tie_tol
+        score = (comparable & (risk < ri) & ~tied).astype(np.float32)
+        score += np.float32(0.5) * (comparable & tied)
+        own = (counts[:, idx] if case_weight is None else case_weight[:, idx]).astype(np.float64)
         concordant += np.sum(own * (counts @ score.T), axis=1, dtype=np.float64)
         pairs += np.sum(own * (counts @ comparable.T.astype(np.float32)), axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(pairs > 0, concordant / pairs, np.nan)
+
+
+def _no_near_ties(risk: FloatArray, tol: float = 1e-8) -> bool:
+    """Whether distinct risks are all more than ``tol`` apart (so scikit-survival's ties
+    within 1e-8 are exact ties in every resample)."""
+    return bool(np.all(np.diff(np.unique(risk)) > tol))
+
+
+def uno_c_resamples(
+    time: FloatArray, event: BoolArray, risk: FloatArray, tau: float, rows: npt.NDArray[np.intp]
+) -> FloatArray:
+    """:func:`uno_c` of every resample, each its own censoring reference (scikit-survival's
+    ``concordance_index_ipcw``: cases before ``tau`` weighted by ``1 / G(T)**2``, ties
+    within 1e-8). Needs :func:`_no_near_ties` of ``risk``."""
+    from spinerisk.metrics._ipcw import CensoringResamples
+
+    event = np.asarray(event, dtype=bool)
+    drawn_event = event[rows]
+    g = CensoringResamples(time, event, rows).of_records()
+    case = drawn_event & (time[rows] < tau)
+    with np.errstate(divide="ignore"):
+        weight = np.where(case, 1.0 / np.square(g), 0.0)
+    valid = drawn_event.any(axis=1) & ~(case & (g == 0)).any(axis=1)
+    per_record = _scatter(weight, rows, len(time))
+    value = _pair_c_resamples(
+        time, risk, event, ~event, None, rows, case_weight=per_record, tie_tol=1e-8
+    )
+    return np.where(valid, value, np.nan)
+
+
+def time_dependent_auc_resamples(
+    time: FloatArray, event: BoolArray, risk: FloatArray, horizon: float, rows: npt.NDArray[np.intp]
+) -> FloatArray:
+    """:func:`time_dependent_auc` at one horizon of every resample, each its own censoring
+    reference (scikit-survival's ``cumulative_dynamic_auc``: cases by the horizon weighted
+    by ``1 / G(T)``, controls event-free after it, ties within 1e-8). Needs
+    :func:`_no_near_ties` of ``risk``."""
+    from spinerisk.metrics._ipcw import CensoringResamples
+
+    event = np.asarray(event, dtype=bool)
+    drawn_event = event[rows]
+    drawn_time = time[rows]
+    g = CensoringResamples(time, event, rows).of_records()
+    with np.errstate(divide="ignore"):
+        weight = np.where(drawn_event, 1.0 / g, 0.0)
+    valid = (
+        drawn_event.any(axis=1)
+        & ~(drawn_event & (g == 0)).any(axis=1)
+        & (horizon < drawn_time.max(axis=1))
+        & (horizon >= drawn_time.min(axis=1))
+    )
+    case = event & (time <= horizon)
+    per_record = _scatter(weight, rows, len(time))
+    value = _pair_c_resamples(
+        time,
+        risk,
+        case,
+        ~event,
+        None,
+        rows,
+        case_weight=per_record,
+        tie_tol=1e-8,
+        controls=time > horizon,
+    )
+    return np.where(valid, value, np.nan)
+
+
+def _scatter(weight: FloatArray, rows: npt.NDArray[np.intp], n: int) -> FloatArray:
+    """Per resample, the summed weight of every record's drawn copies: ``(n_resamples, n)``
+    (copies of a record have equal weights, so this is ``count * weight``)."""
+    b = rows.shape[0]
+    flat = (np.arange(b, dtype=np.int64)[:, None] * n + rows).ravel()
+    return np.bincount(flat, weights=weight.ravel(), minlength=b * n).reshape(b, n)
 
 
 def harrell_c_resamples(
