@@ -6,10 +6,22 @@ returns ``(phi, base, margin)``: a DataFrame of per-column contributions, the ba
 (an array, one per record, constant for these models) and the model's margin computed
 *independently* of ``phi`` (by the model's own prediction routine), so that additivity
 ``phi.sum(axis=1) + base == margin`` is a check, not a definition.
+
+The contribution calls use every core the process may run on: boosters keep the thread
+count they were trained with (one, for the small-cohort defaults), so XGBoost explains
+with a copy of the booster set to all cores and LightGBM gets ``num_threads`` for the
+call; the model itself is not changed. Threads do not change the values.
+
+woodelf (a faster exact TreeSHAP, ``woodelf-explainer``) was tried on these models and
+is not used: it reads trees through treelite, which refuses XGBoost models carrying a
+category encoder, and, with the encoder removed, woodelf itself refuses trees with
+categorical splits, which every booster here has (``benchmarks/bench_explain.py``
+records the attempt).
 """
 
 from __future__ import annotations
 
+import os
 import warnings
 from typing import Any
 
@@ -17,6 +29,22 @@ import numpy as np
 import pandas as pd
 
 FloatArray = np.ndarray
+
+
+def n_threads() -> int:
+    """Cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def all_cores(booster: Any) -> Any:
+    """A copy of an ``xgboost.Booster`` that predicts on every core (the model's own
+    booster keeps its thread count)."""
+    copy = booster.copy()
+    copy.set_param({"nthread": n_threads()})
+    return copy
 
 
 def _booster_kind(estimator: Any) -> str:
@@ -53,10 +81,10 @@ def classifier_contributions(
     if _booster_kind(booster) == "xgboost":
         import xgboost as xgb
 
-        dm = xgb.DMatrix(X, enable_categorical=True)
-        raw = booster.get_booster().predict(dm, pred_contribs=True)
+        dm = xgb.DMatrix(X, enable_categorical=True, nthread=n_threads())
+        raw = all_cores(booster.get_booster()).predict(dm, pred_contribs=True)
     else:  # the Booster itself: the sklearn wrapper re-checks the frame, which is slower
-        raw = booster.booster_.predict(X, pred_contrib=True)
+        raw = booster.booster_.predict(X, pred_contrib=True, num_threads=n_threads())
     raw = np.asarray(raw, dtype=np.float64)
     phi = pd.DataFrame(raw[:, :-1], index=X.index, columns=[str(c) for c in X.columns])
     return phi, raw[:, -1], np.asarray(clf.decision_function(X), dtype=np.float64)
@@ -85,6 +113,7 @@ def booster_contributions(
     margin : ndarray of shape (n_samples,)
         ``booster.predict(dmatrix, output_margin=True)``.
     """
+    booster = all_cores(booster)
     raw = np.asarray(booster.predict(dmatrix, pred_contribs=True), dtype=np.float64)
     margin = np.asarray(booster.predict(dmatrix, output_margin=True), dtype=np.float64)
     phi = pd.DataFrame(raw[:, :-1], index=index, columns=columns)
