@@ -129,3 +129,203 @@ if __name__ == "__main__" and "--write" in sys.argv:
         path = GOLDEN / f"evaluate_{k}.json"
         path.write_text(json.dumps(evaluate_outputs(k), indent=1) + "\n", encoding="utf-8")
         print("wrote", path)
+
+
+# -- each batched metric against the metric function on every resample ------------------------
+def _loop(fn, rows):
+    out = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for r in rows:
+            try:
+                value = float(fn(r))
+            except ValueError:
+                value = np.nan
+            out.append(value if np.isfinite(value) else np.nan)
+    return np.array(out)
+
+
+def _assert_same(got, want):
+    got = np.where(np.isfinite(got), got, np.nan)
+    assert np.array_equal(np.isnan(got), np.isnan(want)), (got, want)
+    ok = ~np.isnan(want)
+    assert np.all(np.abs(got[ok] - want[ok]) <= TOL * np.maximum(1.0, np.abs(want[ok])))
+
+
+def _outcomes(n=150, seed=0):
+    """Times with ties, event codes 0/1/2 and risks with ties (SYNTHETIC)."""
+    rng = np.random.default_rng(seed)
+    time = np.round(rng.exponential(400.0, n)) + 1.0
+    codes = rng.choice([0, 1, 2], size=n, p=[0.5, 0.3, 0.2])
+    risk = np.round(rng.uniform(0.02, 0.7, n), 2)
+    rows = rng.integers(0, n, size=(25, n))
+    rows[0] = rng.integers(0, 4, n)  # a resample of 4 records: metrics undefined or odd
+    return time, codes, risk, rows
+
+
+def test_binary_batches_equal_the_metric_on_each_resample():
+    from spinerisk import metrics as m
+    from spinerisk.metrics import _binary as mb
+
+    time, codes, risk, rows = _outcomes()
+    y = codes == 1
+    pairs = [
+        (mb.roc_auc_resamples, m.roc_auc),
+        (mb.pr_auc_resamples, m.pr_auc),
+        (mb.brier_score_resamples, m.brier_score),
+        (mb.scaled_brier_score_resamples, m.scaled_brier_score),
+        (mb.observed_expected_ratio_resamples, m.observed_expected_ratio),
+        (mb.expected_calibration_error_resamples, m.expected_calibration_error),
+        (mb.calibration_slope_resamples, m.calibration_slope),
+        (mb.calibration_intercept_resamples, m.calibration_intercept),
+    ]
+    for batch, fn in pairs:
+        want = _loop(lambda r, fn=fn: fn(y[r], risk[r]), rows)
+        assert np.isfinite(want).sum() >= 20, fn.__name__
+        _assert_same(batch(y, risk, rows), want)
+
+
+def test_time_to_event_batches_equal_the_metric_on_each_resample():
+    from spinerisk import metrics as m
+    from spinerisk.metrics import _discrimination as md
+    from spinerisk.metrics import _horizon as mh
+
+    time, codes, risk, rows = _outcomes()
+    ev = codes == 1
+    _assert_same(
+        md.harrell_c_resamples(time, ev, risk, rows),
+        _loop(lambda r: m.harrell_c(time[r], ev[r], risk[r]), rows),
+    )
+    _assert_same(
+        md.harrell_c_resamples(time, codes == 2, risk, rows),
+        _loop(lambda r: m.cause_specific_c(time[r], codes[r], risk[r], cause=2), rows),
+    )
+    for h in (None, 200.0):
+        _assert_same(
+            md.competing_c_resamples(time, codes, risk, 1, h, rows),
+            _loop(
+                lambda r, h=h: m.competing_c(time[r], codes[r], risk[r], cause=1, horizon=h), rows
+            ),
+        )
+    for h in (30.0, 400.0, 1e5):  # the last beyond follow-up: NaN
+        for cause, c in ((None, (codes != 0).astype(int)), (2, codes)):
+            _assert_same(
+                mh.observed_expected_resamples(time, c, risk, h, cause, rows),
+                _loop(
+                    lambda r, h=h, c=c, cause=cause: m.observed_expected_at_horizon(
+                        time[r], c[r], risk[r], h, cause=cause
+                    ),
+                    rows,
+                ),
+            )
+    # exact ties are fine; distinct risks within scikit-survival's 1e-8 are looped instead
+    assert md._no_near_ties(risk) and not md._no_near_ties(np.array([0.2, 0.2 + 1e-9, 0.5]))
+    _assert_same(
+        md.uno_c_resamples(time, ev, risk, 500.0, rows),
+        _loop(lambda r: m.uno_c(time[r], ev[r], time[r], ev[r], risk[r], tau=500.0), rows),
+    )
+    for h in (100.0, 500.0):
+        _assert_same(
+            md.time_dependent_auc_resamples(time, ev, risk, h, rows),
+            _loop(
+                lambda r, h=h: m.time_dependent_auc(time[r], ev[r], time[r], ev[r], risk[r], [h])[
+                    0
+                ],
+                rows,
+            ),
+        )
+
+
+def test_ipcw_batches_equal_the_metric_on_each_resample():
+    """Brier score, calibration slope and intercept at a horizon, each resample its own
+    censoring reference (competing events are known non-events)."""
+    from spinerisk import metrics as m
+    from spinerisk.metrics import _ipcw as mi
+
+    time, codes, risk, rows = _outcomes()
+    for cause in (None, 1):
+        c = (codes != 0).astype(int) if cause is None else codes
+        for h in (100.0, 600.0):
+            cens = mi.CensoringResamples(time, c != 0, rows)
+            y, w, ok = mi.horizon_outcome_resamples(time, c, h, cause or 1, rows, cens)
+            brier = np.where(ok, np.mean(w * np.square(y - risk[rows]), axis=1), np.nan)
+            _assert_same(
+                brier,
+                _loop(
+                    lambda r, h=h, c=c, cause=cause: m.brier_score_at_horizon(
+                        time[r], c[r], risk[r], h, cause=cause
+                    ),
+                    rows,
+                ),
+            )
+            lp = mi._logit(risk)[rows]
+            for slope, fn in (
+                (True, m.calibration_slope_at_horizon),
+                (False, m.calibration_intercept_at_horizon),
+            ):
+                got = np.where(ok, mi.fit_logistic_resamples(y, lp, w, slope=slope), np.nan)
+                want = _loop(
+                    lambda r, h=h, c=c, cause=cause, fn=fn: fn(
+                        time[r], c[r], risk[r], h, cause=cause
+                    ),
+                    rows,
+                )
+                assert np.isfinite(want).sum() >= 20
+                _assert_same(got, want)
+
+
+def _eval_data(kind: str, n: int = 200, seed: int = 4):
+    from spinerisk.evaluation._data import EvalData
+
+    time, codes, _, _ = _outcomes(n, seed)
+    rng = np.random.default_rng(seed + 1)
+    horizons = (100.0, 300.0, 700.0)
+    risk = np.sort(rng.uniform(0.02, 0.6, (n, 3)), axis=1)
+    if kind == "binary":
+        return EvalData("binary", codes == 1, None, risk[:, :1], horizons[:1])
+    event = codes if kind == "competing" else codes != 0
+    grid = np.linspace(80.0, 650.0, 10)
+    grid_risk = np.sort(rng.uniform(0.02, 0.6, (n, 10)), axis=1)
+    return EvalData(kind, event, time, risk, horizons, grid_risk=grid_risk, grid=grid)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_bootstrap_metrics_batched_equals_the_loop_and_is_used(kind, monkeypatch):
+    from spinerisk.evaluation import _bootstrap as b
+    from spinerisk.evaluation._data import metric_specs, subgroup_specs
+
+    evd = _eval_data(kind)
+    looped = []
+    chunk = b._chunk
+    monkeypatch.setattr(
+        b, "_chunk", lambda specs, d, r: looped.extend(s.name for s in specs) or chunk(specs, d, r)
+    )
+    cases = [
+        (metric_specs(kind, evd.horizons), evd.horizons[-1]),
+        (subgroup_specs(kind, evd.horizons[0]), evd.horizons[0]),
+    ]
+    for specs, horizon in cases:
+        args = {"n_bootstrap": 30, "ci": 0.9, "random_state": 7}
+        want = b.bootstrap_metrics(specs, evd, **args)
+        assert looped
+        looped.clear()
+        got = b.bootstrap_metrics(b.with_batches(specs, evd, horizon=horizon), evd, **args)
+        assert looped == []  # every metric batched
+        for key in ("estimate", "lower", "upper", "n_resamples"):
+            _assert_same(got[key], want[key])
+
+
+def test_a_batched_form_that_disagrees_with_the_metric_is_not_used():
+    from dataclasses import replace
+
+    from spinerisk.evaluation import _bootstrap as b
+    from spinerisk.evaluation._data import metric_specs
+
+    evd = _eval_data("binary")
+    specs = b.with_batches(metric_specs("binary", evd.horizons), evd)
+    wrong = [replace(s, batch=lambda d, rows: np.zeros(len(rows))) for s in specs]
+    args = {"n_bootstrap": 10, "ci": 0.9, "random_state": 0}
+    want = b.bootstrap_metrics(specs, evd, **args)
+    got = b.bootstrap_metrics(wrong, evd, **args)
+    for key in ("estimate", "lower", "upper"):
+        _assert_same(got[key], want[key])
