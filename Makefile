@@ -40,10 +40,10 @@ docs: $(VENV)/.test-installed
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir $(VENV)/site
 
 notebooks: $(VENV)/.test-installed
-	$(BIN)/python -m pytest --nbmake notebooks -q -p no:cacheprovider
+	$(BIN)/python -m pytest --nbmake notebooks -q -p no:cacheprovider -n auto
 
 test: lint $(VENV)/.test-installed
-	MPLBACKEND=Agg $(BIN)/python -m pytest tests spinerisk --doctest-modules -q
+	MPLBACKEND=Agg $(BIN)/python -m pytest tests spinerisk --doctest-modules -q -n auto --dist loadfile
 	$(MAKE) notebooks
 	$(MAKE) docs
 
