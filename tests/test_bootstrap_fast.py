@@ -329,3 +329,20 @@ def test_a_batched_form_that_disagrees_with_the_metric_is_not_used():
     got = b.bootstrap_metrics(wrong, evd, **args)
     for key in ("estimate", "lower", "upper"):
         _assert_same(got[key], want[key])
+
+
+def test_running_windows_equal_one_aalen_johansen_estimate_per_window():
+    from spinerisk.metrics import _ipcw as mi
+
+    time, codes, risk, _ = _outcomes(300)
+    grid = mi.default_grid(risk, 0.2)
+    k = 60
+    order = np.argsort(risk, kind="stable")
+    for h in (150.0, 500.0, 1e5):
+        predicted, observed = mi.running_observed(time, codes, risk, h, 1, grid, 0.2)
+        for j, g in enumerate(grid):
+            lo = int(np.clip(np.searchsorted(risk[order], g) - k // 2, 0, len(risk) - k))
+            idx = order[lo : lo + k]
+            assert predicted[j] == pytest.approx(risk[idx].mean(), rel=TOL)
+            want = mi.aalen_johansen_at(time[idx], codes[idx], 1, h)
+            assert (np.isnan(want) and np.isnan(observed[j])) or observed[j] == want

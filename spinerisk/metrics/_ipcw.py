@@ -439,19 +439,19 @@ def running_observed(
     frac: float,
 ) -> tuple[FloatArray, FloatArray]:
     """Mean predicted and observed risk at ``horizon`` of the window of each grid value
-    (checked inputs; the bootstrap calls this directly)."""
+    (checked inputs; the bootstrap calls this directly). The windows' Aalen-Johansen
+    estimates are computed together, as resamples (:func:`aalen_johansen_at` of each)."""
+    from spinerisk.metrics._horizon import aalen_johansen_resamples
+
     n = len(time)
     k = max(1, int(np.ceil(frac * n)))
     order = np.argsort(risk, kind="stable")
     sorted_risk = risk[order]
-    predicted = np.full(len(grid), np.nan)
-    observed = np.full(len(grid), np.nan)
-    for j, g in enumerate(grid):
-        # the window: k records centred on g in the order of predicted risk
-        lo = int(np.clip(np.searchsorted(sorted_risk, g) - k // 2, 0, n - k))
-        idx = order[lo : lo + k]
-        predicted[j] = float(sorted_risk[lo : lo + k].mean())
-        observed[j] = aalen_johansen_at(time[idx], codes[idx], cause, horizon)
+    # the windows: k records centred on each grid value in the order of predicted risk
+    lo = np.clip(np.searchsorted(sorted_risk, np.asarray(grid)) - k // 2, 0, n - k)
+    window = lo.astype(np.intp)[:, None] + np.arange(k)
+    predicted = sorted_risk[window].mean(axis=1)
+    observed = aalen_johansen_resamples(time, codes, cause, horizon, order[window])
     return predicted, observed
 
 
