@@ -31,6 +31,7 @@ __all__ = [
     "endpoint_from_dict",
     "endpoint_to_dict",
     "get_endpoint",
+    "interval_columns",
     "load_endpoint",
     "risk_column",
 ]
@@ -69,6 +70,20 @@ def risk_column(horizon: float, time_unit: str = "days") -> str:
         return f"risk_{round(horizon):d}d"
     value = horizon / TIME_UNITS[time_unit]
     return f"risk_{round(value, 6):g}{_UNIT_SUFFIX[time_unit]}"
+
+
+def interval_columns(column: str) -> tuple[str, str]:
+    """Names of the lower and upper interval bounds of a risk column.
+
+    ``predict_risk(..., interval=0.9)`` puts them right after the risk column they
+    belong to.
+
+    Examples
+    --------
+    >>> interval_columns("risk_365d"), interval_columns("risk")
+    (('risk_365d_lo', 'risk_365d_hi'), ('risk_lo', 'risk_hi'))
+    """
+    return f"{column}_lo", f"{column}_hi"
 
 
 @dataclass(frozen=True)

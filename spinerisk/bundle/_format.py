@@ -71,6 +71,10 @@ TRUSTED_TYPES: frozenset[str] = frozenset(
 _MANIFEST = "manifest.json"
 #: Member holding a bound gate model: the bytes of a whole bundle, checked the same way.
 GATE_MEMBER = "gate.srb"
+#: Members of the bootstrap refits behind per-patient intervals (nested bundles,
+#: ``RiskModel.fit_intervals``): ``intervals/0.srb``, ``intervals/1.srb``, ...
+INTERVAL_MEMBER = "intervals/{}.srb"
+INTERVAL_MEMBER_RE = re.compile(r"^intervals/(0|[1-9][0-9]{0,2})\.srb$")
 _PLACEHOLDER = "spinerisk-bundle:"
 _PLACEHOLDER_RE = re.compile(r"^spinerisk-bundle:(booster|frame|schema):(\d+)$")
 #: Placeholder of the model's schema inside its fitted parts.
@@ -79,7 +83,7 @@ SCHEMA_PLACEHOLDER = "spinerisk-bundle:schema:0"
 #: Largest bundle file (compressed), read once into memory.
 MAX_FILE_BYTES = 256 << 20
 #: Largest number of members (a bundle has a manifest, two skops parts, a few boosters
-#: and tables, a nested gate bundle and a signature).
+#: and tables, a nested gate bundle, up to 200 nested interval bundles and a signature).
 MAX_MEMBERS = 256
 #: Largest central directory of the zip (bounds the work of listing the members).
 MAX_DIRECTORY_BYTES = 1 << 20
@@ -118,6 +122,9 @@ _FITTED = (
     "gate_threshold_",
     "gate_warning_",
     "gate_red_flags_",
+    # spinerisk.models._interval: bootstrap refits (nested bundles) and their settings
+    "interval_models_",
+    "interval_info_",
     "sample_size_",  # fit-time sample-size check (not stored: recomputed at the next fit)
 )
 _PARAMS: tuple[str, ...] = ("endpoint", "backend", "schema", "horizons", "cv", "spline_knots")

@@ -11,7 +11,8 @@ Order of the checks (each refuses with :class:`ArtifactError`):
 5. every skops member creates only :data:`TRUSTED_TYPES` (its own zip bounded first);
 6. the manifest against itself: parameters, endpoint, backend, horizons, ranges,
    training reference, gate settings (:mod:`spinerisk.bundle._checks`);
-7. a nested gate bundle, through steps 2-6;
+7. a nested gate bundle and nested bootstrap-refit bundles, through steps 2-6 (a
+   refit must be a model of the same endpoint, schema and horizons);
 8. only then are objects built; each part is checked to be the fitted object of its
    backend, to agree with the manifest, and to predict for a probe record.
 """
@@ -39,6 +40,8 @@ from spinerisk.bundle._format import (
     _VERSIONED,
     BUNDLE_FORMAT,
     GATE_MEMBER,
+    INTERVAL_MEMBER,
+    INTERVAL_MEMBER_RE,
     MAX_MANIFEST_BYTES,
     READABLE_FORMAT_VERSIONS,
     SCHEMA_PLACEHOLDER,
@@ -137,7 +140,8 @@ def load_bundle(
     -------
     RiskModel
         Fitted, with its schema, endpoint, training ranges and reference (and a bound
-        gate model with its settings, when it was saved with one).
+        gate model with its settings, and its bootstrap refits for risk intervals,
+        when it was saved with them).
 
     Raises
     ------
@@ -186,6 +190,7 @@ class _Checked:
     members: dict[str, bytes]
     state: dict[str, Any]
     gate: _Checked | None
+    intervals: list[_Checked] | None = None
 
 
 def _read_checked(
@@ -232,10 +237,14 @@ def _read_checked(
         referenced = [p for p in manifest["parts"].values() if p is not None]
         referenced += manifest["boosters"] + manifest["frames"]
         referenced += [] if gate is None else [gate["member"]]
+        intervals = manifest.get("intervals")
+        nested_names = [] if intervals is None else list(intervals["members"])
+        referenced += nested_names
         if sorted(referenced) != sorted(listed):
             raise ArtifactError(f"{label}: the manifest's parts do not match its members.")
         for name in referenced:
             kind = "gate" if gate is not None and name == gate["member"] else name
+            kind = "gate" if name in nested_names else kind
             if not (kind == "gate" or name.endswith((".skops", ".json"))):
                 raise ArtifactError(f"{label}: member {name!r} has an unknown kind.")
         members = {name: archive.read(name) for name in referenced}
@@ -262,7 +271,32 @@ def _read_checked(
         gate_label = f"{label} (gate {gate['member']})"
         checked_gate = _read_checked(members[gate["member"]], gate_label, inner, nested=True)
         check_gate_settings(gate, state, checked_gate.state, label)
-    return _Checked(label, manifest, members, state, checked_gate)
+    checked_intervals = None
+    if intervals is not None:
+        if nested:
+            raise ArtifactError(f"{label}: a nested bundle holds bootstrap refits of its own.")
+        inner = _archive.Trust(key_envs=trust.key_envs)
+        checked_intervals = []
+        for name in intervals["members"]:
+            refit = _read_checked(members[name], f"{label} (refit {name})", inner, nested=True)
+            _check_refit(refit.state, state, f"{label} (refit {name})")
+            checked_intervals.append(refit)
+    return _Checked(label, manifest, members, state, checked_gate, checked_intervals)
+
+
+def _check_refit(refit: dict[str, Any], state: dict[str, Any], label: str) -> None:
+    """A bootstrap refit predicts the model's endpoint, on its schema and horizons."""
+    same = (
+        refit["endpoint_"] == state["endpoint_"]
+        and refit["schema_"] == state["schema_"]
+        and refit["horizons_"] == state["horizons_"]
+        and refit["params"] == state["params"]
+    )
+    if not same:
+        raise ArtifactError(
+            f"{label}: the refit is not a model of the same endpoint, schema, horizons "
+            "and parameters as the bundle's model."
+        )
 
 
 def _build(checked: _Checked) -> Any:
@@ -324,6 +358,10 @@ def _build(checked: _Checked) -> Any:
         model.gate_threshold_ = float(settings["threshold"])
         model.gate_warning_ = float(settings["warning"])
         model.gate_red_flags_ = settings["red_flags"]
+    if checked.intervals is not None:
+        settings = manifest["intervals"]
+        model.interval_models_ = [_build(refit) for refit in checked.intervals]
+        model.interval_info_ = {k: v for k, v in settings.items() if k != "members"}
     return model
 
 
@@ -375,6 +413,30 @@ def _check_manifest(manifest: Any, path: str) -> None:
         or manifest["format_version"] < 4
     ):
         raise ArtifactError(f"{path}: manifest gate is malformed.")
+    if "intervals" in manifest:
+        _check_intervals_manifest(manifest["intervals"], manifest["format_version"], path)
+
+
+def _check_intervals_manifest(intervals: Any, version: Any, path: str) -> None:
+    """``manifest["intervals"]``: the refits' members and settings, well formed."""
+    from spinerisk.models._interval import INTERVAL_METHODS, MAX_RESAMPLES
+
+    keys = {"members", "n_resamples", "n_fitted", "random_state", "method"}
+    ok = isinstance(intervals, dict) and set(intervals) == keys and version >= 4
+    if ok:
+        members = intervals["members"]
+        counts = [intervals[k] for k in ("n_resamples", "n_fitted", "random_state")]
+        ok = (
+            isinstance(members, list)
+            and all(isinstance(c, int) and not isinstance(c, bool) for c in counts)
+            and members == [INTERVAL_MEMBER.format(i) for i in range(len(members))]
+            and all(INTERVAL_MEMBER_RE.match(m) for m in members)
+            and intervals["n_fitted"] == len(members)
+            and 2 <= len(members) <= intervals["n_resamples"] <= MAX_RESAMPLES
+            and intervals["method"] in INTERVAL_METHODS
+        )
+    if not ok:
+        raise ArtifactError(f"{path}: manifest intervals are malformed.")
 
 
 def _warn_versions(manifest: dict[str, Any]) -> None:

@@ -28,6 +28,7 @@ from spinerisk.bundle._format import (
     BUNDLE_FORMAT,
     BUNDLE_FORMAT_VERSION,
     GATE_MEMBER,
+    INTERVAL_MEMBER,
     SCHEMA_PLACEHOLDER,
     _check_trusted,
     _dist_version,
@@ -89,7 +90,9 @@ def save_bundle(
     ``gate_threshold_``, ``gate_warning_`` and ``gate_red_flags_``) stores the gate as a
     nested bundle (member ``gate.srb``, hashed in the manifest like every member) and
     the three settings in the manifest; :func:`load_bundle` checks the nested bundle
-    the same way and restores all four attributes.
+    the same way and restores all four attributes. A model with bootstrap refits
+    (``RiskModel.fit_intervals``) stores each refit as a nested bundle (members
+    ``intervals/<i>.srb``) and ``interval_info_`` as ``manifest["intervals"]``.
 
     See Also
     --------
@@ -203,8 +206,13 @@ def _bundle_bytes(
     gate = _gate(model, key, nested)
     if gate is not None:
         members[GATE_MEMBER] = gate.pop("bytes")
+    intervals = _intervals(model, key, nested)
+    if intervals is not None:
+        members.update(intervals.pop("bytes"))
     manifest = _manifest(model, parts, boosters, frames, training_data, schema_data)
     manifest["gate"] = gate
+    if intervals is not None:  # absent, not null, without refits: older readers agree
+        manifest["intervals"] = intervals
     manifest["members"] = {n: hashlib.sha256(b).hexdigest() for n, b in sorted(members.items())}
     payload = _dumps_json(manifest)
 
@@ -215,7 +223,8 @@ def _bundle_bytes(
             zf.writestr(SIGNATURE, signature(payload, key))
         for name, data in sorted(members.items()):
             # a nested bundle is compressed already
-            method = zipfile.ZIP_STORED if name == GATE_MEMBER else zipfile.ZIP_DEFLATED
+            nested_bundle = name == GATE_MEMBER or name.endswith(".srb")
+            method = zipfile.ZIP_STORED if nested_bundle else zipfile.ZIP_DEFLATED
             zf.writestr(name, data, compress_type=method)
     return buffer.getvalue()
 
@@ -252,6 +261,40 @@ def _gate(model: Any, key: bytes | None, nested: bool) -> dict[str, Any] | None:
         "red_flags": red_flags,
         "bytes": _bundle_bytes(gate, None, key, nested=True),
     }
+
+
+def _intervals(model: Any, key: bytes | None, nested: bool) -> dict[str, Any] | None:
+    """The bootstrap refits as nested bundles plus their settings; None without them."""
+    from spinerisk.models._interval import INTERVAL_METHODS, MAX_RESAMPLES
+
+    models = getattr(model, "interval_models_", None)
+    if models is None:
+        return None
+    if nested:
+        raise ArtifactError("A bootstrap refit holds refits of its own; it cannot be saved.")
+    info = getattr(model, "interval_info_", None)
+    if not isinstance(models, list) or not isinstance(info, dict):
+        raise ArtifactError(
+            "The model's interval_models_ or interval_info_ is malformed; call fit_intervals again."
+        )
+    settings = {k: info.get(k) for k in ("n_resamples", "n_fitted", "random_state", "method")}
+    counts = (settings["n_resamples"], settings["n_fitted"], settings["random_state"])
+    if (
+        not all(isinstance(v, int) and not isinstance(v, bool) for v in counts)
+        or settings["n_fitted"] != len(models)
+        or not 2 <= len(models) <= settings["n_resamples"] <= MAX_RESAMPLES
+        or settings["method"] not in INTERVAL_METHODS
+    ):
+        raise ArtifactError(
+            f"The model's interval settings {settings} do not match its "
+            f"{len(models)} refits; call fit_intervals again."
+        )
+    blobs: dict[str, bytes] = {}
+    for i, refit in enumerate(models):
+        if refit is model or getattr(refit, "gate_", None) is not None:
+            raise ArtifactError("A bootstrap refit must be a plain fitted RiskModel.")
+        blobs[INTERVAL_MEMBER.format(i)] = _bundle_bytes(refit, None, key, nested=True)
+    return {**settings, "members": list(blobs), "bytes": blobs}
 
 
 def _is_schema(value: Any) -> bool:

@@ -131,6 +131,17 @@ _TEMPLATE = """<!DOCTYPE html>
 {% else %}<p class="note">No comparators were declared or requested.</p>{% endif %}
 </section>
 
+{% if instability_table %}<section id="instability">
+<h2>Prediction instability</h2>
+<p>{{ instability_line }}</p>
+{% for fig in instability_figures %}
+<img alt="{{ fig.alt }}"
+ src="data:image/png;base64,{{ fig.data }}">
+{% endfor %}
+{{ table(instability_table) }}
+</section>
+{% endif %}
+
 <section id="subgroups">
 <h2>Subgroups</h2>
 <p>{{ subgroup_line }}</p>
@@ -293,6 +304,29 @@ def _comparator_figures(report: EvaluationReport) -> list[dict[str, str]]:
             fig.suptitle("SYNTHETIC DATA", color="#b00020", fontsize=10)
         out.append({"alt": f"Decision curves of the model and {name}", "data": _png(fig)})
     return out
+
+
+def _instability_figure(report: EvaluationReport) -> dict[str, str] | None:
+    """Each patient's risk from the bootstrap refits against the model's risk, one panel
+    per horizon, with the mean absolute difference in the title."""
+    if report.instability is None:
+        return None
+    points = report.instability["points"]
+    summary = report.instability["summary"]
+    fig, axes = _figure(len(summary))
+    for ax, row in zip(axes, summary.itertuples(index=False), strict=True):
+        pts = points[points["horizon"] == row.horizon]
+        ax.scatter(pts["risk"], pts["refit_risk"], s=3, alpha=0.15, color="#1f4e79", lw=0)
+        top = float(max(pts["risk"].max(), pts["refit_risk"].max(), 0.05))
+        ax.plot([0, top], [0, top], ls="--", color="grey", lw=1)
+        label = horizon_label(row.horizon, _unit(report))
+        ax.set_title(
+            (f"{label}: " if label else "") + f"mean |difference| {row.mean_abs_difference:.3f}",
+            fontsize=9,
+        )
+        ax.set_xlabel("risk from the model")
+        ax.set_ylabel("risk from bootstrap refits")
+    return {"alt": "Prediction instability plot", "data": _png(fig)}
 
 
 def _importance_figure(importance: pd.Series) -> dict[str, str]:
@@ -543,6 +577,21 @@ def render_html(report: EvaluationReport) -> str:
             f"{s.get('min_subgroup_events')} events or non-events are listed but not scored."
         ),
         "subgroups": sub_table,
+        "instability_line": ""
+        if report.instability is None
+        else (
+            f"Each patient's risk from {report.instability['n_models']} models refitted on "
+            "bootstrap resamples of the development data (the whole modelling procedure), "
+            "against the model's risk, for "
+            f"{report.instability['n_records']} patients (Riley and Collins, Biom J 2023). "
+            "Points far from the diagonal are patients whose risk depends on the particular "
+            "development sample; the table gives the mean absolute difference over patients "
+            "and refits, and its spread over patients."
+        ),
+        "instability_figures": [f for f in [_instability_figure(report)] if f],
+        "instability_table": _Table(report.instability_table())
+        if report.instability is not None
+        else None,
         "sample_size_lines": ss_lines,
         "sample_size_table": ss_table,
         "explanation_note": expl_note,

@@ -91,6 +91,16 @@ def _comparators_json(comparison: dict[str, Any], unit: str = "days") -> dict[st
     }
 
 
+def _instability_json(instability: dict[str, Any]) -> dict[str, Any]:
+    """The instability summary and per-patient table (the plot's points are left out)."""
+    return {
+        "n_models": instability["n_models"],
+        "n_records": instability["n_records"],
+        "summary": _records(instability["summary"]),
+        "patients": _records(instability["patients"]),
+    }
+
+
 def _md_table(frame: pd.DataFrame) -> str:
     cols = [str(c) for c in frame.columns]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
@@ -155,6 +165,11 @@ class EvaluationReport:
         bootstrap CIs), ``info`` (what each comparator is and how it was handled),
         ``recalibration`` (intercept and slope of each recalibrated score),
         ``decision_curves`` and ``nb_thresholds``. None when there were none.
+    instability : dict or None
+        Prediction instability (:func:`spinerisk.evaluation._instability.prediction_instability`):
+        each patient's risk from bootstrap refits of the model against the model's
+        risk, with the mean absolute difference per horizon (Riley and Collins 2023).
+        None when the model has no bootstrap refits.
 
     Examples
     --------
@@ -194,6 +209,7 @@ class EvaluationReport:
     explanations: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
     comparators: dict[str, Any] | None = None
+    instability: dict[str, Any] | None = None
 
     def to_frame(self) -> pd.DataFrame:
         """Tidy metrics table.
@@ -262,8 +278,37 @@ class EvaluationReport:
             "comparators": None
             if self.comparators is None
             else _comparators_json(self.comparators, self._unit),
+            "instability": None
+            if self.instability is None
+            else _instability_json(self.instability),
         }
         return out
+
+    def instability_table(self) -> pd.DataFrame:
+        """Prediction instability per horizon, formatted for display.
+
+        Returns
+        -------
+        DataFrame
+            Columns ``horizon, mean absolute difference, median patient, 90th percentile
+            patient, largest`` (differences in risk between the bootstrap refits and
+            the model, over patients and refits); empty without refits.
+        """
+        columns = ["horizon", "mean absolute difference", "median patient"]
+        columns += ["90th percentile patient", "largest"]
+        if self.instability is None:
+            return pd.DataFrame(columns=columns)
+        t = self.instability["summary"]
+        return pd.DataFrame(
+            {
+                "horizon": [horizon_label(h, self._unit) or "-" for h in t["horizon"]],
+                "mean absolute difference": [_fmt(v) for v in t["mean_abs_difference"]],
+                "median patient": [_fmt(v) for v in t["median_patient_mad"]],
+                "90th percentile patient": [_fmt(v) for v in t["p90_patient_mad"]],
+                "largest": [_fmt(v) for v in t["max_abs_difference"]],
+            },
+            columns=columns,
+        )
 
     def comparator_table(self) -> pd.DataFrame:
         """The model against each comparator, formatted for display.
@@ -371,6 +416,13 @@ class EvaluationReport:
                 + "\n\n"
                 + _md_table(self.comparator_table())
                 + "\n"
+            )
+        if self.instability is not None:
+            parts.append(
+                "## Prediction instability\n\n"
+                f"Risks of {self.instability['n_models']} bootstrap refits of the model "
+                f"against its own risks, for {self.instability['n_records']} patients "
+                "(Riley and Collins 2023).\n\n" + _md_table(self.instability_table()) + "\n"
             )
         if self.subgroups is not None and len(self.subgroups):
             parts.append("## Subgroups\n\n" + _md_table(self.subgroups) + "\n")

@@ -47,6 +47,12 @@ class Explanation:
         Days at which ``risk`` is given.
     risk : Series
         The model's risk (probability) at ``horizon``, as ``predict_risk`` returns it.
+    risk_interval : DataFrame or None
+        Columns ``lo`` and ``hi``, indexed like ``risk``: the per-patient interval of
+        the risk (``RiskModel.fit_intervals``), at coverage ``interval``; None when the
+        model has no bootstrap refits.
+    interval : float or None
+        Coverage of ``risk_interval`` (0.9 for 90%), or None.
     base_risk : float
         Risk of the reference (a record sitting at ``base_value``; for competing risks,
         with every cause-specific model at its reference).
@@ -122,6 +128,8 @@ class Explanation:
         units: dict[str, str],
         synthetic: bool = False,
         descriptions: dict[str, str] | None = None,
+        risk_interval: pd.DataFrame | None = None,
+        interval: float | None = None,
     ) -> None:
         self.contributions = contributions
         self.feature_contributions = feature_contributions
@@ -141,6 +149,8 @@ class Explanation:
         self.units = dict(units)
         self.synthetic = synthetic
         self.descriptions = dict(descriptions or {})
+        self.risk_interval = risk_interval
+        self.interval = interval
 
     def __repr__(self) -> str:
         return (
@@ -218,10 +228,12 @@ class Explanation:
         Returns
         -------
         Series of str
-            Indexed by record id, e.g. ``"Nonunion risk 41% (reference risk 16%).
+            Indexed by record id, e.g. ``"Nonunion risk 41% (90% interval 33-50%)
+            (reference risk 16%).
             Raises it: T2 confined high signal (+14 points), level T12
             (thoracolumbar junction) (+8). Lowers it: age 66 years (-3)."``, with a
-            non-causal warning when a treatment field is mentioned.
+            non-causal warning when a treatment field is mentioned. The interval is
+            shown when the model has bootstrap refits (``fit_intervals``).
         """
         what = self.endpoint.replace("_", " ").capitalize()
         horizon = _text.horizon_words(self.horizon)
@@ -234,10 +246,12 @@ class Explanation:
             row = self.values.iloc[i]
             ups = [self._phrase(f, row.get(f), p) for f, p in drivers.items() if p > 0]
             downs = [self._phrase(f, row.get(f), p) for f, p in drivers.items() if p < 0]
-            text = (
-                f"{head} {100 * self.risk.iloc[i]:.0f}% "
-                f"(reference risk {100 * self.base_risk:.0f}%)."
+            shown = _text.risk_with_interval(
+                self.risk.iloc[i],
+                None if self.risk_interval is None else self.risk_interval.iloc[i],
+                self.interval,
             )
+            text = f"{head} {shown} (reference risk {100 * self.base_risk:.0f}%)."
             if ups:
                 text += " Raises it: " + ", ".join(ups) + "."
             if downs:
@@ -260,7 +274,8 @@ class Explanation:
         -------
         DataFrame
             Columns: record id, ``field``, ``label``, ``value``, ``contribution``
-            (margin), ``risk_points``, ``risk``, ``base_risk``, ``scale``, ``horizon_days``.
+            (margin), ``risk_points``, ``risk``, ``base_risk``, ``scale``, ``horizon_days``;
+            with an interval, also ``risk_lo`` and ``risk_hi`` after ``risk``.
         """
         idx_name = self.contributions.index.name or "record_id"
         contrib = self.contributions.stack().rename("contribution")
@@ -272,6 +287,9 @@ class Explanation:
         frame = frame.reset_index()
         frame.insert(2, "label", frame["field"].map(lambda f: self.labels.get(f, f)))
         frame["risk"] = frame[idx_name].map(self.risk)
+        if self.risk_interval is not None:
+            frame["risk_lo"] = frame[idx_name].map(self.risk_interval["lo"])
+            frame["risk_hi"] = frame[idx_name].map(self.risk_interval["hi"])
         frame["base_risk"] = self.base_risk
         frame["scale"] = self.scale
         frame["horizon_days"] = self.horizon
@@ -435,7 +453,12 @@ def _check_horizon(model: Any, horizon: Any) -> float:
 
 
 def explain(
-    model: Any, records: Any, horizon: float | None = None, *, background: Any = None
+    model: Any,
+    records: Any,
+    horizon: float | None = None,
+    *,
+    background: Any = None,
+    interval: float | None = None,
 ) -> Explanation:
     """Explain a fitted model's risks record by record, in clinical fields.
 
@@ -453,6 +476,10 @@ def explain(
         distribution stored in the trees): records whose mean design matrix is the
         reference point. None uses the training mean, rebuilt exactly from the model's
         training summary ``reference_`` (or a stored ``design_mean_``).
+    interval : float or None, default=None
+        Coverage of the risk's interval, in (0, 1). None: 0.9 when the model has
+        bootstrap refits (``RiskModel.fit_intervals``), no interval otherwise. A value
+        given for a model without refits is refused.
 
     Returns
     -------
@@ -502,6 +529,7 @@ def explain(
         parts = _compute.survival(model, checked, h, bg)
 
     ids = pd.Index(checked[model.id_field_].astype(object).to_numpy(), name=model.id_field_)
+    level, risk_interval = _risk_interval(model, checked, h, parts.risk, interval, ids)
     features = parts.features.set_axis(ids, axis=0)
     contributions = _compute.group_by_field(features, model.schema_)
     points = (100.0 * parts.points).set_axis(ids, axis=0)
@@ -546,4 +574,27 @@ def explain(
         synthetic=bool(getattr(records, "attrs", {}).get("synthetic", False))
         or bool(trained_on_synthetic(model)),
         descriptions={f: schema[f].description for f in contributions.columns if f in schema},
+        risk_interval=risk_interval,
+        interval=level,
     )
+
+
+#: Coverage of the interval an explanation shows when none is asked for.
+DEFAULT_INTERVAL = 0.9
+
+
+def _risk_interval(
+    model: Any, checked: pd.DataFrame, horizon: float, risk: Any, interval: Any, ids: pd.Index
+) -> tuple[float | None, pd.DataFrame | None]:
+    """The interval level and the ``lo``/``hi`` frame of the explained risks, or Nones."""
+    from spinerisk.models._interval import bootstrap_risks, interval_bounds
+
+    if interval is None:
+        if not getattr(model, "interval_models_", None):
+            return None, None
+        interval = DEFAULT_INTERVAL
+    level = model._interval_level(interval)
+    risk = np.asarray(risk, dtype=float).reshape(-1, 1)
+    boot = bootstrap_risks(model.interval_models_, checked, (horizon,))
+    lo, hi = interval_bounds(risk, boot, level, model.interval_info_.get("method", "basic"))
+    return level, pd.DataFrame({"lo": lo[:, 0], "hi": hi[:, 0]}, index=ids)

@@ -128,3 +128,15 @@ def points_text(points: float) -> str:
     if abs(pts) >= 10:
         return f"{pts:+.0f}"
     return f"{pts:+.1f}"
+
+
+def risk_with_interval(risk: float, bounds: Any = None, level: float | None = None) -> str:
+    """A risk in whole percent, with its interval when given: ``"41%"``,
+    ``"41% (90% interval 33-50%)"``."""
+    text = f"{100 * float(risk):.0f}%"
+    if bounds is None or level is None:
+        return text
+    lo, hi = float(bounds["lo"]), float(bounds["hi"])
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return text
+    return f"{text} ({100 * level:g}% interval {100 * lo:.0f}-{100 * hi:.0f}%)"

@@ -121,6 +121,13 @@ default="auto"
         (:func:`spinerisk.monitor.build_reference`; plain JSON, saved in the bundle).
     n_train_, n_excluded_ : int
         Records used, and records excluded (outcome not observed or not eligible).
+    interval_models_ : list of RiskModel
+        Only after :meth:`fit_intervals`: the models refitted on bootstrap resamples
+        of the training records, from which ``predict_risk(..., interval=...)`` takes
+        its intervals (saved in the bundle).
+    interval_info_ : dict
+        Only after :meth:`fit_intervals`: ``n_resamples``, ``n_fitted``,
+        ``random_state`` and the interval ``method``.
 
     Examples
     --------
@@ -338,6 +345,8 @@ default="auto"
                     f"horizons {too_far} lie beyond the last observed event "
                     f"({ep.horizon_label(max_time)}); the model cannot estimate risk there."
                 )
+        for stale in ("interval_models_", "interval_info_"):  # refits of an earlier fit
+            self.__dict__.pop(stale, None)
         self.endpoint_ = ep
         self.schema_ = schema
         self.backend_ = chosen
@@ -459,6 +468,67 @@ default="auto"
     def _ranges(self, data: pd.DataFrame, ep: Endpoint) -> dict[str, Any]:
         return training_ranges(data, ep, self._schema())
 
+    def fit_intervals(
+        self,
+        cohort: pd.DataFrame,
+        *,
+        n_resamples: int = 50,
+        random_state: int = 0,
+        n_jobs: int | None = None,
+    ) -> RiskModel:
+        """Refit the model on bootstrap resamples of its training records, for
+        per-patient risk intervals and the prediction-instability plot.
+
+        Each of ``n_resamples`` resamples draws as many eligible training records as
+        the model was fitted on, with replacement (all drawn up front from
+        ``random_state``); a clone of the model (same parameters, so the same backend
+        choice procedure) is fitted on each. ``predict_risk(records, interval=0.9)``
+        then adds a 90% interval per risk column: the basic bootstrap interval on the
+        log-odds scale (see :mod:`spinerisk.models._interval` and the intervals guide
+        for why, with the coverage measured per backend).
+
+        Parameters
+        ----------
+        cohort : DataFrame
+            The cohort the model was fitted on.
+        n_resamples : int, default=50
+            Bootstrap refits (2 to 200); the fit takes about this many times as long
+            as the model's own fit. 50 gives stable 90% intervals; 200 is the usual
+            choice for the instability plot.
+        random_state : int, default=0
+            Seed of the resamples; the same seed gives the same intervals.
+        n_jobs : int or None, default=None
+            joblib workers for the refits (None: 1); results do not depend on it.
+
+        Returns
+        -------
+        self : RiskModel
+            With ``interval_models_`` and ``interval_info_``.
+
+        Raises
+        ------
+        ValueError
+            If ``cohort`` is not the training cohort (another number of eligible
+            records), ``n_resamples`` is out of range, or fewer than 2 resamples can be
+            fitted.
+
+        Notes
+        -----
+        The interval describes how much the model's risk for this patient would move
+        if the model were developed again on another sample of the same size (the
+        uncertainty of the estimate). It is not the range of the patient's outcome,
+        and it does not cover errors of the model's form or of the data.
+        """
+        from spinerisk.models._interval import fit_interval_models
+
+        check_is_fitted(self, "estimator_")
+        models, info = fit_interval_models(
+            self, cohort, n_resamples=n_resamples, random_state=random_state, n_jobs=n_jobs
+        )
+        self.interval_models_ = models
+        self.interval_info_ = info
+        return self
+
     def save(self, path: Any, *, sign_key_env: str | None = None) -> Any:
         """Save the fitted model as one safe bundle file (see :func:`spinerisk.load`).
 
@@ -480,7 +550,14 @@ default="auto"
         return save_bundle(self, path, sign_key_env=sign_key_env)
 
     # -- predict --------------------------------------------------------------------------
-    def explain(self, records: Any, horizon: float | None = None, *, background: Any = None) -> Any:
+    def explain(
+        self,
+        records: Any,
+        horizon: float | None = None,
+        *,
+        background: Any = None,
+        interval: float | None = None,
+    ) -> Any:
         """Per-record contributions of each clinical field to the predicted risk.
 
         Exact attributions on the model's margin (tree SHAP from the boosters' own
@@ -498,6 +575,9 @@ default="auto"
         background : DataFrame or None, default=None
             Linear models only: records whose mean is the reference point; None uses
             the training mean.
+        interval : float or None, default=None
+            Coverage of the risk's interval; None: 0.9 when the model has bootstrap
+            refits (:meth:`fit_intervals`), no interval otherwise.
 
         Returns
         -------
@@ -505,7 +585,7 @@ default="auto"
         """
         from spinerisk.explain import explain
 
-        return explain(self, records, horizon, background=background)
+        return explain(self, records, horizon, background=background, interval=interval)
 
     def _risk_values(self, checked: pd.DataFrame, horizons: Any, *, timer: Any = None) -> Any:
         """Risk matrix (records x horizons) for validated records; the one prediction step
@@ -617,7 +697,9 @@ default="auto"
 
         return input_warnings(self, records)
 
-    def predict_risk(self, records: Any, horizons: Any = None) -> pd.DataFrame:
+    def predict_risk(
+        self, records: Any, horizons: Any = None, interval: float | None = None
+    ) -> pd.DataFrame:
         """Risk per record at each horizon, with warnings for unusual inputs.
 
         Parameters
@@ -629,6 +711,9 @@ default="auto"
             Days (whatever the unit of the endpoint's data: ``model.endpoint_.to_days``
             converts); None means the horizons the model was fitted for. Binary
             endpoints predict at their single fixed horizon only.
+        interval : float or None, default=None
+            Coverage of a per-patient interval around each risk, in (0, 1) (0.9 for
+            90%); needs :meth:`fit_intervals` first. None: no interval.
 
         Returns
         -------
@@ -642,11 +727,20 @@ default="auto"
             (missing, although fewer than 1% of training records lacked it); empty when
             none. Records given as dicts go through a compiled single-record path
             (:class:`spinerisk.fastpath.FastPredictor`) with identical results.
+            With ``interval``, each risk column ``c`` is followed by ``c_lo`` and
+            ``c_hi`` (:func:`spinerisk.endpoints.interval_columns`).
+
+        Raises
+        ------
+        ValueError
+            If ``interval`` is not in (0, 1), or is given to a model without
+            :meth:`fit_intervals`.
         """
         from spinerisk.schema._validate import validate
 
         check_is_fitted(self, "estimator_")
-        if _is_record_list(records):
+        level = None if interval is None else self._interval_level(interval)
+        if level is None and _is_record_list(records):
             fast = self._fast_predictor()
             if fast is not None:
                 return fast.predict_risk(records, horizons, as_frame=True)
@@ -657,6 +751,8 @@ default="auto"
         columns = [ep.risk_column(h) for h in horizons]
         out = pd.DataFrame(values, columns=columns, index=checked[self.id_field_].to_numpy())
         out.index.name = self.id_field_
+        if level is not None:
+            out = self._with_intervals(out, checked, horizons, level)
         out["warnings"] = self._warnings(checked).to_numpy()
         from spinerisk.models._gate import apply_gate  # status, p_malignant, status_reason
 
@@ -671,6 +767,37 @@ default="auto"
                 stacklevel=2,
             )
         return out
+
+    def _interval_level(self, interval: Any) -> float:
+        """``interval`` checked, for a model with bootstrap refits."""
+        from spinerisk.models._interval import check_interval
+
+        level = check_interval(interval)
+        if not getattr(self, "interval_models_", None):
+            raise ValueError(
+                f"interval={interval!r} needs bootstrap refits of the model: call "
+                "model.fit_intervals(training_cohort) first (or predict without interval)."
+            )
+        return level
+
+    def _with_intervals(
+        self, out: pd.DataFrame, checked: pd.DataFrame, horizons: Any, level: float
+    ) -> pd.DataFrame:
+        """``out`` with ``c_lo`` and ``c_hi`` after each risk column ``c``."""
+        from spinerisk.endpoints import interval_columns
+        from spinerisk.models._interval import bootstrap_risks, interval_bounds
+
+        risk_cols = list(out.columns)
+        boot = bootstrap_risks(self.interval_models_, checked, horizons)
+        method = self.interval_info_.get("method", "basic")
+        lo, hi = interval_bounds(out.to_numpy(dtype=float), boot, level, method)
+        parts: dict[str, Any] = {}
+        for j, col in enumerate(risk_cols):
+            lo_col, hi_col = interval_columns(col)
+            parts[col] = out[col]
+            parts[lo_col] = lo[:, j]
+            parts[hi_col] = hi[:, j]
+        return pd.DataFrame(parts, index=out.index)
 
 
 def risk_column(horizon: float) -> str:
