@@ -6,7 +6,8 @@ quicker look). For each booster library (XGBoost, LightGBM) it fits a nonunion
 then explains ``--n`` (default 100,000) synthetic patients:
 
 * ``native``: the boosters' own exact tree SHAP (XGBoost ``pred_contribs``, LightGBM
-  ``pred_contrib``) on each calibrated fold's booster;
+  ``pred_contrib``) on each calibrated fold's booster, with the thread count the booster
+  was fitted with (one) and on every core;
 * ``shap``: ``shap.TreeExplainer(booster).shap_values(X)`` on the same boosters and the
   same feature matrices, in the same run;
 
@@ -17,8 +18,14 @@ background data) to these same native routines, so the values agree exactly and 
 ratios measure shap's overhead; shap's own C++ Tree SHAP refuses these boosters because
 their trees split on categories (see ``NOTE``). It also times the
 whole :func:`spinerisk.explain.explain` call (validation, feature pipelines, grouping into
-clinical fields, risks and percentage points). Boosters keep the thread count they were
-fitted with (one), so both routes run on one thread. Results go to
+clinical fields, risks and percentage points), which runs the native routines on every
+core (issue 18, point 5: at least as fast as the native routines). shap runs the boosters
+with the thread count they were fitted with (one).
+
+woodelf (``woodelf-explainer``, a faster exact TreeSHAP candidate) is tried on the same
+fold boosters; it cannot read them (see ``WOODELF_NOTE``), so it is also timed against
+``pred_contribs`` on an XGBoost booster of the same size fitted on the one-hot (numeric)
+design of the same records, to see whether it would be faster if it could. Results go to
 ``benchmarks/results/explain.json``. This script is not part of the test suite.
 """
 
@@ -50,22 +57,104 @@ NOTE = (
 )
 
 
+WOODELF_NOTE = (
+    "woodelf is not used: it reads trees through treelite, which refuses XGBoost models "
+    "that carry a category encoder, and with the encoder removed woodelf refuses trees with "
+    "categorical splits, which every booster here has (XGBoost and LightGBM); the timing "
+    "on a numeric-only booster of the same size shows whether it would be faster."
+)
+
+
+def _woodelf_attempt(booster: Any, X: Any) -> str:
+    """What woodelf says about a fold booster (as fitted, and for XGBoost also without
+    its category encoder)."""
+    import json
+
+    import woodelf
+
+    tries = [("as fitted", booster)]
+    if type(booster).__name__ == "XGBClassifier":
+        import xgboost as xgb
+
+        doc = json.loads(booster.get_booster().save_raw("json"))
+        doc["learner"]["gradient_booster"]["model"].pop("cats", None)
+        tries.append(
+            ("without encoder", xgb.Booster(model_file=bytearray(json.dumps(doc).encode())))
+        )
+    else:
+        tries = [("as fitted", booster.booster_)]
+    said = []
+    for label, model in tries:
+        try:
+            woodelf.WoodelfExplainer(model).shap_values(X.iloc[:50])
+            said.append(f"{label}: ran")
+        except Exception as exc:  # what woodelf or treelite refuses, recorded
+            said.append(f"{label}: {type(exc).__name__}: {str(exc).splitlines()[-1][:160]}")
+    return "; ".join(said)
+
+
+def woodelf_numeric(model: Any, records: Any, n_threads: int) -> dict[str, Any]:
+    """woodelf against pred_contribs on a numeric-only XGBoost booster of the fold
+    boosters' size (fitted on the one-hot design of the same training records)."""
+    import woodelf
+    import xgboost as xgb
+
+    fold = model.estimator_.calibrated_classifiers_[0].estimator
+    clf = fold[-1].estimator_
+    train = sr.validate(sr.make_spine_cohort(3000, seed=0))
+    train = train[model.endpoint_.eligible(train, model.schema_).to_numpy()]
+    y = train["nonunion"].astype(bool).to_numpy()
+    design = sr.make_feature_pipeline().fit(train)
+    Xtr = design.transform(train).astype(float)
+    booster = xgb.XGBClassifier(
+        n_estimators=int(clf.get_booster().num_boosted_rounds()), max_depth=3, n_jobs=1
+    ).fit(Xtr, y)
+    X = design.transform(sr.validate(records)).astype(float)
+    t = time.perf_counter()
+    one = booster.get_booster().predict(xgb.DMatrix(X), pred_contribs=True)
+    one_s = time.perf_counter() - t
+    b = booster.get_booster().copy()
+    b.set_param({"nthread": n_threads})
+    t = time.perf_counter()
+    b.predict(xgb.DMatrix(X, nthread=n_threads), pred_contribs=True)
+    all_s = time.perf_counter() - t
+    t = time.perf_counter()
+    values = np.asarray(woodelf.WoodelfExplainer(booster).shap_values(X))
+    wood_s = time.perf_counter() - t
+    return {
+        "n_explained": len(X),
+        "n_features": int(X.shape[1]),
+        "trees": int(booster.get_booster().num_boosted_rounds()),
+        "native_one_thread_seconds": round(one_s, 3),
+        "native_all_cores_seconds": round(all_s, 3),
+        "woodelf_seconds": round(wood_s, 3),
+        "ratio_woodelf_over_native_all_cores": round(wood_s / all_s, 2),
+        "max_abs_difference": float(np.abs(values - one[:, :-1]).max()),
+    }
+
+
 def _shap_values(booster: Any, X: Any) -> np.ndarray:
     import shap
 
     return _positive(shap.TreeExplainer(booster).shap_values(X))
 
 
-def _native(booster: Any, X: Any) -> np.ndarray:
-    """The booster's own exact tree SHAP (what :func:`spinerisk.explain.explain` calls)."""
+def _native(booster: Any, X: Any, threads: int | None = None) -> np.ndarray:
+    """The booster's own exact tree SHAP, with the booster's thread count (None) or on
+    ``threads`` cores (what :func:`spinerisk.explain.explain` does)."""
     if type(booster).__name__ == "XGBClassifier":
         import xgboost as xgb
 
-        raw = booster.get_booster().predict(
-            xgb.DMatrix(X, enable_categorical=True), pred_contribs=True
+        b = booster.get_booster()
+        if threads:
+            b = b.copy()
+            b.set_param({"nthread": threads})
+        raw = b.predict(
+            xgb.DMatrix(X, enable_categorical=True, nthread=threads), pred_contribs=True
         )
     else:
-        raw = booster.booster_.predict(X, pred_contrib=True)
+        kw = {"num_threads": threads} if threads else {}
+        raw = booster.booster_.predict(X, pred_contrib=True, **kw)
     return np.asarray(raw)[:, :-1]
 
 
@@ -85,12 +174,19 @@ def bench(backend: str, n_train: int, records: Any, seed: int) -> dict[str, Any]
     checked = sr.validate(records)
     folds = [cc.estimator for cc in model.estimator_.calibrated_classifiers_]
     matrices = [fold[:-1].transform(checked) for fold in folds]
-    native_s = shap_s = call_s = 0.0
+    from spinerisk.explain._native import n_threads
+
+    cores = n_threads()
+    native_s = native_all_s = shap_s = call_s = 0.0
     max_diff = 0.0
     for fold, X in zip(folds, matrices, strict=True):
         t = time.perf_counter()
         phi = _native(fold[-1].estimator_, X)
         native_s += time.perf_counter() - t
+        t = time.perf_counter()
+        phi_all = _native(fold[-1].estimator_, X, threads=cores)
+        native_all_s += time.perf_counter() - t
+        max_diff = max(max_diff, float(np.abs(phi - phi_all).max()))
         t = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
@@ -110,6 +206,7 @@ def bench(backend: str, n_train: int, records: Any, seed: int) -> dict[str, Any]
     full_s = time.perf_counter() - t
     additivity = float((ex.contributions.sum(axis=1) + ex.base_value - ex.output).abs().max())
     trees = [int(f[-1].best_n_estimators_) for f in folds]
+    woodelf_said = _woodelf_attempt(folds[0][-1].estimator_, matrices[0])
     return {
         "backend": backend,
         "n_train": n_train,
@@ -118,15 +215,30 @@ def bench(backend: str, n_train: int, records: Any, seed: int) -> dict[str, Any]
         "folds": len(folds),
         "trees_per_fold": trees,
         "fit_seconds": round(fit_s, 2),
+        "cores": cores,
         "native_seconds": round(native_s, 3),
+        "native_all_cores_seconds": round(native_all_s, 3),
         "shap_seconds": round(shap_s, 3),
         "shap_call_seconds": round(call_s, 3),
         "ratio_shap_over_native": round(shap_s / native_s, 2),
         "ratio_shap_call_over_native": round(call_s / native_s, 2),
         "max_abs_difference": max_diff,
         "explain_call_seconds": round(full_s, 2),
+        "ratio_explain_over_native": round(full_s / native_s, 2),
+        "ratio_explain_over_native_all_cores": round(full_s / native_all_s, 2),
         "explain_additivity_error": additivity,
+        "woodelf": woodelf_said,
+        "_model": model,
     }
+
+
+def _uptime() -> str:
+    import subprocess
+
+    try:
+        return subprocess.run(["uptime"], capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):  # pragma: no cover - no uptime binary
+        return "load average: " + ", ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def main() -> None:
@@ -137,20 +249,41 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=RESULTS)
     args = parser.parse_args()
     records = sr.make_spine_cohort(args.n, seed=args.seed + 1)
+    uptime = _uptime()
     rows = [bench(b, args.n_train, records, args.seed) for b in ("xgboost", "lightgbm")]
+    from spinerisk.explain._native import n_threads
+
+    numeric = woodelf_numeric(rows[0].pop("_model"), records, n_threads())
+    rows[1].pop("_model")
     header = (
-        f"{'backend':<9} {'n':>8} {'native s':>9} {'shap_values s':>13} {'ratio':>6} "
-        f"{'shap() s':>9} {'ratio':>6} {'max diff':>9} {'explain() s':>11}"
+        f"{'backend':<9} {'n':>8} {'native s':>9} {'all cores':>9} {'shap_values s':>13} "
+        f"{'ratio':>6} {'shap() s':>9} {'ratio':>6} {'max diff':>9} {'explain() s':>11} "
+        f"{'/native':>8} {'/all':>6}"
     )
     print("SYNTHETIC data; explanation of the nonunion model's fold boosters")
     print(header)
     for r in rows:
         print(
             f"{r['backend']:<9} {r['n_explained']:>8} {r['native_seconds']:>9.2f} "
+            f"{r['native_all_cores_seconds']:>9.2f} "
             f"{r['shap_seconds']:>13.2f} {r['ratio_shap_over_native']:>6.2f} "
             f"{r['shap_call_seconds']:>9.2f} {r['ratio_shap_call_over_native']:>6.2f} "
-            f"{r['max_abs_difference']:>9.1e} {r['explain_call_seconds']:>11.1f}"
+            f"{r['max_abs_difference']:>9.1e} {r['explain_call_seconds']:>11.1f} "
+            f"{r['ratio_explain_over_native']:>8.2f} "
+            f"{r['ratio_explain_over_native_all_cores']:>6.2f}"
         )
+    for r in rows:
+        print(f"woodelf on the {r['backend']} fold booster: {r['woodelf']}")
+    print(
+        f"woodelf on a numeric-only XGBoost booster ({numeric['trees']} trees, "
+        f"{numeric['n_features']} columns, {numeric['n_explained']} records): "
+        f"{numeric['woodelf_seconds']:.2f} s vs pred_contribs "
+        f"{numeric['native_one_thread_seconds']:.2f} s (one thread) / "
+        f"{numeric['native_all_cores_seconds']:.2f} s (all cores), "
+        f"max |diff| {numeric['max_abs_difference']:.1e}"
+    )
+    print(WOODELF_NOTE)
+    print(f"uptime before: {uptime}\nuptime after:  {_uptime()}")
     result = {
         "description": "Native tree SHAP vs shap.TreeExplainer on the same boosters "
         "(synthetic cohort, not real patients).",
@@ -160,9 +293,14 @@ def main() -> None:
             "platform": platform.platform(),
             "cpus": os.cpu_count(),
             "load_average_1m": os.getloadavg()[0],
+            "uptime_before": uptime,
         },
         "note": NOTE,
-        "versions": {m: __import__(m).__version__ for m in ("xgboost", "lightgbm", "shap")},
+        "woodelf_note": WOODELF_NOTE,
+        "woodelf_numeric_only_booster": numeric,
+        "versions": {
+            m: __import__(m).__version__ for m in ("xgboost", "lightgbm", "shap", "woodelf")
+        },
         "results": rows,
     }
     args.json.parent.mkdir(parents=True, exist_ok=True)
