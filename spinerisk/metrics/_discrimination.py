@@ -20,6 +20,7 @@ from spinerisk.metrics._common import (
     check_probability,
     check_same_length,
     check_time,
+    level_counts,
     resample_counts,
 )
 
@@ -434,7 +435,7 @@ def _pair_c_resamples(
     integers and half-integers below 2**24, so float32 matrix products add them exactly.
     """
     n = len(time)
-    counts = resample_counts(rows, n, np.float32)
+    counts = _counts(rows, n)
     concordant = np.zeros(rows.shape[0])
     pairs = np.zeros(rows.shape[0])
     cases = np.flatnonzero(is_case)
@@ -457,6 +458,17 @@ def _pair_c_resamples(
         pairs += np.sum(own * (counts @ comparable.T.astype(np.float32)), axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(pairs > 0, concordant / pairs, np.nan)
+
+
+_LAST_COUNTS: list[Any] = [None, None]
+
+
+def _counts(rows: npt.NDArray[np.intp], n: int) -> np.ndarray:
+    """:func:`resample_counts` as float32, kept for the last resample matrix (the metrics
+    of one bootstrap share it)."""
+    if _LAST_COUNTS[0] is not rows:
+        _LAST_COUNTS[:] = [rows, resample_counts(rows, n, np.float32)]
+    return _LAST_COUNTS[1]  # type: ignore[no-any-return]
 
 
 def _no_near_ties(risk: FloatArray, tol: float = 1e-8) -> bool:
@@ -508,20 +520,19 @@ def time_dependent_auc_resamples(
         & (horizon < drawn_time.max(axis=1))
         & (horizon >= drawn_time.min(axis=1))
     )
-    case = event & (time <= horizon)
-    per_record = _scatter(weight, rows, len(time))
-    value = _pair_c_resamples(
-        time,
-        risk,
-        case,
-        ~event,
-        None,
-        rows,
-        case_weight=per_record,
-        tie_tol=1e-8,
-        controls=time > horizon,
-    )
-    return np.where(valid, value, np.nan)
+    # weighted Mann-Whitney count over the distinct risks (exact ties, by _no_near_ties)
+    levels, level = np.unique(risk, return_inverse=True)
+    control = level_counts(level, len(levels), rows, (time > horizon).astype(float))
+    below = np.cumsum(control, axis=1) - control
+    case = drawn_event & (drawn_time <= horizon)
+    case_weight = np.where(case, weight, 0.0)
+    lv = level[rows]
+    wins = np.take_along_axis(below, lv, axis=1) + 0.5 * np.take_along_axis(control, lv, axis=1)
+    numerator = np.sum(case_weight * wins, axis=1)
+    denominator = np.sum(case_weight, axis=1) * control.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        value = numerator / denominator
+    return np.where(valid & (denominator > 0), value, np.nan)
 
 
 def _scatter(weight: FloatArray, rows: npt.NDArray[np.intp], n: int) -> FloatArray:
