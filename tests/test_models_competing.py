@@ -342,6 +342,12 @@ def test_block_expansion_matches_the_step_by_step_product_limit(make, n_causes, 
     np.testing.assert_allclose(surv, want_surv, atol=1e-12, rtol=0)
     np.testing.assert_allclose(cif, want_cif, atol=1e-12, rtol=0)
     np.testing.assert_allclose(surv + cif.sum(axis=0), 1.0, atol=1e-12)
+    # only the causes asked for are computed; the others are left NaN
+    surv_only, cif_only = est._paths(X, np.asarray(times), [n_causes - 1])
+    np.testing.assert_allclose(cif_only[-1], cif[-1], atol=1e-15, rtol=0)
+    np.testing.assert_array_equal(surv_only, surv)
+    if n_causes > 1:
+        assert np.isnan(cif_only[0]).mean() > 0.5
 
 
 def test_each_record_is_scored_once_per_cause(monkeypatch):

@@ -239,8 +239,12 @@ class CauseSpecificCIF(MetaEstimatorMixin, BaseEstimator):
             )
         return int(matches[0])
 
-    def _paths(self, X: Any, times: FloatArray) -> tuple[FloatArray, FloatArray]:
+    def _paths(
+        self, X: Any, times: FloatArray, causes: list[int] | None = None
+    ) -> tuple[FloatArray, FloatArray]:
         """Event-free survival (n, T) and CIFs (n_causes, n, T) at ``times``.
+
+        ``causes``: indices of the CIFs needed (None: all); the others may be left NaN.
 
         Each cause model scores every record once. With proportional (Cox-type) cause
         models, many records and few distinct times, :func:`_blocked_paths` does the
@@ -264,7 +268,8 @@ class CauseSpecificCIF(MetaEstimatorMixin, BaseEstimator):
             for est in self.estimators_
         ]
         steps = np.searchsorted(grid, times, "right")  # grid steps up to each time
-        todo = _blocked_paths(hazards, steps, surv, cif)
+        needed = list(range(n_causes)) if causes is None else list(causes)
+        todo = _blocked_paths(hazards, steps, surv, cif, needed)
         block = max(1, _BLOCK // (grid.size * (n_causes + 2)))
         for start in range(0, todo.size, block):
             rows = todo[start : start + block]
@@ -312,7 +317,7 @@ class CauseSpecificCIF(MetaEstimatorMixin, BaseEstimator):
         """
         check_is_fitted(self)
         k = self._cause_index(cause)
-        return self._paths(X, self._times(times))[1][k]
+        return self._paths(X, self._times(times), [k])[1][k]
 
     def predict_survival_function(self, X: Any, times: Any = None) -> FloatArray:
         """Probability of being free of every cause at each time.
@@ -337,7 +342,7 @@ class CauseSpecificCIF(MetaEstimatorMixin, BaseEstimator):
             If a time is <= 0 or beyond the last training event time.
         """
         check_is_fitted(self)
-        return self._paths(X, self._times(times))[0]
+        return self._paths(X, self._times(times), [])[0]
 
     def predict_risk(self, X: Any, horizons: Any) -> FloatArray:
         """Cumulative incidence of the event of interest at each horizon.
@@ -364,7 +369,7 @@ class CauseSpecificCIF(MetaEstimatorMixin, BaseEstimator):
         if horizons is None:
             raise ValueError("horizons must be given (days after the index date); got None.")
         k = self._cause_index(None)
-        return self._paths(X, self._times(horizons, name="horizons"))[1][k]
+        return self._paths(X, self._times(horizons, name="horizons"), [k])[1][k]
 
     def predict(self, X: Any) -> FloatArray:
         """Risk score of the event of interest from its cause-specific model.
@@ -413,15 +418,17 @@ class CauseSpecificCIF(MetaEstimatorMixin, BaseEstimator):
 
 
 # -- the product limit, linear in the number of records -----------------------------------------
-#: Below this many (records x grid steps) a tier of records follows the grid step by step.
+#: Below this many (records x grid steps) the records follow the grid step by step; so
+#: do the records of a risk tier with fewer than _TIER_ROWS records.
 _EXACT_WORK = 2_000_000
+_TIER_ROWS = 64
 #: Block expansion: degree kept per cause, largest summed hazard of a block of several
 #: steps for the tier's highest risk (1.5 * _TAU with the step that opens it), most steps
 #: per block, most distinct times. The neglected terms of a block are below
 #: (1.5 * _TAU) ** (_DEGREE + 1) / (_DEGREE + 1)! ~ 1e-14.
 _DEGREE = 9
 _TAU = 0.125
-_MAX_STEPS = 1024
+_MAX_STEPS = 256
 _MAX_TIMES = 64
 
 
@@ -455,10 +462,14 @@ class _CauseHazard:
 
 
 def _blocked_paths(
-    hazards: list[_CauseHazard], steps: np.ndarray, surv: FloatArray, cif: FloatArray
+    hazards: list[_CauseHazard],
+    steps: np.ndarray,
+    surv: FloatArray,
+    cif: FloatArray,
+    needed: list[int],
 ) -> np.ndarray:
-    """Fill ``surv`` and ``cif`` for the records the block expansion handles; return the
-    other rows (to follow the grid step by step).
+    """Fill ``surv`` and the ``needed`` causes' ``cif`` (the others NaN) for the records
+    the block expansion handles; return the other rows (to follow the grid step by step).
 
     With Cox-type causes the hazard increment of record ``i`` at step ``j`` is
     ``r_ik * a_kj`` (``r = exp(lp)``, ``a`` the baseline increments), so over a block of
@@ -469,7 +480,8 @@ def _blocked_paths(
     are cut so that a tier's highest risk gathers at most ``1.5 * _TAU`` of hazard in a
     block (a bigger step is a block of its own, which is exact), and at every requested
     time. Records whose step could exceed 1 (the capped case), with a non-finite score,
-    or in a tier too small to pay off are returned.
+    or in a tier too small to pay off (fewer than ``_TIER_ROWS``, or too many blocks)
+    are returned.
     """
     n = surv.shape[0]
     everyone = np.arange(n)
@@ -491,6 +503,7 @@ def _blocked_paths(
     tier = np.zeros(n, dtype=np.int64)
     tier[ok] = np.maximum(np.ceil(np.log2(top[ok])), 0).astype(np.int64)
     left = [everyone[~ok]]
+    plans = []
     for t in np.unique(tier[ok]):
         rows = everyone[ok & (tier == t)]
         alpha = base * 2.0 ** int(t)  # increments of the tier's highest risk
@@ -501,19 +514,30 @@ def _blocked_paths(
             capped = (y.T @ alpha[:, may_cap] > 1.0).any(axis=1)
             left.append(rows[capped])
             rows, y = rows[~capped], y[:, ~capped]
-        block, n_blocks = _cut_blocks(envelope, ends)
-        if rows.size * n_steps <= _EXACT_WORK or n_blocks * 8 > n_steps:
+        block, n_blocks = _cut_blocks(envelope, ends, max(_MAX_STEPS, n_steps // 16))
+        if rows.size < _TIER_ROWS or n_blocks * 8 > n_steps:
             left.append(rows)
             continue
-        coef = _block_polynomials(alpha, block, n_blocks)
-        _evaluate_blocks(coef, y, rows, block, steps, surv, cif)
+        plans.append((rows, y, block, n_blocks, 2.0 ** int(t)))
+    if plans:  # the blocks of every tier built together
+        first = [np.searchsorted(p[2], np.arange(p[3])) for p in plans]
+        lengths = [np.bincount(p[2], minlength=p[3]) for p in plans]
+        scale = [np.full(p[3], p[4]) for p in plans]
+        coef = _block_polynomials(
+            base, np.concatenate(first), np.concatenate(lengths), np.concatenate(scale), needed
+        )
+        offset = 0
+        for rows, y, block, n_blocks, _ in plans:
+            part = coef[:, offset : offset + n_blocks]
+            _evaluate_blocks(part, y, rows, block, steps, surv, cif, needed)
+            offset += n_blocks
     return np.sort(np.concatenate(left))
 
 
-def _cut_blocks(envelope: FloatArray, ends: np.ndarray) -> tuple[np.ndarray, int]:
+def _cut_blocks(envelope: FloatArray, ends: np.ndarray, max_steps: int) -> tuple[np.ndarray, int]:
     """Block of each grid step: a new block at every requested time, when the summed
     ``envelope`` passes a multiple of ``_TAU``, at and after a step above ``_TAU / 2``,
-    and every ``_MAX_STEPS`` steps."""
+    and every ``max_steps`` steps."""
     n_steps = envelope.size
     big = envelope > _TAU / 2
     bucket = np.floor(np.cumsum(envelope) / _TAU)
@@ -522,26 +546,33 @@ def _cut_blocks(envelope: FloatArray, ends: np.ndarray) -> tuple[np.ndarray, int
     start[1:] = (bucket[1:] != bucket[:-1]) | (segment[1:] != segment[:-1]) | big[1:] | big[:-1]
     block = np.cumsum(start) - 1
     position = np.arange(n_steps) - np.flatnonzero(start)[block]
-    start |= position % _MAX_STEPS == 0
+    start |= position % max_steps == 0
     block = np.cumsum(start) - 1
     return block, int(block[-1]) + 1
 
 
-def _block_polynomials(alpha: FloatArray, block: np.ndarray, n_blocks: int) -> FloatArray:
-    """Coefficients ``(1 + n_causes, n_blocks, d, ..., d)`` of each block's survival
-    factor and cause incidences, as polynomials in the scaled risks ``y_k``.
+def _block_polynomials(
+    base: FloatArray,
+    first: np.ndarray,
+    lengths: np.ndarray,
+    scale: FloatArray,
+    needed: list[int],
+) -> FloatArray:
+    """Coefficients ``(1 + len(needed), n_blocks, d, ..., d)`` of each block's survival
+    factor and the needed causes' incidences, as polynomials in the scaled risks ``y_k``.
 
-    Every coefficient with each degree at most ``_DEGREE`` is exact. The blocks are
-    taken together, longest first, step position by step position, so the blocks still
-    running at a position are a leading slice.
+    A block covers ``lengths`` grid steps from ``first``, with hazard increments
+    ``scale * base``. Every coefficient with each degree at most ``_DEGREE`` is exact.
+    The blocks are taken together, longest first, step position by step position, so
+    the blocks still running at a position are a leading slice.
     """
-    n_causes = alpha.shape[0]
+    n_causes = base.shape[0]
+    n_blocks = lengths.size
     d = _DEGREE + 1
-    lengths = np.bincount(block, minlength=n_blocks)
     by_length = np.argsort(-lengths, kind="stable")
-    first = np.searchsorted(block, by_length)  # first step of each block, longest first
+    first, scale = first[by_length], scale[by_length]
     running = (lengths[by_length][None, :] > np.arange(lengths.max())[:, None]).sum(axis=1)
-    poly = np.zeros((1 + n_causes, n_blocks) + (d,) * n_causes)
+    poly = np.zeros((1 + len(needed), n_blocks) + (d,) * n_causes)
     poly[(0, slice(None)) + (0,) * n_causes] = 1.0
     lift = (slice(None),) + (None,) * n_causes
     keep = [slice(None)] * (1 + n_causes)
@@ -553,10 +584,11 @@ def _block_polynomials(alpha: FloatArray, block: np.ndarray, n_blocks: int) -> F
         upper.append(tuple(up))
     for position, m in enumerate(running):
         survival = poly[0, :m]
-        steps = alpha[:, first[:m] + position]
+        steps = base[:, first[:m] + position] * scale[:m]
         moved = [steps[k][lift] * survival[lower[k]] for k in range(n_causes)]
+        for i, k in enumerate(needed):
+            poly[1 + i, :m][upper[k]] += moved[k]
         for k in range(n_causes):
-            poly[1 + k, :m][upper[k]] += moved[k]
             survival[upper[k]] -= moved[k]
     unsort = np.empty(n_blocks, dtype=np.intp)
     unsort[by_length] = np.arange(n_blocks)
@@ -571,9 +603,10 @@ def _evaluate_blocks(
     steps: np.ndarray,
     surv: FloatArray,
     cif: FloatArray,
+    needed: list[int],
 ) -> None:
     """Evaluate the block polynomials at the records' scaled risks ``y`` and chain the
-    blocks into survival and incidences at ``steps``."""
+    blocks into survival and the needed causes' incidences at ``steps``."""
     n_causes = y.shape[0]
     n_polys, n_blocks = coef.shape[:2]
     d = _DEGREE + 1
@@ -581,18 +614,21 @@ def _evaluate_blocks(
     at = np.maximum(steps - 1, 0)
     last = block[at]
     before = steps == 0
-    chunk = max(1, _BLOCK // (n_polys * n_blocks * d ** (n_causes - 1)))
+    flat = flat.reshape(n_polys * n_blocks, d**n_causes).T
+    chunk = max(1, _BLOCK // max(n_polys * n_blocks, d**n_causes))
     powers = np.arange(d)
     for start in range(0, rows.size, chunk):
         part = slice(start, start + chunk)
-        values = np.tensordot(y[0, part, None] ** powers, flat, axes=([1], [1]))
+        terms = y[0, part, None] ** powers  # products of the powers of every y_k
         for k in range(1, n_causes):
-            shape = (-1, 1, d) + (1,) * (n_causes - 1 - k)
-            values = (values * (y[k, part, None] ** powers).reshape(shape)).sum(axis=2)
-        values = values.reshape(-1, n_polys, n_blocks)
+            terms = (terms[:, :, None] * (y[k, part, None] ** powers)[:, None, :]).reshape(
+                terms.shape[0], -1
+            )
+        values = (terms @ flat).reshape(-1, n_polys, n_blocks)
         s = np.cumprod(values[:, 0], axis=1)
         s_before = np.concatenate([np.ones((s.shape[0], 1)), s[:, :-1]], axis=1)
         incidence = np.cumsum(s_before[:, None] * values[:, 1:], axis=2)
         r = rows[part]
         surv[r] = np.where(before, 1.0, s[:, last])
-        cif[:, r] = np.where(before, 0.0, incidence[:, :, last].transpose(1, 0, 2))
+        cif[:, r] = np.nan
+        cif[needed, r[:, None]] = np.where(before, 0.0, incidence[:, :, last])

@@ -420,8 +420,12 @@ class _Boosted(_SurvivalPredictions, BaseEstimator):
         return dall, holdout
 
     def _margin(self, X: Any) -> FloatArray:
-        dm = self._dmatrix(self._validate_X(X, reset=False))
-        return np.asarray(self.booster_.predict(dm, output_margin=True), dtype=np.float64)
+        X = self._validate_X(X, reset=False)
+        if isinstance(X, pd.DataFrame):  # the same margins as through a DMatrix, without one
+            margin = self.booster_.inplace_predict(X, predict_type="margin")
+        else:
+            margin = self.booster_.predict(self._dmatrix(X), output_margin=True)
+        return np.asarray(margin, dtype=np.float64)
 
 
 class BoostedCoxSurvival(_CoxType, _Boosted):
