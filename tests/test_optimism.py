@@ -123,3 +123,43 @@ def test_optimism_632plus_is_a_drop_in_for_evaluate(glow):
     np.testing.assert_array_equal(first[0], again[0])
     auroc = [s.name for s in specs].index("auroc")
     assert 0 < first[0][auroc] < 0.1  # apparent AUROC is optimistic, by a few points
+
+
+def test_optimism_632plus_survival_agrees_with_nested_cross_validation(monkeypatch):
+    """A time-to-event model (WHAS500, tests/data/real/whas500): the out-of-bag records
+    are scored with the censoring distribution of every record."""
+    from spinerisk.schema import infer_schema
+
+    raw = sr.read_records(GLOW.parents[1] / "whas500" / "whas500.csv")
+    schema = (
+        infer_schema(raw, name="whas500")
+        .replace("event", role="outcome_event")
+        .replace("time", role="outcome_time")
+    )
+    endpoint = sr.Endpoint(
+        name="death",
+        kind="survival",
+        description="Death after acute myocardial infarction (WHAS).",
+        event="event",
+        time="time",
+        horizons=(365.0,),
+    )
+    model = sr.RiskModel(endpoint, backend="linear", schema=schema, random_state=0).fit(raw)
+    monkeypatch.setattr(_evaluate, "_optimism", optimism_632plus)
+    report = sr.evaluate(
+        model,
+        raw,
+        n_bootstrap=2,
+        optimism=True,
+        n_optimism=8,
+        cv=5,
+        n_jobs=-1,
+        explain=False,
+        subgroups=(),
+        random_state=0,
+    )
+    corrected = report.optimism.set_index("metric")["corrected"]
+    nested = report.cross_validation.set_index("metric")["estimate"]
+    for metric in ("harrell_c", "td_auc"):
+        assert abs(corrected[metric] - nested[metric]) <= 0.02, (metric, corrected, nested)
+    assert abs(corrected["ibs"] - nested["ibs"]) <= 0.005
