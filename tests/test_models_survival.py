@@ -428,6 +428,55 @@ def test_boosted_cox_learns_stops_early_and_saves_as_json(tmp_path):
     )
 
 
+@pytest.mark.parametrize("cls", [BoostedCoxSurvival, BoostedAFTSurvival])
+def test_refit_grown_beside_the_probe_is_what_xgboost_train_gives(cls):
+    """The early-stopping probe and the refit run side by side; the probe stops where
+    xgboost.train's early stopping stops, and the refit is byte for byte the booster of
+    xgboost.train with the best number of rounds (so risks are unchanged)."""
+    X, y = _ph_data(1200, seed=13)
+    est = cls(random_state=3)
+    est._check_boosting_params()
+    params = est._params(1234)
+    if cls is BoostedAFTSurvival:
+        params.update(aft_loss_distribution="normal", aft_loss_distribution_scale=1.0)
+    dall = xgb.DMatrix(X)
+    dfit, dval = dall.slice(np.arange(900)), dall.slice(np.arange(900, 1200))
+    est._set_label(dfit, y[:900])
+    est._set_label(dval, y[900:])
+    est._set_label(dall, y)
+    probe = xgb.train(
+        params, dfit, 2000, evals=[(dval, "validation")], early_stopping_rounds=20,
+        verbose_eval=False,
+    )  # fmt: skip
+    want = xgb.train(params, dall, probe.best_iteration + 1)
+    _, rounds, score, refit = survival_module._probe_and_refit(params, dfit, dval, dall, 2000, 20)
+    assert 5 < rounds == probe.best_iteration + 1 < probe.num_boosted_rounds()
+    assert score == probe.best_score
+    assert refit.num_boosted_rounds() == rounds
+    assert bytes(refit.save_raw("json")) == bytes(want.save_raw("json"))
+    pickle.dumps(refit)  # the once-only feature check is undone after training
+
+
+def test_an_error_while_growing_the_refit_reaches_the_caller(monkeypatch):
+    X, y = _ph_data(400, seed=14)
+
+    def broken(self, dtrain, iteration, fobj=None):
+        if getattr(dtrain, "is_refit", False):
+            raise RuntimeError("refit failed")
+        return real(self, dtrain, iteration, fobj)
+
+    real = xgb.Booster.update
+    dall = xgb.DMatrix(X)
+    dall.is_refit = True
+    dfit, dval = dall.slice(np.arange(300)), dall.slice(np.arange(300, 400))
+    est = BoostedCoxSurvival()
+    for dm, part in ((dfit, y[:300]), (dval, y[300:]), (dall, y)):
+        est._set_label(dm, part)
+    monkeypatch.setattr(xgb.Booster, "update", broken)
+    with pytest.raises(RuntimeError, match="refit failed"):
+        survival_module._probe_and_refit(est._params(1), dfit, dval, dall, 200, 10)
+
+
 # -- AFT -----------------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     "distribution, dist",

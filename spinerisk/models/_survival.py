@@ -212,36 +212,123 @@ class CoxPHSurvival(_CoxType, BaseEstimator):
 
 
 # -- gradient boosting (XGBoost) ---------------------------------------------------------------
-def feature_check_once() -> Any:
-    """An ``xgboost.train`` callback that checks each DMatrix's feature names once.
+def _check_features_once(model: Any) -> None:
+    """Make ``model`` (an ``xgboost.Booster``) check each DMatrix's feature names once.
 
     ``Booster.update`` and ``eval_set`` re-read and compare the feature names and types
     of the training and evaluation matrices every round (string lists converted from C
     each time): about a third of the fit time of a small survival model. The matrices
     do not change during training, so the first check stands for all rounds. Training
-    is identical; if the booster lacks the (private) hook, nothing changes.
+    is identical; if the booster lacks the (private) hook, nothing changes. Undo with
+    :func:`_check_features_always` (the patched booster does not pickle).
     """
+    check = getattr(model, "_assign_dmatrix_features", None)
+    if callable(check):
+        seen: set[int] = set()
+
+        def once(data: Any) -> None:
+            if id(data) not in seen:
+                seen.add(id(data))
+                check(data)
+
+        model._assign_dmatrix_features = once  # this booster only
+
+
+def _check_features_always(model: Any) -> None:
+    model.__dict__.pop("_assign_dmatrix_features", None)  # picklable again
+
+
+def feature_check_once() -> Any:
+    """An ``xgboost.train`` callback doing :func:`_check_features_once` while training."""
     import xgboost as xgb
 
     class _Once(xgb.callback.TrainingCallback):  # type: ignore[misc]
         def before_training(self, model: Any) -> Any:
-            check = getattr(model, "_assign_dmatrix_features", None)
-            if callable(check):
-                seen: set[int] = set()
-
-                def once(data: Any) -> None:
-                    if id(data) not in seen:
-                        seen.add(id(data))
-                        check(data)
-
-                model._assign_dmatrix_features = once  # this booster only
+            _check_features_once(model)
             return model
 
         def after_training(self, model: Any) -> Any:
-            model.__dict__.pop("_assign_dmatrix_features", None)  # picklable again
+            _check_features_always(model)
             return model
 
     return _Once()
+
+
+def _probe_and_refit(
+    params: dict[str, Any],
+    dfit: Any,
+    dval: Any,
+    dall: Any,
+    n_rounds: int,
+    patience: int,
+) -> tuple[Any, int, float, Any]:
+    """Early stopping on ``(dfit, dval)`` and the refit on ``dall``, side by side.
+
+    The probe runs as ``xgboost.train(params, dfit, n_rounds, evals=[(dval, ...)],
+    early_stopping_rounds=patience)`` does: the held-out metric after every round, the
+    best round the first strictly lowest score, a stop after ``patience`` rounds
+    without improvement. Boosting is sequential and seeded once, so the refit's first
+    rounds do not depend on how many it will get: a second thread grows the refit up
+    to the best round found so far while the probe runs on (XGBoost releases the GIL),
+    and it never trains a round beyond the final best. The refit booster is the one
+    ``xgboost.train(params, dall, best + 1)`` returns (the same trees and bytes); the
+    wall time is about the longer of the two fits instead of their sum.
+
+    Returns the probe booster, the number of rounds kept, the best held-out score and
+    the refit booster.
+    """
+    import threading
+
+    import xgboost as xgb
+
+    probe = xgb.Booster(params, [dfit, dval])
+    refit = xgb.Booster(params, [dall])
+    for booster in (probe, refit):
+        _check_features_once(booster)
+    state: dict[str, Any] = {"best": -1, "done": False, "error": None}
+    ready = threading.Condition()
+
+    def grow_refit() -> None:
+        done = 0
+        try:
+            while True:
+                with ready:
+                    while done > state["best"] and not state["done"]:
+                        ready.wait()
+                    if done > state["best"]:
+                        return
+                refit.update(dall, done)
+                done += 1
+        except BaseException as exc:  # re-raised by the caller's thread
+            state["error"] = exc
+
+    worker = threading.Thread(target=grow_refit, name="spinerisk-refit", daemon=True)
+    worker.start()
+    best_score, best, waited = np.nan, -1, 0
+    try:
+        for i in range(n_rounds):
+            probe.update(dfit, i)
+            text = probe.eval_set([(dval, "validation")], i)
+            score = float(text.split()[-1].split(":")[-1])  # as xgboost's callbacks parse it
+            if best < 0 or best_score > score:
+                best_score, best, waited = score, i, 0
+                with ready:
+                    state["best"] = i
+                    ready.notify()
+            else:
+                waited += 1
+                if waited >= patience:
+                    break
+    finally:
+        with ready:
+            state["done"] = True
+            ready.notify()
+        worker.join()
+        for booster in (probe, refit):
+            _check_features_always(booster)
+    if state["error"] is not None:
+        raise state["error"]
+    return probe, best + 1, best_score, refit
 
 
 class _Boosted(_SurvivalPredictions, BaseEstimator):
@@ -347,7 +434,8 @@ class _Boosted(_SurvivalPredictions, BaseEstimator):
     def _train(
         self, X: Any, y: np.ndarray, extra: dict[str, Any], groups: Any = None
     ) -> tuple[Any, tuple[FloatArray, np.ndarray] | None]:
-        """Early stopping on a seeded inner split, then a refit on every record.
+        """Early stopping on a seeded inner split, and a refit on every record with the
+        best number of rounds (grown alongside the probe, see :func:`_probe_and_refit`).
 
         Returns the DMatrix of every record (reused by ``fit`` for the training margin)
         and, with early stopping, the probe's margin on the held-out records with their
@@ -390,17 +478,11 @@ class _Boosted(_SurvivalPredictions, BaseEstimator):
             self._set_label(dfit, y[fit_rows])
             dval = dall.slice(val_rows)
             self._set_label(dval, y[val_rows])
-            probe = xgb.train(
-                params,
-                dfit,
-                num_boost_round=n_rounds,
-                evals=[(dval, "validation")],
-                early_stopping_rounds=int(self.early_stopping_rounds),
-                verbose_eval=False,
-                callbacks=[feature_check_once()],
+            self._set_label(dall, y)
+            probe, n_rounds, best_score, self.booster_ = _probe_and_refit(
+                params, dfit, dval, dall, n_rounds, int(self.early_stopping_rounds)
             )
-            n_rounds = int(probe.best_iteration) + 1
-            self.best_score_ = float(probe.best_score)
+            self.best_score_ = best_score
             holdout = (
                 np.asarray(
                     probe.predict(dval, output_margin=True, iteration_range=(0, n_rounds)),
@@ -408,14 +490,15 @@ class _Boosted(_SurvivalPredictions, BaseEstimator):
                 ),
                 y[val_rows],
             )
-        self._set_label(dall, y)
-        self.booster_ = xgb.train(
-            params,
-            dall,
-            num_boost_round=n_rounds,
-            verbose_eval=False,
-            callbacks=[feature_check_once()],
-        )
+        else:
+            self._set_label(dall, y)
+            self.booster_ = xgb.train(
+                params,
+                dall,
+                num_boost_round=n_rounds,
+                verbose_eval=False,
+                callbacks=[feature_check_once()],
+            )
         self.n_estimators_ = n_rounds
         return dall, holdout
 
