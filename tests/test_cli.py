@@ -98,3 +98,25 @@ def test_validate_unreadable_files_exit_2(tmp_path, content, match):
     result = runner.invoke(app, ["validate", str(path)])
     assert result.exit_code == 2
     assert match in result.output
+
+
+def test_train_stores_bootstrap_refits_for_intervals(tmp_path, cohort):
+    import spinerisk as sr
+
+    data = tmp_path / "cohort.csv"
+    cohort.to_csv(data, index=False)
+    out = tmp_path / "m.srb"
+    base = ["train", "--input", str(data), "--endpoint", "nonunion", "--backend", "linear"]
+    result = runner.invoke(app, [*base, "--intervals", "3", "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "intervals: 3 of 3 bootstrap refits stored (seed 0)" in result.output
+    model = sr.load(out)
+    assert len(model.interval_models_) == 3
+    risks = model.predict_risk(cohort.head(20), interval=0.9)
+    lo, hi = sr.endpoints.interval_columns(model.endpoint_.risk_column(model.horizons_[0]))
+    assert (risks[lo] <= risks[hi]).all() and risks[[lo, hi]].notna().all().all()
+    # one refit cannot make an interval: a clear error, no traceback, no bundle
+    result = runner.invoke(app, [*base, "--intervals", "1", "--output", str(tmp_path / "x.srb")])
+    assert result.exit_code == 2
+    assert "n_resamples must be an integer from 2 to 200" in result.output
+    assert not (tmp_path / "x.srb").exists()

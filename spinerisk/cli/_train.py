@@ -96,6 +96,17 @@ def train(
             "bundle is signed (HMAC-SHA256) for score/serve --verify-key-env."
         ),
     ] = None,
+    intervals: Annotated[
+        int,
+        typer.Option(
+            "--intervals",
+            min=0,
+            max=200,
+            help="Bootstrap refits for per-patient risk intervals (score --interval, the "
+            "API's interval, explanations, the report's instability plot); 0: none. The "
+            "fit takes about this many times longer.",
+        ),
+    ] = 0,
     synthetic: Annotated[
         bool,
         typer.Option(
@@ -157,6 +168,8 @@ def train(
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", sr.DataQualityWarning)
             model.fit(cohort)
+            if intervals:
+                model.fit_intervals(cohort, n_resamples=intervals, random_state=seed)
         if bad is not None:  # rejects first: a bad rejects location leaves no model behind
             _write_csv(bad, rejects)
         model.save(output, sign_key_env=sign_key_env)
@@ -185,6 +198,14 @@ def train(
         soft_wrap=True,
     )
     out.print(f"reason: {model.selection_reason_}", markup=False, soft_wrap=True)
+    if intervals:
+        info = model.interval_info_
+        out.print(
+            f"intervals: {info['n_fitted']} of {info['n_resamples']} bootstrap refits "
+            f"stored (seed {seed}).",
+            markup=False,
+            soft_wrap=True,
+        )
     out.print(f"model written to {output}", markup=False, soft_wrap=True)
 
 
