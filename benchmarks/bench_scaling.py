@@ -261,6 +261,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=None)
     parser.add_argument("--only", nargs="+", choices=list(ENDPOINTS), default=list(ENDPOINTS))
     parser.add_argument("--skip-boosted", action="store_true")
+    parser.add_argument("--boosted-only", action="store_true", help="only part 2")
     parser.add_argument("--repeats", type=int, default=5, help="part 2 repeats (median)")
     args = parser.parse_args(argv)
     sizes = args.sizes or ([600, 1200] if args.quick else [10_000, 40_000, 100_000])
@@ -268,12 +269,12 @@ def main(argv: list[str] | None = None) -> None:
     res: dict[str, Any] = {
         "when": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
         "machine": {"cores": os.cpu_count(), "python": platform.python_version()},
-        "sizes": bench_sizes(sizes, args.only),
+        "sizes": [] if args.boosted_only else bench_sizes(sizes, args.only),
     }
     if not args.skip_boosted:
         boosted = [500, 1000] if args.quick else [500, 1000, 2500, 4000]
         res["boosted"] = bench_boosted(boosted, 1 if args.quick else args.repeats)
-    if not args.quick:
+    if not args.quick and not args.boosted_only:
         RESULTS.parent.mkdir(exist_ok=True)
         RESULTS.write_text(json.dumps(res, indent=2))
         print(f"wrote {RESULTS}")
