@@ -194,13 +194,13 @@ def test_failure_mid_stream_leaves_no_output(tmp_path, bundle, records, monkeypa
 def test_accounting_is_checked_before_the_rename(tmp_path, bundle, records, monkeypatch):
     src = tmp_path / "in.parquet"
     records.to_parquet(src)
-    real = _file._score_chunk
+    real = _file._finish_chunk
 
     def lossy(*args, **kwargs):  # a bug that loses a row must not produce output
         chunk = real(*args, **kwargs)
         return chunk._replace(scores=chunk.scores.iloc[1:])
 
-    monkeypatch.setattr(_file, "_score_chunk", lossy)
+    monkeypatch.setattr(_file, "_finish_chunk", lossy)
     with pytest.raises(RuntimeError, match="Row accounting failed: 24 rows in but 20 scored"):
         score_file(bundle, src, tmp_path / "out.parquet", chunk_size=7)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.parquet"]
@@ -364,3 +364,42 @@ def test_untranslatable_values_reject_their_rows_not_the_run(tmp_path, bundle, r
             .iloc[0]
             .startswith("Gender='U' (field sex): not in [values.sex] and not a code of the schema")
         )
+
+
+def test_chunks_scored_at_once_come_out_in_input_order(tmp_path, bundle, model, records):
+    """The worker threads finish chunks out of order here (the first ones are slowed
+    down); scores and rejects are still written in input order, the warning filters
+    are left as they were, and the stages of every thread are timed."""
+    import threading
+    import time
+
+    src = tmp_path / "in.parquet"
+    bad = records.copy()
+    bad.loc[[3, 17], "age_years"] = 300.0  # one reject in two different chunks
+    bad.to_parquet(src)
+    real = _file._finish_chunk
+    seen: list[str] = []
+
+    def slow_first(model_, part, **kwargs):
+        seen.append(threading.current_thread().name)
+        if len(seen) <= 2:
+            time.sleep(0.3)  # the next chunks overtake these
+        return real(model_, part, **kwargs)
+
+    before = list(warnings.filters)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(_file, "_finish_chunk", slow_first)
+        summary = score_file(
+            bundle, src, tmp_path / "out.parquet", rejects=tmp_path / "rej.csv", chunk_size=3
+        )
+    assert warnings.filters == before
+    assert len(seen) == 8 and all(name.startswith("spinerisk-score") for name in seen)
+    assert len(set(seen)) == 2  # two workers
+    got = pd.read_parquet(tmp_path / "out.parquet")
+    expected_ids = [i for k, i in enumerate(records["patient_id"]) if k not in (3, 17)]
+    assert got["patient_id"].tolist() == expected_ids
+    ref = _reference(model, records.drop(index=[3, 17]))
+    np.testing.assert_array_equal(got["risk_183d"].to_numpy(), ref["risk_183d"].to_numpy())
+    assert _read(tmp_path / "rej.csv")["row"].tolist() == ["3", "17"]
+    assert (summary.scored, summary.rejected) == (22, 2)
+    assert summary.timings["validate"] > 0 and summary.timings["predict"] > 0

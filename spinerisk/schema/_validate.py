@@ -77,13 +77,35 @@ class _Problems:
 # ---------------------------------------------------------------------------------------
 # pass 1: declared conversions
 # ---------------------------------------------------------------------------------------
+def _all_text(values: np.ndarray) -> bool:
+    """Whether every non-missing cell of an object array is text (a C-speed scan)."""
+    return bool(pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty"))
+
+
+def _per_distinct_text(values: np.ndarray, fn: Any, dtype: Any = bool) -> np.ndarray:
+    """``fn`` of every cell of an all-text object array, called once per distinct text.
+
+    Equal texts are the same value, so the result is that of calling ``fn`` cell by cell;
+    missing cells get ``fn(None)``. Codes and flags have a handful of distinct values, so
+    this replaces a Python call per cell by one per code.
+    """
+    codes, uniques = pd.factorize(values)
+    table = np.array([fn(u) for u in uniques] + [fn(None)], dtype=dtype)
+    return table[codes]  # code -1 (missing) picks the last entry, fn(None)
+
+
+def _is_blank(v: Any) -> bool:
+    return isinstance(v, str) and v.strip() == ""
+
+
 def _missing_mask(s: pd.Series) -> np.ndarray:
     mask = s.isna().to_numpy(dtype=bool)
     if s.dtype == object or isinstance(s.dtype, pd.StringDtype):
-        text = s.astype(object)
-        blank = np.array(
-            [isinstance(v, str) and v.strip() == "" for v in text.to_numpy()], dtype=bool
-        )
+        text = s.to_numpy(dtype=object)
+        if _all_text(text):
+            blank = _per_distinct_text(text, _is_blank)
+        else:
+            blank = np.array([_is_blank(v) for v in text], dtype=bool)
         mask = mask | blank
     return mask
 
@@ -174,7 +196,10 @@ def _convert_bool(spec: FieldSpec, s: pd.Series, problems: _Problems) -> pd.Seri
                 return _BOOL_TEXT.get(v.strip().lower())
             return None
 
-        looked_up = [one(v) for v in raw]
+        if _all_text(raw):  # flags written as text: one look-up per distinct text
+            looked_up = list(_per_distinct_text(raw, one, dtype=object))
+        else:
+            looked_up = [one(v) for v in raw]
         ok = np.array([v is not None for v in looked_up], dtype=bool)
         parsed = np.array([bool(v) for v in looked_up], dtype=bool)
     bad = ~missing & ~ok
@@ -193,7 +218,11 @@ def _convert_category(spec: FieldSpec, s: pd.Series, problems: _Problems) -> pd.
     missing = _missing_mask(s)
     obj = s.astype(object)
     # only exact text codes count: 1 is not "1", "T12 " is not "T12"
-    is_text = obj.map(lambda v: isinstance(v, str)).to_numpy(dtype=bool)
+    cells = obj.to_numpy()
+    if _all_text(cells):
+        is_text = ~pd.isna(cells)
+    else:
+        is_text = np.array([isinstance(v, str) for v in cells], dtype=bool)
     ok = is_text & obj.isin(cats).to_numpy(dtype=bool)
     raw = obj.to_numpy()
     for i in np.flatnonzero(~missing & ~ok):
@@ -204,6 +233,10 @@ def _convert_category(spec: FieldSpec, s: pd.Series, problems: _Problems) -> pd.
 def _convert_string(spec: FieldSpec, s: pd.Series, problems: _Problems) -> pd.Series:
     missing = _missing_mask(s)
     raw = s.to_numpy(dtype=object)
+    if _all_text(raw):  # text as it is; blanks and missing markers as missing
+        text = raw.copy()
+        text[missing] = None
+        return pd.Series(pd.array(text, dtype=pd.StringDtype()), index=s.index)
     out = np.empty(len(s), dtype=object)
     out[:] = None
     for i, v in enumerate(raw):
@@ -302,7 +335,11 @@ def _blank_markers(s: pd.Series, markers: tuple[str, ...]) -> pd.Series:
             return float(v) in numbers
         return False
 
-    mask = np.fromiter((hit(v) for v in s.to_numpy(dtype=object)), dtype=bool, count=len(s))
+    cells = s.to_numpy(dtype=object)
+    if _all_text(cells):
+        mask = _per_distinct_text(cells, hit)
+    else:
+        mask = np.fromiter((hit(v) for v in cells), dtype=bool, count=len(s))
     if not mask.any():
         return s
     out = s.astype(object).copy()
@@ -620,6 +657,9 @@ def validate(
 
     original_index = df.index
     work = df.reset_index(drop=True)
+    # pandas deep-copies attrs into every frame and column derived from one (a large
+    # attrs dict costs more than the checks); they are put back on the result below
+    work.attrs = {}
     id_spec = schema[schema.id_field]
     if id_spec.generated and (id_spec.name not in work.columns or work[id_spec.name].isna().all()):
         work = work.drop(columns=[id_spec.name], errors="ignore")

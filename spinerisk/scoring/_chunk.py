@@ -49,7 +49,9 @@ class ScoreSummary:
         Wall time of the run.
     timings : dict of str to float
         Seconds spent per stage (load, read, map, validate, features, predict,
-        warnings, explain, write), summed over chunks; for the local engine only.
+        warnings, explain, write), summed over chunks and threads (the local engine
+        validates one chunk while others are scored, so they can add up to more than
+        ``seconds``); for the local engine only.
     trained_on_synthetic_data : bool or None
         Whether the model's training records were labelled synthetic (from its
         training reference); None when the bundle cannot tell.
@@ -309,6 +311,13 @@ def _duplicate_reason(id_field: str, value: str) -> str:
     return f"{id_field}={value!r} is a duplicate; expected a unique {id_field}"
 
 
+class _Checked(NamedTuple):
+    """A chunk after validation: the records to score and the rejected ones."""
+
+    checked: pd.DataFrame
+    rejects: pd.DataFrame
+
+
 def _score_chunk(
     model: Any,
     raw: pd.DataFrame,
@@ -320,11 +329,32 @@ def _score_chunk(
     info: Mapping[str, str],
     timer: _Timer,
 ) -> _Chunk:
+    part = _check_chunk(model, raw, rows, mapping=mapping, duplicate_ids=duplicate_ids, timer=timer)
+    return _finish_chunk(model, part, explain=explain, info=info, timer=timer)
+
+
+def _check_chunk(
+    model: Any,
+    raw: pd.DataFrame,
+    rows: np.ndarray,
+    *,
+    mapping: Any,
+    duplicate_ids: Any,
+    timer: _Timer,
+) -> _Checked:
+    """Map and validate one chunk: the records to score and the rejects with reasons.
+
+    Runs on one thread at a time (validation changes warning filters, which are
+    process-wide); :func:`_finish_chunk` may run on another.
+    """
     from spinerisk.schema._validate import check_columns, validate
 
     schema = _schema(model)
     id_field = model.id_field_
     raw = raw.reset_index(drop=True)
+    # pandas deep-copies attrs (Parquet metadata, a synthetic cohort's labels) into every
+    # frame derived from one, which costs more than some stages; scores do not use them
+    raw.attrs = {k: v for k, v in raw.attrs.items() if k == "source"}
     with timer("map"):  # values the mapping cannot translate reject their rows
         mapped, map_problems = (raw, []) if mapping is None else _map_frame(raw, mapping, schema)
     n = len(mapped)
@@ -367,18 +397,28 @@ def _score_chunk(
 
     keep = np.ones(n, dtype=bool)
     keep[bad] = False
-    checked = valid.loc[keep[valid.index.to_numpy()]] if len(valid) else valid
+    if len(valid) and not keep[valid.index.to_numpy()].all():
+        checked = valid.loc[keep[valid.index.to_numpy()]]
+    else:  # every validated record is scored: no copy
+        checked = valid
+    rejects = _as_text(raw.iloc[bad])
+    rejects.insert(0, "reasons", [" | ".join(reasons[int(p)]) for p in bad])
+    rejects.insert(0, "row", rows[bad].astype(np.int64))
+    return _Checked(checked, rejects.reset_index(drop=True))
+
+
+def _finish_chunk(
+    model: Any, part: _Checked, *, explain: int, info: Mapping[str, str], timer: _Timer
+) -> _Chunk:
+    """Features, risks, warnings (and top drivers) of a validated chunk."""
+    checked = part.checked
     scores = _predict_checked(model, checked, timer)
     scores["model_id"] = info["model_id"]
     scores["model_version"] = info["model_version"]
     if explain:
         with timer("explain"):
             scores["top_drivers"] = _top_drivers(model, checked, explain)
-
-    rejects = _as_text(raw.iloc[bad])
-    rejects.insert(0, "reasons", [" | ".join(reasons[int(p)]) for p in bad])
-    rejects.insert(0, "row", rows[bad].astype(np.int64))
-    return _Chunk(scores, rejects.reset_index(drop=True), checked)
+    return _Chunk(scores, part.rejects, checked)
 
 
 def _map_frame(

@@ -26,12 +26,13 @@ from spinerisk.scoring._chunk import (
     ScoreSummary,
     _as_mapping,
     _as_text,
+    _check_chunk,
     _Chunk,
+    _finish_chunk,
     _id_source,
     _mapped_ids,
     _reject_columns,
     _schema,
-    _score_chunk,
     _score_columns,
     _Timer,
     model_info_from_path,
@@ -389,7 +390,9 @@ def score_file(
     mapping : ColumnMapping, dict, path or None, default=None
         Column mapping for a site's own column names and codes.
     chunk_size : int, default=100_000
-        Rows per chunk; memory grows with it, results do not depend on it.
+        Rows per chunk; memory grows with it (up to six chunks are held at once: one
+        validated while two are scored), not with the input's length; results do not
+        depend on it.
     explain : int, default=0
         Add ``top_drivers`` with this many drivers per record.
     engine : {"local", "dask"}, default="local"
@@ -562,6 +565,9 @@ def score_file(
     )
 
 
+_WORKERS = 2  # chunks scored at once, beside the one being validated
+
+
 def _local_chunks(
     model: Any,
     source: _ParquetSource | _CsvSource,
@@ -572,31 +578,83 @@ def _local_chunks(
     info: Mapping[str, str],
     timer: _Timer,
 ) -> Iterator[tuple[int, _Chunk]]:
+    """Scored chunks in input order, from a pipeline of threads.
+
+    A reader thread reads ahead, this thread validates chunk k+2 (validation stays on one
+    thread), and two worker threads compute the features and risks of chunks k and k+1:
+    the boosters release the GIL, so one chunk's boosters run beside another's pandas
+    work. At most six chunks are held at once (read, validated, two scored, one waiting,
+    one written): memory follows the chunk size, whatever the input's length. The stage
+    timings are summed over the threads, so they can add up to more than the wall time.
+
+    Warning filters are process-wide and ``warnings.catch_warnings`` (which validation and
+    scikit-learn use) is not thread-safe: the filters are put back as they were when the
+    run ends.
+    """
+    import warnings
+    from collections import deque
+    from concurrent.futures import Future, ThreadPoolExecutor
+
     from spinerisk.io import _number_fields
 
     numbers = _number_fields(source.columns, _schema(model), mapping)
+    filters = list(warnings.filters)
     it = _read_ahead(source.chunks(chunk_size))
-    while True:
-        with timer("read"):  # time spent waiting for the reader thread
-            item = next(it, None)
-        if item is None:
-            return
-        frame, rows, read_rejects = item
-        frame, rows, read_rejects = _split_lenient_numbers(frame, rows, read_rejects, numbers)
-        chunk = _score_chunk(
-            model,
-            frame,
-            rows,
-            mapping=mapping,
-            duplicate_ids=dup_ids,
-            explain=explain,
-            info=info,
-            timer=timer,
-        )
+    timers = [_Timer() for _ in range(_WORKERS)]  # one per worker thread
+    free: list[_Timer] = list(timers)
+    lock = threading.Lock()
+
+    def finish(part: Any) -> _Chunk:
+        with lock:
+            own = free.pop()
+        try:
+            return _finish_chunk(model, part, explain=explain, info=info, timer=own)
+        finally:
+            with lock:
+                free.append(own)
+
+    def done(n_rows: int, read_rejects: pd.DataFrame, future: Future[_Chunk]) -> _Chunk:
+        chunk = future.result()
         if len(read_rejects):
             both = pd.concat([chunk.rejects, read_rejects], ignore_index=True)
             chunk = chunk._replace(rejects=both.sort_values("row", kind="stable"))
-        yield len(frame) + len(read_rejects), chunk
+        return chunk
+
+    pending: deque[tuple[int, pd.DataFrame, Future[_Chunk]]] = deque()
+    pool = ThreadPoolExecutor(max_workers=_WORKERS, thread_name_prefix="spinerisk-score")
+    try:
+        while True:
+            with timer("read"):  # time spent waiting for the reader thread
+                item = next(it, None)
+            if item is None:
+                break
+            frame, rows, read_rejects = item
+            frame, rows, read_rejects = _split_lenient_numbers(frame, rows, read_rejects, numbers)
+            part = _check_chunk(
+                model, frame, rows, mapping=mapping, duplicate_ids=dup_ids, timer=timer
+            )
+            pending.append(
+                (len(frame) + len(read_rejects), read_rejects, pool.submit(finish, part))
+            )
+            del frame, part  # held by the worker until it is done
+            if len(pending) > _WORKERS:
+                first = pending.popleft()
+                yield first[0], done(*first)
+        while pending:
+            first = pending.popleft()
+            yield first[0], done(*first)
+    finally:
+        for _, _, future in pending:
+            future.cancel()
+        pool.shutdown(wait=True)
+        it.close()
+        if warnings.filters != filters:
+            warnings.filters[:] = filters
+            getattr(warnings, "_filters_mutated", lambda: None)()  # drop cached decisions
+        for own in timers:
+            for stage, seconds in own.seconds.items():
+                timer.seconds[stage] += seconds
+                own.seconds[stage] = 0.0
 
 
 def _split_lenient_numbers(
