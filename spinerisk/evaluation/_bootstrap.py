@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["MetricSpec", "bootstrap_metrics", "evaluate_specs", "with_batches"]
+__all__ = ["MetricSpec", "batch_of", "bootstrap_metrics", "evaluate_specs", "with_batches"]
 
 FloatArray = npt.NDArray[np.float64]
 IndexMatrix = npt.NDArray[np.intp]
@@ -118,8 +118,9 @@ def bootstrap_metrics(
     rows = rng.integers(0, n, size=(n_bootstrap, n))
     values = np.full((n_bootstrap, len(specs)), np.nan)
     looped = []
+    identity = np.arange(n)[None, :]
     for j, spec in enumerate(specs):
-        batched = _batched(spec, data, rows, estimate[j])
+        batched = _batched(spec, data, rows, identity, estimate[j])
         if batched is None:
             looped.append(j)
         else:
@@ -141,12 +142,14 @@ def bootstrap_metrics(
     return {"estimate": estimate, "lower": lower, "upper": upper, "n_resamples": usable}
 
 
-def _batched(spec: MetricSpec, data: Any, rows: IndexMatrix, estimate: float) -> FloatArray | None:
+def _batched(
+    spec: MetricSpec, data: Any, rows: IndexMatrix, identity: IndexMatrix, estimate: float
+) -> FloatArray | None:
     """Every resample's value from the spec's batched form, or None: no batched form, or
-    one that does not reproduce ``estimate`` (the metric on the full data)."""
+    one that does not reproduce ``estimate`` (the metric on the full data, the single
+    resample ``identity``)."""
     if spec.batch is None:
         return None
-    identity = np.arange(len(data))[None, :]
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")
         try:
@@ -236,11 +239,13 @@ def _horizon_outcome(
     if d.ref_time is not None and d.ref_any is not None:  # a fixed reference
         censoring: Any = d.horizon_outcome(horizon)[1]
     else:
-        cached = d.cache.get("censoring_resamples")
-        if cached is None or cached.rows is not rows:
-            cached = CensoringResamples(d.follow_up, codes != 0, rows)
-            d.cache["censoring_resamples"] = cached
-        censoring = cached
+        # kept for the last two index matrices (the full-data check and the resamples)
+        kept = d.cache.setdefault("censoring_resamples", [])
+        found = [c for c in kept if c.rows is rows]
+        if not found:
+            found = [CensoringResamples(d.follow_up, codes != 0, rows)]
+            kept[:] = [*kept[-1:], found[0]]
+        censoring = found[0]
     return horizon_outcome_resamples(d.follow_up, codes, horizon, cause, rows, censoring)
 
 
@@ -379,8 +384,17 @@ def with_batches(
     """
     out = []
     for spec in specs:
-        maker = _batch_maker(data.kind, spec.name)
-        column = None if data.kind == "binary" else (spec.horizon or horizon)
-        batch = None if maker is None else maker(data, column)
+        batch = batch_of(spec.name, data, spec.horizon or horizon)
         out.append(spec if batch is None else replace(spec, batch=batch))
     return out
+
+
+def batch_of(
+    name: str, data: Any, horizon: float | None
+) -> Callable[[Any, IndexMatrix], FloatArray] | None:
+    """The batched form of the evaluation metric ``name`` on the risks of ``data`` at
+    ``horizon`` (binary endpoints: the single risk column), or None."""
+    maker = _batch_maker(data.kind, name)
+    if maker is None:
+        return None
+    return maker(data, None if data.kind == "binary" else horizon)  # type: ignore[no-any-return]

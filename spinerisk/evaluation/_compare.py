@@ -353,6 +353,41 @@ def _info(evd: EvalData, comps: list[Comparator]) -> list[dict[str, Any]]:
     return out
 
 
+Batch = Callable[[EvalData, np.ndarray], np.ndarray]
+
+
+def _row_batches(evd: EvalData, row: _Row, j: int) -> tuple[Batch | None, Batch | None]:
+    """Batched forms of a row's model and comparator values (see
+    :func:`~spinerisk.evaluation._bootstrap.bootstrap_metrics`), for a comparator with a
+    value for every record (each resample is then its own subset) and a metric with one;
+    net benefit (recalibrated, or Kaplan-Meier of the treated) runs resample by resample.
+    The comparator's values stand in for the model's risks: as a score for discrimination,
+    as the published probability for calibration."""
+    from spinerisk.evaluation._bootstrap import batch_of
+
+    assert evd.scores is not None
+    score = evd.scores[:, j]
+    if row.metric == "net_benefit" or not np.isfinite(score).all():
+        return None, None
+    horizon = evd.horizons[-1] if row.horizon is None else row.horizon
+    own = batch_of(row.metric, evd, horizon)
+    as_risk = replace(
+        evd, risk=np.repeat(score[:, None], len(evd.horizons), axis=1), scores=None, cache={}
+    )
+    base = batch_of(row.metric, as_risk, horizon)
+    if own is None or base is None:
+        return None, None
+
+    def other(d: EvalData, rows: np.ndarray) -> np.ndarray:
+        return base(as_risk, rows)
+
+    return own, other
+
+
+def _difference(own: Batch, other: Batch) -> Batch:
+    return lambda d, rows: own(d, rows) - other(d, rows)
+
+
 def _memo(fn: Callable[[EvalData], float], key: tuple) -> Callable[[EvalData], float]:
     """``fn`` computed once per resample (the difference reuses both values)."""
 
@@ -395,12 +430,19 @@ def compare(
         rows += _calibration_rows(j, comp, evd.kind, evd.horizons)
         rows += _net_benefit_rows(j, comp, evd.horizons, thr)
     specs: list[MetricSpec] = []
+    index = {c.name: j for j, c in enumerate(comps)}
     for i, r in enumerate(rows):
         own, other = _memo(r.model, ("row", i, "model")), _memo(r.other, ("row", i, "other"))
-        specs.append(MetricSpec("model", r.horizon, own))
-        specs.append(MetricSpec("comparator", r.horizon, other))
+        own_b, other_b = _row_batches(evd, r, index[r.comparator])
+        specs.append(MetricSpec("model", r.horizon, own, own_b))
+        specs.append(MetricSpec("comparator", r.horizon, other, other_b))
         if r.paired:
-            specs.append(MetricSpec("difference", r.horizon, lambda d, a=own, b=other: a(d) - b(d)))
+            diff_b = None
+            if own_b is not None and other_b is not None:
+                diff_b = _difference(own_b, other_b)
+            specs.append(
+                MetricSpec("difference", r.horizon, lambda d, a=own, b=other: a(d) - b(d), diff_b)
+            )
     table_rows: list[dict[str, Any]] = []
     if specs:
         with warnings.catch_warnings():

@@ -460,15 +460,18 @@ def _pair_c_resamples(
         return np.where(pairs > 0, concordant / pairs, np.nan)
 
 
-_LAST_COUNTS: list[Any] = [None, None]
+_LAST_COUNTS: list[tuple[Any, np.ndarray]] = []
 
 
 def _counts(rows: npt.NDArray[np.intp], n: int) -> np.ndarray:
-    """:func:`resample_counts` as float32, kept for the last resample matrix (the metrics
-    of one bootstrap share it)."""
-    if _LAST_COUNTS[0] is not rows:
-        _LAST_COUNTS[:] = [rows, resample_counts(rows, n, np.float32)]
-    return _LAST_COUNTS[1]  # type: ignore[no-any-return]
+    """:func:`resample_counts` as float32, kept for the last two index matrices (the
+    metrics of one bootstrap share them: the full-data check and the resamples)."""
+    for kept, counts in _LAST_COUNTS:
+        if kept is rows:
+            return counts
+    counts = resample_counts(rows, n, np.float32)
+    _LAST_COUNTS[:] = [*_LAST_COUNTS[-1:], (rows, counts)]
+    return counts
 
 
 def _no_near_ties(risk: FloatArray, tol: float = 1e-8) -> bool:
