@@ -346,3 +346,45 @@ def test_running_windows_equal_one_aalen_johansen_estimate_per_window():
             assert predicted[j] == pytest.approx(risk[idx].mean(), rel=TOL)
             want = mi.aalen_johansen_at(time[idx], codes[idx], 1, h)
             assert (np.isnan(want) and np.isnan(observed[j])) or observed[j] == want
+
+
+@pytest.mark.parametrize("kind", ["binary", "survival"])
+def test_comparator_table_batched_equals_the_loop(kind, monkeypatch):
+    """A published probability with a value for every record (batched), and a score with
+    missing values (looped, its subset differs per resample)."""
+    from dataclasses import replace
+
+    from spinerisk.evaluation import Comparator
+    from spinerisk.evaluation import _compare as c
+
+    evd = _eval_data(kind)
+    rng = np.random.default_rng(9)
+    score = rng.normal(size=len(evd))
+    score[:15] = np.nan
+    evd = replace(evd, scores=np.column_stack([np.clip(evd.risk[:, -1] * 0.8, 0, 1), score]))
+    comps = [
+        Comparator.from_values("prob", pd.Series(dtype=float), scale="probability"),
+        Comparator.from_values("score", pd.Series(dtype=float), scale="score"),
+    ]
+    args = {
+        "thresholds": None,
+        "nb_thresholds": (0.1, 0.3),
+        "n_bootstrap": 25,
+        "ci": 0.9,
+        "random_state": 5,
+        "n_jobs": 1,
+    }
+    from spinerisk.evaluation import _bootstrap as b
+
+    looped = []
+    chunk = b._chunk
+    monkeypatch.setattr(b, "_chunk", lambda s, d, r: looped.append(len(s)) or chunk(s, d, r))
+    got = c.compare(evd, comps, **args)["table"]
+    n_looped = sum(looped) // len(looped)  # specs per chunk
+    monkeypatch.setattr(c, "_row_batches", lambda *a: (None, None))
+    looped.clear()
+    want = c.compare(replace(evd, cache={}), comps, **args)["table"]
+    assert n_looped < sum(looped) // len(looped) - 5  # the probability's rows were batched
+    assert got.shape == want.shape and len(got) > 5
+    for col in want.columns[6:]:
+        _assert_same(got[col].to_numpy(float), want[col].to_numpy(float))

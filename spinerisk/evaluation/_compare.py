@@ -356,19 +356,37 @@ def _info(evd: EvalData, comps: list[Comparator]) -> list[dict[str, Any]]:
 Batch = Callable[[EvalData, np.ndarray], np.ndarray]
 
 
-def _row_batches(evd: EvalData, row: _Row, j: int) -> tuple[Batch | None, Batch | None]:
+def _row_batches(
+    evd: EvalData, row: _Row, j: int, comp: Comparator
+) -> tuple[Batch | None, Batch | None]:
     """Batched forms of a row's model and comparator values (see
     :func:`~spinerisk.evaluation._bootstrap.bootstrap_metrics`), for a comparator with a
     value for every record (each resample is then its own subset) and a metric with one;
-    net benefit (recalibrated, or Kaplan-Meier of the treated) runs resample by resample.
+    net benefit is batched for binary endpoints, the comparator's only when it is a
+    published probability (a score is recalibrated in every resample, and time-to-event
+    net benefit fits Kaplan-Meier to the treated: both run resample by resample).
     The comparator's values stand in for the model's risks: as a score for discrimination,
-    as the published probability for calibration."""
+    as the published probability for calibration and net benefit."""
     from spinerisk.evaluation._bootstrap import batch_of
+    from spinerisk.metrics._binary import net_benefit_resamples
 
     assert evd.scores is not None
     score = evd.scores[:, j]
-    if row.metric == "net_benefit" or not np.isfinite(score).all():
+    if not np.isfinite(score).all():
         return None, None
+    if row.metric == "net_benefit":
+        if evd.kind != "binary" or row.threshold is None:
+            return None, None
+        y, t = np.asarray(evd.event, dtype=bool), row.threshold
+        model_risk = evd.risk[:, 0]
+
+        def nb_model(d: EvalData, rows: np.ndarray) -> np.ndarray:
+            return net_benefit_resamples(y, model_risk, t, rows)
+
+        def nb_other(d: EvalData, rows: np.ndarray) -> np.ndarray:
+            return net_benefit_resamples(y, score, t, rows)
+
+        return nb_model, nb_other if comp.scale == "probability" else None
     horizon = evd.horizons[-1] if row.horizon is None else row.horizon
     own = batch_of(row.metric, evd, horizon)
     as_risk = replace(
@@ -433,7 +451,7 @@ def compare(
     index = {c.name: j for j, c in enumerate(comps)}
     for i, r in enumerate(rows):
         own, other = _memo(r.model, ("row", i, "model")), _memo(r.other, ("row", i, "other"))
-        own_b, other_b = _row_batches(evd, r, index[r.comparator])
+        own_b, other_b = _row_batches(evd, r, index[r.comparator], comps[index[r.comparator]])
         specs.append(MetricSpec("model", r.horizon, own, own_b))
         specs.append(MetricSpec("comparator", r.horizon, other, other_b))
         if r.paired:

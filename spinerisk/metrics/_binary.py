@@ -695,3 +695,15 @@ def calibration_intercept_resamples(
 ) -> FloatArray:
     """:func:`calibration_intercept` of every resample."""
     return _glm_logit_resamples(y, p, rows, slope=False)
+
+
+def net_benefit_resamples(
+    y: BoolArray, p: FloatArray, threshold: float, rows: npt.NDArray[np.intp]
+) -> FloatArray:
+    """The ``model`` column of :func:`net_benefit` at one threshold, for every resample."""
+    t = float(threshold)
+    treated = p[rows] >= t
+    tp = np.sum(treated & y[rows], axis=1).astype(float)
+    fp = treated.sum(axis=1) - tp
+    n = rows.shape[1]
+    return np.asarray(tp / n - fp / n * (t / (1.0 - t)), dtype=float)
