@@ -88,7 +88,7 @@ def test_intervals_surround_the_risk_for_every_endpoint_kind(kind, request):
         "n_resamples": B,
         "n_fitted": B,
         "random_state": 3,
-        "method": "basic",
+        "method": "percentile",
     }
 
 
@@ -100,7 +100,9 @@ def test_intervals_are_deterministic_given_the_seed(ovf, binary):
     )
     other = sr.RiskModel(endpoint="nonunion", backend="xgboost").fit(ovf)
     other.fit_intervals(ovf, n_resamples=B, random_state=4)
-    assert not _predict(other, records, interval=0.9).equals(_predict(binary, records, interval=0.9))
+    assert not _predict(other, records, interval=0.9).equals(
+        _predict(binary, records, interval=0.9)
+    )
 
 
 def test_dict_records_with_an_interval_match_the_frame(ovf, binary):
@@ -198,6 +200,21 @@ def test_explanation_shows_the_interval(ovf, binary):
     lo, hi = out["risk_183d_lo"].iloc[0], out["risk_183d_hi"].iloc[0]
     assert f"(90% interval {100 * lo:.0f}-{100 * hi:.0f}%)" in first
     assert {"risk_lo", "risk_hi"} <= set(ex.to_frame().columns)
+
+
+def test_basic_method_is_stored_and_used(ovf):
+    model = sr.RiskModel(endpoint="nonunion", backend="xgboost").fit(ovf)
+    model.fit_intervals(ovf, n_resamples=3, random_state=3, method="basic")
+    assert model.interval_info_["method"] == "basic"
+    records = ovf.head(5)
+    out = _predict(model, records, interval=0.9)
+    checked = sr.validate(records)
+    boot = bootstrap_risks(model.interval_models_, checked, model.horizons_)
+    lo, hi = interval_bounds(out[["risk_183d"]].to_numpy(), boot, 0.9, "basic")
+    np.testing.assert_allclose(out["risk_183d_lo"], lo[:, 0])
+    np.testing.assert_allclose(out["risk_183d_hi"], hi[:, 0])
+    with pytest.raises(ValueError, match="method must be one of"):
+        model.fit_intervals(ovf, n_resamples=3, method="bca")
 
 
 def test_basic_interval_moves_against_the_refits_bias():

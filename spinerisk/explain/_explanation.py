@@ -596,5 +596,5 @@ def _risk_interval(
     level = model._interval_level(interval)
     risk = np.asarray(risk, dtype=float).reshape(-1, 1)
     boot = bootstrap_risks(model.interval_models_, checked, (horizon,))
-    lo, hi = interval_bounds(risk, boot, level, model.interval_info_.get("method", "basic"))
+    lo, hi = interval_bounds(risk, boot, level, model.interval_info_.get("method", "percentile"))
     return level, pd.DataFrame({"lo": lo[:, 0], "hi": hi[:, 0]}, index=ids)

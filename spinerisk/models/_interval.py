@@ -5,17 +5,13 @@ prediction-instability plot).
 resamples of its training records (drawn with replacement, all up front from
 ``numpy.random.default_rng(random_state)``) and keeps the ``B`` fitted models
 (``interval_models_``). ``predict_risk(..., interval=0.9)`` then gives, per record and
-horizon, a *basic* (reverse-percentile) bootstrap interval on the log-odds scale::
-
-    lo, hi = expit(2 * logit(r) - q_hi), expit(2 * logit(r) - q_lo)
-
-where ``r`` is the model's risk and ``q_lo``, ``q_hi`` the ``(1 - level) / 2`` and
-``(1 + level) / 2`` quantiles of the ``B`` refits' log-odds. The basic interval moves
-against the bias of the refits (a penalised or boosted model refitted on a resample is
-shrunk further than the model itself, so the percentile interval is off-centre); the
-evidence for this choice, per backend, is in ``docs/intervals.md`` and
-``benchmarks/bench_intervals.py``. The same refits give the prediction-instability
-plot (Riley and Collins, Biometrical Journal 2023), :mod:`spinerisk.evaluation._instability`.
+horizon, the percentile bootstrap interval of the refits' risks (the default,
+``method="percentile"``), or the basic (reverse-percentile) interval on the log-odds
+scale, ``expit(2 * logit(r) - q_hi), expit(2 * logit(r) - q_lo)``, which moves against
+the refits' bias. The evidence for the default, per backend and endpoint kind, is in
+``docs/intervals.md`` (from ``benchmarks/bench_intervals.py``). The same refits give the
+prediction-instability plot (Riley and Collins, Biometrical Journal 2023),
+:mod:`spinerisk.evaluation._instability`.
 """
 
 from __future__ import annotations
@@ -35,9 +31,9 @@ __all__ = [
     "interval_bounds",
 ]
 
-#: Interval methods on the bootstrap refits' log-odds: ``"basic"`` (reverse percentile,
-#: the default: it corrects the refits' bias) and ``"percentile"``.
-INTERVAL_METHODS = ("basic", "percentile")
+#: Interval methods: ``"percentile"`` (quantiles of the refits' risks, the default) and
+#: ``"basic"`` (reverse percentile on the log-odds scale, against the refits' bias).
+INTERVAL_METHODS = ("percentile", "basic")
 #: Risks are clipped to ``[_EPS, 1 - _EPS]`` before the log-odds are taken.
 _EPS = 1e-9
 #: Most refits a bundle stores (each is a nested bundle).
@@ -90,6 +86,7 @@ def fit_interval_models(
     n_resamples: int,
     random_state: int,
     n_jobs: int | None,
+    method: str = "percentile",
 ) -> tuple[list[Any], dict[str, Any]]:
     """Refit ``model`` on ``n_resamples`` bootstrap resamples of its training records.
 
@@ -105,6 +102,8 @@ def fit_interval_models(
         Seed of the resample indices.
     n_jobs : int or None
         joblib workers for the refits; results do not depend on it.
+    method : {"percentile", "basic"}, default="percentile"
+        How :func:`interval_bounds` turns the refits' risks into an interval.
 
     Returns
     -------
@@ -123,6 +122,8 @@ def fit_interval_models(
             f"n_resamples must be an integer from 2 to {MAX_RESAMPLES}; got "
             f"n_resamples={n_resamples!r}."
         )
+    if method not in INTERVAL_METHODS:
+        raise ValueError(f"method must be one of {INTERVAL_METHODS}; got method={method!r}.")
     if not isinstance(random_state, int | np.integer) or isinstance(random_state, bool):
         raise ValueError(f"random_state must be an integer; got random_state={random_state!r}.")
     if not isinstance(cohort, pd.DataFrame):
@@ -154,7 +155,7 @@ def fit_interval_models(
         "n_resamples": int(n_resamples),
         "n_fitted": len(models),
         "random_state": int(random_state),
-        "method": "basic",
+        "method": method,
     }
     return models, info
 
@@ -165,7 +166,7 @@ def bootstrap_risks(models: list[Any], checked: pd.DataFrame, horizons: Any) -> 
 
 
 def interval_bounds(
-    risk: np.ndarray, boot: np.ndarray, level: float, method: str = "basic"
+    risk: np.ndarray, boot: np.ndarray, level: float, method: str = "percentile"
 ) -> tuple[np.ndarray, np.ndarray]:
     """Lower and upper bounds of the ``level`` interval around ``risk``.
 
@@ -177,7 +178,7 @@ def interval_bounds(
         The bootstrap models' risks of the same records.
     level : float
         Coverage in (0, 1).
-    method : {"basic", "percentile"}, default="basic"
+    method : {"percentile", "basic"}, default="percentile"
 
     Returns
     -------

@@ -475,6 +475,7 @@ default="auto"
         n_resamples: int = 50,
         random_state: int = 0,
         n_jobs: int | None = None,
+        method: Literal["percentile", "basic"] = "percentile",
     ) -> RiskModel:
         """Refit the model on bootstrap resamples of its training records, for
         per-patient risk intervals and the prediction-instability plot.
@@ -483,9 +484,9 @@ default="auto"
         the model was fitted on, with replacement (all drawn up front from
         ``random_state``); a clone of the model (same parameters, so the same backend
         choice procedure) is fitted on each. ``predict_risk(records, interval=0.9)``
-        then adds a 90% interval per risk column: the basic bootstrap interval on the
-        log-odds scale (see :mod:`spinerisk.models._interval` and the intervals guide
-        for why, with the coverage measured per backend).
+        then adds a 90% interval per risk column: by default the 5th and 95th
+        percentiles of the refits' risks (see :mod:`spinerisk.models._interval` and the
+        intervals guide for the coverage measured per backend).
 
         Parameters
         ----------
@@ -493,12 +494,15 @@ default="auto"
             The cohort the model was fitted on.
         n_resamples : int, default=50
             Bootstrap refits (2 to 200); the fit takes about this many times as long
-            as the model's own fit. 50 gives stable 90% intervals; 200 is the usual
-            choice for the instability plot.
+            as the model's own fit. Riley and Collins use 200 for the instability plot.
         random_state : int, default=0
             Seed of the resamples; the same seed gives the same intervals.
         n_jobs : int or None, default=None
             joblib workers for the refits (None: 1); results do not depend on it.
+        method : {"percentile", "basic"}, default="percentile"
+            ``"percentile"``: quantiles of the refits' risks. ``"basic"``: the reverse
+            percentile interval on the log-odds scale, which moves against the refits'
+            bias.
 
         Returns
         -------
@@ -523,7 +527,12 @@ default="auto"
 
         check_is_fitted(self, "estimator_")
         models, info = fit_interval_models(
-            self, cohort, n_resamples=n_resamples, random_state=random_state, n_jobs=n_jobs
+            self,
+            cohort,
+            n_resamples=n_resamples,
+            random_state=random_state,
+            n_jobs=n_jobs,
+            method=method,
         )
         self.interval_models_ = models
         self.interval_info_ = info
@@ -789,7 +798,7 @@ default="auto"
 
         risk_cols = list(out.columns)
         boot = bootstrap_risks(self.interval_models_, checked, horizons)
-        method = self.interval_info_.get("method", "basic")
+        method = self.interval_info_.get("method", "percentile")
         lo, hi = interval_bounds(out.to_numpy(dtype=float), boot, level, method)
         parts: dict[str, Any] = {}
         for j, col in enumerate(risk_cols):
