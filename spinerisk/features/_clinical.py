@@ -251,8 +251,8 @@ class ClinicalFeatures(TransformerMixin, BaseEstimator):
         return frame
 
     def _derive(self, f: pd.DataFrame) -> pd.DataFrame:
-        """Add the schema's derived features (:attr:`Schema.derived`), in order."""
-        f = f.copy()
+        """Add the schema's derived features (:attr:`Schema.derived`), in order, to the
+        frame built by :meth:`_frame` (which this owns: it is extended in place)."""
         for feature in derived_features(self._schema(), f.columns):
             f[feature.name] = feature.evaluate(f)
         # inputs replaced by a derived feature are dropped only when that feature exists
