@@ -635,9 +635,10 @@ def _glm_logit_resamples(
         return np.clip(q, eps, 1.0 - eps)
 
     def deviance(yy: FloatArray, mu: FloatArray) -> FloatArray:
-        ratio = np.clip(yy / (mu + 1e-20), eps, np.inf)
-        other = np.clip((1.0 - yy) / (1.0 - mu + 1e-20), eps, np.inf)
-        return np.sum(2.0 * (yy * np.log(ratio) + (1.0 - yy) * np.log(other)), axis=1)
+        # statsmodels: 2 * (y * log(clip(y / mu)) + (1 - y) * log(clip((1 - y) / (1 - mu))));
+        # with y 0 or 1 one term is 0 * log(eps) = -0.0, so this is the same number
+        ratio = np.where(yy > 0, 1.0 / (mu + 1e-20), 1.0 / (1.0 - mu + 1e-20))
+        return np.sum(2.0 * np.log(np.clip(ratio, eps, np.inf)), axis=1)
 
     yy = y.astype(float)[rows]
     x = _logit(p)[rows]
@@ -655,10 +656,9 @@ def _glm_logit_resamples(
     for _ in range(100):
         if not len(active):
             break
-        q = clean(mu)
+        q = clean(mu)  # statsmodels cleans mu for the link derivative and the variance
         deriv = 1.0 / (q * (1.0 - q))
-        v = clean(mu)
-        w = 1.0 / (deriv**2 * (v * (1.0 - v)))
+        w = 1.0 / (deriv**2 * (q * (1.0 - q)))
         z = lin + deriv * (yy - mu) - offset
         sw = w.sum(axis=1)
         z_bar = (w * z).sum(axis=1) / sw
