@@ -7,7 +7,9 @@ Python: record validation (the schema's conversions, ranges, codes, required fie
 unknown fields and cross-field rules), the feature pipeline (derived clinical features,
 imputation, missing indicators, scaling, one-hot codes, splines) and the model (logistic
 regression, the calibrated booster ensemble, Cox and boosted survival models, competing
-risks). The outputs are those of the batch path (tested to ``rtol=1e-9``, most of them
+risks, the stacked default as the weighted sum of its candidates). XGBoost boosters are
+compiled to C for one-record calls where treelite, tl2cgen and a C compiler are at hand
+(:mod:`spinerisk.fastpath._compiled`), with XGBoost's answers bit for bit. The outputs are those of the batch path (tested to ``rtol=1e-9``, most of them
 bit for bit).
 
 The fast path never decides differently from the batch path: a record it does not
@@ -30,10 +32,16 @@ import numpy as np
 import pandas as pd
 
 from spinerisk.exceptions import DataQualityWarning
-from spinerisk.fastpath._compiled import CompileUnavailable, _Quiet
+from spinerisk.fastpath._compiled import CompileUnavailable, NotWorthIt, _Quiet
 from spinerisk.fastpath._features import FeatureProgram, UnsupportedModelError
 from spinerisk.fastpath._records import RecordChecker
-from spinerisk.fastpath._scorers import BinaryFold, XGBoostHead, binary_head, survival_head
+from spinerisk.fastpath._scorers import (
+    BinaryFold,
+    StackHead,
+    XGBoostHead,
+    binary_head,
+    survival_head,
+)
 from spinerisk.monitor._checks import RARELY_MISSING_BELOW
 from spinerisk.monitor._reference import _as_reference
 
@@ -138,7 +146,8 @@ class FastPredictor:
     n_fallbacks_ : int
         Calls handed to the batch path (invalid or unusual records).
     compiled_ : bool
-        Whether one-record calls run compiled trees (every XGBoost booster compiled).
+        Whether one-record calls run compiled trees (every XGBoost booster compiled, but
+        those too large to be worth it, see ``compile_note_``).
     compile_note_ : str
         What was compiled and how long it took, or why nothing was.
 
@@ -248,7 +257,13 @@ class FastPredictor:
     # -- compiled trees ---------------------------------------------------------------------------
     def _xgboost_heads(self) -> list[XGBoostHead]:
         heads = [f.response for f in self._folds] if self._kind == "binary" else self._head.heads()
-        return [h for h in heads if isinstance(h, XGBoostHead)]
+        out: list[XGBoostHead] = []
+        for head in heads:
+            if isinstance(head, XGBoostHead):
+                out.append(head)
+            elif isinstance(head, StackHead):
+                out.extend(head.boosters)
+        return out
 
     def _compile(self, compile: bool) -> None:
         """Compile every XGBoost booster (in parallel), or none."""
@@ -266,17 +281,32 @@ class FastPredictor:
             )
             return
         start = time.perf_counter()
-        try:
-            with _Quiet(), ThreadPoolExecutor(min(len(heads), os.cpu_count() or 1)) as pool:
-                list(pool.map(XGBoostHead.compile, heads))
-        except CompileUnavailable as exc:
-            self._uncompile(str(exc))
+
+        def build(head: XGBoostHead) -> CompileUnavailable | None:
+            try:
+                head.compile()
+            except CompileUnavailable as exc:
+                return exc
+            return None
+
+        with _Quiet(), ThreadPoolExecutor(min(len(heads), os.cpu_count() or 1)) as pool:
+            failures = list(pool.map(build, heads))
+        skipped = [str(e) for e in failures if isinstance(e, NotWorthIt)]
+        failed = [e for e in failures if e is not None and not isinstance(e, NotWorthIt)]
+        if failed:
+            self._uncompile(str(failed[0]))
             return
-        self.compiled_ = True
+        done = len(heads) - len(skipped)
+        self.compiled_ = done > 0
         self.compile_note_ = (
-            f"{len(heads)} XGBoost booster(s) compiled to C with tl2cgen in "
+            f"{done} XGBoost booster(s) compiled to C with tl2cgen in "
             f"{time.perf_counter() - start:.1f} s"
         )
+        if skipped:
+            self.compile_note_ += (
+                f"; {len(skipped)} left to XGBoost's own call, not worth compiling: "
+                + "; ".join(skipped)
+            )
 
     def _uncompile(self, reason: str) -> None:
         """Back to XGBoost's own call for every booster, and say why (once per reason)."""
@@ -514,7 +544,7 @@ class FastPredictor:
         for program, heads in pairs:
             X = program.encode(program.clinical_rows(typed))
             for head in heads:
-                if isinstance(head, XGBoostHead):
+                if isinstance(head, XGBoostHead | StackHead):
                     head.check_compiled(X)
 
     def _self_check(self) -> None:

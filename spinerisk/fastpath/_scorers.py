@@ -20,7 +20,14 @@ from scipy.special import expit
 
 from spinerisk.fastpath._features import UnsupportedModelError, _unsupported
 
-__all__ = ["LightGBMHead", "LinearHead", "XGBoostHead", "binary_head", "survival_head"]
+__all__ = [
+    "LightGBMHead",
+    "LinearHead",
+    "StackHead",
+    "XGBoostHead",
+    "binary_head",
+    "survival_head",
+]
 
 
 # -- raw scores -------------------------------------------------------------------------------
@@ -294,6 +301,46 @@ class _FastConfig:
         self.lib.LGBM_FastConfigFree(self.handle)
 
 
+class StackHead:
+    """The stacked default's combined score, ``intercept_ + sum_k weights_[k] * score_k(x)``
+    in the order of ``_StackMixin._stack_score``: ridge components through the stack's own
+    ``component_score``, boosters as :class:`XGBoostHead` margins (compiled or not) times
+    their sign. ``proba=True`` gives ``expit(score)`` (``StackedClassifier.predict_proba``).
+    """
+
+    def __init__(self, stack: Any, *, proba: bool = False, c_api: bool = True) -> None:
+        from spinerisk.models._stack import component_score
+
+        self.intercept = float(stack.intercept_)
+        self.proba = proba
+        self.boosters: list[XGBoostHead] = []
+        self.parts: list[tuple[float, Any]] = []
+        for comp in stack.components_:
+            weight = stack.weights_[comp["name"]]
+            if weight <= 0:
+                continue
+            if comp["family"] == "ridge":
+                self.parts.append((weight, lambda X, comp=comp: component_score(comp, X)))
+                continue
+            head = XGBoostHead(comp["booster"], margin=True, c_api=c_api)
+            self.boosters.append(head)
+            self.parts.append((weight, lambda X, h=head, sign=comp["sign"]: sign * h(X)))
+
+    def __call__(self, X: np.ndarray) -> np.ndarray:
+        score = np.full(X.shape[0], self.intercept)
+        for weight, part in self.parts:
+            score = score + weight * part(X)
+        return expit(score) if self.proba else score
+
+    def check_c_api(self, X: np.ndarray) -> None:
+        for head in self.boosters:
+            head.check_c_api(X)
+
+    def check_compiled(self, X: np.ndarray) -> None:
+        for head in self.boosters:
+            head.check_compiled(X)
+
+
 def _xgb_iteration_range(clf: Any) -> tuple[int, int]:
     try:
         return tuple(clf._get_iteration_range(None))  # type: ignore[return-value]
@@ -326,6 +373,8 @@ def classifier_response(est: Any, *, decision: bool, c_api: bool = True) -> Any:
                 raise _unsupported("an LGBMClassifier with a custom objective or > 2 classes")
             return LightGBMHead(inner, raw_score=decision, c_api=c_api)
         raise _unsupported(f"an EarlyStoppingClassifier around {inner_name}")
+    if name == "StackedClassifier":
+        return StackHead(est, proba=not decision, c_api=c_api)
     if name in ("LogisticRegression", "LogisticRegressionCV"):
         if len(est.classes_) != 2:
             raise _unsupported("a logistic regression with more than 2 classes")
@@ -362,7 +411,8 @@ def binary_head(estimator: Any, make_program: Any, c_api: bool) -> list[BinaryFo
 
     if type(estimator) is Pipeline:
         program = make_program(estimator.named_steps["features"])
-        return [BinaryFold(program, classifier_response(estimator[-1], decision=False))]
+        response = classifier_response(estimator[-1], decision=False, c_api=c_api)
+        return [BinaryFold(program, response)]
     if type(estimator) is not CalibratedClassifierCV:
         raise _unsupported(f"a binary estimator of type {type(estimator).__name__}")
     folds = []
@@ -437,6 +487,12 @@ def _hazard_model(est: Any, c_api: bool) -> Any:
         stand_in = _CoxStandIn(est, lambda X: head(X) - mean)
         stand_in.head = head  # type: ignore[attr-defined]
         return stand_in
+    if name == "StackedCoxSurvival":
+        stack = StackHead(est, c_api=c_api)
+        mean = est.lp_mean_
+        stand_in = _CoxStandIn(est, lambda X: stack(X) - mean)
+        stand_in.head = stack  # type: ignore[attr-defined]
+        return stand_in
     if name == "BoostedAFTSurvival":
         head = XGBoostHead(est.booster_, margin=True, c_api=c_api)
         stand_in = _AFTStandIn(est, head)
@@ -476,7 +532,7 @@ class SurvivalHead:
         return CauseSpecificCIF._paths(self._cif, X, times)[1][self._cause]  # type: ignore[arg-type]
 
     def heads(self) -> list[Any]:
-        """XGBoost heads inside (for the C entry point check)."""
+        """XGBoost heads (and stacked heads) inside (for the C entry point check)."""
         return [p.head for p in self.parts if hasattr(p, "head")]
 
 
