@@ -313,6 +313,16 @@ def test_bootstrap_metrics_batched_equals_the_loop_and_is_used(kind, monkeypatch
         assert looped == []  # every metric batched
         for key in ("estimate", "lower", "upper", "n_resamples"):
             _assert_same(got[key], want[key])
+        # in blocks of 7 resamples (memory bound): the same numbers
+        monkeypatch.setattr(b, "BATCH_CELLS", 7 * len(evd))
+        blocks = b.bootstrap_metrics(b.with_batches(specs, evd, horizon=horizon), evd, **args)
+        monkeypatch.undo()
+        monkeypatch.setattr(
+            b, "_chunk", lambda s, d, r: looped.extend(x.name for x in s) or chunk(s, d, r)
+        )
+        assert looped == []
+        for key in ("lower", "upper", "n_resamples"):
+            np.testing.assert_array_equal(blocks[key], got[key])
 
 
 def test_a_batched_form_that_disagrees_with_the_metric_is_not_used():

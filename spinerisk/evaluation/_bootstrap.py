@@ -26,6 +26,8 @@ logger = logging.getLogger(__name__)
 #: A batched metric must give the metric's own value on the full data to this (relative)
 #: tolerance, or the resamples are computed one by one.
 BATCH_TOL = 1e-12
+#: Batched metrics run on blocks of resamples holding about this many drawn records.
+BATCH_CELLS = 4_000_000
 
 
 @dataclass(frozen=True)
@@ -117,15 +119,23 @@ def bootstrap_metrics(
     rng = np.random.default_rng(random_state)
     rows = rng.integers(0, n, size=(n_bootstrap, n))
     values = np.full((n_bootstrap, len(specs)), np.nan)
-    looped = []
     identity = np.arange(n)[None, :]
-    for j, spec in enumerate(specs):
-        batched = _batched(spec, data, rows, identity, estimate[j])
-        if batched is None:
-            looped.append(j)
-        else:
-            values[:, j] = batched
+    batched = [j for j, s in enumerate(specs) if _checked(s, data, identity, estimate[j])]
+    looped = [j for j in range(len(specs)) if j not in batched]
+    # resamples in blocks of about BATCH_CELLS drawn records, so memory stays bounded;
+    # every batched metric runs on a block before the next (they share its fits)
+    size = max(1, BATCH_CELLS // max(1, n))
+    for start in range(0, n_bootstrap, size):
+        block = rows[start : start + size]
+        for j in list(batched):
+            out = _run(specs[j], data, block)
+            if out is None:  # raised on this block: the whole metric is looped
+                batched.remove(j)
+                looped.append(j)
+            else:
+                values[start : start + size, j] = out
     if looped:
+        looped.sort()
         rest = [specs[j] for j in looped]
         n_chunks = max(1, min(n_bootstrap, 4 * max(1, abs(n_jobs))))
         chunks = np.array_split(np.arange(n_bootstrap), n_chunks)
@@ -142,26 +152,24 @@ def bootstrap_metrics(
     return {"estimate": estimate, "lower": lower, "upper": upper, "n_resamples": usable}
 
 
-def _batched(
-    spec: MetricSpec, data: Any, rows: IndexMatrix, identity: IndexMatrix, estimate: float
-) -> FloatArray | None:
-    """Every resample's value from the spec's batched form, or None: no batched form, or
-    one that does not reproduce ``estimate`` (the metric on the full data, the single
-    resample ``identity``)."""
+def _checked(spec: MetricSpec, data: Any, identity: IndexMatrix, estimate: float) -> bool:
+    """Whether the spec has a batched form that reproduces ``estimate`` (the metric on the
+    full data, the single resample ``identity``)."""
     if spec.batch is None:
-        return None
+        return False
+    check = _run(spec, data, identity)
+    if check is None or not _same(float(check[0]), estimate):
+        logger.debug("batched %s disagrees with the metric on the full data; looping", spec.name)
+        return False
+    return True
+
+
+def _run(spec: MetricSpec, data: Any, rows: IndexMatrix) -> FloatArray | None:
+    """The spec's batched values on ``rows`` (NaN where undefined), or None if it raised."""
+    assert spec.batch is not None
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")
         try:
-            check = float(spec.batch(data, identity)[0])
-            if not _same(check, estimate):
-                logger.debug(
-                    "batched %s gave %r on the full data, the metric %r; looping instead",
-                    spec.name,
-                    check,
-                    estimate,
-                )
-                return None
             out = np.asarray(spec.batch(data, rows), dtype=float)
         except (ValueError, ZeroDivisionError, FloatingPointError, np.linalg.LinAlgError):
             return None
