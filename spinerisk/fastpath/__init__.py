@@ -9,8 +9,8 @@ imputation, missing indicators, scaling, one-hot codes, splines) and the model (
 regression, the calibrated booster ensemble, Cox and boosted survival models, competing
 risks, the stacked default as the weighted sum of its candidates). XGBoost boosters are
 compiled to C for one-record calls where treelite, tl2cgen and a C compiler are at hand
-(:mod:`spinerisk.fastpath._compiled`), with XGBoost's answers bit for bit. The outputs are those of the batch path (tested to ``rtol=1e-9``, most of them
-bit for bit).
+(:mod:`spinerisk.fastpath._compiled`), with XGBoost's answers bit for bit. The outputs
+are those of the batch path (tested to ``rtol=1e-9``, most of them bit for bit).
 
 The fast path never decides differently from the batch path: a record it does not
 accept outright (any validation problem, or a value whose handling it is not sure of,
@@ -211,6 +211,7 @@ class FastPredictor:
         self.id_field_ = model.id_field_
         self.horizons_ = tuple(model.horizons_)
         self.n_fallbacks_ = 0
+        self._columns: dict[tuple[float, ...], list[str]] = {}
         self._kind = model.endpoint_.kind
         self._checker = RecordChecker(schema)
 
@@ -374,7 +375,10 @@ class FastPredictor:
             return self._fallback(records, kind, horizons)
         horizons = self._check_horizons(horizons)
         values = self._values(typed, horizons)
-        columns = [self.model_.endpoint_.risk_column(h) for h in horizons]
+        columns = self._columns.get(horizons)
+        if columns is None:
+            columns = [self.model_.endpoint_.risk_column(h) for h in horizons]
+            self._columns[horizons] = columns
         gate = self._gate_columns(typed, values)  # status, p_malignant, status_reason
         ids = [t[self.id_field_] for t in typed]
         notes = [record_warnings(t, self._reference) for t in typed]

@@ -328,10 +328,11 @@ class CompiledTrees:
         holds a value the compiled code would read as missing (then call the library)."""
         data, missing, out, data_ptr, out_ptr = self._state()
         data[:] = x
-        nan = np.isnan(x)
-        if (missing == -1).any():  # a value whose first 4 bytes read as "missing"
+        # a float32 whose 4 bytes read as the int -1 is a NaN; a double can hold them in
+        # its first 4 bytes and would be read as "missing": let the library answer
+        if self._entry is np.float64 and (missing == -1).any():
             return None
-        missing[nan] = -1
+        missing[np.isnan(x)] = -1
         out[0] = 0.0
         self._fn(data_ptr, self._margin, out_ptr)
         return float(out[0])

@@ -399,9 +399,8 @@ class BinaryFold:
         if self.calibrator is None:
             return T
         a, b = self.calibrator
-        p = expit(-(a * T + b))
-        p[(1.0 < p) & (p <= 1.0 + 1e-5)] = 1.0
-        return p
+        # scikit-learn also sets 1 < p <= 1 + 1e-5 to 1, which an expit never gives
+        return expit(-(a * T + b))
 
 
 def binary_head(estimator: Any, make_program: Any, c_api: bool) -> list[BinaryFold]:
