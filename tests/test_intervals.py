@@ -36,7 +36,15 @@ def trauma() -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def binary(ovf):
-    return _fit("nonunion", "xgboost", ovf)
+    return _fit("nonunion", "lightgbm", ovf)
+
+
+@pytest.fixture(scope="module")
+def plain(ovf):
+    """A binary model without refits (do not call fit_intervals on it)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return sr.RiskModel(endpoint="nonunion", backend="lightgbm").fit(ovf)
 
 
 @pytest.fixture(scope="module")
@@ -92,17 +100,13 @@ def test_intervals_surround_the_risk_for_every_endpoint_kind(kind, request):
     }
 
 
-def test_intervals_are_deterministic_given_the_seed(ovf, binary):
-    again = _fit("nonunion", "xgboost", ovf)
+def test_intervals_are_deterministic_given_the_seed(ovf, competing):
+    again = _fit("future_fracture", "xgboost", ovf)
     records = ovf.head(30)
-    pd.testing.assert_frame_equal(
-        _predict(binary, records, interval=0.9), _predict(again, records, interval=0.9)
-    )
-    other = sr.RiskModel(endpoint="nonunion", backend="xgboost").fit(ovf)
-    other.fit_intervals(ovf, n_resamples=B, random_state=4)
-    assert not _predict(other, records, interval=0.9).equals(
-        _predict(binary, records, interval=0.9)
-    )
+    first = _predict(competing, records, interval=0.9)
+    pd.testing.assert_frame_equal(first, _predict(again, records, interval=0.9))
+    again.fit_intervals(ovf, n_resamples=B, random_state=4)
+    assert not _predict(again, records, interval=0.9).equals(first)
 
 
 def test_dict_records_with_an_interval_match_the_frame(ovf, binary):
@@ -120,12 +124,11 @@ def test_bad_interval_values_are_refused(ovf, binary, bad):
         binary.predict_risk(ovf.head(2), interval=bad)
 
 
-def test_interval_without_refits_is_refused(ovf):
-    model = sr.RiskModel(endpoint="nonunion", backend="xgboost").fit(ovf)
+def test_interval_without_refits_is_refused(ovf, plain):
     with pytest.raises(ValueError, match=r"call model.fit_intervals\(training_cohort\) first"):
-        model.predict_risk(ovf.head(2), interval=0.9)
+        plain.predict_risk(ovf.head(2), interval=0.9)
     with pytest.raises(ValueError, match=r"call model.fit_intervals"):
-        model.explain(ovf.head(2), interval=0.9)
+        plain.explain(ovf.head(2), interval=0.9)
 
 
 def test_fit_intervals_checks_its_inputs(ovf, binary):
@@ -137,7 +140,7 @@ def test_fit_intervals_checks_its_inputs(ovf, binary):
 
 
 def test_refit_drops_stale_intervals(ovf):
-    model = _fit("nonunion", "xgboost", ovf, n_resamples=2)
+    model = _fit("future_fracture", "xgboost", ovf, n_resamples=2)
     model.fit(ovf)
     assert not hasattr(model, "interval_models_")
     with pytest.raises(ValueError, match="fit_intervals"):
@@ -157,17 +160,17 @@ def test_bundle_round_trip_keeps_the_intervals(kind, request, tmp_path):
     )
 
 
-def test_bundle_without_intervals_still_loads(ovf, tmp_path):
+def test_bundle_without_intervals_still_loads(ovf, plain, tmp_path):
     import json
     import zipfile
 
-    model = sr.RiskModel(endpoint="nonunion", backend="xgboost").fit(ovf)
-    path = model.save(tmp_path / "plain.srb")
+    path = plain.save(tmp_path / "plain.srb")
     with zipfile.ZipFile(path) as zf:
         manifest = json.loads(zf.read("manifest.json"))
     assert "intervals" not in manifest
     loaded = sr.load(path)
     assert not hasattr(loaded, "interval_models_")
+    pd.testing.assert_frame_equal(_predict(loaded, ovf.head(5)), _predict(plain, ovf.head(5)))
 
 
 def test_tampered_interval_manifest_is_refused(binary, tmp_path):
@@ -203,16 +206,16 @@ def test_explanation_shows_the_interval(ovf, binary):
 
 
 def test_basic_method_is_stored_and_used(ovf):
-    model = sr.RiskModel(endpoint="nonunion", backend="xgboost").fit(ovf)
+    model = _fit("future_fracture", "xgboost", ovf, n_resamples=3)
     model.fit_intervals(ovf, n_resamples=3, random_state=3, method="basic")
     assert model.interval_info_["method"] == "basic"
     records = ovf.head(5)
     out = _predict(model, records, interval=0.9)
-    checked = sr.validate(records)
-    boot = bootstrap_risks(model.interval_models_, checked, model.horizons_)
-    lo, hi = interval_bounds(out[["risk_183d"]].to_numpy(), boot, 0.9, "basic")
-    np.testing.assert_allclose(out["risk_183d_lo"], lo[:, 0])
-    np.testing.assert_allclose(out["risk_183d_hi"], hi[:, 0])
+    cols = [model.endpoint_.risk_column(h) for h in model.horizons_]
+    boot = bootstrap_risks(model.interval_models_, sr.validate(records), model.horizons_)
+    lo, hi = interval_bounds(out[cols].to_numpy(), boot, 0.9, "basic")
+    np.testing.assert_allclose(out[[interval_columns(c)[0] for c in cols]], lo)
+    np.testing.assert_allclose(out[[interval_columns(c)[1] for c in cols]], hi)
     with pytest.raises(ValueError, match="method must be one of"):
         model.fit_intervals(ovf, n_resamples=3, method="bca")
 
@@ -255,9 +258,9 @@ def test_instability_summary_and_report(ovf, binary, tmp_path):
     assert '<section id="instability">' not in report.to_html(tmp_path / "r2.html").read_text()
 
 
-def test_instability_needs_refits_or_the_training_cohort(ovf):
-    model = sr.RiskModel(endpoint="nonunion", backend="xgboost").fit(ovf)
+def test_instability_needs_refits_or_the_training_cohort(ovf, plain):
     with pytest.raises(ValueError, match="needs bootstrap refits"):
-        prediction_instability(model, ovf)
-    inst = prediction_instability(model, ovf, training_cohort=ovf, n_resamples=2)
+        prediction_instability(plain, ovf)
+    inst = prediction_instability(plain, ovf, training_cohort=ovf, n_resamples=2)
     assert inst["n_models"] == 2
+    assert not hasattr(plain, "interval_models_")  # the refits are not kept on the model
