@@ -264,3 +264,27 @@ def test_instability_needs_refits_or_the_training_cohort(ovf, plain):
     inst = prediction_instability(plain, ovf, training_cohort=ovf, n_resamples=2)
     assert inst["n_models"] == 2
     assert not hasattr(plain, "interval_models_")  # the refits are not kept on the model
+
+
+def test_a_refit_of_another_model_is_refused(binary, competing, tmp_path):
+    import hashlib
+    import json
+    import zipfile
+
+    from spinerisk.bundle import save_bundle
+    from spinerisk.exceptions import ArtifactError
+
+    path = binary.save(tmp_path / "m.srb")
+    foreign = save_bundle(competing.interval_models_[0], tmp_path / "foreign.srb").read_bytes()
+    with zipfile.ZipFile(path) as zf:
+        members = {n: zf.read(n) for n in zf.namelist()}
+    members["intervals/0.srb"] = foreign
+    manifest = json.loads(members["manifest.json"])
+    manifest["members"]["intervals/0.srb"] = hashlib.sha256(foreign).hexdigest()
+    members["manifest.json"] = json.dumps(manifest).encode()
+    bad = tmp_path / "bad.srb"
+    with zipfile.ZipFile(bad, "w") as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    with pytest.raises(ArtifactError, match="not a model of the same endpoint"):
+        sr.load(bad)

@@ -277,7 +277,8 @@ def _intervals(model: Any, key: bytes | None, nested: bool) -> dict[str, Any] | 
         raise ArtifactError(
             "The model's interval_models_ or interval_info_ is malformed; call fit_intervals again."
         )
-    settings = {k: info.get(k) for k in ("n_resamples", "n_fitted", "random_state", "method")}
+    keys = ("n_resamples", "n_fitted", "random_state", "method")
+    settings: dict[str, Any] = {k: info.get(k) for k in keys}
     counts = (settings["n_resamples"], settings["n_fitted"], settings["random_state"])
     if (
         not all(isinstance(v, int) and not isinstance(v, bool) for v in counts)
