@@ -203,6 +203,11 @@ def test_explanation_shows_the_interval(ovf, binary):
     lo, hi = out["risk_183d_lo"].iloc[0], out["risk_183d_hi"].iloc[0]
     assert f"(90% interval {100 * lo:.0f}-{100 * hi:.0f}%)" in first
     assert {"risk_lo", "risk_hi"} <= set(ex.to_frame().columns)
+    import matplotlib.pyplot as plt
+
+    fig = ex.plot_waterfall(ex.contributions.index[0])
+    assert f"(90% interval {100 * lo:.0f}-{100 * hi:.0f}%)" in fig._suptitle.get_text()
+    plt.close(fig)
 
 
 def test_basic_method_is_stored_and_used(ovf):

@@ -91,9 +91,12 @@ def waterfall(expl: Any, record: Any, *, max_display: int = 10) -> Any:
     shap.plots.waterfall(expl.to_shap()[pos], max_display=int(max_display), show=False)
     fig = plt.gcf()
     rid = expl.contributions.index[pos]
+    from spinerisk.explain._text import risk_with_interval
+
+    bounds = None if expl.risk_interval is None else expl.risk_interval.iloc[pos]
+    shown = risk_with_interval(expl.risk.iloc[pos], bounds, expl.interval)
     fig.suptitle(
-        f"{rid}: {expl.endpoint.replace('_', ' ')} risk {100 * expl.risk.iloc[pos]:.0f}% "
-        f"({expl.scale})",
+        f"{rid}: {expl.endpoint.replace('_', ' ')} risk {shown} ({expl.scale})",
         fontsize=10,
     )
     _synthetic_note(fig, expl)
