@@ -70,7 +70,10 @@ def _woodelf_attempt(booster: Any, X: Any) -> str:
     its category encoder)."""
     import json
 
-    import woodelf
+    try:
+        import woodelf
+    except ImportError:
+        return "woodelf is not installed (pip install woodelf-explainer)"
 
     tries = [("as fitted", booster)]
     if type(booster).__name__ == "XGBClassifier":
@@ -96,8 +99,12 @@ def _woodelf_attempt(booster: Any, X: Any) -> str:
 def woodelf_numeric(model: Any, records: Any, n_threads: int) -> dict[str, Any]:
     """woodelf against pred_contribs on a numeric-only XGBoost booster of the fold
     boosters' size (fitted on the one-hot design of the same training records)."""
-    import woodelf
     import xgboost as xgb
+
+    try:
+        import woodelf
+    except ImportError:
+        return {"skipped": "woodelf is not installed (pip install woodelf-explainer)"}
 
     fold = model.estimator_.calibrated_classifiers_[0].estimator
     clf = fold[-1].estimator_
@@ -274,6 +281,16 @@ def main() -> None:
         )
     for r in rows:
         print(f"woodelf on the {r['backend']} fold booster: {r['woodelf']}")
+    if "skipped" in numeric:
+        print(f"woodelf on a numeric-only XGBoost booster: {numeric['skipped']}")
+    else:
+        _print_numeric(numeric)
+    print(WOODELF_NOTE)
+    print(f"uptime before: {uptime}\nuptime after:  {_uptime()}")
+    _write(args, rows, numeric, uptime)
+
+
+def _print_numeric(numeric: dict[str, Any]) -> None:
     print(
         f"woodelf on a numeric-only XGBoost booster ({numeric['trees']} trees, "
         f"{numeric['n_features']} columns, {numeric['n_explained']} records): "
@@ -282,8 +299,15 @@ def main() -> None:
         f"{numeric['native_all_cores_seconds']:.2f} s (all cores), "
         f"max |diff| {numeric['max_abs_difference']:.1e}"
     )
-    print(WOODELF_NOTE)
-    print(f"uptime before: {uptime}\nuptime after:  {_uptime()}")
+
+
+def _write(args: Any, rows: list[dict[str, Any]], numeric: dict[str, Any], uptime: str) -> None:
+    versions = {}
+    for name in ("xgboost", "lightgbm", "shap", "woodelf"):
+        try:
+            versions[name] = __import__(name).__version__
+        except ImportError:
+            versions[name] = None
     result = {
         "description": "Native tree SHAP vs shap.TreeExplainer on the same boosters "
         "(synthetic cohort, not real patients).",
@@ -298,9 +322,7 @@ def main() -> None:
         "note": NOTE,
         "woodelf_note": WOODELF_NOTE,
         "woodelf_numeric_only_booster": numeric,
-        "versions": {
-            m: __import__(m).__version__ for m in ("xgboost", "lightgbm", "shap", "woodelf")
-        },
+        "versions": versions,
         "results": rows,
     }
     args.json.parent.mkdir(parents=True, exist_ok=True)
