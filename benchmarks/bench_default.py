@@ -786,7 +786,7 @@ def _slope_ci(entry: dict[str, Any]) -> str:
     slope, se = entry.get("calibration_slope"), entry.get("calibration_slope_se")
     if se is None or not np.isfinite(se):
         return _f(slope, 2)
-    return f"{slope:.2f} ({slope - 1.96 * se:.2f}–{slope + 1.96 * se:.2f})"
+    return f"{slope:.2f} ({slope - 1.96 * se:.2f} to {slope + 1.96 * se:.2f})"
 
 
 def _slopes(entry: dict[str, Any]) -> str:
@@ -1018,7 +1018,13 @@ def to_markdown(res: dict[str, Any]) -> str:
         old_ok = sum(abs(r.get("auroc_gap_harrell", np.inf)) <= 0.02 for r in op["rows"])
         lines[-3:-3] = [
             "",
-            f"Met for {ok} of {len(op['rows'])} (Harrell's: {old_ok}). Harrell's bootstrap "
+            f"Met for {ok} of {len(op['rows'])} (Harrell's: {old_ok})"
+            + "".join(
+                f"; {r['data']} {r['backend']} misses by {abs(r['auroc_gap']) - 0.02:.4f}"
+                for r in op["rows"]
+                if not r["met"]
+            )
+            + ". Harrell's bootstrap "
             "under-states the optimism of models that memorise their records (boosted trees "
             "most): about 63% of the original records are in each resample, so its test on "
             "the original records is itself partly apparent. The .632+ estimate tests only "
