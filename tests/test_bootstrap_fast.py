@@ -34,19 +34,19 @@ TOL = 1e-12
 
 
 def _case(kind: str) -> tuple[sr.RiskModel, pd.DataFrame, list]:
-    """A linear model, ~400 eligible SYNTHETIC records and two comparators (a score and a
+    """A linear model, a few hundred eligible SYNTHETIC records and two comparators (a score and a
     probability, both functions of age)."""
     from spinerisk.datasets import TraumaParams
     from spinerisk.evaluation import Comparator
 
     if kind == "binary":
-        name, cohort = "collapse", sr.make_spine_cohort(900, seed=0)
+        name, cohort = "collapse", sr.make_spine_cohort(500, seed=0)
     elif kind == "survival":
         params = TraumaParams(cervical_share=1.0, cervical_older_share=1.0)
         name = "cervical_mortality"
-        cohort = sr.make_spine_cohort(900, seed=11, mode="trauma", trauma=params)
+        cohort = sr.make_spine_cohort(500, seed=11, mode="trauma", trauma=params)
     else:
-        name, cohort = "future_fracture", sr.make_spine_cohort(700, seed=2)
+        name, cohort = "future_fracture", sr.make_spine_cohort(400, seed=2)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model = sr.RiskModel(name, backend="linear").fit(cohort)
