@@ -260,7 +260,7 @@ def create_app(
         risk in percentage points. They describe the model, not causes (treatment is
         confounded by indication).
         """
-        records = _records(body)
+        records = answer.records(body)
         horizon = None
         if horizon_days is not None:
             matches = [
@@ -424,16 +424,6 @@ def _load(source: Any, max_records: int, max_body_bytes: int, audit_log: Any) ->
 # -- scoring ---------------------------------------------------------------------------
 def _is_batch(body: BaseModel) -> bool:
     return "records" in type(body).model_fields
-
-
-def _records(body: BaseModel) -> list[dict[str, Any]]:
-    """The request's records as plain dicts (dates as ISO text)."""
-    models = getattr(body, "records") if _is_batch(body) else [body]  # noqa: B009
-    out = []
-    for item in models:
-        record = item.model_dump()
-        out.append({k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in record.items()})
-    return out
 
 
 def _predict(served: _Served, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
