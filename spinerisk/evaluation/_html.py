@@ -131,17 +131,6 @@ _TEMPLATE = """<!DOCTYPE html>
 {% else %}<p class="note">No comparators were declared or requested.</p>{% endif %}
 </section>
 
-{% if instability_table %}<section id="instability">
-<h2>Prediction instability</h2>
-<p>{{ instability_line }}</p>
-{% for fig in instability_figures %}
-<img alt="{{ fig.alt }}"
- src="data:image/png;base64,{{ fig.data }}">
-{% endfor %}
-{{ table(instability_table) }}
-</section>
-{% endif %}
-
 <section id="subgroups">
 <h2>Subgroups</h2>
 <p>{{ subgroup_line }}</p>
@@ -154,6 +143,17 @@ _TEMPLATE = """<!DOCTYPE html>
 {% for line in sample_size_lines %}<p>{{ line }}</p>{% endfor %}
 {% if sample_size_table %}{{ table(sample_size_table) }}{% endif %}
 </section>
+
+{% if instability_table %}<section id="instability">
+<h2>Prediction instability</h2>
+<p>{{ instability_line }}</p>
+{% for fig in instability_figures %}
+<img alt="{{ fig.alt }}"
+ src="data:image/png;base64,{{ fig.data }}">
+{% endfor %}
+{{ table(instability_table) }}
+</section>
+{% endif %}
 
 <section id="explanations">
 <h2>Explanations</h2>
