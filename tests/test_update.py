@@ -385,3 +385,15 @@ def test_survival_boosters_are_recalibrated_in_their_own_form(dev):
             records = data.head(3).to_dict("records")
             fast = updated.predict_risk(records).iloc[:, :2].to_numpy()
             np.testing.assert_allclose(fast, risk[:3], rtol=1e-6)
+
+
+def test_updated_model_drops_the_parents_bootstrap_refits(linear, dev, site):
+    """Refits describe the parent: an updated model must not keep or save them."""
+    import copy
+
+    parent = copy.deepcopy(linear).fit_intervals(dev, n_resamples=2, random_state=0)
+    updated = sr.update(parent, site, method="intercept")
+    assert len(parent.interval_models_) == 2  # the parent itself is untouched
+    assert not hasattr(updated, "interval_models_")
+    with pytest.raises(ValueError, match="fit_intervals"):
+        updated.predict_risk(site.head(3), interval=0.9)

@@ -17,6 +17,7 @@ from spinerisk.evaluation._comparators import (
 )
 from spinerisk.evaluation._evaluate import DEFAULT_SUBGROUPS, evaluate
 from spinerisk.evaluation._html import SECTION_IDS
+from spinerisk.evaluation._instability import prediction_instability
 from spinerisk.evaluation._model_card import ModelCard, model_card
 from spinerisk.evaluation._report import SYNTHETIC_BANNER, EvaluationReport
 from spinerisk.evaluation._sample_size import sample_size_adequacy
@@ -39,6 +40,7 @@ __all__ = [
     "frax_inputs",
     "garvan_points",
     "model_card",
+    "prediction_instability",
     "sample_size_adequacy",
     "temporal_split",
 ]

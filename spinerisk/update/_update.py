@@ -252,6 +252,9 @@ default="auto"
 
     methods = _per_part(method, parts, ep)
     updated = copy.deepcopy(model)
+    # the parent's bootstrap refits describe the parent, not the updated model
+    for stale in ("interval_models_", "interval_info_"):
+        updated.__dict__.pop(stale, None)
     with threadpool_limits(limits=1, user_api="blas"):  # small matrices: one thread is faster
         decisions = [
             _update_part(updated, p, m, alpha, null_distribution, random_state, data, target)
