@@ -705,9 +705,9 @@ def _evaluate_optimism(model: Any, records: pd.DataFrame, n_optimism: int) -> An
 
 
 def bench_optimism(names: tuple[str, ...], n_optimism: int, log: bm.WarningLog) -> dict[str, Any]:
-    """``evaluate``'s optimism correction with the .632+ bootstrap of
-    ``spinerisk.evaluation._optimism`` (wired in here, and recorded so Harrell's estimate
-    from the same refits is reported next to it) against its 5-fold cross-validation."""
+    """``evaluate``'s optimism correction (the .632+ bootstrap of
+    ``spinerisk.evaluation._optimism``, recorded here so Harrell's estimate from the same
+    refits is reported next to it) against its 5-fold cross-validation."""
     from spinerisk.evaluation import _evaluate
     from spinerisk.evaluation._optimism import optimism_estimates
 
@@ -718,12 +718,12 @@ def bench_optimism(names: tuple[str, ...], n_optimism: int, log: bm.WarningLog) 
         seen["names"] = [spec.name for spec in args[2]]
         return seen["estimates"].optimism, seen["estimates"].n_refits
 
-    wired = _evaluate._optimism
-    _evaluate._optimism = recording
+    wired = _evaluate.optimism_632plus
+    _evaluate.optimism_632plus = recording
     try:
         return _bench_optimism(names, n_optimism, log, seen)
     finally:
-        _evaluate._optimism = wired
+        _evaluate.optimism_632plus = wired
 
 
 def _bench_optimism(

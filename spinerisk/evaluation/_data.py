@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
@@ -9,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 
 from spinerisk.evaluation._bootstrap import MetricSpec
 
@@ -298,3 +300,47 @@ def subgroup_specs(kind: str, horizon: float) -> list[MetricSpec]:
             ),
         )
     return [disc, MetricSpec("oe_ratio", horizon, lambda d: _oe(d, horizon))]
+
+
+def _predict(
+    model: Any,
+    data: pd.DataFrame,
+    horizons: tuple[float, ...],
+    *,
+    grid: np.ndarray | None = None,
+    ref: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+) -> tuple[EvalData, int]:
+    """Outcomes and predicted risks of eligible records, and the number flagged."""
+    from spinerisk.exceptions import DataQualityWarning
+
+    ep = model.endpoint_
+    target = ep.target(data)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataQualityWarning)
+        pred = model.predict_risk(data, horizons=horizons)
+        grid_risk = None
+        if ep.kind != "binary" and grid is not None and grid.size:
+            on_grid = model.predict_risk(data, horizons=grid)
+            # the risk columns come first, one per horizon (names can repeat on a grid)
+            grid_risk = on_grid.iloc[:, : len(grid)].to_numpy(dtype=float)
+    flagged = int((pred["warnings"] != "").sum())
+    risk = pred.iloc[:, : len(horizons)].to_numpy(dtype=float)
+    if ep.kind == "binary":
+        evd = EvalData("binary", target.astype(bool), None, risk, horizons)
+    else:
+        event = target["event"]
+        event = event.astype(bool) if ep.kind == "survival" else event.astype(int)
+        evd = EvalData(
+            ep.kind,
+            event,
+            target["time"].astype(float),
+            risk,
+            horizons,
+            grid_risk=grid_risk,
+            grid=grid if grid_risk is not None else None,
+            ref_time=None if ref is None else ref[0],
+            ref_event=None if ref is None else ref[1],
+            ref_any=None if ref is None else ref[2],
+            cause=ep.event_of_interest,
+        )
+    return evd, flagged

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 import numbers
 import warnings
 from collections.abc import Sequence
@@ -20,7 +19,9 @@ from spinerisk.evaluation._bootstrap import (
 )
 from spinerisk.evaluation._comparators import Comparator, resolve_comparators
 from spinerisk.evaluation._curves import SURVIVAL_THRESHOLDS, curves
-from spinerisk.evaluation._data import EvalData, metric_specs, subgroup_specs
+from spinerisk.evaluation._data import EvalData, _predict, metric_specs, subgroup_specs
+from spinerisk.evaluation._instability import prediction_instability
+from spinerisk.evaluation._optimism import optimism_632plus
 from spinerisk.evaluation._report import EvaluationReport
 from spinerisk.models._risk_model import trained_on_synthetic
 
@@ -35,7 +36,6 @@ MIN_SUBGROUP_EVENTS = 10
 _VALIDATION = ("internal", "split", "temporal", "external")
 _EVENT_NAMES = {0: "censored", 1: "event of interest", 2: "competing event"}
 #: Optimism correction that will take longer than this (seconds) is announced by a warning.
-SLOW_OPTIMISM_S = 30.0
 logger = logging.getLogger(__name__)
 
 
@@ -140,148 +140,7 @@ def _ibs_grid(time: np.ndarray, occurred: np.ndarray, last: float) -> np.ndarray
     return np.linspace(lo, hi, 10)
 
 
-def _predict(
-    model: Any,
-    data: pd.DataFrame,
-    horizons: tuple[float, ...],
-    *,
-    grid: np.ndarray | None = None,
-    ref: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
-) -> tuple[EvalData, int]:
-    """Outcomes and predicted risks of eligible records, and the number flagged."""
-    from spinerisk.exceptions import DataQualityWarning
-
-    ep = model.endpoint_
-    target = ep.target(data)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DataQualityWarning)
-        pred = model.predict_risk(data, horizons=horizons)
-        grid_risk = None
-        if ep.kind != "binary" and grid is not None and grid.size:
-            on_grid = model.predict_risk(data, horizons=grid)
-            # the risk columns come first, one per horizon (names can repeat on a grid)
-            grid_risk = on_grid.iloc[:, : len(grid)].to_numpy(dtype=float)
-    flagged = int((pred["warnings"] != "").sum())
-    risk = pred.iloc[:, : len(horizons)].to_numpy(dtype=float)
-    if ep.kind == "binary":
-        evd = EvalData("binary", target.astype(bool), None, risk, horizons)
-    else:
-        event = target["event"]
-        event = event.astype(bool) if ep.kind == "survival" else event.astype(int)
-        evd = EvalData(
-            ep.kind,
-            event,
-            target["time"].astype(float),
-            risk,
-            horizons,
-            grid_risk=grid_risk,
-            grid=grid if grid_risk is not None else None,
-            ref_time=None if ref is None else ref[0],
-            ref_event=None if ref is None else ref[1],
-            ref_any=None if ref is None else ref[2],
-            cause=ep.event_of_interest,
-        )
-    return evd, flagged
-
-
-def _unique_ids(part: pd.DataFrame, id_field: str) -> pd.DataFrame:
-    """A bootstrap sample with the repeated records given distinct ids (of the id
-    field's own kind: numbered when it holds whole numbers)."""
-    part = part.copy()
-    if pd.api.types.is_integer_dtype(part[id_field].dtype):
-        part[id_field] = np.arange(1, len(part) + 1)
-    else:
-        part[id_field] = [f"{v}_{i}" for i, v in enumerate(part[id_field].astype(str))]
-    return part
-
-
 # -- optimism and cross-validation -----------------------------------------------------------
-def _optimism_one(
-    model: Any,
-    data: pd.DataFrame,
-    rows: np.ndarray,
-    specs: list[MetricSpec],
-    horizons: tuple[float, ...],
-    original: EvalData,
-    grid: np.ndarray | None,
-) -> np.ndarray | None:
-    from sklearn.base import clone
-
-    from spinerisk.exceptions import DataQualityWarning
-
-    boot = _unique_ids(data.iloc[rows], model.id_field_)
-    try:
-        with warnings.catch_warnings():  # the original fit already warned about its data
-            warnings.simplefilter("ignore", DataQualityWarning)
-            refit = clone(model).fit(boot)
-        apparent, _ = _predict(refit, boot, horizons, grid=grid)
-        tested, _ = _predict(refit, data, horizons, grid=grid)
-    except ValueError:  # a resample the model cannot be fitted on (too few events)
-        return None
-    return evaluate_specs(specs, apparent) - evaluate_specs(
-        specs, _with_reference(tested, original)
-    )
-
-
-def _with_reference(evd: EvalData, like: EvalData) -> EvalData:
-    from dataclasses import replace
-
-    return replace(evd, ref_time=like.ref_time, ref_event=like.ref_event, ref_any=like.ref_any)
-
-
-def _optimism(
-    model: Any,
-    data: pd.DataFrame,
-    specs: list[MetricSpec],
-    horizons: tuple[float, ...],
-    original: EvalData,
-    grid: np.ndarray | None,
-    *,
-    n_optimism: int,
-    random_state: int,
-    n_jobs: int,
-) -> tuple[np.ndarray, int]:
-    """Harrell's bootstrap optimism: mean(apparent on resample - test on original).
-
-    The first refit is timed on its own, and the time the others will take is logged
-    (and warned about when it exceeds :data:`SLOW_OPTIMISM_S`) before they start.
-    """
-    import time
-
-    from joblib import Parallel, delayed, effective_n_jobs
-
-    rng = np.random.default_rng([random_state, 1])
-    rows = rng.integers(0, len(data), size=(n_optimism, len(data)))
-    start = time.perf_counter()
-    diffs = [_optimism_one(model, data, rows[0], specs, horizons, original, grid)]
-    took = time.perf_counter() - start
-    rest = n_optimism - 1
-    if rest:
-        workers = max(1, min(rest, effective_n_jobs(n_jobs)))
-        message = (
-            f"Optimism correction: {n_optimism} bootstrap refits of the "
-            f"{getattr(model, 'backend_', '?')} model on {len(data)} records; the first took "
-            f"{took:.1f} s, so the other {rest} will take about "
-            f"{took * math.ceil(rest / workers):.0f} s on {workers} worker(s)."
-        )
-        logger.info(message)
-        if took * math.ceil(rest / workers) > SLOW_OPTIMISM_S:
-            warnings.warn(
-                message + " Pass n_jobs=-1 to use every core, or a smaller n_optimism.",
-                UserWarning,
-                stacklevel=3,
-            )
-    diffs += Parallel(n_jobs=n_jobs)(
-        delayed(_optimism_one)(model, data, r, specs, horizons, original, grid) for r in rows[1:]
-    )
-    usable = [d for d in diffs if d is not None]
-    if not usable:
-        return np.full(len(specs), np.nan), 0
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN metric columns
-        return np.nanmean(np.vstack(usable), axis=0), len(usable)
-
-
 def _cross_validate(
     model: Any,
     data: pd.DataFrame,
@@ -569,10 +428,13 @@ def evaluate(
     horizons : sequence of float or None, default=None
         Days; None means the model's horizons. Binary endpoints have one fixed horizon.
     optimism : bool, default=False
-        Internal validation only: Harrell's bootstrap optimism correction. A clone of
-        the model is refitted on each of ``n_optimism`` bootstrap samples (every
-        modelling step, backend selection included), evaluated on that sample and on
-        the original cohort; the mean difference is subtracted from the apparent value.
+        Internal validation only: bootstrap optimism correction. A clone of the model
+        is refitted on each of ``n_optimism`` bootstrap samples (every modelling step,
+        tuning and backend selection included). Discrimination and proper scores are
+        corrected by Efron and Tibshirani's .632+ estimator (each refit scored on the
+        records its sample left out), calibration metrics by Harrell's (the refit's
+        value on its sample minus its value on the original cohort); see
+        :mod:`spinerisk.evaluation._optimism`.
         The first refit is timed and the expected time of the others logged (a
         UserWarning when over 30 s) before they start. The default model keeps a
         resample's repeated records in one fold, so its internal cross-validation
@@ -778,7 +640,7 @@ def evaluate(
 
     optimism_table = None
     if optimism:
-        opt, used = _optimism(
+        opt, used = optimism_632plus(
             model,
             data,
             specs,
@@ -913,6 +775,11 @@ def evaluate(
         subgroups=subgroup_table,
         sample_size=sample_size,
         data_summary=_data_summary(data, evd, model),
+        instability=(  # from the bootstrap refits behind the model's risk intervals
+            prediction_instability(model, data)
+            if getattr(model, "interval_models_", None)
+            else None
+        ),
         explanations=_explanations(model, data) if explain else None,
         notes=notes,
         comparators=comparison,

@@ -35,7 +35,8 @@ import numpy as np
 import pandas as pd
 
 from spinerisk.evaluation._bootstrap import MetricSpec, evaluate_specs
-from spinerisk.evaluation._data import EvalData
+from spinerisk.evaluation._data import EvalData, _predict
+from spinerisk.models._interval import _unique_ids
 
 __all__ = [
     "PLUS_METRICS",
@@ -66,6 +67,8 @@ PLUS_METRICS = frozenset(
         "ibs",
     }
 )
+SLOW_OPTIMISM_S = 30.0
+"""Seconds of refits above which evaluate warns before starting them."""
 logger = logging.getLogger("spinerisk.evaluation._evaluate")  # the log evaluate's users read
 
 
@@ -128,7 +131,6 @@ def _refit_once(
     """One refit on the resample ``rows``: (Harrell's difference, out-of-bag metrics)."""
     from sklearn.base import clone
 
-    from spinerisk.evaluation._evaluate import _predict, _unique_ids
     from spinerisk.exceptions import DataQualityWarning
 
     boot = _unique_ids(data.iloc[rows], model.id_field_)
@@ -215,7 +217,7 @@ def optimism_estimates(
     from joblib import Parallel, delayed, effective_n_jobs
 
     if slow_s is None:
-        from spinerisk.evaluation._evaluate import SLOW_OPTIMISM_S as slow_s
+        slow_s = SLOW_OPTIMISM_S
 
     rng = np.random.default_rng([random_state, 1])
     rows = rng.integers(0, len(data), size=(n_optimism, len(data)))

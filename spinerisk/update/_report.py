@@ -434,7 +434,7 @@ def _comparison(
     random_state: int,
 ) -> tuple[pd.DataFrame, _Paired, list[Any]]:
     from spinerisk.evaluation._bootstrap import bootstrap_metrics
-    from spinerisk.evaluation._evaluate import _predict
+    from spinerisk.evaluation._data import _predict
 
     horizons = tuple(float(h) for h in original.horizons_)
     if tuple(float(h) for h in updated.horizons_) != horizons:
@@ -729,7 +729,8 @@ def _optimism(
     update on the resample) minus (on the site), less the same difference of the original
     model (which was not fitted on the site, so its difference is resampling noise)."""
     from spinerisk.evaluation._bootstrap import evaluate_specs
-    from spinerisk.evaluation._evaluate import _predict, _unique_ids
+    from spinerisk.evaluation._data import _predict
+    from spinerisk.models._interval import _unique_ids
     from spinerisk.update._update import update
 
     horizons = tuple(float(h) for h in model.horizons_)
