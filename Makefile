@@ -62,3 +62,6 @@ bench: $(VENV)/.bench-installed
 	$(BIN)/python benchmarks/bench_scale.py
 	$(BIN)/python benchmarks/bench_default.py
 	$(BIN)/python benchmarks/bench_warnings.py
+	$(BIN)/python benchmarks/bench_scaling.py
+	$(BIN)/python benchmarks/bench_bootstrap.py
+	$(BIN)/python benchmarks/bench_intervals.py
