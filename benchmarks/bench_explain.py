@@ -181,7 +181,7 @@ def bench(backend: str, n_train: int, records: Any, seed: int) -> dict[str, Any]
     checked = sr.validate(records)
     folds = [cc.estimator for cc in model.estimator_.calibrated_classifiers_]
     matrices = [fold[:-1].transform(checked) for fold in folds]
-    from spinerisk.explain._native import n_threads
+    from spinerisk._threads import n_threads
 
     cores = n_threads()
     native_s = native_all_s = shap_s = call_s = 0.0
@@ -258,7 +258,7 @@ def main() -> None:
     records = sr.make_spine_cohort(args.n, seed=args.seed + 1)
     uptime = _uptime()
     rows = [bench(b, args.n_train, records, args.seed) for b in ("xgboost", "lightgbm")]
-    from spinerisk.explain._native import n_threads
+    from spinerisk._threads import n_threads
 
     numeric = woodelf_numeric(rows[0].pop("_model"), records, n_threads())
     rows[1].pop("_model")

@@ -158,8 +158,8 @@ def test_default_records_weights_reason_and_saves_explains_and_serves(fitted, sp
         assert gap < 1e-5
         assert "weighted sum" in ex.method
         np.testing.assert_allclose(ex.risk, before.iloc[:5, 0].to_numpy(), rtol=1e-9)
-        # the compiled path does not cover the combination: the batch path serves records
-        assert model._fast_predictor() is None
+        # the single-record path covers the combination (issue 18.4): dicts take it
+        assert model._fast_predictor() is not None
         record = {k: v for k, v in records.iloc[0].to_dict().items() if k != "index_date"}
         one = model.predict_risk(record)
         np.testing.assert_allclose(

@@ -205,7 +205,7 @@ def test_no_compiled_code_in_a_bundle(fitted, tmp_path):
         warnings.simplefilter("ignore", DataQualityWarning)
         model.predict_risk(records[0])  # builds and caches the compiled fast path
     fast = model._fast_predictor()
-    assert fast.compiled_
+    assert fast.wait_compiled(timeout=120), fast.compile_note_  # compiled in the background
     libraries = {h.trees.path for h in fast._xgboost_heads()}
     assert all(tmp_path not in p.parents for p in libraries)
     model.save(tmp_path / "nonunion.srb")
@@ -219,6 +219,40 @@ def test_no_compiled_code_in_a_bundle(fitted, tmp_path):
                 assert b"\x7fELF" not in zf.read(info)
     loaded = sr.load(tmp_path / "nonunion.srb")
     again = loaded._fast_predictor()
-    assert again.compiled_  # rebuilt from the trees at load time, in the process cache
+    assert again.wait_compiled(
+        timeout=120
+    )  # rebuilt from the trees at load time, in the process cache
     assert all(tmp_path not in h.trees.path.parents for h in again._xgboost_heads())
     np.testing.assert_array_equal(_one_by_one(again, records[:20]), _one_by_one(fast, records[:20]))
+
+
+def test_background_compilation_answers_at_once_and_takes_over_when_checked(fitted):
+    """compile="background": ready before the compiler has run, XGBoost's own answers
+    meanwhile, the compiled trees afterwards, the same risks throughout."""
+    model, records = fitted["nonunion", "xgboost"]
+    today = FastPredictor.from_model(model, compile=False)
+    fast = FastPredictor.from_model(model, compile="background")
+    assert "in the background" in fast.compile_note_ or fast.compiled_
+    early = _one_by_one(fast, records[:20])
+    assert fast.wait_compiled(timeout=120), fast.compile_note_
+    assert all(h.trees is not None for h in fast._xgboost_heads())
+    assert "compiled to C" in fast.compile_note_
+    np.testing.assert_array_equal(early, _one_by_one(today, records[:20]))
+    np.testing.assert_array_equal(_one_by_one(fast, records[:20]), early)
+
+
+def test_background_compilation_that_disagrees_is_never_used(fitted, monkeypatch):
+    model, records = fitted["nonunion", "xgboost"]
+    _fresh(monkeypatch)
+
+    def off(self, row):
+        return 0.123
+
+    monkeypatch.setattr(compiled.CompiledTrees, "__call__", off)
+    with pytest.warns(RuntimeWarning, match="where XGBoost answers"):
+        fast = FastPredictor.from_model(model, compile="background")
+        assert not fast.wait_compiled(timeout=120)
+    assert "not compiled" in fast.compile_note_
+    assert all(h.trees is None for h in fast._xgboost_heads())
+    today = FastPredictor.from_model(model, compile=False)
+    np.testing.assert_array_equal(_one_by_one(fast, records[:20]), _one_by_one(today, records[:20]))

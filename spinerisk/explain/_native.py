@@ -21,30 +21,15 @@ records the attempt).
 
 from __future__ import annotations
 
-import os
 import warnings
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from spinerisk._threads import all_cores, n_threads
+
 FloatArray = np.ndarray
-
-
-def n_threads() -> int:
-    """Cores this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
-
-
-def all_cores(booster: Any) -> Any:
-    """A copy of an ``xgboost.Booster`` that predicts on every core (the model's own
-    booster keeps its thread count)."""
-    copy = booster.copy()
-    copy.set_param({"nthread": n_threads()})
-    return copy
 
 
 def _booster_kind(estimator: Any) -> str:

@@ -22,6 +22,7 @@ counted in ``n_fallbacks_``.
 from __future__ import annotations
 
 import os
+import threading
 import time
 import warnings
 from collections.abc import Mapping, Sequence
@@ -124,14 +125,16 @@ class FastPredictor:
         Call XGBoost's C prediction entry point directly for one-row predictions (the
         Python wrapper of ``inplace_predict`` costs about 0.1 ms per booster and call).
         It is checked against ``inplace_predict``; False uses ``inplace_predict`` only.
-    compile : bool, default=True
+    compile : bool or "background", default=True
         Compile the XGBoost boosters' trees to C (treelite and tl2cgen, the
         ``spinerisk[compiled]`` extra, and a C compiler) for one-record predictions:
         about 4 us per booster instead of about 35 us, with XGBoost's answer bit for bit
         (checked on probe rows). The libraries go to a directory private to the process;
         nothing is written into the model or its bundle. Where compilation is unavailable
         or fails, one-record calls use XGBoost's own call and a warning says why (once
-        per reason and process).
+        per reason and process). ``"background"`` compiles in a thread: the predictor is
+        ready at once, on XGBoost's own call, and the compiled trees take over when they
+        are built and checked (:meth:`wait_compiled`); the answers are the same.
 
     Attributes
     ----------
@@ -193,7 +196,7 @@ class FastPredictor:
     """  # noqa: E501
 
     def __init__(
-        self, model: Any, *, check: bool = True, c_api: bool = True, compile: bool = True
+        self, model: Any, *, check: bool = True, c_api: bool = True, compile: bool | str = True
     ) -> None:
         from sklearn.utils.validation import check_is_fitted
 
@@ -234,7 +237,7 @@ class FastPredictor:
 
     @classmethod
     def from_model(
-        cls, model: Any, *, check: bool = True, c_api: bool = True, compile: bool = True
+        cls, model: Any, *, check: bool = True, c_api: bool = True, compile: bool | str = True
     ) -> FastPredictor:
         """Compile a fitted RiskModel.
 
@@ -246,8 +249,9 @@ class FastPredictor:
             Compare both paths on probe records after compiling.
         c_api : bool, default=True
             Use XGBoost's C prediction entry point for one-row predictions.
-        compile : bool, default=True
-            Compile the XGBoost boosters' trees to C for one-record predictions.
+        compile : bool or "background", default=True
+            Compile the XGBoost boosters' trees to C for one-record predictions (in a
+            thread with ``"background"``).
 
         Returns
         -------
@@ -266,9 +270,11 @@ class FastPredictor:
                 out.extend(head.boosters)
         return out
 
-    def _compile(self, compile: bool) -> None:
-        """Compile every XGBoost booster (in parallel), or none."""
+    def _compile(self, compile: bool | str) -> None:
+        """Compile every XGBoost booster (in parallel), or none; with
+        ``compile="background"`` in a thread, the trees taking over once checked."""
         self.compiled_ = False
+        self._compiling: threading.Thread | None = None
         heads = self._xgboost_heads()
         if not heads:
             self.compile_note_ = (
@@ -281,6 +287,16 @@ class FastPredictor:
                 "not compiled (compile=False): one-record calls use XGBoost's own prediction call"
             )
             return
+        if compile == "background":
+            self.compile_note_ = (
+                f"compiling {len(heads)} XGBoost booster(s) in the background; one-record "
+                "calls use XGBoost's own call until the compiled trees are checked"
+            )
+            self._compiling = threading.Thread(
+                target=self._compile_in_background, args=(heads,), daemon=True
+            )
+            self._compiling.start()
+            return
         start = time.perf_counter()
 
         def build(head: XGBoostHead) -> CompileUnavailable | None:
@@ -292,6 +308,9 @@ class FastPredictor:
 
         with _Quiet(), ThreadPoolExecutor(min(len(heads), os.cpu_count() or 1)) as pool:
             failures = list(pool.map(build, heads))
+        self._compiled_note(heads, failures, start)
+
+    def _compiled_note(self, heads: list[XGBoostHead], failures: list[Any], start: float) -> None:
         skipped = [str(e) for e in failures if isinstance(e, NotWorthIt)]
         failed = [e for e in failures if e is not None and not isinstance(e, NotWorthIt)]
         if failed:
@@ -308,6 +327,37 @@ class FastPredictor:
                 f"; {len(skipped)} left to XGBoost's own call, not worth compiling: "
                 + "; ".join(skipped)
             )
+
+    def _compile_in_background(self, heads: list[XGBoostHead]) -> None:
+        """Build every booster's library, check them all on the probe records, then let
+        them answer one-record calls (until then XGBoost's own call does: same answers)."""
+        start = time.perf_counter()
+        pending: dict[int, Any] = {}
+        failures: list[Any] = []
+        with _Quiet():
+            for head in heads:
+                try:
+                    pending[id(head)] = head.build_compiled()
+                    failures.append(None)
+                except CompileUnavailable as exc:
+                    failures.append(exc)
+            if not any(f is not None and not isinstance(f, NotWorthIt) for f in failures):
+                try:
+                    for probe in self._probes():
+                        self._compiled_check(probe, pending)
+                except CompileUnavailable as exc:
+                    failures.append(exc)
+        if not any(f is not None and not isinstance(f, NotWorthIt) for f in failures):
+            for head in heads:
+                head.trees = pending.get(id(head))
+        self._compiled_note(heads, failures, start)
+
+    def wait_compiled(self, timeout: float | None = None) -> bool:
+        """Wait for a background compilation (``compile="background"``) to end; returns
+        ``compiled_``."""
+        if self._compiling is not None:
+            self._compiling.join(timeout)
+        return self.compiled_
 
     def _uncompile(self, reason: str) -> None:
         """Back to XGBoost's own call for every booster, and say why (once per reason)."""
@@ -536,8 +586,9 @@ class FastPredictor:
                 if hasattr(head, "check_c_api"):
                     head.check_c_api(X)
 
-    def _compiled_check(self, probe: dict[str, Any]) -> None:
-        """Compare the compiled trees with XGBoost on a probe (raises CompileUnavailable)."""
+    def _compiled_check(self, probe: dict[str, Any], pending: dict[int, Any] | None = None) -> None:
+        """Compare the compiled trees (``pending``: by head, not yet in use) with XGBoost on a
+        probe (raises CompileUnavailable)."""
         typed = self._checker.check([probe])
         if typed is None:
             return
@@ -548,8 +599,10 @@ class FastPredictor:
         for program, heads in pairs:
             X = program.encode(program.clinical_rows(typed))
             for head in heads:
-                if isinstance(head, XGBoostHead | StackHead):
-                    head.check_compiled(X)
+                if isinstance(head, StackHead):
+                    head.check_compiled(X, pending)
+                elif isinstance(head, XGBoostHead):
+                    head.check_compiled(X, None if pending is None else pending.get(id(head)))
 
     def _self_check(self) -> None:
         from spinerisk.schema._validate import validate

@@ -132,6 +132,11 @@ class XGBoostHead:
     def compile(self) -> None:
         """Answer one-row calls from the trees compiled to C; raises
         :class:`~spinerisk.fastpath._compiled.CompileUnavailable` (with the reason)."""
+        self.trees = self.build_compiled()
+
+    def build_compiled(self) -> Any:
+        """The trees compiled to C (:class:`~spinerisk.fastpath._compiled.CompiledTrees`),
+        not yet used; raises ``CompileUnavailable`` (with the reason)."""
         from spinerisk.fastpath._compiled import CompiledTrees, compile_xgboost
 
         path = compile_xgboost(
@@ -139,21 +144,23 @@ class XGBoostHead:
             iteration_range=self.kwargs["iteration_range"],
             missing=self.kwargs["missing"],
         )
-        self.trees = CompiledTrees(path, margin=self.margin, n_features=self.n_features)
+        return CompiledTrees(path, margin=self.margin, n_features=self.n_features)
 
-    def check_compiled(self, X: np.ndarray) -> None:
-        """Raise ``CompileUnavailable`` unless the compiled trees give XGBoost's answer bit
-        for bit on every row of ``X`` and on a row with every value missing."""
+    def check_compiled(self, X: np.ndarray, trees: Any = None) -> None:
+        """Raise ``CompileUnavailable`` unless the compiled trees (``trees``, else the ones
+        in use) give XGBoost's answer bit for bit on every row of ``X`` and on a row with
+        every value missing."""
         from spinerisk.fastpath._compiled import CompileUnavailable
 
-        if self.trees is None:
+        trees = self.trees if trees is None else trees
+        if trees is None:
             return
         rows = np.vstack([X, np.full((1, X.shape[1]), np.nan)])
         public = np.asarray(
             self.booster.inplace_predict(rows, **self.kwargs), dtype=np.float64
         ).reshape(-1)
         for i, row in enumerate(rows):
-            got = self.trees(row)
+            got = trees(row)
             if got is not None and not (
                 got == public[i] or (got != got and public[i] != public[i])
             ):
@@ -336,9 +343,9 @@ class StackHead:
         for head in self.boosters:
             head.check_c_api(X)
 
-    def check_compiled(self, X: np.ndarray) -> None:
+    def check_compiled(self, X: np.ndarray, trees: Any = None) -> None:
         for head in self.boosters:
-            head.check_compiled(X)
+            head.check_compiled(X, None if trees is None else trees.get(id(head)))
 
 
 def _xgb_iteration_range(clf: Any) -> tuple[int, int]:

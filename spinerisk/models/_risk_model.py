@@ -623,7 +623,8 @@ default="auto"
         from spinerisk.fastpath import FastPredictor, UnsupportedModelError
 
         try:
-            fast: Any = FastPredictor.from_model(self)
+            # compiled trees take over when built: no call waits for the C compiler
+            fast: Any = FastPredictor.from_model(self, compile="background")
         except UnsupportedModelError:
             fast = None  # the batch path serves this model
         self._fast_cache = (key, fast)

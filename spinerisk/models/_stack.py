@@ -755,7 +755,10 @@ def component_contributions(
         return _ridge_design(comp, X) * comp["coef"], list(comp["names"]), comp["intercept"]
     import xgboost as xgb
 
-    raw = comp["booster"].predict(xgb.DMatrix(X, nthread=1), pred_contribs=True)
+    from spinerisk._threads import all_cores, n_threads
+
+    booster = all_cores(comp["booster"])  # explanations use every core
+    raw = booster.predict(xgb.DMatrix(X, nthread=n_threads()), pred_contribs=True)
     raw = comp["sign"] * np.asarray(raw, dtype=np.float64)
     return raw[:, :-1], list(names), float(raw[0, -1]) if len(raw) else 0.0
 
