@@ -256,3 +256,24 @@ def test_background_compilation_that_disagrees_is_never_used(fitted, monkeypatch
     assert all(h.trees is None for h in fast._xgboost_heads())
     today = FastPredictor.from_model(model, compile=False)
     np.testing.assert_array_equal(_one_by_one(fast, records[:20]), _one_by_one(today, records[:20]))
+
+
+@pytest.mark.parametrize("compile_", [True, False], ids=["compiled", "not-compiled"])
+def test_one_record_ensemble_is_the_fold_by_fold_answer_bit_for_bit(fitted, compile_):
+    """One record through the shared work (one encode, one compiled input row, one vector
+    calibration) gives exactly the fold-by-fold answer: every fold's own encode, booster
+    call and calibration, averaged in order."""
+    model, records = fitted["nonunion", "xgboost"]
+    fast = FastPredictor.from_model(model, compile=compile_)
+    ensemble = fast._one
+    assert ensemble is not None and ensemble.n == len(fast._folds) > 1
+    # the folds' encodings are the same gather: one encode serves them all
+    assert [len(encoders) for _, encoders in ensemble.plan] == [1]
+    for record in records[:150]:
+        typed = fast._checker.check([record])
+        acc = np.zeros(1)
+        for fold in fast._folds:
+            acc += fold.proba(fold.program.clinical_rows(typed))
+        acc /= len(fast._folds)
+        got = fast._values(typed, fast.horizons_)
+        assert got.shape == (1, 1) and got[0, 0] == acc[0], record

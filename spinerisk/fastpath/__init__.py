@@ -37,6 +37,7 @@ from spinerisk.fastpath._compiled import CompileUnavailable, NotWorthIt, _Quiet
 from spinerisk.fastpath._features import FeatureProgram, UnsupportedModelError
 from spinerisk.fastpath._records import RecordChecker
 from spinerisk.fastpath._scorers import (
+    BinaryEnsemble,
     BinaryFold,
     StackHead,
     XGBoostHead,
@@ -225,6 +226,8 @@ class FastPredictor:
             self._folds: list[BinaryFold] = binary_head(model.estimator_, program, c_api)
             self._average = type(model.estimator_).__name__ == "CalibratedClassifierCV"
             self.feature_programs_ = [f.program for f in self._folds]
+            ensemble = BinaryEnsemble(self._folds, self._average)
+            self._one: BinaryEnsemble | None = ensemble if ensemble.usable else None
         else:
             self._program = program(model.features_)
             self._head = survival_head(model.estimator_, c_api)
@@ -506,6 +509,8 @@ class FastPredictor:
             return cache[key]
 
         if self._kind == "binary":
+            if len(typed) == 1 and self._one is not None:
+                return np.array([[self._one.one(typed)]])
             acc = np.zeros(len(typed))
             for fold in self._folds:
                 acc += fold.proba(rows(fold.program))

@@ -45,7 +45,13 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["CompileUnavailable", "CompiledTrees", "NotWorthIt", "compile_xgboost"]
+__all__ = [
+    "CompileUnavailable",
+    "CompiledTrees",
+    "NotWorthIt",
+    "compile_xgboost",
+    "compiled_outputs",
+]
 
 #: Flags added after tl2cgen's own ``-O3``: the last ``-O`` wins. ``-O1`` compiles a
 #: 300-tree booster about 3x faster than ``-O3`` and the code answers as fast (the trees
@@ -309,30 +315,55 @@ class CompiledTrees:
         self._entry = entry
         self._leaf = leaf
         self._n = int(n_features)
-        self._local = threading.local()
-
-    def _state(self) -> Any:
-        state = getattr(self._local, "state", None)
-        if state is None:
-            data = np.zeros(self._n, dtype=self._entry)
-            # union Entry {int missing; <float|double> fvalue; ...}: the int is the first
-            # 4 bytes of each entry (little or big endian alike)
-            missing = data.view(np.int32)[:: data.itemsize // 4]
-            out = np.zeros(1, dtype=self._leaf)
-            state = (data, missing, out, data.ctypes.data, out.ctypes.data)
-            self._local.state = state
-        return state
+        #: boosters with the same layout read one row buffer (:func:`compiled_outputs`)
+        self.layout = (self._n, entry, leaf)
 
     def __call__(self, x: np.ndarray) -> float | None:
         """The booster's output for one row (float64 NaN = missing); None if the row
         holds a value the compiled code would read as missing (then call the library)."""
-        data, missing, out, data_ptr, out_ptr = self._state()
-        data[:] = x
-        # a float32 whose 4 bytes read as the int -1 is a NaN; a double can hold them in
-        # its first 4 bytes and would be read as "missing": let the library answer
-        if self._entry is np.float64 and (missing == -1).any():
-            return None
-        missing[np.isnan(x)] = -1
+        out = compiled_outputs((self,), x)
+        return None if out is None else out[0]
+
+
+#: Per thread: the row buffers, by layout (row length, entry and leaf types).
+_ROWS = threading.local()
+
+
+def _row_state(layout: tuple[int, Any, Any]) -> Any:
+    states = getattr(_ROWS, "states", None)
+    if states is None:
+        states = _ROWS.states = {}
+    state = states.get(layout)
+    if state is None:
+        n, entry, leaf = layout
+        data = np.zeros(n, dtype=entry)
+        # union Entry {int missing; <float|double> fvalue; ...}: the int is the first
+        # 4 bytes of each entry (little or big endian alike)
+        missing = data.view(np.int32)[:: data.itemsize // 4]
+        out = np.zeros(1, dtype=leaf)
+        state = states[layout] = (data, missing, out, data.ctypes.data, out.ctypes.data)
+    return state
+
+
+def compiled_outputs(trees: Any, x: np.ndarray) -> list[float] | None:
+    """Outputs of several compiled boosters (a sequence of :class:`CompiledTrees` with
+    the same ``layout``) on one row ``x`` (float64 NaN = missing), in order; None if the
+    row holds a value the compiled code would read as missing (then call the library).
+
+    The row is written once into the buffer they all read (the generated ``predict``
+    only reads it), then each library is called in turn: the answers are those of one
+    call per booster, bit for bit.
+    """
+    data, missing, out, data_ptr, out_ptr = _row_state(trees[0].layout)
+    data[:] = x
+    # a float32 whose 4 bytes read as the int -1 is a NaN; a double can hold them in
+    # its first 4 bytes and would be read as "missing": let the library answer
+    if trees[0]._entry is np.float64 and (missing == -1).any():
+        return None
+    missing[np.isnan(x)] = -1
+    values = []
+    for t in trees:
         out[0] = 0.0
-        self._fn(data_ptr, self._margin, out_ptr)
-        return float(out[0])
+        t._fn(data_ptr, t._margin, out_ptr)
+        values.append(float(out[0]))
+    return values

@@ -430,6 +430,9 @@ class FeatureProgram:
         self.categories_ = meta
         c = self._clinical
         self._key = (tuple(sorted(c.fields)), c.derive, tuple(c.columns))
+        plan = _plan_of(self._encode)
+        # programs with equal encode keys give the same model matrix from the same rows
+        self.encode_key: tuple[Any, ...] | None = None if plan is None else (self._key, tuple(plan))
         self.categorical_ = np.array([m is not None for m in meta])
 
     @property
