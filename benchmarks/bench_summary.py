@@ -413,6 +413,11 @@ def table(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _cells(*cells: Any) -> str:
+    """One Markdown table row; a "|" inside a cell is escaped."""
+    return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
+
+
 def markdown(summary: dict[str, Any]) -> str:
     out = [
         "# Performance against issue 18's targets",
@@ -437,9 +442,7 @@ def markdown(summary: dict[str, Any]) -> str:
     for r in summary["rows"]:
         run = f"{r['date']}, load {r['load']}" if r["date"] else "-"
         what = f"{r['point']}. {POINTS[r['point']]}"
-        out.append(
-            f"| {what} | {r['what']} | {_figure(r)} | {r['target']} | {r['status']} | {run} |"
-        )
+        out.append(_cells(what, r["what"], _figure(r), r["target"], r["status"], run))
     out += [
         "",
         "## Where each figure came from",
@@ -450,9 +453,9 @@ def markdown(summary: dict[str, Any]) -> str:
     for s in summary["sources"].values():
         status = s["status"] if s["status"] != "not run" else f"not run ({s['reason']})"
         run = f"{s['date']} ({s['date_from']})" if s.get("date") else "-"
+        script = f"`benchmarks/{s['script']}`"
         out.append(
-            f"| `{s['file']}` | `benchmarks/{s['script']}` | {status} | {run} | "
-            f"{s.get('load', '-')} | {s.get('machine', '-')} |"
+            _cells(f"`{s['file']}`", script, status, run, s.get("load", "-"), s.get("machine", "-"))
         )
     uptimes = [(s["file"], s["uptime"]) for s in summary["sources"].values() if s.get("uptime")]
     if uptimes:
