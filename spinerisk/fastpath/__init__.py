@@ -88,22 +88,46 @@ def record_warnings(
     >>> record_warnings({"age_years": float("nan"), "sex": "F"}, ref)
     'rarely_missing:age_years=missing (missing in 0.0% of training records)'
     """  # noqa: E501
-    notes: list[str] = []
-    for name, spec in reference["fields"].items():
-        v = typed.get(name)
-        missing = v is None or v != v  # NaN is the only value unequal to itself
-        if spec["kind"] == "numeric" and spec.get("min") is not None:
-            lo, hi = float(spec["min"]), float(spec["max"])
-            if not missing and (v < lo or v > hi):
-                notes.append(f"out_of_range:{name}={float(v):g} (training {lo:g} to {hi:g})")
-        elif spec["kind"] == "categorical" and not missing and str(v) not in spec["counts"]:
-            notes.append(f"unseen_category:{name}={v} (not in the training data)")
-        rate = spec.get("missing_rate")
-        if missing and rate is not None and rate < rarely_missing_below:
-            notes.append(
+    return _RecordWarnings(reference, rarely_missing_below)(typed)
+
+
+class _RecordWarnings:
+    """:func:`record_warnings` with the reference read once: per field that can give a
+    note, its range or codes and its ``rarely_missing`` note, in the reference's order."""
+
+    _RANGE, _CODES, _NONE = 0, 1, 2
+
+    def __init__(self, reference: Mapping[str, Any], rarely_missing_below: float) -> None:
+        self.fields: list[tuple[str, int, float, float, Any, str | None]] = []
+        for name, spec in reference["fields"].items():
+            rate = spec.get("missing_rate")
+            rare = (
                 f"rarely_missing:{name}=missing (missing in {rate:.1%} of training records)"
+                if rate is not None and rate < rarely_missing_below
+                else None
             )
-    return "; ".join(notes)
+            if spec["kind"] == "numeric" and spec.get("min") is not None:
+                lo, hi = float(spec["min"]), float(spec["max"])
+                self.fields.append((name, self._RANGE, lo, hi, None, rare))
+            elif spec["kind"] == "categorical":
+                self.fields.append((name, self._CODES, 0.0, 0.0, spec["counts"], rare))
+            elif rare is not None:
+                self.fields.append((name, self._NONE, 0.0, 0.0, None, rare))
+
+    def __call__(self, typed: Mapping[str, Any]) -> str:
+        notes: list[str] = []
+        get = typed.get
+        for name, kind, lo, hi, counts, rare in self.fields:
+            v = get(name)
+            if v is None or v != v:  # missing (NaN is the only value unequal to itself)
+                if rare is not None:
+                    notes.append(rare)
+            elif kind == 0:
+                if v < lo or v > hi:
+                    notes.append(f"out_of_range:{name}={float(v):g} (training {lo:g} to {hi:g})")
+            elif kind == 1 and str(v) not in counts:
+                notes.append(f"unseen_category:{name}={v} (not in the training data)")
+        return "; ".join(notes)
 
 
 #: Output columns holding text (compared exactly by the self-check).
@@ -234,6 +258,7 @@ class FastPredictor:
             self.feature_programs_ = [self._program]
         self._needed = frozenset().union(*(p.fields for p in self.feature_programs_))
         self._reference = _as_reference(model, complete=False)
+        self._warnings = _RecordWarnings(self._reference, RARELY_MISSING_BELOW)
         self._compile(compile)
         if check:
             self._self_check()
@@ -434,7 +459,7 @@ class FastPredictor:
             self._columns[horizons] = columns
         gate = self._gate_columns(typed, values)  # status, p_malignant, status_reason
         ids = [t[self.id_field_] for t in typed]
-        notes = [record_warnings(t, self._reference) for t in typed]
+        notes = [self._warnings(t) for t in typed]
         flagged = sum(1 for n in notes if n)
         if flagged:
             warnings.warn(

@@ -67,16 +67,16 @@ class _ClinicalProgram:
         applied = derived_features(schema, fields) if self.derive else []
         self._derivations = [(d.name, d.compile_record()) for d in applied]
         derived = {d.name for d in applied}
-        getters: list[tuple[str, Any]] = []
+        # per column: (read from the derived values?, key, code table or None: a number)
+        getters: list[tuple[bool, str, dict[Any, float] | None]] = []
         for name, cats in zip(self.columns, self.meta, strict=True):
-            if name in derived and cats is not None:
-                getters.append(("derived_code", (name, {c: float(i) for i, c in enumerate(cats)})))
-            elif name in derived:
-                getters.append(("derived", name))
+            codes = None if cats is None else {c: float(i) for i, c in enumerate(cats)}
+            if name in derived:
+                getters.append((True, name, codes))
             elif name in self.fields and cats is not None:
-                getters.append(("code", {c: float(i) for i, c in enumerate(cats)}))
+                getters.append((False, name, codes))
             elif name in self.fields and schema[name].dtype in ("float", "int", "bool"):
-                getters.append(("number", name))
+                getters.append((False, name, None))
             else:
                 raise _unsupported(f"the ClinicalFeatures column {name!r}")
         self._getters = getters
@@ -94,22 +94,19 @@ class _ClinicalProgram:
 
     def rows(self, typed: Sequence[Mapping[str, Any]]) -> np.ndarray:
         out = np.empty((len(typed), len(self.columns)))
+        getters = self._getters
         for i, t in enumerate(typed):
             derived = self._derived(t)
-            row = out[i]
-            for j, (kind, arg) in enumerate(self._getters):
-                if kind == "number":
-                    v = t.get(arg)
-                    row[j] = _NAN if v is None else float(v)
-                elif kind == "code":
-                    v = t.get(self.columns[j])
-                    row[j] = _NAN if v is None else arg.get(v, _NAN)
-                elif kind == "derived":
-                    v = derived[arg]
-                    row[j] = _NAN if v is None else float(v)
+            values = []
+            for from_derived, key, codes in getters:
+                v = (derived if from_derived else t).get(key)
+                if v is None:
+                    values.append(_NAN)
+                elif codes is None:
+                    values.append(float(v))
                 else:
-                    v = derived[arg[0]]
-                    row[j] = _NAN if v is None else arg[1].get(v, _NAN)
+                    values.append(codes.get(v, _NAN))
+            out[i] = values
         return out
 
 

@@ -36,6 +36,8 @@ _BOOL_TEXT = {"true": True, "1": True, "1.0": True, "false": False, "0": False, 
 _DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}\Z")
 # years a datetime64[ns] column can hold
 _MIN_YEAR, _MAX_YEAR = 1678, 2261
+#: Sets of present fields whose check plans are kept (records usually share one or two).
+_MAX_PREPARED = 256
 
 
 class UnsupportedModelError(TypeError):
@@ -215,6 +217,8 @@ class RecordChecker:
         self._unique = [f.name for f in schema if f.unique]
         self._nonnull = frozenset(f.name for f in schema if not f.nullable)
         self._rules: dict[frozenset[str], list[tuple[RowRule, Any]]] = {}
+        #: per set of present fields: everything check() derives from it alone
+        self._prepared: dict[frozenset[str], tuple[Any, ...]] = {}
 
     def _rules_for(self, present: frozenset[str]) -> list[tuple[RowRule, Any]]:
         rules = self._rules.get(present)
@@ -247,13 +251,12 @@ class RecordChecker:
         """
         if present is None:
             present = frozenset().union(*records)
-        if not self._required <= present:
-            return None
-        convert, quick = self._convert, self._quick
-        try:
-            plan = [(name, *convert[name], *quick[name]) for name in present]
-        except (KeyError, TypeError):  # unknown field, or a non-text key
-            return None
+        prepared = self._prepared.get(present)
+        if prepared is None:
+            prepared = self._prepare(present)
+            if prepared is None:
+                return None
+        plan, nonnull, patterns, string_codes, unique, twins, slow = prepared
         typed: list[dict[str, Any]] = []
         try:
             for rec in records:
@@ -277,37 +280,54 @@ class RecordChecker:
                 typed.append(out)
         except _Defer:
             return None
-        for name in self._nonnull & present:
+        for name in nonnull:
             for t in typed:
                 v = t[name]
                 if v is None or (isinstance(v, float) and v != v):
                     return None
-        for name, pattern in self._patterns.items():
-            if name in present:
-                for t in typed:
-                    if t[name] is not None and not pattern.match(t[name]):
-                        return None
-        for name, codes in self._string_codes.items():
-            if name in present:
-                for t in typed:
-                    if t[name] is not None and t[name] not in codes:
-                        return None
-        for name in self._unique:
-            if name in present and len(typed) > 1:
-                seen = [t[name] for t in typed if t[name] is not None]
-                if len(set(seen)) != len(seen):
+        for name, pattern in patterns:
+            for t in typed:
+                if t[name] is not None and not pattern.match(t[name]):
                     return None
-        slow: list[RowRule] = []
-        for rule, twin in self._rules_for(present):
-            if twin is None:
-                slow.append(rule)
-                continue
+        for name, codes in string_codes:
+            for t in typed:
+                if t[name] is not None and t[name] not in codes:
+                    return None
+        for name in unique if len(typed) > 1 else ():
+            seen = [t[name] for t in typed if t[name] is not None]
+            if len(set(seen)) != len(seen):
+                return None
+        for twin in twins:
             for t in typed:
                 if not twin(t):
                     return None
         if slow and not self._rules_on_frame(slow, typed):
             return None
         return typed
+
+    def _prepare(self, present: frozenset[str]) -> tuple[Any, ...] | None:
+        """What :meth:`check` needs for records with these fields (cached), or None if
+        the batch validator must decide (a required field absent, an unknown field)."""
+        if not self._required <= present:
+            return None
+        convert, quick = self._convert, self._quick
+        try:
+            plan = [(name, *convert[name], *quick[name]) for name in present]
+        except (KeyError, TypeError):  # unknown field, or a non-text key
+            return None
+        rules = self._rules_for(present)
+        prepared = (
+            plan,
+            [name for name in self._nonnull if name in present],
+            [(name, p) for name, p in self._patterns.items() if name in present],
+            [(name, c) for name, c in self._string_codes.items() if name in present],
+            [name for name in self._unique if name in present],
+            [twin for _, twin in rules if twin is not None],
+            [rule for rule, twin in rules if twin is None],
+        )
+        if len(self._prepared) < _MAX_PREPARED:
+            self._prepared[present] = prepared
+        return prepared
 
     def _rules_on_frame(self, rules: list[RowRule], typed: list[dict[str, Any]]) -> bool:
         """Run rules without a twin on a small frame with the schema's dtypes."""
