@@ -66,7 +66,11 @@ def test_smoke_run_builds_the_table(tmp_path):
 def test_missing_key_stale_file_and_absent_file(tmp_path):
     summary_module = _module()
     now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    api = {"date_utc": now, "ratios": {"single_vs_minimal": 0.95, "logging_cost": 0.2}}
+    api = {
+        "date_utc": now,
+        "concurrency": 32,
+        "ratios": {"single_vs_minimal": 0.95, "logging_cost": 0.2},
+    }
     (tmp_path / "api.json").write_text(json.dumps(api))
     (tmp_path / "latency.json").write_text(
         json.dumps({"date": "2000-01-01 00:00:00 UTC", "compiled": {"p50_us": 50.0}})
@@ -74,11 +78,11 @@ def test_missing_key_stale_file_and_absent_file(tmp_path):
     summary = summary_module.build(tmp_path)
     by_what = {r["what"]: r for r in summary["rows"]}
 
-    single = by_what["single records, c=32: serve / minimal app throughput"]
+    single = by_what["single records (c=32): serve / minimal app throughput"]
     assert (single["status"], single["value"]) == ("met", 0.95)
     logging = by_what["cost of request logging (1 - info/warning throughput)"]
     assert logging["status"] == "not met"
-    batch = by_what["100-record batches: serve / minimal app"]
+    batch = by_what["batches (100 records): serve / minimal app"]
     assert batch["status"] == "not recorded"
     assert "'batch_vs_minimal'" in batch["note"]
     # written before bench_latency.py's last commit: stale, whatever it says
