@@ -595,3 +595,49 @@ def test_serve_reads_the_audit_key_from_the_named_variable(bundle, tmp_path, mon
     assert client.post("/v1/predict", json=body).status_code == 200
     lines = [json.loads(line) for line in log.read_text().splitlines()]
     assert len(lines) == 1 and lines[0]["hash"] == "hmac-sha256"
+
+
+# -- per-patient risk intervals --------------------------------------------------------------------
+def test_predict_with_an_interval_gives_the_library_bounds(
+    fitted: sr.RiskModel, cohort: pd.DataFrame, records: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    import copy
+
+    from spinerisk.endpoints import interval_columns
+
+    model = copy.deepcopy(fitted).fit_intervals(cohort, n_resamples=3, random_state=0)
+    path = tmp_path / "refits.srb"
+    model.save(path)
+    with_refits = TestClient(create_app(path, max_records=MAX_RECORDS, max_body_bytes=MAX_BODY))
+    assert with_refits.get("/v1/model").json()["intervals"] is True
+    response = with_refits.post("/v1/predict?interval=0.8", json={"records": records[:5]})
+    assert response.status_code == 200, response.text
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", sr.DataQualityWarning)
+        expected = model.predict_risk(records[:5], interval=0.8)
+    column = model.endpoint_.risk_column(model.horizons_[0])
+    lo, hi = interval_columns(column)
+    key = column[len("risk_") :]
+    got = response.json()["predictions"]
+    np.testing.assert_allclose(
+        [p["risk_interval"][key] for p in got], expected[[lo, hi]].to_numpy(), rtol=1e-12
+    )
+    assert [p["risk"][key] for p in got] == pytest.approx(expected[column].tolist(), rel=1e-12)
+    # without ?interval the answer is as before: no bounds
+    plain = with_refits.post("/v1/predict", json=records[0]).json()["predictions"][0]
+    assert plain["risk_interval"] is None
+
+
+@pytest.mark.parametrize("query", ["interval=1.5", "interval=0", "interval=abc"])
+def test_bad_interval_levels_are_422(client: TestClient, records, query: str) -> None:
+    response = client.post(f"/v1/predict?{query}", json=records[0])
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["query", "interval"]
+
+
+def test_interval_from_a_model_without_refits_is_422(client: TestClient, records) -> None:
+    assert client.get("/v1/model").json()["intervals"] is False
+    response = client.post("/v1/predict?interval=0.9", json=records[0])
+    assert response.status_code == 422
+    item = response.json()["detail"][0]
+    assert item["loc"] == ["query", "interval"] and "--intervals N" in item["msg"]

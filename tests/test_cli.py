@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -120,3 +121,35 @@ def test_train_stores_bootstrap_refits_for_intervals(tmp_path, cohort):
     assert result.exit_code == 2
     assert "n_resamples must be an integer from 2 to 200" in result.output
     assert not (tmp_path / "x.srb").exists()
+
+
+def test_score_writes_interval_columns_and_refuses_a_model_without_refits(tmp_path, cohort):
+    import spinerisk as sr
+    from spinerisk.endpoints import interval_columns
+
+    data = tmp_path / "cohort.csv"
+    cohort.to_csv(data, index=False)
+    plain, with_refits = tmp_path / "plain.srb", tmp_path / "refits.srb"
+    base = ["train", "--input", str(data), "--endpoint", "nonunion", "--backend", "linear"]
+    assert runner.invoke(app, [*base, "--output", str(plain)]).exit_code == 0
+    result = runner.invoke(app, [*base, "--intervals", "3", "--output", str(with_refits)])
+    assert result.exit_code == 0, result.output
+    scores = tmp_path / "scores.csv"
+    score = ["score", "--input", str(data), "--output", str(scores), "--no-progress"]
+    result = runner.invoke(app, [*score, "--model", str(with_refits), "--interval", "0.8"])
+    assert result.exit_code == 0, result.output
+    out = pd.read_csv(scores)
+    model = sr.load(with_refits)
+    risk = model.endpoint_.risk_column(model.horizons_[0])
+    lo, hi = interval_columns(risk)
+    assert list(out.columns[1:4]) == [risk, lo, hi]
+    expected = model.predict_risk(cohort, interval=0.8)
+    np.testing.assert_allclose(out[lo], expected[lo].to_numpy(), rtol=1e-9)
+    np.testing.assert_allclose(out[hi], expected[hi].to_numpy(), rtol=1e-9)
+    # a bundle without refits cannot give an interval: a clear error, exit 2, no output
+    scores.unlink()
+    result = runner.invoke(app, [*score, "--model", str(plain), "--interval", "0.8"])
+    assert result.exit_code == 2
+    assert "fit_intervals" in result.output and not scores.exists()
+    result = runner.invoke(app, [*score, "--model", str(with_refits), "--interval", "1.5"])
+    assert result.exit_code == 2 and "strictly between 0 and 1" in result.output

@@ -35,6 +35,7 @@ from spinerisk.api._models import (
     record_model,
     request_body_type,
 )
+from spinerisk.endpoints import interval_columns
 from spinerisk.exceptions import DataQualityWarning, SchemaValidationError
 from spinerisk.models._risk_model import predictor_columns, trained_on_synthetic
 
@@ -221,7 +222,17 @@ def create_app(
         responses=_PREDICT_RESPONSES,
         tags=["model"],
     )
-    async def predict(request: Request, body: body_type) -> Any:  # type: ignore[valid-type]
+    async def predict(
+        request: Request,
+        body: body_type,  # type: ignore[valid-type]
+        interval: float | None = Query(
+            None,
+            gt=0,
+            lt=1,
+            description="Coverage of a per-patient interval around each risk (0.9 for 90%), "
+            "from the model's bootstrap refits (GET /v1/model: 'intervals').",
+        ),
+    ) -> Any:
         """Risk of the outcome at each horizon for one record or a batch of records.
 
         Send one record object, or ``{"records": [...]}``. Numbers must be JSON numbers
@@ -230,12 +241,15 @@ def create_app(
         # async: the compiled path answers a record in well under a millisecond, less
         # than a hop to the thread pool costs; pydantic has checked types, ranges and codes
         records = answer.records(body)
+        if interval is not None and not getattr(served.model, "interval_models_", None):
+            return _no_intervals_error(interval)
         try:
-            rows = _predict(served, records)
+            rows = _predict(served, records, interval)
         except SchemaValidationError as exc:
             return _schema_error_response("POST /v1/predict", exc, batch=_is_batch(body))
         request.scope[_RECORDS_KEY] = len(rows)
-        return Response(_dumps(answer.content(rows)), media_type="application/json")
+        content = answer.content(rows, with_interval=interval is not None)
+        return Response(_dumps(content), media_type="application/json")
 
     @app.post(
         "/v1/explain",
@@ -292,6 +306,7 @@ class _Answer:
         self.dates = [f for f in served.fields if schema[f].dtype == "date"]
         columns = [model.endpoint_.risk_column(h) for h in model.horizons_]
         self.risks = [(c, _risk_key(c)) for c in columns]
+        self.bounds = [interval_columns(c) for c in columns]
         self.id_field = model.id_field_
         self.gated = getattr(model, "gate_", None) is not None
         self.head = {
@@ -312,13 +327,22 @@ class _Answer:
                     record[field] = value.isoformat()
         return out
 
-    def content(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
-        """The answer for prediction rows (``FastPredictor.predict_risk`` dicts)."""
+    def content(self, rows: list[dict[str, Any]], *, with_interval: bool = False) -> dict[str, Any]:
+        """The answer for prediction rows (``FastPredictor.predict_risk`` dicts, or rows
+        of ``RiskModel.predict_risk`` with the interval columns)."""
         predictions = []
         for row in rows:
             item: dict[str, Any] = {
                 "id": str(row[self.id_field]),
                 "risk": {key: _probability(row[col]) for col, key in self.risks},
+                "risk_interval": (
+                    {
+                        key: [_probability(row[lo]), _probability(row[hi])]
+                        for (lo, hi), (_, key) in zip(self.bounds, self.risks, strict=True)
+                    }
+                    if with_interval
+                    else None
+                ),
                 "warnings": [w for w in str(row["warnings"]).split("; ") if w],
                 "status": None,
                 "p_malignant": None,
@@ -414,6 +438,7 @@ def _load(source: Any, max_records: int, max_body_bytes: int, audit_log: Any) ->
         fields=fields,
         max_records=max_records,
         max_body_bytes=max_body_bytes,
+        intervals=bool(getattr(model, "interval_models_", None)),
         intended_use=INTENDED_USE,
     )
     # the compiled path (None for a model it cannot compile: the batch path serves it)
@@ -426,19 +451,39 @@ def _is_batch(body: BaseModel) -> bool:
     return "records" in type(body).model_fields
 
 
-def _predict(served: _Served, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Prediction rows (id, risk columns, gate columns, warnings) of valid records."""
+def _predict(
+    served: _Served, records: list[dict[str, Any]], interval: float | None = None
+) -> list[dict[str, Any]]:
+    """Prediction rows (id, risk columns and, with ``interval``, their bounds, gate
+    columns, warnings) of valid records."""
     # the per-record "warnings" field carries what DataQualityWarning summarises;
     # catch_warnings is process-global state, hence the lock (shared with /v1/explain)
     with served.lock, warnings.catch_warnings():
         warnings.simplefilter("ignore", DataQualityWarning)
-        if served.fast is not None and served.audit_log is None:
+        if served.fast is not None and served.audit_log is None and interval is None:
             rows: list[dict[str, Any]] = served.fast.predict_risk(records)
             return rows
-        risks: pd.DataFrame = served.model.predict_risk(records)
+        # the refits run on the batch path
+        risks: pd.DataFrame = served.model.predict_risk(records, interval=interval)
     if served.audit_log is not None:  # the audit log takes the scored frame
         _audit(served, records, risks)
     return _frame_rows(risks)
+
+
+def _no_intervals_error(interval: float) -> JSONResponse:
+    """422 for ?interval= on a model saved without bootstrap refits."""
+    detail = [
+        {
+            "loc": ["query", "interval"],
+            "msg": "interval needs a model with bootstrap refits (train it with --intervals N, "
+            "or RiskModel.fit_intervals); the served model has none.",
+            "type": "interval",
+            "input": _jsonable_scalar(interval),
+            "ctx": {"expected": "a model with bootstrap refits (GET /v1/model: intervals)"},
+        }
+    ]
+    _log_rejection("POST /v1/predict", detail)
+    return JSONResponse(status_code=422, content={"detail": detail})
 
 
 def _frame_rows(risks: pd.DataFrame) -> list[dict[str, Any]]:

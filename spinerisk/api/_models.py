@@ -184,6 +184,13 @@ class RecordRisk(BaseModel):
         "endpoint's unit ('183d', '60mo', '1y'; 'outcome' for an endpoint without a horizon); "
         "null when a malignancy gate puts the record out of scope."
     )
+    risk_interval: dict[str, list[float | None]] | None = Field(
+        None,
+        description="With ?interval=0.9: the lower and upper bounds of each risk's interval "
+        "of that coverage, keyed like 'risk' (from the model's bootstrap refits: how much the "
+        "risk would move were the model developed on another sample; not a range for the "
+        "patient's outcome).",
+    )
     warnings: list[str] = Field(
         description="Inputs outside the training data ('out_of_range:<field>=...', "
         "'unseen_category:<field>=...'): the risk is an extrapolation."
@@ -279,6 +286,11 @@ class ModelInfo(BaseModel):
     fields: list[str] = Field(description="Fields a request record may contain.")
     max_records: int = Field(description="Largest number of records per request.")
     max_body_bytes: int = Field(description="Largest request body in bytes.")
+    intervals: bool = Field(
+        False,
+        description="Whether the model has bootstrap refits, so /v1/predict?interval= can "
+        "give per-patient risk intervals.",
+    )
     intended_use: str
 
 

@@ -68,6 +68,14 @@ def score(
     explain: Annotated[
         int, typer.Option(min=0, help="Add the top N drivers of each record's risk.")
     ] = 0,
+    interval: Annotated[
+        float | None,
+        typer.Option(
+            help="Add a per-patient interval of this coverage (0.9 for 90%) around each "
+            "risk: columns <risk>_lo and <risk>_hi (the bundle needs bootstrap refits: "
+            "train --intervals N)."
+        ),
+    ] = None,
     chunk_size: Annotated[
         int, typer.Option(min=1, help="Rows per chunk (memory grows with it).")
     ] = 100_000,
@@ -113,6 +121,13 @@ def score(
     except ValueError as exc:
         _fail(exc)
     from spinerisk.bundle import require_bundle
+    from spinerisk.models._interval import check_interval
+
+    if interval is not None:
+        try:
+            check_interval(interval)
+        except ValueError as exc:
+            _fail(exc)
 
     try:
         # the bundle proves its sha256 / signature on the very bytes that are loaded
@@ -125,6 +140,7 @@ def score(
                 mapping=mapping,
                 chunk_size=chunk_size,
                 explain=explain,
+                interval=interval,
                 engine=engine,  # type: ignore[arg-type]
                 scheduler=scheduler,
                 progress=progress,

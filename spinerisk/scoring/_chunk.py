@@ -163,6 +163,7 @@ def score_frame(
     frame: pd.DataFrame,
     *,
     explain: int = 0,
+    interval: float | None = None,
     row_offset: int = 0,
     mapping: Any = None,
     duplicate_ids: Any = None,
@@ -179,6 +180,10 @@ def score_frame(
     explain : int, default=0
         When positive, add ``top_drivers``: the ``explain`` features that moved each
         record's risk most (from :func:`spinerisk.explain.explain`).
+    interval : float or None, default=None
+        Coverage of a per-patient interval around each risk (0.9 for 90%): ``c_lo`` and
+        ``c_hi`` after each risk column ``c``, from the model's bootstrap refits
+        (:meth:`RiskModel.fit_intervals`).
     row_offset : int, default=0
         Input row number of the first row of ``frame`` (for chunks of a larger input).
     mapping : ColumnMapping, dict, path or None, default=None
@@ -232,6 +237,7 @@ def score_frame(
         mapping=_as_mapping(mapping),
         duplicate_ids=duplicate_ids,
         explain=explain,
+        interval=_interval_level(model, interval),
         info=info,
         timer=_Timer(),
     )
@@ -326,11 +332,12 @@ def _score_chunk(
     mapping: Any,
     duplicate_ids: Any,
     explain: int,
+    interval: float | None = None,
     info: Mapping[str, str],
     timer: _Timer,
 ) -> _Chunk:
     part = _check_chunk(model, raw, rows, mapping=mapping, duplicate_ids=duplicate_ids, timer=timer)
-    return _finish_chunk(model, part, explain=explain, info=info, timer=timer)
+    return _finish_chunk(model, part, explain=explain, interval=interval, info=info, timer=timer)
 
 
 def _check_chunk(
@@ -408,11 +415,18 @@ def _check_chunk(
 
 
 def _finish_chunk(
-    model: Any, part: _Checked, *, explain: int, info: Mapping[str, str], timer: _Timer
+    model: Any,
+    part: _Checked,
+    *,
+    explain: int,
+    info: Mapping[str, str],
+    timer: _Timer,
+    interval: float | None = None,
 ) -> _Chunk:
-    """Features, risks, warnings (and top drivers) of a validated chunk."""
+    """Features, risks (and their intervals), warnings (and top drivers) of a validated
+    chunk."""
     checked = part.checked
-    scores = _predict_checked(model, checked, timer)
+    scores = _predict_checked(model, checked, timer, interval)
     scores["model_id"] = info["model_id"]
     scores["model_version"] = info["model_version"]
     if explain:
@@ -445,7 +459,9 @@ def _as_text(frame: pd.DataFrame) -> pd.DataFrame:
 # ---------------------------------------------------------------------------------------
 # prediction on validated records (what RiskModel.predict_risk does after validation)
 # ---------------------------------------------------------------------------------------
-def _predict_checked(model: Any, checked: pd.DataFrame, timer: _Timer) -> pd.DataFrame:
+def _predict_checked(
+    model: Any, checked: pd.DataFrame, timer: _Timer, interval: float | None = None
+) -> pd.DataFrame:
     """Risk columns and warnings for records that have already been validated.
 
     Gives exactly what :meth:`RiskModel.predict_risk` gives for the same records,
@@ -460,8 +476,17 @@ def _predict_checked(model: Any, checked: pd.DataFrame, timer: _Timer) -> pd.Dat
         values = np.empty((0, len(columns)))
     else:
         values = model._risk_values(checked, horizons, timer=timer)
-    for j, col in enumerate(columns):
-        out[col] = values[:, j].astype(float)
+    risks = pd.DataFrame(values.astype(float), columns=columns)
+    if interval is not None:  # c_lo, c_hi after each risk column c (as predict_risk)
+        with timer("predict"):
+            if len(checked):
+                risks = model._with_intervals(risks, checked, horizons, interval)
+            else:
+                risks = pd.DataFrame(
+                    {c: pd.Series([], dtype=float) for c in _risk_and_interval_columns(model, 1)}
+                )
+    for col in risks.columns:
+        out[col] = risks[col].to_numpy(dtype=float)
     with timer("warnings"):
         from spinerisk.monitor import input_warnings  # what predict_risk reports
 
@@ -553,8 +578,38 @@ def model_info_from_path(path: str | os.PathLike[str]) -> dict[str, str]:
     }
 
 
-def _score_columns(model: Any, explain: int) -> tuple[list[str], dict[str, str]]:
-    risks = [model.endpoint_.risk_column(h) for h in model.horizons_]
+def _interval_level(model: Any, interval: Any) -> float | None:
+    """``interval`` checked against the model (None: no interval): a ValueError for a
+    level outside (0, 1), an ArtifactError for a bundle without bootstrap refits."""
+    from spinerisk.exceptions import ArtifactError
+    from spinerisk.models._interval import check_interval
+
+    if interval is None:
+        return None
+    check_interval(interval)
+    try:
+        return float(model._interval_level(interval))
+    except ValueError as exc:  # the model has no refits to take an interval from
+        raise ArtifactError(
+            f"{exc} The bundle was saved without them: train it with --intervals N."
+        ) from exc
+
+
+def _risk_and_interval_columns(model: Any, interval: float | None) -> list[str]:
+    """Risk columns, each followed by its interval bounds when an interval is asked."""
+    from spinerisk.endpoints import interval_columns
+
+    out = []
+    for h in model.horizons_:
+        col = model.endpoint_.risk_column(h)
+        out += [col, *(interval_columns(col) if interval is not None else ())]
+    return out
+
+
+def _score_columns(
+    model: Any, explain: int, interval: float | None = None
+) -> tuple[list[str], dict[str, str]]:
+    risks = _risk_and_interval_columns(model, interval)
     gate = ["status", "p_malignant", "status_reason"] if _gated(model) else []
     cols = [model.id_field_, *risks, *gate, "warnings", "model_id", "model_version"]
     if explain:

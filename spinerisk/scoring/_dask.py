@@ -18,6 +18,7 @@ from spinerisk.scoring._chunk import (
     _duplicated_within,
     _id_source,
     _id_text,
+    _interval_level,
     _mapped_ids,
     _reject_columns,
     _score_chunk,
@@ -47,6 +48,7 @@ def _score_part(
     explain: int,
     info: Mapping[str, str],
     keep_valid: bool = False,
+    interval: float | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     rows = np.arange(offset, offset + len(part), dtype=np.int64)
     chunk = _score_chunk(
@@ -56,6 +58,7 @@ def _score_part(
         mapping=mapping,
         duplicate_ids=dup_ids,
         explain=explain,
+        interval=interval,
         info=info,
         timer=_Timer(),
     )
@@ -70,6 +73,7 @@ def _dask_plan(
     info: Mapping[str, str],
     *,
     keep_valid: bool = False,
+    interval: float | None = None,
 ) -> list[Any]:
     """One delayed ``(scores, rejects, valid)`` per partition, with global row numbers."""
     from dask.delayed import delayed
@@ -98,7 +102,7 @@ def _dask_plan(
     model_d = delayed(model, pure=True)
     score = delayed(_score_part, pure=True, nout=3)
     return [
-        score(model_d, part, int(off), mapping, dup_ids, explain, dict(info), keep_valid)
+        score(model_d, part, int(off), mapping, dup_ids, explain, dict(info), keep_valid, interval)
         for part, off in zip(ddf.to_delayed(), offsets, strict=True)
     ]
 
@@ -108,6 +112,7 @@ def score_dask(
     model: Any,
     *,
     explain: int = 0,
+    interval: float | None = None,
     mapping: Any = None,
     info: Mapping[str, str] | None = None,
 ) -> tuple[Any, Any]:
@@ -124,6 +129,8 @@ def score_dask(
     model : RiskModel
         A fitted model; it is sent to the workers with the task graph.
     explain : int, default=0
+        As in :func:`score_frame`.
+    interval : float or None, default=None
         As in :func:`score_frame`.
     mapping : ColumnMapping, dict, path or None, default=None
         As in :func:`score_frame`.
@@ -159,8 +166,9 @@ def score_dask(
 
     mapping = _as_mapping(mapping)
     info = model_info(model) if info is None else info
-    plan = _dask_plan(ddf, model, mapping, explain, info)
-    cols, types = _score_columns(model, explain)
+    level = _interval_level(model, interval)
+    plan = _dask_plan(ddf, model, mapping, explain, info, interval=level)
+    cols, types = _score_columns(model, explain, level)
     score_meta = pd.DataFrame(
         {c: pd.Series([], dtype="float64" if types[c] == "float64" else object) for c in cols}
     )
@@ -183,6 +191,8 @@ def _dask_chunks(
     scheduler: str | None,
     stack: ExitStack,
     keep_valid: bool,
+    *,
+    interval: float | None = None,
 ) -> Iterator[tuple[int, _Chunk]]:
     from spinerisk._optional import import_optional
 
@@ -227,7 +237,7 @@ def _dask_chunks(
             raise RecordsReadError(
                 f"Cannot reach the Dask scheduler at {scheduler!r}: {exc}"
             ) from exc
-    plan = _dask_plan(ddf, model, mapping, explain, info, keep_valid=keep_valid)
+    plan = _dask_plan(ddf, model, mapping, explain, info, keep_valid=keep_valid, interval=interval)
     window = max(2, 2 * len(client.scheduler_info().get("workers", {})))
     seen = 0
     for start in range(0, len(plan), window):

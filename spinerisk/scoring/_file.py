@@ -30,6 +30,7 @@ from spinerisk.scoring._chunk import (
     _Chunk,
     _finish_chunk,
     _id_source,
+    _interval_level,
     _mapped_ids,
     _reject_columns,
     _schema,
@@ -356,6 +357,7 @@ def score_file(
     mapping: Any = None,
     chunk_size: int = 100_000,
     explain: int = 0,
+    interval: float | None = None,
     engine: Literal["local", "dask"] = "local",
     scheduler: str | None = None,
     progress: bool = False,
@@ -395,6 +397,10 @@ def score_file(
         depend on it.
     explain : int, default=0
         Add ``top_drivers`` with this many drivers per record.
+    interval : float or None, default=None
+        Add ``c_lo`` and ``c_hi`` after each risk column ``c``: the per-patient interval
+        of this coverage from the bundle's bootstrap refits (``spinerisk train
+        --intervals N``); a bundle without refits is refused before anything is written.
     engine : {"local", "dask"}, default="local"
         ``"dask"`` scores the partitions on a dask.distributed cluster (see
         :func:`score_dask`); results are identical.
@@ -482,7 +488,8 @@ def score_file(
 
                 audit = AuditLog(audit_path, key=audit_key)
 
-            score_cols, score_types = _score_columns(model, explain)
+            level = _interval_level(model, interval)
+            score_cols, score_types = _score_columns(model, explain, level)
             reject_cols, reject_types = _reject_columns(source.columns)
             with ExitStack() as stack:
                 out_writer = _AtomicWriter(output, score_cols, score_types, staging, "output")
@@ -506,7 +513,15 @@ def score_file(
                             )
                         )
                     chunks = _local_chunks(
-                        model, source, chunk_size, column_mapping, dup_ids, explain, info, timer
+                        model,
+                        source,
+                        chunk_size,
+                        column_mapping,
+                        dup_ids,
+                        explain,
+                        info,
+                        timer,
+                        interval=level,
                     )
                 else:
                     chunks = _dask_chunks(
@@ -519,6 +534,7 @@ def score_file(
                         scheduler,
                         stack,
                         audit is not None,
+                        interval=level,
                     )
                 stack.callback(chunks.close)  # stops the reader thread if a chunk fails
                 for n_rows, chunk in chunks:
@@ -577,6 +593,8 @@ def _local_chunks(
     explain: int,
     info: Mapping[str, str],
     timer: _Timer,
+    *,
+    interval: float | None = None,
 ) -> Iterator[tuple[int, _Chunk]]:
     """Scored chunks in input order, from a pipeline of threads.
 
@@ -608,7 +626,9 @@ def _local_chunks(
         with lock:
             own = free.pop()
         try:
-            return _finish_chunk(model, part, explain=explain, info=info, timer=own)
+            return _finish_chunk(
+                model, part, explain=explain, info=info, timer=own, interval=interval
+            )
         finally:
             with lock:
                 free.append(own)
