@@ -69,6 +69,20 @@ def test_score_dask_equals_local(cluster, model, records):
     pd.testing.assert_frame_equal(_plain(rejects), _plain(local_rejects), check_exact=True)
 
 
+def test_score_dask_with_intervals_equals_local(cluster, model, records):
+    import copy
+
+    refits = copy.deepcopy(model).fit_intervals(
+        sr.make_spine_cohort(500, seed=0), n_resamples=2, random_state=0
+    )
+    scores, _ = score_dask(dd.from_pandas(records, npartitions=4), refits, interval=0.8)
+    scores = dask.compute(scores)[0]
+    local, _ = score_frame(refits, records, interval=0.8)
+    risk = refits.endpoint_.risk_column(refits.horizons_[0])
+    assert [risk, f"{risk}_lo", f"{risk}_hi"] == list(local.columns[1:4])
+    pd.testing.assert_frame_equal(_plain(scores), _plain(local), check_exact=True)
+
+
 def _plain(frame: pd.DataFrame) -> pd.DataFrame:
     out = frame.reset_index(drop=True)
     for col in out.columns:
