@@ -385,7 +385,7 @@ def build(results: Path, check_stale: bool = True) -> dict[str, Any]:
         src.pop("data", None)
     return {
         "generated": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "results_dir": str(results),
+        "results_dir": str(results.relative_to(ROOT) if results.is_relative_to(ROOT) else results),
         "sources": sources,
         "rows": rows,
     }
