@@ -130,6 +130,17 @@ class _RecordWarnings:
         return "; ".join(notes)
 
 
+def _warn_unusual(flagged: int, n: int, *, stacklevel: int) -> None:
+    """The DataQualityWarning of ``predict_risk`` for records with warnings."""
+    warnings.warn(
+        f"{flagged} of {n} records have unusual inputs: values outside the "
+        "training data or missing where training records rarely were (see the "
+        "'warnings' column); treat their risks with caution.",
+        DataQualityWarning,
+        stacklevel=stacklevel,
+    )
+
+
 #: Output columns holding text (compared exactly by the self-check).
 _TEXT_COLUMNS = frozenset({"warnings", "status", "status_reason"})
 #: Reasons for not compiling already given in a warning (each is given once per process).
@@ -433,6 +444,8 @@ class FastPredictor:
         ValueError
             For horizons the model cannot predict at.
         """
+        if type(records) is dict and not as_frame:
+            return self._predict_one(records, horizons)
         if isinstance(records, pd.DataFrame):
             kind = "frame"
             ok = len(records) > 0 and not records.columns.duplicated().any()
@@ -462,13 +475,7 @@ class FastPredictor:
         notes = [self._warnings(t) for t in typed]
         flagged = sum(1 for n in notes if n)
         if flagged:
-            warnings.warn(
-                f"{flagged} of {len(notes)} records have unusual inputs: values outside the "
-                "training data or missing where training records rarely were (see the "
-                "'warnings' column); treat their risks with caution.",
-                DataQualityWarning,
-                stacklevel=2,
-            )
+            _warn_unusual(flagged, len(notes), stacklevel=3)
         if kind == "frame":
             out = pd.DataFrame(
                 values, columns=columns, index=pd.Index(ids, dtype=object, name=self.id_field_)
@@ -487,6 +494,30 @@ class FastPredictor:
             for i, (rid, row, w) in enumerate(zip(ids, values, notes, strict=True))
         ]
         return dicts[0] if kind == "dict" else dicts
+
+    def _predict_one(self, record: dict[str, Any], horizons: Any) -> dict[str, Any]:
+        """``predict_risk`` of one dict: the steps of the general case for one record."""
+        present = frozenset(record)
+        typed = self._checker.check((record,), present) if self._needed <= present else None
+        if typed is None:
+            return self._fallback(record, "dict", horizons)  # type: ignore[no-any-return]
+        horizons = self.horizons_ if horizons is None else self._check_horizons(horizons)
+        values = self._values(typed, horizons)
+        columns = self._columns.get(horizons)
+        if columns is None:
+            columns = [self.model_.endpoint_.risk_column(h) for h in horizons]
+            self._columns[horizons] = columns
+        gate = self._gate_columns(typed, values)  # status, p_malignant, status_reason
+        t = typed[0]
+        note = self._warnings(t)
+        if note:
+            _warn_unusual(1, 1, stacklevel=4)
+        out = {self.id_field_: t[self.id_field_]}
+        out.update(zip(columns, values[0].tolist(), strict=True))
+        for name, col in gate.items():
+            out[name] = col[0]
+        out["warnings"] = note
+        return out
 
     def _gate_columns(self, typed: list[dict[str, Any]], values: np.ndarray) -> dict[str, Any]:
         """The malignancy gate on the compiled path (as ``apply_gate`` on the batch path):

@@ -67,6 +67,12 @@ class _ClinicalProgram:
         applied = derived_features(schema, fields) if self.derive else []
         self._derivations = [(d.name, d.compile_record()) for d in applied]
         derived = {d.name for d in applied}
+        # what a derivation reads that is neither a model field nor derived before it
+        # (a record may carry such a field: the batch path does not see it)
+        readable, self._hidden = set(self.fields), set()
+        for d in applied:
+            self._hidden.update(set(d.inputs) - readable)
+            readable.add(d.name)
         # per column: (read from the derived values?, key, code table or None: a number)
         getters: list[tuple[bool, str, dict[Any, float] | None]] = []
         for name, cats in zip(self.columns, self.meta, strict=True):
@@ -86,7 +92,11 @@ class _ClinicalProgram:
         if not self._derivations:
             return {}
         # only the model's own fields, as in the batch path (a record may carry others)
-        values = {f: t.get(f, m) for f, m in self._missing.items()}
+        # (the record with the absent fields filled and the hidden ones removed: equal to
+        # the model's fields alone on every key a derivation reads)
+        values = {**self._missing, **t}
+        for name in self._hidden:
+            values.pop(name, None)
         out: dict[str, Any] = {}
         for name, fn in self._derivations:
             out[name] = values[name] = fn(values)

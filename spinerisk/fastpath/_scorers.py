@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 from scipy.special import expit
 
+from spinerisk.fastpath._compiled import compiled_outputs
 from spinerisk.fastpath._features import UnsupportedModelError, _unsupported
 
 __all__ = [
@@ -448,10 +449,8 @@ class BinaryEnsemble:
 
     def one(self, typed: list[dict[str, Any]]) -> float:
         """Risk of one typed record (``typed`` holds exactly one)."""
-        from spinerisk.fastpath._compiled import compiled_outputs
-
         folds = self.folds
-        T = np.empty(self.n)
+        T: list[Any] = [None] * self.n
         for rows_program, encoders in self.plan:
             rows = rows_program.clinical_rows(typed)
             for program, members in encoders:
@@ -476,10 +475,14 @@ class BinaryEnsemble:
                     for i in where:
                         T[i] = folds[i].response(X)[0]
                 else:
-                    T[where] = values
-        P = expit(-(self.a * T + self.b)) if self.calibrated else T
+                    for i, v in zip(where, values, strict=True):
+                        T[i] = v
+        if self.calibrated:
+            P = expit(-(self.a * np.array(T, dtype=np.float64) + self.b)).tolist()
+        else:
+            P = [float(v) for v in T]
         acc = 0.0
-        for p in P.tolist():
+        for p in P:
             acc += p
         return acc / self.n if self.average else acc
 
