@@ -173,12 +173,14 @@ def test_formula_cells_are_neutralised_in_csv_outputs(tmp_path, bundle, records)
 def test_failure_mid_stream_leaves_no_output(tmp_path, bundle, records, monkeypatch):
     src = tmp_path / "in.csv"
     records.to_csv(src, index=False)
-    calls = {"n": 0}
+    import itertools
+
+    counter, calls = itertools.count(1), []  # next() is atomic: chunks run on two threads
     real = _chunk._predict_checked
 
     def flaky(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 3:
+        calls.append(next(counter))
+        if calls[-1] == 3:
             raise RuntimeError("simulated crash in chunk 3")
         return real(*args, **kwargs)
 
@@ -187,7 +189,8 @@ def test_failure_mid_stream_leaves_no_output(tmp_path, bundle, records, monkeypa
         score_file(
             bundle, src, tmp_path / "out.parquet", rejects=tmp_path / "rej.csv", chunk_size=7
         )
-    assert calls["n"] == 3
+    # the 4th (last) chunk may already be scoring beside the 3rd when it fails
+    assert max(calls) in (3, 4)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv"]  # no output, no temp
 
 
