@@ -26,7 +26,7 @@ tables ship inside the ``SurvSet`` wheel.
    Target: at most 2x raw ``xgboost.train``.
 4. Optimism correction against nested cross-validation on two real binary sets, for the
    default, ``linear`` and ``xgboost``: the .632+ bootstrap of
-   ``spinerisk/evaluation/_optimism.py`` (wired into ``evaluate`` for the run) and
+   ``spinerisk/evaluation/_optimism.py`` (what ``evaluate`` uses) and
    Harrell's from the same refits. Target: corrected AUROC within 0.02 of 5-fold CV.
 
 The machine's load (``os.getloadavg``) is recorded at the start and end of each part:

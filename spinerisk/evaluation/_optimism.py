@@ -272,8 +272,8 @@ def optimism_632plus(
     n_jobs: int,
 ) -> tuple[np.ndarray, int]:
     """The optimism of each metric (.632+ for discrimination and proper scores, Harrell's
-    for calibration) and the number of refits used: a drop-in for
-    ``spinerisk.evaluation._evaluate._optimism`` (same arguments, same return)."""
+    for calibration) and the number of refits used: what ``evaluate(..., optimism=True)``
+    subtracts from the apparent values."""
     est = optimism_estimates(
         model,
         data,

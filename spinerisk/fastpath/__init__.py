@@ -632,17 +632,21 @@ class FastPredictor:
                 numbers[name] = value(name)
         return [base, codes, numbers]
 
-    def _c_api_check(self, probe: dict[str, Any]) -> None:
-        """Compare the boosters' C entry points with their public predict on a probe."""
+    def _probe_rows(self, probe: dict[str, Any]) -> list[tuple[np.ndarray, list[Any]]]:
+        """A probe's encoded row for each feature program, with the heads that read it
+        (none for a probe the record check refuses)."""
         typed = self._checker.check([probe])
         if typed is None:
-            return
+            return []
         if self._kind == "binary":
             pairs = [(f.program, [f.response]) for f in self._folds]
         else:
             pairs = [(self._program, self._head.heads())]
-        for program, heads in pairs:
-            X = program.encode(program.clinical_rows(typed))
+        return [(program.encode(program.clinical_rows(typed)), heads) for program, heads in pairs]
+
+    def _c_api_check(self, probe: dict[str, Any]) -> None:
+        """Compare the boosters' C entry points with their public predict on a probe."""
+        for X, heads in self._probe_rows(probe):
             for head in heads:
                 if hasattr(head, "check_c_api"):
                     head.check_c_api(X)
@@ -650,15 +654,7 @@ class FastPredictor:
     def _compiled_check(self, probe: dict[str, Any], pending: dict[int, Any] | None = None) -> None:
         """Compare the compiled trees (``pending``: by head, not yet in use) with XGBoost on a
         probe (raises CompileUnavailable)."""
-        typed = self._checker.check([probe])
-        if typed is None:
-            return
-        if self._kind == "binary":
-            pairs = [(f.program, [f.response]) for f in self._folds]
-        else:
-            pairs = [(self._program, self._head.heads())]
-        for program, heads in pairs:
-            X = program.encode(program.clinical_rows(typed))
+        for X, heads in self._probe_rows(probe):
             for head in heads:
                 if isinstance(head, StackHead):
                     head.check_compiled(X, pending)
