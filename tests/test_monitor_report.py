@@ -129,6 +129,18 @@ def test_cli_writes_html_and_uses_labels(files, tmp_path):
     assert result.exit_code == 11, result.output
     page = html.read_text()
     assert '<section id="performance">' in page and "2016-01" in page
+    # the labelled batch names the update method its evidence supports (sr.update's own)
+    import re
+    import warnings
+
+    line = "Update method the labelled records support (closed test, alpha 0.05): "
+    named = re.search(re.escape(line) + r"(\w+)", result.output)
+    assert named, result.output
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        labelled = sr.read_records(root / "same.csv")
+        expected = sr.update(sr.load(bundle), labelled, method="auto").lineage_["method"]
+    assert named.group(1) == expected
 
 
 def test_cli_bad_input_exits_2_with_the_reason_on_stderr(files, tmp_path):
