@@ -8,9 +8,10 @@ nothing else decides which column is the outcome.
 from __future__ import annotations
 
 import math
+import numbers
 import os
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -28,6 +29,9 @@ __all__ = [
     "ODONTOID_NONUNION",
     "TIME_UNITS",
     "Endpoint",
+    "Labelled",
+    "check_horizon",
+    "check_horizons",
     "endpoint_from_dict",
     "endpoint_to_dict",
     "get_endpoint",
@@ -433,6 +437,35 @@ class Endpoint:
             return make_survival_target(self._codes(codes) == self.event_of_interest, time)
         return make_competing_target(self._codes(codes), time)
 
+    def labelled(
+        self, records: pd.DataFrame, schema: Schema | None = None, *, validated: bool = False
+    ) -> Labelled:
+        """Validate records, keep the eligible ones and read their outcome: the one
+        "validate, eligible, target" step of fitting, evaluating, updating and monitoring.
+
+        Parameters
+        ----------
+        records : DataFrame
+            Records with the outcome columns.
+        schema : Schema or None, default=None
+            The records' schema; None means :data:`spinerisk.schema.SPINE_SCHEMA`.
+        validated : bool, default=False
+            True when ``records`` are already validated (the output of
+            :func:`spinerisk.schema.validate`): they are not validated again.
+
+        Returns
+        -------
+        Labelled
+            ``checked`` (the validated records), ``mask`` (bool array over them: eligible),
+            ``data`` (the eligible records) and ``target`` (:meth:`target` of ``data``).
+        """
+        from spinerisk.schema import validate
+
+        checked = records if validated else validate(records, schema)
+        mask = self.eligible(checked, schema).to_numpy(dtype=bool)
+        data = checked[mask]
+        return Labelled(checked, mask, data, self.target(data))
+
     def _binary(self, col: pd.Series) -> np.ndarray:
         if self.positive is not None:
             return (col.astype(object) == self.positive).to_numpy(dtype=bool)
@@ -460,11 +493,9 @@ class Endpoint:
 
 
 def _schema(schema: Schema | None) -> Schema:
-    if schema is None:
-        from spinerisk.schema.default import SPINE_SCHEMA
+    from spinerisk.schema.default import resolve_schema
 
-        return SPINE_SCHEMA
-    return schema
+    return resolve_schema(schema)
 
 
 #: Scope of the osteoporotic vertebral fracture (OVF) endpoints: their source cohorts
@@ -616,6 +647,92 @@ ENDPOINTS: dict[str, Endpoint] = {
         MALIGNANT_FRACTURE,
     )
 }
+
+
+class Labelled(NamedTuple):
+    """Validated records with their eligible subset and its outcome
+    (:meth:`Endpoint.labelled`)."""
+
+    checked: pd.DataFrame
+    mask: np.ndarray
+    data: pd.DataFrame
+    target: np.ndarray
+
+
+def check_horizons(
+    endpoint: Endpoint, fitted: Any, requested: Any, *, name: str = "horizons"
+) -> tuple[float, ...]:
+    """Horizons (days) to predict, explain or fit at: the one horizon check.
+
+    None means ``fitted``. A binary endpoint has one horizon, at which its outcome is
+    recorded: the request must be that horizon (equal within a relative 1e-9). Any
+    other endpoint takes positive, finite days.
+
+    Parameters
+    ----------
+    endpoint : Endpoint
+    fitted : sequence of float
+        The model's horizons in days (an endpoint's :attr:`Endpoint.model_horizons`
+        before a fit).
+    requested : sequence of float or None
+    name : str, default="horizons"
+        The argument's name in error messages.
+
+    Returns
+    -------
+    tuple of float
+
+    Raises
+    ------
+    ValueError
+        Naming the value and what was expected.
+
+    Examples
+    --------
+    >>> from spinerisk.endpoints import FUTURE_FRACTURE, NONUNION, check_horizons
+    >>> check_horizons(FUTURE_FRACTURE, (365.0, 730.0), [365])
+    (365.0,)
+    >>> check_horizons(NONUNION, NONUNION.model_horizons, [90])  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: The nonunion endpoint is a binary outcome at ...; it cannot be used at ...=[90].
+    """
+    allowed = tuple(float(h) for h in fitted)
+    if requested is None:
+        return allowed
+    given = list(requested)
+    if endpoint.kind == "binary":
+        same = len(given) == len(allowed) and all(
+            _is_number(h) and math.isclose(float(h), a, rel_tol=1e-9)
+            for h, a in zip(given, allowed, strict=False)
+        )
+        if not same:
+            raise ValueError(
+                f"The {endpoint.name} endpoint is a binary outcome at "
+                f"{endpoint.horizon_label(allowed[0])}; it cannot be used at "
+                f"{name}={given!r}."
+            )
+        return allowed
+    bad = [h for h in given if not _is_number(h) or not math.isfinite(h) or float(h) <= 0]
+    if not given or bad:
+        raise ValueError(
+            f"{name} must be positive numbers of days; got {name}={given!r}"
+            + (f" ({bad[0]!r} is not)." if bad else " (empty).")
+        )
+    return tuple(float(h) for h in given)
+
+
+def check_horizon(endpoint: Endpoint, fitted: Any, requested: Any) -> float:
+    """One horizon (days) by :func:`check_horizons`; None means the first fitted one."""
+    if requested is None:
+        return float(tuple(fitted)[0])
+    if not _is_number(requested):
+        raise ValueError(f"horizon must be a positive number of days or None; got {requested!r}.")
+    return check_horizons(endpoint, fitted, [requested], name="horizon")[0]
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_)
 
 
 def get_endpoint(endpoint: Any) -> Endpoint:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import codecs
 import csv
 import io
-import math
 import os
 import re
 import tomllib
@@ -23,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from spinerisk.exceptions import MappingError, RecordsReadError
+from spinerisk.schema import NA_VALUES, number_text_problem
 from spinerisk.schema._spec import Schema, is_missing
 
 __all__ = [
@@ -32,12 +32,12 @@ __all__ = [
     "ColumnMapping",
     "ReadResult",
     "apply_mapping",
+    "as_frame",
     "load_mapping",
+    "number_text_problem",
     "read_records",
 ]
 
-#: Text read as missing in CSV files (nothing else is: "None" or "-" stay text).
-NA_VALUES: tuple[str, ...] = ("", "NA", "N/A", "NaN", "nan", "null", "NULL")
 #: Longest field read from a text file (characters); a longer one makes its row unreadable.
 MAX_FIELD_CHARS = 65_536
 #: Longest physical line read from a text file (characters); a longer line is skipped in
@@ -955,54 +955,7 @@ def _delimiter_of(sep: str | None, suffix: str) -> str:
 
 
 # -- numbers written as text ----------------------------------------------------------------
-_PLAIN_NUMBER = re.compile(r"[ \t]*[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?[ \t]*")
 _NOT_PLAIN = re.compile(r"[^0-9eE.+\- \t\n]")
-
-
-def number_text_problem(text: str) -> str | None:
-    """Why text that Python's ``float`` reads is still not a number as documented.
-
-    A number in a records file is written with the ASCII digits 0-9, an optional sign,
-    decimal point and exponent, and optional spaces around it. Missing values are
-    written as one of :data:`NA_VALUES`, exactly. ``float`` is more lenient: it reads
-    ``"NAN"``, ``"-nan"`` and ``"nAn"`` as not-a-number, ``"8_1"`` as 81 and
-    full-width or Arabic-Indic digits as numbers. Those are refused here, with a reason.
-    Text that ``float`` cannot read at all, and infinities, are left to validation
-    (``is not a number``, ``is not finite``).
-
-    Parameters
-    ----------
-    text : str
-        One cell.
-
-    Returns
-    -------
-    str or None
-        The reason, or None when the text is a plain number, a missing marker or is left
-        to validation.
-
-    Examples
-    --------
-    >>> from spinerisk.io import number_text_problem
-    >>> number_text_problem("81.5") is None, number_text_problem("NaN") is None
-    (True, True)
-    >>> number_text_problem("-nan")
-    "is not a number: only '', 'NA', 'N/A', 'NaN', 'nan', 'null' or 'NULL' mark a missing value"
-    >>> number_text_problem("8_1")
-    'is not a plain number: write the digits 0-9 only, without separators'
-    """
-    if text in NA_VALUES or _PLAIN_NUMBER.fullmatch(text):
-        return None
-    try:
-        value = float(text)
-    except ValueError:
-        return None
-    if math.isinf(value):
-        return None
-    if math.isnan(value):
-        markers = ", ".join(repr(m) for m in NA_VALUES[:-1]) + f" or {NA_VALUES[-1]!r}"
-        return f"is not a number: only {markers} mark a missing value"
-    return "is not a plain number: write the digits 0-9 only, without separators"
 
 
 def _lenient_numbers(frame: pd.DataFrame, fields: Mapping[str, Any]) -> dict[int, list[str]]:
@@ -1088,3 +1041,41 @@ def _read_for_validation(
     unreadable = unreadable.sort_values("row", kind="stable")
     unreadable.attrs["source"] = records.attrs.get("source")
     return records, unreadable
+
+
+# ---------------------------------------------------------------------------------------
+# records passed in memory
+
+
+def is_record_list(records: Any) -> bool:
+    """Whether ``records`` is a dict (one record) or a non-empty list/tuple of dicts."""
+    if isinstance(records, Mapping):
+        return True
+    return (
+        isinstance(records, list | tuple)
+        and bool(records)
+        and all(isinstance(r, Mapping) for r in records)
+    )
+
+
+def as_frame(records: Any) -> pd.DataFrame:
+    """Records as a DataFrame: a frame as is, a dict as one row, a list of dicts as rows.
+
+    Examples
+    --------
+    >>> from spinerisk.io import as_frame
+    >>> as_frame({"age_years": 81}).shape
+    (1, 1)
+    """
+    if isinstance(records, pd.DataFrame):
+        return records
+    if isinstance(records, Mapping):
+        records = [records]
+    if isinstance(records, list | tuple) and all(isinstance(r, Mapping) for r in records):
+        if not records:
+            raise ValueError("No records to predict: got an empty list.")
+        return pd.DataFrame.from_records(list(records))
+    raise TypeError(
+        "records must be a DataFrame, a dict (one record) or a list of dicts; "
+        f"got {type(records).__name__}."
+    )

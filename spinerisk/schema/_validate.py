@@ -25,6 +25,7 @@ import pandas as pd
 
 from spinerisk.exceptions import DataQualityWarning, SchemaValidationError
 from spinerisk.schema._spec import FieldSpec, Schema, is_missing
+from spinerisk.schema._text import number_text_problem
 
 __all__ = ["ValidationResult", "validate"]
 
@@ -121,8 +122,6 @@ def _number(v: Any) -> float | None:
     if isinstance(v, int | float | np.integer | np.floating | decimal.Decimal):
         return float(v)  # Decimal: SQL NUMERIC columns read from Parquet
     if isinstance(v, str):
-        from spinerisk.io import number_text_problem  # "8_1", "-nan", non-ASCII digits
-
         if number_text_problem(v) is not None:
             return None
         try:  # Python's own parser: exact, round-trip correct (no fast-path rounding)
@@ -626,13 +625,13 @@ def validate(
     >>> len(valid), len(rejects), rejects["reasons"].iloc[0][:40]
     (2, 1, 'age_years=300.0 is out of range; expecte')
     """  # noqa: E501
-    from spinerisk.schema.default import SPINE_SCHEMA
+    from spinerisk.schema.default import resolve_schema
 
     if not isinstance(df, pd.DataFrame):
         raise TypeError(f"validate expects a pandas DataFrame; got {type(df).__name__}.")
     if on_invalid not in ("raise", "split"):
         raise ValueError(f"on_invalid must be 'raise' or 'split'; got on_invalid={on_invalid!r}.")
-    schema = SPINE_SCHEMA if schema is None else schema
+    schema = resolve_schema(schema)
     if not isinstance(schema, Schema):
         raise TypeError(f"schema must be a spinerisk Schema; got {type(schema).__name__}.")
     source = source if source is not None else df.attrs.get("source")
@@ -726,9 +725,9 @@ def check_columns(df: pd.DataFrame, schema: Schema | None = None) -> None:
     SchemaValidationError
         One frame-level problem per unknown or missing column.
     """
-    from spinerisk.schema.default import SPINE_SCHEMA
+    from spinerisk.schema.default import resolve_schema
 
-    schema = SPINE_SCHEMA if schema is None else schema
+    schema = resolve_schema(schema)
     problems = _Problems()
     for col in df.columns:
         if str(col) not in schema:

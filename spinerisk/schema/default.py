@@ -35,6 +35,7 @@ __all__ = [
     "TREATMENTS",
     "TSCORE_OSTEOPOROSIS",
     "region_of_level",
+    "resolve_schema",
 ]
 
 #: Vertebral levels C1-C7, T1-T12, L1-L5, S1.
@@ -963,3 +964,18 @@ SPINE_SCHEMA: Schema = Schema(
     tables={"region_of_level": REGION_OF_LEVEL},
     subgroups=("sex", "age_band", "region", "centre_id"),
 )
+
+
+def resolve_schema(schema: Schema | None) -> Schema:
+    """The schema to use: ``schema`` itself, or :data:`SPINE_SCHEMA` when it is None.
+
+    The one place where "no schema given" is decided; every function taking
+    ``schema=None`` resolves it here.
+
+    Examples
+    --------
+    >>> from spinerisk.schema import SPINE_SCHEMA, resolve_schema
+    >>> resolve_schema(None) is SPINE_SCHEMA
+    True
+    """
+    return SPINE_SCHEMA if schema is None else schema
