@@ -41,7 +41,13 @@ What protects what:
 """
 
 from spinerisk.bundle._archive import require_bundle
-from spinerisk.bundle._format import BUNDLE_FORMAT, BUNDLE_FORMAT_VERSION, TRUSTED_TYPES
+from spinerisk.bundle._format import (
+    BUNDLE_FORMAT,
+    BUNDLE_FORMAT_VERSION,
+    TRUSTED_TYPES,
+    bundle_id,
+    model_identity,
+)
 from spinerisk.bundle._load import load_bundle, read_manifest
 from spinerisk.bundle._save import save_bundle
 from spinerisk.exceptions import ArtifactError
@@ -51,7 +57,9 @@ __all__ = [
     "BUNDLE_FORMAT_VERSION",
     "TRUSTED_TYPES",
     "ArtifactError",
+    "bundle_id",
     "load_bundle",
+    "model_identity",
     "read_manifest",
     "require_bundle",
     "save_bundle",

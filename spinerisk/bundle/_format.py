@@ -154,6 +154,50 @@ def bundle_id(manifest: dict[str, Any], sha256: str) -> str:
     return f"{manifest['endpoint']['name']}-{manifest['backend']}-{created}-{sha256[:12]}"
 
 
+def model_identity(
+    manifest: dict[str, Any] | None, sha256: str = "", *, model: Any = None
+) -> dict[str, str]:
+    """What every output calls a model: the one owner of its identity.
+
+    ``model_id`` is :func:`bundle_id`; ``model_version`` is the model's own version, its
+    creation time (UTC) as the bundle records it; ``saved_by`` is the software that
+    wrote it (``<spinerisk version>+bundle.<format version>``). A model not loaded
+    from a bundle (``manifest=None``, ``model`` given) is
+    ``<endpoint>-<backend>-unsaved``, version ``"unsaved"``, saved by this spinerisk.
+
+    Returns
+    -------
+    dict
+        ``model_id``, ``model_version``, ``model_sha256`` (empty when unsaved),
+        ``endpoint``, ``backend``, ``created_utc`` and ``saved_by``.
+    """
+    if manifest is None:
+        from spinerisk._version import __version__
+
+        endpoint, backend = model.endpoint_.name, model.backend_
+        return {
+            "model_id": f"{endpoint}-{backend}-unsaved",
+            "model_version": "unsaved",
+            "model_sha256": "",
+            "endpoint": endpoint,
+            "backend": backend,
+            "created_utc": "",
+            "saved_by": f"{__version__}+bundle.{BUNDLE_FORMAT_VERSION}",
+        }
+    created = str(manifest.get("created_utc", ""))
+    saved_by = (manifest.get("versions") or {}).get("spinerisk", "unknown")
+    fmt = manifest.get("format_version", BUNDLE_FORMAT_VERSION)
+    return {
+        "model_id": bundle_id(manifest, sha256),
+        "model_version": created,
+        "model_sha256": sha256,
+        "endpoint": str(manifest["endpoint"]["name"]),
+        "backend": str(manifest["backend"]),
+        "created_utc": created,
+        "saved_by": f"{saved_by}+bundle.{fmt}",
+    }
+
+
 def _walk(
     obj: Any,
     swap: Callable[[Any], Any],
