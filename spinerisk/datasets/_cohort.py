@@ -53,6 +53,7 @@ from spinerisk.datasets._numeric import (
 )
 from spinerisk.datasets._params import MalignantParams, TraumaParams
 from spinerisk.schema import LEVELS, SPINE_SCHEMA
+from spinerisk.schema.default import COLLAPSE_THRESHOLD, TLJ_LEVELS
 
 __all__ = ["make_spine_cohort"]
 
@@ -71,7 +72,7 @@ _TSCORE_MISSING = 0.35
 # -- fixed design tables (domain brief section 6.1) --------------------------------------
 _LEVEL_NAMES = tuple(f"T{i}" for i in range(4, 13)) + tuple(f"L{i}" for i in range(1, 6))
 _LEVEL_PROBS = np.array([1, 1.5, 3, 5, 6, 4, 4, 8, 22, 24, 10, 6, 4, 1.5]) / 100.0
-_TLJ_INDEX = np.array([name in ("T11", "T12", "L1", "L2") for name in _LEVEL_NAMES])
+_TLJ_INDEX = np.array([name in TLJ_LEVELS for name in _LEVEL_NAMES])
 _LEVEL_CODES = np.array([LEVELS.index(name) for name in _LEVEL_NAMES])
 
 # Mechanism codes follow the schema order: spontaneous, lifting, fall_standing,
@@ -173,12 +174,8 @@ def _validate(params: dict[str, Any]) -> None:
 
 
 # -- simulation ------------------------------------------------------------------------
-def _simulate_truth(
-    rng: np.random.Generator, n: int, prof: dict[str, Any], params: dict[str, Any]
-) -> tuple[dict[str, Any], dict[str, float]]:
-    """Baseline cohort, treatment and outcomes from the true (noise-free) values."""
-    s: dict[str, Any] = {}
-    # demographics (section 6.1)
+def _demographics(rng: np.random.Generator, n: int, prof: dict[str, Any]) -> dict[str, Any]:
+    """Sex, age and body size (section 6.1), then bone health."""
     female = rng.random(n) < prof["p_female"]
     age_mean = np.where(female, 78.0, 76.0) + prof["age_shift"]
     age = np.round(_truncnorm(rng, age_mean, np.where(female, 7.5, 8.0), 60.0, 100.0, n), 1)
@@ -188,11 +185,22 @@ def _simulate_truth(
     h_sd = np.where(female, prof["height_f"][1], prof["height_m"][1])
     height = np.round(np.clip(h_mu + h_sd * rng.standard_normal(n), 136.0, 198.0), 1)
     weight = np.clip(np.round(bmi * (height / 100.0) ** 2, 1), 25.0, 200.0)
-    # bone health
     tscore = -2.25 - 0.03 * (age - 77) + 0.08 * (bmi - 22.5) - 0.30 * female
     tscore = np.round(np.clip(tscore + 0.9 * rng.standard_normal(n), -5.5, 1.5), 1)
     hu = np.round(np.clip(165.0 + 30.0 * tscore + 25.0 * rng.standard_normal(n), 10, 300))
-    # lifestyle
+    return {
+        "female": female,
+        "age": age,
+        "bmi": bmi,
+        "height": height,
+        "weight": weight,
+        "tscore": tscore,
+        "hu": hu,
+    }
+
+
+def _lifestyle(rng: np.random.Generator, n: int, female: BoolArray) -> dict[str, Any]:
+    """Smoking, alcohol (units a day) and a parent's hip fracture."""
     smoking = rng.random(n) < np.where(female, 0.05, 0.20)
     heavy = rng.random(n) < np.where(female, 0.03, 0.10)
     drinks = rng.random(n) < np.where(female, 0.45, 0.65)
@@ -200,7 +208,12 @@ def _simulate_truth(
     high = np.minimum(np.round(2.0 * (3.0 + rng.exponential(1.5, n))) / 2.0, 30.0)
     alcohol = np.where(heavy, high, np.where(drinks, light, 0.0))
     parental = rng.random(n) < 0.12
-    # comorbidities and medication
+    return {"smoking": smoking, "alcohol": alcohol, "parental": parental}
+
+
+def _comorbidities(rng: np.random.Generator, n: int, age: FloatArray) -> dict[str, Any]:
+    """Glucocorticoids and their dose, rheumatoid arthritis, secondary causes, diabetes,
+    kidney function and dementia."""
     gc = rng.random(n) < 0.08
     tier = _choice(rng.random(n), [0.3, 0.4, 0.3])
     dose_u = rng.random(n)
@@ -216,29 +229,66 @@ def _simulate_truth(
     dm_t1 = diabetes & (rng.random(n) < 0.03)
     secondary = secondary | dm_t1  # type 1 diabetes is a FRAX secondary cause
     egfr = np.round(np.clip(100.0 - (age - 40.0) + 16.0 * rng.standard_normal(n), 5, 130))
-    ckd = egfr < 45
     dementia = rng.random(n) < expit(-2.0 + 0.08 * (age - 80))
-    # history
+    return {
+        "gc": gc,
+        "dose": dose,
+        "ra": ra,
+        "secondary": secondary,
+        "diabetes": diabetes,
+        "dm_t1": dm_t1,
+        "egfr": egfr,
+        "ckd": egfr < 45,
+        "dementia": dementia,
+    }
+
+
+def _history(rng: np.random.Generator, n: int, s: dict[str, Any]) -> dict[str, Any]:
+    """Prior fragility fractures, prevalent vertebral fractures and falls in 12 months."""
+    age, tscore = s["age"], s["tscore"]
     prior = rng.random(n) < expit(-0.4 + 0.03 * (age - 77) - 0.3 * (tscore + 2.5))
     prior_count = np.where(prior, 1 + _choice(rng.random(n), [0.6, 0.25, 0.10, 0.05]), 0)
     prevalent_vf = rng.binomial(prior_count, 0.5)
-    falls = rng.random(n) < 0.30 + 0.15 * dementia
+    falls = rng.random(n) < 0.30 + 0.15 * s["dementia"]
     falls_count = 1 + _choice(rng.random(n), [0.6, 0.25, 0.15])
     falls_count = falls_count + np.where(falls_count == 3, rng.poisson(0.7, n), 0)  # 3 or more
     falls_count = np.where(falls, falls_count, 0)
-    # level, mechanism, admin
+    return {
+        "prior": prior,
+        "prior_count": prior_count,
+        "prevalent_vf": prevalent_vf,
+        "falls": falls,
+        "falls_count": falls_count,
+    }
+
+
+def _level_and_admin(
+    rng: np.random.Generator, n: int, age: FloatArray, prof: dict[str, Any], n_centres: int
+) -> dict[str, Any]:
+    """Fracture level, mechanism and energy, imaging delay, index date and centre."""
     level = _choice(rng.random(n), _LEVEL_PROBS)
-    tlj = _TLJ_INDEX[level]
     n_levels = np.where(rng.random(n) < 0.15, 2, 1)
     is_fall = rng.random(n) < np.where(age >= 85, 0.30, 0.55)
     mechanism = np.where(is_fall, 2, _NON_FALL_CODES[_choice(rng.random(n), _NON_FALL_PROBS)])
-    high_energy = np.isin(mechanism, (3, 4))
     delay = np.minimum(np.floor(rng.gamma(1.3, prof["delay_scale"], n)), prof["delay_max"])
     n_days = int((np.datetime64("2023-12-31") - np.datetime64("2016-01-01")).astype(int)) + 1
     index_day = rng.integers(0, n_days, n)
-    centre_w = rng.dirichlet(np.full(params["n_centres"], 4.0))
-    centre = _choice(rng.random(n), centre_w)
-    # morphology and imaging
+    centre_w = rng.dirichlet(np.full(n_centres, 4.0))
+    return {
+        "level": level,
+        "tlj": _TLJ_INDEX[level],
+        "n_levels": n_levels,
+        "mechanism": mechanism,
+        "high_energy": np.isin(mechanism, (3, 4)),
+        "delay": delay,
+        "index_day": index_day,
+        "centre": _choice(rng.random(n), centre_w),
+    }
+
+
+def _morphology(rng: np.random.Generator, n: int, s: dict[str, Any]) -> dict[str, Any]:
+    """Posterior wall, height loss, kyphosis, MRI patterns, OF and AO class, back pain."""
+    tlj, tscore = s["tlj"], s["tscore"]
     pw = rng.random(n) < expit(-0.9 + 0.5 * tlj - 0.25 * (tscore + 2.5))
     hl0 = np.round(np.clip(rng.gamma(2.2, 7.0, n) + 6.0 * pw, 0.0, 80.0), 1)
     ka0 = np.round(np.clip(4.0 + 0.35 * hl0 + 4.0 * rng.standard_normal(n), 0.0, 50.0), 1)
@@ -260,8 +310,19 @@ def _simulate_truth(
         default=np.array([5, 6, 8])[b_type],
     )
     vas = np.round(_truncnorm(rng, 6.5, 2.0, 0.0, 10.0, n), 1)
-    t2_ch, t2_dl = t2 == 0, t2 == 1
-    # treatment, confounded by indication (multinomial logit vs conservative)
+    return {
+        "pw": pw, "hl0": hl0, "ka0": ka0, "t2": t2, "t1": t1, "t1_dl": t1_dl,
+        "t2_ch": t2 == 0, "t2_dl": t2 == 1, "cleft": cleft, "both": both,
+        "of_class": of_class, "ao": ao, "vas": vas,
+    }  # fmt: skip
+
+
+def _treatment(
+    rng: np.random.Generator, n: int, s: dict[str, Any], params: dict[str, Any]
+) -> dict[str, Any]:
+    """Treatment, confounded by indication (multinomial logit vs conservative), brace and
+    anti-osteoporosis drug; ``ref`` marks the patients the outcome rates are solved on."""
+    hl0, pw, t2_ch, cleft, ka0 = s["hl0"], s["pw"], s["t2_ch"], s["cleft"], s["ka0"]
     lp_aug = 0.04 * (hl0 - 15) + 0.6 * pw + 0.8 * t2_ch + 0.5 * cleft
     lp_fix = 1.2 * pw + 0.03 * (ka0 - 12)
     given = params["intercepts"] or {}
@@ -273,39 +334,89 @@ def _simulate_truth(
     tr_probs = np.column_stack([np.ones(n), e_aug, e_fix]) / (1 + e_aug + e_fix)[:, None]
     tr_main = _choice_rows(rng.random(n), tr_probs)  # 0 conservative, 1 augmentation, 2 fix
     kypho = rng.random(n) < 0.5
-    treatment = np.select([tr_main == 0, tr_main == 2, kypho], [0, 3, 2], default=1)
-    augmented, fixed, conservative = tr_main == 1, tr_main == 2, tr_main == 0
+    conservative = tr_main == 0
     brace = _choice(rng.random(n), [0.2, 0.5, 0.3])
     anti_op = np.where(rng.random(n) < 0.5, np.where(rng.random(n) < 0.8, 1, 2), 0)
-    centre_effect = params["centre_effect_sd"] * rng.standard_normal(params["n_centres"])
+    return {
+        "aug0": aug0,
+        "fix0": fix0,
+        "treatment": np.select([tr_main == 0, tr_main == 2, kypho], [0, 3, 2], default=1),
+        "augmented": tr_main == 1,
+        "fixed": tr_main == 2,
+        "ref": conservative if conservative.any() else np.ones(n, dtype=bool),
+        "brace": brace,
+        "anti_op": anti_op,
+    }
+
+
+def _latent(rng: np.random.Generator, n: int, params: dict[str, Any]) -> dict[str, Any]:
+    """Centre intercepts and the per-patient noise of the three outcomes."""
+    centre_effects = params["centre_effect_sd"] * rng.standard_normal(params["n_centres"])
     u_nonunion = rng.random(n)
     eps_collapse = 7.5 * rng.standard_normal(n)
     eps_angle = 2.0 * rng.standard_normal(n)
     e_fx, e_death = rng.exponential(1.0, n), rng.exponential(1.0, n)
+    return {
+        "centre_effects": centre_effects,
+        "u_nonunion": u_nonunion,
+        "eps_collapse": eps_collapse,
+        "eps_angle": eps_angle,
+        "e_fx": e_fx,
+        "e_death": e_death,
+    }
 
-    # outcome (b): nonunion (section 6.2)
-    t_def = -(tscore + 2.5)
+
+def _nonunion(
+    s: dict[str, Any], z: dict[str, Any], params: dict[str, Any], given: Mapping[str, float]
+) -> dict[str, Any]:
+    """Outcome (b): nonunion (section 6.2); undefined after cement augmentation."""
+    t2_ch, t2_dl, t1_dl, tlj, pw = s["t2_ch"], s["t2_dl"], s["t1_dl"], s["tlj"], s["pw"]
+    age, t_def, bmi, ka0, hl0 = s["age"], s["t_def"], s["bmi"], s["ka0"], s["hl0"]
+    smoking, diabetes, gc, ckd = s["smoking"], s["diabetes"], s["gc"], s["ckd"]
+    dementia, fixed, tscore = s["dementia"], s["fixed"], s["tscore"]
+    centre_effect = z["centre_effects"][s["centre"]]
     lp_nu = (
         1.81 * t2_ch + 1.43 * t2_dl + 0.90 * t1_dl + 1.20 * tlj + 1.20 * pw
         + 0.034 * (age - 77) + 0.34 * t_def + 0.052 * (bmi - 22.5)
         + 0.047 * (ka0 - 12) + 0.026 * (hl0 - 15)
         + 0.77 * smoking + 0.90 * diabetes + 0.90 * gc + 0.53 * ckd + 0.53 * dementia
-        + centre_effect[centre] + math.log(0.5) * fixed
+        + centre_effect + math.log(0.5) * fixed
     )  # fmt: skip
     if params["nonlinear"]:  # thresholds, a curve and an interaction no linear model fits
         lp_nu = lp_nu + (
             0.9 * (t2_ch & tlj) + 0.7 * (age > 85) + 0.8 * (tscore < -3.5)
             + 0.04 * (bmi - 22.5) ** 2 - 0.5
         )  # fmt: skip
-    ref = conservative if conservative.any() else np.ones(n, dtype=bool)
     nu0 = given.get("nonunion_logit")
     if nu0 is None:
-        nu0 = _solve_logit(lp_nu[ref], params["nonunion_prevalence"], "nonunion intercept")
-    logit_nu = np.where(augmented, np.nan, nu0 + lp_nu)
+        nu0 = _solve_logit(lp_nu[s["ref"]], params["nonunion_prevalence"], "nonunion intercept")
+    logit_nu = np.where(s["augmented"], np.nan, nu0 + lp_nu)
     p_nu = expit(logit_nu)
-    nonunion = u_nonunion < p_nu  # False where p is NaN; masked below
+    return {
+        "nu0": nu0,
+        "centre_effect": centre_effect,
+        "logit_nu": logit_nu,
+        "p_nu": p_nu,
+        "nonunion": z["u_nonunion"] < p_nu,  # False where p is NaN; masked later
+    }
 
-    # outcome (a): collapse (section 6.3)
+
+def _collapse(
+    s: dict[str, Any], z: dict[str, Any], params: dict[str, Any], given: Mapping[str, float]
+) -> dict[str, Any]:
+    """Outcome (a): progressive collapse (section 6.3), height loss and angle at 6 months."""
+    cleft, pw, tlj, t2_dl, t2_ch, t1_dl = (
+        s["cleft"], s["pw"], s["tlj"], s["t2_dl"], s["t2_ch"], s["t1_dl"]
+    )  # fmt: skip
+    t_def, age, bmi, dementia, gc, hl0 = (
+        s["t_def"],
+        s["age"],
+        s["bmi"],
+        s["dementia"],
+        s["gc"],
+        s["hl0"],
+    )
+    augmented, fixed, tscore, ref = s["augmented"], s["fixed"], s["tscore"], s["ref"]
     mu_rest = (
         7.8 * cleft + 6.5 * pw + 3.9 * tlj + 5.2 * t2_dl + 3.9 * t2_ch + 3.25 * t1_dl
         + 2.34 * t_def + 1.04 * (age - 77) / 10 + 0.325 * (bmi - 22.5) + 2.6 * dementia
@@ -317,10 +428,10 @@ def _simulate_truth(
             + 3.0 * (tscore < -3.5)
         )  # fmt: skip
     room = 85.0 - hl0
-    can_collapse = room >= 15.0
+    can_collapse = room >= COLLAPSE_THRESHOLD
 
     def collapse_gap(c: float) -> float:
-        p = np.where(can_collapse, ndtr((c + mu_rest - 15.0) / 7.5), 0.0)
+        p = np.where(can_collapse, ndtr((c + mu_rest - COLLAPSE_THRESHOLD) / 7.5), 0.0)
         return float(np.mean(p[ref])) - params["collapse_prevalence"]
 
     if "collapse_mu" in given:
@@ -330,14 +441,22 @@ def _simulate_truth(
     else:  # tiny cohort where no reference patient has room to collapse 15 points
         c0 = 5.0
     mu = c0 + mu_rest
-    p_collapse = np.where(can_collapse, ndtr((mu - 15.0) / 7.5), 0.0)
+    p_collapse = np.where(can_collapse, ndtr((mu - COLLAPSE_THRESHOLD) / 7.5), 0.0)
     # floor to 0.1 so that the recorded delta >= 15 exactly when the true delta is
-    delta = np.floor(np.clip(mu + eps_collapse, 0.0, room) * 10.0) / 10.0
+    delta = np.floor(np.clip(mu + z["eps_collapse"], 0.0, room) * 10.0) / 10.0
     delta = np.clip(delta, 0.0, room)
     hl6 = np.round(hl0 + delta, 1)
-    ka6 = np.round(np.clip(ka0 + 0.35 * delta + eps_angle, -15.0, 90.0), 1)
+    ka6 = np.round(np.clip(s["ka0"] + 0.35 * delta + z["eps_angle"], -15.0, 90.0), 1)
+    return {"c0": c0, "mu": mu, "p_collapse": p_collapse, "delta": delta, "hl6": hl6, "ka6": ka6}
 
-    # outcome (c): subsequent fracture with competing death (section 6.4)
+
+def _fracture_and_death(
+    s: dict[str, Any], z: dict[str, Any], params: dict[str, Any], given: Mapping[str, float]
+) -> dict[str, Any]:
+    """Outcome (c): subsequent fracture with competing death (section 6.4)."""
+    age, female, t_def, prior, gc = s["age"], s["female"], s["t_def"], s["prior"], s["gc"]
+    smoking, diabetes, ckd, dementia = s["smoking"], s["diabetes"], s["ckd"], s["dementia"]
+    falls, hl0, augmented, tscore, bmi = s["falls"], s["hl0"], s["augmented"], s["tscore"], s["bmi"]
     lp_fx = (
         0.03 * (age - 77) + 0.36 * female + 0.405 * t_def + 0.65 * prior + 0.69 * gc
         + 0.25 * smoking + 0.26 * diabetes + 0.30 * ckd + 0.40 * dementia + 0.30 * falls
@@ -356,34 +475,48 @@ def _simulate_truth(
         target = _FX_CIF_1Y_TARGET[params["outcome_definition"]]
         h0, d0 = _solve_hazards(exp_fx, exp_d, target)
     a_fx, b_d = h0 * exp_fx, math.exp(d0) * exp_d
-    t_fx = _fracture_time(a_fx, e_fx)
-    t_death = np.log1p(0.11 * e_death / b_d) / 0.11
-    cifs = {}
+    out = {
+        "h0": h0,
+        "d0": d0,
+        "lp_fx": lp_fx,
+        "lp_d": lp_d,
+        "t_fx": _fracture_time(a_fx, z["e_fx"]),
+        "t_death": np.log1p(0.11 * z["e_death"] / b_d) / 0.11,
+    }
     for days in _HORIZON_DAYS:
-        cifs[f"cif_fx_{days}"], cifs[f"cif_death_{days}"] = _cumulative_incidence(
+        out[f"cif_fx_{days}"], out[f"cif_death_{days}"] = _cumulative_incidence(
             a_fx, b_d, days / _DAYS_PER_YEAR
         )
+    return out
 
-    s.update(
-        female=female, age=age, bmi=bmi, height=height, weight=weight, tscore=tscore, hu=hu,
-        smoking=smoking, alcohol=alcohol, parental=parental, gc=gc, dose=dose, ra=ra,
-        secondary=secondary, diabetes=diabetes, dm_t1=dm_t1, egfr=egfr, dementia=dementia,
-        prior=prior, prior_count=prior_count, prevalent_vf=prevalent_vf,
-        falls_count=falls_count, level=level, n_levels=n_levels, mechanism=mechanism,
-        high_energy=high_energy, delay=delay, index_day=index_day, centre=centre, pw=pw,
-        hl0=hl0, ka0=ka0, t2=t2, t1=t1, cleft=cleft, both=both, of_class=of_class, ao=ao,
-        vas=vas, treatment=treatment, augmented=augmented, brace=brace, anti_op=anti_op,
-        centre_effect=centre_effect[centre], logit_nu=logit_nu, p_nu=p_nu,
-        nonunion=nonunion, mu=mu, p_collapse=p_collapse, delta=delta, hl6=hl6, ka6=ka6,
-        lp_fx=lp_fx, lp_d=lp_d, t_fx=t_fx, t_death=t_death, **cifs,
-    )  # fmt: skip
+
+def _simulate_truth(
+    rng: np.random.Generator, n: int, prof: dict[str, Any], params: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, float]]:
+    """Baseline cohort, treatment and outcomes from the true (noise-free) values.
+
+    The steps draw from ``rng`` in this order; changing it changes every cohort.
+    """
+    s = _demographics(rng, n, prof)
+    s.update(_lifestyle(rng, n, s["female"]))
+    s.update(_comorbidities(rng, n, s["age"]))
+    s.update(_history(rng, n, s))
+    s.update(_level_and_admin(rng, n, s["age"], prof, params["n_centres"]))
+    s.update(_morphology(rng, n, s))
+    s.update(_treatment(rng, n, s, params))
+    z = _latent(rng, n, params)
+    given = params["intercepts"] or {}
+    s["t_def"] = -(s["tscore"] + 2.5)
+    s.update(_nonunion(s, z, params, given))
+    s.update(_collapse(s, z, params, given))
+    s.update(_fracture_and_death(s, z, params, given))
     intercepts = {
-        "nonunion_logit": float(nu0),
-        "collapse_mu": float(c0),
-        "fracture_h0": float(h0),
-        "death_log_hazard": float(d0),
-        "treatment_augmentation": float(aug0),
-        "treatment_fixation": float(fix0),
+        "nonunion_logit": float(s["nu0"]),
+        "collapse_mu": float(s["c0"]),
+        "fracture_h0": float(s["h0"]),
+        "death_log_hazard": float(s["d0"]),
+        "treatment_augmentation": float(s["aug0"]),
+        "treatment_fixation": float(s["fix0"]),
     }
     return s, intercepts
 
@@ -546,7 +679,7 @@ def _assemble(
         "delta_height_6m": _float(s["delta"], no_6m),
         "height_loss_6m_pct": _float(s["hl6"], no_6m),
         "kyphotic_angle_6m": _float(o["ka6"], no_6m),
-        "collapse_6m": _bool(s["delta"] >= 15.0, no_6m),
+        "collapse_6m": _bool(s["delta"] >= COLLAPSE_THRESHOLD, no_6m),
         "nonunion": _bool(s["nonunion"], not_assessed),
         "fx_time_days": _float(f["fx_time_days"]),
         "fx_event": _int(f["fx_event"]),
