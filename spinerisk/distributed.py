@@ -501,7 +501,7 @@ def _risk_model(
     """A fitted RiskModel with the attributes ``RiskModel.fit`` sets."""
     from spinerisk.endpoints import ENDPOINTS
     from spinerisk.models._risk_model import RiskModel
-    from spinerisk.monitor import build_reference
+    from spinerisk.reference import build_reference
 
     extra = {"early_stopping_rounds": None} if ep.kind != "binary" else {}
     model = RiskModel(
@@ -660,7 +660,7 @@ def _fit_competing(
 
 def _partition_summary(part: pd.DataFrame, ep: Any, schema: Any) -> dict[str, Any]:
     """Record count and per-predictor ranges of one partition (merged by ``_merge``)."""
-    from spinerisk.models._risk_model import training_ranges
+    from spinerisk.reference import training_ranges
 
     return {"n": len(part), "ranges": training_ranges(part, ep, schema)}
 

@@ -37,7 +37,8 @@ from spinerisk.api._models import (
 )
 from spinerisk.endpoints import interval_columns
 from spinerisk.exceptions import DataQualityWarning, SchemaValidationError
-from spinerisk.models._risk_model import predictor_columns, trained_on_synthetic
+from spinerisk.models._risk_model import predictor_columns
+from spinerisk.reference import trained_on_synthetic
 
 __all__ = ["create_app"]
 

@@ -194,7 +194,7 @@ def _check_reference(
     the very records of the ranges (``fit``: same count), it must agree with them
     exactly; from a sample of them (Dask), lie within them. An updated model's
     reference summarises the update's records: only its labels are compared."""
-    from spinerisk.monitor._reference import REFERENCE_FORMAT, REFERENCE_VERSION
+    from spinerisk.reference import REFERENCE_FORMAT, REFERENCE_VERSION
 
     ep, horizons = state["endpoint_"], state["horizons_"]
     if (ref.get("format"), ref.get("version"), ref.get("partial")) != (

@@ -23,7 +23,7 @@ from spinerisk.evaluation._data import EvalData, _predict, metric_specs, subgrou
 from spinerisk.evaluation._instability import prediction_instability
 from spinerisk.evaluation._optimism import optimism_632plus
 from spinerisk.evaluation._report import EvaluationReport
-from spinerisk.models._risk_model import trained_on_synthetic
+from spinerisk.reference import trained_on_synthetic
 
 __all__ = ["DEFAULT_SUBGROUPS", "SURVIVAL_THRESHOLDS", "evaluate"]
 

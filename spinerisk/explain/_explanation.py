@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from spinerisk.explain import _text
-from spinerisk.models._risk_model import trained_on_synthetic
+from spinerisk.reference import trained_on_synthetic
 
 __all__ = ["Explanation", "explain"]
 

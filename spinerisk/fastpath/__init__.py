@@ -44,8 +44,8 @@ from spinerisk.fastpath._scorers import (
     binary_head,
     survival_head,
 )
-from spinerisk.monitor._checks import RARELY_MISSING_BELOW
-from spinerisk.monitor._reference import _as_reference
+from spinerisk.reference import RARELY_MISSING_BELOW
+from spinerisk.reference import as_reference as _as_reference
 
 __all__ = ["FastPredictor", "UnsupportedModelError", "record_warnings"]
 

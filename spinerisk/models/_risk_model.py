@@ -24,6 +24,7 @@ from spinerisk.endpoints import risk_column as _risk_column
 from spinerisk.exceptions import DataQualityWarning
 from spinerisk.features import make_feature_pipeline
 from spinerisk.models._gate import DEFAULT_RED_FLAGS
+from spinerisk.reference import training_ranges
 from spinerisk.schema._spec import Schema
 
 __all__ = ["BACKENDS", "RiskModel"]
@@ -355,7 +356,7 @@ default="auto"
         self.n_excluded_ = int(len(checked) - len(data))
         self.training_ranges_ = self._ranges(data, ep)
         self.id_field_ = schema.id_field
-        from spinerisk.monitor._reference import summarise_training
+        from spinerisk.reference import summarise_training
 
         risk = self._risk_values(data, horizons)
         self.reference_ = summarise_training(
@@ -703,7 +704,7 @@ default="auto"
 
     def _warnings(self, records: pd.DataFrame) -> pd.Series:
         """Input warnings per record (:func:`spinerisk.monitor.input_warnings`)."""
-        from spinerisk.monitor import input_warnings
+        from spinerisk.reference import input_warnings
 
         return input_warnings(self, records)
 
@@ -816,36 +817,9 @@ def risk_column(horizon: float) -> str:
     return _risk_column(horizon)
 
 
-def training_ranges(data: pd.DataFrame, ep: Endpoint, schema: Any) -> dict[str, Any]:
-    """Per baseline predictor in ``data``: ``(min, max)`` of a number, or the set of codes
-    seen for a category or flag (``RiskModel.training_ranges_``)."""
-    ranges: dict[str, Any] = {}
-    for name in ep.predictors(schema):
-        if name not in data.columns:
-            continue
-        spec = schema[name]
-        col = data[name]
-        if spec.is_numeric and spec.categories is None:
-            x = pd.to_numeric(col, errors="coerce").dropna()
-            if len(x):
-                ranges[name] = (float(x.min()), float(x.max()))
-        elif spec.dtype in ("category", "bool") or spec.categories is not None:
-            ranges[name] = set(col.dropna().astype(object).tolist())
-    return ranges
-
-
 def predictor_columns(model: Any, frame: pd.DataFrame) -> list[str]:
     """The model's baseline predictors present in ``frame`` (what an audit line hashes)."""
     return [c for c in model.endpoint_.predictors(model.schema_) if c in frame.columns]
-
-
-def trained_on_synthetic(model: Any) -> bool | None:
-    """Whether a model's training records were labelled synthetic, from its training
-    reference (``reference_["synthetic"]``); None when the model has no reference."""
-    reference = getattr(model, "reference_", None)
-    if not isinstance(reference, dict) or "synthetic" not in reference:
-        return None
-    return bool(reference["synthetic"])
 
 
 def _is_record_list(records: Any) -> bool:

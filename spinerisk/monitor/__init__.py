@@ -18,11 +18,17 @@ matplotlib are imported where used.
 from __future__ import annotations
 
 from spinerisk.monitor._audit import AuditLog, bundle_info
-from spinerisk.monitor._checks import WARNING_CODES, input_warning_table, input_warnings
 from spinerisk.monitor._drift import ALERT_LEVELS, DriftReport, drift
 from spinerisk.monitor._performance import performance_over_time
-from spinerisk.monitor._reference import REFERENCE_FORMAT, REFERENCE_VERSION, build_reference
 from spinerisk.monitor._report import MonitoringReport, monitoring_report
+from spinerisk.reference import (
+    REFERENCE_FORMAT,
+    REFERENCE_VERSION,
+    WARNING_CODES,
+    build_reference,
+    input_warning_table,
+    input_warnings,
+)
 
 __all__ = [
     "ALERT_LEVELS",

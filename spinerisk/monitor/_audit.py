@@ -136,7 +136,7 @@ class AuditLog:
         ``"out_of_range:age_years"``, without values). All lines of one call are written
         with one ``os.write``.
         """
-        from spinerisk.monitor._checks import warning_codes
+        from spinerisk.reference import warning_codes
 
         if source not in _SOURCES:
             raise ValueError(f"source must be one of {_SOURCES}; got source={source!r}.")

@@ -243,8 +243,8 @@ def drift(
     ('alert', 'alert')
     """
     from spinerisk.exceptions import DataQualityWarning
-    from spinerisk.monitor._checks import RARELY_MISSING_BELOW, input_warnings
-    from spinerisk.monitor._reference import _as_reference
+    from spinerisk.reference import RARELY_MISSING_BELOW, input_warnings
+    from spinerisk.reference import as_reference as _as_reference
     from spinerisk.schema._validate import validate
 
     lo, hi = _pair("psi_thresholds", psi_thresholds)

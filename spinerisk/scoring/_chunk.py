@@ -488,7 +488,7 @@ def _predict_checked(
     for col in risks.columns:
         out[col] = risks[col].to_numpy(dtype=float)
     with timer("warnings"):
-        from spinerisk.monitor import input_warnings  # what predict_risk reports
+        from spinerisk.reference import input_warnings  # what predict_risk reports
 
         out["warnings"] = input_warnings(model, checked).to_numpy(dtype=object)
     if gated:  # status, p_malignant, status_reason (as RiskModel.predict_risk)

@@ -20,7 +20,8 @@ import numpy as np
 import pandas as pd
 
 from spinerisk.exceptions import RecordsReadError
-from spinerisk.models._risk_model import predictor_columns, trained_on_synthetic
+from spinerisk.models._risk_model import predictor_columns
+from spinerisk.reference import trained_on_synthetic
 from spinerisk.scoring._chunk import (
     _OUTPUT_SUFFIXES,
     ScoreSummary,

@@ -562,7 +562,7 @@ def compare_models(
 
 
 def _synthetic(cohort: pd.DataFrame, *models: Any) -> bool:
-    from spinerisk.models._risk_model import trained_on_synthetic
+    from spinerisk.reference import trained_on_synthetic
 
     return bool(cohort.attrs.get("synthetic", False)) or any(
         bool(trained_on_synthetic(m)) for m in models

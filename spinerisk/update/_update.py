@@ -403,8 +403,7 @@ def _refresh_reference(
     """The training reference becomes the update records (what the updated model is
     deployed on, and what drift is measured against); a revision widens the training
     ranges to the site's."""
-    from spinerisk.models._risk_model import trained_on_synthetic, training_ranges
-    from spinerisk.monitor._reference import summarise_training
+    from spinerisk.reference import summarise_training, trained_on_synthetic, training_ranges
 
     if method == "refit":
         return  # fit() built both from the site's records

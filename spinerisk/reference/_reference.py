@@ -13,11 +13,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from spinerisk.monitor._checks import RARELY_MISSING_BELOW, _check_threshold
-
 __all__ = ["REFERENCE_FORMAT", "REFERENCE_VERSION", "build_reference"]
 
 #: Value of ``reference["format"]``.
+#: Default share of missing training values below which a missing value is flagged:
+#: "essentially never missing in training". (It was 0.05 before: a field missing in
+#: about 5% of training records then flagged every new record that lacked it.)
+RARELY_MISSING_BELOW = 0.01
 REFERENCE_FORMAT = "spinerisk-reference"
 #: Version of the reference layout.
 REFERENCE_VERSION = 1
@@ -102,7 +104,7 @@ def build_reference(
     --------
     >>> import json
     >>> import spinerisk as sr
-    >>> from spinerisk.monitor import build_reference
+    >>> from spinerisk.reference import build_reference
     >>> cohort = sr.make_spine_cohort(600, seed=0)  # SYNTHETIC
     >>> model = sr.RiskModel(endpoint="nonunion", backend="linear").fit(cohort)
     >>> ref = build_reference(model, cohort)
@@ -116,7 +118,7 @@ def build_reference(
     from sklearn.utils.validation import check_is_fitted
 
     from spinerisk.exceptions import DataQualityWarning
-    from spinerisk.schema._validate import validate
+    from spinerisk.schema import validate
 
     check_is_fitted(model, "estimator_")
     if not isinstance(n_bins, int | np.integer) or n_bins < 2:
@@ -323,7 +325,34 @@ def _reference_from_ranges(ranges: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _default_schema() -> Any:
-    from spinerisk.schema.default import SPINE_SCHEMA
+def _check_threshold(value: Any) -> None:
+    ok = isinstance(value, int | float | np.floating) and not isinstance(value, bool)
+    if not ok or not 0.0 <= float(value) <= 1.0:
+        raise ValueError(f"rarely_missing_below must be a share between 0 and 1; got {value!r}.")
 
-    return SPINE_SCHEMA
+
+def training_ranges(data: pd.DataFrame, ep: Any, schema: Any) -> dict[str, Any]:
+    """Per baseline predictor in ``data``: ``(min, max)`` of a number, or the set of codes
+    seen for a category or flag (``RiskModel.training_ranges_``)."""
+    ranges: dict[str, Any] = {}
+    for name in ep.predictors(schema):
+        if name not in data.columns:
+            continue
+        spec = schema[name]
+        col = data[name]
+        if spec.is_numeric and spec.categories is None:
+            x = pd.to_numeric(col, errors="coerce").dropna()
+            if len(x):
+                ranges[name] = (float(x.min()), float(x.max()))
+        elif spec.dtype in ("category", "bool") or spec.categories is not None:
+            ranges[name] = set(col.dropna().astype(object).tolist())
+    return ranges
+
+
+def trained_on_synthetic(model: Any) -> bool | None:
+    """Whether a model's training records were labelled synthetic, from its training
+    reference (``reference_["synthetic"]``); None when the model has no reference."""
+    reference = getattr(model, "reference_", None)
+    if not isinstance(reference, dict) or "synthetic" not in reference:
+        return None
+    return bool(reference["synthetic"])

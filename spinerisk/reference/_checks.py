@@ -28,15 +28,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["RARELY_MISSING_BELOW", "WARNING_CODES", "input_warning_table", "input_warnings"]
+from spinerisk.reference._reference import RARELY_MISSING_BELOW, _as_reference, _check_threshold
+
+__all__ = [
+    "RARELY_MISSING_BELOW",
+    "WARNING_CODES",
+    "input_warning_table",
+    "input_warnings",
+    "warning_codes",
+]
 
 #: The machine-readable codes, in the order they are reported within a field.
 WARNING_CODES: tuple[str, ...] = ("out_of_range", "unseen_category", "rarely_missing")
 
-#: Default share of missing training values below which a missing value is flagged:
-#: "essentially never missing in training". (It was 0.05 before: a field missing in
-#: about 5% of training records then flagged every new record that lacked it.)
-RARELY_MISSING_BELOW = 0.01
 
 _TABLE_COLUMNS = ["row", "code", "field", "value", "message"]
 _DTYPES = {
@@ -82,7 +86,7 @@ def input_warning_table(
     Examples
     --------
     >>> import spinerisk as sr
-    >>> from spinerisk.monitor import input_warning_table
+    >>> from spinerisk.reference import input_warning_table
     >>> ref = {"format": "spinerisk-reference", "version": 1, "fields": {
     ...     "age_years": {"kind": "numeric", "min": 60.0, "max": 100.0, "missing_rate": 0.0},
     ...     "sex": {"kind": "categorical", "counts": {"F": 70, "M": 30}, "missing_rate": 0.0}}}
@@ -131,7 +135,7 @@ def input_warnings(
     Examples
     --------
     >>> import pandas as pd
-    >>> from spinerisk.monitor import input_warnings
+    >>> from spinerisk.reference import input_warnings
     >>> ref = {"format": "spinerisk-reference", "version": 1, "fields": {
     ...     "egfr": {"kind": "numeric", "min": 5.0, "max": 130.0, "missing_rate": 0.004},
     ...     "treatment": {"kind": "categorical", "counts": {"conservative": 90},
@@ -178,7 +182,7 @@ def warning_codes(warnings: pd.Series) -> pd.Series:
     Examples
     --------
     >>> import pandas as pd
-    >>> from spinerisk.monitor._checks import warning_codes
+    >>> from spinerisk.reference import warning_codes
     >>> warning_codes(pd.Series(["out_of_range:age_years=104 (training 60 to 100)", ""])).tolist()
     [['out_of_range:age_years'], []]
     """
@@ -188,8 +192,6 @@ def warning_codes(warnings: pd.Series) -> pd.Series:
 
 def _table(reference: Any, records: pd.DataFrame, rarely_missing_below: float) -> pd.DataFrame:
     """The warnings table with the short note of each entry in ``_note``."""
-    from spinerisk.monitor._reference import _as_reference
-
     _check_threshold(rarely_missing_below)
     ref = _as_reference(reference, complete=False)
     if not isinstance(records, pd.DataFrame):
@@ -250,9 +252,3 @@ def _part(
             "_note": note,
         }
     )
-
-
-def _check_threshold(value: Any) -> None:
-    ok = isinstance(value, int | float | np.floating) and not isinstance(value, bool)
-    if not ok or not 0.0 <= float(value) <= 1.0:
-        raise ValueError(f"rarely_missing_below must be a share between 0 and 1; got {value!r}.")
