@@ -106,39 +106,38 @@ def _mri_log_lr(
     return out
 
 
-def simulate_malignant(
-    rng: np.random.Generator,
+def _draws(rng: np.random.Generator, n: int, mp: MalignantParams) -> dict[str, Any]:
+    """Every draw of the malignant part, made whatever the options, in a fixed order."""
+    u: dict[str, Any] = {}
+    u["history"], u["class"], u["type"] = rng.random(n), rng.random(n), rng.random(n)
+    u["findings"] = rng.random((n, 4))
+    u["latent_eps"] = rng.standard_normal(n)
+    u["sign_eps"] = rng.standard_normal((n, len(mp.mri_signs)))
+    u["adc_eps"], u["sir_eps"] = rng.standard_normal(n), rng.standard_normal(n)
+    for name in ("mprot", "primary", "myeloma", "ref", "ref2"):
+        u[name] = rng.random(n)
+    u["esr_hi"] = np.minimum(41.0 + np.floor(rng.gamma(2.0, 15.0, n)), 150.0)
+    u["esr_lo"] = np.round(_truncnorm(rng, 18.0, 10.0, 1.0, mp.esr_threshold, n))
+    alp_hi = np.floor(mp.alp_threshold) + 1.0 + np.floor(rng.gamma(2.0, 60.0, n))
+    u["alp_hi"] = np.minimum(alp_hi, 2000.0)
+    u["alp_lo"] = np.round(_truncnorm(rng, 80.0, 20.0, 20.0, mp.alp_threshold, n))
+    u["miss"] = rng.random((n, 4))  # labs, m-protein, quantitative MRI, spare
+    return u
+
+
+def _prior(
+    u: dict[str, Any],
     s: dict[str, Any],
     level_names: tuple[str, ...],
-    mri_missing: BoolArray,
     mp: MalignantParams,
-    *,
-    missing: bool,
     shift: tuple[float | None, float | None],
-) -> tuple[dict[str, Any], dict[str, Any], tuple[float, float]]:
-    """Malignancy, its clinical and MRI findings, and the exact posterior.
+) -> dict[str, Any]:
+    """Malignancy from cancer history and the cohort's own age, sex and level.
 
-    Returns the new columns (values and missing masks), the oracle columns and the
-    solved logit shifts (with and without a cancer history), which make P(malignant |
-    history) and P(malignant | no history) equal their targets on this cohort.
+    The logit shifts (with and without a history) are given or solved so that
+    P(malignant | history) and P(malignant | no history) equal their targets.
     """
-    n = len(s["age"])
-    # every draw is made whatever the options, in a fixed order
-    u_history, u_class, u_type = rng.random(n), rng.random(n), rng.random(n)
-    u_findings = rng.random((n, 4))
-    latent_eps = rng.standard_normal(n)
-    sign_eps = rng.standard_normal((n, len(mp.mri_signs)))
-    adc_eps, sir_eps = rng.standard_normal(n), rng.standard_normal(n)
-    u_mprot, u_primary, u_myeloma, u_ref, u_ref2 = (rng.random(n) for _ in range(5))
-    esr_hi = np.minimum(41.0 + np.floor(rng.gamma(2.0, 15.0, n)), 150.0)
-    esr_lo = np.round(_truncnorm(rng, 18.0, 10.0, 1.0, mp.esr_threshold, n))
-    alp_hi = np.floor(mp.alp_threshold) + 1.0 + np.floor(rng.gamma(2.0, 60.0, n))
-    alp_hi = np.minimum(alp_hi, 2000.0)
-    alp_lo = np.round(_truncnorm(rng, 80.0, 20.0, 20.0, mp.alp_threshold, n))
-    miss_u = rng.random((n, 4))  # labs, m-protein, quantitative MRI, spare
-
-    # prior from cancer history and the cohort's own age, sex and level
-    history = u_history < mp.p_history
+    history = u["history"] < mp.p_history
     find = {row[0]: row[1:] for row in mp.clinical_findings}
     age = s["age"]
     (m_mu, m_sd), (b_mu, b_sd) = mp.age_malignant, mp.age_benign
@@ -163,81 +162,132 @@ def simulate_malignant(
         logit(mp.p_malignant_no_history) + shifts[1],
     )  # fmt: skip
     lp_prior = prior + ll_x
-    malignant = u_class < expit(lp_prior)
-    myeloma = malignant & (u_type < mp.myeloma_share)
+    malignant = u["class"] < expit(lp_prior)
+    return {
+        "history": history,
+        "shifts": (shifts[0], shifts[1]),
+        "lp_prior": lp_prior,
+        "malignant": malignant,
+        "myeloma": malignant & (u["type"] < mp.myeloma_share),
+    }
 
-    # clinical findings, independent given class
+
+def _clinical(u: dict[str, Any], c: dict[str, Any], mp: MalignantParams) -> dict[str, Any]:
+    """Clinical findings and M-protein, independent given class, and their log LRs."""
+    find = {row[0]: row[1:] for row in mp.clinical_findings}
     names = ("weight_loss", "night_pain", "esr_gt40", "alp_high")
     found = {}
     for k, name in enumerate(names):
         p_mal, p_ben = find[name]
-        found[name] = u_findings[:, k] < np.where(malignant, p_mal, p_ben)
+        found[name] = u["findings"][:, k] < np.where(c["malignant"], p_mal, p_ben)
     ll_clin = sum(_log_lr(found[name], *find[name]) for name in names)
-    p_mprot = np.where(myeloma, mp.p_m_protein_myeloma, mp.p_m_protein_other)
-    m_protein = u_mprot < p_mprot
+    p_mprot = np.where(c["myeloma"], mp.p_m_protein_myeloma, mp.p_m_protein_other)
+    m_protein = u["mprot"] < p_mprot
     p_m_mal = mp.myeloma_share * mp.p_m_protein_myeloma + (1 - mp.myeloma_share) * (
         mp.p_m_protein_other
     )
-    ll_mprot = _log_lr(m_protein, p_m_mal, mp.p_m_protein_other)
+    return {
+        "found": found,
+        "ll_clin": ll_clin,
+        "m_protein": m_protein,
+        "ll_mprot": _log_lr(m_protein, p_m_mal, mp.p_m_protein_other),
+    }
 
-    # MRI: one latent marrow-replacement score shared by every sign
-    latent = mp.latent_separation * malignant + latent_eps
+
+def _mri(u: dict[str, Any], malignant: BoolArray, mp: MalignantParams) -> dict[str, Any]:
+    """MRI signs, ADC and chemical-shift ratio from one latent marrow-replacement score."""
+    latent = mp.latent_separation * malignant + u["latent_eps"]
     lam, tau = _sign_loadings(mp)
-    signs = lam * latent[:, None] + np.sqrt(1.0 - lam**2) * sign_eps > tau
+    signs = lam * latent[:, None] + np.sqrt(1.0 - lam**2) * u["sign_eps"] > tau
     adc_load, sir_load = mp.adc_loading, mp.sir_loading
-    adc = mp.adc_mean - mp.adc_scale * (adc_load * latent + np.sqrt(1 - adc_load**2) * adc_eps)
-    sir = mp.sir_mean + mp.sir_scale * (sir_load * latent + np.sqrt(1 - sir_load**2) * sir_eps)
-    ll_mri = _mri_log_lr(signs, None, None, mp)
-    ll_quant = _mri_log_lr(signs, adc, sir, mp)
+    adc_noise, sir_noise = u["adc_eps"], u["sir_eps"]
+    adc = mp.adc_mean - mp.adc_scale * (adc_load * latent + np.sqrt(1 - adc_load**2) * adc_noise)
+    sir = mp.sir_mean + mp.sir_scale * (sir_load * latent + np.sqrt(1 - sir_load**2) * sir_noise)
+    return {
+        "latent": latent,
+        "signs": signs,
+        "adc": adc,
+        "sir": sir,
+        "ll_mri": _mri_log_lr(signs, None, None, mp),
+        "ll_quant": _mri_log_lr(signs, adc, sir, mp),
+    }
 
-    # categorical details
-    female = s["female"]
-    sex_key = np.where(female, "F", "M")
-    primary = np.full(n, -1)
+
+def _details(
+    u: dict[str, Any], s: dict[str, Any], c: dict[str, Any], mp: MalignantParams
+) -> dict[str, Any]:
+    """Cancer primary, fracture etiology and the reference standard of the diagnosis."""
+    history, malignant, myeloma = c["history"], c["malignant"], c["myeloma"]
+    sex_key = np.where(s["female"], "F", "M")
+    primary = np.full(len(history), -1)
     for sex in ("F", "M"):
         for cls_mask, table in ((malignant & ~myeloma, _PRIMARY_METASTATIC[sex]),
                                 (~malignant, _PRIMARY_BENIGN[sex])):  # fmt: skip
             rows = history & cls_mask & (sex_key == sex)
-            primary = np.where(rows, _choice(u_primary, table), primary)
-    heme = np.where(u_myeloma < _MYELOMA_SHARE, CANCER_PRIMARIES.index("myeloma"),
+            primary = np.where(rows, _choice(u["primary"], table), primary)
+    heme = np.where(u["myeloma"] < _MYELOMA_SHARE, CANCER_PRIMARIES.index("myeloma"),
                     CANCER_PRIMARIES.index("lymphoma"))  # fmt: skip
-    primary = np.where(history & myeloma, heme, primary)
-    etiology = np.select([myeloma, malignant], [2, 1], default=0)
-    augmented = s["augmented"]
     reference = np.select(
-        [malignant, augmented],
-        [np.where(u_ref < mp.p_biopsy_malignant, 0, 1),
-         np.where(u_ref < mp.p_biopsy_augmented, 0, 1)],
-        default=np.where(u_ref2 < _FOLLOWUP_REFERENCE, 1, 2),
+        [malignant, s["augmented"]],
+        [np.where(u["ref"] < mp.p_biopsy_malignant, 0, 1),
+         np.where(u["ref"] < mp.p_biopsy_augmented, 0, 1)],
+        default=np.where(u["ref2"] < _FOLLOWUP_REFERENCE, 1, 2),
     )  # fmt: skip
+    return {
+        "primary": np.where(history & myeloma, heme, primary),
+        "etiology": np.select([myeloma, malignant], [2, 1], default=0),
+        "reference": reference,
+    }
 
+
+def simulate_malignant(
+    rng: np.random.Generator,
+    s: dict[str, Any],
+    level_names: tuple[str, ...],
+    mri_missing: BoolArray,
+    mp: MalignantParams,
+    *,
+    missing: bool,
+    shift: tuple[float | None, float | None],
+) -> tuple[dict[str, Any], dict[str, Any], tuple[float, float]]:
+    """Malignancy, its clinical and MRI findings, and the exact posterior.
+
+    Returns the new columns (values and missing masks), the oracle columns and the
+    solved logit shifts (with and without a cancer history), which make P(malignant |
+    history) and P(malignant | no history) equal their targets on this cohort.
+    """
+    u = _draws(rng, len(s["age"]), mp)
+    c = _prior(u, s, level_names, mp, shift)
+    clin, mri = _clinical(u, c, mp), _mri(u, c["malignant"], mp)
+    d = _details(u, s, c, mp)
+    found, signs, miss_u = clin["found"], mri["signs"], u["miss"]
     # observation: MRI not done hides every sign; labs and quantitative MRI not always done
     no_labs = missing & (miss_u[:, 0] < mp.p_labs_missing)
     no_mprot = missing & (miss_u[:, 1] < mp.p_m_protein_missing)
     no_quant = mri_missing | (missing & (miss_u[:, 2] < mp.p_quantitative_mri_missing))
     cols: dict[str, Any] = {
-        "cancer_history": (history, None),
-        "cancer_primary": (primary, primary < 0),
+        "cancer_history": (c["history"], None),
+        "cancer_primary": (d["primary"], d["primary"] < 0),
         "weight_loss": (found["weight_loss"], None),
         "night_pain": (found["night_pain"], None),
-        "esr_mm_h": (np.where(found["esr_gt40"], esr_hi, esr_lo), no_labs),
-        "alp_u_l": (np.where(found["alp_high"], alp_hi, alp_lo), no_labs),
-        "m_protein": (m_protein, no_mprot),
+        "esr_mm_h": (np.where(found["esr_gt40"], u["esr_hi"], u["esr_lo"]), no_labs),
+        "alp_u_l": (np.where(found["alp_high"], u["alp_hi"], u["alp_lo"]), no_labs),
+        "m_protein": (clin["m_protein"], no_mprot),
         **{row[0]: (signs[:, j], mri_missing) for j, row in enumerate(mp.mri_signs)},
-        "adc_1e3_mm2_s": (np.round(np.clip(adc, 0.3, 3.0), 2), no_quant),
-        "cs_si_ratio": (np.round(np.clip(sir, 0.1, 1.6), 2), no_quant),
-        "malignant": (malignant, None),
-        "vcf_etiology": (etiology, None),
-        "etiology_reference": (reference, None),
+        "adc_1e3_mm2_s": (np.round(np.clip(mri["adc"], 0.3, 3.0), 2), no_quant),
+        "cs_si_ratio": (np.round(np.clip(mri["sir"], 0.1, 1.6), 2), no_quant),
+        "malignant": (c["malignant"], None),
+        "vcf_etiology": (d["etiology"], None),
+        "etiology_reference": (d["reference"], None),
     }
-    lp_clin = lp_prior + ll_clin
+    lp_clin = c["lp_prior"] + clin["ll_clin"]
     oracle = {
-        "malignant": malignant,
-        "p_malignant_prior": expit(lp_prior),
+        "malignant": c["malignant"],
+        "p_malignant_prior": expit(c["lp_prior"]),
         "p_malignant_clinical": expit(lp_clin),
-        "p_malignant_clinical_mri": expit(lp_clin + ll_mri),
-        "p_malignant_clinical_mri_quant": expit(lp_clin + ll_quant),
-        "p_malignant": expit(lp_clin + ll_quant + ll_mprot),
-        "latent_marrow_score": latent,
+        "p_malignant_clinical_mri": expit(lp_clin + mri["ll_mri"]),
+        "p_malignant_clinical_mri_quant": expit(lp_clin + mri["ll_quant"]),
+        "p_malignant": expit(lp_clin + mri["ll_quant"] + clin["ll_mprot"]),
+        "latent_marrow_score": mri["latent"],
     }
-    return cols, oracle, (shifts[0], shifts[1])
+    return cols, oracle, c["shifts"]

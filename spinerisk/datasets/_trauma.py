@@ -21,7 +21,7 @@ from scipy.special import expit, ndtr, ndtri
 from spinerisk.datasets._fields import new_column
 from spinerisk.datasets._numeric import _choice, _choice_rows, _solve, _solve_logit, _truncnorm
 from spinerisk.datasets._params import CervicalMortalityParams, OdontoidParams, TraumaParams
-from spinerisk.schema import LEVELS, SPINE_SCHEMA
+from spinerisk.schema import LEVELS, SPINE_SCHEMA, TLJ_LEVELS
 
 __all__ = ["TRAUMA_INTERCEPT_KEYS", "simulate_trauma"]
 
@@ -49,7 +49,7 @@ _HIGH_ENERGY = (3, 4, 5, 6)
 #: Levels within the thoracolumbar groups [A]: T1-T10 evenly; T11, T12, L1, L2; L3-L5.
 _TL_LEVELS = (
     tuple(f"T{i}" for i in range(1, 11)),
-    ("T11", "T12", "L1", "L2"),
+    tuple(lv for lv in LEVELS if lv in TLJ_LEVELS),  # T11, T12, L1, L2
     ("L3", "L4", "L5"),
 )
 _TL_WITHIN = ((0.1,) * 10, (0.15, 0.30, 0.35, 0.20), (0.45, 0.35, 0.20))
