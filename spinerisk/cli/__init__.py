@@ -1,22 +1,13 @@
 """Command-line interface: ``spinerisk <command>``.
 
 Needs the ``cli`` extra (typer, rich). Exit codes: 0 success, 2 bad input (schema,
-mapping or file problems, with the message on stderr). Each command is a module here
-that registers itself on :data:`app`; heavy libraries are imported inside commands.
+mapping or file problems, with the message on stderr). Each command is a module here;
+:mod:`spinerisk.cli._app` registers them on :data:`app`; heavy libraries are imported
+inside commands.
 """
 
 from __future__ import annotations
 
-from spinerisk.cli import (  # noqa: F401  (each module registers its commands)
-    _demo,
-    _evaluate,
-    _explain,
-    _monitor,
-    _score,
-    _serve,
-    _train,
-    _validate,
-)
 from spinerisk.cli._app import app
 
 __all__ = ["app", "main"]

@@ -6,7 +6,7 @@ import warnings
 from pathlib import Path
 from typing import Annotated, Any
 
-from spinerisk.cli._app import BANNER, app, print_frame, stderr, stdout, typer
+from spinerisk.cli._common import BANNER, print_frame, stderr, stdout, typer
 
 _OUTCOMES = (
     ("collapse_6m", "Progressive collapse at 6 months"),
@@ -15,7 +15,6 @@ _OUTCOMES = (
 )
 
 
-@app.command()
 def demo(
     n: Annotated[int, typer.Option(help="Number of synthetic patients.", min=50)] = 3000,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same cohort).")] = 0,
@@ -153,7 +152,7 @@ def _demo_gate(out: Any, model: Any, gate: Any, held_out: Any) -> None:
 
     import spinerisk as sr
     from spinerisk.metrics import roc_auc
-    from spinerisk.models._gate import gate_performance
+    from spinerisk.models import gate_performance
 
     checked: Any = sr.validate(held_out, model.input_schema_)
     y = checked["malignant"].to_numpy(dtype=bool)

@@ -6,11 +6,10 @@ import json
 from pathlib import Path
 from typing import Annotated, Any
 
-from spinerisk.cli._app import BANNER, app, print_frame, stderr, stdout, typer
+from spinerisk.cli._common import BANNER, MAPPING_OPTION, print_frame, stderr, stdout, typer
 
 _MODEL = typer.Option("--model", help="Model bundle (.srb) written by RiskModel.save.")
 _INPUT = typer.Option("--input", help="Records with outcomes (.csv, .tsv, .parquet, .json).")
-_MAPPING = typer.Option(help="Column mapping (.toml/.yaml) for a site's own names.")
 _BOOTSTRAP = typer.Option("--bootstrap", help="Bootstrap resamples for the intervals.", min=1)
 _SEED = typer.Option(help="Random seed of the bootstrap (same seed, same numbers).")
 _VALIDATION = typer.Option(
@@ -81,12 +80,11 @@ def _run(
         raise typer.Exit(code=2) from exc
 
 
-@app.command()
 def evaluate(
     model: Annotated[Path, _MODEL],
     input: Annotated[Path, _INPUT],
     validation: Annotated[str, _VALIDATION],
-    mapping: Annotated[Path | None, _MAPPING] = None,
+    mapping: Annotated[Path | None, MAPPING_OPTION] = None,
     bootstrap: Annotated[int, _BOOTSTRAP] = 200,
     seed: Annotated[int, _SEED] = 0,
     json_path: Annotated[
@@ -138,13 +136,12 @@ def evaluate(
         out.print(f"Markdown report written to {markdown}.", markup=False)
 
 
-@app.command()
 def report(
     model: Annotated[Path, _MODEL],
     input: Annotated[Path, _INPUT],
     output: Annotated[Path, typer.Option("--output", help="HTML file to write.")],
     validation: Annotated[str, _VALIDATION],
-    mapping: Annotated[Path | None, _MAPPING] = None,
+    mapping: Annotated[Path | None, MAPPING_OPTION] = None,
     bootstrap: Annotated[int, _BOOTSTRAP] = 200,
     seed: Annotated[int, _SEED] = 0,
     synthetic: Annotated[bool, _SYNTHETIC] = False,

@@ -5,7 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
-from spinerisk.cli._app import BANNER, app, stderr, stdout, typer, write_csv_safely
+from spinerisk.cli._common import (
+    BANNER,
+    MAPPING_OPTION,
+    SEP_OPTION,
+    stderr,
+    stdout,
+    typer,
+    write_csv_safely,
+)
 
 #: Lines printed on the terminal; the output file always has every record.
 _MAX_PRINTED = 50
@@ -48,13 +56,10 @@ def _write(frame: Any, path: Path) -> None:
         raise ValueError(f"--output must end in .csv or .parquet; got {path.name!r}.")
 
 
-@app.command()
 def explain(
     model: Annotated[Path, typer.Option("--model", help="Model bundle (.srb).")],
     input: Annotated[Path, typer.Option("--input", help="Records (.csv, .tsv, .parquet, .json).")],
-    mapping: Annotated[
-        Path | None, typer.Option(help="Column mapping (.toml/.yaml) for a site's own names.")
-    ] = None,
+    mapping: Annotated[Path | None, MAPPING_OPTION] = None,
     output: Annotated[
         Path | None,
         typer.Option(
@@ -71,7 +76,7 @@ def explain(
             "first horizon."
         ),
     ] = None,
-    sep: Annotated[str | None, typer.Option(help="Delimiter for text files.")] = None,
+    sep: Annotated[str | None, SEP_OPTION] = None,
 ) -> None:
     """Explain each record's risk: the clinical fields that raise or lower it.
 

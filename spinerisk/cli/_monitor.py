@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-from spinerisk.cli._app import BANNER, app, stderr, stdout, typer
+from spinerisk.cli._common import BANNER, MAPPING_OPTION, SEP_OPTION, stderr, stdout, typer
+
+if TYPE_CHECKING:
+    from spinerisk.riskmodel import RiskModel
 
 #: Exit code per alert level (2 stays "bad input").
 EXIT_CODES = {"none": 0, "watch": 10, "alert": 11}
 
 
-@app.command()
 def monitor(
     model: Annotated[Path, typer.Option("--model", help="Model bundle written by RiskModel.save.")],
     input: Annotated[
@@ -25,9 +27,7 @@ def monitor(
             "over time."
         ),
     ] = None,
-    mapping: Annotated[
-        Path | None, typer.Option(help="Column mapping (.toml/.yaml) for a site's own names.")
-    ] = None,
+    mapping: Annotated[Path | None, MAPPING_OPTION] = None,
     html: Annotated[Path | None, typer.Option(help="Write the HTML report here.")] = None,
     json_path: Annotated[
         Path | None, typer.Option("--json", help="Write the JSON summary here.")
@@ -40,7 +40,7 @@ def monitor(
     n_bootstrap: Annotated[
         int, typer.Option(help="Bootstrap resamples for the intervals.", min=0)
     ] = 200,
-    sep: Annotated[str | None, typer.Option(help="Delimiter for text files.")] = None,
+    sep: Annotated[str | None, SEP_OPTION] = None,
     date_field: Annotated[
         str,
         typer.Option(
@@ -57,22 +57,14 @@ def monitor(
     before further use), 2 bad input (message on stderr).
     """
     import spinerisk as sr
-    from spinerisk.monitor import bundle_info, monitoring_report
+    from spinerisk.monitor import monitoring_report
 
     err = stderr()
     if period not in ("quarter", "month"):
         err.print(f"error: --period must be quarter or month; got {period!r}.", markup=False)
         raise typer.Exit(code=2)
     try:
-        fitted = sr.load(model)
-        info = bundle_info(model)
-        if reference is not None:
-            fitted.reference_ = _read_reference(reference)
-        if getattr(fitted, "reference_", None) is None:
-            raise ValueError(
-                f"{model} holds no training reference; pass --reference reference.json "
-                "(from spinerisk.monitor.build_reference) or re-save the model."
-            )
+        fitted, info = _load(model, reference)
         new = _read(sr, input, mapping, sep)
         labelled = None if labels is None else _read(sr, labels, mapping, sep)
         report = monitoring_report(
@@ -90,6 +82,33 @@ def monitor(
     except (sr.ArtifactError, FileNotFoundError, ValueError) as exc:
         err.print(f"error: {exc}", markup=False)
         raise typer.Exit(code=2) from exc
+    _print_report(report, fitted, labelled, html, json_path)
+    raise typer.Exit(code=EXIT_CODES[report.alert])
+
+
+def _load(model: Path, reference: Path | None) -> tuple[RiskModel, dict[str, Any]]:
+    """The model and its identity; its training reference replaced by --reference, and
+    required."""
+    import spinerisk as sr
+    from spinerisk.monitor import bundle_info
+
+    fitted = sr.load(model)
+    info = bundle_info(model)
+    if reference is not None:
+        fitted.reference_ = _read_reference(reference)
+    if getattr(fitted, "reference_", None) is None:
+        raise ValueError(
+            f"{model} holds no training reference; pass --reference reference.json "
+            "(from spinerisk.monitor.build_reference) or re-save the model."
+        )
+    return fitted, info
+
+
+def _print_report(
+    report: Any, fitted: RiskModel, labelled: Any, html: Path | None, json_path: Path | None
+) -> None:
+    """The alert level with its reasons, the counts, the update method the labelled
+    records support, and the files written."""
     out = stdout()
     if report.synthetic:
         out.print(BANNER, style="bold red", markup=False)
@@ -109,7 +128,6 @@ def monitor(
     if json_path is not None:
         report.to_json(json_path)
         out.print(f"JSON summary written to {json_path}.", markup=False)
-    raise typer.Exit(code=EXIT_CODES[report.alert])
 
 
 def _read(sr: Any, path: Path, mapping: Path | None, sep: str | None) -> Any:
@@ -129,7 +147,7 @@ def _read_reference(path: Path) -> dict[str, Any]:
     return ref
 
 
-def _print_update_method(out: Any, model: Any, labelled: Any) -> None:
+def _print_update_method(out: Any, model: RiskModel, labelled: Any) -> None:
     """Name the updating method the labelled batch supports (the closed test of
     :func:`spinerisk.update`, method="auto"): keep, intercept, recalibrate or revise."""
     import warnings

@@ -3,55 +3,24 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
-from spinerisk.cli._app import (
+from spinerisk.cli._common import (
     AUDIT_KEY_ENV_HELP,
     BANNER,
-    app,
+    MAPPING_OPTION,
+    SEP_OPTION,
+    SHA256_HELP,
+    VERIFY_KEY_ENV_HELP,
     audit_key,
+    bad_input_errors,
+    fail,
     stderr,
     stdout,
     typer,
 )
 
-SHA256_HELP = (
-    "Expected sha256 of the bundle file (from a trusted register); any other file is "
-    "refused before it is used."
-)
-VERIFY_KEY_ENV_HELP = (
-    "Name of the environment variable holding the HMAC key the bundle was signed with "
-    "(RiskModel.save(..., sign_key_env=...)); an unsigned or changed bundle is refused."
-)
 
-#: Errors that mean "bad input": printed on stderr, exit code 2.
-_BAD_INPUT_NAMES = (
-    "SchemaValidationError",
-    "MappingError",
-    "RecordsReadError",
-    "ArtifactError",
-)
-
-
-def _bad_input_errors(*more: type[BaseException]) -> tuple[type[BaseException], ...]:
-    """Errors that exit with code 2 and a message: bad input, and files or folders that
-    cannot be read or written (OSError: missing, a folder, no permission, disk full)."""
-    import spinerisk as sr
-
-    names: tuple[type[BaseException], ...] = tuple(getattr(sr, n) for n in _BAD_INPUT_NAMES)
-    return (*names, OSError, *more)
-
-
-def _fail(exc: BaseException) -> NoReturn:
-    if isinstance(exc, OSError) and exc.strerror:  # no "[Errno 13]" noise
-        message = f"{exc.strerror}: {exc.filename!r}" if exc.filename else exc.strerror
-    else:
-        message = str(exc)
-    stderr().print(f"error: {message}", markup=False, soft_wrap=True)
-    raise typer.Exit(code=2) from exc
-
-
-@app.command()
 def score(
     model: Annotated[Path, typer.Option("--model", help="Model bundle (.srb) to score with.")],
     input: Annotated[Path, typer.Option("--input", help="Records (.csv, .tsv or .parquet).")],
@@ -62,9 +31,7 @@ def score(
         Path | None,
         typer.Option(help="Write rejected rows with their reasons here (.csv or .parquet)."),
     ] = None,
-    mapping: Annotated[
-        Path | None, typer.Option(help="Column mapping (.toml/.yaml) for a site's own names.")
-    ] = None,
+    mapping: Annotated[Path | None, MAPPING_OPTION] = None,
     explain: Annotated[
         int, typer.Option(min=0, help="Add the top N drivers of each record's risk.")
     ] = 0,
@@ -90,7 +57,7 @@ def score(
         Path | None, typer.Option(help="Append one audit line per scored record to this file.")
     ] = None,
     audit_key_env: Annotated[str | None, typer.Option(help=AUDIT_KEY_ENV_HELP)] = None,
-    sep: Annotated[str | None, typer.Option(help="Delimiter for text files.")] = None,
+    sep: Annotated[str | None, SEP_OPTION] = None,
     encoding: Annotated[
         str, typer.Option(help="Text encoding of CSV/TSV input (strict), for example latin-1.")
     ] = "utf-8",
@@ -110,25 +77,10 @@ def score(
     safe against formula injection. Exit code 2 on bad input (missing or unreadable
     files, an output location that cannot be written, mapping errors, invalid bundle).
     """
+    from spinerisk.bundle import require_bundle
     from spinerisk.scoring import score_file
 
-    if engine not in ("local", "dask"):
-        _fail(ValueError(f"--engine must be 'local' or 'dask'; got {engine!r}."))
-    if scheduler is not None and engine != "dask":
-        _fail(ValueError("--scheduler needs --engine dask."))
-    try:
-        key = audit_key(audit_log, audit_key_env)
-    except ValueError as exc:
-        _fail(exc)
-    from spinerisk.bundle import require_bundle
-    from spinerisk.models._interval import check_interval
-
-    if interval is not None:
-        try:
-            check_interval(interval)
-        except ValueError as exc:
-            _fail(exc)
-
+    key = _check_options(engine, scheduler, audit_log, audit_key_env, interval)
     try:
         # the bundle proves its sha256 / signature on the very bytes that are loaded
         with require_bundle(sha256=sha256, verify_key_env=verify_key_env):
@@ -150,8 +102,38 @@ def score(
                 audit_source="cli",
                 audit_key=key,
             )
-    except _bad_input_errors() as exc:
-        _fail(exc)
+    except bad_input_errors() as exc:
+        fail(exc)
+    _print_summary(summary)
+
+
+def _check_options(
+    engine: str,
+    scheduler: str | None,
+    audit_log: Path | None,
+    audit_key_env: str | None,
+    interval: float | None,
+) -> str | None:
+    """The options checked before any file is read (exit code 2 on the first wrong
+    one); returns the audit key."""
+    from spinerisk.models._interval import check_interval
+
+    if engine not in ("local", "dask"):
+        fail(ValueError(f"--engine must be 'local' or 'dask'; got {engine!r}."))
+    if scheduler is not None and engine != "dask":
+        fail(ValueError("--scheduler needs --engine dask."))
+    try:
+        key = audit_key(audit_log, audit_key_env)
+        if interval is not None:
+            check_interval(interval)
+    except ValueError as exc:
+        fail(exc)
+    return key
+
+
+def _print_summary(summary: Any) -> None:
+    """rows in = scored + rejected (+ out of scope), where the files went, and what to
+    look at (rows outside the training data, rejects not written)."""
     out = stdout()
     if summary.trained_on_synthetic_data:
         out.print(BANNER, style="bold red", markup=False)
@@ -181,16 +163,3 @@ def score(
             markup=False,
             soft_wrap=True,
         )
-
-
-def _write_csv(frame: Any, path: Path | None) -> None:
-    """Write a rejects table (``.csv``, formula-safe, or ``.parquet``) through a private
-    temporary file (see :func:`spinerisk.scoring._file.write_table_atomically`); a
-    location that cannot be written exits with code 2 and a message, leaving nothing."""
-    from spinerisk.scoring._file import write_table_atomically
-
-    assert path is not None
-    try:
-        write_table_atomically(frame, path)
-    except _bad_input_errors() as exc:
-        _fail(exc)

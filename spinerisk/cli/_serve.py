@@ -12,8 +12,15 @@ import sys
 from pathlib import Path
 from typing import Annotated, Any
 
-from spinerisk.cli._app import AUDIT_KEY_ENV_HELP, BANNER, app, audit_key, stderr, typer
-from spinerisk.cli._score import SHA256_HELP, VERIFY_KEY_ENV_HELP
+from spinerisk.cli._common import (
+    AUDIT_KEY_ENV_HELP,
+    BANNER,
+    SHA256_HELP,
+    VERIFY_KEY_ENV_HELP,
+    audit_key,
+    stderr,
+    typer,
+)
 
 # settings handed to worker processes when --workers > 1 (uvicorn imports the factory)
 _ENV = {
@@ -27,7 +34,6 @@ _ENV = {
 }
 
 
-@app.command()
 def serve(
     model: Annotated[
         Path,

@@ -6,16 +6,22 @@ from __future__ import annotations
 import sys
 import warnings
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
-from spinerisk.cli._app import app, stderr, stdout, typer
-from spinerisk.cli._score import _bad_input_errors, _fail
-
-schema_app = typer.Typer(
-    help="Draft a schema file from data (infer) and check a schema or endpoint file (check).",
-    no_args_is_help=True,
+from spinerisk.cli._common import (
+    MAPPING_OPTION,
+    SEP_OPTION,
+    bad_input_errors,
+    check_bundle_output,
+    fail,
+    stderr,
+    stdout,
+    typer,
+    write_rejects,
 )
-app.add_typer(schema_app, name="schema")
+
+if TYPE_CHECKING:
+    from spinerisk.riskmodel import RiskModel
 
 _BUILTIN_ENDPOINTS = (
     "collapse, nonunion, future_fracture, odontoid_nonunion, cervical_mortality, malignant_fracture"
@@ -27,13 +33,14 @@ def _bad_input() -> tuple[type[BaseException], ...]:
     unreadable paths."""
     import spinerisk as sr
 
-    return _bad_input_errors(sr.SchemaFileError, PermissionError, IsADirectoryError, ValueError)
+    return bad_input_errors(sr.SchemaFileError, PermissionError, IsADirectoryError, ValueError)
 
 
 def resolve_schema_and_endpoint(schema: Path | None, endpoint: str) -> tuple[Any, Any]:
     """The schema (None: the spine schema) and endpoint named on the command line."""
     import spinerisk as sr
     from spinerisk.endpoints import ENDPOINTS, load_endpoint
+    from spinerisk.schema import resolve_schema
 
     loaded = None if schema is None else sr.load_schema(schema)
     if endpoint in ENDPOINTS:
@@ -50,10 +57,9 @@ def resolve_schema_and_endpoint(schema: Path | None, endpoint: str) -> tuple[Any
             f"--endpoint {endpoint!r} is neither a built-in endpoint ({_BUILTIN_ENDPOINTS}) "
             "nor an endpoint file (.toml, .yaml, .json)."
         )
-    return loaded, load_endpoint(path, schema=loaded if loaded is not None else sr.SPINE_SCHEMA)
+    return loaded, load_endpoint(path, schema=resolve_schema(loaded))
 
 
-@app.command()
 def train(
     input: Annotated[Path, typer.Option("--input", help="Cohort (.csv, .tsv or .parquet).")],
     output: Annotated[Path, typer.Option("--output", help="Model bundle to write (.srb).")],
@@ -74,9 +80,7 @@ def train(
     backend: Annotated[
         str, typer.Option(help="auto, linear, spline, xgboost, lightgbm or xgboost_aft.")
     ] = "auto",
-    mapping: Annotated[
-        Path | None, typer.Option(help="Column mapping (.toml/.yaml) for a site's own names.")
-    ] = None,
+    mapping: Annotated[Path | None, MAPPING_OPTION] = None,
     rejects: Annotated[
         Path | None,
         typer.Option(
@@ -85,7 +89,7 @@ def train(
         ),
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed for every random step.")] = 0,
-    sep: Annotated[str | None, typer.Option(help="Delimiter for text files.")] = None,
+    sep: Annotated[str | None, SEP_OPTION] = None,
     encoding: Annotated[
         str, typer.Option(help="Text encoding of CSV/TSV/JSON files (strict), e.g. latin-1.")
     ] = "utf-8",
@@ -124,67 +128,109 @@ def train(
     reasons. The bundle stores the schema and the endpoint, so every later command
     (score, serve, explain, evaluate, report, monitor) reads them from it.
     """
+    try:
+        user_schema, ep = resolve_schema_and_endpoint(schema, endpoint)
+        cohort, bad = _read_cohort(input, rejects, mapping, sep, encoding, user_schema)
+        if synthetic:
+            cohort.attrs["synthetic"] = True
+        check_bundle_output(output)
+        model, caught = _fit(cohort, ep, user_schema, backend, intervals, seed)
+        if bad is not None:  # rejects first: a bad rejects location leaves no model behind
+            write_rejects(bad, rejects)
+        model.save(output, sign_key_env=sign_key_env)
+    except _bad_input() as exc:
+        fail(exc)
+    _print_warnings(caught)
+    _print_summary(model, len(cohort), bad, rejects, intervals, seed, output)
+
+
+def _read_cohort(
+    input: Path,
+    rejects: Path | None,
+    mapping: Path | None,
+    sep: str | None,
+    encoding: str,
+    user_schema: Any,
+) -> tuple[Any, Any]:
+    """The cohort to fit on, and (with --rejects) the rejected records with their row
+    in the file and reasons: unreadable rows and lenient numbers are rejects too, as in
+    ``spinerisk validate``. Without --rejects, the file as read (validated by the fit)."""
     import pandas as pd
 
     import spinerisk as sr
-    from spinerisk.cli._score import _write_csv
     from spinerisk.io import _read_for_validation
+    from spinerisk.schema import resolve_schema
 
-    try:
-        user_schema, ep = resolve_schema_and_endpoint(schema, endpoint)
-        target = sr.SPINE_SCHEMA if user_schema is None else user_schema
-        if rejects is not None:
-            if rejects.suffix.lower() not in (".csv", ".parquet"):
-                raise sr.RecordsReadError(
-                    f"--rejects must be a .csv or .parquet file; got {rejects.name!r}."
-                )
-            # unreadable rows and lenient numbers are rejects too, as in validate
-            cohort, unread = _read_for_validation(
-                input, sep=sep, encoding=encoding, mapping=mapping, schema=target
-            )
-            cohort, bad = sr.validate(cohort, target, on_invalid="split")
-            bad = bad.assign(row=bad.index.to_numpy())  # the row in the file
-            if len(unread):
-                bad = pd.concat([unread, bad]).sort_values("row", kind="stable")
-            bad = bad.reset_index(drop=True)
-        else:
-            cohort = sr.read_records(input, sep=sep, encoding=encoding)
-            if mapping is not None:
-                cohort = sr.apply_mapping(cohort, mapping, user_schema)
-            bad = None
-        if synthetic:
-            cohort.attrs["synthetic"] = True
-        if output.suffix.lower() not in (".srb", ".spinerisk"):
-            raise sr.RecordsReadError(
-                f"--output must be a model bundle (.srb); got {output.name!r}."
-            )
-        builtin = _builtin().get(ep.name) is ep  # a built-in is saved by its name
-        model = sr.RiskModel(
-            endpoint=ep.name if builtin else ep,
-            backend=backend,  # type: ignore[arg-type]
-            schema=user_schema,
-            random_state=seed,
+    if rejects is None:
+        cohort = sr.read_records(input, sep=sep, encoding=encoding)
+        if mapping is not None:
+            cohort = sr.apply_mapping(cohort, mapping, user_schema)
+        return cohort, None
+    if rejects.suffix.lower() not in (".csv", ".parquet"):
+        raise sr.RecordsReadError(
+            f"--rejects must be a .csv or .parquet file; got {rejects.name!r}."
         )
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", sr.DataQualityWarning)
-            model.fit(cohort)
-            if intervals:
-                model.fit_intervals(cohort, n_resamples=intervals, random_state=seed)
-        if bad is not None:  # rejects first: a bad rejects location leaves no model behind
-            _write_csv(bad, rejects)
-        model.save(output, sign_key_env=sign_key_env)
-    except _bad_input() as exc:
-        _fail(exc)
-    for w in caught:  # data-quality warnings as lines a user reads, not Python's format
-        if issubclass(w.category, sr.DataQualityWarning):
+    target = resolve_schema(user_schema)
+    cohort, unread = _read_for_validation(
+        input, sep=sep, encoding=encoding, mapping=mapping, schema=target
+    )
+    cohort, bad = sr.validate(cohort, target, on_invalid="split")
+    bad = bad.assign(row=bad.index.to_numpy())  # the row in the file
+    if len(unread):
+        bad = pd.concat([unread, bad]).sort_values("row", kind="stable")
+    return cohort, bad.reset_index(drop=True)
+
+
+def _fit(
+    cohort: Any, ep: Any, user_schema: Any, backend: str, intervals: int, seed: int
+) -> tuple[RiskModel, list[Any]]:
+    """The fitted model (with --intervals, its bootstrap refits too) and the warnings
+    raised, data-quality ones always."""
+    import spinerisk as sr
+    from spinerisk.exceptions import DataQualityWarning
+
+    builtin = _builtin().get(ep.name) is ep  # a built-in is saved by its name
+    model = sr.RiskModel(
+        endpoint=ep.name if builtin else ep,
+        backend=backend,  # type: ignore[arg-type]
+        schema=user_schema,
+        random_state=seed,
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", DataQualityWarning)
+        model.fit(cohort)
+        if intervals:
+            model.fit_intervals(cohort, n_resamples=intervals, random_state=seed)
+    return model, caught
+
+
+def _print_warnings(caught: list[Any]) -> None:
+    """Data-quality warnings as lines a user reads, not Python's format; others as they
+    were raised."""
+    from spinerisk.exceptions import DataQualityWarning
+
+    for w in caught:
+        if issubclass(w.category, DataQualityWarning):
             stderr().print(f"warning: {w.message}", markup=False, soft_wrap=True)
         else:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+
+
+def _print_summary(
+    model: RiskModel,
+    n_valid: int,
+    bad: Any,
+    rejects: Path | None,
+    intervals: int,
+    seed: int,
+    output: Path,
+) -> None:
+    """What was fitted on what: records in = valid + rejected, the endpoint, schema and
+    backend chosen (with the reason), the bootstrap refits kept, and where it went."""
     out = stdout()
-    n_in = len(cohort) + (0 if bad is None else len(bad))
     if bad is not None:
         out.print(
-            f"records in: {n_in} = valid: {len(cohort)} + rejected: {len(bad)} "
+            f"records in: {n_valid + len(bad)} = valid: {n_valid} + rejected: {len(bad)} "
             f"(rejects written to {rejects}).",
             markup=False,
             soft_wrap=True,
@@ -215,7 +261,6 @@ def _builtin() -> dict[str, Any]:
     return ENDPOINTS
 
 
-@schema_app.command("infer")
 def schema_infer(
     data: Annotated[Path, typer.Argument(help="Data file (.csv, .tsv, .parquet, .json).")],
     name: Annotated[str | None, typer.Option(help="Schema name; default: the file's stem.")] = None,
@@ -230,7 +275,7 @@ def schema_infer(
     max_codes: Annotated[
         int, typer.Option(help="Text columns with at most this many values become code lists.")
     ] = 12,
-    sep: Annotated[str | None, typer.Option(help="Delimiter for text files.")] = None,
+    sep: Annotated[str | None, SEP_OPTION] = None,
 ) -> None:
     """Draft a schema file from a data file, printed as TOML (redirect it to a file).
 
@@ -252,7 +297,7 @@ def schema_infer(
             source=data.name,
         )
     except _bad_input() as exc:
-        _fail(exc)
+        fail(exc)
     header = (
         f"# Schema drafted by `spinerisk schema infer` from {data.name} ({len(frame)} records).\n"
         "# Check every field: dtype, unit, range, codes and role (feature, outcome,\n"
@@ -267,7 +312,6 @@ def _schema_name(stem: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", stem) or "inferred"
 
 
-@schema_app.command("check")
 def schema_check(
     path: Annotated[Path, typer.Argument(help="Schema or endpoint file (.toml, .yaml, .json).")],
     schema: Annotated[
@@ -296,7 +340,7 @@ def schema_check(
             except sr.SchemaFileError as exc:
                 _problems(schema, exc.problems)
             except ValueError as exc:
-                _fail(exc)
+                fail(exc)
         stdout().print(f"{path}: endpoint {ep.name!r} is correct.", markup=False)  # type: ignore[union-attr]
         return
     problems = sr.schema.check_schema_file(path)

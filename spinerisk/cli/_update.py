@@ -6,8 +6,17 @@ import json
 from pathlib import Path
 from typing import Annotated, Any
 
-from spinerisk.cli._app import BANNER, app, print_frame, stdout, typer
-from spinerisk.cli._score import _bad_input_errors, _fail
+from spinerisk.cli._common import (
+    BANNER,
+    MAPPING_OPTION,
+    SEP_OPTION,
+    bad_input_errors,
+    check_bundle_output,
+    fail,
+    print_frame,
+    stdout,
+    typer,
+)
 
 _METHOD_HELP = (
     "auto (closed testing procedure), keep, intercept (baseline risk or hazard), "
@@ -17,10 +26,9 @@ _METHOD_HELP = (
 
 def _bad_input() -> tuple[type[BaseException], ...]:
     """The bad-input errors of ``spinerisk score`` (one list), plus unreadable paths."""
-    return _bad_input_errors(PermissionError, IsADirectoryError, ValueError)
+    return bad_input_errors(PermissionError, IsADirectoryError, ValueError)
 
 
-@app.command()
 def update(
     model: Annotated[Path, typer.Option("--model", help="Model bundle (.srb) to update.")],
     input: Annotated[
@@ -29,9 +37,7 @@ def update(
     output: Annotated[Path, typer.Option("--output", help="Updated model bundle to write (.srb).")],
     method: Annotated[str, typer.Option(help=_METHOD_HELP)] = "auto",
     alpha: Annotated[float, typer.Option(help="Level of each test of method auto.")] = 0.05,
-    mapping: Annotated[
-        Path | None, typer.Option(help="Column mapping (.toml/.yaml) for a site's own names.")
-    ] = None,
+    mapping: Annotated[Path | None, MAPPING_OPTION] = None,
     report: Annotated[
         Path | None,
         typer.Option(
@@ -46,7 +52,7 @@ def update(
         int, typer.Option("--bootstrap", help="Bootstrap resamples of the report.", min=1)
     ] = 200,
     seed: Annotated[int, typer.Option(help="Seed for every random step.")] = 0,
-    sep: Annotated[str | None, typer.Option(help="Delimiter for text files.")] = None,
+    sep: Annotated[str | None, SEP_OPTION] = None,
     synthetic: Annotated[
         bool, typer.Option("--synthetic", help="Label the records as SYNTHETIC DATA.")
     ] = False,
@@ -61,10 +67,7 @@ def update(
     import spinerisk as sr
 
     try:
-        if output.suffix.lower() not in (".srb", ".spinerisk"):
-            raise sr.RecordsReadError(
-                f"--output must be a model bundle (.srb); got {output.name!r}."
-            )
+        check_bundle_output(output)
         if output.resolve() == model.resolve():
             raise sr.RecordsReadError("--output must differ from --model (keep the parent).")
         records = sr.read_records(input, sep=sep)
@@ -89,7 +92,7 @@ def update(
             )
             result.to_html(report)
     except _bad_input() as exc:
-        _fail(exc)
+        fail(exc)
     _print(updated, output, report, result)
     if json_path is not None:
         tmp = json_path.with_name(json_path.name + ".tmp")

@@ -5,24 +5,21 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from spinerisk.cli._app import app, stderr, stdout, typer
+from spinerisk.cli._common import MAPPING_OPTION, SEP_OPTION, stderr, stdout, typer
 
 ENCODING_HELP = "Text encoding of CSV/TSV/JSON files (strict), for example latin-1."
 
 
-@app.command()
 def validate(
     input: Annotated[Path, typer.Argument(help="Records file (.csv, .tsv, .parquet, .json).")],
-    mapping: Annotated[
-        Path | None, typer.Option(help="Column mapping (.toml/.yaml) for a site's own names.")
-    ] = None,
+    mapping: Annotated[Path | None, MAPPING_OPTION] = None,
     rejects: Annotated[
         Path | None,
         typer.Option(
             help="Write rejected records with reasons here (.csv or .parquet) instead of failing."
         ),
     ] = None,
-    sep: Annotated[str | None, typer.Option(help="Delimiter for text files.")] = None,
+    sep: Annotated[str | None, SEP_OPTION] = None,
     encoding: Annotated[str, typer.Option(help=ENCODING_HELP)] = "utf-8",
     schema: Annotated[
         Path | None,

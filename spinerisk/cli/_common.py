@@ -1,0 +1,178 @@
+"""What the commands of :mod:`spinerisk.cli` share: consoles, tables, safe files, the
+bad-input errors (exit code 2) and the options several commands take.
+
+Every command module imports from here; none imports another command module or the
+application (:mod:`spinerisk.cli._app` registers the commands).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, NoReturn
+
+from spinerisk._optional import import_optional
+
+typer = import_optional("typer", extra="cli", purpose="the command-line interface")
+rich_console = import_optional("rich.console", extra="cli", purpose="the command-line interface")
+rich_table = import_optional("rich.table", extra="cli", purpose="the command-line interface")
+
+__all__ = [
+    "AUDIT_KEY_ENV_HELP",
+    "BANNER",
+    "MAPPING_OPTION",
+    "SEP_OPTION",
+    "SHA256_HELP",
+    "VERIFY_KEY_ENV_HELP",
+    "audit_key",
+    "bad_input_errors",
+    "check_bundle_output",
+    "fail",
+    "print_frame",
+    "stderr",
+    "stdout",
+    "typer",
+    "write_csv_safely",
+    "write_rejects",
+]
+
+BANNER = (
+    "SYNTHETIC DATA: simulated patients from published effect sizes, not real records. "
+    "Nothing here is clinically validated."
+)
+
+#: ``--mapping`` and ``--sep``, as every command that reads records takes them.
+MAPPING_OPTION = typer.Option(help="Column mapping (.toml/.yaml) for a site's own names.")
+SEP_OPTION = typer.Option(help="Delimiter for text files.")
+
+AUDIT_KEY_ENV_HELP = (
+    "Name of an environment variable holding the secret key of the audit log: record "
+    "hashes become HMAC-SHA256, which nobody without the key can recompute. Without it "
+    "they are plain SHA-256, which can be reversed by hashing candidate records."
+)
+SHA256_HELP = (
+    "Expected sha256 of the bundle file (from a trusted register); any other file is "
+    "refused before it is used."
+)
+VERIFY_KEY_ENV_HELP = (
+    "Name of the environment variable holding the HMAC key the bundle was signed with "
+    "(RiskModel.save(..., sign_key_env=...)); an unsigned or changed bundle is refused."
+)
+
+#: Errors that mean "bad input": printed on stderr, exit code 2.
+_BAD_INPUT_NAMES = (
+    "SchemaValidationError",
+    "MappingError",
+    "RecordsReadError",
+    "ArtifactError",
+)
+
+
+def stdout() -> Any:
+    console = rich_console.Console(highlight=False)
+    if not console.is_terminal:  # files and pipes: room for a Table 1 without wrapping
+        console = rich_console.Console(highlight=False, width=max(console.width, 140))
+    return console
+
+
+def stderr() -> Any:
+    return rich_console.Console(stderr=True, highlight=False)
+
+
+def print_frame(console: Any, frame: Any, title: str) -> None:
+    console.print(title, style="bold", markup=False)  # its own line: never wrapped to the table
+    table = rich_table.Table(show_lines=False)
+    table.add_column("", style="bold")
+    for col in frame.columns:
+        table.add_column(str(col), justify="right")
+    for idx, row in frame.iterrows():
+        cells = [
+            f"{v:.1%}"
+            if (str(col) == "risk" or str(col).startswith("risk_")) and isinstance(v, float)
+            else str(v)
+            for col, v in row.items()
+        ]
+        table.add_row(str(idx), *cells)
+    console.print(table)
+
+
+def bad_input_errors(*more: type[BaseException]) -> tuple[type[BaseException], ...]:
+    """Errors that exit with code 2 and a message: bad input, and files or folders that
+    cannot be read or written (OSError: missing, a folder, no permission, disk full)."""
+    import spinerisk as sr
+
+    names: tuple[type[BaseException], ...] = tuple(getattr(sr, n) for n in _BAD_INPUT_NAMES)
+    return (*names, OSError, *more)
+
+
+def fail(exc: BaseException) -> NoReturn:
+    """Print ``error: <message>`` on stderr and exit with code 2."""
+    if isinstance(exc, OSError) and exc.strerror:  # no "[Errno 13]" noise
+        message = f"{exc.strerror}: {exc.filename!r}" if exc.filename else exc.strerror
+    else:
+        message = str(exc)
+    stderr().print(f"error: {message}", markup=False, soft_wrap=True)
+    raise typer.Exit(code=2) from exc
+
+
+def check_bundle_output(output: Path) -> None:
+    """``--output`` of a command that writes a model bundle must name one (.srb)."""
+    from spinerisk.exceptions import RecordsReadError
+
+    if output.suffix.lower() not in (".srb", ".spinerisk"):
+        raise RecordsReadError(f"--output must be a model bundle (.srb); got {output.name!r}.")
+
+
+def write_csv_safely(frame: Any, path: Path) -> None:
+    """Write CSV atomically through a private temporary file (mode 0600, removed on any
+    failure, so nothing is left behind), with text cells a spreadsheet would run as
+    formulas quoted; numbers stay numbers."""
+    import os
+    import tempfile
+
+    from spinerisk.scoring import neutralize_formulas
+
+    safe = neutralize_formulas(frame)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            safe.to_csv(fh, index=False)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_rejects(frame: Any, path: Path | None) -> None:
+    """Write a rejects table (``.csv``, formula-safe, or ``.parquet``) through a private
+    temporary file (see :func:`spinerisk.scoring._file.write_table_atomically`); a
+    location that cannot be written exits with code 2 and a message, leaving nothing."""
+    from spinerisk.scoring._file import write_table_atomically
+
+    assert path is not None
+    try:
+        write_table_atomically(frame, path)
+    except bad_input_errors() as exc:
+        fail(exc)
+
+
+def audit_key(audit_log: Path | None, key_env: str | None) -> str | None:
+    """The audit key named by ``--audit-key-env`` (read from the environment, never from
+    the command line, where process lists would show it); warns when a log is unkeyed."""
+    import os
+
+    if key_env is None:
+        if audit_log is not None:
+            stderr().print(
+                "warning: the audit log's record hashes are unkeyed (plain SHA-256); pass "
+                "--audit-key-env with a secret key for keyed hashes.",
+                markup=False,
+            )
+        return None
+    if audit_log is None:
+        raise ValueError("--audit-key-env needs --audit-log.")
+    key = os.environ.get(key_env, "")
+    if not key:
+        raise ValueError(
+            f"--audit-key-env {key_env}: the environment variable {key_env} is not set or is empty."
+        )
+    return key
