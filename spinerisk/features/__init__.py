@@ -1,21 +1,19 @@
 """Feature pipeline: validated records -> numeric (or native categorical) model matrix."""
 
-from __future__ import annotations
-
-from typing import Literal
-
-from sklearn.compose import ColumnTransformer, make_column_selector
-from sklearn.impute import MissingIndicator, SimpleImputer
-from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import OneHotEncoder, SplineTransformer, StandardScaler
-
 from spinerisk.features._clinical import (
     AGE_BANDS,
     DERIVED_FROM,
     ClinicalFeatures,
     field_of_feature,
 )
-from spinerisk.schema._spec import Schema
+from spinerisk.features._pipeline import MIN_SPLINE_VALUES as MIN_SPLINE_VALUES
+from spinerisk.features._pipeline import make_feature_pipeline
+
+# Saved bundles name these four functions here (see _pipeline._saved_as_features).
+from spinerisk.features._pipeline import _continuous_columns as _continuous_columns  # isort: skip
+from spinerisk.features._pipeline import _feature_name as _feature_name  # isort: skip
+from spinerisk.features._pipeline import _one_hot_name as _one_hot_name  # isort: skip
+from spinerisk.features._pipeline import _other_numbers as _other_numbers  # isort: skip
 
 __all__ = [
     "AGE_BANDS",
@@ -24,201 +22,3 @@ __all__ = [
     "field_of_feature",
     "make_feature_pipeline",
 ]
-
-
-def _feature_name(transformer: str, feature: str) -> str:
-    """Readable output names: ``hu_l1_missing`` instead of ``missingindicator_hu_l1``."""
-    if feature.startswith("missingindicator_"):
-        return feature[len("missingindicator_") :] + "_missing"
-    return feature
-
-
-#: Fewest distinct training values for a number to get spline terms; fewer (flags, small
-#: counts) keep one straight-line term.
-MIN_SPLINE_VALUES = 10
-
-
-def _continuous_columns(X: object) -> list[str]:
-    """Numeric columns with at least :data:`MIN_SPLINE_VALUES` distinct values (at fit)."""
-    return [
-        str(c)
-        for c in X.columns  # type: ignore[attr-defined]
-        if X[c].dtype.kind == "f" and X[c].nunique() >= MIN_SPLINE_VALUES  # type: ignore[index]
-    ]
-
-
-def _other_numbers(X: object) -> list[str]:
-    """Numeric columns that keep a straight-line term (complement of the spline columns)."""
-    continuous = set(_continuous_columns(X))
-    return [
-        str(c)
-        for c in X.columns  # type: ignore[attr-defined]
-        if X[c].dtype.kind in "biuf" and str(c) not in continuous  # type: ignore[index]
-    ]
-
-
-def _one_hot_name(field: str, category: object) -> str:
-    if category is None or (isinstance(category, float) and category != category):
-        category = "missing"  # the NaN category OneHotEncoder learns for missing values
-    return f"{field}={category}"
-
-
-def make_feature_pipeline(
-    schema: Schema | None = None,
-    *,
-    encoding: Literal["onehot", "native"] = "onehot",
-    include_treatment: bool = True,
-    impute: bool | None = None,
-    scale: bool | None = None,
-    spline_knots: int = 0,
-    fields: tuple[str, ...] | None = None,
-) -> Pipeline:
-    """Build the scikit-learn feature pipeline for a clinical-record schema.
-
-    Steps: :class:`ClinicalFeatures` (baseline fields only, derived clinical features),
-    then encoding. Outcome and follow-up fields never enter: only fields whose role is
-    ``feature`` (and ``treatment``, if included) are read. Everything learned (medians,
-    scales, category sets) is fitted on the training rows only, as in any scikit-learn
-    pipeline.
-
-    Parameters
-    ----------
-    schema : Schema or None, default=None
-        None means :data:`spinerisk.schema.SPINE_SCHEMA`.
-    encoding : {"onehot", "native"}, default="onehot"
-        ``"onehot"`` for linear and Cox models: median imputation with missing
-        indicators, one-hot categories (a missing category is its own column;
-        a category never seen in training gives all zeros) and standardised numbers.
-        ``"native"`` for gradient-boosted trees (XGBoost with
-        ``enable_categorical=True``, LightGBM): missing numbers stay NaN for the
-        booster's own missing-value handling, plus missing indicators; categories
-        stay pandas ``category`` with the schema's fixed code list, so prediction never
-        meets a category the booster did not know.
-    include_treatment : bool, default=True
-        Keep treatment fields (confounded by indication; not causal).
-    impute : bool or None, default=None
-        Median-impute numbers; None means True for ``"onehot"``, False for ``"native"``.
-    scale : bool or None, default=None
-        Standardise numbers; None means True for ``"onehot"``, False for ``"native"``.
-    spline_knots : int, default=0
-        ``"onehot"`` only. With ``k >= 3``, every continuous number (at least
-        :data:`MIN_SPLINE_VALUES` distinct training values) enters as a cubic B-spline
-        basis with ``k`` knots at training quantiles (``age_years_sp_0`` ...), so that a
-        linear or Cox model can bend with the data, as restricted cubic splines do in
-        clinical prediction models; flags and small counts keep one straight-line
-        term. Beyond the training range the splines continue as straight lines. ``0``
-        keeps one straight-line term per number.
-
-    fields : tuple of str or None, default=None
-        Predictor fields (an endpoint's declared list); None means every field whose
-        role is ``feature`` (and ``treatment``, if included).
-
-    Returns
-    -------
-    Pipeline
-        Unfitted; ``set_output(transform="pandas")`` is already applied, so the
-        output is a DataFrame with readable names (``age_years``,
-        ``t2_pattern=confined_high``, ``tscore_min_missing``).
-
-    Examples
-    --------
-    >>> import spinerisk as sr
-    >>> cohort = sr.validate(sr.make_spine_cohort(500, seed=0))
-    >>> pipe = sr.make_feature_pipeline()
-    >>> X = pipe.fit_transform(cohort)
-    >>> X.shape[0], bool(X.notna().all().all())
-    (500, True)
-    >>> [c for c in X.columns if c.startswith("t2_pattern")][:2]
-    ['t2_pattern=confined_high', 't2_pattern=confined_low']
-    >>> sr.make_feature_pipeline(encoding="trees")
-    Traceback (most recent call last):
-    ...
-    ValueError: encoding must be 'onehot' or 'native'; got encoding='trees'.
-    """
-    if encoding not in ("onehot", "native"):
-        raise ValueError(f"encoding must be 'onehot' or 'native'; got encoding={encoding!r}.")
-    impute = (encoding == "onehot") if impute is None else impute
-    scale = (encoding == "onehot") if scale is None else scale
-    if not isinstance(spline_knots, int) or isinstance(spline_knots, bool) or spline_knots < 0:
-        raise ValueError(f"spline_knots must be 0 or an integer >= 3; got {spline_knots!r}.")
-    if spline_knots and (spline_knots < 3 or encoding != "onehot" or not impute):
-        raise ValueError(
-            "spline_knots needs encoding='onehot' with imputation and at least 3 knots; got "
-            f"spline_knots={spline_knots}, encoding={encoding!r}, impute={impute}."
-        )
-    numbers = make_column_selector(dtype_exclude="category")
-    categories = make_column_selector(dtype_include="category")
-
-    if spline_knots:
-        numeric_steps = [
-            ColumnTransformer(
-                [
-                    (
-                        "spline",
-                        make_pipeline(
-                            SimpleImputer(strategy="median"),
-                            SplineTransformer(
-                                n_knots=spline_knots,
-                                degree=3,
-                                knots="quantile",
-                                extrapolation="linear",
-                                include_bias=False,
-                            ),
-                        ),
-                        _continuous_columns,
-                    ),
-                    ("value", SimpleImputer(strategy="median"), _other_numbers),
-                    (
-                        "missing",
-                        MissingIndicator(features="missing-only", error_on_new=False),
-                        slice(None),
-                    ),
-                ],
-                verbose_feature_names_out=_feature_name,
-            )
-        ]
-    elif impute:
-        numeric_steps = [SimpleImputer(strategy="median", add_indicator=True)]
-    else:
-        numeric_steps = [
-            ColumnTransformer(
-                [
-                    ("value", "passthrough", slice(None)),
-                    (
-                        "missing",
-                        # a value missing at prediction time where training had none is
-                        # normal for a new record: no error, no indicator column for it
-                        MissingIndicator(features="missing-only", error_on_new=False),
-                        slice(None),
-                    ),
-                ],
-                verbose_feature_names_out=_feature_name,
-            )
-        ]
-    if scale:
-        numeric_steps.append(StandardScaler())
-    numeric = make_pipeline(*numeric_steps)
-
-    if encoding == "onehot":
-        categorical = OneHotEncoder(
-            handle_unknown="ignore",
-            sparse_output=False,
-            feature_name_combiner=_one_hot_name,
-        )
-    else:
-        categorical = "passthrough"
-
-    encode = ColumnTransformer(
-        [("num", numeric, numbers), ("cat", categorical, categories)],
-        verbose_feature_names_out=_feature_name,
-    )
-    pipe = Pipeline(
-        [
-            (
-                "clinical",
-                ClinicalFeatures(schema, include_treatment=include_treatment, fields=fields),
-            ),
-            ("encode", encode),
-        ]
-    )
-    return pipe.set_output(transform="pandas")
