@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from spinerisk.exceptions import MappingError, RecordsReadError
-from spinerisk.schema import NA_VALUES, number_text_problem
+from spinerisk.schema import NA_VALUES, number_text_problem, resolve_schema
 from spinerisk.schema._spec import Schema, is_missing
 
 __all__ = [
@@ -793,9 +793,7 @@ def apply_mapping(
       row 1: Gender='U' (field sex): not in [values.sex] and not a code of the schema (expected one of F, M, not missing).
     Add missing codes under [values.<field>] in the mapping; fix non-numbers in [scale] fields at the source.
     """  # noqa: E501
-    from spinerisk.schema.default import SPINE_SCHEMA
-
-    schema = SPINE_SCHEMA if schema is None else schema
+    schema = resolve_schema(schema)
     if isinstance(mapping, str | os.PathLike):
         mapping = load_mapping(mapping)
     elif not isinstance(mapping, ColumnMapping):
@@ -824,6 +822,23 @@ def _map_frame(
     """:func:`apply_mapping` without raising for values: the mapped frame and every value
     that could not be mapped as ``(row position, reason)``. Problems with the columns
     themselves still raise MappingError (no record could be mapped)."""
+    _check_mapped_columns(df, mapping, schema)
+    out = _renamed(df, mapping, schema)
+    source_of = {v: k for k, v in mapping.columns.items()}
+    strip = mapping.strip_whitespace
+    strip_fields = list(out.columns) if strip is True else list(strip or ())
+    for f in strip_fields:
+        if f in out.columns:
+            out[f] = out[f].map(lambda v: v.strip() if isinstance(v, str) else v)
+    problems = _apply_scale(out, mapping, source_of)
+    problems += _translate_codes(out, mapping, schema, source_of)
+    out.attrs = dict(df.attrs)
+    return out, problems
+
+
+def _check_mapped_columns(df: pd.DataFrame, mapping: ColumnMapping, schema: Schema) -> None:
+    """Raise MappingError if the mapping names unknown fields or absent source columns,
+    maps two columns to one field, or leaves a source column neither mapped nor ignored."""
     bad_targets = sorted({t for t in mapping.columns.values() if t not in schema})
     if bad_targets:
         raise MappingError(
@@ -855,6 +870,10 @@ def _map_frame(
             "`ignore`. Map them under [columns] or add them to ignore = [...] to leave them out."
         )
 
+
+def _renamed(df: pd.DataFrame, mapping: ColumnMapping, schema: Schema) -> pd.DataFrame:
+    """``df`` without the ignored columns and with source columns renamed to fields;
+    MappingError if a field then appears twice or a required field is not mapped."""
     out = df.drop(columns=[c for c in mapping.ignore if c in df.columns]).rename(
         columns=dict(mapping.columns)
     )
@@ -870,14 +889,14 @@ def _map_frame(
             f"Required field(s) {missing_required} are not mapped: no source column maps to "
             f"them. Source columns: {list(map(str, df.columns))[:30]}."
         )
-    source_of = {v: k for k, v in mapping.columns.items()}
+    return out
 
-    strip = mapping.strip_whitespace
-    strip_fields = list(out.columns) if strip is True else list(strip or ())
-    for f in strip_fields:
-        if f in out.columns:
-            out[f] = out[f].map(lambda v: v.strip() if isinstance(v, str) else v)
 
+def _apply_scale(
+    out: pd.DataFrame, mapping: ColumnMapping, source_of: dict[str, str]
+) -> list[tuple[int, str]]:
+    """Multiply the ``[scale]`` fields of ``out`` in place by their unit factors; the
+    values that are not numbers, as ``(row position, reason)``."""
     problems: list[tuple[int, str]] = []
     for f, factor in mapping.scale.items():
         if f not in out.columns:
@@ -893,7 +912,15 @@ def _map_frame(
                 )
             )
         out[f] = num * factor
+    return problems
 
+
+def _translate_codes(
+    out: pd.DataFrame, mapping: ColumnMapping, schema: Schema, source_of: dict[str, str]
+) -> list[tuple[int, str]]:
+    """Replace local codes of the ``[values]`` fields of ``out`` in place by schema codes;
+    the values that are neither, as ``(row position, reason)``."""
+    problems: list[tuple[int, str]] = []
     for f, table in mapping.values.items():
         if f not in out.columns:
             continue
@@ -920,8 +947,7 @@ def _map_frame(
                     )
                 )
         out[f] = pd.Series(translated, index=out.index, dtype=object)
-    out.attrs = dict(df.attrs)
-    return out, problems
+    return problems
 
 
 def _is_schema_value(dtype: str, categories: tuple[Any, ...] | None, v: Any) -> bool:
@@ -1015,9 +1041,7 @@ def _read_for_validation(
     Returns the records to validate (indexed by their 0-based data row in the file) and
     the rows set aside (``row``, ``reasons`` and values, under schema names).
     """
-    from spinerisk.schema.default import SPINE_SCHEMA
-
-    schema = SPINE_SCHEMA if schema is None else schema
+    schema = resolve_schema(schema)
     records, unreadable = read_records(path, sep=sep, encoding=encoding, on_invalid="split")
     if mapping is not None:
         if not isinstance(mapping, ColumnMapping):

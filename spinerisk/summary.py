@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from spinerisk.schema._spec import Schema
+from spinerisk.schema import SPINE_SCHEMA, Schema, resolve_schema
 
 __all__ = ["DEFAULT_TABLE_ONE_FIELDS", "table_one"]
 
@@ -91,9 +91,7 @@ def table_one(
     >>> t.index[0]
     'age_years (years), mean (SD)'
     """
-    from spinerisk.schema.default import SPINE_SCHEMA
-
-    schema = SPINE_SCHEMA if schema is None else schema
+    schema = resolve_schema(schema)
     if by is not None and by not in cohort.columns:
         raise ValueError(f"by={by!r} is not a column of the cohort.")
     if fields is None and schema == SPINE_SCHEMA:

@@ -23,6 +23,7 @@ from spinerisk.schema.default import (
     HU_OSTEOPOROSIS,
     SPINE_SCHEMA,
     TSCORE_OSTEOPOROSIS,
+    resolve_schema,
 )
 
 __all__ = [
@@ -76,7 +77,7 @@ def field_of_feature(name: str, schema: Schema | None = None) -> str:
         base = spline.group(1)
     if base.endswith("_missing"):
         base = base[: -len("_missing")]
-    return (SPINE_SCHEMA if schema is None else schema).field_of(base)
+    return resolve_schema(schema).field_of(base)
 
 
 def _as_float(col: pd.Series) -> pd.Series:
@@ -148,11 +149,9 @@ class ClinicalFeatures(TransformerMixin, BaseEstimator):
         self.fields = fields
 
     def _schema(self) -> Schema:
-        if self.schema is None:
-            return SPINE_SCHEMA
-        if not isinstance(self.schema, Schema):
+        if self.schema is not None and not isinstance(self.schema, Schema):
             raise TypeError(f"schema must be a spinerisk Schema; got {type(self.schema).__name__}.")
-        return self.schema
+        return resolve_schema(self.schema)
 
     def fit(self, X: pd.DataFrame, y: Any = None) -> ClinicalFeatures:
         """Record which baseline fields are present.

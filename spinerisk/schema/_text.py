@@ -39,7 +39,7 @@ def number_text_problem(text: str) -> str | None:
 
     Examples
     --------
-    >>> from spinerisk.io import number_text_problem
+    >>> from spinerisk.schema import number_text_problem
     >>> number_text_problem("81.5") is None, number_text_problem("NaN") is None
     (True, True)
     >>> number_text_problem("-nan")
