@@ -382,6 +382,55 @@ def _schema_problems(data: Any, text: str | None) -> tuple[Schema | None, list[F
     if not isinstance(data, Mapping):
         out.add("(file)", "must hold a table of keys")
         return None, out.problems
+    name, version = _top_level(data, out)
+    fields = _fields_of(data, out)
+    rules = [_rule_from(r, f"rules[{i}]", out) for i, r in enumerate(_array(data, "rules", out))]
+    derived = [
+        _derived_from(d, f"derived[{i}]", out) for i, d in enumerate(_array(data, "derived", out))
+    ]
+    subgroups = data.get("subgroups")
+    if subgroups is not None and (
+        not isinstance(subgroups, list) or any(not isinstance(g, str) for g in subgroups)
+    ):
+        out.add("subgroups", "must be a list of field or derived-feature names")
+        subgroups = None
+    tables = data.get("tables", {}) or {}
+    if not isinstance(tables, Mapping) or any(not isinstance(t, Mapping) for t in tables.values()):
+        out.add("tables", "must be tables of code = value ([tables.<name>] in TOML)")
+        tables = {}
+    if out.problems:
+        return None, out.problems
+    # every part parsed (no None left): names, kinds and references are checked next
+    base = Schema(
+        tuple(f for f in fields if f), name=str(name), version=str(version), tables=tables
+    )
+    kept_derived, kept_rules = _checked_parts(
+        base,
+        tables,
+        [d for d in derived if d is not None],
+        [r for r in rules if r is not None],
+        out,
+    )
+    if out.problems:
+        return None, out.problems
+    try:
+        schema = Schema(
+            base.fields,
+            tuple(kept_rules),
+            name=base.name,
+            version=base.version,
+            derived=tuple(kept_derived),
+            tables=tables,
+            subgroups=None if subgroups is None else tuple(subgroups),
+        )
+    except ValueError as exc:
+        out.add("subgroups", _after_colon(str(exc)))
+        return None, out.problems
+    return schema, []
+
+
+def _top_level(data: Mapping[str, Any], out: _Collector) -> tuple[Any, Any]:
+    """The schema's name and version; unknown top-level keys and bad values go to ``out``."""
     for key in data:
         if key not in _TOP_KEYS:
             close = _closest(str(key), dict.fromkeys(_TOP_KEYS))
@@ -393,6 +442,12 @@ def _schema_problems(data: Any, text: str | None) -> tuple[Schema | None, list[F
     version = data.get("version", "1")
     if not isinstance(version, str | int):
         out.add("version", "must be text")
+    return name, version
+
+
+def _fields_of(data: Mapping[str, Any], out: _Collector) -> list[FieldSpec | None]:
+    """The declared fields (None where one is invalid); a missing field list, a name
+    declared twice and anything but exactly one id field go to ``out``."""
     fields = [
         _field_from(f, f"fields[{i}]", out) for i, f in enumerate(_array(data, "fields", out))
     ]
@@ -410,56 +465,33 @@ def _schema_problems(data: Any, text: str | None) -> tuple[Schema | None, list[F
     ids = [f.name for f in fields if f is not None and f.role == "id"]
     if fields and all(f is not None for f in fields) and len(ids) != 1:
         out.add("fields", f'exactly one field needs role = "id"; got {ids or "none"}')
-    rules = [_rule_from(r, f"rules[{i}]", out) for i, r in enumerate(_array(data, "rules", out))]
-    derived = [
-        _derived_from(d, f"derived[{i}]", out) for i, d in enumerate(_array(data, "derived", out))
-    ]
-    subgroups = data.get("subgroups")
-    if subgroups is not None and (
-        not isinstance(subgroups, list) or any(not isinstance(g, str) for g in subgroups)
-    ):
-        out.add("subgroups", "must be a list of field or derived-feature names")
-        subgroups = None
-    tables = data.get("tables", {}) or {}
-    if not isinstance(tables, Mapping) or any(not isinstance(t, Mapping) for t in tables.values()):
-        out.add("tables", "must be tables of code = value ([tables.<name>] in TOML)")
-        tables = {}
-    if out.problems:
-        return None, out.problems
-    # names, kinds and references: checked by building the schema, one part at a time
-    kept_rules: list[RowRule] = []
-    base = Schema(
-        tuple(f for f in fields if f), name=str(name), version=str(version), tables=tables
-    )
+    return fields
+
+
+def _checked_parts(
+    base: Schema,
+    tables: Mapping[str, Any],
+    derived: list[DerivedFeature],
+    rules: list[RowRule],
+    out: _Collector,
+) -> tuple[list[DerivedFeature], list[RowRule]]:
+    """The derived features and rules that build on ``base`` with lookup ``tables`` (each
+    after those kept before it); the error of each one that does not goes to ``out``."""
     kept_derived: list[DerivedFeature] = []
     for i, d in enumerate(derived):
         try:
             Schema(base.fields, derived=(*kept_derived, d), tables=tables, name=base.name)
-            kept_derived.append(d)  # type: ignore[arg-type]
+            kept_derived.append(d)
         except ValueError as exc:
             out.add(f"derived[{i}].expr", _after_colon(str(exc)))
+    kept_rules: list[RowRule] = []
     for i, r in enumerate(rules):
         try:
-            Schema(base.fields, (r,), derived=kept_derived, tables=tables, name=base.name)
-            kept_rules.append(r)  # type: ignore[arg-type]
+            Schema(base.fields, (r,), derived=tuple(kept_derived), tables=tables, name=base.name)
+            kept_rules.append(r)
         except ValueError as exc:
             out.add(f"rules[{i}].expr", _after_colon(str(exc)))
-    if out.problems:
-        return None, out.problems
-    try:
-        schema = Schema(
-            base.fields,
-            tuple(kept_rules),
-            name=base.name,
-            version=base.version,
-            derived=tuple(kept_derived),
-            tables=tables,
-            subgroups=None if subgroups is None else tuple(subgroups),
-        )
-    except ValueError as exc:
-        out.add("subgroups", _after_colon(str(exc)))
-        return None, out.problems
-    return schema, []
+    return kept_derived, kept_rules
 
 
 def _after_colon(message: str) -> str:
