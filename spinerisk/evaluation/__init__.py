@@ -16,10 +16,11 @@ from spinerisk.evaluation._comparators import (
     garvan_points,
 )
 from spinerisk.evaluation._evaluate import DEFAULT_SUBGROUPS, evaluate
+from spinerisk.evaluation._format import SYNTHETIC_BANNER
 from spinerisk.evaluation._html import SECTION_IDS
 from spinerisk.evaluation._instability import prediction_instability
 from spinerisk.evaluation._model_card import ModelCard, model_card
-from spinerisk.evaluation._report import SYNTHETIC_BANNER, EvaluationReport
+from spinerisk.evaluation._report import EvaluationReport
 from spinerisk.evaluation._sample_size import sample_size_adequacy
 from spinerisk.evaluation._splits import centre_split, temporal_split
 from spinerisk.evaluation._threshold import ThresholdChoice, choose_threshold

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import base64
 import io
-import math
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from spinerisk.evaluation._data import METRIC_LABELS
-from spinerisk.evaluation._report import SYNTHETIC_BANNER, _fmt, horizon_label
+from spinerisk.evaluation._format import CSS as _CSS
+from spinerisk.evaluation._format import SYNTHETIC_BANNER, horizon_label
+from spinerisk.evaluation._format import finite as _finite
+from spinerisk.evaluation._format import fmt as _fmt
 
 if TYPE_CHECKING:  # pragma: no cover
     from spinerisk.evaluation._report import EvaluationReport
@@ -31,19 +33,6 @@ SECTION_IDS: tuple[str, ...] = (
     "explanations",
     "intended-use",
 )
-
-_CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2em auto;
-max-width:1100px;color:#222;line-height:1.45;padding:0 1em}
-h1{font-size:1.6em}h2{border-bottom:2px solid #ddd;padding-bottom:.2em;margin-top:2em}
-table{border-collapse:collapse;margin:.8em 0;font-size:.88em}
-th,td{border:1px solid #ccc;padding:.25em .6em;text-align:right}
-th:first-child,td:first-child{text-align:left}th{background:#f3f3f3}
-.banner{background:#b00020;color:#fff;font-weight:bold;padding:.8em 1em;border-radius:4px;
-font-size:1.05em}
-.note{color:#555;font-size:.9em}.warn{color:#8a4b00}
-img{max-width:100%;height:auto;border:1px solid #eee}
-"""
 
 _TEMPLATE = """<!DOCTYPE html>
 <html lang="en">
@@ -359,10 +348,6 @@ def _subgroup_table(report: EvaluationReport) -> _Table | None:
     return _Table(shown)
 
 
-def _finite(v: Any) -> bool:
-    return isinstance(v, int | float | np.floating) and math.isfinite(float(v))
-
-
 def _limitations(report: EvaluationReport) -> list[str]:
     info = report.model_info
     kind = {
@@ -419,108 +404,34 @@ def render_html(report: EvaluationReport) -> str:
     from spinerisk._optional import import_optional
 
     jinja2 = import_optional("jinja2", extra="evaluation", purpose="the HTML report")
+    context = {
+        "css": _CSS,
+        "synthetic": report.synthetic,
+        "banner": SYNTHETIC_BANNER,
+        **_data_context(report),
+        **_performance_context(report),
+        **_comparator_context(report),
+        **_subgroup_context(report),
+        **_instability_context(report),
+        **_sample_size_context(report.sample_size),
+        **_explanation_context(report.explanations),
+        "limitations": _limitations(report),
+        "notes": report.notes,
+    }
+    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
+    return env.from_string(_TEMPLATE).render(**context)
+
+
+# -- the template's context, one section at a time -------------------------------------------
+def _data_context(report: EvaluationReport) -> dict[str, Any]:
+    """Title, cohort, data summary (outcome rates, table 1, missingness) and the model."""
     info = report.model_info
-    s = report.settings
     summary = report.data_summary
     rates = summary.get("outcome_rates")
     followup = ""
     if rates is not None and "median_followup_days" in rates.attrs:
         followup = f"Median follow-up: {rates.attrs['median_followup_days']:.0f} days."
-    model_rows = pd.DataFrame(
-        {
-            "item": [
-                "Endpoint",
-                "Definition",
-                "Kind",
-                "Backend",
-                "Why this backend",
-                "Development records (n_train)",
-                "Horizons",
-                "Model-matrix columns",
-                "Validation",
-            ],
-            "value": [
-                info["endpoint"],
-                info["description"],
-                info["kind"],
-                info["backend"],
-                info["selection_reason"],
-                info["n_train"],
-                ", ".join(
-                    horizon_label(h, _unit(report)) or "no horizon" for h in info["horizons"]
-                ),
-                info["n_parameters"],
-                report.validation,
-            ],
-        }
-    )
-    ss = report.sample_size
-    ss_lines = []
-    ss_table = None
-    if "required_n" in ss:
-        ss_lines.append(
-            f"Minimum sample size to develop this model (Riley et al. criteria, pmsampsize): "
-            f"{ss['required_n']} records ({ss['required_events']:.0f} events, "
-            f"{ss['events_per_parameter']:.1f} events per parameter) for {ss['parameters']} "
-            f"candidate parameters. Available development records: {ss['available_n']} - "
-            f"{'adequate' if ss['adequate'] else 'NOT adequate: expect overfitting'}."
-        )
-        ss_lines.append("Inputs: " + ", ".join(f"{k}={v}" for k, v in ss["inputs"].items()))
-        if ss.get("criteria"):
-            ss_table = _Table(pd.DataFrame(ss["criteria"]))
-    if ss.get("note"):
-        ss_lines.append(ss["note"])
-    if ss.get("note_basis"):
-        ss_lines.append(ss["note_basis"])
-
-    expl = report.explanations
-    expl_note = "Explanations were not requested." if expl is None else expl.get("note", "")
-    expl_figs = []
-    examples = []
-    if expl is not None and expl.get("importance") is not None and len(expl["importance"]):
-        expl_figs.append(_importance_figure(expl["importance"]))
-        examples = expl.get("examples", [])
-    metric_notes = []
-    if s.get("censoring_reference"):
-        metric_notes.append(
-            f"Censoring reference for Uno's C, time-dependent AUC and IBS: the "
-            f"{s['censoring_reference']}."
-        )
-    if report.optimism is not None:
-        metric_notes.append(
-            f"Optimism correction: {report.optimism.attrs.get('n_refits', s['n_optimism'])} "
-            "bootstrap refits of the whole modelling procedure."
-        )
-    if report.cross_validation is not None:
-        metric_notes.append(f"Cross-validated: pooled out-of-fold predictions, {s['cv']} folds.")
-    cal_tables = [
-        {"title": f"Binned calibration at {horizon_label(h, _unit(report))}", "table": _Table(t)}
-        for h, t in report.calibration.items()
-    ]
-    figs = [f for f in [_calibration_figure(report)] if f]
-    dfigs = [f for f in [_decision_figure(report)] if f]
-    sub_table = _subgroup_table(report)
-    comparison = report.comparators
-    comparator_info = []
-    recalibration_table = None
-    if comparison is not None:
-        for c in comparison["info"]:
-            text = f"{c['description'] or c['source']}. Handled as {c['handling']}. "
-            text += f"{c['n']} records with a value, {c['events']} events"
-            text += f" ({c['n_without_value']} records without a value are left out)."
-            if c["reference"]:
-                text += f" Reference: {c['reference']}"
-            comparator_info.append({"name": c["name"], "text": text})
-        recal = comparison["recalibration"]
-        if len(recal):
-            shown = recal.assign(
-                horizon=[horizon_label(h, _unit(report)) for h in recal["horizon"]]
-            )
-            recalibration_table = _Table(shown)
-    context = {
-        "css": _CSS,
-        "synthetic": report.synthetic,
-        "banner": SYNTHETIC_BANNER,
+    return {
         "title": f"Evaluation report: {info['endpoint']} ({report.validation} validation)"
         + (" - SYNTHETIC DATA" if report.synthetic else ""),
         "subtitle": f"Generated by spinerisk for a {info['kind']} endpoint; "
@@ -534,13 +445,37 @@ def render_html(report: EvaluationReport) -> str:
         "followup": followup,
         "table_one": _Table(summary["table_one"].rename_axis("characteristic"), index=True),
         "missingness": _Table(summary["missingness"]),
-        "model_table": _Table(model_rows),
+        "model_table": _Table(_model_rows(report)),
+    }
+
+
+def _model_rows(report: EvaluationReport) -> pd.DataFrame:
+    info = report.model_info
+    horizons = ", ".join(horizon_label(h, _unit(report)) or "no horizon" for h in info["horizons"])
+    rows = [
+        ("Endpoint", info["endpoint"]),
+        ("Definition", info["description"]),
+        ("Kind", info["kind"]),
+        ("Backend", info["backend"]),
+        ("Why this backend", info["selection_reason"]),
+        ("Development records (n_train)", info["n_train"]),
+        ("Horizons", horizons),
+        ("Model-matrix columns", info["n_parameters"]),
+        ("Validation", report.validation),
+    ]
+    return pd.DataFrame({"item": [r[0] for r in rows], "value": [r[1] for r in rows]})
+
+
+def _performance_context(report: EvaluationReport) -> dict[str, Any]:
+    """Metrics with their intervals, calibration and the decision curve."""
+    s = report.settings
+    return {
         "ci_line": (
             f"Estimates with {100 * s['ci']:g}% percentile bootstrap intervals "
             f"({s['n_bootstrap']} resamples of patients, seed {s['random_state']})."
         ),
         "metrics": _metrics_table(report),
-        "metric_notes": metric_notes,
+        "metric_notes": _metric_notes(report),
         "calibration_line": (
             "Predicted against observed risk in tenths of predicted risk (observed: outcome "
             "rate, Kaplan-Meier or Aalen-Johansen at the horizon), and the smoothed curve "
@@ -551,18 +486,61 @@ def render_html(report: EvaluationReport) -> str:
             "the metrics table (time-to-event: weighted for censoring, competing events "
             "counted as non-events)."
         ),
-        "calibration_figures": figs,
-        "calibration_tables": cal_tables,
+        "calibration_figures": [f for f in [_calibration_figure(report)] if f],
+        "calibration_tables": [
+            {
+                "title": f"Binned calibration at {horizon_label(h, _unit(report))}",
+                "table": _Table(t),
+            }
+            for h, t in report.calibration.items()
+        ],
         "decision_line": (
             "Net benefit of acting on the model's risk at each threshold, against treating "
             "everyone or no one."
         ),
-        "decision_figures": dfigs,
+        "decision_figures": [f for f in [_decision_figure(report)] if f],
+    }
+
+
+def _metric_notes(report: EvaluationReport) -> list[str]:
+    s = report.settings
+    notes = []
+    if s.get("censoring_reference"):
+        notes.append(
+            f"Censoring reference for Uno's C, time-dependent AUC and IBS: the "
+            f"{s['censoring_reference']}."
+        )
+    if report.optimism is not None:
+        notes.append(
+            f"Optimism correction: {report.optimism.attrs.get('n_refits', s['n_optimism'])} "
+            "bootstrap refits of the whole modelling procedure."
+        )
+    if report.cross_validation is not None:
+        notes.append(f"Cross-validated: pooled out-of-fold predictions, {s['cv']} folds.")
+    return notes
+
+
+def _comparator_context(report: EvaluationReport) -> dict[str, Any]:
+    """The comparators beside the model: what each is, the paired table, recalibration."""
+    comparison = report.comparators
+    comparator_info = []
+    recalibration_table = None
+    if comparison is not None:
+        comparator_info = [
+            {"name": c["name"], "text": _comparator_text(c)} for c in comparison["info"]
+        ]
+        recal = comparison["recalibration"]
+        if len(recal):
+            shown = recal.assign(
+                horizon=[horizon_label(h, _unit(report)) for h in recal["horizon"]]
+            )
+            recalibration_table = _Table(shown)
+    return {
         "comparator_line": (
             "The model and each comparator on the same records (those with a comparator "
-            f"value), with {100 * s['ci']:g}% percentile bootstrap intervals; differences "
-            "are model minus comparator on the same resamples (paired). Net benefit at "
-            "thresholds "
+            f"value), with {100 * report.settings['ci']:g}% percentile bootstrap intervals; "
+            "differences are model minus comparator on the same resamples (paired). Net "
+            "benefit at thresholds "
             + ", ".join(f"{t:g}" for t in (comparison or {}).get("nb_thresholds", []))
             + "."
         ),
@@ -571,34 +549,82 @@ def render_html(report: EvaluationReport) -> str:
         "recalibration_table": recalibration_table,
         "comparator_figures": _comparator_figures(report),
         "comparator_notes": (comparison or {}).get("notes", []),
+    }
+
+
+def _comparator_text(c: dict[str, Any]) -> str:
+    text = f"{c['description'] or c['source']}. Handled as {c['handling']}. "
+    text += f"{c['n']} records with a value, {c['events']} events"
+    text += f" ({c['n_without_value']} records without a value are left out)."
+    if c["reference"]:
+        text += f" Reference: {c['reference']}"
+    return text
+
+
+def _subgroup_context(report: EvaluationReport) -> dict[str, Any]:
+    s = report.settings
+    return {
         "subgroup_line": (
             f"Per level: n, events, discrimination and calibration with intervals (horizon "
             f"{horizon_label(s.get('subgroup_horizon'), _unit(report))}); levels with fewer than "
             f"{s.get('min_subgroup_events')} events or non-events are listed but not scored."
         ),
-        "subgroups": sub_table,
-        "instability_line": ""
-        if report.instability is None
-        else (
-            f"Each patient's risk from {report.instability['n_models']} models refitted on "
+        "subgroups": _subgroup_table(report),
+    }
+
+
+def _instability_context(report: EvaluationReport) -> dict[str, Any]:
+    instability = report.instability
+    if instability is None:
+        return {"instability_line": "", "instability_figures": [], "instability_table": None}
+    return {
+        "instability_line": (
+            f"Each patient's risk from {instability['n_models']} models refitted on "
             "bootstrap resamples of the development data (the whole modelling procedure), "
             "against the model's risk, for "
-            f"{report.instability['n_records']} patients (Riley and Collins, Biom J 2023). "
+            f"{instability['n_records']} patients (Riley and Collins, Biom J 2023). "
             "Points far from the diagonal are patients whose risk depends on the particular "
             "development sample; the table gives the mean absolute difference over patients "
             "and refits, and its spread over patients."
         ),
         "instability_figures": [f for f in [_instability_figure(report)] if f],
-        "instability_table": _Table(report.instability_table())
-        if report.instability is not None
-        else None,
-        "sample_size_lines": ss_lines,
-        "sample_size_table": ss_table,
-        "explanation_note": expl_note,
-        "explanation_figures": expl_figs,
-        "explanation_examples": examples,
-        "limitations": _limitations(report),
-        "notes": report.notes,
+        "instability_table": _Table(report.instability_table()),
     }
-    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
-    return env.from_string(_TEMPLATE).render(**context)
+
+
+def _sample_size_context(ss: dict[str, Any]) -> dict[str, Any]:
+    """The Riley et al. minimum sample size against the development records."""
+    lines = []
+    table = None
+    if "required_n" in ss:
+        lines.append(
+            f"Minimum sample size to develop this model (Riley et al. criteria, pmsampsize): "
+            f"{ss['required_n']} records ({ss['required_events']:.0f} events, "
+            f"{ss['events_per_parameter']:.1f} events per parameter) for {ss['parameters']} "
+            f"candidate parameters. Available development records: {ss['available_n']} - "
+            f"{'adequate' if ss['adequate'] else 'NOT adequate: expect overfitting'}."
+        )
+        lines.append("Inputs: " + ", ".join(f"{k}={v}" for k, v in ss["inputs"].items()))
+        if ss.get("criteria"):
+            table = _Table(pd.DataFrame(ss["criteria"]))
+    if ss.get("note"):
+        lines.append(ss["note"])
+    if ss.get("note_basis"):
+        lines.append(ss["note_basis"])
+    return {"sample_size_lines": lines, "sample_size_table": table}
+
+
+def _explanation_context(expl: dict[str, Any] | None) -> dict[str, Any]:
+    """Global importance figure and example sentences, or the note why there are none."""
+    figures = []
+    examples = []
+    if expl is not None and expl.get("importance") is not None and len(expl["importance"]):
+        figures.append(_importance_figure(expl["importance"]))
+        examples = expl.get("examples", [])
+    return {
+        "explanation_note": "Explanations were not requested."
+        if expl is None
+        else expl.get("note", ""),
+        "explanation_figures": figures,
+        "explanation_examples": examples,
+    }

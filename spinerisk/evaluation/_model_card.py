@@ -13,6 +13,8 @@ from typing import Any
 
 import pandas as pd
 
+from spinerisk.evaluation._format import CSS, SYNTHETIC_BANNER, fmt, json_tree
+
 __all__ = ["ModelCard", "model_card"]
 
 CARD_FORMAT = "spinerisk-model-card"
@@ -39,12 +41,6 @@ _TRIPOD_TOPICS: tuple[tuple[str, str, str], ...] = (
     ("Limitations", "limitations", "always"),
     ("Software and reproducibility", "software", "always"),
 )  # fmt: skip
-
-
-def _json(obj: Any) -> Any:
-    from spinerisk.evaluation._report import _json_tree
-
-    return _json_tree(obj)
 
 
 @dataclass(eq=False)
@@ -176,11 +172,11 @@ def _data(model: Any, report: Any) -> dict[str, Any]:
             "development records only), with missing-value indicators where the feature "
             "pipeline adds them; records are never dropped for a missing predictor."
         ),
-        "sample_size": _json(getattr(model, "sample_size_", None)),
+        "sample_size": json_tree(getattr(model, "sample_size_", None)),
     }
     if report is not None:
-        data["missing_in_evaluation"] = _json(report.data_summary.get("missingness"))
-        data["sample_size"] = _json(report.sample_size) or data["sample_size"]
+        data["missing_in_evaluation"] = json_tree(report.data_summary.get("missingness"))
+        data["sample_size"] = json_tree(report.sample_size) or data["sample_size"]
     return data
 
 
@@ -191,8 +187,8 @@ def _model_section(model: Any, bundle: Any) -> dict[str, Any]:
         "name": f"spinerisk {ep.name} model",
         "backend": model.backend_,
         "selection_reason": getattr(model, "selection_reason_", ""),
-        "selection_table": _json(selection) if isinstance(selection, pd.DataFrame) else None,
-        "parameters": _json({k: repr(v) for k, v in model.get_params(deep=False).items()}),
+        "selection_table": json_tree(selection) if isinstance(selection, pd.DataFrame) else None,
+        "parameters": json_tree({k: repr(v) for k, v in model.get_params(deep=False).items()}),
         "output": (
             "Probability of the outcome "
             + (
@@ -233,15 +229,15 @@ def _performance(report: Any, threshold: Any) -> dict[str, Any] | None:
                     f"{100 * report.settings['ci']:g}% percentile bootstrap, "
                     f"{report.settings['n_bootstrap']} resamples of patients"
                 ),
-                "metrics": _json(report.metrics),
-                "optimism_corrected": _json(report.optimism),
-                "cross_validated": _json(report.cross_validation),
-                "subgroups": _json(report.subgroups),
+                "metrics": json_tree(report.metrics),
+                "optimism_corrected": json_tree(report.optimism),
+                "cross_validated": json_tree(report.cross_validation),
+                "subgroups": json_tree(report.subgroups),
                 "comparators": None
                 if report.comparators is None
                 else {
-                    "info": _json(report.comparators["info"]),
-                    "table": _json(report.comparators["table"]),
+                    "info": json_tree(report.comparators["info"]),
+                    "table": json_tree(report.comparators["table"]),
                 },
                 "notes": list(report.notes),
             }
@@ -393,13 +389,13 @@ def model_card(
         "data": _data(model, report),
         "outcome": _outcome(model),
         "predictors": _predictors(model),
-        "performance": _json(_performance(report, threshold)),
-        "lineage": _json(lineage),
+        "performance": json_tree(_performance(report, threshold)),
+        "lineage": json_tree(lineage),
         "limitations": _limitations(model, report),
         "software": {"spinerisk": __version__, "scikit-learn": sklearn.__version__},
     }
     content["tripod_ai"] = _tripod(content, report, threshold, lineage)
-    return ModelCard(_json(content))
+    return ModelCard(json_tree(content))
 
 
 # -- HTML ------------------------------------------------------------------------------------
@@ -462,16 +458,8 @@ _TEMPLATE = """<!DOCTYPE html>
 """
 
 
-def _fmt(v: Any) -> str:
-    from spinerisk.evaluation._report import _fmt as fmt
-
-    return fmt(v)
-
-
 def _render(content: dict[str, Any]) -> str:
     from spinerisk._optional import import_optional
-    from spinerisk.evaluation._html import _CSS
-    from spinerisk.evaluation._report import SYNTHETIC_BANNER
 
     jinja2 = import_optional("jinja2", extra="evaluation", purpose="the HTML model card")
     env = jinja2.Environment(autoescape=True, undefined=jinja2.ChainableUndefined)
@@ -481,10 +469,10 @@ def _render(content: dict[str, Any]) -> str:
     title = f"Model card: {content['model']['name']}" + (" - SYNTHETIC DATA" if synthetic else "")
     return env.from_string(_TEMPLATE).render(
         c=content,
-        css=_CSS,
+        css=CSS,
         title=title,
         synthetic=synthetic,
         banner=SYNTHETIC_BANNER,
-        fmt=_fmt,
+        fmt=fmt,
         lineage_text=json.dumps(content.get("lineage"), indent=2),
     )

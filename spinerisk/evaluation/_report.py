@@ -2,79 +2,25 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from spinerisk.evaluation._data import METRIC_LABELS
+from spinerisk.evaluation._format import (
+    SYNTHETIC_BANNER,
+    horizon_label,
+)
+from spinerisk.evaluation._format import finite as _finite
+from spinerisk.evaluation._format import fmt as _fmt
+from spinerisk.evaluation._format import json_records as _records
+from spinerisk.evaluation._format import json_tree as _json_tree
+from spinerisk.evaluation._format import md_table as _md_table
+from spinerisk.evaluation._html import render_html
 
 __all__ = ["EvaluationReport", "SYNTHETIC_BANNER"]
-
-SYNTHETIC_BANNER = (
-    "SYNTHETIC DATA: these results come from simulated patients (the evaluation records, "
-    "the training records or both), not real records. They show that the software works; "
-    "they do not show that any model is clinically valid."
-)
-
-
-def _json_value(v: Any) -> Any:
-    """A JSON-safe scalar: NaN/inf become None, numpy scalars become Python ones."""
-    if isinstance(v, np.generic):
-        v = v.item()
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    if isinstance(v, pd.Timestamp):
-        return v.isoformat()
-    if v is pd.NA or v is pd.NaT:
-        return None
-    return v
-
-
-def _records(frame: pd.DataFrame | None) -> list[dict[str, Any]] | None:
-    if frame is None:
-        return None
-    return [
-        {str(k): _json_value(v) for k, v in row.items()} for row in frame.to_dict(orient="records")
-    ]
-
-
-def _json_tree(obj: Any) -> Any:
-    if isinstance(obj, pd.DataFrame):
-        return _records(obj)
-    if isinstance(obj, pd.Series):
-        return {str(k): _json_value(v) for k, v in obj.items()}
-    if isinstance(obj, dict):
-        return {str(k): _json_tree(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_json_tree(v) for v in obj]
-    return _json_value(obj)
-
-
-def horizon_label(h: Any, unit: str = "days") -> str:
-    """A horizon in days as the endpoint shows it: ``"365d"`` for 365.25 days,
-    ``"1y"`` or ``"12mo"`` for an endpoint in years or months; ``""`` for a metric
-    without a horizon (and for a binary endpoint recorded without one)."""
-    from spinerisk.endpoints import NO_HORIZON, risk_column
-
-    if h is None or (isinstance(h, float) and math.isnan(h)) or float(h) == NO_HORIZON:
-        return ""
-    return risk_column(float(h), unit)[len("risk_") :]
-
-
-def _fmt(v: Any, digits: int = 3) -> str:
-    if v is None or (isinstance(v, float) and not math.isfinite(v)):
-        return "n/a"
-    if isinstance(v, float | np.floating):
-        return f"{float(v):.{digits}f}"
-    return str(v)
-
-
-def _finite(v: Any) -> bool:
-    return isinstance(v, int | float | np.integer | np.floating) and math.isfinite(float(v))
 
 
 def _comparators_json(comparison: dict[str, Any], unit: str = "days") -> dict[str, Any]:
@@ -99,15 +45,6 @@ def _instability_json(instability: dict[str, Any]) -> dict[str, Any]:
         "summary": _records(instability["summary"]),
         "patients": _records(instability["patients"]),
     }
-
-
-def _md_table(frame: pd.DataFrame) -> str:
-    cols = [str(c) for c in frame.columns]
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for _, row in frame.iterrows():
-        cells = [_fmt(v).replace("|", "\\|") for v in row.tolist()]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
 
 
 @dataclass(eq=False)
@@ -456,8 +393,6 @@ class EvaluationReport:
         -------
         Path
         """
-        from spinerisk.evaluation._html import render_html
-
         path = Path(path)
         text = render_html(self)
         tmp = path.with_name(path.name + ".tmp")

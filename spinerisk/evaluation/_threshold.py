@@ -161,7 +161,7 @@ class ThresholdChoice:
         -------
         dict
         """
-        from spinerisk.evaluation._report import _json_tree
+        from spinerisk.evaluation._format import json_tree as _json_tree
 
         return {
             "method": self.method,
