@@ -8,7 +8,8 @@
   index, Kolmogorov-Smirnov and chi-squared tests, predicted-risk shift, alert level);
 - :func:`performance_over_time` measures calibration and discrimination per period on
   newly labelled records (time-to-event: only patients whose horizon has passed);
-- :class:`AuditLog` appends one JSON line per prediction (hashes, never patient values);
+- :class:`AuditLog` appends one JSON line per prediction (hashes, never patient values;
+  from :mod:`spinerisk.audit`, which scoring and the API write with);
 - :func:`monitoring_report` puts it together as JSON and self-contained HTML.
 
 Importing this package loads numpy and pandas only; scipy, scikit-learn, lifelines and
@@ -17,7 +18,7 @@ matplotlib are imported where used.
 
 from __future__ import annotations
 
-from spinerisk.monitor._audit import AuditLog, bundle_info
+from spinerisk.audit import AuditLog, bundle_info
 from spinerisk.monitor._drift import ALERT_LEVELS, DriftReport, drift
 from spinerisk.monitor._performance import performance_over_time
 from spinerisk.monitor._report import MonitoringReport, monitoring_report

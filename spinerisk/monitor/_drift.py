@@ -242,17 +242,68 @@ def drift(
     >>> shifted.alert, shifted.table.loc["hu_l1", "flag"]
     ('alert', 'alert')
     """
-    from spinerisk.exceptions import DataQualityWarning
-    from spinerisk.reference import RARELY_MISSING_BELOW, input_warnings
-    from spinerisk.reference import as_reference as _as_reference
-    from spinerisk.schema._validate import validate
+    from spinerisk.reference import input_warnings
 
     lo, hi = _pair("psi_thresholds", psi_thresholds)
     f_lo, f_hi = _pair("flagged_thresholds", flagged_thresholds)
     r_lo, r_hi = _pair("rejected_thresholds", rejected_thresholds)
     if not (isinstance(alpha, int | float) and 0.0 < alpha < 1.0):
         raise ValueError(f"alpha must be a number between 0 and 1; got alpha={alpha!r}.")
-    ref = _as_reference(model_or_reference, complete=True)
+    ref, model = _reference_of(model_or_reference)
+    rarely_missing_below = _rarely_missing_below(ref, rarely_missing_below)
+    if not isinstance(new_records, pd.DataFrame):
+        raise TypeError(f"new_records must be a DataFrame; got {type(new_records).__name__}.")
+    valid, rejects, n_out = _compared_records(new_records, model, ref, in_scope_only)
+
+    table = _field_table(ref, valid, lo, hi, alpha)
+    prediction_shift, bins = _prediction_shift(model, ref, valid, lo, hi, alpha)
+    flagged = float(
+        (input_warnings(ref, valid, rarely_missing_below=rarely_missing_below) != "").mean()
+    )
+    base = ref.get("flagged_share")
+    thresholds = {
+        "psi_watch": lo,
+        "psi_alert": hi,
+        "alpha": float(alpha),
+        "flagged_excess_watch": f_lo,
+        "flagged_excess_alert": f_hi,
+        "rejected_watch": r_lo,
+        "rejected_alert": r_hi,
+        "rarely_missing_below": float(rarely_missing_below),
+    }
+    level, reasons = _alert(
+        table,
+        prediction_shift,
+        flagged,
+        base,
+        n_rejected=len(rejects),
+        n_all=len(valid) + len(rejects) + n_out,
+        thresholds=thresholds,
+    )
+    return DriftReport(
+        table=table,
+        prediction_shift=prediction_shift,
+        flagged_share=flagged,
+        flagged_share_reference=base,
+        alert=ALERT_LEVELS[level],
+        reasons=reasons,
+        n_records=int(len(valid)),
+        n_rejected=int(len(rejects)),
+        n_out_of_scope=int(n_out),
+        thresholds=thresholds,
+        synthetic=bool(new_records.attrs.get("synthetic", False))
+        or bool(ref.get("synthetic", False)),
+        prediction_bins=bins,
+    )
+
+
+# -- the steps of drift() -------------------------------------------------------------------
+def _reference_of(model_or_reference: Any) -> tuple[dict[str, Any], Any]:
+    """The training reference, and the model (None when a reference was given): a
+    model's reference must be for its endpoint and horizons."""
+    from spinerisk.reference import as_reference
+
+    ref = as_reference(model_or_reference, complete=True)
     model = None if isinstance(model_or_reference, dict) else model_or_reference
     if model is not None and ref.get("endpoint") is not None:
         same_horizons = len(ref.get("horizons", ())) == len(model.horizons_) and np.allclose(
@@ -264,19 +315,34 @@ def drift(
                 f"{ref.get('horizons')} days, but the model predicts {model.endpoint_.name!r} "
                 f"at {list(model.horizons_)} days; use the reference built for this model."
             )
+    return ref, model
+
+
+def _rarely_missing_below(ref: dict[str, Any], requested: float | None) -> float:
+    """The threshold the reference's chance level of flagged records was computed with;
+    another one is refused."""
+    from spinerisk.reference import RARELY_MISSING_BELOW
+
     ref_threshold = float(ref.get("rarely_missing_below", RARELY_MISSING_BELOW))
-    if rarely_missing_below is None:
-        rarely_missing_below = ref_threshold
-    elif not np.isclose(rarely_missing_below, ref_threshold):
+    if requested is None:
+        return ref_threshold
+    if not np.isclose(requested, ref_threshold):
         raise ValueError(
-            f"rarely_missing_below={rarely_missing_below!r} differs from the threshold "
+            f"rarely_missing_below={requested!r} differs from the threshold "
             f"({ref_threshold:g}) the reference's chance level of flagged records was "
             "computed with, so the two shares would not be comparable. Leave it None, or "
             "rebuild the reference with build_reference(model, training_records, "
-            f"rarely_missing_below={rarely_missing_below!r})."
+            f"rarely_missing_below={requested!r})."
         )
-    if not isinstance(new_records, pd.DataFrame):
-        raise TypeError(f"new_records must be a DataFrame; got {type(new_records).__name__}.")
+    return requested
+
+
+def _compared_records(
+    new_records: pd.DataFrame, model: Any, ref: dict[str, Any], in_scope_only: bool
+) -> tuple[pd.DataFrame, pd.DataFrame, int]:
+    """The valid records to compare, the rejected ones and the number left out of scope."""
+    from spinerisk.schema import validate
+
     schema = None if model is None else model.schema_
     valid, rejects = validate(new_records, schema, on_invalid="split")
     n_out = 0
@@ -287,36 +353,56 @@ def drift(
             f"No records left to compare: {len(rejects)} failed validation and {n_out} are "
             "outside the model's intended population."
         )
+    return valid, rejects, n_out
 
+
+def _field_table(
+    ref: dict[str, Any], valid: pd.DataFrame, lo: float, hi: float, alpha: float
+) -> pd.DataFrame:
+    """One row per reference field: PSI, test and flag (:data:`_FIELD_COLUMNS`)."""
     rows = {name: _field_row(spec, valid, name) for name, spec in ref["fields"].items()}
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.index.name = "field"
     table["p_adjusted"] = _holm(table["p_value"].to_numpy(dtype=float))
     table["flag"] = _flags(table, lo, hi, alpha)
-    table = table[_FIELD_COLUMNS]
+    return table[_FIELD_COLUMNS]
 
-    prediction_shift: pd.DataFrame | None = None
-    bins: dict[str, Any] = {}
-    if model is not None and ref.get("predictions"):
-        with warnings.catch_warnings():  # unusual inputs are counted in flagged_share
-            warnings.simplefilter("ignore", DataQualityWarning)
-            predicted = model.predict_risk(valid)
-        pred_rows, bins = {}, {}
-        for col, spec in ref["predictions"].items():
-            if col in predicted.columns:
-                pred_rows[col], bins[col] = _prediction_row(spec, predicted[col])
-        prediction_shift = pd.DataFrame.from_dict(pred_rows, orient="index")
-        prediction_shift.index.name = "prediction"
-        prediction_shift["p_adjusted"] = _holm(prediction_shift["p_value"].to_numpy(float))
-        prediction_shift["flag"] = _flags(prediction_shift, lo, hi, alpha)
-        prediction_shift = prediction_shift[_PRED_COLUMNS]
 
-    flagged = float(
-        (input_warnings(ref, valid, rarely_missing_below=rarely_missing_below) != "").mean()
-    )
-    base = ref.get("flagged_share")
-    excess = flagged - (base or 0.0)
+def _prediction_shift(
+    model: Any, ref: dict[str, Any], valid: pd.DataFrame, lo: float, hi: float, alpha: float
+) -> tuple[pd.DataFrame | None, dict[str, Any]]:
+    """Shift of the predicted risks per horizon (:data:`_PRED_COLUMNS`) and their bins;
+    (None, {}) without a model or without reference predictions."""
+    from spinerisk.exceptions import DataQualityWarning
 
+    if model is None or not ref.get("predictions"):
+        return None, {}
+    with warnings.catch_warnings():  # unusual inputs are counted in flagged_share
+        warnings.simplefilter("ignore", DataQualityWarning)
+        predicted = model.predict_risk(valid)
+    pred_rows, bins = {}, {}
+    for col, spec in ref["predictions"].items():
+        if col in predicted.columns:
+            pred_rows[col], bins[col] = _prediction_row(spec, predicted[col])
+    shift = pd.DataFrame.from_dict(pred_rows, orient="index")
+    shift.index.name = "prediction"
+    shift["p_adjusted"] = _holm(shift["p_value"].to_numpy(float))
+    shift["flag"] = _flags(shift, lo, hi, alpha)
+    return shift[_PRED_COLUMNS], bins
+
+
+def _alert(
+    table: pd.DataFrame,
+    prediction_shift: pd.DataFrame | None,
+    flagged: float,
+    base: float | None,
+    *,
+    n_rejected: int,
+    n_all: int,
+    thresholds: dict[str, Any],
+) -> tuple[int, list[str]]:
+    """The batch's alert level (an index into :data:`ALERT_LEVELS`) and its reasons: the
+    most severe of the fields, the predictions, the flagged and the rejected shares."""
     levels: list[int] = [0]
     reasons: list[str] = []
     for name, row in table.iterrows():
@@ -334,46 +420,23 @@ def drift(
                     f"{row['flag']}: predicted {name} shifted (PSI {row['psi']:.3f}, mean "
                     f"{row['mean_reference']:.3f} -> {row['mean_new']:.3f})"
                 )
-    if excess >= f_lo:
-        level = 2 if excess >= f_hi else 1
+    excess = flagged - (base or 0.0)
+    if excess >= thresholds["flagged_excess_watch"]:
+        level = 2 if excess >= thresholds["flagged_excess_alert"] else 1
         levels.append(level)
         reasons.append(
             f"{ALERT_LEVELS[level]}: {flagged:.1%} of records have input warnings "
             f"(chance level from the training records {base or 0.0:.1%})"
         )
-    n_all = len(valid) + len(rejects) + n_out
-    rejected_share = len(rejects) / n_all
-    if rejected_share >= r_lo:
-        level = 2 if rejected_share >= r_hi else 1
+    rejected_share = n_rejected / n_all
+    if rejected_share >= thresholds["rejected_watch"]:
+        level = 2 if rejected_share >= thresholds["rejected_alert"] else 1
         levels.append(level)
         reasons.append(
-            f"{ALERT_LEVELS[level]}: {len(rejects)} of {n_all} records ({rejected_share:.1%}) "
+            f"{ALERT_LEVELS[level]}: {n_rejected} of {n_all} records ({rejected_share:.1%}) "
             "failed validation and were not compared; check the data pipeline"
         )
-    return DriftReport(
-        table=table,
-        prediction_shift=prediction_shift,
-        flagged_share=flagged,
-        flagged_share_reference=base,
-        alert=ALERT_LEVELS[max(levels)],
-        reasons=reasons,
-        n_records=int(len(valid)),
-        n_rejected=int(len(rejects)),
-        n_out_of_scope=int(n_out),
-        thresholds={
-            "psi_watch": lo,
-            "psi_alert": hi,
-            "alpha": float(alpha),
-            "flagged_excess_watch": f_lo,
-            "flagged_excess_alert": f_hi,
-            "rejected_watch": r_lo,
-            "rejected_alert": r_hi,
-            "rarely_missing_below": float(rarely_missing_below),
-        },
-        synthetic=bool(new_records.attrs.get("synthetic", False))
-        or bool(ref.get("synthetic", False)),
-        prediction_bins=bins,
-    )
+    return max(levels), reasons
 
 
 # -- per field ----------------------------------------------------------------------------

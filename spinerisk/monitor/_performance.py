@@ -133,7 +133,6 @@ def performance_over_time(
     from sklearn.utils.validation import check_is_fitted
 
     from spinerisk.exceptions import DataQualityWarning
-    from spinerisk.schema._validate import validate
 
     check_is_fitted(model, "estimator_")
     if period not in _FREQ:
@@ -153,16 +152,14 @@ def performance_over_time(
             "holding the index date."
         )
     ep = model.endpoint_
-    checked = validate(labelled_records, model.schema_)
-    data = checked[ep.eligible(checked, model.schema_)]
+    labelled = ep.labelled(labelled_records, model.schema_)
+    data = labelled.data
     if not len(data):
         raise ValueError(f"No record in labelled_records has the {ep.name} outcome observed.")
     dates = pd.to_datetime(data[date_field], errors="coerce")
     if dates.isna().any():
         bad = np.flatnonzero(dates.isna().to_numpy())
-        rows = np.flatnonzero(ep.eligible(checked, model.schema_).to_numpy())[
-            bad
-        ]  # rows of the caller's frame
+        rows = np.flatnonzero(labelled.mask)[bad]  # rows of the caller's frame
         id_field = model.id_field_
         shown = ", ".join(
             f"row {r} ({id_field}={data[id_field].iloc[b]!r}, {date_field}="
@@ -177,7 +174,7 @@ def performance_over_time(
         warnings.simplefilter("ignore", DataQualityWarning)
         predicted = model.predict_risk(data)
     periods = dates.dt.to_period(_FREQ[period]).astype(str).to_numpy()
-    target = ep.target(data)
+    target = labelled.target
     rng = np.random.default_rng(random_state)
     censoring_km = None
     if ep.kind != "binary" and censoring == "ipcw":

@@ -1,4 +1,12 @@
-"""Append-only audit log of predictions: JSON lines, hashes instead of patient values."""
+"""Append-only audit log of predictions: JSON lines, hashes instead of patient values.
+
+The record of what was predicted, written by batch scoring
+(:func:`spinerisk.scoring.score_file`) and the HTTP API, part of monitoring a deployed
+model: it sits below scoring and monitoring, so that the two stay independent of each
+other. :func:`bundle_info` is the
+identity of a bundle file those lines name (:func:`spinerisk.bundle.model_identity`).
+``spinerisk.monitor`` re-exports both names.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +22,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from spinerisk.exceptions import ArtifactError
 
 __all__ = ["AuditLog", "bundle_info"]
 
@@ -61,7 +71,7 @@ class AuditLog:
     Examples
     --------
     >>> import json, pathlib, tempfile
-    >>> from spinerisk.monitor import AuditLog
+    >>> from spinerisk.audit import AuditLog
     >>> with tempfile.TemporaryDirectory() as tmp:
     ...     log = AuditLog(pathlib.Path(tmp) / "audit.jsonl", key="not-a-real-secret")
     ...     log.append({"event": "model_loaded", "model_id": "demo"})
@@ -216,8 +226,9 @@ class AuditLog:
             os.close(fd)
 
 
-def bundle_info(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Identity of a bundle file for audit lines: ``model_id`` and ``model_sha256``.
+def bundle_info(path: str | os.PathLike[str]) -> dict[str, str]:
+    """Identity of a bundle file, for scores and audit lines: what
+    :func:`spinerisk.bundle.model_identity` calls the model, with the file's sha256.
 
     Parameters
     ----------
@@ -228,27 +239,34 @@ def bundle_info(path: str | os.PathLike[str]) -> dict[str, Any]:
     -------
     dict
         ``model_id`` (``"<endpoint>-<backend>-<created>-<first 12 hex of sha256>"``),
-        ``model_sha256`` (of the whole file), ``endpoint``, ``backend`` and
-        ``created_utc``.
+        ``model_version`` (the model's own version: its bundle's creation time, UTC),
+        ``model_sha256`` (of the whole file), ``endpoint``, ``backend``,
+        ``created_utc`` and ``saved_by`` (``<spinerisk version>+bundle.<format>``).
 
     Raises
     ------
     ArtifactError
-        If the file is not a valid bundle.
+        If there is no file at ``path``, it cannot be read or it is not a valid bundle.
     """
-    from spinerisk.bundle import read_manifest
-    from spinerisk.bundle._format import bundle_id
+    from spinerisk.bundle import model_identity, read_manifest
 
-    raw = Path(path).read_bytes()
-    sha = hashlib.sha256(raw).hexdigest()
-    manifest = read_manifest(path, sha256=sha)
-    return {
-        "model_id": bundle_id(manifest, sha),
-        "model_sha256": sha,
-        "endpoint": manifest["endpoint"]["name"],
-        "backend": manifest["backend"],
-        "created_utc": str(manifest.get("created_utc", "")),
-    }
+    path = Path(path)
+    if not path.is_file():
+        raise ArtifactError(f"No model bundle at {str(path)!r}.")
+    sha = _sha256(path)
+    return model_identity(read_manifest(path, sha256=sha), sha)
+
+
+def _sha256(path: Path) -> str:
+    """sha256 of a file, read in blocks (bounded memory)."""
+    digest = hashlib.sha256()
+    try:
+        with path.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+    except OSError as exc:
+        raise ArtifactError(f"Cannot read bundle {str(path)!r}: {exc}") from exc
+    return digest.hexdigest()
 
 
 def _now() -> str:
