@@ -637,7 +637,45 @@ def validate(
     source = source if source is not None else df.attrs.get("source")
     n = len(df)
     frame_hint = "No records were returned: fix the columns first (see spinerisk.io.apply_mapping)."
+    problems = _frame_problems(df)
+    if problems.rows:
+        _raise(_failures_frame(problems, None), n, source, frame_hint)
 
+    work = df.reset_index(drop=True)
+    # pandas deep-copies attrs into every frame and column derived from one (a large
+    # attrs dict costs more than the checks); they are put back on the result below
+    work.attrs = {}
+    id_spec = schema[schema.id_field]
+    if id_spec.generated and (id_spec.name not in work.columns or work[id_spec.name].isna().all()):
+        work = work.drop(columns=[id_spec.name], errors="ignore")
+        work.insert(0, id_spec.name, row_ids(np.arange(n)))
+    typed = _convert(schema, work, problems)
+    _pandera_problems(schema, typed, problems)
+    _warn_empty_features(schema, typed)
+
+    id_field = schema.id_field
+    ids = work[id_field] if id_field in work.columns else None
+    typed.index = df.index
+    typed.attrs = dict(df.attrs)  # labels such as attrs["synthetic"] travel with the records
+    if not problems.rows:
+        return ValidationResult(typed, _empty_rejects(df)) if on_invalid == "split" else typed
+
+    _drop_double_reports(problems)
+    failures = _failures_frame(problems, ids)
+    frame_level = failures["row"].isna()
+    if on_invalid == "raise" or frame_level.any():
+        hint = (
+            frame_hint
+            if frame_level.any()
+            else 'No records were returned. Correct the source, or pass on_invalid="split" '
+            "to get the valid records and the rejected ones with their reasons."
+        )
+        _raise(failures, n, source, hint)
+    return _split(df, typed, failures)
+
+
+def _frame_problems(df: pd.DataFrame) -> _Problems:
+    """Problems of the frame itself: duplicate or non-text column names, no records."""
     problems = _Problems()
     dupes = df.columns[df.columns.duplicated()].unique().tolist()
     for col in dupes:
@@ -649,40 +687,26 @@ def validate(
         problems.add(
             None, str(col), None, "column_name", "text column names", "is not a text column name"
         )
-    if n == 0:
+    if len(df) == 0:
         problems.add(None, None, None, "empty", "at least one record", "has no records")
-    if problems.rows:
-        _raise(_failures_frame(problems, None), n, source, frame_hint)
+    return problems
 
-    original_index = df.index
-    work = df.reset_index(drop=True)
-    # pandas deep-copies attrs into every frame and column derived from one (a large
-    # attrs dict costs more than the checks); they are put back on the result below
-    work.attrs = {}
-    id_spec = schema[schema.id_field]
-    if id_spec.generated and (id_spec.name not in work.columns or work[id_spec.name].isna().all()):
-        work = work.drop(columns=[id_spec.name], errors="ignore")
-        work.insert(0, id_spec.name, row_ids(np.arange(n)))
-    typed = _convert(schema, work, problems)
-    _pandera_problems(schema, typed, problems)
 
+def _warn_empty_features(schema: Schema, typed: pd.DataFrame) -> None:
+    """DataQualityWarning (at validate's caller) for each feature column with no value."""
+    n = len(typed)
     for spec in schema.by_role("feature") if n >= _MIN_RECORDS_FOR_WARNINGS else ():
         if spec.name in typed.columns and spec.nullable and typed[spec.name].isna().all():
             warnings.warn(
                 f"Column {spec.name!r} is entirely missing in {n} records; it carries no "
                 "information (check the extract or the column mapping).",
                 DataQualityWarning,
-                stacklevel=2,
+                stacklevel=3,
             )
 
-    id_field = schema.id_field
-    ids = work[id_field] if id_field in work.columns else None
-    typed.index = original_index
-    typed.attrs = dict(df.attrs)  # labels such as attrs["synthetic"] travel with the records
-    if not problems.rows:
-        return ValidationResult(typed, _empty_rejects(df)) if on_invalid == "split" else typed
 
-    # a cell reported by the conversion pass is not reported again as "missing"
+def _drop_double_reports(problems: _Problems) -> None:
+    """A cell reported by the conversion pass is not reported again as "missing"."""
     converted_cells = {
         (p["row"], p["column"])
         for p in problems.rows
@@ -693,22 +717,15 @@ def validate(
         for p in problems.rows
         if not (p["check"] == "not_nullable" and (p["row"], p["column"]) in converted_cells)
     ]
-    failures = _failures_frame(problems, ids)
-    frame_level = failures["row"].isna()
-    if on_invalid == "raise" or frame_level.any():
-        hint = (
-            frame_hint
-            if frame_level.any()
-            else 'No records were returned. Correct the source, or pass on_invalid="split" '
-            "to get the valid records and the rejected ones with their reasons."
-        )
-        _raise(failures, n, source, hint)
 
+
+def _split(df: pd.DataFrame, typed: pd.DataFrame, failures: pd.DataFrame) -> ValidationResult:
+    """The valid records and the rejected ones (input values) with their reasons."""
     bad_rows = np.sort(failures["row"].astype(int).unique())
     reasons = failures.groupby("row", sort=True)["message"].apply(
         lambda m: " | ".join(_strip_record_prefix(x).rstrip(".") for x in m)
     )
-    keep = np.ones(n, dtype=bool)
+    keep = np.ones(len(df), dtype=bool)
     keep[bad_rows] = False
     rejects = df.iloc[bad_rows].copy()
     rejects.insert(0, "reasons", reasons.loc[bad_rows].to_numpy())
