@@ -153,7 +153,14 @@ def _edges(edges: tuple[float, ...]) -> str:
     return "[" + ", ".join(f"{e:g}" for e in edges) + "]"
 
 
+def _labels(labels: tuple[str, ...]) -> str:
+    return "[" + ", ".join(f'"{label}"' for label in labels) + "]"
+
+
 _GENANT = f"band(height_loss0_pct, {_edges(GENANT_EDGES)}, [0, 1, 2, 3])"
+_G1, _G2, _G3 = (f"{e:g}" for e in GENANT_EDGES)
+#: The grades in words: "grade 0: <20%, 1: 20 to <25%, 2: 25 to <40%, 3: >=40%".
+_GENANT_TEXT = f"grade 0: <{_G1}%, 1: {_G1} to <{_G2}%, 2: {_G2} to <{_G3}%, 3: >={_G3}%"
 
 
 def _f(name, dtype, description, **kw):  # noqa: ANN001, ANN202 - terse local builder
@@ -835,8 +842,7 @@ _RULES: tuple[RowRule, ...] = (
         "genant_matches_height_loss",
         ("genant_grade0", "height_loss0_pct"),
         expr=f"genant_grade0 == {_GENANT} or (genant_grade0 == 0.5 and {_GENANT} == 0)",
-        message="genant_grade0 disagrees with height_loss0_pct (grade 0: <20%, 1: 20 to <25%, "
-        "2: 25 to <40%, 3: >=40%)",
+        message=f"genant_grade0 disagrees with height_loss0_pct ({_GENANT_TEXT})",
     ),
     RowRule(
         "glucocorticoid_dose_without_use",
@@ -936,12 +942,13 @@ _DERIVED: tuple[DerivedFeature, ...] = (
     DerivedFeature(
         "osteoporosis",
         f"coalesce(tscore_min <= {TSCORE_OSTEOPOROSIS:g}, hu_l1 <= {HU_OSTEOPOROSIS:g})",
-        "Osteoporosis: DXA T-score <= -2.5, else CT attenuation at L1 <= 110 HU.",
+        f"Osteoporosis: DXA T-score <= {TSCORE_OSTEOPOROSIS:g}, else CT attenuation at L1 <= "
+        f"{HU_OSTEOPOROSIS:g} HU.",
         needs="any",
     ),
     DerivedFeature(
         "age_band",
-        f'band(age_years, {_edges(AGE_BAND_EDGES)}, ["<60", "60-69", "70-79", "80-89", "90+"])',
+        f"band(age_years, {_edges(AGE_BAND_EDGES)}, {_labels(AGE_BANDS)})",
         "Age band.",
         dtype="category",
         categories=AGE_BANDS,
