@@ -90,7 +90,8 @@ def test_predict_one_record_equals_the_library(client, fitted, bundle, records):
     sha = hashlib.sha256(bundle.read_bytes()).hexdigest()
     assert body["model_id"].endswith(sha[:12]) and body["endpoint"] == "nonunion"
     assert body["model_version"] == read_manifest(bundle)["created_utc"]
-    assert body["horizon_days"] == [pytest.approx(182.62)]
+    assert body["horizons"] == [pytest.approx(182.62)]
+    assert body["horizon_days"] == body["horizons"]  # deprecated alias, for one release
 
 
 def test_predict_list_equals_the_library_in_order(client, fitted, records):
@@ -143,6 +144,8 @@ def test_health_and_model_card(client, fitted, bundle):
     assert (info["schema_name"], info["schema_version"]) == (sr.SPINE_SCHEMA.name, "1")
     assert info["fields"] == [fitted.id_field_, *fitted.endpoint_.predictors()]
     assert info["max_records"] == MAX_RECORDS and info["max_body_bytes"] == MAX_BODY
+    assert info["horizons"] == [pytest.approx(182.62)]
+    assert info["horizon_days"] == info["horizons"]  # deprecated alias, for one release
     assert (
         "SYNTHETIC" in info["intended_use"] and "not clinically validated" in info["intended_use"]
     )
@@ -414,7 +417,7 @@ def test_competing_risk_model_gives_one_risk_per_horizon(competing):
 
 # -- explain ------------------------------------------------------------------------------------
 def test_explain_equals_the_library(client, fitted, records):
-    from spinerisk.explain import explain
+    from spinerisk.explanation import explain
 
     batch = records[:3]
     response = client.post("/v1/explain", params={"top_k": 4}, json={"records": batch})
@@ -423,7 +426,8 @@ def test_explain_equals_the_library(client, fitted, records):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", sr.DataQualityWarning)
         expl = explain(fitted, batch)
-    assert body["scale"] == "log-odds" and body["horizon_days"] == pytest.approx(182.62)
+    assert body["scale"] == "log-odds" and body["horizon"] == pytest.approx(182.62)
+    assert body["horizon_days"] == body["horizon"]  # deprecated alias, for one release
     assert "not causes" in body["note"]
     sentences = expl.sentences(k=4)
     predicted = _library_risk(fitted, batch)["risk_183d"]
@@ -444,18 +448,44 @@ def test_explain_equals_the_library(client, fitted, records):
         assert math.isclose(points.sum(), total, abs_tol=1e-6)
 
 
-def test_explain_at_another_horizon_and_bad_horizon(competing):
+@pytest.mark.parametrize("name", ["horizon", "horizon_days"])  # horizon_days: deprecated alias
+def test_explain_at_another_horizon_and_bad_horizon(competing, name):
     model, client, record = competing
-    response = client.post("/v1/explain", params={"horizon_days": 730.5}, json=record)
+    response = client.post("/v1/explain", params={name: 730.5}, json=record)
     assert response.status_code == 200
     body = response.json()
-    assert body["horizon_days"] == 730.5 and body["scale"] == "log-hazard"
+    assert body["horizon"] == body["horizon_days"] == 730.5 and body["scale"] == "log-hazard"
     expected = _library_risk(model, [record])["risk_730d"].iloc[0]
     assert math.isclose(body["explanations"][0]["risk"], expected, rel_tol=1e-9)
-    bad = client.post("/v1/explain", params={"horizon_days": 100}, json=record)
+    bad = client.post("/v1/explain", params={name: 100}, json=record)
     assert bad.status_code == 422
     (err,) = bad.json()["detail"]
-    assert err["loc"] == ["query", "horizon_days"] and "365.25, 730.5, 1826.25" in err["msg"]
+    assert err["loc"] == ["query", name] and "365.25, 730.5, 1826.25" in err["msg"]
+    assert err["msg"].startswith(f"{name} must be one of") and err["input"] == 100
+
+
+def test_explain_refuses_a_horizon_given_under_both_names(competing):
+    _, client, record = competing
+    both = client.post("/v1/explain", params={"horizon": 730.5, "horizon_days": 730.5}, json=record)
+    assert both.status_code == 422
+    (err,) = both.json()["detail"]
+    assert err["loc"] == ["query", "horizon_days"] and "not both" in err["msg"]
+
+
+def test_old_horizon_names_are_marked_deprecated_in_the_openapi_schema(client):
+    spec = client.get("/openapi.json").json()
+    params = {p["name"]: p for p in spec["paths"]["/v1/explain"]["post"]["parameters"]}
+    assert params["horizon_days"].get("deprecated") is True
+    assert not params["horizon"].get("deprecated")
+    schemas = spec["components"]["schemas"]
+    for model, new in (
+        ("PredictResponse", "horizons"),
+        ("ModelInfo", "horizons"),
+        ("ExplainResponse", "horizon"),
+    ):
+        props = schemas[model]["properties"]
+        assert props["horizon_days"].get("deprecated") is True, model
+        assert not props[new].get("deprecated"), model
 
 
 def test_explain_rejects_bad_records_like_predict(client, records):

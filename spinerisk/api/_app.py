@@ -12,7 +12,7 @@ import warnings
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
 from fastapi import FastAPI, Query, Request
@@ -37,8 +37,9 @@ from spinerisk.api._models import (
 )
 from spinerisk.endpoints import interval_columns
 from spinerisk.exceptions import DataQualityWarning, SchemaValidationError
-from spinerisk.models._risk_model import predictor_columns
 from spinerisk.reference import trained_on_synthetic
+from spinerisk.riskmodel import RiskModel, predictor_columns
+from spinerisk.schema import Schema
 
 __all__ = ["create_app"]
 
@@ -87,7 +88,7 @@ _PREDICT_RESPONSES: dict[int | str, dict[str, Any]] = {
 class _Served:
     """The loaded model and what the routes need to know about it."""
 
-    model: Any
+    model: RiskModel
     info: ModelInfo
     fields: list[str]
     lock: threading.Lock
@@ -106,7 +107,7 @@ class _Served:
 
 
 def create_app(
-    model_or_path: Any,
+    model_or_path: RiskModel | str | os.PathLike[str],
     *,
     max_records: int = 1000,
     max_body_bytes: int = 1_000_000,
@@ -173,15 +174,28 @@ def create_app(
     >>> bad.status_code, bad.json()["detail"][0]["loc"]
     (422, ['body', 'age_years'])
     """
-    for name, value in (("max_records", max_records), ("max_body_bytes", max_body_bytes)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive integer; got {name}={value!r}.")
+    _check_limits(max_records, max_body_bytes)
     served = _load(model_or_path, max_records, max_body_bytes, audit_log)
     schema = _schema_of(served.model)
     record = record_model(schema, served.fields)
-    batch = batch_model(record, max_records)
-    body_type = request_body_type(record, batch)
+    body_type = request_body_type(record, batch_model(record, max_records))
+    app = _new_app(served, max_records, max_body_bytes)
+    answer = _Answer(served, schema)
+    _add_service_routes(app, served)
+    _add_predict_route(app, served, answer, body_type)
+    _add_explain_route(app, served, answer, body_type)
+    return app
 
+
+def _check_limits(max_records: int, max_body_bytes: int) -> None:
+    for name, value in (("max_records", max_records), ("max_body_bytes", max_body_bytes)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive integer; got {name}={value!r}.")
+
+
+def _new_app(served: _Served, max_records: int, max_body_bytes: int) -> FastAPI:
+    """The application without its routes: title, version, description, body-size
+    limit, error handling and the access log."""
     if "max_body_size" not in inspect.signature(FastAPI).parameters:
         # older FastAPI versions accept and ignore unknown keywords: no limit would apply
         raise ImportError(
@@ -203,6 +217,11 @@ def create_app(
     app.add_middleware(_QuietErrors)
     app.add_middleware(_AccessLog)  # outermost: sees the status of every answer
     app.add_exception_handler(RequestValidationError, _request_validation_handler)
+    return app
+
+
+def _add_service_routes(app: FastAPI, served: _Served) -> None:
+    """``GET /health`` and ``GET /v1/model``."""
 
     @app.get("/health", response_model=HealthResponse, tags=["service"])
     def health() -> HealthResponse:
@@ -215,7 +234,9 @@ def create_app(
         creation time, library versions, bundle sha256 and intended use."""
         return served.info
 
-    answer = _Answer(served, schema)
+
+def _add_predict_route(app: FastAPI, served: _Served, answer: "_Answer", body_type: Any) -> None:
+    """``POST /v1/predict``."""
 
     @app.post(
         "/v1/predict",
@@ -252,6 +273,11 @@ def create_app(
         content = answer.content(rows, with_interval=interval is not None)
         return Response(_dumps(content), media_type="application/json")
 
+
+def _add_explain_route(app: FastAPI, served: _Served, answer: "_Answer", body_type: Any) -> None:
+    """``POST /v1/explain``."""
+    allowed = ", ".join(f"{h:g}" for h in served.info.horizons)
+
     @app.post(
         "/v1/explain",
         response_model=ExplainResponse,
@@ -262,11 +288,17 @@ def create_app(
         request: Request,
         body: body_type,  # type: ignore[valid-type]
         top_k: int = Query(5, ge=1, le=50, description="Fields to return per record."),
-        horizon_days: float | None = Query(
+        horizon: float | None = Query(
             None,
             gt=0,
             description="Horizon of the explained risk in days: one of the model's horizons "
-            f"({', '.join(f'{h:g}' for h in served.info.horizon_days)}); default the first.",
+            f"({allowed}); default the first.",
+        ),
+        horizon_days: float | None = Query(
+            None,
+            gt=0,
+            deprecated=True,
+            description="Deprecated alias of 'horizon' (removed in the next release).",
         ),
     ) -> Any:
         """Risk of each record, the clinical fields that move it most, and a sentence.
@@ -276,22 +308,39 @@ def create_app(
         confounded by indication).
         """
         records = answer.records(body)
-        horizon = None
-        if horizon_days is not None:
-            matches = [
-                h for h in served.info.horizon_days if math.isclose(horizon_days, h, rel_tol=1e-9)
-            ]
-            if not matches:
-                return _horizon_error(horizon_days, served.info.horizon_days)
-            horizon = matches[0]
+        chosen = _explained_horizon(served.info.horizons, horizon, horizon_days)
+        if isinstance(chosen, JSONResponse):
+            return chosen
         try:
-            response = _explain(served, records, top_k, horizon)
+            response = _explain(served, records, top_k, chosen)
         except SchemaValidationError as exc:
             return _schema_error_response("POST /v1/explain", exc, batch=_is_batch(body))
         request.scope[_RECORDS_KEY] = len(records)
         return response
 
-    return app
+
+def _explained_horizon(
+    allowed: list[float], horizon: float | None, horizon_days: float | None
+) -> float | None | JSONResponse:
+    """The model's horizon that ``?horizon=`` (or its deprecated alias ``?horizon_days=``)
+    names, None for the default, or a 422 answer naming the parameter as sent."""
+    if horizon is not None and horizon_days is not None:
+        return _query_error(
+            "horizon_days",
+            horizon_days,
+            "Give horizon or its deprecated alias horizon_days, not both.",
+            "horizon alone",
+        )
+    name, value = ("horizon", horizon) if horizon_days is None else ("horizon_days", horizon_days)
+    if value is None:
+        return None
+    matches = [h for h in allowed if math.isclose(value, h, rel_tol=1e-9)]
+    if not matches:
+        shown = ", ".join(f"{h:g}" for h in allowed)
+        return _query_error(
+            name, value, f"{name} must be one of the model's horizons ({shown}).", shown
+        )
+    return matches[0]
 
 
 class _Answer:
@@ -302,7 +351,7 @@ class _Answer:
     :class:`PredictResponse` (documented through ``response_model``; tested).
     """
 
-    def __init__(self, served: _Served, schema: Any) -> None:
+    def __init__(self, served: _Served, schema: Schema) -> None:
         model = served.model
         self.dates = [f for f in served.fields if schema[f].dtype == "date"]
         columns = [model.endpoint_.risk_column(h) for h in model.horizons_]
@@ -314,7 +363,8 @@ class _Answer:
             "model_id": served.info.model_id,
             "model_version": served.info.model_version,
             "endpoint": served.info.endpoint,
-            "horizon_days": served.info.horizon_days,
+            "horizons": served.info.horizons,
+            "horizon_days": served.info.horizons,  # deprecated alias of "horizons"
         }
 
     def records(self, body: BaseModel) -> list[dict[str, Any]]:
@@ -370,71 +420,77 @@ def _risk_key(column: str) -> str:
 
 
 # -- loading ---------------------------------------------------------------------------
-def _schema_of(model: Any) -> Any:
+def _schema_of(model: RiskModel) -> Schema:
     return model.input_schema_
 
 
 def _load(source: Any, max_records: int, max_body_bytes: int, audit_log: Any) -> _Served:
+    from spinerisk.models._gate import gate_fields  # a gated model also reads the gate's
+
+    model, manifest, sha256 = _read_model(source)
+    fields = [model.id_field_, *model.endpoint_.predictors(_schema_of(model)), *gate_fields(model)]
+    info = _model_info(model, manifest, sha256, fields, max_records, max_body_bytes)
+    # the compiled path (None for a model it cannot compile: the batch path serves it)
+    fast = model._fast_predictor()
+    return _Served(model, info, fields, threading.Lock(), audit_log, fast)
+
+
+def _read_model(source: Any) -> tuple[RiskModel, dict[str, Any] | None, str | None]:
+    """The fitted model, with the manifest and sha256 of its bundle (None for a model
+    given as an object)."""
     from sklearn.utils.validation import check_is_fitted
 
-    from spinerisk.models import RiskModel
+    from spinerisk.riskmodel import load
 
-    manifest: dict[str, Any] | None = None
-    sha256: str | None = None
     if isinstance(source, str | os.PathLike):
-        from spinerisk.bundle import load_bundle, read_manifest
+        from spinerisk.bundle import read_manifest
 
         path = Path(source)
         if not path.is_file():
             raise FileNotFoundError(f"No model bundle at {str(path)!r}.")
         sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
         manifest = read_manifest(path, sha256=sha256)
-        model = load_bundle(path, sha256=sha256)
-    elif isinstance(source, RiskModel):
+        return load(path, sha256=sha256), manifest, sha256
+    if isinstance(source, RiskModel):
         check_is_fitted(source, "estimator_")
-        model = source
-    else:
-        raise TypeError(
-            "create_app needs a fitted RiskModel or the path of a model bundle; "
-            f"got {type(source).__name__}."
-        )
-    ep = model.endpoint_
-    schema = _schema_of(model)
-    from spinerisk.models._gate import gate_fields  # a gated model also reads the gate's
+        return source, None, None
+    raise TypeError(
+        "create_app needs a fitted RiskModel or the path of a model bundle; "
+        f"got {type(source).__name__}."
+    )
 
-    fields = [model.id_field_, *ep.predictors(schema), *gate_fields(model)]
-    if manifest is not None and sha256 is not None:
-        created = str(manifest.get("created_utc"))
-        versions = dict(manifest.get("versions") or {})
-        from spinerisk.bundle._format import bundle_id
 
-        model_id = bundle_id(manifest, sha256)  # as in scores and audit lines
-    else:
-        import spinerisk
+def _model_info(
+    model: RiskModel,
+    manifest: dict[str, Any] | None,
+    sha256: str | None,
+    fields: list[str],
+    max_records: int,
+    max_body_bytes: int,
+) -> ModelInfo:
+    """GET /v1/model's answer; the identity is :func:`spinerisk.bundle.model_identity`'s
+    (``model_version``: the bundle's creation time, ``unsaved`` for a model object)."""
+    from spinerisk.bundle import model_identity
 
-        created = None
-        versions = {"spinerisk": spinerisk.__version__}
-        for dist in ("scikit-learn", "xgboost", "lightgbm", "lifelines", "numpy", "pandas"):
-            try:
-                versions[dist] = metadata.version(dist)
-            except metadata.PackageNotFoundError:
-                versions[dist] = None
-        model_id = f"{ep.name}-{model.backend_}-unsaved"
-    info = ModelInfo(
-        model_id=model_id,
-        model_version=created or "unsaved",
+    identity = model_identity(manifest, sha256 or "", model=model)
+    ep, schema = model.endpoint_, _schema_of(model)
+    horizons = [float(h) for h in model.horizons_]
+    return ModelInfo(
+        model_id=identity["model_id"],
+        model_version=identity["model_version"],
         endpoint=ep.name,
         endpoint_kind=ep.kind,
         endpoint_description=ep.description,
         backend=model.backend_,
-        horizon_days=[float(h) for h in model.horizons_],
+        horizons=horizons,
+        horizon_days=horizons,  # deprecated alias of horizons
         schema_name=schema.name,
         schema_version=schema.version,
         n_train=int(model.n_train_),
         trained_on_synthetic_data=trained_on_synthetic(model),
-        created_utc=created,
+        created_utc=identity["created_utc"] if manifest is not None else None,
         sha256=sha256,
-        versions=versions,
+        versions=_versions_now() if manifest is None else dict(manifest.get("versions") or {}),
         selection_reason=getattr(model, "selection_reason_", None),
         fields=fields,
         max_records=max_records,
@@ -442,9 +498,19 @@ def _load(source: Any, max_records: int, max_body_bytes: int, audit_log: Any) ->
         intervals=bool(getattr(model, "interval_models_", None)),
         intended_use=INTENDED_USE,
     )
-    # the compiled path (None for a model it cannot compile: the batch path serves it)
-    fast = model._fast_predictor()
-    return _Served(model, info, fields, threading.Lock(), audit_log, fast)
+
+
+def _versions_now() -> dict[str, str | None]:
+    """Library versions of this process, for a model that was not loaded from a bundle."""
+    from spinerisk._version import __version__
+
+    versions: dict[str, str | None] = {"spinerisk": __version__}
+    for dist in ("scikit-learn", "xgboost", "lightgbm", "lifelines", "numpy", "pandas"):
+        try:
+            versions[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            versions[dist] = None
+    return versions
 
 
 # -- scoring ---------------------------------------------------------------------------
@@ -496,12 +562,14 @@ def _frame_rows(risks: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def _audit(served: _Served, records: list[dict[str, Any]], risks: pd.DataFrame) -> None:
-    from spinerisk.schema._validate import validate
+    from spinerisk.schema import validate
 
     model = served.model
     with warnings.catch_warnings():  # valid records (they were just scored)
         warnings.simplefilter("ignore", DataQualityWarning)
-        checked = validate(pd.DataFrame.from_records(records), model.input_schema_)
+        checked = cast(
+            pd.DataFrame, validate(pd.DataFrame.from_records(records), model.input_schema_)
+        )  # on_invalid="raise": the frame, never a (valid, rejected) pair
     try:
         served.audit_log.log_predictions(
             model_info=served.audit_info(),
@@ -519,7 +587,7 @@ def _audit(served: _Served, records: list[dict[str, Any]], risks: pd.DataFrame) 
 def _explain(
     served: _Served, records: list[dict[str, Any]], top_k: int, horizon: float | None
 ) -> ExplainResponse:
-    from spinerisk.explain import explain
+    from spinerisk.explanation import explain
 
     with served.lock, warnings.catch_warnings():
         warnings.simplefilter("ignore", DataQualityWarning)
@@ -551,7 +619,8 @@ def _explain(
         model_id=served.info.model_id,
         model_version=served.info.model_version,
         endpoint=served.info.endpoint,
-        horizon_days=float(expl.horizon),
+        horizon=float(expl.horizon),
+        horizon_days=float(expl.horizon),  # deprecated alias of horizon
         scale=str(expl.scale),
         method=str(expl.method),
         explanations=explained,
@@ -574,15 +643,15 @@ def _jsonable_value(value: Any) -> str | float | bool | None:
 
 
 # -- errors ----------------------------------------------------------------------------
-def _horizon_error(horizon: float, allowed: list[float]) -> JSONResponse:
-    shown = ", ".join(f"{h:g}" for h in allowed)
+def _query_error(name: str, value: float, message: str, expected: str) -> JSONResponse:
+    """422 for a query parameter of /v1/explain, in FastAPI's validation-error shape."""
     detail = [
         {
-            "loc": ["query", "horizon_days"],
-            "msg": f"horizon_days must be one of the model's horizons ({shown}).",
+            "loc": ["query", name],
+            "msg": message,
             "type": "horizon",
-            "input": _jsonable_scalar(horizon),
-            "ctx": {"expected": shown},
+            "input": _jsonable_scalar(value),
+            "ctx": {"expected": expected},
         }
     ]
     _log_rejection("POST /v1/explain", detail)
@@ -802,6 +871,4 @@ class _AccessLog:
             )
             # the record is made directly: logger.info would also walk the stack to find
             # the calling line, which costs more than the rest of the line
-            logger.handle(
-                logger.makeRecord(logger.name, logging.INFO, __file__, 0, line, None, None)
-            )
+            logger.handle(logger.makeRecord(logger.name, logging.INFO, __file__, 0, line, (), None))

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, create_model
 
-from spinerisk.schema._spec import FieldSpec, Schema
+from spinerisk.schema import FieldSpec, Schema
 
 __all__ = [
     "ErrorItem",
@@ -212,7 +212,11 @@ class PredictResponse(BaseModel):
     model_id: str = Field(description="Identifier of the model that scored the records.")
     model_version: str = Field(description="Version of that model (creation time, UTC).")
     endpoint: str = Field(description="Outcome predicted (collapse, nonunion, future_fracture).")
-    horizon_days: list[float] = Field(description="Prediction horizons in days.")
+    horizons: list[float] = Field(description="Prediction horizons in days.")
+    horizon_days: list[float] = Field(
+        description="Deprecated alias of 'horizons' (removed in the next release).",
+        deprecated=True,
+    )
     predictions: list[RecordRisk]
 
 
@@ -249,7 +253,11 @@ class ExplainResponse(BaseModel):
     model_id: str
     model_version: str
     endpoint: str
-    horizon_days: float = Field(description="Horizon of the explained risk, in days.")
+    horizon: float = Field(description="Horizon of the explained risk, in days.")
+    horizon_days: float = Field(
+        description="Deprecated alias of 'horizon' (removed in the next release).",
+        deprecated=True,
+    )
     scale: str = Field(
         description="Margin scale of 'contribution': log-odds, log-hazard or log-time "
         "(for log-time a positive contribution means a later event, i.e. lower risk)."
@@ -271,7 +279,11 @@ class ModelInfo(BaseModel):
     endpoint_kind: str
     endpoint_description: str
     backend: str
-    horizon_days: list[float]
+    horizons: list[float] = Field(description="Prediction horizons in days.")
+    horizon_days: list[float] = Field(
+        description="Deprecated alias of 'horizons' (removed in the next release).",
+        deprecated=True,
+    )
     schema_name: str
     schema_version: str
     n_train: int = Field(description="Records the model was trained on.")

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from spinerisk.cli._common import BANNER, print_frame, stderr, stdout, typer
+
+if TYPE_CHECKING:
+    from spinerisk.riskmodel import RiskModel
 
 _OUTCOMES = (
     ("collapse_6m", "Progressive collapse at 6 months"),
@@ -55,7 +58,7 @@ def demo(
     out = stdout()
     out.print(f"[bold red]{BANNER}[/bold red]")
     try:
-        cohort = sr.make_spine_cohort(n, seed=seed, profile=profile)
+        cohort = sr.make_spine_cohort(n, seed=seed, profile=profile)  # type: ignore[arg-type]
     except ValueError as exc:
         stderr().print(f"error: {exc}", markup=False)
         raise typer.Exit(code=2) from exc
@@ -83,7 +86,7 @@ def demo(
 
 def _demo_models(
     out: Any, cohort: Any, seed: int, report_dir: Path, bootstrap: int
-) -> dict[str, Any]:
+) -> dict[str, RiskModel]:
     """Fit one model per OVF endpoint on 80% of the cohort, score and evaluate the rest."""
     report_dir.mkdir(parents=True, exist_ok=True)
     train, held_out = _split(cohort, seed)
@@ -100,7 +103,7 @@ def _demo_cervical_malignant(
     profile: str,
     report_dir: Path,
     bootstrap: int,
-    fitted: dict[str, Any],
+    fitted: dict[str, RiskModel],
 ) -> None:
     """The cervical and pathological-fracture endpoints on their own synthetic cohorts."""
     import spinerisk as sr
@@ -146,7 +149,7 @@ def _demo_cervical_malignant(
     _demo_gate(out, fitted["nonunion"], gate, held_out)
 
 
-def _demo_gate(out: Any, model: Any, gate: Any, held_out: Any) -> None:
+def _demo_gate(out: Any, model: RiskModel, gate: RiskModel, held_out: Any) -> None:
     """No-history AUROC of the malignancy model, then the nonunion model gated by it."""
     import numpy as np
 
@@ -202,7 +205,7 @@ def _split(cohort: Any, seed: int) -> tuple[Any, Any]:
     return cohort.drop(index=held_out.index), held_out
 
 
-def _quiet_predict(model: Any, records: Any) -> Any:
+def _quiet_predict(model: RiskModel, records: Any) -> Any:
     import spinerisk as sr
 
     with warnings.catch_warnings():
@@ -218,7 +221,7 @@ def _fit_and_report(
     seed: int,
     report_dir: Path,
     bootstrap: int,
-) -> Any:
+) -> RiskModel:
     """Fit, show three held-out patients in the endpoint's scope, evaluate, write HTML."""
     import spinerisk as sr
 

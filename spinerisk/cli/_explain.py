@@ -88,7 +88,7 @@ def explain(
     import warnings
 
     import spinerisk as sr
-    from spinerisk.explain import explain as explain_records
+    from spinerisk.explanation import explain as explain_records
 
     bad_input = (
         sr.SchemaValidationError,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from spinerisk.cli._common import (
     BANNER,
@@ -17,6 +17,9 @@ from spinerisk.cli._common import (
     stdout,
     typer,
 )
+
+if TYPE_CHECKING:
+    from spinerisk.riskmodel import RiskModel
 
 _METHOD_HELP = (
     "auto (closed testing procedure), keep, intercept (baseline risk or hazard), "
@@ -101,7 +104,7 @@ def update(
         stdout().print(f"lineage written to {json_path}", markup=False, soft_wrap=True)
 
 
-def _print(updated: Any, output: Path, report: Path | None, result: Any) -> None:
+def _print(updated: RiskModel, output: Path, report: Path | None, result: Any) -> None:
     import pandas as pd
 
     out = stdout()
