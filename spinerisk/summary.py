@@ -128,11 +128,11 @@ def table_one(
             top = list(counts.index[:max_levels])
             for level in top:
                 rows[f"{name}={level}, n (%)"] = [
-                    _count_pct(g[name], lambda x, v=level: x == v) for _, g in groups
+                    _count_pct(g[name], _equal_to(level)) for _, g in groups
                 ]
             if len(counts) > max_levels:
                 rows[f"{name}=other, n (%)"] = [
-                    _count_pct(g[name], lambda x, top=top: ~x.isin(top)) for _, g in groups
+                    _count_pct(g[name], _not_in(top)) for _, g in groups
                 ]
         rows[f"{name}, missing n (%)"] = [_missing(g[name]) for _, g in groups]
     return pd.DataFrame.from_dict(rows, orient="index", columns=[label for label, _ in groups])
@@ -149,6 +149,16 @@ def _median_iqr(s: pd.Series) -> str:
         return "-"
     q1, q2, q3 = np.percentile(x, [25, 50, 75])
     return f"{q2:.1f} [{q1:.1f}, {q3:.1f}]"
+
+
+def _equal_to(level: object) -> Callable[[pd.Series], pd.Series]:
+    """Matcher of the values equal to ``level``."""
+    return lambda x: x == level
+
+
+def _not_in(levels: list[object]) -> Callable[[pd.Series], pd.Series]:
+    """Matcher of the values not among ``levels``."""
+    return lambda x: ~x.isin(levels)
 
 
 def _count_pct(s: pd.Series, match: Callable[[pd.Series], pd.Series]) -> str:

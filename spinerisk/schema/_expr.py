@@ -625,10 +625,10 @@ class _Vector:
             if op == "table":
                 keys = self.run(a[1])
                 table = self.tables[a[0]]
-                out = [table.get(k) if k is not None and k == k else None for k in keys]
+                found = [table.get(k) if k is not None and k == k else None for k in keys]
                 if all(v is None or _is_number(v) for v in table.values()):
-                    return np.array([_NAN if v is None else float(v) for v in out], dtype=float)
-                return np.array(out, dtype=object)
+                    return np.array([_NAN if v is None else float(v) for v in found], dtype=float)
+                return np.array(found, dtype=object)
             if op == "unary":
                 return -self.run(a[1])
             if op == "binary":
@@ -724,9 +724,9 @@ class _Vector:
             x = values[0]
             return np.where(x > 0, np.log(np.where(x > 0, x, 1.0)), _NAN)
         stacked = np.vstack(values)
-        gone = _isnan(stacked).any(axis=0)
+        incomplete = _isnan(stacked).any(axis=0)
         best = stacked.min(axis=0) if name == "min" else stacked.max(axis=0)
-        return np.where(gone, _NAN, best)
+        return np.where(incomplete, _NAN, best)
 
 
 # -- per-record semantics (the same rules, on scalars) -----------------------------------------

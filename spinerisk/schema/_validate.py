@@ -152,23 +152,28 @@ def _convert_numeric(spec: FieldSpec, s: pd.Series, problems: _Problems) -> pd.S
     values[missing] = np.nan
     raw_values = s.to_numpy(dtype=object)
     for i in np.flatnonzero(bad & ~missing):
-        problems.add(i, spec.name, raw_values[i], "dtype", spec.expected(), "is not a number")
+        problems.add(int(i), spec.name, raw_values[i], "dtype", spec.expected(), "is not a number")
     values[bad] = np.nan
     infinite = np.isinf(values)
     for i in np.flatnonzero(infinite):
-        problems.add(i, spec.name, raw_values[i], "finite", spec.expected(), "is not finite")
+        problems.add(int(i), spec.name, raw_values[i], "finite", spec.expected(), "is not finite")
     values[infinite] = np.nan
     if spec.dtype == "int":
         huge = np.abs(np.nan_to_num(values)) > _INT_LIMIT
         for i in np.flatnonzero(huge):
             problems.add(
-                i, spec.name, raw_values[i], "in_range", spec.expected(), "is out of range"
+                int(i), spec.name, raw_values[i], "in_range", spec.expected(), "is out of range"
             )
         values[huge] = np.nan
         frac = ~np.isnan(values) & (values != np.round(values))
         for i in np.flatnonzero(frac):
             problems.add(
-                i, spec.name, raw_values[i], "integer", spec.expected(), "is not a whole number"
+                int(i),
+                spec.name,
+                raw_values[i],
+                "integer",
+                spec.expected(),
+                "is not a whole number",
             )
         values[frac] = np.nan
         return pd.Series(values, index=s.index).astype(pd.Int64Dtype())
@@ -203,7 +208,7 @@ def _convert_bool(spec: FieldSpec, s: pd.Series, problems: _Problems) -> pd.Seri
         parsed = np.array([bool(v) for v in looked_up], dtype=bool)
     bad = ~missing & ~ok
     for i in np.flatnonzero(bad):
-        problems.add(i, spec.name, raw[i], "dtype", spec.expected(), "is not a boolean")
+        problems.add(int(i), spec.name, raw[i], "dtype", spec.expected(), "is not a boolean")
     out = pd.array(parsed, dtype=pd.BooleanDtype())
     out[missing | bad] = pd.NA
     return pd.Series(out, index=s.index)
@@ -225,7 +230,7 @@ def _convert_category(spec: FieldSpec, s: pd.Series, problems: _Problems) -> pd.
     ok = is_text & obj.isin(cats).to_numpy(dtype=bool)
     raw = obj.to_numpy()
     for i in np.flatnonzero(~missing & ~ok):
-        problems.add(i, spec.name, raw[i], "isin", spec.expected(), "is not an allowed code")
+        problems.add(int(i), spec.name, raw[i], "isin", spec.expected(), "is not an allowed code")
     return pd.Series(pd.Categorical(obj.where(ok), dtype=dtype), index=s.index)
 
 
@@ -288,7 +293,7 @@ def _convert_date(spec: FieldSpec, s: pd.Series, problems: _Problems) -> pd.Seri
     bad = ~missing & parsed.isna().to_numpy()
     raw = s.to_numpy(dtype=object)
     for i in np.flatnonzero(bad):
-        problems.add(i, spec.name, raw[i], "dtype", spec.expected(), "is not a date")
+        problems.add(int(i), spec.name, raw[i], "dtype", spec.expected(), "is not a date")
     return parsed.astype("datetime64[ns]")
 
 
@@ -445,13 +450,12 @@ def _pandera_problems(schema: Schema, typed: pd.DataFrame, problems: _Problems) 
             values = {c: typed[c].iloc[row] for c in rule.columns if c in typed.columns}
             problems.add(row, rule.columns[0], values, check, "a consistent record", rule.message)
         elif check.startswith("dtype("):
-            spec = schema[col]
             problems.add(
                 None,
                 col,
                 None,
                 "dtype",
-                f"dtype {spec.pandas_dtype()}",
+                f"dtype {schema[col].pandas_dtype()}",
                 f"has dtype {typed[col].dtype} (FieldSpec.coerce is off)",
             )
         else:
