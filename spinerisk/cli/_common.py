@@ -28,6 +28,7 @@ __all__ = [
     "check_bundle_output",
     "fail",
     "print_frame",
+    "split_valid",
     "stderr",
     "stdout",
     "typer",
@@ -120,6 +121,21 @@ def check_bundle_output(output: Path) -> None:
 
     if output.suffix.lower() not in (".srb", ".spinerisk"):
         raise RecordsReadError(f"--output must be a model bundle (.srb); got {output.name!r}.")
+
+
+def split_valid(records: Any, unread: Any, schema: Any) -> tuple[Any, Any]:
+    """Valid records, and the rejected ones with their row in the file and reasons:
+    ``unread`` (rows that could not be read, from ``spinerisk.io``'s reading for
+    validation) and the records ``schema`` refuses, in file order."""
+    import pandas as pd
+
+    from spinerisk.schema import validate
+
+    valid, bad = validate(records, schema, on_invalid="split")
+    bad = bad.assign(row=bad.index.to_numpy())  # the row in the file
+    if len(unread):
+        bad = pd.concat([unread, bad]).sort_values("row", kind="stable")
+    return valid, bad.reset_index(drop=True)
 
 
 def write_csv_safely(frame: Any, path: Path) -> None:

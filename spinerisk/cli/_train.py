@@ -14,6 +14,7 @@ from spinerisk.cli._common import (
     bad_input_errors,
     check_bundle_output,
     fail,
+    split_valid,
     stderr,
     stdout,
     typer,
@@ -155,8 +156,6 @@ def _read_cohort(
     """The cohort to fit on, and (with --rejects) the rejected records with their row
     in the file and reasons: unreadable rows and lenient numbers are rejects too, as in
     ``spinerisk validate``. Without --rejects, the file as read (validated by the fit)."""
-    import pandas as pd
-
     import spinerisk as sr
     from spinerisk.io import _read_for_validation
     from spinerisk.schema import resolve_schema
@@ -174,11 +173,7 @@ def _read_cohort(
     cohort, unread = _read_for_validation(
         input, sep=sep, encoding=encoding, mapping=mapping, schema=target
     )
-    cohort, bad = sr.validate(cohort, target, on_invalid="split")
-    bad = bad.assign(row=bad.index.to_numpy())  # the row in the file
-    if len(unread):
-        bad = pd.concat([unread, bad]).sort_values("row", kind="stable")
-    return cohort, bad.reset_index(drop=True)
+    return split_valid(cohort, unread, target)
 
 
 def _fit(

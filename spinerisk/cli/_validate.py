@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from spinerisk.cli._common import MAPPING_OPTION, SEP_OPTION, stderr, stdout, typer
+from spinerisk.cli._common import MAPPING_OPTION, SEP_OPTION, split_valid, stderr, stdout, typer
 
 ENCODING_HELP = "Text encoding of CSV/TSV/JSON files (strict), for example latin-1."
 
@@ -42,22 +42,21 @@ def validate(
     NUL byte, an over-long field, broken quoting, a number written as NAN or 8_1) are
     rejected like invalid ones.
     """
-    import pandas as pd
-
     import spinerisk as sr
     from spinerisk.io import _read_for_validation, _unreadable_message
+    from spinerisk.schema import resolve_schema
     from spinerisk.scoring._file import write_table_atomically
 
     err = stderr()
     try:
         if schema is not None and model is not None:
             raise sr.RecordsReadError("Give --schema or --model, not both.")
-        target = (
+        target = resolve_schema(
             sr.load_schema(schema)
             if schema is not None
             else sr.load(model).input_schema_
             if model is not None
-            else sr.SPINE_SCHEMA
+            else None
         )
         if rejects is not None and rejects.suffix.lower() not in (".csv", ".parquet"):
             raise sr.RecordsReadError(
@@ -79,11 +78,8 @@ def validate(
                 raise typer.Exit(code=2)
             stdout().print(f"{len(df)} records valid.")
             return
-        valid, bad = sr.validate(df, target, on_invalid="split")
-        bad = bad.assign(row=bad.index.to_numpy())  # the row in the file
-        if len(unread):
-            bad = pd.concat([unread, bad]).sort_values("row", kind="stable")
-        write_table_atomically(bad.reset_index(drop=True), rejects)
+        valid, bad = split_valid(df, unread, target)
+        write_table_atomically(bad, rejects)
     except (sr.SchemaValidationError, sr.MappingError, sr.RecordsReadError) as exc:
         err.print(str(exc), markup=False)
         raise typer.Exit(code=2) from exc
