@@ -61,7 +61,7 @@ from sklearn.preprocessing import StandardScaler
 
 import spinerisk
 from spinerisk.endpoints import Endpoint
-from spinerisk.models import RiskModel
+from spinerisk.riskmodel import RiskModel
 from spinerisk.schema import FieldSpec, Schema
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -17,7 +17,7 @@ shap 0.51 ``TreeExplainer`` hands XGBoost and LightGBM models (tree-path-depende
 background data) to these same native routines, so the values agree exactly and the
 ratios measure shap's overhead; shap's own C++ Tree SHAP refuses these boosters because
 their trees split on categories (see ``NOTE``). It also times the
-whole :func:`spinerisk.explain.explain` call (validation, feature pipelines, grouping into
+whole :func:`spinerisk.explanation` call (validation, feature pipelines, grouping into
 clinical fields, risks and percentage points), which runs the native routines on every
 core (issue 18, point 5: at least as fast as the native routines). shap runs the boosters
 with the thread count they were fitted with (one).
@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 
 import spinerisk as sr
-from spinerisk.explain import explain
+from spinerisk.explanation import explain
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "explain.json"
@@ -148,7 +148,7 @@ def _shap_values(booster: Any, X: Any) -> np.ndarray:
 
 def _native(booster: Any, X: Any, threads: int | None = None) -> np.ndarray:
     """The booster's own exact tree SHAP, with the booster's thread count (None) or on
-    ``threads`` cores (what :func:`spinerisk.explain.explain` does)."""
+    ``threads`` cores (what :func:`spinerisk.explanation` does)."""
     if type(booster).__name__ == "XGBClassifier":
         import xgboost as xgb
 

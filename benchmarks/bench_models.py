@@ -53,7 +53,7 @@ from sklearn.preprocessing import StandardScaler
 
 import spinerisk
 from spinerisk.endpoints import Endpoint
-from spinerisk.models import RiskModel
+from spinerisk.riskmodel import RiskModel
 from spinerisk.schema import FieldSpec, Schema
 
 ROOT = Path(__file__).resolve().parents[1]

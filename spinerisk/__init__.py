@@ -20,7 +20,6 @@ import typing as _typing
 from spinerisk._version import __version__
 
 if _typing.TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
-    from spinerisk.bundle import load_bundle as load
     from spinerisk.datasets import make_spine_cohort
     from spinerisk.endpoints import Endpoint, get_endpoint, load_endpoint
     from spinerisk.evaluation import (
@@ -39,9 +38,10 @@ if _typing.TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         RecordsReadError,
         SchemaValidationError,
     )
+    from spinerisk.explanation import Explanation, explain
     from spinerisk.features import make_feature_pipeline
     from spinerisk.io import ColumnMapping, apply_mapping, load_mapping, read_records
-    from spinerisk.models import RiskModel
+    from spinerisk.riskmodel import RiskModel, load, save
     from spinerisk.schema import (
         SPINE_SCHEMA,
         DerivedFeature,
@@ -50,8 +50,9 @@ if _typing.TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         Schema,
         SchemaFileError,
         load_schema,
+        validate,
     )
-    from spinerisk.schema._validate import ValidationResult, validate
+    from spinerisk.schema._validate import ValidationResult
     from spinerisk.scoring import score_dask, score_file
     from spinerisk.summary import table_one
     from spinerisk.update import update
@@ -65,6 +66,7 @@ __all__ = [
     "Endpoint",
     "DataQualityWarning",
     "EvaluationReport",
+    "Explanation",
     "FieldSpec",
     "MappingError",
     "RecordsReadError",
@@ -79,6 +81,7 @@ __all__ = [
     "centre_split",
     "choose_threshold",
     "evaluate",
+    "explain",
     "get_endpoint",
     "load",
     "load_endpoint",
@@ -88,6 +91,7 @@ __all__ = [
     "make_spine_cohort",
     "model_card",
     "read_records",
+    "save",
     "score_dask",
     "score_file",
     "table_one",
@@ -107,7 +111,7 @@ _LAZY = {
     "load_schema": "spinerisk.schema",
     "load_endpoint": "spinerisk.endpoints",
     "ValidationResult": "spinerisk.schema._validate",
-    "validate": "spinerisk.schema._validate",
+    "validate": "spinerisk.schema",
     "ArtifactError": "spinerisk.exceptions",
     "DataQualityWarning": "spinerisk.exceptions",
     "MappingError": "spinerisk.exceptions",
@@ -120,7 +124,11 @@ _LAZY = {
     "make_spine_cohort": "spinerisk.datasets",
     "Endpoint": "spinerisk.endpoints",
     "get_endpoint": "spinerisk.endpoints",
-    "RiskModel": "spinerisk.models",
+    "RiskModel": "spinerisk.riskmodel",
+    "load": "spinerisk.riskmodel",
+    "save": "spinerisk.riskmodel",
+    "explain": "spinerisk.explanation",
+    "Explanation": "spinerisk.explanation",
     "make_feature_pipeline": "spinerisk.features",
     "table_one": "spinerisk.summary",
     "EvaluationReport": "spinerisk.evaluation",
@@ -143,8 +151,10 @@ _SUBMODULES = frozenset(
         "bundle",
         "distributed",
         "evaluation",
-        "explain",
+        "explanation",
         "fastpath",
+        "reference",
+        "riskmodel",
         "metrics",
         "monitor",
         "scoring",
@@ -155,10 +165,6 @@ _SUBMODULES = frozenset(
 def __getattr__(name: str) -> _typing.Any:
     if name in _SUBMODULES:
         return _importlib.import_module(f"spinerisk.{name}")
-    if name == "load":  # spinerisk.load is spinerisk.bundle.load_bundle
-        value = _importlib.import_module("spinerisk.bundle").load_bundle
-        globals()[name] = value
-        return value
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'spinerisk' has no attribute {name!r}")

@@ -14,7 +14,7 @@ Either way the result is a fitted :class:`~spinerisk.RiskModel` with
 ``backend_="xgboost"``, built from the same parts ``RiskModel(..., backend="xgboost")``
 uses: it predicts (``predict_risk``, also on dicts through the compiled fast path),
 saves as a bundle (``save`` / :func:`spinerisk.load`), is explained
-(:func:`spinerisk.explain.explain`), monitored (:mod:`spinerisk.monitor`) and scored
+(:func:`spinerisk.explanation`), monitored (:mod:`spinerisk.monitor`) and scored
 (:mod:`spinerisk.scoring`) unchanged. The differences from a local fit (binary: one
 booster, early-stopped and sigmoid-calibrated on held-out records instead of five
 cross-fitted ones; competing risks: a fixed number of rounds) are recorded in
@@ -173,7 +173,7 @@ def fit_dask(
     from spinerisk.schema._validate import validate
 
     ep = get_endpoint(endpoint)
-    from spinerisk.models._risk_model import RiskModel
+    from spinerisk.riskmodel import RiskModel
 
     shaper = RiskModel(ep, schema=schema)  # resolves the schema and the predictors as fit does
     schema_ = shaper._schema()
@@ -500,8 +500,8 @@ def _risk_model(
 ) -> Any:
     """A fitted RiskModel with the attributes ``RiskModel.fit`` sets."""
     from spinerisk.endpoints import ENDPOINTS
-    from spinerisk.models._risk_model import RiskModel
     from spinerisk.reference import build_reference
+    from spinerisk.riskmodel import RiskModel
 
     extra = {"early_stopping_rounds": None} if ep.kind != "binary" else {}
     model = RiskModel(

@@ -660,7 +660,12 @@ class Labelled(NamedTuple):
 
 
 def check_horizons(
-    endpoint: Endpoint, fitted: Any, requested: Any, *, name: str = "horizons"
+    endpoint: Endpoint,
+    fitted: Any,
+    requested: Any,
+    *,
+    name: str = "horizons",
+    action: str = "used at",
 ) -> tuple[float, ...]:
     """Horizons (days) to predict, explain or fit at: the one horizon check.
 
@@ -677,6 +682,9 @@ def check_horizons(
     requested : sequence of float or None
     name : str, default="horizons"
         The argument's name in error messages.
+    action : str, default="used at"
+        What the caller does, for the binary endpoint's message ("fitted for",
+        "predicted at", "explained at").
 
     Returns
     -------
@@ -709,7 +717,7 @@ def check_horizons(
         if not same:
             raise ValueError(
                 f"The {endpoint.name} endpoint is a binary outcome at "
-                f"{endpoint.horizon_label(allowed[0])}; it cannot be used at "
+                f"{endpoint.horizon_label(allowed[0])}; it cannot be {action} "
                 f"{name}={given!r}."
             )
         return allowed
@@ -722,13 +730,15 @@ def check_horizons(
     return tuple(float(h) for h in given)
 
 
-def check_horizon(endpoint: Endpoint, fitted: Any, requested: Any) -> float:
+def check_horizon(
+    endpoint: Endpoint, fitted: Any, requested: Any, *, action: str = "used at"
+) -> float:
     """One horizon (days) by :func:`check_horizons`; None means the first fitted one."""
     if requested is None:
         return float(tuple(fitted)[0])
     if not _is_number(requested):
         raise ValueError(f"horizon must be a positive number of days or None; got {requested!r}.")
-    return check_horizons(endpoint, fitted, [requested], name="horizon")[0]
+    return check_horizons(endpoint, fitted, [requested], name="horizon", action=action)[0]
 
 
 def _is_number(value: Any) -> bool:

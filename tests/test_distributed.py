@@ -293,7 +293,7 @@ def test_fit_dask_future_fracture_predicts_like_local(fx_models, fx_test):
 
 
 def test_fit_dask_future_fracture_saves_explains_and_scores(fx_models, fx_test, tmp_path):
-    from spinerisk.explain import explain
+    from spinerisk.explanation import explain
 
     _, on_dask, _ = fx_models
     records = fx_test.head(40)

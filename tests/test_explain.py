@@ -22,9 +22,9 @@ from sklearn.exceptions import NotFittedError  # noqa: E402
 
 import spinerisk as sr  # noqa: E402
 from spinerisk.endpoints import Endpoint, get_endpoint  # noqa: E402
-from spinerisk.explain import Explanation, explain  # noqa: E402
-from spinerisk.explain._native import classifier_contributions  # noqa: E402
-from spinerisk.explain._text import NOT_CAUSAL, describe  # noqa: E402
+from spinerisk.explanation import Explanation, explain  # noqa: E402
+from spinerisk.explanation._native import classifier_contributions  # noqa: E402
+from spinerisk.explanation._text import NOT_CAUSAL, describe  # noqa: E402
 from spinerisk.features import field_of_feature  # noqa: E402
 from spinerisk.schema.default import TLJ_LEVELS  # noqa: E402
 

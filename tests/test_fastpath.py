@@ -20,7 +20,7 @@ import spinerisk as sr
 from spinerisk.endpoints import Endpoint
 from spinerisk.exceptions import DataQualityWarning, SchemaValidationError
 from spinerisk.fastpath import FastPredictor, UnsupportedModelError
-from spinerisk.models._risk_model import BACKENDS
+from spinerisk.models import BACKENDS
 from spinerisk.schema import SPINE_SCHEMA, RowRule
 
 N_RECORDS = 2000

@@ -69,7 +69,7 @@ def check_state(manifest: dict[str, Any], state: dict[str, Any], label: str) -> 
     """The manifest's parts agree: parameters, endpoint, backend, horizons, counts,
     training ranges, training reference and gate settings."""
     from spinerisk.endpoints import ENDPOINTS
-    from spinerisk.models._risk_model import BACKENDS
+    from spinerisk.models import BACKENDS
 
     ep, params, schema = state["endpoint_"], state["params"], state["schema_"]
     named = params["endpoint"]

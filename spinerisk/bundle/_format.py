@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from spinerisk.exceptions import ArtifactError
+from spinerisk.models._state import FITTED_STATE, PARAMS
 
 #: Value of ``manifest["format"]``.
 BUNDLE_FORMAT = "spinerisk-bundle"
@@ -102,34 +103,8 @@ MAX_SKOPS_JSON_DEPTH = 256
 #: Streaming chunk.
 CHUNK_BYTES = 1 << 20
 _VERSIONED = ("scikit-learn", "xgboost", "lightgbm", "lifelines", "numpy", "pandas", "skops")
-_FITTED = (
-    "endpoint_",
-    "schema_",
-    "backend_",
-    "features_",
-    "estimator_",
-    "horizons_",
-    "selection_",
-    "selection_reason_",
-    "training_ranges_",
-    "reference_",
-    "n_train_",
-    "n_excluded_",
-    "id_field_",
-    "lineage_",  # spinerisk.update: how an updated model came about (plain JSON)
-    # spinerisk.models._gate: a bound malignancy model (a nested bundle) and its settings
-    "gate_",
-    "gate_threshold_",
-    "gate_warning_",
-    "gate_red_flags_",
-    # spinerisk.models._interval: bootstrap refits (nested bundles) and their settings
-    "interval_models_",
-    "interval_info_",
-    "sample_size_",  # fit-time sample-size check (not stored: recomputed at the next fit)
-)
-_PARAMS: tuple[str, ...] = ("endpoint", "backend", "schema", "horizons", "cv", "spline_knots")
-_PARAMS += ("booster_params",)
-_PARAMS += ("random_state", "n_jobs")
+_FITTED: tuple[str, ...] = tuple(FITTED_STATE)  # declared once, with the model's state
+_PARAMS: tuple[str, ...] = PARAMS
 _ENDPOINT_KEYS = (
     "name",
     "kind",

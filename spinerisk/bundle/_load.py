@@ -56,6 +56,7 @@ from spinerisk.bundle._format import (
     _walk,
 )
 from spinerisk.exceptions import ArtifactError
+from spinerisk.models._state import set_fitted
 
 
 def read_manifest(
@@ -114,8 +115,9 @@ def load_bundle(
     *,
     sha256: str | None = None,
     verify_key_env: str | None = None,
+    model_class: type | None = None,
 ) -> Any:
-    """Load a RiskModel written by :func:`save_bundle`.
+    """Load a RiskModel written by :func:`save_bundle` (``sr.load`` calls this).
 
     Every check of :func:`read_manifest` runs before any object is built; skops members
     are loaded with :data:`TRUSTED_TYPES` only and XGBoost boosters from their native
@@ -135,6 +137,10 @@ def load_bundle(
         Name of the environment variable holding the HMAC key the bundle was signed
         with; the signature is then required. Proves the bundle was written by a
         holder of the key and not changed since.
+    model_class : type or None, default=None
+        The class to build (:func:`spinerisk.load` passes :class:`spinerisk.RiskModel`;
+        bundles never import it). None, from outside ``sr.load``, is deprecated and
+        looks up the registered class.
 
     Returns
     -------
@@ -178,7 +184,19 @@ def load_bundle(
     trust = _archive.required(sha256, verify_key_env)
     checked = _read_checked(_archive.read_file(path), str(path), trust)
     _warn_versions(checked.manifest)
-    return _build(checked)
+    if model_class is None:
+        import warnings
+
+        from spinerisk.models._state import model_class as registered
+
+        warnings.warn(
+            "spinerisk.bundle.load_bundle(path) without model_class is deprecated and will "
+            "be removed in the next release; use spinerisk.load(path).",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        model_class = registered()
+    return _build(checked, model_class)
 
 
 @dataclass
@@ -299,7 +317,7 @@ def _check_refit(refit: dict[str, Any], state: dict[str, Any], label: str) -> No
         )
 
 
-def _build(checked: _Checked) -> Any:
+def _build(checked: _Checked, model_class: type) -> Any:
     """Build the model from a checked bundle, then check what was built (step 8)."""
     import skops.io as sio
 
@@ -344,23 +362,18 @@ def _build(checked: _Checked) -> Any:
     if len(used) != len(boosters) + len(frames):
         raise ArtifactError(f"{label}: the bundle has boosters or tables that nothing uses.")
 
-    from spinerisk.models import RiskModel
-
-    model = RiskModel(**state.pop("params"))
-    for attr, value in state.items():
-        setattr(model, attr, value)
-    model.features_ = parts["features"]
-    model.estimator_ = parts["estimator"]
+    model = model_class(**state.pop("params"))
+    set_fitted(model, **state, features_=parts["features"], estimator_=parts["estimator"])
     check_model(model, manifest, label)
     if checked.gate is not None:
         settings = manifest["gate"]
-        model.gate_ = _build(checked.gate)
+        model.gate_ = _build(checked.gate, model_class)
         model.gate_threshold_ = float(settings["threshold"])
         model.gate_warning_ = float(settings["warning"])
         model.gate_red_flags_ = settings["red_flags"]
     if checked.intervals is not None:
         settings = manifest["intervals"]
-        model.interval_models_ = [_build(refit) for refit in checked.intervals]
+        model.interval_models_ = [_build(refit, model_class) for refit in checked.intervals]
         model.interval_info_ = {k: v for k, v in settings.items() if k != "members"}
     return model
 
@@ -440,7 +453,7 @@ def _check_intervals_manifest(intervals: Any, version: Any, path: str) -> None:
 
 
 def _warn_versions(manifest: dict[str, Any]) -> None:
-    from spinerisk import __version__
+    from spinerisk._version import __version__
 
     saved = manifest.get("versions") or {}
     now = {"spinerisk": __version__, **{d: _dist_version(d) for d in _VERSIONED}}

@@ -136,9 +136,9 @@ def _bundle_bytes(
     """The bytes of a bundle file holding ``model`` (signed when ``key`` is given)."""
     from sklearn.utils.validation import check_is_fitted
 
-    from spinerisk.models import RiskModel
+    from spinerisk.models._state import is_risk_model
 
-    if not isinstance(model, RiskModel):
+    if not is_risk_model(model):
         what = "a gate" if nested else "save_bundle"
         raise TypeError(f"{what} needs a spinerisk RiskModel; got {type(model).__name__}.")
     check_is_fitted(model, "estimator_")
@@ -327,7 +327,7 @@ def _manifest(
     training_data: pd.DataFrame | None,
     schema_data: dict[str, Any],
 ) -> dict[str, Any]:
-    from spinerisk import __version__
+    from spinerisk._version import __version__
     from spinerisk.endpoints import ENDPOINTS, endpoint_to_dict
 
     params = model.get_params(deep=False)

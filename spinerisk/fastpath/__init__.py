@@ -578,11 +578,11 @@ class FastPredictor:
 
     def _fallback(self, records: Any, kind: str, horizons: Any) -> Any:
         """Hand the call to the batch path (which raises for invalid records)."""
-        from spinerisk.models._risk_model import RiskModel, _as_frame
+        from spinerisk.io import as_frame
 
         self.n_fallbacks_ += 1
-        frame = records if isinstance(records, pd.DataFrame) else _as_frame(records)
-        out = RiskModel.predict_risk(self.model_, frame, horizons)
+        frame = records if isinstance(records, pd.DataFrame) else as_frame(records)
+        out = type(self.model_).predict_risk(self.model_, frame, horizons)
         if kind in ("frame", "other"):
             return out
         dicts = [

@@ -1,4 +1,5 @@
-"""Risk models: binary, time-to-event and competing-risk estimators, and RiskModel.
+"""Risk models: binary, time-to-event and competing-risk estimators (the facade
+:class:`spinerisk.RiskModel` that wires them lives in :mod:`spinerisk.riskmodel`).
 
 Every estimator follows the scikit-learn contract. Binary ``y`` is boolean; survival and
 competing-risk ``y`` are structured ``(event, time)`` arrays (:mod:`spinerisk.targets`),
@@ -13,7 +14,7 @@ from spinerisk.models._binary import (
 )
 from spinerisk.models._competing import CauseSpecificCIF
 from spinerisk.models._gate import gate_performance, gate_status
-from spinerisk.models._risk_model import BACKENDS, RiskModel
+from spinerisk.models._state import BACKENDS
 from spinerisk.models._survival import BoostedAFTSurvival, BoostedCoxSurvival, CoxPHSurvival
 from spinerisk.models._tune import SEARCH_SPACES, tune
 
@@ -27,7 +28,6 @@ __all__ = [
     "CauseSpecificCIF",
     "CoxPHSurvival",
     "EarlyStoppingClassifier",
-    "RiskModel",
     "make_binary_model",
     "make_booster",
     "make_logistic",

@@ -43,7 +43,7 @@ COLUMNS = [
 def fit_default(model: Any, ep: Any, data: pd.DataFrame, target: np.ndarray) -> dict[str, Any]:
     """Fit the stacked default; returns the RiskModel's fitted parts and its record."""
     from spinerisk.models._competing import CauseSpecificCIF
-    from spinerisk.models._risk_model import BACKENDS
+    from spinerisk.models._state import BACKENDS
 
     features = model._linear_features(ep, 0)
     X = features.fit_transform(data)
@@ -88,7 +88,7 @@ def _metric(kind: str) -> str:
 
 def selection_table(ep: Any, stacks: dict[int | None, Any]) -> pd.DataFrame:
     """One row per candidate (per cause for competing risks)."""
-    from spinerisk.models._risk_model import BACKENDS
+    from spinerisk.models._state import BACKENDS
 
     frames = []
     kind = "binary" if ep.kind == "binary" else "survival"

@@ -432,7 +432,7 @@ class EarlyStoppingClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator
         ``CalibratedClassifierCV`` prefers this to ``predict_proba``, so a sigmoid
         calibration is a straight line on the log-odds scale and tree SHAP values of the
         booster (``pred_contribs``/``pred_contrib``) stay additive after calibration
-        (see :mod:`spinerisk.explain`).
+        (see :mod:`spinerisk.explanation`).
 
         Parameters
         ----------

@@ -9,7 +9,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from spinerisk.explain import _text
+from spinerisk.explanation import _text
+from spinerisk.io import as_frame
 from spinerisk.reference import trained_on_synthetic
 
 __all__ = ["Explanation", "explain"]
@@ -351,7 +352,7 @@ class Explanation:
         -------
         matplotlib.figure.Figure
         """
-        from spinerisk.explain._plots import importance_bar
+        from spinerisk.explanation._plots import importance_bar
 
         return importance_bar(self, ax=ax, max_display=max_display, kind=kind)
 
@@ -367,7 +368,7 @@ class Explanation:
         -------
         matplotlib.figure.Figure
         """
-        from spinerisk.explain._plots import beeswarm
+        from spinerisk.explanation._plots import beeswarm
 
         return beeswarm(self, max_display=max_display)
 
@@ -385,7 +386,7 @@ class Explanation:
         -------
         matplotlib.figure.Figure
         """
-        from spinerisk.explain._plots import dependence
+        from spinerisk.explanation._plots import dependence
 
         return dependence(self, field, ax=ax)
 
@@ -403,7 +404,7 @@ class Explanation:
         -------
         matplotlib.figure.Figure
         """
-        from spinerisk.explain._plots import waterfall
+        from spinerisk.explanation._plots import waterfall
 
         return waterfall(self, record, max_display=max_display)
 
@@ -426,9 +427,9 @@ class Explanation:
 def _check_model(model: Any) -> None:
     from sklearn.exceptions import NotFittedError
 
-    from spinerisk.models._risk_model import RiskModel
+    from spinerisk.models._state import is_risk_model
 
-    if not isinstance(model, RiskModel):
+    if not is_risk_model(model):
         raise TypeError(f"model must be a fitted spinerisk RiskModel; got {type(model).__name__}.")
     if not hasattr(model, "estimator_"):
         raise NotFittedError(
@@ -495,7 +496,7 @@ def explain(
     Examples
     --------
     >>> import spinerisk as sr
-    >>> from spinerisk.explain import explain
+    >>> from spinerisk.explanation import explain
     >>> cohort = sr.make_spine_cohort(1500, seed=0)  # synthetic, not real patients
     >>> model = sr.RiskModel("nonunion", backend="linear").fit(cohort)
     >>> ex = explain(model, cohort.head(3))
@@ -509,16 +510,15 @@ def explain(
     ...
     ValueError: The nonunion endpoint is a binary outcome at 182.62 days; ...
     """
-    from spinerisk.explain import _compute
-    from spinerisk.models._risk_model import _as_frame
+    from spinerisk.explanation import _compute
     from spinerisk.schema._validate import validate
 
     _check_model(model)
     h = _check_horizon(model, horizon)
-    checked: pd.DataFrame = validate(_as_frame(records), model.input_schema_)  # type: ignore[assignment]
+    checked: pd.DataFrame = validate(as_frame(records), model.input_schema_)  # type: ignore[assignment]
     linear = model.backend_ in ("linear", "spline")
     bg = (
-        None if background is None or not linear else validate(_as_frame(background), model.schema_)
+        None if background is None or not linear else validate(as_frame(background), model.schema_)
     )
     ep = model.endpoint_
     if ep.kind == "binary":

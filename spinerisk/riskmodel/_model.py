@@ -9,7 +9,6 @@ models by internal cross-validation, recording why. The parts stay usable on the
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping
 from typing import Any, Literal
 
 import numpy as np
@@ -19,26 +18,24 @@ from sklearn.model_selection import KFold, StratifiedKFold, cross_validate
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
-from spinerisk.endpoints import Endpoint, get_endpoint
-from spinerisk.endpoints import risk_column as _risk_column
+from spinerisk.endpoints import Endpoint, check_horizons, get_endpoint
 from spinerisk.exceptions import DataQualityWarning
 from spinerisk.features import make_feature_pipeline
+from spinerisk.io import as_frame, is_record_list
 from spinerisk.models._gate import DEFAULT_RED_FLAGS
+from spinerisk.models._state import (
+    BACKENDS,
+    LINEAR_BACKENDS,
+    register_model_class,
+    set_fitted,
+)
 from spinerisk.reference import training_ranges
-from spinerisk.schema._spec import Schema
+from spinerisk.schema import Schema, resolve_schema, validate
 
-__all__ = ["BACKENDS", "RiskModel"]
-
-#: Backends per endpoint kind ("linear" is penalised logistic or Cox regression with
-#: straight-line terms, "spline" the same with spline terms for continuous predictors).
-BACKENDS: dict[str, tuple[str, ...]] = {
-    "binary": ("linear", "spline", "xgboost", "lightgbm"),
-    "competing": ("linear", "spline", "xgboost"),
-    "survival": ("linear", "spline", "xgboost", "xgboost_aft"),
-}
-_LINEAR = ("linear", "spline")
+__all__ = ["RiskModel", "predictor_columns"]
 
 
+@register_model_class
 class RiskModel(BaseEstimator):
     """Risk of collapse, nonunion or future fracture from validated records.
 
@@ -169,7 +166,7 @@ default="auto"
     def _candidate(self, backend: str, ep: Endpoint) -> Any:
         """An unfitted estimator taking validated records (features inside)."""
         est = self._build(backend, ep)
-        if backend not in _LINEAR and self.booster_params:
+        if backend not in LINEAR_BACKENDS and self.booster_params:
             _set_booster_params(est, self.booster_params)
         return est
 
@@ -177,7 +174,7 @@ default="auto"
         if ep.kind == "binary":
             from spinerisk.models._binary import make_binary_model
 
-            name = "logistic" if backend in _LINEAR else backend
+            name = "logistic" if backend in LINEAR_BACKENDS else backend
             model = make_binary_model(
                 name,
                 schema=self.schema,
@@ -195,7 +192,7 @@ default="auto"
             CoxPHSurvival,
         )
 
-        if backend in _LINEAR:
+        if backend in LINEAR_BACKENDS:
             base: Any = CoxPHSurvival()
             features = self._linear_features(
                 ep, int(self.spline_knots) if backend == "spline" else 0
@@ -210,7 +207,7 @@ default="auto"
             from spinerisk.models._competing import CauseSpecificCIF
 
             base = CauseSpecificCIF(base, event_of_interest=ep.event_of_interest)
-        if backend not in _LINEAR:
+        if backend not in LINEAR_BACKENDS:
             features = make_feature_pipeline(
                 self.schema,
                 encoding=encoding,
@@ -236,7 +233,7 @@ default="auto"
     def _schema(self) -> Schema:
         """The schema the model reads: ``schema``, or the spine schema when None."""
         if self.schema is None:
-            return _default_schema()
+            return resolve_schema(None)
         if not isinstance(self.schema, Schema):
             raise TypeError(
                 "schema must be a spinerisk Schema (see spinerisk.load_schema); got "
@@ -260,7 +257,7 @@ default="auto"
                 f"backend={self.backend!r} is not available for the {ep.kind} endpoint "
                 f"{ep.name!r}; expected 'auto' or one of {', '.join(map(repr, allowed))}."
             )
-        if self.booster_params and self.backend in ("auto", *_LINEAR):
+        if self.booster_params and self.backend in ("auto", *LINEAR_BACKENDS):
             raise ValueError(
                 "booster_params need an explicit boosted backend ('xgboost', 'lightgbm' or "
                 f"'xgboost_aft'); got backend={self.backend!r}."
@@ -275,20 +272,8 @@ default="auto"
         return [self.backend]
 
     def _horizons(self, ep: Endpoint) -> tuple[float, ...]:
-        if self.horizons is None:
-            return ep.model_horizons
-        given = tuple(self.horizons)
-        if not given or any(not np.isfinite(h) or h <= 0 for h in given):
-            raise ValueError(f"horizons must be positive days; got horizons={self.horizons!r}.")
-        horizons = tuple(float(h) for h in given)
-        if ep.kind == "binary" and not np.allclose(horizons, ep.model_horizons):
-            raise ValueError(
-                f"The {ep.name} endpoint is a binary outcome at "
-                f"{ep.horizon_label(ep.model_horizons[0])}; it cannot be fitted for "
-                f"horizons={list(self.horizons or ())}. Leave horizons=None (or define an "
-                "endpoint whose outcome is recorded at the horizon you need)."
-            )
-        return horizons
+        """Horizons to fit for, in days (:func:`spinerisk.endpoints.check_horizons`)."""
+        return check_horizons(ep, ep.model_horizons, self.horizons, action="fitted for")
 
     # -- fit ----------------------------------------------------------------------------
     def fit(self, cohort: pd.DataFrame, y: None = None) -> RiskModel:
@@ -305,22 +290,17 @@ default="auto"
         -------
         self : RiskModel
         """
-        from spinerisk.schema._validate import validate
-
         ep = get_endpoint(self.endpoint)
         schema = self._schema()
         ep.check_schema(schema)
         candidates = self._check_params(ep)
         horizons = self._horizons(ep)
-        checked = validate(cohort, schema)
-        mask = ep.eligible(checked, schema)
-        data = checked[mask]
+        checked, _, data, target = ep.labelled(cohort, schema)
         if len(data) < 2 * self.cv:
             raise ValueError(
                 f"Only {len(data)} eligible records with the {ep.name} outcome observed; "
                 f"need at least {2 * self.cv}."
             )
-        target = ep.target(data)
 
         self.selection_ = None
         if len(candidates) == 1:
@@ -336,8 +316,7 @@ default="auto"
             from spinerisk.models._auto import fit_default
 
             chosen = "stack"
-            for attr, value in fit_default(self, ep, data, target).items():
-                setattr(self, attr, value)
+            set_fitted(self, **fit_default(self, ep, data, target))
         if ep.kind != "binary":
             max_time = float(np.max(target["time"][target["event"] != 0]))
             too_far = [ep.horizon_label(h) for h in horizons if h > max_time]
@@ -348,14 +327,17 @@ default="auto"
                 )
         for stale in ("interval_models_", "interval_info_"):  # refits of an earlier fit
             self.__dict__.pop(stale, None)
-        self.endpoint_ = ep
-        self.schema_ = schema
-        self.backend_ = chosen
-        self.horizons_ = horizons
-        self.n_train_ = int(len(data))
-        self.n_excluded_ = int(len(checked) - len(data))
-        self.training_ranges_ = self._ranges(data, ep)
-        self.id_field_ = schema.id_field
+        set_fitted(
+            self,
+            endpoint_=ep,
+            schema_=schema,
+            backend_=chosen,
+            horizons_=horizons,
+            n_train_=int(len(data)),
+            n_excluded_=int(len(checked) - len(data)),
+            training_ranges_=self._ranges(data, ep),
+            id_field_=schema.id_field,
+        )
         from spinerisk.reference import summarise_training
 
         risk = self._risk_values(data, horizons)
@@ -392,7 +374,7 @@ default="auto"
             inner = model.named_steps["model"]
             model.set_params(model__cv=grouped(inner.cv.n_splits, target))
             return model.fit(data, target)
-        if backend in _LINEAR:
+        if backend in LINEAR_BACKENDS:
             return model.fit(data, target)
         return model.fit(data, target, model__groups=groups)
 
@@ -573,7 +555,7 @@ default="auto"
         Exact attributions on the model's margin (tree SHAP from the boosters' own
         routines, exact linear terms for logistic and Cox models), grouped into
         clinical fields and converted to percentage points of risk; see
-        :func:`spinerisk.explain.explain`. Attributions describe the model, not
+        :func:`spinerisk.explanation`. Attributions describe the model, not
         causes: treatment effects in observational data are confounded.
 
         Parameters
@@ -593,7 +575,7 @@ default="auto"
         -------
         Explanation
         """
-        from spinerisk.explain import explain
+        from spinerisk.explanation import explain
 
         return explain(self, records, horizon, background=background, interval=interval)
 
@@ -689,18 +671,8 @@ default="auto"
         return self
 
     def _prediction_horizons(self, horizons: Any) -> tuple[float, ...]:
-        """Horizons to predict at, in days."""
-        ep = self.endpoint_
-        if horizons is None:
-            return tuple(self.horizons_)
-        out = tuple(float(h) for h in horizons)
-        if ep.kind == "binary" and out != tuple(self.horizons_):
-            raise ValueError(
-                f"The {ep.name} endpoint is a binary outcome at "
-                f"{ep.horizon_label(self.horizons_[0])}; it cannot predict at "
-                f"horizons={list(horizons)}."
-            )
-        return out
+        """Horizons to predict at, in days (:func:`spinerisk.endpoints.check_horizons`)."""
+        return check_horizons(self.endpoint_, self.horizons_, horizons, action="predicted at")
 
     def _warnings(self, records: pd.DataFrame) -> pd.Series:
         """Input warnings per record (:func:`spinerisk.monitor.input_warnings`)."""
@@ -747,15 +719,14 @@ default="auto"
             If ``interval`` is not in (0, 1), or is given to a model without
             :meth:`fit_intervals`.
         """
-        from spinerisk.schema._validate import validate
 
         check_is_fitted(self, "estimator_")
         level = None if interval is None else self._interval_level(interval)
-        if level is None and _is_record_list(records):
+        if level is None and is_record_list(records):
             fast = self._fast_predictor()
             if fast is not None:
                 return fast.predict_risk(records, horizons, as_frame=True)
-        checked = validate(_as_frame(records), self.input_schema_)
+        checked = validate(as_frame(records), self.input_schema_)
         ep = self.endpoint_
         horizons = self._prediction_horizons(horizons)
         values = self._risk_values(checked, horizons)
@@ -811,42 +782,9 @@ default="auto"
         return pd.DataFrame(parts, index=out.index)
 
 
-def risk_column(horizon: float) -> str:
-    """Name of the risk column for a horizon in days, for an endpoint in days
-    (:meth:`spinerisk.endpoints.Endpoint.risk_column` names it in any unit)."""
-    return _risk_column(horizon)
-
-
 def predictor_columns(model: Any, frame: pd.DataFrame) -> list[str]:
     """The model's baseline predictors present in ``frame`` (what an audit line hashes)."""
     return [c for c in model.endpoint_.predictors(model.schema_) if c in frame.columns]
-
-
-def _is_record_list(records: Any) -> bool:
-    """A dict (one record) or a non-empty list/tuple of dicts."""
-    if isinstance(records, Mapping):
-        return True
-    return (
-        isinstance(records, list | tuple)
-        and bool(records)
-        and all(isinstance(r, Mapping) for r in records)
-    )
-
-
-def _as_frame(records: Any) -> pd.DataFrame:
-    """Records as a DataFrame: a frame as is, a dict as one row, a list of dicts as rows."""
-    if isinstance(records, pd.DataFrame):
-        return records
-    if isinstance(records, Mapping):
-        records = [records]
-    if isinstance(records, list | tuple) and all(isinstance(r, Mapping) for r in records):
-        if not records:
-            raise ValueError("No records to predict: got an empty list.")
-        return pd.DataFrame.from_records(list(records))
-    raise TypeError(
-        "records must be a DataFrame, a dict (one record) or a list of dicts; "
-        f"got {type(records).__name__}."
-    )
 
 
 def _repeat_groups(data: pd.DataFrame, columns: list[str]) -> np.ndarray | None:
@@ -880,9 +818,3 @@ def _set_booster_params(estimator: Any, params: dict[str, Any]) -> None:
                 f"booster_params {unknown} are not parameters of {type(booster).__name__}."
             )
         estimator.set_params(**{f"{path}__{k}": v for k, v in params.items()})
-
-
-def _default_schema() -> Schema:
-    from spinerisk.schema.default import SPINE_SCHEMA
-
-    return SPINE_SCHEMA

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit
 
-from spinerisk.explain._native import (
+from spinerisk.explanation._native import (
     booster_contributions,
     classifier_contributions,
     design_reference,
@@ -28,7 +28,7 @@ _STACK = (
 
 @dataclass
 class _Parts:
-    """What a backend returns to :func:`spinerisk.explain.explain`."""
+    """What a backend returns to :func:`spinerisk.explanation`."""
 
     features: pd.DataFrame  # per model-matrix column, margin scale
     base_value: float

@@ -12,6 +12,6 @@ indication. shap and matplotlib are imported only when plotting.
 
 from __future__ import annotations
 
-from spinerisk.explain._explanation import Explanation, explain
+from spinerisk.explanation._explanation import Explanation, explain
 
 __all__ = ["Explanation", "explain"]

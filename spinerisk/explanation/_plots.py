@@ -91,7 +91,7 @@ def waterfall(expl: Any, record: Any, *, max_display: int = 10) -> Any:
     shap.plots.waterfall(expl.to_shap()[pos], max_display=int(max_display), show=False)
     fig = plt.gcf()
     rid = expl.contributions.index[pos]
-    from spinerisk.explain._text import risk_with_interval
+    from spinerisk.explanation._text import risk_with_interval
 
     bounds = None if expl.risk_interval is None else expl.risk_interval.iloc[pos]
     shown = risk_with_interval(expl.risk.iloc[pos], bounds, expl.interval)
