@@ -611,11 +611,11 @@ def _split_cells(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         return df, _rejects_frame([], [], [], columns)
     bad = sorted(reasons)
     kept = np.setdiff1d(np.arange(len(df)), bad)
-    values = [
+    shown = [
         [None if isinstance(v, str) and len(v) > MAX_FIELD_CHARS else v for v in row]
         for row in df.iloc[bad].astype(object).to_numpy().tolist()
     ]
-    rejects = _rejects_frame(bad, [" | ".join(reasons[p]) for p in bad], values, columns)
+    rejects = _rejects_frame(bad, [" | ".join(reasons[p]) for p in bad], shown, columns)
     records = df.iloc[kept]
     records.index = pd.Index(kept.astype(np.int64))
     return records, rejects

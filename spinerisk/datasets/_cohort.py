@@ -23,7 +23,7 @@ import numpy.typing as npt
 import pandas as pd
 from scipy.special import expit, ndtr
 
-from spinerisk.datasets._fields import new_column, order_columns
+from spinerisk.datasets._fields import new_column, order_columns, schema_categorical
 from spinerisk.datasets._malignant import simulate_malignant
 from spinerisk.datasets._modes import (
     _OVF_OUTCOMES,
@@ -52,7 +52,7 @@ from spinerisk.datasets._numeric import (
     _truncnorm,
 )
 from spinerisk.datasets._params import MalignantParams, TraumaParams
-from spinerisk.schema import LEVELS, SPINE_SCHEMA
+from spinerisk.schema import LEVELS
 from spinerisk.schema.default import COLLAPSE_THRESHOLD, TLJ_LEVELS
 
 __all__ = ["make_spine_cohort"]
@@ -588,14 +588,6 @@ def _observe(
 
 
 # -- frame assembly -----------------------------------------------------------------------
-def _cat(name: str, codes: Any, mask: BoolArray | None = None) -> pd.Categorical:
-    categories = list(SPINE_SCHEMA[name].categories or ())
-    codes = np.asarray(codes, dtype=np.int64)
-    if mask is not None:
-        codes = np.where(mask, -1, codes)
-    return pd.Categorical.from_codes(codes, categories=categories)
-
-
 def _bool(values: Any, mask: BoolArray | None = None) -> pd.arrays.BooleanArray:
     values = np.asarray(values, dtype=bool)
     return pd.arrays.BooleanArray(values, np.zeros(len(values), bool) if mask is None else mask)
@@ -638,7 +630,7 @@ def _assemble(
         "index_date": index_date,
         "days_injury_to_imaging": _int(s["delay"]),
         "age_years": _float(s["age"]),
-        "sex": _cat("sex", ~s["female"]),
+        "sex": schema_categorical("sex", ~s["female"]),
         "height_cm": _float(s["height"]),
         "weight_kg": _float(s["weight"]),
         "bmi": _float(s["bmi"]),
@@ -655,27 +647,29 @@ def _assemble(
         "rheumatoid_arthritis": _bool(s["ra"]),
         "secondary_osteoporosis": _bool(s["secondary"]),
         "falls_12m_count": _int(s["falls_count"], miss["falls"]),
-        "diabetes_type": _cat("diabetes_type", np.select([s["dm_t1"], s["diabetes"]], [1, 2])),
+        "diabetes_type": schema_categorical(
+            "diabetes_type", np.select([s["dm_t1"], s["diabetes"]], [1, 2])
+        ),
         "egfr": _float(s["egfr"], miss["egfr"]),
         "dementia": _bool(s["dementia"]),
-        "mechanism": _cat("mechanism", s["mechanism"]),
-        "energy": _cat("energy", s["high_energy"]),
-        "level": _cat("level", _LEVEL_CODES[s["level"]]),
+        "mechanism": schema_categorical("mechanism", s["mechanism"]),
+        "energy": schema_categorical("energy", s["high_energy"]),
+        "level": schema_categorical("level", _LEVEL_CODES[s["level"]]),
         "n_acute_levels": _int(s["n_levels"]),
-        "ao_morphology": _cat("ao_morphology", s["ao"]),
-        "of_class": _cat("of_class", o["of_class"]),
+        "ao_morphology": schema_categorical("ao_morphology", s["ao"]),
+        "of_class": schema_categorical("of_class", o["of_class"]),
         "height_loss0_pct": _float(s["hl0"]),
         "kyphotic_angle0": _float(o["ka0"]),
         "posterior_wall_injury": _bool(s["pw"]),
         "both_endplates": _bool(s["both"]),
         "intravertebral_cleft0": _bool(s["cleft"]),
         "mri_done": _bool(~miss["mri"]),
-        "t1_pattern": _cat("t1_pattern", o["t1"], miss["mri"]),
-        "t2_pattern": _cat("t2_pattern", o["t2"], miss["mri"]),
+        "t1_pattern": schema_categorical("t1_pattern", o["t1"], miss["mri"]),
+        "t2_pattern": schema_categorical("t2_pattern", o["t2"], miss["mri"]),
         "vas_back0": _float(s["vas"]),
-        "treatment": _cat("treatment", s["treatment"]),
-        "brace_type": _cat("brace_type", s["brace"]),
-        "anti_op_drug": _cat("anti_op_drug", s["anti_op"]),
+        "treatment": schema_categorical("treatment", s["treatment"]),
+        "brace_type": schema_categorical("brace_type", s["brace"]),
+        "anti_op_drug": schema_categorical("anti_op_drug", s["anti_op"]),
         "delta_height_6m": _float(s["delta"], no_6m),
         "height_loss_6m_pct": _float(s["hl6"], no_6m),
         "kyphotic_angle_6m": _float(o["ka6"], no_6m),

@@ -78,6 +78,16 @@ NEW_FIELDS: dict[str, tuple[str, tuple[str, ...] | None]] = {
 }
 
 
+def schema_categorical(name: str, codes: Any, mask: Any = None) -> pd.Categorical:
+    """Column of SPINE_SCHEMA field ``name`` from category codes (positions in the
+    schema's category list); missing where ``mask`` is true."""
+    categories = list(SPINE_SCHEMA[name].categories or ())
+    codes = np.asarray(codes, dtype=np.int64)
+    if mask is not None:
+        codes = np.where(mask, -1, codes)
+    return pd.Categorical.from_codes(codes, categories=categories)
+
+
 def new_column(name: str, values: Any, mask: Any = None) -> Any:
     """A typed column of a new field from values (codes for categories) and a mask."""
     dtype, codes = NEW_FIELDS[name]

@@ -18,10 +18,10 @@ import numpy.typing as npt
 import pandas as pd
 from scipy.special import expit, ndtr, ndtri
 
-from spinerisk.datasets._fields import new_column
+from spinerisk.datasets._fields import new_column, schema_categorical
 from spinerisk.datasets._numeric import _choice, _choice_rows, _solve, _solve_logit, _truncnorm
 from spinerisk.datasets._params import CervicalMortalityParams, OdontoidParams, TraumaParams
-from spinerisk.schema import LEVELS, SPINE_SCHEMA, TLJ_LEVELS
+from spinerisk.schema import LEVELS, TLJ_LEVELS
 
 __all__ = ["TRAUMA_INTERCEPT_KEYS", "simulate_trauma"]
 
@@ -71,14 +71,6 @@ _MOTOR_TL = {0: (50, 2, 44, 52), 1: (51, 2, 46, 56), 2: (65, 8, 50, 90), 3: (88,
 def _level_code(names: Any) -> npt.NDArray[np.intp]:
     lookup = {name: i for i, name in enumerate(LEVELS)}
     return np.array([lookup[name] for name in names], dtype=np.intp)
-
-
-def _schema_cat(name: str, codes: Any, mask: BoolArray | None = None) -> pd.Categorical:
-    categories = list(SPINE_SCHEMA[name].categories or ())
-    codes = np.asarray(codes, dtype=np.int64)
-    if mask is not None:
-        codes = np.where(mask, -1, codes)
-    return pd.Categorical.from_codes(codes, categories=categories)
 
 
 def _g(t: FloatArray, ratio: float, decay: float) -> FloatArray:
@@ -496,14 +488,14 @@ def _columns(
     data: dict[str, Any] = {
         **_record_ids(u, n_centres),
         "age_years": s["age"].astype(np.float64),
-        "sex": _schema_cat("sex", s["male"]),
+        "sex": schema_categorical("sex", s["male"]),
         "current_smoking": pd.arrays.BooleanArray(s["smoker"].astype(bool), np.zeros(n, bool)),
         "dementia": pd.arrays.BooleanArray(s["dementia"].astype(bool), np.zeros(n, bool)),
-        "mechanism": _schema_cat("mechanism", s["mechanism"]),
-        "energy": _schema_cat("energy", s["high_energy"]),
-        "level": _schema_cat("level", s["level"]),
-        "ao_morphology": _schema_cat("ao_morphology", s["ao_morph"], ~s["has_ao_morph"]),
-        "treatment": _schema_cat("treatment", np.where(s["surgery"], 3, 0)),
+        "mechanism": schema_categorical("mechanism", s["mechanism"]),
+        "energy": schema_categorical("energy", s["high_energy"]),
+        "level": schema_categorical("level", s["level"]),
+        "ao_morphology": schema_categorical("ao_morphology", s["ao_morph"], ~s["has_ao_morph"]),
+        "treatment": schema_categorical("treatment", np.where(s["surgery"], 3, 0)),
         "ao_upper_cervical": new_column("ao_upper_cervical", c["ao_upper"], c["ao_upper"] < 0),
         "ao_neuro": new_column("ao_neuro", s["ao_neuro"]),
         "anderson_dalonzo": new_column("anderson_dalonzo", s["dens_kind"], not_dens),

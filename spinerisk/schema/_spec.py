@@ -754,7 +754,7 @@ class Schema:
         frame = self.to_frame()
         out = [f"Schema `{self.name}`, version {self.version}: {len(self)} fields.", ""]
         for group, part in frame.groupby("group", sort=False):
-            out.append(f"### {group or 'other'}")
+            out.append(f"### {str(group) if group else 'other'}")
             out.append("")
             out.append(
                 "| field | type | unit | allowed | missing allowed | required | role "
@@ -762,7 +762,7 @@ class Schema:
             )
             out.append("|---|---|---|---|---|---|---|---|")
             for r in part.itertuples(index=False):
-                desc = r.description + (f" *Source: {r.source}.*" if r.source else "")
+                desc = str(r.description) + (f" *Source: {str(r.source)}.*" if r.source else "")
                 cells = [
                     f"`{r.field}`",
                     r.dtype,
