@@ -93,7 +93,41 @@ def test_chunked_scores_equal_one_predict_risk_call(
     assert summary.flagged == int((ref["warnings"] != "").sum())
     manifest = sr.bundle.read_manifest(bundle)
     assert got["model_id"].str.startswith(f"nonunion-xgboost-{manifest['created_utc']}-").all()
-    assert set(got["model_version"]) == {f"{sr.__version__}+bundle.{manifest['format_version']}"}
+    # the model's own version: its bundle's creation time (as the HTTP API means it)
+    assert set(got["model_version"]) == {manifest["created_utc"]}
+
+
+def test_model_identity_has_one_owner(bundle, model):
+    """Scores, audit lines and the API name a model by spinerisk.bundle.model_identity:
+    model_version is the model's own version (its bundle's creation time, or "unsaved"),
+    and the software that saved it is saved_by."""
+    import hashlib
+
+    from spinerisk._version import __version__
+    from spinerisk.bundle import model_identity, read_manifest
+    from spinerisk.monitor import bundle_info
+
+    sha = hashlib.sha256(bundle.read_bytes()).hexdigest()
+    manifest = read_manifest(bundle)
+    info = scoring.model_info_from_path(bundle)
+    assert info == model_identity(manifest, sha) == bundle_info(bundle)
+    assert scoring.model_info(model, bundle) == info
+    assert info["model_version"] == manifest["created_utc"] != ""
+    assert (
+        info["saved_by"]
+        == f"{manifest['versions']['spinerisk']}+bundle.{manifest['format_version']}"
+    )
+    unsaved = scoring.model_info(model)
+    assert (unsaved["model_id"], unsaved["model_version"], unsaved["model_sha256"]) == (
+        "nonunion-xgboost-unsaved",
+        "unsaved",
+        "",
+    )
+    assert unsaved["saved_by"].startswith(f"{__version__}+bundle.")
+    scores, _ = score_frame(model, sr.make_spine_cohort(3, seed=1))
+    assert set(scores["model_version"]) == {"unsaved"}
+    with pytest.raises(sr.ArtifactError, match="No model bundle"):
+        scoring.model_info_from_path(bundle.with_name("absent.srb"))
 
 
 def _bad_csv(tmp_path: Path, records: pd.DataFrame) -> tuple[Path, dict[int, list[str]]]:

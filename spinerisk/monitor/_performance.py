@@ -156,20 +156,7 @@ def performance_over_time(
     data = labelled.data
     if not len(data):
         raise ValueError(f"No record in labelled_records has the {ep.name} outcome observed.")
-    dates = pd.to_datetime(data[date_field], errors="coerce")
-    if dates.isna().any():
-        bad = np.flatnonzero(dates.isna().to_numpy())
-        rows = np.flatnonzero(labelled.mask)[bad]  # rows of the caller's frame
-        id_field = model.id_field_
-        shown = ", ".join(
-            f"row {r} ({id_field}={data[id_field].iloc[b]!r}, {date_field}="
-            f"{labelled_records[date_field].iloc[r]!r})"
-            for r, b in zip(rows[:5], bad[:5], strict=True)
-        )
-        raise ValueError(
-            f"{date_field} is missing or not a date in {len(bad)} eligible record(s): "
-            f"{shown}; expected a date for every record."
-        )
+    dates = _dates(labelled, labelled_records, date_field, model.id_field_)
     with warnings.catch_warnings():  # unusual inputs are reported by drift()
         warnings.simplefilter("ignore", DataQualityWarning)
         predicted = model.predict_risk(data)
@@ -203,6 +190,26 @@ def performance_over_time(
     out.attrs["endpoint"] = ep.name
     out.attrs["censoring"] = censoring
     return out
+
+
+def _dates(labelled: Any, records: pd.DataFrame, date_field: str, id_field: str) -> pd.Series:
+    """The dates of the eligible records (``labelled.data``); a missing or unreadable one
+    is an error naming the caller's rows."""
+    data = labelled.data
+    dates = pd.to_datetime(data[date_field], errors="coerce")
+    if dates.isna().any():
+        bad = np.flatnonzero(dates.isna().to_numpy())
+        positions = np.flatnonzero(labelled.mask)[bad]  # rows of the caller's frame
+        shown = ", ".join(
+            f"row {r} ({id_field}={data[id_field].iloc[b]!r}, {date_field}="
+            f"{records[date_field].iloc[r]!r})"
+            for r, b in zip(positions[:5], bad[:5], strict=True)
+        )
+        raise ValueError(
+            f"{date_field} is missing or not a date in {len(bad)} eligible record(s): "
+            f"{shown}; expected a date for every record."
+        )
+    return dates
 
 
 def _horizon_status(

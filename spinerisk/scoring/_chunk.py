@@ -4,7 +4,6 @@ text."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import time
@@ -102,23 +101,24 @@ class _Timer:
 # model identity
 # ---------------------------------------------------------------------------------------
 def model_info(model: Any, path: str | os.PathLike[str] | None = None) -> dict[str, str]:
-    """Model id, version and checksum written next to every score.
+    """Model id and version written next to every score: the model's
+    :func:`spinerisk.bundle.model_identity`.
 
     Parameters
     ----------
     model : RiskModel
         A fitted model.
     path : str, path-like or None, default=None
-        The bundle the model was loaded from. Its manifest and sha256 make the id
-        (``<endpoint>-<backend>-<created>-<first 12 hex of sha256>``) and the version
-        (``<spinerisk version that saved it>+bundle.<bundle format version>``). Without a
-        path the id is ``<endpoint>-<backend>-unsaved`` and the version is this
-        spinerisk's.
+        The bundle the model was loaded from (see :func:`model_info_from_path`). Without
+        a path the id is ``<endpoint>-<backend>-unsaved`` and the version ``"unsaved"``.
 
     Returns
     -------
     dict
-        ``model_id``, ``model_version`` and ``model_sha256`` (empty without a path).
+        ``model_id``, ``model_version`` (the model's own version: its bundle's creation
+        time, UTC), ``model_sha256`` (empty without a path), ``endpoint``, ``backend``,
+        ``created_utc`` and ``saved_by`` (``<spinerisk version>+bundle.<format>``, the
+        software that wrote the bundle).
 
     Raises
     ------
@@ -128,31 +128,19 @@ def model_info(model: Any, path: str | os.PathLike[str] | None = None) -> dict[s
     See Also
     --------
     model_info_from_path
+
+    Notes
+    -----
+    ``model_version`` in score files used to be ``<spinerisk version>+bundle.<format>``
+    (now ``saved_by``); it is now the model's own version, as the HTTP API has always
+    meant it. Score files have no ``saved_by`` column: ``model_id`` names the bundle,
+    whose manifest records the software that saved it.
     """
-    from spinerisk import __version__
-    from spinerisk.bundle import BUNDLE_FORMAT_VERSION
+    from spinerisk.bundle import model_identity
 
-    endpoint = model.endpoint_.name
     if path is None:
-        return {
-            "model_id": f"{endpoint}-{model.backend_}-unsaved",
-            "model_version": f"{__version__}+bundle.{BUNDLE_FORMAT_VERSION}",
-            "model_sha256": "",
-        }
+        return model_identity(None, model=model)
     return model_info_from_path(path)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    try:
-        with path.open("rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(block)
-    except OSError as exc:
-        from spinerisk.exceptions import ArtifactError
-
-        raise ArtifactError(f"Cannot read bundle {str(path)!r}: {exc}") from exc
-    return digest.hexdigest()
 
 
 # ---------------------------------------------------------------------------------------
@@ -179,7 +167,7 @@ def score_frame(
         Raw records as read (text or typed values), one per row.
     explain : int, default=0
         When positive, add ``top_drivers``: the ``explain`` features that moved each
-        record's risk most (from :func:`spinerisk.explain.explain`).
+        record's risk most (from :func:`spinerisk.explanation.explain`).
     interval : float or None, default=None
         Coverage of a per-patient interval around each risk (0.9 for 90%): ``c_lo`` and
         ``c_hi`` after each risk column ``c``, from the model's bootstrap refits
@@ -192,8 +180,8 @@ def score_frame(
         Identifiers that occur more than once in the whole input; records with one of
         them are rejected. None means: look for duplicates within ``frame`` only.
     info : mapping or None, default=None
-        ``model_id`` and ``model_version`` to write; None means :func:`model_info`
-        of the model without a bundle.
+        ``model_id`` and ``model_version`` to write; None means :func:`model_info` of
+        the model without a bundle (version ``"unsaved"``).
 
     Returns
     -------
@@ -354,7 +342,8 @@ def _check_chunk(
     Runs on one thread at a time (validation changes warning filters, which are
     process-wide); :func:`_finish_chunk` may run on another.
     """
-    from spinerisk.schema._validate import check_columns, validate
+    from spinerisk.schema import validate
+    from spinerisk.schema._validate import check_columns
 
     schema = _schema(model)
     id_field = model.id_field_
@@ -501,7 +490,7 @@ def _predict_checked(
 def _top_drivers(model: Any, checked: pd.DataFrame, k: int) -> list[str]:
     if len(checked) == 0:
         return []
-    from spinerisk.explain import explain
+    from spinerisk.explanation import explain
 
     drivers = explain(model, checked).top_drivers(k)
     return [str(d) for d in np.asarray(drivers, dtype=object)]
@@ -557,25 +546,18 @@ def model_info_from_path(path: str | os.PathLike[str]) -> dict[str, str]:
     Returns
     -------
     dict
-        ``model_id``, ``model_version`` and ``model_sha256``.
+        As :func:`model_info`: ``model_id``, ``model_version`` (the bundle's creation
+        time), ``model_sha256``, ``endpoint``, ``backend``, ``created_utc`` and
+        ``saved_by``.
+
+    Raises
+    ------
+    ArtifactError
+        If there is no file at ``path`` or it is not a valid bundle.
     """
-    from spinerisk.bundle import BUNDLE_FORMAT_VERSION, read_manifest
-    from spinerisk.bundle._format import bundle_id
+    from spinerisk.audit import bundle_info
 
-    path = Path(path)
-    if not path.is_file():
-        from spinerisk.exceptions import ArtifactError
-
-        raise ArtifactError(f"No model bundle at {str(path)!r}.")
-    sha = _sha256(path)
-    manifest = read_manifest(path, sha256=sha)
-    saved_by = manifest.get("versions", {}).get("spinerisk", "unknown")
-    fmt = manifest.get("format_version", BUNDLE_FORMAT_VERSION)
-    return {
-        "model_id": bundle_id(manifest, sha),
-        "model_version": f"{saved_by}+bundle.{fmt}",
-        "model_sha256": sha,
-    }
+    return bundle_info(path)
 
 
 def _interval_level(model: Any, interval: Any) -> float | None:

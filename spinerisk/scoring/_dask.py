@@ -3,7 +3,7 @@ row numbers and identifiers duplicated anywhere rejected everywhere."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Mapping
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -193,7 +193,7 @@ def _dask_chunks(
     keep_valid: bool,
     *,
     interval: float | None = None,
-) -> Iterator[tuple[int, _Chunk]]:
+) -> Generator[tuple[int, _Chunk], None, None]:
     from spinerisk._optional import import_optional
 
     dd = import_optional("dask.dataframe", extra="dask", purpose="--engine dask")

@@ -11,17 +11,19 @@ import socket
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Iterable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
+from spinerisk.audit import AuditLog
 from spinerisk.exceptions import RecordsReadError
-from spinerisk.models._risk_model import predictor_columns
 from spinerisk.reference import trained_on_synthetic
+from spinerisk.riskmodel import RiskModel, load, predictor_columns
 from spinerisk.scoring._chunk import (
     _OUTPUT_SUFFIXES,
     ScoreSummary,
@@ -385,7 +387,9 @@ def score_file(
         ``.csv``, ``.tsv``, ``.txt`` or ``.parquet`` records.
     output : str or path-like
         Scores file, ``.parquet`` or ``.csv`` (formula-safe): id, ``risk_<days>d`` per
-        horizon, ``warnings``, ``model_id``, ``model_version`` (and ``top_drivers``).
+        horizon, ``warnings``, ``model_id``, ``model_version`` (the model's own version:
+        its bundle's creation time, UTC; see :func:`model_info`) and, with ``explain``,
+        ``top_drivers``.
     rejects : str, path-like or None, default=None
         File (``.csv`` or ``.parquet``) for the rejected rows: ``row`` (0-based input
         row), ``reasons`` and the original values as text. Rejected rows are always
@@ -414,14 +418,14 @@ def score_file(
     encoding : str, default="utf-8"
         Text encoding of CSV input (strict).
     audit_log : str, path-like or None, default=None
-        Append one line per scored record to this :class:`spinerisk.monitor.AuditLog`.
+        Append one line per scored record to this :class:`spinerisk.audit.AuditLog`.
         Lines are appended chunk by chunk; a run that fails later leaves the lines of
         the chunks already scored (the log records predictions made, not files written).
     audit_source : {"cli", "api", "python"}, default="python"
         ``source`` written in the audit lines.
     audit_key : bytes, str or None, default=None
         Secret key of the audit log (HMAC-SHA256 record hashes); see
-        :class:`spinerisk.monitor.AuditLog`.
+        :class:`spinerisk.audit.AuditLog`.
 
     Returns
     -------
@@ -455,18 +459,11 @@ def score_file(
     >>> list(pd.read_parquet(tmp / "out.parquet").columns)
     ['patient_id', 'risk_183d', 'warnings', 'model_id', 'model_version']
     """
-    from spinerisk.bundle import load_bundle
-
     start = time.perf_counter()
     input, output = Path(input), Path(output)
     rejects_path = None if rejects is None else Path(rejects)
     audit_path = None if audit_log is None else Path(audit_log)
-    if engine not in ("local", "dask"):
-        raise ValueError(f"engine must be 'local' or 'dask'; got engine={engine!r}.")
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
-        raise ValueError(f"chunk_size must be a positive integer; got {chunk_size!r}.")
-    if isinstance(explain, bool) or not isinstance(explain, int) or explain < 0:
-        raise ValueError(f"explain must be a non-negative integer; got {explain!r}.")
+    _check_options(engine, chunk_size, explain)
     source = _open_source(input, sep, encoding)
     _check_paths(input, output, rejects_path, audit_path)
     staging = _Staging()
@@ -479,50 +476,18 @@ def score_file(
                 if target is not None:
                     staging.prepare(target, label)
             timer = _Timer()
-            with timer("load"):
-                info = model_info_from_path(model_path)
-                model = load_bundle(model_path, sha256=info["model_sha256"])
+            model, info = _load(model_path, timer)
             column_mapping = _as_mapping(mapping)
-            audit = None
-            if audit_path is not None:
-                from spinerisk.monitor import AuditLog
-
-                audit = AuditLog(audit_path, key=audit_key)
-
+            audit = None if audit_path is None else AuditLog(audit_path, key=audit_key)
             level = _interval_level(model, interval)
-            score_cols, score_types = _score_columns(model, explain, level)
-            reject_cols, reject_types = _reject_columns(source.columns)
             with ExitStack() as stack:
-                out_writer = _AtomicWriter(output, score_cols, score_types, staging, "output")
-                writers.append(out_writer)
-                rej_writer = None
-                if rejects_path is not None:
-                    rej_writer = _AtomicWriter(
-                        rejects_path, reject_cols, reject_types, staging, "rejects"
-                    )
-                    writers.append(rej_writer)
+                out_writer, rej_writer = _open_writers(
+                    model, source, (output, rejects_path), explain, level, staging, writers
+                )
                 bar = stack.enter_context(_Progress(progress, source.num_rows))
-
-                rows_in = scored = rejected = flagged = out_of_scope = 0
                 if engine == "local":
-                    with timer("read"):
-                        id_col = _id_source(model, column_mapping)
-                        dup_ids = _duplicate_ids(
-                            lambda: (
-                                _mapped_ids(block, column_mapping, model.id_field_)
-                                for block in source.ids(id_col)
-                            )
-                        )
-                    chunks = _local_chunks(
-                        model,
-                        source,
-                        chunk_size,
-                        column_mapping,
-                        dup_ids,
-                        explain,
-                        info,
-                        timer,
-                        interval=level,
+                    chunks = _local_run(
+                        model, source, chunk_size, column_mapping, explain, info, timer, level
                     )
                 else:
                     chunks = _dask_chunks(
@@ -538,48 +503,157 @@ def score_file(
                         interval=level,
                     )
                 stack.callback(chunks.close)  # stops the reader thread if a chunk fails
-                for n_rows, chunk in chunks:
-                    rows_in += n_rows
-                    with timer("write"):
-                        out_writer.write(chunk.scores)
-                        if rej_writer is not None:
-                            rej_writer.write(chunk.rejects)
-                    if audit is not None and len(chunk.scores):
-                        risk = [c for c in chunk.scores.columns if str(c).startswith("risk_")]
-                        outputs = chunk.scores.set_index(model.id_field_)[[*risk, "warnings"]]
-                        audit.log_predictions(
-                            model_info=info,
-                            inputs=chunk.valid[predictor_columns(model, chunk.valid)],
-                            outputs=outputs,
-                            source=audit_source,
-                        )
-                    held = out_of_scope_count(chunk.scores)  # a gate's out-of-scope rows
-                    out_of_scope += held
-                    scored += len(chunk.scores) - held
-                    rejected += len(chunk.rejects)
-                    flagged += int((chunk.scores["warnings"] != "").sum())
-                    bar(n_rows)
-                if rows_in != scored + rejected + out_of_scope:  # never drop a row silently
-                    raise RuntimeError(
-                        f"Row accounting failed: {rows_in} rows in but {scored} scored + "
-                        f"{rejected} rejected + {out_of_scope} out of scope; no output was "
-                        "written. Please report this as a bug."
-                    )
+                counts = _write_chunks(
+                    chunks, (out_writer, rej_writer), model, info, timer, bar, audit, audit_source
+                )
                 _publish(writers, staging)  # scores and rejects together, or neither
         finally:
             _abort_all(writers, staging)
     return ScoreSummary(
-        rows_in=rows_in,
-        scored=scored,
-        rejected=rejected,
+        rows_in=counts.rows_in,
+        scored=counts.scored,
+        rejected=counts.rejected,
         output=output,
         rejects=rejects_path,
-        flagged=flagged,
+        flagged=counts.flagged,
         seconds=time.perf_counter() - start,
         timings=dict(timer.seconds) if engine == "local" else {},
         trained_on_synthetic_data=trained_on_synthetic(model),
-        out_of_scope=out_of_scope,
+        out_of_scope=counts.out_of_scope,
     )
+
+
+# -- the steps of score_file() --------------------------------------------------------------
+def _check_options(engine: str, chunk_size: Any, explain: Any) -> None:
+    if engine not in ("local", "dask"):
+        raise ValueError(f"engine must be 'local' or 'dask'; got engine={engine!r}.")
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+        raise ValueError(f"chunk_size must be a positive integer; got {chunk_size!r}.")
+    if isinstance(explain, bool) or not isinstance(explain, int) or explain < 0:
+        raise ValueError(f"explain must be a non-negative integer; got {explain!r}.")
+
+
+def _load(model_path: str | os.PathLike[str], timer: _Timer) -> tuple[RiskModel, dict[str, str]]:
+    """The model and its identity, loaded from the bundle whose sha256 the identity
+    holds (so both come from the same bytes)."""
+    with timer("load"):
+        info = model_info_from_path(model_path)
+        model = load(model_path, sha256=info["model_sha256"])
+    return model, info
+
+
+def _open_writers(
+    model: Any,
+    source: _ParquetSource | _CsvSource,
+    paths: tuple[Path, Path | None],
+    explain: int,
+    interval: float | None,
+    staging: _Staging,
+    writers: list[_AtomicWriter],
+) -> tuple[_AtomicWriter, _AtomicWriter | None]:
+    """The scores writer and, when a rejects file is asked for, the rejects writer; each
+    is added to ``writers`` as soon as it exists (so that a failure removes its file)."""
+    output, rejects = paths
+    score_cols, score_types = _score_columns(model, explain, interval)
+    writers.append(_AtomicWriter(output, score_cols, score_types, staging, "output"))
+    if rejects is None:
+        return writers[-1], None
+    reject_cols, reject_types = _reject_columns(source.columns)
+    writers.append(_AtomicWriter(rejects, reject_cols, reject_types, staging, "rejects"))
+    return writers[-2], writers[-1]
+
+
+def _local_run(
+    model: Any,
+    source: _ParquetSource | _CsvSource,
+    chunk_size: int,
+    mapping: Any,
+    explain: int,
+    info: Mapping[str, str],
+    timer: _Timer,
+    interval: float | None,
+) -> Generator[tuple[int, _Chunk], None, None]:
+    """The local engine: identifiers repeated anywhere in the input, then the chunks
+    scored by :func:`_local_chunks`."""
+    with timer("read"):
+        id_col = _id_source(model, mapping)
+        dup_ids = _duplicate_ids(
+            lambda: (_mapped_ids(block, mapping, model.id_field_) for block in source.ids(id_col))
+        )
+    return _local_chunks(
+        model, source, chunk_size, mapping, dup_ids, explain, info, timer, interval=interval
+    )
+
+
+def _write_chunks(
+    chunks: Iterable[tuple[int, _Chunk]],
+    writers: tuple[_AtomicWriter, _AtomicWriter | None],
+    model: Any,
+    info: Mapping[str, str],
+    timer: _Timer,
+    bar: Any,
+    audit: AuditLog | None,
+    audit_source: str,
+) -> _Counts:
+    """Write each chunk's scores and rejects (and audit lines), counting its rows; the
+    counts must add up (never drop a row silently)."""
+    out_writer, rej_writer = writers
+    counts = _Counts()
+    for n_rows, chunk in chunks:
+        with timer("write"):
+            out_writer.write(chunk.scores)
+            if rej_writer is not None:
+                rej_writer.write(chunk.rejects)
+        if audit is not None:
+            _audit_chunk(audit, model, chunk, info, audit_source)
+        counts.add(n_rows, chunk)
+        bar(n_rows)
+    counts.check()
+    return counts
+
+
+def _audit_chunk(
+    audit: AuditLog, model: Any, chunk: _Chunk, info: Mapping[str, str], source: str
+) -> None:
+    """One audit line per scored record of a chunk."""
+    if not len(chunk.scores):
+        return
+    risk = [c for c in chunk.scores.columns if str(c).startswith("risk_")]
+    outputs = chunk.scores.set_index(model.id_field_)[[*risk, "warnings"]]
+    audit.log_predictions(
+        model_info=dict(info),
+        inputs=chunk.valid[predictor_columns(model, chunk.valid)],
+        outputs=outputs,
+        source=source,
+    )
+
+
+@dataclass
+class _Counts:
+    """Rows in, scored, rejected, flagged and out of scope, summed over chunks."""
+
+    rows_in: int = 0
+    scored: int = 0
+    rejected: int = 0
+    flagged: int = 0
+    out_of_scope: int = 0
+
+    def add(self, n_rows: int, chunk: _Chunk) -> None:
+        self.rows_in += n_rows
+        held = out_of_scope_count(chunk.scores)  # a gate's out-of-scope rows
+        self.out_of_scope += held
+        self.scored += len(chunk.scores) - held
+        self.rejected += len(chunk.rejects)
+        self.flagged += int((chunk.scores["warnings"] != "").sum())
+
+    def check(self) -> None:
+        """Every row in is scored, rejected or out of scope; else nothing is written."""
+        if self.rows_in != self.scored + self.rejected + self.out_of_scope:
+            raise RuntimeError(
+                f"Row accounting failed: {self.rows_in} rows in but {self.scored} scored + "
+                f"{self.rejected} rejected + {self.out_of_scope} out of scope; no output was "
+                "written. Please report this as a bug."
+            )
 
 
 _WORKERS = 2  # chunks scored at once, beside the one being validated
@@ -596,7 +670,7 @@ def _local_chunks(
     timer: _Timer,
     *,
     interval: float | None = None,
-) -> Iterator[tuple[int, _Chunk]]:
+) -> Generator[tuple[int, _Chunk], None, None]:
     """Scored chunks in input order, from a pipeline of threads.
 
     A reader thread reads ahead, this thread validates chunk k+2 (validation stays on one
@@ -670,7 +744,8 @@ def _local_chunks(
         pool.shutdown(wait=True)
         it.close()
         if warnings.filters != filters:
-            warnings.filters[:] = filters
+            # a list at run time; typeshed declares it a read-only Sequence
+            warnings.filters[:] = filters  # type: ignore[index]
             getattr(warnings, "_filters_mutated", lambda: None)()  # drop cached decisions
         for own in timers:
             for stage, seconds in own.seconds.items():
@@ -701,7 +776,7 @@ def _split_lenient_numbers(
 _DONE = object()
 
 
-def _read_ahead(items: Iterator[Any]) -> Iterator[Any]:
+def _read_ahead(items: Iterator[Any]) -> Generator[Any, None, None]:
     """Iterate ``items`` with the next one read by a background thread (one item ahead).
 
     Reading Parquet (Arrow) and CSV parsing overlap with scoring; an exception in the

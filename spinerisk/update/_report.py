@@ -352,18 +352,17 @@ def _html_table(frame: pd.DataFrame) -> str:
 
 
 # -- computations ------------------------------------------------------------------------------
-def _eligible(model: Any, cohort: pd.DataFrame) -> pd.DataFrame:
-    from spinerisk.schema._validate import validate
-
-    checked = validate(cohort, model.schema_)
-    data = checked[model.endpoint_.eligible(checked, model.schema_).to_numpy()]
+def _eligible(model: Any, cohort: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+    """The eligible records (with the cohort's attrs) and their outcome
+    (:meth:`Endpoint.labelled`); at least one is required."""
+    _, _, data, target = model.endpoint_.labelled(cohort, model.schema_)
     if len(data) == 0:
         raise ValueError(
             f"No records are eligible for the {model.endpoint_.name} endpoint with its "
             "outcome observed."
         )
     data.attrs.update(cohort.attrs)
-    return data
+    return data, target
 
 
 def _curves(
@@ -519,7 +518,7 @@ def compare_models(
     True
     """
     _check_common(n_bootstrap, ci, random_state)
-    from spinerisk.models import RiskModel
+    from spinerisk.riskmodel import RiskModel
 
     for name, m in (("original", original), ("updated", updated)):
         if not isinstance(m, RiskModel) or not hasattr(m, "estimator_"):
@@ -529,7 +528,7 @@ def compare_models(
             f"The models predict different endpoints ({original.endpoint_.name!r} and "
             f"{updated.endpoint_.name!r})."
         )
-    data = _eligible(original, cohort)
+    data, _ = _eligible(original, cohort)
     table, pair, _ = _comparison(
         original,
         updated,
@@ -570,11 +569,12 @@ def _synthetic(cohort: pd.DataFrame, *models: Any) -> bool:
 
 
 def _split(
-    model: Any, data: pd.DataFrame, test_size: float, random_state: int
+    model: Any, data: pd.DataFrame, target: np.ndarray, test_size: float, random_state: int
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The update part and the held-out part, stratified on the outcome (``target`` of
+    ``data``)."""
     from sklearn.model_selection import train_test_split
 
-    target = model.endpoint_.target(data)
     labels = target if model.endpoint_.kind == "binary" else target["event"]
     update_rows, held_rows = train_test_split(
         np.arange(len(data)), test_size=test_size, random_state=random_state, stratify=labels
@@ -668,16 +668,15 @@ def update_report(
         raise ValueError(f"n_optimism must be an integer >= 1; got n_optimism={n_optimism!r}.")
     if int(n_optimism) < 1:
         raise ValueError(f"n_optimism must be an integer >= 1; got n_optimism={n_optimism!r}.")
-    data = _eligible(model, cohort)
+    data, target = _eligible(model, cohort)
     ep = model.endpoint_
-    target = ep.target(data)
     events = int(np.sum(target if ep.kind == "binary" else target["event"] == ep.event_of_interest))
     if validation == "auto":
         validation = "held-out" if events * test_size >= MIN_HELD_OUT_EVENTS else "optimism"
     kwargs = {"alpha": alpha, "null_distribution": null_distribution}
     common = {"thresholds": thresholds, "n_bootstrap": n_bootstrap, "ci": ci}
     if validation == "held-out":
-        part, held = _split(model, data, test_size, random_state)
+        part, held = _split(model, data, target, test_size, random_state)
         updated = update(model, part, method, random_state=random_state, **kwargs)
         report = compare_models(
             model, updated, held, random_state=random_state, validation="held-out", **common

@@ -62,10 +62,10 @@ def _resolve(model: Any, parent_sha256: str | None) -> tuple[Any, str | None]:
     """The model (loaded from a bundle path when given one) and its file's sha256."""
     from sklearn.exceptions import NotFittedError
 
-    from spinerisk.models import RiskModel
+    from spinerisk.riskmodel import RiskModel
 
     if isinstance(model, str | os.PathLike):
-        from spinerisk.bundle import load_bundle
+        from spinerisk.riskmodel import load
 
         path = Path(model)
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
@@ -74,7 +74,7 @@ def _resolve(model: Any, parent_sha256: str | None) -> tuple[Any, str | None]:
                 f"parent_sha256={parent_sha256!r} does not match the sha256 of {str(path)!r} "
                 f"({digest})."
             )
-        return load_bundle(path, sha256=digest), digest
+        return load(path, sha256=digest), digest
     if not isinstance(model, RiskModel):
         raise TypeError(
             f"model must be a fitted spinerisk.RiskModel or the path of a saved bundle; got "
@@ -222,8 +222,6 @@ default="auto"
     ...
     ValueError: method must be one of 'auto', 'keep', 'intercept', 'recalibrate', 'revise', 'refit'; got method='retrain'.
     """  # noqa: E501
-    from spinerisk.schema._validate import validate
-
     _check(method, alpha, random_state)
     if null_distribution not in ("auto", "chi2", "bootstrap"):
         raise ValueError(
@@ -232,14 +230,12 @@ default="auto"
         )
     model, parent_sha = _resolve(model, parent_sha256)
     ep = model.endpoint_
-    checked = validate(cohort, model.schema_)
-    data = checked[ep.eligible(checked, model.schema_).to_numpy()]
+    checked, _, data, target = ep.labelled(cohort, model.schema_)
     if len(data) == 0:
         raise ValueError(
             f"No records of the cohort are eligible for the {ep.name} endpoint with its "
             f"outcome ({', '.join(ep.outcome_columns)}) observed; nothing to update with."
         )
-    target = ep.target(data)
     parts = build_parts(model, data, target)
     for part in parts:
         events = int(part.design.y.sum())
@@ -445,7 +441,7 @@ def _lineage(
     checked: pd.DataFrame,
     data: pd.DataFrame,
 ) -> dict[str, Any]:
-    from spinerisk import __version__
+    from spinerisk._version import __version__
     from spinerisk.bundle._format import _fingerprint
 
     text = _DESCRIPTIONS.get(applied, "updated per cause (see causes)")
