@@ -21,9 +21,9 @@ from spinerisk.evaluation._html import SECTION_IDS
 from spinerisk.evaluation._instability import prediction_instability
 from spinerisk.evaluation._model_card import ModelCard, model_card
 from spinerisk.evaluation._report import EvaluationReport
-from spinerisk.evaluation._sample_size import sample_size_adequacy
 from spinerisk.evaluation._splits import centre_split, temporal_split
 from spinerisk.evaluation._threshold import ThresholdChoice, choose_threshold
+from spinerisk.metrics import sample_size_adequacy
 
 __all__ = [
     "CALCULATORS",

@@ -6,23 +6,28 @@ import logging
 import numbers
 import warnings
 from collections.abc import Sequence
-from typing import Any, Literal
+from dataclasses import replace
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import pandas as pd
 
+from spinerisk.endpoints import check_horizons
 from spinerisk.evaluation._bootstrap import (
     MetricSpec,
     bootstrap_metrics,
     evaluate_specs,
     with_batches,
 )
+from spinerisk.evaluation._checks import check_int, check_model
 from spinerisk.evaluation._comparators import Comparator, resolve_comparators
+from spinerisk.evaluation._compare import COMPARATOR_THRESHOLDS, compare
 from spinerisk.evaluation._curves import SURVIVAL_THRESHOLDS, curves
 from spinerisk.evaluation._data import EvalData, _predict, metric_specs, subgroup_specs
 from spinerisk.evaluation._instability import prediction_instability
 from spinerisk.evaluation._optimism import optimism_632plus
 from spinerisk.evaluation._report import EvaluationReport
+from spinerisk.metrics import sample_size_adequacy
 from spinerisk.reference import trained_on_synthetic
 
 __all__ = ["DEFAULT_SUBGROUPS", "SURVIVAL_THRESHOLDS", "evaluate"]
@@ -35,39 +40,15 @@ DEFAULT_SUBGROUPS: tuple[str, ...] = ("sex", "age_band", "region", "centre_id")
 MIN_SUBGROUP_EVENTS = 10
 _VALIDATION = ("internal", "split", "temporal", "external")
 _EVENT_NAMES = {0: "censored", 1: "event of interest", 2: "competing event"}
-#: Optimism correction that will take longer than this (seconds) is announced by a warning.
 logger = logging.getLogger(__name__)
 
 
 # -- parameter checks ----------------------------------------------------------------------
-def _check_int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}; got {name}={value!r}.")
-    return int(value)
-
-
-def _check_model(model: Any) -> None:
-    from sklearn.exceptions import NotFittedError
-
-    from spinerisk.models import RiskModel
-
-    if not isinstance(model, RiskModel):
-        raise TypeError(
-            f"model must be a fitted spinerisk.RiskModel; got {type(model).__name__}. "
-            "Fit one with sr.RiskModel(endpoint=...).fit(cohort) or load one with sr.load(path)."
-        )
-    if not hasattr(model, "estimator_"):
-        raise NotFittedError(
-            "This RiskModel is not fitted yet; call model.fit(cohort) (or sr.load a saved "
-            "model) before evaluate()."
-        )
-
-
 def _check_params(
     n_bootstrap: Any, ci: Any, n_jobs: Any, validation: Any, cv: Any, n_optimism: Any
 ) -> None:
-    _check_int("n_bootstrap", n_bootstrap, 1)
-    _check_int("n_optimism", n_optimism, 1)
+    check_int("n_bootstrap", n_bootstrap, 1)
+    check_int("n_optimism", n_optimism, 1)
     if isinstance(ci, bool) or not isinstance(ci, numbers.Real) or not 0 < float(ci) < 1:
         raise ValueError(
             f"ci must be a number strictly between 0 and 1 (e.g. 0.95); got ci={ci!r}."
@@ -80,12 +61,65 @@ def _check_params(
             f"got validation={validation!r}."
         )
     if cv is not None:
-        _check_int("cv", cv, 2)
+        check_int("cv", cv, 2)
+
+
+def _options(
+    *,
+    n_bootstrap: Any,
+    ci: Any,
+    n_jobs: Any,
+    random_state: int,
+    optimism: bool,
+    n_optimism: Any,
+    cv: Any,
+    n_bootstrap_subgroups: Any,
+    min_subgroup_events: Any,
+    validation: str,
+) -> _Options:
+    """Check evaluate's resampling options (each names itself in its error) and collect
+    them; ``n_bootstrap_subgroups=None`` means ``n_bootstrap``."""
+    _check_params(n_bootstrap, ci, n_jobs, validation, cv, n_optimism)
+    check_int("min_subgroup_events", min_subgroup_events, 1)
+    if n_bootstrap_subgroups is None:
+        n_bootstrap_subgroups = n_bootstrap
+    check_int("n_bootstrap_subgroups", n_bootstrap_subgroups, 1)
+    if optimism and validation != "internal":
+        raise ValueError(
+            "optimism=True corrects the apparent performance on the development cohort "
+            f"(internal validation); got validation={validation!r}. Evaluate temporal or "
+            "external cohorts without it."
+        )
+    return _Options(
+        n_bootstrap,
+        ci,
+        n_jobs,
+        random_state,
+        optimism,
+        n_optimism,
+        cv,
+        n_bootstrap_subgroups,
+        min_subgroup_events,
+    )
+
+
+def _subgroup_names(model: Any, subgroups: Sequence[str] | str | None) -> list[str]:
+    """The subgroups to audit: None means the model's schema's subgroups."""
+    if subgroups is None:
+        subgroups = model.schema_.subgroup_names
+    if isinstance(subgroups, str):
+        subgroups = (subgroups,)
+    return list(subgroups)
+
+
+def _horizons(model: Any, horizons: Sequence[float] | None) -> tuple[float, ...]:
+    """Horizons to evaluate (:func:`spinerisk.endpoints.check_horizons`): the model's as
+    they are, or those asked for, sorted without repeats."""
+    hs = check_horizons(model.endpoint_, model.horizons_, horizons)
+    return hs if horizons is None else tuple(sorted(set(hs)))
 
 
 def _check_thresholds(thresholds: Sequence[float] | None) -> tuple[float, ...]:
-    from spinerisk.evaluation._compare import COMPARATOR_THRESHOLDS
-
     if thresholds is None:
         return COMPARATOR_THRESHOLDS
     values = tuple(float(t) for t in thresholds)
@@ -100,13 +134,14 @@ def _check_thresholds(thresholds: Sequence[float] | None) -> tuple[float, ...]:
 # -- malignancy gate ------------------------------------------------------------------------
 def _gate(
     model: Any, checked: pd.DataFrame, data: pd.DataFrame
-) -> tuple[dict[str, Any] | None, list[str], pd.DataFrame]:
+) -> tuple[dict[str, Any] | None, list[str], np.ndarray | None]:
     """For a model bound to a malignancy gate: how the gate behaved on every validated
     record (abstention rate; sensitivity, specificity and NPV against ``malignant`` when
-    recorded), and the eligible records it leaves in scope, which alone are evaluated."""
+    recorded), and which eligible records it leaves in scope (bool over ``data``), which
+    alone are evaluated; None for a model without a gate."""
     if getattr(model, "gate_", None) is None:
-        return None, [], data
-    from spinerisk.models._gate import gate_performance, gate_status
+        return None, [], None
+    from spinerisk.models import gate_performance, gate_status
 
     summary = gate_performance(model, checked)
     keep = (gate_status(model, data)["status"] != "out_of_scope").to_numpy()
@@ -124,7 +159,7 @@ def _gate(
             f"sensitivity {summary['sensitivity']:.3f}, specificity "
             f"{summary['specificity']:.3f}, negative predictive value {summary['npv']:.3f}."
         )
-    return summary, [note], data[keep]
+    return summary, [note], keep
 
 
 # -- predictions ----------------------------------------------------------------------------
@@ -207,64 +242,67 @@ def _subgroup_values(data: pd.DataFrame, name: str, schema: Any) -> pd.Series:
 
 
 def _subgroups(
-    data: pd.DataFrame,
-    evd: EvalData,
-    names: Sequence[str],
-    *,
-    schema: Any,
-    n_bootstrap: int,
-    ci: float,
-    random_state: int,
-    n_jobs: int,
-    min_events: int,
+    data: pd.DataFrame, evd: EvalData, names: Sequence[str], schema: Any, opt: _Options
 ) -> tuple[pd.DataFrame, list[str]]:
-    horizon = evd.horizons[0]
-    specs = subgroup_specs(evd.kind, horizon)
+    """Metrics with bootstrap intervals per level of each subgroup (a level with fewer
+    than ``opt.min_subgroup_events`` events or non-events is listed with a note)."""
+    specs = subgroup_specs(evd.kind, evd.horizons[0])
     rows: list[dict[str, Any]] = []
     notes: list[str] = []
     for name in names:
-        values = _subgroup_values(data, name, schema).to_numpy()
-        missing = pd.isna(values)
-        labels = sorted({str(v) for v in values[~missing]})
-        levels = [(lab, ~missing & (values.astype(str) == lab)) for lab in labels]
-        if missing.any():
-            levels.append(("missing", missing))
-        for label, mask in levels:
-            idx = np.flatnonzero(mask)
-            part = evd.take(idx)
-            events = int(part.occurred.sum())
-            row: dict[str, Any] = {
-                "subgroup": name,
-                "level": label,
-                "n": len(idx),
-                "events": events,
-            }
-            if events < min_events or len(idx) - events < min_events:
-                row["note"] = (
-                    f"skipped: {events} events and {len(idx) - events} non-events; metrics "
-                    f"need at least {min_events} of each"
-                )
+        for label, mask in _levels(_subgroup_values(data, name, schema).to_numpy()):
+            row = _subgroup_row(evd, specs, mask, opt)
+            rows.append({"subgroup": name, "level": label, **row})
+            if row["note"]:
                 notes.append(f"{name}={label}: {row['note']}.")
-            else:
-                res = bootstrap_metrics(
-                    with_batches(specs, part, horizon=horizon),
-                    part,
-                    n_bootstrap=n_bootstrap,
-                    ci=ci,
-                    random_state=random_state,
-                    n_jobs=n_jobs,
-                )
-                for j, spec in enumerate(specs):
-                    row[spec.name] = res["estimate"][j]
-                    row[f"{spec.name}_lower"] = res["lower"][j]
-                    row[f"{spec.name}_upper"] = res["upper"][j]
-                row["note"] = ""
-            rows.append(row)
     columns = ["subgroup", "level", "n", "events"]
     for spec in specs:
         columns += [spec.name, f"{spec.name}_lower", f"{spec.name}_upper"]
     columns.append("note")
     return pd.DataFrame(rows).reindex(columns=columns), notes
+
+
+def _levels(values: np.ndarray) -> list[tuple[str, np.ndarray]]:
+    """Each level of a subgroup variable (sorted as text, then "missing" if any) and the
+    mask of its records."""
+    missing = pd.isna(values)
+    labels = sorted({str(v) for v in values[~missing]})
+    levels = [(lab, ~missing & (values.astype(str) == lab)) for lab in labels]
+    if missing.any():
+        levels.append(("missing", missing))
+    return levels
+
+
+def _subgroup_row(
+    evd: EvalData, specs: list[MetricSpec], mask: np.ndarray, opt: _Options
+) -> dict[str, Any]:
+    """n, events and each metric with its interval on the records of ``mask``, or a note
+    why the level is not scored."""
+    idx = np.flatnonzero(mask)
+    part = evd.take(idx)
+    events = int(part.occurred.sum())
+    row: dict[str, Any] = {"n": len(idx), "events": events}
+    least = opt.min_subgroup_events
+    if events < least or len(idx) - events < least:
+        row["note"] = (
+            f"skipped: {events} events and {len(idx) - events} non-events; metrics "
+            f"need at least {least} of each"
+        )
+        return row
+    res = bootstrap_metrics(
+        with_batches(specs, part, horizon=evd.horizons[0]),
+        part,
+        n_bootstrap=opt.n_bootstrap_subgroups,
+        ci=opt.ci,
+        random_state=opt.random_state,
+        n_jobs=opt.n_jobs,
+    )
+    for j, spec in enumerate(specs):
+        row[spec.name] = res["estimate"][j]
+        row[f"{spec.name}_lower"] = res["lower"][j]
+        row[f"{spec.name}_upper"] = res["upper"][j]
+    row["note"] = ""
+    return row
 
 
 def _n_parameters(model: Any, data: pd.DataFrame) -> int:
@@ -332,7 +370,7 @@ def _data_summary(data: pd.DataFrame, evd: EvalData, model: Any) -> dict[str, An
 
 def _table_one_fields(schema: Any, predictors: list[str]) -> list[str] | None:
     """Table 1 rows: the spine schema's curated list, else the model's own predictors."""
-    from spinerisk.schema.default import SPINE_SCHEMA
+    from spinerisk.schema import SPINE_SCHEMA
 
     return None if schema == SPINE_SCHEMA else predictors
 
@@ -340,7 +378,7 @@ def _table_one_fields(schema: Any, predictors: list[str]) -> list[str] | None:
 def _explanations(model: Any, data: pd.DataFrame, n_examples: int = 3) -> dict[str, Any]:
     """Global importance and plain-language drivers of a few records, or a note why not."""
     try:
-        from spinerisk.explain import explain as _explain
+        from spinerisk.explanation import explain as _explain
     except ImportError as exc:
         return {
             "note": "Explanations are not available: spinerisk.explain could not be "
@@ -469,7 +507,7 @@ def evaluate(
     min_subgroup_events : int, default=10
         Subgroup levels with fewer events (or non-events) get no metrics, with a note.
     explain : bool, default=True
-        Add global importance and example explanations (:mod:`spinerisk.explain`), or a
+        Add global importance and example explanations (:mod:`spinerisk.explanation`), or a
         note when the model's explanations cannot be computed.
     comparators : sequence of str or Comparator, or None, default=None
         Existing scores or published calculators to evaluate next to the model on the
@@ -535,237 +573,51 @@ def evaluate(
     ...
     ValueError: ci must be a number strictly between 0 and 1 (e.g. 0.95); got ci=95.
     """
-    from spinerisk.schema._validate import validate
-
-    _check_model(model)
-    _check_params(n_bootstrap, ci, n_jobs, validation, cv, n_optimism)
-    _check_int("min_subgroup_events", min_subgroup_events, 1)
-    if n_bootstrap_subgroups is None:
-        n_bootstrap_subgroups = n_bootstrap
-    _check_int("n_bootstrap_subgroups", n_bootstrap_subgroups, 1)
-    comps = resolve_comparators(comparators, model)
-    nb_thresholds = _check_thresholds(comparator_thresholds)
-    if optimism and validation != "internal":
-        raise ValueError(
-            "optimism=True corrects the apparent performance on the development cohort "
-            f"(internal validation); got validation={validation!r}. Evaluate temporal or "
-            "external cohorts without it."
-        )
-    if subgroups is None:
-        subgroups = model.schema_.subgroup_names
-    if isinstance(subgroups, str):
-        subgroups = (subgroups,)
-    ep = model.endpoint_
-    if horizons is None:
-        hs = tuple(float(h) for h in model.horizons_)
-    else:
-        hs = tuple(float(h) for h in horizons)
-        if not hs or any(not np.isfinite(h) or h <= 0 for h in hs):
-            raise ValueError(f"horizons must be positive days; got horizons={horizons!r}.")
-        hs = tuple(sorted(set(hs)))
-        if ep.kind == "binary" and hs != tuple(model.horizons_):
-            raise ValueError(
-                f"The {ep.name} endpoint is binary at {model.horizons_[0]:g} days; "
-                f"horizons={list(horizons)} cannot be evaluated."
-            )
-
-    checked = validate(cohort, model.schema_)
-    mask = ep.eligible(checked, model.schema_).to_numpy()
-    data = checked[mask]
-    gate_summary, gate_notes, data = _gate(model, checked, data)
-    if len(data) == 0:
-        raise ValueError(
-            f"No records in the cohort are eligible for the {ep.name} endpoint with its "
-            f"outcome ({', '.join(ep.outcome_columns)}) observed; {len(checked)} records "
-            "were excluded. Check the outcome columns"
-            + (
-                f" and the treatment (eligible: {', '.join(ep.eligible_treatments)})."
-                if ep.eligible_treatments
-                else "."
-            )
-        )
-
-    ref = None
-    if train is not None and ep.kind != "binary":
-        checked_train = validate(train, model.schema_)
-        y_train = ep.target(checked_train[ep.eligible(checked_train, model.schema_).to_numpy()])
-        ref_event = (
-            y_train["event"] == ep.event_of_interest if ep.kind == "competing" else y_train["event"]
-        )
-        ref = (
-            y_train["time"].astype(float),
-            np.asarray(ref_event, dtype=bool),
-            np.asarray(y_train["event"] != 0, dtype=bool),
-        )
-
-    grid = None
-    if ep.kind != "binary":
-        y = ep.target(data)
-        of_interest = (
-            y["event"] == ep.event_of_interest if ep.kind == "competing" else y["event"] != 0
-        )
-        grid = _ibs_grid(y["time"].astype(float), np.asarray(of_interest, dtype=bool), hs[-1])
-    evd, flagged = _predict(model, data, hs, grid=grid, ref=ref)
-    if len(np.unique(evd.occurred)) < 2:
-        raise ValueError(
-            f"The {len(data)} eligible records have "
-            f"{'no' if not evd.occurred.any() else 'only'} events of the {ep.name} outcome; "
-            "discrimination and calibration need both events and non-events."
-        )
-    if comps:
-        from dataclasses import replace
-
-        scores = np.column_stack([c.compute(data, model.id_field_) for c in comps])
-        evd = replace(evd, scores=scores)
-    specs = metric_specs(ep.kind, hs, with_ibs=grid is not None and grid.size > 0)
-    boot = bootstrap_metrics(
-        with_batches(specs, evd, horizon=hs[-1]),
-        evd,
+    check_model(model)
+    opt = _options(
         n_bootstrap=n_bootstrap,
         ci=ci,
-        random_state=random_state,
         n_jobs=n_jobs,
+        random_state=random_state,
+        optimism=optimism,
+        n_optimism=n_optimism,
+        cv=cv,
+        n_bootstrap_subgroups=n_bootstrap_subgroups,
+        min_subgroup_events=min_subgroup_events,
+        validation=validation,
     )
-    metrics = pd.DataFrame(
-        {
-            "metric": [s.name for s in specs],
-            "horizon": [np.nan if s.horizon is None else float(s.horizon) for s in specs],
-            "estimate": boot["estimate"],
-            "lower": boot["lower"],
-            "upper": boot["upper"],
-            "n_resamples": boot["n_resamples"].astype(int),
-        }
-    )
+    comps = resolve_comparators(comparators, model)
+    nb_thresholds = _check_thresholds(comparator_thresholds)
+    subgroups = _subgroup_names(model, subgroups)
+    rec = _records(model, cohort, train, _horizons(model, horizons), comps)
+    evd, data = rec.evd, rec.data
+    metrics, boot = _apparent(rec, opt)
     notes: list[str] = []
-
-    optimism_table = None
-    if optimism:
-        opt, used = optimism_632plus(
-            model,
-            data,
-            specs,
-            hs,
-            evd,
-            grid,
-            n_optimism=n_optimism,
-            random_state=random_state,
-            n_jobs=n_jobs,
-        )
-        optimism_table = metrics[["metric", "horizon"]].assign(
-            apparent=boot["estimate"], optimism=opt, corrected=boot["estimate"] - opt
-        )
-        optimism_table.attrs["n_refits"] = used
-        if used < n_optimism:
-            notes.append(
-                f"Optimism: {n_optimism - used} of {n_optimism} refits failed and were left out."
-            )
-
-    cv_table = None
-    if cv is not None:
-        cv_table = metrics[["metric", "horizon"]].assign(
-            estimate=_cross_validate(
-                model, data, specs, hs, grid, ref, cv=cv, random_state=random_state, n_jobs=n_jobs
-            )
-        )
-
+    optimism_table = _optimism_table(model, rec, metrics, boot, opt, notes) if optimism else None
+    cv_table = None if cv is None else _cv_table(model, rec, metrics, opt)
     comparison = None
     if comps:
-        from spinerisk.evaluation._compare import compare
-
         comparison = compare(
-            evd,
-            comps,
-            thresholds=thresholds,
-            nb_thresholds=nb_thresholds,
-            n_bootstrap=n_bootstrap,
-            ci=ci,
-            random_state=random_state,
-            n_jobs=n_jobs,
+            evd, comps, thresholds=thresholds, nb_thresholds=nb_thresholds, **opt.boot
         )
         notes += comparison["notes"]
     binned, smooth, decision = curves(
         evd, thresholds, n_bootstrap=n_bootstrap, ci=ci, random_state=random_state
     )
-    subgroup_table, subgroup_notes = _subgroups(
-        data,
-        evd,
-        list(subgroups),
-        schema=model.schema_,
-        n_bootstrap=n_bootstrap_subgroups,
-        ci=ci,
-        random_state=random_state,
-        n_jobs=n_jobs,
-        min_events=min_subgroup_events,
-    )
-    notes += subgroup_notes
-    notes += gate_notes
-
-    cstat = (
-        float(metrics.loc[metrics["metric"] == "auroc", "estimate"].iloc[0])
-        if ep.kind == "binary"
-        else None
-    )
-    from spinerisk.evaluation._sample_size import sample_size_adequacy
-
-    sample_size = sample_size_adequacy(
-        kind=ep.kind,
-        n_available=int(model.n_train_),
-        parameters=_n_parameters(model, data),
-        event=evd.event if ep.kind != "competing" else evd.occurred,
-        time=evd.time,
-        cstatistic=cstat,
-        timepoint_days=hs[-1],
-    )
-    if validation != "internal":
-        sample_size["note_basis"] = (
-            "Outcome rate and performance taken from the validation cohort; the required "
-            "size is compared with the model's development n."
-        )
-
-    model_info = {
-        "endpoint": ep.name,
-        "kind": ep.kind,
-        "description": ep.description,
-        "backend": model.backend_,
-        "selection_reason": getattr(model, "selection_reason_", ""),
-        "n_train": int(model.n_train_),
-        "horizons": list(model.horizons_),
-        "time_unit": ep.time_unit,
-        "n_parameters": sample_size["parameters"],
-    }
-    if gate_summary is not None:
-        model_info["malignancy_gate"] = gate_summary
+    subgroup_table, subgroup_notes = _subgroups(data, evd, subgroups, model.schema_, opt)
+    notes += subgroup_notes + rec.gate_notes
+    sample_size = _sample_size(model, rec, metrics, validation)
     return EvaluationReport(
-        model_info=model_info,
+        model_info=_model_info(model, sample_size, rec.gate_summary),
         validation=validation,
         synthetic=bool(cohort.attrs.get("synthetic", False)) or bool(trained_on_synthetic(model)),
-        horizons=hs,
-        n_records=len(checked),
+        horizons=evd.horizons,
+        n_records=len(rec.checked),
         n_evaluated=len(data),
-        n_excluded=int(len(checked) - len(data)),
-        n_flagged=flagged,
+        n_excluded=int(len(rec.checked) - len(data)),
+        n_flagged=rec.flagged,
         n_events=int(evd.occurred.sum()),
-        settings={
-            "n_bootstrap": n_bootstrap,
-            "ci": float(ci),
-            "random_state": random_state,
-            "optimism": bool(optimism),
-            "n_optimism": n_optimism if optimism else None,
-            "n_optimism_refits": (
-                optimism_table.attrs["n_refits"] if optimism_table is not None else None
-            ),
-            "cv": cv,
-            "censoring_reference": (
-                None
-                if ep.kind == "binary"
-                else ("training cohort" if ref is not None else "evaluation cohort")
-            ),
-            "ibs_times": None if grid is None else [float(t) for t in grid],
-            "n_bootstrap_subgroups": n_bootstrap_subgroups,
-            "subgroup_horizon": hs[0],
-            "min_subgroup_events": min_subgroup_events,
-            "comparators": [c.name for c in comps],
-        },
+        settings=_settings(model, rec, opt, optimism_table, comps),
         metrics=metrics,
         optimism=optimism_table,
         cross_validation=cv_table,
@@ -784,3 +636,256 @@ def evaluate(
         notes=notes,
         comparators=comparison,
     )
+
+
+# -- evaluate's steps -----------------------------------------------------------------------------
+class _Options(NamedTuple):
+    """evaluate's checked resampling options."""
+
+    n_bootstrap: int
+    ci: float
+    n_jobs: int
+    random_state: int
+    optimism: bool
+    n_optimism: int
+    cv: int | None
+    n_bootstrap_subgroups: int
+    min_subgroup_events: int
+
+    @property
+    def boot(self) -> dict[str, Any]:
+        """Keywords of :func:`bootstrap_metrics` (and of the comparison)."""
+        return {
+            "n_bootstrap": self.n_bootstrap,
+            "ci": self.ci,
+            "random_state": self.random_state,
+            "n_jobs": self.n_jobs,
+        }
+
+
+class _Records(NamedTuple):
+    """The evaluated records and what :func:`evaluate` computes on them before any metric."""
+
+    checked: pd.DataFrame  # the validated cohort
+    data: pd.DataFrame  # eligible, outcome observed, in the gate's scope
+    evd: EvalData  # their outcomes and predicted risks (and comparator scores)
+    flagged: int  # records flagged as outside the training data
+    specs: list[MetricSpec]
+    grid: np.ndarray | None  # times of the integrated Brier score (time-to-event)
+    ref: tuple[np.ndarray, np.ndarray, np.ndarray] | None  # censoring reference (train)
+    gate_summary: dict[str, Any] | None
+    gate_notes: list[str]
+
+
+def _records(
+    model: Any,
+    cohort: pd.DataFrame,
+    train: pd.DataFrame | None,
+    hs: tuple[float, ...],
+    comps: list[Comparator],
+) -> _Records:
+    """Validate the cohort, keep the eligible records in the gate's scope, predict their
+    risks (and read the comparators) and choose the metrics."""
+    ep = model.endpoint_
+    lab = ep.labelled(cohort, model.schema_)
+    gate_summary, gate_notes, keep = _gate(model, lab.checked, lab.data)
+    data = lab.data if keep is None else lab.data[keep]
+    target = lab.target if keep is None else lab.target[keep]
+    if len(data) == 0:
+        raise ValueError(
+            f"No records in the cohort are eligible for the {ep.name} endpoint with its "
+            f"outcome ({', '.join(ep.outcome_columns)}) observed; {len(lab.checked)} records "
+            "were excluded. Check the outcome columns"
+            + (
+                f" and the treatment (eligible: {', '.join(ep.eligible_treatments)})."
+                if ep.eligible_treatments
+                else "."
+            )
+        )
+    ref = None if train is None or ep.kind == "binary" else _censoring_reference(model, train)
+    grid = None
+    if ep.kind != "binary":
+        of_interest = (
+            target["event"] == ep.event_of_interest
+            if ep.kind == "competing"
+            else target["event"] != 0
+        )
+        grid = _ibs_grid(target["time"].astype(float), np.asarray(of_interest, dtype=bool), hs[-1])
+    evd, flagged = _predict(model, data, hs, grid=grid, ref=ref)
+    if len(np.unique(evd.occurred)) < 2:
+        raise ValueError(
+            f"The {len(data)} eligible records have "
+            f"{'no' if not evd.occurred.any() else 'only'} events of the {ep.name} outcome; "
+            "discrimination and calibration need both events and non-events."
+        )
+    if comps:
+        scores = np.column_stack([c.compute(data, model.id_field_) for c in comps])
+        evd = replace(evd, scores=scores)
+    specs = metric_specs(ep.kind, hs, with_ibs=grid is not None and grid.size > 0)
+    return _Records(lab.checked, data, evd, flagged, specs, grid, ref, gate_summary, gate_notes)
+
+
+def _censoring_reference(
+    model: Any, train: pd.DataFrame
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Follow-up, event of interest and any event of the training cohort's eligible
+    records: the censoring reference of Uno's C, the time-dependent AUC and the IBS."""
+    ep = model.endpoint_
+    y_train = ep.labelled(train, model.schema_).target
+    ref_event = (
+        y_train["event"] == ep.event_of_interest if ep.kind == "competing" else y_train["event"]
+    )
+    return (
+        y_train["time"].astype(float),
+        np.asarray(ref_event, dtype=bool),
+        np.asarray(y_train["event"] != 0, dtype=bool),
+    )
+
+
+def _apparent(rec: _Records, opt: _Options) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    """Every metric on the evaluated records with its bootstrap interval: the metric
+    table and the bootstrap's output."""
+    specs = rec.specs
+    boot = bootstrap_metrics(
+        with_batches(specs, rec.evd, horizon=rec.evd.horizons[-1]), rec.evd, **opt.boot
+    )
+    metrics = pd.DataFrame(
+        {
+            "metric": [s.name for s in specs],
+            "horizon": [np.nan if s.horizon is None else float(s.horizon) for s in specs],
+            "estimate": boot["estimate"],
+            "lower": boot["lower"],
+            "upper": boot["upper"],
+            "n_resamples": boot["n_resamples"].astype(int),
+        }
+    )
+    return metrics, boot
+
+
+def _optimism_table(
+    model: Any,
+    rec: _Records,
+    metrics: pd.DataFrame,
+    boot: dict[str, np.ndarray],
+    opt: _Options,
+    notes: list[str],
+) -> pd.DataFrame:
+    """Apparent, optimism and corrected value of each metric (.632+ bootstrap); a note
+    in ``notes`` when refits failed."""
+    optimism, used = optimism_632plus(
+        model,
+        rec.data,
+        rec.specs,
+        rec.evd.horizons,
+        rec.evd,
+        rec.grid,
+        n_optimism=opt.n_optimism,
+        random_state=opt.random_state,
+        n_jobs=opt.n_jobs,
+    )
+    table = metrics[["metric", "horizon"]].assign(
+        apparent=boot["estimate"], optimism=optimism, corrected=boot["estimate"] - optimism
+    )
+    table.attrs["n_refits"] = used
+    if used < opt.n_optimism:
+        notes.append(
+            f"Optimism: {opt.n_optimism - used} of {opt.n_optimism} refits failed and were "
+            "left out."
+        )
+    return table
+
+
+def _cv_table(model: Any, rec: _Records, metrics: pd.DataFrame, opt: _Options) -> pd.DataFrame:
+    """Metrics of the pooled out-of-fold predictions of ``opt.cv`` folds."""
+    assert opt.cv is not None
+    estimate = _cross_validate(
+        model,
+        rec.data,
+        rec.specs,
+        rec.evd.horizons,
+        rec.grid,
+        rec.ref,
+        cv=opt.cv,
+        random_state=opt.random_state,
+        n_jobs=opt.n_jobs,
+    )
+    return metrics[["metric", "horizon"]].assign(estimate=estimate)
+
+
+def _sample_size(
+    model: Any, rec: _Records, metrics: pd.DataFrame, validation: str
+) -> dict[str, Any]:
+    """Riley et al.'s minimum sample size against the model's development records."""
+    kind = model.endpoint_.kind
+    evd = rec.evd
+    cstat = (
+        float(metrics.loc[metrics["metric"] == "auroc", "estimate"].iloc[0])
+        if kind == "binary"
+        else None
+    )
+    sample_size = sample_size_adequacy(
+        kind=kind,
+        n_available=int(model.n_train_),
+        parameters=_n_parameters(model, rec.data),
+        event=evd.event if kind != "competing" else evd.occurred,
+        time=evd.time,
+        cstatistic=cstat,
+        timepoint_days=evd.horizons[-1],
+    )
+    if validation != "internal":
+        sample_size["note_basis"] = (
+            "Outcome rate and performance taken from the validation cohort; the required "
+            "size is compared with the model's development n."
+        )
+    return sample_size
+
+
+def _settings(
+    model: Any,
+    rec: _Records,
+    opt: _Options,
+    optimism_table: pd.DataFrame | None,
+    comps: list[Comparator],
+) -> dict[str, Any]:
+    """The report's record of how it was computed."""
+    return {
+        "n_bootstrap": opt.n_bootstrap,
+        "ci": float(opt.ci),
+        "random_state": opt.random_state,
+        "optimism": bool(opt.optimism),
+        "n_optimism": opt.n_optimism if opt.optimism else None,
+        "n_optimism_refits": (
+            optimism_table.attrs["n_refits"] if optimism_table is not None else None
+        ),
+        "cv": opt.cv,
+        "censoring_reference": (
+            None
+            if model.endpoint_.kind == "binary"
+            else ("training cohort" if rec.ref is not None else "evaluation cohort")
+        ),
+        "ibs_times": None if rec.grid is None else [float(t) for t in rec.grid],
+        "n_bootstrap_subgroups": opt.n_bootstrap_subgroups,
+        "subgroup_horizon": rec.evd.horizons[0],
+        "min_subgroup_events": opt.min_subgroup_events,
+        "comparators": [c.name for c in comps],
+    }
+
+
+def _model_info(
+    model: Any, sample_size: dict[str, Any], gate_summary: dict[str, Any] | None
+) -> dict[str, Any]:
+    ep = model.endpoint_
+    info = {
+        "endpoint": ep.name,
+        "kind": ep.kind,
+        "description": ep.description,
+        "backend": model.backend_,
+        "selection_reason": getattr(model, "selection_reason_", ""),
+        "n_train": int(model.n_train_),
+        "horizons": list(model.horizons_),
+        "time_unit": ep.time_unit,
+        "n_parameters": sample_size["parameters"],
+    }
+    if gate_summary is not None:
+        info["malignancy_gate"] = gate_summary
+    return info

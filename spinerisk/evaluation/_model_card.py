@@ -362,9 +362,9 @@ def model_card(
     True
     """
     from spinerisk._version import __version__
-    from spinerisk.evaluation._evaluate import _check_model
+    from spinerisk.evaluation._checks import check_model
 
-    _check_model(model)
+    check_model(model)
     if report is not None and report.model_info.get("endpoint") != model.endpoint_.name:
         raise ValueError(
             f"The report evaluates the {report.model_info.get('endpoint')!r} model, not "

@@ -272,23 +272,21 @@ def choose_threshold(
     ...
     ValueError: method must be one of 'net_benefit', 'sensitivity', 'specificity'; got method='youden'.
     """  # noqa: E501
-    from spinerisk.evaluation._evaluate import _check_int, _check_model, _predict
-    from spinerisk.schema._validate import validate
+    from spinerisk.endpoints import check_horizon
+    from spinerisk.evaluation._checks import check_int, check_model
+    from spinerisk.evaluation._data import _predict
 
-    _check_model(model)
+    check_model(model)
     if method not in _METHODS:
         raise ValueError(
             f"method must be one of {', '.join(map(repr, _METHODS))}; got method={method!r}."
         )
     target = _check_fraction("target", target)
     _check_fraction("ci", ci)
-    _check_int("n_bootstrap", n_bootstrap, 1)
-    h = float(model.horizons_[0]) if horizon is None else float(horizon)
-    if h not in [float(x) for x in model.horizons_] and model.endpoint_.kind == "binary":
-        raise ValueError(f"The binary endpoint has one horizon ({model.horizons_[0]:g} days).")
+    check_int("n_bootstrap", n_bootstrap, 1)
     ep = model.endpoint_
-    checked = validate(cohort, model.schema_)
-    data = checked[ep.eligible(checked, model.schema_).to_numpy()]
+    h = check_horizon(ep, model.horizons_, horizon)
+    data = ep.labelled(cohort, model.schema_).data
     if len(data) == 0:
         raise ValueError(f"No records in the cohort are eligible for the {ep.name} endpoint.")
     evd, _ = _predict(model, data, (h,))

@@ -21,6 +21,9 @@ censoring weights (IPCW) or running-window Kaplan-Meier / Aalen-Johansen estimat
 :func:`calibration_slope_at_horizon`, :func:`calibration_intercept_at_horizon`,
 :func:`smoothed_calibration_at_horizon`.
 
+Sample size: :func:`sample_size_adequacy` (Riley et al.'s criteria for developing a model,
+via pmsampsize).
+
 The computations come from scikit-learn, scikit-survival, lifelines and statsmodels
 wherever they exist (scikit-survival and statsmodels are imported only by the functions
 that need them, from the ``evaluation`` extra). On the synthetic cohort the numbers
@@ -73,6 +76,7 @@ from spinerisk.metrics._ipcw import (
     integrated_brier_score_cif,
     smoothed_calibration_at_horizon,
 )
+from spinerisk.metrics._sample_size import sample_size_adequacy
 
 __all__ = [
     "brier_score",
@@ -95,6 +99,7 @@ __all__ = [
     "observed_expected_ratio",
     "pr_auc",
     "roc_auc",
+    "sample_size_adequacy",
     "scaled_brier_score",
     "smoothed_calibration",
     "smoothed_calibration_at_horizon",

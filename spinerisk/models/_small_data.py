@@ -63,7 +63,7 @@ def minimum_sample_size(
         finally:
             np.random.set_state(state)
         return {"required_n": int(out["sample_size"]), "required_events": float(out["events"])}
-    from spinerisk.evaluation._sample_size import sample_size_adequacy
+    from spinerisk.metrics import sample_size_adequacy
 
     result = sample_size_adequacy(
         kind="survival",
