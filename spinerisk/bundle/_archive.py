@@ -369,3 +369,23 @@ def check_skops_archive(data: bytes, member: str) -> None:
             )
     finally:
         archive.close()
+
+
+def check_trusted(data: bytes, member: str, *, action: str) -> None:
+    """Refuse a skops file that would create a type outside :data:`TRUSTED_TYPES`, after
+    bounding its inner zip (files, sizes, nesting of its schema) so skops never
+    decompresses or recurses without limit."""
+    import skops.io as sio
+
+    check_skops_archive(data, member)
+    try:
+        found = set(sio.get_untrusted_types(data=data))
+    except (*fmt._SKOPS_ERRORS, RecursionError) as exc:
+        raise ArtifactError(f"Member {member!r} is not a valid skops file: {exc}") from exc
+    bad = sorted(found - fmt.TRUSTED_TYPES)
+    if bad:
+        verb = "would load" if action == "load" else "holds"
+        raise ArtifactError(
+            f"Member {member!r} {verb} type(s) outside spinerisk.bundle.TRUSTED_TYPES: "
+            f"{', '.join(bad)}. Refusing to {action} it."
+        )

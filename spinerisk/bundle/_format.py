@@ -221,28 +221,6 @@ def _descend(obj: Any) -> bool:
     return root in ("sklearn", "spinerisk")
 
 
-def _check_trusted(data: bytes, member: str, *, action: str) -> None:
-    """Refuse a skops file that would create a type outside :data:`TRUSTED_TYPES`, after
-    bounding its inner zip (files, sizes, nesting of its schema) so skops never
-    decompresses or recurses without limit."""
-    import skops.io as sio
-
-    from spinerisk.bundle._archive import check_skops_archive
-
-    check_skops_archive(data, member)
-    try:
-        found = set(sio.get_untrusted_types(data=data))
-    except (*_SKOPS_ERRORS, RecursionError) as exc:
-        raise ArtifactError(f"Member {member!r} is not a valid skops file: {exc}") from exc
-    bad = sorted(found - TRUSTED_TYPES)
-    if bad:
-        verb = "would load" if action == "load" else "holds"
-        raise ArtifactError(
-            f"Member {member!r} {verb} type(s) outside spinerisk.bundle.TRUSTED_TYPES: "
-            f"{', '.join(bad)}. Refusing to {action} it."
-        )
-
-
 def _dist_version(dist: str) -> str | None:
     try:
         return metadata.version(dist)

@@ -46,7 +46,6 @@ from spinerisk.bundle._format import (
     READABLE_FORMAT_VERSIONS,
     SCHEMA_PLACEHOLDER,
     TRUSTED_TYPES,
-    _check_trusted,
     _dist_version,
     _frame_from_json,
     _loads_json,
@@ -270,7 +269,7 @@ def _read_checked(
         archive.close()
     for name in manifest["parts"].values():
         if name is not None:
-            _check_trusted(members[name], name, action="load")
+            _archive.check_trusted(members[name], name, action="load")
     try:  # the schema, endpoint, ranges, parameters; then their agreement
         state = _state_from_manifest(manifest)
         check_state(manifest, state, label)

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from spinerisk.bundle._archive import SIGNATURE, key_from_env, signature
+from spinerisk.bundle._archive import SIGNATURE, check_trusted, key_from_env, signature
 from spinerisk.bundle._format import (
     _FITTED,
     _KEEP,
@@ -30,7 +30,6 @@ from spinerisk.bundle._format import (
     GATE_MEMBER,
     INTERVAL_MEMBER,
     SCHEMA_PLACEHOLDER,
-    _check_trusted,
     _dist_version,
     _dumps_json,
     _feature_names_out,
@@ -196,7 +195,7 @@ def _bundle_bytes(
                     f"RiskModel.{attr} cannot be written with skops: {exc}"
                 ) from exc
             name = f"{attr.rstrip('_')}.skops"
-            _check_trusted(data, name, action="save")
+            check_trusted(data, name, action="save")
             members[name] = data
             parts[attr] = name
     finally:
