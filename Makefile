@@ -36,6 +36,7 @@ lint: $(VENV)/.test-installed
 	$(BIN)/ruff check spinerisk tests docs benchmarks
 	$(BIN)/ruff format --check spinerisk tests
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 docs: $(VENV)/.test-installed
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir $(VENV)/site
