@@ -9,6 +9,7 @@ from spinerisk.cli._common import (
     BANNER,
     MAPPING_OPTION,
     SEP_OPTION,
+    bad_input_errors,
     stderr,
     stdout,
     typer,
@@ -90,15 +91,6 @@ def explain(
     import spinerisk as sr
     from spinerisk.explanation import explain as explain_records
 
-    bad_input = (
-        sr.SchemaValidationError,
-        sr.MappingError,
-        sr.RecordsReadError,
-        sr.ArtifactError,
-        FileNotFoundError,
-        OSError,
-        ValueError,
-    )
     err = stderr()
     try:
         fitted = sr.load(model)
@@ -112,7 +104,7 @@ def explain(
         table = _table(expl, top)
         if output is not None:
             _write(table, output)
-    except bad_input as exc:
+    except bad_input_errors(ValueError) as exc:
         err.print(f"error: {exc}", markup=False)
         raise typer.Exit(code=2) from exc
     out = stdout()
