@@ -431,6 +431,43 @@ def compare(
     """The comparison tables of :func:`spinerisk.evaluate` (see its ``comparators``)."""
     assert evd.scores is not None
     thr = tuple(float(t) for t in nb_thresholds)
+    rows, notes, usable = _rows(evd, comps, thr)
+    specs = _specs(evd, comps, rows)
+    table_rows: list[dict[str, Any]] = []
+    if specs:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            boot = bootstrap_metrics(
+                specs,
+                evd,
+                n_bootstrap=n_bootstrap,
+                ci=ci,
+                random_state=random_state,
+                n_jobs=n_jobs,
+            )
+        table_rows = _table_rows(evd, comps, rows, boot)
+    columns = ["comparator", "metric", "horizon", "threshold", "n", "events"]
+    for part in ("model", "comparator", "difference"):
+        columns += [f"{part}_estimate", f"{part}_lower", f"{part}_upper"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        recalibration = _recalibration_table(evd, comps)
+        curves = _decision_curves(evd, comps, thresholds, usable)
+    return {
+        "table": pd.DataFrame(table_rows).reindex(columns=columns),
+        "info": _info(evd, comps),
+        "recalibration": recalibration,
+        "decision_curves": curves,
+        "nb_thresholds": list(thr),
+        "notes": notes,
+    }
+
+
+def _rows(
+    evd: EvalData, comps: list[Comparator], thr: tuple[float, ...]
+) -> tuple[list[_Row], list[str], list[int]]:
+    """The comparison's rows (metric, horizon, threshold of each comparator with enough
+    events and non-events), notes on those left out and the indices of those kept."""
     rows: list[_Row] = []
     notes: list[str] = []
     usable: list[int] = []
@@ -447,6 +484,11 @@ def compare(
         rows += _discrimination_rows(j, comp, evd.kind, evd.horizons)
         rows += _calibration_rows(j, comp, evd.kind, evd.horizons)
         rows += _net_benefit_rows(j, comp, evd.horizons, thr)
+    return rows, notes, usable
+
+
+def _specs(evd: EvalData, comps: list[Comparator], rows: list[_Row]) -> list[MetricSpec]:
+    """Per row: the model's and the comparator's value, and their paired difference."""
     specs: list[MetricSpec] = []
     index = {c.name: j for j, c in enumerate(comps)}
     for i, r in enumerate(rows):
@@ -458,52 +500,44 @@ def compare(
             diff_b = None
             if own_b is not None and other_b is not None:
                 diff_b = _difference(own_b, other_b)
-            specs.append(
-                MetricSpec("difference", r.horizon, lambda d, a=own, b=other: a(d) - b(d), diff_b)
-            )
-    table_rows: list[dict[str, Any]] = []
-    if specs:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            boot = bootstrap_metrics(
-                specs,
-                evd,
-                n_bootstrap=n_bootstrap,
-                ci=ci,
-                random_state=random_state,
-                n_jobs=n_jobs,
-            )
-        pos = 0
-        names = {c.name: j for j, c in enumerate(comps)}
-        for r in rows:
-            sub = _subset(evd, names[r.comparator])
-            row: dict[str, Any] = {
-                "comparator": r.comparator,
-                "metric": r.metric,
-                "horizon": np.nan if r.horizon is None else float(r.horizon),
-                "threshold": np.nan if r.threshold is None else r.threshold,
-                "n": len(sub),
-                "events": int(sub.occurred.sum()),
-            }
-            parts = ("model", "comparator", "difference") if r.paired else ("model", "comparator")
-            for part in parts:
-                row[f"{part}_estimate"] = boot["estimate"][pos]
-                row[f"{part}_lower"] = boot["lower"][pos]
-                row[f"{part}_upper"] = boot["upper"][pos]
-                pos += 1
-            table_rows.append(row)
-    columns = ["comparator", "metric", "horizon", "threshold", "n", "events"]
-    for part in ("model", "comparator", "difference"):
-        columns += [f"{part}_estimate", f"{part}_lower", f"{part}_upper"]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        recalibration = _recalibration_table(evd, comps)
-        curves = _decision_curves(evd, comps, thresholds, usable)
-    return {
-        "table": pd.DataFrame(table_rows).reindex(columns=columns),
-        "info": _info(evd, comps),
-        "recalibration": recalibration,
-        "decision_curves": curves,
-        "nb_thresholds": list(thr),
-        "notes": notes,
-    }
+            specs.append(MetricSpec("difference", r.horizon, _minus(own, other), diff_b))
+    return specs
+
+
+def _minus(
+    a: Callable[[EvalData], float], b: Callable[[EvalData], float]
+) -> Callable[[EvalData], float]:
+    """``d -> a(d) - b(d)``."""
+
+    def difference(d: EvalData) -> float:
+        return a(d) - b(d)
+
+    return difference
+
+
+def _table_rows(
+    evd: EvalData, comps: list[Comparator], rows: list[_Row], boot: dict[str, np.ndarray]
+) -> list[dict[str, Any]]:
+    """The table's rows: n, events and the bootstrap estimates and intervals of the
+    specs of :func:`_specs`, in their order."""
+    table_rows = []
+    pos = 0
+    names = {c.name: j for j, c in enumerate(comps)}
+    for r in rows:
+        sub = _subset(evd, names[r.comparator])
+        row: dict[str, Any] = {
+            "comparator": r.comparator,
+            "metric": r.metric,
+            "horizon": np.nan if r.horizon is None else float(r.horizon),
+            "threshold": np.nan if r.threshold is None else r.threshold,
+            "n": len(sub),
+            "events": int(sub.occurred.sum()),
+        }
+        parts = ("model", "comparator", "difference") if r.paired else ("model", "comparator")
+        for part in parts:
+            row[f"{part}_estimate"] = boot["estimate"][pos]
+            row[f"{part}_lower"] = boot["lower"][pos]
+            row[f"{part}_upper"] = boot["upper"][pos]
+            pos += 1
+        table_rows.append(row)
+    return table_rows
