@@ -6,6 +6,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -93,7 +94,7 @@ def _comparator_risk(sub: EvalData, j: int, comp: Comparator) -> np.ndarray:
 def _net_benefit(
     sub: EvalData, risk: np.ndarray, h: float, thresholds: Sequence[float]
 ) -> np.ndarray:
-    from spinerisk import metrics as m
+    import spinerisk.metrics as m
 
     if sub.kind == "binary":
         table = m.net_benefit(sub.event, risk, thresholds)
@@ -130,7 +131,7 @@ def _auroc(y: np.ndarray, score: np.ndarray) -> float:
 
 
 def _discrimination_rows(j: int, comp: Comparator, kind: str, hs: tuple) -> list[_Row]:
-    from spinerisk import metrics as m
+    import spinerisk.metrics as m
 
     def score(d: EvalData) -> np.ndarray:
         assert d.scores is not None
@@ -181,8 +182,8 @@ def _discrimination_rows(j: int, comp: Comparator, kind: str, hs: tuple) -> list
                 "competing_c",
                 h,
                 None,
-                lambda d, f=wolbers: f(d, True),
-                lambda d, f=wolbers: f(d, False),
+                partial(wolbers, own=True),
+                partial(wolbers, own=False),
                 True,
             )
         )
@@ -217,20 +218,15 @@ def _calibration_rows(j: int, comp: Comparator, kind: str, hs: tuple) -> list[_R
 def _net_benefit_rows(
     j: int, comp: Comparator, hs: tuple, thresholds: tuple[float, ...]
 ) -> list[_Row]:
+    def nb(d: EvalData, part: str, h: float, k: int) -> float:
+        return float(_nb(d, j, comp, part, h, thresholds)[k])
+
     rows = []
     for h in hs:
         for k, t in enumerate(thresholds):
-            rows.append(
-                _Row(
-                    comp.name,
-                    "net_benefit",
-                    h,
-                    t,
-                    lambda d, h=h, k=k: float(_nb(d, j, comp, "model", h, thresholds)[k]),
-                    lambda d, h=h, k=k: float(_nb(d, j, comp, "comparator", h, thresholds)[k]),
-                    True,
-                )
-            )
+            own = partial(nb, part="model", h=h, k=k)
+            other = partial(nb, part="comparator", h=h, k=k)
+            rows.append(_Row(comp.name, "net_benefit", h, t, own, other, True))
     return rows
 
 
@@ -277,7 +273,7 @@ def _decision_curves(
     thresholds: Sequence[float] | None,
     usable: Sequence[int],
 ) -> dict[str, dict[float, pd.DataFrame]]:
-    from spinerisk import metrics as m
+    import spinerisk.metrics as m
     from spinerisk.evaluation._curves import SURVIVAL_THRESHOLDS
 
     grid = tuple(thresholds) if thresholds is not None else None

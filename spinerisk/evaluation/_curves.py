@@ -22,7 +22,7 @@ WINDOW_FRAC = 0.2
 
 def _smoothed_observed(evd: EvalData, h: float, grid: np.ndarray) -> tuple[np.ndarray, ...]:
     """(x, observed) of the smoothed curve of ``evd`` at ``h`` on ``grid``."""
-    from spinerisk import metrics as m
+    import spinerisk.metrics as m
     from spinerisk.metrics._ipcw import running_observed
 
     p = evd.at(h)
@@ -84,7 +84,7 @@ def curves(
     evd: EvalData, thresholds: Any, *, n_bootstrap: int, ci: float, random_state: int
 ) -> tuple[dict[float, pd.DataFrame], dict[float, pd.DataFrame], dict[float, pd.DataFrame]]:
     """Binned calibration, smoothed calibration (with bands) and decision curve per horizon."""
-    from spinerisk import metrics as m
+    import spinerisk.metrics as m
 
     if thresholds is None and evd.kind != "binary":
         thresholds = SURVIVAL_THRESHOLDS

@@ -148,7 +148,7 @@ class EvalData:
 
 
 def _binary_specs(h: float) -> list[MetricSpec]:
-    from spinerisk import metrics as m
+    import spinerisk.metrics as m
 
     def on(fn: Any) -> Any:
         return lambda d: fn(d.event, d.risk[:, 0])
@@ -166,7 +166,7 @@ def _binary_specs(h: float) -> list[MetricSpec]:
 
 
 def _td_auc(d: EvalData, h: float) -> float:
-    from spinerisk import metrics as m
+    import spinerisk.metrics as m
 
     ref_time, ref_event = d.reference()
     return float(
@@ -175,13 +175,13 @@ def _td_auc(d: EvalData, h: float) -> float:
 
 
 def _competing_c(d: EvalData, h: float) -> float:
-    from spinerisk import metrics as m
+    import spinerisk.metrics as m
 
     return float(m.competing_c(d.follow_up, d.event, d.at(h), cause=d.cause, horizon=h))
 
 
 def _oe(d: EvalData, h: float) -> float:
-    from spinerisk import metrics as m
+    import spinerisk.metrics as m
 
     cause = d.cause if d.kind == "competing" else None
     return float(m.observed_expected_at_horizon(d.follow_up, d.event, d.at(h), h, cause=cause))
@@ -214,7 +214,7 @@ def _ibs(d: EvalData) -> float:
 
 
 def _survival_specs(kind: str, horizons: Sequence[float], with_ibs: bool) -> list[MetricSpec]:
-    from spinerisk import metrics as m
+    import spinerisk.metrics as m
 
     last = horizons[-1]
     specs: list[MetricSpec] = []
@@ -273,7 +273,7 @@ def metric_specs(
 
 def subgroup_specs(kind: str, horizon: float) -> list[MetricSpec]:
     """Discrimination and calibration metrics of the subgroup table."""
-    from spinerisk import metrics as m
+    import spinerisk.metrics as m
 
     if kind == "binary":
         return [

@@ -144,7 +144,9 @@ def _gate(
     from spinerisk.models import gate_performance, gate_status
 
     summary = gate_performance(model, checked)
-    keep = (gate_status(model, data)["status"] != "out_of_scope").to_numpy()
+    status = gate_status(model, data)
+    assert status is not None  # the model has a gate
+    keep = (status["status"] != "out_of_scope").to_numpy()
     summary["n_eligible_out_of_scope"] = int((~keep).sum())
     note = (
         f"Malignancy gate (threshold {summary['threshold']:g}, warning {summary['warning']:g}): "

@@ -69,7 +69,7 @@ def prediction_instability(
     from sklearn.utils.validation import check_is_fitted
 
     from spinerisk.models._interval import bootstrap_risks, fit_interval_models
-    from spinerisk.schema._validate import validate
+    from spinerisk.schema import validate
 
     check_is_fitted(model, "estimator_")
     models = getattr(model, "interval_models_", None)
@@ -88,7 +88,7 @@ def prediction_instability(
         )
     ep = model.endpoint_
     checked = validate(records, model.input_schema_)
-    checked = checked[np.asarray(ep.eligible(checked, model.schema_), dtype=bool)]
+    checked = ep.labelled(checked, model.schema_, validated=True).data
     if not len(checked):
         raise ValueError(f"No eligible records for the {ep.name} endpoint to show.")
     horizons = tuple(model.horizons_)

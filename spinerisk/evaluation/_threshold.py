@@ -7,6 +7,7 @@ import math
 import numbers
 import warnings
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Literal
 
 import numpy as np
@@ -303,7 +304,7 @@ def choose_threshold(
         return float(d.cache[key][name].iloc[0])
 
     specs = [MetricSpec("threshold", h, lambda d: _choose(d, h, method, target))]
-    specs += [MetricSpec(n, h, lambda d, n=n: at_chosen(d, n)) for n in names]
+    specs += [MetricSpec(n, h, partial(at_chosen, name=n)) for n in names]
     if method == "net_benefit":
 
         def standard(d: EvalData) -> float:

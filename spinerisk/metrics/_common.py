@@ -325,4 +325,5 @@ def level_counts(
     b = rows.shape[0]
     flat = (np.arange(b, dtype=np.int64)[:, None] * n_levels + level[rows]).ravel()
     w = None if weights is None else np.asarray(weights, dtype=float)[rows].ravel()
-    return np.bincount(flat, weights=w, minlength=b * n_levels).reshape(b, n_levels)
+    counts = np.bincount(flat, weights=w, minlength=b * n_levels).reshape(b, n_levels)
+    return np.asarray(counts, dtype=np.float64)

@@ -543,7 +543,8 @@ def _scatter(weight: FloatArray, rows: npt.NDArray[np.intp], n: int) -> FloatArr
     (copies of a record have equal weights, so this is ``count * weight``)."""
     b = rows.shape[0]
     flat = (np.arange(b, dtype=np.int64)[:, None] * n + rows).ravel()
-    return np.bincount(flat, weights=weight.ravel(), minlength=b * n).reshape(b, n)
+    summed = np.bincount(flat, weights=weight.ravel(), minlength=b * n).reshape(b, n)
+    return np.asarray(summed, dtype=np.float64)
 
 
 def harrell_c_resamples(

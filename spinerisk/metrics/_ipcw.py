@@ -481,7 +481,7 @@ class CensoringResamples:
         at_risk = n - np.concatenate([np.zeros((b, 1)), np.cumsum(total, axis=1)[:, :-1]], axis=1)
         with np.errstate(invalid="ignore", divide="ignore"):
             ratio = np.where(censored != 0, censored / (at_risk - ended_n), 0.0)
-        self.g = np.cumprod(1.0 - ratio, axis=1)
+        self.g: FloatArray = np.asarray(np.cumprod(1.0 - ratio, axis=1), dtype=np.float64)
         drawn = time[rows]
         self.last = drawn.max(axis=1)
         self.g_last = self.g[np.arange(b), np.searchsorted(self.levels, self.last)]
