@@ -12,10 +12,13 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    from spinerisk.riskmodel import RiskModel
 
 __all__ = ["ALERT_LEVELS", "DriftReport", "drift"]
 
@@ -148,7 +151,7 @@ class DriftReport:
 
 
 def drift(
-    model_or_reference: Any,
+    model_or_reference: RiskModel | dict[str, Any],
     new_records: pd.DataFrame,
     *,
     psi_thresholds: tuple[float, float] = (0.1, 0.25),
@@ -298,7 +301,9 @@ def drift(
 
 
 # -- the steps of drift() -------------------------------------------------------------------
-def _reference_of(model_or_reference: Any) -> tuple[dict[str, Any], Any]:
+def _reference_of(
+    model_or_reference: RiskModel | dict[str, Any],
+) -> tuple[dict[str, Any], RiskModel | None]:
     """The training reference, and the model (None when a reference was given): a
     model's reference must be for its endpoint and horizons."""
     from spinerisk.reference import as_reference
@@ -338,7 +343,7 @@ def _rarely_missing_below(ref: dict[str, Any], requested: float | None) -> float
 
 
 def _compared_records(
-    new_records: pd.DataFrame, model: Any, ref: dict[str, Any], in_scope_only: bool
+    new_records: pd.DataFrame, model: RiskModel | None, ref: dict[str, Any], in_scope_only: bool
 ) -> tuple[pd.DataFrame, pd.DataFrame, int]:
     """The valid records to compare, the rejected ones and the number left out of scope."""
     from spinerisk.schema import validate
@@ -369,7 +374,12 @@ def _field_table(
 
 
 def _prediction_shift(
-    model: Any, ref: dict[str, Any], valid: pd.DataFrame, lo: float, hi: float, alpha: float
+    model: RiskModel | None,
+    ref: dict[str, Any],
+    valid: pd.DataFrame,
+    lo: float,
+    hi: float,
+    alpha: float,
 ) -> tuple[pd.DataFrame | None, dict[str, Any]]:
     """Shift of the predicted risks per horizon (:data:`_PRED_COLUMNS`) and their bins;
     (None, {}) without a model or without reference predictions."""

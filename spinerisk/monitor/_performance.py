@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    from spinerisk.riskmodel import RiskModel
 
 __all__ = ["PERFORMANCE_COLUMNS", "performance_over_time"]
 
@@ -41,7 +44,7 @@ _EPS = 1e-6
 
 
 def performance_over_time(
-    model: Any,
+    model: RiskModel,
     labelled_records: pd.DataFrame,
     *,
     period: Literal["quarter", "month"] = "quarter",

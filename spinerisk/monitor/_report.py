@@ -11,12 +11,15 @@ import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
 
 from spinerisk.monitor._drift import ALERT_LEVELS, DriftReport, _plain
+
+if TYPE_CHECKING:
+    from spinerisk.riskmodel import RiskModel
 
 __all__ = ["MonitoringReport", "monitoring_report"]
 
@@ -132,7 +135,7 @@ class MonitoringReport:
 
 
 def monitoring_report(
-    model: Any,
+    model: RiskModel,
     new_records: pd.DataFrame,
     labels: pd.DataFrame | None = None,
     *,

@@ -10,10 +10,13 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    from spinerisk.riskmodel import RiskModel
 
 #: Cells starting with one of these are run as formulas by spreadsheet programs.
 FORMULA_START: tuple[str, ...] = ("=", "+", "-", "@", "\t", "\r")
@@ -100,7 +103,7 @@ class _Timer:
 # ---------------------------------------------------------------------------------------
 # model identity
 # ---------------------------------------------------------------------------------------
-def model_info(model: Any, path: str | os.PathLike[str] | None = None) -> dict[str, str]:
+def model_info(model: RiskModel, path: str | os.PathLike[str] | None = None) -> dict[str, str]:
     """Model id and version written next to every score: the model's
     :func:`spinerisk.bundle.model_identity`.
 
@@ -147,7 +150,7 @@ def model_info(model: Any, path: str | os.PathLike[str] | None = None) -> dict[s
 # the chunk function
 # ---------------------------------------------------------------------------------------
 def score_frame(
-    model: Any,
+    model: RiskModel,
     frame: pd.DataFrame,
     *,
     explain: int = 0,
@@ -244,11 +247,11 @@ def _as_mapping(mapping: Any) -> Any:
     return ColumnMapping.from_dict(mapping)
 
 
-def _schema(model: Any) -> Any:
+def _schema(model: RiskModel) -> Any:
     return model.input_schema_
 
 
-def _id_source(model: Any, mapping: Any) -> str:
+def _id_source(model: RiskModel, mapping: Any) -> str:
     """The input column holding the record id (before the mapping renames it)."""
     id_field = model.id_field_
     if mapping is not None:
@@ -313,7 +316,7 @@ class _Checked(NamedTuple):
 
 
 def _score_chunk(
-    model: Any,
+    model: RiskModel,
     raw: pd.DataFrame,
     rows: np.ndarray,
     *,
@@ -329,7 +332,7 @@ def _score_chunk(
 
 
 def _check_chunk(
-    model: Any,
+    model: RiskModel,
     raw: pd.DataFrame,
     rows: np.ndarray,
     *,
@@ -404,7 +407,7 @@ def _check_chunk(
 
 
 def _finish_chunk(
-    model: Any,
+    model: RiskModel,
     part: _Checked,
     *,
     explain: int,
@@ -449,7 +452,7 @@ def _as_text(frame: pd.DataFrame) -> pd.DataFrame:
 # prediction on validated records (what RiskModel.predict_risk does after validation)
 # ---------------------------------------------------------------------------------------
 def _predict_checked(
-    model: Any, checked: pd.DataFrame, timer: _Timer, interval: float | None = None
+    model: RiskModel, checked: pd.DataFrame, timer: _Timer, interval: float | None = None
 ) -> pd.DataFrame:
     """Risk columns and warnings for records that have already been validated.
 
@@ -487,7 +490,7 @@ def _predict_checked(
     return out
 
 
-def _top_drivers(model: Any, checked: pd.DataFrame, k: int) -> list[str]:
+def _top_drivers(model: RiskModel, checked: pd.DataFrame, k: int) -> list[str]:
     if len(checked) == 0:
         return []
     from spinerisk.explanation import explain
@@ -560,7 +563,7 @@ def model_info_from_path(path: str | os.PathLike[str]) -> dict[str, str]:
     return bundle_info(path)
 
 
-def _interval_level(model: Any, interval: Any) -> float | None:
+def _interval_level(model: RiskModel, interval: Any) -> float | None:
     """``interval`` checked against the model (None: no interval): a ValueError for a
     level outside (0, 1), an ArtifactError for a bundle without bootstrap refits."""
     from spinerisk.exceptions import ArtifactError
@@ -577,7 +580,7 @@ def _interval_level(model: Any, interval: Any) -> float | None:
         ) from exc
 
 
-def _risk_and_interval_columns(model: Any, interval: float | None) -> list[str]:
+def _risk_and_interval_columns(model: RiskModel, interval: float | None) -> list[str]:
     """Risk columns, each followed by its interval bounds when an interval is asked."""
     from spinerisk.endpoints import interval_columns
 
@@ -589,7 +592,7 @@ def _risk_and_interval_columns(model: Any, interval: float | None) -> list[str]:
 
 
 def _score_columns(
-    model: Any, explain: int, interval: float | None = None
+    model: RiskModel, explain: int, interval: float | None = None
 ) -> tuple[list[str], dict[str, str]]:
     risks = _risk_and_interval_columns(model, interval)
     gate = ["status", "p_malignant", "status_reason"] if _gated(model) else []
@@ -601,7 +604,7 @@ def _score_columns(
     return cols, types
 
 
-def _gated(model: Any) -> bool:
+def _gated(model: RiskModel) -> bool:
     """Whether the model is bound to a malignancy gate (its scores carry a status)."""
     return getattr(model, "gate_", None) is not None
 

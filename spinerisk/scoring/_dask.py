@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Generator, Mapping
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -35,12 +35,15 @@ from spinerisk.scoring._sources import (
     _repeated,
 )
 
+if TYPE_CHECKING:
+    from spinerisk.riskmodel import RiskModel
+
 
 # ---------------------------------------------------------------------------------------
 # Dask
 # ---------------------------------------------------------------------------------------
 def _score_part(
-    model: Any,
+    model: RiskModel,
     part: pd.DataFrame,
     offset: int,
     mapping: Any,
@@ -67,7 +70,7 @@ def _score_part(
 
 def _dask_plan(
     ddf: Any,
-    model: Any,
+    model: RiskModel,
     mapping: Any,
     explain: int,
     info: Mapping[str, str],
@@ -109,7 +112,7 @@ def _dask_plan(
 
 def score_dask(
     ddf: Any,
-    model: Any,
+    model: RiskModel,
     *,
     explain: int = 0,
     interval: float | None = None,
@@ -182,7 +185,7 @@ def score_dask(
 
 
 def _dask_chunks(
-    model: Any,
+    model: RiskModel,
     source: _ParquetSource | _CsvSource,
     input: Path,
     mapping: Any,

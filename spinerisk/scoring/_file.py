@@ -543,7 +543,7 @@ def _load(model_path: str | os.PathLike[str], timer: _Timer) -> tuple[RiskModel,
 
 
 def _open_writers(
-    model: Any,
+    model: RiskModel,
     source: _ParquetSource | _CsvSource,
     paths: tuple[Path, Path | None],
     explain: int,
@@ -564,7 +564,7 @@ def _open_writers(
 
 
 def _local_run(
-    model: Any,
+    model: RiskModel,
     source: _ParquetSource | _CsvSource,
     chunk_size: int,
     mapping: Any,
@@ -588,7 +588,7 @@ def _local_run(
 def _write_chunks(
     chunks: Iterable[tuple[int, _Chunk]],
     writers: tuple[_AtomicWriter, _AtomicWriter | None],
-    model: Any,
+    model: RiskModel,
     info: Mapping[str, str],
     timer: _Timer,
     bar: Any,
@@ -613,7 +613,7 @@ def _write_chunks(
 
 
 def _audit_chunk(
-    audit: AuditLog, model: Any, chunk: _Chunk, info: Mapping[str, str], source: str
+    audit: AuditLog, model: RiskModel, chunk: _Chunk, info: Mapping[str, str], source: str
 ) -> None:
     """One audit line per scored record of a chunk."""
     if not len(chunk.scores):
@@ -660,7 +660,7 @@ _WORKERS = 2  # chunks scored at once, beside the one being validated
 
 
 def _local_chunks(
-    model: Any,
+    model: RiskModel,
     source: _ParquetSource | _CsvSource,
     chunk_size: int,
     mapping: Any,

@@ -10,7 +10,7 @@ so the updated RiskModel is saved, explained, scored and compiled like any other
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -18,6 +18,9 @@ from scipy import special
 from sklearn.model_selection import StratifiedKFold
 
 from spinerisk.update._glm import Design, Fit, choose_penalty, fit_level, fit_nonnegative
+
+if TYPE_CHECKING:
+    from spinerisk.riskmodel import RiskModel
 
 FloatArray = np.ndarray
 
@@ -69,7 +72,7 @@ def _standardise(X: Any) -> tuple[FloatArray, np.ndarray, FloatArray, FloatArray
     return (values[:, keep] - mean) / sd[keep], keep, mean, sd[keep]
 
 
-def site_design(model: Any, data: pd.DataFrame) -> FloatArray:
+def site_design(model: RiskModel, data: pd.DataFrame) -> FloatArray:
     """One-hot, standardised design of the site records (the revision test of boosted
     models, whose own trees are not a linear design)."""
     from spinerisk.features import make_feature_pipeline
@@ -85,12 +88,12 @@ def site_design(model: Any, data: pd.DataFrame) -> FloatArray:
 
 
 # -- building the parts ---------------------------------------------------------------------
-def build_parts(model: Any, data: pd.DataFrame, target: np.ndarray) -> list[Part]:
+def build_parts(model: RiskModel, data: pd.DataFrame, target: np.ndarray) -> list[Part]:
     """The parts of ``model`` with their designs on the eligible site records ``data``."""
     ep = model.endpoint_
     if ep.kind == "binary":
         return [_binary_part(model, data, np.asarray(target, dtype=np.float64))]
-    Xf = model.features_.transform(data)
+    Xf = survival_features(model, data)
     est = model.estimator_
     time = np.asarray(target["time"], dtype=np.float64)
     event = np.asarray(target["event"])
@@ -104,7 +107,15 @@ def build_parts(model: Any, data: pd.DataFrame, target: np.ndarray) -> list[Part
     return [_survival_part(model, est, Xf, data, time, event.astype(bool), "model")]
 
 
-def _binary_part(model: Any, data: pd.DataFrame, y: FloatArray) -> Part:
+def survival_features(model: RiskModel, data: pd.DataFrame) -> Any:
+    """``data`` through a time-to-event model's fitted feature pipeline (such a model
+    keeps it apart from its estimator; only binary ones hold it inside)."""
+    features = model.features_
+    assert features is not None, "a time-to-event model has its own feature pipeline"
+    return features.transform(data)
+
+
+def _binary_part(model: RiskModel, data: pd.DataFrame, y: FloatArray) -> Part:
     from sklearn.calibration import CalibratedClassifierCV
 
     est = model.estimator_
@@ -149,7 +160,7 @@ def cumulative_hazard_at(est: Any, time: FloatArray) -> FloatArray:
 
 
 def _survival_part(
-    model: Any,
+    model: RiskModel,
     est: Any,
     Xf: Any,
     data: pd.DataFrame,
@@ -215,7 +226,7 @@ def revise_linear(part: Part, random_state: int) -> Fit:
     return fit_level(design, "revise", penalty=penalty)
 
 
-def apply_linear(model: Any, part: Part, fit: Fit) -> None:
+def apply_linear(model: RiskModel, part: Part, fit: Fit) -> None:
     """Write intercept, slope and (for a revision) coefficient changes into a part of
     ``model`` (a copy of the original)."""
     alpha, slope = fit.alpha, fit.slope
@@ -281,7 +292,7 @@ def _check_positive_slope(slope: float) -> None:
         )
 
 
-def reweight_stack(model: Any, part: Part) -> dict[str, Any]:
+def reweight_stack(model: RiskModel, part: Part) -> dict[str, Any]:
     """Revision of a stacked default: the intercept (or baseline hazard level) and the
     non-negative weight of every candidate re-estimated on the site, by maximum
     likelihood (a few parameters, one per candidate)."""
@@ -314,7 +325,7 @@ def _affine(booster: Any, scale: float, shift: float, probe: Any) -> Any:
     return affine_xgboost(booster, scale, shift, probe)
 
 
-def cause_model(model: Any, part: Part) -> Any:
+def cause_model(model: RiskModel, part: Part) -> Any:
     """The fitted estimator of a survival part inside ``model``."""
     est = model.estimator_
     if part.cause is None:

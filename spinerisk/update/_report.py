@@ -19,10 +19,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    from spinerisk.riskmodel import RiskModel
 
 __all__ = ["UpdateReport", "compare_models", "update_report"]
 
@@ -150,7 +153,7 @@ class UpdateReport:
     lineage: dict[str, Any] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
-    updated_model: Any = None
+    updated_model: RiskModel | None = None
 
     # -- renderings ---------------------------------------------------------------------
     def to_frame(self) -> pd.DataFrame:
@@ -352,7 +355,7 @@ def _html_table(frame: pd.DataFrame) -> str:
 
 
 # -- computations ------------------------------------------------------------------------------
-def _eligible(model: Any, cohort: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+def _eligible(model: RiskModel, cohort: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
     """The eligible records (with the cohort's attrs) and their outcome
     (:meth:`Endpoint.labelled`); at least one is required."""
     _, _, data, target = model.endpoint_.labelled(cohort, model.schema_)
@@ -366,7 +369,7 @@ def _eligible(model: Any, cohort: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarra
 
 
 def _curves(
-    original: Any, updated: Any, thresholds: Any
+    original: RiskModel, updated: RiskModel, thresholds: Any
 ) -> tuple[dict[float, pd.DataFrame], dict[float, pd.DataFrame]]:
     """Calibration tables and decision curves of both models at every horizon."""
     from spinerisk import metrics as m
@@ -423,8 +426,8 @@ def _check_common(n_bootstrap: Any, ci: Any, random_state: Any) -> None:
 
 
 def _comparison(
-    original: Any,
-    updated: Any,
+    original: RiskModel,
+    updated: RiskModel,
     data: pd.DataFrame,
     *,
     thresholds: Sequence[float] | None,
@@ -462,8 +465,8 @@ def _comparison(
 
 
 def compare_models(
-    original: Any,
-    updated: Any,
+    original: RiskModel,
+    updated: RiskModel,
     cohort: pd.DataFrame,
     *,
     thresholds: Sequence[float] | None = None,
@@ -560,7 +563,7 @@ def compare_models(
     )
 
 
-def _synthetic(cohort: pd.DataFrame, *models: Any) -> bool:
+def _synthetic(cohort: pd.DataFrame, *models: RiskModel) -> bool:
     from spinerisk.reference import trained_on_synthetic
 
     return bool(cohort.attrs.get("synthetic", False)) or any(
@@ -569,7 +572,7 @@ def _synthetic(cohort: pd.DataFrame, *models: Any) -> bool:
 
 
 def _split(
-    model: Any, data: pd.DataFrame, target: np.ndarray, test_size: float, random_state: int
+    model: RiskModel, data: pd.DataFrame, target: np.ndarray, test_size: float, random_state: int
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The update part and the held-out part, stratified on the outcome (``target`` of
     ``data``)."""
@@ -583,7 +586,7 @@ def _split(
 
 
 def update_report(
-    model: Any,
+    model: RiskModel,
     cohort: pd.DataFrame,
     method: Literal["auto", "keep", "intercept", "recalibrate", "revise", "refit"] = "auto",
     *,
@@ -706,7 +709,7 @@ def update_report(
     return report
 
 
-def _chosen(updated: Any, requested: Any) -> Any:
+def _chosen(updated: RiskModel, requested: Any) -> Any:
     """The method(s) the update applied: a name, or one per cause."""
     lineage = updated.lineage_
     if lineage["method"] != "per cause":
@@ -715,7 +718,7 @@ def _chosen(updated: Any, requested: Any) -> Any:
 
 
 def _optimism(
-    model: Any,
+    model: RiskModel,
     data: pd.DataFrame,
     method: Any,
     report: UpdateReport,

@@ -9,7 +9,7 @@ import os
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -23,7 +23,11 @@ from spinerisk.update._parts import (
     cause_model,
     revise_linear,
     reweight_stack,
+    survival_features,
 )
+
+if TYPE_CHECKING:
+    from spinerisk.riskmodel import RiskModel
 
 __all__ = ["METHODS", "update"]
 
@@ -58,7 +62,9 @@ def _check(method: Any, alpha: Any, random_state: Any) -> None:
         raise ValueError(f"random_state must be an integer; got random_state={random_state!r}.")
 
 
-def _resolve(model: Any, parent_sha256: str | None) -> tuple[Any, str | None]:
+def _resolve(
+    model: RiskModel | str | os.PathLike[str], parent_sha256: str | None
+) -> tuple[RiskModel, str | None]:
     """The model (loaded from a bundle path when given one) and its file's sha256."""
     from sklearn.exceptions import NotFittedError
 
@@ -86,7 +92,7 @@ def _resolve(model: Any, parent_sha256: str | None) -> tuple[Any, str | None]:
 
 
 def update(
-    model: Any,
+    model: RiskModel | str | os.PathLike[str],
     cohort: pd.DataFrame,
     method: Literal["auto", "keep", "intercept", "recalibrate", "revise", "refit"]
     | Mapping[int, str] = "auto",
@@ -95,7 +101,7 @@ def update(
     null_distribution: Literal["auto", "chi2", "bootstrap"] = "auto",
     random_state: int = 0,
     parent_sha256: str | None = None,
-) -> Any:
+) -> RiskModel:
     """Update a fitted risk model with a new site's records.
 
     The methods form the usual hierarchy of model updating, from the least to the most
@@ -296,7 +302,7 @@ def _per_part(method: Any, parts: list[Part], ep: Any) -> list[str]:
 
 
 def _update_part(
-    updated: Any,
+    updated: RiskModel,
     part: Part,
     method: str,
     alpha: float,
@@ -346,7 +352,7 @@ def _parameters(fit: Any) -> dict[str, Any]:
 
 
 def _revise(
-    updated: Any, part: Part, data: pd.DataFrame, target: np.ndarray, random_state: int
+    updated: RiskModel, part: Part, data: pd.DataFrame, target: np.ndarray, random_state: int
 ) -> dict[str, Any]:
     """Revise one part of ``updated`` in place; the parameters for the lineage."""
     if part.own_design:
@@ -379,7 +385,7 @@ def _revise(
     from spinerisk.targets import make_survival_target
 
     est = cause_model(updated, part)
-    Xf = updated.features_.transform(data)
+    Xf = survival_features(updated, data)
     event = np.asarray(target["event"])
     hit = event == part.cause if part.cause is not None else event.astype(bool)
     last = float(est.unique_times_[-1])
@@ -394,7 +400,7 @@ def _revise(
 
 
 def _refresh_reference(
-    updated: Any, parent: Any, data: pd.DataFrame, cohort: pd.DataFrame, method: str
+    updated: RiskModel, parent: RiskModel, data: pd.DataFrame, cohort: pd.DataFrame, method: str
 ) -> None:
     """The training reference becomes the update records (what the updated model is
     deployed on, and what drift is measured against); a revision widens the training
@@ -430,7 +436,7 @@ def _union(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
 
 
 def _lineage(
-    parent: Any,
+    parent: RiskModel,
     parent_sha: str | None,
     requested: Any,
     applied: str,
