@@ -461,6 +461,21 @@ class _Outcome:
     seconds: float = 0.0
 
 
+@dataclass
+class _Candidates:
+    """The candidates being cross-fitted: their outcomes, the ridge designs and
+    penalty paths (OOF scores per penalty), and the boosters' shared matrix and seeds."""
+
+    prob: _Problem
+    names: tuple[str, ...]
+    outcomes: dict[str, _Outcome]
+    designs: dict[str, _Design] = field(default_factory=dict)
+    matrices: dict[str, FloatArray] = field(default_factory=dict)
+    paths: dict[str, FloatArray] = field(default_factory=dict)
+    dall: Any = None  # xgboost.DMatrix of every record, for the boosters
+    fold_seeds: Any = None
+
+
 def cross_fit(
     prob: _Problem,
     candidates: tuple[str, ...],
@@ -470,72 +485,16 @@ def cross_fit(
 ) -> dict[str, Any]:
     """OOF predictions of every candidate on the shared folds, the stacking weights and
     the fitted final components."""
-    from joblib import Parallel, delayed
     from threadpoolctl import threadpool_limits
 
-    outcomes = {c: _Outcome(c) for c in candidates}
+    cands = _candidates(prob, candidates, spline_knots)
+    outcomes = cands.outcomes
     n = len(prob.X)
-    designs: dict[str, _Design] = {}
-    matrices: dict[str, FloatArray] = {}
-    paths: dict[str, FloatArray] = {}
-    dall = None
-    for c in candidates:
-        if c in ("linear", "spline"):
-            designs[c] = _make_design(c, prob.X, prob.names, spline_knots)
-            matrices[c] = designs[c].matrix(prob.X)
-            paths[c] = np.full((n, len(LAMBDAS)), np.nan)
-        else:
-            outcomes[c].oof = np.full(n, np.nan)
-            if dall is None:
-                import xgboost as xgb
-
-                dall = xgb.DMatrix(prob.X, nthread=1)
-    rng = np.random.default_rng(prob.seed)
-    fold_seeds = rng.integers(0, 2**31 - 1, size=len(prob.folds))
-
-    def task(c: str, k: int) -> tuple[str, int, Any, float]:
-        train, test = prob.folds[k]
-        start = _time.perf_counter()
-        if c in designs:
-            out: Any = _ridge_fold(prob, matrices[c], train, test)
-        else:
-            out = _booster_fold(prob, c, dall, train, test, int(fold_seeds[k]))
-        return c, k, out, _time.perf_counter() - start
-
-    def run(pairs: list[tuple[str, int]]) -> None:
-        if not pairs:
-            return
-        workers = max(1, min(n_jobs, len(pairs)))
-        results = Parallel(n_jobs=workers, prefer="threads")(delayed(task)(c, k) for c, k in pairs)
-        for c, k, out, secs in results:
-            test = prob.folds[k][1]
-            outcomes[c].seconds += secs
-            if c in designs:
-                paths[c][test] = out
-            else:
-                score, rounds = out
-                assert outcomes[c].oof is not None
-                outcomes[c].oof[test] = score
-                outcomes[c].rounds.append(rounds)
-
-    n_folds = len(prob.folds)
-    first = CHECK_AFTER_FOLDS if n_folds >= 4 else n_folds
     with threadpool_limits(limits=1):
-        run([(c, k) for k in range(first) for c in candidates])
-        if first < n_folds:
-            seen = np.concatenate([prob.folds[k][1] for k in range(first)])
-            _stop_hopeless(prob, outcomes, designs, paths, seen, first)
-        run(
-            [
-                (c, k)
-                for k in range(first, n_folds)
-                for c in candidates
-                if outcomes[c].status == "combined"
-            ]
-        )
+        _cross_fit_folds(cands, n_jobs)
         everyone = np.arange(n)
-        for c in designs:
-            _choose_penalty(prob, outcomes[c], paths[c], everyone)
+        for c in cands.designs:
+            _choose_penalty(prob, outcomes[c], cands.paths[c], everyone)
         _exclude_constant(prob, outcomes)
         combined = [c for c in candidates if outcomes[c].status == "combined"]
         for c in combined:
@@ -543,16 +502,7 @@ def cross_fit(
             assert oc.oof is not None
             oc.loss = float(np.mean(_per_unit_losses(prob, everyone, oc.oof)))
             oc.discrimination = _discrimination(prob, everyone, oc.oof)
-        intercept, stack_loss = 0.0, float("nan")
-        if combined:
-            M = np.column_stack([outcomes[c].oof for c in combined])
-            if prob.kind == "binary":
-                assert prob.y is not None
-                intercept, w, stack_loss = _fit_binary_weights(M, prob.y)
-            else:
-                w, stack_loss = _fit_cox_weights(M, _cox_strata(prob, everyone), everyone)
-            for c, wc in zip(combined, w, strict=True):
-                outcomes[c].weight = float(wc)
+        intercept, stack_loss = _stack_weights(prob, outcomes, combined)
         stack_score = (
             intercept + sum(outcomes[c].weight * outcomes[c].oof for c in combined)  # type: ignore[operator]
             if combined
@@ -566,13 +516,11 @@ def cross_fit(
             if best not in final:
                 final.append(best)
         start = _time.perf_counter()
-        components = Parallel(n_jobs=max(1, min(n_jobs, len(final) or 1)), prefer="threads")(
-            delayed(_final_component)(prob, c, designs.get(c), outcomes[c], dall) for c in final
-        )
+        components = _final_components(cands, final, n_jobs)
         final_seconds = _time.perf_counter() - start
     return {
         "outcomes": outcomes,
-        "components": list(components),
+        "components": components,
         "intercept": float(intercept),
         "stack_loss": float(stack_loss),
         "stack_discrimination": _discrimination(prob, np.arange(n), stack_score)
@@ -582,6 +530,113 @@ def cross_fit(
         "best": best,
         "best_calibration": alone,
     }
+
+
+def _candidates(prob: _Problem, candidates: tuple[str, ...], spline_knots: int) -> _Candidates:
+    """Designs and empty penalty paths for the ridge candidates, empty OOF scores and
+    one shared matrix for the boosters, and the seed of each fold."""
+    cands = _Candidates(prob, candidates, {c: _Outcome(c) for c in candidates})
+    n = len(prob.X)
+    for c in candidates:
+        if c in ("linear", "spline"):
+            cands.designs[c] = _make_design(c, prob.X, prob.names, spline_knots)
+            cands.matrices[c] = cands.designs[c].matrix(prob.X)
+            cands.paths[c] = np.full((n, len(LAMBDAS)), np.nan)
+        else:
+            cands.outcomes[c].oof = np.full(n, np.nan)
+            if cands.dall is None:
+                import xgboost as xgb
+
+                cands.dall = xgb.DMatrix(prob.X, nthread=1)
+    rng = np.random.default_rng(prob.seed)
+    cands.fold_seeds = rng.integers(0, 2**31 - 1, size=len(prob.folds))
+    return cands
+
+
+def _cross_fit_folds(cands: _Candidates, n_jobs: int) -> None:
+    """Every candidate on the first folds, then the boosters that are clearly hopeless
+    stop, and the others go on to the remaining folds."""
+    prob = cands.prob
+    n_folds = len(prob.folds)
+    first = CHECK_AFTER_FOLDS if n_folds >= 4 else n_folds
+    _run_folds(cands, [(c, k) for k in range(first) for c in cands.names], n_jobs)
+    if first < n_folds:
+        seen = np.concatenate([prob.folds[k][1] for k in range(first)])
+        _stop_hopeless(prob, cands.outcomes, cands.designs, cands.paths, seen, first)
+    remaining = [
+        (c, k)
+        for k in range(first, n_folds)
+        for c in cands.names
+        if cands.outcomes[c].status == "combined"
+    ]
+    _run_folds(cands, remaining, n_jobs)
+
+
+def _fold_task(cands: _Candidates, c: str, k: int) -> tuple[str, int, Any, float]:
+    """Candidate ``c`` fitted without fold ``k`` and scored on it, timed."""
+    prob = cands.prob
+    train, test = prob.folds[k]
+    start = _time.perf_counter()
+    if c in cands.designs:
+        out: Any = _ridge_fold(prob, cands.matrices[c], train, test)
+    else:
+        out = _booster_fold(prob, c, cands.dall, train, test, int(cands.fold_seeds[k]))
+    return c, k, out, _time.perf_counter() - start
+
+
+def _run_folds(cands: _Candidates, pairs: list[tuple[str, int]], n_jobs: int) -> None:
+    """Fit the (candidate, fold) pairs in threads and store their OOF scores."""
+    from joblib import Parallel, delayed
+
+    if not pairs:
+        return
+    workers = max(1, min(n_jobs, len(pairs)))
+    results = Parallel(n_jobs=workers, prefer="threads")(
+        delayed(_fold_task)(cands, c, k) for c, k in pairs
+    )
+    outcomes = cands.outcomes
+    for c, k, out, secs in results:
+        test = cands.prob.folds[k][1]
+        outcomes[c].seconds += secs
+        if c in cands.designs:
+            cands.paths[c][test] = out
+        else:
+            score, rounds = out
+            assert outcomes[c].oof is not None
+            outcomes[c].oof[test] = score
+            outcomes[c].rounds.append(rounds)
+
+
+def _stack_weights(
+    prob: _Problem, outcomes: dict[str, _Outcome], combined: list[str]
+) -> tuple[float, float]:
+    """Fit the stacking weights of the combined candidates on their OOF scores (set on
+    their outcomes); the intercept (binary) and the stack's loss."""
+    intercept, stack_loss = 0.0, float("nan")
+    if combined:
+        everyone = np.arange(len(prob.X))
+        M = np.column_stack([outcomes[c].oof for c in combined])
+        if prob.kind == "binary":
+            assert prob.y is not None
+            intercept, w, stack_loss = _fit_binary_weights(M, prob.y)
+        else:
+            w, stack_loss = _fit_cox_weights(M, _cox_strata(prob, everyone), everyone)
+        for c, wc in zip(combined, w, strict=True):
+            outcomes[c].weight = float(wc)
+    return intercept, stack_loss
+
+
+def _final_components(cands: _Candidates, final: list[str], n_jobs: int) -> list[Any]:
+    """The final candidates refitted on every record, in threads."""
+    from joblib import Parallel, delayed
+
+    components = Parallel(n_jobs=max(1, min(n_jobs, len(final) or 1)), prefer="threads")(
+        delayed(_final_component)(
+            cands.prob, c, cands.designs.get(c), cands.outcomes[c], cands.dall
+        )
+        for c in final
+    )
+    return list(components)
 
 
 def _choose_penalty(prob: _Problem, oc: _Outcome, path: FloatArray, rows: Any) -> None:
