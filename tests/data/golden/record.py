@@ -185,12 +185,57 @@ def _explanation(model: Any, records: pd.DataFrame) -> dict[str, Any]:
     }
 
 
+def _without_fit_times(value: Any) -> Any:
+    """``value`` without the per-candidate fit ``seconds`` column of a saved table
+    (``backend="auto"``'s selection), at any depth."""
+    if isinstance(value, dict):
+        out = {k: _without_fit_times(v) for k, v in value.items()}
+        columns = out.get("columns")
+        if isinstance(columns, list) and all(isinstance(c, dict) for c in columns):
+            out["columns"] = [c for c in columns if c.get("name") != "seconds"]
+        return out
+    if isinstance(value, list):
+        return [_without_fit_times(v) for v in value]
+    return value
+
+
+def _digest_json(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _member_digest(name: str, data: bytes) -> str | None:
+    """Digest of a saved part; None for skops files, whose bytes name arrays by object
+    id and carry zip times (their content is checked through the loaded model)."""
+    if zipfile.is_zipfile(io.BytesIO(data)):
+        return None
+    if name.endswith(".json"):
+        return _digest_json(_without_fit_times(json.loads(data)))
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
+def _manifest_digests(manifest: dict[str, Any]) -> dict[str, str]:
+    """Per manifest entry, a digest of its content without times and versions."""
+    manifest = _without_fit_times(_drop_volatile(manifest))
+    manifest.pop("members", None)  # digests of the members' bytes: see _member_digest
+    return {key: _digest_json(value) for key, value in manifest.items()}
+
+
 def _bundle(model: Any, path: Path, records: pd.DataFrame) -> dict[str, Any]:
+    """What ``save`` writes (member names and digests; per manifest entry, a digest of
+    its content) and what ``sr.load`` predicts."""
     model.save(path)
     with zipfile.ZipFile(path) as zf:
+        parts = {n: _member_digest(n, zf.read(n)) for n in zf.namelist() if n != "manifest.json"}
         members = sorted(zf.namelist())
+        manifest = json.loads(zf.read("manifest.json"))
     loaded = sr.load(path)
-    return {"members": members, "risk": frame(_quiet(loaded.predict_risk, records))}
+    return {
+        "members": members,
+        "member_digests": parts,
+        "manifest_members": sorted(manifest.get("members", {})),
+        "manifest_digests": _manifest_digests(manifest),
+        "risk": frame(_quiet(loaded.predict_risk, records)),
+    }
 
 
 def _csv_without_volatile(path: Path) -> str:
@@ -348,8 +393,11 @@ def check(case: tuple[str, str], work: Path, golden: Path) -> None:
         "the synthetic cohorts changed (make_spine_cohort's output): every other "
         "difference follows from that"
     )
-    # a saved and reloaded model predicts what the fitted one did
+    # a saved and reloaded model predicts what the fitted one did; its manifest lists
+    # every member of the file
     compare(got["bundle"]["risk"], got["risk"], "save+load vs in memory")
+    listed = sorted([*got["bundle"]["manifest_members"], "manifest.json"])
+    assert listed == got["bundle"]["members"], "the manifest does not list the bundle's files"
     # records given as dicts (the single-record fast path) get the DataFrame path's risks;
     # not bit for bit: for linear and spline models the fast path sums in another order
     # (at most 1e-15 apart at commit 1bc91b0; the boosters' paths are identical)
