@@ -6,6 +6,7 @@ All records are synthetic (make_spine_cohort).
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import warnings
 from pathlib import Path
@@ -101,8 +102,6 @@ def test_model_identity_has_one_owner(bundle, model):
     """Scores, audit lines and the API name a model by spinerisk.bundle.model_identity:
     model_version is the model's own version (its bundle's creation time, or "unsaved"),
     and the software that saved it is saved_by."""
-    import hashlib
-
     from spinerisk._version import __version__
     from spinerisk.bundle import model_identity, read_manifest
     from spinerisk.monitor import bundle_info
@@ -341,7 +340,9 @@ def test_audit_log_has_one_line_per_scored_row(tmp_path, bundle, records):
     summary = score_file(bundle, src, tmp_path / "s.parquet", chunk_size=7, audit_log=log)
     lines = [json.loads(line) for line in log.read_text().splitlines()]
     assert len(lines) == summary.scored == 24 - len(expected)
-    assert {line["model_sha256"] for line in lines} == {_chunk._sha256(bundle)}
+    assert {line["model_sha256"] for line in lines} == {
+        hashlib.sha256(bundle.read_bytes()).hexdigest()
+    }
     assert all(line["source"] == "python" for line in lines)
 
 
@@ -440,3 +441,28 @@ def test_chunks_scored_at_once_come_out_in_input_order(tmp_path, bundle, model, 
     assert _read(tmp_path / "rej.csv")["row"].tolist() == ["3", "17"]
     assert (summary.scored, summary.rejected) == (22, 2)
     assert summary.timings["validate"] > 0 and summary.timings["predict"] > 0
+
+
+def test_write_table_atomically_is_public(tmp_path):
+    """The CLI writes its rejects tables with the public name (text cells, an integer row
+    column, formula-safe CSV)."""
+    table = pd.DataFrame({"row": [3, 7], "reasons": ["=bad", "ok"], "age": [1.5, None]})
+    scoring.write_table_atomically(table, tmp_path / "r.csv")
+    assert (tmp_path / "r.csv").read_text().splitlines() == [
+        "row,reasons,age",
+        "3,'=bad,1.5",
+        "7,ok,",
+    ]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.csv"]  # nothing else left
+    with pytest.raises(sr.RecordsReadError, match="unknown file type '.txt'"):
+        scoring.write_table_atomically(table, tmp_path / "r.txt")
+
+
+def test_audit_log_lives_below_scoring_and_monitoring():
+    """Scoring writes audit lines without importing monitoring; spinerisk.monitor still
+    offers the same AuditLog and bundle_info."""
+    import spinerisk.audit
+    import spinerisk.monitor
+
+    assert spinerisk.monitor.AuditLog is spinerisk.audit.AuditLog is _file.AuditLog
+    assert spinerisk.monitor.bundle_info is spinerisk.audit.bundle_info

@@ -4,7 +4,8 @@
 schema, predicts the valid records and returns the rejected ones with their 0-based input
 row and the reasons. :func:`score_file` streams a CSV or Parquet file through it in
 chunks (bounded memory), writes scores and rejects atomically (temporary file, renamed
-only after ``rows in == scored + rejected`` has been checked) and
+only after ``rows in == scored + rejected`` has been checked; :func:`write_table_atomically`
+writes any one table that way) and
 :func:`score_dask` runs the same chunk function over the partitions of a Dask dataframe.
 
 Results do not depend on the chunking: a record gets the same risk, warnings and
@@ -23,7 +24,7 @@ from spinerisk.scoring._chunk import (
     score_frame,
 )
 from spinerisk.scoring._dask import score_dask
-from spinerisk.scoring._file import score_file
+from spinerisk.scoring._file import score_file, write_table_atomically
 
 __all__ = [
     "FORMULA_START",
@@ -34,4 +35,5 @@ __all__ = [
     "score_dask",
     "score_file",
     "score_frame",
+    "write_table_atomically",
 ]

@@ -302,6 +302,20 @@ def write_table_atomically(frame: pd.DataFrame, path: Path, label: str = "reject
     ``.csv`` (formula-safe) or ``.parquet``; values are written as text, except an
     integer ``row`` column. On any failure nothing is left behind, and an existing
     ``path`` is unchanged.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        The table, a rejects table for example.
+    path : Path
+        The file to write, ``.csv`` or ``.parquet``.
+    label : str, default="rejects"
+        What the file is, in error messages.
+
+    Raises
+    ------
+    RecordsReadError
+        For an unknown file type or a location that cannot be written.
     """
     if path.suffix.lower() not in _OUTPUT_SUFFIXES:
         raise RecordsReadError(

@@ -222,7 +222,8 @@ class UpdateReport:
 
     def to_markdown(self) -> str:
         """A Markdown summary: the comparison table, the tests and the notes."""
-        from spinerisk.evaluation._report import SYNTHETIC_BANNER, _md_table
+        from spinerisk.evaluation import SYNTHETIC_BANNER
+        from spinerisk.evaluation._report import _md_table
 
         out = []
         if self.synthetic:
@@ -256,8 +257,8 @@ class UpdateReport:
         -------
         str
         """
+        from spinerisk.evaluation import SYNTHETIC_BANNER
         from spinerisk.evaluation._html import _CSS
-        from spinerisk.evaluation._report import SYNTHETIC_BANNER
 
         e = html.escape
         body = []
