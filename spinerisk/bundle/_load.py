@@ -25,7 +25,7 @@ import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from spinerisk.bundle import _archive
 from spinerisk.bundle._checks import check_gate_settings, check_model, check_state
@@ -56,6 +56,9 @@ from spinerisk.bundle._format import (
 )
 from spinerisk.exceptions import ArtifactError
 from spinerisk.models._state import set_fitted
+
+if TYPE_CHECKING:
+    from spinerisk.riskmodel import RiskModel
 
 
 def read_manifest(
@@ -115,7 +118,7 @@ def load_bundle(
     sha256: str | None = None,
     verify_key_env: str | None = None,
     model_class: type | None = None,
-) -> Any:
+) -> RiskModel:
     """Load a RiskModel written by :func:`save_bundle` (``sr.load`` calls this).
 
     Every check of :func:`read_manifest` runs before any object is built; skops members
@@ -222,6 +225,36 @@ def _read_checked(
                 f"{digest}): not the registered file."
             )
     keys = [(env, _archive.key_from_env(env, f"verify {label}")) for env in trust.key_envs]
+    manifest, members = _read_members(raw, label, keys)
+    state = _checked_state(manifest, members, label)
+    gate, intervals = manifest.get("gate"), manifest.get("intervals")
+    if nested and gate is not None:
+        raise ArtifactError(f"{label}: a gate's bundle holds a gate of its own.")
+    # nested bundles get the same checks; a signature is required of them too (the
+    # outer sha256 is not)
+    inner = _archive.Trust(key_envs=trust.key_envs)
+    checked_gate = None
+    if gate is not None:
+        gate_label = f"{label} (gate {gate['member']})"
+        checked_gate = _read_checked(members[gate["member"]], gate_label, inner, nested=True)
+        check_gate_settings(gate, state, checked_gate.state, label)
+    checked_intervals = None
+    if intervals is not None:
+        if nested:
+            raise ArtifactError(f"{label}: a nested bundle holds bootstrap refits of its own.")
+        checked_intervals = []
+        for name in intervals["members"]:
+            refit = _read_checked(members[name], f"{label} (refit {name})", inner, nested=True)
+            _check_refit(refit.state, state, f"{label} (refit {name})")
+            checked_intervals.append(refit)
+    return _Checked(label, manifest, members, state, checked_gate, checked_intervals)
+
+
+def _read_members(
+    raw: bytes, label: str, keys: list[tuple[str, bytes]]
+) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """The manifest, its signature checked under every key, and the members it lists,
+    each checked against its sha256 (steps 2-4)."""
     archive = _archive.Archive(
         raw,
         label,
@@ -250,23 +283,38 @@ def _read_checked(
                     f"{label}: member {name!r} was modified or corrupted (sha256 differs "
                     "from the manifest)."
                 )
-        gate = manifest.get("gate")
-        referenced = [p for p in manifest["parts"].values() if p is not None]
-        referenced += manifest["boosters"] + manifest["frames"]
-        referenced += [] if gate is None else [gate["member"]]
-        intervals = manifest.get("intervals")
-        nested_names = [] if intervals is None else list(intervals["members"])
-        referenced += nested_names
-        if sorted(referenced) != sorted(listed):
-            raise ArtifactError(f"{label}: the manifest's parts do not match its members.")
-        for name in referenced:
-            kind = "gate" if gate is not None and name == gate["member"] else name
-            kind = "gate" if name in nested_names else kind
-            if not (kind == "gate" or name.endswith((".skops", ".json"))):
-                raise ArtifactError(f"{label}: member {name!r} has an unknown kind.")
+        referenced = _referenced(manifest, label)
         members = {name: archive.read(name) for name in referenced}
     finally:
         archive.close()
+    return manifest, members
+
+
+def _referenced(manifest: dict[str, Any], label: str) -> list[str]:
+    """The members the manifest's parts, boosters, frames, gate and refits name: exactly
+    the members it lists, each of a known kind."""
+    gate = manifest.get("gate")
+    referenced = [p for p in manifest["parts"].values() if p is not None]
+    referenced += manifest["boosters"] + manifest["frames"]
+    referenced += [] if gate is None else [gate["member"]]
+    intervals = manifest.get("intervals")
+    nested_names = [] if intervals is None else list(intervals["members"])
+    referenced += nested_names
+    if sorted(referenced) != sorted(manifest["members"]):
+        raise ArtifactError(f"{label}: the manifest's parts do not match its members.")
+    for name in referenced:
+        kind = "gate" if gate is not None and name == gate["member"] else name
+        kind = "gate" if name in nested_names else kind
+        if not (kind == "gate" or name.endswith((".skops", ".json"))):
+            raise ArtifactError(f"{label}: member {name!r} has an unknown kind.")
+    return referenced
+
+
+def _checked_state(
+    manifest: dict[str, Any], members: dict[str, bytes], label: str
+) -> dict[str, Any]:
+    """The skops members' types (step 5), then the state the manifest describes,
+    checked against itself (step 6)."""
     for name in manifest["parts"].values():
         if name is not None:
             _archive.check_trusted(members[name], name, action="load")
@@ -279,26 +327,7 @@ def _read_checked(
         raise ArtifactError(f"{label}: the manifest is malformed: {exc!r}") from exc
     if manifest["parts"]["estimator"] is None:
         raise ArtifactError(f"{label}: the bundle has no fitted estimator.")
-    checked_gate = None
-    if gate is not None:
-        if nested:
-            raise ArtifactError(f"{label}: a gate's bundle holds a gate of its own.")
-        # the same checks; a signature is required of it too (the outer sha256 is not)
-        inner = _archive.Trust(key_envs=trust.key_envs)
-        gate_label = f"{label} (gate {gate['member']})"
-        checked_gate = _read_checked(members[gate["member"]], gate_label, inner, nested=True)
-        check_gate_settings(gate, state, checked_gate.state, label)
-    checked_intervals = None
-    if intervals is not None:
-        if nested:
-            raise ArtifactError(f"{label}: a nested bundle holds bootstrap refits of its own.")
-        inner = _archive.Trust(key_envs=trust.key_envs)
-        checked_intervals = []
-        for name in intervals["members"]:
-            refit = _read_checked(members[name], f"{label} (refit {name})", inner, nested=True)
-            _check_refit(refit.state, state, f"{label} (refit {name})")
-            checked_intervals.append(refit)
-    return _Checked(label, manifest, members, state, checked_gate, checked_intervals)
+    return state
 
 
 def _check_refit(refit: dict[str, Any], state: dict[str, Any], label: str) -> None:
@@ -316,7 +345,7 @@ def _check_refit(refit: dict[str, Any], state: dict[str, Any], label: str) -> No
         )
 
 
-def _build(checked: _Checked, model_class: type) -> Any:
+def _build(checked: _Checked, model_class: type) -> RiskModel:
     """Build the model from a checked bundle, then check what was built (step 8)."""
     import skops.io as sio
 

@@ -12,7 +12,7 @@ import zipfile
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -41,11 +41,14 @@ from spinerisk.bundle._format import (
 )
 from spinerisk.exceptions import ArtifactError
 
+if TYPE_CHECKING:
+    from spinerisk.riskmodel import RiskModel
+
 _GATE_SETTINGS = ("gate_threshold_", "gate_warning_", "gate_red_flags_")
 
 
 def save_bundle(
-    model: Any,
+    model: RiskModel,
     path: str | os.PathLike[str],
     *,
     training_data: pd.DataFrame | None = None,
@@ -130,9 +133,30 @@ def save_bundle(
 
 
 def _bundle_bytes(
-    model: Any, training_data: pd.DataFrame | None, key: bytes | None, *, nested: bool = False
+    model: RiskModel, training_data: pd.DataFrame | None, key: bytes | None, *, nested: bool = False
 ) -> bytes:
     """The bytes of a bundle file holding ``model`` (signed when ``key`` is given)."""
+    _check_storable(model, nested)
+    schema_data = _check_schema(model.schema_)
+    split = _Members(model)
+    parts = _dump_parts(model, split)
+    members = split.members
+    gate = _gate(model, key, nested)
+    if gate is not None:
+        members[GATE_MEMBER] = gate.pop("bytes")
+    intervals = _intervals(model, key, nested)
+    if intervals is not None:
+        members.update(intervals.pop("bytes"))
+    manifest = _manifest(model, parts, split.boosters, split.frames, training_data, schema_data)
+    manifest["gate"] = gate
+    if intervals is not None:  # absent, not null, without refits: older readers agree
+        manifest["intervals"] = intervals
+    manifest["members"] = {n: hashlib.sha256(b).hexdigest() for n, b in sorted(members.items())}
+    return _zip(_dumps_json(manifest), members, key)
+
+
+def _check_storable(model: Any, nested: bool) -> None:
+    """A fitted risk model whose fitted attributes this bundle format stores."""
     from sklearn.utils.validation import check_is_fitted
 
     from spinerisk.models._state import is_risk_model
@@ -147,33 +171,44 @@ def _bundle_bytes(
             f"RiskModel has fitted attribute(s) {unknown} that bundle format "
             f"{BUNDLE_FORMAT_VERSION} does not store; update spinerisk.bundle."
         )
-    schema_data = _check_schema(model.schema_)
 
-    members: dict[str, bytes] = {}
-    boosters: list[str] = []
-    frames: list[str] = []
 
-    def swap(value: Any) -> Any:
+class _Members:
+    """The bundle's members, and the swap that takes a model part's XGBoost boosters and
+    DataFrames out into members of their own (JSON) and its schema out altogether (the
+    manifest holds it), leaving placeholders for skops."""
+
+    def __init__(self, model: RiskModel) -> None:
+        self.schema = model.schema_
+        self.members: dict[str, bytes] = {}
+        self.boosters: list[str] = []
+        self.frames: list[str] = []
+
+    def __call__(self, value: Any) -> Any:
         xgb = sys.modules.get("xgboost")
         if xgb is not None and isinstance(value, xgb.Booster):
-            name = f"boosters/{len(boosters)}.json"
-            members[name] = bytes(value.save_raw(raw_format="json"))
-            boosters.append(name)
-            return f"{_PLACEHOLDER}booster:{len(boosters) - 1}"
+            name = f"boosters/{len(self.boosters)}.json"
+            self.members[name] = bytes(value.save_raw(raw_format="json"))
+            self.boosters.append(name)
+            return f"{_PLACEHOLDER}booster:{len(self.boosters) - 1}"
         if isinstance(value, pd.DataFrame):
-            name = f"frames/{len(frames)}.json"
-            members[name] = _dumps_json(_frame_to_json(value))
-            frames.append(name)
-            return f"{_PLACEHOLDER}frame:{len(frames) - 1}"
+            name = f"frames/{len(self.frames)}.json"
+            self.members[name] = _dumps_json(_frame_to_json(value))
+            self.frames.append(name)
+            return f"{_PLACEHOLDER}frame:{len(self.frames) - 1}"
         if _is_schema(value):
-            if value != model.schema_:
+            if value != self.schema:
                 raise ArtifactError(
                     f"A part of the model holds schema {value.name!r}, not the model's "
-                    f"schema {model.schema_.name!r}; refit the model."
+                    f"schema {self.schema.name!r}; refit the model."
                 )
             return SCHEMA_PLACEHOLDER  # restored to the manifest's schema at load
         return _KEEP
 
+
+def _dump_parts(model: RiskModel, split: _Members) -> dict[str, str | None]:
+    """``features_`` and ``estimator_`` as skops members (None for an absent part), their
+    boosters and frames swapped out by ``split`` for the dump and put back afterwards."""
     import skops.io as sio
 
     parts: dict[str, str | None] = {}
@@ -184,10 +219,10 @@ def _bundle_bytes(
             if obj is None:
                 parts[attr] = None
                 continue
-            replaced = swap(obj)
+            replaced = split(obj)
             if replaced is not _KEEP:
                 raise ArtifactError(f"RiskModel.{attr} is a {type(obj).__name__}; cannot store.")
-            _walk(obj, swap, undo, set())
+            _walk(obj, split, undo, set())
             try:
                 data = sio.dumps(obj)
             except (TypeError, ValueError, AttributeError) as exc:
@@ -196,25 +231,16 @@ def _bundle_bytes(
                 ) from exc
             name = f"{attr.rstrip('_')}.skops"
             check_trusted(data, name, action="save")
-            members[name] = data
+            split.members[name] = data
             parts[attr] = name
     finally:
         for setter, key_, old in reversed(undo):
             setter(key_, old)
+    return parts
 
-    gate = _gate(model, key, nested)
-    if gate is not None:
-        members[GATE_MEMBER] = gate.pop("bytes")
-    intervals = _intervals(model, key, nested)
-    if intervals is not None:
-        members.update(intervals.pop("bytes"))
-    manifest = _manifest(model, parts, boosters, frames, training_data, schema_data)
-    manifest["gate"] = gate
-    if intervals is not None:  # absent, not null, without refits: older readers agree
-        manifest["intervals"] = intervals
-    manifest["members"] = {n: hashlib.sha256(b).hexdigest() for n, b in sorted(members.items())}
-    payload = _dumps_json(manifest)
 
+def _zip(payload: bytes, members: dict[str, bytes], key: bytes | None) -> bytes:
+    """The bundle file: the manifest, its signature when ``key`` is given, the members."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
         zf.writestr(_MANIFEST, payload)
@@ -228,7 +254,7 @@ def _bundle_bytes(
     return buffer.getvalue()
 
 
-def _gate(model: Any, key: bytes | None, nested: bool) -> dict[str, Any] | None:
+def _gate(model: RiskModel, key: bytes | None, nested: bool) -> dict[str, Any] | None:
     """The bound gate as bundle bytes plus its settings, checked; None without one."""
     gate = getattr(model, "gate_", None)
     if gate is None:
@@ -262,7 +288,7 @@ def _gate(model: Any, key: bytes | None, nested: bool) -> dict[str, Any] | None:
     }
 
 
-def _intervals(model: Any, key: bytes | None, nested: bool) -> dict[str, Any] | None:
+def _intervals(model: RiskModel, key: bytes | None, nested: bool) -> dict[str, Any] | None:
     """The bootstrap refits as nested bundles plus their settings; None without them."""
     from spinerisk.models._interval import INTERVAL_METHODS, MAX_RESAMPLES
 
@@ -319,7 +345,7 @@ def _check_schema(schema: Any) -> dict[str, Any]:
 
 
 def _manifest(
-    model: Any,
+    model: RiskModel,
     parts: dict[str, str | None],
     boosters: list[str],
     frames: list[str],

@@ -503,16 +503,13 @@ def cross_fit(
             oc.loss = float(np.mean(_per_unit_losses(prob, everyone, oc.oof)))
             oc.discrimination = _discrimination(prob, everyone, oc.oof)
         intercept, stack_loss = _stack_weights(prob, outcomes, combined)
-        stack_score = (
-            intercept + sum(outcomes[c].weight * outcomes[c].oof for c in combined)  # type: ignore[operator]
-            if combined
-            else np.zeros(n)
-        )
+        terms = [outcomes[c].weight * _oof(outcomes[c]) for c in combined]
+        stack_score = np.asarray(intercept + sum(terms)) if combined else np.zeros(n)
         final = [c for c in combined if outcomes[c].weight > 1e-8]
         best = min(combined, key=lambda c: outcomes[c].loss) if combined else None
         alone = (0.0, 0.0)
         if best is not None:  # the discrete super learner's choice, for comparison
-            alone = _alone(prob, everyone, outcomes[best].oof)  # type: ignore[arg-type]
+            alone = _alone(prob, everyone, _oof(outcomes[best]))
             if best not in final:
                 final.append(best)
         start = _time.perf_counter()
@@ -602,8 +599,7 @@ def _run_folds(cands: _Candidates, pairs: list[tuple[str, int]], n_jobs: int) ->
             cands.paths[c][test] = out
         else:
             score, rounds = out
-            assert outcomes[c].oof is not None
-            outcomes[c].oof[test] = score
+            _oof(outcomes[c])[test] = score
             outcomes[c].rounds.append(rounds)
 
 
@@ -615,7 +611,7 @@ def _stack_weights(
     intercept, stack_loss = 0.0, float("nan")
     if combined:
         everyone = np.arange(len(prob.X))
-        M = np.column_stack([outcomes[c].oof for c in combined])
+        M = np.column_stack([_oof(outcomes[c]) for c in combined])
         if prob.kind == "binary":
             assert prob.y is not None
             intercept, w, stack_loss = _fit_binary_weights(M, prob.y)
@@ -624,6 +620,12 @@ def _stack_weights(
         for c, wc in zip(combined, w, strict=True):
             outcomes[c].weight = float(wc)
     return intercept, stack_loss
+
+
+def _oof(oc: _Outcome) -> FloatArray:
+    """The candidate's OOF scores (set for every candidate still combined)."""
+    assert oc.oof is not None
+    return oc.oof
 
 
 def _final_components(cands: _Candidates, final: list[str], n_jobs: int) -> list[Any]:
