@@ -34,7 +34,7 @@ BATCH_CELLS = 4_000_000
 class MetricSpec:
     """One scalar metric: a name, an optional horizon and a function of the evaluation data.
 
-    ``function(data)`` receives an :class:`~spinerisk.evaluation._evaluate.EvalData` (the
+    ``function(data)`` receives an :class:`~spinerisk.evaluation._data.EvalData` (the
     whole evaluation set or a bootstrap resample of it) and returns a float.
     ``batch(data, rows)``, when given, returns the metric of every resample
     ``data.take(rows[b])`` at once (shape ``(n_resamples,)``, NaN where undefined).

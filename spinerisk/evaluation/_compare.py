@@ -15,6 +15,7 @@ import pandas as pd
 from spinerisk.evaluation._bootstrap import MetricSpec, bootstrap_metrics
 from spinerisk.evaluation._comparators import Comparator
 from spinerisk.evaluation._data import EvalData
+from spinerisk.metrics._ipcw import _logit
 
 __all__ = ["COMPARATOR_THRESHOLDS", "compare"]
 
@@ -51,11 +52,6 @@ def _as_published(comp: Comparator, kind: str, h: float) -> bool:
     if kind == "binary" or comp.horizon is None:
         return True
     return abs(comp.horizon - h) <= _SAME_HORIZON_DAYS
-
-
-def _logit(p: np.ndarray) -> np.ndarray:
-    q = np.clip(p, 1e-8, 1 - 1e-8)
-    return np.asarray(np.log(q / (1 - q)), dtype=float)
 
 
 def _recalibrate(sub: EvalData, x: np.ndarray, h: float) -> tuple[float, float]:

@@ -154,9 +154,9 @@ def _binned_table(
     # where the log(-log) interval is undefined (observed 0 or 1), use the Wilson interval
     # of a proportion with the bin size as denominator: an approximation that ignores
     # censoring, documented in the public functions
-    observed = table["observed"].to_numpy(dtype=float)
-    degenerate = (observed == 0.0) | (observed == 1.0) | ~np.isfinite(table["lower"].to_numpy())
-    fill = ci & np.isfinite(observed) & degenerate
+    per_bin = table["observed"].to_numpy(dtype=float)
+    degenerate = (per_bin == 0.0) | (per_bin == 1.0) | ~np.isfinite(table["lower"].to_numpy())
+    fill = ci & np.isfinite(per_bin) & degenerate
     if fill.any():
         n_fill = table.loc[fill, "n"].to_numpy(dtype=float)
         lo, hi = wilson_interval(table.loc[fill, "observed"].to_numpy(dtype=float) * n_fill, n_fill)
