@@ -159,7 +159,7 @@ def performance_over_time(
     data = labelled.data
     if not len(data):
         raise ValueError(f"No record in labelled_records has the {ep.name} outcome observed.")
-    dates = _dates(labelled, labelled_records, date_field, model.id_field_)
+    dates = _dates(labelled, labelled_records, date_field, model)
     with warnings.catch_warnings():  # unusual inputs are reported by drift()
         warnings.simplefilter("ignore", DataQualityWarning)
         predicted = model.predict_risk(data)
@@ -195,12 +195,13 @@ def performance_over_time(
     return out
 
 
-def _dates(labelled: Any, records: pd.DataFrame, date_field: str, id_field: str) -> pd.Series:
+def _dates(labelled: Any, records: pd.DataFrame, date_field: str, model: RiskModel) -> pd.Series:
     """The dates of the eligible records (``labelled.data``); a missing or unreadable one
-    is an error naming the caller's rows."""
+    is an error naming the caller's rows and their ids."""
     data = labelled.data
     dates = pd.to_datetime(data[date_field], errors="coerce")
     if dates.isna().any():
+        id_field = model.id_field_
         bad = np.flatnonzero(dates.isna().to_numpy())
         positions = np.flatnonzero(labelled.mask)[bad]  # rows of the caller's frame
         shown = ", ".join(
