@@ -82,3 +82,15 @@ def test_the_comparison_sees_one_ulp_a_sign_of_zero_and_one_character():
         record.compare([-0.0, 1.0], [0.0, 1.0])
     with pytest.raises(AssertionError):
         record.compare({"a": 1}, {"a": 1.0})
+
+
+def test_renamed_api_keys_are_accepted_only_beside_an_equal_deprecated_key():
+    recorded = {"model": {"status": 200, "body": {"horizon_days": [182.62]}}}
+    same = {"model": {"status": 200, "body": {"horizon_days": [182.62], "horizons": [182.62]}}}
+    assert record._without_new_names(same, recorded) == recorded
+    other = {"model": {"status": 200, "body": {"horizon_days": [182.62], "horizons": [365.25]}}}
+    with pytest.raises(AssertionError):
+        record._without_new_names(other, recorded)
+    alone = {"model": {"status": 200, "body": {"horizons": [182.62]}}}
+    with pytest.raises(AssertionError):
+        record._without_new_names(alone, recorded)
