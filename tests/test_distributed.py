@@ -152,6 +152,9 @@ def test_fit_dask_matches_local_training(cluster, tmp_path):
     on_dask = fit_dask(train, "nonunion", client=client, n_estimators=150, npartitions=3)
     local = sr.RiskModel("nonunion", backend="xgboost").fit(train)
     assert type(on_dask) is sr.RiskModel and on_dask.backend_ == "xgboost"
+    # the fitted state a local fit sets (all declared; the sample-size check is not stored)
+    fitted = {k for k in vars(on_dask) if k.endswith("_")}
+    assert fitted == {k for k in vars(local) if k.endswith("_")} - {"sample_size_"}
     assert "Dask" in on_dask.selection_reason_
     assert (on_dask.n_train_, on_dask.n_excluded_) == (local.n_train_, local.n_excluded_)
     assert on_dask.training_ranges_ == local.training_ranges_
@@ -238,6 +241,9 @@ def test_fit_dask_future_fracture_is_a_risk_model_like_local(fx_models):
 
     train, on_dask, local = fx_models
     assert type(on_dask) is sr.RiskModel and on_dask.backend_ == "xgboost"
+    # the fitted state a local fit sets (all declared; the sample-size check is not stored)
+    fitted = {k for k in vars(on_dask) if k.endswith("_")}
+    assert fitted == {k for k in vars(local) if k.endswith("_")} - {"sample_size_"}
     assert "Dask" in on_dask.selection_reason_ and on_dask.selection_ is None
     cif = on_dask.estimator_
     assert isinstance(cif, CauseSpecificCIF) and cif.causes_.tolist() == [1, 2]
@@ -318,6 +324,15 @@ def test_fit_dask_future_fracture_saves_explains_and_scores(fx_models, fx_test, 
     np.testing.assert_array_equal(
         scores["risk_365d"].to_numpy(), _quiet_risk(on_dask, records)["risk_365d"].to_numpy()
     )
+
+
+def test_dask_training_and_scoring_are_imported_from_spinerisk_distributed():
+    import spinerisk.distributed
+    from spinerisk.riskmodel._dask import fit_dask
+
+    assert spinerisk.distributed.fit_dask is fit_dask  # training lives beside local training
+    assert spinerisk.distributed.score_dask is score_dask
+    assert sorted(spinerisk.distributed.__all__) == ["fit_dask", "score_dask"]
 
 
 @pytest.mark.parametrize(
