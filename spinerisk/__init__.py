@@ -49,10 +49,10 @@ if _typing.TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         RowRule,
         Schema,
         SchemaFileError,
+        ValidationResult,
         load_schema,
         validate,
     )
-    from spinerisk.schema._validate import ValidationResult
     from spinerisk.scoring import score_dask, score_file
     from spinerisk.summary import table_one
     from spinerisk.update import update
@@ -110,7 +110,7 @@ _LAZY = {
     "SchemaFileError": "spinerisk.schema",
     "load_schema": "spinerisk.schema",
     "load_endpoint": "spinerisk.endpoints",
-    "ValidationResult": "spinerisk.schema._validate",
+    "ValidationResult": "spinerisk.schema",
     "validate": "spinerisk.schema",
     "ArtifactError": "spinerisk.exceptions",
     "DataQualityWarning": "spinerisk.exceptions",

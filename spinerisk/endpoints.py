@@ -11,7 +11,7 @@ import math
 import numbers
 import os
 from dataclasses import dataclass, field
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple, cast
 
 import numpy as np
 import pandas as pd
@@ -332,9 +332,10 @@ class Endpoint:
         self.predictors(schema)
         if self._eligibility is not None:
             self._bound_eligibility(schema)
-        if self.scope is not None:
+        scope = self.scope_rule()
+        if scope is not None:
             try:
-                schema.extend(rules=[self.scope_rule()])
+                schema.extend(rules=[scope])
             except ValueError as exc:
                 raise ValueError(f"Endpoint {self.name!r}: scope: {exc}") from None
 
@@ -393,9 +394,10 @@ class Endpoint:
 
     def in_scope(self, cohort: pd.DataFrame, schema: Schema | None = None) -> pd.Series:
         """Records inside the endpoint's ``scope`` (all of them when it has none)."""
-        if self.scope is None:
+        scope = self.scope_rule()
+        if scope is None:
             return pd.Series(True, index=cohort.index)
-        rule = _schema(schema).extend(rules=[self.scope_rule()]).rules[-1]
+        rule = _schema(schema).extend(rules=[scope]).rules[-1]
         if not rule.applies_to(cohort.columns):
             return pd.Series(True, index=cohort.index)
         return rule.evaluate(cohort)
@@ -709,6 +711,7 @@ def check_horizons(
     if requested is None:
         return allowed
     given = list(requested)
+    shown = given[0] if name == "horizon" and len(given) == 1 else given
     if endpoint.kind == "binary":
         same = len(given) == len(allowed) and all(
             _is_number(h) and math.isclose(float(h), a, rel_tol=1e-9)
@@ -718,11 +721,13 @@ def check_horizons(
             raise ValueError(
                 f"The {endpoint.name} endpoint is a binary outcome at "
                 f"{endpoint.horizon_label(allowed[0])}; it cannot be {action} "
-                f"{name}={given!r}."
+                f"{name}={shown!r}."
             )
         return allowed
     bad = [h for h in given if not _is_number(h) or not math.isfinite(h) or float(h) <= 0]
     if not given or bad:
+        if name == "horizon":
+            raise ValueError(f"horizon must be a positive number of days; got horizon={shown!r}.")
         raise ValueError(
             f"{name} must be positive numbers of days; got {name}={given!r}"
             + (f" ({bad[0]!r} is not)." if bad else " (empty).")
@@ -862,7 +867,7 @@ def _endpoint_problems(data: Any, text: str | None) -> tuple[Endpoint | None, li
     try:
         ep = Endpoint(
             name=data["name"],
-            kind=kind,
+            kind=cast(Literal["binary", "survival", "competing"], kind),
             description=data.get("description", ""),
             event=data["event"],
             time=data.get("time"),

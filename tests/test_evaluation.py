@@ -518,7 +518,7 @@ def test_cli_evaluate_prints_metrics_and_writes_json_and_markdown(tmp_path, bina
 
 
 def test_sample_size_leaves_the_global_random_stream_alone():
-    from spinerisk.evaluation._sample_size import sample_size_adequacy
+    from spinerisk.evaluation import sample_size_adequacy
 
     np.random.seed(1)
     expected = np.random.random(3)

@@ -394,7 +394,7 @@ class _Answer:
                     if with_interval
                     else None
                 ),
-                "warnings": [w for w in str(row["warnings"]).split("; ") if w],
+                "warnings": list(row["warnings"]),  # the entries, never joined text
                 "status": None,
                 "p_malignant": None,
                 "status_reason": None,
@@ -528,10 +528,10 @@ def _predict(
     with served.lock, warnings.catch_warnings():
         warnings.simplefilter("ignore", DataQualityWarning)
         if served.fast is not None and served.audit_log is None and interval is None:
-            rows: list[dict[str, Any]] = served.fast.predict_risk(records)
+            rows: list[dict[str, Any]] = served.fast.predict_risk(records, warning_lists=True)
             return rows
         # the refits run on the batch path
-        risks: pd.DataFrame = served.model.predict_risk(records, interval=interval)
+        risks = served.model._predict(records, interval=interval, warning_lists=True)
     if served.audit_log is not None:  # the audit log takes the scored frame
         _audit(served, records, risks)
     return _frame_rows(risks)

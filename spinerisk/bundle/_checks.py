@@ -338,7 +338,7 @@ def check_gate_settings(
 ) -> None:
     """A gate is a binary model of the same schema; its thresholds are probabilities with
     ``warning <= threshold``; its red flags an expression on the schema."""
-    from spinerisk.schema._spec import RowRule
+    from spinerisk.schema import RowRule
 
     threshold, warning, flags = settings["threshold"], settings["warning"], settings["red_flags"]
     probabilities = all(

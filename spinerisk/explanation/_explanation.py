@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import math
 import numbers
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from spinerisk.endpoints import check_horizon
 from spinerisk.explanation import _text
 from spinerisk.io import as_frame
 from spinerisk.reference import trained_on_synthetic
@@ -438,19 +438,7 @@ def _check_model(model: Any) -> None:
 
 
 def _check_horizon(model: Any, horizon: Any) -> float:
-    ep = model.endpoint_
-    allowed = tuple(float(h) for h in model.horizons_)
-    if horizon is None:
-        return allowed[0]
-    ok = isinstance(horizon, numbers.Real) and not isinstance(horizon, bool)
-    if not ok or not math.isfinite(float(horizon)) or float(horizon) <= 0:
-        raise ValueError(f"horizon must be a positive number of days or None; got {horizon!r}.")
-    if ep.kind == "binary" and not math.isclose(float(horizon), allowed[0], rel_tol=1e-9):
-        raise ValueError(
-            f"The {ep.name} endpoint is a binary outcome at {allowed[0]:g} days; it cannot be "
-            f"explained at horizon={horizon!r}. Use horizon=None."
-        )
-    return float(horizon)
+    return check_horizon(model.endpoint_, model.horizons_, horizon, action="explained at")
 
 
 def explain(
@@ -511,15 +499,13 @@ def explain(
     ValueError: The nonunion endpoint is a binary outcome at 182.62 days; ...
     """
     from spinerisk.explanation import _compute
-    from spinerisk.schema._validate import validate
+    from spinerisk.schema import validate
 
     _check_model(model)
     h = _check_horizon(model, horizon)
     checked: pd.DataFrame = validate(as_frame(records), model.input_schema_)  # type: ignore[assignment]
     linear = model.backend_ in ("linear", "spline")
-    bg = (
-        None if background is None or not linear else validate(as_frame(background), model.schema_)
-    )
+    bg = None if background is None or not linear else validate(as_frame(background), model.schema_)
     ep = model.endpoint_
     if ep.kind == "binary":
         parts = _compute.binary(model, checked, bg)

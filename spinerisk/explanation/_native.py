@@ -212,13 +212,14 @@ def _share(fields: dict[str, Any], field: str, code: str) -> float | None:
             total += count if reg == code else 0
         return total / n
     if field == "age_band" and fields.get("age_years", {}).get("sample"):
-        from spinerisk.features import AGE_BANDS
+        from spinerisk.schema.default import AGE_BAND_EDGES, AGE_BANDS
 
         age = fields["age_years"]
         sample = np.asarray(age["sample"], dtype=float)
         observed = 1.0 - float(age.get("missing_rate", 0.0))
         if code == "missing":
             return 1.0 - observed
-        bands = pd.cut(sample, [-np.inf, 60, 70, 80, 90, np.inf], right=False, labels=AGE_BANDS)
+        edges = [-np.inf, *AGE_BAND_EDGES, np.inf]
+        bands = pd.cut(sample, edges, right=False, labels=AGE_BANDS)
         return float((bands.astype(object) == code).mean()) * observed
     return None

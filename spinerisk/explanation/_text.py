@@ -8,6 +8,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from spinerisk.schema.default import TLJ_LEVELS
+
 #: Short clinical labels of the spine schema's baseline fields (fallback: the field
 #: name with spaces).
 LABELS: dict[str, str] = {
@@ -94,7 +96,7 @@ def describe(field: str, value: Any, unit: str = "") -> str:
     text = str(value)
     if (field, text) in _CATEGORY_WORDS:
         return _CATEGORY_WORDS[(field, text)]
-    if field == "level" and text in ("T11", "T12", "L1", "L2"):
+    if field == "level" and text in TLJ_LEVELS:
         return f"level {text} (thoracolumbar junction)"
     return f"{name} {text.replace('_', ' ')}"
 

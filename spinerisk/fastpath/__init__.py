@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from spinerisk.endpoints import check_horizons
 from spinerisk.exceptions import DataQualityWarning
 from spinerisk.fastpath._compiled import CompileUnavailable, NotWorthIt, _Quiet
 from spinerisk.fastpath._features import FeatureProgram, UnsupportedModelError
@@ -114,7 +115,7 @@ class _RecordWarnings:
             elif rare is not None:
                 self.fields.append((name, self._NONE, 0.0, 0.0, None, rare))
 
-    def __call__(self, typed: Mapping[str, Any]) -> str:
+    def __call__(self, typed: Mapping[str, Any]) -> tuple[str, ...]:
         notes: list[str] = []
         get = typed.get
         for name, kind, lo, hi, counts, rare in self.fields:
@@ -127,7 +128,7 @@ class _RecordWarnings:
                     notes.append(f"out_of_range:{name}={float(v):g} (training {lo:g} to {hi:g})")
             elif kind == 1 and str(v) not in counts:
                 notes.append(f"unseen_category:{name}={v} (not in the training data)")
-        return "; ".join(notes)
+        return tuple(notes)
 
 
 def _warn_unusual(flagged: int, n: int, *, stacklevel: int) -> None:
@@ -417,7 +418,14 @@ class FastPredictor:
             )
 
     # -- prediction ---------------------------------------------------------------------------
-    def predict_risk(self, records: Any, horizons: Any = None, *, as_frame: bool = False) -> Any:
+    def predict_risk(
+        self,
+        records: Any,
+        horizons: Any = None,
+        *,
+        as_frame: bool = False,
+        warning_lists: bool = False,
+    ) -> Any:
         """Risk per record at each horizon, with warnings, as ``RiskModel.predict_risk``.
 
         Parameters
@@ -429,6 +437,10 @@ class FastPredictor:
             single fixed horizon only.
         as_frame : bool, default=False
             Return the DataFrame ``RiskModel.predict_risk`` returns whatever the input.
+        warning_lists : bool, default=False
+            Give each record's warnings as a tuple of entries (the structured value the
+            input checks produce, as the HTTP API sends it) instead of one
+            ``"; "``-joined text.
 
         Returns
         -------
@@ -445,7 +457,7 @@ class FastPredictor:
             For horizons the model cannot predict at.
         """
         if type(records) is dict and not as_frame:
-            return self._predict_one(records, horizons)
+            return self._predict_one(records, horizons, warning_lists)
         if isinstance(records, pd.DataFrame):
             kind = "frame"
             ok = len(records) > 0 and not records.columns.duplicated().any()
@@ -459,11 +471,11 @@ class FastPredictor:
         if as_frame and kind != "other":
             kind = "frame"
         if not rows:
-            return self._fallback(records, kind, horizons)
+            return self._fallback(records, kind, horizons, warning_lists)
         present = frozenset(rows[0]) if len(rows) == 1 else frozenset().union(*rows)
         typed = self._checker.check(rows, present) if self._needed <= present else None
         if typed is None:
-            return self._fallback(records, kind, horizons)
+            return self._fallback(records, kind, horizons, warning_lists)
         horizons = self._check_horizons(horizons)
         values = self._values(typed, horizons)
         columns = self._columns.get(horizons)
@@ -472,17 +484,21 @@ class FastPredictor:
             self._columns[horizons] = columns
         gate = self._gate_columns(typed, values)  # status, p_malignant, status_reason
         ids = [t[self.id_field_] for t in typed]
-        notes = [self._warnings(t) for t in typed]
-        flagged = sum(1 for n in notes if n)
+        entries = [self._warnings(t) for t in typed]
+        flagged = sum(1 for n in entries if n)
         if flagged:
-            _warn_unusual(flagged, len(notes), stacklevel=3)
+            _warn_unusual(flagged, len(entries), stacklevel=3)
+        notes: list[Any] = entries if warning_lists else ["; ".join(n) for n in entries]
         if kind == "frame":
             out = pd.DataFrame(
                 values, columns=columns, index=pd.Index(ids, dtype=object, name=self.id_field_)
             )
             for name, col in gate.items():
                 out[name] = col
-            out["warnings"] = np.array(notes, dtype=object)
+            column = np.empty(len(notes), dtype=object)  # 1-d, even for tuples of one length
+            for i, note in enumerate(notes):
+                column[i] = note
+            out["warnings"] = column
             return out
         dicts = [
             {
@@ -495,12 +511,14 @@ class FastPredictor:
         ]
         return dicts[0] if kind == "dict" else dicts
 
-    def _predict_one(self, record: dict[str, Any], horizons: Any) -> dict[str, Any]:
+    def _predict_one(
+        self, record: dict[str, Any], horizons: Any, warning_lists: bool = False
+    ) -> dict[str, Any]:
         """``predict_risk`` of one dict: the steps of the general case for one record."""
         present = frozenset(record)
         typed = self._checker.check((record,), present) if self._needed <= present else None
         if typed is None:
-            return self._fallback(record, "dict", horizons)  # type: ignore[no-any-return]
+            return self._fallback(record, "dict", horizons, warning_lists)  # type: ignore[no-any-return]
         horizons = self.horizons_ if horizons is None else self._check_horizons(horizons)
         values = self._values(typed, horizons)
         columns = self._columns.get(horizons)
@@ -509,14 +527,14 @@ class FastPredictor:
             self._columns[horizons] = columns
         gate = self._gate_columns(typed, values)  # status, p_malignant, status_reason
         t = typed[0]
-        note = self._warnings(t)
-        if note:
+        entries = self._warnings(t)
+        if entries:
             _warn_unusual(1, 1, stacklevel=4)
         out = {self.id_field_: t[self.id_field_]}
         out.update(zip(columns, values[0].tolist(), strict=True))
         for name, col in gate.items():
             out[name] = col[0]
-        out["warnings"] = note
+        out["warnings"] = entries if warning_lists else "; ".join(entries)
         return out
 
     def _gate_columns(self, typed: list[dict[str, Any]], values: np.ndarray) -> dict[str, Any]:
@@ -539,18 +557,12 @@ class FastPredictor:
         }
 
     def _check_horizons(self, horizons: Any) -> tuple[float, ...]:
-        if horizons is None:
+        if horizons is None:  # the common case, without building a tuple
             return self.horizons_
-        horizons = tuple(float(h) for h in horizons)
-        if self._kind == "binary":
-            if horizons != self.horizons_:
-                ep = self.model_.endpoint_
-                raise ValueError(
-                    f"The {ep.name} endpoint is a binary outcome at "
-                    f"{ep.horizon_label(self.horizons_[0])}; it cannot predict at horizons="
-                    f"{list(horizons)}."
-                )
-        else:
+        horizons = check_horizons(
+            self.model_.endpoint_, self.horizons_, horizons, action="predicted at"
+        )
+        if self._kind != "binary":
             self._head.times(horizons)
         return horizons
 
@@ -576,13 +588,13 @@ class FastPredictor:
         X = self._program.encode(rows(self._program))
         return self._head(X, self._head.times(horizons))
 
-    def _fallback(self, records: Any, kind: str, horizons: Any) -> Any:
+    def _fallback(self, records: Any, kind: str, horizons: Any, warning_lists: bool = False) -> Any:
         """Hand the call to the batch path (which raises for invalid records)."""
         from spinerisk.io import as_frame
 
         self.n_fallbacks_ += 1
         frame = records if isinstance(records, pd.DataFrame) else as_frame(records)
-        out = type(self.model_).predict_risk(self.model_, frame, horizons)
+        out = type(self.model_)._predict(self.model_, frame, horizons, warning_lists=warning_lists)
         if kind in ("frame", "other"):
             return out
         dicts = [
@@ -662,7 +674,7 @@ class FastPredictor:
                     head.check_compiled(X, None if pending is None else pending.get(id(head)))
 
     def _self_check(self) -> None:
-        from spinerisk.schema._validate import validate
+        from spinerisk.schema import validate
 
         probes = self._probes()
         for probe in probes:

@@ -111,11 +111,41 @@ def _modules() -> tuple[Any, Any]:
     return treelite, tl2cgen
 
 
+class _Routed:
+    """``sys.stdout`` or ``sys.stderr`` while :class:`_Quiet` is active: what a quiet
+    thread writes is held, what any other thread writes goes on at once to the stream
+    it would have reached. Other attributes are the stream's."""
+
+    def __init__(self, stream: Any, held: io.StringIO, quiet: dict[int, int]) -> None:
+        self._stream = stream
+        self._held = held
+        self._quiet = quiet
+
+    def write(self, text: str) -> int:
+        if threading.get_ident() in self._quiet:
+            return self._held.write(text)
+        return int(self._stream.write(text))
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
 class _Quiet:
-    """Hold back what treelite and tl2cgen print while they run (the process's stderr,
-    file descriptor 2, and Python's ``sys.stdout``): their C++ code logs a version note
-    on every model it reads and a line per compilation. Anything else is passed on.
-    Nested and concurrent uses share one capture (the outermost restores)."""
+    """Hold back what treelite and tl2cgen print while they run: their C++ code logs a
+    version note on every model it reads and a line per compilation, to the process's
+    stderr (file descriptor 2) and through Python's ``print``. Anything else is passed on
+    when the outermost use ends.
+
+    Compilation runs in a background thread while the user's code goes on, and the
+    process may end before it does. So only what the threads inside a ``_Quiet`` write
+    through ``sys.stdout``/``sys.stderr`` is held; other threads' writes go out at once
+    (:class:`_Routed`). Descriptor 2 cannot tell threads apart: it is redirected to a
+    file, and put back (the held text passed on) by the outermost exit or, if the process
+    ends first, at exit. Nested and concurrent uses share one capture.
+    """
 
     NOTES = (
         "originated from a newer Treelite version",
@@ -124,41 +154,93 @@ class _Quiet:
         "Parallel compilation",
     )
     _lock = threading.Lock()
-    _depth = 0
+    _quiet: dict[int, int] = {}  # thread id -> depth of its nested uses
     _state: Any = None
+    _at_exit = False
+    _ended = False  # the process is exiting: nothing more is held
 
     def __enter__(self) -> _Quiet:
         cls = type(self)
         with cls._lock:
-            if cls._depth == 0:
-                sys.stderr.flush()
-                file = tempfile.TemporaryFile()
-                saved = os.dup(2)
-                os.dup2(file.fileno(), 2)
-                out = io.StringIO()
-                cls._state = (file, saved, sys.stdout, out)
-                sys.stdout = out
-            cls._depth += 1
+            if cls._ended:
+                return self
+            if cls._state is None:
+                cls._state = cls._capture()
+            ident = threading.get_ident()
+            cls._quiet[ident] = cls._quiet.get(ident, 0) + 1
         return self
 
     def __exit__(self, *exc: Any) -> None:
         cls = type(self)
         with cls._lock:
-            cls._depth -= 1
-            if cls._depth:
+            ident = threading.get_ident()
+            depth = cls._quiet.pop(ident, 0) - 1
+            if depth > 0:
+                cls._quiet[ident] = depth
+            if cls._quiet or cls._state is None:
                 return
-            file, saved, stdout, out = cls._state
-            cls._state = None
+            state, cls._state = cls._state, None
+        cls._release(state)
+
+    @classmethod
+    def _capture(cls) -> tuple[Any, ...]:
+        """Redirect descriptor 2 to a file and route ``sys.stdout``/``sys.stderr``."""
+        if not cls._at_exit:
+            atexit.register(cls._end_at_exit)
+            cls._at_exit = True
+        sys.stdout.flush()
+        sys.stderr.flush()
+        file = tempfile.TemporaryFile()
+        saved = os.dup(2)
+        os.dup2(file.fileno(), 2)
+        # Python's writes to stderr by other threads go to the saved descriptor at once
+        real_err = open(  # noqa: SIM115 - closed by _release
+            saved,
+            "w",
+            encoding=getattr(sys.stderr, "encoding", None) or "utf-8",
+            errors="backslashreplace",
+            buffering=1,
+            closefd=False,
+        )
+        out, err = io.StringIO(), io.StringIO()
+        routed = (_Routed(sys.stdout, out, cls._quiet), _Routed(real_err, err, cls._quiet))
+        state = (file, saved, real_err, sys.stdout, sys.stderr, routed, out, err)
+        sys.stdout, sys.stderr = routed
+        return state
+
+    @classmethod
+    def _release(cls, state: tuple[Any, ...]) -> None:
+        """Put the streams back and pass on what was held but the notes."""
+        file, saved, real_err, stdout, stderr, routed, out, err = state
+        # a stream swapped in by someone else meanwhile stays; ours then passes all on
+        if sys.stdout is routed[0]:
             sys.stdout = stdout
-            os.dup2(saved, 2)
-            os.close(saved)
-            file.seek(0)
-            err = file.read().decode("utf-8", "replace")
-            file.close()
-        for text, stream in ((err, sys.stderr), (out.getvalue(), sys.stdout)):
-            kept = [ln for ln in text.splitlines() if ln and not any(n in ln for n in self.NOTES)]
+        if sys.stderr is routed[1]:
+            sys.stderr = stderr
+        routed[0]._stream, routed[1]._stream = stdout, stderr
+        routed[0]._quiet = routed[1]._quiet = {}
+        real_err.flush()
+        real_err.close()
+        os.dup2(saved, 2)
+        os.close(saved)
+        file.seek(0)
+        fd_text = file.read().decode("utf-8", "replace")
+        file.close()
+        for text, stream in ((fd_text + err.getvalue(), stderr), (out.getvalue(), stdout)):
+            kept = [ln for ln in text.splitlines() if ln and not any(n in ln for n in cls.NOTES)]
             if kept:
                 stream.write("\n".join(kept) + "\n")
+                stream.flush()
+
+    @classmethod
+    def _end_at_exit(cls) -> None:
+        """At exit, with a compilation still running: streams back, held text passed on."""
+        with cls._lock:
+            state, cls._state = cls._state, None
+            cls._quiet.clear()
+            cls._ended = True
+        if state is not None:
+            cls._release(state)
 
 
 def _build(model: Any, key: str) -> Path:

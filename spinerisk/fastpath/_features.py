@@ -25,7 +25,7 @@ from sklearn.preprocessing import (
 
 from spinerisk.fastpath._records import UnsupportedModelError
 from spinerisk.features._clinical import ClinicalFeatures, derived_features
-from spinerisk.schema._spec import Schema
+from spinerisk.schema import Schema
 
 __all__ = ["FeatureProgram", "UnsupportedModelError"]
 
@@ -232,7 +232,9 @@ def _compile_column_transformer(ct: ColumnTransformer, meta: Meta) -> tuple[Step
         out_meta.extend(sub_out)
     plans = [_plan_of(fn) for _, fn in parts]
     if all(p is not None for p in plans):
-        plan = [(int(idx[j]), op) for (idx, _), p in zip(parts, plans, strict=True) for j, op in p]
+        plan = [
+            (int(idx[j]), op) for (idx, _), p in zip(parts, plans, strict=True) for j, op in p or ()
+        ]
         return _run_plan(plan), out_meta
 
     def run(X: np.ndarray) -> np.ndarray:

@@ -264,8 +264,8 @@ class RecordChecker:
                 for name, fn, spec, kind, lo, hi, codes, is_int in plan:
                     v = rec.get(name)
                     tv = type(v)
-                    if kind == _NUMBER and (tv is float or (tv is int and -_I64 < v < _I64)):
-                        x = float(v)
+                    if kind == _NUMBER and (tv is float or (tv is int and -_I64 < v < _I64)):  # type: ignore[operator]  # tv is int: v is an int
+                        x = float(v)  # type: ignore[arg-type]  # v is a float or an int here
                         whole = not is_int or (x.is_integer() and abs(x) <= _INT_LIMIT)
                         if lo <= x <= hi and whole:
                             out[name] = x

@@ -13,7 +13,7 @@ from __future__ import annotations
 import ctypes
 import json
 import threading
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from scipy.special import expit
@@ -143,8 +143,8 @@ class XGBoostHead:
 
         path = compile_xgboost(
             self.booster,
-            iteration_range=self.kwargs["iteration_range"],
-            missing=self.kwargs["missing"],
+            iteration_range=cast(tuple[int, int], self.kwargs["iteration_range"]),
+            missing=float(cast(float, self.kwargs["missing"])),
         )
         return CompiledTrees(path, margin=self.margin, n_features=self.n_features)
 

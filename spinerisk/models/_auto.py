@@ -57,6 +57,7 @@ def fit_default(model: Any, ep: Any, data: pd.DataFrame, target: np.ndarray) -> 
         "random_state": int(model.random_state),
         "n_jobs": model.n_jobs,
     }
+    stacks: dict[int | None, Any]
     if ep.kind == "binary":
         stack: Any = StackedClassifier(**params).fit(X, target)
         parts = {

@@ -39,7 +39,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from spinerisk.schema._spec import Schema
+from spinerisk.schema import Schema
 
 __all__ = [
     "EarlyStoppingClassifier",

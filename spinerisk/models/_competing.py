@@ -9,7 +9,7 @@ the absolute risk of a subsequent fracture; ``1 - KM`` with death censored over-
 from __future__ import annotations
 
 import numbers
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -503,7 +503,7 @@ def _blocked_paths(
         return everyone
     base = np.stack([np.maximum(np.diff(h.baseline[:n_steps], prepend=0.0), 0.0) for h in hazards])  # type: ignore[index]
     with np.errstate(over="ignore"):
-        risk = np.exp(np.stack([h.score for h in hazards]))  # type: ignore[arg-type]
+        risk = np.exp(np.stack([cast(np.ndarray, h.score) for h in hazards]))
         top = risk.max(axis=0)
     ok = np.isfinite(top) & (top > 0)
     tier = np.zeros(n, dtype=np.int64)

@@ -96,7 +96,7 @@ def bind_gate(
 
 
 def _red_flag_rule(schema: Any, red_flags: str) -> Any:
-    from spinerisk.schema._spec import RowRule
+    from spinerisk.schema import RowRule
 
     rule = RowRule("red_flags", expr=f"not ({red_flags})", message="a hard red flag")
     try:

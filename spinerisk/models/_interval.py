@@ -114,8 +114,6 @@ def fit_interval_models(
     """
     from joblib import Parallel, delayed
 
-    from spinerisk.schema._validate import validate
-
     ok = isinstance(n_resamples, int | np.integer) and not isinstance(n_resamples, bool)
     if not ok or not 2 <= int(n_resamples) <= MAX_RESAMPLES:
         raise ValueError(
@@ -131,8 +129,7 @@ def fit_interval_models(
             f"fit_intervals needs the training cohort as a DataFrame; got {type(cohort).__name__}."
         )
     ep = model.endpoint_
-    checked = validate(cohort, model.schema_)
-    data = checked[ep.eligible(checked, model.schema_)]
+    data = ep.labelled(cohort, model.schema_).data
     if len(data) != model.n_train_:
         raise ValueError(
             f"fit_intervals needs the cohort the model was fitted on: it has {len(data)} "

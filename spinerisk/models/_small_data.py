@@ -35,7 +35,7 @@ def minimum_sample_size(
     The anticipated Cox-Snell R-squared is 15% of its maximum (Riley's conservative
     default): a model's own performance is not known honestly before it is validated.
     Binary outcomes use ``pmsampsize(type="b")``; time-to-event outcomes
-    :func:`spinerisk.evaluation._sample_size.sample_size_adequacy` (``type="s"``, the
+    :func:`spinerisk.metrics.sample_size_adequacy` (``type="s"``, the
     event of interest, other events censored). Returns ``{"required_n": None, "note": ...}``
     when pmsampsize is not installed or cannot compute.
     """

@@ -357,7 +357,8 @@ class _Boosted(_SurvivalPredictions, BaseEstimator):
                 high_open=True,
             )
         if self.n_jobs is not None and not (
-            isinstance(self.n_jobs, numbers.Integral) and (self.n_jobs >= 1 or self.n_jobs == -1)
+            isinstance(self.n_jobs, numbers.Integral)
+            and (int(self.n_jobs) >= 1 or self.n_jobs == -1)
         ):
             raise ValueError(
                 f"n_jobs must be None, -1 or an integer >= 1; got n_jobs={self.n_jobs!r}."

@@ -241,7 +241,8 @@ class _SurvivalPredictions(abc.ABC):
 
         check_is_fitted(self)
         y = _check_survival_y(y, len(X), type(self).__name__)
-        return harrell_c(y["time"], y["event"], self.predict(X))
+        estimator: Any = self  # the estimator this mixin is part of has predict
+        return harrell_c(y["time"], y["event"], estimator.predict(X))
 
 
 class _CoxType(_SurvivalPredictions):

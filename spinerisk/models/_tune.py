@@ -78,10 +78,9 @@ def tune(
     """
     optuna = import_optional("optuna", extra="tune", purpose="hyper-parameter tuning")
     from spinerisk.endpoints import get_endpoint
-    from spinerisk.schema._validate import validate
 
     family = {"xgboost": "xgboost", "xgboost_aft": "xgboost", "lightgbm": "lightgbm"}.get(
-        getattr(model, "backend", None)
+        str(getattr(model, "backend", ""))
     )
     if family is None:
         raise ValueError(
@@ -92,9 +91,7 @@ def tune(
         raise ValueError(f"n_trials must be a positive integer; got n_trials={n_trials!r}.")
     ep = get_endpoint(model.endpoint)
     model._check_params(ep)
-    checked = validate(cohort, model._schema())
-    data = checked[ep.eligible(checked, model._schema())]
-    target = ep.target(data)
+    _, _, data, target = ep.labelled(cohort, model._schema())
     space = SEARCH_SPACES[family]
 
     def objective(trial: Any) -> float:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from spinerisk.reference._checks import (
     WARNING_CODES,
+    input_warning_lists,
     input_warning_table,
     input_warnings,
     warning_codes,
@@ -39,6 +40,7 @@ __all__ = [
     "WARNING_CODES",
     "as_reference",
     "build_reference",
+    "input_warning_lists",
     "input_warning_table",
     "input_warnings",
     "summarise_training",

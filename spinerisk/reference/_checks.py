@@ -33,6 +33,7 @@ from spinerisk.reference._reference import RARELY_MISSING_BELOW, _as_reference, 
 __all__ = [
     "RARELY_MISSING_BELOW",
     "WARNING_CODES",
+    "input_warning_lists",
     "input_warning_table",
     "input_warnings",
     "warning_codes",
@@ -148,31 +149,65 @@ def input_warnings(
     ['rarely_missing:egfr=missing (missing in 0.4% of training records)', 'unseen_category:treatment=kyphoplasty (not in the training data)']
     ['out_of_range:egfr=140 (training 5 to 130)']
     """  # noqa: E501
-    table = _table(reference, records, rarely_missing_below)
+    entries, rows, starts, ends = _entries(reference, records, rarely_missing_below)
     out = np.full(len(records), "", dtype=object)
-    if len(table):
-        text = (
-            table["code"] + ":" + table["field"] + "=" + table["value"] + " ("
-            + table["_note"] + ")"
-        )  # fmt: skip
-        entries = text.to_numpy(dtype=object)
-        rows = table["row"].to_numpy()  # sorted: a record's entries are contiguous
-        starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
-        ends = np.r_[starts[1:], len(rows)]
-        single = ends - starts == 1
-        out[rows[starts[single]]] = entries[starts[single]]
-        for a, b in zip(starts[~single], ends[~single], strict=True):  # join strings only
-            out[rows[a]] = "; ".join(entries[a:b])
+    single = ends - starts == 1
+    out[rows[starts[single]]] = entries[starts[single]]
+    for a, b in zip(starts[~single], ends[~single], strict=True):  # join strings only
+        out[rows[a]] = "; ".join(entries[a:b])
     return pd.Series(out, index=records.index, dtype=object)
 
 
+def input_warning_lists(
+    reference: Any, records: pd.DataFrame, *, rarely_missing_below: float = RARELY_MISSING_BELOW
+) -> list[tuple[str, ...]]:
+    """The entries of :func:`input_warnings` per record, not joined: the structured value
+    (the HTTP API sends it as a list; text outputs join it with ``"; "``).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from spinerisk.reference import input_warning_lists
+    >>> ref = {"format": "spinerisk-reference", "version": 1, "fields": {
+    ...     "egfr": {"kind": "numeric", "min": 5.0, "max": 130.0, "missing_rate": 0.0}}}
+    >>> input_warning_lists(ref, pd.DataFrame({"egfr": [60.0, 140.0]}))
+    [(), ('out_of_range:egfr=140 (training 5 to 130)',)]
+    """
+    entries, rows, starts, ends = _entries(reference, records, rarely_missing_below)
+    out: list[tuple[str, ...]] = [()] * len(records)
+    for a, b in zip(starts, ends, strict=True):
+        out[rows[a]] = tuple(entries[a:b])
+    return out
+
+
+def _entries(
+    reference: Any, records: pd.DataFrame, rarely_missing_below: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Every entry ``code:field=value (note)``, its record's position, and where each
+    record's run of entries starts and ends (entries are sorted by record)."""
+    table = _table(reference, records, rarely_missing_below)
+    if not len(table):
+        empty = np.array([], dtype=np.int64)
+        return np.array([], dtype=object), empty, empty, empty
+    text = (
+        table["code"] + ":" + table["field"] + "=" + table["value"] + " ("
+        + table["_note"] + ")"
+    )  # fmt: skip
+    entries = text.to_numpy(dtype=object)
+    rows = table["row"].to_numpy()  # sorted: a record's entries are contiguous
+    starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
+    ends = np.r_[starts[1:], len(rows)]
+    return entries, rows, starts, ends
+
+
 def warning_codes(warnings: pd.Series) -> pd.Series:
-    """``code:field`` of each entry of :func:`input_warnings` strings, without values.
+    """``code:field`` of each entry of a record's warnings, without values.
 
     Parameters
     ----------
-    warnings : Series of str
-        Strings as returned by :func:`input_warnings`.
+    warnings : Series of str or of tuples
+        Text as :func:`input_warnings` joins it, or the entries of
+        :func:`input_warning_lists`.
 
     Returns
     -------
@@ -186,8 +221,16 @@ def warning_codes(warnings: pd.Series) -> pd.Series:
     >>> warning_codes(pd.Series(["out_of_range:age_years=104 (training 60 to 100)", ""])).tolist()
     [['out_of_range:age_years'], []]
     """
-    entries = warnings.fillna("").astype(str).str.split("; ")
+    entries = warnings.map(_entries_of)
     return entries.map(lambda items: [e.split("=", 1)[0] for e in items if e])
+
+
+def _entries_of(value: Any) -> Any:
+    """A record's entries: the tuple of :func:`input_warning_lists`, or text as
+    :func:`input_warnings` joins it (read back from a score file)."""
+    if isinstance(value, tuple | list):
+        return value
+    return () if value is None or value != value else str(value).split("; ")
 
 
 def _table(reference: Any, records: pd.DataFrame, rarely_missing_below: float) -> pd.DataFrame:

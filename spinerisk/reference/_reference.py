@@ -129,7 +129,7 @@ def build_reference(
     if not isinstance(records, pd.DataFrame):
         raise TypeError(f"records must be a DataFrame; got {type(records).__name__}.")
     ep = model.endpoint_
-    checked: pd.DataFrame = validate(records, model.schema_)  # type: ignore[assignment]
+    checked = validate(records, model.schema_)
     if all(c in checked.columns for c in ep.outcome_columns):
         checked = checked[ep.eligible(checked, model.schema_)]
     if not len(checked):

@@ -9,7 +9,7 @@ models by internal cross-validation, recording why. The parts stay usable on the
 from __future__ import annotations
 
 import warnings
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 import pandas as pd
@@ -176,7 +176,7 @@ default="auto"
 
             name = "logistic" if backend in LINEAR_BACKENDS else backend
             model = make_binary_model(
-                name,
+                cast(Literal["xgboost", "lightgbm", "logistic"], name),
                 schema=self.schema,
                 include_treatment=ep.include_treatment,
                 random_state=self.random_state,
@@ -210,7 +210,7 @@ default="auto"
         if backend not in LINEAR_BACKENDS:
             features = make_feature_pipeline(
                 self.schema,
-                encoding=encoding,
+                encoding=cast(Literal["onehot", "native"], encoding),
                 include_treatment=ep.include_treatment,
                 fields=self._fields(ep),
             )
@@ -591,7 +591,7 @@ default="auto"
 
         timer = timer or _no_timer
         with timer("features"):
-            Xf = self.features_.transform(checked)
+            Xf = cast(Pipeline, self.features_).transform(checked)
         with timer("predict"):
             return np.asarray(self.estimator_.predict_risk(Xf, horizons), dtype=float)
 
@@ -720,12 +720,27 @@ default="auto"
             :meth:`fit_intervals`.
         """
 
+        return self._predict(records, horizons, interval, stacklevel=3)
+
+    def _predict(
+        self,
+        records: Any,
+        horizons: Any = None,
+        interval: float | None = None,
+        *,
+        warning_lists: bool = False,
+        stacklevel: int = 2,
+    ) -> pd.DataFrame:
+        """:meth:`predict_risk`, with each record's warnings as a tuple of entries
+        (the structured value) when ``warning_lists`` is true."""
         check_is_fitted(self, "estimator_")
         level = None if interval is None else self._interval_level(interval)
         if level is None and is_record_list(records):
             fast = self._fast_predictor()
             if fast is not None:
-                return fast.predict_risk(records, horizons, as_frame=True)
+                return fast.predict_risk(  # type: ignore[no-any-return]
+                    records, horizons, as_frame=True, warning_lists=warning_lists
+                )
         checked = validate(as_frame(records), self.input_schema_)
         ep = self.endpoint_
         horizons = self._prediction_horizons(horizons)
@@ -735,18 +750,25 @@ default="auto"
         out.index.name = self.id_field_
         if level is not None:
             out = self._with_intervals(out, checked, horizons, level)
-        out["warnings"] = self._warnings(checked).to_numpy()
+        if warning_lists:
+            from spinerisk.reference import input_warning_lists
+
+            entries = input_warning_lists(self, checked)
+            out["warnings"] = pd.Series(entries, index=out.index, dtype=object)
+            flagged = sum(1 for e in entries if e)
+        else:
+            out["warnings"] = self._warnings(checked).to_numpy()
+            flagged = int((out["warnings"] != "").sum())
         from spinerisk.models._gate import apply_gate  # status, p_malignant, status_reason
 
         out = apply_gate(self, checked.set_axis(out.index, axis=0), out)
-        flagged = int((out["warnings"] != "").sum())
         if flagged:
             warnings.warn(
                 f"{flagged} of {len(out)} records have unusual inputs: values outside the "
                 "training data or missing where training records rarely were (see the "
                 "'warnings' column); treat their risks with caution.",
                 DataQualityWarning,
-                stacklevel=2,
+                stacklevel=stacklevel,
             )
         return out
 

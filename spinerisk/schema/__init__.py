@@ -13,7 +13,7 @@ from spinerisk.schema._files import (
 from spinerisk.schema._infer import infer_schema
 from spinerisk.schema._spec import DTYPES, ROLES, DerivedFeature, FieldSpec, RowRule, Schema
 from spinerisk.schema._text import NA_VALUES, number_text_problem
-from spinerisk.schema._validate import validate
+from spinerisk.schema._validate import ValidationResult, validate
 from spinerisk.schema.default import (
     LEVELS,
     REGIONS,
@@ -38,6 +38,7 @@ __all__ = [
     "RowRule",
     "Schema",
     "SchemaFileError",
+    "ValidationResult",
     "check_schema_file",
     "infer_schema",
     "load_schema",

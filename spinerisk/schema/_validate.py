@@ -18,7 +18,7 @@ import decimal
 import re
 import warnings
 from collections.abc import Hashable
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple, overload
 
 import numpy as np
 import pandas as pd
@@ -565,6 +565,26 @@ def row_ids(rows: np.ndarray) -> np.ndarray:
     ['row-1', 'row-42']
     """
     return np.array([f"row-{int(r) + 1}" for r in rows], dtype=object)
+
+
+@overload
+def validate(
+    df: pd.DataFrame,
+    schema: Schema | None = None,
+    *,
+    on_invalid: Literal["raise"] = "raise",
+    source: str | None = None,
+) -> pd.DataFrame: ...
+
+
+@overload
+def validate(
+    df: pd.DataFrame,
+    schema: Schema | None = None,
+    *,
+    on_invalid: Literal["split"],
+    source: str | None = None,
+) -> ValidationResult: ...
 
 
 def validate(
