@@ -13,7 +13,7 @@ This is the module users import them from::
 
 from __future__ import annotations
 
-from spinerisk.riskmodel._dask import fit_dask
+from spinerisk.riskmodel import fit_dask
 from spinerisk.scoring import score_dask
 
 __all__ = ["fit_dask", "score_dask"]

@@ -13,7 +13,7 @@ import io
 import os
 import re
 import tomllib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
@@ -33,9 +33,15 @@ __all__ = [
     "ReadResult",
     "apply_mapping",
     "as_frame",
+    "duplicated_within",
+    "find_duplicate_ids",
+    "hash_ids",
+    "id_candidates",
+    "id_text",
     "load_mapping",
     "number_text_problem",
     "read_records",
+    "repeated_hashes",
 ]
 
 #: Longest field read from a text file (characters); a longer one makes its row unreadable.
@@ -1103,3 +1109,69 @@ def as_frame(records: Any) -> pd.DataFrame:
         "records must be a DataFrame, a dict (one record) or a list of dicts; "
         f"got {type(records).__name__}."
     )
+
+
+# ---------------------------------------------------------------------------------------
+# record identifiers (scoring and Dask training refuse duplicates)
+
+
+def id_text(values: pd.Series) -> np.ndarray:
+    """Identifiers as text, as validation converts them (1 and 1.0 give "1"); None if missing."""
+    arr = values.astype(object).to_numpy()
+    missing = pd.isna(arr)
+    if pd.api.types.infer_dtype(arr[~missing], skipna=True) in ("string", "empty"):
+        out = arr.copy()
+        out[missing] = None
+        return out
+    out = np.empty(len(arr), dtype=object)
+    for i, v in enumerate(arr):
+        if missing[i]:
+            out[i] = None
+        elif isinstance(v, str):
+            out[i] = v
+        elif isinstance(v, float | np.floating) and float(v).is_integer():
+            out[i] = str(int(v))
+        elif isinstance(v, int | np.integer) and not isinstance(v, bool | np.bool_):
+            out[i] = str(int(v))
+        else:
+            out[i] = str(v)
+    return out
+
+
+def duplicated_within(ids: np.ndarray) -> set[str]:
+    """The identifiers that occur more than once in ``ids`` (missing ones left out)."""
+    present = pd.Series(ids[pd.notna(ids)], dtype=object)
+    return set(present[present.duplicated(keep=False)].tolist())
+
+
+def hash_ids(ids: np.ndarray) -> np.ndarray:
+    """64-bit hashes of the present identifiers of one block."""
+    return np.asarray(
+        pd.util.hash_array(ids[pd.notna(ids)].astype(object), categorize=False), dtype=np.uint64
+    )
+
+
+def repeated_hashes(hashes: list[np.ndarray]) -> np.ndarray:
+    """The hashes that occur more than once across blocks."""
+    allh = np.sort(np.concatenate(hashes)) if hashes else np.empty(0, dtype=np.uint64)
+    return np.unique(allh[1:][allh[1:] == allh[:-1]])
+
+
+def id_candidates(ids: np.ndarray, repeated: np.ndarray) -> np.ndarray:
+    """The present identifiers whose hash is among ``repeated``."""
+    present = ids[pd.notna(ids)]
+    return present[np.isin(hash_ids(ids), repeated)]
+
+
+def find_duplicate_ids(id_blocks: Callable[[], Iterator[np.ndarray]]) -> set[str]:
+    """Identifiers occurring more than once, found with 64-bit hashes in bounded memory.
+
+    A first pass keeps only the hashes of all identifiers (8 bytes each); when some
+    repeat, a second pass collects the identifiers with those hashes and confirms the
+    duplicates on their text, so a hash collision cannot reject a record.
+    """
+    repeated = repeated_hashes([hash_ids(b) for b in id_blocks()])
+    if len(repeated) == 0:
+        return set()
+    found = [id_candidates(b, repeated) for b in id_blocks()]
+    return duplicated_within(np.concatenate(found) if found else np.empty(0, dtype=object))

@@ -89,7 +89,7 @@ def record_warnings(
     >>> record_warnings({"age_years": float("nan"), "sex": "F"}, ref)
     'rarely_missing:age_years=missing (missing in 0.0% of training records)'
     """  # noqa: E501
-    return _RecordWarnings(reference, rarely_missing_below)(typed)
+    return "; ".join(_RecordWarnings(reference, rarely_missing_below)(typed))
 
 
 class _RecordWarnings:

@@ -10,7 +10,8 @@ imports the facade; scoring, monitoring, updating, the API and the CLI sit above
 
 from __future__ import annotations
 
+from spinerisk.riskmodel._dask import fit_dask
 from spinerisk.riskmodel._model import RiskModel, predictor_columns
 from spinerisk.riskmodel._persist import load, save
 
-__all__ = ["RiskModel", "load", "predictor_columns", "save"]
+__all__ = ["RiskModel", "fit_dask", "load", "predictor_columns", "save"]

@@ -360,27 +360,22 @@ def _refuse_duplicate_ids(cohort: Any, meta: pd.DataFrame, id_field: str) -> Non
     """Identifiers must be unique across partitions, as :meth:`RiskModel.fit` requires;
     found with 64-bit hashes on the workers (the batch scorer's passes)."""
     from spinerisk.exceptions import SchemaValidationError
-
-    # TODO(issue 17): these id helpers belong below the risk model (spinerisk.io), where
-    # both scoring and this module can import them publicly; until they move, this is
-    # the one import of scoring from below it.
-    from spinerisk.scoring._chunk import _duplicated_within, _id_text
-    from spinerisk.scoring._sources import _candidates, _hash_ids, _repeated
+    from spinerisk.io import duplicated_within, hash_ids, id_candidates, id_text, repeated_hashes
 
     if id_field not in cohort.columns:
         return  # validation reports the missing column
     ids = cohort[id_field]
     hashes = ids.map_partitions(
-        lambda s: pd.Series(_hash_ids(_id_text(s))), meta=(id_field, "uint64")
+        lambda s: pd.Series(hash_ids(id_text(s))), meta=(id_field, "uint64")
     ).compute()
-    repeated = _repeated([hashes.to_numpy(dtype=np.uint64)])
+    repeated = repeated_hashes([hashes.to_numpy(dtype=np.uint64)])
     if not len(repeated):
         return
     found = ids.map_partitions(
-        lambda s: pd.Series(_candidates(_id_text(s), repeated), dtype=object),
+        lambda s: pd.Series(id_candidates(id_text(s), repeated), dtype=object),
         meta=(id_field, object),
     ).compute()
-    dupes = sorted(_duplicated_within(found.to_numpy(dtype=object)))
+    dupes = sorted(duplicated_within(found.to_numpy(dtype=object)))
     if dupes:
         failures = pd.DataFrame(
             {

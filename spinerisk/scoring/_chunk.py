@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 import pandas as pd
 
+from spinerisk.io import duplicated_within, id_text
+
 if TYPE_CHECKING:
     from spinerisk.riskmodel import RiskModel
 
@@ -275,34 +277,6 @@ def _mapped_ids(ids: np.ndarray, mapping: Any, id_field: str) -> np.ndarray:
     return out
 
 
-def _id_text(values: pd.Series) -> np.ndarray:
-    """Identifiers as text, as validation converts them (1 and 1.0 give "1"); None if missing."""
-    arr = values.astype(object).to_numpy()
-    missing = pd.isna(arr)
-    if pd.api.types.infer_dtype(arr[~missing], skipna=True) in ("string", "empty"):
-        out = arr.copy()
-        out[missing] = None
-        return out
-    out = np.empty(len(arr), dtype=object)
-    for i, v in enumerate(arr):
-        if missing[i]:
-            out[i] = None
-        elif isinstance(v, str):
-            out[i] = v
-        elif isinstance(v, float | np.floating) and float(v).is_integer():
-            out[i] = str(int(v))
-        elif isinstance(v, int | np.integer) and not isinstance(v, bool | np.bool_):
-            out[i] = str(int(v))
-        else:
-            out[i] = str(v)
-    return out
-
-
-def _duplicated_within(ids: np.ndarray) -> set[str]:
-    present = pd.Series(ids[pd.notna(ids)], dtype=object)
-    return set(present[present.duplicated(keep=False)].tolist())
-
-
 def _duplicate_reason(id_field: str, value: str) -> str:
     # the wording validate() uses for a duplicate within one frame
     return f"{id_field}={value!r} is a duplicate; expected a unique {id_field}"
@@ -362,8 +336,8 @@ def _check_chunk(
 
         mapped = mapped.copy()
         mapped.insert(0, id_field, row_ids(rows))
-    ids = _id_text(mapped[id_field]) if id_field in mapped.columns else np.full(n, None)
-    dup_set = _duplicated_within(ids) if duplicate_ids is None else duplicate_ids
+    ids = id_text(mapped[id_field]) if id_field in mapped.columns else np.full(n, None)
+    dup_set = duplicated_within(ids) if duplicate_ids is None else duplicate_ids
     if dup_set:
         is_dup = pd.Series(ids, dtype=object).isin(list(dup_set)).to_numpy()
     else:

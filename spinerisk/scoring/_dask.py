@@ -12,12 +12,11 @@ import numpy as np
 import pandas as pd
 
 from spinerisk.exceptions import RecordsReadError
+from spinerisk.io import duplicated_within, hash_ids, id_candidates, id_text, repeated_hashes
 from spinerisk.scoring._chunk import (
     _as_mapping,
     _Chunk,
-    _duplicated_within,
     _id_source,
-    _id_text,
     _interval_level,
     _mapped_ids,
     _reject_columns,
@@ -27,12 +26,9 @@ from spinerisk.scoring._chunk import (
     model_info,
 )
 from spinerisk.scoring._sources import (
-    _candidates,
     _CsvSource,
-    _hash_ids,
     _ParquetSource,
     _ragged_lines,
-    _repeated,
 )
 
 if TYPE_CHECKING:
@@ -86,22 +82,22 @@ def _dask_plan(
     lengths = ddf.map_partitions(len).compute()
     offsets = np.concatenate([[0], np.cumsum(np.asarray(lengths, dtype=np.int64))[:-1]])
     dup_ids: set[str] = set()
-    if id_col in ddf.columns:  # as _duplicate_ids, with the passes on the workers
+    if id_col in ddf.columns:  # as find_duplicate_ids, with the passes on the workers
         ids = ddf[id_col]
         hashes = ids.map_partitions(
-            lambda s: pd.Series(_hash_ids(_mapped_ids(_id_text(s), mapping, id_field))),
+            lambda s: pd.Series(hash_ids(_mapped_ids(id_text(s), mapping, id_field))),
             meta=(id_col, "uint64"),
         ).compute()
-        repeated = _repeated([hashes.to_numpy(dtype=np.uint64)])
+        repeated = repeated_hashes([hashes.to_numpy(dtype=np.uint64)])
         if len(repeated):
             found = ids.map_partitions(
                 lambda s: pd.Series(
-                    _candidates(_mapped_ids(_id_text(s), mapping, id_field), repeated),
+                    id_candidates(_mapped_ids(id_text(s), mapping, id_field), repeated),
                     dtype=object,
                 ),
                 meta=(id_col, object),
             ).compute()
-            dup_ids = _duplicated_within(found.to_numpy(dtype=object))
+            dup_ids = duplicated_within(found.to_numpy(dtype=object))
     model_d = delayed(model, pure=True)
     score = delayed(_score_part, pure=True, nout=3)
     return [

@@ -22,6 +22,7 @@ import pandas as pd
 
 from spinerisk.audit import AuditLog
 from spinerisk.exceptions import RecordsReadError
+from spinerisk.io import find_duplicate_ids
 from spinerisk.reference import trained_on_synthetic
 from spinerisk.riskmodel import RiskModel, load, predictor_columns
 from spinerisk.scoring._chunk import (
@@ -44,7 +45,7 @@ from spinerisk.scoring._chunk import (
     out_of_scope_count,
 )
 from spinerisk.scoring._dask import _dask_chunks
-from spinerisk.scoring._sources import _CsvSource, _duplicate_ids, _open_source, _ParquetSource
+from spinerisk.scoring._sources import _CsvSource, _open_source, _ParquetSource
 
 # ---------------------------------------------------------------------------------------
 # private staging of outputs: temporary files, published together or not at all
@@ -591,7 +592,7 @@ def _local_run(
     scored by :func:`_local_chunks`."""
     with timer("read"):
         id_col = _id_source(model, mapping)
-        dup_ids = _duplicate_ids(
+        dup_ids = find_duplicate_ids(
             lambda: (_mapped_ids(block, mapping, model.id_field_) for block in source.ids(id_col))
         )
     return _local_chunks(

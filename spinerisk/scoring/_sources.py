@@ -3,7 +3,7 @@ checked for duplicates across the whole file in bounded memory."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 
 from spinerisk.exceptions import RecordsReadError
-from spinerisk.scoring._chunk import _INPUT_SUFFIXES, _duplicated_within, _id_text
+from spinerisk.io import id_text
+from spinerisk.scoring._chunk import _INPUT_SUFFIXES
 
 
 # ---------------------------------------------------------------------------------------
@@ -52,7 +53,7 @@ class _ParquetSource:
         if column not in self.columns:
             return
         for frame in self._batches(1 << 17, columns=[column]):
-            yield _id_text(frame[column])
+            yield id_text(frame[column])
 
 
 def _no_read_rejects(columns: list[str]) -> pd.DataFrame:
@@ -151,37 +152,6 @@ def _open_source(path: Path, sep: str | None, encoding: str) -> _ParquetSource |
         f"{path.name!r}: unknown file type {suffix!r}; batch scoring reads "
         f"{', '.join(_INPUT_SUFFIXES)}."
     )
-
-
-def _hash_ids(ids: np.ndarray) -> np.ndarray:
-    """64-bit hashes of the present identifiers of one block."""
-    return np.asarray(
-        pd.util.hash_array(ids[pd.notna(ids)].astype(object), categorize=False), dtype=np.uint64
-    )
-
-
-def _repeated(hashes: list[np.ndarray]) -> np.ndarray:
-    allh = np.sort(np.concatenate(hashes)) if hashes else np.empty(0, dtype=np.uint64)
-    return np.unique(allh[1:][allh[1:] == allh[:-1]])
-
-
-def _candidates(ids: np.ndarray, repeated: np.ndarray) -> np.ndarray:
-    present = ids[pd.notna(ids)]
-    return present[np.isin(_hash_ids(ids), repeated)]
-
-
-def _duplicate_ids(id_blocks: Callable[[], Iterator[np.ndarray]]) -> set[str]:
-    """Identifiers occurring more than once, found with 64-bit hashes in bounded memory.
-
-    A first pass keeps only the hashes of all identifiers (8 bytes each); when some
-    repeat, a second pass collects the identifiers with those hashes and confirms the
-    duplicates on their text, so a hash collision cannot reject a record.
-    """
-    repeated = _repeated([_hash_ids(b) for b in id_blocks()])
-    if len(repeated) == 0:
-        return set()
-    found = [_candidates(b, repeated) for b in id_blocks()]
-    return _duplicated_within(np.concatenate(found) if found else np.empty(0, dtype=object))
 
 
 def _ragged_lines(source: _CsvSource) -> tuple[list[int], int]:
