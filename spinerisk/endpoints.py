@@ -834,11 +834,11 @@ def endpoint_to_dict(endpoint: Endpoint) -> dict[str, Any]:
     return out
 
 
-def _endpoint_problems(data: Any, text: str | None) -> tuple[Endpoint | None, list[Any]]:
-    from spinerisk.schema._files import _check_keys, _Collector
+def endpoint_problems(data: Any, text: str | None) -> tuple[Endpoint | None, list[Any]]:
+    from spinerisk.schema._files import Collector, check_keys
 
-    out = _Collector(text)
-    keys_ok = _check_keys(data, _ENDPOINT_KEYS, "endpoint", out, ("name", "kind", "event"))
+    out = Collector(text)
+    keys_ok = check_keys(data, _ENDPOINT_KEYS, "endpoint", out, ("name", "kind", "event"))
     # keys of a top-level table are reported without the "endpoint." prefix
     out.problems = [_top_level(p, out) for p in out.problems]
     if not isinstance(data, dict):
@@ -933,7 +933,7 @@ def endpoint_from_dict(
     """
     from spinerisk.schema._files import FileProblem, SchemaFileError
 
-    ep, problems = _endpoint_problems(data, None)
+    ep, problems = endpoint_problems(data, None)
     if ep is None:
         raise SchemaFileError(source, problems)
     if schema is not None:
@@ -961,7 +961,7 @@ def load_endpoint(path: Any, schema: Schema | None = None) -> Endpoint:
     from spinerisk.schema._files import FileProblem, SchemaFileError, read_declaration
 
     data, text = read_declaration(path)
-    ep, problems = _endpoint_problems(data, text if str(path).endswith(".toml") else None)
+    ep, problems = endpoint_problems(data, text if str(path).endswith(".toml") else None)
     if ep is None:
         raise SchemaFileError(str(path), problems)
     if schema is not None:

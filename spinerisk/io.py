@@ -156,9 +156,9 @@ def read_records(
             f"{name!r}: unknown file type {suffix!r}; expected .csv, .tsv, .txt, .parquet, "
             ".json or .jsonl."
         )
-    _check_regular_file(path)
+    check_regular_file(path)
     if suffix in (".csv", ".tsv", ".txt"):
-        df, rejects = _read_text_table(path, _delimiter_of(sep, suffix), encoding)
+        df, rejects = _read_text_table(path, delimiter_of(sep, suffix), encoding)
     else:
         if suffix == ".parquet":
             from spinerisk._optional import import_optional
@@ -177,11 +177,11 @@ def read_records(
         rejects.attrs["source"] = name
         return ReadResult(df, rejects)
     if len(rejects):
-        raise RecordsReadError(_unreadable_message(name, rejects))
+        raise RecordsReadError(unreadable_message(name, rejects))
     return df
 
 
-def _check_regular_file(path: Path) -> None:
+def check_regular_file(path: Path) -> None:
     if path.is_dir():
         raise RecordsReadError(f"{str(path)!r} is a directory, not a records file.")
     if not path.is_file():  # a device (/dev/zero), pipe or socket: no end, no size
@@ -191,7 +191,7 @@ def _check_regular_file(path: Path) -> None:
         )
 
 
-def _unreadable_message(name: str, rejects: pd.DataFrame) -> str:
+def unreadable_message(name: str, rejects: pd.DataFrame) -> str:
     n = len(rejects)
     if n == 1:
         lines = [
@@ -314,7 +314,7 @@ class _Lines:
         return line
 
 
-class _TextTable:
+class TextTable:
     """A CSV/TSV file read as text, in bounded memory: the header, then row by row.
 
     Shared by :func:`read_records` and batch scoring, so both read a file the same way.
@@ -576,7 +576,7 @@ def _rejects_frame(
 def _read_text_table(
     path: Path, delimiter: str, encoding: str
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    table = _TextTable(path, delimiter, encoding)
+    table = TextTable(path, delimiter, encoding)
     good: list[str] = []
     good_rows: list[int] = []
     bad_rows: list[int] = []
@@ -805,7 +805,7 @@ def apply_mapping(
     elif not isinstance(mapping, ColumnMapping):
         mapping = ColumnMapping.from_dict(mapping)
 
-    out, problems = _map_frame(df, mapping, schema)
+    out, problems = map_frame(df, mapping, schema)
     if problems:
         problems.sort(key=lambda p: p[0])
         n = len(problems)
@@ -822,7 +822,7 @@ def apply_mapping(
     return out
 
 
-def _map_frame(
+def map_frame(
     df: pd.DataFrame, mapping: ColumnMapping, schema: Schema
 ) -> tuple[pd.DataFrame, list[tuple[int, str]]]:
     """:func:`apply_mapping` without raising for values: the mapped frame and every value
@@ -964,7 +964,7 @@ def _is_schema_value(dtype: str, categories: tuple[Any, ...] | None, v: Any) -> 
     return True
 
 
-def _delimiter_of(sep: str | None, suffix: str) -> str:
+def delimiter_of(sep: str | None, suffix: str) -> str:
     """The one-character delimiter of a text file: ``sep``, or by file type.
 
     ``"\\t"`` (a backslash and a t, as typed in a shell) and ``"tab"`` mean a tab.
@@ -990,7 +990,7 @@ def _delimiter_of(sep: str | None, suffix: str) -> str:
 _NOT_PLAIN = re.compile(r"[^0-9eE.+\- \t\n]")
 
 
-def _lenient_numbers(frame: pd.DataFrame, fields: Mapping[str, Any]) -> dict[int, list[str]]:
+def lenient_numbers(frame: pd.DataFrame, fields: Mapping[str, Any]) -> dict[int, list[str]]:
     """Rows (positions) with numeric text that validation would read leniently.
 
     ``fields`` maps a column of ``frame`` to the schema field it holds (numbers only);
@@ -1018,7 +1018,7 @@ def _lenient_numbers(frame: pd.DataFrame, fields: Mapping[str, Any]) -> dict[int
     return out
 
 
-def _number_fields(
+def number_fields(
     columns: Any, schema: Schema, mapping: ColumnMapping | None = None
 ) -> dict[str, Any]:
     """Column -> numeric schema field it holds (after the mapping renames it)."""
@@ -1032,7 +1032,7 @@ def _number_fields(
     return out
 
 
-def _read_for_validation(
+def read_for_validation(
     path: str | os.PathLike[str],
     *,
     sep: str | None,
@@ -1060,7 +1060,7 @@ def _read_for_validation(
         unreadable = unreadable.drop(
             columns=[c for c in mapping.ignore if c in unreadable.columns]
         ).rename(columns=dict(mapping.columns))
-    lenient = _lenient_numbers(records, _number_fields(records.columns, schema))
+    lenient = lenient_numbers(records, number_fields(records.columns, schema))
     if lenient:
         pos = sorted(lenient)
         moved = records.iloc[pos].astype(object)

@@ -258,7 +258,7 @@ def test_ipcw_batches_equal_the_metric_on_each_resample():
                     rows,
                 ),
             )
-            lp = mi._logit(risk)[rows]
+            lp = mi.logit(risk)[rows]
             for slope, fn in (
                 (True, m.calibration_slope_at_horizon),
                 (False, m.calibration_intercept_at_horizon),

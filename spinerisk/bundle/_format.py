@@ -306,7 +306,7 @@ def _reference_from_json(reference: Any) -> dict[str, Any] | None:
     return reference
 
 
-def _fingerprint(data: pd.DataFrame | None) -> dict[str, Any] | None:
+def fingerprint(data: pd.DataFrame | None) -> dict[str, Any] | None:
     if data is None:
         return None
     if not isinstance(data, pd.DataFrame):

@@ -33,11 +33,11 @@ from spinerisk.bundle._format import (
     _dist_version,
     _dumps_json,
     _feature_names_out,
-    _fingerprint,
     _frame_to_json,
     _ranges_to_json,
     _reference_to_json,
     _walk,
+    fingerprint,
 )
 from spinerisk.exceptions import ArtifactError
 
@@ -389,7 +389,7 @@ def _manifest(
         "n_excluded": int(model.n_excluded_),
         "selection": None if model.selection_ is None else _frame_to_json(model.selection_),
         "selection_reason": model.selection_reason_,
-        "training_data_fingerprint": _fingerprint(training_data),
+        "training_data_fingerprint": fingerprint(training_data),
         "lineage": _reference_to_json(getattr(model, "lineage_", None)),  # plain JSON dict
         "parts": {"features": parts["features_"], "estimator": parts["estimator_"]},
         "boosters": boosters,

@@ -157,7 +157,7 @@ def _read_cohort(
     in the file and reasons: unreadable rows and lenient numbers are rejects too, as in
     ``spinerisk validate``. Without --rejects, the file as read (validated by the fit)."""
     import spinerisk as sr
-    from spinerisk.io import _read_for_validation
+    from spinerisk.io import read_for_validation
     from spinerisk.schema import resolve_schema
 
     if rejects is None:
@@ -170,7 +170,7 @@ def _read_cohort(
             f"--rejects must be a .csv or .parquet file; got {rejects.name!r}."
         )
     target = resolve_schema(user_schema)
-    cohort, unread = _read_for_validation(
+    cohort, unread = read_for_validation(
         input, sep=sep, encoding=encoding, mapping=mapping, schema=target
     )
     return split_valid(cohort, unread, target)
@@ -324,9 +324,9 @@ def schema_check(
     except sr.SchemaFileError as exc:
         _problems(path, exc.problems)
     if "kind" in data and "fields" not in data:
-        from spinerisk.endpoints import _endpoint_problems
+        from spinerisk.endpoints import endpoint_problems
 
-        ep, problems = _endpoint_problems(data, path.read_text(encoding="utf-8"))
+        ep, problems = endpoint_problems(data, path.read_text(encoding="utf-8"))
         if problems:
             _problems(path, problems)
         if schema is not None:

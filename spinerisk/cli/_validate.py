@@ -43,7 +43,7 @@ def validate(
     rejected like invalid ones.
     """
     import spinerisk as sr
-    from spinerisk.io import _read_for_validation, _unreadable_message
+    from spinerisk.io import read_for_validation, unreadable_message
     from spinerisk.schema import resolve_schema
     from spinerisk.scoring._file import write_table_atomically
 
@@ -63,12 +63,12 @@ def validate(
                 f"--rejects {rejects.name!r}: unknown file type {rejects.suffix!r}; expected "
                 ".csv or .parquet."
             )
-        df, unread = _read_for_validation(
+        df, unread = read_for_validation(
             input, sep=sep, encoding=encoding, mapping=mapping, schema=target
         )
         n_in = len(df) + len(unread)
         if rejects is None:
-            problems = [_unreadable_message(input.name, unread)] if len(unread) else []
+            problems = [unreadable_message(input.name, unread)] if len(unread) else []
             try:
                 sr.validate(df, target)
             except sr.SchemaValidationError as exc:

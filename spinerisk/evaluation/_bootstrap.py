@@ -288,14 +288,14 @@ def _ibs(data: Any, horizon: float | None) -> Callable[[Any, IndexMatrix], Float
 
 def _calibration_at(slope: bool) -> Callable[[Any, float | None], Any]:
     def make(data: Any, horizon: float | None) -> Callable[[Any, IndexMatrix], FloatArray] | None:
-        from spinerisk.metrics._ipcw import _logit, fit_logistic_resamples
+        from spinerisk.metrics._ipcw import fit_logistic_resamples, logit
 
         if horizon is None:
             return None
 
         def batch(d: Any, rows: IndexMatrix) -> FloatArray:
             y, w, ok = _horizon_outcome(d, horizon, rows)
-            lp = _logit(_column(d, horizon))[rows]
+            lp = logit(_column(d, horizon))[rows]
             value = fit_logistic_resamples(y, lp, w, slope=slope)
             return np.where(ok, value, np.nan)
 

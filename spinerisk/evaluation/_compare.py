@@ -15,7 +15,7 @@ import pandas as pd
 from spinerisk.evaluation._bootstrap import MetricSpec, bootstrap_metrics
 from spinerisk.evaluation._comparators import Comparator
 from spinerisk.evaluation._data import EvalData
-from spinerisk.metrics._ipcw import _logit
+from spinerisk.metrics._ipcw import logit
 
 __all__ = ["COMPARATOR_THRESHOLDS", "compare"]
 
@@ -80,7 +80,7 @@ def _comparator_risk(sub: EvalData, j: int, comp: Comparator) -> np.ndarray:
             if _as_published(comp, sub.kind, h):
                 cols.append(score)
                 continue
-            x = _logit(score) if comp.scale == "probability" else score
+            x = logit(score) if comp.scale == "probability" else score
             a, b = _recalibrate(sub, x, h)
             cols.append(1.0 / (1.0 + np.exp(-(a + b * x))))
         sub.cache[key] = np.column_stack(cols)
@@ -244,7 +244,7 @@ def _recalibration_table(evd: EvalData, comps: list[Comparator]) -> pd.DataFrame
                 continue
             assert sub.scores is not None
             score = sub.scores[:, j]
-            x = _logit(score) if comp.scale == "probability" else score
+            x = logit(score) if comp.scale == "probability" else score
             try:
                 a, b = _recalibrate(sub, x, h)
             except ValueError:

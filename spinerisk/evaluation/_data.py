@@ -194,10 +194,10 @@ def _brier_at(d: EvalData, h: float) -> float:
 
 def _slope_at(d: EvalData, h: float, *, intercept_only: bool = False) -> float:
     from spinerisk.metrics._common import fit_logistic
-    from spinerisk.metrics._ipcw import _logit
+    from spinerisk.metrics._ipcw import logit
 
     y, w = d.horizon_outcome(h)
-    lp = _logit(d.at(h))
+    lp = logit(d.at(h))
     if intercept_only:
         return float(fit_logistic(y, np.ones((len(lp), 1)), w, offset=lp)[0])
     return float(fit_logistic(y, np.column_stack([np.ones_like(lp), lp]), w)[1])
@@ -302,7 +302,7 @@ def subgroup_specs(kind: str, horizon: float) -> list[MetricSpec]:
     return [disc, MetricSpec("oe_ratio", horizon, lambda d: _oe(d, horizon))]
 
 
-def _predict(
+def predict_values(
     model: Any,
     data: pd.DataFrame,
     horizons: tuple[float, ...],

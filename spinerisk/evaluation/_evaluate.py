@@ -23,7 +23,7 @@ from spinerisk.evaluation._checks import check_int, check_model
 from spinerisk.evaluation._comparators import Comparator, resolve_comparators
 from spinerisk.evaluation._compare import COMPARATOR_THRESHOLDS, compare
 from spinerisk.evaluation._curves import SURVIVAL_THRESHOLDS, curves
-from spinerisk.evaluation._data import EvalData, _predict, metric_specs, subgroup_specs
+from spinerisk.evaluation._data import EvalData, metric_specs, predict_values, subgroup_specs
 from spinerisk.evaluation._instability import prediction_instability
 from spinerisk.evaluation._optimism import optimism_632plus
 from spinerisk.evaluation._report import EvaluationReport
@@ -205,7 +205,7 @@ def _cross_validate(
         from sklearn.base import clone
 
         refit = clone(model).fit(data.iloc[train])
-        return test, _predict(refit, data.iloc[test], horizons, grid=grid, ref=ref)[0]
+        return test, predict_values(refit, data.iloc[test], horizons, grid=grid, ref=ref)[0]
 
     parts = Parallel(n_jobs=n_jobs)(delayed(fold)(tr, te) for tr, te in splits)
     first = parts[0][1]
@@ -713,7 +713,7 @@ def _records(
             else target["event"] != 0
         )
         grid = _ibs_grid(target["time"].astype(float), np.asarray(of_interest, dtype=bool), hs[-1])
-    evd, flagged = _predict(model, data, hs, grid=grid, ref=ref)
+    evd, flagged = predict_values(model, data, hs, grid=grid, ref=ref)
     if len(np.unique(evd.occurred)) < 2:
         raise ValueError(
             f"The {len(data)} eligible records have "

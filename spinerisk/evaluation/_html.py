@@ -182,7 +182,7 @@ class _Table:
         return bool(self.rows)
 
 
-def _png(fig: Any) -> str:
+def png_data(fig: Any) -> str:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     FigureCanvasAgg(fig)
@@ -191,7 +191,7 @@ def _png(fig: Any) -> str:
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def _figure(n_panels: int) -> tuple[Any, list[Any]]:
+def figure_of(n_panels: int) -> tuple[Any, list[Any]]:
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(4.2 * n_panels, 4.0), layout="constrained")
@@ -203,7 +203,7 @@ def _calibration_figure(report: EvaluationReport) -> dict[str, str] | None:
     if not report.calibration:
         return None
     horizons = list(report.calibration)
-    fig, axes = _figure(len(horizons))
+    fig, axes = figure_of(len(horizons))
     for ax, h in zip(axes, horizons, strict=True):
         t = report.calibration[h]
         x = t["mean_predicted"].to_numpy(float)
@@ -242,14 +242,14 @@ def _calibration_figure(report: EvaluationReport) -> dict[str, str] | None:
         ax.legend(fontsize=8, loc="upper left")
     if report.synthetic:
         fig.suptitle("SYNTHETIC DATA", color="#b00020", fontsize=10)
-    return {"alt": "Calibration curves", "data": _png(fig)}
+    return {"alt": "Calibration curves", "data": png_data(fig)}
 
 
 def _decision_figure(report: EvaluationReport) -> dict[str, str] | None:
     if not report.decision_curve:
         return None
     horizons = list(report.decision_curve)
-    fig, axes = _figure(len(horizons))
+    fig, axes = figure_of(len(horizons))
     for ax, h in zip(axes, horizons, strict=True):
         t = report.decision_curve[h]
         th = t["threshold"].to_numpy(float)
@@ -264,7 +264,7 @@ def _decision_figure(report: EvaluationReport) -> dict[str, str] | None:
         ax.legend(fontsize=8)
     if report.synthetic:
         fig.suptitle("SYNTHETIC DATA", color="#b00020", fontsize=10)
-    return {"alt": "Decision curves", "data": _png(fig)}
+    return {"alt": "Decision curves", "data": png_data(fig)}
 
 
 def _comparator_figures(report: EvaluationReport) -> list[dict[str, str]]:
@@ -275,7 +275,7 @@ def _comparator_figures(report: EvaluationReport) -> list[dict[str, str]]:
     for name, curves in comparison["decision_curves"].items():
         if not curves:
             continue
-        fig, axes = _figure(len(curves))
+        fig, axes = figure_of(len(curves))
         for ax, (h, t) in zip(axes, curves.items(), strict=True):
             th = t["threshold"].to_numpy(float)
             ax.plot(th, t["model"], color="#1f5fa6", label="model")
@@ -291,7 +291,7 @@ def _comparator_figures(report: EvaluationReport) -> list[dict[str, str]]:
             ax.legend(fontsize=8)
         if report.synthetic:
             fig.suptitle("SYNTHETIC DATA", color="#b00020", fontsize=10)
-        out.append({"alt": f"Decision curves of the model and {name}", "data": _png(fig)})
+        out.append({"alt": f"Decision curves of the model and {name}", "data": png_data(fig)})
     return out
 
 
@@ -302,7 +302,7 @@ def _instability_figure(report: EvaluationReport) -> dict[str, str] | None:
         return None
     points = report.instability["points"]
     summary = report.instability["summary"]
-    fig, axes = _figure(len(summary))
+    fig, axes = figure_of(len(summary))
     for ax, row in zip(axes, summary.itertuples(index=False), strict=True):
         pts = points[points["horizon"] == row.horizon]
         ax.scatter(pts["risk"], pts["refit_risk"], s=3, alpha=0.15, color="#1f4e79", lw=0)
@@ -315,17 +315,17 @@ def _instability_figure(report: EvaluationReport) -> dict[str, str] | None:
         )
         ax.set_xlabel("risk from the model")
         ax.set_ylabel("risk from bootstrap refits")
-    return {"alt": "Prediction instability plot", "data": _png(fig)}
+    return {"alt": "Prediction instability plot", "data": png_data(fig)}
 
 
 def _importance_figure(importance: pd.Series) -> dict[str, str]:
     top = importance.sort_values(ascending=True).tail(15)
-    fig, (ax,) = _figure(1)
+    fig, (ax,) = figure_of(1)
     fig.set_size_inches(6.5, 0.3 * len(top) + 1.2)
     ax.barh([str(i) for i in top.index], top.to_numpy(float), color="#1f5fa6")
     ax.set_xlabel("Mean |contribution| (model margin)")
     ax.set_title("Global importance per clinical field")
-    return {"alt": "Global importance per clinical field", "data": _png(fig)}
+    return {"alt": "Global importance per clinical field", "data": png_data(fig)}
 
 
 def _metrics_table(report: EvaluationReport) -> _Table:

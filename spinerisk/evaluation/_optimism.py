@@ -35,8 +35,8 @@ import numpy as np
 import pandas as pd
 
 from spinerisk.evaluation._bootstrap import MetricSpec, evaluate_specs
-from spinerisk.evaluation._data import EvalData, _predict
-from spinerisk.models._interval import _unique_ids
+from spinerisk.evaluation._data import EvalData, predict_values
+from spinerisk.models._interval import unique_ids
 
 __all__ = [
     "PLUS_METRICS",
@@ -133,14 +133,14 @@ def _refit_once(
 
     from spinerisk.exceptions import DataQualityWarning
 
-    boot = _unique_ids(data.iloc[rows], model.id_field_)
+    boot = unique_ids(data.iloc[rows], model.id_field_)
     out_of_bag = np.setdiff1d(np.arange(len(data)), rows)
     try:
         with warnings.catch_warnings():  # the original fit already warned about its data
             warnings.simplefilter("ignore", DataQualityWarning)
             refit = clone(model).fit(boot)
-        apparent, _ = _predict(refit, boot, horizons, grid=grid)
-        tested, _ = _predict(refit, data, horizons, grid=grid)
+        apparent, _ = predict_values(refit, boot, horizons, grid=grid)
+        tested, _ = predict_values(refit, data, horizons, grid=grid)
     except ValueError:  # a resample the model cannot be fitted on (too few events)
         return None
     tested = replace(

@@ -275,7 +275,7 @@ def choose_threshold(
     """  # noqa: E501
     from spinerisk.endpoints import check_horizon
     from spinerisk.evaluation._checks import check_int, check_model
-    from spinerisk.evaluation._data import _predict
+    from spinerisk.evaluation._data import predict_values
 
     check_model(model)
     if method not in _METHODS:
@@ -290,7 +290,7 @@ def choose_threshold(
     data = ep.labelled(cohort, model.schema_).data
     if len(data) == 0:
         raise ValueError(f"No records in the cohort are eligible for the {ep.name} endpoint.")
-    evd, _ = _predict(model, data, (h,))
+    evd, _ = predict_values(model, data, (h,))
     if len(np.unique(evd.occurred)) < 2:
         raise ValueError("Choosing a threshold needs records with and without the event.")
     chosen = _choose(evd, h, method, target)

@@ -196,18 +196,18 @@ def _cox_like(
 
 def _cox_risk_fn(est: Any, horizon: float) -> Any:
     """Risk at ``horizon`` as a function of the estimator's margin."""
-    from spinerisk.models._survival import BoostedAFTSurvival, _log_survival
-    from spinerisk.models._survival_base import _step_at
+    from spinerisk.models._survival import BoostedAFTSurvival, log_survival
+    from spinerisk.models._survival_base import step_at
 
     if isinstance(est, BoostedAFTSurvival):
         scale, dist = float(est.scale_), est.distribution
 
         def aft(mu: FloatArray) -> FloatArray:
             z = (np.log(horizon) - np.asarray(mu)) / scale
-            return -np.expm1(_log_survival(z, dist))
+            return -np.expm1(log_survival(z, dist))
 
         return aft
-    h0 = float(_step_at(est.unique_times_, est.baseline_cumulative_hazard_, np.array([horizon]))[0])
+    h0 = float(step_at(est.unique_times_, est.baseline_cumulative_hazard_, np.array([horizon]))[0])
 
     def cox(lp: FloatArray) -> FloatArray:
         return -np.expm1(-h0 * np.exp(np.asarray(lp, dtype=np.float64)))
@@ -242,7 +242,7 @@ def _cif(cif_model: Any, lps: list[FloatArray], horizon: float, target: int) -> 
     Same Aalen-Johansen product limit as :class:`CauseSpecificCIF`, with each
     cause-specific cumulative hazard ``H0_k(t) * exp(lp_k)``.
     """
-    from spinerisk.models._survival_base import _step_at
+    from spinerisk.models._survival_base import step_at
 
     grid = cif_model.unique_times_[cif_model.unique_times_ <= horizon]
     n = len(lps[0])
@@ -254,7 +254,7 @@ def _cif(cif_model: Any, lps: list[FloatArray], horizon: float, target: int) -> 
         if own.size == 0:
             inc[k] = 0.0
             continue
-        h0 = _step_at(own, est.baseline_cumulative_hazard_[: own.size], grid)
+        h0 = step_at(own, est.baseline_cumulative_hazard_[: own.size], grid)
         inc[k] = np.exp(lp)[:, None] * np.maximum(np.diff(h0, prepend=0.0), 0.0)[None, :]
     total = inc.sum(axis=0)
     over = total > 1.0

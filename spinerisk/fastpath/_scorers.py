@@ -3,7 +3,7 @@
 Boosters are called on numpy rows (categories as codes, missing values as NaN), with
 the same iteration range, missing-value marker and thread count as their scikit-learn
 wrappers. The survival heads reuse the models' own numpy code
-(:meth:`_CoxType._cumulative_hazard`, :meth:`BoostedAFTSurvival._cumulative_hazard` and
+(:meth:`CoxType._cumulative_hazard`, :meth:`BoostedAFTSurvival._cumulative_hazard` and
 :meth:`CauseSpecificCIF._paths`) on light stand-ins whose linear predictor or margin is
 compiled, so the CIF integral is not re-implemented here.
 """
@@ -516,7 +516,7 @@ def binary_head(estimator: Any, make_program: Any, c_api: bool) -> list[BinaryFo
 
 # -- time-to-event endpoints ------------------------------------------------------------------
 class _CoxStandIn:
-    """What ``_CoxType._cumulative_hazard`` reads, with a compiled linear predictor."""
+    """What ``CoxType._cumulative_hazard`` reads, with a compiled linear predictor."""
 
     def __init__(self, est: Any, lp: Any) -> None:
         self.unique_times_ = est.unique_times_
@@ -524,9 +524,9 @@ class _CoxStandIn:
         self._lp = lp
 
     def _cumulative_hazard(self, X: np.ndarray, times: np.ndarray) -> np.ndarray:
-        from spinerisk.models._survival_base import _CoxType
+        from spinerisk.models._survival_base import CoxType
 
-        return _CoxType._cumulative_hazard(self, X, times)  # type: ignore[arg-type]
+        return CoxType._cumulative_hazard(self, X, times)  # type: ignore[arg-type]
 
     def predict_cumulative_hazard(self, X: np.ndarray, times: np.ndarray) -> np.ndarray:
         return self._cumulative_hazard(X, np.atleast_1d(np.asarray(times, dtype=float)))

@@ -260,7 +260,7 @@ def integrated_brier_score_cif(
 
 
 # -- calibration slope and intercept ----------------------------------------------------------
-def _logit(p: FloatArray) -> FloatArray:
+def logit(p: FloatArray) -> FloatArray:
     q = np.clip(p, _EPS, 1.0 - _EPS)
     return np.asarray(np.log(q / (1.0 - q)), dtype=float)
 
@@ -311,7 +311,7 @@ def calibration_slope_at_horizon(
     True
     """
     y, w, p, _ = _weighted_outcome(time, event, risk, horizon, cause, ref_time, ref_event)
-    lp = _logit(p)
+    lp = logit(p)
     return float(fit_logistic(y, np.column_stack([np.ones_like(lp), lp]), w)[1])
 
 
@@ -346,7 +346,7 @@ def calibration_intercept_at_horizon(
     0.0
     """
     y, w, p, _ = _weighted_outcome(time, event, risk, horizon, cause, ref_time, ref_event)
-    lp = _logit(p)
+    lp = logit(p)
     return float(fit_logistic(y, np.ones((len(lp), 1)), w, offset=lp)[0])
 
 

@@ -743,7 +743,7 @@ def make_binary_model(
 
 
 # -- prediction on validated records (shared by RiskModel and the batch scorer) --------
-def _no_timer(stage: str) -> Any:
+def no_timer(stage: str) -> Any:
     return nullcontext()
 
 
@@ -788,7 +788,7 @@ def calibrated_risk(estimator: Any, checked: pd.DataFrame, timer: Any = None) ->
     result is bit-identical to ``estimator.predict_proba(checked)[:, 1]`` (tested).
     ``timer(stage)`` is an optional context-manager factory ("features", "predict").
     """
-    timer = timer or _no_timer
+    timer = timer or no_timer
     plan = _fold_plan(estimator)
     if plan is None:
         with timer("predict"):

@@ -21,9 +21,9 @@ from spinerisk.models._survival import CoxPHSurvival, _aft_hazard
 from spinerisk.models._survival_base import (
     FloatArray,
     _cox_hazard,
-    _step_at,
     _take_rows,
     _times_on_grid,
+    step_at,
 )
 from spinerisk.targets import check_competing_target, make_survival_target
 
@@ -292,7 +292,7 @@ class CauseSpecificCIF(MetaEstimatorMixin, BaseEstimator):
             cif_grid = np.cumsum(s_before[None] * increments, axis=2)
             ones = np.ones((len(rows), 1))
             surv[rows] = np.concatenate([ones, s], axis=1)[:, steps]
-            cif[:, rows] = _step_at(grid, cif_grid, times)
+            cif[:, rows] = step_at(grid, cif_grid, times)
         return surv, cif
 
     def predict_cumulative_incidence(
@@ -452,7 +452,7 @@ class _CauseHazard:
         self.score: FloatArray | None = None
         if hasattr(est, "baseline_cumulative_hazard_") and hasattr(est, "_lp"):
             self.score = np.asarray(est._lp(X), dtype=np.float64)
-            self.baseline = _step_at(est.unique_times_, est.baseline_cumulative_hazard_, at)
+            self.baseline = step_at(est.unique_times_, est.baseline_cumulative_hazard_, at)
         elif all(hasattr(est, a) for a in ("_margin", "scale_", "distribution")):
             self.score = np.asarray(est._margin(X), dtype=np.float64)
 

@@ -53,7 +53,7 @@ def check_interval(interval: Any) -> float:
     return float(interval)
 
 
-def _unique_ids(part: pd.DataFrame, id_field: str) -> pd.DataFrame:
+def unique_ids(part: pd.DataFrame, id_field: str) -> pd.DataFrame:
     """A resample with the repeated records given distinct ids (of the id field's own
     kind: numbered when it holds whole numbers)."""
     part = part.copy()
@@ -138,7 +138,7 @@ def fit_interval_models(
         )
     rng = np.random.default_rng(int(random_state))
     rows = rng.integers(0, len(data), size=(int(n_resamples), len(data)))
-    samples = (_unique_ids(data.iloc[r], model.id_field_) for r in rows)
+    samples = (unique_ids(data.iloc[r], model.id_field_) for r in rows)
     fitted = Parallel(n_jobs=1 if n_jobs is None else n_jobs)(
         delayed(_refit)(model, s) for s in samples
     )

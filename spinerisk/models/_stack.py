@@ -62,7 +62,7 @@ from spinerisk.models._ridge import (
     ridge_logistic_path,
 )
 from spinerisk.models._survival import feature_check_once
-from spinerisk.models._survival_base import FloatArray, _check_survival_y, _CoxType
+from spinerisk.models._survival_base import CoxType, FloatArray, _check_survival_y
 
 __all__ = ["StackedClassifier", "StackedCoxSurvival"]
 
@@ -1127,7 +1127,7 @@ class StackedClassifier(_StackMixin, ClassifierMixin, BaseEstimator):
         return self.classes_[(self.decision_function(X) > 0).astype(int)]
 
 
-class StackedCoxSurvival(_StackMixin, _CoxType, BaseEstimator):
+class StackedCoxSurvival(_StackMixin, CoxType, BaseEstimator):
     """Cross-validated stacking of ridge, spline and boosted survival scores (Cox type).
 
     The combined log hazard ratio is ``sum_k weights_[k] * score_k(x)`` with

@@ -29,11 +29,11 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from spinerisk.models._survival_base import (
+    CoxType,
     FloatArray,
-    _check_number,
     _check_survival_y,
-    _CoxType,
     _SurvivalPredictions,
+    check_number,
 )
 
 __all__ = ["BoostedAFTSurvival", "BoostedCoxSurvival", "CoxPHSurvival"]
@@ -43,7 +43,7 @@ __all__ = ["BoostedAFTSurvival", "BoostedCoxSurvival", "CoxPHSurvival"]
 _DURATION, _EVENT = "__spinerisk_duration_days__", "__spinerisk_event__"
 
 
-class CoxPHSurvival(_CoxType, BaseEstimator):
+class CoxPHSurvival(CoxType, BaseEstimator):
     """Penalised Cox proportional hazards model (lifelines) with the scikit-learn API.
 
     An adapter around :class:`lifelines.CoxPHFitter`: ``X`` and ``y`` are mapped to one
@@ -173,8 +173,8 @@ class CoxPHSurvival(_CoxType, BaseEstimator):
         self : CoxPHSurvival
             The fitted model.
         """
-        _check_number("penalizer", self.penalizer, low=0)
-        _check_number("l1_ratio", self.l1_ratio, low=0, high=1)
+        check_number("penalizer", self.penalizer, low=0)
+        check_number("l1_ratio", self.l1_ratio, low=0, high=1)
         Xa = self._validate_X(X, reset=True)
         y = _check_survival_y(y, Xa.shape[0], type(self).__name__)
         names = (
@@ -339,16 +339,16 @@ class _Boosted(_SurvivalPredictions, BaseEstimator):
     _metric: str
 
     def _check_boosting_params(self) -> None:
-        _check_number("n_estimators", self.n_estimators, low=1, integer=True)
-        _check_number("learning_rate", self.learning_rate, low=0, low_open=True)
-        _check_number("max_depth", self.max_depth, low=1, integer=True)
-        _check_number("min_child_weight", self.min_child_weight, low=0)
-        _check_number("subsample", self.subsample, low=0, high=1, low_open=True)
-        _check_number("colsample_bytree", self.colsample_bytree, low=0, high=1, low_open=True)
-        _check_number("reg_lambda", self.reg_lambda, low=0)
+        check_number("n_estimators", self.n_estimators, low=1, integer=True)
+        check_number("learning_rate", self.learning_rate, low=0, low_open=True)
+        check_number("max_depth", self.max_depth, low=1, integer=True)
+        check_number("min_child_weight", self.min_child_weight, low=0)
+        check_number("subsample", self.subsample, low=0, high=1, low_open=True)
+        check_number("colsample_bytree", self.colsample_bytree, low=0, high=1, low_open=True)
+        check_number("reg_lambda", self.reg_lambda, low=0)
         if self.early_stopping_rounds is not None:
-            _check_number("early_stopping_rounds", self.early_stopping_rounds, low=1, integer=True)
-            _check_number(
+            check_number("early_stopping_rounds", self.early_stopping_rounds, low=1, integer=True)
+            check_number(
                 "validation_fraction",
                 self.validation_fraction,
                 low=0,
@@ -512,7 +512,7 @@ class _Boosted(_SurvivalPredictions, BaseEstimator):
         return np.asarray(margin, dtype=np.float64)
 
 
-class BoostedCoxSurvival(_CoxType, _Boosted):
+class BoostedCoxSurvival(CoxType, _Boosted):
     """Gradient-boosted Cox proportional hazards model (XGBoost ``survival:cox``).
 
     The log hazard ratio is a sum of trees fitted to the Cox partial likelihood. The
@@ -672,7 +672,7 @@ class BoostedCoxSurvival(_CoxType, _Boosted):
 _DISTRIBUTIONS = ("normal", "logistic", "extreme")
 
 
-def _log_survival(z: FloatArray, distribution: str) -> FloatArray:
+def log_survival(z: FloatArray, distribution: str) -> FloatArray:
     """log(1 - F(z)) for XGBoost's AFT error distributions."""
     if distribution == "normal":
         return special.log_ndtr(-z)
@@ -693,14 +693,14 @@ def _log_density(z: FloatArray, distribution: str) -> FloatArray:
 def _aft_hazard(mu: FloatArray, times: FloatArray, scale: float, distribution: str) -> FloatArray:
     """AFT cumulative hazard ``-log S(t | mu)``: shape (n_records, n_times)."""
     z = (np.log(times)[None, :] - mu[:, None]) / scale
-    return -_log_survival(z, distribution)
+    return -log_survival(z, distribution)
 
 
 def _standard_loglik(z: FloatArray, event: np.ndarray, distribution: str) -> float:
     """Log-likelihood of standardised log times ``z`` (events: density; censored records:
     survival), up to a constant and without the ``-log(scale)`` term of each event."""
     return float(
-        np.where(event, _log_density(z, distribution), _log_survival(z, distribution)).sum()
+        np.where(event, _log_density(z, distribution), log_survival(z, distribution)).sum()
     )
 
 
@@ -906,7 +906,7 @@ class BoostedAFTSurvival(_Boosted):
                 "distribution must be one of 'normal', 'logistic', 'extreme'; "
                 f"got distribution={self.distribution!r}."
             )
-        _check_number("scale", self.scale, low=0, low_open=True)
+        check_number("scale", self.scale, low=0, low_open=True)
         if not isinstance(self.estimate_scale, bool | np.bool_):
             raise ValueError(
                 f"estimate_scale must be True or False; got estimate_scale={self.estimate_scale!r}."

@@ -45,7 +45,7 @@ def _check_times(times: Any, max_time: float, *, name: str = "times") -> FloatAr
     return arr
 
 
-def _step_at(grid: FloatArray, values: FloatArray, times: FloatArray) -> FloatArray:
+def step_at(grid: FloatArray, values: FloatArray, times: FloatArray) -> FloatArray:
     """Right-continuous step function through ``(grid, values)`` at ``times``; 0 before it.
 
     ``values`` has the grid on its last axis.
@@ -78,7 +78,7 @@ def _cox_hazard(
     lp: FloatArray, unique_times: FloatArray, baseline: FloatArray, times: FloatArray
 ) -> FloatArray:
     """Cox cumulative hazard ``exp(lp) * H0(t)``: shape (n_records, n_times)."""
-    h0 = _step_at(unique_times, baseline, times)
+    h0 = step_at(unique_times, baseline, times)
     return np.exp(lp)[:, None] * h0[None, :]
 
 
@@ -98,7 +98,7 @@ def _check_survival_y(y: Any, n_samples: int, owner: str) -> np.ndarray:
     return y
 
 
-def _check_number(
+def check_number(
     name: str,
     value: Any,
     *,
@@ -245,7 +245,7 @@ class _SurvivalPredictions(abc.ABC):
         return harrell_c(y["time"], y["event"], estimator.predict(X))
 
 
-class _CoxType(_SurvivalPredictions):
+class CoxType(_SurvivalPredictions):
     """H(t | x) = H0(t) * exp(lp(x)), with a Breslow H0 on the training event times."""
 
     baseline_cumulative_hazard_: FloatArray

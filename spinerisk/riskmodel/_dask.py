@@ -261,14 +261,14 @@ def _check_booster(
     booster: dict[str, Any], early_stopping_rounds: Any, validation_fraction: Any
 ) -> None:
     """The booster settings, checked as the boosted survival models check theirs."""
-    from spinerisk.models._survival_base import _check_number
+    from spinerisk.models._survival_base import check_number
 
-    _check_number("n_estimators", booster["n_estimators"], low=1, integer=True)
-    _check_number("learning_rate", booster["learning_rate"], low=0, low_open=True)
-    _check_number("max_depth", booster["max_depth"], low=1, integer=True)
+    check_number("n_estimators", booster["n_estimators"], low=1, integer=True)
+    check_number("learning_rate", booster["learning_rate"], low=0, low_open=True)
+    check_number("max_depth", booster["max_depth"], low=1, integer=True)
     if early_stopping_rounds is not None:
-        _check_number("early_stopping_rounds", early_stopping_rounds, low=1, integer=True)
-        _check_number(
+        check_number("early_stopping_rounds", early_stopping_rounds, low=1, integer=True)
+        check_number(
             "validation_fraction",
             validation_fraction,
             low=0,

@@ -587,9 +587,9 @@ default="auto"
             from spinerisk.models._binary import calibrated_risk
 
             return calibrated_risk(self.estimator_, checked, timer)[:, None]
-        from spinerisk.models._binary import _no_timer
+        from spinerisk.models._binary import no_timer
 
-        timer = timer or _no_timer
+        timer = timer or no_timer
         with timer("features"):
             Xf = cast(Pipeline, self.features_).transform(checked)
         with timer("predict"):

@@ -233,7 +233,7 @@ class _Locator:
 
 
 # -- dict -> schema ---------------------------------------------------------------------------
-class _Collector:
+class Collector:
     def __init__(self, text: str | None) -> None:
         self.problems: list[FileProblem] = []
         self.locate = _Locator(text)
@@ -242,8 +242,8 @@ class _Collector:
         self.problems.append(FileProblem(key, message, self.locate.line(key)))
 
 
-def _check_keys(
-    item: Any, allowed: Mapping[str, Any], where: str, out: _Collector, required: Sequence[str]
+def check_keys(
+    item: Any, allowed: Mapping[str, Any], where: str, out: Collector, required: Sequence[str]
 ) -> bool:
     if not isinstance(item, dict):
         out.add(where, f"must be a table of keys; got {type(item).__name__}")
@@ -290,8 +290,8 @@ def _number(value: Any) -> float | None:
     return float(value)
 
 
-def _field_from(item: dict[str, Any], where: str, out: _Collector) -> FieldSpec | None:
-    if not _check_keys(item, _FIELD_KEYS, where, out, ("name", "dtype")):
+def _field_from(item: dict[str, Any], where: str, out: Collector) -> FieldSpec | None:
+    if not check_keys(item, _FIELD_KEYS, where, out, ("name", "dtype")):
         return None
     if item["dtype"] not in DTYPES:
         out.add(f"{where}.dtype", f"{item['dtype']!r} is not one of {', '.join(DTYPES)}")
@@ -327,8 +327,8 @@ def _field_from(item: dict[str, Any], where: str, out: _Collector) -> FieldSpec 
         return None
 
 
-def _rule_from(item: dict[str, Any], where: str, out: _Collector) -> RowRule | None:
-    if not _check_keys(item, _RULE_KEYS, where, out, ("name", "expr", "message")):
+def _rule_from(item: dict[str, Any], where: str, out: Collector) -> RowRule | None:
+    if not check_keys(item, _RULE_KEYS, where, out, ("name", "expr", "message")):
         return None
     try:
         return RowRule(
@@ -343,8 +343,8 @@ def _rule_from(item: dict[str, Any], where: str, out: _Collector) -> RowRule | N
         return None
 
 
-def _derived_from(item: dict[str, Any], where: str, out: _Collector) -> DerivedFeature | None:
-    if not _check_keys(item, _DERIVED_KEYS, where, out, ("name", "expr")):
+def _derived_from(item: dict[str, Any], where: str, out: Collector) -> DerivedFeature | None:
+    if not check_keys(item, _DERIVED_KEYS, where, out, ("name", "expr")):
         return None
     try:
         return DerivedFeature(
@@ -367,7 +367,7 @@ def _strip(message: str) -> str:
     return message.rstrip(".")
 
 
-def _array(data: Mapping[str, Any], key: str, out: _Collector) -> list[Any]:
+def _array(data: Mapping[str, Any], key: str, out: Collector) -> list[Any]:
     value = data.get(key, [])
     if value is None:
         return []
@@ -378,7 +378,7 @@ def _array(data: Mapping[str, Any], key: str, out: _Collector) -> list[Any]:
 
 
 def _schema_problems(data: Any, text: str | None) -> tuple[Schema | None, list[FileProblem]]:
-    out = _Collector(text)
+    out = Collector(text)
     if not isinstance(data, Mapping):
         out.add("(file)", "must hold a table of keys")
         return None, out.problems
@@ -429,7 +429,7 @@ def _schema_problems(data: Any, text: str | None) -> tuple[Schema | None, list[F
     return schema, []
 
 
-def _top_level(data: Mapping[str, Any], out: _Collector) -> tuple[Any, Any]:
+def _top_level(data: Mapping[str, Any], out: Collector) -> tuple[Any, Any]:
     """The schema's name and version; unknown top-level keys and bad values go to ``out``."""
     for key in data:
         if key not in _TOP_KEYS:
@@ -445,7 +445,7 @@ def _top_level(data: Mapping[str, Any], out: _Collector) -> tuple[Any, Any]:
     return name, version
 
 
-def _fields_of(data: Mapping[str, Any], out: _Collector) -> list[FieldSpec | None]:
+def _fields_of(data: Mapping[str, Any], out: Collector) -> list[FieldSpec | None]:
     """The declared fields (None where one is invalid); a missing field list, a name
     declared twice and anything but exactly one id field go to ``out``."""
     fields = [
@@ -473,7 +473,7 @@ def _checked_parts(
     tables: Mapping[str, Any],
     derived: list[DerivedFeature],
     rules: list[RowRule],
-    out: _Collector,
+    out: Collector,
 ) -> tuple[list[DerivedFeature], list[RowRule]]:
     """The derived features and rules that build on ``base`` with lookup ``tables`` (each
     after those kept before it); the error of each one that does not goes to ``out``."""

@@ -329,7 +329,7 @@ def _check_chunk(
     # frame derived from one, which costs more than some stages; scores do not use them
     raw.attrs = {k: v for k, v in raw.attrs.items() if k == "source"}
     with timer("map"):  # values the mapping cannot translate reject their rows
-        mapped, map_problems = (raw, []) if mapping is None else _map_frame(raw, mapping, schema)
+        mapped, map_problems = (raw, []) if mapping is None else map_frame(raw, mapping, schema)
     n = len(mapped)
     if schema[id_field].generated and id_field not in mapped.columns:
         from spinerisk.schema._validate import row_ids  # records named by their input row
@@ -401,12 +401,12 @@ def _finish_chunk(
     return _Chunk(scores, part.rejects, checked)
 
 
-def _map_frame(
+def map_frame(
     raw: pd.DataFrame, mapping: Any, schema: Any
 ) -> tuple[pd.DataFrame, list[tuple[int, str]]]:
-    from spinerisk.io import _map_frame
+    from spinerisk.io import map_frame
 
-    return _map_frame(raw, mapping, schema)
+    return map_frame(raw, mapping, schema)
 
 
 def _as_text(frame: pd.DataFrame) -> pd.DataFrame:

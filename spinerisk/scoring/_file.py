@@ -703,9 +703,9 @@ def _local_chunks(
     from collections import deque
     from concurrent.futures import Future, ThreadPoolExecutor
 
-    from spinerisk.io import _number_fields
+    from spinerisk.io import number_fields
 
-    numbers = _number_fields(source.columns, _schema(model), mapping)
+    numbers = number_fields(source.columns, _schema(model), mapping)
     filters = list(warnings.filters)
     it = _read_ahead(source.chunks(chunk_size))
     timers = [_Timer() for _ in range(_WORKERS)]  # one per worker thread
@@ -774,9 +774,9 @@ def _split_lenient_numbers(
     """Move rows whose numbers are written leniently (``NAN``, ``8_1``, non-ASCII digits)
     from ``frame`` to the read rejects, with the reason: validation would read them as
     missing or as numbers (see :func:`spinerisk.io.number_text_problem`)."""
-    from spinerisk.io import _lenient_numbers
+    from spinerisk.io import lenient_numbers
 
-    bad = _lenient_numbers(frame, numbers)
+    bad = lenient_numbers(frame, numbers)
     if not bad:
         return frame, rows, read_rejects
     pos = np.array(sorted(bad), dtype=np.int64)

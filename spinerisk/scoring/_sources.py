@@ -70,14 +70,14 @@ class _CsvSource:
     """
 
     def __init__(self, path: Path, sep: str | None, encoding: str) -> None:
-        from spinerisk.io import NA_VALUES, _delimiter_of, _TextTable
+        from spinerisk.io import NA_VALUES, TextTable, delimiter_of
 
         self.path = path
         self.num_rows: int | None = None
         self.na_values = list(NA_VALUES)
-        self.delimiter = _delimiter_of(sep, path.suffix)
+        self.delimiter = delimiter_of(sep, path.suffix)
         self.encoding = encoding
-        self._table = _TextTable(path, self.delimiter, encoding)
+        self._table = TextTable(path, self.delimiter, encoding)
         self.columns = self._table.columns
 
     def _rows(self) -> Iterator[tuple[int, list[str | None], str | None, str]]:
@@ -140,9 +140,9 @@ def _text_ids(block: list[Any], na_values: list[str]) -> np.ndarray:
 def _open_source(path: Path, sep: str | None, encoding: str) -> _ParquetSource | _CsvSource:
     if not path.exists():
         raise FileNotFoundError(f"No records file at {str(path)!r}.")
-    from spinerisk.io import _check_regular_file
+    from spinerisk.io import check_regular_file
 
-    _check_regular_file(path)  # not a folder, device (/dev/zero), pipe or socket
+    check_regular_file(path)  # not a folder, device (/dev/zero), pipe or socket
     suffix = path.suffix.lower()
     if suffix == ".parquet":
         return _ParquetSource(path)

@@ -149,11 +149,11 @@ def cumulative_hazard_at(est: Any, time: FloatArray) -> FloatArray:
     """Baseline cumulative hazard of a Cox-type model at each follow-up time: its step
     function, held flat after the last training event time and rising linearly from 0 to
     its first step before it (so that an early event has a positive expected count)."""
-    from spinerisk.models._survival_base import _step_at
+    from spinerisk.models._survival_base import step_at
 
     grid = est.unique_times_
     h0 = est.baseline_cumulative_hazard_
-    at = _step_at(grid, h0, time)
+    at = step_at(grid, h0, time)
     early = time < grid[0]
     at[early] = h0[0] * time[early] / grid[0]
     return np.maximum(at, 1e-300)

@@ -162,9 +162,9 @@ class UpdateReport:
 
     def to_dict(self) -> dict[str, Any]:
         """Everything but the model, as plain JSON-compatible data."""
-        from spinerisk.evaluation._report import _json_tree
+        from spinerisk.evaluation._format import json_tree
 
-        return _json_tree(
+        return json_tree(
             {
                 "endpoint": self.endpoint,
                 "kind": self.kind,
@@ -187,7 +187,7 @@ class UpdateReport:
 
     def _summary(self) -> pd.DataFrame:
         from spinerisk.evaluation._data import METRIC_LABELS
-        from spinerisk.evaluation._report import _fmt, horizon_label
+        from spinerisk.evaluation._format import fmt, horizon_label
 
         rows = []
         for r in self.metrics.itertuples(index=False):
@@ -196,7 +196,7 @@ class UpdateReport:
             for side in _SIDES:
                 est = getattr(r, side)
                 lo, hi = getattr(r, f"{side}_lower"), getattr(r, f"{side}_upper")
-                row[side] = f"{_fmt(est)} ({_fmt(lo)} to {_fmt(hi)})"
+                row[side] = f"{fmt(est)} ({fmt(lo)} to {fmt(hi)})"
             rows.append(row)
         return pd.DataFrame(rows)
 
@@ -223,17 +223,17 @@ class UpdateReport:
     def to_markdown(self) -> str:
         """A Markdown summary: the comparison table, the tests and the notes."""
         from spinerisk.evaluation import SYNTHETIC_BANNER
-        from spinerisk.evaluation._report import _md_table
+        from spinerisk.evaluation._format import md_table
 
         out = []
         if self.synthetic:
             out += [f"> **{SYNTHETIC_BANNER}**", ""]
         out += [f"# Original vs updated {self.endpoint} model", ""]
         out += [*self._intro(), ""]
-        out += ["## Metrics", "", _md_table(self._summary()), ""]
+        out += ["## Metrics", "", md_table(self._summary()), ""]
         tests = self._tests()
         if len(tests):
-            out += ["## Tests behind the choice", "", _md_table(tests), ""]
+            out += ["## Tests behind the choice", "", md_table(tests), ""]
         if self.notes:
             out += ["## Notes", "", *[f"- {n}" for n in self.notes], ""]
         return "\n".join(out)
@@ -258,7 +258,7 @@ class UpdateReport:
         str
         """
         from spinerisk.evaluation import SYNTHETIC_BANNER
-        from spinerisk.evaluation._html import _CSS
+        from spinerisk.evaluation._format import CSS
 
         e = html.escape
         body = []
@@ -286,19 +286,19 @@ class UpdateReport:
         page = (
             '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
             f"<title>Original vs updated {e(self.endpoint)} model</title>"
-            f"<style>{_CSS}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n"
+            f"<style>{CSS}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n"
         )
         if path is not None:
             Path(path).write_text(page, encoding="utf-8")
         return page
 
     def _calibration_figure(self) -> str | None:
-        from spinerisk.evaluation._html import _figure, _png
-        from spinerisk.evaluation._report import horizon_label
+        from spinerisk.evaluation._format import horizon_label
+        from spinerisk.evaluation._html import figure_of, png_data
 
         if not self.calibration:
             return None
-        fig, axes = _figure(len(self.calibration))
+        fig, axes = figure_of(len(self.calibration))
         for ax, (h, table) in zip(axes, self.calibration.items(), strict=True):
             top = 0.05
             for name, colour in (("original", "#777777"), ("updated", "#1f5fa6")):
@@ -317,15 +317,15 @@ class UpdateReport:
             ax.legend(fontsize=8, loc="upper left")
         if self.synthetic:
             fig.suptitle("SYNTHETIC DATA", color="#b00020", fontsize=10)
-        return _png(fig)
+        return png_data(fig)
 
     def _decision_figure(self) -> str | None:
-        from spinerisk.evaluation._html import _figure, _png
-        from spinerisk.evaluation._report import horizon_label
+        from spinerisk.evaluation._format import horizon_label
+        from spinerisk.evaluation._html import figure_of, png_data
 
         if not self.decision_curve:
             return None
-        fig, axes = _figure(len(self.decision_curve))
+        fig, axes = figure_of(len(self.decision_curve))
         for ax, (h, t) in zip(axes, self.decision_curve.items(), strict=True):
             th = t["threshold"].to_numpy(float)
             ax.plot(th, t["original"], color="#777777", label="original")
@@ -341,15 +341,15 @@ class UpdateReport:
             ax.legend(fontsize=8)
         if self.synthetic:
             fig.suptitle("SYNTHETIC DATA", color="#b00020", fontsize=10)
-        return _png(fig)
+        return png_data(fig)
 
 
 def _html_table(frame: pd.DataFrame) -> str:
-    from spinerisk.evaluation._report import _fmt
+    from spinerisk.evaluation._format import fmt
 
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
     rows = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(_fmt(v))}</td>" for v in row) + "</tr>"
+        "<tr>" + "".join(f"<td>{html.escape(fmt(v))}</td>" for v in row) + "</tr>"
         for row in frame.itertuples(index=False)
     )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
@@ -437,12 +437,14 @@ def _comparison(
     random_state: int,
 ) -> tuple[pd.DataFrame, _Paired, list[Any]]:
     from spinerisk.evaluation._bootstrap import bootstrap_metrics
-    from spinerisk.evaluation._data import _predict
+    from spinerisk.evaluation._data import predict_values
 
     horizons = tuple(float(h) for h in original.horizons_)
     if tuple(float(h) for h in updated.horizons_) != horizons:
         raise ValueError("The two models predict at different horizons; they cannot be paired.")
-    pair = _Paired(_predict(original, data, horizons)[0], _predict(updated, data, horizons)[0])
+    pair = _Paired(
+        predict_values(original, data, horizons)[0], predict_values(updated, data, horizons)[0]
+    )
     kind = original.endpoint_.kind
     if thresholds is None:
         thresholds = DEFAULT_THRESHOLDS["binary" if kind == "binary" else "survival"]
@@ -732,8 +734,8 @@ def _optimism(
     update on the resample) minus (on the site), less the same difference of the original
     model (which was not fitted on the site, so its difference is resampling noise)."""
     from spinerisk.evaluation._bootstrap import evaluate_specs
-    from spinerisk.evaluation._data import _predict
-    from spinerisk.models._interval import _unique_ids
+    from spinerisk.evaluation._data import predict_values
+    from spinerisk.models._interval import unique_ids
     from spinerisk.update._update import update
 
     horizons = tuple(float(h) for h in model.horizons_)
@@ -742,20 +744,20 @@ def _optimism(
         thresholds = DEFAULT_THRESHOLDS["binary" if kind == "binary" else "survival"]
     specs = _specs(kind, horizons, thresholds)
     rng = np.random.default_rng([random_state, 1])
-    original = evaluate_specs(specs, _predict(model, data, horizons)[0])
+    original = evaluate_specs(specs, predict_values(model, data, horizons)[0])
     diffs = []
     for b in range(n_optimism):
         rows = rng.integers(0, len(data), size=len(data))
-        boot = _unique_ids(data.iloc[rows], model.id_field_)
+        boot = unique_ids(data.iloc[rows], model.id_field_)
         try:
             refit = update(model, boot, method, random_state=random_state + b + 1, **kwargs)
         except ValueError:  # a resample without events of some cause
             continue
-        apparent = evaluate_specs(specs, _predict(refit, boot, horizons)[0])
-        tested = evaluate_specs(specs, _predict(refit, data, horizons)[0])
+        apparent = evaluate_specs(specs, predict_values(refit, boot, horizons)[0])
+        tested = evaluate_specs(specs, predict_values(refit, data, horizons)[0])
         # the original model has no optimism on the site: its own resample-minus-site
         # difference is resampling noise, removed as a control
-        control = evaluate_specs(specs, _predict(model, boot, horizons)[0]) - original
+        control = evaluate_specs(specs, predict_values(model, boot, horizons)[0]) - original
         diffs.append(apparent - tested - control)
     if not diffs:
         return np.full(len(specs), np.nan), 0

@@ -448,7 +448,7 @@ def _lineage(
     data: pd.DataFrame,
 ) -> dict[str, Any]:
     from spinerisk._version import __version__
-    from spinerisk.bundle._format import _fingerprint
+    from spinerisk.bundle._format import fingerprint
 
     text = _DESCRIPTIONS.get(applied, "updated per cause (see causes)")
     return {
@@ -474,7 +474,7 @@ def _lineage(
         "parts": decisions,
         "created_utc": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "update_data": {
-            "fingerprint": _fingerprint(cohort),
+            "fingerprint": fingerprint(cohort),
             "n_records": int(len(checked)),
             "n_eligible": int(len(data)),
             "synthetic": bool(cohort.attrs.get("synthetic", False)),
