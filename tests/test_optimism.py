@@ -114,7 +114,7 @@ def test_optimism_632plus_is_a_drop_in_for_evaluate(glow):
     model.fit(raw)
     specs = metric_specs("binary", (365.25,), with_ibs=False)
     raw = sr.validate(raw, schema)  # as evaluate passes it
-    original, _ = _evaluate._predict(model, raw, (365.25,))
+    original, _ = _evaluate.predict_values(model, raw, (365.25,))
     kwargs = {"n_optimism": 3, "random_state": 1, "n_jobs": 1}
     first = optimism_632plus(model, raw, specs, (365.25,), original, None, **kwargs)
     again = optimism_632plus(model, raw, specs, (365.25,), original, None, **kwargs)

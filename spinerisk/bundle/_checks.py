@@ -11,12 +11,15 @@ synthetic flag): only a trusted sha256 or a signature protects those.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from spinerisk.exceptions import ArtifactError
+
+if TYPE_CHECKING:
+    from spinerisk.riskmodel import RiskModel
 
 # the fitted model of each backend (class by module and name, so no booster is imported)
 _SURVIVAL = {
@@ -364,7 +367,7 @@ def check_gate_settings(
 
 
 # -- after the parts are built: the parts against the manifest ----------------------------
-def check_model(model: Any, manifest: dict[str, Any], label: str) -> None:
+def check_model(model: RiskModel, manifest: dict[str, Any], label: str) -> None:
     """Every part is the fitted object of its backend, agrees with the manifest and
     predicts a probability for a record made from the training ranges."""
     from sklearn.exceptions import NotFittedError
@@ -415,7 +418,7 @@ def _check_features_pipeline(features: Any, what: str, label: str) -> None:
             _fitted(step, f"{what} step {name!r}", label)
 
 
-def _check_structure(model: Any, label: str) -> list[Any]:
+def _check_structure(model: RiskModel, label: str) -> list[Any]:
     """Types and fitted state per endpoint kind and backend; the binary pipelines."""
     ep, backend = model.endpoint_, model.backend_
     est = model.estimator_
@@ -486,7 +489,9 @@ def _check_structure(model: Any, label: str) -> list[Any]:
     return []
 
 
-def _check_features(model: Any, manifest: dict[str, Any], pipelines: list[Any], label: str) -> None:
+def _check_features(
+    model: RiskModel, manifest: dict[str, Any], pipelines: list[Any], label: str
+) -> None:
     """Feature names, the predictor fields read, spline terms and matrix widths."""
     from sklearn.preprocessing import SplineTransformer
 
@@ -540,7 +545,7 @@ def _check_features(model: Any, manifest: dict[str, Any], pipelines: list[Any], 
                 )
 
 
-def _survival_parts(model: Any) -> list[Any]:
+def _survival_parts(model: RiskModel) -> list[Any]:
     est = model.estimator_
     return [est, *getattr(est, "estimators_", [])]
 
@@ -577,7 +582,7 @@ def _objects(root: Any) -> list[Any]:
     return out
 
 
-def _check_seeds_and_settings(model: Any, label: str) -> None:
+def _check_seeds_and_settings(model: RiskModel, label: str) -> None:
     """random_state, booster_params, cv and spline_knots as the fitted parts were made."""
     roots = [model.estimator_] if model.features_ is None else [model.features_, model.estimator_]
     objects = [o for root in roots for o in _objects(root)]
@@ -616,7 +621,7 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def probe_frame(model: Any) -> pd.DataFrame:
+def probe_frame(model: RiskModel) -> pd.DataFrame:
     """One synthetic record: the middle of each numeric training range, the first code
     of each categorical one, missing elsewhere."""
     schema = model.schema_
@@ -638,7 +643,7 @@ def probe_frame(model: Any) -> pd.DataFrame:
     return pd.DataFrame(columns)
 
 
-def _probe(model: Any, label: str) -> None:
+def _probe(model: RiskModel, label: str) -> None:
     """Predict for the probe record: a spoofed or damaged part fails here, at load,
     rather than when the first patient is scored."""
     horizons = model.horizons_

@@ -10,13 +10,16 @@ import re
 import zipfile
 from collections.abc import Callable
 from importlib import metadata
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from spinerisk.exceptions import ArtifactError
 from spinerisk.models._state import FITTED_STATE, PARAMS
+
+if TYPE_CHECKING:
+    from spinerisk.riskmodel import RiskModel
 
 #: Value of ``manifest["format"]``.
 BUNDLE_FORMAT = "spinerisk-bundle"
@@ -130,7 +133,7 @@ def bundle_id(manifest: dict[str, Any], sha256: str) -> str:
 
 
 def model_identity(
-    manifest: dict[str, Any] | None, sha256: str = "", *, model: Any = None
+    manifest: dict[str, Any] | None, sha256: str = "", *, model: RiskModel | None = None
 ) -> dict[str, str]:
     """What every output calls a model: the one owner of its identity.
 
@@ -149,6 +152,8 @@ def model_identity(
     if manifest is None:
         from spinerisk._version import __version__
 
+        if model is None:
+            raise TypeError("model_identity needs a bundle's manifest or a model.")
         endpoint, backend = model.endpoint_.name, model.backend_
         return {
             "model_id": f"{endpoint}-{backend}-unsaved",
@@ -246,7 +251,7 @@ def _schema_to_json(schema: Any) -> dict[str, Any]:
     return {"name": schema.name, "version": schema.version, "fields": fields}
 
 
-def _feature_names_out(model: Any) -> list[str] | None:
+def _feature_names_out(model: RiskModel) -> list[str] | None:
     from sklearn.pipeline import Pipeline
 
     features = model.features_

@@ -155,7 +155,7 @@ def _bundle_bytes(
     return _zip(_dumps_json(manifest), members, key)
 
 
-def _check_storable(model: Any, nested: bool) -> None:
+def _check_storable(model: RiskModel, nested: bool) -> None:
     """A fitted risk model whose fitted attributes this bundle format stores."""
     from sklearn.utils.validation import check_is_fitted
 

@@ -4,7 +4,10 @@
 from __future__ import annotations
 
 import numbers
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from spinerisk.riskmodel import RiskModel
 
 __all__ = ["check_int", "check_model"]
 
@@ -16,7 +19,7 @@ def check_int(name: str, value: Any, minimum: int) -> int:
     return int(value)
 
 
-def check_model(model: Any) -> None:
+def check_model(model: RiskModel) -> None:
     """A TypeError unless ``model`` is a RiskModel, NotFittedError unless it is fitted."""
     from sklearn.exceptions import NotFittedError
 

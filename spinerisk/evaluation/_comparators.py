@@ -14,10 +14,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    from spinerisk.riskmodel import RiskModel
 
 __all__ = [
     "CALCULATORS",
@@ -441,7 +444,7 @@ def frax_inputs(records: pd.DataFrame, *, id_field: str = "patient_id") -> pd.Da
 
 # -- resolution ------------------------------------------------------------------------------
 def resolve_comparators(
-    comparators: Sequence[str | Comparator] | str | Comparator | None, model: Any
+    comparators: Sequence[str | Comparator] | str | Comparator | None, model: RiskModel
 ) -> list[Comparator]:
     """The comparators to evaluate: None means the endpoint's declared ones.
 

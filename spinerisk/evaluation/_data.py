@@ -6,13 +6,16 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
 from spinerisk.evaluation._bootstrap import MetricSpec
+
+if TYPE_CHECKING:
+    from spinerisk.riskmodel import RiskModel
 
 __all__ = ["METRIC_LABELS", "EvalData", "metric_specs", "subgroup_specs"]
 
@@ -303,7 +306,7 @@ def subgroup_specs(kind: str, horizon: float) -> list[MetricSpec]:
 
 
 def predict_values(
-    model: Any,
+    model: RiskModel,
     data: pd.DataFrame,
     horizons: tuple[float, ...],
     *,

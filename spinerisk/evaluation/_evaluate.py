@@ -7,7 +7,7 @@ import numbers
 import warnings
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -29,6 +29,9 @@ from spinerisk.evaluation._optimism import optimism_632plus
 from spinerisk.evaluation._report import EvaluationReport
 from spinerisk.metrics import sample_size_adequacy
 from spinerisk.reference import trained_on_synthetic
+
+if TYPE_CHECKING:
+    from spinerisk.riskmodel import RiskModel
 
 __all__ = ["DEFAULT_SUBGROUPS", "SURVIVAL_THRESHOLDS", "evaluate"]
 
@@ -103,7 +106,7 @@ def _options(
     )
 
 
-def _subgroup_names(model: Any, subgroups: Sequence[str] | str | None) -> list[str]:
+def _subgroup_names(model: RiskModel, subgroups: Sequence[str] | str | None) -> list[str]:
     """The subgroups to audit: None means the model's schema's subgroups."""
     if subgroups is None:
         subgroups = model.schema_.subgroup_names
@@ -112,7 +115,7 @@ def _subgroup_names(model: Any, subgroups: Sequence[str] | str | None) -> list[s
     return list(subgroups)
 
 
-def _horizons(model: Any, horizons: Sequence[float] | None) -> tuple[float, ...]:
+def _horizons(model: RiskModel, horizons: Sequence[float] | None) -> tuple[float, ...]:
     """Horizons to evaluate (:func:`spinerisk.endpoints.check_horizons`): the model's as
     they are, or those asked for, sorted without repeats."""
     hs = check_horizons(model.endpoint_, model.horizons_, horizons)
@@ -133,7 +136,7 @@ def _check_thresholds(thresholds: Sequence[float] | None) -> tuple[float, ...]:
 
 # -- malignancy gate ------------------------------------------------------------------------
 def _gate(
-    model: Any, checked: pd.DataFrame, data: pd.DataFrame
+    model: RiskModel, checked: pd.DataFrame, data: pd.DataFrame
 ) -> tuple[dict[str, Any] | None, list[str], np.ndarray | None]:
     """For a model bound to a malignancy gate: how the gate behaved on every validated
     record (abstention rate; sensitivity, specificity and NPV against ``malignant`` when
@@ -179,7 +182,7 @@ def _ibs_grid(time: np.ndarray, occurred: np.ndarray, last: float) -> np.ndarray
 
 # -- optimism and cross-validation -----------------------------------------------------------
 def _cross_validate(
-    model: Any,
+    model: RiskModel,
     data: pd.DataFrame,
     specs: list[MetricSpec],
     horizons: tuple[float, ...],
@@ -307,7 +310,7 @@ def _subgroup_row(
     return row
 
 
-def _n_parameters(model: Any, data: pd.DataFrame) -> int:
+def _n_parameters(model: RiskModel, data: pd.DataFrame) -> int:
     """Columns of the model matrix (candidate predictor parameters)."""
     features = model.features_
     if features is None:
@@ -318,7 +321,7 @@ def _n_parameters(model: Any, data: pd.DataFrame) -> int:
     return int(features.transform(data.head(50)).shape[1])
 
 
-def _data_summary(data: pd.DataFrame, evd: EvalData, model: Any) -> dict[str, Any]:
+def _data_summary(data: pd.DataFrame, evd: EvalData, model: RiskModel) -> dict[str, Any]:
     from spinerisk.summary import table_one
 
     ep = model.endpoint_
@@ -377,7 +380,7 @@ def _table_one_fields(schema: Any, predictors: list[str]) -> list[str] | None:
     return None if schema == SPINE_SCHEMA else predictors
 
 
-def _explanations(model: Any, data: pd.DataFrame, n_examples: int = 3) -> dict[str, Any]:
+def _explanations(model: RiskModel, data: pd.DataFrame, n_examples: int = 3) -> dict[str, Any]:
     """Global importance and plain-language drivers of a few records, or a note why not."""
     try:
         from spinerisk.explanation import explain as _explain
@@ -419,7 +422,7 @@ def _explanations(model: Any, data: pd.DataFrame, n_examples: int = 3) -> dict[s
 
 # -- the public function ------------------------------------------------------------------------
 def evaluate(
-    model: Any,
+    model: RiskModel,
     cohort: pd.DataFrame,
     *,
     n_bootstrap: int = 200,
@@ -680,7 +683,7 @@ class _Records(NamedTuple):
 
 
 def _records(
-    model: Any,
+    model: RiskModel,
     cohort: pd.DataFrame,
     train: pd.DataFrame | None,
     hs: tuple[float, ...],
@@ -728,7 +731,7 @@ def _records(
 
 
 def _censoring_reference(
-    model: Any, train: pd.DataFrame
+    model: RiskModel, train: pd.DataFrame
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Follow-up, event of interest and any event of the training cohort's eligible
     records: the censoring reference of Uno's C, the time-dependent AUC and the IBS."""
@@ -765,7 +768,7 @@ def _apparent(rec: _Records, opt: _Options) -> tuple[pd.DataFrame, dict[str, np.
 
 
 def _optimism_table(
-    model: Any,
+    model: RiskModel,
     rec: _Records,
     metrics: pd.DataFrame,
     boot: dict[str, np.ndarray],
@@ -797,7 +800,9 @@ def _optimism_table(
     return table
 
 
-def _cv_table(model: Any, rec: _Records, metrics: pd.DataFrame, opt: _Options) -> pd.DataFrame:
+def _cv_table(
+    model: RiskModel, rec: _Records, metrics: pd.DataFrame, opt: _Options
+) -> pd.DataFrame:
     """Metrics of the pooled out-of-fold predictions of ``opt.cv`` folds."""
     assert opt.cv is not None
     estimate = _cross_validate(
@@ -815,7 +820,7 @@ def _cv_table(model: Any, rec: _Records, metrics: pd.DataFrame, opt: _Options) -
 
 
 def _sample_size(
-    model: Any, rec: _Records, metrics: pd.DataFrame, validation: str
+    model: RiskModel, rec: _Records, metrics: pd.DataFrame, validation: str
 ) -> dict[str, Any]:
     """Riley et al.'s minimum sample size against the model's development records."""
     kind = model.endpoint_.kind
@@ -843,7 +848,7 @@ def _sample_size(
 
 
 def _settings(
-    model: Any,
+    model: RiskModel,
     rec: _Records,
     opt: _Options,
     optimism_table: pd.DataFrame | None,
@@ -874,7 +879,7 @@ def _settings(
 
 
 def _model_info(
-    model: Any, sample_size: dict[str, Any], gate_summary: dict[str, Any] | None
+    model: RiskModel, sample_size: dict[str, Any], gate_summary: dict[str, Any] | None
 ) -> dict[str, Any]:
     ep = model.endpoint_
     info = {

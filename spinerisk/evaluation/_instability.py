@@ -9,10 +9,13 @@ how much an individual's risk depends on the particular development sample.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    from spinerisk.riskmodel import RiskModel
 
 __all__ = ["MAX_PLOT_POINTS", "prediction_instability"]
 
@@ -22,7 +25,7 @@ MAX_PLOT_POINTS = 20_000
 
 
 def prediction_instability(
-    model: Any,
+    model: RiskModel,
     records: pd.DataFrame,
     *,
     training_cohort: pd.DataFrame | None = None,

@@ -9,11 +9,14 @@ import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from spinerisk.evaluation._format import CSS, SYNTHETIC_BANNER, fmt, json_tree
+
+if TYPE_CHECKING:
+    from spinerisk.riskmodel import RiskModel
 
 __all__ = ["ModelCard", "model_card"]
 
@@ -109,7 +112,7 @@ def _write(path: Path, text: str) -> Path:
 
 
 # -- sections --------------------------------------------------------------------------------
-def _predictors(model: Any) -> list[dict[str, Any]]:
+def _predictors(model: RiskModel) -> list[dict[str, Any]]:
     schema, ep = model.schema_, model.endpoint_
     out = []
     for name in ep.predictors(schema):
@@ -134,7 +137,7 @@ def _predictors(model: Any) -> list[dict[str, Any]]:
     return out
 
 
-def _outcome(model: Any) -> dict[str, Any]:
+def _outcome(model: RiskModel) -> dict[str, Any]:
     ep = model.endpoint_
     return {
         "endpoint": ep.name,
@@ -151,7 +154,7 @@ def _outcome(model: Any) -> dict[str, Any]:
     }
 
 
-def _data(model: Any, report: Any) -> dict[str, Any]:
+def _data(model: RiskModel, report: Any) -> dict[str, Any]:
     ep = model.endpoint_
     ref = getattr(model, "reference_", None) or {}
     eligibility = []
@@ -180,7 +183,7 @@ def _data(model: Any, report: Any) -> dict[str, Any]:
     return data
 
 
-def _model_section(model: Any, bundle: Any) -> dict[str, Any]:
+def _model_section(model: RiskModel, bundle: Any) -> dict[str, Any]:
     ep = model.endpoint_
     selection = getattr(model, "selection_", None)
     section: dict[str, Any] = {
@@ -272,7 +275,7 @@ def _tripod(content: dict[str, Any], report: Any, threshold: Any, lineage: Any) 
     return rows
 
 
-def _limitations(model: Any, report: Any) -> list[str]:
+def _limitations(model: RiskModel, report: Any) -> list[str]:
     ref = getattr(model, "reference_", None) or {}
     lines = []
     if ref.get("synthetic") or (report is not None and report.synthetic):
@@ -308,7 +311,7 @@ def _limitations(model: Any, report: Any) -> list[str]:
 
 
 def model_card(
-    model: Any,
+    model: RiskModel,
     report: Any = None,
     *,
     threshold: Any = None,

@@ -29,7 +29,7 @@ import math
 import time
 import warnings
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -37,6 +37,9 @@ import pandas as pd
 from spinerisk.evaluation._bootstrap import MetricSpec, evaluate_specs
 from spinerisk.evaluation._data import EvalData, predict_values
 from spinerisk.models._interval import unique_ids
+
+if TYPE_CHECKING:
+    from spinerisk.riskmodel import RiskModel
 
 __all__ = [
     "PLUS_METRICS",
@@ -120,7 +123,7 @@ def _with_own_reference(evd: EvalData) -> EvalData:
 
 
 def _refit_once(
-    model: Any,
+    model: RiskModel,
     data: pd.DataFrame,
     rows: np.ndarray,
     specs: list[MetricSpec],
@@ -195,7 +198,7 @@ def combine_632plus(apparent: np.ndarray, oob: np.ndarray, gamma: np.ndarray) ->
 
 
 def optimism_estimates(
-    model: Any,
+    model: RiskModel,
     data: pd.DataFrame,
     specs: list[MetricSpec],
     horizons: tuple[float, ...],
@@ -260,7 +263,7 @@ def optimism_estimates(
 
 
 def optimism_632plus(
-    model: Any,
+    model: RiskModel,
     data: pd.DataFrame,
     specs: list[MetricSpec],
     horizons: tuple[float, ...],

@@ -8,13 +8,16 @@ import numbers
 import warnings
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
 
 from spinerisk.evaluation._bootstrap import MetricSpec, bootstrap_metrics
 from spinerisk.evaluation._data import EvalData
+
+if TYPE_CHECKING:
+    from spinerisk.riskmodel import RiskModel
 
 __all__ = ["ThresholdChoice", "choose_threshold", "operating_characteristics"]
 
@@ -196,7 +199,7 @@ def _check_fraction(name: str, value: Any) -> float:
 
 
 def choose_threshold(
-    model: Any,
+    model: RiskModel,
     cohort: pd.DataFrame,
     *,
     method: Literal["net_benefit", "sensitivity", "specificity"] = "net_benefit",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -16,6 +16,9 @@ from spinerisk.explanation._native import (
     linear_contributions,
 )
 from spinerisk.features import field_of_feature
+
+if TYPE_CHECKING:
+    from spinerisk.riskmodel import RiskModel
 
 FloatArray = np.ndarray
 _EPS = 1e-6
@@ -80,7 +83,7 @@ def _fold_points(fields: pd.DataFrame, slope: FloatArray) -> pd.DataFrame:
 
 
 # -- binary -----------------------------------------------------------------------------
-def binary(model: Any, checked: pd.DataFrame, background: pd.DataFrame | None) -> _Parts:
+def binary(model: RiskModel, checked: pd.DataFrame, background: pd.DataFrame | None) -> _Parts:
     """Logistic (exact linear) or calibrated boosted ensemble (exact tree SHAP)."""
     from sklearn.calibration import CalibratedClassifierCV
 
@@ -164,7 +167,7 @@ def _mean_frames(frames: list[pd.DataFrame]) -> pd.DataFrame:
 
 # -- survival ---------------------------------------------------------------------------
 def _cox_like(
-    model: Any, est: Any, Xf: pd.DataFrame, background: pd.DataFrame | None
+    model: RiskModel, est: Any, Xf: pd.DataFrame, background: pd.DataFrame | None
 ) -> tuple[pd.DataFrame, float, FloatArray, str]:
     """Contributions, base and independent margin of one Cox-type or AFT estimator.
 
@@ -216,7 +219,7 @@ def _cox_risk_fn(est: Any, horizon: float) -> Any:
 
 
 def survival(
-    model: Any, checked: pd.DataFrame, horizon: float, background: pd.DataFrame | None
+    model: RiskModel, checked: pd.DataFrame, horizon: float, background: pd.DataFrame | None
 ) -> _Parts:
     """Cox (linear or boosted) on the log hazard, AFT on the log time."""
     est = model.estimator_
@@ -267,7 +270,7 @@ def _cif(cif_model: Any, lps: list[FloatArray], horizon: float, target: int) -> 
 
 
 def competing(
-    model: Any, checked: pd.DataFrame, horizon: float, background: pd.DataFrame | None
+    model: RiskModel, checked: pd.DataFrame, horizon: float, background: pd.DataFrame | None
 ) -> _Parts:
     """Fracture cause-specific log hazard, converted to points of the fracture CIF.
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numbers
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -12,6 +12,9 @@ from spinerisk.endpoints import check_horizon
 from spinerisk.explanation import _text
 from spinerisk.io import as_frame
 from spinerisk.reference import trained_on_synthetic
+
+if TYPE_CHECKING:
+    from spinerisk.riskmodel import RiskModel
 
 __all__ = ["Explanation", "explain"]
 
@@ -424,7 +427,7 @@ class Explanation:
 
 
 # -- the public function ------------------------------------------------------------------
-def _check_model(model: Any) -> None:
+def _check_model(model: RiskModel) -> None:
     from sklearn.exceptions import NotFittedError
 
     from spinerisk.models._state import is_risk_model
@@ -437,12 +440,12 @@ def _check_model(model: Any) -> None:
         )
 
 
-def _check_horizon(model: Any, horizon: Any) -> float:
+def _check_horizon(model: RiskModel, horizon: Any) -> float:
     return check_horizon(model.endpoint_, model.horizons_, horizon, action="explained at")
 
 
 def explain(
-    model: Any,
+    model: RiskModel,
     records: Any,
     horizon: float | None = None,
     *,
@@ -570,7 +573,7 @@ DEFAULT_INTERVAL = 0.9
 
 
 def _risk_interval(
-    model: Any, checked: pd.DataFrame, horizon: float, risk: Any, interval: Any, ids: pd.Index
+    model: RiskModel, checked: pd.DataFrame, horizon: float, risk: Any, interval: Any, ids: pd.Index
 ) -> tuple[float | None, pd.DataFrame | None]:
     """The interval level and the ``lo``/``hi`` frame of the explained risks, or Nones."""
     from spinerisk.models._interval import bootstrap_risks, interval_bounds

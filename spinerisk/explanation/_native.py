@@ -22,12 +22,15 @@ records the attempt).
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from spinerisk._threads import all_cores, n_threads
+
+if TYPE_CHECKING:
+    from spinerisk.riskmodel import RiskModel
 
 FloatArray = np.ndarray
 
@@ -132,7 +135,7 @@ def linear_contributions(
 
 
 def design_reference(
-    model: Any, columns: pd.Index, background: pd.DataFrame | None, transform: Any
+    model: RiskModel, columns: pd.Index, background: pd.DataFrame | None, transform: Any
 ) -> pd.Series:
     """Reference point (training mean) of a linear model's design matrix.
 

@@ -27,7 +27,7 @@ import time
 import warnings
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -47,6 +47,9 @@ from spinerisk.fastpath._scorers import (
 )
 from spinerisk.reference import RARELY_MISSING_BELOW
 from spinerisk.reference import as_reference as _as_reference
+
+if TYPE_CHECKING:
+    from spinerisk.riskmodel import RiskModel
 
 __all__ = ["FastPredictor", "UnsupportedModelError", "record_warnings"]
 
@@ -233,7 +236,12 @@ class FastPredictor:
     """  # noqa: E501
 
     def __init__(
-        self, model: Any, *, check: bool = True, c_api: bool = True, compile: bool | str = True
+        self,
+        model: RiskModel,
+        *,
+        check: bool = True,
+        c_api: bool = True,
+        compile: bool | str = True,
     ) -> None:
         from sklearn.utils.validation import check_is_fitted
 
@@ -277,7 +285,7 @@ class FastPredictor:
 
     @classmethod
     def from_model(
-        cls, model: Any, *, check: bool = True, c_api: bool = True, compile: bool | str = True
+        cls, model: RiskModel, *, check: bool = True, c_api: bool = True, compile: bool | str = True
     ) -> FastPredictor:
         """Compile a fitted RiskModel.
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -14,6 +14,9 @@ from spinerisk.models._stack import (
     StackedClassifier,
     StackedCoxSurvival,
 )
+
+if TYPE_CHECKING:
+    from spinerisk.riskmodel import RiskModel
 
 #: Backends offered for a kind that the default does not combine, and why.
 NOT_COMBINED = {
@@ -40,7 +43,9 @@ COLUMNS = [
 ]
 
 
-def fit_default(model: Any, ep: Any, data: pd.DataFrame, target: np.ndarray) -> dict[str, Any]:
+def fit_default(
+    model: RiskModel, ep: Any, data: pd.DataFrame, target: np.ndarray
+) -> dict[str, Any]:
     """Fit the stacked default; returns the RiskModel's fitted parts and its record."""
     from spinerisk.models._competing import CauseSpecificCIF
     from spinerisk.models._state import BACKENDS
@@ -48,7 +53,7 @@ def fit_default(model: Any, ep: Any, data: pd.DataFrame, target: np.ndarray) -> 
     features = model._linear_features(ep, 0)
     X = features.fit_transform(data)
     kind = "binary" if ep.kind == "binary" else "survival"
-    params = {
+    params: dict[str, Any] = {
         "candidates": tuple(
             c for c in DEFAULT_CANDIDATES[kind] if c in BACKENDS[ep.kind] or c in STACK_ONLY
         ),

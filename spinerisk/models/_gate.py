@@ -19,10 +19,13 @@ thresholds are assumptions (DOMAIN-CERVICAL B, marked [A]), kept as named parame
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    from spinerisk.riskmodel import RiskModel
 
 __all__ = [
     "DEFAULT_RED_FLAGS",
@@ -48,7 +51,7 @@ _STATUSES = ("in_scope", "warning", "out_of_scope")
 
 
 def bind_gate(
-    model: Any,
+    model: RiskModel,
     gate: Any,
     *,
     threshold: float = GATE_THRESHOLD,
@@ -105,7 +108,7 @@ def _red_flag_rule(schema: Any, red_flags: str) -> Any:
         raise ValueError(f"red_flags `{red_flags}` do not fit the schema: {exc}") from None
 
 
-def gate_status(model: Any, checked: pd.DataFrame) -> pd.DataFrame | None:
+def gate_status(model: RiskModel, checked: pd.DataFrame) -> pd.DataFrame | None:
     """Status, probability of malignancy and reason per validated record (None when the
     model has no gate)."""
     gate = getattr(model, "gate_", None)
@@ -133,7 +136,7 @@ def gate_status(model: Any, checked: pd.DataFrame) -> pd.DataFrame | None:
 
 
 def statuses(
-    model: Any, p: np.ndarray, flagged: np.ndarray, flags: list[list[str]]
+    model: RiskModel, p: np.ndarray, flagged: np.ndarray, flags: list[list[str]]
 ) -> tuple[np.ndarray, list[str]]:
     """Status and reason per record from the probability of malignancy, whether a red
     flag fired and which flags are present (the one rule of every path)."""
@@ -164,7 +167,7 @@ def statuses(
     return status.astype(object), reasons
 
 
-def red_flag_checker(model: Any) -> Any:
+def red_flag_checker(model: RiskModel) -> Any:
     """Per-record twin of the red-flag check: ``fn(typed) -> (fired, flags present)``,
     or None when the model has no red flags."""
     red_flags = getattr(model, "gate_red_flags_", None)
@@ -181,15 +184,17 @@ def red_flag_checker(model: Any) -> Any:
     return check
 
 
-def _flags_present(model: Any, checked: pd.DataFrame) -> list[list[str]]:
+def _flags_present(model: RiskModel, checked: pd.DataFrame) -> list[list[str]]:
     """Per record, the red-flag fields that are true (the ones to name in the reason)."""
+    if model.gate_red_flags_ is None:  # no red flags: none can be present
+        return [[] for _ in range(len(checked))]
     rule = _red_flag_rule(model.schema_, model.gate_red_flags_)
     present = [c for c in rule.columns if c in checked.columns and model.schema_[c].dtype == "bool"]
     values = {c: checked[c].astype("boolean").fillna(False).to_numpy(dtype=bool) for c in present}
     return [[c for c in present if values[c][i]] for i in range(len(checked))]
 
 
-def apply_gate(model: Any, checked: pd.DataFrame, out: pd.DataFrame) -> pd.DataFrame:
+def apply_gate(model: RiskModel, checked: pd.DataFrame, out: pd.DataFrame) -> pd.DataFrame:
     """Add the gate's columns to a prediction frame (aligned by position with
     ``checked``); risks of out-of-scope records become missing."""
     status = gate_status(model, checked)
@@ -210,7 +215,9 @@ def apply_gate(model: Any, checked: pd.DataFrame, out: pd.DataFrame) -> pd.DataF
     return out
 
 
-def gate_performance(model: Any, checked: pd.DataFrame, truth: str = "malignant") -> dict[str, Any]:
+def gate_performance(
+    model: RiskModel, checked: pd.DataFrame, truth: str = "malignant"
+) -> dict[str, Any]:
     """How the gate behaves on validated records with a known ``truth`` column: the
     abstention rate (share out of scope), and the sensitivity, specificity and negative
     predictive value of "out of scope" for a malignant fracture.
@@ -243,7 +250,7 @@ def gate_performance(model: Any, checked: pd.DataFrame, truth: str = "malignant"
     return result
 
 
-def gate_fields(model: Any) -> list[str]:
+def gate_fields(model: RiskModel) -> list[str]:
     """Fields the gate reads beyond the model's own predictors (its predictors and the
     red-flag fields): a request for a gated model may carry them."""
     gate = getattr(model, "gate_", None)

@@ -17,11 +17,14 @@ prediction-instability plot (Riley and Collins, Biometrical Journal 2023),
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 from scipy.special import expit, logit
+
+if TYPE_CHECKING:
+    from spinerisk.riskmodel import RiskModel
 
 __all__ = [
     "INTERVAL_METHODS",
@@ -64,7 +67,7 @@ def unique_ids(part: pd.DataFrame, id_field: str) -> pd.DataFrame:
     return part
 
 
-def _refit(model: Any, sample: pd.DataFrame) -> Any:
+def _refit(model: RiskModel, sample: pd.DataFrame) -> Any:
     """A clone of ``model`` fitted on one resample, or None when it cannot be fitted
     there (too few events in the resample)."""
     from sklearn.base import clone
@@ -80,7 +83,7 @@ def _refit(model: Any, sample: pd.DataFrame) -> Any:
 
 
 def fit_interval_models(
-    model: Any,
+    model: RiskModel,
     cohort: pd.DataFrame,
     *,
     n_resamples: int,

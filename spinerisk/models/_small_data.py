@@ -28,7 +28,7 @@ def minimum_sample_size(
     parameters: int,
     event: np.ndarray,
     time: np.ndarray | None,
-    horizon_days: float,
+    horizon: float,
 ) -> dict[str, Any]:
     """Riley et al.'s minimum development sample size (pmsampsize), at fit time.
 
@@ -71,7 +71,7 @@ def minimum_sample_size(
         parameters=int(parameters),
         event=event.astype(bool),
         time=time,
-        timepoint_days=horizon_days,
+        timepoint_days=horizon,
     )
     return {
         "required_n": result.get("required_n"),
@@ -88,7 +88,7 @@ def warn_sample_size(
     parameters: int,
     event: np.ndarray,
     time: np.ndarray | None,
-    horizon_days: float,
+    horizon: float,
     what: str,
     stacklevel: int = 3,
 ) -> dict[str, Any]:
@@ -97,7 +97,7 @@ def warn_sample_size(
     events = int(np.sum(event.astype(bool)))
     epp = events / max(parameters, 1)
     found = minimum_sample_size(
-        kind, n=n, parameters=parameters, event=event, time=time, horizon_days=horizon_days
+        kind, n=n, parameters=parameters, event=event, time=time, horizon=horizon
     )
     required = found.get("required_n")
     info = {

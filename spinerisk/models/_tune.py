@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from sklearn.base import clone
 
 from spinerisk._optional import import_optional
+
+if TYPE_CHECKING:
+    from spinerisk.riskmodel import RiskModel
 
 __all__ = ["SEARCH_SPACES", "tune"]
 
@@ -33,7 +36,7 @@ SEARCH_SPACES: dict[str, dict[str, tuple[float, float, bool, bool]]] = {
 
 
 def tune(
-    model: Any,
+    model: RiskModel,
     cohort: pd.DataFrame,
     *,
     n_trials: int = 20,

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import warnings
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    from spinerisk.riskmodel import RiskModel
 
 __all__ = ["REFERENCE_FORMAT", "REFERENCE_VERSION", "build_reference"]
 
@@ -32,7 +35,7 @@ _SAMPLE_METHOD = (
 
 
 def build_reference(
-    model: Any,
+    model: RiskModel,
     records: pd.DataFrame,
     *,
     n_bins: int = 10,
@@ -151,7 +154,7 @@ def build_reference(
 
 
 def summarise_training(
-    model: Any,
+    model: RiskModel,
     checked: pd.DataFrame,
     risk: pd.DataFrame,
     *,
@@ -349,7 +352,7 @@ def training_ranges(data: pd.DataFrame, ep: Any, schema: Any) -> dict[str, Any]:
     return ranges
 
 
-def trained_on_synthetic(model: Any) -> bool | None:
+def trained_on_synthetic(model: RiskModel) -> bool | None:
     """Whether a model's training records were labelled synthetic, from its training
     reference (``reference_["synthetic"]``); None when the model has no reference."""
     reference = getattr(model, "reference_", None)

@@ -139,6 +139,30 @@ default="auto"
     True
     """
 
+    # The fitted state, as declared in spinerisk.models._state.FITTED_STATE (set by fit,
+    # fit_dask and bundles through set_fitted); annotations only, for type checkers.
+    endpoint_: Endpoint
+    schema_: Schema
+    backend_: str
+    features_: Any
+    estimator_: Any
+    horizons_: tuple[float, ...]
+    selection_: pd.DataFrame | None
+    selection_reason_: str
+    training_ranges_: dict[str, Any]
+    reference_: dict[str, Any]
+    n_train_: int
+    n_excluded_: int
+    id_field_: str
+    lineage_: dict[str, Any]
+    gate_: RiskModel
+    gate_threshold_: float
+    gate_warning_: float
+    gate_red_flags_: str | None
+    interval_models_: list[RiskModel]
+    interval_info_: dict[str, Any]
+    sample_size_: dict[str, Any]
+
     def __init__(
         self,
         endpoint: str | Endpoint = "nonunion",
@@ -400,7 +424,7 @@ default="auto"
             parameters=self._n_parameters(data),
             event=event,
             time=time,
-            horizon_days=float(self.horizons_[-1]),
+            horizon=float(self.horizons_[-1]),
             what=what,
             stacklevel=4,
         )
@@ -804,7 +828,7 @@ default="auto"
         return pd.DataFrame(parts, index=out.index)
 
 
-def predictor_columns(model: Any, frame: pd.DataFrame) -> list[str]:
+def predictor_columns(model: RiskModel, frame: pd.DataFrame) -> list[str]:
     """The model's baseline predictors present in ``frame`` (what an audit line hashes)."""
     return [c for c in model.endpoint_.predictors(model.schema_) if c in frame.columns]
 
