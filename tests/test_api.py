@@ -671,3 +671,27 @@ def test_interval_from_a_model_without_refits_is_422(client: TestClient, records
     assert response.status_code == 422
     item = response.json()["detail"][0]
     assert item["loc"] == ["query", "interval"] and "--intervals N" in item["msg"]
+
+
+def test_an_endpoint_scope_field_is_accepted_and_scored():
+    """The cervical endpoints' scope reads ``level`` (a cervical fracture); the API must
+    accept that field and score in-scope records, and say why an out-of-scope one is
+    refused (it answered 422 'extra field' for every record before)."""
+    from spinerisk.datasets import TraumaParams
+
+    params = TraumaParams(cervical_share=1.0, cervical_older_share=1.0)
+    cohort = sr.make_spine_cohort(600, seed=11, mode="trauma", trauma=params)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", sr.DataQualityWarning)
+        model = sr.RiskModel(endpoint="cervical_mortality", backend="linear").fit(cohort)
+    client = TestClient(create_app(model))
+    fields = client.get("/v1/model").json()["fields"]
+    assert "level" in fields
+    records = _json_records(cohort.head(3), [f for f in fields if f in cohort.columns])
+    answer = client.post("/v1/predict", json={"records": records})
+    assert answer.status_code == 200, answer.text
+    risks = [p["risk"] for p in answer.json()["predictions"]]
+    assert len(risks) == 3 and all(0 < v < 1 for r in risks for v in r.values())
+    lumbar = dict(records[0], level="L1")
+    refused = client.post("/v1/predict", json=lumbar)
+    assert refused.status_code == 422 and "level" in refused.text

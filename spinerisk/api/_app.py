@@ -428,7 +428,14 @@ def _load(source: Any, max_records: int, max_body_bytes: int, audit_log: Any) ->
     from spinerisk.models._gate import gate_fields  # a gated model also reads the gate's
 
     model, manifest, sha256 = _read_model(source)
-    fields = [model.id_field_, *model.endpoint_.predictors(_schema_of(model)), *gate_fields(model)]
+    scope = model.endpoint_.scope_rule()  # an endpoint's scope reads fields of its own
+    read = [
+        model.id_field_,
+        *model.endpoint_.predictors(_schema_of(model)),
+        *(scope.columns if scope is not None else ()),
+        *gate_fields(model),
+    ]
+    fields = list(dict.fromkeys(read))
     info = _model_info(model, manifest, sha256, fields, max_records, max_body_bytes)
     # the compiled path (None for a model it cannot compile: the batch path serves it)
     fast = model._fast_predictor()
