@@ -177,3 +177,17 @@ def _cross_package_private_names() -> list[str]:
 
 def test_no_step_reaches_into_another_steps_private_names():
     assert _cross_package_private_names() == []
+
+
+def test_moved_names_keep_a_deprecated_alias_for_one_release():
+    import spinerisk.models
+
+    with pytest.warns(DeprecationWarning, match="use spinerisk.RiskModel"):
+        alias = spinerisk.models.RiskModel
+    assert alias is sr.RiskModel
+    from spinerisk.distributed import fit_dask, score_dask
+    from spinerisk.riskmodel import fit_dask as owner
+
+    assert fit_dask is owner and callable(score_dask)
+    with pytest.raises(AttributeError):
+        spinerisk.models.NoSuchThing  # noqa: B018

@@ -6,6 +6,8 @@ competing-risk ``y`` are structured ``(event, time)`` arrays (:mod:`spinerisk.ta
 time in days.
 """
 
+from typing import Any
+
 from spinerisk.models._binary import (
     EarlyStoppingClassifier,
     make_binary_model,
@@ -33,3 +35,21 @@ __all__ = [
     "make_logistic",
     "tune",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """``spinerisk.models.RiskModel``: deprecated alias of :class:`spinerisk.RiskModel`
+    (which moved to :mod:`spinerisk.riskmodel`, above the estimators); removed in the
+    next release."""
+    if name == "RiskModel":
+        import importlib
+        import warnings
+
+        warnings.warn(
+            "spinerisk.models.RiskModel moved: use spinerisk.RiskModel (or "
+            "spinerisk.riskmodel.RiskModel); this alias will be removed in the next release.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return importlib.import_module("spinerisk.riskmodel").RiskModel
+    raise AttributeError(f"module 'spinerisk.models' has no attribute {name!r}")
