@@ -16,6 +16,7 @@ from typing import Any, Literal, NamedTuple, cast
 import numpy as np
 import pandas as pd
 
+from spinerisk._units import DAYS_PER_YEAR
 from spinerisk.schema._spec import FOLLOW_UP_ROLES, RowRule, Schema
 from spinerisk.targets import make_competing_target, make_survival_target
 
@@ -40,7 +41,6 @@ __all__ = [
     "risk_column",
 ]
 
-DAYS_PER_YEAR = 365.25
 #: Time units an endpoint's data may be recorded in, and their length in days. Times
 #: and horizons are converted to days once, when the outcome is read
 #: (:meth:`Endpoint.target`) and when an endpoint file is read; every output shows

@@ -23,6 +23,7 @@ import numpy.typing as npt
 import pandas as pd
 from scipy.special import expit, ndtr
 
+from spinerisk._units import DAYS_PER_YEAR
 from spinerisk.datasets._fields import new_column, order_columns, schema_categorical
 from spinerisk.datasets._malignant import simulate_malignant
 from spinerisk.datasets._modes import (
@@ -106,7 +107,6 @@ _PROFILES: dict[str, dict[str, Any]] = {
     },
 }
 
-_DAYS_PER_YEAR = 365.25
 #: Oracle ``true_<field>`` columns: predictors that noise or missingness can hide, and
 #: the 6-month outcomes before loss to follow-up.
 _TRUE_FIELDS = (
@@ -485,7 +485,7 @@ def _fracture_and_death(
     }
     for days in _HORIZON_DAYS:
         out[f"cif_fx_{days}"], out[f"cif_death_{days}"] = _cumulative_incidence(
-            a_fx, b_d, days / _DAYS_PER_YEAR
+            a_fx, b_d, days / DAYS_PER_YEAR
         )
     return out
 
@@ -533,9 +533,9 @@ def _follow_up(rng: np.random.Generator, s: dict[str, Any], n: int) -> dict[str,
     death_seen = t_death <= censor
     return {
         "censor": censor,
-        "fx_time_days": first * _DAYS_PER_YEAR,
+        "fx_time_days": first * DAYS_PER_YEAR,
         "fx_event": event,
-        "death_time_days": np.where(death_seen, t_death * _DAYS_PER_YEAR, np.nan),
+        "death_time_days": np.where(death_seen, t_death * DAYS_PER_YEAR, np.nan),
         # no 6-month assessment if lost (MCAR) or dead before 6 months
         "no_6m": lost_6m | (t_death < 0.5),
     }
@@ -967,9 +967,9 @@ default="radiographic_vf"
             **{f"cif_fx_{d}": s[f"cif_fx_{d}"] for d in _HORIZON_DAYS},
             **{f"cif_death_{d}": s[f"cif_death_{d}"] for d in _HORIZON_DAYS},
             "centre_effect": s["centre_effect"],
-            "latent_fx_time_days": s["t_fx"] * _DAYS_PER_YEAR,
-            "latent_death_time_days": s["t_death"] * _DAYS_PER_YEAR,
-            "censor_time_days": f["censor"] * _DAYS_PER_YEAR,
+            "latent_fx_time_days": s["t_fx"] * DAYS_PER_YEAR,
+            "latent_death_time_days": s["t_death"] * DAYS_PER_YEAR,
+            "censor_time_days": f["censor"] * DAYS_PER_YEAR,
             **{f"true_{name}": true[name] for name in _TRUE_FIELDS},
         },
         index=cohort.index,

@@ -18,6 +18,7 @@ import numpy.typing as npt
 import pandas as pd
 from scipy.special import expit, ndtr, ndtri
 
+from spinerisk._units import DAYS_PER_YEAR
 from spinerisk.datasets._fields import new_column, schema_categorical
 from spinerisk.datasets._numeric import _choice, _choice_rows, _solve, _solve_logit, _truncnorm
 from spinerisk.datasets._params import CervicalMortalityParams, OdontoidParams, TraumaParams
@@ -28,7 +29,6 @@ __all__ = ["TRAUMA_INTERCEPT_KEYS", "simulate_trauma"]
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
 
-_DAYS_PER_YEAR = 365.25
 #: Keys of ``attrs["intercepts"]`` in trauma mode (reference values of the addendum).
 TRAUMA_INTERCEPT_KEYS: dict[str, float] = {
     "odontoid_unstable_logit": -2.321,
@@ -361,7 +361,7 @@ def _death(
         + mp.beta_tbi * s["tbi"] + mp.beta_surgery * s["surgery"]
     )  # fmt: skip
     ratio, decay = mp.excess_hazard_ratio, mp.excess_decay_years
-    g30 = float(_g(np.array(30.0 / _DAYS_PER_YEAR), ratio, decay))
+    g30 = float(_g(np.array(30.0 / DAYS_PER_YEAR), ratio, decay))
 
     def death_gap(b: float) -> float:
         return float(np.mean(-np.expm1(-np.exp(b + lp_d[older]) * g30))) - mp.death_30d
@@ -376,20 +376,20 @@ def _death(
     rate = np.exp(d0 + lp_d)
     t_death = _death_time(u["e_death"] / rate, ratio, decay)  # years
     p_death = {
-        days: np.where(cervical, -np.expm1(-rate * _g(np.full(n, days / _DAYS_PER_YEAR), ratio,
+        days: np.where(cervical, -np.expm1(-rate * _g(np.full(n, days / DAYS_PER_YEAR), ratio,
                                                         decay)), np.nan)
         for days in (30, 90, 365)
     }  # fmt: skip
     end = mp.followup_min_years + u["end"] * (mp.followup_max_years - mp.followup_min_years)
     death_seen = cervical & (t_death <= end)
-    alive_12m = ~cervical | (t_death * _DAYS_PER_YEAR > 365.0)
+    alive_12m = ~cervical | (t_death * DAYS_PER_YEAR > 365.0)
     return {
         "lp_d": lp_d,
         "t_death": t_death,
         "p_death": p_death,
         "end": end,
         "death_seen": death_seen,
-        "death_day": t_death * _DAYS_PER_YEAR,
+        "death_day": t_death * DAYS_PER_YEAR,
         "assessed_12m": alive_12m & (u["lost"] >= tp.p_lost_12m),
     }
 
@@ -482,7 +482,7 @@ def _columns(
     not_odont, not_dens, no_death = ~odontoid, s["dens_kind"] < 0, ~cervical
     unassessed = not_odont | ~s["assessed_12m"]
     death_seen, death_day = s["death_seen"], s["death_day"]
-    followup_days = np.where(death_seen, death_day, s["end"] * _DAYS_PER_YEAR)
+    followup_days = np.where(death_seen, death_day, s["end"] * DAYS_PER_YEAR)
     disp_mm = np.round(np.minimum(s["disp"], 20.0), 1)
     angulation = np.round(np.minimum(s["angul"], 45.0), 1)
     data: dict[str, Any] = {
@@ -541,8 +541,8 @@ def _oracle(s: dict[str, Any], tp: TraumaParams) -> dict[str, Any]:
         "p_death_90d": p_death[90],
         "p_death_1y": p_death[365],
         "lp_death_cervical": np.where(cervical, s["lp_d"], nan),
-        "latent_death_time_days": np.where(cervical, s["t_death"] * _DAYS_PER_YEAR, nan),
-        "followup_end_days": np.where(cervical, s["end"] * _DAYS_PER_YEAR, nan),
+        "latent_death_time_days": np.where(cervical, s["t_death"] * DAYS_PER_YEAR, nan),
+        "followup_end_days": np.where(cervical, s["end"] * DAYS_PER_YEAR, nan),
         "p_ais_improved": s["p_improved"] if tp.ais_conversion else nan,
         "cervical_older_stratum": s["older"],
         "odontoid_type2": s["odontoid"],

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from spinerisk._units import DAYS_PER_YEAR
 from spinerisk.schema.default import TLJ_LEVELS
 
 #: Short clinical labels of the spine schema's baseline fields (fallback: the field
@@ -114,7 +115,7 @@ def short_value(value: Any) -> str:
 
 def horizon_words(days: float) -> str:
     """``182.62`` -> ``"6 months"``, ``365.25`` -> ``"1 year"``, else days."""
-    years = days / 365.25
+    years = days / DAYS_PER_YEAR
     if abs(years * 12 - round(years * 12)) < 0.05 and years < 1:
         months = round(years * 12)
         return f"{months} month{'s' if months != 1 else ''}"

@@ -9,9 +9,10 @@ from typing import Any
 
 import numpy as np
 
+from spinerisk._units import DAYS_PER_YEAR
+
 __all__ = ["sample_size_adequacy"]
 
-DAYS_PER_YEAR = 365.25
 #: Riley et al.'s conservative default when no prior R-squared is known: the expected
 #: Cox-Snell R-squared is 15% of its maximum possible value.
 R2_FRACTION = 0.15
