@@ -22,6 +22,8 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from spinerisk.api._access import access_line, writer_of
+from spinerisk.api._access import utf8_text as _text
 from spinerisk.api._models import (
     ExplainedRecord,
     ExplainResponse,
@@ -112,6 +114,7 @@ def create_app(
     max_records: int = 1000,
     max_body_bytes: int = 1_000_000,
     audit_log: Any = None,
+    wait_compiled: bool = False,
 ) -> FastAPI:
     """Build the HTTP prediction API around one fitted model.
 
@@ -137,6 +140,12 @@ def create_app(
         as ``spinerisk.monitor.AuditLog``; called after each successful prediction with
         ``source="api"``. If it fails, the request fails with 503 and no risk is
         returned.
+    wait_compiled : bool, default=False
+        Return only once the compiled single-record path is built and checked (seconds
+        for boosted models), so that no request is answered while the C compiler runs
+        beside it (``spinerisk serve`` does). Otherwise the trees compile in the
+        background and XGBoost's own call answers until they are ready; the risks are
+        the same.
 
     Returns
     -------
@@ -176,6 +185,8 @@ def create_app(
     """
     _check_limits(max_records, max_body_bytes)
     served = _load(model_or_path, max_records, max_body_bytes, audit_log)
+    if wait_compiled and served.fast is not None:
+        served.fast.wait_compiled()
     schema = _schema_of(served.model)
     record = record_model(schema, served.fields)
     body_type = request_body_type(record, batch_model(record, max_records))
@@ -665,16 +676,6 @@ def _query_error(name: str, value: float, message: str, expected: str) -> JSONRe
     return JSONResponse(status_code=422, content={"detail": detail})
 
 
-def _text(value: str) -> str:
-    """Text safe to encode as UTF-8: a lone surrogate (``\\ud800``, which JSON can
-    escape but UTF-8 cannot carry) is written as its escape."""
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return value.encode("utf-8", "backslashreplace").decode("utf-8")
-    return value
-
-
 def _jsonable_scalar(value: Any) -> Any:
     """A value safe to echo in JSON: scalars only, non-finite numbers and lone
     surrogates as text."""
@@ -845,8 +846,10 @@ class _AccessLog:
     """One access line per request: client, request line, status, records and time.
 
     Replaces uvicorn's access log (``spinerisk serve`` turns that off) and the former
-    per-route line, so that a request costs one log record. The path is logged without
-    its query string, never a body value.
+    per-route line, so that a request costs one log line. The path is logged without
+    its query string, never a body value. Under ``spinerisk serve`` the request hands a
+    tuple to :class:`~spinerisk.api._access.AccessLogHandler`, which formats and writes
+    it in a background thread; elsewhere the line is an ordinary ``logging`` record.
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -868,14 +871,23 @@ class _AccessLog:
         try:
             await self.app(scope, receive, send_status)
         finally:
-            client = scope.get("client")
-            peer = f"{client[0]}:{client[1]}" if client else "-"
-            line = (
-                f'{peer} - "{scope["method"]} {_text(scope["path"])} HTTP/'
-                f'{scope.get("http_version", "1.1")}" {status} '
-                f"records={scope.get(_RECORDS_KEY, 0)} "
-                f"ms={1000 * (time.perf_counter() - start):.2f}"
+            fields = (
+                time.time(),
+                scope.get("client"),
+                scope["method"],
+                scope["path"],
+                scope.get("http_version", "1.1"),
+                status,
+                scope.get(_RECORDS_KEY, 0),
+                1000 * (time.perf_counter() - start),
             )
-            # the record is made directly: logger.info would also walk the stack to find
-            # the calling line, which costs more than the rest of the line
-            logger.handle(logger.makeRecord(logger.name, logging.INFO, __file__, 0, line, (), None))
+            write = writer_of(logger)
+            if write is not None:
+                write(fields)
+            else:
+                # the record is made directly: logger.info would also walk the stack to
+                # find the calling line, which costs more than the rest of the line
+                line = access_line(fields)
+                logger.handle(
+                    logger.makeRecord(logger.name, logging.INFO, __file__, 0, line, (), None)
+                )

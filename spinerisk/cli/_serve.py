@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import atexit
 import copy
+import gc
 import logging
-import logging.handlers
 import os
-import queue
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -139,9 +137,18 @@ def _build(
 
         log = AuditLog(audit_log, key=key)
     with require_bundle(sha256=sha256, verify_key_env=verify_key_env):
-        return create_app(
-            model, max_records=max_records, max_body_bytes=max_body_bytes, audit_log=log
+        application = create_app(
+            model,
+            max_records=max_records,
+            max_body_bytes=max_body_bytes,
+            audit_log=log,
+            wait_compiled=True,  # no request shares the CPU with the C compiler
         )
+    # the model and the libraries are loaded for good: out of the collector's sight, so
+    # that a full collection does not walk them in the middle of a request (tail latency)
+    gc.collect()
+    gc.freeze()
+    return application
 
 
 def _model_id(application: Any) -> str:
@@ -165,8 +172,8 @@ def app_from_environment() -> Any:
 
 def _log_config(uvicorn: Any, level: str) -> dict[str, Any]:
     """uvicorn's logging, plus the API's own logger: one access line per request (client,
-    request line, status, records, milliseconds; no values), formatted and written by a
-    background thread so that a request pays only for handing its line over."""
+    request line, status, records, milliseconds; no values), formatted and written in
+    batches by a background thread so that a request pays only for queueing a tuple."""
     config: dict[str, Any] = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
     config["handlers"]["spinerisk_api"] = {
         "()": "spinerisk.cli._serve.queued_stderr",
@@ -180,26 +187,9 @@ def _log_config(uvicorn: Any, level: str) -> dict[str, Any]:
     return config
 
 
-class _Queued(logging.handlers.QueueHandler):
-    """A QueueHandler that leaves formatting to its listener's thread."""
-
-    def __init__(self, target: logging.Handler) -> None:
-        super().__init__(queue.SimpleQueue())
-        self.target = target
-        self.listener = logging.handlers.QueueListener(self.queue, target)
-        self.listener.start()
-        atexit.register(self.listener.stop)  # writes what is queued at exit
-
-    def setFormatter(self, fmt: logging.Formatter | None) -> None:  # noqa: N802
-        self.target.setFormatter(fmt)  # dictConfig sets the formatter here
-
-    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
-        if record.exc_info or record.stack_info:  # tracebacks: rendered now, as usual
-            return super().prepare(record)
-        return record  # arguments are counts, codes and names: formatted later
-
-
 def queued_stderr() -> logging.Handler:
-    """Handler of the ``spinerisk.api`` logger under ``spinerisk serve``: stderr, written
-    from a background thread (a dictConfig factory)."""
-    return _Queued(logging.StreamHandler(sys.stderr))
+    """Handler of the ``spinerisk.api`` logger under ``spinerisk serve``: stderr, formatted
+    and written in batches by a background thread (a dictConfig factory)."""
+    from spinerisk.api._access import AccessLogHandler
+
+    return AccessLogHandler(sys.stderr)
