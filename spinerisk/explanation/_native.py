@@ -10,7 +10,9 @@ returns ``(phi, base, margin)``: a DataFrame of per-column contributions, the ba
 The contribution calls use every core the process may run on: boosters keep the thread
 count they were trained with (one, for the small-cohort defaults), so XGBoost explains
 with a copy of the booster set to all cores and LightGBM gets ``num_threads`` for the
-call; the model itself is not changed. Threads do not change the values.
+call; the model itself is not changed. Threads do not change the values. The margin
+comes from the same call's input on every core, not a second pass through the sklearn
+wrapper.
 
 woodelf (a faster exact TreeSHAP, ``woodelf-explainer``) was tried on these models and
 is not used: it reads trees through treelite, which refuses XGBoost models carrying a
@@ -67,15 +69,47 @@ def classifier_contributions(
     """
     booster = clf.estimator_
     if _booster_kind(booster) == "xgboost":
-        import xgboost as xgb
-
-        dm = xgb.DMatrix(X, enable_categorical=True, nthread=n_threads())
-        raw = all_cores(booster.get_booster()).predict(dm, pred_contribs=True)
-    else:  # the Booster itself: the sklearn wrapper re-checks the frame, which is slower
-        raw = booster.booster_.predict(X, pred_contrib=True, num_threads=n_threads())
+        raw, margin = _xgboost_contributions(clf, X)
+    else:
+        raw, margin = _lightgbm_contributions(clf, X)
     raw = np.asarray(raw, dtype=np.float64)
     phi = pd.DataFrame(raw[:, :-1], index=X.index, columns=[str(c) for c in X.columns])
-    return phi, raw[:, -1], np.asarray(clf.decision_function(X), dtype=np.float64)
+    return phi, raw[:, -1], np.asarray(margin, dtype=np.float64)
+
+
+def _xgboost_contributions(clf: Any, X: pd.DataFrame) -> tuple[FloatArray, FloatArray]:
+    """``pred_contribs`` on every core, and the margin from the same input matrix.
+
+    The margin is the booster's own margin prediction on the ``DMatrix`` the
+    contributions read (built once), on every core: the same values as
+    ``clf.decision_function(X)`` (which predicts from the frame again, on the booster's
+    one thread) when no ``best_iteration`` limits the trees, as after
+    ``EarlyStoppingClassifier``'s refit; otherwise ``decision_function`` gives it.
+    """
+    import xgboost as xgb
+
+    booster = all_cores(clf.estimator_.get_booster())
+    dm = xgb.DMatrix(X, enable_categorical=True, nthread=n_threads())
+    raw = booster.predict(dm, pred_contribs=True)
+    if getattr(clf.estimator_, "best_iteration", None) is None:
+        return raw, booster.predict(dm, output_margin=True)
+    return raw, clf.decision_function(X)
+
+
+def _lightgbm_contributions(clf: Any, X: pd.DataFrame) -> tuple[FloatArray, FloatArray]:
+    """``pred_contrib`` on every core (``num_threads`` for the call), and the margin.
+
+    The margin is the Booster's own raw score on every core: the same values as
+    ``clf.decision_function(X)`` (which checks the frame again and predicts on the
+    booster's one thread) when no ``best_iteration`` limits the trees, as after
+    ``EarlyStoppingClassifier``'s refit; otherwise ``decision_function`` gives it. The
+    Booster itself is called: the sklearn wrapper re-checks the frame, which is slower.
+    """
+    booster, threads = clf.estimator_.booster_, n_threads()
+    raw = booster.predict(X, pred_contrib=True, num_threads=threads)
+    if int(getattr(booster, "best_iteration", 0) or 0) <= 0:
+        return raw, booster.predict(X, raw_score=True, num_threads=threads)
+    return raw, clf.decision_function(X)
 
 
 def booster_contributions(
