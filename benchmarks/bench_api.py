@@ -232,6 +232,24 @@ async def _load(
     return results, time.perf_counter() - wall, time.process_time() - cpu
 
 
+def _server_cpu(pid: int) -> float:
+    """CPU seconds (user + system) of a process and its children (uvicorn's workers);
+    NaN without psutil."""
+    try:
+        import psutil
+    except ImportError:
+        return float("nan")
+    proc = psutil.Process(pid)
+    total = 0.0
+    for p in [proc, *proc.children(recursive=True)]:
+        try:
+            t = p.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += t.user + t.system
+    return total
+
+
 def _run_loop(coro: Any) -> Any:
     try:
         import uvloop
@@ -256,7 +274,9 @@ def _measure(
     try:
         _wait_healthy(port, server, log)
         _run_loop(_load(port, path, bodies[: 4 * concurrency], concurrency))  # warm-up
+        cpu_before = _server_cpu(server.pid)
         results, wall, client_cpu = _run_loop(_load(port, path, bodies, concurrency))
+        server_cpu = _server_cpu(server.pid) - cpu_before
     finally:
         server.terminate()
         try:
@@ -274,6 +294,9 @@ def _measure(
         "p50_ms": 1000 * float(np.quantile(latencies, 0.5)),
         "p99_ms": 1000 * float(np.quantile(latencies, 0.99)),
         "client_cpu_share": client_cpu / wall,  # near 1.0: the client was the bottleneck
+        # CPU the server (all its processes and threads) spent per request: unlike
+        # throughput, hardly moved by other programs sharing the machine
+        "server_cpu_us_per_request": 1e6 * server_cpu / len(results),
         "record_values_in_server_log": MARKER_ID in server_log or str(MARKER_HU) in server_log,
         "access_lines": server_log.count('"POST /v1/predict HTTP/1.1"'),
     }
@@ -358,6 +381,10 @@ def main(argv: list[str] | None = None) -> int:
         / med["minimal_batch"]["requests_per_second"],
         "logging_cost": 1
         - med["serve"]["requests_per_second"] / med["serve_quiet"]["requests_per_second"],
+        # the same from the server's CPU per request (robust to a busy machine)
+        "logging_cost_server_cpu": 1
+        - med["serve_quiet"]["server_cpu_us_per_request"]
+        / med["serve"]["server_cpu_us_per_request"],
         "workers2_vs_workers1_unpinned": med["serve_workers2"]["requests_per_second"]
         / med["serve_workers1_unpinned"]["requests_per_second"],
     }
@@ -412,6 +439,11 @@ def main(argv: list[str] | None = None) -> int:
         (f"batch of {b}, minimal records/s", f"{b * mb['requests_per_second']:.0f}", ""),
         (f"batch of {b}, ratio", f"{ratios['batch_vs_minimal']:.2f}", ">= 0.80"),
         ("access log cost (1 - info/warning throughput)", f"{ratios['logging_cost']:.1%}", "< 5%"),
+        ("access log cost (server CPU per request)",
+         f"{ratios['logging_cost_server_cpu']:.1%}", "< 5%"),
+        ("server CPU us/request, single (info / warning)",
+         f"{s['server_cpu_us_per_request']:.0f} / "
+         f"{med['serve_quiet']['server_cpu_us_per_request']:.0f}", ""),
         ("--workers 2 / 1 (unpinned, client shares CPUs)",
          f"{ratios['workers2_vs_workers1_unpinned']:.2f}", "> 1"),
         ("client CPU share, single (spinerisk / minimal)",
@@ -434,7 +466,13 @@ def _with_port(server_args: list[str], port: int, name: str) -> list[str]:
 
 
 def _median(results: list[dict[str, Any]]) -> dict[str, Any]:
-    keys = ("requests_per_second", "p50_ms", "p99_ms", "client_cpu_share")
+    keys = (
+        "requests_per_second",
+        "p50_ms",
+        "p99_ms",
+        "client_cpu_share",
+        "server_cpu_us_per_request",
+    )
     return {k: float(np.median([r[k] for r in results])) for k in keys}
 
 

@@ -307,6 +307,55 @@ def test_logs_never_hold_record_values(client, records, caplog):
         assert value not in text
 
 
+def test_serve_access_log_hands_tuples_to_a_batching_writer_with_the_same_lines(
+    client, records, caplog
+):
+    """Under ``spinerisk serve``'s logging the access line is queued as a tuple and written
+    by the handler's thread: the same text as the logging path, once per request, in
+    order with the other records, all of it after flush, no record values."""
+    import io
+
+    from spinerisk.api._access import AccessLogHandler, writer_of
+
+    api_logger = logging.getLogger("spinerisk.api")
+    ok = dict(records[0], patient_id="ZQX-ACCESS-1", hu_l1=98.7654321)
+    rule = dict(ok, height_cm=160.0, weight_kg=60.0, bmi=33.3331)  # library 422
+    caplog.set_level(logging.INFO, logger="spinerisk.api")  # the ordinary path first
+    assert client.post("/v1/predict", json=ok).status_code == 200
+    via_logging = [r.getMessage() for r in caplog.records if "POST /v1/predict" in r.getMessage()]
+    assert len(via_logging) == 1
+
+    stream = io.StringIO()
+    handler = AccessLogHandler(stream, interval=3600)  # only flush writes: deterministic
+    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    saved = api_logger.handlers[:], api_logger.propagate, api_logger.level
+    api_logger.handlers[:] = [handler]
+    api_logger.propagate = False
+    api_logger.setLevel(logging.INFO)
+    try:
+        assert writer_of(api_logger) == handler.access  # the fast hand-over is taken
+        n = 5
+        for _ in range(n):
+            assert client.post("/v1/predict", json=ok).status_code == 200
+        assert client.post("/v1/predict", json=rule).status_code == 422
+        assert stream.getvalue() == ""  # queued, not yet written
+        handler.flush()
+    finally:
+        api_logger.handlers[:], api_logger.propagate, _ = saved
+        api_logger.setLevel(saved[2])
+        handler.close()
+    lines = stream.getvalue().splitlines()
+    access = [x for x in lines if '"POST /v1/predict HTTP/1.1"' in x]
+    assert len(access) == n + 1  # every request once, the refused one too
+    assert all(x.startswith("INFO ") for x in lines)
+    mask = [x.rsplit("ms=", 1)[0] for x in access]  # the time differs, not the text
+    assert mask[:n] == ["INFO " + via_logging[0].rsplit("ms=", 1)[0]] * n
+    assert " 422 records=0 " in access[-1]
+    assert "rejected" in lines[-2] and "bmi" in lines[-2]  # order: rejection, then access
+    text = stream.getvalue()
+    assert "ZQX-ACCESS-1" not in text and "98.7654321" not in text and "33.3331" not in text
+
+
 def test_unexpected_error_is_a_bare_500_without_the_message(fitted, records, monkeypatch, caplog):
     caplog.set_level(logging.DEBUG)
     client = TestClient(create_app(fitted), raise_server_exceptions=False)

@@ -63,7 +63,7 @@ class AccessLogHandler(logging.Handler):
         self.stream = stream
         self.interval = interval
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._closed = threading.Event()
+        self._stop = threading.Event()
         self._write_lock = threading.Lock()
         self._writer = threading.Thread(target=self._run, name="spinerisk-access-log", daemon=True)
         self._writer.start()
@@ -101,7 +101,7 @@ class AccessLogHandler(logging.Handler):
                     self.handleError(logging.makeLogRecord({"msg": "access log write"}))
 
     def close(self) -> None:
-        self._closed.set()
+        self._stop.set()
         self.flush()
         super().close()
 
@@ -124,7 +124,7 @@ class AccessLogHandler(logging.Handler):
         return record
 
     def _run(self) -> None:
-        while not self._closed.wait(self.interval):
+        while not self._stop.wait(self.interval):
             self.flush()
 
 
