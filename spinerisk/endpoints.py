@@ -33,6 +33,7 @@ __all__ = [
     "Labelled",
     "check_horizon",
     "check_horizons",
+    "check_within_follow_up",
     "endpoint_from_dict",
     "endpoint_to_dict",
     "get_endpoint",
@@ -733,6 +734,19 @@ def check_horizons(
             + (f" ({bad[0]!r} is not)." if bad else " (empty).")
         )
     return tuple(float(h) for h in given)
+
+
+def check_within_follow_up(endpoint: Endpoint, horizons: Any, time: Any, event: Any) -> None:
+    """Refuse horizons beyond the last observed event (days): no model can estimate risk
+    there. ``time`` and ``event`` are the training outcome (event codes, 0 censored)."""
+    time, event = np.asarray(time, dtype=float), np.asarray(event)
+    max_time = float(np.max(time[event != 0]))
+    too_far = [endpoint.horizon_label(h) for h in horizons if h > max_time]
+    if too_far:
+        raise ValueError(
+            f"horizons {too_far} lie beyond the last observed event "
+            f"({endpoint.horizon_label(max_time)}); the model cannot estimate risk there."
+        )
 
 
 def check_horizon(

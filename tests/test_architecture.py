@@ -191,3 +191,25 @@ def test_moved_names_keep_a_deprecated_alias_for_one_release():
     assert fit_dask is owner and callable(score_dask)
     with pytest.raises(AttributeError):
         spinerisk.models.NoSuchThing  # noqa: B018
+
+
+def test_sample_size_takes_horizon_and_the_old_keyword_warns():
+    from spinerisk.metrics import sample_size_adequacy
+
+    rng = np.random.default_rng(0)
+    event = rng.random(400) < 0.3
+    time = rng.uniform(30, 900, 400)
+    args = {"kind": "survival", "n_available": 400, "parameters": 8, "event": event, "time": time}
+    new = sample_size_adequacy(**args, horizon=365.25)
+    with pytest.warns(DeprecationWarning, match="use horizon="):
+        old = sample_size_adequacy(**args, timepoint_days=365.25)
+    assert new == old
+
+
+def test_fitted_state_of_gated_and_interval_models_is_declared(cohort):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", sr.DataQualityWarning)
+        model = sr.RiskModel(endpoint="collapse", backend="linear").fit(cohort)
+        model.fit_intervals(cohort, n_resamples=2)
+    fitted = {k for k in vars(model) if k.endswith("_") and not k.startswith("_")}
+    assert {"interval_models_", "interval_info_"} <= fitted <= set(FITTED_STATE)

@@ -395,14 +395,20 @@ def _build(checked: _Checked, model_class: type) -> RiskModel:
     check_model(model, manifest, label)
     if checked.gate is not None:
         settings = manifest["gate"]
-        model.gate_ = _build(checked.gate, model_class)
-        model.gate_threshold_ = float(settings["threshold"])
-        model.gate_warning_ = float(settings["warning"])
-        model.gate_red_flags_ = settings["red_flags"]
+        set_fitted(
+            model,
+            gate_=_build(checked.gate, model_class),
+            gate_threshold_=float(settings["threshold"]),
+            gate_warning_=float(settings["warning"]),
+            gate_red_flags_=settings["red_flags"],
+        )
     if checked.intervals is not None:
         settings = manifest["intervals"]
-        model.interval_models_ = [_build(refit, model_class) for refit in checked.intervals]
-        model.interval_info_ = {k: v for k, v in settings.items() if k != "members"}
+        set_fitted(
+            model,
+            interval_models_=[_build(refit, model_class) for refit in checked.intervals],
+            interval_info_={k: v for k, v in settings.items() if k != "members"},
+        )
     return model
 
 

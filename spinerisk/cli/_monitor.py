@@ -90,12 +90,13 @@ def _load(model: Path, reference: Path | None) -> tuple[RiskModel, dict[str, Any
     """The model and its identity; its training reference replaced by --reference, and
     required."""
     import spinerisk as sr
+    from spinerisk.models._state import set_fitted
     from spinerisk.monitor import bundle_info
 
     fitted = sr.load(model)
     info = bundle_info(model)
     if reference is not None:
-        fitted.reference_ = _read_reference(reference)
+        set_fitted(fitted, reference_=_read_reference(reference))
     if getattr(fitted, "reference_", None) is None:
         raise ValueError(
             f"{model} holds no training reference; pass --reference reference.json "

@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import pandas as pd
 
+from spinerisk._units import DAYS_PER_YEAR
+
 if TYPE_CHECKING:
     from spinerisk.riskmodel import RiskModel
 
@@ -320,7 +322,7 @@ def garvan_points(records: pd.DataFrame, *, tscore: str = "tscore_fn") -> pd.Ser
 GARVAN = Comparator(
     "garvan",
     "score",
-    horizon=5 * 365.25,
+    horizon=5 * DAYS_PER_YEAR,
     calculator=garvan_points,
     inputs=("age_years", "sex", "tscore_fn", "prior_fx_count", "falls_12m_count"),
     description=(
@@ -333,7 +335,7 @@ GARVAN = Comparator(
 GARVAN_TSCORE_MIN = Comparator(
     "garvan_tscore_min",
     "score",
-    horizon=5 * 365.25,
+    horizon=5 * DAYS_PER_YEAR,
     calculator=partial(garvan_points, tscore="tscore_min"),
     inputs=("age_years", "sex", "tscore_min", "prior_fx_count", "falls_12m_count"),
     description=(

@@ -837,7 +837,7 @@ def _sample_size(
         event=evd.event if kind != "competing" else evd.occurred,
         time=evd.time,
         cstatistic=cstat,
-        timepoint_days=evd.horizons[-1],
+        horizon=evd.horizons[-1],
     )
     if validation != "internal":
         sample_size["note_basis"] = (

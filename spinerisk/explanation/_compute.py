@@ -62,20 +62,40 @@ def group_by_field(phi: pd.DataFrame, schema: Any = None) -> pd.DataFrame:
     return pd.DataFrame(out, index=phi.index, columns=order)
 
 
-def secant(g: Any, out: FloatArray, base: FloatArray | float) -> FloatArray:
+def secant(
+    g: Any,
+    out: FloatArray,
+    base: FloatArray | float,
+    *,
+    at_out: FloatArray | None = None,
+    at_base: FloatArray | None = None,
+) -> FloatArray:
     """Slope of ``g`` between ``base`` and ``out`` (the derivative where they meet).
 
     For a monotone ``g`` this is bounded by the largest derivative on the way, so
     points never blow up when contributions cancel.
+
+    ``at_out``/``at_base``: ``g(out)``/``g(base)`` when the caller has them already.
+    The derivative is taken only for the records where ``out`` meets ``base``; a ``g``
+    that needs the other records' state for it has a ``rows(values, rows)`` method.
+    ``g`` acts record by record, so the values are the same as over every record.
     """
     out = np.asarray(out, dtype=np.float64)
     base = np.broadcast_to(np.asarray(base, dtype=np.float64), out.shape)
     gap = out - base
     near = np.abs(gap) < _EPS
     safe = np.where(near, 1.0, gap)
-    slope = (g(out) - g(base)) / safe
-    deriv = (g(base + _EPS) - g(base - _EPS)) / (2 * _EPS)
-    return np.where(near, deriv, slope)
+    at_out = g(out) if at_out is None else at_out
+    at_base = g(base) if at_base is None else at_base
+    slope = (at_out - at_base) / safe
+    if not near.any():
+        return slope
+    rows = np.flatnonzero(near)
+    local = getattr(g, "rows", lambda values, _rows: g(values))
+    deriv = (local(base[rows] + _EPS, rows) - local(base[rows] - _EPS, rows)) / (2 * _EPS)
+    slope = slope.copy()
+    slope[rows] = deriv
+    return slope
 
 
 def _fold_points(fields: pd.DataFrame, slope: FloatArray) -> pd.DataFrame:
@@ -160,6 +180,17 @@ def binary(model: RiskModel, checked: pd.DataFrame, background: pd.DataFrame | N
 
 
 def _mean_frames(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """Mean of the folds' frames, a column missing from a fold counting as 0.
+
+    Summed in fold order, as ``sum(frames)`` does; with the same columns and rows in
+    every fold (the usual case) on the arrays, without pandas aligning each addition.
+    """
+    first = frames[0]
+    if all(f.columns.equals(first.columns) and f.index.equals(first.index) for f in frames):
+        values: Any = 0
+        for f in frames:
+            values = values + f.to_numpy(dtype=np.float64)
+        return pd.DataFrame(values / len(frames), index=first.index, columns=first.columns)
     columns = list(dict.fromkeys(c for f in frames for c in f.columns))
     total = sum(f.reindex(columns=columns, fill_value=0.0) for f in frames)
     return total / len(frames)  # type: ignore[operator]
@@ -269,6 +300,26 @@ def _cif(cif_model: Any, lps: list[FloatArray], horizon: float, target: int) -> 
     return (s_before * inc[target]).sum(axis=1)
 
 
+class _CifOfCause:
+    """The target cause's CIF as a function of cause ``k``'s log hazard, the other
+    causes' log hazards held at ``current`` (copied: the caller moves on)."""
+
+    def __init__(
+        self, cif_model: Any, current: list[FloatArray], k: int, horizon: float, target: int
+    ) -> None:
+        self.cif_model, self.current, self.k = cif_model, list(current), k
+        self.horizon, self.target = horizon, target
+
+    def __call__(self, lp: FloatArray) -> FloatArray:
+        return self.rows(lp, slice(None))
+
+    def rows(self, lp: FloatArray, rows: Any) -> FloatArray:
+        """The CIF of the records ``rows`` with cause ``k`` at ``lp``."""
+        lps = [c[rows] for c in self.current]
+        lps[self.k] = np.broadcast_to(np.asarray(lp, dtype=np.float64), lps[self.k].shape)
+        return _cif(self.cif_model, lps, self.horizon, self.target)
+
+
 def competing(
     model: RiskModel, checked: pd.DataFrame, horizon: float, background: pd.DataFrame | None
 ) -> _Parts:
@@ -290,19 +341,19 @@ def competing(
     n = len(Xf)
     current = [np.full(n, base) for _, base, _, _ in per_cause]
     base_risk = float(_cif(est, [c[:1] for c in current], horizon, target)[0])
+    # every record at every cause's reference: the reference's CIF, record by record
+    at_base = np.full(n, base_risk)
     points: pd.DataFrame | None = None
     order = [k for k in range(len(per_cause)) if k != target] + [target]
     for k in order:
         phi, base, output, _ = per_cause[k]
-
-        def g(lp: FloatArray, k: int = k) -> FloatArray:
-            lps = list(current)
-            lps[k] = np.broadcast_to(np.asarray(lp, dtype=np.float64), (n,))
-            return _cif(est, lps, horizon, target)
-
-        step = _fold_points(group_by_field(phi, model.schema_), secant(g, output, np.full(n, base)))
+        g = _CifOfCause(est, current, k, horizon, target)
+        at_out = g(output)
+        slope = secant(g, output, np.full(n, base), at_out=at_out, at_base=at_base)
+        step = _fold_points(group_by_field(phi, model.schema_), slope)
         points = step if points is None else points.add(step, fill_value=0.0)
         current[k] = output
+        at_base = at_out  # the next cause starts where this one ended
     phi, base, output, _ = per_cause[target]
     assert points is not None
     cause_model = est.estimators_[target]

@@ -45,104 +45,18 @@ from spinerisk.fastpath._scorers import (
     binary_head,
     survival_head,
 )
-from spinerisk.reference import RARELY_MISSING_BELOW
+from spinerisk.reference import (
+    RARELY_MISSING_BELOW,
+    RecordWarnings,
+    record_warnings,
+    warn_unusual,
+)
 from spinerisk.reference import as_reference as _as_reference
 
 if TYPE_CHECKING:
     from spinerisk.riskmodel import RiskModel
 
 __all__ = ["FastPredictor", "UnsupportedModelError", "record_warnings"]
-
-
-def record_warnings(
-    typed: Mapping[str, Any],
-    reference: Mapping[str, Any],
-    *,
-    rarely_missing_below: float = RARELY_MISSING_BELOW,
-) -> str:
-    """Warnings of one record, as in the ``warnings`` column of ``RiskModel.predict_risk``.
-
-    The one-record twin of :func:`spinerisk.monitor.input_warnings` (same codes, order
-    and text; the equality is tested), without building a DataFrame.
-
-    Parameters
-    ----------
-    typed : dict
-        Typed values of the record (float NaN for a missing number, None for a missing
-        code or flag); a field the record does not have counts as missing.
-    reference : dict
-        The model's training reference (``spinerisk.monitor`` ``_as_reference(model,
-        complete=False)``): per field, ``min``/``max`` for numbers, code counts for
-        categories, and the training missing rate.
-    rarely_missing_below : float, default=0.01
-        Flag a missing value when training had fewer missing than this share.
-
-    Returns
-    -------
-    str
-        ``"; "``-joined entries ``code:field=value (note)``; empty when there are none.
-
-    Examples
-    --------
-    >>> ref = {"fields": {
-    ...     "age_years": {"kind": "numeric", "min": 60.0, "max": 95.0, "missing_rate": 0.0},
-    ...     "sex": {"kind": "categorical", "counts": {"F": 9}, "missing_rate": 0.0}}}
-    >>> record_warnings({"age_years": 99.5, "sex": "M"}, ref)
-    'out_of_range:age_years=99.5 (training 60 to 95); unseen_category:sex=M (not in the training data)'
-    >>> record_warnings({"age_years": float("nan"), "sex": "F"}, ref)
-    'rarely_missing:age_years=missing (missing in 0.0% of training records)'
-    """  # noqa: E501
-    return "; ".join(_RecordWarnings(reference, rarely_missing_below)(typed))
-
-
-class _RecordWarnings:
-    """:func:`record_warnings` with the reference read once: per field that can give a
-    note, its range or codes and its ``rarely_missing`` note, in the reference's order."""
-
-    _RANGE, _CODES, _NONE = 0, 1, 2
-
-    def __init__(self, reference: Mapping[str, Any], rarely_missing_below: float) -> None:
-        self.fields: list[tuple[str, int, float, float, Any, str | None]] = []
-        for name, spec in reference["fields"].items():
-            rate = spec.get("missing_rate")
-            rare = (
-                f"rarely_missing:{name}=missing (missing in {rate:.1%} of training records)"
-                if rate is not None and rate < rarely_missing_below
-                else None
-            )
-            if spec["kind"] == "numeric" and spec.get("min") is not None:
-                lo, hi = float(spec["min"]), float(spec["max"])
-                self.fields.append((name, self._RANGE, lo, hi, None, rare))
-            elif spec["kind"] == "categorical":
-                self.fields.append((name, self._CODES, 0.0, 0.0, spec["counts"], rare))
-            elif rare is not None:
-                self.fields.append((name, self._NONE, 0.0, 0.0, None, rare))
-
-    def __call__(self, typed: Mapping[str, Any]) -> tuple[str, ...]:
-        notes: list[str] = []
-        get = typed.get
-        for name, kind, lo, hi, counts, rare in self.fields:
-            v = get(name)
-            if v is None or v != v:  # missing (NaN is the only value unequal to itself)
-                if rare is not None:
-                    notes.append(rare)
-            elif kind == 0:
-                if v < lo or v > hi:
-                    notes.append(f"out_of_range:{name}={float(v):g} (training {lo:g} to {hi:g})")
-            elif kind == 1 and str(v) not in counts:
-                notes.append(f"unseen_category:{name}={v} (not in the training data)")
-        return tuple(notes)
-
-
-def _warn_unusual(flagged: int, n: int, *, stacklevel: int) -> None:
-    """The DataQualityWarning of ``predict_risk`` for records with warnings."""
-    warnings.warn(
-        f"{flagged} of {n} records have unusual inputs: values outside the "
-        "training data or missing where training records rarely were (see the "
-        "'warnings' column); treat their risks with caution.",
-        DataQualityWarning,
-        stacklevel=stacklevel,
-    )
 
 
 #: Output columns holding text (compared exactly by the self-check).
@@ -278,7 +192,7 @@ class FastPredictor:
             self.feature_programs_ = [self._program]
         self._needed = frozenset().union(*(p.fields for p in self.feature_programs_))
         self._reference = _as_reference(model, complete=False)
-        self._warnings = _RecordWarnings(self._reference, RARELY_MISSING_BELOW)
+        self._warnings = RecordWarnings(self._reference, RARELY_MISSING_BELOW)
         self._compile(compile)
         if check:
             self._self_check()
@@ -495,7 +409,7 @@ class FastPredictor:
         entries = [self._warnings(t) for t in typed]
         flagged = sum(1 for n in entries if n)
         if flagged:
-            _warn_unusual(flagged, len(entries), stacklevel=3)
+            warn_unusual(flagged, len(entries), stacklevel=3)
         notes: list[Any] = entries if warning_lists else ["; ".join(n) for n in entries]
         if kind == "frame":
             out = pd.DataFrame(
@@ -537,7 +451,7 @@ class FastPredictor:
         t = typed[0]
         entries = self._warnings(t)
         if entries:
-            _warn_unusual(1, 1, stacklevel=4)
+            warn_unusual(1, 1, stacklevel=4)
         out = {self.id_field_: t[self.id_field_]}
         out.update(zip(columns, values[0].tolist(), strict=True))
         for name, col in gate.items():

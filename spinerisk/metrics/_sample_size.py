@@ -40,8 +40,9 @@ def sample_size_adequacy(
     event: np.ndarray,
     time: np.ndarray | None = None,
     cstatistic: float | None = None,
-    timepoint_days: float | None = None,
+    horizon: float | None = None,
     shrinkage: float = 0.9,
+    timepoint_days: float | None = None,
 ) -> dict[str, Any]:
     """Minimum development sample size for the model, next to the available one.
 
@@ -64,10 +65,12 @@ def sample_size_adequacy(
         Follow-up in days (time-to-event outcomes).
     cstatistic : float or None, default=None
         C-statistic (binary outcomes).
-    timepoint_days : float or None, default=None
-        Key prediction horizon (time-to-event outcomes).
+    horizon : float or None, default=None
+        Key prediction horizon in days (time-to-event outcomes).
     shrinkage : float, default=0.9
         Target shrinkage factor.
+    timepoint_days : float or None, default=None
+        Deprecated name of ``horizon`` (removed in the next release).
 
     Returns
     -------
@@ -77,6 +80,15 @@ def sample_size_adequacy(
         to pmsampsize) and ``criteria`` (the per-criterion table), or ``note`` when the
         calculation was not possible.
     """
+    if timepoint_days is not None:
+        import warnings
+
+        warnings.warn(
+            "sample_size_adequacy(timepoint_days=...) is deprecated: use horizon=... (days).",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        horizon = timepoint_days if horizon is None else horizon
     result: dict[str, Any] = {
         "method": "Riley et al. (2019, 2020) minimum sample size, pmsampsize",
         "available_n": int(n_available),
@@ -101,10 +113,8 @@ def sample_size_adequacy(
             "shrinkage": shrinkage,
         }
     else:
-        if time is None or timepoint_days is None:
-            raise ValueError(
-                f"A {kind} outcome needs follow-up times and a horizon (timepoint_days)."
-            )
+        if time is None or horizon is None:
+            raise ValueError(f"A {kind} outcome needs follow-up times and a horizon (horizon).")
         occurred = (event == 1) if kind == "competing" else event.astype(bool)
         n_events = int(occurred.sum())
         years = float(np.sum(time)) / DAYS_PER_YEAR
@@ -121,7 +131,7 @@ def sample_size_adequacy(
             "csrsquared": round(R2_FRACTION * max_r2, 4),
             "parameters": int(parameters),
             "rate": round(rate, 5),
-            "timepoint": round(timepoint_days / DAYS_PER_YEAR, 4),
+            "timepoint": round(horizon / DAYS_PER_YEAR, 4),
             "meanfup": round(years / n, 4),
             "shrinkage": shrinkage,
         }

@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from spinerisk.models._state import set_fitted
+
 if TYPE_CHECKING:
     from spinerisk.riskmodel import RiskModel
 
@@ -91,10 +93,13 @@ def bind_gate(
         raise ValueError(f"warning={warning} must not exceed threshold={threshold}.")
     if red_flags is not None:
         _red_flag_rule(model.schema_, red_flags)  # checks the expression
-    model.gate_ = gate
-    model.gate_threshold_ = float(threshold)
-    model.gate_warning_ = float(warning)
-    model.gate_red_flags_ = red_flags
+    set_fitted(
+        model,
+        gate_=gate,
+        gate_threshold_=float(threshold),
+        gate_warning_=float(warning),
+        gate_red_flags_=red_flags,
+    )
     return model
 
 

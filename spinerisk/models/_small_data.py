@@ -71,7 +71,7 @@ def minimum_sample_size(
         parameters=int(parameters),
         event=event.astype(bool),
         time=time,
-        timepoint_days=horizon,
+        horizon=horizon,
     )
     return {
         "required_n": result.get("required_n"),

@@ -15,9 +15,12 @@ from __future__ import annotations
 
 from spinerisk.reference._checks import (
     WARNING_CODES,
+    RecordWarnings,
     input_warning_lists,
     input_warning_table,
     input_warnings,
+    record_warnings,
+    warn_unusual,
     warning_codes,
 )
 from spinerisk.reference._reference import (
@@ -38,13 +41,16 @@ __all__ = [
     "REFERENCE_FORMAT",
     "REFERENCE_VERSION",
     "WARNING_CODES",
+    "RecordWarnings",
     "as_reference",
     "build_reference",
     "input_warning_lists",
     "input_warning_table",
     "input_warnings",
+    "record_warnings",
     "summarise_training",
     "trained_on_synthetic",
     "training_ranges",
+    "warn_unusual",
     "warning_codes",
 ]

@@ -34,7 +34,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
-from spinerisk.endpoints import ENDPOINTS, Endpoint, get_endpoint
+from spinerisk.endpoints import ENDPOINTS, Endpoint, check_within_follow_up, get_endpoint
 from spinerisk.features import make_feature_pipeline
 from spinerisk.models._state import set_fitted
 from spinerisk.riskmodel._model import RiskModel
@@ -632,13 +632,7 @@ def _fit_competing(job: _Job) -> RiskModel:
     boosters, margins = _cause_boosters(job, base)
     time, event, margins = _collect(job, margins)
     cif = _cause_specific_cif(job, base, boosters, margins, time, event)
-    max_time = float(time[event != 0].max())
-    too_far = [h for h in job.ep.horizons if h > max_time]
-    if too_far:
-        raise ValueError(
-            f"horizons {too_far} days lie beyond the last observed event "
-            f"({max_time:.0f} days); the model cannot estimate risk there."
-        )
+    check_within_follow_up(job.ep, job.ep.horizons, time, event)
     reason = (
         f"trained on a Dask cluster with xgboost.dask ({job.n_train} records, "
         f"{job.booster['n_estimators']} rounds per cause, no early stopping: XGBoost cannot "

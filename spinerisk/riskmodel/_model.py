@@ -8,7 +8,6 @@ models by internal cross-validation, recording why. The parts stay usable on the
 
 from __future__ import annotations
 
-import warnings
 from typing import Any, Literal, cast
 
 import numpy as np
@@ -18,8 +17,7 @@ from sklearn.model_selection import KFold, StratifiedKFold, cross_validate
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
-from spinerisk.endpoints import Endpoint, check_horizons, get_endpoint
-from spinerisk.exceptions import DataQualityWarning
+from spinerisk.endpoints import Endpoint, check_horizons, check_within_follow_up, get_endpoint
 from spinerisk.features import make_feature_pipeline
 from spinerisk.io import as_frame, is_record_list
 from spinerisk.models._gate import DEFAULT_RED_FLAGS
@@ -29,7 +27,7 @@ from spinerisk.models._state import (
     register_model_class,
     set_fitted,
 )
-from spinerisk.reference import training_ranges
+from spinerisk.reference import training_ranges, warn_unusual
 from spinerisk.schema import Schema, resolve_schema, validate
 
 __all__ = ["RiskModel", "predictor_columns"]
@@ -326,29 +324,26 @@ default="auto"
                 f"need at least {2 * self.cv}."
             )
 
-        self.selection_ = None
+        set_fitted(self, selection_=None)
         if len(candidates) == 1:
             chosen = candidates[0]
-            self.selection_reason_ = f"backend={chosen!r} was requested."
+            set_fitted(self, selection_reason_=f"backend={chosen!r} was requested.")
             model = self._fit_candidate(chosen, ep, data, target)
             if ep.kind == "binary":
-                self.features_, self.estimator_ = None, model
+                set_fitted(self, features_=None, estimator_=model)
             else:
-                self.features_ = model.named_steps["features"]
-                self.estimator_ = model.named_steps["model"]
+                set_fitted(
+                    self,
+                    features_=model.named_steps["features"],
+                    estimator_=model.named_steps["model"],
+                )
         else:
             from spinerisk.models._auto import fit_default
 
             chosen = "stack"
             set_fitted(self, **fit_default(self, ep, data, target))
         if ep.kind != "binary":
-            max_time = float(np.max(target["time"][target["event"] != 0]))
-            too_far = [ep.horizon_label(h) for h in horizons if h > max_time]
-            if too_far:
-                raise ValueError(
-                    f"horizons {too_far} lie beyond the last observed event "
-                    f"({ep.horizon_label(max_time)}); the model cannot estimate risk there."
-                )
+            check_within_follow_up(ep, horizons, target["time"], target["event"])
         for stale in ("interval_models_", "interval_info_"):  # refits of an earlier fit
             self.__dict__.pop(stale, None)
         set_fitted(
@@ -365,12 +360,13 @@ default="auto"
         from spinerisk.reference import summarise_training
 
         risk = self._risk_values(data, horizons)
-        self.reference_ = summarise_training(
+        reference = summarise_training(
             self,
             data,
             pd.DataFrame(risk, columns=[ep.risk_column(h) for h in horizons]),
             synthetic=bool(cohort.attrs.get("synthetic", False)),
         )
+        set_fitted(self, reference_=reference)
         self._check_small_data(ep, data, target, risk)
         return self
 
@@ -417,7 +413,7 @@ default="auto"
         else:
             event = np.asarray(target["event"], dtype=bool)
         what = "default model" if self.backend_ == "stack" else f"{self.backend_} model"
-        self.sample_size_ = warn_sample_size(
+        sample_size = warn_sample_size(
             endpoint=ep.name,
             kind=ep.kind,
             n=len(data),
@@ -428,6 +424,7 @@ default="auto"
             what=what,
             stacklevel=4,
         )
+        set_fitted(self, sample_size_=sample_size)
         if self.backend_ != "stack":
             warn_constant(risk[:, 0], backend=self.backend_, n=len(data), stacklevel=4)
 
@@ -541,8 +538,7 @@ default="auto"
             n_jobs=n_jobs,
             method=method,
         )
-        self.interval_models_ = models
-        self.interval_info_ = info
+        set_fitted(self, interval_models_=models, interval_info_=info)
         return self
 
     def save(self, path: Any, *, sign_key_env: str | None = None) -> Any:
@@ -787,13 +783,7 @@ default="auto"
 
         out = apply_gate(self, checked.set_axis(out.index, axis=0), out)
         if flagged:
-            warnings.warn(
-                f"{flagged} of {len(out)} records have unusual inputs: values outside the "
-                "training data or missing where training records rarely were (see the "
-                "'warnings' column); treat their risks with caution.",
-                DataQualityWarning,
-                stacklevel=stacklevel,
-            )
+            warn_unusual(flagged, len(out), stacklevel=stacklevel + 1)
         return out
 
     def _interval_level(self, interval: Any) -> float:

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
+from spinerisk.models._state import set_fitted
 from spinerisk.update._glm import LEVELS, closed_test, fit_level
 from spinerisk.update._parts import (
     Part,
@@ -272,7 +273,7 @@ default="auto"
     overall = applied.pop() if len(applied) == 1 else "per cause"
     if overall != "keep":
         _refresh_reference(updated, model, data, cohort, overall)
-    updated.lineage_ = _lineage(
+    lineage = _lineage(
         model,
         parent_sha,
         method,
@@ -284,6 +285,7 @@ default="auto"
         checked,
         data,
     )
+    set_fitted(updated, lineage_=lineage)
     return updated
 
 
@@ -411,15 +413,16 @@ def _refresh_reference(
         return  # fit() built both from the site's records
     if method in ("revise", "per cause"):
         site = training_ranges(data, updated.endpoint_, updated.schema_)
-        updated.training_ranges_ = _union(parent.training_ranges_, site)
+        set_fitted(updated, training_ranges_=_union(parent.training_ranges_, site))
     risk = updated._risk_values(data, updated.horizons_)
     synthetic = bool(cohort.attrs.get("synthetic", False)) or bool(trained_on_synthetic(parent))
-    updated.reference_ = summarise_training(
+    reference = summarise_training(
         updated,
         data,
         pd.DataFrame(risk, columns=[updated.endpoint_.risk_column(h) for h in updated.horizons_]),
         synthetic=synthetic,
     )
+    set_fitted(updated, reference_=reference)
 
 
 def _union(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
