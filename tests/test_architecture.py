@@ -213,3 +213,23 @@ def test_fitted_state_of_gated_and_interval_models_is_declared(cohort):
         model.fit_intervals(cohort, n_resamples=2)
     fitted = {k for k in vars(model) if k.endswith("_") and not k.startswith("_")}
     assert {"interval_models_", "interval_info_"} <= fitted <= set(FITTED_STATE)
+
+
+def test_only_the_cli_imports_the_root_namespace():
+    """``import spinerisk`` / ``from spinerisk import <name>`` loads the public namespace,
+    which reaches every step: only the top of the house (the CLI) may use it; the steps
+    import the module that owns a name (import-linter cannot see this: the root package is
+    not one of its layers)."""
+    steps = {p.stem if p.is_file() else p.name for p in PACKAGE.iterdir()} - {"__pycache__"}
+    found = []
+    for path in PACKAGE.rglob("*.py"):
+        rel = path.relative_to(PACKAGE)
+        if rel.parts[0] in ("cli", "__init__.py"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import) and any(a.name == "spinerisk" for a in node.names):
+                found.append(f"{rel}:{node.lineno}")
+            elif isinstance(node, ast.ImportFrom) and node.module == "spinerisk":
+                if any(a.name not in steps for a in node.names):
+                    found.append(f"{rel}:{node.lineno}")
+    assert found == []
