@@ -100,6 +100,9 @@ def minimal_app(bundle: str) -> Any:
         }
 
     fast = model._fast_predictor()
+    # as `spinerisk serve` does: listen once the trees are compiled, so that neither app
+    # shares its core with the C compiler while measured
+    fast.wait_compiled()
 
     @app.post("/predict_fast")
     async def predict_fast(request: Request) -> dict[str, Any]:
