@@ -356,6 +356,48 @@ def test_serve_access_log_hands_tuples_to_a_batching_writer_with_the_same_lines(
     assert "ZQX-ACCESS-1" not in text and "98.7654321" not in text and "33.3331" not in text
 
 
+def test_the_event_loop_never_waits_for_the_models_lock(fitted, records, monkeypatch):
+    """While the model's lock is held (an explanation or a batch in a worker thread), a
+    prediction waits in a thread: the loop goes on answering (/health here) and the
+    prediction, once the lock is free, is the one given without contention. Before, the
+    loop itself blocked on the lock and /health waited for its release."""
+    import dataclasses
+    import threading
+
+    import spinerisk.api._app as app_module
+
+    served = []
+
+    @dataclasses.dataclass
+    class Recorded(app_module._Served):
+        def __post_init__(self) -> None:
+            served.append(self)
+
+    monkeypatch.setattr(app_module, "_Served", Recorded)
+    app = create_app(fitted, wait_compiled=True)
+    expected = TestClient(app).post("/v1/predict", json=records[0]).json()
+    lock = served[0].lock
+
+    async def run() -> tuple[float, float, dict[str, Any]]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            lock.acquire()
+            release = threading.Timer(1.5, lock.release)  # also a guard against a hang
+            start = time.perf_counter()
+            release.start()
+            predicted = asyncio.ensure_future(http.post("/v1/predict", json=records[0]))
+            await asyncio.sleep(0.05)  # the prediction is waiting for the lock
+            assert (await http.get("/health")).status_code == 200
+            health_s = time.perf_counter() - start
+            response = await predicted
+            assert response.status_code == 200
+            return health_s, time.perf_counter() - start, response.json()
+
+    health_s, predict_s, answer = asyncio.run(run())
+    assert health_s < 1.0 <= predict_s  # /health did not wait for the lock; predict did
+    assert answer == expected
+
+
 def test_unexpected_error_is_a_bare_500_without_the_message(fitted, records, monkeypatch, caplog):
     caplog.set_level(logging.DEBUG)
     client = TestClient(create_app(fitted), raise_server_exceptions=False)

@@ -19,6 +19,7 @@ from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -277,7 +278,7 @@ def _add_predict_route(app: FastAPI, served: _Served, answer: "_Answer", body_ty
         if interval is not None and not getattr(served.model, "interval_models_", None):
             return _no_intervals_error(interval)
         try:
-            rows = _predict(served, records, interval)
+            rows = await _predict_off_loop_if_long(served, records, interval)
         except SchemaValidationError as exc:
             return _schema_error_response("POST /v1/predict", exc, batch=_is_batch(body))
         request.scope[_RECORDS_KEY] = len(rows)
@@ -536,23 +537,67 @@ def _is_batch(body: BaseModel) -> bool:
     return "records" in type(body).model_fields
 
 
+#: Largest request the event loop scores itself on the compiled path (a few records take
+#: well under a millisecond); larger ones go to a worker thread.
+ON_LOOP_MAX_RECORDS = 8
+
+
+async def _predict_off_loop_if_long(
+    served: _Served, records: list[dict[str, Any]], interval: float | None
+) -> list[dict[str, Any]]:
+    """:func:`_predict` on the event loop for a few records on the compiled path when the
+    model is free; otherwise in a worker thread, so that the loop never waits for a batch,
+    the batch path or the lock an explanation or a batch holds (it goes on reading and
+    answering other requests meanwhile). The same rows either way."""
+    quick = (
+        served.fast is not None
+        and served.audit_log is None
+        and interval is None
+        and len(records) <= ON_LOOP_MAX_RECORDS
+    )
+    if quick and served.lock.acquire(blocking=False):
+        try:
+            scored = _score(served, records, interval)
+        finally:
+            served.lock.release()
+        return _rows(served, records, scored)
+    return await run_in_threadpool(_predict, served, records, interval)
+
+
 def _predict(
     served: _Served, records: list[dict[str, Any]], interval: float | None = None
 ) -> list[dict[str, Any]]:
     """Prediction rows (id, risk columns and, with ``interval``, their bounds, gate
     columns, warnings) of valid records."""
+    with served.lock:
+        scored = _score(served, records, interval)
+    return _rows(served, records, scored)
+
+
+def _score(
+    served: _Served, records: list[dict[str, Any]], interval: float | None
+) -> list[dict[str, Any]] | pd.DataFrame:
+    """The compiled path's rows or the batch path's frame; the caller holds ``served.lock``."""
     # the per-record "warnings" field carries what DataQualityWarning summarises;
     # catch_warnings is process-global state, hence the lock (shared with /v1/explain)
-    with served.lock, warnings.catch_warnings():
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore", DataQualityWarning)
         if served.fast is not None and served.audit_log is None and interval is None:
             rows: list[dict[str, Any]] = served.fast.predict_risk(records, warning_lists=True)
             return rows
         # the refits run on the batch path
-        risks = served.model._predict(records, interval=interval, warning_lists=True)
+        frame: pd.DataFrame = served.model._predict(records, interval=interval, warning_lists=True)
+        return frame
+
+
+def _rows(
+    served: _Served, records: list[dict[str, Any]], scored: list[dict[str, Any]] | pd.DataFrame
+) -> list[dict[str, Any]]:
+    if isinstance(scored, list):
+        return scored
     if served.audit_log is not None:  # the audit log takes the scored frame
-        _audit(served, records, risks)
-    return _frame_rows(risks)
+        _audit(served, records, scored)
+    return _frame_rows(scored)
 
 
 def _no_intervals_error(interval: float) -> JSONResponse:
