@@ -34,6 +34,7 @@ __all__ = [
     "check_horizon",
     "check_horizons",
     "check_within_follow_up",
+    "same_horizons",
     "endpoint_from_dict",
     "endpoint_to_dict",
     "get_endpoint",
@@ -734,6 +735,16 @@ def check_horizons(
             + (f" ({bad[0]!r} is not)." if bad else " (empty).")
         )
     return tuple(float(h) for h in given)
+
+
+def same_horizons(a: Any, b: Any) -> bool:
+    """Whether two sets of horizons (days) are the same, by :func:`check_horizons`' rule
+    (same length, each equal within a relative 1e-9): two models, or a model and its
+    training reference, predict at the same horizons."""
+    a, b = tuple(a), tuple(b)
+    return len(a) == len(b) and all(
+        math.isclose(float(x), float(y), rel_tol=1e-9) for x, y in zip(a, b, strict=True)
+    )
 
 
 def check_within_follow_up(endpoint: Endpoint, horizons: Any, time: Any, event: Any) -> None:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from spinerisk.endpoints import check_horizons
 from spinerisk.exceptions import ArtifactError
 
 if TYPE_CHECKING:
@@ -105,18 +106,14 @@ def check_state(manifest: dict[str, Any], state: dict[str, Any], label: str) -> 
     if not horizons or any(not math.isfinite(h) or h < least for h in horizons):
         raise _refuse(label, f"horizons {list(horizons)} are not days after the fracture.")
     given = params["horizons"]
-    if given is None:
-        expected = tuple(float(h) for h in ep.model_horizons)
-    elif isinstance(given, list) and all(isinstance(h, int | float) for h in given):
-        expected = tuple(float(h) for h in given)
-    else:
+    if given is not None and not (
+        isinstance(given, list) and all(isinstance(h, int | float) for h in given)
+    ):
         raise _refuse(label, "the horizons parameter is malformed.")
-    if ep.kind == "binary" and expected != tuple(float(h) for h in ep.model_horizons):
-        raise _refuse(
-            label,
-            f"the binary endpoint {ep.name!r} is an outcome at "
-            f"{list(ep.model_horizons)} days, not at {list(expected)}.",
-        )
+    try:  # the rule fit applies (spinerisk.endpoints.check_horizons)
+        expected = check_horizons(ep, ep.model_horizons, given, action="fitted for")
+    except ValueError as exc:
+        raise _refuse(label, str(exc)) from None
     if tuple(horizons) != expected:
         raise _refuse(
             label,

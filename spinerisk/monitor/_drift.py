@@ -306,15 +306,14 @@ def _reference_of(
 ) -> tuple[dict[str, Any], RiskModel | None]:
     """The training reference, and the model (None when a reference was given): a
     model's reference must be for its endpoint and horizons."""
+    from spinerisk.endpoints import same_horizons
     from spinerisk.reference import as_reference
 
     ref = as_reference(model_or_reference, complete=True)
     model = None if isinstance(model_or_reference, dict) else model_or_reference
     if model is not None and ref.get("endpoint") is not None:
-        same_horizons = len(ref.get("horizons", ())) == len(model.horizons_) and np.allclose(
-            ref.get("horizons", ()), model.horizons_
-        )
-        if ref["endpoint"] != model.endpoint_.name or not same_horizons:
+        same = same_horizons(ref.get("horizons", ()), model.horizons_)
+        if ref["endpoint"] != model.endpoint_.name or not same:
             raise ValueError(
                 f"The training reference is for the {ref['endpoint']!r} endpoint at "
                 f"{ref.get('horizons')} days, but the model predicts {model.endpoint_.name!r} "

@@ -436,11 +436,12 @@ def _comparison(
     ci: float,
     random_state: int,
 ) -> tuple[pd.DataFrame, _Paired, list[Any]]:
+    from spinerisk.endpoints import same_horizons
     from spinerisk.evaluation._bootstrap import bootstrap_metrics
     from spinerisk.evaluation._data import predict_values
 
     horizons = tuple(float(h) for h in original.horizons_)
-    if tuple(float(h) for h in updated.horizons_) != horizons:
+    if not same_horizons(updated.horizons_, horizons):
         raise ValueError("The two models predict at different horizons; they cannot be paired.")
     pair = _Paired(
         predict_values(original, data, horizons)[0], predict_values(updated, data, horizons)[0]
