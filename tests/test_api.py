@@ -356,6 +356,45 @@ def test_serve_access_log_hands_tuples_to_a_batching_writer_with_the_same_lines(
     assert "ZQX-ACCESS-1" not in text and "98.7654321" not in text and "33.3331" not in text
 
 
+@pytest.mark.parametrize(
+    "fmt",
+    [
+        "%(levelprefix)s %(message)s",  # spinerisk serve's (uvicorn's default)
+        "%(asctime)s.%(msecs)03d %(levelname)s %(message)s",  # the time: formatted per line
+        "{'line': %(message)r}",  # a formatter that escapes the message
+    ],
+)
+def test_access_lines_are_what_the_formatter_gives(fmt):
+    """The writer's shortcut (a prefix and suffix worked out once) gives the formatter's
+    own text, and is not taken where the text varies otherwise."""
+    import io
+
+    from uvicorn.logging import DefaultFormatter
+
+    from spinerisk.api._access import AccessLogHandler, access_line
+
+    formatter = DefaultFormatter(fmt, use_colors=False) if "levelprefix" in fmt else None
+    formatter = formatter or logging.Formatter(fmt)
+    stream = io.StringIO()
+    handler = AccessLogHandler(stream, interval=3600)
+    handler.setFormatter(formatter)
+    sent = [
+        (1.7e9 + 3600.25 * i, ("10.0.0.1", 40000 + i), "POST", p, "1.1", 200, i, 0.125 * i)
+        for i, p in enumerate(["/v1/predict", "/v1/explain", "/caf\udce9"])
+    ]
+    for fields in sent:
+        handler.access(fields)
+    handler.close()
+    expected = []
+    for fields in sent:
+        record = logging.LogRecord(
+            "spinerisk.api", logging.INFO, "x", 0, access_line(fields), (), None
+        )
+        record.created, record.msecs = fields[0], (fields[0] % 1) * 1000
+        expected.append(formatter.format(record))
+    assert stream.getvalue() == "\n".join(expected) + "\n"
+
+
 def test_the_event_loop_never_waits_for_the_models_lock(fitted, records, monkeypatch):
     """While the model's lock is held (an explanation or a batch in a worker thread), a
     prediction waits in a thread: the loop goes on answering (/health here) and the

@@ -65,6 +65,8 @@ class AccessLogHandler(logging.Handler):
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._stop = threading.Event()
         self._write_lock = threading.Lock()
+        self._template: tuple[str, str] | None = None
+        self._template_known = False
         self._writer = threading.Thread(target=self._run, name="spinerisk-access-log", daemon=True)
         self._writer.start()
 
@@ -105,9 +107,19 @@ class AccessLogHandler(logging.Handler):
         self.flush()
         super().close()
 
+    def setFormatter(self, fmt: logging.Formatter | None) -> None:  # noqa: N802
+        super().setFormatter(fmt)
+        self._template_known = False  # worked out again when next used
+
     def _line(self, item: Any) -> str | None:
         if isinstance(item, str):
             return item
+        if not isinstance(item, logging.LogRecord):
+            if not self._template_known:
+                self._template, self._template_known = self._find_template(), True
+            if self._template is not None:
+                prefix, suffix = self._template
+                return prefix + access_line(item) + suffix
         record = item if isinstance(item, logging.LogRecord) else self._record(item)
         try:
             return self.format(record)
@@ -115,10 +127,34 @@ class AccessLogHandler(logging.Handler):
             self.handleError(record)
             return None
 
-    def _record(self, fields: AccessFields) -> logging.LogRecord:
-        record = logging.LogRecord(
-            "spinerisk.api", logging.INFO, __file__, 0, access_line(fields), (), None
-        )
+    def _find_template(self) -> tuple[str, str] | None:
+        """(prefix, suffix) such that an access record formats as prefix + line + suffix,
+        when the formatter's output depends on nothing else that varies (no time field)
+        and keeps the text of the message as it is; otherwise None (each line is then
+        formatted as a record)."""
+        formatter = self.formatter or logging.Formatter()
+        fmt = str(getattr(formatter, "_fmt", None) or "")
+        if formatter.usesTime() or any(k in fmt for k in ("created", "msecs")):
+            return None
+        try:
+            # different times too: a formatter showing one without a format field is seen
+            probes = [
+                self.format(self._record((1e9 + 90061.5 * i, None, "", "", "", 0, 0, 0.0), m))
+                for i, m in enumerate(_PROBES)
+            ]
+        except Exception:
+            return None
+        parts = probes[0].split(_PROBES[0])
+        if len(parts) != 2:
+            return None
+        prefix, suffix = parts
+        if any(p != prefix + m + suffix for p, m in zip(probes, _PROBES, strict=True)):
+            return None
+        return prefix, suffix
+
+    def _record(self, fields: AccessFields, message: str | None = None) -> logging.LogRecord:
+        text = access_line(fields) if message is None else message
+        record = logging.LogRecord("spinerisk.api", logging.INFO, __file__, 0, text, (), None)
         record.created = fields[0]  # the time of the request, not of the write
         record.msecs = (fields[0] % 1) * 1000
         return record
@@ -126,6 +162,10 @@ class AccessLogHandler(logging.Handler):
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
             self.flush()
+
+
+#: Messages that show whether a formatter keeps a message's text as it is.
+_PROBES = ("\x00probe\x00", '\x00 - "POST /x?a=%s&b={} HTTP/1.1" 200\\n \u00e9\x00')
 
 
 def writer_of(logger: logging.Logger) -> Callable[[AccessFields], None] | None:
