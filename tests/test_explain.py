@@ -444,3 +444,57 @@ def test_derived_fields_show_the_value_the_model_used(train, records):
     derived = ClinicalFeatures().fit_transform(sr.validate(records))["genant_grade0"]
     np.testing.assert_array_equal(ex.values["genant_grade0"].astype(float), derived.to_numpy())
     assert not ex.sentences().str.contains("Genant grade missing").any()
+
+
+# -- issue 18 point 5: the faster paths give the same values ---------------------------
+def test_cif_in_blocks_of_records_equals_one_block(train, records, monkeypatch):
+    """The CIF behind competing-risk points, computed in small blocks on threads, is the
+    one-block result bit for bit (fails if blocks mix records or drop the tail)."""
+    from spinerisk.explanation import _compute
+
+    est = _model("competing_cox", train).estimator_
+    rng = np.random.default_rng(0)
+    lps = [rng.normal(0.0, 1.5, 203) for _ in est.estimators_]
+    horizon = float(np.quantile(est.unique_times_, 0.8))
+    target = int(np.flatnonzero(est.causes_ == est.event_of_interest)[0])
+    whole = _compute._cif(est, lps, horizon, target)
+    grid = int((est.unique_times_ <= horizon).sum())
+    monkeypatch.setattr(_compute, "_CIF_BLOCK_CELLS", 7 * grid)  # 29 blocks, the last short
+    blocks = _compute._cif(est, lps, horizon, target)
+    assert whole.shape == (203,) and np.all((whole > 0) & (whole < 1))
+    np.testing.assert_array_equal(blocks, whole)
+    one = _compute._cif(est, [lp[5:6] for lp in lps], horizon, target)
+    np.testing.assert_array_equal(one, whole[5:6])
+
+
+def test_secant_with_given_values_and_near_records_matches_the_plain_slope():
+    """secant's shortcuts (g(out)/g(base) passed in; derivative only where output meets
+    base, through g.rows) give the plain formula's values, near records included."""
+    from spinerisk.explanation._compute import _EPS, secant
+
+    rng = np.random.default_rng(1)
+    base = rng.normal(size=50)
+    out = base + rng.normal(size=50)
+    out[[3, 17, 40]] = base[[3, 17, 40]] + _EPS / 4  # output meets base: the derivative
+    calls: list[int] = []
+
+    class G:
+        def __call__(self, x):
+            return expit(np.asarray(x) * 1.3)
+
+        def rows(self, x, rows):
+            calls.append(len(rows))
+            return self(x)
+
+    g = G()
+    gap = out - base
+    near = np.abs(gap) < _EPS
+    plain = np.where(
+        near,
+        (g(base + _EPS) - g(base - _EPS)) / (2 * _EPS),
+        (g(out) - g(base)) / np.where(near, 1.0, gap),
+    )
+    given = secant(g, out, base, at_out=g(out), at_base=g(base))
+    np.testing.assert_array_equal(given, plain)
+    np.testing.assert_array_equal(secant(g, out, base), plain)
+    assert calls and set(calls) == {3}  # the derivative was taken on the 3 near records
