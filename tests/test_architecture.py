@@ -233,3 +233,27 @@ def test_only_the_cli_imports_the_root_namespace():
                 if any(a.name not in steps for a in node.names):
                     found.append(f"{rel}:{node.lineno}")
     assert found == []
+
+
+def _code_lines(path: Path, node: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
+    """Lines of code of a function: its lines less blank ones, comment-only ones and its
+    docstring."""
+    lines = path.read_text().splitlines()[node.lineno - 1 : node.end_lineno]
+    body = node.body
+    doc = 0
+    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+        if isinstance(body[0].value.value, str):
+            doc = (body[0].end_lineno or body[0].lineno) - body[0].lineno + 1
+    code = [line for line in lines if line.strip() and not line.strip().startswith("#")]
+    return len(code) - doc
+
+
+def test_every_function_fits_on_a_screen():
+    long = []
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                n = _code_lines(path, node)
+                if n > 80:
+                    long.append(f"{path.relative_to(PACKAGE)}:{node.lineno} {node.name} ({n})")
+    assert long == []

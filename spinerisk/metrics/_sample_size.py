@@ -80,15 +80,7 @@ def sample_size_adequacy(
         to pmsampsize) and ``criteria`` (the per-criterion table), or ``note`` when the
         calculation was not possible.
     """
-    if timepoint_days is not None:
-        import warnings
-
-        warnings.warn(
-            "sample_size_adequacy(timepoint_days=...) is deprecated: use horizon=... (days).",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        horizon = timepoint_days if horizon is None else horizon
+    horizon = _horizon(horizon, timepoint_days)
     result: dict[str, Any] = {
         "method": "Riley et al. (2019, 2020) minimum sample size, pmsampsize",
         "available_n": int(n_available),
@@ -157,3 +149,17 @@ def sample_size_adequacy(
         }
     )
     return result
+
+
+def _horizon(horizon: float | None, timepoint_days: float | None) -> float | None:
+    """``horizon``, or the deprecated ``timepoint_days`` with a warning."""
+    if timepoint_days is None:
+        return horizon
+    import warnings
+
+    warnings.warn(
+        "sample_size_adequacy(timepoint_days=...) is deprecated: use horizon=... (days).",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    return timepoint_days if horizon is None else horizon
