@@ -446,7 +446,7 @@ def _relabel_horizon(manifest: dict[str, Any]) -> None:
 
 EDITS = {
     "horizons relabelled": (_set("horizons", value=[365.25]), "horizons"),
-    "horizons and the parameter": (_relabel_horizon, "The nonunion endpoint is a binary outcome at"),
+    "horizons and the parameter": (_relabel_horizon, "nonunion endpoint is a binary outcome"),
     "age range widened": (
         _set("training_ranges", "age_years", "range", value=lambda r: [r[0], 130.0]),
         "training range of 'age_years'",
