@@ -319,6 +319,8 @@ class FastPredictor:
         ``compiled_``."""
         if self._compiling is not None:
             self._compiling.join(timeout)
+        if self._gate is not None:  # a bound malignancy gate compiles its own trees
+            self._gate.wait_compiled(timeout)
         return self.compiled_
 
     def _uncompile(self, reason: str) -> None:
