@@ -402,10 +402,7 @@ class FastPredictor:
             return self._fallback(records, kind, horizons, warning_lists)
         horizons = self._check_horizons(horizons)
         values = self._values(typed, horizons)
-        columns = self._columns.get(horizons)
-        if columns is None:
-            columns = [self.model_.endpoint_.risk_column(h) for h in horizons]
-            self._columns[horizons] = columns
+        columns = self._risk_columns(horizons)
         gate = self._gate_columns(typed, values)  # status, p_malignant, status_reason
         ids = [t[self.id_field_] for t in typed]
         entries = [self._warnings(t) for t in typed]
@@ -445,10 +442,7 @@ class FastPredictor:
             return self._fallback(record, "dict", horizons, warning_lists)  # type: ignore[no-any-return]
         horizons = self.horizons_ if horizons is None else self._check_horizons(horizons)
         values = self._values(typed, horizons)
-        columns = self._columns.get(horizons)
-        if columns is None:
-            columns = [self.model_.endpoint_.risk_column(h) for h in horizons]
-            self._columns[horizons] = columns
+        columns = self._risk_columns(horizons)
         gate = self._gate_columns(typed, values)  # status, p_malignant, status_reason
         t = typed[0]
         entries = self._warnings(t)
@@ -460,6 +454,14 @@ class FastPredictor:
             out[name] = col[0]
         out["warnings"] = entries if warning_lists else "; ".join(entries)
         return out
+
+    def _risk_columns(self, horizons: tuple[float, ...]) -> list[str]:
+        """Names of the risk columns at ``horizons`` (cached per horizons)."""
+        columns = self._columns.get(horizons)
+        if columns is None:
+            columns = [self.model_.endpoint_.risk_column(h) for h in horizons]
+            self._columns[horizons] = columns
+        return columns
 
     def _gate_columns(self, typed: list[dict[str, Any]], values: np.ndarray) -> dict[str, Any]:
         """The malignancy gate on the compiled path (as ``apply_gate`` on the batch path):
