@@ -435,8 +435,8 @@ def test_refit_grown_beside_the_probe_is_what_xgboost_train_gives(cls):
     xgboost.train with the best number of rounds (so risks are unchanged)."""
     X, y = _ph_data(1200, seed=13)
     est = cls(random_state=3)
-    est._check_boosting_params()
-    params = est._params(1234)
+    est.check_boosting_params()
+    params = est.booster_params(1234)
     if cls is BoostedAFTSurvival:
         params.update(aft_loss_distribution="normal", aft_loss_distribution_scale=1.0)
     dall = xgb.DMatrix(X)
@@ -474,7 +474,7 @@ def test_an_error_while_growing_the_refit_reaches_the_caller(monkeypatch):
         est._set_label(dm, part)
     monkeypatch.setattr(xgb.Booster, "update", broken)
     with pytest.raises(RuntimeError, match="refit failed"):
-        survival_module._probe_and_refit(est._params(1), dfit, dval, dall, 200, 10)
+        survival_module._probe_and_refit(est.booster_params(1), dfit, dval, dall, 200, 10)
 
 
 # -- AFT -----------------------------------------------------------------------------------------

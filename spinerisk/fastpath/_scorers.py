@@ -555,7 +555,7 @@ class _CIFStandIn:
         self.estimators_ = stand_ins
 
     @staticmethod
-    def _validate_X(X: np.ndarray, *, reset: bool) -> np.ndarray:
+    def validate_input(X: np.ndarray, *, reset: bool) -> np.ndarray:
         return X
 
 

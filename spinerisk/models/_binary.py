@@ -266,7 +266,7 @@ class EarlyStoppingClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator
                 f"got random_state={rs!r}."
             )
 
-    def _check_X(self, X: Any, y: Any = "no_validation", *, reset: bool) -> Any:
+    def validate_input(self, X: Any, y: Any = "no_validation", *, reset: bool) -> Any:
         """Check X (and y, unless "no_validation"); a DataFrame is returned unchanged.
 
         Arrays and sparse matrices become numeric (NaN allowed). DataFrames are checked
@@ -337,7 +337,7 @@ class EarlyStoppingClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator
         self._check_params()
         base = self._base_estimator()
         backend = _backend_of(base)
-        X, y = self._check_X(X, y, reset=True)
+        X, y = self.validate_input(X, y, reset=True)
         check_classification_targets(y)
         classes, y_enc = np.unique(y, return_inverse=True)
         if len(classes) < 2:
@@ -423,7 +423,7 @@ class EarlyStoppingClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator
             Columns follow ``classes_``.
         """
         check_is_fitted(self)
-        X = self._check_X(X, reset=False)
+        X = self.validate_input(X, reset=False)
         return np.asarray(self.estimator_.predict_proba(X), dtype=np.float64)
 
     def decision_function(self, X: Any) -> npt.NDArray[np.float64]:
@@ -445,7 +445,7 @@ class EarlyStoppingClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator
             One log-odds per record for two classes; one raw score per class otherwise.
         """
         check_is_fitted(self)
-        X = self._check_X(X, reset=False)
+        X = self.validate_input(X, reset=False)
         if self.backend_ == "xgboost":
             margin = self.estimator_.predict(X, output_margin=True)
         else:

@@ -167,7 +167,7 @@ class CauseSpecificCIF(MetaEstimatorMixin, BaseEstimator):
             )
         return causes
 
-    def _validate_X(self, X: Any, *, reset: bool) -> Any:
+    def validate_input(self, X: Any, *, reset: bool) -> Any:
         if isinstance(X, pd.DataFrame):
             validate_data(self, X, skip_check_array=True, reset=reset)
             return X
@@ -200,7 +200,7 @@ class CauseSpecificCIF(MetaEstimatorMixin, BaseEstimator):
                 "estimator must be a survival model with predict_cumulative_hazard(X, times) "
                 f"and unique_times_, such as CoxPHSurvival(); got {type(base).__name__}."
             )
-        X = self._validate_X(X, reset=True)
+        X = self.validate_input(X, reset=True)
         if y is None:
             raise ValueError(
                 "CauseSpecificCIF requires y to be passed, but the target y is None; pass a "
@@ -257,7 +257,7 @@ class CauseSpecificCIF(MetaEstimatorMixin, BaseEstimator):
         product limit in blocks of grid steps, linear in the number of records; the
         other records (and models) follow the grid step by step.
         """
-        X = self._validate_X(X, reset=False)
+        X = self.validate_input(X, reset=False)
         n = X.shape[0]
         grid = self.unique_times_[: np.searchsorted(self.unique_times_, times.max(), "right")]
         n_causes = len(self.estimators_)
@@ -392,7 +392,7 @@ class CauseSpecificCIF(MetaEstimatorMixin, BaseEstimator):
             ratio against the average training record).
         """
         check_is_fitted(self)
-        X = self._validate_X(X, reset=False)
+        X = self.validate_input(X, reset=False)
         return self.estimators_[self._cause_index(None)].predict(X)
 
     def score(self, X: Any, y: Any) -> float:

@@ -1240,7 +1240,7 @@ class StackedCoxSurvival(_StackMixin, CoxType, BaseEstimator):
         self._record(result, _time.perf_counter() - start)
         score = self._stack_score(arr)
         self.lp_mean_ = float(score.mean())
-        self._fit_baseline(time_, event, score - self.lp_mean_)
+        self.fit_baseline(time_, event, score - self.lp_mean_)
         return self
 
     def _lp(self, X: Any) -> FloatArray:

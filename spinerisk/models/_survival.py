@@ -138,7 +138,7 @@ class CoxPHSurvival(CoxType, BaseEstimator):
         tags.input_tags.allow_nan = False
         return tags
 
-    def _validate_X(self, X: Any, *, reset: bool) -> FloatArray:
+    def validate_input(self, X: Any, *, reset: bool) -> FloatArray:
         if isinstance(X, pd.DataFrame):
             bad = [
                 c
@@ -155,7 +155,7 @@ class CoxPHSurvival(CoxType, BaseEstimator):
         return validate_data(self, X, dtype=np.float64, reset=reset)
 
     def _lp(self, X: Any) -> FloatArray:
-        return self._validate_X(X, reset=False) @ self.coef_ - self.lp_mean_
+        return self.validate_input(X, reset=False) @ self.coef_ - self.lp_mean_
 
     def fit(self, X: Any, y: np.ndarray) -> CoxPHSurvival:
         """Fit the Cox model and its Breslow baseline hazard.
@@ -175,7 +175,7 @@ class CoxPHSurvival(CoxType, BaseEstimator):
         """
         check_number("penalizer", self.penalizer, low=0)
         check_number("l1_ratio", self.l1_ratio, low=0, high=1)
-        Xa = self._validate_X(X, reset=True)
+        Xa = self.validate_input(X, reset=True)
         y = _check_survival_y(y, Xa.shape[0], type(self).__name__)
         names = (
             [str(c) for c in self.feature_names_in_]
@@ -207,7 +207,7 @@ class CoxPHSurvival(CoxType, BaseEstimator):
         self.coef_ = coef
         lp = Xa @ coef
         self.lp_mean_ = float(lp.mean())
-        self._fit_baseline(y["time"], y["event"], lp - self.lp_mean_)
+        self.fit_baseline(y["time"], y["event"], lp - self.lp_mean_)
         return self
 
 
@@ -338,7 +338,7 @@ class _Boosted(_SurvivalPredictions, BaseEstimator):
     _objective: str
     _metric: str
 
-    def _check_boosting_params(self) -> None:
+    def check_boosting_params(self) -> None:
         check_number("n_estimators", self.n_estimators, low=1, integer=True)
         check_number("learning_rate", self.learning_rate, low=0, low_open=True)
         check_number("max_depth", self.max_depth, low=1, integer=True)
@@ -371,7 +371,7 @@ class _Boosted(_SurvivalPredictions, BaseEstimator):
         tags.input_tags.categorical = True
         return tags
 
-    def _validate_X(self, X: Any, *, reset: bool) -> Any:
+    def validate_input(self, X: Any, *, reset: bool) -> Any:
         if isinstance(X, pd.DataFrame):
             bad = [
                 c
@@ -412,7 +412,7 @@ class _Boosted(_SurvivalPredictions, BaseEstimator):
             return os.cpu_count() or 1
         return int(self.n_jobs)
 
-    def _params(self, seed: int) -> dict[str, Any]:
+    def booster_params(self, seed: int) -> dict[str, Any]:
         return {
             "objective": self._objective,
             "eval_metric": self._metric,
@@ -446,7 +446,7 @@ class _Boosted(_SurvivalPredictions, BaseEstimator):
 
         rng = check_random_state(self.random_state)
         seed = int(rng.randint(np.iinfo(np.int32).max))
-        params = {**self._params(seed), **extra}
+        params = {**self.booster_params(seed), **extra}
         n_rounds = int(self.n_estimators)
         self.best_score_ = None
         holdout = None
@@ -504,7 +504,7 @@ class _Boosted(_SurvivalPredictions, BaseEstimator):
         return dall, holdout
 
     def _margin(self, X: Any) -> FloatArray:
-        X = self._validate_X(X, reset=False)
+        X = self.validate_input(X, reset=False)
         if isinstance(X, pd.DataFrame):  # the same margins as through a DMatrix, without one
             margin = self.booster_.inplace_predict(X, predict_type="margin")
         else:
@@ -658,13 +658,13 @@ class BoostedCoxSurvival(CoxType, _Boosted):
         self : BoostedCoxSurvival
             The fitted model.
         """
-        self._check_boosting_params()
-        X = self._validate_X(X, reset=True)
+        self.check_boosting_params()
+        X = self.validate_input(X, reset=True)
         y = _check_survival_y(y, X.shape[0], type(self).__name__)
         dall, _ = self._train(X, y, {}, groups)
         margin = np.asarray(self.booster_.predict(dall, output_margin=True), dtype=np.float64)
         self.lp_mean_ = float(margin.mean())
-        self._fit_baseline(y["time"], y["event"], margin - self.lp_mean_)
+        self.fit_baseline(y["time"], y["event"], margin - self.lp_mean_)
         return self
 
 
@@ -911,8 +911,8 @@ class BoostedAFTSurvival(_Boosted):
             raise ValueError(
                 f"estimate_scale must be True or False; got estimate_scale={self.estimate_scale!r}."
             )
-        self._check_boosting_params()
-        X = self._validate_X(X, reset=True)
+        self.check_boosting_params()
+        X = self.validate_input(X, reset=True)
         y = _check_survival_y(y, X.shape[0], type(self).__name__)
         self.intercept_ = _aft_intercept(
             y["time"], y["event"], self.distribution, float(self.scale)

@@ -254,7 +254,7 @@ class CoxType(_SurvivalPredictions):
     def _lp(self, X: Any) -> FloatArray:
         """Linear predictor (log hazard ratio) of each record."""
 
-    def _fit_baseline(self, time: FloatArray, event: np.ndarray, lp: FloatArray) -> None:
+    def fit_baseline(self, time: FloatArray, event: np.ndarray, lp: FloatArray) -> None:
         self.unique_times_, self.baseline_cumulative_hazard_ = _breslow(time, event, lp)
 
     def _cumulative_hazard(self, X: Any, times: FloatArray) -> FloatArray:

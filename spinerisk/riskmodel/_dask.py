@@ -581,7 +581,7 @@ def _stopper(job: _Job, local: Any, trained: Any, best_score: float) -> Any:
     clf._Booster = trained  # what XGBClassifier.fit stores
     clf.n_classes_ = 2
     stopper = EarlyStoppingClassifier(local, random_state=job.random_state)
-    stopper._check_X(job.features.transform(job.sample), reset=True)  # n_features_in_, names
+    stopper.validate_input(job.features.transform(job.sample), reset=True)  # n_features_in_, names
     stopper.estimator_ = clf
     stopper.best_n_estimators_ = int(trained.num_boosted_rounds())
     stopper.best_score_ = best_score  # held-out log loss; nan without early stopping
@@ -628,7 +628,7 @@ def _fit_competing(job: _Job) -> RiskModel:
     base = BoostedCoxSurvival(
         **job.booster, early_stopping_rounds=None, random_state=job.random_state
     )
-    base._check_boosting_params()
+    base.check_boosting_params()
     boosters, margins = _cause_boosters(job, base)
     time, event, margins = _collect(job, margins)
     cif = _cause_specific_cif(job, base, boosters, margins, time, event)
@@ -646,7 +646,7 @@ def _cause_boosters(job: _Job, base: Any) -> tuple[list[Any], list[Any]]:
     from sklearn.utils import check_random_state
 
     seed = int(check_random_state(job.random_state).randint(np.iinfo(np.int32).max))
-    params = base._params(seed)
+    params = base.booster_params(seed)
     params.pop("nthread")  # xgboost.dask uses each worker's threads
     xgb_dask, client = job.xgb_dask, job.client
     # XGBoost cannot evaluate its Cox loss on data spread over workers ("Cox metric does
@@ -726,16 +726,16 @@ def _cause_specific_cif(
     estimators = []
     for cause, bst, margin in zip(_CAUSES, boosters, margins, strict=True):
         est = BoostedCoxSurvival(**base.get_params())
-        est._validate_X(x_sample, reset=True)  # n_features_in_, feature_names_in_
+        est.validate_input(x_sample, reset=True)  # n_features_in_, feature_names_in_
         est.booster_ = bst
         est.n_estimators_ = int(bst.num_boosted_rounds())
         est.best_score_ = None
         m = np.asarray(margin, dtype=np.float64).ravel()
         est.lp_mean_ = float(m.mean())
-        est._fit_baseline(time, event == cause, m - est.lp_mean_)
+        est.fit_baseline(time, event == cause, m - est.lp_mean_)
         estimators.append(est)
     cif = CauseSpecificCIF(base, causes=_CAUSES, event_of_interest=job.ep.event_of_interest)
-    cif._validate_X(x_sample, reset=True)
+    cif.validate_input(x_sample, reset=True)
     cif.estimators_ = estimators
     cif.causes_ = np.array(_CAUSES)
     cif.unique_times_ = np.unique(np.concatenate([e.unique_times_ for e in estimators]))

@@ -157,7 +157,7 @@ def continue_survival(est: Any, X: Any, y: np.ndarray, random_state: int) -> tup
     import xgboost as xgb
 
     seed = int(np.random.default_rng(random_state).integers(np.iinfo(np.int32).max))
-    params = {**est._params(seed), "eta": LEARNING_RATE}
+    params = {**est.booster_params(seed), "eta": LEARNING_RATE}
     if type(est).__name__ == "BoostedAFTSurvival":
         params["aft_loss_distribution"] = est.distribution
         params["aft_loss_distribution_scale"] = float(est.scale)
