@@ -65,6 +65,6 @@ bench: $(VENV)/.bench-installed
 	$(BIN)/python benchmarks/bench_default.py
 	$(BIN)/python benchmarks/bench_warnings.py
 	$(BIN)/python benchmarks/bench_scaling.py
-	$(BIN)/python benchmarks/bench_bootstrap.py --json benchmarks/results/bootstrap.json
+	$(BIN)/python benchmarks/bench_bootstrap.py --before-commit 00503c2^ --json benchmarks/results/bootstrap.json
 	$(BIN)/python benchmarks/bench_intervals.py
 	$(BIN)/python benchmarks/bench_summary.py

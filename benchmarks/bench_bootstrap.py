@@ -7,12 +7,16 @@ resamples (the default subgroups, no explanations), timed next to scikit-learn's
 ``roc_auc_score`` + ``brier_score_loss`` on the same number of resamples of the same
 predictions, in the same run. Target: 1,000 resamples take no longer than 200 took
 before the vectorised bootstrap (``--before SECONDS,SECONDS,SECONDS`` gives those times,
-measured with this script at the earlier commit; without it only the ratios against
-scikit-learn of this run are printed). The line with 1 resample is everything ``evaluate``
-does besides the bootstrap.
+measured with this script at the earlier commit, or ``--before-json PATH`` reads them
+from the JSON such a run wrote, with its load; without either only the ratios against
+scikit-learn of this run are printed). To measure "before": a worktree of the commit
+before the vectorised bootstrap (``git worktree add /tmp/before 00503c2^``), then
+``PYTHONPATH=/tmp/before python benchmarks/bench_bootstrap.py --sizes 200 --json
+before.json`` right before this script's own run. The line with 1 resample is everything
+``evaluate`` does besides the bootstrap.
 
     nice .venv/bin/python benchmarks/bench_bootstrap.py [--quick] [--json PATH]
-        [--before 10.7,12.0,15.0] [--sizes 200,1000]
+        [--before 10.7,12.0,15.0 | --before-json PATH] [--sizes 200,1000]
 """
 
 from __future__ import annotations
@@ -87,6 +91,44 @@ def _evaluate(model: sr.RiskModel, records: object, n_bootstrap: int) -> float:
     return time.perf_counter() - start
 
 
+def _commit() -> str | None:
+    """The commit of the spinerisk being measured (it may be a worktree's)."""
+    import subprocess
+
+    where = os.path.dirname(os.path.dirname(os.path.abspath(sr.__file__)))
+    try:
+        out = subprocess.run(
+            ["git", "-C", where, "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def _run_before(rev: str, path: str, extra: list[str]) -> str:
+    """Run this script's smallest size at ``rev`` (a temporary git worktree); its JSON path."""
+    import subprocess
+    import sys
+    import tempfile
+
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with tempfile.TemporaryDirectory() as tmp:
+        tree = os.path.join(tmp, "before")
+        subprocess.run(
+            ["git", "-C", repo, "worktree", "add", "-q", "--detach", tree, rev], check=True
+        )
+        try:
+            env = dict(os.environ, PYTHONPATH=tree)
+            cmd = [sys.executable, os.path.abspath(__file__), "--json", path, *extra]
+            subprocess.run(cmd, check=True, env=env, cwd=tree)
+        finally:
+            subprocess.run(["git", "-C", repo, "worktree", "remove", "--force", tree], check=False)
+    return path
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="500 records, 50 and 100 resamples")
@@ -96,6 +138,15 @@ def main() -> None:
         help="seconds of evaluate with the smallest size before the change, one per kind "
         "(binary,survival,competing)",
     )
+    parser.add_argument(
+        "--before-json",
+        help="the JSON a run of this script wrote at the earlier commit (its smallest size)",
+    )
+    parser.add_argument(
+        "--before-commit",
+        help="measure 'before' first: run the smallest size at this commit in a temporary "
+        "git worktree (00503c2^ is the code before the vectorised bootstrap)",
+    )
     parser.add_argument("--sizes", default=None, help="resample counts, e.g. 200,1000")
     parser.add_argument("--kinds", default=",".join(KINDS))
     args = parser.parse_args()
@@ -103,16 +154,37 @@ def main() -> None:
     sizes = [int(s) for s in (args.sizes or ("50,100" if args.quick else "200,1000")).split(",")]
     kinds = args.kinds.split(",")
     before = {}
+    before_run: dict[str, object] | None = None
     if args.before:
         before = dict(zip(KINDS, map(float, args.before.split(",")), strict=True))
+    elif args.before_json or args.before_commit:
+        if args.before_commit:
+            stem = args.json or "bootstrap.json"
+            extra = ["--sizes", str(sizes[0]), "--kinds", ",".join(kinds)]
+            extra += ["--quick"] if args.quick else []
+            before_path = stem.replace(".json", "_before.json")
+            args.before_json = _run_before(args.before_commit, before_path, extra)
+        with open(args.before_json, encoding="utf-8") as fh:
+            before_run = json.load(fh)
+        smallest = min(before_run["sizes"])
+        before = {
+            r["kind"]: float(r["evaluate_s"])
+            for r in before_run["runs"]
+            if r["n_bootstrap"] == smallest
+        }
+        before_run = {k: v for k, v in before_run.items() if k != "runs"} | {"before_s": before}
     results: dict[str, object] = {
         "n_records": n,
         "sizes": sizes,
+        "commit": _commit(),
+        "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "load_before": os.getloadavg(),
         "machine": platform.platform(),
         "cpus": os.cpu_count(),
         "runs": [],
     }
+    if before_run is not None:
+        results["before_run"] = before_run
     print(f"evaluate, {n} records; load average {os.getloadavg()[0]:.2f}")
     header = f"{'kind':<10}{'resamples':>10}{'evaluate s':>12}{'sklearn s':>11}{'ratio':>8}"
     print(header + ("   vs 'before' (target <= 1)" if before else ""))
