@@ -161,10 +161,11 @@ def _node_class() -> type:
     from woodelf.core.trees.decision_trees_ensemble import DecisionTreeNode  # type: ignore[import-untyped]
 
     class RuleNode(DecisionTreeNode):  # type: ignore[misc]
-        rule: Callable[[pd.Series], pd.Series]
+        rule: Callable[[np.ndarray], np.ndarray]
 
         def shall_go_left(self, row: Any, GPU: bool = False) -> Any:  # noqa: N803
-            return self.rule(row[self.feature_name])
+            x = row[self.feature_name]
+            return pd.Series(self.rule(x.to_numpy()), index=x.index, copy=False)
 
     return RuleNode
 
@@ -175,7 +176,7 @@ def _rule_node() -> type:
 
 
 def _split(
-    feature: int, rule: Callable[..., pd.Series], left: Any, right: Any, cover: float
+    feature: int, rule: Callable[..., np.ndarray], left: Any, right: Any, cover: float
 ) -> Any:
     node = _rule_node()(feature, 0.0, right, left, index=None, cover=float(cover))
     node.rule = rule
@@ -197,27 +198,36 @@ def _finish(root: Any) -> Any:
     return root
 
 
-def _xgb_number(threshold: float, default_left: bool, x: pd.Series) -> pd.Series:
+def _isin(x: np.ndarray, values: list[float]) -> np.ndarray:
+    """``x`` in ``values`` (NaN never is): equalities for a few values, faster than isin."""
+    if len(values) > 8:
+        return np.isin(x, values)
+    out = np.zeros(x.shape, dtype=bool)
+    for value in values:
+        out |= x == value
+    return out
+
+
+def _xgb_number(threshold: float, default_left: bool, x: np.ndarray) -> np.ndarray:
     return ~(x >= threshold) if default_left else x < threshold
 
 
-def _xgb_category(right: list[float], default_left: bool, x: pd.Series) -> pd.Series:
-    missing = x.isna()
-    return (~x.isin(right) & ~missing) | (missing & default_left)
+def _xgb_category(right: list[float], default_left: bool, x: np.ndarray) -> np.ndarray:
+    missing = np.isnan(x)
+    return np.where(missing, default_left, ~_isin(x, right))
 
 
-def _lgb_number(threshold: float, default_left: bool, missing: str, x: pd.Series) -> pd.Series:
+def _lgb_number(threshold: float, default_left: bool, missing: str, x: np.ndarray) -> np.ndarray:
     if missing == "NaN":
-        return (x <= threshold) | (x.isna() & default_left)
-    x = x.fillna(0.0)
+        return np.where(np.isnan(x), default_left, x <= threshold)
+    x = np.nan_to_num(x, nan=0.0, posinf=np.inf, neginf=-np.inf)
     if missing == "Zero":
-        zero = (x > -_ZERO) & (x <= _ZERO)
-        return (zero & default_left) | (~zero & (x <= threshold))
+        return np.where((x > -_ZERO) & (x <= _ZERO), default_left, x <= threshold)
     return x <= threshold
 
 
-def _lgb_category(left: list[float], x: pd.Series) -> pd.Series:
-    return x.isin(left)
+def _lgb_category(left: list[float], x: np.ndarray) -> np.ndarray:
+    return _isin(x, left)
 
 
 # -- XGBoost ------------------------------------------------------------------------------
