@@ -255,6 +255,28 @@ def bench_boosted(sizes: list[int], repeats: int) -> list[dict[str, Any]]:
     return out
 
 
+def _merged(res: dict[str, Any], only: list[str], *, skipped_boosted: bool) -> dict[str, Any]:
+    """``res`` with the rows of endpoints (and part 2) not measured now kept from the last
+    results file, each row with the date of its own run."""
+    for row in res["sizes"]:
+        row["when"] = res["when"]
+    if not RESULTS.exists():
+        return res
+    old = json.loads(RESULTS.read_text())
+    kept = [
+        dict(row, when=row.get("when", old.get("when")))
+        for row in old.get("sizes", [])
+        if row["endpoint"] not in only
+    ]
+    res["sizes"] = kept + res["sizes"]
+    if skipped_boosted and "boosted" in old:
+        res["boosted"] = old["boosted"]
+        res["boosted_when"] = old.get("boosted_when", old.get("when"))
+    if kept:
+        res["when_kept_rows"] = sorted({row["when"] for row in kept})
+    return res
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
@@ -276,6 +298,7 @@ def main(argv: list[str] | None = None) -> None:
         res["boosted"] = bench_boosted(boosted, 1 if args.quick else args.repeats)
     if not args.quick and not args.boosted_only:
         RESULTS.parent.mkdir(exist_ok=True)
+        res = _merged(res, args.only, skipped_boosted=args.skip_boosted)
         RESULTS.write_text(json.dumps(res, indent=2))
         print(f"wrote {RESULTS}")
 
