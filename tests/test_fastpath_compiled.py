@@ -277,3 +277,57 @@ def test_one_record_ensemble_is_the_fold_by_fold_answer_bit_for_bit(fitted, comp
         acc /= len(fast._folds)
         got = fast._values(typed, fast.horizons_)
         assert got.shape == (1, 1) and got[0, 0] == acc[0], record
+
+
+def _batch(fp: FastPredictor, records: list[dict]) -> np.ndarray:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataQualityWarning)
+        outs = fp.predict_risk(records)
+    columns = [c for c in outs[0] if c.startswith("risk")]
+    return np.array([[o[c] for c in columns] for o in outs], dtype=float)
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c[0]}-{c[1]}")
+def test_compiled_batches_are_xgboosts_answers_bit_for_bit(case, fitted, monkeypatch):
+    """Several records go through tl2cgen's batch loop (one matrix per encoding), with
+    the answers of XGBoost's own batch call, bit for bit."""
+    model, records = fitted[case]
+    fast = FastPredictor.from_model(model)
+    today = FastPredictor.from_model(model, compile=False)
+    calls = []
+    original = compiled.compiled_rows
+
+    def counted(trees, X):
+        calls.append(X.shape[0])
+        return original(trees, X)
+
+    monkeypatch.setattr(compiled, "compiled_rows", counted)
+    monkeypatch.setattr("spinerisk.fastpath._scorers.compiled_rows", counted)
+    got, expected = _batch(fast, records), _batch(today, records)
+    assert fast.n_fallbacks_ == 0 and today.n_fallbacks_ == 0
+    assert (len(records) in calls) == bool(fast._xgboost_heads()), calls
+    assert np.isfinite(got).all() and got.std(axis=0).max() > 1e-3
+    np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("compile_", [True, False], ids=["compiled", "not-compiled"])
+def test_batch_ensemble_is_the_fold_by_fold_answer_bit_for_bit(fitted, compile_):
+    """Several records through the shared work (one clinical table, one encode, one
+    compiled matrix for the 5 boosters) give exactly every fold's own answer averaged in
+    order, as the batch path computed it before."""
+    model, records = fitted["nonunion", "xgboost"]
+    fast = FastPredictor.from_model(model, compile=compile_)
+    typed = fast._checker.check(records)
+    assert typed is not None and len(typed) == len(records) >= 100
+    acc = np.zeros(len(typed))
+    for fold in fast._folds:
+        X = fold.program.encode(fold.program.clinical_rows(typed))
+        T = np.asarray(
+            fold.response.booster.inplace_predict(np.ascontiguousarray(X), **fold.response.kwargs),
+            dtype=np.float64,
+        ).reshape(-1)
+        acc += fold.calibrate(T)
+    acc /= len(fast._folds)
+    got = fast._values(typed, fast.horizons_)
+    assert got.shape == (len(typed), 1)
+    np.testing.assert_array_equal(got[:, 0], acc)

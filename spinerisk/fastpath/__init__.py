@@ -184,8 +184,9 @@ class FastPredictor:
             self._folds: list[BinaryFold] = binary_head(model.estimator_, program, c_api)
             self._average = type(model.estimator_).__name__ == "CalibratedClassifierCV"
             self.feature_programs_ = [f.program for f in self._folds]
-            ensemble = BinaryEnsemble(self._folds, self._average)
-            self._one: BinaryEnsemble | None = ensemble if ensemble.usable else None
+            self._ensemble = BinaryEnsemble(self._folds, self._average)
+            usable = self._ensemble.usable
+            self._one: BinaryEnsemble | None = self._ensemble if usable else None
         else:
             self._program = program(model.features_)
             self._head = survival_head(model.estimator_, c_api)
@@ -494,24 +495,11 @@ class FastPredictor:
 
     def _values(self, typed: list[dict[str, Any]], horizons: tuple[float, ...]) -> np.ndarray:
         """Risks, shape (n_records, n_horizons)."""
-        cache: dict[Any, np.ndarray] = {}
-
-        def rows(program: FeatureProgram) -> np.ndarray:
-            key = program.key
-            if key not in cache:
-                cache[key] = program.clinical_rows(typed)
-            return cache[key]
-
         if self._kind == "binary":
             if len(typed) == 1 and self._one is not None:
                 return np.array([[self._one.one(typed)]])
-            acc = np.zeros(len(typed))
-            for fold in self._folds:
-                acc += fold.proba(rows(fold.program))
-            if self._average:
-                acc /= len(self._folds)
-            return acc[:, None]
-        X = self._program.encode(rows(self._program))
+            return self._ensemble.many(typed)[:, None]
+        X = self._program.transform(typed)
         return self._head(X, self._head.times(horizons))
 
     def _fallback(self, records: Any, kind: str, horizons: Any, warning_lists: bool = False) -> Any:

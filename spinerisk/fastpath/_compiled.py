@@ -1,12 +1,14 @@
-"""XGBoost boosters compiled to C for one-record predictions (treelite + tl2cgen).
+"""XGBoost boosters compiled to C for predictions (treelite + tl2cgen).
 
 treelite reads an XGBoost booster's trees, tl2cgen writes them out as C and
 compiles them with the machine's C compiler into a shared library. One row is then one
 call of the library's ``predict`` function through ctypes: a few microseconds, against
-~35 us for XGBoost's own one-row call. Libraries are built from the trees when a
-:class:`~spinerisk.fastpath.FastPredictor` is built, into a cache directory private to
-the process (removed at exit, shared by identical boosters): a saved bundle holds trees,
-never code.
+~35 us for XGBoost's own one-row call. Several rows are one call of tl2cgen's runtime,
+which loops over them with the same function (:func:`compiled_rows`; 100 rows about 3x
+faster than ``inplace_predict``, one converted matrix for every booster reading it).
+Libraries are built from the trees when a :class:`~spinerisk.fastpath.FastPredictor` is
+built, into a cache directory private to the process (removed at exit, shared by
+identical boosters): a saved bundle holds trees, never code.
 
 Compiled trees give the booster's own answer:
 
@@ -51,6 +53,7 @@ __all__ = [
     "NotWorthIt",
     "compile_xgboost",
     "compiled_outputs",
+    "compiled_rows",
 ]
 
 #: Flags added after tl2cgen's own ``-O3``: the last ``-O`` wins. ``-O1`` compiles a
@@ -399,12 +402,58 @@ class CompiledTrees:
         self._n = int(n_features)
         #: boosters with the same layout read one row buffer (:func:`compiled_outputs`)
         self.layout = (self._n, entry, leaf)
+        self._batch: Any = None  # tl2cgen's runtime predictor, made on first use
+        self._batch_lock = threading.Lock()
+
+    def _predictor(self) -> Any:
+        """tl2cgen's runtime predictor on this library (one thread: the caller's)."""
+        if self._batch is None:
+            with self._batch_lock:
+                if self._batch is None:
+                    _, tl2cgen = _modules()
+                    with _Quiet():
+                        self._batch = tl2cgen.Predictor(str(self.path), nthread=1)
+        return self._batch
 
     def __call__(self, x: np.ndarray) -> float | None:
         """The booster's output for one row (float64 NaN = missing); None if the row
         holds a value the compiled code would read as missing (then call the library)."""
         out = compiled_outputs((self,), x)
         return None if out is None else out[0]
+
+    def rows(self, X: np.ndarray) -> np.ndarray | None:
+        """The booster's outputs for the rows of ``X`` (float64 NaN = missing), as float64;
+        None if a row holds a value the compiled code would read as missing (see
+        :func:`compiled_rows`)."""
+        out = compiled_rows((self,), X)
+        return None if out is None else out[0]
+
+
+def compiled_rows(trees: Any, X: np.ndarray) -> list[np.ndarray] | None:
+    """Outputs of several compiled boosters (a sequence of :class:`CompiledTrees` with the
+    same ``layout``) on the rows of ``X`` (float64 NaN = missing), as float64 arrays in
+    order; None if a row holds a value the compiled code would read as missing (then
+    call the library).
+
+    The rows are converted once into one tl2cgen matrix, which each booster reads in one
+    call of tl2cgen's runtime: its batch loop calls, row by row, the same generated
+    ``predict`` as :func:`compiled_outputs`, so the answers are the same bit for bit.
+    """
+    _, tl2cgen = _modules()
+    entry = trees[0]._entry
+    data = np.ascontiguousarray(X, dtype=entry)
+    # as in compiled_outputs: a double whose first 4 bytes read as the int -1 would be
+    # read as "missing"
+    if entry is np.float64 and (data.view(np.int32)[:, ::2] == -1).any():
+        return None
+    dtype = "float32" if entry is np.float32 else "float64"
+    matrix = tl2cgen.DMatrix(data, dtype=dtype, missing=np.nan)
+    return [
+        np.asarray(
+            t._predictor().predict(matrix, pred_margin=bool(t._margin)), dtype=np.float64
+        ).reshape(-1)
+        for t in trees
+    ]
 
 
 #: Per thread: the row buffers, by layout (row length, entry and leaf types).
