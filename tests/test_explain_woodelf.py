@@ -155,3 +155,85 @@ def test_what_it_cannot_reproduce_is_refused(records):
     )
     with pytest.raises(NotImplementedError, match="dart"):
         tree_shap(dart, pd.DataFrame(rng.normal(size=(4, 3)), columns=dart.feature_names))
+
+
+def _synthetic(seed: int, n: int = 1500) -> tuple[pd.DataFrame, np.ndarray]:
+    """Numbers with missing values and exact zeros, and a 12-level category (with missing
+    values) whose effect needs partition splits (several categories on one side)."""
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame(
+        {
+            "a": rng.normal(size=n).round(1),  # many ties with the thresholds, many zeros
+            "b": rng.normal(size=n),
+            "c": pd.Categorical(rng.integers(0, 12, n), categories=range(12)),
+            "d": rng.integers(0, 3, n).astype(float),
+        }
+    )
+    X.loc[rng.random(n) < 0.15, "a"] = np.nan
+    X.loc[rng.random(n) < 0.1, "c"] = np.nan
+    effect = np.where(X["c"].cat.codes.isin([1, 4, 5, 9, 11]), 1.0, -0.5)
+    y = (X["a"].fillna(1.5) + effect + 0.3 * X["d"] + rng.normal(size=n) > 0.5).astype(int)
+    return X, y.to_numpy()
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"objective": "binary:logistic", "max_cat_to_onehot": 1},  # partition splits
+        {"objective": "binary:logistic", "max_cat_to_onehot": 64},  # one-hot splits
+        {"objective": "reg:squarederror", "base_score": 0.3, "max_depth": 6},
+    ],
+)
+def test_xgboost_partition_splits_numeric_categories_and_base_score(params):
+    X, y = _synthetic(1)
+    dm = xgb.DMatrix(X, label=y, enable_categorical=True)
+    booster = xgb.train({"max_depth": 4, "tree_method": "hist", **params}, dm, 40)
+    if params.get("max_cat_to_onehot") == 1:
+        assert max(_xgb_category_sizes(booster)) > 1  # the case under test
+    native, margin = _native(booster, X)
+    values = tree_shap(booster, X)
+    tol = 1e-5 * max(1.0, float(np.abs(margin).max()))
+    assert np.abs(values - native).max() <= tol
+    assert np.abs(values.sum(axis=1) - margin).max() <= tol
+
+
+def _xgb_category_sizes(booster: object) -> list[int]:
+    model = json.loads(booster.save_raw("json"))["learner"]["gradient_booster"]["model"]
+    return [s for t in model["trees"] for s in t["categories_sizes"]] or [0]
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {},  # missing_type NaN, one-hot and partition category splits
+        {"zero_as_missing": True},  # missing_type Zero
+        {"use_missing": False},  # missing_type None: missing counts as 0
+        {"max_cat_to_onehot": 64, "num_leaves": 63, "min_data_in_leaf": 5},  # deep trees
+    ],
+)
+def test_lightgbm_missing_types_and_category_splits(params):
+    X, y = _synthetic(2)
+    train = lgb.Dataset(X.iloc[:1000], y[:1000], free_raw_data=False)
+    valid = lgb.Dataset(X.iloc[1000:], y[1000:], reference=train)
+    settings = {
+        "objective": "binary", "verbose": -1, "num_leaves": 15, "min_data_per_group": 5,
+        "cat_smooth": 1, "learning_rate": 0.2, **params,
+    }  # fmt: skip
+    stop = [lgb.early_stopping(5, verbose=False)]
+    booster = lgb.train(
+        settings, train, 200, valid_sets=[valid], callbacks=stop, keep_training_booster=True
+    )
+    assert 0 < booster.best_iteration < booster.current_iteration()  # native uses the best
+    dump = json.dumps(booster.dump_model())
+    kind = {"zero_as_missing": "Zero", "use_missing": "None"}
+    assert f'"missing_type": "{kind.get(next(iter(params), ""), "NaN")}"' in dump
+    assert '"decision_type": "=="' in dump
+    if not params:
+        assert "||" in dump  # partition splits: several categories go left
+    if "num_leaves" in params:  # deeper than 10: woodelf's other (sparse) algorithm
+        assert max(root.depth for root in _trees(booster).roots) > 10
+    native, margin = _native(booster, X)
+    values = tree_shap(booster, X)
+    tol = 1e-5 * max(1.0, float(np.abs(margin).max()))
+    assert np.abs(values - native).max() <= tol
+    assert np.abs(values.sum(axis=1) - margin).max() <= tol
