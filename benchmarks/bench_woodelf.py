@@ -100,7 +100,7 @@ def _build_seconds(pairs: list[tuple[Any, Any]]) -> float:
     t = time.perf_counter()
     for booster, _ in pairs:
         _woodelf._trees(booster)
-        _woodelf._trees(booster).explainer()
+        _woodelf._trees(booster).prepare()
     return time.perf_counter() - t
 
 

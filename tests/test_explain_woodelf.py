@@ -132,7 +132,13 @@ def test_trees_are_built_once_per_booster(records):
     assert _trees(booster) is _trees(booster)
     copy = booster.copy()  # another booster: its own trees
     assert _trees(copy) is not _trees(booster)
-    np.testing.assert_array_equal(tree_shap(copy, X.iloc[:50]), tree_shap(booster, X.iloc[:50]))
+    # the leaves' s-vectors kept from a first call give the same values on other records
+    first = tree_shap(copy, X.iloc[:40])
+    again = tree_shap(copy, X)
+    np.testing.assert_array_equal(again[:40], first)  # a record's values: not the batch's
+    np.testing.assert_array_equal(again, tree_shap(booster, X))
+    native, margin = _native(booster, X)
+    assert np.abs(again - native).max() <= 1e-5 * max(1.0, float(np.abs(margin).max()))
 
 
 def test_what_it_cannot_reproduce_is_refused(records):
@@ -195,6 +201,7 @@ def test_xgboost_partition_splits_numeric_categories_and_base_score(params):
     tol = 1e-5 * max(1.0, float(np.abs(margin).max()))
     assert np.abs(values - native).max() <= tol
     assert np.abs(values.sum(axis=1) - margin).max() <= tol
+    np.testing.assert_array_equal(tree_shap(booster, X.iloc[:7]), values[:7])
 
 
 def _xgb_category_sizes(booster: object) -> list[int]:
@@ -237,3 +244,13 @@ def test_lightgbm_missing_types_and_category_splits(params):
     tol = 1e-5 * max(1.0, float(np.abs(margin).max()))
     assert np.abs(values - native).max() <= tol
     assert np.abs(values.sum(axis=1) - margin).max() <= tol
+    np.testing.assert_array_equal(tree_shap(booster, X.iloc[:7]), values[:7])
+
+
+def test_another_woodelf_release_falls_back(records, monkeypatch):
+    import woodelf
+
+    booster, X = _boosters("nonunion_xgboost", records)[0]
+    monkeypatch.setattr(woodelf, "__version__", "9.9")
+    with pytest.raises(NotImplementedError, match="checked against woodelf 0.4.8"):
+        tree_shap(booster, X)

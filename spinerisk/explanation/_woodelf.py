@@ -20,12 +20,20 @@ Each split becomes a woodelf node whose "go left" rule is the booster's own:
   are mapped to the codes of the model's ``pandas_categorical``.
 
 Covers are XGBoost's ``sum_hessian`` and LightGBM's record counts, which the native
-routines use. The bias is computed here: the base margin (XGBoost's ``base_score`` on the
-objective's margin scale) plus each tree's cover-weighted mean leaf value.
+routines use. woodelf works in float32 (as XGBoost does; LightGBM works in float64), so
+values agree with the native ones to float32 precision (about 1e-6 on these models), not
+bit for bit. woodelf's neighbour-leaf trick is not used: woodelf switches it on or off by
+the number of records explained, and its sums then differ in the last float32 bit, so a
+record's values would depend on the batch it came in; without it they do not. A leaf's
+s-vectors depend only on the tree: they are kept between calls.
+
+The bias is computed here: the base margin (XGBoost's ``base_score`` on the objective's
+margin scale) plus each tree's cover-weighted mean leaf value.
 
 Whatever this module cannot reproduce exactly (DART or random-forest boosters, several
 outputs, linear trees, an objective whose base margin it does not know, inputs it cannot
-map such as an unseen category or infinity) raises ``NotImplementedError``: the caller
+map, such as infinity or a category an XGBoost model was not fitted on; woodelf missing or
+another release than :data:`WOODELF_VERSION`) raises ``NotImplementedError``: the caller
 then uses the native routine, which gives the answer or the user-facing error. The trees
 are built once per booster and cached (weakly: the cache never keeps a booster alive) and
 rebuilt if the booster has been trained further.
@@ -63,15 +71,40 @@ class _Trees:
     roots: list[Any]  # woodelf roots (trees with at least one split)
     bias: float  # base margin + each tree's expected value
     categories: dict[int, list[Any] | None] = field(default_factory=dict)
-    _explainer: Any = None
+    _ensemble: Any = None
+    _memo: Any = None
 
-    def explainer(self) -> Any:
-        if self._explainer is None and self.roots:
-            woodelf = _woodelf()
+    def prepare(self) -> None:
+        """woodelf's ensemble of the trees (and the store of their leaves' s-vectors)."""
+        if self._ensemble is None and self.roots:
+            _woodelf()
             from woodelf.core.trees.decision_trees_ensemble import DecisionTreesEnsemble  # type: ignore[import-untyped]
 
-            self._explainer = woodelf.WoodelfExplainer(DecisionTreesEnsemble(self.roots))
-        return self._explainer
+            ensemble = DecisionTreesEnsemble(self.roots)
+            depth = min(ensemble.max_depth, len(self.names))
+            if depth <= _MAX_DENSE_DEPTH:
+                self._memo = _memo_class()(depth)
+            self._ensemble = ensemble
+
+    def shap_values(self, data: pd.DataFrame) -> np.ndarray:
+        """woodelf's values ``(n, p)``, quietly, without the neighbour-leaf trick."""
+        self.prepare()
+        from woodelf.core.cube_metric import ShapleyValues  # type: ignore[import-untyped]
+
+        args = (self._ensemble, data, None, ShapleyValues())
+        kw = {"use_neighbor_leaf_trick": False, "model_was_loaded": True, "verbose": False}
+        if self._memo is not None:
+            from woodelf.high_depth_woodelf import woodelf_for_high_depth  # type: ignore[import-untyped]
+
+            values = woodelf_for_high_depth(*args, path_to_matrices_calculator=self._memo, **kw)
+        else:
+            from woodelf.woodelf_sparse import woodelf_sparse  # type: ignore[import-untyped]
+
+            values = woodelf_sparse(*args, **kw)
+        out = np.zeros(data.shape, dtype=np.float64)
+        for column, contribution in values.items():
+            out[:, column] = contribution
+        return out
 
 
 def tree_shap(booster: Any, X: pd.DataFrame) -> np.ndarray:
@@ -102,18 +135,34 @@ def tree_shap(booster: Any, X: pd.DataFrame) -> np.ndarray:
     """
     if not isinstance(X, pd.DataFrame):
         raise NotImplementedError("tree_shap reads a DataFrame; got " + type(X).__name__)
+    _woodelf()
     trees = _trees(booster)
     data = _matrix(trees, X)
     out = np.zeros((len(X), len(trees.names) + 1), dtype=np.float64)
     out[:, -1] = trees.bias
-    explainer = trees.explainer()
-    if explainer is not None and len(X):
-        out[:, :-1] = explainer.shap_values(data, verbose=False)
+    if trees.roots and len(X):
+        out[:, :-1] = trees.shap_values(data)
     return out
 
 
+#: the woodelf release whose internals (nodes, dense and sparse path-dependent algorithms,
+#: s-vector calculator) this module was checked against
+WOODELF_VERSION = "0.4.8"
+
+
 def _woodelf() -> Any:
-    return import_optional("woodelf", extra="explain", purpose="fast exact tree SHAP")
+    """woodelf, or NotImplementedError (use the native routine) when it is not installed
+    or is another release than the one checked."""
+    try:
+        woodelf = import_optional("woodelf", extra="explain", purpose="fast exact tree SHAP")
+    except ImportError as exc:
+        raise NotImplementedError(str(exc)) from exc
+    if getattr(woodelf, "__version__", None) != WOODELF_VERSION:
+        raise NotImplementedError(
+            f"woodelf {getattr(woodelf, '__version__', '?')} is installed; tree_shap was "
+            f"checked against woodelf {WOODELF_VERSION}"
+        )
+    return woodelf
 
 
 def _trees(booster: Any) -> _Trees:
@@ -153,6 +202,46 @@ def _stamp(kind: str, booster: Any) -> tuple[int, ...]:
     if kind == "xgboost":
         return (int(booster.num_boosted_rounds()),)
     return (int(booster.current_iteration()), int(booster.best_iteration or 0))
+
+
+# -- woodelf's path-dependent s-vectors, kept per booster ----------------------------------
+#: woodelf's own limit for its dense algorithm in path-dependent mode (its
+#: ``hybrid_woodelf``); deeper ensembles go to its sparse algorithm, which keeps nothing
+_MAX_DENSE_DEPTH = 10
+
+
+@functools.cache
+def _memo_class() -> type:
+    """woodelf's s-vector calculator, remembering each leaf's s-vectors.
+
+    In path-dependent mode a leaf's s-vectors depend only on the features on its path,
+    their cover ratios and the leaf values (not on the records explained), so a booster
+    explained again reuses them; they are kept contiguous (woodelf indexes them with the
+    records' decision patterns).
+    """
+    from woodelf.core.cube_metric import ShapleyValues  # type: ignore[import-untyped]
+    from woodelf.core.path_to_s_vectors.woodelf_p2s import (  # type: ignore[import-untyped]
+        HighDepthWoodelfPathToSVectors,
+    )
+
+    class MemoSVectors(HighDepthWoodelfPathToSVectors):  # type: ignore[misc]
+        def __init__(self, max_depth: int) -> None:
+            super().__init__(metric=ShapleyValues(), max_depth=max_depth)
+            self.memo: dict[Any, dict[Any, np.ndarray]] = {}
+
+        def get_path_dependent_s_matrix(
+            self, features: Any, patterns: Any, covers: Any, w: Any, w_neighbor: Any = None
+        ) -> dict[Any, np.ndarray]:
+            key = (tuple(features), np.asarray(covers).tobytes(), w, w_neighbor)
+            found = self.memo.get(key)
+            if found is None:
+                made = super().get_path_dependent_s_matrix(
+                    features, patterns, covers, w, w_neighbor
+                )
+                found = self.memo[key] = {k: np.ascontiguousarray(v) for k, v in made.items()}
+            return found
+
+    return MemoSVectors
 
 
 # -- woodelf nodes ------------------------------------------------------------------------
