@@ -319,8 +319,9 @@ def _add_predict_route(app: FastAPI, served: _Served, answer: "_Answer", body_ty
         Send one record object, or ``{"records": [...]}``. Numbers must be JSON numbers
         and flags JSON booleans; optional fields may be null or left out.
         """
-        # async: the compiled path answers a record in well under a millisecond, less
-        # than a hop to the thread pool costs; pydantic has checked types, ranges and codes
+        # async: the compiled path answers a record in well under a millisecond and a
+        # 100-record batch in a few, less than a hop to the thread pool and back costs;
+        # pydantic has checked types, ranges and codes
         records = answer.records(body)
         if interval is not None and not getattr(served.model, "interval_models_", None):
             return _no_intervals_error(interval)
@@ -584,18 +585,22 @@ def _is_batch(body: BaseModel) -> bool:
     return "records" in type(body).model_fields
 
 
-#: Largest request the event loop scores itself on the compiled path (a few records take
-#: well under a millisecond); larger ones go to a worker thread.
-ON_LOOP_MAX_RECORDS = 8
+#: Largest request the event loop scores itself on the compiled path; larger ones go to
+#: a worker thread. 200 records take a few milliseconds, about one switch interval of
+#: the GIL (``sys.getswitchinterval()``, 5 ms): a worker thread would hold the GIL about
+#: as long, so the loop would wait as much, and handing a 100-record batch to a thread
+#: and back cost ~10% of the server's CPU per request (``benchmarks/bench_api.py``).
+ON_LOOP_MAX_RECORDS = 200
 
 
 async def _predict_off_loop_if_long(
     served: _Served, records: list[dict[str, Any]], interval: float | None
 ) -> list[dict[str, Any]]:
-    """:func:`_predict` on the event loop for a few records on the compiled path when the
-    model is free; otherwise in a worker thread, so that the loop never waits for a batch,
-    the batch path or the lock an explanation or a batch holds (it goes on reading and
-    answering other requests meanwhile). The same rows either way."""
+    """:func:`_predict` on the event loop for up to :data:`ON_LOOP_MAX_RECORDS` records on
+    the compiled path when the model is free; otherwise in a worker thread, so that the
+    loop never waits for a large batch, the batch path or the lock an explanation or a
+    batch holds (it goes on reading and answering other requests meanwhile). The same
+    rows either way."""
     quick = (
         served.fast is not None
         and served.audit_log is None

@@ -422,16 +422,28 @@ class FastPredictor:
                 column[i] = note
             out["warnings"] = column
             return out
-        dicts = [
-            {
-                self.id_field_: rid,
-                **dict(zip(columns, map(float, row), strict=True)),
-                **{name: col[i] for name, col in gate.items()},
-                "warnings": w,
-            }
-            for i, (rid, row, w) in enumerate(zip(ids, values, notes, strict=True))
-        ]
+        dicts = self._dicts(ids, columns, values, gate, notes)
         return dicts[0] if kind == "dict" else dicts
+
+    def _dicts(
+        self,
+        ids: list[Any],
+        columns: list[str],
+        values: np.ndarray,
+        gate: dict[str, Any],
+        notes: list[Any],
+    ) -> list[dict[str, Any]]:
+        """One dict per record: id, risks (Python floats), gate columns, warnings."""
+        id_field, gated = self.id_field_, list(gate.items())
+        dicts = []
+        for i, (rid, row, w) in enumerate(zip(ids, values.tolist(), notes, strict=True)):
+            out = {id_field: rid}
+            out.update(zip(columns, row, strict=True))
+            for name, col in gated:
+                out[name] = col[i]
+            out["warnings"] = w
+            dicts.append(out)
+        return dicts
 
     def _predict_one(
         self, record: dict[str, Any], horizons: Any, warning_lists: bool = False
