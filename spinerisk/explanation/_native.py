@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from spinerisk._threads import all_cores, n_threads
+from spinerisk.explanation import _xgb_paths
 
 if TYPE_CHECKING:
     from spinerisk.riskmodel import RiskModel
@@ -90,7 +91,9 @@ def _xgboost_contributions(clf: Any, X: pd.DataFrame) -> tuple[FloatArray, Float
 
     booster = all_cores(clf.estimator_.get_booster())
     dm = xgb.DMatrix(X, enable_categorical=True, nthread=n_threads())
-    raw = booster.predict(dm, pred_contribs=True)
+    raw = _xgb_paths.contributions(booster, dm, X)
+    if raw is None:
+        raw = booster.predict(dm, pred_contribs=True)
     if getattr(clf.estimator_, "best_iteration", None) is None:
         return raw, booster.predict(dm, output_margin=True)
     return raw, clf.decision_function(X)
@@ -113,7 +116,7 @@ def _lightgbm_contributions(clf: Any, X: pd.DataFrame) -> tuple[FloatArray, Floa
 
 
 def booster_contributions(
-    booster: Any, dmatrix: Any, columns: list[str], index: Any
+    booster: Any, dmatrix: Any, columns: list[str], index: Any, frame: pd.DataFrame | None = None
 ) -> tuple[pd.DataFrame, FloatArray, FloatArray]:
     """Native tree SHAP of a raw ``xgboost.Booster`` on its margin.
 
@@ -127,6 +130,9 @@ def booster_contributions(
         Feature names, in the booster's order.
     index : Index
         Row labels of the result.
+    frame : DataFrame or None, default=None
+        The features ``dmatrix`` was built from: with it, the contributions are
+        computed once per decision pattern (:mod:`._xgb_paths`, the same values).
 
     Returns
     -------
@@ -136,7 +142,10 @@ def booster_contributions(
         ``booster.predict(dmatrix, output_margin=True)``.
     """
     booster = all_cores(booster)
-    raw = np.asarray(booster.predict(dmatrix, pred_contribs=True), dtype=np.float64)
+    raw = None if frame is None else _xgb_paths.contributions(booster, dmatrix, frame)
+    if raw is None:
+        raw = booster.predict(dmatrix, pred_contribs=True)
+    raw = np.asarray(raw, dtype=np.float64)
     margin = np.asarray(booster.predict(dmatrix, output_margin=True), dtype=np.float64)
     phi = pd.DataFrame(raw[:, :-1], index=index, columns=columns)
     return phi, raw[:, -1], margin

@@ -1,0 +1,116 @@
+"""XGBoost tree SHAP by decision pattern (``spinerisk.explanation._xgb_paths``) is bit for
+bit XGBoost's own ``pred_contribs``, on spinerisk's fitted boosters (numbers, booleans,
+categories and missing values), and declines what it does not cover.
+
+All data are synthetic (``make_spine_cohort``), never real patients.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import spinerisk as sr
+from spinerisk.endpoints import Endpoint
+
+xgb = pytest.importorskip("xgboost")
+
+from spinerisk.explanation import _xgb_paths  # noqa: E402
+
+FAST = {"n_estimators": 60, "learning_rate": 0.2}
+FAST_SURV = {**FAST, "early_stopping_rounds": None}
+FX_OR_DEATH = Endpoint(
+    "fx_or_death", "survival", "synthetic test endpoint", "fx_event", "fx_time_days",
+    (365.25, 730.5), None, True,
+)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def records() -> pd.DataFrame:
+    return sr.validate(sr.make_spine_cohort(1200, seed=22))
+
+
+def _fit(endpoint: object, backend: str, params: dict[str, object]) -> sr.RiskModel:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", sr.DataQualityWarning)
+        model = sr.RiskModel(endpoint, backend=backend, booster_params=params, random_state=3)
+        return model.fit(sr.make_spine_cohort(600, seed=21))
+
+
+def _with_missing(X: pd.DataFrame) -> pd.DataFrame:
+    """The model matrix with every number missing in its first 40 rows."""
+    X = X.copy()
+    numbers = [c for c in X.columns if X[c].dtype.kind == "f"]
+    X.loc[X.index[:40], numbers] = np.nan
+    return X
+
+
+def _pairs(model: sr.RiskModel, records: pd.DataFrame) -> list[tuple[object, pd.DataFrame]]:
+    """(xgboost.Booster, its input frame) of each booster of the model, the frame with
+    missing numbers in some rows."""
+    checked = sr.validate(records, model.input_schema_)
+    est = model.estimator_
+    if hasattr(est, "calibrated_classifiers_"):
+        folds = [cc.estimator for cc in est.calibrated_classifiers_]
+        return [
+            (f[-1].estimator_.get_booster(), _with_missing(f[:-1].transform(checked)))
+            for f in folds
+        ]
+    Xf = _with_missing(model.features_.transform(checked))
+    boosters = [e.booster_ for e in getattr(est, "estimators_", [est])]
+    return [(b, Xf) for b in boosters]
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "backend", "params"),
+    [
+        ("nonunion", "xgboost", FAST),
+        (FX_OR_DEATH, "xgboost", FAST_SURV),
+        (FX_OR_DEATH, "xgboost_aft", FAST_SURV),
+        ("future_fracture", "xgboost", FAST_SURV),
+    ],
+    ids=["nonunion", "cox", "aft", "future_fracture"],
+)
+def test_identical_to_pred_contribs(
+    endpoint: object, backend: str, params: dict[str, object], records: pd.DataFrame
+) -> None:
+    model = _fit(endpoint, backend, params)
+    for booster, X in _pairs(model, records):
+        assert any(isinstance(t, pd.CategoricalDtype) for t in X.dtypes)
+        dm = xgb.DMatrix(X, enable_categorical=True)
+        native = booster.predict(dm, pred_contribs=True)
+        ours = _xgb_paths.contributions(booster, dm, X)
+        assert ours is not None, "the shortcut declined a plain gbtree booster"
+        assert ours.dtype == native.dtype and ours.shape == native.shape
+        assert np.array_equal(ours, native)  # bit for bit, not within a tolerance
+
+
+def test_rows_are_independent_of_the_batch(records: pd.DataFrame) -> None:
+    """A record's values do not depend on which other records share the call."""
+    booster, X = _pairs(_fit("nonunion", "xgboost", FAST), records)[0]
+    whole = _xgb_paths.contributions(booster, xgb.DMatrix(X, enable_categorical=True), X)
+    part = X.iloc[500:530]
+    alone = _xgb_paths.contributions(booster, xgb.DMatrix(part, enable_categorical=True), part)
+    assert whole is not None and alone is not None
+    assert np.array_equal(whole[500:530], alone)
+
+
+def test_declines_what_it_does_not_cover() -> None:
+    """Several trees per round (a forest) and object columns: None, the caller then
+    makes the native call."""
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(200, 3)), columns=["a", "b", "c"])
+    y = (X["a"] + rng.normal(size=200) > 0).astype(int)
+    forest = xgb.train(
+        {"num_parallel_tree": 3, "max_depth": 2, "subsample": 0.8, "nthread": 1},
+        xgb.DMatrix(X, label=y),
+        num_boost_round=3,
+    )
+    assert _xgb_paths.contributions(forest, xgb.DMatrix(X), X) is None
+    single = xgb.train({"max_depth": 2, "nthread": 1}, xgb.DMatrix(X, label=y), 3)
+    assert _xgb_paths.contributions(single, xgb.DMatrix(X), X) is not None
+    text = X.assign(c=X["c"].astype(str))
+    assert _xgb_paths.contributions(single, xgb.DMatrix(X), text) is None
