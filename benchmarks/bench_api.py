@@ -10,7 +10,12 @@ unless said otherwise):
 * ``spinerisk serve`` (``POST /v1/predict``: strict request model, the schema's checks,
   the compiled single-record path, one access-log line per request at log level info);
 * the same with ``--log-level warning`` (no access line: the cost of logging);
-* the same with ``--workers 2``;
+* the same with ``--workers 2`` and, to compare, with one worker, both unpinned (the
+  workers need every CPU). The CPU time of each server process is read (psutil), so the
+  run shows how many processes answered requests and how many cores the server kept
+  busy: on a 2-CPU machine whose second CPU the client and other programs share, two
+  workers cannot double the throughput; throughput per busy server core (2 workers
+  against 1, near 1) shows that it grows with the cores the workers get;
 * a *minimal* FastAPI app that loads the same bundle and, per request, parses the JSON,
   stacks the already-encoded feature rows the client sends, calls the same 5 boosters'
   ``inplace_predict``, applies the sigmoid calibrators and returns a dict: no validation,
@@ -235,22 +240,27 @@ async def _load(
     return results, time.perf_counter() - wall, time.process_time() - cpu
 
 
-def _server_cpu(pid: int) -> float:
-    """CPU seconds (user + system) of a process and its children (uvicorn's workers);
-    NaN without psutil."""
+def _server_cpu(pid: int) -> dict[int, float]:
+    """CPU seconds (user + system) of a process and of each of its children (uvicorn's
+    workers), by process id; empty without psutil."""
     try:
         import psutil
     except ImportError:
-        return float("nan")
+        return {}
     proc = psutil.Process(pid)
-    total = 0.0
+    out = {}
     for p in [proc, *proc.children(recursive=True)]:
         try:
             t = p.cpu_times()
         except psutil.NoSuchProcess:
             continue
-        total += t.user + t.system
-    return total
+        out[p.pid] = t.user + t.system
+    return out
+
+
+def _cpu_used(before: dict[int, float], after: dict[int, float]) -> dict[int, float]:
+    """CPU seconds each process used between two readings (0 for one that ended)."""
+    return {pid: after.get(pid, before.get(pid, 0.0)) - before.get(pid, 0.0) for pid in after}
 
 
 def _run_loop(coro: Any) -> Any:
@@ -279,7 +289,7 @@ def _measure(
         _run_loop(_load(port, path, bodies[: 4 * concurrency], concurrency))  # warm-up
         cpu_before = _server_cpu(server.pid)
         results, wall, client_cpu = _run_loop(_load(port, path, bodies, concurrency))
-        server_cpu = _server_cpu(server.pid) - cpu_before
+        used = _cpu_used(cpu_before, _server_cpu(server.pid))
     finally:
         server.terminate()
         try:
@@ -290,6 +300,10 @@ def _measure(
     latencies = np.array([t for _, t in results])
     failed = [s for s, _ in results if s != 200]
     server_log = log.read_text()
+    server_cpu = sum(used.values()) if used else float("nan")
+    # processes that did a share of the work: the workers that answered requests (the
+    # supervisor of --workers N and multiprocessing's helper hardly use any CPU)
+    busy = sorted((c for c in used.values() if c > 0.1 * server_cpu), reverse=True)
     return {
         "requests": len(results),
         "failed": len(failed),
@@ -300,6 +314,11 @@ def _measure(
         # CPU the server (all its processes and threads) spent per request: unlike
         # throughput, hardly moved by other programs sharing the machine
         "server_cpu_us_per_request": 1e6 * server_cpu / len(results),
+        # cores the server kept busy (all its processes), and per busy process its
+        # share of the server's CPU (``--workers N``: N shares if every worker served)
+        "server_cores_busy": server_cpu / wall,
+        "busy_processes": len(busy),
+        "busy_process_cpu_shares": [round(c / server_cpu, 3) for c in busy],
         "record_values_in_server_log": MARKER_ID in server_log or str(MARKER_HU) in server_log,
         "access_lines": server_log.count('"POST /v1/predict HTTP/1.1"'),
     }
@@ -390,6 +409,16 @@ def main(argv: list[str] | None = None) -> int:
         / med["serve"]["server_cpu_us_per_request"],
         "workers2_vs_workers1_unpinned": med["serve_workers2"]["requests_per_second"]
         / med["serve_workers1_unpinned"]["requests_per_second"],
+        # throughput per server core kept busy, 2 workers against 1: near 1 means
+        # throughput grows with the cores the workers get (the client and any other
+        # program take their share of this machine's CPUs first)
+        "workers2_per_core_vs_workers1": _per_core(med["serve_workers2"])
+        / _per_core(med["serve_workers1_unpinned"]),
+        "workers2_server_cores_busy": med["serve_workers2"]["server_cores_busy"],
+        "workers1_server_cores_busy": med["serve_workers1_unpinned"]["server_cores_busy"],
+        "workers2_busy_processes": med["serve_workers2"]["busy_processes"],
+        "batch_server_cpu_vs_minimal": med["minimal_batch"]["server_cpu_us_per_request"]
+        / med["serve_batch"]["server_cpu_us_per_request"],
     }
     failed = sum(r["failed"] for rs in runs.values() for r in rs)
     leaked = any(r["record_values_in_server_log"] for rs in runs.values() for r in rs)
@@ -402,6 +431,11 @@ def main(argv: list[str] | None = None) -> int:
         "pinning": f"server on CPUs {sorted(server_cpus)}, client on CPU {cpus[-1]}"
         if server_cpus
         else "none (one CPU)",
+        "workers_note": f"{ncpu} CPU(s) shared by the client, the server's workers and any "
+        "other program: --workers 2 cannot double throughput here; "
+        "workers2_per_core_vs_workers1 (throughput per busy server core) near 1 and "
+        "workers2_busy_processes = 2 show the workers share the port and the work, so "
+        "throughput grows with the cores they get",
         "concurrency": args.concurrency,
         "records_per_batch": b,
         "rounds": args.rounds,
@@ -447,8 +481,17 @@ def main(argv: list[str] | None = None) -> int:
         ("server CPU us/request, single (info / warning)",
          f"{s['server_cpu_us_per_request']:.0f} / "
          f"{med['serve_quiet']['server_cpu_us_per_request']:.0f}", ""),
+        (f"batch of {b}, ratio of server CPU per request",
+         f"{ratios['batch_server_cpu_vs_minimal']:.2f}", ""),
         ("--workers 2 / 1 (unpinned, client shares CPUs)",
          f"{ratios['workers2_vs_workers1_unpinned']:.2f}", "> 1"),
+        ("--workers 2: processes that served / server cores busy",
+         f"{ratios['workers2_busy_processes']:.0f} / {ratios['workers2_server_cores_busy']:.2f}",
+         "2 / -"),
+        ("--workers 1: server cores busy",
+         f"{ratios['workers1_server_cores_busy']:.2f}", ""),
+        ("--workers 2 / 1, throughput per busy server core",
+         f"{ratios['workers2_per_core_vs_workers1']:.2f}", "~1"),
         ("client CPU share, single (spinerisk / minimal)",
          f"{s['client_cpu_share']:.0%} / {m['client_cpu_share']:.0%}", "< 100%"),
     ]  # fmt: skip
@@ -475,8 +518,15 @@ def _median(results: list[dict[str, Any]]) -> dict[str, Any]:
         "p99_ms",
         "client_cpu_share",
         "server_cpu_us_per_request",
+        "server_cores_busy",
+        "busy_processes",
     )
     return {k: float(np.median([r[k] for r in results])) for k in keys}
+
+
+def _per_core(result: dict[str, Any]) -> float:
+    """Requests per second per server core kept busy."""
+    return float(result["requests_per_second"] / result["server_cores_busy"])
 
 
 def _has_uvloop() -> bool:

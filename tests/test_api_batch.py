@@ -80,3 +80,75 @@ def test_numbers_read_as_json_reads_them():
     assert [(type(v), repr(v)) for v in got] == [(type(v), repr(v)) for v in expected]
     for text in texts[:3000]:  # one by one too (the long-integer check is per body)
         assert repr(loads_request(text.encode())) == repr(json.loads(text))
+
+
+@pytest.fixture(scope="module")
+def boosted():
+    """A small calibrated XGBoost nonunion model (5 folds) and 150 JSON records of
+    SYNTHETIC patients, some values left out."""
+    import warnings
+
+    import numpy as np
+
+    import spinerisk as sr
+
+    cohort = sr.make_spine_cohort(600, seed=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = sr.RiskModel(
+            "nonunion", backend="xgboost", booster_params={"n_estimators": 30, "max_depth": 3}
+        ).fit(cohort)
+        valid = sr.validate(sr.make_spine_cohort(400, seed=4))
+    fields = [model.id_field_, *model.endpoint_.predictors()]
+    valid = valid[model.endpoint_.eligible(valid)]
+    records = json.loads(valid[[c for c in fields if c in valid.columns]].to_json(orient="records"))
+    rng = np.random.default_rng(0)
+    for rec in records:
+        for name in rng.choice(["hu_l1", "tscore_min", "egfr", "bmi"], size=2, replace=False):
+            rec[name] = None
+    return model, records[:150]
+
+
+def test_a_batch_on_the_loop_answers_as_in_a_worker_thread(boosted, monkeypatch):
+    """Batches scored on the event loop (up to ON_LOOP_MAX_RECORDS) and in a worker
+    thread give the same answer, byte for byte, and the library's risks."""
+    import warnings
+
+    import numpy as np
+    import pandas as pd
+    from fastapi.testclient import TestClient
+
+    from spinerisk.api import _app, create_app
+
+    model, records = boosted
+    client = TestClient(create_app(model, wait_compiled=True))
+    body = {"records": records[:120]}
+    assert len(body["records"]) <= _app.ON_LOOP_MAX_RECORDS
+    on_loop = client.post("/v1/predict", json=body)
+    monkeypatch.setattr(_app, "ON_LOOP_MAX_RECORDS", 0)
+    in_thread = client.post("/v1/predict", json=body)
+    assert on_loop.status_code == in_thread.status_code == 200
+    assert on_loop.content == in_thread.content
+    got = [p["risk"]["183d"] for p in on_loop.json()["predictions"]]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expected = model.predict_risk(pd.DataFrame.from_records(body["records"]))
+    np.testing.assert_allclose(got, expected["risk_183d"].to_numpy(), rtol=1e-9, atol=0)
+
+
+def test_an_invalid_record_in_a_batch_is_named(boosted):
+    """A bad value anywhere in a batch: 422 naming the record's index, the field, the
+    value and what was expected; nothing scored."""
+    from fastapi.testclient import TestClient
+
+    from spinerisk.api import create_app
+
+    model, records = boosted
+    client = TestClient(create_app(model))
+    bad = [dict(r) for r in records[:100]]
+    bad[73]["age_years"] = 250.0
+    answer = client.post("/v1/predict", json={"records": bad})
+    assert answer.status_code == 422
+    (problem,) = answer.json()["detail"]
+    assert problem["loc"] == ["body", "records", 73, "age_years"]
+    assert problem["input"] == 250.0 and "105" in problem["msg"]
