@@ -402,18 +402,16 @@ class CompiledTrees:
         self._n = int(n_features)
         #: boosters with the same layout read one row buffer (:func:`compiled_outputs`)
         self.layout = (self._n, entry, leaf)
-        self._batch: Any = None  # tl2cgen's runtime predictor, made on first use
-        self._batch_lock = threading.Lock()
+        self._local = threading.local()  # per thread: tl2cgen's runtime predictor
 
     def _predictor(self) -> Any:
-        """tl2cgen's runtime predictor on this library (one thread: the caller's)."""
-        if self._batch is None:
-            with self._batch_lock:
-                if self._batch is None:
-                    _, tl2cgen = _modules()
-                    with _Quiet():
-                        self._batch = tl2cgen.Predictor(str(self.path), nthread=1)
-        return self._batch
+        """tl2cgen's runtime predictor on this library, one per calling thread (it keeps
+        state between calls), running in that thread only (``nthread=1``)."""
+        predictor = getattr(self._local, "predictor", None)
+        if predictor is None:  # it prints nothing (unlike the compilation: no _Quiet)
+            _, tl2cgen = _modules()
+            predictor = self._local.predictor = tl2cgen.Predictor(str(self.path), nthread=1)
+        return predictor
 
     def __call__(self, x: np.ndarray) -> float | None:
         """The booster's output for one row (float64 NaN = missing); None if the row
