@@ -237,8 +237,6 @@ def test_lightgbm_missing_types_and_category_splits(params):
     assert '"decision_type": "=="' in dump
     if not params:
         assert "||" in dump  # partition splits: several categories go left
-    if "num_leaves" in params:  # deeper than 10: woodelf's other (sparse) algorithm
-        assert max(root.depth for root in _trees(booster).roots) > 10
     native, margin = _native(booster, X)
     values = tree_shap(booster, X)
     tol = 1e-5 * max(1.0, float(np.abs(margin).max()))
@@ -254,3 +252,24 @@ def test_another_woodelf_release_falls_back(records, monkeypatch):
     monkeypatch.setattr(woodelf, "__version__", "9.9")
     with pytest.raises(NotImplementedError, match="checked against woodelf 0.4.8"):
         tree_shap(booster, X)
+
+
+@pytest.mark.parametrize("max_depth", [12, -1])
+def test_deep_trees_on_many_columns(max_depth):
+    """woodelf's dense algorithm (s-vectors kept) up to 12 distinct columns on a path, its
+    sparse one beyond: a target that needs 20 conditions at once grows chains of splits."""
+    rng = np.random.default_rng(3)
+    X = pd.DataFrame(rng.normal(size=(800, 20)), columns=[f"x{j}" for j in range(20)])
+    X[X > 2.2] = np.nan
+    y = 10.0 * (X.fillna(0) > -1.3).all(axis=1) + rng.normal(size=800) * 0.1
+    settings = {"verbose": -1, "num_leaves": 40, "min_data_in_leaf": 3, "max_depth": max_depth}
+    booster = lgb.train(settings, lgb.Dataset(X, y), 4)
+    native, margin = _native(booster, X)
+    values = tree_shap(booster, X)
+    tol = 1e-5 * max(1.0, float(np.abs(margin).max()))
+    assert np.abs(values - native).max() <= tol
+    assert np.abs(values.sum(axis=1) - margin).max() <= tol
+    np.testing.assert_array_equal(tree_shap(booster, X.iloc[:7]), values[:7])
+    depth = max(root.depth for root in _trees(booster).roots)
+    assert depth == 12 if max_depth == 12 else depth > 12
+    assert (_trees(booster)._memo is None) == (depth > 12)
