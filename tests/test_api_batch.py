@@ -152,3 +152,56 @@ def test_an_invalid_record_in_a_batch_is_named(boosted):
     (problem,) = answer.json()["detail"]
     assert problem["loc"] == ["body", "records", 73, "age_years"]
     assert problem["input"] == 250.0 and "105" in problem["msg"]
+
+
+def test_serve_with_two_workers_runs_two_processes_on_one_port(tmp_path):
+    """``spinerisk serve --workers 2``: two worker processes listen on the port, and
+    every request is answered."""
+    import socket
+    import subprocess
+    import sys
+    import time
+    import warnings
+
+    import httpx
+
+    import spinerisk as sr
+
+    psutil = pytest.importorskip("psutil")
+    cohort = sr.make_spine_cohort(400, seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sr.RiskModel("nonunion", backend="linear").fit(cohort).save(tmp_path / "m.srb")
+    record = {"patient_id": "P-1", "age_years": 81.0, "sex": "F", "hu_l1": 62.0}
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    code = "import sys; from spinerisk.cli import main; sys.argv[0] = 'spinerisk'; main()"
+    args = ["serve", "--model", str(tmp_path / "m.srb"), "--port", str(port), "--workers", "2"]
+    with (tmp_path / "server.log").open("w") as out:
+        server = subprocess.Popen([sys.executable, "-c", code, *args], stdout=out, stderr=out)
+
+    def listening() -> list[int]:
+        pids = []
+        for child in psutil.Process(server.pid).children(recursive=True):
+            try:
+                conns = child.net_connections(kind="tcp")
+            except psutil.Error:
+                continue
+            if any(c.status == psutil.CONN_LISTEN and c.laddr.port == port for c in conns):
+                pids.append(child.pid)
+        return pids
+
+    try:
+        deadline = time.monotonic() + 240  # a start-up wait on a busy machine, not a speed check
+        while len(listening()) < 2:
+            assert server.poll() is None, (tmp_path / "server.log").read_text()
+            assert time.monotonic() < deadline, "the workers did not start"
+            time.sleep(0.2)
+        assert len(listening()) == 2
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+            statuses = [client.post("/v1/predict", json=record).status_code for _ in range(20)]
+        assert statuses == [200] * 20
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
