@@ -114,3 +114,29 @@ def test_declines_what_it_does_not_cover() -> None:
     assert _xgb_paths.contributions(single, xgb.DMatrix(X), X) is not None
     text = X.assign(c=X["c"].astype(str))
     assert _xgb_paths.contributions(single, xgb.DMatrix(X), text) is None
+
+
+def test_fold_matrices_equal_each_folds_own_transform(
+    records: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The clinical step runs once for folds whose clinical steps are equal, and the
+    matrices are those of each fold's own pipeline."""
+    from spinerisk.explanation._compute import fold_matrices
+    from spinerisk.features import ClinicalFeatures
+
+    model = _fit("nonunion", "xgboost", FAST)
+    folds = [cc.estimator for cc in model.estimator_.calibrated_classifiers_]
+    checked = sr.validate(records, model.input_schema_)
+    own = [fold[:-1].transform(checked) for fold in folds]
+    calls = []
+    original = ClinicalFeatures.transform
+
+    def counted(self: ClinicalFeatures, X: pd.DataFrame) -> pd.DataFrame:
+        calls.append(id(self))
+        return original(self, X)
+
+    monkeypatch.setattr(ClinicalFeatures, "transform", counted)
+    shared = fold_matrices(folds, checked)
+    assert len(calls) == 1
+    for a, b in zip(own, shared, strict=True):
+        pd.testing.assert_frame_equal(a, b)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 from scipy.special import expit
+from sklearn.pipeline import Pipeline
 
 from spinerisk.explanation._native import (
     booster_contributions,
@@ -15,7 +16,7 @@ from spinerisk.explanation._native import (
     design_reference,
     linear_contributions,
 )
-from spinerisk.features import field_of_feature
+from spinerisk.features import ClinicalFeatures, field_of_feature
 
 if TYPE_CHECKING:
     from spinerisk.riskmodel import RiskModel
@@ -136,7 +137,8 @@ def binary(model: RiskModel, checked: pd.DataFrame, background: pd.DataFrame | N
             f"this model uses method={est.method!r}."
         )
     feats, bases, outputs, points, base_risks = [], [], [], [], []
-    for cc in est.calibrated_classifiers_:
+    matrices = fold_matrices([cc.estimator for cc in est.calibrated_classifiers_], checked)
+    for cc, X in zip(est.calibrated_classifiers_, matrices, strict=True):
         pipe = cc.estimator
         clf = pipe[-1]
         if not hasattr(clf, "decision_function"):
@@ -146,7 +148,6 @@ def binary(model: RiskModel, checked: pd.DataFrame, background: pd.DataFrame | N
                 "log-odds are not additive in tree SHAP values. Refit the model."
             )
         a, b = float(cc.calibrators[0].a_), float(cc.calibrators[0].b_)
-        X = pipe[:-1].transform(checked)
         phi, bias, margin = classifier_contributions(clf, X)  # margin: booster's own
         phi_cal = -a * phi  # calibrated log-odds = -(a * margin + b)
         base_k = float(-(a * bias[0] + b))
@@ -176,6 +177,44 @@ def binary(model: RiskModel, checked: pd.DataFrame, background: pd.DataFrame | N
         float(np.mean(base_risks)),
         points_mean,
         note,
+    )
+
+
+def fold_matrices(pipes: list[Any], checked: pd.DataFrame) -> list[pd.DataFrame]:
+    """Each fold pipeline's model matrix of ``checked`` (``pipe[:-1].transform``).
+
+    A fold's features are a pipeline whose first step builds the clinical features
+    (:class:`ClinicalFeatures`) and whose later steps are learned on the fold (missing
+    indicators, encodings). The clinical step learns nothing but which fields are
+    present, so folds whose clinical steps are equal (same class, parameters and
+    fields) share its output, computed once; the later steps run per fold. Any other
+    layout is transformed fold by fold.
+    """
+    out: list[pd.DataFrame] = []
+    done: list[tuple[Any, pd.DataFrame]] = []  # (clinical step, its output)
+    for pipe in pipes:
+        features = pipe[:-1]
+        inner = features[0] if len(features) == 1 else None
+        first = inner[0] if isinstance(inner, Pipeline) and len(inner) > 1 else None
+        if not isinstance(inner, Pipeline) or not isinstance(first, ClinicalFeatures):
+            out.append(features.transform(checked))
+            continue
+        shared = next((frame for step, frame in done if _same_clinical(step, first)), None)
+        if shared is None:
+            shared = first.transform(checked)
+            done.append((first, shared))
+        out.append(inner[1:].transform(shared))
+    return out
+
+
+def _same_clinical(a: ClinicalFeatures, b: ClinicalFeatures) -> bool:
+    """Whether two fitted clinical steps give the same output for any records."""
+    return (
+        type(a) is type(b)
+        and a.get_params(deep=False) == b.get_params(deep=False)
+        and list(a.fields_) == list(b.fields_)
+        and list(a.feature_names_out_) == list(b.feature_names_out_)
+        and getattr(a, "_sklearn_output_config", None) == getattr(b, "_sklearn_output_config", None)
     )
 
 

@@ -89,9 +89,10 @@ def _xgboost_contributions(clf: Any, X: pd.DataFrame) -> tuple[FloatArray, Float
     """
     import xgboost as xgb
 
-    booster = all_cores(clf.estimator_.get_booster())
+    source = clf.estimator_.get_booster()
+    booster = all_cores(source)
     dm = xgb.DMatrix(X, enable_categorical=True, nthread=n_threads())
-    raw = _xgb_paths.contributions(booster, dm, X)
+    raw = _xgb_paths.contributions(booster, dm, X, source)
     if raw is None:
         raw = booster.predict(dm, pred_contribs=True)
     if getattr(clf.estimator_, "best_iteration", None) is None:
@@ -141,8 +142,8 @@ def booster_contributions(
     margin : ndarray of shape (n_samples,)
         ``booster.predict(dmatrix, output_margin=True)``.
     """
-    booster = all_cores(booster)
-    raw = None if frame is None else _xgb_paths.contributions(booster, dmatrix, frame)
+    source, booster = booster, all_cores(booster)
+    raw = None if frame is None else _xgb_paths.contributions(booster, dmatrix, frame, source)
     if raw is None:
         raw = booster.predict(dmatrix, pred_contribs=True)
     raw = np.asarray(raw, dtype=np.float64)

@@ -29,18 +29,47 @@ model is not a single-output ``gbtree`` of one tree per round.
 from __future__ import annotations
 
 import json
+import weakref
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from spinerisk._threads import n_threads
+
 #: Records of the check against the full native call.
 CHECK_ROWS = 256
 
-_Tree = tuple[int, list[int], list[tuple[int, np.ndarray | None]]]
+
+@dataclass
+class _Tree:
+    """A tree with splits: its index, the columns it splits on and, per column, how the
+    column's code (:func:`_codes`) maps to the tree's own branches: a lookup table for
+    a number, None for a category."""
+
+    index: int
+    columns: list[int]
+    parts: list[tuple[int, np.ndarray | None]]
 
 
-def contributions(booster: Any, dmatrix: Any, X: pd.DataFrame) -> np.ndarray | None:
+@dataclass
+class _Model:
+    """A booster's trees and, per numeric column, every threshold of every tree."""
+
+    trees: list[_Tree]
+    edges: dict[int, np.ndarray]
+    categorical: set[int]
+
+
+#: Parsed trees of the boosters explained so far (the model's own booster objects).
+_CACHE: weakref.WeakKeyDictionary[Any, tuple[int, _Model | None]] = weakref.WeakKeyDictionary()
+
+
+def contributions(
+    booster: Any, dmatrix: Any, X: pd.DataFrame, source: Any = None
+) -> np.ndarray | None:
     """``booster.predict(dmatrix, pred_contribs=True)`` by decision pattern, or None.
 
     Parameters
@@ -51,6 +80,9 @@ def contributions(booster: Any, dmatrix: Any, X: pd.DataFrame) -> np.ndarray | N
         Built from ``X``.
     X : DataFrame of shape (n_samples, n_features)
         Numbers, booleans and pandas categories, in the booster's column order.
+    source : xgboost.Booster or None, default=None
+        The model's own booster that ``booster`` copies: its parsed trees are kept
+        (weakly) for the next call.
 
     Returns
     -------
@@ -59,18 +91,26 @@ def contributions(booster: Any, dmatrix: Any, X: pd.DataFrame) -> np.ndarray | N
         apply (the caller makes the native call).
     """
     values = _values(X)
-    trees = None if values is None else _trees(booster, X.shape[1])
-    if values is None or trees is None:
+    model = None if values is None else _parsed(booster, X.shape[1], source)
+    if values is None or model is None:
         return None
     n = len(X)
     one = booster.copy()  # the slices run on one thread: small calls, no thread team
     one.set_param({"nthread": 1})
+    codes = _codes(values, model)
+
+    def table(tree: _Tree) -> tuple[np.ndarray, np.ndarray]:
+        group, reps = _groups(codes, tree.parts, n)
+        return group, one[tree.index : tree.index + 1].predict(
+            dmatrix.slice(reps), pred_contribs=True
+        )
+
     out = np.zeros((X.shape[1] + 1, n), dtype=np.float32)  # one row per column
-    for j, cols, parts in trees:
-        group, reps = _groups(values, parts, n)
-        table = one[j : j + 1].predict(dmatrix.slice(reps), pred_contribs=True)
-        for c in cols:
-            out[c] += table[:, c][group]
+    with ThreadPoolExecutor(n_threads()) as pool:
+        # tables in threads (XGBoost and numpy release the GIL), sums in tree order
+        for tree, (group, values_j) in zip(model.trees, pool.map(table, model.trees), strict=True):
+            for c in tree.columns:
+                out[c] += values_j[:, c][group]
     rows = np.unique(np.linspace(0, n - 1, min(n, CHECK_ROWS)).astype(np.intp))
     native = booster.predict(dmatrix.slice(rows), pred_contribs=True)
     out[-1] = native[0, -1]
@@ -95,48 +135,88 @@ def _values(X: pd.DataFrame) -> np.ndarray | None:
     return out
 
 
-def _trees(booster: Any, n_features: int) -> list[_Tree] | None:
-    """Per tree with splits: its index, the columns it splits on and, per column, the
-    numeric thresholds (with their float32 neighbours) or None for a category."""
+def _codes(values: np.ndarray, model: _Model) -> dict[int, tuple[np.ndarray, int]]:
+    """Per column split on: a small integer per record that decides every split on it
+    (numbers: the place among all thresholds on the column, the last code for missing;
+    categories: code + 1, 0 for missing), and the number of codes."""
+    out: dict[int, tuple[np.ndarray, int]] = {}
+    for f in model.categorical:
+        v = values[f]
+        code = np.where(np.isnan(v), 0, v + 1).astype(np.int64)
+        out[f] = code, int(code.max()) + 1
+    for f, edges in model.edges.items():
+        v = values[f]
+        code = np.searchsorted(edges, v, side="right")
+        code[np.isnan(v)] = len(edges) + 1
+        out[f] = code, len(edges) + 2
+    return out
+
+
+def _parsed(booster: Any, n_features: int, source: Any) -> _Model | None:
+    """:func:`_model` of ``booster``, kept for ``source`` while its rounds are the same."""
+    if source is None:
+        return _model(booster, n_features)
+    rounds = int(source.num_boosted_rounds())
+    kept = _CACHE.get(source)
+    if kept is None or kept[0] != rounds:
+        kept = rounds, _model(booster, n_features)
+        _CACHE[source] = kept
+    return kept[1]
+
+
+def _model(booster: Any, n_features: int) -> _Model | None:
+    """The trees with splits (None: not a single-output gbtree of one tree per round, or
+    a split this module does not read)."""
     doc = json.loads(booster.save_raw("json"), parse_float=str)["learner"]
-    model = doc["gradient_booster"]
     if doc["gradient_booster"].get("name") != "gbtree":
         return None
-    model = model["model"]
+    model = doc["gradient_booster"]["model"]
     trees = model["trees"]
     if [int(i) for i in model.get("iteration_indptr", [])] != list(range(len(trees) + 1)):
         return None  # not one tree per round (forests, several outputs)
     types = booster.feature_types or ["float"] * n_features
-    out: list[_Tree] = []
+    found: list[tuple[int, dict[int, np.ndarray | None]]] = []
     for j, tree in enumerate(trees):
         if int(tree["tree_param"].get("size_leaf_vector", "1")) > 1:
             return None
-        parts = _splits(tree, types)
-        if parts is None:
+        splits = _splits(tree, types)
+        if splits is None:
             return None
-        if parts:
-            out.append((j, [f for f, _ in parts], parts))
-    return out
+        if splits:
+            found.append((j, splits))
+    edges: dict[int, list[np.ndarray]] = {}
+    for _, splits in found:
+        for f, local in splits.items():
+            if local is not None:
+                edges.setdefault(f, []).append(local)
+    every = {f: np.unique(np.concatenate(e)) for f, e in edges.items()}
+    out = []
+    for j, splits in found:
+        parts: list[tuple[int, np.ndarray | None]] = []
+        for f, local in sorted(splits.items()):
+            if local is None:
+                parts.append((f, None))
+                continue
+            # the tree's code of a record from its code among all thresholds on f
+            inner = np.searchsorted(local, every[f], side="right")
+            parts.append((f, np.concatenate([[0], inner, [len(local) + 1]])))
+        out.append(_Tree(j, [f for f, _ in parts], parts))
+    categorical = {f for _, s in found for f, local in s.items() if local is None}
+    return _Model(out, every, categorical)
 
 
-def _splits(tree: dict[str, Any], types: list[str]) -> list[tuple[int, np.ndarray | None]] | None:
-    left = tree["left_children"]
+def _splits(tree: dict[str, Any], types: list[str]) -> dict[int, np.ndarray | None] | None:
+    """Per column the tree splits on: its sorted float32 thresholds, None for a
+    category; None for a split this module does not read."""
     found: dict[int, list[str]] = {}
-    for node, child in enumerate(left):
+    for node, child in enumerate(tree["left_children"]):
         if child == -1:
             continue
         f = int(tree["split_indices"][node])
-        categorical = types[f] == "c"
-        if categorical != (int(tree["split_type"][node]) == 1):
+        if (types[f] == "c") != (int(tree["split_type"][node]) == 1):
             return None
         found.setdefault(f, []).append(str(tree["split_conditions"][node]))
-    parts: list[tuple[int, np.ndarray | None]] = []
-    for f in sorted(found):
-        if types[f] == "c":
-            parts.append((f, None))
-            continue
-        parts.append((f, _edges(found[f])))
-    return parts
+    return {f: None if types[f] == "c" else _edges(found[f]) for f in found}
 
 
 def _edges(written: list[str]) -> np.ndarray:
@@ -153,21 +233,15 @@ def _edges(written: list[str]) -> np.ndarray:
 
 
 def _groups(
-    values: np.ndarray, parts: list[tuple[int, np.ndarray | None]], n: int
+    codes: dict[int, tuple[np.ndarray, int]], parts: list[tuple[int, np.ndarray | None]], n: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Group of each record (same branch at every split of the tree) and one record
     per group."""
     key, size = np.zeros(n, dtype=np.int64), 1
-    for f, edges in parts:
-        v = values[f]
-        missing = np.isnan(v)
-        if edges is None:
-            code = np.where(missing, 0, v + 1).astype(np.int64)
-            radix = int(code.max()) + 1
-        else:
-            code = np.searchsorted(edges, v, side="right").astype(np.int64)
-            code[missing] = len(edges) + 1
-            radix = len(edges) + 2
+    for f, lookup in parts:
+        code, radix = codes[f]
+        if lookup is not None:
+            code, radix = lookup[code], int(lookup[-1]) + 1
         if size * radix >= 1 << 62:  # renumber the groups so far before the key overflows
             _, key = np.unique(key, return_inverse=True)
             key, size = key.ravel().astype(np.int64), int(key.max()) + 1
