@@ -255,10 +255,17 @@ def _node_class() -> type:
         rule: Callable[[np.ndarray], np.ndarray]
 
         def shall_go_left(self, row: Any, GPU: bool = False) -> Any:  # noqa: N803
-            x = row[self.feature_name]
-            return pd.Series(self.rule(x.to_numpy()), index=x.index, copy=False)
+            return self.rule(row[self.feature_name].to_numpy()).view(_Bits)
 
     return RuleNode
+
+
+class _Bits(np.ndarray):
+    """A boolean array that answers ``to_numpy()`` like the pandas Series woodelf's nodes
+    return (woodelf only inverts it and reads it back), without building a Series."""
+
+    def to_numpy(self) -> np.ndarray:
+        return self.view(np.ndarray)
 
 
 @functools.cache
@@ -311,7 +318,7 @@ def _xgb_category(right: list[float], default_left: bool, x: np.ndarray) -> np.n
 def _lgb_number(threshold: float, default_left: bool, missing: str, x: np.ndarray) -> np.ndarray:
     if missing == "NaN":
         return np.where(np.isnan(x), default_left, x <= threshold)
-    x = np.nan_to_num(x, nan=0.0, posinf=np.inf, neginf=-np.inf)
+    x = np.where(np.isnan(x), 0.0, x)
     if missing == "Zero":
         return np.where((x > -_ZERO) & (x <= _ZERO), default_left, x <= threshold)
     return x <= threshold
