@@ -140,3 +140,27 @@ def test_fold_matrices_equal_each_folds_own_transform(
     assert len(calls) == 1
     for a, b in zip(own, shared, strict=True):
         pd.testing.assert_frame_equal(a, b)
+
+
+def test_lightgbm_matrix_gives_lightgbms_own_values(records: pd.DataFrame) -> None:
+    """The matrix made once for pred_contrib and raw_score gives exactly what LightGBM
+    gives from the frame; a frame whose categories are not the training ones is passed
+    through as it is."""
+    pytest.importorskip("lightgbm")
+    from spinerisk.explanation._native import _lightgbm_matrix
+
+    model = _fit("nonunion", "lightgbm", FAST)
+    booster, X = next(
+        (cc.estimator[-1].estimator_.booster_, cc.estimator[:-1].transform(records))
+        for cc in model.estimator_.calibrated_classifiers_
+    )
+    X = _with_missing(X)
+    data = _lightgbm_matrix(booster, X)
+    assert isinstance(data, np.ndarray)
+    for kind in ("pred_contrib", "raw_score"):
+        assert np.array_equal(
+            booster.predict(data, **{kind: True}), booster.predict(X, **{kind: True})
+        )
+    cat = next(c for c in X.columns if isinstance(X[c].dtype, pd.CategoricalDtype))
+    other = X.assign(**{cat: X[cat].cat.add_categories(["unheard_of"])})
+    assert _lightgbm_matrix(booster, other) is other

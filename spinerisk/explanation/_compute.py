@@ -56,11 +56,12 @@ def group_by_field(phi: pd.DataFrame, schema: Any = None) -> pd.DataFrame:
     fields = [field_of_feature(str(c), schema) for c in phi.columns]
     order = list(dict.fromkeys(fields))
     codes = np.array([order.index(f) for f in fields])
-    values = phi.to_numpy(dtype=np.float64)
-    out = np.zeros((len(phi), len(order)))
+    # one contiguous row per column; each field sums its columns in column order
+    values = np.ascontiguousarray(phi.to_numpy(dtype=np.float64).T)
+    out = np.zeros((len(order), len(phi)))
     for j, code in enumerate(codes):
-        out[:, code] += values[:, j]
-    return pd.DataFrame(out, index=phi.index, columns=order)
+        out[code] += values[j]
+    return pd.DataFrame(out.T, index=phi.index, columns=order)
 
 
 def secant(

@@ -107,13 +107,35 @@ def _lightgbm_contributions(clf: Any, X: pd.DataFrame) -> tuple[FloatArray, Floa
     ``clf.decision_function(X)`` (which checks the frame again and predicts on the
     booster's one thread) when no ``best_iteration`` limits the trees, as after
     ``EarlyStoppingClassifier``'s refit; otherwise ``decision_function`` gives it. The
-    Booster itself is called: the sklearn wrapper re-checks the frame, which is slower.
+    Booster itself is called, on the matrix LightGBM makes of the frame, made once for
+    both calls (:func:`_lightgbm_matrix`).
     """
     booster, threads = clf.estimator_.booster_, n_threads()
-    raw = booster.predict(X, pred_contrib=True, num_threads=threads)
+    data = _lightgbm_matrix(booster, X)
+    raw = booster.predict(data, pred_contrib=True, num_threads=threads)
     if int(getattr(booster, "best_iteration", 0) or 0) <= 0:
-        return raw, booster.predict(X, raw_score=True, num_threads=threads)
+        return raw, booster.predict(data, raw_score=True, num_threads=threads)
     return raw, clf.decision_function(X)
+
+
+def _lightgbm_matrix(booster: Any, X: pd.DataFrame) -> Any:
+    """The float64 matrix LightGBM predicts from when given ``X``: numbers and booleans as
+    floats, each category as its code among the booster's training categories
+    (``pandas_categorical``), missing as NaN. ``X`` itself (LightGBM converts it) when a
+    column is of another kind or its categories are not the training ones."""
+    training = list(getattr(booster, "pandas_categorical", None) or [])
+    out = np.empty(X.shape, dtype=np.float64)
+    for i, (_, col) in enumerate(X.items()):
+        if isinstance(col.dtype, pd.CategoricalDtype):
+            if not training or list(col.cat.categories) != list(training.pop(0)):
+                return X
+            codes = col.cat.codes.to_numpy()
+            out[:, i] = np.where(codes < 0, np.nan, codes)
+        elif col.dtype.kind in "biuf":
+            out[:, i] = col.to_numpy(dtype=np.float64)
+        else:
+            return X
+    return X if training else out
 
 
 def booster_contributions(
