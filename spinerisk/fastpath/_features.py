@@ -61,7 +61,6 @@ class _ClinicalProgram:
         self.fields = frozenset(fields)
         self.derive = bool(clinical.derive)
         self.schema = schema
-        self._missing = {f: (_NAN if schema[f].is_numeric else None) for f in fields}
         # the schema's derived features, compiled per record from the same declarations
         # ClinicalFeatures evaluates on frames
         applied = derived_features(schema, fields) if self.derive else []
@@ -91,10 +90,11 @@ class _ClinicalProgram:
         """ClinicalFeatures._derive on one record."""
         if not self._derivations:
             return {}
-        # only the model's own fields, as in the batch path (a record may carry others)
-        # (the record with the absent fields filled and the hidden ones removed: equal to
-        # the model's fields alone on every key a derivation reads)
-        values = {**self._missing, **t}
+        # only the model's own fields, as in the batch path (a record may carry others):
+        # the record without the hidden ones equals the model's fields alone on every key
+        # a derivation reads (a compiled expression reads an absent key as missing, so
+        # the absent fields need no filling); a copy, which the derived values go into
+        values = dict(t)
         for name in self._hidden:
             values.pop(name, None)
         out: dict[str, Any] = {}
