@@ -13,6 +13,9 @@ the 5 calibrated folds' boosters, on each fold's own feature matrix:
   core; LightGBM: ``num_threads``);
 * ``woodelf``: :func:`spinerisk.explanation._woodelf.tree_shap` on the folds one after the
   other (woodelf is single-threaded numpy), and ``woodelf xN``: the folds on N threads;
+* ``patterns`` (XGBoost only): XGBoost's own values computed once per decision pattern
+  (``spinerisk/explanation/_xgb_paths.py``, bit for bit ``pred_contribs``), as
+  ``_native.py`` calls it;
 * ``build``: reading the 5 boosters' trees into woodelf nodes, and ``1st call``: the whole
   first call (trees, the leaves' s-vectors, values); both are done once per booster and
   cached: the ``woodelf`` timings above are of later calls.
@@ -78,6 +81,20 @@ def _native(booster: Any, X: Any, threads: int | None) -> tuple[np.ndarray, np.n
     return booster.predict(X, pred_contrib=True, **kw), booster.predict(X, raw_score=True, **kw)
 
 
+def _patterns(booster: Any, X: Any) -> np.ndarray:
+    """XGBoost's own values computed once per decision pattern, bit for bit
+    ``pred_contribs`` (``spinerisk/explanation/_xgb_paths.py``, called as ``_native.py``
+    calls it; the full native call where it declines)."""
+    import xgboost as xgb
+
+    from spinerisk.explanation import _xgb_paths
+
+    fast = all_cores(booster)
+    dm = xgb.DMatrix(X, enable_categorical=True, nthread=n_threads())
+    raw = _xgb_paths.contributions(fast, dm, X, booster)
+    return raw if raw is not None else fast.predict(dm, pred_contribs=True)
+
+
 def _timed(fn: Any) -> tuple[float, float]:
     wall, cpu = time.perf_counter(), time.process_time()
     fn()
@@ -127,6 +144,8 @@ def bench(backend: str, pairs: list[tuple[Any, Any]], repeat: int) -> dict[str, 
         "woodelf": lambda: [tree_shap(b, X) for b, X in pairs],
         f"woodelf x{cores}": lambda: list(pool.map(lambda p: tree_shap(*p), pairs)),
     }
+    if backend == "xgboost":
+        calls["patterns"] = lambda: [_patterns(b, X) for b, X in pairs]
     times = _best_of(repeat, calls)
     pool.shutdown()
     base = times["native all"][0]
@@ -157,14 +176,17 @@ def _uptime() -> str:
 
 
 def _print(rows: list[dict[str, Any]]) -> None:
-    names = list(rows[0]["seconds"])
+    names = list(dict.fromkeys(k for r in rows for k in r["seconds"]))
     print("SYNTHETIC data; TreeSHAP of the nonunion model's 5 fold boosters (wall seconds,")
     print("best of the runs; in brackets: ratio to the native routine on every core)")
     print(f"{'backend':<9} {'n':>6} " + " ".join(f"{k:>16}" for k in names), end="")
     print(f" {'build s':>8} {'1st call':>14} {'max diff':>9} {'additivity':>10}")
     for r in rows:
         cells = " ".join(
-            f"{r['seconds'][k]:>8.3f} ({r['ratio_over_native_all_cores'][k]:>4.2f})" for k in names
+            f"{r['seconds'][k]:>8.3f} ({r['ratio_over_native_all_cores'][k]:>4.2f})"
+            if k in r["seconds"]
+            else f"{'-':>16}"
+            for k in names
         )
         print(
             f"{r['backend']:<9} {r['n_explained']:>6} {cells} {r['build_seconds']:>8.3f} "
