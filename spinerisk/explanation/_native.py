@@ -7,6 +7,14 @@ returns ``(phi, base, margin)``: a DataFrame of per-column contributions, the ba
 *independently* of ``phi`` (by the model's own prediction routine), so that additivity
 ``phi.sum(axis=1) + base == margin`` is a check, not a definition.
 
+XGBoost's ``pred_contribs`` is asked once per decision pattern rather than once per
+record (:mod:`spinerisk.explanation._xgb_paths`: records taking the same branches in a
+tree get the same float32 values, added in tree order as XGBoost does), which gives
+the native call's values bit for bit, checked on a sample against the full call each
+time; the full call is made where that does not apply. LightGBM adds each leaf's
+terms straight into the record's float64 row, so its values are not reusable per tree
+without changing the last bits: ``pred_contrib`` runs on every record.
+
 The contribution calls use every core the process may run on: boosters keep the thread
 count they were trained with (one, for the small-cohort defaults), so XGBoost explains
 with a copy of the booster set to all cores and LightGBM gets ``num_threads`` for the
@@ -14,11 +22,10 @@ call; the model itself is not changed. Threads do not change the values. The mar
 comes from the same call's input on every core, not a second pass through the sklearn
 wrapper.
 
-woodelf (a faster exact TreeSHAP, ``woodelf-explainer``) was tried on these models and
-is not used: it reads trees through treelite, which refuses XGBoost models carrying a
-category encoder, and, with the encoder removed, woodelf itself refuses trees with
-categorical splits, which every booster here has (``benchmarks/bench_explain.py``
-records the attempt).
+woodelf (a faster exact TreeSHAP, ``woodelf-explainer``) cannot read these boosters
+through treelite (category encoder, categorical splits; ``benchmarks/bench_explain.py``
+records the attempt); fed the trees directly (``_woodelf.py``) it agrees with the native
+values to float32 precision, not bit for bit, which the decision patterns above do.
 """
 
 from __future__ import annotations

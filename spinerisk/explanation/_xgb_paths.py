@@ -41,6 +41,8 @@ from spinerisk._threads import n_threads
 
 #: Records of the check against the full native call.
 CHECK_ROWS = 256
+#: Trees whose groups are computed together (in threads) before being added up.
+_TREES_AT_ONCE = 16
 
 
 @dataclass
@@ -107,10 +109,13 @@ def contributions(
 
     out = np.zeros((X.shape[1] + 1, n), dtype=np.float32)  # one row per column
     with ThreadPoolExecutor(n_threads()) as pool:
-        # tables in threads (XGBoost and numpy release the GIL), sums in tree order
-        for tree, (group, values_j) in zip(model.trees, pool.map(table, model.trees), strict=True):
-            for c in tree.columns:
-                out[c] += values_j[:, c][group]
+        # tables in threads (XGBoost and numpy release the GIL), sums in tree order;
+        # a few trees at a time, so that the groups kept waiting stay small
+        for start in range(0, len(model.trees), _TREES_AT_ONCE):
+            trees = model.trees[start : start + _TREES_AT_ONCE]
+            for tree, (group, values_j) in zip(trees, pool.map(table, trees), strict=True):
+                for c in tree.columns:
+                    out[c] += values_j[:, c][group]
     rows = np.unique(np.linspace(0, n - 1, min(n, CHECK_ROWS)).astype(np.intp))
     native = booster.predict(dmatrix.slice(rows), pred_contribs=True)
     out[-1] = native[0, -1]
