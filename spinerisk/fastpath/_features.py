@@ -103,16 +103,22 @@ class _ClinicalProgram:
         return out
 
     def rows(self, typed: Sequence[Mapping[str, Any]]) -> np.ndarray:
-        """Column by column: a record's number (a flag as 0/1) or its category's code,
-        NaN when missing (no category list holds None)."""
+        # record by record: column by column took 4x longer for one record (41 us
+        # against 10) and saved ~10% for 100
         out = np.empty((len(typed), len(self.columns)))
-        derived = [self._derived(t) for t in typed] if self._derivations else []
-        for j, (from_derived, key, codes) in enumerate(self._getters):
-            values = [t.get(key) for t in (derived if from_derived else typed)]
-            if codes is None:
-                out[:, j] = [_NAN if v is None else float(v) for v in values]
-            else:
-                out[:, j] = [codes.get(v, _NAN) for v in values]
+        getters = self._getters
+        for i, t in enumerate(typed):
+            derived = self._derived(t)
+            values = []
+            for from_derived, key, codes in getters:
+                v = (derived if from_derived else t).get(key)
+                if v is None:
+                    values.append(_NAN)
+                elif codes is None:
+                    values.append(float(v))
+                else:
+                    values.append(codes.get(v, _NAN))
+            out[i] = values
         return out
 
 
