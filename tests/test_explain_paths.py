@@ -164,3 +164,23 @@ def test_lightgbm_matrix_gives_lightgbms_own_values(records: pd.DataFrame) -> No
     cat = next(c for c in X.columns if isinstance(X[c].dtype, pd.CategoricalDtype))
     other = X.assign(**{cat: X[cat].cat.add_categories(["unheard_of"])})
     assert _lightgbm_matrix(booster, other) is other
+
+
+@pytest.mark.parametrize("radix", [3, 1 << 40], ids=["dense", "renumbered"])
+def test_groups_are_the_distinct_code_tuples(radix: int) -> None:
+    """Records share a group exactly when all their codes agree, whether the key fits
+    a dense table, needs sorting, or is renumbered before it would overflow."""
+    from spinerisk.explanation._xgb_paths import _groups
+
+    rng = np.random.default_rng(5)
+    n = 500
+    codes = {f: (rng.integers(0, 3, n), radix) for f in range(3)}
+    group, first = _groups(codes, [(f, None) for f in range(3)], n)
+    tuples = np.stack([codes[f][0] for f in range(3)], axis=1)
+    _, expected = np.unique(tuples, axis=0, return_inverse=True)
+    expected = expected.ravel()
+    # the same partition of the records (group numbers may differ)
+    assert len(first) == expected.max() + 1
+    pairs = set(zip(group.tolist(), expected.tolist(), strict=True))
+    assert len(pairs) == len(first)
+    assert np.array_equal(group[first], np.arange(len(first)))
