@@ -177,7 +177,7 @@ def _paths_identical(folds: list[Any], matrices: list[Any]) -> bool:
     for fold, X in zip(folds, matrices, strict=True):
         booster = fold[-1].estimator_.get_booster()
         dm = xgb.DMatrix(X, enable_categorical=True)
-        ours = _xgb_paths.contributions(booster, dm, X)
+        ours = _xgb_paths.contributions(booster, dm, X, min_rows=0)
         if ours is None or not np.array_equal(ours, booster.predict(dm, pred_contribs=True)):
             return False
     return True

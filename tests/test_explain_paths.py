@@ -82,7 +82,7 @@ def test_identical_to_pred_contribs(
         assert any(isinstance(t, pd.CategoricalDtype) for t in X.dtypes)
         dm = xgb.DMatrix(X, enable_categorical=True)
         native = booster.predict(dm, pred_contribs=True)
-        ours = _xgb_paths.contributions(booster, dm, X)
+        ours = _xgb_paths.contributions(booster, dm, X, min_rows=0)
         assert ours is not None, "the shortcut declined a plain gbtree booster"
         assert ours.dtype == native.dtype and ours.shape == native.shape
         assert np.array_equal(ours, native)  # bit for bit, not within a tolerance
@@ -91,9 +91,13 @@ def test_identical_to_pred_contribs(
 def test_rows_are_independent_of_the_batch(records: pd.DataFrame) -> None:
     """A record's values do not depend on which other records share the call."""
     booster, X = _pairs(_fit("nonunion", "xgboost", FAST), records)[0]
-    whole = _xgb_paths.contributions(booster, xgb.DMatrix(X, enable_categorical=True), X)
+    whole = _xgb_paths.contributions(
+        booster, xgb.DMatrix(X, enable_categorical=True), X, min_rows=0
+    )
     part = X.iloc[500:530]
-    alone = _xgb_paths.contributions(booster, xgb.DMatrix(part, enable_categorical=True), part)
+    alone = _xgb_paths.contributions(
+        booster, xgb.DMatrix(part, enable_categorical=True), part, min_rows=0
+    )
     assert whole is not None and alone is not None
     assert np.array_equal(whole[500:530], alone)
 
@@ -109,11 +113,12 @@ def test_declines_what_it_does_not_cover() -> None:
         xgb.DMatrix(X, label=y),
         num_boost_round=3,
     )
-    assert _xgb_paths.contributions(forest, xgb.DMatrix(X), X) is None
+    assert _xgb_paths.contributions(forest, xgb.DMatrix(X), X, min_rows=0) is None
     single = xgb.train({"max_depth": 2, "nthread": 1}, xgb.DMatrix(X, label=y), 3)
-    assert _xgb_paths.contributions(single, xgb.DMatrix(X), X) is not None
+    assert _xgb_paths.contributions(single, xgb.DMatrix(X), X, min_rows=0) is not None
+    assert _xgb_paths.contributions(single, xgb.DMatrix(X), X) is None  # 200 < MIN_ROWS
     text = X.assign(c=X["c"].astype(str))
-    assert _xgb_paths.contributions(single, xgb.DMatrix(X), text) is None
+    assert _xgb_paths.contributions(single, xgb.DMatrix(X), text, min_rows=0) is None
 
 
 def test_fold_matrices_equal_each_folds_own_transform(
@@ -184,3 +189,43 @@ def test_groups_are_the_distinct_code_tuples(radix: int) -> None:
     pairs = set(zip(group.tolist(), expected.tolist(), strict=True))
     assert len(pairs) == len(first)
     assert np.array_equal(group[first], np.arange(len(first)))
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "backend", "params"),
+    [("nonunion", "xgboost", FAST), ("future_fracture", "xgboost", FAST_SURV)],
+    ids=["nonunion", "future_fracture"],
+)
+def test_explain_is_the_same_either_way(
+    endpoint: object,
+    backend: str,
+    params: dict[str, object],
+    records: pd.DataFrame,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """explain() gives the same tables, bit for bit, whether the contributions come by
+    decision pattern (every batch) or from the native call (no batch)."""
+    from spinerisk.explanation import explain
+
+    model = _fit(endpoint, backend, params)
+    used = []
+    original = _xgb_paths.contributions
+
+    def spy(*args: object, **kwargs: object) -> object:
+        result = original(*args, **kwargs)  # type: ignore[arg-type]
+        used.append(result is not None)
+        return result
+
+    monkeypatch.setattr(_xgb_paths, "contributions", spy)
+    runs = []
+    for least in (0, 10**9):
+        monkeypatch.setattr(_xgb_paths, "MIN_ROWS", least)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", sr.DataQualityWarning)
+            runs.append(explain(model, records.head(300)))
+    assert used and all(used[: len(used) // 2]) and not any(used[len(used) // 2 :])
+    fast, native = runs
+    for name in ("feature_contributions", "contributions", "risk_points"):
+        pd.testing.assert_frame_equal(getattr(fast, name), getattr(native, name), check_exact=True)
+    pd.testing.assert_series_equal(fast.output, native.output, check_exact=True)
+    pd.testing.assert_series_equal(fast.risk, native.risk, check_exact=True)
