@@ -116,7 +116,7 @@ def _woodelf_attempt(booster: Any, X: Any) -> str:
     said = []
     for label, model in tries:
         try:
-            woodelf.WoodelfExplainer(model).shap_values(X.iloc[:50])
+            woodelf.WoodelfExplainer(model).shap_values(X.iloc[:50], verbose=False)
             said.append(f"{label}: ran")
         except Exception as exc:  # what woodelf or treelite refuses, recorded
             said.append(f"{label}: {type(exc).__name__}: {str(exc).splitlines()[-1][:160]}")
@@ -153,7 +153,7 @@ def woodelf_numeric(model: Any, records: Any, n_threads: int) -> dict[str, Any]:
     b.predict(xgb.DMatrix(X, nthread=n_threads), pred_contribs=True)
     all_s = time.perf_counter() - t
     t = time.perf_counter()
-    values = np.asarray(woodelf.WoodelfExplainer(booster).shap_values(X))
+    values = np.asarray(woodelf.WoodelfExplainer(booster).shap_values(X, verbose=False))
     wood_s = time.perf_counter() - t
     return {
         "n_explained": len(X),
