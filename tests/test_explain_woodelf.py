@@ -24,7 +24,7 @@ pytest.importorskip("woodelf")
 xgb = pytest.importorskip("xgboost")
 lgb = pytest.importorskip("lightgbm")
 
-from spinerisk.explanation._woodelf import _trees, tree_shap  # noqa: E402
+from spinerisk.explanation._woodelf import NotReproduced, _trees, tree_shap  # noqa: E402
 
 # small boosters (the point is exactness); both split on categories and on missing values
 FAST = {"n_estimators": 60, "learning_rate": 0.2}
@@ -143,15 +143,15 @@ def test_trees_are_built_once_per_booster(records):
 
 def test_what_it_cannot_reproduce_is_refused(records):
     booster, X = _boosters("nonunion_xgboost", records)[0]
-    with pytest.raises(NotImplementedError, match="DataFrame"):
+    with pytest.raises(NotReproduced, match="DataFrame"):
         tree_shap(booster, X.to_numpy())
-    with pytest.raises(NotImplementedError, match="columns"):
+    with pytest.raises(NotReproduced, match="columns"):
         tree_shap(booster, X.iloc[:, :-1])
     col = next(c for c in X.columns if isinstance(X[c].dtype, pd.CategoricalDtype))
     unseen = X.iloc[:5].copy()
     unseen[col] = unseen[col].cat.add_categories(["unseen"])
     unseen.loc[unseen.index[0], col] = "unseen"
-    with pytest.raises(NotImplementedError, match="not fitted on"):
+    with pytest.raises(NotReproduced, match="not fitted on"):
         tree_shap(booster, unseen)
     rng = np.random.default_rng(0)
     dart = xgb.train(
@@ -159,7 +159,7 @@ def test_what_it_cannot_reproduce_is_refused(records):
         xgb.DMatrix(rng.normal(size=(100, 3)), label=rng.integers(0, 2, 100)),
         3,
     )
-    with pytest.raises(NotImplementedError, match="dart"):
+    with pytest.raises(NotReproduced, match="dart"):
         tree_shap(dart, pd.DataFrame(rng.normal(size=(4, 3)), columns=dart.feature_names))
 
 
@@ -250,7 +250,7 @@ def test_another_woodelf_release_falls_back(records, monkeypatch):
 
     booster, X = _boosters("nonunion_xgboost", records)[0]
     monkeypatch.setattr(woodelf, "__version__", "9.9")
-    with pytest.raises(NotImplementedError, match="checked against woodelf 0.4.8"):
+    with pytest.raises(NotReproduced, match="checked against woodelf 0.4.8"):
         tree_shap(booster, X)
 
 

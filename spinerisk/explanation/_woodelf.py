@@ -33,7 +33,7 @@ margin scale) plus each tree's cover-weighted mean leaf value.
 Whatever this module cannot reproduce exactly (DART or random-forest boosters, several
 outputs, linear trees, an objective whose base margin it does not know, inputs it cannot
 map, such as infinity or a category an XGBoost model was not fitted on; woodelf missing or
-another release than :data:`WOODELF_VERSION`) raises ``NotImplementedError``: the caller
+another release than :data:`WOODELF_VERSION`) raises ``NotReproduced``: the caller
 then uses the native routine, which gives the answer or the user-facing error. The trees
 are built once per booster and cached (weakly: the cache never keeps a booster alive) and
 rebuilt if the booster has been trained further.
@@ -54,6 +54,12 @@ import numpy as np
 import pandas as pd
 
 from spinerisk._optional import import_optional
+
+
+class NotReproduced(Exception):
+    """This booster (or input) is something :func:`tree_shap` does not reproduce exactly;
+    the caller uses the booster's native routine instead."""
+
 
 __all__ = ["tree_shap"]
 
@@ -129,12 +135,12 @@ def tree_shap(booster: Any, X: pd.DataFrame) -> np.ndarray:
 
     Raises
     ------
-    NotImplementedError
+    NotReproduced
         For a booster or an input this module does not reproduce exactly: use the
         native routine instead.
     """
     if not isinstance(X, pd.DataFrame):
-        raise NotImplementedError("tree_shap reads a DataFrame; got " + type(X).__name__)
+        raise NotReproduced("tree_shap reads a DataFrame; got " + type(X).__name__)
     _woodelf()
     trees = _trees(booster)
     data = _matrix(trees, X)
@@ -151,14 +157,14 @@ WOODELF_VERSION = "0.4.8"
 
 
 def _woodelf() -> Any:
-    """woodelf, or NotImplementedError (use the native routine) when it is not installed
+    """woodelf, or NotReproduced (use the native routine) when it is not installed
     or is another release than the one checked."""
     try:
         woodelf = import_optional("woodelf", extra="explain", purpose="fast exact tree SHAP")
     except ImportError as exc:
-        raise NotImplementedError(str(exc)) from exc
+        raise NotReproduced(str(exc)) from exc
     if getattr(woodelf, "__version__", None) != WOODELF_VERSION:
-        raise NotImplementedError(
+        raise NotReproduced(
             f"woodelf {getattr(woodelf, '__version__', '?')} is installed; tree_shap was "
             f"checked against woodelf {WOODELF_VERSION}"
         )
@@ -195,7 +201,7 @@ def _kind(booster: Any) -> str:
         return "xgboost"
     if module.startswith("lightgbm") and type(booster).__name__ == "Booster":
         return "lightgbm"
-    raise NotImplementedError(f"tree_shap reads xgboost/lightgbm Boosters, not {module}")
+    raise NotReproduced(f"tree_shap reads xgboost/lightgbm Boosters, not {module}")
 
 
 def _stamp(kind: str, booster: Any) -> tuple[int, ...]:
@@ -343,14 +349,14 @@ def _xgboost_trees(booster: Any) -> _Trees:
     learner = json.loads(booster.save_raw("json"))["learner"]
     gbm, param = learner["gradient_booster"], learner["learner_model_param"]
     if gbm.get("name") != "gbtree":
-        raise NotImplementedError(f"XGBoost booster {gbm.get('name')!r} (only gbtree)")
+        raise NotReproduced(f"XGBoost booster {gbm.get('name')!r} (only gbtree)")
     model = gbm["model"]
     outputs = (int(param.get("num_class", 0)), int(param.get("num_target", 1)))
     if outputs[0] > 1 or outputs[1] != 1 or model["gbtree_model_param"]["num_parallel_tree"] != "1":
-        raise NotImplementedError("XGBoost boosters with several outputs or parallel trees")
+        raise NotReproduced("XGBoost boosters with several outputs or parallel trees")
     objective = learner["objective"]["name"]
     if objective not in _XGB_LINK:
-        raise NotImplementedError(f"XGBoost objective {objective!r}: base margin not known")
+        raise NotReproduced(f"XGBoost objective {objective!r}: base margin not known")
     base = float(np.float32(_XGB_LINK[objective](_xgb_base_score(param["base_score"]))))
     names = list(learner.get("feature_names") or [])
     types = list(learner.get("feature_types") or [])
@@ -375,7 +381,7 @@ def _xgb_base_score(text: str) -> float:
     value = json.loads(text) if text.startswith("[") else float(text)
     values = value if isinstance(value, list) else [value]
     if len(values) != 1:
-        raise NotImplementedError("XGBoost base_score with several values")
+        raise NotReproduced("XGBoost base_score with several values")
     return float(values[0])
 
 
@@ -424,9 +430,9 @@ def _xgb_tree(tree: dict[str, Any]) -> tuple[Any, float]:
 def _lightgbm_trees(booster: Any) -> _Trees:
     dump = booster.dump_model()
     if int(dump.get("num_tree_per_iteration", 1)) != 1 or int(dump.get("num_class", 1)) != 1:
-        raise NotImplementedError("LightGBM boosters with several outputs")
+        raise NotReproduced("LightGBM boosters with several outputs")
     if dump.get("average_output"):
-        raise NotImplementedError("LightGBM random-forest boosters (average_output)")
+        raise NotReproduced("LightGBM random-forest boosters (average_output)")
     roots, bias = [], 0.0
     for info in dump["tree_info"]:
         root, mean = _lgb_tree(info["tree_structure"])
@@ -470,7 +476,7 @@ def _lgb_tree(top: dict[str, Any]) -> tuple[Any, float]:
                 node["missing_type"],
             )
         else:
-            raise NotImplementedError(f"LightGBM decision_type {node['decision_type']!r}")
+            raise NotReproduced(f"LightGBM decision_type {node['decision_type']!r}")
         return _split(node["split_feature"], rule, lnode, rnode, node["internal_count"])
 
     return _finish(build(top)), mean
@@ -478,7 +484,7 @@ def _lgb_tree(top: dict[str, Any]) -> tuple[Any, float]:
 
 def _lgb_check_leaf(leaf: dict[str, Any]) -> None:
     if "leaf_coeff" in leaf or "leaf_const" in leaf:
-        raise NotImplementedError("LightGBM linear trees")
+        raise NotReproduced("LightGBM linear trees")
 
 
 # -- inputs -------------------------------------------------------------------------------
@@ -486,9 +492,9 @@ def _matrix(trees: _Trees, X: pd.DataFrame) -> pd.DataFrame:
     """The input as the booster reads it: float64 columns named 0..p-1 (XGBoost's values
     rounded to float32), categories as the model's codes, NaN for missing."""
     if X.shape[1] != len(trees.names):
-        raise NotImplementedError(f"{X.shape[1]} columns for a booster of {len(trees.names)}")
+        raise NotReproduced(f"{X.shape[1]} columns for a booster of {len(trees.names)}")
     if trees.kind == "xgboost" and [str(c) for c in X.columns] != trees.names:
-        raise NotImplementedError("the columns are not the booster's feature names")
+        raise NotReproduced("the columns are not the booster's feature names")
     dtype = np.float32 if trees.kind == "xgboost" else np.float64
     out = np.empty(X.shape, dtype=np.float64, order="F")
     n_cat = 0
@@ -498,17 +504,15 @@ def _matrix(trees: _Trees, X: pd.DataFrame) -> pd.DataFrame:
             n_cat += 1
             out[:, j] = _codes(col, trees.categories.get(key), trees.kind == "lightgbm")
         elif trees.kind == "xgboost" and j in trees.categories:
-            raise NotImplementedError(
-                f"column {col.name!r}: categorical split on a non-category column"
-            )
+            raise NotReproduced(f"column {col.name!r}: categorical split on a non-category column")
         elif col.dtype.kind in "biuf":
             out[:, j] = col.to_numpy(dtype=dtype, na_value=np.nan)
         else:
-            raise NotImplementedError(f"column {col.name!r} of dtype {col.dtype}")
+            raise NotReproduced(f"column {col.name!r} of dtype {col.dtype}")
     if np.isinf(out).any():
-        raise NotImplementedError("infinite values")
+        raise NotReproduced("infinite values")
     if trees.kind == "lightgbm" and n_cat != len(trees.categories):
-        raise NotImplementedError("category columns differ from the booster's")
+        raise NotReproduced("category columns differ from the booster's")
     return pd.DataFrame(out, index=X.index, columns=range(X.shape[1]), copy=False)
 
 
@@ -520,8 +524,6 @@ def _codes(col: pd.Series, categories: list[Any] | None, unseen_missing: bool) -
         position = pd.Index(categories).get_indexer(col.cat.categories)
         mapped = np.where(codes >= 0, position[codes], -1)
         if not unseen_missing and ((codes >= 0) & (mapped < 0)).any():
-            raise NotImplementedError(
-                f"column {col.name!r}: a category the model was not fitted on"
-            )
+            raise NotReproduced(f"column {col.name!r}: a category the model was not fitted on")
         codes = mapped
     return np.where(codes >= 0, codes, np.nan).astype(np.float64)
