@@ -69,6 +69,10 @@ SOURCES: dict[str, tuple[str, list[str] | None]] = {
          "--json", "{out}"],
     ),
     "explain.json": ("bench_explain.py", ["--n", "500", "--n-train", "300", "--json", "{out}"]),
+    "woodelf.json": (
+        "bench_woodelf.py",
+        ["--n", "300", "--n-train", "300", "--repeat", "1", "--json", "{out}"],
+    ),
     "bootstrap.json": (
         "bench_bootstrap.py",
         ["--quick", "--sizes", "2", "--kinds", "binary", "--json", "{out}"],
@@ -171,6 +175,18 @@ def _api_ratio(key: str, batch: bool = False) -> Callable[[dict[str, Any]], tupl
     return measure
 
 
+def _woodelf(backend: str) -> Callable[[dict[str, Any]], tuple[float, str]]:
+    def measure(data: dict[str, Any]) -> tuple[float, str]:
+        rows = [r for r in _get(data, "results") if r.get("backend") == backend]
+        if not rows:
+            raise NotMeasured(f"no ['results'] row for {backend}")
+        v = float(_get(rows[0], "ratio_over_native_all_cores", "woodelf"))
+        diff = float(_get(rows[0], "max_abs_difference"))
+        return v, f"{v:.2f}x on {_get(rows[0], 'n_explained'):,} records, max |diff| {diff:.1e}"
+
+    return measure
+
+
 def _api_p99(data: dict[str, Any]) -> tuple[float, str]:
     v = float(_get(data, "medians", "serve", "p99_ms"))
     return v, f"{v:.1f} ms (concurrency {_get(data, 'concurrency')})"
@@ -189,11 +205,19 @@ def _parity(data: dict[str, Any]) -> tuple[float, str]:
     return v, f"{v:.1e} over {len(rows)} endpoint/backend pairs"
 
 
-def _explain(backend: str, key: str) -> Callable[[dict[str, Any]], tuple[float, str]]:
+def _explain(
+    backend: str, key: str, endpoint: str | None = None
+) -> Callable[[dict[str, Any]], tuple[float, str]]:
+    """The ratio ``key`` of the nonunion (``endpoint=None``) or ``endpoint`` model's row."""
+
     def measure(data: dict[str, Any]) -> tuple[float, str]:
-        rows = [r for r in _get(data, "results") if r.get("backend") == backend]
+        rows = [
+            r
+            for r in _get(data, "results")
+            if r.get("backend") == backend and r.get("endpoint") == endpoint
+        ]
         if not rows:
-            raise NotMeasured(f"no ['results'] row for {backend}")
+            raise NotMeasured(f"no ['results'] row for {endpoint or 'nonunion'} {backend}")
         v = float(_get(rows[0], key))
         return v, f"{v:.2f}x on {_get(rows[0], 'n_explained'):,} records"
 
@@ -234,8 +258,12 @@ CHECKS = [
           _api_ratio("batch_vs_minimal", batch=True)),
     Check(3, "api.json", "cost of request logging (1 - info/warning throughput)", "<", 0.05,
           _api_ratio("logging_cost")),
+    Check(3, "api.json", "batches: server CPU per batch, minimal app / serve", ">=", 0.8,
+          _api_ratio("batch_server_cpu_vs_minimal", batch=True)),
     Check(3, "api.json", "--workers 2 / 1 throughput", ">", 1.0,
           _api_ratio("workers2_vs_workers1_unpinned")),
+    Check(3, "api.json", "--workers 2 / 1 throughput per busy server core", ">=", 0.9,
+          _api_ratio("workers2_per_core_vs_workers1")),
     Check(4, "latency.json", "one record, compiled fast path, p50 (us)", "<=", 100.0,
           _compiled_p50),
     Check(4, "latency.json", "compiled vs today's path, max |risk difference|", "<=", 1e-7,
@@ -246,6 +274,14 @@ CHECKS = [
         for backend in ("xgboost", "lightgbm")
         for cores, key in (("booster's threads", "ratio_explain_over_native"),
                            ("all cores", "ratio_explain_over_native_all_cores"))
+    ),
+    Check(5, "explain.json", "future_fracture xgboost explain() / native SHAP (all cores)",
+          "<=", 1.0, _explain("xgboost", "ratio_explain_over_native_all_cores",
+                              "future_fracture")),
+    *(
+        Check(5, "woodelf.json", f"woodelf TreeSHAP / native ({backend}, all cores)", "<=",
+              1.0, _woodelf(backend))
+        for backend in ("xgboost", "lightgbm")
     ),
     *(
         Check(6, "bootstrap.json", f"{kind}: evaluate, 1,000 resamples / 200 before", "<=", 1.0,
@@ -304,6 +340,10 @@ def _load(data: dict[str, Any]) -> str:
             continue
         first = [x[0] if isinstance(x, list) else x for x in (before, after) if x is not None]
         return " -> ".join(f"{x:.1f}" for x in first)
+    uptimes = [m.get("uptime_before"), m.get("uptime_after")]
+    ones = [u.split("load average:")[1].split(",")[0].strip() for u in uptimes if u]
+    if ones:  # `uptime` text: its 1-minute load average
+        return " -> ".join(ones)
     loads = sorted({r["load"] for r in data.get("sizes", []) + data.get("boosted", [])})
     if loads:  # bench_scaling: "1m/5m" per measured size
         return f"{loads[0].split('/')[0]}-{loads[-1].split('/')[0]}"
