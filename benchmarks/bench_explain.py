@@ -75,14 +75,17 @@ REFERENCE_NOTE = (
 )
 PATHS_NOTE = (
     "explain() gets XGBoost's contributions from XGBoost's own tree SHAP computed once "
-    "per decision pattern (spinerisk/explanation/_xgb_paths.py): per tree, records that "
-    "take the same branch at every split get the same float32 values, so XGBoost is "
-    "asked for one record per group (the one-tree slice) and the values are added in "
-    "tree order in float32 as XGBoost's CPU predictor does; identical to pred_contribs "
-    "bit for bit (paths_identical: array_equal on every fold booster). LightGBM "
-    "accumulates each leaf's terms straight into the record's float64 row, so its "
-    "values cannot be reused per tree without changing the last bits: LightGBM "
-    "explanations call pred_contrib on every record."
+    "per decision pattern (spinerisk/explanation/_xgb_paths.py, from 4,000 records): per "
+    "tree, records that take the same branch at every split get the same float32 "
+    "values, so XGBoost is asked for one record per group (the one-tree slice) and the "
+    "values are added in tree order in float32 as XGBoost's CPU predictor does; "
+    "identical to pred_contribs bit for bit (paths_identical: array_equal on every fold "
+    "booster). LightGBM accumulates each leaf's terms straight into the record's "
+    "float64 row, so its values cannot be reused per tree without changing the last "
+    "bits: LightGBM explanations use woodelf's TreeSHAP on the booster's own trees "
+    "(spinerisk/explanation/_woodelf.py), equal to pred_contrib to float32 precision "
+    "(woodelf_max_abs_difference), with pred_contrib where woodelf does not reproduce "
+    "the booster."
 )
 WOODELF_NOTE = (
     "woodelf is not used: it reads trees through treelite, which refuses XGBoost models "
@@ -183,6 +186,22 @@ def _paths_identical(folds: list[Any], matrices: list[Any]) -> bool:
     return True
 
 
+def _woodelf_difference(folds: list[Any], matrices: list[Any]) -> float | None:
+    """Largest |woodelf - pred_contrib| over the LightGBM fold boosters (what explain()
+    uses for LightGBM), bias column included; None where woodelf does not run."""
+    from spinerisk.explanation import _woodelf
+
+    worst = 0.0
+    for fold, X in zip(folds, matrices, strict=True):
+        booster = fold[-1].estimator_.booster_
+        try:
+            ours = np.asarray(_woodelf.tree_shap(booster, X))
+        except (ImportError, _woodelf.NotReproduced):
+            return None
+        worst = max(worst, float(np.abs(ours - booster.predict(X, pred_contrib=True)).max()))
+    return worst
+
+
 def _shap_values(booster: Any, X: Any) -> np.ndarray:
     import shap
 
@@ -264,6 +283,7 @@ def bench(backend: str, n_train: int, records: Any, seed: int, repeat: int) -> d
     trees = [int(f[-1].best_n_estimators_) for f in folds]
     woodelf_said = _woodelf_attempt(folds[0][-1].estimator_, matrices[0])
     identical = _paths_identical(folds, matrices) if backend == "xgboost" else None
+    woodelf_diff = _woodelf_difference(folds, matrices) if backend == "lightgbm" else None
     return {
         "backend": backend,
         "n_train": n_train,
@@ -286,6 +306,7 @@ def bench(backend: str, n_train: int, records: Any, seed: int, repeat: int) -> d
         **_cpu_fields(times),
         "explain_additivity_error": additivity,
         "paths_identical": identical,
+        "woodelf_max_abs_difference": woodelf_diff,
         "woodelf": woodelf_said,
         "_model": model,
     }
