@@ -259,7 +259,7 @@ def _cox_like(
     if isinstance(est, BoostedCoxSurvival | BoostedAFTSurvival):
         dm = est._dmatrix(Xf)
         cols = [str(c) for c in Xf.columns]
-        phi, bias, _ = booster_contributions(est.booster_, dm, cols, Xf.index, Xf)
+        phi, bias, _ = booster_contributions(est.booster_, dm, cols, Xf.index, Xf, margin=False)
         if isinstance(est, BoostedCoxSurvival):
             output = np.asarray(est.predict(Xf), dtype=np.float64)  # margin - lp_mean_
             return phi, float(bias[0] - est.lp_mean_), output, "log-hazard"

@@ -154,8 +154,14 @@ def _lightgbm_matrix(booster: Any, X: pd.DataFrame) -> Any:
 
 
 def booster_contributions(
-    booster: Any, dmatrix: Any, columns: list[str], index: Any, frame: pd.DataFrame | None = None
-) -> tuple[pd.DataFrame, FloatArray, FloatArray]:
+    booster: Any,
+    dmatrix: Any,
+    columns: list[str],
+    index: Any,
+    frame: pd.DataFrame | None = None,
+    *,
+    margin: bool = True,
+) -> tuple[pd.DataFrame, FloatArray, FloatArray | None]:
     """Native tree SHAP of a raw ``xgboost.Booster`` on its margin.
 
     Parameters
@@ -171,22 +177,27 @@ def booster_contributions(
     frame : DataFrame or None, default=None
         The features ``dmatrix`` was built from: with it, the contributions are
         computed once per decision pattern (:mod:`._xgb_paths`, the same values).
+    margin : bool, default=True
+        Also predict the margin (False: None in its place, for callers that take the
+        margin from the model's own prediction).
 
     Returns
     -------
     phi : DataFrame of shape (n_samples, n_features)
     base : ndarray of shape (n_samples,)
-    margin : ndarray of shape (n_samples,)
-        ``booster.predict(dmatrix, output_margin=True)``.
+    margin : ndarray of shape (n_samples,) or None
+        ``booster.predict(dmatrix, output_margin=True)``; None with ``margin=False``.
     """
     source, booster = booster, all_cores(booster)
     raw = None if frame is None else _xgb_paths.contributions(booster, dmatrix, frame, source)
     if raw is None:
         raw = booster.predict(dmatrix, pred_contribs=True)
     raw = np.asarray(raw, dtype=np.float64)
-    margin = np.asarray(booster.predict(dmatrix, output_margin=True), dtype=np.float64)
     phi = pd.DataFrame(raw[:, :-1], index=index, columns=columns)
-    return phi, raw[:, -1], margin
+    if not margin:
+        return phi, raw[:, -1], None
+    out = np.asarray(booster.predict(dmatrix, output_margin=True), dtype=np.float64)
+    return phi, raw[:, -1], out
 
 
 def linear_contributions(
