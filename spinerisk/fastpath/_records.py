@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
+import operator
 import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -168,6 +169,116 @@ def _missing_value(spec: FieldSpec) -> Any:
     return _NAN if spec.is_numeric else None
 
 
+#: Batches of at least this many records are checked column by column (one record:
+#: record by record, which has less set-up per call).
+_BY_COLUMN_FROM = 16
+_NONE = type(None)
+_NUMBER_TYPES = frozenset((float, int, _NONE))
+_CODE_TYPES = frozenset((str, _NONE))
+_FLAG_TYPES = frozenset((bool, _NONE))
+_TEXT_TYPES = frozenset((str,))
+Plan = list[tuple[Any, ...]]
+
+
+def _typed_by_record(plan: Plan, records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Typed values record by record (raises _Defer): the common cases inline, the
+    rest through the field's conversion."""
+    typed: list[dict[str, Any]] = []
+    for rec in records:
+        out: dict[str, Any] = {}
+        for name, fn, spec, kind, lo, hi, codes, is_int in plan:
+            v = rec.get(name)
+            tv = type(v)
+            if kind == _NUMBER and (tv is float or (tv is int and -_I64 < v < _I64)):  # type: ignore[operator]  # tv is int: v is an int
+                x = float(v)  # type: ignore[arg-type]  # v is a float or an int here
+                whole = not is_int or (x.is_integer() and abs(x) <= _INT_LIMIT)
+                if lo <= x <= hi and whole:
+                    out[name] = x
+                    continue
+            elif kind == _CODE and tv is str and v in codes:
+                out[name] = v
+                continue
+            elif kind == _FLAG and tv is bool:
+                out[name] = v
+                continue
+            out[name] = fn(spec, v)
+        typed.append(out)
+    return typed
+
+
+def _numbers(entry: tuple[Any, ...], col: Sequence[Any], kinds: set[type]) -> Sequence[Any] | None:
+    """A number column as :func:`_typed_by_record` types it when every value is a
+    float, an int or None inside the bounds (None otherwise: decide value by value)."""
+    _, _, spec, _, lo, hi, _, is_int = entry
+    if _NONE in kinds:
+        missing = _missing_value(spec)
+        xs: Sequence[Any] = [missing if v is None else float(v) for v in col]
+        numbers = [v for v in col if v is not None]
+    else:
+        xs = col if len(kinds) == 1 and float in kinds else list(map(float, col))
+        numbers = col  # type: ignore[assignment]
+    if int in kinds and not (-_I64 < min(numbers) and max(numbers) < _I64):
+        return None
+    total = sum(xs)
+    known = [x for x in xs if x == x] if total != total else xs  # NaN: missing
+    if known:
+        low, high = min(known), max(known)
+        if not lo <= low or not high <= hi:
+            return None
+        if is_int and not (
+            -_INT_LIMIT <= low and high <= _INT_LIMIT and all(map(float.is_integer, known))
+        ):
+            return None
+    return xs
+
+
+def _typed_column(
+    entry: tuple[Any, ...], col: Sequence[Any], records: Sequence[Mapping[str, Any]]
+) -> Sequence[Any]:
+    """Typed values of one field over the records, as :func:`_typed_by_record` gives
+    them (raises _Defer); whole columns of the common cases at once."""
+    kind, codes = entry[3], entry[6]
+    kinds = set(map(type, col))
+    if kind == _NUMBER and kinds <= _NUMBER_TYPES:
+        xs = _numbers(entry, col, kinds)
+        if xs is not None:
+            return xs
+    elif kind == _CODE and kinds <= _CODE_TYPES:
+        if codes.issuperset([v for v in col if v is not None] if _NONE in kinds else col):
+            return col
+    elif kind == _FLAG and kinds <= _FLAG_TYPES:
+        return col
+    elif entry[2].dtype == "string" and kinds == _TEXT_TYPES and all(map(str.strip, col)):
+        return col  # text, none blank: kept as it is
+    name = entry[0]
+    return [t[name] for t in _typed_by_record([entry], records)]
+
+
+def _typed_by_column(plan: Plan, records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """:func:`_typed_by_record`, column by column (raises _Defer), for records that are
+    dicts with the same fields (others record by record)."""
+    names = [entry[0] for entry in plan]
+    n = len(names)
+    if n < 2 or not all(type(r) is dict and len(r) == n for r in records):
+        return _typed_by_record(plan, records)
+    # each record has every field of the plan (the union of the records' keys)
+    columns = zip(*map(operator.itemgetter(*names), records), strict=True)
+    changed, values = [], []
+    for entry, col in zip(plan, columns, strict=True):
+        typed = _typed_column(entry, col, records)
+        if typed is not col:
+            changed.append(entry[0])
+            values.append(typed)
+    if not changed:
+        return [dict(r) for r in records]
+    out = []
+    for r, row in zip(records, zip(*values, strict=True), strict=True):
+        t = dict(r)
+        t.update(zip(changed, row, strict=True))
+        out.append(t)
+    return out
+
+
 class RecordChecker:
     """Fast acceptance test of records against a schema (see the module docstring).
 
@@ -257,27 +368,11 @@ class RecordChecker:
             if prepared is None:
                 return None
         plan, nonnull, patterns, string_codes, unique, twins, slow = prepared
-        typed: list[dict[str, Any]] = []
         try:
-            for rec in records:
-                out: dict[str, Any] = {}
-                for name, fn, spec, kind, lo, hi, codes, is_int in plan:
-                    v = rec.get(name)
-                    tv = type(v)
-                    if kind == _NUMBER and (tv is float or (tv is int and -_I64 < v < _I64)):  # type: ignore[operator]  # tv is int: v is an int
-                        x = float(v)  # type: ignore[arg-type]  # v is a float or an int here
-                        whole = not is_int or (x.is_integer() and abs(x) <= _INT_LIMIT)
-                        if lo <= x <= hi and whole:
-                            out[name] = x
-                            continue
-                    elif kind == _CODE and tv is str and v in codes:
-                        out[name] = v
-                        continue
-                    elif kind == _FLAG and tv is bool:
-                        out[name] = v
-                        continue
-                    out[name] = fn(spec, v)
-                typed.append(out)
+            if len(records) < _BY_COLUMN_FROM:
+                typed = _typed_by_record(plan, records)
+            else:
+                typed = _typed_by_column(plan, records)
         except _Defer:
             return None
         for name in nonnull:
@@ -297,7 +392,12 @@ class RecordChecker:
             seen = [t[name] for t in typed if t[name] is not None]
             if len(set(seen)) != len(seen):
                 return None
-        for twin in twins:
+        for twin, key in twins:
+            if key is not None and len(typed) >= _BY_COLUMN_FROM:
+                # once per distinct combination of the values the rule reads
+                if not all(map(twin, dict(zip(map(key, typed), typed, strict=True)).values())):
+                    return None
+                continue
             for t in typed:
                 if not twin(t):
                     return None
@@ -322,12 +422,21 @@ class RecordChecker:
             [(name, p) for name, p in self._patterns.items() if name in present],
             [(name, c) for name, c in self._string_codes.items() if name in present],
             [name for name in self._unique if name in present],
-            [twin for _, twin in rules if twin is not None],
+            [(twin, self._rule_key(rule, present)) for rule, twin in rules if twin is not None],
             [rule for rule, twin in rules if twin is None],
         )
         if len(self._prepared) < _MAX_PREPARED:
             self._prepared[present] = prepared
         return prepared
+
+    def _rule_key(self, rule: RowRule, present: frozenset[str]) -> Callable[[Any], Any] | None:
+        """The values a rule reads from a typed record, when they are codes, flags or
+        text only (None otherwise: numbers such as -0.0 and 0.0 are equal keys that a
+        rule may tell apart)."""
+        columns = [c for c in rule.columns if c in present]
+        if not columns or any(self.schema[c].is_numeric for c in columns):
+            return None
+        return operator.itemgetter(*columns)
 
     def _rules_on_frame(self, rules: list[RowRule], typed: list[dict[str, Any]]) -> bool:
         """Run rules without a twin on a small frame with the schema's dtypes."""
