@@ -129,3 +129,73 @@ def test_ragged_and_non_dict_records(valid, monkeypatch):
     records = [pd.Series(r) for r in valid]
     by_column, by_record = _both(records, monkeypatch)
     assert _same(by_column, by_record)
+
+
+REFERENCE = {
+    "fields": {
+        "age_years": {"kind": "numeric", "min": 60.0, "max": 95.0, "missing_rate": 0.0},
+        "bmi": {"kind": "numeric", "min": 15.0, "max": 40.0, "missing_rate": 0.2},
+        "sex": {"kind": "categorical", "counts": {"F": 9, "M": 3}, "missing_rate": 0.0},
+        "level": {"kind": "categorical", "counts": {"T12": 9, "L1": 3}, "missing_rate": 0.3},
+        "mri_done": {"kind": "categorical", "counts": {"True": 4}, "missing_rate": 0.3},
+        "hu_l1": {"kind": "numeric", "min": None, "max": None, "missing_rate": 0.001},
+        "egfr": {"kind": "numeric", "min": None, "max": None, "missing_rate": 0.5},
+    }
+}
+POOLS = {
+    "age_years": [70.0, 60.0, 95.0, 59.5, 95.5, float("nan"), -0.0, None],
+    "bmi": [20.0, 15.0, 40.5, float("nan"), None],
+    "sex": ["F", "M", "X", None, float("nan"), 1],
+    "level": ["T12", "L1", "C2", None],
+    "mri_done": [True, False, 1, None, "True", "False"],
+    "hu_l1": [100.0, float("nan"), None],
+    "egfr": [60.0, float("nan")],
+}
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_warnings_of_a_batch_equal_per_record(seed):
+    """RecordWarnings.many gives each record the notes the per-record call gives: with
+    mostly clean batches (one odd value), mixed ones, absent and ragged fields."""
+    from spinerisk.reference._checks import RecordWarnings
+
+    rng = np.random.default_rng(seed)
+    notes = RecordWarnings(REFERENCE, 0.01)
+    n = int(rng.integers(1, 3 * N))
+    clean = {name: values[0] for name, values in POOLS.items()}
+    typed = [dict(clean) for _ in range(n)]
+    odd = rng.random() < 0.5  # a few odd values, or every value drawn at random
+    for t in typed if not odd else [typed[int(rng.integers(n))]]:
+        for name, values in POOLS.items():
+            t[name] = values[int(rng.integers(len(values)))]
+    if seed % 5 == 1:  # a field absent from every record
+        for t in typed:
+            del t["hu_l1"]
+    if seed % 5 == 2:  # ragged: a field absent from some records only
+        for t in typed[:: int(rng.integers(2, 5))]:
+            del t["bmi"]
+    if seed % 5 == 3:
+        typed[0].pop("sex")
+    expected = [notes(t) for t in typed]
+    assert notes.many(typed) == expected
+    batch = [dict(clean) for _ in range(N)]
+    batch[5]["age_years"] = 99.0
+    got = notes.many(batch)
+    assert got[5] == ("out_of_range:age_years=99 (training 60 to 95)",)
+    assert got[:5] == got[6:6] + [()] * 5
+
+
+@pytest.mark.parametrize(
+    ("name", "value"), [(k, v) for k, values in POOLS.items() for v in values[1:]], ids=repr
+)
+def test_one_odd_value_gets_its_warnings_in_a_batch(name, value):
+    """A batch of clean records with one value changed: that record's notes (if any) are
+    the per-record ones, the others have none."""
+    from spinerisk.reference._checks import RecordWarnings
+
+    notes = RecordWarnings(REFERENCE, 0.01)
+    typed = [{k: values[0] for k, values in POOLS.items()} for _ in range(N)]
+    typed[7][name] = value
+    got = notes.many(typed)
+    assert got == [notes(t) for t in typed]
+    assert got[:7] + got[8:] == [()] * (N - 1)

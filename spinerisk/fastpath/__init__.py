@@ -406,7 +406,7 @@ class FastPredictor:
         columns = self._risk_columns(horizons)
         gate = self._gate_columns(typed, values)  # status, p_malignant, status_reason
         ids = [t[self.id_field_] for t in typed]
-        entries = [self._warnings(t) for t in typed]
+        entries = self._warnings.many(typed)
         flagged = sum(1 for n in entries if n)
         if flagged:
             warn_unusual(flagged, len(entries), stacklevel=3)

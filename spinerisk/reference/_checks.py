@@ -23,8 +23,9 @@ risk is not defined, and that is worth a warning every time.
 
 from __future__ import annotations
 
+import operator
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -381,6 +382,85 @@ class RecordWarnings:
             elif kind == 1 and str(v) not in counts:
                 notes.append(f"unseen_category:{name}={v} (not in the training data)")
         return tuple(notes)
+
+    def many(self, typed: Sequence[Mapping[str, Any]]) -> list[tuple[str, ...]]:
+        """``[self(t) for t in typed]``, with records no field can flag found column by
+        column (one pass per field over the batch) and given no notes without the
+        per-record pass."""
+        if len(typed) < _BY_COLUMN_FROM:
+            return [self(t) for t in typed]
+        first = typed[0]
+        fields = [f for f in self.fields if f[0] in first]
+        try:  # the fields of the first record, in every record
+            rows = list(map(operator.itemgetter(*[f[0] for f in fields]), typed))
+        except (KeyError, TypeError):
+            return [self(t) for t in typed]
+        columns: list[Sequence[Any]] = (
+            list(zip(*rows, strict=True)) if len(fields) > 1 else [rows] if fields else []
+        )
+        suspects: set[int] = set()
+        for (_, kind, lo, hi, counts, rare), col in zip(fields, columns, strict=True):
+            suspects.update(_suspects(col, kind, lo, hi, counts, rare))
+        for name, *_, rare in self.fields:
+            if name not in first and (rare is not None or any(name in t for t in typed)):
+                suspects.update(range(len(typed)))  # absent (missing) or ragged records
+                break
+        out: list[tuple[str, ...]] = [()] * len(typed)
+        for i in suspects:
+            out[i] = self(typed[i])
+        return out
+
+
+#: Batches of at least this many records look for records with notes column by column.
+_BY_COLUMN_FROM = 16
+_PLAIN_CODES = frozenset((str, bool, type(None)))
+
+
+def _suspects(
+    col: Sequence[Any], kind: int, lo: float, hi: float, counts: Any, rare: str | None
+) -> Iterable[int]:
+    """Positions in one field's column that may give a note in :class:`RecordWarnings`
+    (at least all that do): missing values when the field has a ``rarely_missing`` note,
+    numbers outside ``lo``..``hi``, values that are not among the counted codes."""
+    values = set(col)
+    if kind == RecordWarnings._RANGE:
+        try:
+            total = None if None in values else sum(values)
+        except TypeError:
+            total = None
+        if total is not None and total == total:  # no value missing (None or NaN)
+            known: Any = values
+        else:
+            known = [v for v in values if v is not None and v == v]
+        missing = len(known) < len(values)
+        clean = not known or (lo <= min(known) and max(known) <= hi)
+        if clean and (rare is None or not missing):
+            return ()
+        return [i for i, v in enumerate(col) if _range_suspect(v, lo, hi, rare)]
+    if kind == RecordWarnings._CODES:
+        known = [v for v in values if v is not None and v == v]
+        missing = len(known) < len(values)
+        # equal values of these types have equal text (1 and True do not)
+        plain = set(map(type, col)) <= _PLAIN_CODES
+        clean = plain and {str(v) for v in known}.issubset(counts)
+        if clean and (rare is None or not missing):
+            return ()
+        return [i for i, v in enumerate(col) if _code_suspect(v, counts, rare)]
+    if rare is None:
+        return ()
+    return [i for i, v in enumerate(col) if v is None or v != v]
+
+
+def _range_suspect(v: Any, lo: float, hi: float, rare: str | None) -> bool:
+    if v is None or v != v:
+        return rare is not None
+    return bool(v < lo or v > hi)
+
+
+def _code_suspect(v: Any, counts: Any, rare: str | None) -> bool:
+    if v is None or v != v:
+        return rare is not None
+    return str(v) not in counts
 
 
 def warn_unusual(flagged: int, n: int, *, stacklevel: int) -> None:
