@@ -199,3 +199,34 @@ def test_one_odd_value_gets_its_warnings_in_a_batch(name, value):
     got = notes.many(typed)
     assert got == [notes(t) for t in typed]
     assert got[:7] + got[8:] == [()] * (N - 1)
+
+
+def test_clinical_rows_of_a_batch_equal_per_record(valid, monkeypatch):
+    """The ClinicalFeatures rows of a batch, built column by column, are bit for bit the
+    rows built record by record (derived values, codes, flags, missing values)."""
+    from spinerisk.fastpath import _features
+    from spinerisk.features._clinical import ClinicalFeatures
+
+    frame = sr.validate(pd.DataFrame.from_records(valid))
+    program = _features._ClinicalProgram(ClinicalFeatures().fit(frame), SPINE_SCHEMA)
+    assert program._derivations  # derived features are part of the rows
+    rng = np.random.default_rng(3)
+    records = [dict(r) for r in valid]
+    ruled = {c for rule in SPINE_SCHEMA.rules for c in rule.columns}
+    nullable = [
+        f.name for f in SPINE_SCHEMA if f.nullable and f.name in records[0] and f.name not in ruled
+    ]
+    for r in records:  # missing values
+        for name in rng.choice(nullable, size=4, replace=False):
+            r[name] = None
+    typed = RecordChecker(SPINE_SCHEMA).check(records)
+    assert typed is not None
+    by_column = program.rows(typed)
+    with monkeypatch.context() as m:
+        m.setattr(_features, "_BY_COLUMN_FROM", 10**9)
+        by_record = program.rows(typed)
+    assert by_column.flags.c_contiguous and by_column.dtype == by_record.dtype
+    assert by_column.shape == by_record.shape == (len(typed), len(program.columns))
+    assert (
+        np.isnan(by_record).any() and (by_column.view(np.uint64) == by_record.view(np.uint64)).all()
+    )

@@ -32,6 +32,8 @@ __all__ = ["FeatureProgram", "UnsupportedModelError"]
 Meta = list[tuple[Any, ...] | None]  # per column: category list (codes) or None (number)
 Step = Callable[[np.ndarray], np.ndarray]
 _NAN = float("nan")
+#: Batches of at least this many records build their clinical rows column by column.
+_BY_COLUMN_FROM = 16
 
 
 def _unsupported(what: str) -> UnsupportedModelError:
@@ -94,17 +96,23 @@ class _ClinicalProgram:
         # the record without the hidden ones equals the model's fields alone on every key
         # a derivation reads (a compiled expression reads an absent key as missing, so
         # the absent fields need no filling); a copy, which the derived values go into
+        values = self._merged(t)
+        return {name: values[name] for name, _ in self._derivations}
+
+    def _merged(self, t: Mapping[str, Any]) -> dict[str, Any]:
+        """A copy of the record without the hidden fields, with its derived values."""
         values = dict(t)
         for name in self._hidden:
             values.pop(name, None)
-        out: dict[str, Any] = {}
         for name, fn in self._derivations:
-            out[name] = values[name] = fn(values)
-        return out
+            values[name] = fn(values)
+        return values
 
     def rows(self, typed: Sequence[Mapping[str, Any]]) -> np.ndarray:
+        if len(typed) >= _BY_COLUMN_FROM:
+            return self._rows_by_column(typed)
         # record by record: column by column took 4x longer for one record (41 us
-        # against 10) and saved ~10% for 100
+        # against 10)
         out = np.empty((len(typed), len(self.columns)))
         getters = self._getters
         for i, t in enumerate(typed):
@@ -120,6 +128,20 @@ class _ClinicalProgram:
                     values.append(codes.get(v, _NAN))
             out[i] = values
         return out
+
+    def _rows_by_column(self, typed: Sequence[Mapping[str, Any]]) -> np.ndarray:
+        """:meth:`rows` of a batch: the derived values record by record, then each column
+        over the batch (codes looked up per column; numbers, flags and missing values
+        converted by numpy: None to NaN, True to 1.0)."""
+        merged = [self._merged(t) for t in typed]
+        keys = [key for _, key, _ in self._getters]
+        columns: list[Sequence[Any]] = list(
+            zip(*[list(map(m.get, keys)) for m in merged], strict=True)
+        )
+        for j, (_, _, codes) in enumerate(self._getters):
+            if codes is not None:
+                columns[j] = [codes.get(v, _NAN) for v in columns[j]]
+        return np.ascontiguousarray(np.array(columns, dtype=np.float64).T)
 
 
 # -- scikit-learn steps -----------------------------------------------------------------------
