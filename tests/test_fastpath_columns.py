@@ -230,3 +230,27 @@ def test_clinical_rows_of_a_batch_equal_per_record(valid, monkeypatch):
     assert (
         np.isnan(by_record).any() and (by_column.view(np.uint64) == by_record.view(np.uint64)).all()
     )
+
+
+def test_rule_checked_once_per_value_combination_tells_zero_signs_apart(monkeypatch):
+    """Records sharing a rule's values are checked once, except where a number is -0.0
+    (equal to 0.0, yet 1 / -0.0 < 0)."""
+    from spinerisk.schema import FieldSpec, RowRule, Schema
+
+    schema = Schema(
+        [
+            FieldSpec("pid", "string", "Record id.", role="id"),
+            FieldSpec("x", "int", "A count.", min=-5, max=5),
+            FieldSpec("flag", "bool", "A flag."),
+        ],
+        rules=[RowRule("positive", expr="if flag then 1 / x > 0", message="not positive")],
+    )
+    records = [{"pid": f"P{i}", "x": 0.0, "flag": True} for i in range(N)]
+    assert RecordChecker(schema).check(records) is not None
+    records[0]["x"] = -0.0  # the last record of a key is the one checked
+    assert RecordChecker(schema).check(records) is None
+    records[0]["x"] = -1
+    assert RecordChecker(schema).check(records) is None
+    with monkeypatch.context() as m:
+        m.setattr(_records, "_BY_COLUMN_FROM", 10**9)
+        assert RecordChecker(schema).check(records) is None

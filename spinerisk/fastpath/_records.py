@@ -279,6 +279,16 @@ def _typed_by_column(plan: Plan, records: Sequence[Mapping[str, Any]]) -> list[d
     return out
 
 
+def _negative_zero(typed: list[dict[str, Any]], numbers: list[str]) -> bool:
+    """Whether a number column holds -0.0: equal to 0.0 as a key, but a rule may tell
+    them apart (division)."""
+    for name in numbers:
+        col = list(map(operator.itemgetter(name), typed))
+        if 0.0 in col and any(math.copysign(1.0, v) < 0 for v in col if v == 0.0):
+            return True
+    return False
+
+
 class RecordChecker:
     """Fast acceptance test of records against a schema (see the module docstring).
 
@@ -392,8 +402,12 @@ class RecordChecker:
             seen = [t[name] for t in typed if t[name] is not None]
             if len(set(seen)) != len(seen):
                 return None
-        for twin, key in twins:
-            if key is not None and len(typed) >= _BY_COLUMN_FROM:
+        for twin, key, numbers in twins:
+            if (
+                key is not None
+                and len(typed) >= _BY_COLUMN_FROM
+                and not _negative_zero(typed, numbers)
+            ):
                 # once per distinct combination of the values the rule reads
                 if not all(map(twin, dict(zip(map(key, typed), typed, strict=True)).values())):
                     return None
@@ -422,21 +436,23 @@ class RecordChecker:
             [(name, p) for name, p in self._patterns.items() if name in present],
             [(name, c) for name, c in self._string_codes.items() if name in present],
             [name for name in self._unique if name in present],
-            [(twin, self._rule_key(rule, present)) for rule, twin in rules if twin is not None],
+            [(twin, *self._rule_key(rule, present)) for rule, twin in rules if twin is not None],
             [rule for rule, twin in rules if twin is None],
         )
         if len(self._prepared) < _MAX_PREPARED:
             self._prepared[present] = prepared
         return prepared
 
-    def _rule_key(self, rule: RowRule, present: frozenset[str]) -> Callable[[Any], Any] | None:
-        """The values a rule reads from a typed record, when they are codes, flags or
-        text only (None otherwise: numbers such as -0.0 and 0.0 are equal keys that a
-        rule may tell apart)."""
+    def _rule_key(
+        self, rule: RowRule, present: frozenset[str]
+    ) -> tuple[Callable[[Any], Any] | None, list[str]]:
+        """The values a rule reads from a typed record, and which of them are numbers
+        (None when they are all real numbers: rarely the same in two records)."""
         columns = [c for c in rule.columns if c in present]
-        if not columns or any(self.schema[c].is_numeric for c in columns):
-            return None
-        return operator.itemgetter(*columns)
+        if not columns or all(self.schema[c].dtype == "float" for c in columns):
+            return None, []
+        numbers = [c for c in columns if self.schema[c].is_numeric]
+        return operator.itemgetter(*columns), numbers
 
     def _rules_on_frame(self, rules: list[RowRule], typed: list[dict[str, Any]]) -> bool:
         """Run rules without a twin on a small frame with the schema's dtypes."""
