@@ -266,7 +266,7 @@ def _merged(res: dict[str, Any], only: list[str], *, skipped_boosted: bool) -> d
     kept = [
         dict(row, when=row.get("when", old.get("when")))
         for row in old.get("sizes", [])
-        if row["endpoint"] not in only
+        if row["kind"] not in only
     ]
     res["sizes"] = kept + res["sizes"]
     if skipped_boosted and "boosted" in old:
