@@ -34,7 +34,6 @@ import datetime as dt
 import json
 import os
 import platform
-import subprocess
 import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -47,6 +46,9 @@ import spinerisk as sr
 from spinerisk._threads import all_cores, n_threads
 from spinerisk.explanation import _woodelf
 from spinerisk.explanation._woodelf import tree_shap
+
+# the same timing and `uptime` as the explanation benchmark beside this script
+from bench_explain import _best_of, _uptime  # noqa: E402  # isort: skip
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "woodelf.json"
@@ -93,23 +95,6 @@ def _patterns(booster: Any, X: Any) -> np.ndarray:
     dm = xgb.DMatrix(X, enable_categorical=True, nthread=n_threads())
     raw = _xgb_paths.contributions(fast, dm, X, booster)
     return raw if raw is not None else fast.predict(dm, pred_contribs=True)
-
-
-def _timed(fn: Any) -> tuple[float, float]:
-    wall, cpu = time.perf_counter(), time.process_time()
-    fn()
-    return time.perf_counter() - wall, time.process_time() - cpu
-
-
-def _best_of(repeat: int, calls: dict[str, Any]) -> dict[str, tuple[float, float]]:
-    """Each call ``repeat`` times, interleaved; the least wall time, with its CPU time."""
-    best: dict[str, tuple[float, float]] = {}
-    for _ in range(repeat):
-        for name, fn in calls.items():
-            took = _timed(fn)
-            if name not in best or took[0] < best[name][0]:
-                best[name] = took
-    return best
 
 
 def _cold_seconds(pairs: list[tuple[Any, Any]]) -> tuple[float, float]:
@@ -166,13 +151,6 @@ def bench(backend: str, pairs: list[tuple[Any, Any]], repeat: int) -> dict[str, 
         "max_abs_difference": max_diff,
         "additivity_error": additivity,
     }
-
-
-def _uptime() -> str:
-    try:
-        return subprocess.run(["uptime"], capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):  # pragma: no cover - no uptime binary
-        return "load average: " + ", ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def _print(rows: list[dict[str, Any]]) -> None:
