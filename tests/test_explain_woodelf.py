@@ -196,6 +196,12 @@ def test_xgboost_partition_splits_numeric_categories_and_base_score(params):
     booster = xgb.train({"max_depth": 4, "tree_method": "hist", **params}, dm, 40)
     if params.get("max_cat_to_onehot") == 1:
         assert max(_xgb_category_sizes(booster)) > 1  # the case under test
+    _assert_matches_native(booster, X)
+
+
+def _assert_matches_native(booster: object, X: pd.DataFrame) -> None:
+    """tree_shap equals the native routine within float32 precision of the margin, adds up
+    to the margin, and gives a record the same values in a smaller batch."""
     native, margin = _native(booster, X)
     values = tree_shap(booster, X)
     tol = 1e-5 * max(1.0, float(np.abs(margin).max()))
@@ -237,12 +243,7 @@ def test_lightgbm_missing_types_and_category_splits(params):
     assert '"decision_type": "=="' in dump
     if not params:
         assert "||" in dump  # partition splits: several categories go left
-    native, margin = _native(booster, X)
-    values = tree_shap(booster, X)
-    tol = 1e-5 * max(1.0, float(np.abs(margin).max()))
-    assert np.abs(values - native).max() <= tol
-    assert np.abs(values.sum(axis=1) - margin).max() <= tol
-    np.testing.assert_array_equal(tree_shap(booster, X.iloc[:7]), values[:7])
+    _assert_matches_native(booster, X)
 
 
 def test_another_woodelf_release_falls_back(records, monkeypatch):
@@ -264,12 +265,7 @@ def test_deep_trees_on_many_columns(max_depth):
     y = 10.0 * (X.fillna(0) > -1.3).all(axis=1) + rng.normal(size=800) * 0.1
     settings = {"verbose": -1, "num_leaves": 40, "min_data_in_leaf": 3, "max_depth": max_depth}
     booster = lgb.train(settings, lgb.Dataset(X, y), 4)
-    native, margin = _native(booster, X)
-    values = tree_shap(booster, X)
-    tol = 1e-5 * max(1.0, float(np.abs(margin).max()))
-    assert np.abs(values - native).max() <= tol
-    assert np.abs(values.sum(axis=1) - margin).max() <= tol
-    np.testing.assert_array_equal(tree_shap(booster, X.iloc[:7]), values[:7])
+    _assert_matches_native(booster, X)
     depth = max(root.depth for root in _trees(booster).roots)
     assert depth == 12 if max_depth == 12 else depth > 12
     assert (_trees(booster)._memo is None) == (depth > 12)
