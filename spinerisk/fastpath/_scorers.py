@@ -459,36 +459,30 @@ class BinaryEnsemble:
         # uncalibrated folds pass T through; a mix of both takes the general path
         self.usable = self.calibrated or all(c is None for c in calibrators)
 
-    def one(self, typed: list[dict[str, Any]]) -> float:
-        """Risk of one typed record (``typed`` holds exactly one)."""
+    def _responses(self, typed: list[dict[str, Any]], compiled: Any) -> list[Any]:
+        """Each fold's response to the typed records, in fold order: the clinical rows and
+        the encoding computed once per shared program; the boosters of a program that are
+        all compiled to the same layout answer through ``compiled(trees, X)`` (None: a
+        value the compiled code would read as missing), the others through their own
+        response (an array over the records)."""
         folds = self.folds
         T: list[Any] = [None] * self.n
         for rows_program, encoders in self.plan:
             rows = rows_program.clinical_rows(typed)
             for program, members in encoders:
                 X = program.encode(rows)
-                trees, where = [], []
-                for i in members:
-                    t = getattr(folds[i].response, "trees", None)
-                    if t is None:
-                        T[i] = folds[i].response(X)[0]
-                    else:
-                        trees.append(t)
-                        where.append(i)
-                if not trees:
-                    continue
-                layout = trees[0].layout
-                values = (
-                    compiled_outputs(trees, X[0])
-                    if all(t.layout == layout for t in trees)
-                    else None
-                )
-                if values is None:
-                    for i in where:
-                        T[i] = folds[i].response(X)[0]
-                else:
-                    for i, v in zip(where, values, strict=True):
-                        T[i] = v
+                trees = [getattr(folds[i].response, "trees", None) for i in members]
+                values = None
+                if None not in trees and len({getattr(t, "layout", None) for t in trees}) == 1:
+                    values = compiled(trees, X)
+                for k, i in enumerate(members):
+                    T[i] = folds[i].response(X) if values is None else values[k]
+        return T
+
+    def one(self, typed: list[dict[str, Any]]) -> float:
+        """Risk of one typed record (``typed`` holds exactly one)."""
+        T = self._responses(typed, lambda trees, X: compiled_outputs(trees, X[0]))
+        T = [t[0] if isinstance(t, np.ndarray) else t for t in T]
         if self.calibrated:
             P = expit(-(self.a * np.array(T, dtype=np.float64) + self.b)).tolist()
         else:
@@ -506,17 +500,7 @@ class BinaryEnsemble:
         :meth:`BinaryFold.proba` and the fold average of ``FastPredictor`` do (the same
         answers)."""
         folds = self.folds
-        T: list[Any] = [None] * self.n
-        for rows_program, encoders in self.plan:
-            rows = rows_program.clinical_rows(typed)
-            for program, members in encoders:
-                X = program.encode(rows)
-                trees = [getattr(folds[i].response, "trees", None) for i in members]
-                values = None
-                if None not in trees and len({t.layout for t in trees if t is not None}) == 1:
-                    values = compiled_rows(trees, X)
-                for k, i in enumerate(members):
-                    T[i] = folds[i].response(X) if values is None else values[k]
+        T = self._responses(typed, compiled_rows)
         acc = np.zeros(len(typed))
         for fold, response in zip(folds, T, strict=True):
             acc += fold.calibrate(response)
