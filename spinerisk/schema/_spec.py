@@ -339,6 +339,12 @@ class RowRule:
         ok = self.check(df)  # type: ignore[misc]
         return pd.Series(np.asarray(ok, dtype=bool), index=df.index)
 
+    @property
+    def expression(self) -> Any:
+        """The parsed :class:`~spinerisk.schema._expr.Expression` (None for a rule written
+        as code): what :meth:`evaluate` and :meth:`compile_record` run."""
+        return self._parsed
+
     def compile_record(self) -> Callable[[Mapping[str, Any]], bool] | None:
         """Per-record twin of :meth:`evaluate` (None for a rule written as code)."""
         if self._parsed is None:
@@ -461,6 +467,11 @@ class DerivedFeature:
                 pd.Categorical(values, categories=list(self.categories or ())), index=frame.index
             )
         return pd.Series(values.astype(float), index=frame.index)
+
+    @property
+    def expression(self) -> Any:
+        """The parsed :class:`~spinerisk.schema._expr.Expression` it evaluates."""
+        return self._parsed
 
     def compile_record(self) -> Callable[[Mapping[str, Any]], Any]:
         """Per-record twin of :meth:`evaluate` (float, or str / None for categories)."""
