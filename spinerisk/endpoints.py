@@ -18,7 +18,12 @@ import pandas as pd
 
 from spinerisk._units import DAYS_PER_YEAR
 from spinerisk.schema._spec import FOLLOW_UP_ROLES, RowRule, Schema
-from spinerisk.targets import make_competing_target, make_survival_target
+from spinerisk.targets import (
+    TIME_RULE,
+    invalid_times,
+    make_competing_target,
+    make_survival_target,
+)
 
 __all__ = [
     "COLLAPSE",
@@ -404,7 +409,7 @@ class Endpoint:
             return pd.Series(True, index=cohort.index)
         return rule.evaluate(cohort)
 
-    def target(self, cohort: pd.DataFrame) -> np.ndarray:
+    def target(self, cohort: pd.DataFrame, id_column: str | None = None) -> np.ndarray:
         """Outcome ``y`` in the project's convention (see :mod:`spinerisk.targets`).
 
         Times are converted from ``time_unit`` to days here, once; a censoring code
@@ -414,6 +419,9 @@ class Endpoint:
         ----------
         cohort : DataFrame
             Eligible records (see :meth:`eligible`); a missing outcome is an error.
+        id_column : str or None, default=None
+            The records' identifier column, to name the records of an error (else their
+            index labels).
 
         Returns
         -------
@@ -432,6 +440,9 @@ class Endpoint:
         if self.kind == "binary":
             return self._binary(cohort[self.event])
         time = cohort[self.time].astype(float).to_numpy()
+        bad = invalid_times(time)
+        if bad.any():
+            raise ValueError(self._bad_times_message(cohort, bad, id_column))
         if self.time_unit != "days":
             time = time * TIME_UNITS[self.time_unit]
         codes = cohort[self.event]
@@ -440,6 +451,32 @@ class Endpoint:
                 return make_survival_target(codes.astype(bool).to_numpy(), time)
             return make_survival_target(self._codes(codes) == self.event_of_interest, time)
         return make_competing_target(self._codes(codes), time)
+
+    def _bad_times_message(
+        self, cohort: pd.DataFrame, bad: np.ndarray, id_column: str | None
+    ) -> str:
+        """Which records break the time rule, by identifier, with their values."""
+        rows = cohort[bad]
+        names = (
+            rows[id_column].astype(str).tolist()
+            if id_column is not None and id_column in rows.columns
+            else [str(label) for label in rows.index]
+        )
+        label = id_column or "record"
+        shown = [
+            f"{label}={name} ({self.time}={value!r})"
+            for name, value in zip(
+                names[:5], rows[self.time].astype(float).tolist()[:5], strict=True
+            )
+        ]
+        more = f" and {len(names) - 5} more" if len(names) > 5 else ""
+        return (
+            f"Endpoint {self.name!r}: {self.time} must be {TIME_RULE} ({self.time_unit}); "
+            f"{len(names)} record(s) break this: {', '.join(shown)}{more}. An outcome at "
+            "time 0 cannot be ordered against the other records' follow-up: correct these "
+            f'times, or leave the records out with eligibility = "{self.time} > 0" in the '
+            "endpoint."
+        )
 
     def labelled(
         self, records: pd.DataFrame, schema: Schema | None = None, *, validated: bool = False
@@ -468,7 +505,8 @@ class Endpoint:
         checked = records if validated else validate(records, schema)
         mask = self.eligible(checked, schema).to_numpy(dtype=bool)
         data = checked[mask]
-        return Labelled(checked, mask, data, self.target(data))
+        ids = next((f.name for f in _schema(schema).fields if f.role == "id"), None)
+        return Labelled(checked, mask, data, self.target(data, ids))
 
     def _binary(self, col: pd.Series) -> np.ndarray:
         if self.positive is not None:

@@ -33,15 +33,19 @@ class SchemaValidationError(ValueError):
         ``check``, ``expected`` and ``message``. ``row`` is the 0-based position of the
         record in the frame that was validated (``None`` for frame-level problems such
         as a missing column).
+    hint : str
+        The message's last line, what a Python caller can do next (a command-line tool
+        replaces it with its own advice); empty when there is none.
     """
 
-    def __init__(self, message: str, failures: pd.DataFrame) -> None:
+    def __init__(self, message: str, failures: pd.DataFrame, hint: str = "") -> None:
         super().__init__(message)
         self.failures = failures
+        self.hint = hint  # the message's last line: what to do (for Python callers)
 
     def __reduce__(self) -> tuple[Any, ...]:
         # picklable with its failures (raised on a Dask worker, re-raised on the client)
-        return (type(self), (str(self), self.failures))
+        return (type(self), (str(self), self.failures, self.hint))
 
 
 class MappingError(ValueError):

@@ -19,6 +19,7 @@ __all__ = [
     "SURVIVAL_DTYPE",
     "check_competing_target",
     "check_survival_target",
+    "invalid_times",
     "make_competing_target",
     "make_survival_target",
 ]
@@ -27,15 +28,33 @@ SURVIVAL_DTYPE = np.dtype([("event", bool), ("time", np.float64)])
 COMPETING_DTYPE = np.dtype([("event", np.int64), ("time", np.float64)])
 
 
+#: What every event or censoring time must be: the one rule, for targets and endpoints.
+TIME_RULE = "finite and > 0"
+
+
+def invalid_times(time: Any) -> npt.NDArray[np.bool_]:
+    """True where a time breaks :data:`TIME_RULE` (not finite, or <= 0): an outcome at
+    time 0 (or before) cannot be ordered against the others' follow-up.
+
+    Examples
+    --------
+    >>> from spinerisk.targets import invalid_times
+    >>> invalid_times([10.0, 0.0, float("nan"), -1.0]).tolist()
+    [False, True, True, True]
+    """
+    t = np.asarray(time, dtype=float).ravel()
+    return ~np.isfinite(t) | (t <= 0)
+
+
 def _times(time: Any, n: int | None = None) -> npt.NDArray[np.float64]:
     t = np.asarray(time, dtype=float).ravel()
     if n is not None and len(t) != n:
         raise ValueError(f"event and time have different lengths ({n} and {len(t)}).")
-    bad = ~np.isfinite(t) | (t <= 0)
+    bad = invalid_times(t)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise ValueError(
-            f"time must be finite and > 0 (days); got time={t[i]!r} at position {i} "
+            f"time must be {TIME_RULE} (days); got time={float(t[i])!r} at position {i} "
             f"({int(bad.sum())} such value(s))."
         )
     return t
@@ -64,7 +83,7 @@ def make_survival_target(event: Any, time: Any) -> np.ndarray:
     >>> make_survival_target([1], [0.0])
     Traceback (most recent call last):
     ...
-    ValueError: time must be finite and > 0 (days); got time=np.float64(0.0) at position 0 (1 such value(s)).
+    ValueError: time must be finite and > 0 (days); got time=0.0 at position 0 (1 such value(s)).
     """  # noqa: E501
     e = np.asarray(event).ravel()
     if e.dtype != bool:

@@ -105,12 +105,30 @@ def bad_input_errors(*more: type[BaseException]) -> tuple[type[BaseException], .
     return (*names, OSError, *more)
 
 
+#: What to do about invalid records, on the command line.
+REJECTS_ADVICE = (
+    "Correct the file; `spinerisk validate FILE --rejects rejected.csv` writes every "
+    "rejected record with its reasons (add --schema or --model as for this command)."
+)
+
+
+def cli_message(exc: BaseException, advice: str = REJECTS_ADVICE) -> str:
+    """The error's message, with the library's advice to Python callers (a schema
+    validation error's ``hint``, which names Python arguments) replaced by ``advice``."""
+    import spinerisk as sr
+
+    message = str(exc)
+    if isinstance(exc, sr.SchemaValidationError) and exc.hint and message.endswith(exc.hint):
+        return message[: -len(exc.hint)] + advice
+    return message
+
+
 def fail(exc: BaseException) -> NoReturn:
     """Print ``error: <message>`` on stderr and exit with code 2."""
     if isinstance(exc, OSError) and exc.strerror:  # no "[Errno 13]" noise
         message = f"{exc.strerror}: {exc.filename!r}" if exc.filename else exc.strerror
     else:
-        message = str(exc)
+        message = cli_message(exc)
     stderr().print(f"error: {message}", markup=False, soft_wrap=True)
     raise typer.Exit(code=2) from exc
 

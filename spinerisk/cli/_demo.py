@@ -6,7 +6,7 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
-from spinerisk.cli._common import BANNER, print_frame, stderr, stdout, typer
+from spinerisk.cli._common import BANNER, fail, print_frame, stderr, stdout, typer
 
 if TYPE_CHECKING:
     from spinerisk.riskmodel import RiskModel
@@ -60,8 +60,7 @@ def demo(
     try:
         cohort = sr.make_spine_cohort(n, seed=seed, profile=profile)  # type: ignore[arg-type]
     except ValueError as exc:
-        stderr().print(f"error: {exc}", markup=False)
-        raise typer.Exit(code=2) from exc
+        fail(exc)
     out.print(f"Generated {len(cohort)} synthetic records (seed={seed}, profile={profile}).")
     valid, rejects = sr.validate(cohort, on_invalid="split")
     out.print(

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Annotated, Any
 
-from spinerisk.cli._common import BANNER, MAPPING_OPTION, print_frame, stderr, stdout, typer
+from spinerisk.cli._common import BANNER, MAPPING_OPTION, fail, print_frame, stderr, stdout, typer
 
 _MODEL = typer.Option("--model", help="Model bundle (.srb) written by RiskModel.save.")
 _INPUT = typer.Option("--input", help="Records with outcomes (.csv, .tsv, .parquet, .json).")
@@ -67,8 +67,7 @@ def _run(
             comparators=() if no_comparators else (comparators or None),
         )
     except FileNotFoundError as exc:
-        stderr().print(f"error: {exc}", markup=False)
-        raise typer.Exit(code=2) from exc
+        fail(exc)
     except (sr.SchemaValidationError, sr.MappingError, sr.RecordsReadError) as exc:
         stderr().print(str(exc), markup=False)
         raise typer.Exit(code=2) from exc
@@ -76,8 +75,7 @@ def _run(
         stderr().print(f"error: cannot load model {str(model_path)!r}: {exc}", markup=False)
         raise typer.Exit(code=2) from exc
     except ValueError as exc:  # no eligible records, wrong outcome columns, bad options
-        stderr().print(f"error: {exc}", markup=False)
-        raise typer.Exit(code=2) from exc
+        fail(exc)
 
 
 def evaluate(

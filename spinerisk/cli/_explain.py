@@ -10,7 +10,7 @@ from spinerisk.cli._common import (
     MAPPING_OPTION,
     SEP_OPTION,
     bad_input_errors,
-    stderr,
+    fail,
     stdout,
     typer,
     write_csv_safely,
@@ -91,7 +91,6 @@ def explain(
     import spinerisk as sr
     from spinerisk.explanation import explain as explain_records
 
-    err = stderr()
     try:
         fitted = sr.load(model)
         records = sr.read_records(input, sep=sep)
@@ -105,8 +104,7 @@ def explain(
         if output is not None:
             _write(table, output)
     except bad_input_errors(ValueError) as exc:
-        err.print(f"error: {exc}", markup=False)
-        raise typer.Exit(code=2) from exc
+        fail(exc)
     out = stdout()
     if expl.synthetic:
         out.print(BANNER, style="bold red", markup=False)

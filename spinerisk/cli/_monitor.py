@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
-from spinerisk.cli._common import BANNER, MAPPING_OPTION, SEP_OPTION, stderr, stdout, typer
+from spinerisk.cli._common import BANNER, MAPPING_OPTION, SEP_OPTION, fail, stderr, stdout, typer
 
 if TYPE_CHECKING:
     from spinerisk.riskmodel import RiskModel
@@ -80,8 +80,7 @@ def monitor(
         err.print(str(exc), markup=False)
         raise typer.Exit(code=2) from exc
     except (sr.ArtifactError, FileNotFoundError, ValueError) as exc:
-        err.print(f"error: {exc}", markup=False)
-        raise typer.Exit(code=2) from exc
+        fail(exc)
     _print_report(report, fitted, labelled, html, json_path)
     raise typer.Exit(code=EXIT_CODES[report.alert])
 

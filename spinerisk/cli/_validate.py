@@ -5,8 +5,21 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from spinerisk.cli._common import MAPPING_OPTION, SEP_OPTION, split_valid, stderr, stdout, typer
+from spinerisk.cli._common import (
+    MAPPING_OPTION,
+    SEP_OPTION,
+    cli_message,
+    fail,
+    split_valid,
+    stderr,
+    stdout,
+    typer,
+)
 
+#: What to do about invalid records, from this command.
+_ADVICE = (
+    "Rerun with --rejects FILE (.csv or .parquet) to write every rejected record with its reasons."
+)
 ENCODING_HELP = "Text encoding of CSV/TSV/JSON files (strict), for example latin-1."
 
 
@@ -72,7 +85,7 @@ def validate(
             try:
                 sr.validate(df, target)
             except sr.SchemaValidationError as exc:
-                problems.insert(0, str(exc))
+                problems.insert(0, cli_message(exc, _ADVICE))
             if problems:
                 err.print("\n".join(problems), markup=False)
                 raise typer.Exit(code=2)
@@ -84,8 +97,7 @@ def validate(
         err.print(str(exc), markup=False)
         raise typer.Exit(code=2) from exc
     except (sr.SchemaFileError, sr.ArtifactError) as exc:
-        err.print(f"error: {exc}", markup=False)
-        raise typer.Exit(code=2) from exc
+        fail(exc)
     except OSError as exc:  # FileNotFoundError, a file or folder that cannot be read
         err.print(f"{exc.strerror}: {exc.filename}" if exc.strerror else str(exc), markup=False)
         raise typer.Exit(code=2) from exc

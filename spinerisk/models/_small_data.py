@@ -142,11 +142,16 @@ def warn_constant(risk: np.ndarray, *, backend: str, n: int, stacklevel: int = 3
     if sd >= CONSTANT_SD:
         return False
     values = np.asarray(risk, dtype=float)
+    advice = (
+        "With few records a booster may not split at all; use backend='auto' or 'linear'."
+        if backend not in ("auto", "linear", "stack")
+        else "Check that the predictors vary and, for a horizon, that events occur before it."
+    )
     warnings.warn(
         f"backend={backend!r} predicts (nearly) the same risk for all {n} training records "
         f"({float(values.min()):.4f} to {float(values.max()):.4f}; SD of the log-odds "
         f"{sd:.2g}, below {CONSTANT_SD}): the model has learned nothing from the predictors. "
-        "With few records a booster may not split at all; use backend='auto' or 'linear'.",
+        + advice,
         DataQualityWarning,
         stacklevel=stacklevel,
     )

@@ -551,7 +551,7 @@ def _raise(failures: pd.DataFrame, n_records: int, source: str | None, hint: str
     if n > _MAX_LISTED:
         lines.append(f"  ... and {n - _MAX_LISTED} more (see the error's .failures DataFrame).")
     lines.append(hint)
-    raise SchemaValidationError("\n".join(lines), failures)
+    raise SchemaValidationError("\n".join(lines), failures, hint)
 
 
 def row_ids(rows: np.ndarray) -> np.ndarray:

@@ -1,0 +1,146 @@
+"""Records whose event time breaks the rule are named by id; command-line errors give
+command-line advice (not the library's Python arguments)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+import spinerisk as sr
+from spinerisk.cli import app
+from spinerisk.schema import infer_schema
+from spinerisk.targets import invalid_times, make_survival_target
+
+
+def _records(n: int = 60, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(
+        {
+            "pid": [f"p{i:03d}" for i in range(n)],
+            "age": rng.integers(50, 90, n).astype(float),
+            "months": rng.uniform(1, 60, n).round(1),
+            "died": rng.integers(0, 2, n),
+        }
+    )
+
+
+def _schema_and_endpoint(records: pd.DataFrame) -> tuple[sr.Schema, sr.Endpoint]:
+    schema = infer_schema(records, id_column="pid")
+    endpoint = sr.Endpoint(
+        name="death",
+        description="Death.",
+        kind="survival",
+        event="died",
+        time="months",
+        time_unit="months",
+        horizons=(365.25,),
+    )
+    return schema, endpoint
+
+
+def test_invalid_times_is_the_rule_of_targets() -> None:
+    t = [3.0, 0.0, -1.0, np.inf, np.nan, 1e-9]
+    assert invalid_times(t).tolist() == [False, True, True, True, True, False]
+    with pytest.raises(ValueError, match=r"got time=0.0 at position 1 \(1 such value"):
+        make_survival_target([1, 0], [3.0, 0.0])
+
+
+def test_time_zero_names_the_records_by_id_and_says_what_to_do() -> None:
+    records = _records()
+    records.loc[[4, 17], "months"] = 0.0
+    schema, endpoint = _schema_and_endpoint(records)
+    with pytest.raises(ValueError) as info:
+        endpoint.labelled(records, schema)
+    message = str(info.value)
+    assert "Endpoint 'death': months must be finite and > 0 (months)" in message
+    assert "2 record(s)" in message
+    assert "pid=p004 (months=0.0), pid=p017 (months=0.0)" in message
+    assert 'eligibility = "months > 0"' in message
+
+
+def test_the_advised_eligibility_leaves_them_out_and_fits() -> None:
+    records = _records()
+    records.loc[[4, 17], "months"] = 0.0
+    schema, endpoint = _schema_and_endpoint(records)
+    kept = sr.Endpoint(
+        name="death",
+        description="Death.",
+        kind="survival",
+        event="died",
+        time="months",
+        time_unit="months",
+        horizons=(365.25,),
+        eligibility="months > 0",
+    )
+    labelled = kept.labelled(records, schema)
+    assert labelled.mask.sum() == len(records) - 2
+    assert (labelled.target["time"] > 0).all()
+    del endpoint
+
+
+def test_many_bad_times_are_counted_not_all_listed() -> None:
+    records = _records()
+    records.loc[:9, "months"] = 0.0
+    schema, endpoint = _schema_and_endpoint(records)
+    with pytest.raises(ValueError, match=r"10 record\(s\) break this: .* and 5 more\."):
+        endpoint.labelled(records, schema)
+
+
+def test_cli_errors_give_command_line_advice(tmp_path) -> None:
+    records = _records()
+    runner = CliRunner()
+    good = tmp_path / "good.csv"
+    records.to_csv(good, index=False)
+    drafted = runner.invoke(app, ["schema", "infer", str(good), "--id-column", "pid"])
+    assert drafted.exit_code == 0, drafted.output
+    schema_path = tmp_path / "schema.toml"
+    schema_path.write_text(drafted.stdout)
+    bad = records.copy()
+    bad.loc[3, "age"] = -5.0
+    path = tmp_path / "bad.csv"
+    bad.to_csv(path, index=False)
+    result = runner.invoke(app, ["validate", str(path), "--schema", str(schema_path)])
+    assert result.exit_code == 2
+    text = result.output
+    assert "age=-5.0" in text and "Rerun with --rejects FILE" in text
+    assert "on_invalid" not in text
+    # the other commands: the same records through `explain` with a model of this schema
+    schema = sr.load_schema(schema_path)
+    endpoint = sr.Endpoint(
+        name="death",
+        description="Death.",
+        kind="survival",
+        event="died",
+        time="months",
+        time_unit="months",
+        horizons=(365.25,),
+    )
+    model = sr.RiskModel(endpoint=endpoint, schema=schema, backend="linear").fit(records)
+    bundle = tmp_path / "m.srb"
+    sr.save(model, bundle)
+    result = runner.invoke(app, ["explain", "--model", str(bundle), "--input", str(path)])
+    assert result.exit_code == 2
+    assert "age=-5.0" in result.output and "spinerisk validate FILE --rejects" in result.output
+    assert "on_invalid" not in result.output
+
+
+def test_constant_risk_advice_fits_the_backend() -> None:
+    records = _records()
+    schema = infer_schema(records, id_column="pid")
+    # horizons are days: 5 days is before the first event (1 month), every risk is 0
+    early = sr.Endpoint(
+        name="death",
+        description="Death.",
+        kind="survival",
+        event="died",
+        time="months",
+        time_unit="months",
+        horizons=(5.0,),
+    )
+    with pytest.warns(sr.DataQualityWarning, match="same risk") as seen:
+        sr.RiskModel(endpoint=early, schema=schema, backend="linear").fit(records)
+    text = " ".join(str(w.message) for w in seen)
+    assert "events occur before it" in text
+    assert "use backend='auto' or 'linear'" not in text
