@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import pickle
 
 import numpy as np
@@ -455,6 +456,32 @@ def test_refit_grown_beside_the_probe_is_what_xgboost_train_gives(cls):
     assert refit.num_boosted_rounds() == rounds
     assert bytes(refit.save_raw("json")) == bytes(want.save_raw("json"))
     pickle.dumps(refit)  # the once-only feature check is undone after training
+
+
+def test_threads_shared_by_probe_and_refit_leave_the_booster_unchanged(monkeypatch):
+    """With n_jobs > 1 the Cox probe and refit split the threads while both train; the
+    result is byte for byte the single-threaded one, and the refit keeps n_jobs threads."""
+    X, y = _ph_data(900, seed=15)
+    X[::7, 1] = np.nan  # missing values: both split directions are enumerated
+    kwargs = {"n_estimators": 300, "early_stopping_rounds": 15, "random_state": 4}
+    one = BoostedCoxSurvival(**kwargs).fit(X, y)
+    real = xgb.Booster.__init__
+    started: list[int] = []
+
+    def recording(self, params=None, cache=None, model_file=None):
+        started.append(int((params or {}).get("nthread", 0)))
+        real(self, params, cache, model_file)
+
+    monkeypatch.setattr(xgb.Booster, "__init__", recording)
+    for n_jobs, split in ((2, [1, 1]), (3, [2, 1])):
+        started.clear()
+        many = BoostedCoxSurvival(**kwargs, n_jobs=n_jobs).fit(X, y)
+        assert started == split  # probe, refit
+        assert many.n_estimators_ == one.n_estimators_ and many.best_score_ == one.best_score_
+        assert bytes(many.booster_.save_raw("json")) == bytes(one.booster_.save_raw("json"))
+        config = json.loads(many.booster_.save_config())
+        assert config["learner"]["generic_param"]["nthread"] == str(n_jobs)
+        np.testing.assert_array_equal(many.predict(X), one.predict(X))
 
 
 def test_an_error_while_growing_the_refit_reaches_the_caller(monkeypatch):

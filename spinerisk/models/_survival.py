@@ -261,6 +261,8 @@ def _probe_and_refit(
     dall: Any,
     n_rounds: int,
     patience: int,
+    *,
+    share_threads: bool = True,
 ) -> tuple[Any, int, float, Any]:
     """Early stopping on ``(dfit, dval)`` and the refit on ``dall``, side by side.
 
@@ -272,7 +274,16 @@ def _probe_and_refit(
     to the best round found so far while the probe runs on (XGBoost releases the GIL),
     and it never trains a round beyond the final best. The refit booster is the one
     ``xgboost.train(params, dall, best + 1)`` returns (the same trees and bytes); the
-    wall time is about the longer of the two fits instead of their sum.
+    wall time is about the longer of the two fits instead of their sum. Round 0 is
+    always kept, so the refit starts it (and its histogram index of ``dall``) at once.
+
+    With ``share_threads`` and ``params["nthread"]`` above 1 the two boosters split the
+    threads (the probe gets the larger half) instead of each starting an OpenMP team as
+    large as the machine: two such teams side by side oversubscribe the cores and spin
+    against each other. XGBoost's ``hist`` trees do not depend on the thread count
+    (tested), so the boosters are unchanged; the refit gets ``params["nthread"]`` back
+    when it is done. Pass False when the held-out metric sums over threads (its last
+    bits, hence possibly the best round, would depend on the probe's thread count).
 
     Returns the probe booster, the number of rounds kept, the best held-out score and
     the refit booster.
@@ -281,11 +292,16 @@ def _probe_and_refit(
 
     import xgboost as xgb
 
-    probe = xgb.Booster(params, [dfit, dval])
-    refit = xgb.Booster(params, [dall])
+    threads = int(params.get("nthread", 1))
+    shared = share_threads and threads > 1
+    probe = xgb.Booster(
+        {**params, "nthread": threads - threads // 2} if shared else params, [dfit, dval]
+    )
+    refit = xgb.Booster({**params, "nthread": threads // 2} if shared else params, [dall])
     for booster in (probe, refit):
         _check_features_once(booster)
-    state: dict[str, Any] = {"best": -1, "done": False, "error": None}
+    # the refit may train every round up to "best"; round 0 is kept whatever comes next
+    state: dict[str, Any] = {"best": 0, "done": False, "error": None}
     ready = threading.Condition()
 
     def grow_refit() -> None:
@@ -312,9 +328,10 @@ def _probe_and_refit(
             score = float(text.split()[-1].split(":")[-1])  # as xgboost's callbacks parse it
             if best < 0 or best_score > score:
                 best_score, best, waited = score, i, 0
-                with ready:
-                    state["best"] = i
-                    ready.notify()
+                if i > 0:
+                    with ready:
+                        state["best"] = i
+                        ready.notify()
             else:
                 waited += 1
                 if waited >= patience:
@@ -328,6 +345,8 @@ def _probe_and_refit(
             _check_features_always(booster)
     if state["error"] is not None:
         raise state["error"]
+    if shared:
+        refit.set_param("nthread", str(threads))  # as xgboost.train(params, ...) leaves it
     return probe, best + 1, best_score, refit
 
 
@@ -337,6 +356,9 @@ class _Boosted(_SurvivalPredictions, BaseEstimator):
     booster_: Any
     _objective: str
     _metric: str
+    #: Whether XGBoost computes ``_metric`` in one serial sum (the same bits whatever the
+    #: thread count), so the probe and the refit may split the threads.
+    _metric_serial: bool
 
     def check_boosting_params(self) -> None:
         check_number("n_estimators", self.n_estimators, low=1, integer=True)
@@ -433,14 +455,20 @@ class _Boosted(_SurvivalPredictions, BaseEstimator):
         """Put the objective's label encoding of ``y`` on the DMatrix."""
 
     def _train(
-        self, X: Any, y: np.ndarray, extra: dict[str, Any], groups: Any = None
+        self,
+        X: Any,
+        y: np.ndarray,
+        extra: dict[str, Any],
+        groups: Any = None,
+        *,
+        held_out: bool = False,
     ) -> tuple[Any, tuple[FloatArray, np.ndarray] | None]:
         """Early stopping on a seeded inner split, and a refit on every record with the
         best number of rounds (grown alongside the probe, see :func:`_probe_and_refit`).
 
         Returns the DMatrix of every record (reused by ``fit`` for the training margin)
-        and, with early stopping, the probe's margin on the held-out records with their
-        target (else None).
+        and, with early stopping and ``held_out``, the probe's margin on the held-out
+        records with their target (else None).
         """
         import xgboost as xgb
 
@@ -481,16 +509,23 @@ class _Boosted(_SurvivalPredictions, BaseEstimator):
             self._set_label(dval, y[val_rows])
             self._set_label(dall, y)
             probe, n_rounds, best_score, self.booster_ = _probe_and_refit(
-                params, dfit, dval, dall, n_rounds, int(self.early_stopping_rounds)
+                params,
+                dfit,
+                dval,
+                dall,
+                n_rounds,
+                int(self.early_stopping_rounds),
+                share_threads=self._metric_serial,
             )
             self.best_score_ = best_score
-            holdout = (
-                np.asarray(
-                    probe.predict(dval, output_margin=True, iteration_range=(0, n_rounds)),
-                    dtype=np.float64,
-                ),
-                y[val_rows],
-            )
+            if held_out:
+                holdout = (
+                    np.asarray(
+                        probe.predict(dval, output_margin=True, iteration_range=(0, n_rounds)),
+                        dtype=np.float64,
+                    ),
+                    y[val_rows],
+                )
         else:
             self._set_label(dall, y)
             self.booster_ = xgb.train(
@@ -605,6 +640,7 @@ class BoostedCoxSurvival(CoxType, _Boosted):
 
     _objective = "survival:cox"
     _metric = "cox-nloglik"
+    _metric_serial = True
 
     def __init__(
         self,
@@ -846,6 +882,7 @@ class BoostedAFTSurvival(_Boosted):
 
     _objective = "survival:aft"
     _metric = "aft-nloglik"
+    _metric_serial = False  # an OpenMP reduction: its last bits follow the thread count
 
     def __init__(
         self,
@@ -922,7 +959,7 @@ class BoostedAFTSurvival(_Boosted):
             "aft_loss_distribution_scale": float(self.scale),
             "base_score": float(np.exp(self.intercept_)),  # XGBoost takes it on the time scale
         }
-        _, held = self._train(X, y, extra, groups)
+        _, held = self._train(X, y, extra, groups, held_out=bool(self.estimate_scale))
         self.scale_ = float(self.scale)
         if self.estimate_scale and held is not None:
             mu, y_held = held
