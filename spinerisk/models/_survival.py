@@ -580,9 +580,10 @@ class BoostedCoxSurvival(CoxType, _Boosted):
     random_state : int, RandomState instance or None, default=0
         Seeds the inner split and XGBoost's row and column sampling.
     n_jobs : int or None, default=1
-        XGBoost threads per booster; None or -1 means every core. With early stopping
-        the refit on every record trains beside the probe (two boosters at once, the
-        same trees as one after the other).
+        XGBoost threads; None or -1 means every core. With early stopping the refit on
+        every record trains beside the probe (two boosters at once, the same trees as one
+        after the other), the two splitting the threads between them (each keeps at
+        least one).
 
     Attributes
     ----------
