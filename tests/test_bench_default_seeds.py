@@ -1,0 +1,82 @@
+"""The repeated-seed summary of the default-model benchmark: means, targets and the page.
+
+The comparison itself is ``bench_default.bench_accuracy`` (run by hand on real data, not in
+CI); this checks what the seeds script makes of its results, on runs built here.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+seeds = importlib.import_module("bench_default_seeds")
+bd = importlib.import_module("bench_default")
+
+
+def _run(default: float, peers: dict[str, float], slope: float, cox: float) -> dict:
+    models = {
+        "default": {"discrimination": default, "calibration_slope": slope, "cox_slope": cox},
+        "linear": {"discrimination": default - 0.01, "calibration_slope": 1.0, "cox_slope": 1.0},
+        "selected": {"discrimination": default},
+    }
+    for name, value in peers.items():
+        models[name] = {"discrimination": value, "calibration_slope": 1.0, "cox_slope": 1.0}
+    best = max(peers, key=peers.get)
+    return {
+        "n": 100,
+        "events": 40,
+        "models": models,
+        "default_minus_best_peer": default - peers[best],
+    }
+
+
+def test_means_over_seeds_and_targets():
+    peers = bd.PEERS["survival"]
+    rng = np.random.default_rng(3)
+    runs = []
+    for _ in range(3):
+        values = dict(zip(peers, rng.uniform(0.70, 0.72, len(peers)), strict=True))
+        runs.append(_run(float(rng.uniform(0.70, 0.72)), values, float(rng.uniform(0.8, 1.2)), 1.0))
+    out = seeds.summarise("x", "survival", runs, [0, 1, 2])
+    mean_default = np.mean([r["models"]["default"]["discrimination"] for r in runs])
+    best = max(peers, key=lambda m: np.mean([r["models"][m]["discrimination"] for r in runs]))
+    mean_best = np.mean([r["models"][best]["discrimination"] for r in runs])
+    assert out["best_peer"] == best
+    assert out["mean_gap"] == pytest.approx(mean_default - mean_best)
+    assert out["gap_met"] == (mean_default - mean_best >= -bd.TOLERANCE)
+    slope = np.mean([r["models"]["default"]["calibration_slope"] for r in runs])
+    assert out["mean_slope"] == pytest.approx(slope)
+    assert out["slope_met"] == (bd.SLOPE_RANGE[0] <= slope <= bd.SLOPE_RANGE[1])
+    assert out["gap_per_seed"] == [r["default_minus_best_peer"] for r in runs]
+
+
+def test_a_miss_is_marked_on_the_page():
+    peers = bd.PEERS["survival"]
+    bad = [_run(0.70, dict.fromkeys(peers, 0.72), 0.5, 0.7) for _ in range(2)]
+    good = [_run(0.73, dict.fromkeys(peers, 0.72), 1.0, 1.0) for _ in range(2)]
+    res = {
+        "meta": {
+            "date": "d",
+            "machine": {"cpus": 2},
+            "git": {"commit": "abc", "spinerisk_modified": False},
+            "uptime_start": "u",
+            "uptime_end": "u",
+            "seeds": [0, 1],
+            "folds": 5,
+        },
+        "sets": [
+            seeds.summarise("bad", "survival", bad, [0, 1]),
+            seeds.summarise("good", "survival", good, [0, 1]),
+        ],
+    }
+    page = seeds.to_markdown(res)
+    bad_line = next(line for line in page.splitlines() if line.startswith("| bad "))
+    good_line = next(line for line in page.splitlines() if line.startswith("| good "))
+    assert bad_line.count("✗") == 2 and "✗" not in good_line
+    assert "met on the mean: 1 of 2 data sets; slope target met on the mean: 1 of 2" in page
+    assert "| 0.70 |" in bad_line  # the Cox slope's mean
