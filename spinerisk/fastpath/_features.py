@@ -8,7 +8,9 @@ fitted attributes (``statistics_``, ``features_``, ``mean_``/``scale_``, ``categ
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Mapping, Sequence
+from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -26,6 +28,7 @@ from sklearn.preprocessing import (
 from spinerisk.fastpath._records import UnsupportedModelError
 from spinerisk.features._clinical import ClinicalFeatures, derived_features
 from spinerisk.schema import Schema
+from spinerisk.schema._expr import typed_columns
 
 __all__ = ["FeatureProgram", "UnsupportedModelError"]
 
@@ -67,13 +70,26 @@ class _ClinicalProgram:
         # ClinicalFeatures evaluates on frames
         applied = derived_features(schema, fields) if self.derive else []
         self._derivations = [(d.name, d.compile_record()) for d in applied]
+        # and on whole batches, column by column (the same values, bit for bit), unless
+        # a derivation reads a date (its typed value is text: the per-record path decides)
+        self._expressions = [(d.name, d.expression) for d in applied]
+        self._by_column = not any(
+            name in schema and schema[name].dtype == "date" for d in applied for name in d.inputs
+        )
         derived = {d.name for d in applied}
+        derived_before: set[str] = set()
         # what a derivation reads that is neither a model field nor derived before it
         # (a record may carry such a field: the batch path does not see it)
         readable, self._hidden = set(self.fields), set()
+        # the record fields derivations read (before any derivation replaces them), kinds
+        self._inputs: dict[str, str] = {}
         for d in applied:
             self._hidden.update(set(d.inputs) - readable)
+            for name in d.inputs:
+                if name in readable and name not in derived_before:
+                    self._inputs.setdefault(name, d.expression.kinds[name])
             readable.add(d.name)
+            derived_before.add(d.name)
         # per column: (read from the derived values?, key, code table or None: a number)
         getters: list[tuple[bool, str, dict[Any, float] | None]] = []
         for name, cats in zip(self.columns, self.meta, strict=True):
@@ -87,6 +103,7 @@ class _ClinicalProgram:
             else:
                 raise _unsupported(f"the ClinicalFeatures column {name!r}")
         self._getters = getters
+        self._read = [key for from_derived, key, _ in getters if not from_derived]
 
     def _derived(self, t: Mapping[str, Any]) -> dict[str, Any]:
         """ClinicalFeatures._derive on one record."""
@@ -130,9 +147,37 @@ class _ClinicalProgram:
         return out
 
     def _rows_by_column(self, typed: Sequence[Mapping[str, Any]]) -> np.ndarray:
-        """:meth:`rows` of a batch: the derived values record by record, then each column
-        over the batch (codes looked up per column; numbers, flags and missing values
-        converted by numpy: None to NaN, True to 1.0)."""
+        """:meth:`rows` of a batch, column by column: the derived values by
+        :meth:`_derived_columns` (the per-record values, bit for bit), the fields read
+        from the records, codes looked up per column, numbers, flags and missing values
+        converted by numpy (None to NaN, True to 1.0)."""
+        if not self._by_column:
+            return self._rows_by_column_merged(typed)
+        derived = self._derived_columns(typed)
+        n = len(typed)
+        read = _columns_of(typed, self._read)
+        out = np.empty((n, len(self._getters)))
+        for j, (from_derived, key, codes) in enumerate(self._getters):
+            col: Any = derived[key] if from_derived else read[key]
+            if codes is not None:
+                col = list(map(codes.get, col, repeat(_NAN, n)))
+            out[:, j] = col
+        return out
+
+    def _derived_columns(self, typed: Sequence[Mapping[str, Any]]) -> dict[str, np.ndarray]:
+        """The derived values of a batch, in declaration order, as :meth:`_merged` gives
+        them record by record: each read from the fields (the hidden ones missing) and
+        the values derived before it (``Expression.evaluate_columns``)."""
+        # every field read first (the hidden ones are absent: missing), then each
+        # derivation in turn, replacing a field of its name for the ones after it
+        columns = typed_columns(typed, self._inputs, self._inputs)
+        n = len(typed)
+        for name, expression in self._expressions:
+            columns[name] = expression.evaluate_columns(columns, n)
+        return columns
+
+    def _rows_by_column_merged(self, typed: Sequence[Mapping[str, Any]]) -> np.ndarray:
+        """:meth:`_rows_by_column` with the derived values record by record."""
         merged = [self._merged(t) for t in typed]
         keys = [key for _, key, _ in self._getters]
         columns: list[Sequence[Any]] = list(
@@ -142,6 +187,17 @@ class _ClinicalProgram:
             if codes is not None:
                 columns[j] = [codes.get(v, _NAN) for v in columns[j]]
         return np.ascontiguousarray(np.array(columns, dtype=np.float64).T)
+
+
+def _columns_of(typed: Sequence[Mapping[str, Any]], keys: list[str]) -> dict[str, Sequence[Any]]:
+    """The values of ``keys`` over the records, by key (None where a record lacks one)."""
+    if len(keys) < 2:
+        return {key: [t.get(key) for t in typed] for key in keys}
+    try:
+        rows = list(map(operator.itemgetter(*keys), typed))
+    except KeyError:  # ragged records
+        rows = [tuple(t.get(key) for key in keys) for t in typed]
+    return dict(zip(keys, zip(*rows, strict=True), strict=True))
 
 
 # -- scikit-learn steps -----------------------------------------------------------------------

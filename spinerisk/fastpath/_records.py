@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from spinerisk.schema._expr import typed_columns
 from spinerisk.schema._spec import FieldSpec, RowRule, Schema
 
 __all__ = ["RecordChecker"]
@@ -279,6 +280,31 @@ def _typed_by_column(plan: Plan, records: Sequence[Mapping[str, Any]]) -> list[d
     return out
 
 
+def _column_rules(rules: list[RowRule]) -> tuple[list[Any], list[str], dict[str, str]] | None:
+    """What :func:`_rules_hold` needs for declared rules (None for no rule): their
+    expressions, the fields they read and the kinds of those fields."""
+    if not rules:
+        return None
+    expressions = [rule.expression for rule in rules]
+    kinds: dict[str, str] = {}
+    for e in expressions:
+        kinds.update(e.kinds)
+    names = list(dict.fromkeys(c for e in expressions for c in e.field_order))
+    return expressions, names, kinds
+
+
+def _rules_hold(
+    rules: tuple[list[Any], list[str], dict[str, str]], typed: list[dict[str, Any]]
+) -> bool:
+    """Whether declared rules (:func:`_column_rules`) hold for every typed record, column
+    by column over the batch (``Expression.evaluate_columns``: the values of the rules'
+    per-record twins, bit for bit); a rule fails where its value is false, missing passes."""
+    expressions, names, kinds = rules
+    columns = typed_columns(typed, names, kinds)
+    n = len(typed)
+    return not any(bool((e.evaluate_columns(columns, n) == 0.0).any()) for e in expressions)
+
+
 def _negative_zero(typed: list[dict[str, Any]], numbers: list[str]) -> bool:
     """Whether a number column holds -0.0: equal to 0.0 as a key, but a rule may tell
     them apart (division)."""
@@ -377,7 +403,7 @@ class RecordChecker:
             prepared = self._prepare(present)
             if prepared is None:
                 return None
-        plan, nonnull, patterns, string_codes, unique, twins, slow = prepared
+        plan, nonnull, patterns, string_codes, unique, twins, slow, columnar = prepared
         try:
             if len(records) < _BY_COLUMN_FROM:
                 typed = _typed_by_record(plan, records)
@@ -402,12 +428,13 @@ class RecordChecker:
             seen = [t[name] for t in typed if t[name] is not None]
             if len(set(seen)) != len(seen):
                 return None
-        for twin, key, numbers in twins:
-            if (
-                key is not None
-                and len(typed) >= _BY_COLUMN_FROM
-                and not _negative_zero(typed, numbers)
-            ):
+        by_column = len(typed) >= _BY_COLUMN_FROM
+        if by_column and columnar is not None and not _rules_hold(columnar, typed):
+            return None
+        for twin, key, numbers, in_columns in twins:
+            if by_column and in_columns:
+                continue  # checked above
+            if key is not None and by_column and not _negative_zero(typed, numbers):
                 # once per distinct combination of the values the rule reads
                 if not all(map(twin, dict(zip(map(key, typed), typed, strict=True)).values())):
                     return None
@@ -430,18 +457,29 @@ class RecordChecker:
         except (KeyError, TypeError):  # unknown field, or a non-text key
             return None
         rules = self._rules_for(present)
+        on_columns = [rule for rule, twin in rules if twin is not None and self._columnar(rule)]
         prepared = (
             plan,
             [name for name in self._nonnull if name in present],
             [(name, p) for name, p in self._patterns.items() if name in present],
             [(name, c) for name, c in self._string_codes.items() if name in present],
             [name for name in self._unique if name in present],
-            [(twin, *self._rule_key(rule, present)) for rule, twin in rules if twin is not None],
+            [
+                (twin, *self._rule_key(rule, present), rule in on_columns)
+                for rule, twin in rules
+                if twin is not None
+            ],
             [rule for rule, twin in rules if twin is None],
+            _column_rules(on_columns),
         )
         if len(self._prepared) < _MAX_PREPARED:
             self._prepared[present] = prepared
         return prepared
+
+    def _columnar(self, rule: RowRule) -> bool:
+        """Whether a declared rule runs on batch columns: not if it reads a date (typed
+        as text, which its per-record twin decides on)."""
+        return not any(c in self.schema and self.schema[c].dtype == "date" for c in rule.columns)
 
     def _rule_key(
         self, rule: RowRule, present: frozenset[str]

@@ -55,6 +55,7 @@ Examples
 from __future__ import annotations
 
 import math
+import operator
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -667,78 +668,76 @@ class _Vector:
             return np.full(self.n, value, dtype=object)
         return np.full(self.n, float(value))
 
-    def run(self, node: _Node) -> np.ndarray:  # noqa: C901 - one branch per node type
-        op, a = node.op, node.args
+    def run(self, node: _Node) -> np.ndarray:
+        """The values of an expression tree (floating-point warnings silenced once)."""
         with np.errstate(all="ignore"):
-            if op == "num":
-                return self.const(a[0])
-            if op == "text":
-                return self.const(a[0])
-            if op == "bool":
-                return self.const(1.0 if a[0] else 0.0)
-            if op == "field":
-                return self.column(a[0])
-            if op == "table":
-                keys = self.run(a[1])
-                table = self.tables[a[0]]
-                found = [table.get(k) if k is not None and k == k else None for k in keys]
-                if all(v is None or _is_number(v) for v in table.values()):
-                    return np.array([_NAN if v is None else float(v) for v in found], dtype=float)
-                return np.array(found, dtype=object)
-            if op == "unary":
-                return -self.run(a[1])
-            if op == "binary":
-                x, y = self.run(a[1]), self.run(a[2])
-                if a[0] == "+":
-                    return x + y
-                if a[0] == "-":
-                    return x - y
-                if a[0] == "*":
-                    return x * y
-                if a[0] == "/":
-                    return x / y
-                if a[2].op == "num" and a[2].args[0] == 2.0:
-                    return x * x
-                return self.power(x, y)
-            if op == "cmp":
-                return self.compare(a[0], self.run(a[1]), self.run(a[2]))
-            if op == "and":
-                x, y = self.run(a[0]), self.run(a[1])
-                return np.where(
-                    (x == 0) | (y == 0), 0.0, np.where(_isnan(x) | _isnan(y), _NAN, 1.0)
-                )
-            if op == "or":
-                x, y = self.run(a[0]), self.run(a[1])
-                return np.where(
-                    (x == 1) | (y == 1), 1.0, np.where(_isnan(x) | _isnan(y), _NAN, 0.0)
-                )
-            if op == "implies":
-                x, y = self.run(a[0]), self.run(a[1])
-                return np.where(
-                    (x == 0) | (y == 1), 1.0, np.where(_isnan(x) | _isnan(y), _NAN, 0.0)
-                )
-            if op == "not":
-                return 1.0 - self.run(a[0])
-            if op == "missing":
-                x = self.run(a[0])
-                return (_text_missing(x) if x.dtype == object else _isnan(x)).astype(float)
-            if op == "in":
-                x = self.run(a[0])
-                items = [i.args[0] for i in a[1].args]
-                if x.dtype == object:
-                    hit = np.fromiter((v in items for v in x), dtype=bool, count=len(x))
-                    return np.where(_text_missing(x), _NAN, hit.astype(float))
-                hit = np.isin(x, [float(i) for i in items])
-                return np.where(_isnan(x), _NAN, hit.astype(float))
-            if op == "ifelse":
-                cond, x, y = self.run(a[0]), self.run(a[1]), self.run(a[2])
-                if x.dtype == object or y.dtype == object:
-                    x, y = x.astype(object), y.astype(object)
-                    out = np.where(cond == 1, x, y).astype(object)
-                    out[_isnan(cond)] = None
-                    return out
-                return np.where(_isnan(cond), _NAN, np.where(cond == 1, x, y))
-            return self.call(a[0], a[1])
+            return self._run(node)
+
+    def _run(self, node: _Node) -> np.ndarray:  # noqa: C901 - one branch per node type
+        op, a = node.op, node.args
+        if op == "num":
+            return self.const(a[0])
+        if op == "text":
+            return self.const(a[0])
+        if op == "bool":
+            return self.const(1.0 if a[0] else 0.0)
+        if op == "field":
+            return self.column(a[0])
+        if op == "table":
+            keys = self._run(a[1])
+            table = self.tables[a[0]]
+            found = [table.get(k) if k is not None and k == k else None for k in keys]
+            if all(v is None or _is_number(v) for v in table.values()):
+                return np.array([_NAN if v is None else float(v) for v in found], dtype=float)
+            return np.array(found, dtype=object)
+        if op == "unary":
+            return -self._run(a[1])
+        if op == "binary":
+            x, y = self._run(a[1]), self._run(a[2])
+            if a[0] == "+":
+                return x + y
+            if a[0] == "-":
+                return x - y
+            if a[0] == "*":
+                return x * y
+            if a[0] == "/":
+                return self.divide(x, y)
+            if a[2].op == "num" and a[2].args[0] == 2.0:
+                return x * x
+            return self.power(x, y)
+        if op == "cmp":
+            return self.compare(a[0], self._run(a[1]), self._run(a[2]))
+        if op == "and":
+            x, y = self._run(a[0]), self._run(a[1])
+            return np.where((x == 0) | (y == 0), 0.0, np.where(_isnan(x) | _isnan(y), _NAN, 1.0))
+        if op == "or":
+            x, y = self._run(a[0]), self._run(a[1])
+            return np.where((x == 1) | (y == 1), 1.0, np.where(_isnan(x) | _isnan(y), _NAN, 0.0))
+        if op == "implies":
+            x, y = self._run(a[0]), self._run(a[1])
+            return np.where((x == 0) | (y == 1), 1.0, np.where(_isnan(x) | _isnan(y), _NAN, 0.0))
+        if op == "not":
+            return 1.0 - self._run(a[0])
+        if op == "missing":
+            x = self._run(a[0])
+            return (_text_missing(x) if x.dtype == object else _isnan(x)).astype(float)
+        if op == "in":
+            x = self._run(a[0])
+            items = [i.args[0] for i in a[1].args]
+            if x.dtype == object:
+                hit = np.fromiter((v in items for v in x), dtype=bool, count=len(x))
+                return np.where(_text_missing(x), _NAN, hit.astype(float))
+            hit = np.isin(x, [float(i) for i in items])
+            return np.where(_isnan(x), _NAN, hit.astype(float))
+        if op == "ifelse":
+            cond, x, y = self._run(a[0]), self._run(a[1]), self._run(a[2])
+            if x.dtype == object or y.dtype == object:
+                x, y = x.astype(object), y.astype(object)
+                out = np.where(cond == 1, x, y).astype(object)
+                out[_isnan(cond)] = None
+                return out
+            return np.where(_isnan(cond), _NAN, np.where(cond == 1, x, y))
+        return self.call(a[0], a[1])
 
     def compare(self, op: str, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         if x.dtype == object or y.dtype == object:
@@ -758,7 +757,7 @@ class _Vector:
 
     def call(self, name: str, args: tuple[_Node, ...]) -> np.ndarray:
         if name == "band":
-            x = self.run(args[0])
+            x = self._run(args[0])
             edges = np.array([e.args[0] for e in args[1].args], dtype=float)
             labels = [label.args[0] for label in args[2].args]
             idx = np.searchsorted(edges, np.where(_isnan(x), 0.0, x), side="right")
@@ -767,7 +766,7 @@ class _Vector:
                 out[_isnan(x)] = None
                 return out
             return np.where(_isnan(x), _NAN, np.array(labels, dtype=float)[idx])
-        values = [self.run(x) for x in args]
+        values = [self._run(x) for x in args]
         if name == "coalesce":
             out = values[0].copy()
             for v in values[1:]:
@@ -779,6 +778,9 @@ class _Vector:
         if name == "log":
             return self.log(values[0])
         return self.extreme(name, values)
+
+    def divide(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        return x / y
 
     def power(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         return x**y
@@ -795,8 +797,12 @@ class _Vector:
 
 class _Columns(_Vector):
     """:class:`_Vector` on typed record columns, with the per-record results where numpy's
-    may differ in the last bit (its own ``log`` and ``power`` loops) or in which of two
-    equal values it returns (``min(-0.0, 0.0)``)."""
+    may differ in the last bit (its own ``log`` and ``power`` loops), in which of two
+    equal values it returns (``min(-0.0, 0.0)``) or in the sign of a NaN (``0 / 0``)."""
+
+    def divide(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        # as the per-record division: missing (the positive NaN) for 0 / 0 and NaN / 0
+        return np.where((y == 0) & ((x == 0) | _isnan(x)), _NAN, x / y)
 
     def power(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         out = [_power(p, q) for p, q in zip(x.tolist(), y.tolist(), strict=True)]
@@ -838,22 +844,40 @@ def typed_columns(
     dict
         Name to array (float64 for numbers and logicals, object for text).
     """
-    out: dict[str, np.ndarray] = {}
+    names = list(names)
     n = len(records)
-    for name in names:
-        values = [t.get(name) for t in records]
+    out: dict[str, np.ndarray] = {}
+    for name, values in zip(names, _values_of(records, names), strict=True):
         kind = kinds.get(name, NUM)
+        types = set(map(type, values))
         if kind == TEXT:
             col = np.empty(n, dtype=object)
             col[:] = values
+        elif types <= (_FLAG_TYPES if kind == LOGIC else _NUMBER_TYPES):
+            col = np.array(values, dtype=np.float64)  # None as NaN, True as 1.0
         elif kind == LOGIC:
             col = np.array([_NAN if v is None else float(v) for v in values], dtype=np.float64)
-        elif all(type(v) is float for v in values):
-            col = np.array(values, dtype=np.float64)
         else:
             col = np.array([_NAN if v is None else _as_number(v) for v in values], dtype=np.float64)
         out[name] = col
     return out
+
+
+_NUMBER_TYPES = frozenset((float, type(None)))
+_FLAG_TYPES = frozenset((bool, type(None)))
+
+
+def _values_of(records: Sequence[Mapping[str, Any]], names: list[str]) -> list[Sequence[Any]]:
+    """The values of each name over the records (None where a record lacks it)."""
+    if not names:
+        return []
+    if len(names) == 1 or not records:
+        return [[t.get(name) for t in records] for name in names]
+    try:
+        rows = list(map(operator.itemgetter(*names), records))
+    except (KeyError, TypeError):  # ragged records, or mappings without __getitem__ keys
+        rows = [tuple(t.get(name) for name in names) for t in records]
+    return list(zip(*rows, strict=True))
 
 
 # -- per-record semantics (the same rules, on scalars) -----------------------------------------
