@@ -205,3 +205,63 @@ def test_serve_with_two_workers_runs_two_processes_on_one_port(tmp_path):
     finally:
         server.terminate()
         server.wait(timeout=60)
+
+
+def test_quick_handler_answers_as_fastapi_does(boosted):
+    """POST /v1/predict answered by the quick handler (plain JSON, body valid by the
+    request model) and by FastAPI (the same body sent with a charset, which the quick
+    handler leaves to FastAPI): the same status and bytes for valid batches and single
+    records, records that break a row rule or share an id, and invalid bodies (which
+    the quick handler always leaves to FastAPI)."""
+    from fastapi.testclient import TestClient
+
+    from spinerisk.api import create_app
+
+    model, records = boosted
+    app = create_app(model, wait_compiled=True)
+    route = next(r for r in app.router.routes if getattr(r, "path", None) == "/v1/predict")
+    quick, answered = route.quick, []
+
+    async def spy(request):
+        response = await quick(request)
+        answered.append(response is not None)
+        return response
+
+    route.quick = spy
+    client = TestClient(app)
+    ruled = [dict(r) for r in records[:40]]
+    ruled[7].update(mri_done=False, t1_pattern="none")  # breaks a row rule
+    twins = [dict(r) for r in records[:20]]
+    twins[5]["patient_id"] = twins[2]["patient_id"]
+    bad = [dict(r) for r in records[:30]]
+    bad[3]["age_years"] = "80"
+    cases = [
+        ({"records": records[:100]}, True),
+        ({"records": records[100:101]}, True),
+        (records[3], True),
+        ({k: v for k, v in records[4].items() if v is not None}, True),
+        ({"records": ruled}, True),
+        ({"records": twins}, True),
+        ({"records": bad}, False),
+        ({"records": []}, False),
+        (dict(records[0], unknown=1), False),
+    ]
+    for body, taken in cases:
+        data = json.dumps(body).encode()
+        answered.clear()
+        plain = client.post(
+            "/v1/predict", content=data, headers={"content-type": "application/json"}
+        )
+        assert answered == [taken]
+        answered.clear()
+        other = client.post(
+            "/v1/predict", content=data, headers={"content-type": "application/json; charset=utf-8"}
+        )
+        assert answered == [False]
+        assert plain.status_code == other.status_code
+        assert plain.content == other.content
+        assert plain.headers["content-type"] == other.headers["content-type"]
+    statuses = [client.post("/v1/predict", json=body).status_code for body, _ in cases]
+    assert statuses == [200, 200, 200, 200, 422, 422, 422, 422, 422]
+    with_interval = client.post("/v1/predict?interval=0.9", json=records[0])
+    assert with_interval.status_code == 422 and answered[-1] is False  # left to FastAPI

@@ -36,8 +36,10 @@ from spinerisk.api._models import (
     ModelInfo,
     PredictResponse,
     ValidationErrorResponse,
+    _shape,
     batch_model,
     record_model,
+    records_reader,
     request_body_type,
 )
 from spinerisk.endpoints import interval_columns
@@ -95,14 +97,26 @@ class _Request(Request):
         return self._json
 
 
+#: A route's quick handler: the answer, or None to let FastAPI handle the request.
+Quick = Callable[["_Request"], Coroutine[Any, Any, Response | None]]
+
+
 class _Route(APIRoute):
-    """A route handing its handler a :class:`_Request` (FastAPI's custom-request hook)."""
+    """A route handing its handler a :class:`_Request` (FastAPI's custom-request hook),
+    first to its ``quick`` handler if it has one."""
+
+    quick: Quick | None = None
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
 
         async def handle(request: Request) -> Response:
-            return await handler(_Request(request.scope, request.receive))
+            request = _Request(request.scope, request.receive)
+            if self.quick is not None:
+                response = await self.quick(request)
+                if response is not None:
+                    return response
+            return await handler(request)  # the body, if read, is read once (cached)
 
         return handle
 
@@ -241,6 +255,7 @@ def create_app(
     answer = _Answer(served, schema)
     _add_service_routes(app, served)
     _add_predict_route(app, served, answer, body_type)
+    _quick_predict_route(app, served, answer, records_reader(schema, served.fields, max_records))
     _add_explain_route(app, served, answer, body_type)
     return app
 
@@ -325,13 +340,59 @@ def _add_predict_route(app: FastAPI, served: _Served, answer: "_Answer", body_ty
         records = answer.records(body)
         if interval is not None and not getattr(served.model, "interval_models_", None):
             return _no_intervals_error(interval)
+        return await _predicted(served, answer, request, records, _is_batch(body), interval)
+
+
+async def _predicted(
+    served: _Served,
+    answer: "_Answer",
+    request: Request,
+    records: list[dict[str, Any]],
+    batch: bool,
+    interval: float | None,
+) -> Response:
+    """POST /v1/predict's answer for the request's records (plain dicts, as
+    :meth:`_Answer.records` gives them), valid by the request model."""
+    try:
+        rows = await _predict_off_loop_if_long(served, records, interval)
+    except SchemaValidationError as exc:
+        return _schema_error_response("POST /v1/predict", exc, batch=batch)
+    request.scope[_RECORDS_KEY] = len(rows)
+    content = answer.content(rows, with_interval=interval is not None)
+    return Response(_dumps(content), media_type="application/json")
+
+
+def _quick_predict_route(
+    app: FastAPI, served: _Served, answer: "_Answer", read: Callable[[Any], Any]
+) -> None:
+    """Give ``POST /v1/predict`` a quick handler: a plain JSON request (no query string)
+    whose body the request model accepts is answered without FastAPI's request
+    machinery, its records read by :func:`~spinerisk.api._models.records_reader` (the
+    model's validation, into plain dicts, about twice as fast for a 100-record batch).
+    Any other request (invalid records, another content type, ``?interval=``, a body
+    of unknown length) goes to FastAPI as before, which validates it and reports every
+    problem: answers and error messages are the same either way (tested)."""
+    route = next(r for r in app.router.routes if getattr(r, "path", None) == "/v1/predict")
+    limit = served.info.max_body_bytes
+
+    async def quick(request: _Request) -> Response | None:
+        headers = request.headers
+        if request.scope["query_string"] or headers.get("content-type") != "application/json":
+            return None
+        length = headers.get("content-length")
+        if length is None or not length.isdigit() or int(length) > limit:
+            return None  # FastAPI's body-size limit and errors apply
         try:
-            rows = await _predict_off_loop_if_long(served, records, interval)
-        except SchemaValidationError as exc:
-            return _schema_error_response("POST /v1/predict", exc, batch=_is_batch(body))
-        request.scope[_RECORDS_KEY] = len(rows)
-        content = answer.content(rows, with_interval=interval is not None)
-        return Response(_dumps(content), media_type="application/json")
+            body = await request.json()  # kept for FastAPI if it handles the request
+            records = read(body)
+        except Exception:  # not JSON, or too deep a body: FastAPI answers as ever
+            return None
+        if records is None:
+            return None
+        batch = _shape(body) == "batch"
+        return await _predicted(served, answer, request, answer.plain(records), batch, None)
+
+    cast(_Route, route).quick = quick
 
 
 def _add_explain_route(app: FastAPI, served: _Served, answer: "_Answer", body_type: Any) -> None:
@@ -430,7 +491,11 @@ class _Answer:
     def records(self, body: BaseModel) -> list[dict[str, Any]]:
         """The request's records as plain dicts (dates as ISO text)."""
         items = getattr(body, "records") if _is_batch(body) else [body]  # noqa: B009
-        out = [dict(item.__dict__) for item in items]  # fields only (extras are refused)
+        return self.plain([dict(item.__dict__) for item in items])  # extras are refused
+
+    def plain(self, out: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Records as the request model gives them (field to value) with dates as ISO
+        text, in place."""
         for field in self.dates:
             for record in out:
                 value = record.get(field)

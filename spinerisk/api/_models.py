@@ -10,6 +10,7 @@ identifier, with the type, unit, range and code list of its spec. Records are st
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, create_model
@@ -29,6 +30,7 @@ __all__ = [
     "ValidationErrorResponse",
     "batch_model",
     "record_model",
+    "records_reader",
     "request_body_type",
 ]
 
@@ -103,14 +105,12 @@ def record_model(schema: Schema, fields: list[str], *, name: str = "Record") -> 
     ...
     """
     definitions: dict[str, Any] = {}
-    for field in fields:
-        spec = schema[field]
-        annotation = _field_type(spec)
-        description = _describe(spec)
-        if spec.required and not spec.nullable and not spec.generated:
+    for field, (annotation, required) in _annotations(schema, fields).items():
+        description = _describe(schema[field])
+        if required:
             definitions[field] = (annotation, Field(..., description=description))
         else:
-            definitions[field] = (annotation | None, Field(None, description=description))
+            definitions[field] = (annotation, Field(None, description=description))
     model: type[BaseModel] = create_model(
         name,
         __config__=_STRICT,
@@ -118,6 +118,81 @@ def record_model(schema: Schema, fields: list[str], *, name: str = "Record") -> 
         **definitions,
     )
     return model
+
+
+def _annotations(schema: Schema, fields: list[str]) -> dict[str, tuple[Any, bool]]:
+    """Per field of a request record: its pydantic type (``| None`` unless required) and
+    whether it is required. The one source of the record model and the records reader."""
+    out: dict[str, tuple[Any, bool]] = {}
+    for field in fields:
+        spec = schema[field]
+        annotation = _field_type(spec)
+        required = spec.required and not spec.nullable and not spec.generated
+        out[field] = (annotation, True) if required else (annotation | None, False)
+    return out
+
+
+def records_reader(
+    schema: Schema, fields: list[str], max_records: int
+) -> Callable[[Any], list[dict[str, Any]] | None]:
+    """A function giving the records of a parsed request body as the request models
+    (:func:`request_body_type`) give them, without building the models.
+
+    The body is validated by pydantic against the same field types (strict, unknown
+    fields refused, 1 to ``max_records`` records), into plain dicts: every field in the
+    record model's order, None for a field left out, as ``dict(record.__dict__)`` of
+    the model. A body the models would refuse gives None: the caller then lets FastAPI
+    validate it, which reports every problem as usual. About twice as fast as the
+    models for a 100-record batch (no model instance per record).
+
+    Parameters
+    ----------
+    schema : Schema
+        The clinical-record schema.
+    fields : list of str
+        Fields of the record, in order (as for :func:`record_model`).
+    max_records : int
+        Largest number of records in one request (as for :func:`batch_model`).
+
+    Returns
+    -------
+    callable
+        ``read(body) -> list of dict or None``; ``body`` is the parsed JSON.
+    """
+    from typing import NotRequired
+
+    from pydantic import TypeAdapter, ValidationError
+    from typing_extensions import TypedDict  # pydantic needs this one before Python 3.12
+
+    annotations = {
+        field: annotation if required else NotRequired[annotation]
+        for field, (annotation, required) in _annotations(schema, fields).items()
+    }
+    typed_dict: Any = TypedDict  # built from names known at run time
+    values = typed_dict("RecordValues", annotations)
+    values.__pydantic_config__ = _STRICT
+    records = Annotated[list[values], Field(min_length=1, max_length=max_records)]  # type: ignore[valid-type]
+    batch = typed_dict("RecordValuesBatch", {"records": records})
+    batch.__pydantic_config__ = _STRICT
+    one_adapter, batch_adapter = TypeAdapter(values), TypeAdapter(batch)
+    blank = dict.fromkeys(fields)
+
+    def read(body: Any) -> list[dict[str, Any]] | None:
+        try:
+            if _shape(body) == "batch":
+                items = batch_adapter.validate_python(body)["records"]
+            else:
+                items = [one_adapter.validate_python(body)]
+        except ValidationError:
+            return None
+        out = []
+        for item in items:
+            record = blank.copy()  # the model's field order, None where left out
+            record.update(item)
+            out.append(record)
+        return out
+
+    return read
 
 
 def batch_model(record: type[BaseModel], max_records: int) -> type[BaseModel]:
