@@ -181,11 +181,15 @@ def _bodies(
 
 
 def _start(args: list[str], log: Path, cpus: set[int] | None) -> subprocess.Popen[bytes]:
+    """Start a server on ``cpus`` (set before it runs, so that ``--workers`` inherit it; a
+    child would otherwise inherit this process's affinity: the client's CPU)."""
+
+    def pin() -> None:
+        if cpus and hasattr(os, "sched_setaffinity"):
+            os.sched_setaffinity(0, cpus)
+
     with log.open("w") as out:
-        proc = subprocess.Popen([sys.executable, *args], stdout=out, stderr=out)
-    if cpus and hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(proc.pid, cpus)
-    return proc
+        return subprocess.Popen([sys.executable, *args], stdout=out, stderr=out, preexec_fn=pin)
 
 
 def _serve_args(bundle: Path, port: int, *extra: str) -> list[str]:
@@ -352,6 +356,7 @@ def main(argv: list[str] | None = None) -> int:
     ncpu = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
     cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
     server_cpus = set(cpus[:-1]) if ncpu > 1 else None
+    every_cpu = set(cpus) or None  # "unpinned": every CPU, the client's included
     if server_cpus:  # the client on its own core
         os.sched_setaffinity(0, {cpus[-1]})
     runs: dict[str, list[dict[str, Any]]] = {}
@@ -377,15 +382,15 @@ def main(argv: list[str] | None = None) -> int:
                 ("minimal_batch", [me, "--minimal", str(port), str(bundle)], "/predict",
                  batch_min, server_cpus),
                 ("serve_workers2", _serve_args(bundle, port, "--workers", "2"), "/v1/predict",
-                 single, None),
+                 single, every_cpu),
                 ("serve_workers1_unpinned", _serve_args(bundle, port), "/v1/predict", single,
-                 None),
+                 every_cpu),
                 # twice the batches: two workers answer them in about the time one
                 # worker takes for a single pass
                 ("serve_batch_workers2", _serve_args(bundle, port, "--workers", "2"),
-                 "/v1/predict", batch * 2, None),
+                 "/v1/predict", batch * 2, every_cpu),
                 ("serve_batch_workers1", _serve_args(bundle, port), "/v1/predict", batch * 2,
-                 None),
+                 every_cpu),
             ]  # fmt: skip
             for name, server_args, path, bodies, pin in cases:
                 port = _free_port()
