@@ -295,3 +295,25 @@ def test_derived_values_of_a_batch_equal_per_record(seed, valid, monkeypatch):
     diff = by_column.view(np.uint64) != by_record.view(np.uint64)  # NaN signs too
     i, j = np.argwhere(diff)[0] if diff.any() else (0, 0)
     assert not diff.any(), (program.columns[j], by_column[i, j], by_record[i, j], typed[i])
+
+
+@pytest.mark.parametrize(
+    "names",
+    [
+        ["hu_l1", "egfr"],  # numbers
+        ["prior_fx_count", "falls_12m_count"],  # counts
+        ["genant_grade0"],  # numeric codes
+        ["diabetes_type", "brace_type"],  # codes
+        ["dementia", "current_smoking"],  # flags
+        ["centre_id"],  # text
+        ["age_years"],  # required: refused either way
+        ["patient_id"],
+    ],
+    ids=repr,
+)
+def test_a_field_missing_from_every_record(names, valid, monkeypatch):
+    """A column of None only: typed as each conversion types None, record by record."""
+    records = [dict(r, **dict.fromkeys(names)) for r in valid]
+    by_column, by_record = _both(records, monkeypatch)
+    assert _same(by_column, by_record)
+    assert (by_column is None) == bool({"age_years", "patient_id"} & set(names))

@@ -121,9 +121,11 @@ class FastPredictor:
 
     Notes
     -----
-    Cross-field rules of the default schema run as scalar twins; rules of a custom
-    schema without a twin run on a small DataFrame when all their fields are present
-    (about 0.1-0.3 ms per rule and call). A risk is an estimate from a model; the
+    Cross-field rules and derived features declared as expressions run as scalar twins
+    per record, and on batches of 16 records or more column by column over the batch
+    (``Expression.evaluate_columns``, the same values bit for bit); rules of a custom
+    schema written as Python code run on a small DataFrame when all their fields are
+    present (about 0.1-0.3 ms per rule and call). A risk is an estimate from a model; the
     synthetic cohort used in the examples carries no clinical validity.
 
     Examples

@@ -9,8 +9,10 @@ path, which raises the usual :class:`~spinerisk.SchemaValidationError` (same
 
 Cross-field :class:`~spinerisk.schema.RowRule` checks declared as expressions run
 compiled per record from the same declaration the batch validator evaluates on frames
-(:meth:`RowRule.compile_record`); a rule written as Python code runs on a small
-DataFrame of the records (about 0.1-0.3 ms per rule and call).
+(:meth:`RowRule.compile_record`), and on batches of ``_BY_COLUMN_FROM`` records or more
+column by column (``Expression.evaluate_columns``: the per-record values, bit for bit);
+a rule written as Python code runs on a small DataFrame of the records (about 0.1-0.3 ms
+per rule and call).
 """
 
 from __future__ import annotations
@@ -178,6 +180,7 @@ _NUMBER_TYPES = frozenset((float, int, _NONE))
 _CODE_TYPES = frozenset((str, _NONE))
 _FLAG_TYPES = frozenset((bool, _NONE))
 _TEXT_TYPES = frozenset((str,))
+_NONE_TYPES = frozenset((_NONE,))
 Plan = list[tuple[Any, ...]]
 
 
@@ -240,6 +243,8 @@ def _typed_column(
     them (raises _Defer); whole columns of the common cases at once."""
     kind, codes = entry[3], entry[6]
     kinds = set(map(type, col))
+    if kinds == _NONE_TYPES:  # every value missing: what each conversion gives for None
+        return [_missing_value(entry[2])] * len(col)
     if kind == _NUMBER and kinds <= _NUMBER_TYPES:
         xs = _numbers(entry, col, kinds)
         if xs is not None:
