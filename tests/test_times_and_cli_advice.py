@@ -26,18 +26,21 @@ def _records(n: int = 60, seed: int = 0) -> pd.DataFrame:
     )
 
 
-def _schema_and_endpoint(records: pd.DataFrame) -> tuple[sr.Schema, sr.Endpoint]:
-    schema = infer_schema(records, id_column="pid")
-    endpoint = sr.Endpoint(
+def _endpoint(horizon_days: float = 365.25, eligibility: str | None = None) -> sr.Endpoint:
+    return sr.Endpoint(
         name="death",
         description="Death.",
         kind="survival",
         event="died",
         time="months",
         time_unit="months",
-        horizons=(365.25,),
+        horizons=(horizon_days,),  # days, whatever the data's unit
+        eligibility=eligibility,
     )
-    return schema, endpoint
+
+
+def _schema_and_endpoint(records: pd.DataFrame) -> tuple[sr.Schema, sr.Endpoint]:
+    return infer_schema(records, id_column="pid"), _endpoint()
 
 
 def test_invalid_times_is_the_rule_of_targets() -> None:
@@ -63,21 +66,10 @@ def test_time_zero_names_the_records_by_id_and_says_what_to_do() -> None:
 def test_the_advised_eligibility_leaves_them_out_and_fits() -> None:
     records = _records()
     records.loc[[4, 17], "months"] = 0.0
-    schema, endpoint = _schema_and_endpoint(records)
-    kept = sr.Endpoint(
-        name="death",
-        description="Death.",
-        kind="survival",
-        event="died",
-        time="months",
-        time_unit="months",
-        horizons=(365.25,),
-        eligibility="months > 0",
-    )
-    labelled = kept.labelled(records, schema)
+    schema = infer_schema(records, id_column="pid")
+    labelled = _endpoint(eligibility="months > 0").labelled(records, schema)
     assert labelled.mask.sum() == len(records) - 2
     assert (labelled.target["time"] > 0).all()
-    del endpoint
 
 
 def test_many_bad_times_are_counted_not_all_listed() -> None:
@@ -108,16 +100,7 @@ def test_cli_errors_give_command_line_advice(tmp_path) -> None:
     assert "on_invalid" not in text
     # the other commands: the same records through `explain` with a model of this schema
     schema = sr.load_schema(schema_path)
-    endpoint = sr.Endpoint(
-        name="death",
-        description="Death.",
-        kind="survival",
-        event="died",
-        time="months",
-        time_unit="months",
-        horizons=(365.25,),
-    )
-    model = sr.RiskModel(endpoint=endpoint, schema=schema, backend="linear").fit(records)
+    model = sr.RiskModel(endpoint=_endpoint(), schema=schema, backend="linear").fit(records)
     bundle = tmp_path / "m.srb"
     sr.save(model, bundle)
     result = runner.invoke(app, ["explain", "--model", str(bundle), "--input", str(path)])
@@ -130,15 +113,7 @@ def test_constant_risk_advice_fits_the_backend() -> None:
     records = _records()
     schema = infer_schema(records, id_column="pid")
     # horizons are days: 5 days is before the first event (1 month), every risk is 0
-    early = sr.Endpoint(
-        name="death",
-        description="Death.",
-        kind="survival",
-        event="died",
-        time="months",
-        time_unit="months",
-        horizons=(5.0,),
-    )
+    early = _endpoint(horizon_days=5.0)
     with pytest.warns(sr.DataQualityWarning, match="same risk") as seen:
         sr.RiskModel(endpoint=early, schema=schema, backend="linear").fit(records)
     text = " ".join(str(w.message) for w in seen)
