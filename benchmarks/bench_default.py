@@ -1141,9 +1141,12 @@ def main(argv: list[str] | None = None) -> int:
             "quick": quick,
         }
     }
+    kept_warnings: dict[str, Any] = {}  # of parts not re-run (the accuracy part's, mostly)
     if json_path.exists() and not quick:
         previous = json.loads(json_path.read_text())
-        for key in ("accuracy", "timing", "boosted", "optimism"):
+        if "accuracy" not in parts:
+            kept_warnings = previous.get("warnings", {})
+        for key in ("accuracy", "accuracy_load", "timing", "boosted", "optimism"):
             if key not in parts and key in previous:
                 res[key] = previous[key]  # parts not re-run keep their last results
     sets = (*BINARY, *SURVIVAL)
@@ -1186,7 +1189,7 @@ def main(argv: list[str] | None = None) -> int:
             ("glow500",) if quick else ("glow500", "hipstudy"), 4 if quick else 20, log
         )
     res["meta"]["uptime_end"] = _uptime()
-    res["warnings"] = log.as_dict()
+    res["warnings"] = {**kept_warnings, **log.as_dict()}
     save()
     md_path.write_text(to_markdown(res))
     print(f"wrote {json_path} and {md_path}", flush=True)
