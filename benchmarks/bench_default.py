@@ -921,7 +921,10 @@ def to_markdown(res: dict[str, Any]) -> str:
                 "interval: a miss the data cannot tell from a hit)."
                 if noisy
                 else "."
-            ),
+            )
+            + " One 5-fold split is noisy on a few hundred records: the same comparison "
+            "repeated over fold seeds, with the means, is on [Default model over fold "
+            "seeds](benchmarks-default-seeds.md) (`benchmarks/bench_default_seeds.py`).",
             "",
             "| data set | n | events | default | linear | best peer | default − best peer | "
             "selected | default slope (95% interval) | Cox slope (SE) | best peer slope | "
