@@ -442,6 +442,23 @@ def main(argv: list[str] | None = None) -> int:
         "batch_workers1_server_cores_busy": med["serve_batch_workers1"]["server_cores_busy"],
         "batch_workers2_busy_processes": med["serve_batch_workers2"]["busy_processes"],
         "batch_workers_client_cpu_share": med["serve_batch_workers2"]["client_cpu_share"],
+        # per round: other programs' load changes from round to round, and with it the
+        # cores the workers can get (the medians mix rounds with and without a free core)
+        "batch_workers2_vs_workers1_rounds": _round_ratios(
+            runs["serve_batch_workers2"], runs["serve_batch_workers1"]
+        ),
+        "batch_workers2_server_cores_busy_rounds": [
+            round(r["server_cores_busy"], 3) for r in runs["serve_batch_workers2"]
+        ],
+        "batch_workers1_server_cores_busy_rounds": [
+            round(r["server_cores_busy"], 3) for r in runs["serve_batch_workers1"]
+        ],
+        "workers2_vs_workers1_rounds": _round_ratios(
+            runs["serve_workers2"], runs["serve_workers1_unpinned"]
+        ),
+        "workers2_server_cores_busy_rounds": [
+            round(r["server_cores_busy"], 3) for r in runs["serve_workers2"]
+        ],
     }
     failed = sum(r["failed"] for rs in runs.values() for r in rs)
     leaked = any(r["record_values_in_server_log"] for rs in runs.values() for r in rs)
@@ -461,7 +478,8 @@ def main(argv: list[str] | None = None) -> int:
         "shows the scaling (near 1.8-1.9 on an otherwise idle machine; other programs' "
         "load takes its share). Per busy server core near 1 and busy processes = 2 show "
         "the workers share the port and the work, so throughput grows with the cores "
-        "they get",
+        "they get. The *_rounds lists give each round's ratio and cores busy: other "
+        "programs' load changes between rounds",
         "concurrency": args.concurrency,
         "records_per_batch": b,
         "rounds": args.rounds,
@@ -525,6 +543,13 @@ def main(argv: list[str] | None = None) -> int:
          f"{ratios['batch_workers1_server_cores_busy']:.2f}", ""),
         (f"--workers 2 / 1, batches of {b}: per busy server core",
          f"{ratios['batch_workers2_per_core_vs_workers1']:.2f}", "~1"),
+        (f"--workers 2 / 1, batches of {b}, per round (cores busy 2 / 1)",
+         ", ".join(
+             f"{x:.2f} ({c2:.2f}/{c1:.2f})"
+             for x, c2, c1 in zip(ratios["batch_workers2_vs_workers1_rounds"],
+                                  ratios["batch_workers2_server_cores_busy_rounds"],
+                                  ratios["batch_workers1_server_cores_busy_rounds"], strict=True)
+         ), ""),
         (f"--workers 2, batches of {b}: processes that served / client CPU",
          f"{ratios['batch_workers2_busy_processes']:.0f} / "
          f"{ratios['batch_workers_client_cpu_share']:.0%}", "2 / -"),
@@ -558,6 +583,14 @@ def _median(results: list[dict[str, Any]]) -> dict[str, Any]:
         "busy_processes",
     )
     return {k: float(np.median([r[k] for r in results])) for k in keys}
+
+
+def _round_ratios(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> list[float]:
+    """Throughput of ``a`` over ``b``, round by round."""
+    return [
+        round(x["requests_per_second"] / y["requests_per_second"], 3)
+        for x, y in zip(a, b, strict=True)
+    ]
 
 
 def _per_core(result: dict[str, Any]) -> float:
