@@ -213,6 +213,23 @@ def _wait_healthy(port: int, server: subprocess.Popen[bytes], log: Path) -> None
     raise RuntimeError("server did not become healthy within 300 s")
 
 
+def _wait_workers(server_args: list[str], server: subprocess.Popen[bytes], log: Path) -> None:
+    """With ``--workers N``, wait until every worker has loaded the model (uvicorn logs
+    "Application startup complete." once per worker): the first one ready answers the
+    health check, and a worker still compiling its trees when the load starts gets no
+    connection (they are kept alive), so one worker would serve them all."""
+    if "--workers" not in server_args:
+        return
+    n = int(server_args[server_args.index("--workers") + 1])
+    deadline = time.monotonic() + 300
+    while log.read_text().count("Application startup complete.") < n:
+        if server.poll() is not None:
+            raise RuntimeError(f"server exited early:\n{log.read_text()}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"not all {n} workers started within 300 s")
+        time.sleep(0.2)
+
+
 # -- the load generator -------------------------------------------------------------------------
 async def _load(
     port: int, path: str, bodies: list[bytes], concurrency: int
@@ -224,8 +241,7 @@ async def _load(
     queue = list(reversed(requests))
     results: list[tuple[int, float]] = []
 
-    async def connection() -> None:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    async def connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while queue:
                 request = queue.pop()
@@ -242,8 +258,15 @@ async def _load(
         finally:
             writer.close()
 
+    # connections opened one at a time before the clock starts: uvicorn's workers share
+    # the listening socket, and a burst of connections is accepted by whichever worker
+    # wakes first, which would then serve them all (they are kept alive)
+    connections = []
+    for _ in range(concurrency):
+        connections.append(await asyncio.open_connection("127.0.0.1", port))
+        await asyncio.sleep(0.002)
     cpu, wall = time.process_time(), time.perf_counter()
-    await asyncio.gather(*(connection() for _ in range(concurrency)))
+    await asyncio.gather(*(connection(r, w) for r, w in connections))
     return results, time.perf_counter() - wall, time.process_time() - cpu
 
 
@@ -293,6 +316,7 @@ def _measure(
     server = _start(server_args, log, cpus)
     try:
         _wait_healthy(port, server, log)
+        _wait_workers(server_args, server, log)
         _run_loop(_load(port, path, bodies[: 4 * concurrency], concurrency))  # warm-up
         cpu_before = _server_cpu(server.pid)
         results, wall, client_cpu = _run_loop(_load(port, path, bodies, concurrency))
