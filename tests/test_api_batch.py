@@ -265,3 +265,36 @@ def test_quick_handler_answers_as_fastapi_does(boosted):
     assert statuses == [200, 200, 200, 200, 422, 422, 422, 422, 422]
     with_interval = client.post("/v1/predict?interval=0.9", json=records[0])
     assert with_interval.status_code == 422 and answered[-1] is False  # left to FastAPI
+
+
+def test_no_quick_handler_past_a_route_dependency(boosted, monkeypatch):
+    """A dependency on POST /v1/predict (authentication, say) must run for every
+    request: with one, the route gets no quick handler and FastAPI answers everything."""
+    from fastapi import Depends, HTTPException, Request
+    from fastapi.testclient import TestClient
+
+    from spinerisk.api import _app, create_app
+
+    def key_required(request: Request) -> None:
+        if request.headers.get("x-key") != "secret":
+            raise HTTPException(status_code=401, detail="key required")
+
+    original = _app._add_predict_route
+
+    def guarded(app, *args):
+        original(app, *args)
+        route = next(r for r in app.router.routes if getattr(r, "path", None) == "/v1/predict")
+        route.dependencies.append(Depends(key_required))
+        route.dependant.dependencies.append(object())  # as FastAPI records one
+
+    model, records = boosted
+    monkeypatch.setattr(_app, "_add_predict_route", guarded)
+    app = create_app(model, wait_compiled=True)
+    route = next(r for r in app.router.routes if getattr(r, "path", None) == "/v1/predict")
+    assert route.quick is None
+    monkeypatch.undo()
+    plain = create_app(model, wait_compiled=True)
+    again = next(r for r in plain.router.routes if getattr(r, "path", None) == "/v1/predict")
+    assert again.quick is not None  # the guard is what took it away
+    client = TestClient(plain)
+    assert client.post("/v1/predict", json={"records": records[:20]}).status_code == 200

@@ -373,6 +373,8 @@ def _quick_predict_route(
     of unknown length) goes to FastAPI as before, which validates it and reports every
     problem: answers and error messages are the same either way (tested)."""
     route = next(r for r in app.router.routes if getattr(r, "path", None) == "/v1/predict")
+    if cast(_Route, route).dependant.dependencies or cast(_Route, route).dependencies:
+        return  # a dependency (authentication, say) must run: FastAPI handles every request
     limit = served.info.max_body_bytes
 
     async def quick(request: _Request) -> Response | None:
