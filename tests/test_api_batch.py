@@ -298,3 +298,34 @@ def test_no_quick_handler_past_a_route_dependency(boosted, monkeypatch):
     assert again.quick is not None  # the guard is what took it away
     client = TestClient(plain)
     assert client.post("/v1/predict", json={"records": records[:20]}).status_code == 200
+
+
+def test_no_pandas_in_the_request_path(boosted, monkeypatch):
+    """POST /v1/predict builds no pandas object for single records or batches (the fast
+    path answers from plain records); a DataFrame built anywhere in the request fails."""
+    import pandas as pd
+    from fastapi.testclient import TestClient
+
+    from spinerisk.api import create_app
+
+    model, records = boosted
+    client = TestClient(create_app(model, wait_compiled=True))
+    client.post("/v1/predict", json=records[0])  # warm-up: lazy imports and caches
+    built = []
+    real_frame, real_series = pd.DataFrame.__init__, pd.Series.__init__
+
+    def frame(self, *args, **kwargs):
+        built.append("DataFrame")
+        real_frame(self, *args, **kwargs)
+
+    def series(self, *args, **kwargs):
+        built.append("Series")
+        real_series(self, *args, **kwargs)
+
+    monkeypatch.setattr(pd.DataFrame, "__init__", frame)
+    monkeypatch.setattr(pd.Series, "__init__", series)
+    for body in (records[1], {"records": records[:100]}, {"records": records[100:120]}):
+        assert client.post("/v1/predict", json=body).status_code == 200
+    assert built == []
+    pd.DataFrame({"a": [1]})  # the spy works
+    assert built == ["DataFrame"]
