@@ -14,6 +14,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from json_records import json_records
 from sklearn.preprocessing import FunctionTransformer
 
 import spinerisk as sr
@@ -44,20 +45,6 @@ CASES = (
     + [("future_fracture", b) for b in BACKENDS["competing"]]
     + [("any_event", b) for b in BACKENDS["survival"]]
 )
-
-
-def _json(value):
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return None
-    if isinstance(value, pd.Timestamp):
-        return value.date().isoformat()
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
-
-
-def _records(cohort: pd.DataFrame) -> list[dict]:
-    return [{k: _json(v) for k, v in r.items()} for r in cohort.to_dict("records")]
 
 
 def _perturb(rec: dict, rng: np.random.Generator) -> dict:
@@ -104,7 +91,7 @@ def records() -> tuple[list[dict], list[dict]]:
     """(valid, invalid) JSON-like records: cohort rows, most of them perturbed."""
     cohort = sr.make_spine_cohort(N_RECORDS + 400, seed=11)
     rng = np.random.default_rng(5)
-    candidates = [_perturb(r, rng) for r in _records(cohort)]
+    candidates = [_perturb(r, rng) for r in json_records(cohort)]
     # ragged keys: make every record carry every key, as the batch frame does
     keys = list(dict.fromkeys(k for r in candidates for k in r))
     candidates = [{k: r.get(k) for k in keys} for r in candidates]
@@ -377,7 +364,7 @@ def test_custom_rule_without_twin_runs_on_a_frame():
     fp = FastPredictor.from_model(model)
     fresh = sr.make_spine_cohort(200, seed=4)
     keep = ~((fresh["age_years"] < 65) & fresh["current_smoking"].fillna(False).astype(bool))
-    good = _records(fresh[keep])
+    good = json_records(fresh[keep])
     expected = _batch(model, good)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DataQualityWarning)

@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from json_records import json_records
 
 import spinerisk as sr
 from spinerisk.fastpath import _records
@@ -16,20 +17,10 @@ from spinerisk.schema import SPINE_SCHEMA
 N = 2 * _records._BY_COLUMN_FROM
 
 
-def _json(value):
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return None
-    if isinstance(value, pd.Timestamp):
-        return value.date().isoformat()
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
-
-
 @pytest.fixture(scope="module")
 def valid() -> list[dict]:
     cohort = sr.make_spine_cohort(4 * N, seed=7)
-    rows = [{k: _json(v) for k, v in r.items()} for r in cohort.to_dict("records")]
+    rows = json_records(cohort)
     split = sr.validate(pd.DataFrame.from_records(rows), on_invalid="split")
     out = [rows[i] for i in split.valid.index[:N]]
     assert len(out) == N

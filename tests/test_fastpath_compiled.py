@@ -15,6 +15,7 @@ import zipfile
 import numpy as np
 import pandas as pd
 import pytest
+from json_records import json_records
 
 import spinerisk as sr
 from spinerisk.datasets import TraumaParams
@@ -46,17 +47,9 @@ CASES = [(endpoint, "xgboost") for endpoint in COHORTS] + [
 ]
 
 
-def _json(value):
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return None
-    if isinstance(value, pd.Timestamp):
-        return value.date().isoformat()
-    return value.item() if isinstance(value, np.generic) else value
-
-
 def _records(model, cohort: pd.DataFrame, rng: np.random.Generator) -> list[dict]:
     """Records the model accepts: cohort rows, some predictors blanked at random."""
-    rows = [{k: _json(v) for k, v in r.items()} for r in cohort.to_dict("records")]
+    rows = json_records(cohort)
     nullable = [f.name for f in model.schema_.by_role("feature") if f.nullable]
     for rec in rows:
         for name in rng.choice(nullable, size=int(rng.integers(0, 4)), replace=False):
