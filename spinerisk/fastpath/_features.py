@@ -70,12 +70,8 @@ class _ClinicalProgram:
         # ClinicalFeatures evaluates on frames
         applied = derived_features(schema, fields) if self.derive else []
         self._derivations = [(d.name, d.compile_record()) for d in applied]
-        # and on whole batches, column by column (the same values, bit for bit), unless
-        # a derivation reads a date (its typed value is text: the per-record path decides)
+        # and on whole batches, column by column (the same values, bit for bit)
         self._expressions = [(d.name, d.expression) for d in applied]
-        self._by_column = not any(
-            name in schema and schema[name].dtype == "date" for d in applied for name in d.inputs
-        )
         derived = {d.name for d in applied}
         derived_before: set[str] = set()
         # what a derivation reads that is neither a model field nor derived before it
@@ -151,8 +147,6 @@ class _ClinicalProgram:
         :meth:`_derived_columns` (the per-record values, bit for bit), the fields read
         from the records, codes looked up per column, numbers, flags and missing values
         converted by numpy (None to NaN, True to 1.0)."""
-        if not self._by_column:
-            return self._rows_by_column_merged(typed)
         derived = self._derived_columns(typed)
         n = len(typed)
         read = _columns_of(typed, self._read)
@@ -175,18 +169,6 @@ class _ClinicalProgram:
         for name, expression in self._expressions:
             columns[name] = expression.evaluate_columns(columns, n)
         return columns
-
-    def _rows_by_column_merged(self, typed: Sequence[Mapping[str, Any]]) -> np.ndarray:
-        """:meth:`_rows_by_column` with the derived values record by record."""
-        merged = [self._merged(t) for t in typed]
-        keys = [key for _, key, _ in self._getters]
-        columns: list[Sequence[Any]] = list(
-            zip(*[list(map(m.get, keys)) for m in merged], strict=True)
-        )
-        for j, (_, _, codes) in enumerate(self._getters):
-            if codes is not None:
-                columns[j] = [codes.get(v, _NAN) for v in columns[j]]
-        return np.ascontiguousarray(np.array(columns, dtype=np.float64).T)
 
 
 def _columns_of(typed: Sequence[Mapping[str, Any]], keys: list[str]) -> dict[str, Sequence[Any]]:

@@ -310,16 +310,6 @@ def _rules_hold(
     return not any(bool((e.evaluate_columns(columns, n) == 0.0).any()) for e in expressions)
 
 
-def _negative_zero(typed: list[dict[str, Any]], numbers: list[str]) -> bool:
-    """Whether a number column holds -0.0: equal to 0.0 as a key, but a rule may tell
-    them apart (division)."""
-    for name in numbers:
-        col = list(map(operator.itemgetter(name), typed))
-        if 0.0 in col and any(math.copysign(1.0, v) < 0 for v in col if v == 0.0):
-            return True
-    return False
-
-
 class RecordChecker:
     """Fast acceptance test of records against a schema (see the module docstring).
 
@@ -433,20 +423,14 @@ class RecordChecker:
             seen = [t[name] for t in typed if t[name] is not None]
             if len(set(seen)) != len(seen):
                 return None
-        by_column = len(typed) >= _BY_COLUMN_FROM
-        if by_column and columnar is not None and not _rules_hold(columnar, typed):
-            return None
-        for twin, key, numbers, in_columns in twins:
-            if by_column and in_columns:
-                continue  # checked above
-            if key is not None and by_column and not _negative_zero(typed, numbers):
-                # once per distinct combination of the values the rule reads
-                if not all(map(twin, dict(zip(map(key, typed), typed, strict=True)).values())):
-                    return None
-                continue
-            for t in typed:
-                if not twin(t):
-                    return None
+        if len(typed) >= _BY_COLUMN_FROM:  # declared rules over the batch's columns
+            if columnar is not None and not _rules_hold(columnar, typed):
+                return None
+        else:
+            for twin in twins:
+                for t in typed:
+                    if not twin(t):
+                        return None
         if slow and not self._rules_on_frame(slow, typed):
             return None
         return typed
@@ -462,40 +446,19 @@ class RecordChecker:
         except (KeyError, TypeError):  # unknown field, or a non-text key
             return None
         rules = self._rules_for(present)
-        on_columns = [rule for rule, twin in rules if twin is not None and self._columnar(rule)]
         prepared = (
             plan,
             [name for name in self._nonnull if name in present],
             [(name, p) for name, p in self._patterns.items() if name in present],
             [(name, c) for name, c in self._string_codes.items() if name in present],
             [name for name in self._unique if name in present],
-            [
-                (twin, *self._rule_key(rule, present), rule in on_columns)
-                for rule, twin in rules
-                if twin is not None
-            ],
+            [twin for _, twin in rules if twin is not None],
             [rule for rule, twin in rules if twin is None],
-            _column_rules(on_columns),
+            _column_rules([rule for rule, twin in rules if twin is not None]),
         )
         if len(self._prepared) < _MAX_PREPARED:
             self._prepared[present] = prepared
         return prepared
-
-    def _columnar(self, rule: RowRule) -> bool:
-        """Whether a declared rule runs on batch columns: not if it reads a date (typed
-        as text, which its per-record twin decides on)."""
-        return not any(c in self.schema and self.schema[c].dtype == "date" for c in rule.columns)
-
-    def _rule_key(
-        self, rule: RowRule, present: frozenset[str]
-    ) -> tuple[Callable[[Any], Any] | None, list[str]]:
-        """The values a rule reads from a typed record, and which of them are numbers
-        (None when they are all real numbers: rarely the same in two records)."""
-        columns = [c for c in rule.columns if c in present]
-        if not columns or all(self.schema[c].dtype == "float" for c in columns):
-            return None, []
-        numbers = [c for c in columns if self.schema[c].is_numeric]
-        return operator.itemgetter(*columns), numbers
 
     def _rules_on_frame(self, rules: list[RowRule], typed: list[dict[str, Any]]) -> bool:
         """Run rules without a twin on a small frame with the schema's dtypes."""

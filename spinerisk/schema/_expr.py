@@ -54,6 +54,7 @@ Examples
 
 from __future__ import annotations
 
+import datetime as _dt
 import math
 import operator
 import re
@@ -991,6 +992,8 @@ def _as_number(v: Any) -> float:
         return float(v.toordinal() - 719163)
     if isinstance(v, np.datetime64):
         return float(v.astype("datetime64[D]").astype("int64"))
+    if isinstance(v, str):  # a typed record's date: ISO text (YYYY-MM-DD)
+        return float(_dt.date.fromisoformat(v).toordinal() - 719163)
     return float(v)
 
 
