@@ -58,3 +58,24 @@ def test_script_ending_during_background_compilation_keeps_its_output():
     # the libraries' own notes stay held back
     assert "Treelite version" not in out + err
     assert "Parallel compilation" not in out + err
+    # tl2cgen's temporary directory was not removed under the compiler's feet at exit
+    assert "Directory not empty" not in err and "OSError" not in err, err
+
+
+def test_background_compilation_is_waited_for_at_exit():
+    """The compiling thread is not a daemon: the interpreter waits for it before its exit
+    handlers remove temporary directories (with a daemon thread, a script that ended
+    during compilation printed "OSError: [Errno 39] Directory not empty" now and then)."""
+    import warnings
+
+    import spinerisk as sr
+    from spinerisk.fastpath import FastPredictor
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = sr.RiskModel(endpoint="nonunion", backend="xgboost").fit(
+            sr.make_spine_cohort(300, seed=0)
+        )
+    fast = FastPredictor.from_model(model, compile="background")
+    assert fast._compiling is not None and not fast._compiling.daemon
+    fast.wait_compiled(120)

@@ -257,8 +257,11 @@ class FastPredictor:
                 f"compiling {len(heads)} XGBoost booster(s) in the background; one-record "
                 "calls use XGBoost's own call until the compiled trees are checked"
             )
+            # not a daemon: a script that ends while it compiles waits for it, so that
+            # tl2cgen's temporary directory is not removed at exit while the compiler
+            # still writes to it (a traceback at exit, now and then)
             self._compiling = threading.Thread(
-                target=self._compile_in_background, args=(heads,), daemon=True
+                target=self._compile_in_background, args=(heads,), daemon=False
             )
             self._compiling.start()
             return
