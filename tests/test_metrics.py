@@ -772,3 +772,33 @@ def test_smoothed_curve_with_one_window_is_the_aalen_johansen_estimate() -> None
 def test_ipcw_bad_inputs(call, match) -> None:
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_censoring_survival_equals_sksurv_reverse_kaplan_meier_without_it() -> None:
+    """The IPCW weights' G(t) is computed here (the default model fits with it, and
+    scikit-survival is optional): equal to scikit-survival's estimator bit for bit, tied
+    times, no censoring and the refusal beyond the last time included."""
+    from sksurv.nonparametric import CensoringDistributionEstimator
+    from sksurv.util import Surv
+
+    from spinerisk.metrics._ipcw import censoring_survival
+
+    rng = np.random.default_rng(1)
+    for trial in range(150):
+        n = int(rng.integers(2, 60))
+        t = rng.integers(1, 15, n).astype(float)
+        e = rng.random(n) < rng.random()
+        e[0] = True
+        if trial % 7 == 0:
+            e[:] = True
+        ref = CensoringDistributionEstimator().fit(Surv.from_arrays(e, t))
+        x = np.concatenate([t, rng.uniform(0, t.max(), 10), [t.max(), 0.5]])
+        np.testing.assert_array_equal(censoring_survival(t, e)(x), ref.predict_proba(x))
+        beyond = np.array([t.max() + 1])
+        if (~e[t == t.max()]).any():  # G reached 0 at the last time: 0 beyond it
+            assert censoring_survival(t, e)(beyond)[0] == ref.predict_proba(beyond)[0]
+        else:
+            with pytest.raises(ValueError):
+                ref.predict_proba(beyond)
+            with pytest.raises(ValueError, match="last follow-up time"):
+                censoring_survival(t, e)(beyond)

@@ -17,7 +17,6 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from spinerisk._optional import import_optional
 from spinerisk.metrics._common import (
     FloatArray,
     IntArray,
@@ -79,16 +78,17 @@ def _reference(
 
 def censoring_survival(ref_time: FloatArray, ref_any: npt.NDArray[np.bool_]) -> Any:
     """``G(t)``: Kaplan-Meier estimate of remaining uncensored (any event ends follow-up
-    without censoring), as a function of an array of times (scikit-survival's
-    ``CensoringDistributionEstimator``, so the weights are those of its Brier score)."""
-    nonparametric = import_optional(
-        "sksurv.nonparametric", extra="evaluation", purpose="IPCW metrics at a horizon"
-    )
-    util = import_optional("sksurv.util", extra="evaluation", purpose="IPCW metrics")
-    cens = nonparametric.CensoringDistributionEstimator().fit(
-        util.Surv.from_arrays(event=ref_any, time=ref_time)
-    )
-    return cens.predict_proba
+    without censoring), as a function of an array of times.
+
+    The reverse Kaplan-Meier of :class:`CensoringResamples` on one sample, so the weights
+    are those of scikit-survival's ``CensoringDistributionEstimator`` and its Brier score
+    (equal, tested) without needing scikit-survival: the default model fits with it.
+    Beyond the last reference time ``G`` is 0 when it reached 0 there and undefined
+    otherwise (a ValueError, as scikit-survival).
+    """
+    t = np.asarray(ref_time, dtype=np.float64)
+    km = CensoringResamples(t, np.asarray(ref_any, dtype=bool), np.arange(len(t))[None, :])
+    return km.survival_at
 
 
 def horizon_outcome(
@@ -494,6 +494,18 @@ class CensoringResamples:
 
     def of_records(self) -> FloatArray:
         return np.take_along_axis(self.g, self.level[self.rows], axis=1)
+
+    def survival_at(self, times: npt.ArrayLike) -> FloatArray:
+        """``G`` of the first resample at each of ``times`` (1 before the first time)."""
+        x = np.asarray(times, dtype=np.float64)
+        if (x > self.last[0]).any() and self.g_last[0] > 0:
+            raise ValueError(
+                f"The censoring distribution is only known up to the last follow-up time, "
+                f"{float(self.last[0])!r}; got a time of {float(x.max())!r}."
+            )
+        k = np.searchsorted(self.levels, x, side="right") - 1
+        out = np.where(k < 0, 1.0, self.g[0, np.maximum(k, 0)])
+        return np.where(x > self.last[0], 0.0, out)
 
 
 def horizon_outcome_resamples(
