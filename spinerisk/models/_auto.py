@@ -71,7 +71,7 @@ def fit_default(
         }
         stacks = {None: stack}
     elif ep.kind == "survival":
-        stack = StackedCoxSurvival(**params).fit(X, target)
+        stack = StackedCoxSurvival(**params, horizons=tuple(ep.horizons)).fit(X, target)
         parts = {"features_": features, "estimator_": stack}
         stacks = {None: stack}
     else:
@@ -124,7 +124,7 @@ def selection_table(ep: Any, stacks: dict[int | None, Any]) -> pd.DataFrame:
     return out
 
 
-def _describe(stack: Any, kind: str) -> str:
+def _describe(stack: Any, kind: str, ep: Any) -> str:
     t = stack.candidates_
     used = [(n, w) for n, w in stack.weights_.items() if w > 0]
     weights = ", ".join(f"{n} {w:.3f}" for n, w in sorted(used, key=lambda x: -x[1]))
@@ -140,6 +140,15 @@ def _describe(stack: Any, kind: str) -> str:
             f"; out-of-fold {unit} {stack.oof_loss_:.4f} (the best candidate alone, {best}: "
             f"{alone.loc[best, 'loss']:.4f}); {disc} {stack.oof_discrimination_:.3f} "
             f"({best}: {alone.loc[best, 'discrimination']:.3f})"
+        )
+    times = getattr(stack, "horizon_scale_times_", ())
+    if times:
+        when = ", ".join(ep.horizon_label(h) for h in times)
+        text += (
+            f"; the weights include one scale, {stack.horizon_scale_:.3f}, fitted on the "
+            f"out-of-fold scores so that the risks by {when} are calibrated "
+            "(censoring-weighted, complementary log-log; it changes no ranking, and the "
+            "loss above is that of the weights before it)"
         )
     notes = [f"{n} {r}" for n, r in t["reason"].items() if r]
     if notes:
@@ -163,6 +172,6 @@ def reason(ep: Any, stacks: dict[int | None, Any], cv: int) -> str:
         "the combination is never worse than the best single candidate"
     )
     if len(stacks) == 1:
-        return f"{head}: {_describe(first, kind)}."
-    parts = [f"cause {c}: {_describe(s, kind)}" for c, s in stacks.items()]
+        return f"{head}: {_describe(first, kind, ep)}."
+    parts = [f"cause {c}: {_describe(s, kind, ep)}" for c, s in stacks.items()]
     return f"{head}, per cause. " + " | ".join(parts) + "."

@@ -16,7 +16,13 @@ predictions:
 Each candidate alone (with its own intercept and slope) is one of the weightings the fit
 searches, so on the OOF predictions the combination is never worse than the best single
 candidate; the weights are few (one per candidate), so the optimism of that comparison is
-small. The candidates:
+small. For a time-to-event endpoint the weights are then multiplied by one factor, the
+horizon scale, fitted on the same OOF scores so that the risks by the endpoint's horizons
+are calibrated (censoring-weighted binomial likelihood, complementary log-log link): the
+partial likelihood calibrates the log hazard ratio on average over follow-up, and when
+hazards are not proportional (effects that fade, or grow, with time) the risks by a
+horizon are otherwise too extreme or too moderate. One factor changes no ranking, so the
+discrimination is that of the weights before it. The candidates:
 
 * ``linear``: ridge logistic or Cox regression on the shared matrix;
 * ``spline``: the same with a cubic B-spline basis of every continuous column;
@@ -102,6 +108,9 @@ _FOREST_PARAMS = {
     "colsample_bytree": 1.0,
     "colsample_bynode": 0.5,
 }
+#: Range of the horizon scale of a time-to-event default: the one factor on its weights
+#: that calibrates its out-of-fold risks by the endpoint's horizons (see _horizon_scale).
+HORIZON_SCALE_BOUNDS = (0.5, 2.0)
 _MAX_ROUNDS = 2000
 _PATIENCE = 50
 _INNER_FRACTION = 0.2
@@ -383,6 +392,58 @@ def _fit_cox_weights(
     return np.maximum(res.x, 0.0), float(res.fun)
 
 
+def _horizon_scale(
+    prob: _Problem, score: FloatArray, horizons: tuple[float, ...]
+) -> tuple[float, tuple[float, ...]]:
+    """One factor ``b`` on the combined OOF score that calibrates the risks by the horizons.
+
+    The weights maximise the partial likelihood, which calibrates the log hazard ratio on
+    average over follow-up; when hazards are not proportional the risks by a horizon can
+    still be too extreme (or too moderate). ``b`` maximises the inverse-probability-of-
+    censoring weighted binomial likelihood of the outcome by each horizon under
+    ``log H(h | x) = a_h + b * s(x)`` (complementary log-log link, an intercept per
+    horizon, ``s`` the OOF score centred within each fold), within
+    :data:`HORIZON_SCALE_BOUNDS`. A horizon is used when some records had the event by it
+    and some were followed beyond it. Returns ``b`` (1 when no horizon is usable) and the
+    horizons used.
+    """
+    from spinerisk.metrics._ipcw import censoring_survival, horizon_outcome
+
+    assert prob.time is not None and prob.event is not None
+    s = score.astype(np.float64, copy=True)
+    for k in np.unique(prob.fold_of):
+        s[prob.fold_of == k] -= s[prob.fold_of == k].mean()
+    censoring = censoring_survival(prob.time, prob.event)
+    codes = prob.event.astype(np.int_)
+    used, ys, ws = [], [], []
+    for h in sorted({float(h) for h in horizons}):
+        if not h < float(prob.time.max()):
+            continue
+        y, w = horizon_outcome(prob.time, codes, h, 1, censoring)
+        if w[y].sum() > 0 and w[~y].sum() > 0:
+            used.append(h)
+            ys.append(y.astype(np.float64))
+            ws.append(w)
+    if not used or not np.ptp(s) > 0:
+        return 1.0, ()
+    Y, W = np.array(ys), np.array(ws)
+    W = W / W.sum()
+
+    def f(theta: FloatArray) -> tuple[float, FloatArray]:
+        eta = np.clip(theta[:-1, None] + theta[-1] * s[None, :], -30.0, 30.0)
+        mu = np.exp(eta)
+        loglik = Y * np.log(-np.expm1(-mu)) - (1.0 - Y) * mu
+        d_eta = W * (Y * mu / np.expm1(mu) - (1.0 - Y) * mu)
+        grad = np.concatenate([d_eta.sum(axis=1), [float((d_eta * s[None, :]).sum())]])
+        return -float((W * loglik).sum()), -grad
+
+    mean = np.clip((W * Y).sum(axis=1) / W.sum(axis=1), 1e-6, 1 - 1e-6)
+    start = np.concatenate([np.log(-np.log1p(-mean)), [1.0]])
+    bounds = [(None, None)] * len(used) + [HORIZON_SCALE_BOUNDS]
+    res = optimize.minimize(f, start, jac=True, method="L-BFGS-B", bounds=bounds)
+    return float(res.x[-1]), tuple(used)
+
+
 def _alone(prob: _Problem, rows: Any, score: FloatArray) -> tuple[float, float]:
     """A candidate alone: its best intercept (binary; 0 otherwise) and slope (>= 0)."""
     if prob.kind == "binary":
@@ -482,9 +543,11 @@ def cross_fit(
     *,
     spline_knots: int,
     n_jobs: int,
+    horizons: tuple[float, ...] = (),
 ) -> dict[str, Any]:
-    """OOF predictions of every candidate on the shared folds, the stacking weights and
-    the fitted final components."""
+    """OOF predictions of every candidate on the shared folds, the stacking weights (for
+    time-to-event outcomes with ``horizons``, times their horizon scale) and the fitted
+    final components."""
     from threadpoolctl import threadpool_limits
 
     cands = _candidates(prob, candidates, spline_knots)
@@ -505,6 +568,13 @@ def cross_fit(
         intercept, stack_loss = _stack_weights(prob, outcomes, combined)
         terms = [outcomes[c].weight * _oof(outcomes[c]) for c in combined]
         stack_score = np.asarray(intercept + sum(terms)) if combined else np.zeros(n)
+        scale = 1.0
+        scale_horizons: tuple[float, ...] = ()
+        if prob.kind == "survival" and horizons and combined:
+            scale, scale_horizons = _horizon_scale(prob, stack_score, horizons)
+            for c in combined:
+                outcomes[c].weight *= scale
+            stack_score = scale * stack_score
         final = [c for c in combined if outcomes[c].weight > 1e-8]
         best = min(combined, key=lambda c: outcomes[c].loss) if combined else None
         alone = (0.0, 0.0)
@@ -526,6 +596,8 @@ def cross_fit(
         "final_seconds": final_seconds,
         "best": best,
         "best_calibration": alone,
+        "horizon_scale": float(scale),
+        "horizon_scale_times": tuple(scale_horizons),
     }
 
 
@@ -970,6 +1042,27 @@ def _check_positive_int(name: str, value: Any) -> None:
         raise ValueError(f"{name} must be a non-negative integer; got {name}={value!r}.")
 
 
+def _check_horizons(horizons: Any) -> tuple[float, ...]:
+    if horizons is None:
+        return ()
+    values = np.atleast_1d(np.asarray(horizons, dtype=object))
+    ok = values.ndim == 1 and values.size > 0
+    if ok:
+        try:
+            numbers = values.astype(np.float64)
+        except (TypeError, ValueError):
+            ok = False
+        else:
+            ok = bool(np.isfinite(numbers).all() and (numbers > 0).all())
+            ok = ok and not any(isinstance(v, bool) for v in values)
+    if not ok:
+        raise ValueError(
+            "horizons must be None or a non-empty sequence of positive numbers of days; "
+            f"got horizons={horizons!r}."
+        )
+    return tuple(float(v) for v in numbers)
+
+
 def _check_jobs(n_jobs: Any) -> None:
     if n_jobs is not None and not (
         isinstance(n_jobs, int | np.integer)
@@ -1147,12 +1240,24 @@ class StackedCoxSurvival(_StackMixin, CoxType, BaseEstimator):
         Seed of the folds, the inner early-stopping splits and the boosters.
     n_jobs : int or None, default=None
         Parallel fold fits (threads); None or -1 means every core.
+    horizons : tuple of float or None, default=None
+        Days at which the risks should be calibrated (the endpoint's horizons): the
+        weights are multiplied by one factor, fitted on the out-of-fold scores, that
+        calibrates the risks by these horizons when hazards are not proportional
+        (:data:`HORIZON_SCALE_BOUNDS`; it changes no ranking). None: the partial-likelihood
+        weights as they are.
 
     Attributes
     ----------
     components_, weights_, candidates_, fit_seconds_
         As :class:`StackedClassifier` (losses are partial-likelihood losses per event
-        and discrimination is the mean per-fold Harrell's C).
+        and discrimination is the mean per-fold Harrell's C). ``weights_`` include the
+        horizon scale; ``oof_loss_`` is the loss of the weights before it (the scale
+        changes no ranking, so ``oof_discrimination_`` is the same either way).
+    horizon_scale_ : float
+        The factor on the partial-likelihood weights (1 without usable horizons).
+    horizon_scale_times_ : tuple of float
+        The horizons it was fitted at (empty without).
     intercept_ : float
         Always 0 (the baseline hazard absorbs it).
     lp_mean_ : float
@@ -1182,12 +1287,14 @@ class StackedCoxSurvival(_StackMixin, CoxType, BaseEstimator):
         spline_knots: int = 4,
         random_state: int = 0,
         n_jobs: int | None = None,
+        horizons: tuple[float, ...] | None = None,
     ) -> None:
         self.candidates = candidates
         self.cv = cv
         self.spline_knots = spline_knots
         self.random_state = random_state
         self.n_jobs = n_jobs
+        self.horizons = horizons
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
@@ -1236,8 +1343,16 @@ class StackedCoxSurvival(_StackMixin, CoxType, BaseEstimator):
             _split(strata, groups, int(self.cv), seed),
             seed,
         )
-        result = cross_fit(prob, cands, spline_knots=int(self.spline_knots), n_jobs=self._workers())
+        result = cross_fit(
+            prob,
+            cands,
+            spline_knots=int(self.spline_knots),
+            n_jobs=self._workers(),
+            horizons=_check_horizons(self.horizons),
+        )
         self._record(result, _time.perf_counter() - start)
+        self.horizon_scale_ = result["horizon_scale"]
+        self.horizon_scale_times_ = result["horizon_scale_times"]
         score = self._stack_score(arr)
         self.lp_mean_ = float(score.mean())
         self.fit_baseline(time_, event, score - self.lp_mean_)
