@@ -229,7 +229,8 @@ def _misses(sets: list[dict[str, Any]]) -> list[str]:
             what.append(
                 f"calibration slope {m['mean_slope']:.2f}"
                 + ("" if cox is None else f" (Cox slope {cox:.2f})")
-                + f"; the other models: {others}"
+                + f"; the other models: {others} (`benchmarks/slope_floor.py {m['name']} "
+                "<predictors>` shows how close a hardly overfitted Cox model gets there)"
             )
         lines.append(f"- **{m['name']}**: " + "; ".join(what) + ".")
     return lines if misses else []
