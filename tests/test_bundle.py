@@ -783,3 +783,45 @@ def test_fuzz_a_mutated_bundle_is_refused_or_scores_identically(
             sio.loads = loads
     got = _predict(model, fuzz_bundles["cohort"])
     pd.testing.assert_frame_equal(got, expected, obj=f"scores after {kind}")
+
+
+@pytest.mark.parametrize("id_type", ["int", "float", "string"])
+def test_a_model_whose_id_field_is_not_text_saves_and_loads(id_type: str, tmp_path: Path) -> None:
+    """The load-time probe record carries an id of the id field's own type (it was the
+    text 'probe', so a model with integer ids could be saved but never loaded)."""
+    from spinerisk.endpoints import Endpoint
+    from spinerisk.schema import FieldSpec, Schema
+
+    rng = np.random.default_rng(0)
+    n = 300
+    x = rng.normal(size=n)
+    ids = np.arange(n)
+    records = pd.DataFrame(
+        {
+            "rid": ids.astype(str) if id_type == "string" else ids.astype(id_type),
+            "x": x,
+            "outcome": rng.uniform(size=n) < 1 / (1 + np.exp(-x)),
+        }
+    )
+    schema = Schema(
+        (
+            FieldSpec("rid", id_type, "Record id.", role="id", unique=True, nullable=False),
+            FieldSpec("x", "float", "A predictor."),
+            FieldSpec("outcome", "bool", "SYNTHETIC outcome.", role="outcome", nullable=False),
+        ),
+        name="ids",
+    )
+    endpoint = Endpoint(
+        name="outcome",
+        kind="binary",
+        description="SYNTHETIC.",
+        event="outcome",
+        time=None,
+        horizons=(365.25,),
+        eligible_treatments=None,
+        include_treatment=False,
+    )
+    model = sr.RiskModel(endpoint, backend="linear", schema=schema).fit(records)
+    model.save(tmp_path / "ids.spinerisk")
+    back = sr.load(tmp_path / "ids.spinerisk")
+    pd.testing.assert_frame_equal(back.predict_risk(records[:10]), model.predict_risk(records[:10]))

@@ -629,8 +629,8 @@ def probe_frame(model: RiskModel) -> pd.DataFrame:
         dtype = spec.pandas_dtype()
         value: Any = {"float": np.nan, "date": pd.NaT}.get(spec.dtype, pd.NA)
         seen = ranges.get(name)
-        if name == model.id_field_:
-            value = "probe"
+        if name == model.id_field_:  # a value of the id field's own type
+            value = {"int": 0, "float": 0.0}.get(spec.dtype, "probe")
         elif isinstance(seen, tuple):
             value = (seen[0] + seen[1]) / 2
             value = round(value) if spec.dtype == "int" else value
