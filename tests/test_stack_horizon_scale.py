@@ -91,7 +91,8 @@ def test_bad_horizons_are_refused_with_the_value(bad: object) -> None:
         fit(X, t, d, horizons=bad)
 
 
-def test_the_default_scales_at_its_endpoints_horizons_and_says_so_in_their_unit() -> None:
+def months_default() -> tuple[sr.RiskModel, pd.DataFrame]:
+    """A default fitted on a SYNTHETIC endpoint recorded in months (horizon 6 months)."""
     X, t, d = fading_cohort(800, 5, fade=0.3)
     records = pd.DataFrame(
         {"rid": np.arange(len(t)), "a": X[:, 0], "b": X[:, 1], "c": X[:, 2]}
@@ -119,8 +120,35 @@ def test_the_default_scales_at_its_endpoints_horizons_and_says_so_in_their_unit(
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", sr.DataQualityWarning)
-        model = sr.RiskModel(endpoint, schema=schema, cv=3).fit(records)
+        return sr.RiskModel(endpoint, schema=schema, cv=3).fit(records), records
+
+
+def test_the_default_scales_at_its_endpoints_horizons_and_says_so_in_their_unit() -> None:
+    model, _ = months_default()
     stack = model.estimator_
     assert stack.horizon_scale_times_ == pytest.approx((6.0 * 365.25 / 12,))
     assert f"one scale, {stack.horizon_scale_:.3f}" in model.selection_reason_
     assert "risks by 6 months are calibrated" in model.selection_reason_
+
+
+def test_a_default_saved_before_the_horizon_scale_loads_scores_and_refits(tmp_path) -> None:
+    """A bundle written before this change has a stack without ``horizons``,
+    ``horizon_scale_`` and ``horizon_scale_times_``: it loads with its weights as they
+    were (scale 1), scores the same, prints and refits."""
+    from sklearn.base import clone
+
+    model, records = months_default()
+    for name in ("horizons", "horizon_scale_", "horizon_scale_times_"):
+        del model.estimator_.__dict__[name]  # as a model saved before the horizon scale
+    model.save(tmp_path / "old.spinerisk")
+    back = sr.load(tmp_path / "old.spinerisk")
+    stack = back.estimator_
+    assert stack.horizons is None and stack.horizon_scale_ == 1.0
+    assert stack.horizon_scale_times_ == ()
+    pd.testing.assert_frame_equal(back.predict_risk(records[:20]), model.predict_risk(records[:20]))
+    assert "StackedCoxSurvival" in repr(stack)
+    assert clone(stack).get_params()["horizons"] is None
+    unfitted = StackedCoxSurvival()
+    del unfitted.__dict__["horizons"]
+    unfitted.__setstate__(dict(unfitted.__dict__))
+    assert unfitted.horizons is None and not hasattr(unfitted, "horizon_scale_")

@@ -1302,6 +1302,14 @@ class StackedCoxSurvival(_StackMixin, CoxType, BaseEstimator):
         tags.input_tags.allow_nan = False
         return tags
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """A model saved before the horizon scale existed loads as fitted then: no
+        horizons, a scale of 1 (its weights are as they were)."""
+        state = {"horizons": None, **state}
+        if "components_" in state:
+            state = {"horizon_scale_": 1.0, "horizon_scale_times_": (), **state}
+        super().__setstate__(state)
+
     def fit(self, X: Any, y: np.ndarray) -> StackedCoxSurvival:
         """Cross-fit the candidates, fit the weights, refit, estimate the baseline.
 
