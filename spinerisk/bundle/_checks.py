@@ -18,6 +18,7 @@ import pandas as pd
 
 from spinerisk.endpoints import check_horizons
 from spinerisk.exceptions import ArtifactError
+from spinerisk.schema._validate import placeholder_id
 
 if TYPE_CHECKING:
     from spinerisk.riskmodel import RiskModel
@@ -629,8 +630,8 @@ def probe_frame(model: RiskModel) -> pd.DataFrame:
         dtype = spec.pandas_dtype()
         value: Any = {"float": np.nan, "date": pd.NaT}.get(spec.dtype, pd.NA)
         seen = ranges.get(name)
-        if name == model.id_field_:  # a value of the id field's own type
-            value = {"int": 0, "float": 0.0}.get(spec.dtype, "probe")
+        if name == model.id_field_:
+            value = placeholder_id(spec.dtype, 1)
         elif isinstance(seen, tuple):
             value = (seen[0] + seen[1]) / 2
             value = round(value) if spec.dtype == "int" else value

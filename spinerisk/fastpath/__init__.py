@@ -27,6 +27,7 @@ import time
 import warnings
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -52,6 +53,7 @@ from spinerisk.reference import (
     warn_unusual,
 )
 from spinerisk.reference import as_reference as _as_reference
+from spinerisk.schema._validate import placeholder_id, row_ids
 
 if TYPE_CHECKING:
     from spinerisk.riskmodel import RiskModel
@@ -173,6 +175,7 @@ class FastPredictor:
         self.model_ = model
         self.schema_ = schema
         self.id_field_ = model.id_field_
+        self._id_spec = schema[model.id_field_]
         self.horizons_ = tuple(model.horizons_)
         self.n_fallbacks_ = 0
         self._columns: dict[tuple[float, ...], list[str]] = {}
@@ -410,7 +413,7 @@ class FastPredictor:
         values = self._values(typed, horizons)
         columns = self._risk_columns(horizons)
         gate = self._gate_columns(typed, values)  # status, p_malignant, status_reason
-        ids = [t[self.id_field_] for t in typed]
+        ids = self._ids(typed)
         entries = self._warnings.many(typed)
         flagged = sum(1 for n in entries if n)
         if flagged:
@@ -450,6 +453,16 @@ class FastPredictor:
             dicts.append(out)
         return dicts
 
+    def _ids(self, typed: list[dict[str, Any]]) -> list[Any]:
+        """The records' identifiers as the batch path gives them: an integer id as an
+        integer (the record check types numbers as floats), and a generated id that no
+        record carries as ``row-1``, ``row-2``, ... (:func:`validate`'s)."""
+        name, spec = self.id_field_, self._id_spec
+        ids = [t.get(name) for t in typed]
+        if spec.generated and all(v is None for v in ids):
+            return list(row_ids(np.arange(len(typed))))
+        return [None if v is None else int(v) for v in ids] if spec.dtype == "int" else ids
+
     def _predict_one(
         self, record: dict[str, Any], horizons: Any, warning_lists: bool = False
     ) -> dict[str, Any]:
@@ -466,7 +479,7 @@ class FastPredictor:
         entries = self._warnings(t)
         if entries:
             warn_unusual(1, 1, stacklevel=4)
-        out = {self.id_field_: t[self.id_field_]}
+        out = {self.id_field_: self._ids(typed)[0]}
         out.update(zip(columns, values[0].tolist(), strict=True))
         for name, col in gate.items():
             out[name] = col[0]
@@ -559,12 +572,13 @@ class FastPredictor:
             return None
 
         base: dict[str, Any] = dict.fromkeys(predictors)
-        base[self.id_field_] = "PROBE-1"
+        probe_id = partial(placeholder_id, self._id_spec.dtype)
+        base[self.id_field_] = probe_id(1)
         for name in schema.required:
             if name != self.id_field_:
                 base[name] = value(name)
-        codes = {**base, self.id_field_: "PROBE-2"}
-        numbers = {**base, self.id_field_: "PROBE-3"}
+        codes = {**base, self.id_field_: probe_id(2)}
+        numbers = {**base, self.id_field_: probe_id(3)}
         for name in predictors:
             spec = schema[name]
             if name == "region":

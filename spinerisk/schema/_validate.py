@@ -567,6 +567,18 @@ def row_ids(rows: np.ndarray) -> np.ndarray:
     return np.array([f"row-{int(r) + 1}" for r in rows], dtype=object)
 
 
+def placeholder_id(dtype: str, k: int) -> Any:
+    """The ``k``-th made-up identifier (a probe record's) of an id field of ``dtype``: a
+    value of the field's own type, so the record passes the checks a real one meets.
+
+    Examples
+    --------
+    >>> placeholder_id("int", 2), placeholder_id("string", 2)
+    (2, 'PROBE-2')
+    """
+    return {"int": k, "float": float(k)}.get(dtype, f"PROBE-{k}")
+
+
 @overload
 def validate(
     df: pd.DataFrame,
