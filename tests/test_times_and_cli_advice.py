@@ -103,10 +103,15 @@ def test_cli_errors_give_command_line_advice(tmp_path) -> None:
     model = sr.RiskModel(endpoint=_endpoint(), schema=schema, backend="linear").fit(records)
     bundle = tmp_path / "m.srb"
     sr.save(model, bundle)
-    result = runner.invoke(app, ["explain", "--model", str(bundle), "--input", str(path)])
-    assert result.exit_code == 2
-    assert "age=-5.0" in result.output and "spinerisk validate FILE --rejects" in result.output
-    assert "on_invalid" not in result.output
+    for command in (
+        ["explain", "--model", str(bundle), "--input", str(path)],
+        ["evaluate", "--model", str(bundle), "--input", str(path), "--validation", "internal"],
+    ):
+        result = runner.invoke(app, command)
+        assert result.exit_code == 2, command
+        assert "age=-5.0" in result.output, command
+        assert "spinerisk validate FILE --rejects" in result.output, command
+        assert "on_invalid" not in result.output, command
 
 
 def test_constant_risk_advice_fits_the_backend() -> None:

@@ -6,7 +6,16 @@ import json
 from pathlib import Path
 from typing import Annotated, Any
 
-from spinerisk.cli._common import BANNER, MAPPING_OPTION, fail, print_frame, stderr, stdout, typer
+from spinerisk.cli._common import (
+    BANNER,
+    MAPPING_OPTION,
+    cli_message,
+    fail,
+    print_frame,
+    stderr,
+    stdout,
+    typer,
+)
 
 _MODEL = typer.Option("--model", help="Model bundle (.srb) written by RiskModel.save.")
 _INPUT = typer.Option("--input", help="Records with outcomes (.csv, .tsv, .parquet, .json).")
@@ -69,7 +78,7 @@ def _run(
     except FileNotFoundError as exc:
         fail(exc)
     except (sr.SchemaValidationError, sr.MappingError, sr.RecordsReadError) as exc:
-        stderr().print(str(exc), markup=False)
+        stderr().print(cli_message(exc), markup=False)
         raise typer.Exit(code=2) from exc
     except sr.ArtifactError as exc:
         stderr().print(f"error: cannot load model {str(model_path)!r}: {exc}", markup=False)

@@ -6,7 +6,16 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
-from spinerisk.cli._common import BANNER, MAPPING_OPTION, SEP_OPTION, fail, stderr, stdout, typer
+from spinerisk.cli._common import (
+    BANNER,
+    MAPPING_OPTION,
+    SEP_OPTION,
+    cli_message,
+    fail,
+    stderr,
+    stdout,
+    typer,
+)
 
 if TYPE_CHECKING:
     from spinerisk.riskmodel import RiskModel
@@ -77,7 +86,7 @@ def monitor(
             date_field=date_field,
         )
     except (sr.SchemaValidationError, sr.MappingError, sr.RecordsReadError) as exc:
-        err.print(str(exc), markup=False)
+        err.print(cli_message(exc), markup=False)
         raise typer.Exit(code=2) from exc
     except (sr.ArtifactError, FileNotFoundError, ValueError) as exc:
         fail(exc)

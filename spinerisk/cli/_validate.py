@@ -94,7 +94,7 @@ def validate(
         valid, bad = split_valid(df, unread, target)
         write_table_atomically(bad, rejects)
     except (sr.SchemaValidationError, sr.MappingError, sr.RecordsReadError) as exc:
-        err.print(str(exc), markup=False)
+        err.print(cli_message(exc, _ADVICE), markup=False)
         raise typer.Exit(code=2) from exc
     except (sr.SchemaFileError, sr.ArtifactError) as exc:
         fail(exc)
