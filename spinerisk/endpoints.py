@@ -505,8 +505,7 @@ class Endpoint:
         checked = records if validated else validate(records, schema)
         mask = self.eligible(checked, schema).to_numpy(dtype=bool)
         data = checked[mask]
-        ids = next((f.name for f in _schema(schema).fields if f.role == "id"), None)
-        return Labelled(checked, mask, data, self.target(data, ids))
+        return Labelled(checked, mask, data, self.target(data, _schema(schema).id_field))
 
     def _binary(self, col: pd.Series) -> np.ndarray:
         if self.positive is not None:
