@@ -8,7 +8,6 @@ fitted attributes (``statistics_``, ``features_``, ``mean_``/``scale_``, ``categ
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Callable, Mapping, Sequence
 from itertools import repeat
 from typing import Any
@@ -28,7 +27,7 @@ from sklearn.preprocessing import (
 from spinerisk.fastpath._records import UnsupportedModelError
 from spinerisk.features._clinical import ClinicalFeatures, derived_features
 from spinerisk.schema import Schema
-from spinerisk.schema._expr import typed_columns
+from spinerisk.schema._expr import record_values, typed_columns
 
 __all__ = ["FeatureProgram", "UnsupportedModelError"]
 
@@ -149,7 +148,7 @@ class _ClinicalProgram:
         converted by numpy (None to NaN, True to 1.0)."""
         derived = self._derived_columns(typed)
         n = len(typed)
-        read = _columns_of(typed, self._read)
+        read = dict(zip(self._read, record_values(typed, self._read), strict=True))
         out = np.empty((n, len(self._getters)))
         for j, (from_derived, key, codes) in enumerate(self._getters):
             col: Any = derived[key] if from_derived else read[key]
@@ -169,17 +168,6 @@ class _ClinicalProgram:
         for name, expression in self._expressions:
             columns[name] = expression.evaluate_columns(columns, n)
         return columns
-
-
-def _columns_of(typed: Sequence[Mapping[str, Any]], keys: list[str]) -> dict[str, Sequence[Any]]:
-    """The values of ``keys`` over the records, by key (None where a record lacks one)."""
-    if len(keys) < 2:
-        return {key: [t.get(key) for t in typed] for key in keys}
-    try:
-        rows = list(map(operator.itemgetter(*keys), typed))
-    except KeyError:  # ragged records
-        rows = [tuple(t.get(key) for key in keys) for t in typed]
-    return dict(zip(keys, zip(*rows, strict=True), strict=True))
 
 
 # -- scikit-learn steps -----------------------------------------------------------------------

@@ -65,7 +65,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["Expression", "ExpressionError", "parse", "typed_columns"]
+__all__ = ["Expression", "ExpressionError", "parse", "record_values", "typed_columns"]
 
 _NAN = float("nan")
 NUM, LOGIC, TEXT = "number", "logical", "text"
@@ -848,7 +848,7 @@ def typed_columns(
     names = list(names)
     n = len(records)
     out: dict[str, np.ndarray] = {}
-    for name, values in zip(names, _values_of(records, names), strict=True):
+    for name, values in zip(names, record_values(records, names), strict=True):
         kind = kinds.get(name, NUM)
         types = set(map(type, values))
         if kind == TEXT:
@@ -868,7 +868,7 @@ _NUMBER_TYPES = frozenset((float, type(None)))
 _FLAG_TYPES = frozenset((bool, type(None)))
 
 
-def _values_of(records: Sequence[Mapping[str, Any]], names: list[str]) -> list[Sequence[Any]]:
+def record_values(records: Sequence[Mapping[str, Any]], names: list[str]) -> list[Sequence[Any]]:
     """The values of each name over the records (None where a record lacks it)."""
     if not names:
         return []
