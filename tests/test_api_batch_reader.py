@@ -5,11 +5,10 @@ error messages stay those of the models."""
 
 from __future__ import annotations
 
-import math
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from json_records import same_records
 from pydantic import TypeAdapter, ValidationError
 
 from spinerisk.api._models import batch_model, record_model, records_reader, request_body_type
@@ -68,28 +67,9 @@ def _models(body):
     return [dict(item.__dict__) for item in items]
 
 
-def _identical(a, b) -> bool:
-    if a is None or b is None:
-        return a is b
-    if len(a) != len(b):
-        return False
-    for x, y in zip(a, b, strict=True):
-        if list(x) != list(y):  # field order too
-            return False
-        for k in x:
-            v, w = x[k], y[k]
-            if type(v) is not type(w):
-                return False
-            if isinstance(v, float) and math.copysign(1, v) != math.copysign(1, w):
-                return False
-            if v != w:
-                return False
-    return True
-
-
 def _check(body) -> None:
     expected, got = _models(body), READ(body)
-    assert _identical(got, expected), (body, got, expected)
+    assert same_records(got, expected, field_order=True), (body, got, expected)
 
 
 @settings(max_examples=300, deadline=None)
@@ -139,4 +119,4 @@ def test_valid_batch_read_in_field_order_with_missing_fields_as_none():
     (record,) = READ(body)
     assert list(record) == FIELDS
     assert record["age_years"] == 71 and record["bmi"] is None and record["level"] == "L1"
-    assert _identical([record], _models(body))
+    assert same_records([record], _models(body), field_order=True)

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pandas as pd
 import pytest
-from json_records import json_records
+from json_records import json_records, same_records
 
 import spinerisk as sr
 from spinerisk.fastpath import _records
@@ -25,26 +23,6 @@ def valid() -> list[dict]:
     out = [rows[i] for i in split.valid.index[:N]]
     assert len(out) == N
     return out
-
-
-def _same(a, b) -> bool:
-    if a is None or b is None:
-        return a is b
-    if len(a) != len(b):
-        return False
-    for x, y in zip(a, b, strict=True):
-        if set(x) != set(y):
-            return False
-        for k, v in x.items():
-            w = y[k]
-            if type(v) is not type(w):
-                return False
-            if isinstance(v, float) and (math.isnan(v) or math.isnan(w)):
-                if not (math.isnan(v) and math.isnan(w)):
-                    return False
-            elif v != w or (isinstance(v, float) and math.copysign(1, v) != math.copysign(1, w)):
-                return False
-    return True
 
 
 def _both(records, monkeypatch):
@@ -96,14 +74,14 @@ def test_one_unusual_value_in_a_batch(change, where, valid, monkeypatch):
     records = [dict(r) for r in valid]
     records[where].update(change)
     by_column, by_record = _both(records, monkeypatch)
-    assert _same(by_column, by_record)
+    assert same_records(by_column, by_record)
 
 
 def test_values_typed_and_rules_checked_column_by_column(valid, monkeypatch):
     """Valid records are accepted either way; a rule broken in one record of many sharing
     its values (checked on the batch's columns) is found either way."""
     by_column, by_record = _both(valid, monkeypatch)
-    assert by_column is not None and _same(by_column, by_record)
+    assert by_column is not None and same_records(by_column, by_record)
     assert all(isinstance(t["age_years"], float) for t in by_column)
     records = [dict(r, mri_done=False, t1_pattern=None, t2_pattern=None) for r in valid]
     assert _both(records, monkeypatch)[0] is not None
@@ -116,10 +94,10 @@ def test_ragged_and_non_dict_records(valid, monkeypatch):
     records = [dict(r) for r in valid]
     del records[2]["bmi"]
     by_column, by_record = _both(records, monkeypatch)
-    assert _same(by_column, by_record)
+    assert same_records(by_column, by_record)
     records = [pd.Series(r) for r in valid]
     by_column, by_record = _both(records, monkeypatch)
-    assert _same(by_column, by_record)
+    assert same_records(by_column, by_record)
 
 
 REFERENCE = {
@@ -306,7 +284,7 @@ def test_a_field_missing_from_every_record(names, valid, monkeypatch):
     """A column of None only: typed as each conversion types None, record by record."""
     records = [dict(r, **dict.fromkeys(names)) for r in valid]
     by_column, by_record = _both(records, monkeypatch)
-    assert _same(by_column, by_record)
+    assert same_records(by_column, by_record)
     assert (by_column is None) == bool({"age_years", "patient_id"} & set(names))
 
 
@@ -329,7 +307,7 @@ def test_a_rule_reading_a_date_on_a_batch(valid, monkeypatch):
 
     records = [dict(r, index_date="2024-01-15") for r in valid]
     by_column, by_record = both(records)
-    assert by_column is not None and _same(by_column, by_record)
+    assert by_column is not None and same_records(by_column, by_record)
     records[5]["index_date"] = "1999-06-01"
     assert both(records) == (None, None)
 
