@@ -69,6 +69,7 @@ from spinerisk.models._ridge import (
 )
 from spinerisk.models._survival import feature_check_once
 from spinerisk.models._survival_base import CoxType, FloatArray, _check_survival_y
+from spinerisk.targets import TIME_RULE, invalid_times
 
 __all__ = ["StackedClassifier", "StackedCoxSurvival"]
 
@@ -1043,24 +1044,23 @@ def _check_positive_int(name: str, value: Any) -> None:
 
 
 def _check_horizons(horizons: Any) -> tuple[float, ...]:
+    """``horizons`` as a tuple of days (empty for None), each by the time rule of
+    :func:`spinerisk.targets.invalid_times`; anything else is refused with the value."""
     if horizons is None:
         return ()
     values = np.atleast_1d(np.asarray(horizons, dtype=object))
-    ok = values.ndim == 1 and values.size > 0
-    if ok:
+    numbers = None
+    if values.ndim == 1 and values.size and not any(isinstance(v, bool) for v in values):
         try:
             numbers = values.astype(np.float64)
         except (TypeError, ValueError):
-            ok = False
-        else:
-            ok = bool(np.isfinite(numbers).all() and (numbers > 0).all())
-            ok = ok and not any(isinstance(v, bool) for v in values)
-    if not ok:
+            numbers = None
+    if numbers is None or invalid_times(numbers).any():
         raise ValueError(
-            "horizons must be None or a non-empty sequence of positive numbers of days; "
-            f"got horizons={horizons!r}."
+            f"horizons must be None or a non-empty sequence of numbers of days, each "
+            f"{TIME_RULE}; got horizons={horizons!r}."
         )
-    return tuple(float(v) for v in numbers)
+    return tuple(numbers.tolist())
 
 
 def _check_jobs(n_jobs: Any) -> None:
