@@ -30,4 +30,6 @@ def test_slope_floor_reports_each_seed_and_the_quarters(monkeypatch, capsys):
     out = capsys.readouterr().out
     slopes = [float(v) for v in re.findall(r"seed \d: calibration slope ([\d.]+)", out)]
     assert len(slopes) == 2 and all(0.8 < s < 1.2 for s in slopes)
+    pooled = [float(v) for v in re.findall(r"one pooled intercept: ([\d.]+)", out)]
+    assert len(pooled) == 2 and all(0.8 < s < 1.2 for s in pooled)
     assert len(re.findall(r"^  \d: \d+, 0\.\d{3}, 0\.\d{3}$", out, flags=re.M)) == 4

@@ -71,6 +71,10 @@ class EvalData:
     scores : ndarray of shape (n, n_comparators) or None
         Values of the comparators (existing scores or published calculators), NaN where
         a record has none.
+    groups : ndarray or None
+        The fold of each record when the risks are cross-validated predictions of several
+        models: the calibration slope then has an intercept per fold (see
+        :func:`spinerisk.metrics.calibration_slope`); None for the risks of one model.
     cache : dict
         Quantities shared by several metrics of the same resample (censoring weights,
         recalibrated comparator risks); empty in every new resample.
@@ -88,6 +92,7 @@ class EvalData:
     ref_any: np.ndarray | None = None
     cause: int = 1
     scores: FloatArray | None = None
+    groups: np.ndarray | None = None
     cache: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def __len__(self) -> int:
@@ -102,6 +107,7 @@ class EvalData:
             risk=self.risk[rows],
             grid_risk=None if self.grid_risk is None else self.grid_risk[rows],
             scores=None if self.scores is None else self.scores[rows],
+            groups=None if self.groups is None else self.groups[rows],
             cache={},
         )
 
@@ -161,7 +167,11 @@ def _binary_specs(h: float) -> list[MetricSpec]:
         MetricSpec("auprc", h, on(m.pr_auc)),
         MetricSpec("brier", h, on(m.brier_score)),
         MetricSpec("scaled_brier", h, on(m.scaled_brier_score)),
-        MetricSpec("calibration_slope", h, on(m.calibration_slope)),
+        MetricSpec(
+            "calibration_slope",
+            h,
+            lambda d: m.calibration_slope(d.event, d.risk[:, 0], groups=d.groups),
+        ),
         MetricSpec("calibration_intercept", h, on(m.calibration_intercept)),
         MetricSpec("oe_ratio", h, on(m.observed_expected_ratio)),
         MetricSpec("ece", h, on(m.expected_calibration_error)),
@@ -196,14 +206,14 @@ def _brier_at(d: EvalData, h: float) -> float:
 
 
 def _slope_at(d: EvalData, h: float, *, intercept_only: bool = False) -> float:
-    from spinerisk.metrics._common import fit_logistic
+    from spinerisk.metrics._common import fit_logistic, slope_design
     from spinerisk.metrics._ipcw import logit
 
     y, w = d.horizon_outcome(h)
     lp = logit(d.at(h))
     if intercept_only:
         return float(fit_logistic(y, np.ones((len(lp), 1)), w, offset=lp)[0])
-    return float(fit_logistic(y, np.column_stack([np.ones_like(lp), lp]), w)[1])
+    return float(fit_logistic(y, slope_design(lp, d.groups, y, w), w)[-1])
 
 
 def _ibs(d: EvalData) -> float:

@@ -212,6 +212,9 @@ def _cross_validate(
 
     parts = Parallel(n_jobs=n_jobs)(delayed(fold)(tr, te) for tr, te in splits)
     first = parts[0][1]
+    # the fold of each record: the calibration slope of the fold models, each its own
+    # intercept (one pooled intercept would count their baseline differences as noise)
+    folds = np.concatenate([np.full(len(p[0]), k) for k, p in enumerate(parts)])
     pooled = EvalData(
         first.kind,
         np.concatenate([p[1].event for p in parts]),
@@ -224,6 +227,7 @@ def _cross_validate(
         ref_event=first.ref_event,
         ref_any=first.ref_any,
         cause=first.cause,
+        groups=folds,
     )
     return evaluate_specs(specs, pooled)
 
@@ -486,7 +490,9 @@ def evaluate(
         Refits for the optimism correction.
     cv : int or None, default=None
         If set, also refit a clone per fold of a ``cv``-fold split and report metrics of
-        the pooled out-of-fold predictions (point estimates).
+        the pooled out-of-fold predictions (point estimates); the calibration slope has
+        an intercept per fold (the fold models' slope; see
+        :func:`spinerisk.metrics.calibration_slope`).
     subgroups : sequence of str or None, default=None
         Columns, or derived features of the model's schema (for the spine schema
         ``"age_band"`` from age_years and ``"region"`` from level). None means the

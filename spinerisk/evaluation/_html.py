@@ -516,7 +516,10 @@ def _metric_notes(report: EvaluationReport) -> list[str]:
             "bootstrap refits of the whole modelling procedure."
         )
     if report.cross_validation is not None:
-        notes.append(f"Cross-validated: pooled out-of-fold predictions, {s['cv']} folds.")
+        notes.append(
+            f"Cross-validated: pooled out-of-fold predictions, {s['cv']} folds (the "
+            "calibration slope with an intercept per fold)."
+        )
     return notes
 
 

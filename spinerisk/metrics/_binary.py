@@ -22,6 +22,7 @@ from spinerisk.metrics._common import (
     check_same_length,
     check_thresholds,
     level_counts,
+    slope_design,
     wilson_interval,
 )
 
@@ -208,7 +209,9 @@ def _glm_binomial(y: BoolArray, exog: FloatArray, offset: FloatArray | None) -> 
     return np.asarray(fit.params, dtype=float)
 
 
-def calibration_slope(y: npt.ArrayLike, p: npt.ArrayLike) -> float:
+def calibration_slope(
+    y: npt.ArrayLike, p: npt.ArrayLike, *, groups: npt.ArrayLike | None = None
+) -> float:
     """Calibration slope: coefficient of ``logit(p)`` in an unpenalised logistic regression.
 
     Fits ``logit P(y = 1) = a + b * logit(p)`` by maximum likelihood (statsmodels GLM)
@@ -221,6 +224,13 @@ def calibration_slope(y: npt.ArrayLike, p: npt.ArrayLike) -> float:
         Observed outcome, 0/1 or bool.
     p : array-like of shape (n_samples,)
         Predicted probability of the outcome, in [0, 1].
+    groups : array-like of shape (n_samples,) or None, default=None
+        A label per prediction, for predictions of several models: cross-validation's
+        folds. Each group then gets its own intercept ``a_g`` and ``b`` is their shared
+        slope, the calibration slope of the models each on its own records; pooled under
+        one intercept, the differences between the fold models' baselines act as noise
+        in ``logit(p)`` and pull the slope towards 0 (much so on a few hundred records).
+        Each group needs both outcomes.
 
     Returns
     -------
@@ -250,8 +260,8 @@ def calibration_slope(y: npt.ArrayLike, p: npt.ArrayLike) -> float:
     y_arr, p_arr = _inputs(y, p)
     _need_both_classes(y_arr, "calibration_slope")
     lp = _logit(p_arr)
-    params = _glm_binomial(y_arr, np.column_stack([np.ones_like(lp), lp]), None)
-    return float(params[1])
+    params = _glm_binomial(y_arr, slope_design(lp, groups, y_arr), None)
+    return float(params[-1])
 
 
 def calibration_intercept(y: npt.ArrayLike, p: npt.ArrayLike) -> float:

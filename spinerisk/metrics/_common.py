@@ -216,6 +216,51 @@ def wilson_interval(count: npt.ArrayLike, nobs: npt.ArrayLike) -> tuple[FloatArr
     return np.asarray(lower, dtype=float), np.asarray(upper, dtype=float)
 
 
+def slope_design(
+    lp: FloatArray,
+    groups: npt.ArrayLike | None,
+    y: npt.ArrayLike,
+    weights: npt.ArrayLike | None = None,
+) -> FloatArray:
+    """Design matrix of a calibration slope: an intercept, or one per group, then ``lp``.
+
+    With ``groups`` (for example the fold of each cross-validated prediction) every
+    group gets its own intercept and the slope of ``lp`` is shared: the slope of the
+    models that made the predictions, each on its own records, without the differences
+    between their baselines (which, pooled under one intercept, act as noise in ``lp``
+    and pull the slope towards 0). Each group needs records with and without the outcome
+    (of positive weight), or its intercept is not estimable.
+
+    Raises
+    ------
+    ValueError
+        When ``groups`` is not one value per record or a group lacks either outcome.
+    """
+    if groups is None:
+        return np.column_stack([np.ones_like(lp), lp])
+    labels = np.asarray(groups)
+    if labels.shape != lp.shape:
+        raise ValueError(
+            f"groups has {labels.size} values for {lp.size} predictions; expected one "
+            "group label per prediction."
+        )
+    levels, index = np.unique(labels, return_inverse=True)
+    dummies = (index[:, None] == np.arange(len(levels))[None, :]).astype(np.float64)
+    outcome = np.asarray(y, dtype=bool)
+    counted = np.ones(len(lp), dtype=bool) if weights is None else np.asarray(weights) > 0
+    for k, level in enumerate(levels):
+        seen = outcome[(index == k) & counted]
+        if seen.all() or not seen.any():
+            which = "no records" if seen.size == 0 else "only one outcome"
+            label = level.item() if isinstance(level, np.generic) else level
+            raise ValueError(
+                f"group {label!r} has {which} ({seen.size} records of positive weight, "
+                f"{int(seen.sum())} with the outcome); each group needs records with and "
+                "without the outcome for its own intercept."
+            )
+    return np.column_stack([dummies, lp])
+
+
 def fit_logistic(
     y: npt.ArrayLike,
     exog: npt.ArrayLike,

@@ -29,6 +29,7 @@ from spinerisk.metrics._common import (
     check_same_length,
     check_time,
     fit_logistic,
+    slope_design,
 )
 
 __all__ = [
@@ -274,6 +275,7 @@ def calibration_slope_at_horizon(
     cause: int | None = None,
     ref_time: npt.ArrayLike | None = None,
     ref_event: npt.ArrayLike | None = None,
+    groups: npt.ArrayLike | None = None,
 ) -> float:
     """Calibration slope at a horizon: IPCW logistic regression of the outcome by the
     horizon on ``logit(risk)``.
@@ -288,6 +290,10 @@ def calibration_slope_at_horizon(
     ----------
     time, event, risk, horizon, cause, ref_time, ref_event
         As in :func:`brier_score_at_horizon`.
+    groups : array-like of shape (n_samples,) or None, default=None
+        A label per prediction (cross-validation's folds): an intercept per group and
+        one shared slope, as in :func:`~spinerisk.metrics.calibration_slope`. The
+        censoring weights stay those of every record together.
 
     Returns
     -------
@@ -312,7 +318,7 @@ def calibration_slope_at_horizon(
     """
     y, w, p, _ = _weighted_outcome(time, event, risk, horizon, cause, ref_time, ref_event)
     lp = logit(p)
-    return float(fit_logistic(y, np.column_stack([np.ones_like(lp), lp]), w)[1])
+    return float(fit_logistic(y, slope_design(lp, groups, y, w), w)[-1])
 
 
 def calibration_intercept_at_horizon(

@@ -1,0 +1,137 @@
+"""Calibration slopes of cross-validated predictions: an intercept per fold
+(``groups=``) in ``spinerisk.metrics`` and in ``evaluate(..., cv=k)``.
+
+Pooled under one intercept, the fold models' different baselines act as noise in the
+predictions and pull the slope towards 0; with an intercept per fold the slope is that of
+the fold models, each on its own records."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.special import expit, logit
+
+from spinerisk import metrics as m
+
+
+def _shifted(n: int = 6000, seed: int = 0) -> tuple[np.ndarray, ...]:
+    """Five 'fold models' with the right slope and each its own wrong intercept."""
+    rng = np.random.default_rng(seed)
+    folds = rng.integers(0, 5, n)
+    x = rng.normal(-0.3, 1.0, n)
+    truth = expit(x)
+    y = rng.random(n) < truth
+    shifted = expit(x + np.array([-1.2, -0.6, 0.0, 0.6, 1.2])[folds])
+    return y, truth, shifted, folds
+
+
+def test_an_intercept_per_group_recovers_the_slope_pooling_attenuates() -> None:
+    y, truth, shifted, folds = _shifted()
+    pooled = m.calibration_slope(y, shifted)
+    grouped = m.calibration_slope(y, shifted, groups=folds)
+    assert pooled < 0.85  # the baselines' differences, counted as noise
+    assert grouped == pytest.approx(1.0, abs=0.08)
+    # calibrated predictions: the same answer either way, within noise
+    assert m.calibration_slope(y, truth, groups=folds) == pytest.approx(
+        m.calibration_slope(y, truth), abs=0.02
+    )
+
+
+def test_grouped_slope_solves_its_logistic_model() -> None:
+    import statsmodels.api as sm
+
+    y, _, shifted, folds = _shifted(n=800, seed=1)
+    dummies = (folds[:, None] == np.arange(5)[None, :]).astype(float)
+    exog = np.column_stack([dummies, logit(shifted)])
+    ref = sm.GLM(y.astype(float), exog, family=sm.families.Binomial()).fit()
+    assert m.calibration_slope(y, shifted, groups=folds) == pytest.approx(ref.params[-1], 1e-8)
+    # labels of any type, in any order: only the partition matters
+    names = np.array(["e", "d", "c", "b", "a"])[folds]
+    assert m.calibration_slope(y, shifted, groups=names) == pytest.approx(ref.params[-1], rel=1e-8)
+    # one group is the ordinary slope
+    assert m.calibration_slope(y, shifted, groups=np.zeros(len(y))) == pytest.approx(
+        m.calibration_slope(y, shifted), rel=1e-8
+    )
+
+
+def _survival_shifted(n: int = 6000, seed: int = 2) -> tuple[np.ndarray, ...]:
+    """Exponential event times, uniform censoring; the true risks by 365 days, and those
+    of five fold models each with its own intercept on the log-odds scale."""
+    rng = np.random.default_rng(seed)
+    folds = rng.integers(0, 5, n)
+    score = rng.normal(size=n)
+    rate = np.exp(score) / 400.0
+    event_time = rng.exponential(1.0 / rate)
+    censor = rng.uniform(100.0, 1500.0, n)
+    time = np.minimum(event_time, censor)
+    event = (event_time <= censor).astype(int)
+    truth = -np.expm1(-365.0 * rate)
+    shift = np.array([-0.9, -0.45, 0.0, 0.45, 0.9])[folds]
+    shifted = expit(logit(truth) + shift)
+    return time, event, truth, shifted, folds
+
+
+def test_grouped_slope_at_a_horizon() -> None:
+    time, event, truth, shifted, folds = _survival_shifted()
+    h = 365.0
+    pooled = m.calibration_slope_at_horizon(time, event, shifted, h)
+    grouped = m.calibration_slope_at_horizon(time, event, shifted, h, groups=folds)
+    assert pooled < 0.9
+    assert grouped == pytest.approx(1.0, abs=0.1)
+    assert grouped == pytest.approx(
+        m.calibration_slope_at_horizon(time, event, truth, h, groups=folds), abs=0.1
+    )
+    # without censoring before the horizon it is the binary grouped slope
+    late = np.where(time < h, np.maximum(time, 1.0), time)
+    followed = (time >= h) | (event == 1)
+    t, e, r, g = late[followed], event[followed], shifted[followed], folds[followed]
+    assert m.calibration_slope_at_horizon(t, e, r, h, groups=g) == pytest.approx(
+        m.calibration_slope((t <= h) & (e == 1), r, groups=g), rel=1e-6
+    )
+
+
+def test_bad_groups_are_refused_with_the_reason() -> None:
+    y, _, shifted, folds = _shifted(n=300, seed=3)
+    with pytest.raises(ValueError, match="groups has 299 values for 300 predictions"):
+        m.calibration_slope(y, shifted, groups=folds[:-1])
+    only_events = folds.copy()
+    only_events[np.flatnonzero(y)[:5]] = 7  # group 7: five events and nothing else
+    with pytest.raises(ValueError, match=r"group 7 has only one outcome \(5 records .* 5 with"):
+        m.calibration_slope(y, shifted, groups=only_events)
+    time, event, _, risk, groups = _survival_shifted(n=400, seed=4)
+    groups = groups.copy()
+    groups[(time <= 365.0) & (event == 1)] = 9  # every event by the horizon in group 9
+    with pytest.raises(ValueError, match="each group needs records with and without"):
+        m.calibration_slope_at_horizon(time, event, risk, 365.0, groups=groups)
+
+
+def test_evaluate_cv_slope_has_an_intercept_per_fold(monkeypatch) -> None:
+    """evaluate(cv=k) gives its pooled out-of-fold data the folds: the reported slope is
+    the grouped one, recomputed here from the same pooled predictions."""
+    import spinerisk as sr
+    from spinerisk.evaluation import _evaluate
+
+    cohort = sr.make_spine_cohort(400, seed=0)
+    model = sr.RiskModel("collapse", backend="linear", random_state=0).fit(cohort)
+    seen = {}
+    real = _evaluate.evaluate_specs
+
+    def recording(specs, data):
+        if data.groups is not None:
+            seen["data"] = data
+        return real(specs, data)
+
+    monkeypatch.setattr(_evaluate, "evaluate_specs", recording)
+    report = sr.evaluate(
+        model, cohort, n_bootstrap=2, cv=4, explain=False, subgroups=(), random_state=0
+    )
+    data = seen["data"]
+    assert sorted(np.unique(data.groups)) == [0, 1, 2, 3]
+    counts = np.bincount(data.groups)
+    assert counts.sum() == len(data) and counts.max() - counts.min() <= 1
+    cv = report.cross_validation.set_index("metric")
+    slope = float(cv.loc["calibration_slope", "estimate"])
+    assert slope == pytest.approx(
+        m.calibration_slope(data.event, data.risk[:, 0], groups=data.groups), rel=1e-9
+    )
+    assert slope != pytest.approx(m.calibration_slope(data.event, data.risk[:, 0]), rel=1e-6)
