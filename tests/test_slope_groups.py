@@ -105,7 +105,7 @@ def test_bad_groups_are_refused_with_the_reason() -> None:
         m.calibration_slope_at_horizon(time, event, risk, 365.0, groups=groups)
 
 
-def test_evaluate_cv_slope_has_an_intercept_per_fold(monkeypatch) -> None:
+def test_evaluate_cv_slope_has_an_intercept_per_fold(monkeypatch, tmp_path) -> None:
     """evaluate(cv=k) gives its pooled out-of-fold data the folds: the reported slope is
     the grouped one, recomputed here from the same pooled predictions."""
     import spinerisk as sr
@@ -135,3 +135,7 @@ def test_evaluate_cv_slope_has_an_intercept_per_fold(monkeypatch) -> None:
         m.calibration_slope(data.event, data.risk[:, 0], groups=data.groups), rel=1e-9
     )
     assert slope != pytest.approx(m.calibration_slope(data.event, data.risk[:, 0]), rel=1e-6)
+    # the reports say what the column is
+    note = "pooled out-of-fold predictions, 4 folds (the calibration slope with an intercept"
+    assert note in report.to_markdown()
+    assert note in report.to_html(tmp_path / "report.html").read_text()

@@ -515,11 +515,9 @@ def _metric_notes(report: EvaluationReport) -> list[str]:
             f"Optimism correction: {report.optimism.attrs.get('n_refits', s['n_optimism'])} "
             "bootstrap refits of the whole modelling procedure."
         )
-    if report.cross_validation is not None:
-        notes.append(
-            f"Cross-validated: pooled out-of-fold predictions, {s['cv']} folds (the "
-            "calibration slope with an intercept per fold)."
-        )
+    cv = report.cv_note()
+    if cv is not None:
+        notes.append(cv)
     return notes
 
 

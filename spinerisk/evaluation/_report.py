@@ -75,7 +75,8 @@ class EvaluationReport:
     optimism : DataFrame or None
         ``metric, horizon, apparent, optimism, corrected`` (``optimism=True``).
     cross_validation : DataFrame or None
-        ``metric, horizon, estimate`` from pooled out-of-fold predictions (``cv=k``).
+        ``metric, horizon, estimate`` from pooled out-of-fold predictions (``cv=k``;
+        the calibration slope with an intercept per fold).
     calibration : dict of float to DataFrame
         Binned calibration per horizon (``bin, n, mean_predicted, observed, lower, upper``).
     smoothed_calibration : dict of float to DataFrame
@@ -314,6 +315,15 @@ class EvaluationReport:
             table["cross-validated"] = [_fmt(v) for v in self.cross_validation["estimate"]]
         return table
 
+    def cv_note(self) -> str | None:
+        """What the cross-validated column is (None without ``cv``)."""
+        if self.cross_validation is None:
+            return None
+        return (
+            f"Cross-validated: pooled out-of-fold predictions, {self.settings['cv']} folds "
+            "(the calibration slope with an intercept per fold)."
+        )
+
     def to_markdown(self) -> str:
         """A Markdown summary: banner, cohort, model, metrics, subgroups, sample size.
 
@@ -339,6 +349,7 @@ class EvaluationReport:
             f"- Intervals: {100 * self.settings['ci']:g}% percentile bootstrap, "
             f"{self.settings['n_bootstrap']} resamples of patients, "
             f"seed {self.settings['random_state']}\n"
+            + ("" if self.cv_note() is None else f"- {self.cv_note()}\n")
         )
         parts.append("## Metrics\n\n" + _md_table(self.metric_table()) + "\n")
         if self.comparators is not None:
