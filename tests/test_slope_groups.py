@@ -92,8 +92,20 @@ def test_grouped_slope_at_a_horizon() -> None:
 
 def test_bad_groups_are_refused_with_the_reason() -> None:
     y, _, shifted, folds = _shifted(n=300, seed=3)
-    with pytest.raises(ValueError, match="groups has 299 values for 300 predictions"):
+    with pytest.raises(ValueError, match=r"groups has shape \(299,\) for 300 predictions"):
         m.calibration_slope(y, shifted, groups=folds[:-1])
+    with pytest.raises(ValueError, match=r"groups has shape \(1, 300\) for 300 predictions"):
+        m.calibration_slope(y, shifted, groups=[folds])
+    for missing in (np.nan, None):
+        labels = folds.astype(object)
+        labels[[4, 9]] = missing
+        with pytest.raises(ValueError, match="2 missing labels \\(first at position 4\\)"):
+            m.calibration_slope(y, shifted, groups=labels)
+    mixed = folds.astype(object)  # integers and text in one column
+    mixed[folds >= 2] = np.array(["x", "y", "z", "w", "v"], dtype=object)[folds[folds >= 2]]
+    assert m.calibration_slope(y, shifted, groups=mixed) == pytest.approx(
+        m.calibration_slope(y, shifted, groups=folds), rel=1e-9
+    )
     only_events = folds.copy()
     only_events[np.flatnonzero(y)[:5]] = 7  # group 7: five events and nothing else
     with pytest.raises(ValueError, match=r"group 7 has only one outcome \(5 records .* 5 with"):

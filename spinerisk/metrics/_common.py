@@ -238,13 +238,19 @@ def slope_design(
     """
     if groups is None:
         return np.column_stack([np.ones_like(lp), lp])
-    labels = np.asarray(groups)
+    labels = np.asarray(groups, dtype=object)
     if labels.shape != lp.shape:
         raise ValueError(
-            f"groups has {labels.size} values for {lp.size} predictions; expected one "
+            f"groups has shape {labels.shape} for {lp.size} predictions; expected one "
             "group label per prediction."
         )
-    levels, index = np.unique(labels, return_inverse=True)
+    index, levels = pd.factorize(labels)  # any labels, mixed types too; missing: -1
+    if (index < 0).any():
+        where = np.flatnonzero(index < 0)
+        raise ValueError(
+            f"groups has {where.size} missing labels (first at position {where[0]}); "
+            "expected a group label for every prediction."
+        )
     dummies = (index[:, None] == np.arange(len(levels))[None, :]).astype(np.float64)
     outcome = np.asarray(y, dtype=bool)
     counted = np.ones(len(lp), dtype=bool) if weights is None else np.asarray(weights) > 0
