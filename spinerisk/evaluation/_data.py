@@ -213,7 +213,8 @@ def _slope_at(d: EvalData, h: float, *, intercept_only: bool = False) -> float:
     lp = logit(d.at(h))
     if intercept_only:
         return float(fit_logistic(y, np.ones((len(lp), 1)), w, offset=lp)[0])
-    return float(fit_logistic(y, slope_design(lp, d.groups, y, w), w)[-1])
+    exog, keep = slope_design(lp, d.groups, y, w)
+    return float(fit_logistic(y[keep], exog, w[keep])[-1])
 
 
 def _ibs(d: EvalData) -> float:

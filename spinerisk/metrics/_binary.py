@@ -230,7 +230,7 @@ def calibration_slope(
         slope, the calibration slope of the models each on its own records; pooled under
         one intercept, the differences between the fold models' baselines act as noise
         in ``logit(p)`` and pull the slope towards 0 (much so on a few hundred records).
-        Each group needs both outcomes.
+        A group without both outcomes says nothing about the slope and is left out.
 
     Returns
     -------
@@ -260,7 +260,8 @@ def calibration_slope(
     y_arr, p_arr = _inputs(y, p)
     _need_both_classes(y_arr, "calibration_slope")
     lp = _logit(p_arr)
-    params = _glm_binomial(y_arr, slope_design(lp, groups, y_arr), None)
+    exog, keep = slope_design(lp, groups, y_arr)
+    params = _glm_binomial(y_arr[keep], exog, None)
     return float(params[-1])
 
 

@@ -221,23 +221,28 @@ def slope_design(
     groups: npt.ArrayLike | None,
     y: npt.ArrayLike,
     weights: npt.ArrayLike | None = None,
-) -> FloatArray:
-    """Design matrix of a calibration slope: an intercept, or one per group, then ``lp``.
+) -> tuple[FloatArray, npt.NDArray[np.bool_]]:
+    """Design matrix of a calibration slope: an intercept, or one per group, then ``lp``;
+    and the records it keeps.
 
     With ``groups`` (for example the fold of each cross-validated prediction) every
     group gets its own intercept and the slope of ``lp`` is shared: the slope of the
     models that made the predictions, each on its own records, without the differences
     between their baselines (which, pooled under one intercept, act as noise in ``lp``
-    and pull the slope towards 0). Each group needs records with and without the outcome
-    (of positive weight), or its intercept is not estimable.
+    and pull the slope towards 0). A group whose records (of positive weight) all have,
+    or all lack, the outcome says nothing about the slope (its own intercept would be
+    infinite), so its records are left out, as conditional logistic regression leaves
+    out such strata. Returns the design of the kept records and the mask of them.
 
     Raises
     ------
     ValueError
-        When ``groups`` is not one value per record or a group lacks either outcome.
+        When ``groups`` is not one label per record, has missing labels, or no group has
+        records both with and without the outcome.
     """
+    n = len(lp)
     if groups is None:
-        return np.column_stack([np.ones_like(lp), lp])
+        return np.column_stack([np.ones_like(lp), lp]), np.ones(n, dtype=bool)
     labels = np.asarray(groups, dtype=object)
     if labels.shape != lp.shape:
         raise ValueError(
@@ -251,20 +256,19 @@ def slope_design(
             f"groups has {where.size} missing labels (first at position {where[0]}); "
             "expected a group label for every prediction."
         )
-    dummies = (index[:, None] == np.arange(len(levels))[None, :]).astype(np.float64)
     outcome = np.asarray(y, dtype=bool)
-    counted = np.ones(len(lp), dtype=bool) if weights is None else np.asarray(weights) > 0
-    for k, level in enumerate(levels):
-        seen = outcome[(index == k) & counted]
-        if seen.all() or not seen.any():
-            which = "no records" if seen.size == 0 else "only one outcome"
-            label = level.item() if isinstance(level, np.generic) else level
-            raise ValueError(
-                f"group {label!r} has {which} ({seen.size} records of positive weight, "
-                f"{int(seen.sum())} with the outcome); each group needs records with and "
-                "without the outcome for its own intercept."
-            )
-    return np.column_stack([dummies, lp])
+    counted = np.ones(n, dtype=bool) if weights is None else np.asarray(weights) > 0
+    with_outcome = np.bincount(index[counted & outcome], minlength=len(levels))
+    without = np.bincount(index[counted & ~outcome], minlength=len(levels))
+    informative = np.flatnonzero((with_outcome > 0) & (without > 0))
+    if informative.size == 0:
+        raise ValueError(
+            f"none of the {len(levels)} groups has records both with and without the "
+            "outcome; a slope with an intercept per group is not estimable."
+        )
+    keep = np.isin(index, informative)
+    dummies = index[keep][:, None] == informative[None, :]
+    return np.column_stack([dummies.astype(np.float64), lp[keep]]), keep
 
 
 def fit_logistic(

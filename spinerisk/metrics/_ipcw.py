@@ -318,7 +318,8 @@ def calibration_slope_at_horizon(
     """
     y, w, p, _ = _weighted_outcome(time, event, risk, horizon, cause, ref_time, ref_event)
     lp = logit(p)
-    return float(fit_logistic(y, slope_design(lp, groups, y, w), w)[-1])
+    exog, keep = slope_design(lp, groups, y, w)
+    return float(fit_logistic(y[keep], exog, w[keep])[-1])
 
 
 def calibration_intercept_at_horizon(
