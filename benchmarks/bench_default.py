@@ -477,7 +477,7 @@ def bench_accuracy(spec: Data, folds_n: int, log: bm.WarningLog) -> dict[str, An
                     ),
                     n,
                 )
-                cox = cox_calibration_slope(t, e, r, h, fold_of)
+                cox = cox_calibration_slope(t, e, r, h, groups=fold_of)
                 entry["cox_slope"], entry["cox_slope_se"] = cox
         if name != "selected":
             entry["fit_s_mean"] = float(np.mean(fit_s[name]))
@@ -536,6 +536,7 @@ def cox_calibration_slope(
     event: np.ndarray,
     risk: np.ndarray,
     horizon: float,
+    *,
     groups: np.ndarray | None = None,
 ) -> tuple[float, float]:
     """Royston's calibration slope of a time-to-event model: the coefficient of
@@ -922,26 +923,25 @@ def to_markdown(res: dict[str, Any]) -> str:
             "candidate of each fitted default alone (a selection rule, the discrete super "
             "learner), from the same fits.",
             "",
-            "**How the calibration slope is measured, and how precisely.** Logistic "
-            "regression of the outcome on the logit of the pooled out-of-fold risks "
-            "(time-to-event: of the outcome by the horizon, with inverse-probability-of-"
-            "censoring weights), with one intercept per fold and one shared slope, as "
-            "`evaluate(..., cv=5)` reports it (`calibration_slope(..., groups=folds)`): the "
-            "slope of the five fold models, each on its own held-out records. Under one "
-            "pooled intercept (`pooled slope` column, the measure of earlier runs) the "
-            "differences between the fold models' baselines count as noise in the risks and "
-            "pull the slope towards 0 whatever the model: on cancer (228 records) an "
-            "unpenalised Cox model of ECOG status alone, 165 events for one parameter, has "
-            "a pooled slope of 0.58-0.62 over seeds 0-2 and 0.73-0.93 with an intercept per "
-            "fold (`python benchmarks/slope_floor.py cancer ph_ecog`); on sets of thousands "
-            "the two agree. Discrimination is per fold for the same reason (mean per-fold "
-            "Harrell's C). The 95% interval (1.96 bootstrap standard errors of the pooled "
-            "predictions, 200 resamples, models not refitted) shows how precisely a set of "
-            "this size can measure the slope. For time-to-event sets the `Cox slope` column "
-            "is the standard alternative (Royston and Altman 2013; Van Calster et al. 2016): "
-            "the coefficient of log(-log(1 - risk)) in a Cox model of the outcome with "
-            "follow-up cut at the horizon, stratified by fold, with its standard error; it "
-            "uses every record's follow-up instead of weights and is steadier on small sets.",
+            "**How the calibration slope is measured, and how precisely.** Logistic regression of"
+            " the outcome on the logit of the pooled out-of-fold risks (time-to-event: of the "
+            "outcome by the horizon, with inverse-probability-of-censoring weights), with one "
+            "intercept per fold and one shared slope, as `evaluate(..., cv=5)` reports it "
+            "(`calibration_slope(..., groups=folds)`): the slope of the five fold models, each on"
+            " its own held-out records. Under one pooled intercept (`pooled slope` column, the "
+            "measure of earlier runs) the differences between the fold models' baselines count as"
+            " noise in the risks and pull the slope towards 0 whatever the model: on cancer (228 "
+            "records) an unpenalised Cox model of ECOG status alone, 165 events for one "
+            "parameter, has a pooled slope of 0.58-0.62 over seeds 0-2 and 0.73-0.93 with an "
+            "intercept per fold (`python benchmarks/slope_floor.py cancer ph_ecog`); on sets of "
+            "thousands the two agree. Time-to-event discrimination is per fold for the same "
+            "reason (mean per-fold Harrell's C). The 95% interval (1.96 bootstrap standard errors"
+            " of the pooled predictions, 200 resamples, models not refitted) shows how precisely "
+            "a set of this size can measure the slope. For time-to-event sets the `Cox slope` "
+            "column is the standard alternative (Royston and Altman 2013; Van Calster et al. "
+            "2016): the coefficient of log(-log(1 - risk)) in a Cox model of the outcome with "
+            "follow-up cut at the horizon, stratified by fold, with its standard error; it uses "
+            "every record's follow-up instead of weights and is steadier on small sets.",
             "",
             f"**Targets**: default within {TOLERANCE} of the best peer — met on {met} of "
             f"{len(acc)} data sets; calibration slope in {SLOPE_RANGE[0]}–{SLOPE_RANGE[1]} — met "

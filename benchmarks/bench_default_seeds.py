@@ -196,7 +196,7 @@ def to_markdown(res: dict[str, Any]) -> str:
             + ", ".join(f"{g:+.3f}" for g in s["gap_per_seed"])
             + f" | {s['mean_slope']:.2f}{'' if s['slope_met'] else ' ✗'} | "
             + ", ".join(f"{v:.2f}" for v in s["calibration_slope"]["default"])
-            + f" | {s.get('mean_pooled_slope', float('nan')):.2f} | {np.mean(lin):.2f} | "
+            + f" | {bd._f(s.get('mean_pooled_slope'), 2)} | {np.mean(lin):.2f} | "
             + ("–" if s.get("mean_cox_slope") is None else f"{s['mean_cox_slope']:.2f}")
             + " |"
         )

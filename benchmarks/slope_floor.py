@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         r = np.clip(risk, 1e-6, 1 - 1e-6)
         slope = calibration_slope_at_horizon(t, e.astype(int), r, h, groups=fold)
         pooled = calibration_slope_at_horizon(t, e.astype(int), r, h)
-        cox, se = bd.cox_calibration_slope(t, e.astype(int), r, h, fold)
+        cox, se = bd.cox_calibration_slope(t, e.astype(int), r, h, groups=fold)
         print(
             f"seed {seed}: calibration slope {slope:.2f} (one pooled intercept: {pooled:.2f}), "
             f"Cox slope {cox:.2f} (SE {se:.2f})"

@@ -7,11 +7,14 @@ the fold models, each on its own records."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from scipy.special import expit, logit
 
 from spinerisk import metrics as m
+from spinerisk.exceptions import DataQualityWarning
 
 
 def _shifted(n: int = 6000, seed: int = 0) -> tuple[np.ndarray, ...]:
@@ -92,27 +95,32 @@ def test_grouped_slope_at_a_horizon() -> None:
 
 def test_bad_groups_are_refused_with_the_reason() -> None:
     y, _, shifted, folds = _shifted(n=300, seed=3)
-    with pytest.raises(ValueError, match=r"groups has shape \(299,\) for 300 predictions"):
+    with pytest.raises(ValueError, match="risk has 300 values but groups has 299"):
         m.calibration_slope(y, shifted, groups=folds[:-1])
-    with pytest.raises(ValueError, match=r"groups has shape \(1, 300\) for 300 predictions"):
-        m.calibration_slope(y, shifted, groups=[folds])
+    with pytest.raises(ValueError, match=r"groups must be 1-dimensional; got .* \(2, 300\)"):
+        m.calibration_slope(y, shifted, groups=[folds, folds])
+    # a column is accepted, as for the outcome and the risks
+    assert m.calibration_slope(y, shifted, groups=folds[:, None]) == pytest.approx(
+        m.calibration_slope(y, shifted, groups=folds), rel=1e-12
+    )
     for missing in (np.nan, None):
         labels = folds.astype(object)
         labels[[4, 9]] = missing
-        with pytest.raises(ValueError, match="2 missing labels \\(first at position 4\\)"):
+        with pytest.raises(ValueError, match=r"groups\[4\] is missing \(2 missing values\)"):
             m.calibration_slope(y, shifted, groups=labels)
     mixed = folds.astype(object)  # integers and text in one column
     mixed[folds >= 2] = np.array(["x", "y", "z", "w", "v"], dtype=object)[folds[folds >= 2]]
     assert m.calibration_slope(y, shifted, groups=mixed) == pytest.approx(
         m.calibration_slope(y, shifted, groups=folds), rel=1e-9
     )
-    # a group with one outcome only says nothing about the slope: left out, as
-    # conditional logistic regression leaves out such strata
+    # a group with one outcome only says nothing about the slope: left out, with a warning
     only_events = folds.copy()
     lone = np.flatnonzero(y)[:5]
     only_events[lone] = 7  # group 7: five events and nothing else
     rest = np.setdiff1d(np.arange(len(y)), lone)
-    assert m.calibration_slope(y, shifted, groups=only_events) == pytest.approx(
+    with pytest.warns(DataQualityWarning, match=r"1 of 6 groups \(7\) have records with only"):
+        got = m.calibration_slope(y, shifted, groups=only_events)
+    assert got == pytest.approx(
         m.calibration_slope(y[rest], shifted[rest], groups=folds[rest]), rel=1e-9
     )
     with pytest.raises(ValueError, match="none of the 2 groups has records both with and"):
@@ -124,20 +132,45 @@ def test_bad_groups_are_refused_with_the_reason() -> None:
     groups = groups.copy()
     groups[np.flatnonzero(by_h)[:3]] = 9  # group 9: three events by the horizon, nothing else
     kept = groups != 9
-    assert m.calibration_slope_at_horizon(time, event, risk, 365.0, groups=groups) == (
-        pytest.approx(
-            m.calibration_slope_at_horizon(
-                time[kept],
-                event[kept],
-                risk[kept],
-                365.0,
-                groups=groups[kept],
-                ref_time=time,
-                ref_event=event,
-            ),
-            rel=1e-9,
-        )
+    with pytest.warns(DataQualityWarning, match="left out of the calibration slope"):
+        got = m.calibration_slope_at_horizon(time, event, risk, 365.0, groups=groups)
+    expected = m.calibration_slope_at_horizon(
+        time[kept],
+        event[kept],
+        risk[kept],
+        365.0,
+        groups=groups[kept],
+        ref_time=time,
+        ref_event=event,
     )
+    assert got == pytest.approx(expected, rel=1e-9)
+
+
+def test_small_groups_are_warned_about() -> None:
+    """Per-group intercepts of small groups bias the slope away from 0 (the incidental-
+    parameter problem): measured on calibrated risks, and warned about."""
+    rng = np.random.default_rng(5)
+    slopes = {}
+    for size in (4, 40):
+        values = []
+        for _ in range(200):
+            p = expit(rng.normal(-0.3, 1.0, 400))
+            y = rng.random(400) < p
+            groups = np.repeat(np.arange(400 // size), size)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                try:
+                    values.append(m.calibration_slope(y, p, groups=groups))
+                except ValueError:
+                    continue
+        slopes[size] = float(np.median(values))
+    assert slopes[4] > 1.2 and abs(slopes[40] - 1.0) < 0.06
+    y, _, shifted, folds = _shifted(n=300, seed=6)
+    with pytest.warns(DataQualityWarning, match=r"fewer than 10 records of the rarer outcome"):
+        m.calibration_slope(y, shifted, groups=np.arange(300) % 30)  # 10 records per group
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # five groups of about 60: no warning
+        m.calibration_slope(y, shifted, groups=folds)
 
 
 def test_evaluate_cv_slope_has_an_intercept_per_fold(monkeypatch, tmp_path) -> None:
@@ -157,13 +190,25 @@ def test_evaluate_cv_slope_has_an_intercept_per_fold(monkeypatch, tmp_path) -> N
         return real(specs, data)
 
     monkeypatch.setattr(_evaluate, "evaluate_specs", recording)
+    cross_validate = _evaluate._cross_validate
+
+    def records_seen(model, data, *args, **kwargs):
+        seen["records"] = data
+        return cross_validate(model, data, *args, **kwargs)
+
+    monkeypatch.setattr(_evaluate, "_cross_validate", records_seen)
     report = sr.evaluate(
         model, cohort, n_bootstrap=2, cv=4, explain=False, subgroups=(), random_state=0
     )
     data = seen["data"]
-    assert sorted(np.unique(data.groups)) == [0, 1, 2, 3]
-    counts = np.bincount(data.groups)
-    assert counts.sum() == len(data) and counts.max() - counts.min() <= 1
+    # the labels line up with the pooled predictions: evaluate's own split, rebuilt
+    from sklearn.model_selection import StratifiedKFold
+
+    records = seen["records"]
+    target = model.endpoint_.target(records)
+    splits = list(StratifiedKFold(4, shuffle=True, random_state=0).split(records, target))
+    assert data.groups.tolist() == [k for k, (_, te) in enumerate(splits) for _ in te]
+    assert data.event.tolist() == np.concatenate([target[te] for _, te in splits]).tolist()
     cv = report.cross_validation.set_index("metric")
     slope = float(cv.loc["calibration_slope", "estimate"])
     assert slope == pytest.approx(
@@ -174,3 +219,20 @@ def test_evaluate_cv_slope_has_an_intercept_per_fold(monkeypatch, tmp_path) -> N
     note = "pooled out-of-fold predictions, 4 folds (the calibration slope with an intercept"
     assert note in report.to_markdown()
     assert note in report.to_html(tmp_path / "report.html").read_text()
+
+
+def test_grouped_data_is_not_given_the_one_intercept_batched_slope() -> None:
+    from dataclasses import replace
+
+    from spinerisk.evaluation._bootstrap import batch_of
+    from spinerisk.evaluation._data import EvalData
+
+    y, _, shifted, folds = _shifted(n=300, seed=7)
+    data = EvalData("binary", y, None, shifted[:, None], (365.25,))
+    assert batch_of("calibration_slope", data, None) is not None
+    grouped = replace(data, groups=folds)
+    assert batch_of("calibration_slope", grouped, None) is None
+    assert batch_of("auroc", grouped, None) is not None  # other metrics keep theirs
+    # a resample keeps each record's group
+    rows = np.array([5, 5, 17, 299])
+    assert grouped.take(rows).groups.tolist() == folds[rows].tolist()

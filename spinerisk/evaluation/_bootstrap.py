@@ -403,6 +403,6 @@ def batch_of(
     """The batched form of the evaluation metric ``name`` on the risks of ``data`` at
     ``horizon`` (binary endpoints: the single risk column), or None."""
     maker = _batch_maker(data.kind, name)
-    if maker is None or (name == "calibration_slope" and getattr(data, "groups", None) is not None):
+    if maker is None or (name == "calibration_slope" and data.groups is not None):
         return None  # the batched slopes have one intercept, not one per group
     return maker(data, None if data.kind == "binary" else horizon)  # type: ignore[no-any-return]

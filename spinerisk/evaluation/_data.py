@@ -206,15 +206,14 @@ def _brier_at(d: EvalData, h: float) -> float:
 
 
 def _slope_at(d: EvalData, h: float, *, intercept_only: bool = False) -> float:
-    from spinerisk.metrics._common import fit_logistic, slope_design
-    from spinerisk.metrics._ipcw import logit
+    from spinerisk.metrics._common import fit_logistic
+    from spinerisk.metrics._ipcw import logit, weighted_slope
 
     y, w = d.horizon_outcome(h)
-    lp = logit(d.at(h))
     if intercept_only:
+        lp = logit(d.at(h))
         return float(fit_logistic(y, np.ones((len(lp), 1)), w, offset=lp)[0])
-    exog, keep = slope_design(lp, d.groups, y, w)
-    return float(fit_logistic(y[keep], exog, w[keep])[-1])
+    return weighted_slope(y, d.at(h), w, d.groups)
 
 
 def _ibs(d: EvalData) -> float:

@@ -316,12 +316,19 @@ class EvaluationReport:
         return table
 
     def cv_note(self) -> str | None:
-        """What the cross-validated column is (None without ``cv``)."""
+        """What the cross-validated column is.
+
+        Returns
+        -------
+        str or None
+            One sentence for the reports; None without ``cv``.
+        """
         if self.cross_validation is None:
             return None
         return (
             f"Cross-validated: pooled out-of-fold predictions, {self.settings['cv']} folds "
-            "(the calibration slope with an intercept per fold)."
+            "(the calibration slope with an intercept per fold; a fold without both "
+            "outcomes by a horizon is left out of it)."
         )
 
     def to_markdown(self) -> str:
@@ -332,6 +339,7 @@ class EvaluationReport:
         str
         """
         info = self.model_info
+        cv = self.cv_note()
         parts = []
         if self.synthetic:
             parts.append(f"> **{SYNTHETIC_BANNER}**\n")
@@ -348,8 +356,7 @@ class EvaluationReport:
             "training data\n"
             f"- Intervals: {100 * self.settings['ci']:g}% percentile bootstrap, "
             f"{self.settings['n_bootstrap']} resamples of patients, "
-            f"seed {self.settings['random_state']}\n"
-            + ("" if self.cv_note() is None else f"- {self.cv_note()}\n")
+            f"seed {self.settings['random_state']}\n" + ("" if cv is None else f"- {cv}\n")
         )
         parts.append("## Metrics\n\n" + _md_table(self.metric_table()) + "\n")
         if self.comparators is not None:

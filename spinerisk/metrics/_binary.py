@@ -214,9 +214,9 @@ def calibration_slope(
 ) -> float:
     """Calibration slope: coefficient of ``logit(p)`` in an unpenalised logistic regression.
 
-    Fits ``logit P(y = 1) = a + b * logit(p)`` by maximum likelihood (statsmodels GLM)
-    and returns ``b``. A slope below 1 means predictions are too extreme (overfitting), above
-    1 too moderate.
+    Fits ``logit P(y = 1) = a + b * logit(p)`` (with ``groups``, ``a_g + b * logit(p)``)
+    by maximum likelihood (statsmodels GLM) and returns ``b``. A slope below 1 means
+    predictions are too extreme (overfitting), above 1 too moderate.
 
     Parameters
     ----------
@@ -225,12 +225,14 @@ def calibration_slope(
     p : array-like of shape (n_samples,)
         Predicted probability of the outcome, in [0, 1].
     groups : array-like of shape (n_samples,) or None, default=None
-        A label per prediction, for predictions of several models: cross-validation's
+        A label per record, for predictions of several models: cross-validation's
         folds. Each group then gets its own intercept ``a_g`` and ``b`` is their shared
         slope, the calibration slope of the models each on its own records; pooled under
         one intercept, the differences between the fold models' baselines act as noise
         in ``logit(p)`` and pull the slope towards 0 (much so on a few hundred records).
-        A group without both outcomes says nothing about the slope and is left out.
+        A group without both outcomes says nothing about the slope and is left out (with
+        a warning). Groups should be large: with fewer than 10 records of the rarer
+        outcome in a group its intercept biases ``b`` away from 0 (warned).
 
     Returns
     -------

@@ -291,9 +291,9 @@ def calibration_slope_at_horizon(
     time, event, risk, horizon, cause, ref_time, ref_event
         As in :func:`brier_score_at_horizon`.
     groups : array-like of shape (n_samples,) or None, default=None
-        A label per prediction (cross-validation's folds): an intercept per group and
-        one shared slope, as in :func:`~spinerisk.metrics.calibration_slope`. The
-        censoring weights stay those of every record together.
+        A label per record (cross-validation's folds): an intercept per group and one
+        shared slope, as in :func:`~spinerisk.metrics.calibration_slope`. The censoring
+        weights stay those of every record together.
 
     Returns
     -------
@@ -317,8 +317,16 @@ def calibration_slope_at_horizon(
     True
     """
     y, w, p, _ = _weighted_outcome(time, event, risk, horizon, cause, ref_time, ref_event)
-    lp = logit(p)
-    exog, keep = slope_design(lp, groups, y, w)
+    return weighted_slope(y, p, w, groups)
+
+
+def weighted_slope(
+    y: npt.NDArray[np.bool_], risk: FloatArray, w: FloatArray, groups: npt.ArrayLike | None
+) -> float:
+    """The censoring-weighted calibration slope of the outcome by a horizon on
+    ``logit(risk)`` (an intercept per group with ``groups``): the fit behind
+    :func:`calibration_slope_at_horizon` and the evaluation's."""
+    exog, keep = slope_design(logit(risk), groups, y, w)
     return float(fit_logistic(y[keep], exog, w[keep])[-1])
 
 
