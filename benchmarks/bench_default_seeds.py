@@ -174,7 +174,9 @@ def to_markdown(res: dict[str, Any]) -> str:
         "seeds (the best peer is the peer with the best mean); `per seed`: each seed's own "
         "comparison, as the single-seed table reports it. The slope has an intercept per "
         "fold (the fold models' slope); `pooled slope` has one intercept for the pooled "
-        "out-of-fold risks (see the single-seed page for why they differ on small sets).",
+        "out-of-fold risks (see the single-seed page for why they differ on small sets; "
+        "where a fold has fewer than 10 records of the rarer outcome, as on cancer and Pbc3, "
+        "the slope per fold is biased upwards and the pooled one is the check).",
         "",
         f"Discrimination target met on the mean: {sum(s['gap_met'] for s in sets)} of "
         f"{len(sets)} data sets; slope target met on the mean: "
