@@ -206,13 +206,11 @@ def _brier_at(d: EvalData, h: float) -> float:
 
 
 def _slope_at(d: EvalData, h: float, *, intercept_only: bool = False) -> float:
-    from spinerisk.metrics._common import fit_logistic
-    from spinerisk.metrics._ipcw import logit, weighted_slope
+    from spinerisk.metrics._ipcw import weighted_intercept, weighted_slope
 
     y, w = d.horizon_outcome(h)
     if intercept_only:
-        lp = logit(d.at(h))
-        return float(fit_logistic(y, np.ones((len(lp), 1)), w, offset=lp)[0])
+        return weighted_intercept(y, d.at(h), w)
     return weighted_slope(y, d.at(h), w, d.groups)
 
 

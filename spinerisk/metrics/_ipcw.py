@@ -361,7 +361,14 @@ def calibration_intercept_at_horizon(
     0.0
     """
     y, w, p, _ = _weighted_outcome(time, event, risk, horizon, cause, ref_time, ref_event)
-    lp = logit(p)
+    return weighted_intercept(y, p, w)
+
+
+def weighted_intercept(y: npt.NDArray[np.bool_], risk: FloatArray, w: FloatArray) -> float:
+    """The censoring-weighted calibration-in-the-large by a horizon (``logit(risk)`` as
+    offset): the fit behind :func:`calibration_intercept_at_horizon` and the
+    evaluation's."""
+    lp = logit(risk)
     return float(fit_logistic(y, np.ones((len(lp), 1)), w, offset=lp)[0])
 
 
