@@ -6,7 +6,8 @@ Two checks:
   table, comparator table, smoothed calibration bands) for a binary, a survival and a
   competing-risk model equals the golden output recorded at commit 6ed5d8d, before the
   bootstrap was vectorised (``tests/data/golden/evaluate_<kind>.json``), to 1e-12
-  (relative and absolute: the vectorised sums add the same terms in another order);
+  (relative and absolute: the vectorised sums add the same terms in another order),
+  with the linear Cox penalty of that commit (``recorded.fixed_cox_penalty``);
 * for every metric the engine batches, the batched values on a resample matrix equal the
   metric function called on each resample (the loop the engine replaces).
 
@@ -24,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from recorded import fixed_cox_penalty
 
 import spinerisk as sr
 
@@ -47,7 +49,7 @@ def _case(kind: str) -> tuple[sr.RiskModel, pd.DataFrame, list]:
         cohort = sr.make_spine_cohort(500, seed=11, mode="trauma", trauma=params)
     else:
         name, cohort = "future_fracture", sr.make_spine_cohort(400, seed=2)
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), fixed_cox_penalty():
         warnings.simplefilter("ignore")
         model = sr.RiskModel(name, backend="linear").fit(cohort)
     ids = cohort[model.id_field_]

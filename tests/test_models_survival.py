@@ -20,16 +20,18 @@ from sklearn.utils.estimator_checks import estimator_checks_generator
 
 import spinerisk as sr
 from spinerisk.models import _survival as survival_module
+from spinerisk.models._ridge import LAMBDAS
 from spinerisk.models._survival import BoostedAFTSurvival, BoostedCoxSurvival, CoxPHSurvival
 from spinerisk.targets import make_survival_target
 
 FAST = {"n_estimators": 30, "early_stopping_rounds": None}
 ESTIMATORS = [
     CoxPHSurvival(),
+    CoxPHSurvival(penalizer="cv"),
     BoostedCoxSurvival(**FAST),
     BoostedAFTSurvival(distribution="extreme", **FAST),
 ]
-IDS = ["cox", "boosted_cox", "boosted_aft"]
+IDS = ["cox", "cox_cv", "boosted_cox", "boosted_aft"]
 
 
 def _ph_data(n=400, seed=0, beta=(0.8, -0.5, 0.0)):
@@ -288,7 +290,7 @@ def test_censoring_is_not_an_event(est):
     [
         (CoxPHSurvival(penalizer=-1), r"penalizer must be a number >= 0; got penalizer=-1"),
         (CoxPHSurvival(l1_ratio=1.5), r"l1_ratio must be a number >= 0 and <= 1"),
-        (CoxPHSurvival(penalizer="high"), r"penalizer must be a number"),
+        (CoxPHSurvival(penalizer="high"), r"number >= 0 or 'cv'; got penalizer='high'"),
         (BoostedCoxSurvival(n_estimators=0), r"n_estimators must be an integer >= 1"),
         (BoostedCoxSurvival(n_estimators=10.5), r"n_estimators must be an integer"),
         (BoostedCoxSurvival(learning_rate=0), r"learning_rate must be a number > 0"),
@@ -317,8 +319,8 @@ def test_early_stopping_split_without_events_is_an_error():
 
 @pytest.mark.parametrize(
     "est, encoding",
-    [(CoxPHSurvival(), "onehot"), (BoostedCoxSurvival(**FAST), "native"),
-     (BoostedAFTSurvival(**FAST), "native")],
+    [(CoxPHSurvival(), "onehot"), (CoxPHSurvival(penalizer="cv"), "onehot"),
+     (BoostedCoxSurvival(**FAST), "native"), (BoostedAFTSurvival(**FAST), "native")],
     ids=IDS,
 )  # fmt: skip
 def test_pipeline_with_the_feature_pipeline(valid_cohort, est, encoding):
@@ -362,6 +364,108 @@ def test_cox_matches_lifelines(valid_cohort, penalizer, l1_ratio):
     np.testing.assert_allclose(
         model.predict(X), ref.predict_log_partial_hazard(X).to_numpy(), atol=1e-8
     )
+
+
+# -- Cox: the penalty chosen by cross-validation ---------------------------------------------
+def _oof_deviance_by_lifelines(X, y, folds, penalizer):
+    """Pooled out-of-fold deviance (risk sets within each fold) of lifelines fits."""
+    from spinerisk.models._ridge import cox_partial_deviance
+
+    score = np.empty(len(y))
+    for k in np.unique(folds):
+        test = folds == k
+        df = pd.DataFrame(X[~test]).assign(T=y["time"][~test], E=y["event"][~test].astype(int))
+        ref = CoxPHFitter(penalizer=penalizer).fit(df, "T", "E")
+        score[test] = X[test] @ ref.params_.to_numpy()
+    return cox_partial_deviance(y["time"], y["event"], score, folds)
+
+
+def test_cox_cv_chooses_the_penalty_lifelines_fits_would_choose():
+    from sklearn.model_selection import StratifiedKFold
+
+    X, y = _ph_data(300, seed=11, beta=(0.8, -0.5, *([0.0] * 10)))
+    X = (X - X.mean(axis=0)) / X.std(axis=0)
+    model = CoxPHSurvival(penalizer="cv", random_state=3).fit(X, y)
+    folds = np.empty(len(y), dtype=int)
+    split = StratifiedKFold(5, shuffle=True, random_state=3).split(X, y["event"])
+    for k, (_, test) in enumerate(split):
+        folds[test] = k
+    deviance = [_oof_deviance_by_lifelines(X, y, folds, lam) for lam in LAMBDAS]
+    assert model.penalizer_ == LAMBDAS[int(np.argmin(deviance))]
+    # and the final fit is lifelines' at that penalty (started at the exact path's
+    # solution, it stops within its convergence tolerance of where it stops from zero)
+    ref = CoxPHSurvival(penalizer=model.penalizer_).fit(X, y)
+    np.testing.assert_allclose(model.coef_, ref.coef_, atol=1e-4)
+    assert CoxPHSurvival(penalizer="cv", random_state=3).fit(X, y).penalizer_ == model.penalizer_
+
+
+def test_cox_cv_converges_on_real_data_where_lifelines_alone_did_not():
+    """flchain (real, tests/data/real/flchain): from zero, lifelines stopped far from the
+    optimum at the penalty cross-validation chooses here; started at the exact ridge
+    solution it converges, to the minimum of the penalised partial likelihood."""
+    import warnings
+    from pathlib import Path
+
+    from spinerisk.models._ridge import ridge_cox_path
+
+    path = Path(__file__).parent / "data" / "real" / "flchain" / "flchain_1000.csv"
+    df = pd.read_csv(path)
+    numbers = ["num_age", "num_kappa", "num_lambda", "num_flc_grp", "num_creatinine"]
+    X = df[[*numbers, "num_sample_yr", "fac_mgus"]].astype(float)
+    X["creatinine_missing"] = X["num_creatinine"].isna().astype(float)
+    X["num_creatinine"] = X["num_creatinine"].fillna(X["num_creatinine"].median())
+    X = (X - X.mean()) / X.std(ddof=0)
+    X["sex_male"] = (df["fac_sex"] == "M").astype(float)
+    y = make_survival_target(df["event"] == 1, df["time"].astype(float))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a ConvergenceWarning fails the test
+        model = CoxPHSurvival(penalizer="cv", random_state=0).fit(X, y)
+    D = ((X - X.mean()) / X.std(ddof=0)).to_numpy()
+    lam = model.penalizer_
+    exact = ridge_cox_path(D, y["time"], y["event"], LAMBDAS[LAMBDAS >= lam])[-1]
+    # lifelines breaks ties by Efron, the exact path by Breslow: close, not equal
+    np.testing.assert_allclose(model.coef_, exact / X.std(ddof=0).to_numpy(), atol=0.02)
+
+
+def test_cox_cv_shrinks_more_when_there_is_less_to_learn():
+    def chosen(n, beta, seed):
+        X, y = _ph_data(n, seed=seed, beta=beta)
+        return CoxPHSurvival(penalizer="cv").fit(X, y).penalizer_
+
+    noise = [chosen(120, (0.0,) * 8, seed) for seed in range(3)]
+    signal = [chosen(1500, (1.0, -0.8, 0.6), seed) for seed in range(3)]
+    assert min(noise) > max(signal), (noise, signal)
+
+
+def test_cox_cv_falls_back_and_refuses_clearly():
+    X, y = _ph_data(40, seed=2)
+    one_event = y.copy()
+    one_event["event"] = False
+    one_event["event"][0] = True
+    assert CoxPHSurvival(penalizer="cv").fit(X, one_event).penalizer_ == 0.1
+    with pytest.raises(ValueError, match=r"penalizer='cv' chooses a ridge penalty, so l1_ratio"):
+        CoxPHSurvival(penalizer="cv", l1_ratio=0.5).fit(X, y)
+    with pytest.raises(ValueError, match=r"number >= 0 or 'cv'; got penalizer='CV'"):
+        CoxPHSurvival(penalizer="CV").fit(X, y)
+
+
+def test_cox_saved_before_random_state_keeps_its_params():
+    X, y = _ph_data(100, seed=1)
+    model = CoxPHSurvival(penalizer=0.2).fit(X, y)
+    del model.__dict__["random_state"]  # as a model saved by an earlier version loads
+    assert model.get_params() == {"penalizer": 0.2, "l1_ratio": 0.0, "random_state": 0}
+    np.testing.assert_allclose(model.predict(X), clone(model).fit(X, y).predict(X))
+
+
+def test_linear_backend_chooses_its_cox_penalty_by_cv():
+    cohort = sr.validate(sr.make_spine_cohort(600, seed=4))
+    model = sr.RiskModel(endpoint="future_fracture", backend="linear", random_state=2)
+    with pytest.warns(sr.DataQualityWarning, match="Small cohort"):
+        model.fit(cohort)
+    assert len(model.estimator_.estimators_) == 2  # one Cox model per cause
+    for est in model.estimator_.estimators_:
+        assert est.penalizer == "cv" and est.random_state == 2
+        assert est.penalizer_ in LAMBDAS
 
 
 def test_cox_refuses_categories_with_a_hint(valid_cohort):

@@ -1,7 +1,8 @@
 """The spine endpoints give the risks they gave before schemas and endpoints became data
 files: ``tests/data/golden/spine_risks.csv`` was written by the code of commit a5b4036
 (row rules and derived features hand-written in Python) for every spine endpoint and the
-linear and XGBoost backends, on a fixed synthetic cohort."""
+linear and XGBoost backends, on a fixed synthetic cohort. The Cox penalty is held at
+that commit's 0.1 (``recorded.fixed_cox_penalty``): this file checks the rules."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from recorded import fixed_cox_penalty
 
 import spinerisk as sr
 
@@ -28,7 +30,7 @@ def test_risks_are_unchanged(cohort: pd.DataFrame, endpoint: str, backend: str) 
     golden = pd.read_csv(GOLDEN)
     want = golden[(golden["endpoint"] == endpoint) & (golden["backend"] == backend)]
     want = want.pivot(index="patient_id", columns="column", values="risk")
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), fixed_cox_penalty():
         warnings.simplefilter("ignore")
         model = sr.RiskModel(endpoint, backend=backend).fit(cohort.iloc[:1200])
         got = model.predict_risk(cohort.iloc[1200:]).drop(columns="warnings")

@@ -12,6 +12,8 @@ The Cox partial likelihood uses Breslow's handling of tied times.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import numpy.typing as npt
 from scipy.special import expit
@@ -232,3 +234,40 @@ def ridge_cox_path(
         if watch.stop(beta):
             break
     return out
+
+
+# -- choosing the penalty ---------------------------------------------------------------------
+def lowest_deviance(oof: FloatArray, deviance: Callable[[FloatArray], float]) -> int:
+    """Index of the penalty whose out-of-fold scores have the lowest ``deviance``.
+
+    ``oof`` has one column of out-of-fold scores per penalty of :data:`LAMBDAS` (NaN where
+    a fold's path stopped early); only penalties every fold reached compete. Not the
+    "one standard error" rule, which over-shrinks by design.
+    """
+    complete = np.asarray(~np.isnan(oof).any(axis=0), dtype=bool)
+    values = np.array([deviance(oof[:, j]) if complete[j] else np.inf for j in range(oof.shape[1])])
+    values[~np.isfinite(values)] = np.inf
+    return int(np.argmin(values))
+
+
+def cox_penalty_cv(
+    D: FloatArray, time: FloatArray, event: npt.NDArray[np.bool_], folds: npt.NDArray[np.intp]
+) -> tuple[float, FloatArray]:
+    """The ridge Cox penalty of :data:`LAMBDAS` with the lowest pooled out-of-fold
+    partial-likelihood deviance (risk sets within each fold), on standardised ``D``, and
+    the coefficients of every record's fit at that penalty.
+
+    ``folds`` gives each record's fold. The penalty is on the scale of
+    :func:`ridge_cox_path` (mean loss per record plus ``lam / 2 * ||beta||^2``), which is
+    lifelines' ``penalizer`` on its standardised columns.
+    """
+    oof = np.full((len(time), len(LAMBDAS)), np.nan)
+    for k in np.unique(folds):
+        test, train = folds == k, folds != k
+        coef = ridge_cox_path(
+            D[train], time[train], event[train], held_out=(D[test], time[test], event[test])
+        )
+        oof[test] = D[test] @ coef.T
+    best = lowest_deviance(oof, lambda s: cox_partial_deviance(time, event, s, folds))
+    path = ridge_cox_path(D, time, event, LAMBDAS[: best + 1])  # warm starts down to it
+    return float(LAMBDAS[best]), path[-1]

@@ -32,7 +32,9 @@ discrimination is that of the weights before it. The candidates:
   XGBoost round of 200 bagged, deeper trees), the diversity a random survival forest
   brings, explained by the same tree SHAP.
 
-The ridge penalty of each linear candidate is chosen on the same folds: the one with the
+Numbers enter the ridge candidates divided by their standard deviation and 0/1 columns
+divided by :data:`BINARY_SCALE`, so a rare category is shrunk more than a common one. The
+ridge penalty of each linear candidate is chosen on the same folds: the one with the
 lowest pooled OOF deviance (not the "one standard error" rule, which over-shrinks by
 design); the stack's weight on a linear candidate then acts as its calibration slope, so
 a residual over- or under-shrinkage is undone on held-out predictions. Boosters stop
@@ -64,6 +66,7 @@ from spinerisk.models._ridge import (
     CoxData,
     cox_partial_deviance,
     logistic_loss,
+    lowest_deviance,
     ridge_cox_path,
     ridge_logistic_path,
 )
@@ -109,6 +112,11 @@ _FOREST_PARAMS = {
     "colsample_bytree": 1.0,
     "colsample_bynode": 0.5,
 }
+#: Divisor of the ridge candidates' 0/1 columns (categories, flags, missing indicators):
+#: the standard deviation of a balanced one (Gelman 2008), so that one penalty suits them
+#: and the numbers (divided by their standard deviation) alike. Dividing a rare category by
+#: its own small standard deviation would penalise it least where its estimate is noisiest.
+BINARY_SCALE = 0.5
 #: Range of the horizon scale of a time-to-event default: the one factor on its weights
 #: that calibrates its out-of-fold risks by the endpoint's horizons (see _horizon_scale).
 HORIZON_SCALE_BOUNDS = (0.5, 2.0)
@@ -218,7 +226,8 @@ def _make_design(name: str, X: FloatArray, names: list[str], spline_knots: int) 
     raw = design.raw(X)
     design.center = raw.mean(axis=0)
     sd = raw.std(axis=0)
-    design.scale = np.where(sd > 0, sd, 1.0)
+    binary = np.all((raw == 0) | (raw == 1), axis=0)
+    design.scale = np.where(binary, BINARY_SCALE, np.where(sd > 0, sd, 1.0))
     return design
 
 
@@ -718,15 +727,7 @@ def _choose_penalty(prob: _Problem, oc: _Outcome, path: FloatArray, rows: Any) -
     """The penalty with the lowest pooled OOF deviance (computed folds only)."""
     rows = np.asarray(rows)
     done = rows[~np.isnan(path[rows, 0])]
-    complete = ~np.isnan(path[done]).any(axis=0)  # penalties every fold reached
-    deviance = np.array(
-        [
-            _deviance(prob, done, path[done, j]) if complete[j] else np.inf
-            for j in range(len(LAMBDAS))
-        ]
-    )
-    deviance[~np.isfinite(deviance)] = np.inf
-    best = int(np.argmin(deviance))
+    best = lowest_deviance(path[done], lambda score: _deviance(prob, done, score))
     oc.penalty = float(LAMBDAS[best])
     oc.oof = path[:, best].copy()
 

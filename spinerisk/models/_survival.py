@@ -53,15 +53,28 @@ class CoxPHSurvival(CoxType, BaseEstimator):
 
     Parameters
     ----------
-    penalizer : float, default=0.1
+    penalizer : float or "cv", default=0.1
         Strength of the elastic-net penalty, as in lifelines (it scales the penalty
-        against the log partial likelihood averaged over records). Fit numeric features
-        on a common scale (``make_feature_pipeline(encoding="onehot")`` standardises them).
+        against the log partial likelihood averaged over records, on lifelines'
+        standardised columns). ``"cv"`` chooses a ridge penalty from 1e-4 to 10 (11
+        values, a half-decade apart) by 5-fold cross-validation, stratified by event and
+        seeded by ``random_state``: the one with the lowest pooled out-of-fold partial-
+        likelihood deviance (risk sets within each fold; not the "one standard error"
+        rule, which over-shrinks by design). lifelines then fits at that penalty, started
+        at the exact ridge solution: from zero its Newton steps can stop far from the
+        optimum under a weak penalty (measured on real data, flchain). With fewer than 2
+        events or 2 censored records there is nothing to cross-validate and 0.1 is used.
+        ``RiskModel(backend="linear")`` uses ``"cv"``.
     l1_ratio : float, default=0.0
-        Share of the penalty that is L1 (lasso); 0 is ridge.
+        Share of the penalty that is L1 (lasso); 0 is ridge. Must be 0 with
+        ``penalizer="cv"``.
+    random_state : int, default=0
+        Seed of the folds of ``penalizer="cv"``; unused otherwise.
 
     Attributes
     ----------
+    penalizer_ : float
+        The penalty used: ``penalizer``, or the one cross-validation chose.
     coef_ : ndarray of shape (n_features_in_,)
         Log hazard ratio per unit of each feature. Features that are constant in the
         training data carry no information for a Cox model; they get 0 and are not
@@ -128,9 +141,16 @@ class CoxPHSurvival(CoxType, BaseEstimator):
     TypeError: CoxPHSurvival needs numeric features; column(s) ['sex'] are not numeric ...
     """
 
-    def __init__(self, penalizer: float = 0.1, l1_ratio: float = 0.0) -> None:
+    #: Models saved before ``random_state`` existed load without it (``penalizer="cv"``
+    #: did not exist either); the class default keeps ``get_params`` working for them.
+    random_state: int = 0
+
+    def __init__(
+        self, penalizer: float | Literal["cv"] = 0.1, l1_ratio: float = 0.0, random_state: int = 0
+    ) -> None:
         self.penalizer = penalizer
         self.l1_ratio = l1_ratio
+        self.random_state = random_state
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
@@ -173,8 +193,19 @@ class CoxPHSurvival(CoxType, BaseEstimator):
         self : CoxPHSurvival
             The fitted model.
         """
-        check_number("penalizer", self.penalizer, low=0)
+        cv = isinstance(self.penalizer, str) and self.penalizer == "cv"
+        if isinstance(self.penalizer, str) and not cv:
+            raise ValueError(
+                f"penalizer must be a number >= 0 or 'cv'; got penalizer={self.penalizer!r}."
+            )
+        if not cv:
+            check_number("penalizer", self.penalizer, low=0)
         check_number("l1_ratio", self.l1_ratio, low=0, high=1)
+        if cv and self.l1_ratio != 0:
+            raise ValueError(
+                "penalizer='cv' chooses a ridge penalty, so l1_ratio must be 0; got "
+                f"l1_ratio={self.l1_ratio!r}."
+            )
         Xa = self.validate_input(X, reset=True)
         y = _check_survival_y(y, Xa.shape[0], type(self).__name__)
         names = (
@@ -185,6 +216,11 @@ class CoxPHSurvival(CoxType, BaseEstimator):
         varying = np.ptp(Xa, axis=0) > 0
         coef = np.zeros(Xa.shape[1])
         self.summary_ = None
+        start = None
+        if cv:
+            self.penalizer_, start = _penalty_by_cv(Xa[:, varying], y, self.random_state)
+        else:
+            self.penalizer_ = float(self.penalizer)  # type: ignore[arg-type]
         if varying.any():
             from lifelines import CoxPHFitter
             from lifelines.exceptions import ConvergenceError
@@ -193,12 +229,12 @@ class CoxPHSurvival(CoxType, BaseEstimator):
             df = pd.DataFrame(Xa[:, varying], columns=used)
             df[_DURATION] = y["time"]
             df[_EVENT] = y["event"].astype(int)
-            fitter = CoxPHFitter(penalizer=float(self.penalizer), l1_ratio=float(self.l1_ratio))
+            fitter = CoxPHFitter(penalizer=self.penalizer_, l1_ratio=float(self.l1_ratio))
             try:
-                fitter.fit(df, duration_col=_DURATION, event_col=_EVENT)
+                fitter.fit(df, duration_col=_DURATION, event_col=_EVENT, initial_point=start)
             except ConvergenceError as exc:
                 exc.add_note(
-                    f"CoxPHSurvival(penalizer={self.penalizer!r}): try a larger penalizer, "
+                    f"CoxPHSurvival(penalizer={self.penalizer_!r}): try a larger penalizer, "
                     "or drop near-constant and collinear features."
                 )
                 raise
@@ -209,6 +245,33 @@ class CoxPHSurvival(CoxType, BaseEstimator):
         self.lp_mean_ = float(lp.mean())
         self.fit_baseline(y["time"], y["event"], lp - self.lp_mean_)
         return self
+
+
+def _penalty_by_cv(
+    X: FloatArray, y: np.ndarray, random_state: Any
+) -> tuple[float, FloatArray | None]:
+    """The ridge penalty ``penalizer="cv"`` chooses (see :class:`CoxPHSurvival`), and the
+    coefficients of the fit at it on lifelines' scale, where lifelines starts: its own
+    Newton steps from zero can fail to converge under a weak penalty (a near-separating
+    category), where the exact path, warm-started down the grid, does not."""
+    from sklearn.model_selection import StratifiedKFold
+
+    from spinerisk.models._ridge import cox_penalty_cv
+
+    event = y["event"].astype(bool)
+    k = min(5, int(event.sum()), int((~event).sum()))
+    if k < 2 or X.shape[1] == 0:
+        return 0.1, None
+    folds = np.empty(len(event), dtype=np.intp)
+    splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=random_state)
+    for i, (_, test) in enumerate(splitter.split(X, event)):
+        folds[test] = i
+    sd = X.std(axis=0)  # columns vary: constant ones were left out
+    lam, beta = cox_penalty_cv(
+        (X - X.mean(axis=0)) / sd, y["time"].astype(np.float64), event, folds
+    )
+    # lifelines standardises by the sample standard deviation (ddof=1)
+    return lam, beta * X.std(axis=0, ddof=1) / sd
 
 
 # -- gradient boosting (XGBoost) ---------------------------------------------------------------

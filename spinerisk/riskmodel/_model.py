@@ -215,7 +215,7 @@ default="auto"
         )
 
         if backend in LINEAR_BACKENDS:
-            base: Any = CoxPHSurvival()
+            base: Any = CoxPHSurvival(penalizer="cv", random_state=self.random_state)
             features = self._linear_features(
                 ep, int(self.spline_knots) if backend == "spline" else 0
             )
