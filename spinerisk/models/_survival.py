@@ -251,9 +251,10 @@ def _penalty_by_cv(
     X: FloatArray, y: np.ndarray, random_state: Any
 ) -> tuple[float, FloatArray | None]:
     """The ridge penalty ``penalizer="cv"`` chooses (see :class:`CoxPHSurvival`), and the
-    coefficients of the fit at it on lifelines' scale, where lifelines starts: its own
-    Newton steps from zero can fail to converge under a weak penalty (a near-separating
-    category), where the exact path, warm-started down the grid, does not."""
+    coefficients of the fit at it on lifelines' scale, where lifelines starts: under a
+    weak penalty its own Newton steps from zero stopped far from the optimum on a real
+    sample (flchain: skewed laboratory values, a column repeated), where the exact path,
+    warm-started down the grid, converges."""
     from sklearn.model_selection import StratifiedKFold
 
     from spinerisk.models._ridge import cox_penalty_cv
