@@ -417,8 +417,10 @@ def test_cox_cv_converges_on_real_data_where_lifelines_alone_did_not():
     X = (X - X.mean()) / X.std(ddof=0)
     X["sex_male"] = (df["fac_sex"] == "M").astype(float)
     y = make_survival_target(df["event"] == 1, df["time"].astype(float))
+    from lifelines.exceptions import ConvergenceWarning
+
     with warnings.catch_warnings():
-        warnings.simplefilter("error")  # a ConvergenceWarning fails the test
+        warnings.simplefilter("error", ConvergenceWarning)  # fails the test
         model = CoxPHSurvival(penalizer="cv", random_state=0).fit(X, y)
     D = ((X - X.mean()) / X.std(ddof=0)).to_numpy()
     lam = model.penalizer_
@@ -449,12 +451,59 @@ def test_cox_cv_falls_back_and_refuses_clearly():
         CoxPHSurvival(penalizer="CV").fit(X, y)
 
 
-def test_cox_saved_before_random_state_keeps_its_params():
+def test_cox_saved_before_random_state_loads_as_fitted_then():
     X, y = _ph_data(100, seed=1)
     model = CoxPHSurvival(penalizer=0.2).fit(X, y)
-    del model.__dict__["random_state"]  # as a model saved by an earlier version loads
-    assert model.get_params() == {"penalizer": 0.2, "l1_ratio": 0.0, "random_state": 0}
-    np.testing.assert_allclose(model.predict(X), clone(model).fit(X, y).predict(X))
+    state = model.__getstate__()
+    del state["random_state"], state["penalizer_"]  # as saved by an earlier version
+    old = CoxPHSurvival.__new__(CoxPHSurvival)
+    old.__setstate__(state)  # what skops and pickle do when loading
+    assert old.get_params() == {"penalizer": 0.2, "l1_ratio": 0.0, "random_state": 0}
+    assert old.penalizer_ == 0.2
+    np.testing.assert_array_equal(old.predict(X), model.predict(X))
+    np.testing.assert_allclose(clone(old).fit(X, y).predict(X), model.predict(X))
+
+
+def test_cox_cv_keeps_copies_of_a_record_in_one_fold(monkeypatch):
+    from spinerisk.models import _ridge
+
+    X, y = _ph_data(150, seed=6)
+    rows = np.random.default_rng(0).integers(0, 150, 150)  # a bootstrap resample
+    seen = {}
+
+    def spy(D, time, event, folds):
+        seen["folds"] = folds
+        return real(D, time, event, folds)
+
+    real = _ridge.cox_penalty_cv
+    monkeypatch.setattr(_ridge, "cox_penalty_cv", spy)
+    CoxPHSurvival(penalizer="cv").fit(X[rows], y[rows], groups=rows)
+    per_record = pd.Series(seen["folds"]).groupby(rows).nunique()
+    assert (per_record == 1).all() and len(np.unique(seen["folds"])) == 5
+    CoxPHSurvival(penalizer="cv").fit(X[rows], y[rows])  # without groups they split
+    assert (pd.Series(seen["folds"]).groupby(rows).nunique() > 1).any()
+
+
+def test_cox_cv_without_censoring_still_cross_validates(monkeypatch):
+    from spinerisk.models import _ridge
+
+    calls = []
+    real = _ridge.cox_penalty_cv
+    monkeypatch.setattr(_ridge, "cox_penalty_cv", lambda *a: calls.append(a[3]) or real(*a))
+    X, y = _ph_data(200, seed=8)
+    y["event"] = True
+    assert CoxPHSurvival(penalizer="cv").fit(X, y).penalizer_ in LAMBDAS
+    assert len(calls) == 1 and len(np.unique(calls[0])) == 5  # five folds, not the fallback
+    y["event"][3:] = False  # 3 events: 3 folds
+    CoxPHSurvival(penalizer="cv").fit(X, y)
+    assert len(calls) == 2 and len(np.unique(calls[1])) == 3
+
+
+@pytest.mark.parametrize("seed", [None, -1, 1.5, True, "0"])
+def test_cox_refuses_a_seed_that_is_not_a_non_negative_integer(seed):
+    X, y = _ph_data(50)
+    with pytest.raises(ValueError, match=r"random_state must be an integer >= 0; got"):
+        CoxPHSurvival(penalizer="cv", random_state=seed).fit(X, y)
 
 
 def test_linear_backend_chooses_its_cox_penalty_by_cv():

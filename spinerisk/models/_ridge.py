@@ -13,6 +13,7 @@ The Cox partial likelihood uses Breslow's handling of tied times.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -237,6 +238,20 @@ def ridge_cox_path(
 
 
 # -- choosing the penalty ---------------------------------------------------------------------
+def stratified_folds(
+    strata: npt.NDArray[np.int_], groups: npt.NDArray[np.intp], n_splits: int, seed: int
+) -> list[tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]]:
+    """Stratified folds; grouped (repeats together) only when records repeat."""
+    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+
+    dummy = np.zeros(len(strata))
+    if len(np.unique(groups)) == len(groups):
+        splitter: Any = StratifiedKFold(n_splits, shuffle=True, random_state=seed)
+        return [(tr, te) for tr, te in splitter.split(dummy, strata)]
+    splitter = StratifiedGroupKFold(n_splits, shuffle=True, random_state=seed)
+    return [(tr, te) for tr, te in splitter.split(dummy, strata, groups)]
+
+
 def lowest_deviance(oof: FloatArray, deviance: Callable[[FloatArray], float]) -> int:
     """Index of the penalty whose out-of-fold scores have the lowest ``deviance``.
 

@@ -33,7 +33,8 @@ discrimination is that of the weights before it. The candidates:
   brings, explained by the same tree SHAP.
 
 Numbers enter the ridge candidates divided by their standard deviation and 0/1 columns
-divided by :data:`BINARY_SCALE`, so a rare category is shrunk more than a common one. The
+(one-hot categories) divided by :data:`BINARY_SCALE`, so a rare category is shrunk more
+than a common one. The
 ridge penalty of each linear candidate is chosen on the same folds: the one with the
 lowest pooled OOF deviance (not the "one standard error" rule, which over-shrinks by
 design); the stack's weight on a linear candidate then acts as its calibration slope, so
@@ -70,6 +71,7 @@ from spinerisk.models._ridge import (
     ridge_cox_path,
     ridge_logistic_path,
 )
+from spinerisk.models._ridge import stratified_folds as _split
 from spinerisk.models._survival import feature_check_once
 from spinerisk.models._survival_base import CoxType, FloatArray, _check_survival_y
 from spinerisk.targets import TIME_RULE, invalid_times
@@ -112,10 +114,11 @@ _FOREST_PARAMS = {
     "colsample_bytree": 1.0,
     "colsample_bynode": 0.5,
 }
-#: Divisor of the ridge candidates' 0/1 columns (categories, flags, missing indicators):
-#: the standard deviation of a balanced one (Gelman 2008), so that one penalty suits them
-#: and the numbers (divided by their standard deviation) alike. Dividing a rare category by
-#: its own small standard deviation would penalise it least where its estimate is noisiest.
+#: Divisor of the ridge candidates' 0/1 columns (the one-hot categories; flags and missing
+#: indicators reach the stack standardised by the feature pipeline and keep their own
+#: standard deviation): the standard deviation of a balanced one (Gelman 2008), so that one
+#: penalty suits them and the numbers alike. Dividing a rare category by its own small
+#: standard deviation would penalise it least where its estimate is noisiest.
 BINARY_SCALE = 0.5
 #: Range of the horizon scale of a time-to-event default: the one factor on its weights
 #: that calibrates its out-of-fold risks by the endpoint's horizons (see _horizon_scale).
@@ -156,20 +159,6 @@ def duplicate_groups(X: FloatArray, *outcome: Any) -> npt.NDArray[np.intp]:
     hashed = pd.util.hash_pandas_object(frame, index=False).to_numpy()
     _, groups = np.unique(hashed, return_inverse=True)
     return groups.astype(np.intp)
-
-
-def _split(
-    strata: npt.NDArray[np.int_], groups: npt.NDArray[np.intp], n_splits: int, seed: int
-) -> list[tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]]:
-    """Stratified folds; grouped (repeats together) only when records repeat."""
-    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
-
-    dummy = np.zeros(len(strata))
-    if len(np.unique(groups)) == len(groups):
-        splitter: Any = StratifiedKFold(n_splits, shuffle=True, random_state=seed)
-        return [(tr, te) for tr, te in splitter.split(dummy, strata)]
-    splitter = StratifiedGroupKFold(n_splits, shuffle=True, random_state=seed)
-    return [(tr, te) for tr, te in splitter.split(dummy, strata, groups)]
 
 
 # -- candidate designs ----------------------------------------------------------------------

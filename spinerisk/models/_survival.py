@@ -63,13 +63,14 @@ class CoxPHSurvival(CoxType, BaseEstimator):
         rule, which over-shrinks by design). lifelines then fits at that penalty, started
         at the exact ridge solution: from zero its Newton steps can stop far from the
         optimum under a weak penalty (measured on real data, flchain). With fewer than 2
-        events or 2 censored records there is nothing to cross-validate and 0.1 is used.
+        events there is nothing to cross-validate and 0.1 is used.
         ``RiskModel(backend="linear")`` uses ``"cv"``.
     l1_ratio : float, default=0.0
         Share of the penalty that is L1 (lasso); 0 is ridge. Must be 0 with
         ``penalizer="cv"``.
     random_state : int, default=0
-        Seed of the folds of ``penalizer="cv"``; unused otherwise.
+        Seed of the folds of ``penalizer="cv"`` (an integer >= 0, so that the same data
+        give the same model); unused otherwise.
 
     Attributes
     ----------
@@ -141,9 +142,8 @@ class CoxPHSurvival(CoxType, BaseEstimator):
     TypeError: CoxPHSurvival needs numeric features; column(s) ['sex'] are not numeric ...
     """
 
-    #: Models saved before ``random_state`` existed load without it (``penalizer="cv"``
-    #: did not exist either); the class default keeps ``get_params`` working for them.
-    random_state: int = 0
+    coef_: FloatArray
+    lp_mean_: float
 
     def __init__(
         self, penalizer: float | Literal["cv"] = 0.1, l1_ratio: float = 0.0, random_state: int = 0
@@ -151,6 +151,14 @@ class CoxPHSurvival(CoxType, BaseEstimator):
         self.penalizer = penalizer
         self.l1_ratio = l1_ratio
         self.random_state = random_state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """A model saved before ``penalizer="cv"`` existed loads as fitted then: seed 0,
+        and (if fitted) the penalty it was given."""
+        state = {"random_state": 0, **state}
+        if "coef_" in state:
+            state = {"penalizer_": state["penalizer"], **state}
+        super().__setstate__(state)
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
@@ -177,7 +185,7 @@ class CoxPHSurvival(CoxType, BaseEstimator):
     def _lp(self, X: Any) -> FloatArray:
         return self.validate_input(X, reset=False) @ self.coef_ - self.lp_mean_
 
-    def fit(self, X: Any, y: np.ndarray) -> CoxPHSurvival:
+    def fit(self, X: Any, y: np.ndarray, groups: Any = None) -> CoxPHSurvival:
         """Fit the Cox model and its Breslow baseline hazard.
 
         Parameters
@@ -187,6 +195,9 @@ class CoxPHSurvival(CoxType, BaseEstimator):
         y : structured ndarray of shape (n_samples,)
             Fields ``event`` (bool) and ``time`` (days), see
             :func:`spinerisk.targets.make_survival_target`.
+        groups : array-like of shape (n_samples,) or None, default=None
+            With ``penalizer="cv"``: records of one group share a fold (copies of a
+            record in a bootstrap resample). Unused otherwise.
 
         Returns
         -------
@@ -206,6 +217,9 @@ class CoxPHSurvival(CoxType, BaseEstimator):
                 "penalizer='cv' chooses a ridge penalty, so l1_ratio must be 0; got "
                 f"l1_ratio={self.l1_ratio!r}."
             )
+        seed = self.random_state
+        if not isinstance(seed, numbers.Integral) or isinstance(seed, bool) or seed < 0:
+            raise ValueError(f"random_state must be an integer >= 0; got random_state={seed!r}.")
         Xa = self.validate_input(X, reset=True)
         y = _check_survival_y(y, Xa.shape[0], type(self).__name__)
         names = (
@@ -218,7 +232,7 @@ class CoxPHSurvival(CoxType, BaseEstimator):
         self.summary_ = None
         start = None
         if cv:
-            self.penalizer_, start = _penalty_by_cv(Xa[:, varying], y, self.random_state)
+            self.penalizer_, start = _penalty_by_cv(Xa[:, varying], y, int(seed), groups)
         else:
             self.penalizer_ = float(self.penalizer)  # type: ignore[arg-type]
         if varying.any():
@@ -248,24 +262,24 @@ class CoxPHSurvival(CoxType, BaseEstimator):
 
 
 def _penalty_by_cv(
-    X: FloatArray, y: np.ndarray, random_state: Any
+    X: FloatArray, y: np.ndarray, seed: int, groups: Any
 ) -> tuple[float, FloatArray | None]:
     """The ridge penalty ``penalizer="cv"`` chooses (see :class:`CoxPHSurvival`), and the
     coefficients of the fit at it on lifelines' scale, where lifelines starts: under a
-    weak penalty its own Newton steps from zero stopped far from the optimum on a real
-    sample (flchain: skewed laboratory values, a column repeated), where the exact path,
-    warm-started down the grid, converges."""
-    from sklearn.model_selection import StratifiedKFold
-
-    from spinerisk.models._ridge import cox_penalty_cv
+    weak penalty its own Newton steps from zero stopped far from the optimum on real
+    samples of flchain, where the exact path,
+    warm-started down the grid, converges. Folds stratified by event where both kinds of
+    record fill every fold; copies of a record (one group) share a fold."""
+    from spinerisk.models._ridge import cox_penalty_cv, stratified_folds
 
     event = y["event"].astype(bool)
-    k = min(5, int(event.sum()), int((~event).sum()))
+    k = min(5, int(event.sum()))
     if k < 2 or X.shape[1] == 0:
         return 0.1, None
+    strata = event.astype(np.int_) if int((~event).sum()) >= k else np.zeros(len(event), np.int_)
+    ids = np.arange(len(event)) if groups is None else pd.factorize(np.asarray(groups))[0]
     folds = np.empty(len(event), dtype=np.intp)
-    splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=random_state)
-    for i, (_, test) in enumerate(splitter.split(X, event)):
+    for i, (_, test) in enumerate(stratified_folds(strata, ids, k, seed)):
         folds[test] = i
     sd = X.std(axis=0)  # columns vary: constant ones were left out
     lam, beta = cox_penalty_cv(

@@ -394,8 +394,6 @@ default="auto"
             inner = model.named_steps["model"]
             model.set_params(model__cv=grouped(inner.cv.n_splits, target))
             return model.fit(data, target)
-        if backend in LINEAR_BACKENDS:
-            return model.fit(data, target)
         return model.fit(data, target, model__groups=groups)
 
     def _check_small_data(
