@@ -15,11 +15,10 @@ from scipy.special import expit
 import spinerisk as sr
 from spinerisk.bundle import load_bundle, save_bundle
 from spinerisk.endpoints import Endpoint
-from spinerisk.models._ridge import LAMBDAS
+from spinerisk.models._ridge import LAMBDAS, stratified_folds
 from spinerisk.models._stack import (
     StackedClassifier,
     StackedCoxSurvival,
-    _split,
     duplicate_groups,
 )
 from spinerisk.schema import FieldSpec, Schema
@@ -135,7 +134,7 @@ def test_repeated_records_share_a_fold():
     rows = rng.integers(0, 100, size=100)  # a bootstrap resample
     groups = duplicate_groups(X[rows], y[rows])
     assert len(np.unique(groups)) == len(np.unique(rows))
-    folds = _split(y[rows].astype(int), groups, 5, 0)
+    folds = stratified_folds(y[rows].astype(int), groups, 5, 0)
     for train, test in folds:
         assert not set(groups[train]) & set(groups[test])
 

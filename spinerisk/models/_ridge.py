@@ -238,6 +238,22 @@ def ridge_cox_path(
 
 
 # -- choosing the penalty ---------------------------------------------------------------------
+def warm_path(lam: FloatArray) -> FloatArray:
+    """The grid down to ``lam`` (warm starts reach a weak penalty reliably)."""
+    return np.concatenate([LAMBDAS[LAMBDAS > lam[0]], lam])
+
+
+def cox_fold_scores(
+    D: FloatArray, time: FloatArray, event: npt.NDArray[np.bool_], train: Any, test: Any
+) -> FloatArray:
+    """Held-out scores of the ridge Cox path fitted on ``train``: shape
+    ``(len(test), len(LAMBDAS))``, NaN beyond where the path stopped early."""
+    coef = ridge_cox_path(
+        D[train], time[train], event[train], held_out=(D[test], time[test], event[test])
+    )
+    return D[test] @ coef.T
+
+
 def stratified_folds(
     strata: npt.NDArray[np.int_], groups: npt.NDArray[np.intp], n_splits: int, seed: int
 ) -> list[tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]]:
@@ -279,10 +295,7 @@ def cox_penalty_cv(
     oof = np.full((len(time), len(LAMBDAS)), np.nan)
     for k in np.unique(folds):
         test, train = folds == k, folds != k
-        coef = ridge_cox_path(
-            D[train], time[train], event[train], held_out=(D[test], time[test], event[test])
-        )
-        oof[test] = D[test] @ coef.T
+        oof[test] = cox_fold_scores(D, time, event, train, test)
     best = lowest_deviance(oof, lambda s: cox_partial_deviance(time, event, s, folds))
-    path = ridge_cox_path(D, time, event, LAMBDAS[: best + 1])  # warm starts down to it
-    return float(LAMBDAS[best]), path[-1]
+    lam = LAMBDAS[best : best + 1]
+    return float(lam[0]), ridge_cox_path(D, time, event, warm_path(lam))[-1]

@@ -65,13 +65,15 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from spinerisk.models._ridge import (
     LAMBDAS,
     CoxData,
+    cox_fold_scores,
     cox_partial_deviance,
     logistic_loss,
     lowest_deviance,
     ridge_cox_path,
     ridge_logistic_path,
+    stratified_folds,
+    warm_path,
 )
-from spinerisk.models._ridge import stratified_folds as _split
 from spinerisk.models._survival import feature_check_once
 from spinerisk.models._survival_base import CoxType, FloatArray, _check_survival_y
 from spinerisk.targets import TIME_RULE, invalid_times
@@ -228,13 +230,7 @@ def _ridge_fold(prob: _Problem, D: FloatArray, train: Any, test: Any) -> FloatAr
         b0, coef = ridge_logistic_path(D[train], prob.y[train], held_out=(D[test], prob.y[test]))
         return D[test] @ coef.T + b0
     assert prob.time is not None and prob.event is not None
-    coef = ridge_cox_path(
-        D[train],
-        prob.time[train],
-        prob.event[train],
-        held_out=(D[test], prob.time[test], prob.event[test]),
-    )
-    return D[test] @ coef.T
+    return cox_fold_scores(D, prob.time, prob.event, train, test)
 
 
 def _inner_split(
@@ -248,7 +244,7 @@ def _inner_split(
         order = rng.permutation(len(rows))
         cut = max(1, int(round(_INNER_FRACTION * len(rows))))
         return rows[order[cut:]], rows[order[:cut]]
-    fit, val = _split(prob.strata[rows], prob.groups[rows], n_splits, seed)[0]
+    fit, val = stratified_folds(prob.strata[rows], prob.groups[rows], n_splits, seed)[0]
     return rows[fit], rows[val]
 
 
@@ -807,11 +803,11 @@ def _final_component(
         lam = np.array([oc.penalty])
         if prob.kind == "binary":
             assert prob.y is not None
-            b0, coef = ridge_logistic_path(D, prob.y, _warm_path(lam))
+            b0, coef = ridge_logistic_path(D, prob.y, warm_path(lam))
             intercept, beta = float(b0[-1]), coef[-1]
         else:
             assert prob.time is not None and prob.event is not None
-            beta = ridge_cox_path(D, prob.time, prob.event, _warm_path(lam))[-1]
+            beta = ridge_cox_path(D, prob.time, prob.event, warm_path(lam))[-1]
             intercept = 0.0
         return {
             "name": c,
@@ -836,11 +832,6 @@ def _final_component(
         params, dm, num_boost_round=rounds, verbose_eval=False, callbacks=[feature_check_once()]
     )
     return {"name": c, "family": "xgboost", "booster": booster, "sign": _sign(c), "rounds": rounds}
-
-
-def _warm_path(lam: FloatArray) -> FloatArray:
-    """The grid down to ``lam`` (warm starts reach a weak penalty reliably)."""
-    return np.concatenate([LAMBDAS[LAMBDAS > lam[0]], lam])
 
 
 # -- prediction and contributions of fitted components ---------------------------------------
@@ -1161,7 +1152,7 @@ class StackedClassifier(_StackMixin, ClassifierMixin, BaseEstimator):
             None,
             y_enc.astype(np.int_),
             groups,
-            _split(y_enc, groups, int(self.cv), seed),
+            stratified_folds(y_enc, groups, int(self.cv), seed),
             seed,
         )
         result = cross_fit(prob, cands, spline_knots=int(self.spline_knots), n_jobs=self._workers())
@@ -1338,7 +1329,7 @@ class StackedCoxSurvival(_StackMixin, CoxType, BaseEstimator):
             event,
             strata,
             groups,
-            _split(strata, groups, int(self.cv), seed),
+            stratified_folds(strata, groups, int(self.cv), seed),
             seed,
         )
         result = cross_fit(

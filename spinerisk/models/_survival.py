@@ -41,6 +41,9 @@ __all__ = ["BoostedAFTSurvival", "BoostedCoxSurvival", "CoxPHSurvival"]
 
 # -- Cox proportional hazards (lifelines) ------------------------------------------------------
 _DURATION, _EVENT = "__spinerisk_duration_days__", "__spinerisk_event__"
+#: ``CoxPHSurvival``'s default penalty, and the one ``penalizer="cv"`` falls back to when
+#: there is nothing to cross-validate (fewer than 2 events).
+DEFAULT_PENALIZER = 0.1
 
 
 class CoxPHSurvival(CoxType, BaseEstimator):
@@ -146,7 +149,10 @@ class CoxPHSurvival(CoxType, BaseEstimator):
     lp_mean_: float
 
     def __init__(
-        self, penalizer: float | Literal["cv"] = 0.1, l1_ratio: float = 0.0, random_state: int = 0
+        self,
+        penalizer: float | Literal["cv"] = DEFAULT_PENALIZER,
+        l1_ratio: float = 0.0,
+        random_state: int = 0,
     ) -> None:
         self.penalizer = penalizer
         self.l1_ratio = l1_ratio
@@ -217,9 +223,7 @@ class CoxPHSurvival(CoxType, BaseEstimator):
                 "penalizer='cv' chooses a ridge penalty, so l1_ratio must be 0; got "
                 f"l1_ratio={self.l1_ratio!r}."
             )
-        seed = self.random_state
-        if not isinstance(seed, numbers.Integral) or isinstance(seed, bool) or seed < 0:
-            raise ValueError(f"random_state must be an integer >= 0; got random_state={seed!r}.")
+        check_number("random_state", self.random_state, low=0, integer=True)
         Xa = self.validate_input(X, reset=True)
         y = _check_survival_y(y, Xa.shape[0], type(self).__name__)
         names = (
@@ -232,7 +236,9 @@ class CoxPHSurvival(CoxType, BaseEstimator):
         self.summary_ = None
         start = None
         if cv:
-            self.penalizer_, start = _penalty_by_cv(Xa[:, varying], y, int(seed), groups)
+            self.penalizer_, start = _penalty_by_cv(
+                Xa[:, varying], y, int(self.random_state), groups
+            )
         else:
             self.penalizer_ = float(self.penalizer)  # type: ignore[arg-type]
         if varying.any():
@@ -275,7 +281,7 @@ def _penalty_by_cv(
     event = y["event"].astype(bool)
     k = min(5, int(event.sum()))
     if k < 2 or X.shape[1] == 0:
-        return 0.1, None
+        return DEFAULT_PENALIZER, None
     strata = event.astype(np.int_) if int((~event).sum()) >= k else np.zeros(len(event), np.int_)
     ids = np.arange(len(event)) if groups is None else pd.factorize(np.asarray(groups))[0]
     folds = np.empty(len(event), dtype=np.intp)
