@@ -957,7 +957,10 @@ def to_markdown(res: dict[str, Any]) -> str:
             )
             + " One 5-fold split is noisy on a few hundred records: the same comparison "
             "repeated over fold seeds, with the means, is on [Default model over fold "
-            "seeds](benchmarks-default-seeds.md) (`benchmarks/bench_default_seeds.py`).",
+            "seeds](benchmarks-default-seeds.md) (`benchmarks/bench_default_seeds.py`), and "
+            "over ten seeds on the seven sets under 600 records, with how often each model's "
+            "slope is in range, on [ten seeds on the small sets]"
+            "(benchmarks-default-seeds-small.md).",
             "",
             "| data set | n | events | default | linear | best peer | default − best peer | "
             "selected | default slope (95% interval) | pooled slope | Cox slope (SE) | "

@@ -87,3 +87,50 @@ def test_a_miss_is_marked_on_the_page():
     assert "met on the mean: 1 of 2 data sets; slope target met on the mean: 1 of 2" in page
     assert "| 0.70 |" in bad_line  # the Cox slope's mean
     assert "| 0.50 ✗ | 0.50, 0.50 | 0.25 |" in bad_line  # slope, per seed, pooled slope
+
+
+def test_slope_reach_counts_the_seeds_in_range():
+    lo, hi = bd.SLOPE_RANGE
+    slopes = [lo - 0.01, lo, 1.0, hi, hi + 0.01, float("nan")]
+    r = seeds.slope_reach(slopes)
+    assert (r["in_range"], r["seeds"]) == (3, 6)  # the ends count; NaN is a miss
+    finite = np.array(slopes[:-1])
+    assert r["mean"] == pytest.approx(finite.mean())
+    assert r["sd"] == pytest.approx(finite.std(ddof=1))
+    one = seeds.slope_reach([1.0])
+    assert one["in_range"] == 1 and np.isnan(one["sd"])
+
+
+def test_the_page_counts_each_models_seeds_in_range():
+    peers = bd.PEERS["survival"]
+    runs = [_run(0.72, dict.fromkeys(peers, 0.71), s, 1.0) for s in (0.5, 0.9, 1.1)]
+    other = [_run(0.72, dict.fromkeys(peers, 0.71), 1.0, 1.0) for _ in range(3)]
+    res = {
+        "meta": {
+            "date": "d",
+            "machine": {"cpus": 2},
+            "git": {"commit": "abc", "spinerisk_modified": False},
+            "uptime_start": "u",
+            "uptime_end": "u",
+            "seeds": [0, 1, 2],
+            "folds": 5,
+        },
+        "sets": [
+            seeds.summarise("small", "survival", runs, [0, 1, 2]),
+            seeds.summarise("other", "survival", other, [0, 1, 2]),
+        ],
+        "title": "A title",
+        "json": "x.json",
+    }
+    page = seeds.to_markdown(res)
+    assert page.startswith("# A title\n") and "is in `x.json`" in page
+    table = page[page.index("## How often") :]
+    header = next(line for line in table.splitlines() if line.startswith("| data set"))
+    columns = [c.strip() for c in header.strip("|").split("|")]
+    row = next(line for line in table.splitlines() if line.startswith("| small "))
+    cells = dict(zip(columns, (c.strip() for c in row.strip("|").split("|")), strict=True))
+    sd = np.std([0.5, 0.9, 1.1], ddof=1)
+    assert cells["default"] == f"2/3, {np.mean([0.5, 0.9, 1.1]):.2f} ({sd:.2f})"
+    assert cells["linear"] == "3/3, 1.00 (0.00)"
+    total = next(line for line in table.splitlines() if line.startswith("| all "))
+    assert "**5/6** on 2 sets" in total  # the default: 2 + 3 of 6 runs
