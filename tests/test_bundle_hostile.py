@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import itertools
 import json
 import os
 import struct
@@ -697,17 +698,30 @@ def _relabel_nodes(
     skops_bytes: bytes, cls: str, content: dict[str, Any], which: Callable[[int], bool]
 ) -> bytes:
     """Replace the state of the ``which``-th nodes of class ``cls`` inside a skops file
-    with ``content`` (an untrusted object's state relabelled as a trusted class)."""
+    with ``content`` (an untrusted object's state relabelled as a trusted class).
+
+    skops numbers its nodes by ``id()`` of the saved objects and loads two nodes with one
+    number as one object; ``content`` comes from another save, so each copy gets numbers
+    the file does not use, or a chance collision would make the load fail elsewhere."""
     with zipfile.ZipFile(io.BytesIO(skops_bytes)) as inner:
         files = {n: inner.read(n) for n in inner.namelist()}
     schema = json.loads(files["schema.json"])
     seen = [0]
+    free = itertools.count(max(_ids(schema), default=0) + 1)
+
+    def renumbered(node: Any, new: dict[int, int]) -> Any:
+        if isinstance(node, dict):
+            out = {k: renumbered(v, new) for k, v in node.items()}
+            if "__id__" in node:
+                out["__id__"] = new.setdefault(node["__id__"], next(free))
+            return out
+        return [renumbered(v, new) for v in node] if isinstance(node, list) else node
 
     def visit(node: Any) -> None:
         if isinstance(node, dict):
             if node.get("__class__") == cls and "content" in node:
                 if which(seen[0]):
-                    node["content"] = content
+                    node["content"] = renumbered(content, {})
                 seen[0] += 1
             for value in list(node.values()):
                 visit(value)
@@ -719,6 +733,14 @@ def _relabel_nodes(
     assert seen[0], f"no {cls} node"
     files["schema.json"] = json.dumps(schema).encode()
     return _zip_bytes(files)
+
+
+def _ids(node: Any) -> list[int]:
+    """Every skops node number (``__id__``) in a schema."""
+    if isinstance(node, dict):
+        own = [node["__id__"]] if isinstance(node.get("__id__"), int) else []
+        return own + [i for v in node.values() for i in _ids(v)]
+    return [i for v in node for i in _ids(v)] if isinstance(node, list) else []
 
 
 def _state_of(obj: Any) -> dict[str, Any]:
