@@ -40,6 +40,20 @@ def _run(default: float, peers: dict[str, float], slope: float, cox: float) -> d
     }
 
 
+def _results(seed_list: list[int], *sets: dict) -> dict:
+    """A results file as ``run`` writes it, around summarised sets."""
+    meta = {
+        "date": "d",
+        "machine": {"cpus": 2},
+        "git": {"commit": "abc", "spinerisk_modified": False},
+        "uptime_start": "u",
+        "uptime_end": "u",
+        "seeds": seed_list,
+        "folds": 5,
+    }
+    return {"meta": meta, "sets": list(sets)}
+
+
 def test_means_over_seeds_and_targets():
     peers = bd.PEERS["survival"]
     rng = np.random.default_rng(3)
@@ -65,21 +79,11 @@ def test_a_miss_is_marked_on_the_page():
     peers = bd.PEERS["survival"]
     bad = [_run(0.70, dict.fromkeys(peers, 0.72), 0.5, 0.7) for _ in range(2)]
     good = [_run(0.73, dict.fromkeys(peers, 0.72), 1.0, 1.0) for _ in range(2)]
-    res = {
-        "meta": {
-            "date": "d",
-            "machine": {"cpus": 2},
-            "git": {"commit": "abc", "spinerisk_modified": False},
-            "uptime_start": "u",
-            "uptime_end": "u",
-            "seeds": [0, 1],
-            "folds": 5,
-        },
-        "sets": [
-            seeds.summarise("bad", "survival", bad, [0, 1]),
-            seeds.summarise("good", "survival", good, [0, 1]),
-        ],
-    }
+    res = _results(
+        [0, 1],
+        seeds.summarise("bad", "survival", bad, [0, 1]),
+        seeds.summarise("good", "survival", good, [0, 1]),
+    )
     page = seeds.to_markdown(res)
     bad_line = next(line for line in page.splitlines() if line.startswith("| bad "))
     good_line = next(line for line in page.splitlines() if line.startswith("| good "))
@@ -105,23 +109,11 @@ def test_the_page_counts_each_models_seeds_in_range():
     peers = bd.PEERS["survival"]
     runs = [_run(0.72, dict.fromkeys(peers, 0.71), s, 1.0) for s in (0.5, 0.9, 1.1)]
     other = [_run(0.72, dict.fromkeys(peers, 0.71), 1.0, 1.0) for _ in range(3)]
-    res = {
-        "meta": {
-            "date": "d",
-            "machine": {"cpus": 2},
-            "git": {"commit": "abc", "spinerisk_modified": False},
-            "uptime_start": "u",
-            "uptime_end": "u",
-            "seeds": [0, 1, 2],
-            "folds": 5,
-        },
-        "sets": [
-            seeds.summarise("small", "survival", runs, [0, 1, 2]),
-            seeds.summarise("other", "survival", other, [0, 1, 2]),
-        ],
-        "title": "A title",
-        "json": "x.json",
-    }
+    res = _results(
+        [0, 1, 2],
+        seeds.summarise("small", "survival", runs, [0, 1, 2]),
+        seeds.summarise("other", "survival", other, [0, 1, 2]),
+    ) | {"title": "A title", "json": "x.json"}
     page = seeds.to_markdown(res)
     assert page.startswith("# A title\n") and "is in `x.json`" in page
     table = page[page.index("## How often") :]
