@@ -292,24 +292,20 @@ def _slope_reach(sets: list[dict[str, Any]], seeds: list[int]) -> list[str]:
         "| data set | " + " | ".join(models) + " |",
         "|---|" + "---|" * len(models),
     ]
-    for s in sets:
-        cells = []
-        for m in models:
-            if m not in s["calibration_slope"]:
-                cells.append("–")
-                continue
-            r = slope_reach(s["calibration_slope"][m])
-            cells.append(
-                f"{r['in_range']}/{r['seeds']}, {bd._f(r['mean'], 2)} ({bd._f(r['sd'], 2)})"
-            )
+    reach = [{m: slope_reach(v) for m, v in s["calibration_slope"].items()} for s in sets]
+    for s, own in zip(sets, reach, strict=True):
+        cells = [
+            f"{r['in_range']}/{r['seeds']}, {bd._f(r['mean'], 2)} ({bd._f(r['sd'], 2)})"
+            if (r := own.get(m))
+            else "–"
+            for m in models
+        ]
         lines.append(f"| {s['name']} | " + " | ".join(cells) + " |")
     totals = []
     for m in models:
-        reach = [
-            slope_reach(s["calibration_slope"][m]) for s in sets if m in s["calibration_slope"]
-        ]
-        inside, runs = sum(r["in_range"] for r in reach), sum(r["seeds"] for r in reach)
-        totals.append(f"**{inside}/{runs}** on {len(reach)} sets")
+        mine = [own[m] for own in reach if m in own]
+        inside, runs = sum(r["in_range"] for r in mine), sum(r["seeds"] for r in mine)
+        totals.append(f"**{inside}/{runs}** on {len(mine)} sets")
     lines.append("| all | " + " | ".join(totals) + " |")
     return lines
 

@@ -268,6 +268,16 @@ def stratified_folds(
     return [(tr, te) for tr, te in splitter.split(dummy, strata, groups)]
 
 
+def fold_labels(
+    splits: list[tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]], n: int
+) -> npt.NDArray[np.intp]:
+    """Each of ``n`` records' fold: the index of the split that holds it out."""
+    labels = np.empty(n, dtype=np.intp)
+    for k, (_, test) in enumerate(splits):
+        labels[test] = k
+    return labels
+
+
 def lowest_deviance(oof: FloatArray, deviance: Callable[[FloatArray], float]) -> int:
     """Index of the penalty whose out-of-fold scores have the lowest ``deviance``.
 

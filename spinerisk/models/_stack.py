@@ -67,6 +67,7 @@ from spinerisk.models._ridge import (
     CoxData,
     cox_fold_scores,
     cox_partial_deviance,
+    fold_labels,
     logistic_loss,
     lowest_deviance,
     ridge_cox_path,
@@ -148,9 +149,7 @@ class _Problem:
     fold_of: npt.NDArray[np.intp] = field(init=False)
 
     def __post_init__(self) -> None:
-        self.fold_of = np.empty(len(self.X), dtype=np.intp)
-        for k, (_, test) in enumerate(self.folds):
-            self.fold_of[test] = k
+        self.fold_of = fold_labels(self.folds, len(self.X))
 
 
 def duplicate_groups(X: FloatArray, *outcome: Any) -> npt.NDArray[np.intp]:

@@ -273,10 +273,10 @@ def _penalty_by_cv(
     """The ridge penalty ``penalizer="cv"`` chooses (see :class:`CoxPHSurvival`), and the
     coefficients of the fit at it on lifelines' scale, where lifelines starts: under a
     weak penalty its own Newton steps from zero stopped far from the optimum on real
-    samples of flchain, where the exact path,
-    warm-started down the grid, converges. Folds stratified by event where both kinds of
-    record fill every fold; copies of a record (one group) share a fold."""
-    from spinerisk.models._ridge import cox_penalty_cv, stratified_folds
+    samples of flchain, where the exact path, warm-started down the grid, converges.
+    Folds stratified by event where both kinds of record fill every fold; copies of a
+    record (one group) share a fold."""
+    from spinerisk.models._ridge import cox_penalty_cv, fold_labels, stratified_folds
 
     event = y["event"].astype(bool)
     k = min(5, int(event.sum()))
@@ -284,9 +284,7 @@ def _penalty_by_cv(
         return DEFAULT_PENALIZER, None
     strata = event.astype(np.int_) if int((~event).sum()) >= k else np.zeros(len(event), np.int_)
     ids = np.arange(len(event)) if groups is None else pd.factorize(np.asarray(groups))[0]
-    folds = np.empty(len(event), dtype=np.intp)
-    for i, (_, test) in enumerate(stratified_folds(strata, ids, k, seed)):
-        folds[test] = i
+    folds = fold_labels(stratified_folds(strata, ids, k, seed), len(event))
     sd = X.std(axis=0)  # columns vary: constant ones were left out
     lam, beta = cox_penalty_cv(
         (X - X.mean(axis=0)) / sd, y["time"].astype(np.float64), event, folds
