@@ -17,7 +17,9 @@ MIN_EPP = 10.0
 #: Riley et al.'s conservative default when no prior R-squared is known: the expected
 #: Cox-Snell R-squared is 15% of its maximum possible value.
 R2_FRACTION = 0.15
-#: A model whose training risks vary less than this (SD of the log-odds) is "constant".
+#: A model whose risks vary less than this (SD of the log-odds or log-hazard) is
+#: "constant": the small-data warning at fit time and the default's exclusion of a
+#: candidate both use it.
 CONSTANT_SD = 0.01
 
 

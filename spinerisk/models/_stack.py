@@ -62,6 +62,7 @@ from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from spinerisk.features import MIN_SPLINE_VALUES
 from spinerisk.models._ridge import (
     LAMBDAS,
     CoxData,
@@ -75,6 +76,7 @@ from spinerisk.models._ridge import (
     stratified_folds,
     warm_path,
 )
+from spinerisk.models._small_data import CONSTANT_SD
 from spinerisk.models._survival import feature_check_once
 from spinerisk.models._survival_base import CoxType, FloatArray, _check_survival_y
 from spinerisk.targets import TIME_RULE, invalid_times
@@ -88,13 +90,8 @@ DEFAULT_CANDIDATES = {
 }
 #: Candidates of the default that are not backends of their own.
 STACK_ONLY = ("xgboost_forest",)
-#: A candidate whose score varies less than this within a fold (SD on the log-odds or
-#: log-hazard scale) is treated as constant.
-CONSTANT_SD = 0.01
 #: Boosters are checked for early stopping after this many folds (when cv >= 4).
 CHECK_AFTER_FOLDS = 2
-#: Fewest distinct values of a column for spline terms (as the feature pipeline).
-MIN_SPLINE_VALUES = 10
 _BOOSTER_PARAMS = {
     "eta": 0.05,
     "max_depth": 3,
