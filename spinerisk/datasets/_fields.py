@@ -16,18 +16,14 @@ import pandas as pd
 from spinerisk.datasets._malignant import CANCER_PRIMARIES, ETIOLOGY_REFERENCES, VCF_ETIOLOGIES
 from spinerisk.datasets._params import MRI_SIGNS
 from spinerisk.schema import SPINE_SCHEMA
+from spinerisk.schema.default import AIS_GRADES, IMMOBILISATION
 
 __all__ = ["NEW_FIELDS", "new_column", "order_columns"]
 
-AIS_GRADES: tuple[str, ...] = ("A", "B", "C", "D", "E")
 AO_UPPER_CERVICAL: tuple[str, ...] = tuple(
     f"{location}-{kind}" for location in ("I", "II", "III") for kind in "ABC"
 )
 AO_NEURO: tuple[str, ...] = ("N0", "N1", "N2", "N3", "N4", "NX")
-IMMOBILISATION: tuple[str, ...] = (
-    "none", "soft_collar", "rigid_collar", "halo", "surgery_anterior_screw",
-    "surgery_posterior_c1c2",
-)  # fmt: skip
 
 #: Every column the trauma mode or the malignant part can add, in output order:
 #: name -> (dtype, categories or None). dtypes: "bool" (pandas boolean), "int" (Int64),

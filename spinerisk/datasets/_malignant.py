@@ -20,6 +20,7 @@ from scipy.special import expit, logit, ndtr, ndtri
 
 from spinerisk.datasets._numeric import _choice, _solve_logit, _truncnorm
 from spinerisk.datasets._params import MalignantParams
+from spinerisk.schema.default import CANCER_PRIMARIES
 
 __all__ = ["CANCER_PRIMARIES", "ETIOLOGY_REFERENCES", "VCF_ETIOLOGIES", "simulate_malignant"]
 
@@ -27,9 +28,6 @@ FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
 
 #: Code lists of the new fields (domain addendum, schema additions).
-CANCER_PRIMARIES: tuple[str, ...] = (
-    "breast", "prostate", "lung", "kidney", "thyroid", "myeloma", "lymphoma", "other",
-)  # fmt: skip
 VCF_ETIOLOGIES: tuple[str, ...] = (
     "osteoporotic", "metastatic", "myeloma_lymphoma", "infection", "other",
 )  # fmt: skip

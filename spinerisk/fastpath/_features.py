@@ -24,7 +24,7 @@ from sklearn.preprocessing import (
     StandardScaler,
 )
 
-from spinerisk.fastpath._records import UnsupportedModelError
+from spinerisk.fastpath._records import _BY_COLUMN_FROM, UnsupportedModelError
 from spinerisk.features._clinical import ClinicalFeatures, derived_features
 from spinerisk.schema import Schema
 from spinerisk.schema._expr import record_values, typed_columns
@@ -34,8 +34,6 @@ __all__ = ["FeatureProgram", "UnsupportedModelError"]
 Meta = list[tuple[Any, ...] | None]  # per column: category list (codes) or None (number)
 Step = Callable[[np.ndarray], np.ndarray]
 _NAN = float("nan")
-#: Batches of at least this many records build their clinical rows column by column.
-_BY_COLUMN_FROM = 16
 
 
 def _unsupported(what: str) -> UnsupportedModelError:

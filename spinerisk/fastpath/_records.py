@@ -29,14 +29,12 @@ import pandas as pd
 
 from spinerisk.schema._expr import typed_columns
 from spinerisk.schema._spec import FieldSpec, RowRule, Schema
+from spinerisk.schema._validate import _BOOL_TEXT, _INT_LIMIT
 
 __all__ = ["RecordChecker"]
 
 _NAN = float("nan")
-_INT_LIMIT = 2.0**53
 _I64 = 2**63
-# declared boolean spellings, as in spinerisk.schema._validate
-_BOOL_TEXT = {"true": True, "1": True, "1.0": True, "false": False, "0": False, "0.0": False}
 _DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}\Z")
 # years a datetime64[ns] column can hold
 _MIN_YEAR, _MAX_YEAR = 1678, 2261
@@ -172,8 +170,9 @@ def _missing_value(spec: FieldSpec) -> Any:
     return _NAN if spec.is_numeric else None
 
 
-#: Batches of at least this many records are checked column by column (one record:
-#: record by record, which has less set-up per call).
+#: Batches of at least this many records are checked, and their clinical rows built
+#: (``_features``), column by column (one record: record by record, which has less
+#: set-up per call).
 _BY_COLUMN_FROM = 16
 _NONE = type(None)
 _NUMBER_TYPES = frozenset((float, int, _NONE))

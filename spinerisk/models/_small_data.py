@@ -3,6 +3,7 @@ parameter, and models that predict (nearly) the same risk for everyone."""
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import warnings
 from typing import Any
@@ -10,13 +11,11 @@ from typing import Any
 import numpy as np
 
 from spinerisk.exceptions import DataQualityWarning
+from spinerisk.metrics._sample_size import R2_FRACTION, _pmsampsize
 
 #: Events per candidate parameter below which a fit warns (the traditional floor; Riley
 #: et al. show it is neither necessary nor sufficient, hence the full calculation too).
 MIN_EPP = 10.0
-#: Riley et al.'s conservative default when no prior R-squared is known: the expected
-#: Cox-Snell R-squared is 15% of its maximum possible value.
-R2_FRACTION = 0.15
 #: A model whose risks vary less than this (SD of the log-odds or log-hazard) is
 #: "constant": the small-data warning at fit time and the default's exclusion of a
 #: candidate both use it.
@@ -42,28 +41,23 @@ def minimum_sample_size(
     when pmsampsize is not installed or cannot compute.
     """
     if kind == "binary":
-        try:
-            from pmsampsize.pmsampsize import pmsampsize
-        except ImportError:
+        if importlib.util.find_spec("pmsampsize") is None:
             return {"required_n": None, "note": "pmsampsize is not installed"}
         prevalence = float(np.mean(event.astype(bool)))
         if not 0.0 < prevalence < 1.0:
             return {"required_n": None, "note": "only one outcome class"}
         ln_null = prevalence * math.log(prevalence) + (1 - prevalence) * math.log(1 - prevalence)
         max_r2 = 1.0 - math.exp(2.0 * ln_null)
-        state = np.random.get_state()  # pmsampsize reseeds numpy's global generator
+        inputs = {
+            "type": "b",
+            "csrsquared": round(R2_FRACTION * max_r2, 4),
+            "parameters": int(parameters),
+            "prevalence": round(prevalence, 4),
+        }
         try:
-            out = pmsampsize(
-                type="b",
-                csrsquared=round(R2_FRACTION * max_r2, 4),
-                parameters=int(parameters),
-                prevalence=round(prevalence, 4),
-                noprint=True,
-            )
+            out = _pmsampsize(tuple(sorted(inputs.items())))
         except (ValueError, ZeroDivisionError, ArithmeticError) as exc:
             return {"required_n": None, "note": f"pmsampsize could not compute: {exc}"}
-        finally:
-            np.random.set_state(state)
         return {"required_n": int(out["sample_size"]), "required_events": float(out["events"])}
     from spinerisk.metrics import sample_size_adequacy
 
