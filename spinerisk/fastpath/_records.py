@@ -29,7 +29,7 @@ import pandas as pd
 
 from spinerisk.schema._expr import typed_columns
 from spinerisk.schema._spec import FieldSpec, RowRule, Schema
-from spinerisk.schema._validate import _BOOL_TEXT, _INT_LIMIT
+from spinerisk.schema._validate import BOOL_TEXT, INT_LIMIT
 
 __all__ = ["RecordChecker"]
 
@@ -88,7 +88,7 @@ def _to_number(spec: FieldSpec, v: Any) -> float:
         return _NAN
     if math.isinf(x):
         raise _Defer
-    if spec.dtype == "int" and (abs(x) > _INT_LIMIT or x != round(x)):
+    if spec.dtype == "int" and (abs(x) > INT_LIMIT or x != round(x)):
         raise _Defer
     if (spec.min is not None and x < spec.min) or (spec.max is not None and x > spec.max):
         raise _Defer
@@ -107,7 +107,7 @@ def _to_bool(spec: FieldSpec, v: Any) -> bool | None:
             return bool(v)
         raise _Defer
     if isinstance(v, str):
-        b = _BOOL_TEXT.get(v.strip().lower())
+        b = BOOL_TEXT.get(v.strip().lower())
         if b is None:
             raise _Defer
         return b
@@ -128,11 +128,11 @@ def _to_string(spec: FieldSpec, v: Any) -> str | None:
     if isinstance(v, str):
         s = str(v)
     elif isinstance(v, int | np.integer) and not isinstance(v, bool | np.bool_):
-        if abs(int(v)) > _INT_LIMIT:  # pandas may round it through float64
+        if abs(int(v)) > INT_LIMIT:  # pandas may round it through float64
             raise _Defer
         s = str(int(v))
     elif isinstance(v, float | np.floating) and float(v).is_integer():
-        if abs(float(v)) > _INT_LIMIT:
+        if abs(float(v)) > INT_LIMIT:
             raise _Defer
         s = str(int(v))
     else:
@@ -194,7 +194,7 @@ def _typed_by_record(plan: Plan, records: Sequence[Mapping[str, Any]]) -> list[d
             tv = type(v)
             if kind == _NUMBER and (tv is float or (tv is int and -_I64 < v < _I64)):  # type: ignore[operator]  # tv is int: v is an int
                 x = float(v)  # type: ignore[arg-type]  # v is a float or an int here
-                whole = not is_int or (x.is_integer() and abs(x) <= _INT_LIMIT)
+                whole = not is_int or (x.is_integer() and abs(x) <= INT_LIMIT)
                 if lo <= x <= hi and whole:
                     out[name] = x
                     continue
@@ -229,7 +229,7 @@ def _numbers(entry: tuple[Any, ...], col: Sequence[Any], kinds: set[type]) -> Se
         if not lo <= low or not high <= hi:
             return None
         if is_int and not (
-            -_INT_LIMIT <= low and high <= _INT_LIMIT and all(map(float.is_integer, known))
+            -INT_LIMIT <= low and high <= INT_LIMIT and all(map(float.is_integer, known))
         ):
             return None
     return xs

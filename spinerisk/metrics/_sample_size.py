@@ -19,7 +19,7 @@ R2_FRACTION = 0.15
 
 
 @functools.lru_cache(maxsize=64)
-def _pmsampsize(inputs: tuple[tuple[str, Any], ...]) -> dict[str, Any]:
+def cached_pmsampsize(inputs: tuple[tuple[str, Any], ...]) -> dict[str, Any]:
     """pmsampsize on (rounded) inputs, remembered: it simulates a million records to turn a
     C-statistic into an R-squared (seconds), and reseeds numpy, so the same inputs always
     give the same answer."""
@@ -128,7 +128,7 @@ def sample_size_adequacy(
             "shrinkage": shrinkage,
         }
     try:
-        out = _pmsampsize(tuple(sorted(inputs.items())))
+        out = cached_pmsampsize(tuple(sorted(inputs.items())))
     except (ValueError, ZeroDivisionError, ArithmeticError) as exc:
         result["inputs"] = inputs
         result["note"] = f"pmsampsize could not compute a sample size: {exc}"

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from spinerisk.exceptions import DataQualityWarning
-from spinerisk.metrics._sample_size import R2_FRACTION, _pmsampsize
+from spinerisk.metrics._sample_size import R2_FRACTION, cached_pmsampsize
 
 #: Events per candidate parameter below which a fit warns (the traditional floor; Riley
 #: et al. show it is neither necessary nor sufficient, hence the full calculation too).
@@ -55,7 +55,7 @@ def minimum_sample_size(
             "prevalence": round(prevalence, 4),
         }
         try:
-            out = _pmsampsize(tuple(sorted(inputs.items())))
+            out = cached_pmsampsize(tuple(sorted(inputs.items())))
         except (ValueError, ZeroDivisionError, ArithmeticError) as exc:
             return {"required_n": None, "note": f"pmsampsize could not compute: {exc}"}
         return {"required_n": int(out["sample_size"]), "required_events": float(out["events"])}

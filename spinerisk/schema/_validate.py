@@ -30,8 +30,9 @@ from spinerisk.schema._text import number_text_problem
 __all__ = ["ValidationResult", "validate"]
 
 FAILURE_COLUMNS = ["record_id", "row", "column", "value", "check", "expected", "message"]
-# Declared boolean spellings. Site codes such as "Y"/"N" belong in a column mapping.
-_BOOL_TEXT = {"true": True, "1": True, "1.0": True, "false": False, "0": False, "0.0": False}
+#: Declared boolean spellings (the validator's and the fast path's). Site codes such as
+#: "Y"/"N" belong in a column mapping.
+BOOL_TEXT = {"true": True, "1": True, "1.0": True, "false": False, "0": False, "0.0": False}
 _MAX_LISTED = 20
 # an all-missing column is worth a warning in a cohort, not in a handful of records
 _MIN_RECORDS_FOR_WARNINGS = 50
@@ -131,8 +132,9 @@ def _number(v: Any) -> float | None:
     return None
 
 
-# int64-safe bound for integer fields; anything larger is out of every count's range
-_INT_LIMIT = 2.0**53
+#: int64-safe bound for integer fields (the validator's and the fast path's); anything
+#: larger is out of every count's range.
+INT_LIMIT = 2.0**53
 
 
 def _convert_numeric(spec: FieldSpec, s: pd.Series, problems: _Problems) -> pd.Series:
@@ -159,7 +161,7 @@ def _convert_numeric(spec: FieldSpec, s: pd.Series, problems: _Problems) -> pd.S
         problems.add(int(i), spec.name, raw_values[i], "finite", spec.expected(), "is not finite")
     values[infinite] = np.nan
     if spec.dtype == "int":
-        huge = np.abs(np.nan_to_num(values)) > _INT_LIMIT
+        huge = np.abs(np.nan_to_num(values)) > INT_LIMIT
         for i in np.flatnonzero(huge):
             problems.add(
                 int(i), spec.name, raw_values[i], "in_range", spec.expected(), "is out of range"
@@ -197,7 +199,7 @@ def _convert_bool(spec: FieldSpec, s: pd.Series, problems: _Problems) -> pd.Seri
             if isinstance(v, int | float | np.integer | np.floating) and v in (0, 1):
                 return bool(v)
             if isinstance(v, str):
-                return _BOOL_TEXT.get(v.strip().lower())
+                return BOOL_TEXT.get(v.strip().lower())
             return None
 
         if _all_text(raw):  # flags written as text: one look-up per distinct text
