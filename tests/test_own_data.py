@@ -360,3 +360,60 @@ def test_train_signs_the_bundle_and_load_verifies_it(tmp_path, monkeypatch):
     monkeypatch.setenv("SPINERISK_TEST_KEY", "x" * 40)
     with pytest.raises(sr.ArtifactError):
         sr.load(bundle, verify_key_env="SPINERISK_TEST_KEY")
+
+
+def _site_extract(trained: Any) -> tuple[Path, Path]:
+    """The data as another site sends them: its own name for the first predictor and
+    every code of the first category field (or of the binary outcome) spelled its way,
+    with a mapping back onto the model's schema."""
+    model = sr.load(trained["bundle"])
+    schema = model.schema_
+    frame = pd.read_csv(trained["data"], dtype=str, keep_default_na=False)
+    first = model.endpoint_.predictors(schema)[0]
+    mapping: dict[str, Any] = {"columns": {f"Site {first}": first}}
+    frame = frame.rename(columns={first: f"Site {first}"})
+    coded = next((f.name for f in schema.fields if f.dtype == "category" and f.name in frame), None)
+    if coded is not None:
+        codes = {str(c): f"site-{c}" for c in schema[coded].categories or ()}
+        frame[coded] = frame[coded].map(lambda v: codes.get(v, v))
+        mapping["values"] = {coded: {site: code for code, site in codes.items()}}
+    path = trained["tmp"] / "site.csv"
+    frame.to_csv(path, index=False)
+    mapping_file = trained["tmp"] / "site_mapping.toml"
+    mapping_file.write_text(dump_toml(mapping), encoding="utf-8")
+    return path, mapping_file
+
+
+def test_every_command_maps_a_site_extract_onto_the_models_schema(trained: Any) -> None:
+    """--mapping means the model's schema in every command that reads records, not the
+    spine schema (a site's own names and codes, then the same numbers as unmapped)."""
+    site, mapping = _site_extract(trained)
+    tmp, bundle = trained["tmp"], trained["bundle"]
+    mapped = ["--mapping", mapping]
+    runs = {
+        "validate": ["validate", site, "--model", bundle, *mapped],
+        "evaluate": ["evaluate", "--model", bundle, "--input", site, "--validation",
+                     "internal", "--bootstrap", "1", "--json", tmp / "site_eval.json", *mapped],
+        "report": ["report", "--model", bundle, "--input", site, "--validation", "internal",
+                   "--bootstrap", "1", "--output", tmp / "site_report.html", *mapped],
+        "explain": ["explain", "--model", bundle, "--input", site, "--output",
+                    tmp / "site_explained.csv", *mapped],
+        "score": ["score", "--model", bundle, "--input", site, "--output",
+                  tmp / "site_scores.csv", "--rejects", tmp / "site_rejects.csv", *mapped],
+        "monitor": ["monitor", "--model", bundle, "--input", site, "--json",
+                    tmp / "site_monitor.json", "--n-bootstrap", "0", *mapped],
+        "update": ["update", "--model", bundle, "--input", site, "--output",
+                   tmp / "site_updated.srb", "--method", "intercept", *mapped],
+    }  # fmt: skip
+    for command, args in runs.items():
+        result = _run(args)
+        assert result.exit_code in (0, 10, 11), (command, result.output)
+        assert "spine-ovf" not in result.output, (command, result.output)
+    plain = _run(["evaluate", "--model", bundle, "--input", trained["data"], "--validation",
+                  "internal", "--bootstrap", "1", "--json", tmp / "plain_eval.json"])  # fmt: skip
+    assert plain.exit_code == 0, plain.output
+    site_eval = json.loads((tmp / "site_eval.json").read_text())["metrics"]
+    plain_eval = json.loads((tmp / "plain_eval.json").read_text())["metrics"]
+    assert site_eval == plain_eval
+    scores = pd.read_csv(tmp / "site_scores.csv")
+    assert len(scores) == len(pd.read_csv(site))

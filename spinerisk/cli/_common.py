@@ -28,6 +28,7 @@ __all__ = [
     "check_bundle_output",
     "fail",
     "print_frame",
+    "read_mapped",
     "split_valid",
     "stderr",
     "stdout",
@@ -139,6 +140,20 @@ def check_bundle_output(output: Path) -> None:
 
     if output.suffix.lower() not in (".srb", ".spinerisk"):
         raise RecordsReadError(f"--output must be a model bundle (.srb); got {output.name!r}.")
+
+
+def read_mapped(
+    path: Path, *, sep: str | None, mapping: Path | None, schema: Any, encoding: str = "utf-8"
+) -> Any:
+    """A records file as read, with ``--mapping`` applied onto ``schema``: the model's
+    own schema for a command given a model, the user's for training. Every command that
+    reads records maps them here, so a mapping means the same thing in each."""
+    import spinerisk as sr
+
+    records = sr.read_records(path, sep=sep, encoding=encoding)
+    if mapping is not None:
+        records = sr.apply_mapping(records, mapping, schema)
+    return records
 
 
 def split_valid(records: Any, unread: Any, schema: Any) -> tuple[Any, Any]:

@@ -9,9 +9,11 @@ from typing import Annotated, Any
 from spinerisk.cli._common import (
     BANNER,
     MAPPING_OPTION,
+    SEP_OPTION,
     cli_message,
     fail,
     print_frame,
+    read_mapped,
     stderr,
     stdout,
     typer,
@@ -46,6 +48,7 @@ def _run(
     model_path: Path,
     input_path: Path,
     mapping: Path | None,
+    sep: str | None,
     *,
     n_bootstrap: int,
     seed: int,
@@ -61,9 +64,7 @@ def _run(
 
     try:
         model = sr.load(model_path)
-        records = sr.read_records(input_path)
-        if mapping is not None:
-            records = sr.apply_mapping(records, mapping)
+        records = read_mapped(input_path, sep=sep, mapping=mapping, schema=model.schema_)
         if synthetic:
             records.attrs["synthetic"] = True
         return evaluate(
@@ -92,6 +93,7 @@ def evaluate(
     input: Annotated[Path, _INPUT],
     validation: Annotated[str, _VALIDATION],
     mapping: Annotated[Path | None, MAPPING_OPTION] = None,
+    sep: Annotated[str | None, SEP_OPTION] = None,
     bootstrap: Annotated[int, _BOOTSTRAP] = 200,
     seed: Annotated[int, _SEED] = 0,
     json_path: Annotated[
@@ -115,6 +117,7 @@ def evaluate(
         model,
         input,
         mapping,
+        sep,
         n_bootstrap=bootstrap,
         seed=seed,
         validation=validation,
@@ -149,6 +152,7 @@ def report(
     output: Annotated[Path, typer.Option("--output", help="HTML file to write.")],
     validation: Annotated[str, _VALIDATION],
     mapping: Annotated[Path | None, MAPPING_OPTION] = None,
+    sep: Annotated[str | None, SEP_OPTION] = None,
     bootstrap: Annotated[int, _BOOTSTRAP] = 200,
     seed: Annotated[int, _SEED] = 0,
     synthetic: Annotated[bool, _SYNTHETIC] = False,
@@ -165,6 +169,7 @@ def report(
         model,
         input,
         mapping,
+        sep,
         n_bootstrap=bootstrap,
         seed=seed,
         validation=validation,

@@ -11,6 +11,7 @@ from spinerisk.cli._common import (
     SEP_OPTION,
     bad_input_errors,
     fail,
+    read_mapped,
     stdout,
     typer,
     write_csv_safely,
@@ -93,9 +94,7 @@ def explain(
 
     try:
         fitted = sr.load(model)
-        records = sr.read_records(input, sep=sep)
-        if mapping is not None:
-            records = sr.apply_mapping(records, mapping)
+        records = read_mapped(input, sep=sep, mapping=mapping, schema=fitted.schema_)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", sr.DataQualityWarning)
             days = None if horizon is None else fitted.endpoint_.to_days(horizon)

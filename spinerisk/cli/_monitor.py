@@ -12,6 +12,7 @@ from spinerisk.cli._common import (
     SEP_OPTION,
     cli_message,
     fail,
+    read_mapped,
     stderr,
     stdout,
     typer,
@@ -74,8 +75,12 @@ def monitor(
         raise typer.Exit(code=2)
     try:
         fitted, info = _load(model, reference)
-        new = _read(sr, input, mapping, sep)
-        labelled = None if labels is None else _read(sr, labels, mapping, sep)
+        new = read_mapped(input, sep=sep, mapping=mapping, schema=fitted.schema_)
+        labelled = (
+            None
+            if labels is None
+            else read_mapped(labels, sep=sep, mapping=mapping, schema=fitted.schema_)
+        )
         report = monitoring_report(
             fitted,
             new,
@@ -137,13 +142,6 @@ def _print_report(
     if json_path is not None:
         report.to_json(json_path)
         out.print(f"JSON summary written to {json_path}.", markup=False)
-
-
-def _read(sr: Any, path: Path, mapping: Path | None, sep: str | None) -> Any:
-    df = sr.read_records(path, sep=sep)
-    if mapping is not None:
-        df = sr.apply_mapping(df, mapping)
-    return df
 
 
 def _read_reference(path: Path) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from spinerisk.cli._common import (
     bad_input_errors,
     check_bundle_output,
     fail,
+    read_mapped,
     split_valid,
     stderr,
     stdout,
@@ -161,10 +162,9 @@ def _read_cohort(
     from spinerisk.schema import resolve_schema
 
     if rejects is None:
-        cohort = sr.read_records(input, sep=sep, encoding=encoding)
-        if mapping is not None:
-            cohort = sr.apply_mapping(cohort, mapping, user_schema)
-        return cohort, None
+        return read_mapped(
+            input, sep=sep, mapping=mapping, schema=user_schema, encoding=encoding
+        ), None
     if rejects.suffix.lower() not in (".csv", ".parquet"):
         raise sr.RecordsReadError(
             f"--rejects must be a .csv or .parquet file; got {rejects.name!r}."

@@ -14,6 +14,7 @@ from spinerisk.cli._common import (
     check_bundle_output,
     fail,
     print_frame,
+    read_mapped,
     stdout,
     typer,
 )
@@ -73,10 +74,12 @@ def update(
         check_bundle_output(output)
         if output.resolve() == model.resolve():
             raise sr.RecordsReadError("--output must differ from --model (keep the parent).")
-        records = sr.read_records(input, sep=sep)
-        if mapping is not None:
-            parent = sr.load(model)
-            records = sr.apply_mapping(records, mapping, parent.schema_)
+        records = read_mapped(
+            input,
+            sep=sep,
+            mapping=mapping,
+            schema=None if mapping is None else sr.load(model).schema_,
+        )
         if synthetic:
             records.attrs["synthetic"] = True
         updated = sr.update(model, records, method, alpha=alpha, random_state=seed)  # type: ignore[arg-type]
