@@ -712,6 +712,7 @@ def test_served_over_loopback_under_load_without_failures(bundle, records, tmp_p
     assert '"POST /v1/predict HTTP/1.1" 200 records=1' in server_log  # access log captured
     assert server_log.count('"POST /v1/predict HTTP/1.1"') == N_LOAD  # one line per request
     assert "LOADTEST-ZQX-99" not in server_log and "111.222333" not in server_log
+    assert "SYNTHETIC DATA" in server_log  # a model trained on the synthetic cohort
 
 
 def test_a_fastapi_without_body_limits_is_refused(fitted, monkeypatch):

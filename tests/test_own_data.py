@@ -318,6 +318,8 @@ def test_serve_answers_one_request_on_localhost(trained: Any) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+    said = proc.stdout.read().decode()  # real records: no synthetic label, no validity claim
+    assert "SYNTHETIC" not in said and "has not been clinically validated" in said, said
 
 
 def test_monitor_reads_the_bundles_reference(trained: Any) -> None:

@@ -287,6 +287,7 @@ def _new_app(served: _Served, max_records: int, max_body_bytes: int) -> FastAPI:
         max_body_size=max_body_bytes,
     )
     app.state.model_id = served.info.model_id
+    app.state.trained_on_synthetic_data = served.info.trained_on_synthetic_data
     app.router.route_class = _Route  # request bodies read by loads_request
     app.add_middleware(_QuietErrors)
     app.add_middleware(_AccessLog)  # outermost: sees the status of every answer

@@ -20,6 +20,7 @@ __all__ = [
     "AUDIT_KEY_ENV_HELP",
     "BANNER",
     "MAPPING_OPTION",
+    "NOT_VALIDATED",
     "SEP_OPTION",
     "SHA256_HELP",
     "VERIFY_KEY_ENV_HELP",
@@ -40,6 +41,12 @@ __all__ = [
 BANNER = (
     "SYNTHETIC DATA: simulated patients from published effect sizes, not real records. "
     "Nothing here is clinically validated."
+)
+
+#: What a command says of a model trained on records not labelled synthetic.
+NOT_VALIDATED = (
+    "Research software: this model has not been clinically validated by spinerisk; validate "
+    "it externally before any clinical use."
 )
 
 #: ``--mapping`` and ``--sep``, as every command that reads records takes them.

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 from spinerisk.cli._common import (
     AUDIT_KEY_ENV_HELP,
     BANNER,
+    NOT_VALIDATED,
     SHA256_HELP,
     VERIFY_KEY_ENV_HELP,
     audit_key,
@@ -87,7 +88,10 @@ def serve(
     except (ValueError, TypeError, ImportError, OSError) as exc:
         err.print(f"error: cannot serve {str(model)!r}: {exc}", markup=False)
         raise typer.Exit(code=2) from exc
-    err.print(BANNER, style="bold red", markup=False)
+    if getattr(application.state, "trained_on_synthetic_data", None):
+        err.print(BANNER, style="bold red", markup=False)
+    else:  # the user's own records: no synthetic label, and no claim of validity either
+        err.print(NOT_VALIDATED, markup=False)
     err.print(
         f"Serving {_model_id(application)} on http://{host}:{port} "
         f"(docs at /docs; {workers} worker(s)).",
