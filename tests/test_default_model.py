@@ -228,6 +228,24 @@ def test_fit_warns_with_riley_and_events_per_parameter():
         toy_model("linear").fit(big)  # enough data: no warning
 
 
+@pytest.mark.parametrize("events", [80, 168])
+def test_events_per_parameter_counts_the_smaller_outcome_class(events):
+    """248 records, 6 parameters: 80 of one class limits whichever class has the event."""
+    from spinerisk.models._small_data import warn_sample_size
+
+    event = np.arange(248) < events
+    with pytest.warns(sr.DataQualityWarning) as caught:
+        info = warn_sample_size(endpoint="e", kind="binary", n=248, parameters=10,
+                                event=event, time=None, horizon=0.0, what="model")  # fmt: skip
+    assert info["events_per_parameter"] == pytest.approx(8.0)
+    text = str(caught[0].message)
+    assert f"248 records with {events} events" in text
+    if events > 124:
+        assert "8.0 records without the event (80) per parameter" in text
+    else:
+        assert "8.0 events per parameter" in text
+
+
 def test_constant_booster_is_excluded_from_the_default_and_warned_about_when_explicit():
     cohort = sr.make_spine_cohort(80, seed=0)  # 51 eligible records: boosters cannot split
     with pytest.warns(sr.DataQualityWarning, match="predicts \\(nearly\\) the same risk"):

@@ -534,6 +534,25 @@ def test_sample_size_leaves_the_global_random_stream_alone():
     np.testing.assert_array_equal(np.random.random(3), expected)
 
 
+@pytest.mark.parametrize("days", [30.0, 300.0])
+def test_survival_sample_size_says_why_when_events_are_too_frequent(days):
+    """Riley's maximum R-squared (exponential null, years) is not positive from e events
+    per person-year: a note says so instead of a meaningless pmsampsize answer."""
+    from spinerisk.evaluation import sample_size_adequacy
+
+    event = np.r_[np.ones(90), np.zeros(10)].astype(bool)  # 90 events in 100 records
+    time = np.full(100, days)  # 30 days each: 11 events per person-year; 300 days: 1.1
+    out = sample_size_adequacy(
+        kind="survival", n_available=100, parameters=5, event=event, time=time, horizon=20.0
+    )
+    if days == 30.0:
+        assert out.get("required_n") is None
+        assert "fewer than e (2.72) events per person-year" in out["note"]
+        assert "10.96 events per person-year" in out["note"]
+    else:
+        assert out["required_n"] > 0 and "note" not in out
+
+
 def test_region_subgroup_uses_the_level_then_the_recorded_region():
     from spinerisk.evaluation._evaluate import _subgroup_values
 

@@ -118,6 +118,14 @@ def sample_size_adequacy(
         # maximum Cox-Snell R-squared of an exponential null model (Riley et al. 2019, part II)
         ln_null = n_events * math.log(n_events / years) - n_events
         max_r2 = 1.0 - math.exp(2.0 * ln_null / n)
+        if not max_r2 > 0.0:  # the exponential null likelihood per year is above 1
+            result["note"] = (
+                f"Sample size not computed: with {rate:.2f} events per person-year Riley et "
+                "al.'s maximum Cox-Snell R-squared (from an exponential null model, time in "
+                f"years) is {max_r2:.3f}, not positive; the formula needs fewer than e "
+                "(2.72) events per person-year."
+            )
+            return result
         inputs = {
             "type": "s",
             "csrsquared": round(R2_FRACTION * max_r2, 4),

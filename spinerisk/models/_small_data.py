@@ -89,9 +89,15 @@ def warn_sample_size(
     stacklevel: int = 3,
 ) -> dict[str, Any]:
     """Warn (DataQualityWarning) when the cohort is below Riley's minimum sample size or
-    has fewer than :data:`MIN_EPP` events per candidate parameter; return the numbers."""
+    has fewer than :data:`MIN_EPP` events per candidate parameter; return the numbers.
+
+    For a binary outcome the count that limits is the smaller outcome class: when most
+    records have the event, the records without it are the "events" of the rule."""
     events = int(np.sum(event.astype(bool)))
-    epp = events / max(parameters, 1)
+    limiting, counted = events, "events"
+    if kind == "binary" and n - events < events:
+        limiting, counted = n - events, "records without the event"
+    epp = limiting / max(parameters, 1)
     found = minimum_sample_size(
         kind, n=n, parameters=parameters, event=event, time=time, horizon=horizon
     )
@@ -101,10 +107,12 @@ def warn_sample_size(
         "events": events,
         "parameters": parameters,
         "events_per_parameter": epp,
+        "limiting": counted,
         "required_n": required,
         "required_events": found.get("required_events"),
     }
     short = required is not None and n < required
+    per = "events" if counted == "events" else f"{counted} ({limiting})"
     if short or epp < MIN_EPP:
         riley = (
             f"Riley et al.'s minimum sample size for {parameters} candidate parameters is "
@@ -115,7 +123,7 @@ def warn_sample_size(
         )
         warnings.warn(
             f"Small cohort for the {endpoint} {what}: {n} records with {events} events for "
-            f"{parameters} candidate parameters ({epp:.1f} events per parameter; fewer than "
+            f"{parameters} candidate parameters ({epp:.1f} {per} per parameter; fewer than "
             f"{MIN_EPP:g} is a warning sign). {riley}. Expect overfitting: risks more "
             "extreme than the truth and optimistic apparent performance. Validate "
             "internally (evaluate(..., optimism=True) or cv=5), prefer fewer predictors, "
