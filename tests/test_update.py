@@ -246,6 +246,16 @@ def test_competing_risks_site_is_updated_per_cause(dev):
         c_old = metrics.competing_c(*args, old[:, j], cause=1, horizon=h)
         c_new = metrics.competing_c(*args, new[:, j], cause=1, horizon=h)
         assert c_new >= c_old - 0.002, (h, c_old, c_new)
+    # the paired table reports each horizon's own value, not the first horizon's again
+    table = compare_models(model, updated, data.iloc[:3000], n_bootstrap=2).to_frame()
+    y3, old3, new3 = y[:3000], old[:3000], new[:3000]
+    oe = table[table["metric"] == "oe_ratio"].set_index("horizon")
+    assert len(oe) == len(model.horizons_) >= 2
+    for j, h in enumerate(model.horizons_):
+        args = (y3["time"], y3["event"])
+        for side, risk in (("original", old3), ("updated", new3)):
+            direct = metrics.observed_expected_at_horizon(*args, risk[:, j], h, cause=1)
+            assert oe.loc[h, side] == pytest.approx(direct, rel=1e-9), (h, side)
 
 
 def test_boosted_model_is_recalibrated_and_stays_a_booster(dev, tmp_path):

@@ -47,7 +47,7 @@ class _Paired:
 
     original: Any
     updated: Any
-    values: dict[tuple[str, str], float] = field(default_factory=dict, compare=False)
+    values: dict[tuple[str, float | None, str], float] = field(default_factory=dict, compare=False)
 
     def __len__(self) -> int:
         return len(self.original)
@@ -55,8 +55,8 @@ class _Paired:
     def take(self, rows: np.ndarray) -> _Paired:
         return _Paired(self.original.take(rows), self.updated.take(rows))
 
-    def value(self, name: str, function: Any, side: str) -> float:
-        key = (name, side)
+    def value(self, name: str, horizon: float | None, function: Any, side: str) -> float:
+        key = (name, horizon, side)  # a metric is reported at every horizon
         if key not in self.values:
             self.values[key] = float(function(getattr(self, side)))
         return self.values[key]
@@ -92,14 +92,21 @@ def _paired_specs(specs: list[Any]) -> list[Any]:
     out = []
     for s in specs:
         for side in _SIDES:
-            out.append(MetricSpec(f"{s.name}|{side}", s.horizon, _side(s.name, s.function, side)))
+            out.append(
+                MetricSpec(
+                    f"{s.name}|{side}", s.horizon, _side(s.name, s.horizon, s.function, side)
+                )
+            )
     return out
 
 
-def _side(name: str, function: Any, side: str) -> Any:
+def _side(name: str, horizon: float | None, function: Any, side: str) -> Any:
     if side == "difference":
-        return lambda d: d.value(name, function, "updated") - d.value(name, function, "original")
-    return lambda d: d.value(name, function, side)
+        return lambda d: (
+            d.value(name, horizon, function, "updated")
+            - d.value(name, horizon, function, "original")
+        )
+    return lambda d: d.value(name, horizon, function, side)
 
 
 @dataclass(eq=False)
