@@ -125,7 +125,11 @@ class Endpoint:
         its attributions are not causal.
     event_of_interest : int, default=1
         Event code of interest for competing risks (and of the event for time-to-event
-        endpoints with a coded event column).
+        endpoints with a coded event column). For competing risks it is 1 or 2, and every
+        other code except ``censor_code`` is a competing event: the models see them as one
+        competing event (code 2, or 1 when the event of interest is 2), whose
+        cause-specific hazard is the sum of theirs, so the event of interest's cumulative
+        incidence accounts for all of them.
     time_unit : {"days", "weeks", "months", "years"}, default="days"
         Unit of the ``time`` column; converted to days once, in :meth:`target`.
     eligibility : str or None, default=None
@@ -207,6 +211,15 @@ class Endpoint:
             raise ValueError(
                 f"Endpoint {self.name!r}: a binary outcome is recorded at one horizon; got "
                 f"{len(self.horizons)}."
+            )
+        if self.kind == "competing" and (
+            self.event_of_interest not in (1, 2) or self.censor_code == self.event_of_interest
+        ):
+            raise ValueError(
+                f"Endpoint {self.name!r}: a competing endpoint's event of interest is code 1 "
+                f"or 2, other than the censoring code; got event={self.event_of_interest!r}, "
+                f"censored={self.censor_code!r}. Recode the event column under "
+                "[values.<event field>] in a column mapping."
             )
         if self.eligible_treatments is not None:
             object.__setattr__(self, "eligible_treatments", tuple(self.eligible_treatments))
@@ -450,7 +463,7 @@ class Endpoint:
             if pd.api.types.is_bool_dtype(codes.dtype) or self._is_flag(codes):
                 return make_survival_target(codes.astype(bool).to_numpy(), time)
             return make_survival_target(self._codes(codes) == self.event_of_interest, time)
-        return make_competing_target(self._codes(codes), time)
+        return make_competing_target(self._competing_codes(codes), time)
 
     def _bad_times_message(
         self, cohort: pd.DataFrame, bad: np.ndarray, id_column: str | None
@@ -525,6 +538,14 @@ class Endpoint:
         if self.censor_code != 0:
             out = np.where(raw == self.censor_code, 0, np.where(raw == 0, self.censor_code, out))
         return out
+
+    def _competing_codes(self, codes: pd.Series) -> np.ndarray:
+        """:meth:`_codes` with every competing code (not censored, not the event of
+        interest) as the one competing event the models hold: 2, or 1 when the event of
+        interest is 2."""
+        out = self._codes(codes)
+        other = 1 if self.event_of_interest == 2 else 2
+        return np.where((out != 0) & (out != self.event_of_interest), other, out)
 
     # -- as data -------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

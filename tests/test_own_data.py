@@ -419,3 +419,62 @@ def test_every_command_maps_a_site_extract_onto_the_models_schema(trained: Any) 
     assert site_eval == plain_eval
     scores = pd.read_csv(tmp / "site_scores.csv")
     assert len(scores) == len(pd.read_csv(site))
+
+
+def _competing_variant(codes: dict[int, int], censored: int, event: int, seed: int = 0) -> Any:
+    """A competing-risks extract of the synthetic cohort with its codes spelled another
+    way (``codes``: the cohort's 0/1/2 -> the site's), and a linear model fitted on it."""
+    from spinerisk.endpoints import Endpoint
+    from spinerisk.schema import FieldSpec, Schema
+
+    cohort = sr.make_spine_cohort(1500, seed=3)
+    frame = cohort[["patient_id", "age_years", "hu_l1", "fx_event", "fx_time_days"]].copy()
+    rng = np.random.default_rng(seed)
+    site = frame["fx_event"].astype(int).map(codes).to_numpy()
+    if 3 in codes.values() and 4 in codes.values():  # two competing causes: split deaths
+        deaths = site == codes[2]
+        site[deaths & (rng.random(len(site)) < 0.5)] = 4
+    frame["fx_event"] = site
+    schema = Schema(
+        (
+            FieldSpec("patient_id", "string", "Record id.", role="id", unique=True, nullable=False),
+            FieldSpec("age_years", "float", "Age.", unit="years", min=0, max=120),
+            FieldSpec("hu_l1", "float", "L1 attenuation.", unit="HU", min=-100, max=500),
+            FieldSpec("fx_event", "int", "Site event code.", role="outcome_event", min=0, max=9),
+            FieldSpec("fx_time_days", "float", "Follow-up.", unit="days", min=0,
+                      max=40000, role="outcome_time"),
+        ),
+        name="site",
+    )  # fmt: skip
+    endpoint = Endpoint(
+        name="refracture", kind="competing", description="SYNTHETIC site coding test.",
+        event="fx_event", time="fx_time_days", horizons=(365.25, 730.5),
+        eligible_treatments=None, include_treatment=False, censor_code=censored,
+        event_of_interest=event,
+    )  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", sr.DataQualityWarning)
+        model = sr.RiskModel(endpoint, backend="linear", schema=schema).fit(frame)
+        return model, model.predict_risk(frame.drop(columns=["fx_event", "fx_time_days"]))
+
+
+def test_competing_codes_other_than_0_1_2_mean_the_same_model() -> None:
+    """'Every other code is a competing event': a site's coding (1 event, 2 censored,
+    3 other death, as in MASS::Melanoma) or two competing codes give the same model as
+    0/1/2 (the competing codes are one competing event for the models)."""
+    _, canonical = _competing_variant({0: 0, 1: 1, 2: 2}, censored=0, event=1)
+    _, melanoma = _competing_variant({0: 2, 1: 1, 2: 3}, censored=2, event=1)
+    _, two_causes = _competing_variant({0: 0, 1: 1, 2: 3, 3: 4}, censored=0, event=1)
+    pd.testing.assert_frame_equal(melanoma, canonical)
+    pd.testing.assert_frame_equal(two_causes, canonical)
+    _, death = _competing_variant({0: 0, 1: 2, 2: 1}, censored=0, event=2)  # interest 2
+    pd.testing.assert_frame_equal(death, canonical)
+
+
+def test_a_competing_event_of_interest_outside_1_and_2_is_refused_with_the_fix() -> None:
+    from spinerisk.endpoints import endpoint_from_dict
+
+    spec = {"name": "e", "kind": "competing", "description": "d", "event": "status",
+            "time": "t", "horizons": [1.0], "event_codes": {"censored": 0, "event": 3}}  # fmt: skip
+    with pytest.raises(ValueError, match=r"event of interest is code 1 or 2.*\[values\.<event"):
+        endpoint_from_dict(spec)
