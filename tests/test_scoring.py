@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import re
 import warnings
 from pathlib import Path
 
@@ -200,7 +201,19 @@ def test_formula_cells_are_neutralised_in_csv_outputs(tmp_path, bundle, records)
     with rej.open(newline="", encoding="utf-8") as fh:
         cells = [c for row in csv.reader(fh) for c in row]
     assert '\'=HYPERLINK("http://x")' in cells
-    assert not any(c.startswith(scoring.FORMULA_START) for c in cells)
+    plain = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+    assert not any(c.startswith(scoring.FORMULA_START) and not plain.fullmatch(c) for c in cells)
+
+
+@pytest.mark.parametrize("cell", ["-5", "-0.25", "+3", "-1e-3", "+.5"])
+def test_a_plain_signed_number_stays_as_sent(cell):
+    """A spreadsheet reads '-5' as the number -5: the rejects file keeps it re-submittable."""
+    assert scoring.neutralize_formulas(pd.DataFrame({"x": [cell]}))["x"].tolist() == [cell]
+
+
+@pytest.mark.parametrize("cell", ["-5+A1", "-cmd|' /C calc'!A0", "+1-", "-", "--5", "-5 "])
+def test_a_signed_cell_that_is_not_one_number_is_quoted(cell):
+    assert scoring.neutralize_formulas(pd.DataFrame({"x": [cell]}))["x"].tolist() == ["'" + cell]
 
 
 def test_failure_mid_stream_leaves_no_output(tmp_path, bundle, records, monkeypatch):
@@ -347,9 +360,9 @@ def test_audit_log_has_one_line_per_scored_row(tmp_path, bundle, records):
 
 
 def test_neutralize_formulas_leaves_numbers_and_plain_text():
-    frame = pd.DataFrame({"a": ["@cmd", "+1", "plain", None], "b": [-1.0, 1.0, 2.0, 3.0]})
+    frame = pd.DataFrame({"a": ["@cmd", "+1+A2", "plain", None], "b": [-1.0, 1.0, 2.0, 3.0]})
     safe = scoring.neutralize_formulas(frame)
-    assert safe["a"].tolist() == ["'@cmd", "'+1", "plain", None]
+    assert safe["a"].tolist() == ["'@cmd", "'+1+A2", "plain", None]
     assert safe["b"].tolist() == [-1.0, 1.0, 2.0, 3.0]
 
 

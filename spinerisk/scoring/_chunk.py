@@ -476,11 +476,18 @@ def _top_drivers(model: RiskModel, checked: pd.DataFrame, k: int) -> list[str]:
 # ---------------------------------------------------------------------------------------
 # formula-safe CSV
 # ---------------------------------------------------------------------------------------
+#: A cell that is one plain decimal number, which spreadsheets read as a number only.
+_PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+
+
 def neutralize_formulas(frame: pd.DataFrame) -> pd.DataFrame:
     """Copy of ``frame`` whose text cells a spreadsheet would run as formulas are quoted.
 
     A text cell starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return
-    gets a leading ``'`` (the OWASP advice for CSV injection). Numbers are untouched.
+    gets a leading ``'`` (the OWASP advice for CSV injection), unless the whole cell is a
+    plain number (``-5``, ``-0.25``, ``+1e3``), which a spreadsheet reads as that number
+    and nothing else: a rejects file keeps the values as they were sent. Numbers are
+    untouched.
 
     Parameters
     ----------
@@ -499,6 +506,8 @@ def neutralize_formulas(frame: pd.DataFrame) -> pd.DataFrame:
     (["'=1+1", 'ok'], [-1.0, 2.0])
     >>> neutralize_formulas(pd.DataFrame({"c": pd.Categorical(["@SUM(A1)"])}))["c"].tolist()
     ["'@SUM(A1)"]
+    >>> neutralize_formulas(pd.DataFrame({"d": ["-5", "-0.25", "-2+3", "-A1"]}))["d"].tolist()
+    ['-5', '-0.25', "'-2+3", "'-A1"]
     """
     safe = frame.copy()
     for col in safe.columns:
@@ -507,7 +516,13 @@ def neutralize_formulas(frame: pd.DataFrame) -> pd.DataFrame:
             s = s.astype(object)
         if s.dtype == object or isinstance(s.dtype, pd.StringDtype):
             safe[col] = s.map(
-                lambda v: "'" + v if isinstance(v, str) and v.startswith(FORMULA_START) else v
+                lambda v: (
+                    "'" + v
+                    if isinstance(v, str)
+                    and v.startswith(FORMULA_START)
+                    and not _PLAIN_NUMBER.fullmatch(v)
+                    else v
+                )
             )
     return safe
 
