@@ -63,6 +63,30 @@ def test_score_without_rejects_says_how_to_get_them(tmp_path, bundle, records_cs
     assert "1 rows were rejected; pass --rejects FILE" in result.output
 
 
+@pytest.mark.parametrize("rows", ["none", "all bad"])
+def test_score_that_scores_nothing_exits_2_with_the_accounting(tmp_path, bundle, rows):
+    """A file without records, or with every row rejected, is written and accounted for,
+    and fails the command so that a scheduler does not take it for a success."""
+    records = sr.make_spine_cohort(3, seed=2)
+    if rows == "none":
+        records = records.head(0)
+    else:
+        records["age_years"] = 300.0
+    src, out, rej = tmp_path / "in.csv", tmp_path / "s.csv", tmp_path / "r.csv"
+    records.to_csv(src, index=False)
+    result = runner.invoke(
+        app,
+        ["score", "--model", str(bundle), "--input", str(src), "--output", str(out)]
+        + ["--rejects", str(rej), "--no-progress"],
+    )
+    assert result.exit_code == 2, result.output
+    n = len(records)
+    assert f"rows in: {n} = scored: 0 + rejected: {n}" in result.output
+    expected = "in.csv has no records" if rows == "none" else "every one of the 3 rows"
+    assert f"error: nothing was scored: {expected}" in result.stderr
+    assert out.exists() and len(pd.read_csv(rej)) == n
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

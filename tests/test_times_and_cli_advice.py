@@ -112,6 +112,28 @@ def test_cli_errors_give_command_line_advice(tmp_path) -> None:
         assert "age=-5.0" in result.output, command
         assert "spinerisk validate FILE --rejects" in result.output, command
         assert "on_invalid" not in result.output, command
+    # a column problem: no record is checked, so rejects cannot help; the columns can
+    extra = records.assign(ward="A")
+    path = tmp_path / "extra.csv"
+    extra.to_csv(path, index=False)
+    for command in (
+        ["validate", str(path), "--schema", str(schema_path), "--rejects", str(tmp_path / "r.csv")],
+        [
+            "score",
+            "--model",
+            str(bundle),
+            "--input",
+            str(path),
+            "--output",
+            str(tmp_path / "s.csv"),
+        ],
+    ):
+        result = runner.invoke(app, command)
+        assert result.exit_code == 2, (command, result.output)
+        text = " ".join(result.output.split())
+        assert "column 'ward' is not a field" in text, command
+        assert "Fix the columns first" in text and "--mapping" in text, command
+        assert "Rerun with --rejects" not in text and "validate FILE --rejects" not in text
 
 
 def test_constant_risk_advice_fits_the_backend() -> None:

@@ -75,7 +75,10 @@ def score(
     Prints rows in = scored + rejected. Output columns: record id, risk per horizon,
     warnings, model id and version (and top drivers with --explain). CSV outputs are
     safe against formula injection. Exit code 2 on bad input (missing or unreadable
-    files, an output location that cannot be written, mapping errors, invalid bundle).
+    files, an output location that cannot be written, mapping errors, invalid bundle),
+    and when no row was scored (a file without records, or every row rejected: the
+    outputs and rejects are still written, so a scheduler sees the failure and a person
+    the reasons).
     """
     from spinerisk.bundle import require_bundle
     from spinerisk.scoring import score_file
@@ -105,6 +108,15 @@ def score(
     except bad_input_errors() as exc:
         fail(exc)
     _print_summary(summary)
+    if summary.scored == 0 and summary.out_of_scope == 0:
+        reason = (
+            f"{input.name} has no records"
+            if summary.rows_in == 0
+            else f"every one of the {summary.rows_in} rows was rejected"
+            + ("" if summary.rejects is None else f" (reasons in {summary.rejects})")
+        )
+        stderr().print(f"error: nothing was scored: {reason}.", markup=False, soft_wrap=True)
+        raise typer.Exit(code=2)
 
 
 def _check_options(
