@@ -33,6 +33,7 @@ from typer.testing import CliRunner  # noqa: E402
 
 import spinerisk as sr  # noqa: E402
 from spinerisk.cli import app  # noqa: E402
+from spinerisk.evaluation._format import horizon_label  # noqa: E402
 from spinerisk.schema._files import dump_toml  # noqa: E402
 
 DATA = Path(__file__).parent / "data" / "real"
@@ -405,7 +406,8 @@ def test_every_command_maps_a_site_extract_onto_the_models_schema(trained: Any) 
         "monitor": ["monitor", "--model", bundle, "--input", site, "--json",
                     tmp / "site_monitor.json", "--n-bootstrap", "0", *mapped],
         "update": ["update", "--model", bundle, "--input", site, "--output",
-                   tmp / "site_updated.srb", "--method", "intercept", *mapped],
+                   tmp / "site_updated.srb", "--method", "intercept", "--report",
+                   tmp / "site_update.html", "--bootstrap", "2", *mapped],
     }  # fmt: skip
     for command, args in runs.items():
         result = _run(args)
@@ -419,6 +421,14 @@ def test_every_command_maps_a_site_extract_onto_the_models_schema(trained: Any) 
     assert site_eval == plain_eval
     scores = pd.read_csv(tmp / "site_scores.csv")
     assert len(scores) == len(pd.read_csv(site))
+    # the update report shows horizons in the endpoint's unit (rott2: 60mo, not 1826d)
+    model = sr.load(bundle)
+    page = (tmp / "site_update.html").read_text(encoding="utf-8")
+    for h in model.horizons_:
+        label = horizon_label(h, model.endpoint_.time_unit)
+        assert label == "" or f">{label}<" in page, label
+        if model.endpoint_.time_unit != "days":
+            assert f">{horizon_label(h)}<" not in page
 
 
 def _competing_variant(codes: dict[int, int], censored: int, event: int, seed: int = 0) -> Any:

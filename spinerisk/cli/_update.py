@@ -108,7 +108,7 @@ def update(
 
 
 def _print(updated: RiskModel, output: Path, report: Path | None, result: Any) -> None:
-    import pandas as pd
+    from spinerisk.update._report import tests_table
 
     out = stdout()
     lineage = updated.lineage_
@@ -121,13 +121,9 @@ def _print(updated: RiskModel, output: Path, report: Path | None, result: Any) -
         markup=False,
         soft_wrap=True,
     )
-    rows = [
-        {"part": p["part"], "chosen": p["method"], **t}
-        for p in lineage["parts"]
-        for t in p.get("tests", [])
-    ]
-    if rows:
-        print_frame(out, pd.DataFrame(rows).set_index("part"), "Tests behind the choice")
+    tests = tests_table(lineage)
+    if len(tests):
+        print_frame(out, tests.set_index("part"), "Tests behind the choice")
     for p in lineage["parts"]:
         if p.get("parameters"):
             values = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"

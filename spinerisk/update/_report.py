@@ -142,6 +142,8 @@ class UpdateReport:
     updated_model : RiskModel
         The updated model that was evaluated (with a held-out part, updated on the rest
         of the site: update on the whole site for use).
+    time_unit : str
+        The endpoint's time unit: horizons are shown in it (``12mo``, ``5y``).
     """
 
     endpoint: str
@@ -161,6 +163,7 @@ class UpdateReport:
     settings: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     updated_model: RiskModel | None = None
+    time_unit: str = "days"
 
     # -- renderings ---------------------------------------------------------------------
     def to_frame(self) -> pd.DataFrame:
@@ -180,6 +183,7 @@ class UpdateReport:
                 "validation": self.validation,
                 "synthetic": self.synthetic,
                 "horizons": list(self.horizons),
+                "time_unit": self.time_unit,
                 "n_update": self.n_update,
                 "n_evaluated": self.n_evaluated,
                 "n_events": self.n_events,
@@ -199,7 +203,7 @@ class UpdateReport:
         rows = []
         for r in self.metrics.itertuples(index=False):
             name = METRIC_LABELS.get(r.metric, r.metric.replace("net_benefit@", "Net benefit at "))
-            row = {"metric": name, "horizon": horizon_label(r.horizon)}
+            row = {"metric": name, "horizon": horizon_label(r.horizon, self.time_unit)}
             for side in _SIDES:
                 est = getattr(r, side)
                 lo, hi = getattr(r, f"{side}_lower"), getattr(r, f"{side}_upper")
@@ -246,11 +250,7 @@ class UpdateReport:
         return "\n".join(out)
 
     def _tests(self) -> pd.DataFrame:
-        rows = []
-        for part in self.lineage.get("parts", []):
-            for t in part.get("tests", []):
-                rows.append({"part": part.get("part"), "chosen": part.get("method"), **t})
-        return pd.DataFrame(rows)
+        return tests_table(self.lineage)
 
     def to_html(self, path: str | Path | None = None) -> str:
         """One self-contained HTML page (inline CSS, embedded PNG figures, no scripts).
@@ -320,7 +320,7 @@ class UpdateReport:
             ax.set_ylim(0, top)
             ax.set_xlabel("Predicted risk")
             ax.set_ylabel("Observed")
-            ax.set_title(f"Calibration at {horizon_label(h)}")
+            ax.set_title(f"Calibration at {horizon_label(h, self.time_unit)}")
             ax.legend(fontsize=8, loc="upper left")
         if self.synthetic:
             fig.suptitle("SYNTHETIC DATA", color="#b00020", fontsize=10)
@@ -344,7 +344,7 @@ class UpdateReport:
             ax.set_ylim(-0.05 * best, best * 1.1)
             ax.set_xlabel("Risk threshold")
             ax.set_ylabel("Net benefit")
-            ax.set_title(f"Decision curve at {horizon_label(h)}")
+            ax.set_title(f"Decision curve at {horizon_label(h, self.time_unit)}")
             ax.legend(fontsize=8)
         if self.synthetic:
             fig.suptitle("SYNTHETIC DATA", color="#b00020", fontsize=10)
@@ -571,7 +571,26 @@ def compare_models(
         lineage=lineage,
         settings={"n_bootstrap": n_bootstrap, "ci": float(ci), "random_state": random_state},
         updated_model=updated,
+        time_unit=original.endpoint_.time_unit,
     )
+
+
+_ROUNDED = ("statistic", "p_value")
+
+
+def tests_table(lineage: dict[str, Any]) -> pd.DataFrame:
+    """The tests behind an update's choice, one row per test of each part, with the
+    statistic and p-value to four significant digits (as shown; ``lineage_`` keeps
+    them whole)."""
+    rows = []
+    for part in lineage.get("parts", []):
+        for t in part.get("tests", []):
+            shown = {
+                k: float(f"{v:.4g}") if k in _ROUNDED and isinstance(v, float) else v
+                for k, v in t.items()
+            }
+            rows.append({"part": part.get("part"), "chosen": part.get("method"), **shown})
+    return pd.DataFrame(rows)
 
 
 def _synthetic(cohort: pd.DataFrame, *models: RiskModel) -> bool:
