@@ -108,33 +108,11 @@ def sample_size_adequacy(
         if time is None or horizon is None:
             raise ValueError(f"A {kind} outcome needs follow-up times and a horizon (horizon).")
         occurred = (event == 1) if kind == "competing" else event.astype(bool)
-        n_events = int(occurred.sum())
-        years = float(np.sum(time)) / DAYS_PER_YEAR
-        n = len(time)
-        if n_events == 0 or years <= 0:
-            result["note"] = "No events; sample size not computed."
+        survival = _survival_inputs(occurred, time, horizon, parameters, shrinkage)
+        if isinstance(survival, str):
+            result["note"] = survival
             return result
-        rate = n_events / years
-        # maximum Cox-Snell R-squared of an exponential null model (Riley et al. 2019, part II)
-        ln_null = n_events * math.log(n_events / years) - n_events
-        max_r2 = 1.0 - math.exp(2.0 * ln_null / n)
-        if not max_r2 > 0.0:  # the exponential null likelihood per year is above 1
-            result["note"] = (
-                f"Sample size not computed: with {rate:.2f} events per person-year Riley et "
-                "al.'s maximum Cox-Snell R-squared (from an exponential null model, time in "
-                f"years) is {max_r2:.3f}, not positive; the formula needs fewer than e "
-                "(2.72) events per person-year."
-            )
-            return result
-        inputs = {
-            "type": "s",
-            "csrsquared": round(R2_FRACTION * max_r2, 4),
-            "parameters": int(parameters),
-            "rate": round(rate, 5),
-            "timepoint": round(horizon / DAYS_PER_YEAR, 4),
-            "meanfup": round(years / n, 4),
-            "shrinkage": shrinkage,
-        }
+        inputs = survival
     try:
         out = cached_pmsampsize(tuple(sorted(inputs.items())))
     except (ValueError, ZeroDivisionError, ArithmeticError) as exc:
@@ -157,6 +135,38 @@ def sample_size_adequacy(
         }
     )
     return result
+
+
+def _survival_inputs(
+    occurred: np.ndarray, time: np.ndarray, horizon: float, parameters: int, shrinkage: float
+) -> dict[str, Any] | str:
+    """pmsampsize's time-to-event inputs (Riley et al.'s conservative R-squared), or why
+    they cannot be given."""
+    n_events = int(occurred.sum())
+    years = float(np.sum(time)) / DAYS_PER_YEAR
+    n = len(time)
+    if n_events == 0 or years <= 0:
+        return "No events; sample size not computed."
+    rate = n_events / years
+    # maximum Cox-Snell R-squared of an exponential null model (Riley et al. 2019, part II)
+    ln_null = n_events * math.log(n_events / years) - n_events
+    max_r2 = 1.0 - math.exp(2.0 * ln_null / n)
+    if not max_r2 > 0.0:  # the exponential null likelihood per year is above 1
+        return (
+            f"Sample size not computed: with {rate:.2f} events per person-year Riley et "
+            "al.'s maximum Cox-Snell R-squared (from an exponential null model, time in "
+            f"years) is {max_r2:.3f}, not positive; the formula needs fewer than e "
+            "(2.72) events per person-year."
+        )
+    return {
+        "type": "s",
+        "csrsquared": round(R2_FRACTION * max_r2, 4),
+        "parameters": int(parameters),
+        "rate": round(rate, 5),
+        "timepoint": round(horizon / DAYS_PER_YEAR, 4),
+        "meanfup": round(years / n, 4),
+        "shrinkage": shrinkage,
+    }
 
 
 def _horizon(horizon: float | None, timepoint_days: float | None) -> float | None:
