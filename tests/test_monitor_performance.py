@@ -228,3 +228,18 @@ def test_bad_input_is_named(model, dev):
         performance_over_time(model, new, date_field="visit_date")
     with pytest.raises(ValueError, match="n_bootstrap must be an integer >= 0"):
         performance_over_time(model, new, n_bootstrap=-1)
+
+
+def test_calibration_reasons_name_the_horizon_in_the_endpoints_unit():
+    from spinerisk.monitor._report import _performance_level
+
+    perf = pd.DataFrame(
+        {"period": ["all"], "horizon_days": [5 * 365.25], "oe": [1.3], "oe_low": [1.1],
+         "oe_high": [1.5], "slope": [1.0], "slope_low": [0.8], "slope_high": [1.2]}
+    )  # fmt: skip
+    level, reasons = _performance_level(perf, 0.8, 1.25, "years")
+    assert level == 2 and reasons == [
+        "alert: observed/expected 1.30 (95% CI 1.10 to 1.50) at 5y"
+    ], reasons
+    _, in_days = _performance_level(perf, 0.8, 1.25)
+    assert in_days[0].endswith("at 1826d")

@@ -332,6 +332,12 @@ def test_monitor_reads_the_bundles_reference(trained: Any) -> None:
     assert result.exit_code == 0, result.output
     summary = json.loads(out.read_text())
     assert summary["alert"] == "none"  # the training data themselves: nothing drifted
+    model = sr.load(trained["bundle"])
+    unit = model.endpoint_.time_unit
+    assert summary["model"]["time_unit"] == unit
+    assert summary["model"]["horizon_labels"] == [
+        horizon_label(h, unit) or "none" for h in model.horizons_
+    ]
 
 
 def test_months_are_not_read_as_days() -> None:

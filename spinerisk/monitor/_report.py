@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import pandas as pd
 
+from spinerisk.evaluation._format import horizon_label
 from spinerisk.monitor._drift import ALERT_LEVELS, DriftReport, _plain
 
 if TYPE_CHECKING:
@@ -234,13 +235,17 @@ def monitoring_report(
             random_state=random_state,
             date_field=date_field,
         )
-        perf_level, perf_reasons = _performance_level(perf, oe_lo, oe_hi)
+        perf_level, perf_reasons = _performance_level(perf, oe_lo, oe_hi, model.endpoint_.time_unit)
         reasons += perf_reasons
     info = {
         "endpoint": model.endpoint_.name,
         "kind": model.endpoint_.kind,
         "backend": model.backend_,
         "horizons": [float(h) for h in model.horizons_],
+        "time_unit": model.endpoint_.time_unit,
+        "horizon_labels": [
+            horizon_label(h, model.endpoint_.time_unit) or "none" for h in model.horizons_
+        ],
         "n_train": int(model.n_train_),
         "model_id": None,
         "model_sha256": None,
@@ -266,10 +271,12 @@ def monitoring_report(
     )
 
 
-def _performance_level(perf: pd.DataFrame, oe_lo: float, oe_hi: float) -> tuple[int, list[str]]:
+def _performance_level(
+    perf: pd.DataFrame, oe_lo: float, oe_hi: float, unit: str = "days"
+) -> tuple[int, list[str]]:
     level, reasons = 0, []
     for _, row in perf[perf["period"] == "all"].iterrows():
-        h = f"{row['horizon_days']:g} days"
+        h = horizon_label(row["horizon_days"], unit) or "the recorded outcome"
         lo, hi, oe = row["oe_low"], row["oe_high"], row["oe"]
         if np.isfinite(oe) and not np.isfinite(lo):
             level = max(level, 1)
@@ -332,8 +339,9 @@ def _render_html(report: MonitoringReport) -> str:
         f"{dr.flagged_share:.1%} of records have input warnings (chance level "
         f"{(dr.flagged_share_reference or 0.0):.1%}).</p></section>"
     )
-    model_rows = pd.DataFrame({"value": [str(v) for v in report.model.values()]},
-                              index=list(report.model))  # fmt: skip
+    shown = {k: v for k, v in report.model.items() if k != "horizons"}  # days: labels shown
+    model_rows = pd.DataFrame({"value": [str(v) for v in shown.values()]},
+                              index=list(shown))  # fmt: skip
     parts.append('<section id="model"><h2>Model</h2>' + _table(model_rows) + "</section>")
     parts.append('<section id="drift"><h2>Input drift</h2>')
     parts.append(_figure(_psi_figure(dr)))
@@ -346,7 +354,8 @@ def _render_html(report: MonitoringReport) -> str:
         parts.append("</section>")
     if report.performance is not None:
         parts.append('<section id="performance"><h2>Performance over time</h2>')
-        parts.append(_figure(_performance_figure(report.performance)))
+        unit = str(report.model.get("time_unit", "days"))
+        parts.append(_figure(_performance_figure(report.performance, unit)))
         parts.append(_table(report.performance.set_index("period")))
         parts.append("</section>")
     t = dr.thresholds
@@ -428,7 +437,7 @@ def _prediction_figure(dr: DriftReport) -> Any:
     return fig
 
 
-def _performance_figure(perf: pd.DataFrame) -> Any:
+def _performance_figure(perf: pd.DataFrame, unit: str = "days") -> Any:
     from matplotlib.figure import Figure
 
     rows = perf[perf["period"] != "all"]
@@ -443,7 +452,7 @@ def _performance_figure(perf: pd.DataFrame) -> Any:
         high = (r["oe_high"] - r["oe"]).to_numpy(dtype=float)
         err = np.vstack([np.nan_to_num(low), np.nan_to_num(high)])
         ax.errorbar(x[ok], r["oe"].to_numpy(dtype=float)[ok], yerr=err[:, ok], fmt="o",
-                    capsize=2, label=f"{h:g} days")  # fmt: skip
+                    capsize=2, label=horizon_label(h, unit) or "outcome")  # fmt: skip
         ax.set_xticks(np.arange(len(r)), r["period"].astype(str), rotation=60, fontsize=7)
     ax.axhline(1.0, color="grey", linestyle="--", linewidth=0.8)
     ax.set_ylabel("observed / expected")
