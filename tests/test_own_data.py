@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -214,6 +215,8 @@ def test_evaluate_and_report_use_the_models_fields(trained: Any) -> None:
     model = sr.load(trained["bundle"])
     first = model.endpoint_.predictors(model.schema_)[0]
     assert f"{first}" in text  # Table 1 and missing values show the model's own fields
+    # an outcome without a horizon (kyphosis) leaves no "at" or "(horizon )" dangling
+    assert re.search(r"\bat\s*<", text) is None and "(horizon )" not in text
     assert not any(f">{f}" in text for f in SPINE_ONLY)
 
 

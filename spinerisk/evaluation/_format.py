@@ -76,6 +76,13 @@ def horizon_label(h: Any, unit: str = "days") -> str:
     return risk_column(float(h), unit)[len("risk_") :]
 
 
+def at_horizon(h: Any, unit: str = "days", prefix: str = " at ") -> str:
+    """``prefix`` and the horizon's label (``" at 1y"``) for a title or a sentence, or
+    ``""`` where there is no horizon (a binary outcome recorded without one)."""
+    label = horizon_label(h, unit)
+    return f"{prefix}{label}" if label else ""
+
+
 def fmt(v: Any, digits: int = 3) -> str:
     if v is None or (isinstance(v, float) and not math.isfinite(v)):
         return "n/a"

@@ -11,7 +11,7 @@ import pandas as pd
 
 from spinerisk.evaluation._data import METRIC_LABELS
 from spinerisk.evaluation._format import CSS as _CSS
-from spinerisk.evaluation._format import SYNTHETIC_BANNER, horizon_label
+from spinerisk.evaluation._format import SYNTHETIC_BANNER, at_horizon, horizon_label
 from spinerisk.evaluation._format import finite as _finite
 from spinerisk.evaluation._format import fmt as _fmt
 
@@ -238,7 +238,7 @@ def _calibration_figure(report: EvaluationReport) -> dict[str, str] | None:
         ax.set_ylim(0, top)
         ax.set_xlabel("Predicted risk")
         ax.set_ylabel("Observed" if report.model_info["kind"] == "binary" else "Observed (KM / AJ)")
-        ax.set_title(f"Calibration at {horizon_label(h, _unit(report))}")
+        ax.set_title(f"Calibration{at_horizon(h, _unit(report))}")
         ax.legend(fontsize=8, loc="upper left")
     if report.synthetic:
         fig.suptitle("SYNTHETIC DATA", color="#b00020", fontsize=10)
@@ -260,7 +260,7 @@ def _decision_figure(report: EvaluationReport) -> dict[str, str] | None:
         ax.set_ylim(-0.05 * max(best, 0.01), max(best, 0.01) * 1.1)
         ax.set_xlabel("Risk threshold")
         ax.set_ylabel("Net benefit")
-        ax.set_title(f"Decision curve at {horizon_label(h, _unit(report))}")
+        ax.set_title(f"Decision curve{at_horizon(h, _unit(report))}")
         ax.legend(fontsize=8)
     if report.synthetic:
         fig.suptitle("SYNTHETIC DATA", color="#b00020", fontsize=10)
@@ -287,7 +287,7 @@ def _comparator_figures(report: EvaluationReport) -> list[dict[str, str]]:
             ax.set_ylim(-0.05 * max(best, 0.01), max(best, 0.01) * 1.1)
             ax.set_xlabel("Risk threshold")
             ax.set_ylabel("Net benefit")
-            ax.set_title(f"Model and {name} at {horizon_label(h, _unit(report))}")
+            ax.set_title(f"Model and {name}{at_horizon(h, _unit(report))}")
             ax.legend(fontsize=8)
         if report.synthetic:
             fig.suptitle("SYNTHETIC DATA", color="#b00020", fontsize=10)
@@ -489,7 +489,7 @@ def _performance_context(report: EvaluationReport) -> dict[str, Any]:
         "calibration_figures": [f for f in [_calibration_figure(report)] if f],
         "calibration_tables": [
             {
-                "title": f"Binned calibration at {horizon_label(h, _unit(report))}",
+                "title": f"Binned calibration{at_horizon(h, _unit(report))}",
                 "table": _Table(t),
             }
             for h, t in report.calibration.items()
@@ -564,10 +564,11 @@ def _comparator_text(c: dict[str, Any]) -> str:
 
 def _subgroup_context(report: EvaluationReport) -> dict[str, Any]:
     s = report.settings
+    label = horizon_label(s.get("subgroup_horizon"), _unit(report))
     return {
         "subgroup_line": (
-            f"Per level: n, events, discrimination and calibration with intervals (horizon "
-            f"{horizon_label(s.get('subgroup_horizon'), _unit(report))}); levels with fewer than "
+            "Per level: n, events, discrimination and calibration with intervals"
+            f"{f' (horizon {label})' if label else ''}; levels with fewer than "
             f"{s.get('min_subgroup_events')} events or non-events are listed but not scored."
         ),
         "subgroups": _subgroup_table(report),
