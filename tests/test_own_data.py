@@ -215,6 +215,14 @@ def test_evaluate_and_report_use_the_models_fields(trained: Any) -> None:
     model = sr.load(trained["bundle"])
     first = model.endpoint_.predictors(model.schema_)[0]
     assert f"{first}" in text  # Table 1 and missing values show the model's own fields
+    if trained["case"]["endpoint"]["kind"] != "binary":  # reverse Kaplan-Meier, own unit
+        from lifelines import KaplanMeierFitter
+
+        frame = pd.read_csv(trained["data"])
+        unit = trained["case"]["endpoint"]["time_unit"]
+        km = KaplanMeierFitter().fit(frame["time"], frame["event"] == 0)
+        line = f"Median follow-up (reverse Kaplan-Meier): {km.median_survival_time_:.3g} {unit}."
+        assert line in text
     # an outcome without a horizon (kyphosis) leaves no "at" or "(horizon )" dangling
     assert re.search(r"\bat\s*<", text) is None and "(horizon )" not in text
     assert not any(f">{f}" in text for f in SPINE_ONLY)

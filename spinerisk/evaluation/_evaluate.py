@@ -367,7 +367,7 @@ def _data_summary(data: pd.DataFrame, evd: EvalData, model: RiskModel) -> dict[s
             )
         rates = pd.DataFrame(rows)
         assert evd.time is not None
-        rates.attrs["median_followup_days"] = float(np.median(evd.time))
+        rates.attrs["median_followup_days"] = _median_follow_up(evd.time, codes)
     return {
         "table_one": table_one(
             data, by=ep.event, schema=schema, fields=_table_one_fields(schema, predictors)
@@ -375,6 +375,16 @@ def _data_summary(data: pd.DataFrame, evd: EvalData, model: RiskModel) -> dict[s
         "missingness": missingness,
         "outcome_rates": rates,
     }
+
+
+def _median_follow_up(time: Any, codes: Any) -> float:
+    """Median follow-up in days by the reverse Kaplan-Meier method (Schemper and Smith
+    1996: censoring is the "event", an event censors follow-up), so that early events do
+    not shorten it; inf when more than half are still followed at the last time."""
+    from lifelines import KaplanMeierFitter
+
+    km = KaplanMeierFitter().fit(np.asarray(time, dtype=float), np.asarray(codes) == 0)
+    return float(km.median_survival_time_)
 
 
 def _table_one_fields(schema: Any, predictors: list[str]) -> list[str] | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import math
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -388,6 +389,15 @@ def _unit(report: EvaluationReport) -> str:
     return str(report.model_info.get("time_unit", "days"))
 
 
+def _follow_up_line(days: float, unit: str) -> str:
+    """The median follow-up (reverse Kaplan-Meier) in the endpoint's unit."""
+    from spinerisk.endpoints import TIME_UNITS
+
+    if not math.isfinite(days):
+        return "Median follow-up (reverse Kaplan-Meier): not reached."
+    return f"Median follow-up (reverse Kaplan-Meier): {days / TIME_UNITS[unit]:.3g} {unit}."
+
+
 def render_html(report: EvaluationReport) -> str:
     """The report as one self-contained HTML document.
 
@@ -430,7 +440,7 @@ def _data_context(report: EvaluationReport) -> dict[str, Any]:
     rates = summary.get("outcome_rates")
     followup = ""
     if rates is not None and "median_followup_days" in rates.attrs:
-        followup = f"Median follow-up: {rates.attrs['median_followup_days']:.0f} days."
+        followup = _follow_up_line(rates.attrs["median_followup_days"], _unit(report))
     return {
         "title": f"Evaluation report: {info['endpoint']} ({report.validation} validation)"
         + (" - SYNTHETIC DATA" if report.synthetic else ""),
