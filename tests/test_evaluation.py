@@ -366,6 +366,34 @@ def test_competing_metrics_follow_the_endpoints_event_of_interest(competing):
     )
 
 
+def test_horizons_beyond_the_evaluated_follow_up_are_not_estimable(competing, tmp_path):
+    """Records followed for at most 400 days cannot show risk by 2 or 5 years: those
+    metrics are n/a (not 0.000 to 0.001, not an O/E of the Kaplan-Meier carried flat),
+    with a note naming the horizons and the last follow-up time."""
+    model, cohort = competing
+    short = cohort.copy()
+    cut = 400.0
+    late = short["fx_time_days"] > cut
+    short.loc[late, "fx_time_days"] = cut
+    short.loc[late, "fx_event"] = 0
+    report = evaluate(model, short, n_bootstrap=4, explain=False, optimism=True, n_optimism=2)
+    m = report.metrics
+    beyond = m["horizon"] >= cut
+    assert set(m.loc[beyond, "horizon"]) == {h for h in model.horizons_ if h >= cut} != set()
+    assert m.loc[beyond, ["estimate", "lower", "upper"]].isna().all().all()
+    assert (m.loc[beyond, "n_resamples"] == 0).all()
+    within = (m["horizon"] < cut) & (m["metric"] == "brier")
+    assert m.loc[within, "estimate"].notna().all() and within.any()
+    assert report.optimism.loc[report.optimism["horizon"] >= cut, "corrected"].isna().all()
+    note = next(n for n in report.notes if "not estimable" in n)
+    assert "730.5 days" in note and "400 days" in note
+    assert set(report.calibration) == set(report.decision_curve) == {365.25}
+    page = report.to_html(tmp_path / "short.html").read_text(encoding="utf-8")
+    assert "not estimable" in page and "Binned calibration at 365d" in page
+    json.dumps(report.to_dict())
+    assert "n/a" in report.to_markdown()
+
+
 def test_survival_endpoint_reports_harrell_uno_and_ibs(competing):
     _, cohort = competing
     ep = Endpoint(

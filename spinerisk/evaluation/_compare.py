@@ -473,9 +473,9 @@ def _rows(
             )
             continue
         usable.append(j)
-        rows += _discrimination_rows(j, comp, evd.kind, evd.horizons)
-        rows += _calibration_rows(j, comp, evd.kind, evd.horizons)
-        rows += _net_benefit_rows(j, comp, evd.horizons, thr)
+        rows += _discrimination_rows(j, comp, evd.kind, evd.estimable_horizons)
+        rows += _calibration_rows(j, comp, evd.kind, evd.estimable_horizons)
+        rows += _net_benefit_rows(j, comp, evd.estimable_horizons, thr)
     return rows, notes, usable
 
 

@@ -55,7 +55,7 @@ def smoothed_curves(
     out: dict[float, pd.DataFrame] = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        for h in evd.horizons:
+        for h in evd.estimable_horizons:
             p = evd.at(h)
             if evd.kind == "binary":
                 grid = np.linspace(p.min(), p.max(), 51)
@@ -92,7 +92,7 @@ def curves(
     decision: dict[float, pd.DataFrame] = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # sparse bins are flagged in the tables themselves
-        for h in evd.horizons:
+        for h in evd.estimable_horizons:
             p = evd.at(h)
             time = evd.time if evd.time is not None else np.empty(0)
             if evd.kind == "binary":

@@ -119,6 +119,15 @@ class EvalData:
         return self.time
 
     @property
+    def estimable_horizons(self) -> tuple[float, ...]:
+        """Horizons some record is followed beyond (all of a binary outcome's): at a
+        later one no risk by it can be observed, so its metrics and curves are n/a."""
+        if self.time is None or not len(self.time):
+            return self.horizons
+        last = float(np.max(self.time))
+        return tuple(h for h in self.horizons if h < last)
+
+    @property
     def occurred(self) -> np.ndarray:
         """Bool: the event of interest occurred (at any time)."""
         return self.event == self.cause if self.kind == "competing" else self.event.astype(bool)

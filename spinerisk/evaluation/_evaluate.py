@@ -616,6 +616,8 @@ def evaluate(
     notes: list[str] = []
     optimism_table = _optimism_table(model, rec, metrics, boot, opt, notes) if optimism else None
     cv_table = None if cv is None else _cv_table(model, rec, metrics, opt)
+    if model.endpoint_.kind != "binary":
+        notes += _beyond_follow_up(model.endpoint_, evd, metrics, optimism_table, cv_table)
     comparison = None
     if comps:
         comparison = compare(
@@ -744,6 +746,49 @@ def _records(
         evd = replace(evd, scores=scores)
     specs = metric_specs(ep.kind, hs, with_ibs=grid is not None and grid.size > 0)
     return _Records(lab.checked, data, evd, flagged, specs, grid, ref, gate_summary, gate_notes)
+
+
+#: Fewest records followed beyond a horizon for its metrics to pass without a note.
+MIN_FOLLOWED_BEYOND = 10
+
+
+def _beyond_follow_up(ep: Any, evd: EvalData, *tables: pd.DataFrame | None) -> list[str]:
+    """Metrics at a horizon no evaluated record is followed beyond are not estimable:
+    their values become missing in every table (rows with that horizon, Uno's C and the
+    integrated Brier score of the last horizon too), with a note; a horizon with fewer
+    than :data:`MIN_FOLLOWED_BEYOND` records followed beyond it gets a note."""
+    time = np.asarray(evd.follow_up, dtype=float)
+    last = float(time.max())
+    notes = []
+    beyond = [h for h in evd.horizons if h not in evd.estimable_horizons]
+    for table in tables:
+        if table is None or not beyond:
+            continue
+        rows = table["horizon"].to_numpy(dtype=float) >= last
+        values = [c for c in table.columns if c not in ("metric", "horizon", "n_resamples")]
+        table.loc[rows, values] = np.nan
+        if "n_resamples" in table.columns:
+            table.loc[rows, "n_resamples"] = 0
+    if beyond:
+        notes.append(
+            f"Horizon(s) {', '.join(ep.horizon_label(h) for h in beyond)} lie at or beyond "
+            f"the evaluated records' last follow-up time ({ep.horizon_label(last)}): no "
+            "record is followed past them, so their metrics are not estimable (n/a). "
+            "Evaluate at shorter horizons or on records with longer follow-up."
+        )
+    few = [
+        (h, int((time > h).sum()))
+        for h in evd.horizons
+        if h < last and (time > h).sum() < MIN_FOLLOWED_BEYOND
+    ]
+    if few:
+        notes.append(
+            "Few records are followed beyond "
+            + ", ".join(f"{ep.horizon_label(h)} ({k})" for h, k in few)
+            + f" (fewer than {MIN_FOLLOWED_BEYOND}): the metrics there rest on very few "
+            "patients; read them with their intervals."
+        )
+    return notes
 
 
 def _censoring_reference(
