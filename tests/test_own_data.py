@@ -505,3 +505,33 @@ def test_a_competing_event_of_interest_outside_1_and_2_is_refused_with_the_fix()
             "time": "t", "horizons": [1.0], "event_codes": {"censored": 0, "event": 3}}  # fmt: skip
     with pytest.raises(ValueError, match=r"event of interest is code 1 or 2.*\[values\.<event"):
         endpoint_from_dict(spec)
+
+
+def test_schema_infer_gives_the_mapping_for_renamed_columns_and_finds_a_camelcase_id(
+    tmp_path: Path,
+) -> None:
+    """Columns whose names are not field names are renamed in the draft; the draft
+    carries the mapping that reads the file with them, and says so on stderr. A unique
+    ``PatientNo`` is the identifier (camelCase words, as ``patient_no``)."""
+    frame = pd.read_csv(DATA / "kyphosis" / "kyphosis.csv", dtype=str)
+    frame = frame.rename(columns={"Age": "Age (months)", "Number": "Number.Vert"})
+    frame.insert(0, "PatientNo", [f"P{i}" for i in range(len(frame))])
+    data = tmp_path / "awkward.csv"
+    frame.to_csv(data, index=False)
+    drafted = _run(["schema", "infer", data])
+    assert drafted.exit_code == 0, drafted.output
+    assert "'Age (months)' -> Age_months" in drafted.stderr
+    schema_file = tmp_path / "awkward.toml"
+    schema_file.write_text(drafted.stdout, encoding="utf-8")
+    assert sr.load_schema(schema_file).id_field == "PatientNo"
+    block = drafted.stdout.split("# [columns]\n", 1)[1].split("\n\n", 1)[0]
+    mapping = tmp_path / "mapping.toml"
+    lines = [line.removeprefix("# ") for line in block.splitlines()]
+    mapping.write_text("\n".join(["[columns]", *lines]) + "\n", encoding="utf-8")
+    assert tomllib.loads(mapping.read_text())["columns"] == {
+        "Age (months)": "Age_months",
+        "Number.Vert": "Number_Vert",
+    }
+    assert _run(["validate", data, "--schema", schema_file]).exit_code == 2
+    checked = _run(["validate", data, "--schema", schema_file, "--mapping", mapping])
+    assert checked.exit_code == 0 and "81 records valid" in checked.stdout, checked.output

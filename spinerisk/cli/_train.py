@@ -3,6 +3,7 @@ built-in spine schema and endpoints or the user's own schema and endpoint files.
 
 from __future__ import annotations
 
+import json
 import sys
 import warnings
 from pathlib import Path
@@ -296,9 +297,40 @@ def schema_infer(
     header = (
         f"# Schema drafted by `spinerisk schema infer` from {data.name} ({len(frame)} records).\n"
         "# Check every field: dtype, unit, range, codes and role (feature, outcome,\n"
-        "# outcome_time, outcome_event, group, comparator, admin, id).\n\n"
+        "# outcome_time, outcome_event, group, comparator, admin, id).\n"
     )
-    sys.stdout.write(header + dump_toml(schema_to_dict(schema)))
+    renamed = _renamed_columns(frame.columns, schema)
+    if renamed:
+        header += _renamed_note(renamed, data.name)
+        stderr().print(
+            f"note: {len(renamed)} column name(s) are not field names and were renamed "
+            f"({', '.join(f'{c!r} -> {f}' for c, f in renamed[:3])}"
+            f"{', ...' if len(renamed) > 3 else ''}); read {data.name} with the mapping "
+            "written at the top of the draft (--mapping).",
+            markup=False,
+            soft_wrap=True,
+        )
+    sys.stdout.write(header + "\n" + dump_toml(schema_to_dict(schema)))
+
+
+def _renamed_columns(columns: Any, schema: Any) -> list[tuple[str, str]]:
+    """(column, field) for every column the draft names differently."""
+    from spinerisk.schema._infer import field_name
+
+    return [(str(c), field_name(str(c))) for c in columns if field_name(str(c)) != str(c)]
+
+
+def _renamed_note(renamed: list[tuple[str, str]], source: str) -> str:
+    """A commented mapping file that reads the data with the draft's field names."""
+    lines = [
+        "#",
+        f"# Some column names of {source} are not field names; the draft renamed them.",
+        "# Save these lines without the leading '# ' as mapping.toml and pass",
+        "# --mapping mapping.toml to every command that reads the file:",
+        "# [columns]",
+    ]
+    lines += [f"# {json.dumps(c)} = {json.dumps(f)}" for c, f in renamed]
+    return "\n".join(lines) + "\n"
 
 
 def _schema_name(stem: str) -> str:

@@ -59,7 +59,7 @@ def _numbers(values: pd.Series) -> pd.Series | None:
     return None if parsed[values.notna()].isna().any() else parsed.astype(float)
 
 
-def _field_name(column: str) -> str:
+def field_name(column: str) -> str:
     if _FIELD_NAME.match(column):
         return column
     name = re.sub(r"[^A-Za-z0-9]+", "_", column).strip("_") or "field"
@@ -135,7 +135,7 @@ def infer_schema(
         )
     for column in frame.columns:
         col = frame[column]
-        fname = _field_name(str(column))
+        fname = field_name(str(column))
         if column == id_name:
             fields.append(
                 FieldSpec(
@@ -165,15 +165,21 @@ def _role_of(column: str, col: pd.Series, max_codes: int) -> str:
     identifier-like column (a physician or batch code), ``feature`` otherwise."""
     if _GROUP_NAME.search(column) and col.nunique() <= max_codes:
         return "group"
-    if _ID_NAME.search(_field_name(column)):
+    if _ID_NAME.search(_words(column)):
         return "admin"
     return "feature"
+
+
+def _words(column: str) -> str:
+    """The column's name as snake_case words, camelCase split (``PatientNo`` ->
+    ``Patient_No``), for the name patterns."""
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", field_name(column))
 
 
 def _guess_id(frame: pd.DataFrame) -> str | None:
     for column in frame.columns:
         col = frame[column]
-        if not _ID_NAME.search(_field_name(str(column))):
+        if not _ID_NAME.search(_words(str(column))):
             continue
         if col.notna().all() and col.astype(str).is_unique:
             return str(column)
