@@ -390,27 +390,86 @@ class Endpoint:
         Series of bool
             Aligned with ``cohort``.
         """
+        mask = pd.Series(True, index=cohort.index)
+        for _, ok in self._conditions(cohort, schema):
+            mask &= ok
+        return mask.astype(bool)
+
+    def exclusions(self, cohort: pd.DataFrame, schema: Schema | None = None) -> pd.Series:
+        """Why each record is not eligible (see :meth:`eligible`): the first condition it
+        fails, such as ``"fx_time_days is missing"``, or ``""`` for an eligible record.
+
+        Parameters
+        ----------
+        cohort : DataFrame
+            Validated records.
+        schema : Schema or None, default=None
+
+        Returns
+        -------
+        Series of str
+            Aligned with ``cohort``.
+        """
+        reasons = pd.Series("", index=cohort.index, dtype=object)
+        for reason, ok in self._conditions(cohort, schema):
+            reasons[(reasons == "") & ~ok.to_numpy(dtype=bool)] = reason
+        return reasons
+
+    def exclusion_lines(
+        self, cohort: pd.DataFrame, schema: Schema | None = None, *, named: int = 5
+    ) -> list[str]:
+        """:meth:`exclusions` as text, a line per reason with its count and the first
+        ``named`` record ids (``"2 time is missing (pid: 3, 9)"``); [] when all are
+        eligible."""
+        reasons = self.exclusions(cohort, schema)
+        left = reasons != ""
+        id_field = _schema(schema).id_field
+        ids = (
+            cohort[id_field].astype(str)
+            if id_field in cohort.columns
+            else pd.Series(cohort.index.astype(str), index=cohort.index)
+        )
+        lines = []
+        for reason, group in ids[left].groupby(reasons[left], sort=False):
+            more = f" and {len(group) - named} more" if len(group) > named else ""
+            lines.append(
+                f"{len(group)} {reason} ({id_field}: {', '.join(group.head(named))}{more})"
+            )
+        return lines
+
+    def _conditions(
+        self, cohort: pd.DataFrame, schema: Schema | None
+    ) -> list[tuple[str, pd.Series]]:
+        """Each condition of eligibility with its reason when it fails, in order."""
         missing = [c for c in self.outcome_columns if c not in cohort.columns]
         if missing:
             raise ValueError(
                 f"Endpoint {self.name!r} needs outcome column(s) {missing}, which the cohort lacks."
             )
-        mask = pd.Series(True, index=cohort.index)
-        for col in self.outcome_columns:
-            mask &= cohort[col].notna()
+        out = [(f"{col} is missing", cohort[col].notna()) for col in self.outcome_columns]
         if self.eligible_treatments is not None:
             if "treatment" not in cohort.columns:
                 raise ValueError(
                     f"Endpoint {self.name!r} is defined for treatment in "
                     f"{list(self.eligible_treatments)}; the cohort has no 'treatment' column."
                 )
-            mask &= cohort["treatment"].astype(object).isin(self.eligible_treatments)
+            out.append(
+                (
+                    f"treatment not in {list(self.eligible_treatments)}",
+                    cohort["treatment"].astype(object).isin(self.eligible_treatments),
+                )
+            )
         if self.eligibility is not None:
             expr = self._bound_eligibility(_schema(schema))
-            mask &= pd.Series(expr.evaluate(cohort) == 1.0, index=cohort.index)
+            out.append(
+                (
+                    f"not eligible ({self.eligibility})",
+                    pd.Series(expr.evaluate(cohort) == 1.0, index=cohort.index),
+                )
+            )
         if self.scope is not None:
-            mask &= self.in_scope(cohort, schema)
-        return mask.astype(bool)
+            out.append((self.scope_message, self.in_scope(cohort, schema)))
+        return out
 
     def in_scope(self, cohort: pd.DataFrame, schema: Schema | None = None) -> pd.Series:
         """Records inside the endpoint's ``scope`` (all of them when it has none)."""

@@ -535,3 +535,35 @@ def test_schema_infer_gives_the_mapping_for_renamed_columns_and_finds_a_camelcas
     assert _run(["validate", data, "--schema", schema_file]).exit_code == 2
     checked = _run(["validate", data, "--schema", schema_file, "--mapping", mapping])
     assert checked.exit_code == 0 and "81 records valid" in checked.stdout, checked.output
+
+
+def test_records_left_out_are_named_with_their_reason(tmp_path: Path) -> None:
+    """A record without its time or event is not used to fit or evaluate: train and
+    evaluate say which records, by id, and why (before: only a count)."""
+    case = CASES["whas500"]
+    frame = pd.read_csv(DATA / case["file"])
+    frame.loc[[3, 9], "time"] = np.nan
+    frame.loc[7, "event"] = np.nan
+    data = tmp_path / "gaps.csv"
+    frame.to_csv(data, index=False)
+    drafted = tomllib.loads(_run(["schema", "infer", data]).stdout)
+    for field in drafted["fields"]:
+        if field["name"] in case["roles"]:
+            field["role"] = case["roles"][field["name"]]
+    schema_file, endpoint_file = tmp_path / "schema.toml", tmp_path / "endpoint.toml"
+    schema_file.write_text(dump_toml(drafted), encoding="utf-8")
+    endpoint_file.write_text(dump_toml(case["endpoint"]), encoding="utf-8")
+    bundle = tmp_path / "m.srb"
+    result = _run(["train", "--schema", schema_file, "--endpoint", endpoint_file, "--input",
+                   data, "--output", bundle, "--backend", "linear"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    pids = frame["pid"].astype(str)
+    assert "3 records not used:" in result.stdout
+    assert f"2 time is missing (pid: {pids[3]}, {pids[9]})" in result.stdout
+    assert f"1 event is missing (pid: {pids[7]})" in result.stdout
+    model = sr.load(bundle)
+    report = sr.evaluate(model, frame, n_bootstrap=1, explain=False)
+    note = next(n for n in report.notes if n.startswith("Records not evaluated"))
+    assert f"2 time is missing (pid: {pids[3]}, {pids[9]})" in note
+    reasons = model.endpoint_.exclusions(sr.validate(frame, model.schema_), model.schema_)
+    assert (reasons != "").sum() == 3 and reasons[7] == "event is missing"

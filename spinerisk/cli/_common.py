@@ -27,6 +27,7 @@ __all__ = [
     "audit_key",
     "bad_input_errors",
     "check_bundle_output",
+    "excluded_line",
     "fail",
     "print_frame",
     "read_mapped",
@@ -173,6 +174,16 @@ def read_mapped(
     if mapping is not None:
         records = sr.apply_mapping(records, mapping, schema)
     return records
+
+
+def excluded_line(model: Any, records: Any) -> str:
+    """Which valid records the model's endpoint left out and why (outcome missing, not
+    eligible, out of scope), named by id, a reason per line."""
+    from spinerisk.schema import validate
+
+    checked = validate(records, model.schema_)
+    lines = model.endpoint_.exclusion_lines(checked, model.schema_)
+    return "\n".join([f"{model.n_excluded_} records not used:", *(f"  {x}" for x in lines)])
 
 
 def split_valid(records: Any, unread: Any, schema: Any) -> tuple[Any, Any]:

@@ -14,6 +14,7 @@ from spinerisk.cli._common import (
     SEP_OPTION,
     bad_input_errors,
     check_bundle_output,
+    excluded_line,
     fail,
     read_mapped,
     split_valid,
@@ -145,6 +146,8 @@ def train(
         fail(exc)
     _print_warnings(caught)
     _print_summary(model, len(cohort), bad, rejects, intervals, seed, output)
+    if model.n_excluded_:
+        stdout().print(excluded_line(model, cohort), markup=False, soft_wrap=True)
 
 
 def _read_cohort(

@@ -618,6 +618,9 @@ def evaluate(
     cv_table = None if cv is None else _cv_table(model, rec, metrics, opt)
     if model.endpoint_.kind != "binary":
         notes += _beyond_follow_up(model.endpoint_, evd, metrics, optimism_table, cv_table)
+    left_out = model.endpoint_.exclusion_lines(rec.checked, model.schema_)
+    if left_out:
+        notes.append("Records not evaluated: " + "; ".join(left_out) + ".")
     comparison = None
     if comps:
         comparison = compare(
