@@ -224,8 +224,9 @@ def test_bad_input_is_named(model, dev):
     new = sr.make_spine_cohort(100, seed=14)
     with pytest.raises(ValueError, match="period must be 'quarter' or 'month'"):
         performance_over_time(model, new, period="week")
-    with pytest.raises(ValueError, match="no date_field='visit_date' column"):
+    with pytest.raises(ValueError, match="no date_field='visit_date' column") as raised:
         performance_over_time(model, new, date_field="visit_date")
+    assert "The schema's date fields: index_date" in str(raised.value)  # the fix, named
     with pytest.raises(ValueError, match="n_bootstrap must be an integer >= 0"):
         performance_over_time(model, new, n_bootstrap=-1)
 

@@ -567,3 +567,13 @@ def test_records_left_out_are_named_with_their_reason(tmp_path: Path) -> None:
     assert f"2 time is missing (pid: {pids[3]}, {pids[9]})" in note
     reasons = model.endpoint_.exclusions(sr.validate(frame, model.schema_), model.schema_)
     assert (reasons != "").sum() == 3 and reasons[7] == "event is missing"
+
+
+def test_monitor_labels_without_a_date_field_say_how_to_declare_one(trained: Any) -> None:
+    labels = trained["tmp"] / "labels.csv"
+    pd.read_csv(trained["data"], dtype=str).to_csv(labels, index=False)
+    result = _run(["monitor", "--model", trained["bundle"], "--input", trained["data"],
+                   "--labels", labels, "--n-bootstrap", "10"])  # fmt: skip
+    assert result.exit_code == 2, result.output
+    text = " ".join(result.output.split())
+    assert "The schema has no date field: declare one" in text

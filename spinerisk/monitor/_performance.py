@@ -150,9 +150,18 @@ def performance_over_time(
             f"labelled_records must be a DataFrame; got {type(labelled_records).__name__}."
         )
     if date_field not in labelled_records.columns:
+        dates = [f.name for f in model.schema_.fields if f.dtype == "date"]
         raise ValueError(
-            f"labelled_records has no date_field={date_field!r} column; pass the column "
-            "holding the index date."
+            f"labelled_records has no date_field={date_field!r} column: performance over "
+            "time groups the labelled records by a date field of the model's schema. "
+            + (
+                f"The schema's date fields: {', '.join(dates)}; name one with date_field= "
+                "(--date-field)."
+                if dates
+                else 'The schema has no date field: declare one (dtype = "date", role = '
+                '"admin", such as the index date) in the schema, train again, and give '
+                "the labelled records that column."
+            )
         )
     ep = model.endpoint_
     labelled = ep.labelled(labelled_records, model.schema_)
