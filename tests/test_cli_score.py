@@ -87,6 +87,31 @@ def test_score_that_scores_nothing_exits_2_with_the_accounting(tmp_path, bundle,
     assert out.exists() and len(pd.read_csv(rej)) == n
 
 
+def test_a_predictor_missing_from_every_record_is_named(tmp_path, bundle, records_csv):
+    """An absent column scores every record as if the value were unknown: the run says
+    so once, naming the column (each record's warnings name it too)."""
+    frame = pd.read_csv(records_csv).drop(columns=["hu_l1"])
+    frame["tscore_min"] = float("nan")
+    src, out = tmp_path / "no_hu.csv", tmp_path / "s.csv"
+    frame.to_csv(src, index=False)
+    result = runner.invoke(
+        app,
+        ["score", "--model", str(bundle), "--input", str(src), "--output", str(out)]
+        + ["--rejects", str(tmp_path / "r.csv"), "--no-progress"],
+    )
+    assert result.exit_code == 0, result.output
+    model = sr.load(bundle)
+    gone = [p for p in model.endpoint_.predictors(model.schema_) if p in ("hu_l1", "tscore_min")]
+    text = " ".join(result.stderr.split())
+    assert f"warning: {', '.join(gone)} missing in every record" in text
+    full = runner.invoke(
+        app,
+        ["score", "--model", str(bundle), "--input", str(records_csv), "--output", str(out)]
+        + ["--rejects", str(tmp_path / "r.csv"), "--no-progress"],
+    )
+    assert "missing in every record" not in full.stderr
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

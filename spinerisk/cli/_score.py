@@ -166,6 +166,14 @@ def _print_summary(summary: Any) -> None:
             markup=False,
             soft_wrap=True,
         )
+    if summary.all_missing:
+        stderr().print(
+            f"warning: {', '.join(summary.all_missing)} missing in every record: each was "
+            "scored as if unknown (the model's imputation). If the file has the column "
+            "under another name, map it with --mapping.",
+            markup=False,
+            soft_wrap=True,
+        )
     if summary.rejects is not None:
         out.print(f"rejects written to {summary.rejects}", markup=False, soft_wrap=True)
     elif summary.rejected:

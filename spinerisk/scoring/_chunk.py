@@ -62,6 +62,10 @@ class ScoreSummary:
     out_of_scope : int
         Rows a malignancy gate kept from a prognosis (written to ``output`` with status
         ``out_of_scope``, the reason and the probability, and no risk); 0 without a gate.
+    all_missing : tuple of str
+        Predictors missing in every valid row: an absent or empty column, which each
+        record's warnings name but which is more likely a file or mapping problem than
+        a property of the records.
     """
 
     rows_in: int
@@ -74,6 +78,7 @@ class ScoreSummary:
     timings: dict[str, float] = field(default_factory=dict)
     trained_on_synthetic_data: bool | None = None
     out_of_scope: int = 0
+    all_missing: tuple[str, ...] = ()
 
 
 class _Chunk(NamedTuple):

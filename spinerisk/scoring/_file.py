@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Generator, Iterable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -535,6 +535,7 @@ def score_file(
         timings=dict(timer.seconds) if engine == "local" else {},
         trained_on_synthetic_data=trained_on_synthetic(model),
         out_of_scope=counts.out_of_scope,
+        all_missing=counts.all_missing(),
     )
 
 
@@ -614,6 +615,7 @@ def _write_chunks(
     counts must add up (never drop a row silently)."""
     out_writer, rej_writer = writers
     counts = _Counts()
+    predictors = _known_in_training(model)
     for n_rows, chunk in chunks:
         with timer("write"):
             out_writer.write(chunk.scores)
@@ -621,10 +623,20 @@ def _write_chunks(
                 rej_writer.write(chunk.rejects)
         if audit is not None:
             _audit_chunk(audit, model, chunk, info, audit_source)
-        counts.add(n_rows, chunk)
+        counts.add(n_rows, chunk, predictors)
         bar(n_rows)
     counts.check()
     return counts
+
+
+def _known_in_training(model: RiskModel) -> list[str]:
+    """Predictors the training records had values of (all of them when the model has no
+    training reference): a column missing everywhere is news only for these."""
+    predictors = model.endpoint_.predictors(model.schema_)
+    fields = (getattr(model, "reference_", None) or {}).get("fields")
+    if not fields:
+        return predictors
+    return [p for p in predictors if p in fields and fields[p].get("missing_rate", 1.0) < 1.0]
 
 
 def _audit_chunk(
@@ -652,14 +664,26 @@ class _Counts:
     rejected: int = 0
     flagged: int = 0
     out_of_scope: int = 0
+    valid: int = 0
+    missing: dict[str, int] = field(default_factory=dict)  # per predictor, valid rows
 
-    def add(self, n_rows: int, chunk: _Chunk) -> None:
+    def add(self, n_rows: int, chunk: _Chunk, predictors: list[str]) -> None:
         self.rows_in += n_rows
+        self.valid += len(chunk.valid)
+        for name in predictors:
+            gaps = int(chunk.valid[name].isna().sum()) if name in chunk.valid else len(chunk.valid)
+            self.missing[name] = self.missing.get(name, 0) + gaps
         held = out_of_scope_count(chunk.scores)  # a gate's out-of-scope rows
         self.out_of_scope += held
         self.scored += len(chunk.scores) - held
         self.rejected += len(chunk.rejects)
         self.flagged += int((chunk.scores["warnings"] != "").sum())
+
+    def all_missing(self) -> tuple[str, ...]:
+        """Predictors missing in every valid row (an absent or empty column)."""
+        if not self.valid:
+            return ()
+        return tuple(name for name, k in self.missing.items() if k == self.valid)
 
     def check(self) -> None:
         """Every row in is scored, rejected or out of scope; else nothing is written."""
