@@ -259,6 +259,26 @@ def test_constant_booster_is_excluded_from_the_default_and_warned_about_when_exp
     assert "xgboost excluded" in model.selection_reason_
 
 
+def test_a_stack_of_one_candidate_says_so():
+    """The default is still called a stack when only one candidate carries weight; its
+    reason says which candidate it really is (SYNTHETIC odontoid cohort, as the golden
+    output odontoid_nonunion-auto, where only one candidate has weight)."""
+    from spinerisk.datasets import TraumaParams
+
+    trauma = TraumaParams(
+        cervical_share=1.0, cervical_older_share=1.0, odontoid_share=1.0, upper_share=1.0
+    )
+    cohort = sr.make_spine_cohort(600, seed=11, mode="trauma", trauma=trauma)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", sr.DataQualityWarning)
+        model = sr.RiskModel("odontoid_nonunion").fit(cohort)
+    used = model.selection_[model.selection_["weight"] > 0].index.tolist()
+    assert len(used) == 1
+    assert f"(only {used[0]} carries weight: the default is {used[0]} with its scores" in (
+        model.selection_reason_
+    )
+
+
 # -- optimism correction --------------------------------------------------------------------
 @pytest.mark.parametrize("backend", ["auto", "linear"])
 def test_optimism_correction_agrees_with_nested_cross_validation(backend, caplog):

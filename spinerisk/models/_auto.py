@@ -132,6 +132,11 @@ def _describe(stack: Any, kind: str, ep: Any) -> str:
     unit = "log loss" if kind == "binary" else "partial-likelihood loss per event"
     disc = "AUROC" if kind == "binary" else "Harrell's C"
     text = f"weights {weights or 'none'}"
+    if len(used) == 1:  # a stack of one: say so, the name "stack" alone would not
+        text += (
+            f" (only {used[0][0]} carries weight: the default is {used[0][0]} with its "
+            "scores recalibrated out of fold)"
+        )
     if kind == "binary":
         text += f", intercept {stack.intercept_:.3f}"
     if len(alone):
