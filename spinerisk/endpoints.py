@@ -787,6 +787,7 @@ def check_horizons(
     *,
     name: str = "horizons",
     action: str = "used at",
+    last_event: float | None = None,
 ) -> tuple[float, ...]:
     """Horizons (days) to predict, explain or fit at: the one horizon check.
 
@@ -806,6 +807,9 @@ def check_horizons(
     action : str, default="used at"
         What the caller does, for the binary endpoint's message ("fitted for",
         "predicted at", "explained at").
+    last_event : float or None, default=None
+        The training data's last event time (days): a later horizon is refused in the
+        endpoint's unit (a fitted model does not extrapolate past its follow-up).
 
     Returns
     -------
@@ -850,6 +854,16 @@ def check_horizons(
         raise ValueError(
             f"{name} must be positive numbers of days; got {name}={given!r}"
             + (f" ({bad[0]!r} is not)." if bad else " (empty).")
+        )
+    beyond = [float(h) for h in given if last_event is not None and float(h) > last_event]
+    if beyond:
+        assert last_event is not None
+        last = endpoint.horizon_label(last_event)
+        raise ValueError(
+            f"{name} {', '.join(endpoint.horizon_label(h) for h in beyond)} lie(s) beyond the "
+            f"last event in the training data ({last}): the model does not extrapolate past "
+            f"its training follow-up. Use a horizon up to {last}, or refit on data with "
+            "longer follow-up."
         )
     return tuple(float(h) for h in given)
 

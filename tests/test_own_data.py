@@ -34,6 +34,7 @@ from typer.testing import CliRunner  # noqa: E402
 
 import spinerisk as sr  # noqa: E402
 from spinerisk.cli import app  # noqa: E402
+from spinerisk.endpoints import TIME_UNITS  # noqa: E402
 from spinerisk.evaluation._format import horizon_label  # noqa: E402
 from spinerisk.schema._files import dump_toml  # noqa: E402
 
@@ -577,3 +578,29 @@ def test_monitor_labels_without_a_date_field_say_how_to_declare_one(trained: Any
     assert result.exit_code == 2, result.output
     text = " ".join(result.output.split())
     assert "The schema has no date field: declare one" in text
+
+
+def test_a_horizon_beyond_the_training_follow_up_is_refused_in_the_endpoints_unit(
+    trained: Any,
+) -> None:
+    model = sr.load(trained["bundle"])
+    if model.endpoint_.kind == "binary":  # a binary outcome has its one horizon
+        assert model.last_event_days is None
+        return
+    unit = model.endpoint_.time_unit
+    last = model.last_event_days
+    assert (
+        last is not None
+        and 0 < last <= float(pd.read_csv(trained["data"])["time"].max()) * (TIME_UNITS[unit])
+    )
+    label = model.endpoint_.horizon_label(last)
+    records = pd.read_csv(trained["data"]).head(3)
+    with pytest.raises(
+        ValueError, match=rf"beyond the last event in the training data \({label}\)"
+    ):
+        model.predict_risk(records, horizons=[2 * last])
+    far = 2 * last / TIME_UNITS[unit]  # the CLI takes the endpoint's unit
+    result = _run(["explain", "--model", trained["bundle"], "--input", trained["data"],
+                   "--horizon", f"{far:.6g}"])  # fmt: skip
+    assert result.exit_code == 2
+    assert f"({label})" in " ".join(result.output.split()) and unit in result.output

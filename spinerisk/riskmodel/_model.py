@@ -690,7 +690,20 @@ default="auto"
 
     def _prediction_horizons(self, horizons: Any) -> tuple[float, ...]:
         """Horizons to predict at, in days (:func:`spinerisk.endpoints.check_horizons`)."""
-        return check_horizons(self.endpoint_, self.horizons_, horizons, action="predicted at")
+        return check_horizons(
+            self.endpoint_,
+            self.horizons_,
+            horizons,
+            action="predicted at",
+            last_event=self.last_event_days,
+        )
+
+    @property
+    def last_event_days(self) -> float | None:
+        """The training data's last event time in days (time-to-event models; None for
+        a binary one): the latest horizon the model can predict at."""
+        grid = getattr(getattr(self, "estimator_", None), "unique_times_", None)
+        return None if grid is None or not len(grid) else float(np.max(grid))
 
     def _warnings(self, records: pd.DataFrame) -> pd.Series:
         """Input warnings per record (:func:`spinerisk.monitor.input_warnings`)."""
