@@ -3,6 +3,8 @@ command-line advice (not the library's Python arguments)."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -146,3 +148,27 @@ def test_constant_risk_advice_fits_the_backend() -> None:
     text = " ".join(str(w.message) for w in seen)
     assert "events occur before it" in text
     assert "use backend='auto' or 'linear'" not in text
+
+
+def test_python_advice_is_given_as_command_line_options(tmp_path) -> None:
+    """The library tells Python callers 'sep=' and 'model.fit_intervals(...)'; the
+    command line names its own options instead."""
+    semi = tmp_path / "semi.csv"
+    semi.write_text("patient_id;age_years\nA;70\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["validate", str(semi)])
+    text = " ".join(result.output.split())
+    assert result.exit_code == 2 and "Pass --sep ';'" in text and "sep=';'" not in text
+    records = _records()
+    data = tmp_path / "records.csv"
+    records.to_csv(data, index=False)
+    schema, endpoint = _schema_and_endpoint(records)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", sr.DataQualityWarning)
+        model = sr.RiskModel(endpoint=endpoint, schema=schema, backend="linear").fit(records)
+    bundle = tmp_path / "m.srb"
+    sr.save(model, bundle)
+    args = ["score", "--model", bundle, "--input", data, "--output", tmp_path / "s.csv"]
+    result = CliRunner().invoke(app, [*map(str, args), "--interval", "0.9"])
+    text = " ".join(result.output.split())
+    assert result.exit_code == 2 and "train the model with --intervals N" in text
+    assert "fit_intervals" not in text

@@ -129,6 +129,19 @@ COLUMNS_ADVICE = (
 )
 
 
+#: The library's advice to Python callers, and the same advice on the command line.
+_PYTHON_ADVICE = (
+    ("Pass sep=';'", "Pass --sep ';'"),
+    ("Pass sep='\\t'", "Pass --sep '\\t'"),
+    ("Pass sep='|'", "Pass --sep '|'"),
+    ("Pass sep=','", "Pass --sep ','"),
+    (
+        "call model.fit_intervals(training_cohort) first (or predict without interval)",
+        "train the model with --intervals N (bootstrap refits), or score without --interval",
+    ),
+)
+
+
 def cli_message(exc: BaseException, advice: str = REJECTS_ADVICE) -> str:
     """The error's message, with the library's advice to Python callers (a schema
     validation error's ``hint``, which names Python arguments) replaced by ``advice``,
@@ -136,6 +149,8 @@ def cli_message(exc: BaseException, advice: str = REJECTS_ADVICE) -> str:
     import spinerisk as sr
 
     message = str(exc)
+    for python, command_line in _PYTHON_ADVICE:
+        message = message.replace(python, command_line)
     if isinstance(exc, sr.SchemaValidationError) and exc.hint and message.endswith(exc.hint):
         rows = exc.failures.get("row") if exc.failures is not None else None
         if rows is not None and len(rows) and bool(rows.isna().all()):

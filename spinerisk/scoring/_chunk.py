@@ -569,9 +569,7 @@ def _interval_level(model: RiskModel, interval: Any) -> float | None:
     try:
         return float(model._interval_level(interval))
     except ValueError as exc:  # the model has no refits to take an interval from
-        raise ArtifactError(
-            f"{exc} The bundle was saved without them: train it with --intervals N."
-        ) from exc
+        raise ArtifactError(f"{exc} The bundle was saved without them.") from exc
 
 
 def _risk_and_interval_columns(model: RiskModel, interval: float | None) -> list[str]:
