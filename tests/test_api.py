@@ -826,3 +826,18 @@ def test_an_endpoint_scope_field_is_accepted_and_scored():
     lumbar = dict(records[0], level="L1")
     refused = client.post("/v1/predict", json=lumbar)
     assert refused.status_code == 422 and "level" in refused.text
+
+
+@pytest.mark.parametrize(
+    ("body", "shape"), [(b"[{}]", "array"), (b"null", "null"), (b"7", "number")]
+)
+@pytest.mark.parametrize("route", ["/v1/predict", "/v1/explain"])
+def test_a_body_that_is_not_an_object_says_what_shape_is_expected(client, route, body, shape):
+    response = client.post(route, content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 422
+    (item,) = response.json()["detail"]
+    assert item["loc"] == ["body"] and item["input"] == shape
+    assert item["msg"] == (
+        'The body must be a JSON object: one record, or {"records": [...]} for several; got '
+        f"a JSON {shape}."
+    )

@@ -874,6 +874,11 @@ def _is_json(content_type: str | None) -> bool:
     )
 
 
+#: JSON names of the Python types a parsed body can have.
+_JSON_TYPES = {list: "array", str: "string", int: "number", float: "number", bool: "boolean",
+               type(None): "null"}  # fmt: skip
+
+
 async def _request_validation_handler(request: Request, exc: Exception) -> JSONResponse:
     """422 with per-field errors (400 for a body that is not JSON); nothing is logged but
     counts and field names."""
@@ -913,6 +918,13 @@ async def _request_validation_handler(request: Request, exc: Exception) -> JSONR
             "type": str(err.get("type", "")),
             "input": _jsonable_scalar(err.get("input")),
         }
+        if loc == ["body"] and err.get("type") == "model_attributes_type":
+            shape = _JSON_TYPES.get(type(err.get("input")), "value")
+            item["msg"] = (
+                'The body must be a JSON object: one record, or {"records": [...]} for '
+                f"several; got a JSON {shape}."
+            )
+            item["input"] = shape
         if err.get("ctx"):
             item["ctx"] = {str(k): _plain(v) for k, v in err["ctx"].items()}
         detail.append(item)
