@@ -150,6 +150,6 @@ def test_score_writes_interval_columns_and_refuses_a_model_without_refits(tmp_pa
     scores.unlink()
     result = runner.invoke(app, [*score, "--model", str(plain), "--interval", "0.8"])
     assert result.exit_code == 2
-    assert "fit_intervals" in result.output and not scores.exists()
+    assert "--intervals N" in result.output and not scores.exists()
     result = runner.invoke(app, [*score, "--model", str(with_refits), "--interval", "1.5"])
     assert result.exit_code == 2 and "strictly between 0 and 1" in result.output

@@ -10,7 +10,6 @@ from spinerisk.cli._common import (
     BANNER,
     MAPPING_OPTION,
     SEP_OPTION,
-    cli_message,
     fail,
     print_frame,
     read_mapped,
@@ -79,8 +78,7 @@ def _run(
     except FileNotFoundError as exc:
         fail(exc)
     except (sr.SchemaValidationError, sr.MappingError, sr.RecordsReadError) as exc:
-        stderr().print(cli_message(exc), markup=False)
-        raise typer.Exit(code=2) from exc
+        fail(exc)  # "error: " and the message, as every command
     except sr.ArtifactError as exc:
         stderr().print(f"error: cannot load model {str(model_path)!r}: {exc}", markup=False)
         raise typer.Exit(code=2) from exc

@@ -10,7 +10,6 @@ from spinerisk.cli._common import (
     BANNER,
     MAPPING_OPTION,
     SEP_OPTION,
-    cli_message,
     fail,
     read_mapped,
     stderr,
@@ -91,8 +90,7 @@ def monitor(
             date_field=date_field,
         )
     except (sr.SchemaValidationError, sr.MappingError, sr.RecordsReadError) as exc:
-        err.print(cli_message(exc), markup=False)
-        raise typer.Exit(code=2) from exc
+        fail(exc)  # "error: " and the message, as every command
     except (sr.ArtifactError, FileNotFoundError, ValueError) as exc:
         fail(exc)
     _print_report(report, fitted, labelled, html, json_path)
