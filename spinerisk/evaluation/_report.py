@@ -47,7 +47,7 @@ def _instability_json(instability: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, repr=False)
 class EvaluationReport:
     """Performance of a risk model on a cohort, with bootstrap confidence intervals.
 
@@ -123,7 +123,20 @@ class EvaluationReport:
     True
     >>> isinstance(json.dumps(report.to_dict()), str)
     True
+    >>> report  # doctest: +ELLIPSIS
+    EvaluationReport(collapse model (linear), internal validation, ... records evaluated, ...)
     """
+
+    def __repr__(self) -> str:
+        """One line: what was evaluated on what (the tables are in the renderings)."""
+        info = self.model_info
+        return (
+            f"EvaluationReport({info.get('endpoint')} model ({info.get('backend')}), "
+            f"{self.validation} validation, {self.n_evaluated} of {self.n_records} records "
+            f"evaluated, {self.n_events} events, {len(self.metrics)} metrics"
+            + (", SYNTHETIC DATA" if self.synthetic else "")
+            + "; see metric_table(), to_markdown(), to_html(path))"
+        )
 
     model_info: dict[str, Any]
     validation: str
