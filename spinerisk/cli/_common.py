@@ -198,7 +198,9 @@ def excluded_line(model: Any, records: Any) -> str:
 
     checked = validate(records, model.schema_)
     lines = model.endpoint_.exclusion_lines(checked, model.schema_)
-    return "\n".join([f"{model.n_excluded_} records not used:", *(f"  {x}" for x in lines)])
+    n = model.n_excluded_
+    head = f"{n} record{'' if n == 1 else 's'} not used:"
+    return "\n".join([head, *(f"  {x}" for x in lines)])
 
 
 def split_valid(records: Any, unread: Any, schema: Any) -> tuple[Any, Any]:

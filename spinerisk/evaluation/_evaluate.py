@@ -616,11 +616,7 @@ def evaluate(
     notes: list[str] = []
     optimism_table = _optimism_table(model, rec, metrics, boot, opt, notes) if optimism else None
     cv_table = None if cv is None else _cv_table(model, rec, metrics, opt)
-    if model.endpoint_.kind != "binary":
-        notes += _beyond_follow_up(model.endpoint_, evd, metrics, optimism_table, cv_table)
-    left_out = model.endpoint_.exclusion_lines(rec.checked, model.schema_)
-    if left_out:
-        notes.append("Records not evaluated: " + "; ".join(left_out) + ".")
+    notes += _record_notes(model, rec, metrics, optimism_table, cv_table)
     comparison = None
     if comps:
         comparison = compare(
@@ -749,6 +745,18 @@ def _records(
         evd = replace(evd, scores=scores)
     specs = metric_specs(ep.kind, hs, with_ibs=grid is not None and grid.size > 0)
     return _Records(lab.checked, data, evd, flagged, specs, grid, ref, gate_summary, gate_notes)
+
+
+def _record_notes(model: RiskModel, rec: _Records, *tables: pd.DataFrame | None) -> list[str]:
+    """Notes on the evaluated records: horizons beyond their follow-up (whose metrics in
+    ``tables`` become n/a) and the records the endpoint left out, with reasons."""
+    notes = []
+    if model.endpoint_.kind != "binary":
+        notes += _beyond_follow_up(model.endpoint_, rec.evd, *tables)
+    left_out = model.endpoint_.exclusion_lines(rec.checked, model.schema_)
+    if left_out:
+        notes.append("Records not evaluated: " + "; ".join(left_out) + ".")
+    return notes
 
 
 #: Fewest records followed beyond a horizon for its metrics to pass without a note.

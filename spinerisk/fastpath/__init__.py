@@ -177,6 +177,7 @@ class FastPredictor:
         self.id_field_ = model.id_field_
         self._id_spec = schema[model.id_field_]
         self.horizons_ = tuple(model.horizons_)
+        self._last_event = model.last_event_days  # the batch path's horizon limit
         self.n_fallbacks_ = 0
         self._columns: dict[tuple[float, ...], list[str]] = {}
         self._kind = model.endpoint_.kind
@@ -517,7 +518,11 @@ class FastPredictor:
         if horizons is None:  # the common case, without building a tuple
             return self.horizons_
         horizons = check_horizons(
-            self.model_.endpoint_, self.horizons_, horizons, action="predicted at"
+            self.model_.endpoint_,
+            self.horizons_,
+            horizons,
+            action="predicted at",
+            last_event=self._last_event,
         )
         if self._kind != "binary":
             self._head.times(horizons)
