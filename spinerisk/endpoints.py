@@ -219,7 +219,7 @@ class Endpoint:
                 f"Endpoint {self.name!r}: a competing endpoint's event of interest is code 1 "
                 f"or 2, other than the censoring code; got event={self.event_of_interest!r}, "
                 f"censored={self.censor_code!r}. Recode the event column under "
-                "[values.<event field>] in a column mapping."
+                f"[values.{self.event}] in a column mapping."
             )
         if self.eligible_treatments is not None:
             object.__setattr__(self, "eligible_treatments", tuple(self.eligible_treatments))
@@ -404,6 +404,8 @@ class Endpoint:
         cohort : DataFrame
             Validated records.
         schema : Schema or None, default=None
+            The records' schema (for the eligibility expression); None means
+            :data:`spinerisk.schema.SPINE_SCHEMA`.
 
         Returns
         -------
@@ -418,17 +420,32 @@ class Endpoint:
     def exclusion_lines(
         self, cohort: pd.DataFrame, schema: Schema | None = None, *, named: int = 5
     ) -> list[str]:
-        """:meth:`exclusions` as text, a line per reason with its count and the first
-        ``named`` record ids (``"2 time is missing (pid: 3, 9)"``); [] when all are
-        eligible."""
+        """:meth:`exclusions` as text: a line per reason with its count and the first
+        ``named`` record ids (``"2 time is missing (pid: 3, 9)"``).
+
+        Parameters
+        ----------
+        cohort : DataFrame
+            Validated records.
+        schema : Schema or None, default=None
+            The records' schema (its id field names the records); None means
+            :data:`spinerisk.schema.SPINE_SCHEMA`.
+        named : int, default=5
+            Records named per reason.
+
+        Returns
+        -------
+        list of str
+            Empty when every record is eligible. Records are named by the schema's id
+            field, or by their row label (``row: ...``) when the records lack it.
+        """
         reasons = self.exclusions(cohort, schema)
         left = reasons != ""
         id_field = _schema(schema).id_field
-        ids = (
-            cohort[id_field].astype(str)
-            if id_field in cohort.columns
-            else pd.Series(cohort.index.astype(str), index=cohort.index)
-        )
+        if id_field in cohort.columns:
+            ids = cohort[id_field].astype(str)
+        else:
+            id_field, ids = "row", pd.Series(cohort.index.astype(str), index=cohort.index)
         lines = []
         for reason, group in ids[left].groupby(reasons[left], sort=False):
             more = f" and {len(group) - named} more" if len(group) > named else ""
@@ -892,14 +909,21 @@ def check_within_follow_up(endpoint: Endpoint, horizons: Any, time: Any, event: 
 
 
 def check_horizon(
-    endpoint: Endpoint, fitted: Any, requested: Any, *, action: str = "used at"
+    endpoint: Endpoint,
+    fitted: Any,
+    requested: Any,
+    *,
+    action: str = "used at",
+    last_event: float | None = None,
 ) -> float:
     """One horizon (days) by :func:`check_horizons`; None means the first fitted one."""
     if requested is None:
         return float(tuple(fitted)[0])
     if not _is_number(requested):
         raise ValueError(f"horizon must be a positive number of days or None; got {requested!r}.")
-    return check_horizons(endpoint, fitted, [requested], name="horizon", action=action)[0]
+    return check_horizons(
+        endpoint, fitted, [requested], name="horizon", action=action, last_event=last_event
+    )[0]
 
 
 def _is_number(value: Any) -> bool:

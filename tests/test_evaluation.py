@@ -392,6 +392,12 @@ def test_horizons_beyond_the_evaluated_follow_up_are_not_estimable(competing, tm
     assert "not estimable" in page and "Binned calibration at 365d" in page
     json.dumps(report.to_dict())
     assert "n/a" in report.to_markdown()
+    # with a comparator too: its rows and curves stop where the records' follow-up does
+    compared = evaluate(model, short, n_bootstrap=2, explain=False,
+                        comparators=["garvan_tscore_min"])  # fmt: skip
+    table = compared.comparators["table"]
+    assert len(table) and (table["horizon"].dropna() < cut).all()
+    assert all(h < cut for h in compared.comparators["decision_curves"]["garvan_tscore_min"])
 
 
 def test_survival_endpoint_reports_harrell_uno_and_ibs(competing):

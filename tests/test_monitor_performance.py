@@ -227,6 +227,8 @@ def test_bad_input_is_named(model, dev):
     with pytest.raises(ValueError, match="no date_field='visit_date' column") as raised:
         performance_over_time(model, new, date_field="visit_date")
     assert "The schema's date fields: index_date" in str(raised.value)  # the fix, named
+    with pytest.raises(ValueError, match="Give the labelled records their index_date column"):
+        performance_over_time(model, new.drop(columns="index_date"))
     with pytest.raises(ValueError, match="n_bootstrap must be an integer >= 0"):
         performance_over_time(model, new, n_bootstrap=-1)
 

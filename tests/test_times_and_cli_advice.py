@@ -158,6 +158,10 @@ def test_python_advice_is_given_as_command_line_options(tmp_path) -> None:
     result = CliRunner().invoke(app, ["validate", str(semi)])
     text = " ".join(result.output.split())
     assert result.exit_code == 2 and "Pass --sep ';'" in text and "sep=';'" not in text
+    tab = tmp_path / "tab.csv"
+    tab.write_text("patient_id\tage_years\nA\t70\n", encoding="utf-8")
+    text = " ".join(CliRunner().invoke(app, ["validate", str(tab)]).output.split())
+    assert "Pass --sep '\\t'" in text and "sep='" not in text.replace("--sep '", "")
     records = _records()
     data = tmp_path / "records.csv"
     records.to_csv(data, index=False)

@@ -132,7 +132,7 @@ COLUMNS_ADVICE = (
 #: The library's advice to Python callers, and the same advice on the command line.
 _PYTHON_ADVICE = (
     ("Pass sep=';'", "Pass --sep ';'"),
-    ("Pass sep='\\t'", "Pass --sep '\\t'"),
+    (r"Pass sep='\\t'", r"Pass --sep '\t'"),
     ("Pass sep='|'", "Pass --sep '|'"),
     ("Pass sep=','", "Pass --sep ','"),
     (
@@ -194,9 +194,14 @@ def read_mapped(
 def excluded_line(model: Any, records: Any) -> str:
     """Which valid records the model's endpoint left out and why (outcome missing, not
     eligible, out of scope), named by id, a reason per line."""
+    import warnings
+
+    from spinerisk.exceptions import DataQualityWarning
     from spinerisk.schema import validate
 
-    checked = validate(records, model.schema_)
+    with warnings.catch_warnings():  # the fit has shown the data warnings already
+        warnings.simplefilter("ignore", DataQualityWarning)
+        checked = validate(records, model.schema_)
     lines = model.endpoint_.exclusion_lines(checked, model.schema_)
     n = model.n_excluded_
     head = f"{n} record{'' if n == 1 else 's'} not used:"

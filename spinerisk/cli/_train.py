@@ -302,7 +302,7 @@ def schema_infer(
         "# Check every field: dtype, unit, range, codes and role (feature, outcome,\n"
         "# outcome_time, outcome_event, group, comparator, admin, id).\n"
     )
-    renamed = _renamed_columns(frame.columns, schema)
+    renamed = _renamed_columns(frame.columns)
     if renamed:
         header += _renamed_note(renamed, data.name)
         stderr().print(
@@ -316,7 +316,7 @@ def schema_infer(
     sys.stdout.write(header + "\n" + dump_toml(schema_to_dict(schema)))
 
 
-def _renamed_columns(columns: Any, schema: Any) -> list[tuple[str, str]]:
+def _renamed_columns(columns: Any) -> list[tuple[str, str]]:
     """(column, field) for every column the draft names differently."""
     from spinerisk.schema._infer import field_name
 

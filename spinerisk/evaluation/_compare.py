@@ -281,7 +281,8 @@ def _decision_curves(
         out[comp.name] = {}
         if j not in usable:
             continue
-        for k, h in enumerate(evd.horizons):
+        for h in sub.estimable_horizons:  # none beyond the records' follow-up
+            k = evd.horizons.index(h)
             try:
                 risk = _comparator_risk(sub, j, comp)[:, k]
             except ValueError:
@@ -473,9 +474,9 @@ def _rows(
             )
             continue
         usable.append(j)
-        rows += _discrimination_rows(j, comp, evd.kind, evd.estimable_horizons)
-        rows += _calibration_rows(j, comp, evd.kind, evd.estimable_horizons)
-        rows += _net_benefit_rows(j, comp, evd.estimable_horizons, thr)
+        rows += _discrimination_rows(j, comp, evd.kind, sub.estimable_horizons)
+        rows += _calibration_rows(j, comp, evd.kind, sub.estimable_horizons)
+        rows += _net_benefit_rows(j, comp, sub.estimable_horizons, thr)
     return rows, notes, usable
 
 

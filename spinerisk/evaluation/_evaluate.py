@@ -775,7 +775,8 @@ def _beyond_follow_up(ep: Any, evd: EvalData, *tables: pd.DataFrame | None) -> l
     for table in tables:
         if table is None or not beyond:
             continue
-        rows = table["horizon"].to_numpy(dtype=float) >= last
+        # Uno's C and the integrated Brier score carry the last horizon: n/a with it
+        rows = table["horizon"].isin(beyond).to_numpy()
         values = [c for c in table.columns if c not in ("metric", "horizon", "n_resamples")]
         table.loc[rows, values] = np.nan
         if "n_resamples" in table.columns:
@@ -789,8 +790,8 @@ def _beyond_follow_up(ep: Any, evd: EvalData, *tables: pd.DataFrame | None) -> l
         )
     few = [
         (h, int((time > h).sum()))
-        for h in evd.horizons
-        if h < last and (time > h).sum() < MIN_FOLLOWED_BEYOND
+        for h in evd.estimable_horizons
+        if (time > h).sum() < MIN_FOLLOWED_BEYOND
     ]
     if few:
         notes.append(

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from spinerisk.endpoints import check_horizon, check_horizons
+from spinerisk.endpoints import check_horizon
 from spinerisk.explanation import _text
 from spinerisk.io import as_frame
 from spinerisk.reference import trained_on_synthetic
@@ -441,10 +441,13 @@ def _check_model(model: RiskModel) -> None:
 
 
 def _check_horizon(model: RiskModel, horizon: Any) -> float:
-    h = check_horizon(model.endpoint_, model.horizons_, horizon, action="explained at")
-    return check_horizons(
-        model.endpoint_, model.horizons_, [h], name="horizon", last_event=model.last_event_days
-    )[0]
+    return check_horizon(
+        model.endpoint_,
+        model.horizons_,
+        horizon,
+        action="explained at",
+        last_event=model.last_event_days,
+    )
 
 
 def explain(

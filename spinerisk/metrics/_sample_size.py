@@ -137,6 +137,22 @@ def sample_size_adequacy(
     return result
 
 
+def conservative_binary_inputs(event: np.ndarray, parameters: int) -> dict[str, Any] | str:
+    """pmsampsize's binary inputs with Riley et al.'s conservative R-squared (15% of its
+    maximum, for when no C-statistic is known, as at fit time), or why there are none."""
+    prevalence = float(np.mean(np.asarray(event).astype(bool)))
+    if not 0.0 < prevalence < 1.0:
+        return "only one outcome class"
+    ln_null = prevalence * math.log(prevalence) + (1 - prevalence) * math.log(1 - prevalence)
+    max_r2 = 1.0 - math.exp(2.0 * ln_null)
+    return {
+        "type": "b",
+        "csrsquared": round(R2_FRACTION * max_r2, 4),
+        "parameters": int(parameters),
+        "prevalence": round(prevalence, 4),
+    }
+
+
 def _survival_inputs(
     occurred: np.ndarray, time: np.ndarray, horizon: float, parameters: int, shrinkage: float
 ) -> dict[str, Any] | str:

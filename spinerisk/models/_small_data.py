@@ -4,14 +4,13 @@ parameter, and models that predict (nearly) the same risk for everyone."""
 from __future__ import annotations
 
 import importlib.util
-import math
 import warnings
 from typing import Any
 
 import numpy as np
 
 from spinerisk.exceptions import DataQualityWarning
-from spinerisk.metrics._sample_size import R2_FRACTION, cached_pmsampsize
+from spinerisk.metrics._sample_size import cached_pmsampsize, conservative_binary_inputs
 
 #: Events per candidate parameter below which a fit warns (the traditional floor; Riley
 #: et al. show it is neither necessary nor sufficient, hence the full calculation too).
@@ -43,17 +42,9 @@ def minimum_sample_size(
     if kind == "binary":
         if importlib.util.find_spec("pmsampsize") is None:
             return {"required_n": None, "note": "pmsampsize is not installed"}
-        prevalence = float(np.mean(event.astype(bool)))
-        if not 0.0 < prevalence < 1.0:
-            return {"required_n": None, "note": "only one outcome class"}
-        ln_null = prevalence * math.log(prevalence) + (1 - prevalence) * math.log(1 - prevalence)
-        max_r2 = 1.0 - math.exp(2.0 * ln_null)
-        inputs = {
-            "type": "b",
-            "csrsquared": round(R2_FRACTION * max_r2, 4),
-            "parameters": int(parameters),
-            "prevalence": round(prevalence, 4),
-        }
+        inputs = conservative_binary_inputs(event, parameters)
+        if isinstance(inputs, str):
+            return {"required_n": None, "note": inputs}
         try:
             out = cached_pmsampsize(tuple(sorted(inputs.items())))
         except (ValueError, ZeroDivisionError, ArithmeticError) as exc:

@@ -150,19 +150,7 @@ def performance_over_time(
             f"labelled_records must be a DataFrame; got {type(labelled_records).__name__}."
         )
     if date_field not in labelled_records.columns:
-        dates = [f.name for f in model.schema_.fields if f.dtype == "date"]
-        raise ValueError(
-            f"labelled_records has no date_field={date_field!r} column: performance over "
-            "time groups the labelled records by a date field of the model's schema. "
-            + (
-                f"The schema's date fields: {', '.join(dates)}; name one with date_field= "
-                "(--date-field)."
-                if dates
-                else 'The schema has no date field: declare one (dtype = "date", role = '
-                '"admin", such as the index date) in the schema, train again, and give '
-                "the labelled records that column."
-            )
-        )
+        raise ValueError(_no_date_message(model, date_field))
     ep = model.endpoint_
     labelled = ep.labelled(labelled_records, model.schema_)
     data = labelled.data
@@ -223,6 +211,24 @@ def _dates(labelled: Any, records: pd.DataFrame, date_field: str, model: RiskMod
             f"{shown}; expected a date for every record."
         )
     return dates
+
+
+def _no_date_message(model: Any, date_field: str) -> str:
+    """Why labelled records without ``date_field`` cannot be grouped, and the fix."""
+    dates = [f.name for f in model.schema_.fields if f.dtype == "date"]
+    head = (
+        f"labelled_records has no date_field={date_field!r} column: performance over time "
+        "groups the labelled records by a date field of the model's schema. "
+    )
+    if date_field in dates:
+        return head + f"Give the labelled records their {date_field} column."
+    if dates:
+        return head + f"The schema's date fields: {', '.join(dates)}; name one as date_field."
+    return head + (
+        'The schema has no date field: declare one (dtype = "date", role = "admin", such '
+        "as the index date) in the schema, train again, and give the labelled records "
+        "that column."
+    )
 
 
 def _horizon_status(

@@ -65,7 +65,8 @@ class ScoreSummary:
     all_missing : tuple of str
         Predictors missing in every valid row: an absent or empty column, which each
         record's warnings name but which is more likely a file or mapping problem than
-        a property of the records.
+        a property of the records. Counted by the local engine (the Dask engine keeps
+        no valid records in the client, except with an audit log; there it is empty).
     """
 
     rows_in: int

@@ -636,7 +636,8 @@ def _known_in_training(model: RiskModel) -> list[str]:
     fields = (getattr(model, "reference_", None) or {}).get("fields")
     if not fields:
         return predictors
-    return [p for p in predictors if p in fields and fields[p].get("missing_rate", 1.0) < 1.0]
+    # a partial reference may hold None for a rate: unknown counts as observed
+    return [p for p in predictors if p in fields and (fields[p].get("missing_rate") or 0.0) < 1.0]
 
 
 def _audit_chunk(

@@ -300,7 +300,7 @@ class UpdateReport:
         return page
 
     def _calibration_figure(self) -> str | None:
-        from spinerisk.evaluation._format import horizon_label
+        from spinerisk.evaluation._format import at_horizon
         from spinerisk.evaluation._html import figure_of, png_data
 
         if not self.calibration:
@@ -320,14 +320,14 @@ class UpdateReport:
             ax.set_ylim(0, top)
             ax.set_xlabel("Predicted risk")
             ax.set_ylabel("Observed")
-            ax.set_title(f"Calibration at {horizon_label(h, self.time_unit)}")
+            ax.set_title(f"Calibration{at_horizon(h, self.time_unit)}")
             ax.legend(fontsize=8, loc="upper left")
         if self.synthetic:
             fig.suptitle("SYNTHETIC DATA", color="#b00020", fontsize=10)
         return png_data(fig)
 
     def _decision_figure(self) -> str | None:
-        from spinerisk.evaluation._format import horizon_label
+        from spinerisk.evaluation._format import at_horizon
         from spinerisk.evaluation._html import figure_of, png_data
 
         if not self.decision_curve:
@@ -344,7 +344,7 @@ class UpdateReport:
             ax.set_ylim(-0.05 * best, best * 1.1)
             ax.set_xlabel("Risk threshold")
             ax.set_ylabel("Net benefit")
-            ax.set_title(f"Decision curve at {horizon_label(h, self.time_unit)}")
+            ax.set_title(f"Decision curve{at_horizon(h, self.time_unit)}")
             ax.legend(fontsize=8)
         if self.synthetic:
             fig.suptitle("SYNTHETIC DATA", color="#b00020", fontsize=10)
