@@ -504,7 +504,7 @@ def test_a_competing_event_of_interest_outside_1_and_2_is_refused_with_the_fix()
 
     spec = {"name": "e", "kind": "competing", "description": "d", "event": "status",
             "time": "t", "horizons": [1.0], "event_codes": {"censored": 0, "event": 3}}  # fmt: skip
-    with pytest.raises(ValueError, match=r"event of interest is code 1 or 2.*\[values\.<event"):
+    with pytest.raises(ValueError, match=r"event of interest is code 1 or 2.*\[values\.status\]"):
         endpoint_from_dict(spec)
 
 
