@@ -59,6 +59,18 @@ TIME_UNITS: dict[str, float] = {
     "years": DAYS_PER_YEAR,
 }
 _UNIT_SUFFIX = {"days": "d", "weeks": "w", "months": "mo", "years": "y"}
+#: Spellings of a time unit in a schema field's free-text ``unit``, by time unit: a time
+#: field whose unit says one unit and an endpoint in another is refused.
+_TIME_UNIT_NAMES = {
+    name: unit
+    for unit, names in {
+        "days": ("d", "day", "days"),
+        "weeks": ("w", "wk", "wks", "week", "weeks"),
+        "months": ("mo", "mon", "month", "months"),
+        "years": ("y", "yr", "yrs", "year", "years"),
+    }.items()
+    for name in names
+}
 #: Internal horizon of a binary endpoint recorded without one (its risk column is ``risk``).
 NO_HORIZON = 0.0
 
@@ -95,6 +107,16 @@ def interval_columns(column: str) -> tuple[str, str]:
     (('risk_365d_lo', 'risk_365d_hi'), ('risk_lo', 'risk_hi'))
     """
     return f"{column}_lo", f"{column}_hi"
+
+
+def horizon_in_unit(days: float, time_unit: str) -> str:
+    """A horizon in days, in words in ``time_unit``: ``"183 days"``, ``"26 weeks"``,
+    ``"1 year"``."""
+    if time_unit == "days":
+        return f"{days:g} days"
+    value = round(float(days) / TIME_UNITS[time_unit], 6)
+    unit = time_unit[:-1] if value == 1 else time_unit
+    return f"{value:g} {unit}"
 
 
 @dataclass(frozen=True)
@@ -280,11 +302,7 @@ class Endpoint:
         """Human-readable horizon: ``"183 days"``, ``"12 months"``, ``"no horizon"``."""
         if days == NO_HORIZON:
             return "the recorded outcome (no horizon)"
-        if self.time_unit == "days":
-            return f"{days:g} days"
-        value = round(self.in_unit(days), 6)
-        unit = self.time_unit[:-1] if value == 1 else self.time_unit
-        return f"{value:g} {unit}"
+        return horizon_in_unit(days, self.time_unit)
 
     # -- what the model may read -------------------------------------------------------------
     def predictors(self, schema: Schema | None = None) -> list[str]:
@@ -348,6 +366,15 @@ class Endpoint:
                 raise ValueError(
                     f"Endpoint {self.name!r}: column {col!r} is not a field of schema "
                     f"{schema.name!r}."
+                )
+        if self.time is not None:
+            said = _TIME_UNIT_NAMES.get(schema[self.time].unit.strip().lower())
+            if said is not None and said != self.time_unit:
+                raise ValueError(
+                    f"Endpoint {self.name!r}: time_unit={self.time_unit!r}, but the schema "
+                    f"gives field {self.time!r} in {said} (unit={schema[self.time].unit!r}): "
+                    f"every horizon would be read in the wrong unit. Set time_unit = "
+                    f'"{said}" in the endpoint (or correct the field\'s unit).'
                 )
         self.predictors(schema)
         if self._eligibility is not None:
@@ -805,12 +832,16 @@ def check_horizons(
     name: str = "horizons",
     action: str = "used at",
     last_event: float | None = None,
+    in_days: bool = False,
 ) -> tuple[float, ...]:
-    """Horizons (days) to predict, explain or fit at: the one horizon check.
+    """Horizons to predict, explain or fit at, in days: the one horizon check.
 
-    None means ``fitted``. A binary endpoint has one horizon, at which its outcome is
-    recorded: the request must be that horizon (equal within a relative 1e-9). Any
-    other endpoint takes positive, finite days.
+    ``requested`` is in the endpoint's ``time_unit`` (the unit of its data: days for the
+    built-in endpoints, weeks, months or years for an endpoint file that says so), as a
+    user gives it; ``in_days=True`` is for callers that already hold days. None means
+    ``fitted``. A binary endpoint has one horizon, at which its outcome is recorded: the
+    request must be that horizon (equal within a relative 1e-9). Any other endpoint
+    takes positive, finite times.
 
     Parameters
     ----------
@@ -819,6 +850,7 @@ def check_horizons(
         The model's horizons in days (an endpoint's :attr:`Endpoint.model_horizons`
         before a fit).
     requested : sequence of float or None
+        In the endpoint's unit (in days with ``in_days``).
     name : str, default="horizons"
         The argument's name in error messages.
     action : str, default="used at"
@@ -827,10 +859,13 @@ def check_horizons(
     last_event : float or None, default=None
         The training data's last event time (days): a later horizon is refused in the
         endpoint's unit (a fitted model does not extrapolate past its follow-up).
+    in_days : bool, default=False
+        Whether ``requested`` is in days already.
 
     Returns
     -------
     tuple of float
+        Days.
 
     Raises
     ------
@@ -845,34 +880,44 @@ def check_horizons(
     >>> check_horizons(NONUNION, NONUNION.model_horizons, [90])  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    ValueError: The nonunion endpoint is a binary outcome at ...; it cannot be used at ...=[90].
+    ValueError: The nonunion endpoint is a binary outcome at ...; ... horizons=[90] ...
     """
     allowed = tuple(float(h) for h in fitted)
     if requested is None:
         return allowed
     given = list(requested)
     shown = given[0] if name == "horizon" and len(given) == 1 else given
+    unit = "days" if in_days else endpoint.time_unit
+    bad = [h for h in given if not _is_number(h) or not math.isfinite(h) or float(h) <= 0]
+    if endpoint.kind != "binary" and (not given or bad):
+        if name == "horizon":
+            raise ValueError(f"horizon must be a positive number of {unit}; got horizon={shown!r}.")
+        raise ValueError(
+            f"{name} must be positive numbers of {unit}; got {name}={given!r}"
+            + (f" ({bad[0]!r} is not)." if bad else " (empty).")
+        )
+    days = [
+        h if not _is_number(h) else float(h) if in_days else endpoint.to_days(float(h))
+        for h in given
+    ]
     if endpoint.kind == "binary":
-        same = len(given) == len(allowed) and all(
-            _is_number(h) and math.isclose(float(h), a, rel_tol=1e-9)
-            for h, a in zip(given, allowed, strict=False)
+        same = len(days) == len(allowed) and all(
+            _is_number(h) and math.isclose(h, a, rel_tol=1e-9)
+            for h, a in zip(days, allowed, strict=False)
         )
         if not same:
+            expected = (
+                ""
+                if allowed[0] == NO_HORIZON
+                else f" ({name}=[{round(endpoint.in_unit(allowed[0]), 6):g}] in {unit}, or None)"
+            )
             raise ValueError(
                 f"The {endpoint.name} endpoint is a binary outcome at "
                 f"{endpoint.horizon_label(allowed[0])}; it cannot be {action} "
-                f"{name}={shown!r}."
+                f"{name}={shown!r}{expected}."
             )
         return allowed
-    bad = [h for h in given if not _is_number(h) or not math.isfinite(h) or float(h) <= 0]
-    if not given or bad:
-        if name == "horizon":
-            raise ValueError(f"horizon must be a positive number of days; got horizon={shown!r}.")
-        raise ValueError(
-            f"{name} must be positive numbers of days; got {name}={given!r}"
-            + (f" ({bad[0]!r} is not)." if bad else " (empty).")
-        )
-    beyond = [float(h) for h in given if last_event is not None and float(h) > last_event]
+    beyond = [h for h in days if last_event is not None and h > last_event]
     if beyond:
         assert last_event is not None
         last = endpoint.horizon_label(last_event)
@@ -882,7 +927,7 @@ def check_horizons(
             f"its training follow-up. Use a horizon up to {last}, or refit on data with "
             "longer follow-up."
         )
-    return tuple(float(h) for h in given)
+    return tuple(days)
 
 
 def same_horizons(a: Any, b: Any) -> bool:
@@ -915,14 +960,23 @@ def check_horizon(
     *,
     action: str = "used at",
     last_event: float | None = None,
+    in_days: bool = False,
 ) -> float:
-    """One horizon (days) by :func:`check_horizons`; None means the first fitted one."""
+    """One horizon by :func:`check_horizons` (given in the endpoint's unit, or in days
+    with ``in_days``), in days; None means the first fitted one."""
     if requested is None:
         return float(tuple(fitted)[0])
     if not _is_number(requested):
-        raise ValueError(f"horizon must be a positive number of days or None; got {requested!r}.")
+        unit = "days" if in_days else endpoint.time_unit
+        raise ValueError(f"horizon must be a positive number of {unit} or None; got {requested!r}.")
     return check_horizons(
-        endpoint, fitted, [requested], name="horizon", action=action, last_event=last_event
+        endpoint,
+        fitted,
+        [requested],
+        name="horizon",
+        action=action,
+        last_event=last_event,
+        in_days=in_days,
     )[0]
 
 

@@ -802,3 +802,32 @@ def test_censoring_survival_equals_sksurv_reverse_kaplan_meier_without_it() -> N
                 ref.predict_proba(beyond)
             with pytest.raises(ValueError, match="last follow-up time"):
                 censoring_survival(t, e)(beyond)
+
+
+def test_time_dependent_auc_at_a_horizon_before_an_end_of_study_censoring() -> None:
+    """Every record without the event is censored at the end of study (week 52, as in
+    the Rossi recidivism data) and one event falls on that day: the censoring survival is
+    0 there, but at 26 weeks only earlier events are cases, so the AUC is estimable, the
+    same as with that late event censored, and so is every bootstrap resample's."""
+    from sksurv.metrics import cumulative_dynamic_auc
+    from sksurv.util import Surv
+
+    from spinerisk.metrics._discrimination import time_dependent_auc_resamples
+
+    rng = np.random.default_rng(3)
+    n = 120
+    risk = rng.normal(size=n)
+    time = np.full(n, 364.0)
+    event = rng.random(n) < 1 / (1 + np.exp(-risk))
+    time[event] = rng.integers(7, 364, size=event.sum()).astype(float)
+    late = np.flatnonzero(~event)[0]
+    event[late] = True  # an event on the last day of the study
+    auc = m.time_dependent_auc(time, event, time, event, risk, [182.0, 300.0])
+    censored = event.copy()
+    censored[late] = False
+    y = Surv.from_arrays(censored, time)
+    expected, _ = cumulative_dynamic_auc(y, y, risk, [182.0, 300.0])
+    np.testing.assert_allclose(auc, expected)
+    rows = rng.integers(0, n, size=(50, n))
+    boot = time_dependent_auc_resamples(time, event, risk, 182.0, rows)
+    assert np.isfinite(boot).mean() > 0.95

@@ -209,3 +209,20 @@ def test_the_monitoring_shift_scenarios_are_still_flagged(fitted, shift):
 
     report = drift(fitted["future_fracture"], sr.make_spine_cohort(1000, seed=21, **shift))
     assert report.alert != "none"
+
+
+def test_a_rarely_missing_share_is_never_shown_as_zero_percent() -> None:
+    """One training record in 9105 lacked the field: 'under 0.1%', not '0.0%'."""
+    from spinerisk.reference import record_warnings
+
+    for rate, words in (
+        (0.0, "never missing in the training records"),
+        (1 / 9105, "missing in under 0.1% of training records"),
+        (0.004, "missing in 0.4% of training records"),
+    ):
+        ref = {
+            "fields": {"egfr": {"kind": "numeric", "min": 5.0, "max": 120.0, "missing_rate": rate}}
+        }
+        assert (
+            record_warnings({"egfr": float("nan")}, ref) == f"rarely_missing:egfr=missing ({words})"
+        )

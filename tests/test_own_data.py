@@ -200,6 +200,10 @@ def test_evaluate_and_report_use_the_models_fields(trained: Any) -> None:
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     summary = json.loads(report_json.read_text())
+    # the report's notes (why a metric is n/a, small samples) are on the terminal too
+    stdout = " ".join(result.stdout.split())
+    for note in summary["notes"]:
+        assert f"note: {' '.join(note.split())}" in stdout
     metrics = {m["metric"] for m in summary["metrics"]}
     assert (
         ("auroc" in metrics)
@@ -216,6 +220,8 @@ def test_evaluate_and_report_use_the_models_fields(trained: Any) -> None:
     model = sr.load(trained["bundle"])
     first = model.endpoint_.predictors(model.schema_)[0]
     assert f"{first}" in text  # Table 1 and missing values show the model's own fields
+    assert not model.schema_.by_role("treatment")  # so no word of treatment confounding
+    assert "confounded by indication" not in text
     if trained["case"]["endpoint"]["kind"] != "binary":  # reverse Kaplan-Meier, own unit
         from lifelines import KaplanMeierFitter
 

@@ -102,6 +102,15 @@ def test_every_tripod_section_is_present_once(page):
     assert "What was not shown: clinical validity" in limits
 
 
+def test_treatment_confounding_is_named_only_for_a_model_reading_treatment(setup, page):
+    model, _, report = setup
+    limits = " ".join(_parse(page[1]).section_text["intended-use"])
+    reads = [f.name for f in model.schema_.by_role("treatment")]
+    reads = [f for f in reads if f in model.endpoint_.predictors(model.schema_)]
+    assert report.model_info["treatment_predictors"] == reads
+    assert ("confounded by indication" in limits) == bool(reads)
+
+
 def test_synthetic_banner_present_for_a_synthetic_cohort(page):
     parsed, text = page
     assert "synthetic-banner" in parsed.ids

@@ -279,15 +279,19 @@ def test_mapping_is_applied_and_rejects_keep_source_names(tmp_path, bundle, reco
     raw = records.head(10).rename(columns={"age_years": "Age"})
     raw["sex"] = raw["sex"].map({"F": "Female", "M": "Male"})
     raw.loc[2, "Age"] = 999.0
+    raw["Notes"] = "free text naming the patient"
     src = tmp_path / "site.parquet"
     raw.to_parquet(src)
     mapping = tmp_path / "site.toml"
-    mapping.write_text('[columns]\nAge = "age_years"\n[values.sex]\nFemale = "F"\nMale = "M"\n')
+    mapping.write_text(
+        'ignore = ["Notes"]\n[columns]\nAge = "age_years"\n[values.sex]\nFemale = "F"\nMale = "M"\n'
+    )
     rej = tmp_path / "rej.parquet"
     summary = score_file(bundle, src, tmp_path / "s.parquet", rejects=rej, mapping=mapping)
     assert (summary.scored, summary.rejected) == (9, 1)
     rejects = pd.read_parquet(rej)
     assert "Age" in rejects.columns and rejects.loc[0, "Age"] == "999.0"
+    assert "Notes" not in rejects.columns  # what the mapping ignores never leaves again
     assert "age_years=999.0 is out of range" in rejects.loc[0, "reasons"]
 
 

@@ -176,3 +176,47 @@ def test_python_advice_is_given_as_command_line_options(tmp_path) -> None:
     text = " ".join(result.output.split())
     assert result.exit_code == 2 and "train the model with --intervals N" in text
     assert "fit_intervals" not in text
+    # the Dask engine refuses a file with a malformed row: the CLI names its own option
+    broken = tmp_path / "broken.csv"
+    lines = data.read_text(encoding="utf-8").splitlines()
+    broken.write_text("\n".join([*lines[:3], lines[3] + ",extra", *lines[4:]]) + "\n")
+    args = ["score", "--model", bundle, "--input", broken, "--output", tmp_path / "d.csv"]
+    result = CliRunner().invoke(app, [*map(str, args), "--engine", "dask", "--no-progress"])
+    text = " ".join(result.output.split())
+    assert result.exit_code == 2 and "--engine local" in text and "engine='local'" not in text
+
+
+def test_train_with_rejects_keeps_them_when_the_fit_stops(tmp_path) -> None:
+    """An invalid record is rejected, then a time of 0 stops the fit: the rejects file is
+    still written, and the run says so."""
+    records = _records()
+    schema_path = tmp_path / "schema.toml"
+    good = tmp_path / "good.csv"
+    records.to_csv(good, index=False)
+    drafted = CliRunner().invoke(app, ["schema", "infer", str(good), "--id-column", "pid"])
+    assert drafted.exit_code == 0, drafted.output
+    schema_path.write_text(drafted.stdout)
+    endpoint_path = tmp_path / "death.toml"
+    endpoint_path.write_text(
+        'name = "death"\nkind = "survival"\ndescription = "Death."\nevent = "died"\n'
+        'time = "months"\ntime_unit = "months"\nhorizons = [12]\n'
+    )
+    bad = records.copy()
+    bad.loc[3, "age"] = -5.0  # refused by the schema: a reject
+    bad.loc[7, "months"] = 0.0  # valid for the schema, refused by the endpoint: stops the fit
+    data = tmp_path / "cohort.csv"
+    bad.to_csv(data, index=False)
+    rejects = tmp_path / "rejects.csv"
+    result = CliRunner().invoke(
+        app,
+        ["train", "--schema", str(schema_path), "--endpoint", str(endpoint_path), "--input",
+         str(data), "--output", str(tmp_path / "m.srb"), "--backend", "linear", "--rejects",
+         str(rejects)],
+    )  # fmt: skip
+    assert result.exit_code == 2
+    text = " ".join(result.output.split())
+    assert "pid=p007 (months=0.0)" in text
+    assert f"1 rejected record(s) written to {rejects}" in text
+    written = pd.read_csv(rejects)
+    assert written["pid"].tolist() == ["p003"] and "age=-5.0" in written.loc[0, "reasons"]
+    assert not (tmp_path / "m.srb").exists()

@@ -295,6 +295,12 @@ def test_the_stacked_default_is_updated_in_its_own_form(dev, tmp_path):
         assert abs(oe_new - 1) < 0.1 < abs(oe_old - 1), (method, oe_old, oe_new)
         assert metrics.roc_auc(y, new) >= metrics.roc_auc(y, old) - 0.005
     assert set(updated.lineage_["parts"][0]["parameters"]["weights"]) == set(stack.weights_)
+    # the closed test's revision is the re-weighting applied: an intercept, a slope and
+    # the candidates' scores, not the shared matrix's dozens of columns
+    chosen = sr.update(model, site, method="auto").lineage_
+    assert chosen["parts"][0]["tests"][0]["df"] <= len(stack.components_) + 2
+    assert "candidate's weight" in updated.lineage_["description"]
+    assert "shrunk" not in updated.lineage_["description"]
     loaded = sr.load(updated.save(tmp_path / "stack.srb"))
     np.testing.assert_allclose(_risk(loaded, data.head(20))[:, 0], new[:20])
 

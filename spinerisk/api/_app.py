@@ -401,6 +401,7 @@ def _quick_predict_route(
 def _add_explain_route(app: FastAPI, served: _Served, answer: "_Answer", body_type: Any) -> None:
     """``POST /v1/explain``."""
     allowed = ", ".join(f"{h:g}" for h in served.info.horizons)
+    unit = served.info.time_unit
 
     @app.post(
         "/v1/explain",
@@ -415,14 +416,14 @@ def _add_explain_route(app: FastAPI, served: _Served, answer: "_Answer", body_ty
         horizon: float | None = Query(
             None,
             gt=0,
-            description="Horizon of the explained risk in days: one of the model's horizons "
-            f"({allowed}); default the first.",
+            description=f"Horizon of the explained risk in {unit} (the endpoint's time "
+            f"unit): one of the model's horizons ({allowed}); default the first.",
         ),
         horizon_days: float | None = Query(
             None,
             gt=0,
             deprecated=True,
-            description="Deprecated alias of 'horizon' (removed in the next release).",
+            description="The horizon in days instead (deprecated: removed in the next release).",
         ),
     ) -> Any:
         """Risk of each record, the clinical fields that move it most, and a sentence.
@@ -432,7 +433,7 @@ def _add_explain_route(app: FastAPI, served: _Served, answer: "_Answer", body_ty
         confounded by indication).
         """
         records = answer.records(body)
-        chosen = _explained_horizon(served.info.horizons, horizon, horizon_days)
+        chosen = _explained_horizon(served.info, horizon, horizon_days)
         if isinstance(chosen, JSONResponse):
             return chosen
         try:
@@ -444,10 +445,11 @@ def _add_explain_route(app: FastAPI, served: _Served, answer: "_Answer", body_ty
 
 
 def _explained_horizon(
-    allowed: list[float], horizon: float | None, horizon_days: float | None
+    info: ModelInfo, horizon: float | None, horizon_days: float | None
 ) -> float | None | JSONResponse:
-    """The model's horizon that ``?horizon=`` (or its deprecated alias ``?horizon_days=``)
-    names, None for the default, or a 422 answer naming the parameter as sent."""
+    """The model's horizon (in the endpoint's unit) that ``?horizon=`` (in that unit) or
+    the deprecated ``?horizon_days=`` names, None for the default, or a 422 answer naming
+    the parameter as sent."""
     if horizon is not None and horizon_days is not None:
         return _query_error(
             "horizon_days",
@@ -455,16 +457,23 @@ def _explained_horizon(
             "Give horizon or its deprecated alias horizon_days, not both.",
             "horizon alone",
         )
-    name, value = ("horizon", horizon) if horizon_days is None else ("horizon_days", horizon_days)
+    if horizon_days is None:
+        name, value, allowed, unit = "horizon", horizon, info.horizons, info.time_unit
+    else:
+        name, value, allowed, unit = "horizon_days", horizon_days, info.horizon_days, "days"
     if value is None:
         return None
-    matches = [h for h in allowed if math.isclose(value, h, rel_tol=1e-9)]
+    matches = [i for i, h in enumerate(allowed) if math.isclose(value, h, rel_tol=1e-9)]
     if not matches:
         shown = ", ".join(f"{h:g}" for h in allowed)
         return _query_error(
-            name, value, f"{name} must be one of the model's horizons ({shown}).", shown
+            name,
+            value,
+            f"{name} must be one of the model's horizons in {unit} ({shown}).",
+            shown,
         )
-    return matches[0]
+    # the value as sent in the endpoint's unit (explain converts it to days as fit did)
+    return value if name == "horizon" else info.horizons[matches[0]]
 
 
 class _Answer:
@@ -488,7 +497,8 @@ class _Answer:
             "model_version": served.info.model_version,
             "endpoint": served.info.endpoint,
             "horizons": served.info.horizons,
-            "horizon_days": served.info.horizons,  # deprecated alias of "horizons"
+            "time_unit": served.info.time_unit,
+            "horizon_days": served.info.horizon_days,  # deprecated
         }
 
     def records(self, body: BaseModel) -> list[dict[str, Any]]:
@@ -609,7 +619,7 @@ def _model_info(
 
     identity = model_identity(manifest, sha256 or "", model=model)
     ep, schema = model.endpoint_, _schema_of(model)
-    horizons = [float(h) for h in model.horizons_]
+    days = [float(h) for h in model.horizons_]
     return ModelInfo(
         model_id=identity["model_id"],
         model_version=identity["model_version"],
@@ -617,8 +627,9 @@ def _model_info(
         endpoint_kind=ep.kind,
         endpoint_description=ep.description,
         backend=model.backend_,
-        horizons=horizons,
-        horizon_days=horizons,  # deprecated alias of horizons
+        horizons=[ep.in_unit(h) for h in days],
+        time_unit=ep.time_unit,
+        horizon_days=days,  # deprecated
         schema_name=schema.name,
         schema_version=schema.version,
         n_train=int(model.n_train_),
@@ -802,8 +813,9 @@ def _explain(
         model_id=served.info.model_id,
         model_version=served.info.model_version,
         endpoint=served.info.endpoint,
-        horizon=float(expl.horizon),
-        horizon_days=float(expl.horizon),  # deprecated alias of horizon
+        horizon=served.model.endpoint_.in_unit(expl.horizon),
+        time_unit=served.model.endpoint_.time_unit,
+        horizon_days=float(expl.horizon),  # deprecated
         scale=str(expl.scale),
         method=str(expl.method),
         explanations=explained,

@@ -287,9 +287,15 @@ class PredictResponse(BaseModel):
     model_id: str = Field(description="Identifier of the model that scored the records.")
     model_version: str = Field(description="Version of that model (creation time, UTC).")
     endpoint: str = Field(description="Outcome predicted (collapse, nonunion, future_fracture).")
-    horizons: list[float] = Field(description="Prediction horizons in days.")
+    horizons: list[float] = Field(
+        description="Prediction horizons in the endpoint's time unit ('time_unit')."
+    )
+    time_unit: str = Field(
+        description="Unit of 'horizons' and of the risk keys: the endpoint's time unit "
+        "(days, weeks, months or years)."
+    )
     horizon_days: list[float] = Field(
-        description="Deprecated alias of 'horizons' (removed in the next release).",
+        description="The same horizons in days (deprecated: removed in the next release).",
         deprecated=True,
     )
     predictions: list[RecordRisk]
@@ -328,9 +334,12 @@ class ExplainResponse(BaseModel):
     model_id: str
     model_version: str
     endpoint: str
-    horizon: float = Field(description="Horizon of the explained risk, in days.")
+    horizon: float = Field(
+        description="Horizon of the explained risk, in the endpoint's time unit ('time_unit')."
+    )
+    time_unit: str = Field(description="Unit of 'horizon': the endpoint's time unit.")
     horizon_days: float = Field(
-        description="Deprecated alias of 'horizon' (removed in the next release).",
+        description="The same horizon in days (deprecated: removed in the next release).",
         deprecated=True,
     )
     scale: str = Field(
@@ -354,9 +363,15 @@ class ModelInfo(BaseModel):
     endpoint_kind: str
     endpoint_description: str
     backend: str
-    horizons: list[float] = Field(description="Prediction horizons in days.")
+    horizons: list[float] = Field(
+        description="Prediction horizons in the endpoint's time unit ('time_unit')."
+    )
+    time_unit: str = Field(
+        description="Unit of 'horizons' and of the risk keys: the endpoint's time unit "
+        "(days, weeks, months or years)."
+    )
     horizon_days: list[float] = Field(
-        description="Deprecated alias of 'horizons' (removed in the next release).",
+        description="The same horizons in days (deprecated: removed in the next release).",
         deprecated=True,
     )
     schema_name: str

@@ -53,6 +53,9 @@ NOT_VALIDATED = (
 #: ``--mapping`` and ``--sep``, as every command that reads records takes them.
 MAPPING_OPTION = typer.Option(help="Column mapping (.toml/.yaml) for a site's own names.")
 SEP_OPTION = typer.Option(help="Delimiter for text files.")
+ENCODING_OPTION = typer.Option(
+    help="Text encoding of CSV/TSV/JSON files (strict), for example latin-1."
+)
 
 AUDIT_KEY_ENV_HELP = (
     "Name of an environment variable holding the secret key of the audit log: record "
@@ -135,6 +138,8 @@ _PYTHON_ADVICE = (
     (r"Pass sep='\\t'", r"Pass --sep '\t'"),
     ("Pass sep='|'", "Pass --sep '|'"),
     ("Pass sep=','", "Pass --sep ','"),
+    ("use engine='local'", "use --engine local"),
+    ("Use engine='local'", "Use --engine local"),
     (
         "call model.fit_intervals(training_cohort) first (or predict without interval)",
         "train the model with --intervals N (bootstrap refits), or score without --interval",

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from spinerisk.cli._common import (
     BANNER,
+    ENCODING_OPTION,
     MAPPING_OPTION,
     SEP_OPTION,
     fail,
@@ -49,6 +50,7 @@ def _run(
     mapping: Path | None,
     sep: str | None,
     *,
+    encoding: str = "utf-8",
     n_bootstrap: int,
     seed: int,
     validation: str,
@@ -63,7 +65,9 @@ def _run(
 
     try:
         model = sr.load(model_path)
-        records = read_mapped(input_path, sep=sep, mapping=mapping, schema=model.schema_)
+        records = read_mapped(
+            input_path, sep=sep, encoding=encoding, mapping=mapping, schema=model.schema_
+        )
         if synthetic:
             records.attrs["synthetic"] = True
         return evaluate(
@@ -92,6 +96,7 @@ def evaluate(
     validation: Annotated[str, _VALIDATION],
     mapping: Annotated[Path | None, MAPPING_OPTION] = None,
     sep: Annotated[str | None, SEP_OPTION] = None,
+    encoding: Annotated[str, ENCODING_OPTION] = "utf-8",
     bootstrap: Annotated[int, _BOOTSTRAP] = 200,
     seed: Annotated[int, _SEED] = 0,
     json_path: Annotated[
@@ -116,6 +121,7 @@ def evaluate(
         input,
         mapping,
         sep,
+        encoding=encoding,
         n_bootstrap=bootstrap,
         seed=seed,
         validation=validation,
@@ -135,6 +141,8 @@ def evaluate(
         markup=False,
     )
     print_frame(out, report.metric_table().set_index("metric"), "Metrics")
+    for note in report.notes:  # why a metric is n/a, records left out, small samples
+        out.print(f"note: {note}", markup=False, soft_wrap=True)
     _print_comparators(out, report)
     if json_path is not None:
         _write_text(json_path, json.dumps(report.to_dict(), indent=2))
@@ -151,6 +159,7 @@ def report(
     validation: Annotated[str, _VALIDATION],
     mapping: Annotated[Path | None, MAPPING_OPTION] = None,
     sep: Annotated[str | None, SEP_OPTION] = None,
+    encoding: Annotated[str, ENCODING_OPTION] = "utf-8",
     bootstrap: Annotated[int, _BOOTSTRAP] = 200,
     seed: Annotated[int, _SEED] = 0,
     synthetic: Annotated[bool, _SYNTHETIC] = False,
@@ -168,6 +177,7 @@ def report(
         input,
         mapping,
         sep,
+        encoding=encoding,
         n_bootstrap=bootstrap,
         seed=seed,
         validation=validation,

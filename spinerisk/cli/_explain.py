@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from spinerisk.cli._common import (
     BANNER,
+    ENCODING_OPTION,
     MAPPING_OPTION,
     SEP_OPTION,
     bad_input_errors,
@@ -79,6 +80,7 @@ def explain(
         ),
     ] = None,
     sep: Annotated[str | None, SEP_OPTION] = None,
+    encoding: Annotated[str, ENCODING_OPTION] = "utf-8",
 ) -> None:
     """Explain each record's risk: the clinical fields that raise or lower it.
 
@@ -94,11 +96,12 @@ def explain(
 
     try:
         fitted = sr.load(model)
-        records = read_mapped(input, sep=sep, mapping=mapping, schema=fitted.schema_)
+        records = read_mapped(
+            input, sep=sep, encoding=encoding, mapping=mapping, schema=fitted.schema_
+        )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", sr.DataQualityWarning)
-            days = None if horizon is None else fitted.endpoint_.to_days(horizon)
-            expl = explain_records(fitted, records, horizon=days)
+            expl = explain_records(fitted, records, horizon=horizon)
         table = _table(expl, top)
         if output is not None:
             _write(table, output)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from spinerisk.cli._common import (
     BANNER,
+    ENCODING_OPTION,
     MAPPING_OPTION,
     SEP_OPTION,
     fail,
@@ -50,6 +51,7 @@ def monitor(
         int, typer.Option(help="Bootstrap resamples for the intervals.", min=0)
     ] = 200,
     sep: Annotated[str | None, SEP_OPTION] = None,
+    encoding: Annotated[str, ENCODING_OPTION] = "utf-8",
     date_field: Annotated[
         str,
         typer.Option(
@@ -74,11 +76,13 @@ def monitor(
         raise typer.Exit(code=2)
     try:
         fitted, info = _load(model, reference)
-        new = read_mapped(input, sep=sep, mapping=mapping, schema=fitted.schema_)
+        new = read_mapped(input, sep=sep, encoding=encoding, mapping=mapping, schema=fitted.schema_)
         labelled = (
             None
             if labels is None
-            else read_mapped(labels, sep=sep, mapping=mapping, schema=fitted.schema_)
+            else read_mapped(
+                labels, sep=sep, encoding=encoding, mapping=mapping, schema=fitted.schema_
+            )
         )
         report = monitoring_report(
             fitted,

@@ -161,8 +161,8 @@ def _print_summary(summary: Any) -> None:
     out.print(f"scores written to {summary.output}", markup=False, soft_wrap=True)
     if summary.flagged:
         out.print(
-            f"{summary.flagged} scored rows have values outside the training data (see "
-            "their 'warnings').",
+            f"{summary.flagged} scored rows have inputs unlike the training data (out of "
+            "range, an unseen code, or a value rarely missing there; see their 'warnings').",
             markup=False,
             soft_wrap=True,
         )

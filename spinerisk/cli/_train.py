@@ -138,9 +138,9 @@ def train(
         if synthetic:
             cohort.attrs["synthetic"] = True
         check_bundle_output(output)
-        model, caught = _fit(cohort, ep, user_schema, backend, intervals, seed)
-        if bad is not None:  # rejects first: a bad rejects location leaves no model behind
-            write_rejects(bad, rejects)
+        model, caught = _fit_keeping_rejects(
+            (cohort, ep, user_schema, backend, intervals, seed), bad, rejects
+        )
         model.save(output, sign_key_env=sign_key_env)
     except _bad_input() as exc:
         fail(exc)
@@ -148,6 +148,27 @@ def train(
     _print_summary(model, len(cohort), bad, rejects, intervals, seed, output)
     if model.n_excluded_:
         stdout().print(excluded_line(model, cohort), markup=False, soft_wrap=True)
+
+
+def _fit_keeping_rejects(
+    fit_args: tuple[Any, ...], bad: Any, rejects: Path | None
+) -> tuple[RiskModel, list[Any]]:
+    """:func:`_fit`, with the rejects written first (a bad rejects location leaves no
+    model behind) and also when the fit stops (the rows refused so far are not lost)."""
+    try:
+        model, caught = _fit(*fit_args)
+    except _bad_input():
+        if bad is not None and len(bad):
+            write_rejects(bad, rejects)
+            stderr().print(
+                f"{len(bad)} rejected record(s) written to {rejects} before the fit stopped.",
+                markup=False,
+                soft_wrap=True,
+            )
+        raise
+    if bad is not None:
+        write_rejects(bad, rejects)
+    return model, caught
 
 
 def _read_cohort(

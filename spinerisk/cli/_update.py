@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from spinerisk.cli._common import (
     BANNER,
+    ENCODING_OPTION,
     MAPPING_OPTION,
     SEP_OPTION,
     bad_input_errors,
@@ -57,6 +58,7 @@ def update(
     ] = 200,
     seed: Annotated[int, typer.Option(help="Seed for every random step.")] = 0,
     sep: Annotated[str | None, SEP_OPTION] = None,
+    encoding: Annotated[str, ENCODING_OPTION] = "utf-8",
     synthetic: Annotated[
         bool, typer.Option("--synthetic", help="Label the records as SYNTHETIC DATA.")
     ] = False,
@@ -77,6 +79,7 @@ def update(
         records = read_mapped(
             input,
             sep=sep,
+            encoding=encoding,
             mapping=mapping,
             schema=None if mapping is None else sr.load(model).schema_,
         )

@@ -337,10 +337,10 @@ def predict_values(
     target = ep.target(data)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DataQualityWarning)
-        pred = model.predict_risk(data, horizons=horizons)
+        pred = model._predict(data, horizons, in_days=True)
         grid_risk = None
         if ep.kind != "binary" and grid is not None and grid.size:
-            on_grid = model.predict_risk(data, horizons=grid)
+            on_grid = model._predict(data, grid, in_days=True)
             # the risk columns come first, one per horizon (names can repeat on a grid)
             grid_risk = on_grid.iloc[:, : len(grid)].to_numpy(dtype=float)
     flagged = int((pred["warnings"] != "").sum())

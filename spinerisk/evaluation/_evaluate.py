@@ -204,13 +204,20 @@ def _cross_validate(
     else:
         splits = KFold(cv, shuffle=True, random_state=random_state).split(data)
 
-    def fold(train: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, EvalData]:
+    def fold(k: int, train: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, EvalData]:
         from sklearn.base import clone
 
-        refit = clone(model).fit(data.iloc[train])
+        try:
+            refit = clone(model).fit(data.iloc[train])
+        except ValueError as exc:  # a fold's records end before a horizon, say
+            raise ValueError(
+                f"Cross-validation (cv={cv}): the model could not be refitted on fold "
+                f"{k + 1}'s {len(train)} training records: {exc} Use fewer folds, or a "
+                "model with earlier horizons."
+            ) from None
         return test, predict_values(refit, data.iloc[test], horizons, grid=grid, ref=ref)[0]
 
-    parts = Parallel(n_jobs=n_jobs)(delayed(fold)(tr, te) for tr, te in splits)
+    parts = Parallel(n_jobs=n_jobs)(delayed(fold)(k, tr, te) for k, (tr, te) in enumerate(splits))
     first = parts[0][1]
     # the fold of each record: the calibration slope of the fold models, each its own
     # intercept (one pooled intercept would count their baseline differences as noise)
@@ -428,8 +435,12 @@ def _explanations(model: RiskModel, data: pd.DataFrame, n_examples: int = 3) -> 
         "n_explained": len(sample),
         "note": (
             f"Contributions on the model's margin for the first {len(sample)} evaluated "
-            "records; they describe the model, not causes (treatment is confounded by "
-            "indication)."
+            "records; they describe the model, not causes"
+            + (
+                " (treatment is confounded by indication)."
+                if getattr(expl, "treatment_fields", ())
+                else "."
+            )
         ),
     }
 
@@ -483,7 +494,8 @@ def evaluate(
     random_state : int, default=0
         Seed: the same seed gives identical numbers.
     horizons : sequence of float or None, default=None
-        Days; None means the model's horizons. Binary endpoints have one fixed horizon.
+        In the endpoint's ``time_unit`` (days for the built-in endpoints); None means
+        the model's horizons. Binary endpoints have one fixed horizon.
     optimism : bool, default=False
         Internal validation only: bootstrap optimism correction. A clone of the model
         is refitted on each of ``n_optimism`` bootstrap samples (every modelling step,
@@ -752,7 +764,7 @@ def _record_notes(model: RiskModel, rec: _Records, *tables: pd.DataFrame | None)
     ``tables`` become n/a) and the records the endpoint left out, with reasons."""
     notes = []
     if model.endpoint_.kind != "binary":
-        notes += _beyond_follow_up(model.endpoint_, rec.evd, *tables)
+        notes += beyond_follow_up(model.endpoint_, rec.evd, *tables)
     left_out = model.endpoint_.exclusion_lines(rec.checked, model.schema_)
     if left_out:
         notes.append("Records not evaluated: " + "; ".join(left_out) + ".")
@@ -763,7 +775,7 @@ def _record_notes(model: RiskModel, rec: _Records, *tables: pd.DataFrame | None)
 MIN_FOLLOWED_BEYOND = 10
 
 
-def _beyond_follow_up(ep: Any, evd: EvalData, *tables: pd.DataFrame | None) -> list[str]:
+def beyond_follow_up(ep: Any, evd: EvalData, *tables: pd.DataFrame | None) -> list[str]:
     """Metrics at a horizon no evaluated record is followed beyond are not estimable:
     their values become missing in every table (rows with that horizon, Uno's C and the
     integrated Brier score of the last horizon too), with a note; a horizon with fewer
@@ -964,6 +976,12 @@ def _model_info(
         "n_train": int(model.n_train_),
         "horizons": list(model.horizons_),
         "time_unit": ep.time_unit,
+        # treatment fields the model reads (their effects are confounded by indication)
+        "treatment_predictors": [
+            f.name
+            for f in model.schema_.by_role("treatment")
+            if f.name in ep.predictors(model.schema_)
+        ],
         "n_parameters": sample_size["parameters"],
     }
     if gate_summary is not None:

@@ -372,9 +372,12 @@ def _limitations(report: EvaluationReport) -> list[str]:
         "to other populations, settings or time periods beyond those evaluated, the effect "
         "of using the model on decisions and outcomes (no impact study), or fairness beyond "
         "the subgroups listed.",
-        "Treatment is confounded by indication in observational data: treatment-related "
-        "risk differences are not causal effects.",
     ]
+    if info.get("treatment_predictors", True):  # reports saved before the key: say it
+        lines.append(
+            "Treatment is confounded by indication in observational data: treatment-related "
+            "risk differences are not causal effects."
+        )
     if report.synthetic:
         lines.insert(0, SYNTHETIC_BANNER)
     if report.n_flagged:

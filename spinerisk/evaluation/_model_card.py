@@ -287,9 +287,13 @@ def _limitations(model: RiskModel, report: Any) -> list[str]:
         "Not validated for clinical use; not a medical device.",
         "Transportability to other populations, settings or periods is not shown unless "
         "an external or temporal evaluation says so.",
-        "Treatment is confounded by indication in observational data: treatment-related "
-        "risk differences are not causal effects.",
     ]
+    ep = model.endpoint_
+    if any(f.name in ep.predictors(model.schema_) for f in model.schema_.by_role("treatment")):
+        lines.append(
+            "Treatment is confounded by indication in observational data: treatment-related "
+            "risk differences are not causal effects."
+        )
     if report is None:
         lines.append("No evaluation report was attached: performance is not documented here.")
     elif report.validation == "internal":

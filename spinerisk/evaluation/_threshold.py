@@ -235,7 +235,8 @@ def choose_threshold(
     target : float
         Exchange rate or target sensitivity / specificity, strictly inside (0, 1).
     horizon : float or None, default=None
-        Days; None means the model's first horizon.
+        In the endpoint's ``time_unit`` (days for the built-in endpoints); None means
+        the model's first horizon.
     n_bootstrap : int, default=200
     ci : float, default=0.95
     random_state : int, default=0

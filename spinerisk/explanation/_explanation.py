@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from spinerisk.endpoints import check_horizon
+from spinerisk.endpoints import check_horizon, horizon_in_unit
 from spinerisk.explanation import _text
 from spinerisk.io import as_frame
 from spinerisk.reference import trained_on_synthetic
@@ -48,7 +48,9 @@ class Explanation:
         Scale of ``contributions``, ``base_value`` and ``output``. For ``"log-time"``
         (boosted AFT), a positive contribution means a later event, i.e. lower risk.
     horizon : float
-        Days at which ``risk`` is given.
+        Days at which ``risk`` is given (``horizon_days`` in :meth:`to_frame`).
+    time_unit : str
+        The endpoint's unit, in which the summaries name the horizon ("26 weeks").
     risk : Series
         The model's risk (probability) at ``horizon``, as ``predict_risk`` returns it.
     risk_interval : DataFrame or None
@@ -134,6 +136,7 @@ class Explanation:
         descriptions: dict[str, str] | None = None,
         risk_interval: pd.DataFrame | None = None,
         interval: float | None = None,
+        time_unit: str = "days",
     ) -> None:
         self.contributions = contributions
         self.feature_contributions = feature_contributions
@@ -155,12 +158,13 @@ class Explanation:
         self.descriptions = dict(descriptions or {})
         self.risk_interval = risk_interval
         self.interval = interval
+        self.time_unit = time_unit
 
     def __repr__(self) -> str:
         return (
             f"Explanation({self.endpoint}, {len(self.contributions)} records x "
             f"{self.contributions.shape[1]} fields, scale={self.scale!r}, "
-            f"horizon={self.horizon:g} days)"
+            f"horizon={horizon_in_unit(self.horizon, self.time_unit)})"
         )
 
     def __len__(self) -> int:
@@ -240,7 +244,11 @@ class Explanation:
             shown when the model has bootstrap refits (``fit_intervals``).
         """
         what = self.endpoint.replace("_", " ").capitalize()
-        horizon = _text.horizon_words(self.horizon)
+        horizon = (
+            _text.horizon_words(self.horizon)
+            if self.time_unit == "days"
+            else horizon_in_unit(self.horizon, self.time_unit)
+        )
         # a binary endpoint without a horizon (internal horizon 0) has just "risk"
         head = f"{what} risk" if self.horizon == 0 else f"{what} risk at {horizon}"
         out = []
@@ -467,8 +475,9 @@ def explain(
     records : DataFrame, dict or list of dicts
         Records with the schema's baseline fields; validated first.
     horizon : float or None, default=None
-        Days at which risk is explained. None: the model's first horizon. Binary
-        endpoints have one fixed horizon.
+        When risk is explained, in the endpoint's ``time_unit`` (days for the built-in
+        endpoints). None: the model's first horizon. Binary endpoints have one fixed
+        horizon.
     background : DataFrame or None, default=None
         Linear models only (ignored for boosters, whose reference is the training
         distribution stored in the trees): records whose mean design matrix is the
@@ -571,6 +580,7 @@ def explain(
         descriptions={f: schema[f].description for f in contributions.columns if f in schema},
         risk_interval=risk_interval,
         interval=level,
+        time_unit=ep.time_unit,
     )
 
 

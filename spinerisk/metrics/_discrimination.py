@@ -343,11 +343,20 @@ def time_dependent_auc(
     else:
         r = as_float(r, "risk")
         check_same_length(time=t, risk=r)
-    try:
-        auc, _ = _sksurv_metrics().cumulative_dynamic_auc(_surv(tr_e, tr_t), _surv(e, t), r, h)
-    except ValueError as exc:
-        raise ValueError(f"time_dependent_auc: {exc}") from exc
-    return np.asarray(auc, dtype=float)
+    # one horizon at a time, events after it counted as controls' censoring: they are
+    # neither cases nor weighted at it, and a censoring survival of 0 after the horizon
+    # (every record censored at one end of study) must not make it unestimable
+    out = []
+    for k, hk in enumerate(h):
+        rk = r if r.ndim == 1 else r[:, k if r.shape[1] > 1 else 0]
+        try:
+            auc, _ = _sksurv_metrics().cumulative_dynamic_auc(
+                _surv(tr_e, tr_t), _surv(e & (t <= hk), t), rk, [hk]
+            )
+        except ValueError as exc:
+            raise ValueError(f"time_dependent_auc: {exc}") from exc
+        out.append(float(np.asarray(auc, dtype=float)[0]))
+    return np.asarray(out, dtype=float)
 
 
 def integrated_brier_score(
@@ -517,9 +526,10 @@ def time_dependent_auc_resamples(
     g = CensoringResamples(time, event, rows).of_records()
     with np.errstate(divide="ignore"):
         weight = np.where(drawn_event, 1.0 / g, 0.0)
-    valid = (
+    case = drawn_event & (drawn_time <= horizon)
+    valid = (  # only the cases are weighted: a censoring survival of 0 later is no matter
         drawn_event.any(axis=1)
-        & ~(drawn_event & (g == 0)).any(axis=1)
+        & ~(case & (g == 0)).any(axis=1)
         & (horizon < drawn_time.max(axis=1))
         & (horizon >= drawn_time.min(axis=1))
     )
@@ -527,7 +537,6 @@ def time_dependent_auc_resamples(
     levels, level = np.unique(risk, return_inverse=True)
     control = level_counts(level, len(levels), rows, (time > horizon).astype(float))
     below = np.cumsum(control, axis=1) - control
-    case = drawn_event & (drawn_time <= horizon)
     case_weight = np.where(case, weight, 0.0)
     lv = level[rows]
     wins = np.take_along_axis(below, lv, axis=1) + 0.5 * np.take_along_axis(control, lv, axis=1)

@@ -276,8 +276,12 @@ def _table(reference: Any, records: pd.DataFrame, rarely_missing_below: float) -
         if rate is not None and rate < rarely_missing_below:
             pos = np.flatnonzero(missing)
             if len(pos):
-                note = f"missing in {rate:.1%} of training records"
-                long = f"but only {rate:.1%} of training records lacked it"
+                note = _missing_share(rate)
+                long = (
+                    "but no training record lacked it"
+                    if rate <= 0
+                    else f"but only {_share(rate)} of training records lacked it"
+                )
                 parts.append(_part(pos, order, 2, name, "missing", note, long))
     if not parts:
         return pd.DataFrame({c: pd.Series(dtype=t) for c, t in _DTYPES.items()})
@@ -340,9 +344,22 @@ def record_warnings(
     >>> record_warnings({"age_years": 99.5, "sex": "M"}, ref)
     'out_of_range:age_years=99.5 (training 60 to 95); unseen_category:sex=M (not in the training data)'
     >>> record_warnings({"age_years": float("nan"), "sex": "F"}, ref)
-    'rarely_missing:age_years=missing (missing in 0.0% of training records)'
+    'rarely_missing:age_years=missing (never missing in the training records)'
     """  # noqa: E501
     return "; ".join(RecordWarnings(reference, rarely_missing_below)(typed))
+
+
+def _missing_share(rate: float) -> str:
+    """How often the training records lacked a field, in words: ``"missing in 0.4% of
+    training records"``, ``"under 0.1%"`` (not a misleading 0.0%), or never."""
+    if rate <= 0:
+        return "never missing in the training records"
+    return f"missing in {_share(rate)} of training records"
+
+
+def _share(rate: float) -> str:
+    """A positive share as a percentage: ``"0.4%"``, or ``"under 0.1%"``."""
+    return "under 0.1%" if rate < 0.001 else f"{rate:.1%}"
 
 
 class RecordWarnings:
@@ -356,7 +373,7 @@ class RecordWarnings:
         for name, spec in reference["fields"].items():
             rate = spec.get("missing_rate")
             rare = (
-                f"rarely_missing:{name}=missing (missing in {rate:.1%} of training records)"
+                f"rarely_missing:{name}=missing ({_missing_share(rate)})"
                 if rate is not None and rate < rarely_missing_below
                 else None
             )

@@ -62,8 +62,8 @@ default="auto"
     schema : Schema or None, default=None
         None means :data:`spinerisk.schema.SPINE_SCHEMA`.
     horizons : sequence of float or None, default=None
-        Prediction horizons in days (an endpoint whose data are in months or years
-        converts its own horizons to days; ``endpoint.to_days(60)`` converts yours);
+        Prediction horizons in the endpoint's ``time_unit``, the unit of its data (days
+        for the built-in endpoints; ``horizons=[26, 52]`` for an endpoint in weeks);
         None means the endpoint's defaults. A binary
         endpoint has one fixed horizon (its outcome is recorded there); any other value
         is refused at ``fit``.
@@ -117,6 +117,9 @@ default="auto"
         (:func:`spinerisk.monitor.build_reference`; plain JSON, saved in the bundle).
     n_train_, n_excluded_ : int
         Records used, and records excluded (outcome not observed or not eligible).
+    horizons_ : tuple of float
+        The horizons the model predicts at, in days whatever the endpoint's unit (the
+        library's internal unit; ``endpoint_.in_unit(h)`` gives the endpoint's).
     interval_models_ : list of RiskModel
         Only after :meth:`fit_intervals`: the models refitted on bootstrap resamples
         of the training records, from which ``predict_risk(..., interval=...)`` takes
@@ -581,7 +584,8 @@ default="auto"
         records : DataFrame, dict or list of dicts
             Records with the schema's baseline fields.
         horizon : float or None, default=None
-            Days; None means the model's first horizon.
+            In the endpoint's ``time_unit`` (days for the built-in endpoints); None
+            means the model's first horizon.
         background : DataFrame or None, default=None
             Linear models only: records whose mean is the reference point; None uses
             the training mean.
@@ -688,14 +692,16 @@ default="auto"
         self.__dict__.pop("_fast_cache", None)
         return self
 
-    def _prediction_horizons(self, horizons: Any) -> tuple[float, ...]:
-        """Horizons to predict at, in days (:func:`spinerisk.endpoints.check_horizons`)."""
+    def _prediction_horizons(self, horizons: Any, *, in_days: bool = False) -> tuple[float, ...]:
+        """Horizons to predict at, in days (:func:`spinerisk.endpoints.check_horizons`):
+        ``horizons`` is in the endpoint's unit, or in days with ``in_days``."""
         return check_horizons(
             self.endpoint_,
             self.horizons_,
             horizons,
             action="predicted at",
             last_event=self.last_event_days,
+            in_days=in_days,
         )
 
     @property
@@ -722,9 +728,10 @@ default="auto"
             Records with the schema's baseline fields (outcome columns are ignored); a
             dict is one record (field name to value), a list of dicts several.
         horizons : sequence of float or None, default=None
-            Days (whatever the unit of the endpoint's data: ``model.endpoint_.to_days``
-            converts); None means the horizons the model was fitted for. Binary
-            endpoints predict at their single fixed horizon only.
+            In the endpoint's ``time_unit`` (days for the built-in endpoints, as in the
+            risk column names: ``[26, 52]`` gives ``risk_26w`` and ``risk_52w`` for an
+            endpoint in weeks); None means the horizons the model was fitted for.
+            Binary endpoints predict at their single fixed horizon only.
         interval : float or None, default=None
             Coverage of a per-patient interval around each risk, in (0, 1) (0.9 for
             90%); needs :meth:`fit_intervals` first. None: no interval.
@@ -761,12 +768,14 @@ default="auto"
         *,
         warning_lists: bool = False,
         stacklevel: int = 2,
+        in_days: bool = False,
     ) -> pd.DataFrame:
         """:meth:`predict_risk`, with each record's warnings as a tuple of entries
-        (the structured value) when ``warning_lists`` is true."""
+        (the structured value) when ``warning_lists`` is true; ``in_days``: the
+        horizons are in days (the library's own callers), not the endpoint's unit."""
         check_is_fitted(self, "estimator_")
         level = None if interval is None else self._interval_level(interval)
-        if level is None and is_record_list(records):
+        if level is None and not in_days and is_record_list(records):
             fast = self._fast_predictor()
             if fast is not None:
                 return fast.predict_risk(  # type: ignore[no-any-return]
@@ -774,7 +783,7 @@ default="auto"
                 )
         checked = validate(as_frame(records), self.input_schema_)
         ep = self.endpoint_
-        horizons = self._prediction_horizons(horizons)
+        horizons = self._prediction_horizons(horizons, in_days=in_days)
         values = self._risk_values(checked, horizons)
         columns = [ep.risk_column(h) for h in horizons]
         out = pd.DataFrame(values, columns=columns, index=checked[self.id_field_].to_numpy())

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import re
 import time
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 import pandas as pd
 
+from spinerisk.exceptions import DataQualityWarning
 from spinerisk.io import duplicated_within, id_text
 
 if TYPE_CHECKING:
@@ -349,7 +351,10 @@ def _check_chunk(
     else:
         is_dup = np.zeros(n, dtype=bool)
 
-    with timer("validate"):
+    with timer("validate"), warnings.catch_warnings():
+        # a column empty in one chunk says nothing of the file: the whole file's empty
+        # columns are counted once (ScoreSummary.all_missing) instead
+        warnings.simplefilter("ignore", DataQualityWarning)
         if n:
             valid, rejected = validate(mapped, schema, on_invalid="split")
         else:  # no records (a header-only file): the columns must still fit
@@ -380,7 +385,9 @@ def _check_chunk(
         checked = valid.loc[keep[valid.index.to_numpy()]]
     else:  # every validated record is scored: no copy
         checked = valid
-    rejects = _as_text(raw.iloc[bad])
+    # the rows as sent, less the columns the mapping ignores (names, free text)
+    ignored = [] if mapping is None else [c for c in mapping.ignore if c in raw.columns]
+    rejects = _as_text(raw.iloc[bad].drop(columns=ignored))
     rejects.insert(0, "reasons", [" | ".join(reasons[int(p)]) for p in bad])
     rejects.insert(0, "row", rows[bad].astype(np.int64))
     return _Checked(checked, rejects.reset_index(drop=True))
@@ -610,8 +617,13 @@ def out_of_scope_count(scores: pd.DataFrame) -> int:
     return int((scores["status"] == "out_of_scope").sum())
 
 
-def _reject_columns(source_columns: list[str]) -> tuple[list[str], dict[str, str]]:
-    cols = ["row", "reasons", *source_columns]
+def _reject_columns(
+    source_columns: list[str], mapping: Any = None
+) -> tuple[list[str], dict[str, str]]:
+    """Columns of a rejects file: the row, its reasons and the source columns, less those
+    the mapping ignores (as :func:`_check_chunk` writes them)."""
+    ignored = () if mapping is None else mapping.ignore
+    cols = ["row", "reasons", *(c for c in source_columns if c not in ignored)]
     types = dict.fromkeys(cols, "string")
     types["row"] = "int64"
     return cols, types

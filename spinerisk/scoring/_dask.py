@@ -171,7 +171,7 @@ def score_dask(
     score_meta = pd.DataFrame(
         {c: pd.Series([], dtype="float64" if types[c] == "float64" else object) for c in cols}
     )
-    reject_cols, _ = _reject_columns([str(c) for c in ddf.columns])
+    reject_cols, _ = _reject_columns([str(c) for c in ddf.columns], mapping)
     reject_meta = pd.DataFrame(
         {c: pd.Series([], dtype="int64" if c == "row" else object) for c in reject_cols}
     )

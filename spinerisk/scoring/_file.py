@@ -497,7 +497,12 @@ def score_file(
             level = _interval_level(model, interval)
             with ExitStack() as stack:
                 out_writer, rej_writer = _open_writers(
-                    model, source, (output, rejects_path), explain, level, staging, writers
+                    model,
+                    source,
+                    (output, rejects_path),
+                    (explain, level, column_mapping),
+                    staging,
+                    writers,
                 )
                 bar = stack.enter_context(_Progress(progress, source.num_rows))
                 if engine == "local":
@@ -562,19 +567,19 @@ def _open_writers(
     model: RiskModel,
     source: _ParquetSource | _CsvSource,
     paths: tuple[Path, Path | None],
-    explain: int,
-    interval: float | None,
+    options: tuple[int, float | None, Any],
     staging: _Staging,
     writers: list[_AtomicWriter],
 ) -> tuple[_AtomicWriter, _AtomicWriter | None]:
     """The scores writer and, when a rejects file is asked for, the rejects writer; each
     is added to ``writers`` as soon as it exists (so that a failure removes its file)."""
     output, rejects = paths
+    explain, interval, mapping = options  # top drivers, interval level, column mapping
     score_cols, score_types = _score_columns(model, explain, interval)
     writers.append(_AtomicWriter(output, score_cols, score_types, staging, "output"))
     if rejects is None:
         return writers[-1], None
-    reject_cols, reject_types = _reject_columns(source.columns)
+    reject_cols, reject_types = _reject_columns(source.columns, mapping)
     writers.append(_AtomicWriter(rejects, reject_cols, reject_types, staging, "rejects"))
     return writers[-2], writers[-1]
 

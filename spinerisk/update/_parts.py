@@ -125,6 +125,8 @@ def _binary_part(model: RiskModel, data: pd.DataFrame, y: FloatArray) -> Part:
         Z, keep, mean, sd = _standardise(X)
         design = Design("binomial", y, logit[:, None], logit[:, None], Z)
         if type(est[-1]).__name__ == "StackedClassifier":
+            # its revision re-weights the candidates: the test's revision terms are theirs
+            design = replace(design, Z=_candidate_scores(est[-1], X))
             return Part("model", None, "stack", design, False, extra={"matrix": X})
         return Part("model", None, "logistic", design, True, keep, mean, sd)
     if est.method != "sigmoid":
@@ -195,8 +197,8 @@ def _survival_part(
         Z, keep, mean, sd = _standardise(Xf)
         design = Design("poisson", d, base[:, None], eta[:, None], Z)
         return Part(label, None, "cox", design, True, keep, mean, sd)
-    if name == "StackedCoxSurvival":  # the default: its revision test uses its shared matrix
-        design = Design("poisson", d, base[:, None], eta[:, None], _standardise(Xf)[0])
+    if name == "StackedCoxSurvival":  # the default: its revision re-weights the candidates
+        design = Design("poisson", d, base[:, None], eta[:, None], _candidate_scores(est, Xf))
         extra = {"matrix": Xf, "log_h0": np.log(cumulative_hazard_at(est, t))}
         return Part(label, None, "stack_cox", design, False, extra=extra)
     if name == "BoostedCoxSurvival":
@@ -281,6 +283,17 @@ def apply_linear(model: RiskModel, part: Part, fit: Fit) -> None:
             est.scale_ = float(fit.scale)
         return
     raise TypeError(f"unknown part kind {part.kind!r}")
+
+
+def _candidate_scores(stack: Any, X: Any) -> FloatArray:
+    """A stacked model's revision terms: its candidates' standardised scores, the terms
+    :func:`reweight_stack` re-weights (so the closed test's revision is the one applied,
+    with as many degrees of freedom)."""
+    from spinerisk.models._stack import component_score
+
+    X = np.asarray(X, dtype=np.float64)
+    scores = np.column_stack([component_score(c, X) for c in stack.components_])
+    return _standardise(scores)[0]
 
 
 def _check_positive_slope(slope: float) -> None:

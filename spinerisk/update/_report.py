@@ -86,6 +86,11 @@ def _specs(kind: str, horizons: tuple[float, ...], thresholds: Sequence[float]) 
     return specs
 
 
+def _not_estimable(d: Any) -> float:
+    """A metric at a horizon past the records' follow-up: not estimable."""
+    return float("nan")
+
+
 def _paired_specs(specs: list[Any]) -> list[Any]:
     from spinerisk.evaluation._bootstrap import MetricSpec
 
@@ -391,7 +396,7 @@ def _curves(
         grid = SURVIVAL_THRESHOLDS if grid is None else grid
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        for h in original.horizons:
+        for h in original.estimable_horizons:  # none past the records' follow-up
             tables, curves = [], {}
             for name, d in (("original", original), ("updated", updated)):
                 p = d.at(h)
@@ -457,6 +462,16 @@ def _comparison(
     if thresholds is None:
         thresholds = DEFAULT_THRESHOLDS["binary" if kind == "binary" else "survival"]
     base = _specs(kind, horizons, thresholds)
+    if kind != "binary":  # past the records' follow-up nothing is estimable (n/a)
+        from spinerisk.evaluation._bootstrap import MetricSpec
+
+        estimable = set(pair.original.estimable_horizons)
+        base = [
+            s
+            if s.horizon is None or s.horizon in estimable
+            else MetricSpec(s.name, s.horizon, _not_estimable)
+            for s in base
+        ]
     boot = bootstrap_metrics(
         _paired_specs(base), pair, n_bootstrap=n_bootstrap, ci=ci, random_state=random_state
     )
@@ -552,6 +567,12 @@ def compare_models(
         ci=ci,
         random_state=random_state,
     )
+    if original.endpoint_.kind != "binary":  # evaluate's rule: n/a past the follow-up
+        from spinerisk.evaluation._evaluate import beyond_follow_up
+
+        notes = beyond_follow_up(original.endpoint_, pair.original, table)
+    else:
+        notes = []
     calibration, decision = _curves(pair.original, pair.updated, None)
     lineage = getattr(updated, "lineage_", None) or {}
     return UpdateReport(
@@ -572,6 +593,7 @@ def compare_models(
         settings={"n_bootstrap": n_bootstrap, "ci": float(ci), "random_state": random_state},
         updated_model=updated,
         time_unit=original.endpoint_.time_unit,
+        notes=notes,
     )
 
 

@@ -454,6 +454,11 @@ def _lineage(
     from spinerisk.bundle._format import fingerprint
 
     text = _DESCRIPTIONS.get(applied, "updated per cause (see causes)")
+    if applied == "revise" and parent.backend_ == "stack":
+        text = (
+            "revised: the intercept and every candidate's weight re-estimated on the site "
+            "(non-negative, by maximum likelihood)"
+        )
     return {
         "parent": {
             "sha256": parent_sha,
