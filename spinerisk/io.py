@@ -857,9 +857,11 @@ def _check_mapped_columns(df: pd.DataFrame, mapping: ColumnMapping, schema: Sche
             raise MappingError(f"[{key}] names {unknown}, which are not fields of the schema.")
     absent = [c for c in mapping.columns if c not in df.columns]
     if absent:
+        names = list(map(str, df.columns))
+        more = f" and {len(names) - 30} more" if len(names) > 30 else ""
         raise MappingError(
             f"The column mapping maps source column(s) {absent}, which are not in the extract "
-            f"(its columns: {list(map(str, df.columns))[:30]})."
+            f"(its columns: {names[:30]}{more})."
         )
     targets = list(mapping.columns.values())
     dup_targets = sorted({t for t in targets if targets.count(t) > 1})

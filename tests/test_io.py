@@ -197,3 +197,9 @@ def test_read_errors(tmp_path):
     (tmp_path / "empty.csv").write_text("")
     with pytest.raises(sr.RecordsReadError, match="no header row"):
         sr.read_records(tmp_path / "empty.csv")
+
+
+def test_a_mapping_naming_an_absent_column_says_how_many_columns_are_not_listed():
+    frame = pd.DataFrame({f"col{i}": [1.0] for i in range(35)})
+    with pytest.raises(sr.MappingError, match=r"'col29'\] and 5 more\)"):
+        sr.apply_mapping(frame, {"columns": {"Age": "age_years"}})

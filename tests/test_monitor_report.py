@@ -172,3 +172,26 @@ def test_labels_need_enough_bootstrap_resamples(model):
     new = sr.make_spine_cohort(300, seed=30)
     with pytest.raises(ValueError, match="n_bootstrap must be an integer >= 10"):
         monitoring_report(model, new, labels=new, n_bootstrap=5)
+
+
+def test_cli_leaves_out_rows_that_cannot_be_read_and_says_so(files, tmp_path):
+    """A row with a field too many does not stop the monitoring of the others (as
+    scoring rejects it row by row); the run names it and compares the rest."""
+    root, bundle = files
+    lines = (root / "same.csv").read_text(encoding="utf-8").splitlines()
+    ragged = tmp_path / "ragged.csv"
+    ragged.write_text("\n".join([*lines[:5], lines[5] + ",extra", *lines[6:]]) + "\n")
+    out = tmp_path / "ragged.json"
+    result = runner.invoke(
+        app,
+        ["monitor", "--model", str(bundle), "--input", str(ragged), "--reference",
+         str(root / "reference.json"), "--json", str(out)],
+        env={"COLUMNS": "200"},
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "note: 1 row(s) of ragged.csv cannot be read and were left out" in text
+    whole = tmp_path / "whole.json"
+    assert _monitor(root, bundle, "same.csv", "--json", str(whole)).exit_code == 0
+    n_whole = json.loads(whole.read_text())["drift"]["n_records"]
+    assert json.loads(out.read_text())["drift"]["n_records"] in (n_whole - 1, n_whole)

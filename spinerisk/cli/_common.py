@@ -183,14 +183,26 @@ def check_bundle_output(output: Path) -> None:
 
 
 def read_mapped(
-    path: Path, *, sep: str | None, mapping: Path | None, schema: Any, encoding: str = "utf-8"
+    path: Path,
+    *,
+    sep: str | None,
+    mapping: Path | None,
+    schema: Any,
+    encoding: str = "utf-8",
+    unreadable: list[Any] | None = None,
 ) -> Any:
     """A records file as read, with ``--mapping`` applied onto ``schema``: the model's
     own schema for a command given a model, the user's for training. Every command that
-    reads records maps them here, so a mapping means the same thing in each."""
+    reads records maps them here, so a mapping means the same thing in each. Given a
+    list as ``unreadable``, rows that cannot be read (a wrong number of fields) are set
+    aside into it (a table of ``row``, ``reasons`` and values) instead of failing."""
     import spinerisk as sr
 
-    records = sr.read_records(path, sep=sep, encoding=encoding)
+    if unreadable is None:
+        records = sr.read_records(path, sep=sep, encoding=encoding)
+    else:
+        records, unread = sr.read_records(path, sep=sep, encoding=encoding, on_invalid="split")
+        unreadable.append(unread)
     if mapping is not None:
         records = sr.apply_mapping(records, mapping, schema)
     return records

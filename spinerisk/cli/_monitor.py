@@ -76,7 +76,15 @@ def monitor(
         raise typer.Exit(code=2)
     try:
         fitted, info = _load(model, reference)
-        new = read_mapped(input, sep=sep, encoding=encoding, mapping=mapping, schema=fitted.schema_)
+        unread: list[Any] = []  # rows that cannot be read are left out and counted
+        new = read_mapped(
+            input,
+            sep=sep,
+            encoding=encoding,
+            mapping=mapping,
+            schema=fitted.schema_,
+            unreadable=unread,
+        )
         labelled = (
             None
             if labels is None
@@ -98,6 +106,15 @@ def monitor(
     except (sr.ArtifactError, FileNotFoundError, ValueError) as exc:
         fail(exc)
     _print_report(report, fitted, labelled, html, json_path)
+    if len(unread[0]):
+        first = unread[0].iloc[0]
+        err.print(
+            f"note: {len(unread[0])} row(s) of {input.name} cannot be read and were left out "
+            f"of the comparison (first: row {first['row']}: {first['reasons']}); "
+            f"`spinerisk validate {input.name} --rejects FILE` lists them all.",
+            markup=False,
+            soft_wrap=True,
+        )
     raise typer.Exit(code=EXIT_CODES[report.alert])
 
 
