@@ -948,7 +948,7 @@ def check_within_follow_up(endpoint: Endpoint, horizons: Any, time: Any, event: 
     too_far = [endpoint.horizon_label(h) for h in horizons if h > max_time]
     if too_far:
         raise ValueError(
-            f"horizons {too_far} lie beyond the last observed event "
+            f"horizon(s) {', '.join(too_far)} lie beyond the last observed event "
             f"({endpoint.horizon_label(max_time)}); the model cannot estimate risk there."
         )
 

@@ -194,7 +194,49 @@ def test_update_report_and_evaluate_agree_on_horizons_past_follow_up(
         assert frame.loc[at == 60 * DAYS_PER_MONTH, column].isna().all()
         assert frame.loc[at == 36 * DAYS_PER_MONTH, column].notna().any()
     assert any("60 months lie at or beyond" in n for n in compared.notes)
+    # net benefit at the last horizon the records reach, as evaluate's decision curve
+    benefit = table[table["metric"].str.startswith("net_benefit")]
+    assert len(benefit) and (benefit["horizon"].astype(float) == 36 * DAYS_PER_MONTH).all()
+    assert benefit["original"].notna().all()
     assert "60 months lie at or beyond" in compared.to_markdown()
     compared.to_html(tmp_path / "update.html")
     page = (tmp_path / "update.html").read_text(encoding="utf-8")
     assert "60 months lie at or beyond" in page
+
+
+def test_optimism_says_why_refits_failed(fitted: dict[str, Any]) -> None:
+    """Resamples without the one record that has an event past the horizon cannot be
+    refitted: the correction warns with the reason and the report's note says so."""
+    months = fitted["months"]
+    times = np.sort(months.loc[months["event"] == 1, "time"].to_numpy())
+    horizon = float((times[-1] + times[-2]) / 2)
+    model = sr.RiskModel(
+        endpoint=_endpoint("months", [horizon]), schema=fitted["m"].schema_, backend="linear"
+    ).fit(months)
+    with pytest.warns(sr.DataQualityWarning, match=r"refits could not be fitted .*the first: "):
+        report = sr.evaluate(model, months, optimism=True, n_optimism=8, n_bootstrap=10)
+    assert any("refits failed and were left out" in n and "with care" in n for n in report.notes)
+
+
+def test_cli_evaluate_takes_horizons_in_the_unit(fitted: dict[str, Any], tmp_path: Path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from spinerisk.cli import app
+
+    bundle = fitted["m"].save(tmp_path / "m.srb")
+    data = tmp_path / "test.csv"
+    fitted["months"].tail(600).to_csv(data, index=False)
+    out = tmp_path / "e.json"
+    args = ["evaluate", "--model", str(bundle), "--input", str(data), "--validation", "split"]
+    result = CliRunner().invoke(
+        app, [*args, "--horizon", "36", "--bootstrap", "10", "--json", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(out.read_text())["metrics"]
+    assert {m["horizon"] for m in metrics if m["horizon"] is not None} == {36 * DAYS_PER_MONTH}
+    uno = [m for m in metrics if m["metric"] == "uno_c"]
+    assert uno and uno[0]["estimate"] is not None
+    bad = CliRunner().invoke(app, [*args, "--horizon", "0"])
+    assert bad.exit_code == 2 and "positive numbers of months" in " ".join(bad.output.split())

@@ -39,6 +39,11 @@ _COMPARATOR = typer.Option(
     "calculator (garvan, garvan_tscore_min). Repeat for several. Default: the endpoint's "
     "declared comparators.",
 )
+_HORIZON = typer.Option(
+    "--horizon",
+    help="Evaluate at this horizon, in the endpoint's time unit (repeat for several; "
+    "default: the model's horizons). Uno's C and the integrated Brier score run to the last.",
+)
 _NO_COMPARATORS = typer.Option(
     "--no-comparators", help="Evaluate the model alone, without the declared comparators."
 )
@@ -58,6 +63,7 @@ def _run(
     explain: bool,
     comparators: list[str] | None = None,
     no_comparators: bool = False,
+    horizons: list[float] | None = None,
 ) -> Any:
     """Load, read, evaluate; bad input exits with code 2 and the message on stderr."""
     import spinerisk as sr
@@ -78,6 +84,7 @@ def _run(
             validation=validation,  # type: ignore[arg-type]
             explain=explain,
             comparators=() if no_comparators else (comparators or None),
+            horizons=horizons or None,
         )
     except FileNotFoundError as exc:
         fail(exc)
@@ -108,6 +115,7 @@ def evaluate(
     synthetic: Annotated[bool, _SYNTHETIC] = False,
     comparator: Annotated[list[str] | None, _COMPARATOR] = None,
     no_comparators: Annotated[bool, _NO_COMPARATORS] = False,
+    horizon: Annotated[list[float] | None, _HORIZON] = None,
 ) -> None:
     """Evaluate a saved model on records with observed outcomes.
 
@@ -129,6 +137,7 @@ def evaluate(
         explain=False,
         comparators=comparator,
         no_comparators=no_comparators,
+        horizons=horizon,
     )
     out = stdout()
     if report.synthetic:
@@ -165,6 +174,7 @@ def report(
     synthetic: Annotated[bool, _SYNTHETIC] = False,
     comparator: Annotated[list[str] | None, _COMPARATOR] = None,
     no_comparators: Annotated[bool, _NO_COMPARATORS] = False,
+    horizon: Annotated[list[float] | None, _HORIZON] = None,
 ) -> None:
     """Write a self-contained HTML validation report (TRIPOD+AI sections).
 
@@ -185,6 +195,7 @@ def report(
         explain=True,
         comparators=comparator,
         no_comparators=no_comparators,
+        horizons=horizon,
     )
     result.to_html(output)
     _print_comparators(stdout(), result)

@@ -106,16 +106,21 @@ def monitor(
     except (sr.ArtifactError, FileNotFoundError, ValueError) as exc:
         fail(exc)
     _print_report(report, fitted, labelled, html, json_path)
-    if len(unread[0]):
-        first = unread[0].iloc[0]
-        err.print(
-            f"note: {len(unread[0])} row(s) of {input.name} cannot be read and were left out "
-            f"of the comparison (first: row {first['row']}: {first['reasons']}); "
-            f"`spinerisk validate {input.name} --rejects FILE` lists them all.",
+    _note_unreadable(input.name, unread[0])
+    raise typer.Exit(code=EXIT_CODES[report.alert])
+
+
+def _note_unreadable(name: str, unread: Any) -> None:
+    """Rows of the input that cannot be read were left out: say how many, and where."""
+    if len(unread):
+        first = unread.iloc[0]
+        stderr().print(
+            f"note: {len(unread)} row(s) of {name} cannot be read and were left out of the "
+            f"comparison (first: row {first['row']}: {first['reasons']}); "
+            f"`spinerisk validate {name} --rejects FILE` lists them all.",
             markup=False,
             soft_wrap=True,
         )
-    raise typer.Exit(code=EXIT_CODES[report.alert])
 
 
 def _load(model: Path, reference: Path | None) -> tuple[RiskModel, dict[str, Any]]:

@@ -158,7 +158,7 @@ def _fit_keeping_rejects(
     try:
         model, caught = _fit(*fit_args)
     except _bad_input():
-        if bad is not None and len(bad):
+        if bad is not None:  # written as when the fit succeeds, an empty table included
             write_rejects(bad, rejects)
             stderr().print(
                 f"{len(bad)} rejected record(s) written to {rejects} before the fit stopped.",

@@ -880,7 +880,9 @@ def _optimism_table(
     if used < opt.n_optimism:
         notes.append(
             f"Optimism: {opt.n_optimism - used} of {opt.n_optimism} refits failed and were "
-            "left out."
+            "left out (resamples the model cannot be fitted on, such as one with no event "
+            "before a horizon); the correction rests on the others, which are not a random "
+            "share of the resamples: read it with care."
         )
     return table
 

@@ -130,8 +130,9 @@ def _refit_once(
     horizons: tuple[float, ...],
     original: EvalData,
     grid: np.ndarray | None,
-) -> tuple[np.ndarray, np.ndarray] | None:
-    """One refit on the resample ``rows``: (Harrell's difference, out-of-bag metrics)."""
+) -> tuple[np.ndarray, np.ndarray] | str:
+    """One refit on the resample ``rows``: (Harrell's difference, out-of-bag metrics), or
+    why the model could not be fitted on it."""
     from sklearn.base import clone
 
     from spinerisk.exceptions import DataQualityWarning
@@ -144,8 +145,8 @@ def _refit_once(
             refit = clone(model).fit(boot)
         apparent, _ = predict_values(refit, boot, horizons, grid=grid)
         tested, _ = predict_values(refit, data, horizons, grid=grid)
-    except ValueError:  # a resample the model cannot be fitted on (too few events)
-        return None
+    except ValueError as exc:  # a resample the model cannot be fitted on (too few events)
+        return str(exc)
     tested = replace(
         tested, ref_time=original.ref_time, ref_event=original.ref_event, ref_any=original.ref_any
     )
@@ -247,7 +248,18 @@ def optimism_estimates(
         parts += Parallel(n_jobs=n_jobs)(
             delayed(_refit_once)(model, data, r, specs, horizons, original, grid) for r in rows[1:]
         )
-    usable = [p for p in parts if p is not None]
+    usable = [p for p in parts if not isinstance(p, str)]
+    failed = [p for p in parts if isinstance(p, str)]
+    if failed:
+        from spinerisk.exceptions import DataQualityWarning
+
+        warnings.warn(
+            f"Optimism: {len(failed)} of {len(parts)} bootstrap refits could not be fitted "
+            f"and were left out (the first: {failed[0]}). The correction rests on the "
+            "others, which are not a random share of the resamples: read it with care.",
+            DataQualityWarning,
+            stacklevel=4,
+        )
     apparent = evaluate_specs(specs, original)
     gamma = _no_information(specs, original, rng, 10)
     if not usable:

@@ -72,14 +72,17 @@ def _net_benefit(d: Any, h: float, t: float) -> float:
     return float(table["model"].iloc[0])
 
 
-def _specs(kind: str, horizons: tuple[float, ...], thresholds: Sequence[float]) -> list[Any]:
-    """The metrics of :func:`spinerisk.evaluate` and net benefit at each threshold (at the
-    last horizon)."""
+def _specs(
+    kind: str, horizons: tuple[float, ...], thresholds: Sequence[float], evd: Any = None
+) -> list[Any]:
+    """The metrics of :func:`spinerisk.evaluate` and net benefit at each threshold, at the
+    last horizon the records ``evd`` are followed beyond (as evaluate's decision curve;
+    the last horizon without them)."""
     from spinerisk.evaluation._bootstrap import MetricSpec
     from spinerisk.evaluation._data import metric_specs
 
     specs = metric_specs(kind, horizons, with_ibs=False)
-    h = horizons[-1]
+    h = ((evd.estimable_horizons if evd is not None else ()) or horizons)[-1]
     for t in thresholds:
         name = f"net_benefit@{t:g}"
         specs.append(MetricSpec(name, h, partial(_net_benefit, h=h, t=float(t))))
@@ -461,7 +464,7 @@ def _comparison(
     kind = original.endpoint_.kind
     if thresholds is None:
         thresholds = DEFAULT_THRESHOLDS["binary" if kind == "binary" else "survival"]
-    base = _specs(kind, horizons, thresholds)
+    base = _specs(kind, horizons, thresholds, pair.original)
     if kind != "binary":  # past the records' follow-up nothing is estimable (n/a)
         from spinerisk.evaluation._bootstrap import MetricSpec
 
@@ -791,9 +794,10 @@ def _optimism(
     kind = model.endpoint_.kind
     if thresholds is None:
         thresholds = DEFAULT_THRESHOLDS["binary" if kind == "binary" else "survival"]
-    specs = _specs(kind, horizons, thresholds)
+    evd = predict_values(model, data, horizons)[0]
+    specs = _specs(kind, horizons, thresholds, evd)
     rng = np.random.default_rng([random_state, 1])
-    original = evaluate_specs(specs, predict_values(model, data, horizons)[0])
+    original = evaluate_specs(specs, evd)
     diffs = []
     for b in range(n_optimism):
         rows = rng.integers(0, len(data), size=len(data))
