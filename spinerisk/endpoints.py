@@ -386,6 +386,13 @@ class Endpoint:
             except ValueError as exc:
                 raise ValueError(f"Endpoint {self.name!r}: scope: {exc}") from None
 
+    def treatment_predictors(self, schema: Schema | None = None) -> list[str]:
+        """The treatment fields among :meth:`predictors` (their effects are confounded by
+        indication: reports say so only when there are some)."""
+        schema = _schema(schema)
+        read = set(self.predictors(schema))
+        return [f.name for f in schema.by_role("treatment") if f.name in read]
+
     def _bound_eligibility(self, schema: Schema) -> Any:
         from spinerisk.schema._expr import ExpressionError, parse
 

@@ -158,17 +158,24 @@ def test_an_endpoint_in_another_unit_than_its_time_field_is_refused(
     _endpoint("days", [60]).check_schema(schema.replace("time", unit="follow-up time"))
 
 
+def _past_all_but_the_last_event(fitted: dict[str, Any]) -> sr.RiskModel:
+    """A model whose horizon lies between the last two event times: a fit on records
+    without the last event cannot reach it."""
+    months = fitted["months"]
+    times = np.sort(months.loc[months["event"] == 1, "time"].to_numpy())
+    horizon = float((times[-1] + times[-2]) / 2)
+    return sr.RiskModel(
+        endpoint=_endpoint("months", [horizon]), schema=fitted["m"].schema_, backend="linear"
+    ).fit(months)
+
+
 def test_cross_validation_names_the_fold_that_cannot_reach_a_horizon(
     fitted: dict[str, Any],
 ) -> None:
     """A horizon past every event but the last: the fold without that record cannot be
     refitted, and the error says so (not a bare error from inside the refit)."""
     months = fitted["months"]
-    times = np.sort(months.loc[months["event"] == 1, "time"].to_numpy())
-    horizon = float((times[-1] + times[-2]) / 2)
-    model = sr.RiskModel(
-        endpoint=_endpoint("months", [horizon]), schema=fitted["m"].schema_, backend="linear"
-    ).fit(months)
+    model = _past_all_but_the_last_event(fitted)
     with pytest.raises(ValueError, match=r"Cross-validation \(cv=5\).*fold \d's \d+ training"):
         sr.evaluate(model, months, cv=5, n_bootstrap=10)
 
@@ -208,11 +215,7 @@ def test_optimism_says_why_refits_failed(fitted: dict[str, Any]) -> None:
     """Resamples without the one record that has an event past the horizon cannot be
     refitted: the correction warns with the reason and the report's note says so."""
     months = fitted["months"]
-    times = np.sort(months.loc[months["event"] == 1, "time"].to_numpy())
-    horizon = float((times[-1] + times[-2]) / 2)
-    model = sr.RiskModel(
-        endpoint=_endpoint("months", [horizon]), schema=fitted["m"].schema_, backend="linear"
-    ).fit(months)
+    model = _past_all_but_the_last_event(fitted)
     with pytest.warns(sr.DataQualityWarning, match=r"refits could not be fitted .*the first: "):
         report = sr.evaluate(model, months, optimism=True, n_optimism=8, n_bootstrap=10)
     assert any("refits failed and were left out" in n and "with care" in n for n in report.notes)

@@ -979,11 +979,7 @@ def _model_info(
         "horizons": list(model.horizons_),
         "time_unit": ep.time_unit,
         # treatment fields the model reads (their effects are confounded by indication)
-        "treatment_predictors": [
-            f.name
-            for f in model.schema_.by_role("treatment")
-            if f.name in ep.predictors(model.schema_)
-        ],
+        "treatment_predictors": ep.treatment_predictors(model.schema_),
         "n_parameters": sample_size["parameters"],
     }
     if gate_summary is not None:

@@ -288,8 +288,7 @@ def _limitations(model: RiskModel, report: Any) -> list[str]:
         "Transportability to other populations, settings or periods is not shown unless "
         "an external or temporal evaluation says so.",
     ]
-    ep = model.endpoint_
-    if any(f.name in ep.predictors(model.schema_) for f in model.schema_.by_role("treatment")):
+    if model.endpoint_.treatment_predictors(model.schema_):
         lines.append(
             "Treatment is confounded by indication in observational data: treatment-related "
             "risk differences are not causal effects."

@@ -289,11 +289,15 @@ def _candidate_scores(stack: Any, X: Any) -> FloatArray:
     """A stacked model's revision terms: its candidates' standardised scores, the terms
     :func:`reweight_stack` re-weights (so the closed test's revision is the one applied,
     with as many degrees of freedom)."""
+    return _standardise(_component_scores(stack, X))[0]
+
+
+def _component_scores(stack: Any, X: Any) -> FloatArray:
+    """Each candidate's score (a column per component) of a stacked model."""
     from spinerisk.models._stack import component_score
 
     X = np.asarray(X, dtype=np.float64)
-    scores = np.column_stack([component_score(c, X) for c in stack.components_])
-    return _standardise(scores)[0]
+    return np.column_stack([component_score(c, X) for c in stack.components_])
 
 
 def _check_positive_slope(slope: float) -> None:
@@ -309,19 +313,16 @@ def reweight_stack(model: RiskModel, part: Part) -> dict[str, Any]:
     """Revision of a stacked default: the intercept (or baseline hazard level) and the
     non-negative weight of every candidate re-estimated on the site, by maximum
     likelihood (a few parameters, one per candidate)."""
-    from spinerisk.models._stack import component_score
-
     stack = model.estimator_[-1] if part.kind == "stack" else cause_model(model, part)
-    X = np.asarray(part.extra["matrix"], dtype=np.float64)
     names = [c["name"] for c in stack.components_]
-    scores = np.column_stack([component_score(c, X) for c in stack.components_])
+    scores = _component_scores(stack, part.extra["matrix"])
     design = part.design
     if part.kind == "stack":
         design = replace(design, base=np.zeros((len(design), 1)))
     else:  # log H(t) = log H0(t) + alpha + intercept_ + sum_k v_k s_k - lp_mean_
         offset = part.extra["log_h0"] + float(stack.intercept_) - float(stack.lp_mean_)
         design = replace(design, base=offset[:, None])
-    coef, _ = fit_nonnegative(design, np.column_stack([np.ones(len(X)), scores]))
+    coef, _ = fit_nonnegative(design, np.column_stack([np.ones(len(scores)), scores]))
     weights = dict.fromkeys(stack.weights_, 0.0)
     weights.update({k: float(v) for k, v in zip(names, coef[1:], strict=True)})
     stack.weights_ = weights

@@ -89,11 +89,6 @@ def _specs(
     return specs
 
 
-def _not_estimable(d: Any) -> float:
-    """A metric at a horizon past the records' follow-up: not estimable."""
-    return float("nan")
-
-
 def _paired_specs(specs: list[Any]) -> list[Any]:
     from spinerisk.evaluation._bootstrap import MetricSpec
 
@@ -465,16 +460,6 @@ def _comparison(
     if thresholds is None:
         thresholds = DEFAULT_THRESHOLDS["binary" if kind == "binary" else "survival"]
     base = _specs(kind, horizons, thresholds, pair.original)
-    if kind != "binary":  # past the records' follow-up nothing is estimable (n/a)
-        from spinerisk.evaluation._bootstrap import MetricSpec
-
-        estimable = set(pair.original.estimable_horizons)
-        base = [
-            s
-            if s.horizon is None or s.horizon in estimable
-            else MetricSpec(s.name, s.horizon, _not_estimable)
-            for s in base
-        ]
     boot = bootstrap_metrics(
         _paired_specs(base), pair, n_bootstrap=n_bootstrap, ci=ci, random_state=random_state
     )
