@@ -105,9 +105,24 @@ def test_explain_evaluate_and_threshold_read_the_unit(fitted: dict[str, Any]) ->
     assert rep_m.horizons == rep_d.horizons == (36 * DAYS_PER_MONTH,)
     a, b = rep_m.to_frame(), rep_d.to_frame()
     np.testing.assert_allclose(a["estimate"].astype(float), b["estimate"].astype(float))
+    # what a user reads back is in the unit they gave: the tables, the JSON, the card
+    assert set(a["horizon"].dropna()) == {36.0}
+    assert set(b["horizon"].dropna()) == {36 * DAYS_PER_MONTH}
+    assert set(rep_m.metrics["horizon"].dropna()) == {36 * DAYS_PER_MONTH}  # days kept
+    js = rep_m.to_dict()
+    assert (js["time_unit"], js["horizons"]) == ("months", [36.0])
+    assert js["horizon_days"] == [36 * DAYS_PER_MONTH]
+    assert {r["horizon"] for r in js["metrics"] if r["horizon"] is not None} == {36.0}
+    assert list(js["calibration"]) == ["36mo"]
+    card = sr.model_card(m, report=rep_m).to_dict()["performance"]
+    assert card["time_unit"] == "months"
+    assert {r["horizon"] for r in card["metrics"] if r["horizon"] is not None} == {36.0}
     t_m = sr.choose_threshold(m, test_m, target=0.3, horizon=36, n_bootstrap=20)
     t_d = sr.choose_threshold(d, test_d, target=0.3, horizon=36 * DAYS_PER_MONTH, n_bootstrap=20)
     assert t_m.threshold == t_d.threshold
+    assert t_m.to_dict()["horizon"] == pytest.approx(36.0)
+    assert t_m.to_dict()["time_unit"] == "months"
+    assert t_d.to_dict()["horizon"] == t_m.to_dict()["horizon_days"] == t_m.horizon
 
 
 def test_http_api_gives_and_takes_horizons_in_the_unit(fitted: dict[str, Any]) -> None:
@@ -197,13 +212,17 @@ def test_update_report_and_evaluate_agree_on_horizons_past_follow_up(
     compared = compare_models(m, m, records, n_bootstrap=10)
     table = compared.to_frame()
     for frame, column in ((evaluated, "estimate"), (table, "original")):
-        at = frame["horizon"].astype(float)
-        assert frame.loc[at == 60 * DAYS_PER_MONTH, column].isna().all()
-        assert frame.loc[at == 36 * DAYS_PER_MONTH, column].notna().any()
+        at = frame["horizon"].astype(float)  # in months, the endpoint's unit
+        assert frame.loc[at == 60, column].isna().all()
+        assert frame.loc[at == 36, column].notna().any()
     assert any("60 months lie at or beyond" in n for n in compared.notes)
+    js = compared.to_dict()
+    assert (js["time_unit"], js["horizons"]) == ("months", [36.0, 60.0])
+    assert {r["horizon"] for r in js["metrics"] if r["horizon"] is not None} <= {36.0, 60.0}
+    assert set(js["calibration"]) <= {"36mo", "60mo"}
     # net benefit at the last horizon the records reach, as evaluate's decision curve
     benefit = table[table["metric"].str.startswith("net_benefit")]
-    assert len(benefit) and (benefit["horizon"].astype(float) == 36 * DAYS_PER_MONTH).all()
+    assert len(benefit) and (benefit["horizon"].astype(float) == 36).all()
     assert benefit["original"].notna().all()
     assert "60 months lie at or beyond" in compared.to_markdown()
     compared.to_html(tmp_path / "update.html")
@@ -238,7 +257,7 @@ def test_cli_evaluate_takes_horizons_in_the_unit(fitted: dict[str, Any], tmp_pat
     )
     assert result.exit_code == 0, result.output
     metrics = json.loads(out.read_text())["metrics"]
-    assert {m["horizon"] for m in metrics if m["horizon"] is not None} == {36 * DAYS_PER_MONTH}
+    assert {m["horizon"] for m in metrics if m["horizon"] is not None} == {36.0}  # months
     uno = [m for m in metrics if m["metric"] == "uno_c"]
     assert uno and uno[0]["estimate"] is not None
     bad = CliRunner().invoke(app, [*args, "--horizon", "0"])

@@ -19,6 +19,7 @@ __all__ = [
     "finite",
     "fmt",
     "horizon_label",
+    "horizons_in_unit",
     "json_records",
     "json_tree",
     "json_value",
@@ -74,6 +75,19 @@ def horizon_label(h: Any, unit: str = "days") -> str:
     if h is None or (isinstance(h, float) and math.isnan(h)) or float(h) == NO_HORIZON:
         return ""
     return risk_column(float(h), unit)[len("risk_") :]
+
+
+def horizons_in_unit(frame: pd.DataFrame | None, unit: str) -> pd.DataFrame | None:
+    """A copy of ``frame`` with its ``horizon`` column (days) in ``unit``, as a report's
+    renderings show horizons; ``frame`` itself when it has no such column (or is None).
+    A metric without a horizon keeps its NaN (or 0, the binary "no horizon")."""
+    from spinerisk.endpoints import TIME_UNITS
+
+    if frame is None or "horizon" not in frame.columns or unit == "days":
+        return frame
+    out = frame.copy()
+    out["horizon"] = pd.to_numeric(out["horizon"], errors="coerce") / TIME_UNITS[unit]
+    return out
 
 
 def at_horizon(h: Any, unit: str = "days", prefix: str = " at ") -> str:

@@ -239,7 +239,7 @@ def _calibration_figure(report: EvaluationReport) -> dict[str, str] | None:
         ax.set_ylim(0, top)
         ax.set_xlabel("Predicted risk")
         ax.set_ylabel("Observed" if report.model_info["kind"] == "binary" else "Observed (KM / AJ)")
-        ax.set_title(f"Calibration{at_horizon(h, _unit(report))}")
+        ax.set_title(f"Calibration{at_horizon(h, report.time_unit)}")
         ax.legend(fontsize=8, loc="upper left")
     if report.synthetic:
         fig.suptitle("SYNTHETIC DATA", color="#b00020", fontsize=10)
@@ -261,7 +261,7 @@ def _decision_figure(report: EvaluationReport) -> dict[str, str] | None:
         ax.set_ylim(-0.05 * max(best, 0.01), max(best, 0.01) * 1.1)
         ax.set_xlabel("Risk threshold")
         ax.set_ylabel("Net benefit")
-        ax.set_title(f"Decision curve{at_horizon(h, _unit(report))}")
+        ax.set_title(f"Decision curve{at_horizon(h, report.time_unit)}")
         ax.legend(fontsize=8)
     if report.synthetic:
         fig.suptitle("SYNTHETIC DATA", color="#b00020", fontsize=10)
@@ -288,7 +288,7 @@ def _comparator_figures(report: EvaluationReport) -> list[dict[str, str]]:
             ax.set_ylim(-0.05 * max(best, 0.01), max(best, 0.01) * 1.1)
             ax.set_xlabel("Risk threshold")
             ax.set_ylabel("Net benefit")
-            ax.set_title(f"Model and {name}{at_horizon(h, _unit(report))}")
+            ax.set_title(f"Model and {name}{at_horizon(h, report.time_unit)}")
             ax.legend(fontsize=8)
         if report.synthetic:
             fig.suptitle("SYNTHETIC DATA", color="#b00020", fontsize=10)
@@ -309,7 +309,7 @@ def _instability_figure(report: EvaluationReport) -> dict[str, str] | None:
         ax.scatter(pts["risk"], pts["refit_risk"], s=3, alpha=0.15, color="#1f4e79", lw=0)
         top = float(max(pts["risk"].max(), pts["refit_risk"].max(), 0.05))
         ax.plot([0, top], [0, top], ls="--", color="grey", lw=1)
-        label = horizon_label(row.horizon, _unit(report))
+        label = horizon_label(row.horizon, report.time_unit)
         ax.set_title(
             (f"{label}: " if label else "") + f"mean |difference| {row.mean_abs_difference:.3f}",
             fontsize=9,
@@ -388,10 +388,6 @@ def _limitations(report: EvaluationReport) -> list[str]:
     return lines
 
 
-def _unit(report: EvaluationReport) -> str:
-    return str(report.model_info.get("time_unit", "days"))
-
-
 def _follow_up_line(days: float, unit: str) -> str:
     """The median follow-up (reverse Kaplan-Meier) in the endpoint's unit."""
     from spinerisk.endpoints import TIME_UNITS
@@ -443,7 +439,7 @@ def _data_context(report: EvaluationReport) -> dict[str, Any]:
     rates = summary.get("outcome_rates")
     followup = ""
     if rates is not None and "median_followup_days" in rates.attrs:
-        followup = _follow_up_line(rates.attrs["median_followup_days"], _unit(report))
+        followup = _follow_up_line(rates.attrs["median_followup_days"], report.time_unit)
     return {
         "title": f"Evaluation report: {info['endpoint']} ({report.validation} validation)"
         + (" - SYNTHETIC DATA" if report.synthetic else ""),
@@ -464,7 +460,9 @@ def _data_context(report: EvaluationReport) -> dict[str, Any]:
 
 def _model_rows(report: EvaluationReport) -> pd.DataFrame:
     info = report.model_info
-    horizons = ", ".join(horizon_label(h, _unit(report)) or "no horizon" for h in info["horizons"])
+    horizons = ", ".join(
+        horizon_label(h, report.time_unit) or "no horizon" for h in info["horizons"]
+    )
     rows = [
         ("Endpoint", info["endpoint"]),
         ("Definition", info["description"]),
@@ -502,7 +500,7 @@ def _performance_context(report: EvaluationReport) -> dict[str, Any]:
         "calibration_figures": [f for f in [_calibration_figure(report)] if f],
         "calibration_tables": [
             {
-                "title": f"Binned calibration{at_horizon(h, _unit(report))}",
+                "title": f"Binned calibration{at_horizon(h, report.time_unit)}",
                 "table": _Table(t),
             }
             for h, t in report.calibration.items()
@@ -546,7 +544,7 @@ def _comparator_context(report: EvaluationReport) -> dict[str, Any]:
         recal = comparison["recalibration"]
         if len(recal):
             shown = recal.assign(
-                horizon=[horizon_label(h, _unit(report)) for h in recal["horizon"]]
+                horizon=[horizon_label(h, report.time_unit) for h in recal["horizon"]]
             )
             recalibration_table = _Table(shown)
     return {
@@ -577,7 +575,7 @@ def _comparator_text(c: dict[str, Any]) -> str:
 
 def _subgroup_context(report: EvaluationReport) -> dict[str, Any]:
     s = report.settings
-    label = horizon_label(s.get("subgroup_horizon"), _unit(report))
+    label = horizon_label(s.get("subgroup_horizon"), report.time_unit)
     return {
         "subgroup_line": (
             "Per level: n, events, discrimination and calibration with intervals"

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from spinerisk.evaluation._format import CSS, SYNTHETIC_BANNER, fmt, json_tree
+from spinerisk.evaluation._format import CSS, SYNTHETIC_BANNER, fmt, horizons_in_unit, json_tree
 
 if TYPE_CHECKING:
     from spinerisk.riskmodel import RiskModel
@@ -232,15 +232,22 @@ def _performance(report: Any, threshold: Any) -> dict[str, Any] | None:
                     f"{100 * report.settings['ci']:g}% percentile bootstrap, "
                     f"{report.settings['n_bootstrap']} resamples of patients"
                 ),
-                "metrics": json_tree(report.metrics),
-                "optimism_corrected": json_tree(report.optimism),
-                "cross_validated": json_tree(report.cross_validation),
-                "subgroups": json_tree(report.subgroups),
+                "time_unit": report.time_unit,  # of every table's horizon
+                "metrics": json_tree(horizons_in_unit(report.metrics, report.time_unit)),
+                "optimism_corrected": json_tree(
+                    horizons_in_unit(report.optimism, report.time_unit)
+                ),
+                "cross_validated": json_tree(
+                    horizons_in_unit(report.cross_validation, report.time_unit)
+                ),
+                "subgroups": json_tree(horizons_in_unit(report.subgroups, report.time_unit)),
                 "comparators": None
                 if report.comparators is None
                 else {
                     "info": json_tree(report.comparators["info"]),
-                    "table": json_tree(report.comparators["table"]),
+                    "table": json_tree(
+                        horizons_in_unit(report.comparators["table"], report.time_unit)
+                    ),
                 },
                 "notes": list(report.notes),
             }

@@ -8,10 +8,12 @@ from typing import Any
 
 import pandas as pd
 
+from spinerisk.endpoints import TIME_UNITS
 from spinerisk.evaluation._data import METRIC_LABELS
 from spinerisk.evaluation._format import (
     SYNTHETIC_BANNER,
     horizon_label,
+    horizons_in_unit,
 )
 from spinerisk.evaluation._format import finite as _finite
 from spinerisk.evaluation._format import fmt as _fmt
@@ -25,9 +27,9 @@ __all__ = ["EvaluationReport", "SYNTHETIC_BANNER"]
 
 def _comparators_json(comparison: dict[str, Any], unit: str = "days") -> dict[str, Any]:
     return {
-        "table": _records(comparison["table"]),
+        "table": _records(horizons_in_unit(comparison["table"], unit)),
         "info": _json_tree(comparison["info"]),
-        "recalibration": _records(comparison["recalibration"]),
+        "recalibration": _records(horizons_in_unit(comparison["recalibration"], unit)),
         "decision_curves": {
             name: {horizon_label(h, unit): _records(t) for h, t in curves.items()}
             for name, curves in comparison["decision_curves"].items()
@@ -37,13 +39,13 @@ def _comparators_json(comparison: dict[str, Any], unit: str = "days") -> dict[st
     }
 
 
-def _instability_json(instability: dict[str, Any]) -> dict[str, Any]:
+def _instability_json(instability: dict[str, Any], unit: str = "days") -> dict[str, Any]:
     """The instability summary and per-patient table (the plot's points are left out)."""
     return {
         "n_models": instability["n_models"],
         "n_records": instability["n_records"],
-        "summary": _records(instability["summary"]),
-        "patients": _records(instability["patients"]),
+        "summary": _records(horizons_in_unit(instability["summary"], unit)),
+        "patients": _records(horizons_in_unit(instability["patients"], unit)),
     }
 
 
@@ -168,14 +170,18 @@ class EvaluationReport:
         Returns
         -------
         DataFrame
-            Columns ``metric, horizon, estimate, lower, upper``; ``horizon`` is in days
-            (NaN for metrics over the whole follow-up).
+            Columns ``metric, horizon, estimate, lower, upper``; ``horizon`` is in the
+            endpoint's :attr:`time_unit`, as ``evaluate(horizons=...)`` takes it (NaN for
+            metrics over the whole follow-up). :attr:`metrics` keeps it in days.
         """
-        return self.metrics[["metric", "horizon", "estimate", "lower", "upper"]].copy()
+        table = self.metrics[["metric", "horizon", "estimate", "lower", "upper"]]
+        out = horizons_in_unit(table, self.time_unit)
+        return out.copy() if out is table else out
 
     @property
-    def _unit(self) -> str:
-        """Time unit the endpoint shows horizons in (days for the spine endpoints)."""
+    def time_unit(self) -> str:
+        """The endpoint's time unit: :meth:`to_frame`, :meth:`to_dict` and the renderings
+        show horizons in it (days for the spine endpoints)."""
         return str((self.model_info or {}).get("time_unit", "days"))
 
     def to_dict(self) -> dict[str, Any]:
@@ -185,8 +191,18 @@ class EvaluationReport:
         -------
         dict
             Tables are lists of records; missing values are None; per-horizon tables are
-            keyed by horizon label (``"365d"``).
+            keyed by horizon label (``"365d"``). Horizons (``horizons`` and every table's
+            ``horizon``) are in ``time_unit``, the endpoint's; ``horizon_days`` gives the
+            horizons in days.
         """
+        unit = self.time_unit
+
+        def tab(t: pd.DataFrame | None) -> list[dict[str, Any]] | None:
+            return _records(horizons_in_unit(t, unit))
+
+        def per_horizon(tables: dict[float, pd.DataFrame]) -> dict[str, Any]:
+            return {horizon_label(h, unit): _records(t) for h, t in tables.items()}
+
         explanations = None
         if self.explanations is not None:
             explanations = _json_tree(self.explanations)
@@ -195,27 +211,22 @@ class EvaluationReport:
             "banner": SYNTHETIC_BANNER if self.synthetic else None,
             "validation": self.validation,
             "model": _json_tree(self.model_info),
-            "horizons": list(self.horizons),
+            "time_unit": unit,
+            "horizons": [h / TIME_UNITS[unit] for h in self.horizons],
+            "horizon_days": list(self.horizons),
             "n_records": self.n_records,
             "n_evaluated": self.n_evaluated,
             "n_excluded": self.n_excluded,
             "n_flagged": self.n_flagged,
             "n_events": self.n_events,
             "settings": _json_tree(self.settings),
-            "metrics": _records(self.metrics),
-            "optimism": _records(self.optimism),
-            "cross_validation": _records(self.cross_validation),
-            "calibration": {
-                horizon_label(h, self._unit): _records(t) for h, t in self.calibration.items()
-            },
-            "smoothed_calibration": {
-                horizon_label(h, self._unit): _records(t)
-                for h, t in self.smoothed_calibration.items()
-            },
-            "decision_curve": {
-                horizon_label(h, self._unit): _records(t) for h, t in self.decision_curve.items()
-            },
-            "subgroups": _records(self.subgroups),
+            "metrics": tab(self.metrics),
+            "optimism": tab(self.optimism),
+            "cross_validation": tab(self.cross_validation),
+            "calibration": per_horizon(self.calibration),
+            "smoothed_calibration": per_horizon(self.smoothed_calibration),
+            "decision_curve": per_horizon(self.decision_curve),
+            "subgroups": tab(self.subgroups),
             "sample_size": _json_tree(self.sample_size),
             "data_summary": {
                 "table_one": _records(self.data_summary["table_one"].reset_index(names="row"))
@@ -228,10 +239,10 @@ class EvaluationReport:
             "notes": list(self.notes),
             "comparators": None
             if self.comparators is None
-            else _comparators_json(self.comparators, self._unit),
+            else _comparators_json(self.comparators, unit),
             "instability": None
             if self.instability is None
-            else _instability_json(self.instability),
+            else _instability_json(self.instability, unit),
         }
         return out
 
@@ -252,7 +263,7 @@ class EvaluationReport:
         t = self.instability["summary"]
         return pd.DataFrame(
             {
-                "horizon": [horizon_label(h, self._unit) or "-" for h in t["horizon"]],
+                "horizon": [horizon_label(h, self.time_unit) or "-" for h in t["horizon"]],
                 "mean absolute difference": [_fmt(v) for v in t["mean_abs_difference"]],
                 "median patient": [_fmt(v) for v in t["median_patient_mad"]],
                 "90th percentile patient": [_fmt(v) for v in t["p90_patient_mad"]],
@@ -289,7 +300,7 @@ class EvaluationReport:
             {
                 "comparator": t["comparator"],
                 "metric": [METRIC_LABELS.get(x, x) for x in t["metric"]],
-                "horizon": [horizon_label(h, self._unit) for h in t["horizon"]],
+                "horizon": [horizon_label(h, self.time_unit) for h in t["horizon"]],
                 "threshold": ["" if not _finite(v) else f"{v:g}" for v in t["threshold"]],
                 "n": t["n"],
                 "model": cell("model"),
@@ -314,7 +325,7 @@ class EvaluationReport:
         table = pd.DataFrame(
             {
                 "metric": [METRIC_LABELS.get(x, x) for x in m["metric"]],
-                "horizon": [horizon_label(h, self._unit) for h in m["horizon"]],
+                "horizon": [horizon_label(h, self.time_unit) for h in m["horizon"]],
                 "estimate": [_fmt(v) for v in m["estimate"]],
                 pct: [
                     f"{_fmt(lo)} to {_fmt(hi)}"

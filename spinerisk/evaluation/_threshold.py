@@ -135,7 +135,7 @@ class ThresholdChoice:
     target : float
         Exchange rate (net benefit) or the sensitivity / specificity aimed at.
     horizon : float
-        Days.
+        Days (:meth:`to_dict` gives it in :attr:`time_unit` too).
     threshold : float
         Treat records whose risk is at or above it.
     table : DataFrame
@@ -146,6 +146,8 @@ class ThresholdChoice:
     n, n_events : int
     settings : dict
     notes : list of str
+    time_unit : str
+        The endpoint's time unit, the one ``choose_threshold(horizon=...)`` takes.
     """
 
     method: str
@@ -157,6 +159,7 @@ class ThresholdChoice:
     n_events: int
     settings: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    time_unit: str = "days"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict of the choice.
@@ -164,13 +167,17 @@ class ThresholdChoice:
         Returns
         -------
         dict
+            ``horizon`` in ``time_unit``, ``horizon_days`` in days.
         """
+        from spinerisk.endpoints import TIME_UNITS
         from spinerisk.evaluation._format import json_tree as _json_tree
 
         return {
             "method": self.method,
             "target": self.target,
-            "horizon": self.horizon,
+            "time_unit": self.time_unit,
+            "horizon": self.horizon / TIME_UNITS[self.time_unit],
+            "horizon_days": self.horizon,
             "threshold": self.threshold,
             "table": _json_tree(self.table),
             "n": self.n,
@@ -355,4 +362,5 @@ def choose_threshold(
             "synthetic": bool(cohort.attrs.get("synthetic", False)),
         },
         notes=notes,
+        time_unit=ep.time_unit,
     )

@@ -170,13 +170,20 @@ class UpdateReport:
 
     # -- renderings ---------------------------------------------------------------------
     def to_frame(self) -> pd.DataFrame:
-        """The metric table (a copy)."""
-        return self.metrics.copy()
+        """The metric table (a copy), its ``horizon`` in :attr:`time_unit`, the
+        endpoint's (:attr:`metrics` keeps days)."""
+        from spinerisk.evaluation._format import horizons_in_unit
+
+        out = horizons_in_unit(self.metrics, self.time_unit)
+        return out.copy() if out is self.metrics else out
 
     def to_dict(self) -> dict[str, Any]:
-        """Everything but the model, as plain JSON-compatible data."""
-        from spinerisk.evaluation._format import json_tree
+        """Everything but the model, as plain JSON-compatible data: horizons in
+        ``time_unit`` (``horizon_days`` in days), per-horizon tables keyed by label."""
+        from spinerisk.endpoints import TIME_UNITS
+        from spinerisk.evaluation._format import horizon_label, json_tree
 
+        unit = self.time_unit
         return json_tree(
             {
                 "endpoint": self.endpoint,
@@ -185,14 +192,17 @@ class UpdateReport:
                 "method": self.method,
                 "validation": self.validation,
                 "synthetic": self.synthetic,
-                "horizons": list(self.horizons),
-                "time_unit": self.time_unit,
+                "time_unit": unit,
+                "horizons": [h / TIME_UNITS[unit] for h in self.horizons],
+                "horizon_days": list(self.horizons),
                 "n_update": self.n_update,
                 "n_evaluated": self.n_evaluated,
                 "n_events": self.n_events,
-                "metrics": self.metrics,
-                "calibration": {str(h): t for h, t in self.calibration.items()},
-                "decision_curve": {str(h): t for h, t in self.decision_curve.items()},
+                "metrics": self.to_frame(),
+                "calibration": {horizon_label(h, unit): t for h, t in self.calibration.items()},
+                "decision_curve": {
+                    horizon_label(h, unit): t for h, t in self.decision_curve.items()
+                },
                 "lineage": self.lineage,
                 "settings": self.settings,
                 "notes": self.notes,
