@@ -241,15 +241,18 @@ def test_tune_is_seeded_and_its_params_plug_into_riskmodel(cohort_2k):
 
 @pytest.mark.slow
 def test_tune_is_reproducible_past_the_random_start_up_trials(cohort_2k):
-    """Optuna's TPE sampler draws its first 10 trials at random; trial 11 comes
-    from a model of the earlier ones, and must be the same for the same seed."""
+    """Optuna's TPE sampler draws its first ``n_startup_trials`` at random; the trials
+    after come from a model of the earlier ones, and must be the same for the same seed."""
     from spinerisk.models import tune
 
     model = sr.RiskModel(endpoint="collapse", backend="lightgbm", cv=2, random_state=4)
-    runs = [tune(model, cohort_2k.head(300), n_trials=11) for _ in range(2)]
-    assert len(runs[0].trials) == 11
+    runs = [tune(model, cohort_2k.head(300), n_trials=5, n_startup_trials=3) for _ in range(2)]
+    assert len(runs[0].trials) == 5
     assert [t.params for t in runs[0].trials] == [t.params for t in runs[1].trials]
     assert [t.value for t in runs[0].trials] == [t.value for t in runs[1].trials]
+    for bad in (0, 2.5, True):
+        with pytest.raises(ValueError, match="n_startup_trials must be a positive integer"):
+            tune(model, cohort_2k.head(300), n_trials=1, n_startup_trials=bad)
 
 
 def test_spline_backend_fits_curved_effects_a_straight_line_misses():

@@ -41,6 +41,7 @@ def tune(
     *,
     n_trials: int = 20,
     timeout: float | None = None,
+    n_startup_trials: int = 10,
 ) -> Any:
     """Search the boosted model's hyper-parameters by cross-validation.
 
@@ -62,6 +63,9 @@ def tune(
     timeout : float or None, default=None
         Stop after this many seconds. The number of trials then depends on the
         machine's speed, so a search stopped by ``timeout`` is not reproducible.
+    n_startup_trials : int, default=10
+        Trials drawn at random before the TPE sampler models the earlier ones (Optuna's
+        ``TPESampler(n_startup_trials=...)``).
 
     Returns
     -------
@@ -90,8 +94,9 @@ def tune(
             "tune needs a RiskModel with backend 'xgboost', 'lightgbm' or 'xgboost_aft'; "
             f"got backend={getattr(model, 'backend', None)!r}."
         )
-    if not isinstance(n_trials, int) or n_trials < 1:
-        raise ValueError(f"n_trials must be a positive integer; got n_trials={n_trials!r}.")
+    for name, value in (("n_trials", n_trials), ("n_startup_trials", n_startup_trials)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{name} must be a positive integer; got {name}={value!r}.")
     ep = get_endpoint(model.endpoint)
     model._check_params(ep)
     _, _, data, target = ep.labelled(cohort, model._schema())
@@ -110,7 +115,10 @@ def tune(
         return float(scores.mean())
 
     study = optuna.create_study(
-        direction="maximize", sampler=optuna.samplers.TPESampler(seed=model.random_state)
+        direction="maximize",
+        sampler=optuna.samplers.TPESampler(
+            seed=model.random_state, n_startup_trials=n_startup_trials
+        ),
     )
     study.optimize(objective, n_trials=n_trials, timeout=timeout, n_jobs=1)
     return study
