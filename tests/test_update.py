@@ -413,3 +413,42 @@ def test_updated_model_drops_the_parents_bootstrap_refits(linear, dev, site):
     assert not hasattr(updated, "interval_models_")
     with pytest.raises(ValueError, match="fit_intervals"):
         updated.predict_risk(site.head(3), interval=0.9)
+
+
+def test_codes_and_ranges_of_the_original_training_are_not_unusual_after_an_update(
+    linear, site, tmp_path
+):
+    """The updated model's reference describes the site (drift is measured against it),
+    but its per-record input checks know what its parameters were estimated on: a code
+    or value the original training had and the site lacks is not "unseen" nor "outside
+    the training range", on the batch path, the fast path and a loaded bundle alike; a
+    value neither had still is."""
+    from spinerisk.reference import input_warning_table
+
+    thoracolumbar = site[site["level"].astype(str).isin(["T11", "T12", "L1", "L2"])]
+    younger = thoracolumbar[thoracolumbar["age_years"] < 80]
+    assert set(linear.training_ranges_["level"]) - set(younger["level"].astype(str))
+    for method in ("recalibrate", "revise"):
+        updated = sr.update(linear, younger, method=method)
+        assert set(updated.reference_["fields"]["level"]["counts"]) < set(
+            linear.training_ranges_["level"]
+        )  # the site's codes
+        probe = site[~site["level"].astype(str).isin(["T11", "T12", "L1", "L2"])].head(5)
+        lo, hi = linear.training_ranges_["age_years"]
+        assert younger["age_years"].max() < 80 <= hi < 105  # the schema allows up to 105
+        beyond = (hi + 105) / 2
+        probe = probe.assign(age_years=[85.0, hi, 70.0, 75.0, beyond])
+        checked = sr.validate(probe, schema=updated.schema_)
+        table = input_warning_table(updated, checked)
+        assert not (table["code"] == "unseen_category").any(), table
+        assert list(table.loc[table["code"] == "out_of_range", "row"]) == [4], table
+        batch = updated.predict_risk(probe)["warnings"]
+        fast = updated.predict_risk(probe.to_dict("records"))["warnings"]
+        loaded = sr.load(updated.save(tmp_path / f"{method}.srb"))
+        again = loaded.predict_risk(probe.to_dict("records"))["warnings"]
+        for got in (batch, fast, again):
+            assert list(got.to_numpy()) == list(batch.to_numpy())
+        assert batch.iloc[:4].eq("").all()
+        assert f"out_of_range:age_years={beyond:g}" in batch.iloc[4]
+        # drift still compares the site's records with the site's reference
+        assert updated.reference_["fields"]["age_years"]["max"] < 80

@@ -52,7 +52,7 @@ from spinerisk.reference import (
     record_warnings,
     warn_unusual,
 )
-from spinerisk.reference import as_reference as _as_reference
+from spinerisk.reference import input_reference as _input_reference
 from spinerisk.schema._validate import placeholder_id, row_ids
 
 if TYPE_CHECKING:
@@ -198,7 +198,7 @@ class FastPredictor:
             self._head = survival_head(model.estimator_, c_api)
             self.feature_programs_ = [self._program]
         self._needed = frozenset().union(*(p.fields for p in self.feature_programs_))
-        self._reference = _as_reference(model, complete=False)
+        self._reference = _input_reference(model)
         self._warnings = RecordWarnings(self._reference, RARELY_MISSING_BELOW)
         self._compile(compile)
         if check:

@@ -16,6 +16,7 @@ from __future__ import annotations
 from spinerisk.reference._checks import (
     WARNING_CODES,
     RecordWarnings,
+    input_reference,
     input_warning_lists,
     input_warning_table,
     input_warnings,
@@ -44,6 +45,7 @@ __all__ = [
     "RecordWarnings",
     "as_reference",
     "build_reference",
+    "input_reference",
     "input_warning_lists",
     "input_warning_table",
     "input_warnings",

@@ -41,6 +41,7 @@ __all__ = [
     "input_warning_table",
     "input_warnings",
     "RecordWarnings",
+    "input_reference",
     "record_warnings",
     "warn_unusual",
     "warning_codes",
@@ -240,10 +241,39 @@ def _entries_of(value: Any) -> Any:
     return () if value is None or value != value else str(value).split("; ")
 
 
+def input_reference(obj: Any) -> dict[str, Any]:
+    """The reference the per-record input checks read, for a fitted model or a reference
+    dict: what :func:`input_warnings` and :class:`RecordWarnings` (the fast path) flag
+    against.
+
+    For a model as fitted, its reference (:func:`as_reference` ``(model, complete=False)``),
+    whose ranges and codes are those of its training records. An updated model (one with
+    ``lineage_``, from :func:`spinerisk.update.update`) keeps a reference of the site's
+    records, what drift is measured against, while its parameters still rest on its
+    original training (and, for a revision, the site's records too): its checks read
+    the ranges and codes of ``training_ranges_``, so a code only the site lacks is not
+    "unseen". A reference given as a dict is used as is.
+    """
+    ref = _as_reference(obj, complete=False)
+    ranges = getattr(obj, "training_ranges_", None)
+    updated = getattr(obj, "lineage_", None) is not None
+    if isinstance(obj, dict) or not updated or not isinstance(ranges, dict):
+        return ref
+    fields: dict[str, Any] = {}
+    for name, spec in ref["fields"].items():
+        known = ranges.get(name)
+        if spec["kind"] == "numeric" and isinstance(known, tuple):
+            spec = {**spec, "min": float(known[0]), "max": float(known[1])}
+        elif spec["kind"] == "categorical" and isinstance(known, set):
+            spec = {**spec, "codes": sorted(str(v) for v in known)}
+        fields[name] = spec
+    return {**ref, "fields": fields}
+
+
 def _table(reference: Any, records: pd.DataFrame, rarely_missing_below: float) -> pd.DataFrame:
     """The warnings table with the short note of each entry in ``_note``."""
     _check_threshold(rarely_missing_below)
-    ref = _as_reference(reference, complete=False)
+    ref = input_reference(reference)
     if not isinstance(records, pd.DataFrame):
         raise TypeError(f"records must be a DataFrame; got {type(records).__name__}.")
     parts: list[pd.DataFrame] = []
@@ -264,7 +294,7 @@ def _table(reference: Any, records: pd.DataFrame, rarely_missing_below: float) -
             # compare the distinct values as text, not every record: factorize once
             where, distinct = pd.factorize(col, use_na_sentinel=True)
             text = pd.Index(distinct).astype(str)
-            known = text.isin(pd.Index(list(spec["counts"])))
+            known = text.isin(pd.Index(list(spec.get("codes", spec["counts"]))))
             unseen = np.append(~known, False)  # the NA sentinel (-1) maps to False
             pos = np.flatnonzero(~missing & unseen[where])
             if len(pos):
@@ -326,8 +356,9 @@ def record_warnings(
         Typed values of the record (float NaN for a missing number, None for a missing
         code or flag); a field the record does not have counts as missing.
     reference : dict
-        The model's training reference (:func:`as_reference` ``(model, complete=False)``): per field, ``min``/``max`` for numbers, code counts for
-        categories, and the training missing rate.
+        The model's reference for input checks (:func:`input_reference`): per field,
+        ``min``/``max`` for numbers, the known codes (or code counts) for categories, and
+        the training missing rate.
     rarely_missing_below : float, default=0.01
         Flag a missing value when training had fewer missing than this share.
 
@@ -381,7 +412,8 @@ class RecordWarnings:
                 lo, hi = float(spec["min"]), float(spec["max"])
                 self.fields.append((name, self._RANGE, lo, hi, None, rare))
             elif spec["kind"] == "categorical":
-                self.fields.append((name, self._CODES, 0.0, 0.0, spec["counts"], rare))
+                codes = frozenset(spec.get("codes", spec["counts"]))
+                self.fields.append((name, self._CODES, 0.0, 0.0, codes, rare))
             elif rare is not None:
                 self.fields.append((name, self._NONE, 0.0, 0.0, None, rare))
 
