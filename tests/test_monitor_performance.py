@@ -220,6 +220,35 @@ def test_patients_not_yet_followed_to_the_horizon_do_not_count(censored):
     assert row["n"] == 0 and row["n_excluded"] == last.sum() and np.isnan(row["oe"])
 
 
+def test_a_period_followed_short_of_the_horizon_observes_no_risk_by_it(censored):
+    """A quarter whose patients are all followed 100 days or less: its early fractures
+    and deaths are not its risk by one year (counting them alone gave the share of events
+    that were fractures). Its metrics are missing there, as evaluate gives n/a, and its
+    patients are not in the "all" row; patients censored exactly at the horizon are not
+    followed beyond it and do not count either (as in the evaluation's weights)."""
+    cohort, oracle_model = censored
+    recent = cohort.copy()
+    last = pd.to_datetime(recent["index_date"]).dt.to_period("Q").astype(str) == "2023Q4"
+    short = last & (recent["fx_time_days"] > 100)
+    recent.loc[short, "fx_time_days"] = 100.0
+    recent.loc[short, "fx_event"] = 0
+    recent.loc[short, "death_time_days"] = np.nan
+    assert (last & (recent["fx_event"] != 0)).sum() >= 3  # early events are still there
+    perf = performance_over_time(oracle_model, recent, n_bootstrap=0)
+    row = perf[(perf["period"] == "2023Q4") & (perf["horizon_days"] == 365.25)].iloc[0]
+    assert row["n"] == 0 and row["n_excluded"] == last.sum() and np.isnan(row["oe"])
+    without = performance_over_time(oracle_model, recent[~last], n_bootstrap=0)
+    for h in oracle_model.horizons_:
+        got, expected = _overall(perf, h), _overall(without, h)
+        assert (got["n"], got["events"]) == (expected["n"], expected["events"])
+        assert got["oe"] == pytest.approx(expected["oe"], rel=1e-12)
+    at_horizon = recent.assign(fx_time_days=recent["fx_time_days"].where(~last, 365.25))
+    at_horizon.loc[last, ["fx_event", "death_time_days"]] = [0, np.nan]
+    perf = performance_over_time(oracle_model, at_horizon, n_bootstrap=0)
+    row = perf[(perf["period"] == "2023Q4") & (perf["horizon_days"] == 365.25)].iloc[0]
+    assert row["n"] == 0 and np.isnan(row["oe"])
+
+
 def test_bad_input_is_named(model, dev):
     new = sr.make_spine_cohort(100, seed=14)
     with pytest.raises(ValueError, match="period must be 'quarter' or 'month'"):

@@ -356,6 +356,8 @@ def test_monitor_reads_the_bundles_reference(trained: Any) -> None:
     assert summary["model"]["horizon_labels"] == [
         horizon_label(h, unit) or "none" for h in model.horizons_
     ]
+    assert summary["model"]["horizon_days"] == list(model.horizons_)
+    assert summary["model"]["horizons"] == [model.endpoint_.in_unit(h) for h in model.horizons_]
 
 
 def test_months_are_not_read_as_days() -> None:

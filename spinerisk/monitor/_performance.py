@@ -111,15 +111,19 @@ def performance_over_time(
     Notes
     -----
     For a time-to-event endpoint at horizon ``h`` (days) a patient counts when the
-    outcome is known at ``h``: followed for at least ``h`` days (no event by ``h``), or
-    an event of any cause before ``h``. A competing event (death) before ``h`` counts as
-    "no fracture by ``h``", as the cumulative incidence function requires. Patients
-    censored before ``h``, including recent patients not yet followed for ``h`` days,
-    do not count. With ``censoring="ipcw"`` the others are weighted by ``1 / G(t-)``,
-    where ``G`` is the Kaplan-Meier estimate of remaining uncensored and ``t`` the event
-    time (or ``h`` for those still event-free), so the observed risk estimates the
-    cumulative incidence of the whole period's population (this assumes censoring
-    independent of the outcome). The weights are held fixed in the bootstrap.
+    outcome is known at ``h``, as in :func:`spinerisk.evaluate`: followed beyond ``h``
+    (no event by ``h``), or an event of any cause at or before ``h``. A competing event
+    (death) before ``h`` counts as "no fracture by ``h``", as the cumulative incidence
+    function requires. Patients censored at or before ``h``, including recent patients
+    not yet followed for ``h`` days, do not count. With ``censoring="ipcw"`` the others
+    are weighted by ``1 / G(t)``, where ``G`` is the Kaplan-Meier estimate of remaining
+    uncensored within the period and ``t`` the event time (or ``h`` for those still
+    event-free), the weights of the evaluation's Brier score, so the observed risk
+    estimates the cumulative incidence of the whole period's population (this assumes
+    censoring independent of the outcome). A period none of whose patients is followed
+    beyond ``h`` has observed no risk by ``h``: its metrics at ``h`` are missing and its
+    patients do not count in the ``"all"`` row. The weights are held fixed in the
+    bootstrap.
 
     Examples
     --------
@@ -163,9 +167,6 @@ def performance_over_time(
     periods = dates.dt.to_period(_FREQ[period]).astype(str).to_numpy()
     target = labelled.target
     rng = np.random.default_rng(random_state)
-    censoring_km = None
-    if ep.kind != "binary" and censoring == "ipcw":
-        censoring_km = _censoring_curves(target, periods)
     rows = []
     for h in model.horizons_:
         col = ep.risk_column(h)
@@ -175,7 +176,7 @@ def performance_over_time(
             if ep.kind == "binary":
                 y, w, counts = target[in_period].astype(float), np.ones(in_period.sum()), None
             else:
-                y, w, counts = _horizon_status(target, in_period, periods, h, censoring_km, ep)
+                y, w, counts = _horizon_status(target, in_period, periods, h, censoring, ep)
             keep = w > 0 if counts is not None else np.ones(len(y), bool)
             row = _metrics_row(p[in_period][keep], y[keep], w[keep], n_bootstrap, rng, min_records)
             row.update(
@@ -236,45 +237,37 @@ def _horizon_status(
     in_period: np.ndarray,
     periods: np.ndarray,
     h: float,
-    censoring_km: dict[str, Any] | None,
+    censoring: str,
     ep: Any,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Event-by-``h`` status and weights of one period's records (weight 0: not counted).
 
-    ``censoring_km`` maps each period to its Kaplan-Meier curve of remaining uncensored
-    (IPCW); None gives weight 1 to every record that counts. For the ``"all"`` row the
-    weights are those of each record's own period.
+    The outcome by ``h`` and its weight are those of the evaluation
+    (:func:`spinerisk.metrics._ipcw.horizon_outcome`, with the censoring distribution of
+    each record's own period): ``"ipcw"`` weights, or 1 for every record whose outcome
+    by ``h`` is known (``"exclude"``). A period none of whose records is followed beyond
+    ``h`` observes no risk by ``h``: its records do not count (in the ``"all"`` row
+    neither), as :func:`spinerisk.evaluate` gives n/a there.
     """
+    from spinerisk.metrics._ipcw import censoring_survival, horizon_outcome
+
     time = target["time"].astype(float)
     event = target["event"].astype(int)
     interest = 1 if ep.kind == "survival" else ep.event_of_interest
-    y = ((event == interest) & (time <= h)).astype(float)
-    known = (time >= h) | ((event != 0) & (time <= h))
+    y = np.zeros(len(time), dtype=float)
     w = np.zeros(len(time))
-    if censoring_km is None:
-        w[known] = 1.0
-    else:
-        for label in set(periods[in_period]):
-            idx = np.flatnonzero(periods == label)
-            # G(t-): just before the event time, or the horizon for those still event-free
-            at = np.nextafter(np.minimum(time[idx], h), -np.inf)
-            g = censoring_km[label].survival_function_at_times(at).to_numpy(dtype=float)
-            ok = known[idx] & (g > 0)
-            w[idx[ok]] = 1.0 / g[ok]
-    return y[in_period], w[in_period], known[in_period]
-
-
-def _censoring_curves(target: np.ndarray, periods: np.ndarray) -> dict[str, Any]:
-    """Kaplan-Meier estimate of remaining uncensored, per period."""
-    from lifelines import KaplanMeierFitter
-
-    time = target["time"].astype(float)
-    censored = target["event"].astype(int) == 0
-    curves = {}
-    for label in sorted(set(periods)):
-        idx = periods == label
-        curves[label] = KaplanMeierFitter().fit(time[idx], event_observed=censored[idx])
-    return curves
+    for label in set(periods[in_period]):
+        idx = np.flatnonzero(periods == label)
+        t, codes = time[idx], event[idx]
+        if not (t > h).any():
+            continue
+        if censoring == "ipcw":
+            y_p, w_p = horizon_outcome(t, codes, h, interest, censoring_survival(t, codes != 0))
+        else:
+            y_p = (t <= h) & (codes == interest)
+            w_p = ((t > h) | ((codes != 0) & (t <= h))).astype(float)
+        y[idx], w[idx] = y_p, w_p
+    return y[in_period], w[in_period], w[in_period] > 0
 
 
 def _metrics_row(

@@ -241,7 +241,8 @@ def monitoring_report(
         "endpoint": model.endpoint_.name,
         "kind": model.endpoint_.kind,
         "backend": model.backend_,
-        "horizons": [float(h) for h in model.horizons_],
+        "horizons": [model.endpoint_.in_unit(h) for h in model.horizons_],
+        "horizon_days": [float(h) for h in model.horizons_],
         "time_unit": model.endpoint_.time_unit,
         "horizon_labels": [
             horizon_label(h, model.endpoint_.time_unit) or "none" for h in model.horizons_
@@ -339,7 +340,7 @@ def _render_html(report: MonitoringReport) -> str:
         f"{dr.flagged_share:.1%} of records have input warnings (chance level "
         f"{(dr.flagged_share_reference or 0.0):.1%}).</p></section>"
     )
-    shown = {k: v for k, v in report.model.items() if k != "horizons"}  # days: labels shown
+    shown = {k: v for k, v in report.model.items() if k not in ("horizons", "horizon_days")}
     model_rows = pd.DataFrame({"value": [str(v) for v in shown.values()]},
                               index=list(shown))  # fmt: skip
     parts.append('<section id="model"><h2>Model</h2>' + _table(model_rows) + "</section>")
@@ -356,7 +357,11 @@ def _render_html(report: MonitoringReport) -> str:
         parts.append('<section id="performance"><h2>Performance over time</h2>')
         unit = str(report.model.get("time_unit", "days"))
         parts.append(_figure(_performance_figure(report.performance, unit)))
-        parts.append(_table(report.performance.set_index("period")))
+        table = report.performance.set_index("period")
+        labels = [horizon_label(h, unit) or "-" for h in table["horizon_days"]]
+        table = table.drop(columns="horizon_days")
+        table.insert(0, "horizon", labels)
+        parts.append(_table(table))
         parts.append("</section>")
     t = dr.thresholds
     parts.append(
