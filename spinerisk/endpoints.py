@@ -1099,6 +1099,17 @@ def endpoint_problems(data: Any, text: str | None) -> tuple[Endpoint | None, lis
     unknown = set(codes) - {"censored", "event"}
     if unknown:
         out.add("event_codes", f"keys are `censored` and `event`; got {sorted(unknown)}")
+    bad = [
+        k for k in ("censored", "event")
+        if k in codes and (isinstance(codes[k], bool) or not isinstance(codes[k], int))
+    ]  # fmt: skip
+    for key in bad:
+        out.add(
+            f"event_codes.{key}",
+            f"must be a whole-number code of the event column; got {codes[key]!r}. A column "
+            "coded as text (such as 'alive', 'cvd') is recoded to numbers by a mapping "
+            "file's [values.<column>] table (see the mapping guide)",
+        )
     predictors = data.get("predictors", "features")
     if isinstance(predictors, str) and predictors != "features":
         out.add("predictors", 'is a list of fields, or "features" for every feature field')

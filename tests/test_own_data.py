@@ -503,8 +503,12 @@ def test_competing_codes_other_than_0_1_2_mean_the_same_model() -> None:
     _, two_causes = _competing_variant({0: 0, 1: 1, 2: 3, 3: 4}, censored=0, event=1)
     pd.testing.assert_frame_equal(melanoma, canonical)
     pd.testing.assert_frame_equal(two_causes, canonical)
-    _, death = _competing_variant({0: 0, 1: 2, 2: 1}, censored=0, event=2)  # interest 2
+    model, death = _competing_variant({0: 0, 1: 2, 2: 1}, censored=0, event=2)  # interest 2
     pd.testing.assert_frame_equal(death, canonical)
+    # the explanation names this endpoint's model, not the spine's "fracture" one
+    records = sr.make_spine_cohort(5, seed=3)[["patient_id", "age_years", "hu_l1"]]
+    method = model.explain(records, horizon=365.25).method
+    assert method.endswith("cause-specific model of refracture"), method
 
 
 def test_a_competing_event_of_interest_outside_1_and_2_is_refused_with_the_fix() -> None:
@@ -514,6 +518,26 @@ def test_a_competing_event_of_interest_outside_1_and_2_is_refused_with_the_fix()
             "time": "t", "horizons": [1.0], "event_codes": {"censored": 0, "event": 3}}  # fmt: skip
     with pytest.raises(ValueError, match=r"event of interest is code 1 or 2.*\[values\.status\]"):
         endpoint_from_dict(spec)
+
+
+def test_text_event_codes_are_refused_with_the_mapping_named() -> None:
+    """An endpoint file coding the outcome as text (``censored = "alive"``) gets every
+    bad key named and the fix, not Python's bare ``'alive'``."""
+    from spinerisk.endpoints import endpoint_from_dict
+    from spinerisk.schema._files import SchemaFileError
+
+    spec = {"name": "e", "kind": "competing", "description": "d", "event": "status",
+            "time": "t", "horizons": [1.0],
+            "event_codes": {"censored": "alive", "event": "cvd"}}  # fmt: skip
+    with pytest.raises(SchemaFileError) as raised:
+        endpoint_from_dict(spec)
+    text = str(raised.value)
+    for key, value in (("censored", "alive"), ("event", "cvd")):
+        assert f"event_codes.{key}: must be a whole-number code" in text
+        assert f"got {value!r}" in text
+    assert "[values.<column>]" in text
+    with pytest.raises(SchemaFileError, match=r"event_codes\.event: .*got True"):
+        endpoint_from_dict({**spec, "event_codes": {"censored": 0, "event": True}})
 
 
 def test_schema_infer_gives_the_mapping_for_renamed_columns_and_finds_a_camelcase_id(

@@ -114,11 +114,26 @@ def test_cli_errors_give_command_line_advice(tmp_path) -> None:
         assert "age=-5.0" in result.output, command
         assert "spinerisk validate FILE --rejects" in result.output, command
         assert "on_invalid" not in result.output, command
-    # a column problem: no record is checked, so rejects cannot help; the columns can
+    # a column problem stops the file, so rejects cannot help (also with bad records:
+    # the advice to write them with --rejects went round in a circle); the columns can
     extra = records.assign(ward="A")
     path = tmp_path / "extra.csv"
     extra.to_csv(path, index=False)
+    both = tmp_path / "extra_and_bad.csv"
+    bad.assign(ward="A").to_csv(both, index=False)
     for command in (
+        ["validate", str(both), "--schema", str(schema_path), "--rejects", str(tmp_path / "r.csv")],
+        [
+            "score",
+            "--model",
+            str(bundle),
+            "--input",
+            str(both),
+            "--output",
+            str(tmp_path / "s.csv"),
+            "--rejects",
+            str(tmp_path / "r.csv"),
+        ],
         ["validate", str(path), "--schema", str(schema_path), "--rejects", str(tmp_path / "r.csv")],
         [
             "score",

@@ -124,11 +124,11 @@ REJECTS_ADVICE = (
 )
 
 
-#: What to do when the file's columns do not match the schema (no record was checked).
+#: What to do when the file's columns do not match the schema (whatever its records).
 COLUMNS_ADVICE = (
     "Fix the columns first: rename or drop them in the file, or map them with --mapping "
-    "FILE.toml (a [columns] table and ignore = [...]); no record is checked until the "
-    "columns match, so --rejects has nothing to write yet."
+    "FILE.toml (a [columns] table and ignore = [...]); until the columns match, no "
+    "record is scored and --rejects has nothing to write."
 )
 
 
@@ -150,7 +150,8 @@ _PYTHON_ADVICE = (
 def cli_message(exc: BaseException, advice: str = REJECTS_ADVICE) -> str:
     """The error's message, with the library's advice to Python callers (a schema
     validation error's ``hint``, which names Python arguments) replaced by ``advice``,
-    or by :data:`COLUMNS_ADVICE` when every problem is a column (none names a row)."""
+    or by :data:`COLUMNS_ADVICE` when a problem is a column's (it names no row): the
+    columns stop the file, whatever its records."""
     import spinerisk as sr
 
     message = str(exc)
@@ -158,7 +159,7 @@ def cli_message(exc: BaseException, advice: str = REJECTS_ADVICE) -> str:
         message = message.replace(python, command_line)
     if isinstance(exc, sr.SchemaValidationError) and exc.hint and message.endswith(exc.hint):
         rows = exc.failures.get("row") if exc.failures is not None else None
-        if rows is not None and len(rows) and bool(rows.isna().all()):
+        if rows is not None and len(rows) and bool(rows.isna().any()):
             advice = COLUMNS_ADVICE
         return message[: -len(exc.hint)] + advice
     return message

@@ -448,5 +448,5 @@ def competing(
         if hasattr(cause_model, "booster_")
         else "exact linear"
     )
-    note = f"{kind} attribution of the fracture cause-specific model"
+    note = f"{kind} attribution of the cause-specific model of {model.endpoint_.name}"
     return _Parts(phi, base, output, "log-hazard", risk, base_risk, points, note)
