@@ -452,3 +452,35 @@ def test_codes_and_ranges_of_the_original_training_are_not_unusual_after_an_upda
         assert f"out_of_range:age_years={beyond:g}" in batch.iloc[4]
         # drift still compares the site's records with the site's reference
         assert updated.reference_["fields"]["age_years"]["max"] < 80
+
+
+def test_a_revision_shrunk_to_the_top_penalty_is_applied_as_a_recalibration(
+    linear, site, monkeypatch
+):
+    """When the closed test favours a revision but cross-validation puts its penalty at
+    the largest tried (the site supports no coefficient change), ``auto`` recalibrates
+    and says why, instead of reporting a revision that is a recalibration in all but
+    name (as on flchain: penalty 1e+05 and risks within 0.004 of the recalibrated).
+    An explicitly requested revision stays a revision."""
+    import spinerisk.update._parts as parts_module
+    import spinerisk.update._update as update_module
+    from spinerisk.update._glm import PENALTY_GRID
+
+    def revise_chosen(design, alpha, **kwargs):
+        return "revise", [], None
+
+    monkeypatch.setattr(update_module, "closed_test", revise_chosen)
+    monkeypatch.setattr(
+        parts_module, "choose_penalty", lambda design, splits: (PENALTY_GRID[-1], {})
+    )
+    auto = sr.update(linear, site)
+    part = auto.lineage_["parts"][0]
+    assert auto.lineage_["method"] == part["method"] == "recalibrate"
+    assert "penalty is the largest tried" in part["reason"]
+    recal = sr.update(linear, site, method="recalibrate")
+    _, data = _outcomes(linear, site)
+    np.testing.assert_allclose(_risk(auto, data), _risk(recal, data), rtol=1e-12)
+    asked = sr.update(linear, site, method="revise")
+    assert asked.lineage_["method"] == "revise" and "reason" not in asked.lineage_["parts"][0]
+    monkeypatch.setattr(parts_module, "choose_penalty", lambda design, splits: (1.0, {}))
+    assert sr.update(linear, site).lineage_["method"] == "revise"

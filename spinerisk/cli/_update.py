@@ -132,6 +132,8 @@ def _print(updated: RiskModel, output: Path, report: Path | None, result: Any) -
             values = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
                                for k, v in p["parameters"].items())  # fmt: skip
             out.print(f"{p['part']}: {values}", markup=False, soft_wrap=True)
+        if p.get("reason"):
+            out.print(f"{p['part']}: {p['reason']}", markup=False, soft_wrap=True)
     out.print(f"updated model written to {output}", markup=False, soft_wrap=True)
     if report is not None:
         out.print(

@@ -16,7 +16,7 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from spinerisk.models._state import set_fitted
-from spinerisk.update._glm import LEVELS, closed_test, fit_level
+from spinerisk.update._glm import LEVELS, PENALTY_GRID, closed_test, fit_level
 from spinerisk.update._parts import (
     Part,
     apply_linear,
@@ -336,6 +336,19 @@ def _update_part(
         fit = fit_level(part.design if part.fold_design is None else part.fold_design, chosen)
         apply_linear(updated, part, fit)
         record["parameters"] = _parameters(fit)
+    elif chosen == "revise" and part.own_design:
+        fit = revise_linear(part, random_state)
+        if method == "auto" and fit.penalty >= PENALTY_GRID[-1]:
+            record["method"] = "recalibrate"
+            record["reason"] = (
+                "the closed test favoured a revision, but its cross-validated penalty is "
+                f"the largest tried ({fit.penalty:g}): the site's records support no change "
+                "of the coefficients beyond recalibration, so the model is recalibrated"
+            )
+            design = part.design if part.fold_design is None else part.fold_design
+            fit = fit_level(design, "recalibrate")
+        apply_linear(updated, part, fit)
+        record["parameters"] = _parameters(fit)
     elif chosen == "revise":
         record["parameters"] = _revise(updated, part, data, target, random_state)
     return record
@@ -357,10 +370,6 @@ def _revise(
     updated: RiskModel, part: Part, data: pd.DataFrame, target: np.ndarray, random_state: int
 ) -> dict[str, Any]:
     """Revise one part of ``updated`` in place; the parameters for the lineage."""
-    if part.own_design:
-        fit = revise_linear(part, random_state)
-        apply_linear(updated, part, fit)
-        return _parameters(fit)
     if part.kind in ("stack", "stack_cox"):
         return reweight_stack(updated, part)
     from spinerisk.update._boost import continue_classifier, continue_survival
