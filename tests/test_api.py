@@ -558,7 +558,8 @@ def test_explain_equals_the_library(client, fitted, records):
         expl = explain(fitted, batch)
     assert body["scale"] == "log-odds" and body["horizon"] == pytest.approx(182.62)
     assert body["horizon_days"] == body["horizon"]  # deprecated alias, for one release
-    assert "not causes" in body["note"]
+    assert body["note"] == f"{expl.note} Research software; not clinically validated."
+    assert ("confounded by indication" in body["note"]) == bool(expl.treatment_fields)
     sentences = expl.sentences(k=4)
     predicted = _library_risk(fitted, batch)["risk_183d"]
     for i, got in enumerate(body["explanations"]):

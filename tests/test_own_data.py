@@ -228,7 +228,9 @@ def test_evaluate_and_report_use_the_models_fields(trained: Any) -> None:
         frame = pd.read_csv(trained["data"])
         unit = trained["case"]["endpoint"]["time_unit"]
         km = KaplanMeierFitter().fit(frame["time"], frame["event"] == 0)
-        line = f"Median follow-up (reverse Kaplan-Meier): {km.median_survival_time_:.3g} {unit}."
+        median = km.median_survival_time_  # whole numbers from 100 on, not 1.3e+03
+        shown = f"{median:,.0f}" if median >= 100 else f"{median:.3g}"
+        line = f"Median follow-up (reverse Kaplan-Meier): {shown} {unit}."
         assert line in text
     # an outcome without a horizon (kyphosis) leaves no "at" or "(horizon )" dangling
     assert re.search(r"\bat\s*<", text) is None and "(horizon )" not in text
@@ -507,8 +509,10 @@ def test_competing_codes_other_than_0_1_2_mean_the_same_model() -> None:
     pd.testing.assert_frame_equal(death, canonical)
     # the explanation names this endpoint's model, not the spine's "fracture" one
     records = sr.make_spine_cohort(5, seed=3)[["patient_id", "age_years", "hu_l1"]]
-    method = model.explain(records, horizon=365.25).method
-    assert method.endswith("cause-specific model of refracture"), method
+    explanation = model.explain(records, horizon=365.25)
+    assert explanation.method.endswith("cause-specific model of refracture"), explanation.method
+    # no treatment field is read: the note does not speak of treatment confounding
+    assert explanation.note == "Contributions describe the model, not causes."
 
 
 def test_a_competing_event_of_interest_outside_1_and_2_is_refused_with_the_fix() -> None:

@@ -819,8 +819,7 @@ def _explain(
         scale=str(expl.scale),
         method=str(expl.method),
         explanations=explained,
-        note="Contributions describe the model, not causes: treatment is confounded by "
-        "indication. Research software; not clinically validated.",
+        note=f"{expl.note} Research software; not clinically validated.",
     )
 
 

@@ -349,8 +349,8 @@ class ExplainResponse(BaseModel):
     method: str = Field(description="How the contributions were computed.")
     explanations: list[ExplainedRecord]
     note: str = Field(
-        description="Contributions describe the model, not causes: treatment is confounded "
-        "by indication."
+        description="Contributions describe the model, not causes (and, when the model reads "
+        "a treatment field, that treatment is confounded by indication)."
     )
 
 

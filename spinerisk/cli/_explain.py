@@ -115,10 +115,6 @@ def explain(
         out.print(f"{rid}: {sentence}", markup=False, soft_wrap=True)
     if len(table) > _MAX_PRINTED:
         out.print(f"... {len(table) - _MAX_PRINTED} more records", markup=False)
-    confounded = " (treatment is confounded by indication)" if expl.treatment_fields else ""
-    out.print(
-        f"Contributions describe the model, not causes{confounded}. Not clinically validated.",
-        markup=False,
-    )
+    out.print(f"{expl.note} Not clinically validated.", markup=False)
     if output is not None:
         out.print(f"{len(table)} explanations written to {output}", markup=False)

@@ -394,7 +394,9 @@ def _follow_up_line(days: float, unit: str) -> str:
 
     if not math.isfinite(days):
         return "Median follow-up (reverse Kaplan-Meier): not reached."
-    return f"Median follow-up (reverse Kaplan-Meier): {days / TIME_UNITS[unit]:.3g} {unit}."
+    value = days / TIME_UNITS[unit]
+    shown = f"{value:,.0f}" if value >= 100 else f"{value:.3g}"  # 4,760 days, not 4.76e+03
+    return f"Median follow-up (reverse Kaplan-Meier): {shown} {unit}."
 
 
 def render_html(report: EvaluationReport) -> str:

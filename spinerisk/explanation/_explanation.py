@@ -275,6 +275,12 @@ class Explanation:
             out.append(text)
         return pd.Series(out, index=self.contributions.index, name="sentence", dtype=object)
 
+    @property
+    def note(self) -> str:
+        """What the contributions are and are not: they describe the model, not causes;
+        treatment confounding is named when the model reads a treatment field."""
+        return _text.not_causes(self.treatment_fields)
+
     def _phrase(self, field: str, value: Any, pts: float) -> str:
         words = _text.describe(field, value, self._units.get(field, ""))
         return f"{words} ({_text.points_text(pts / 100)} points)"

@@ -71,6 +71,17 @@ _CATEGORY_WORDS: dict[tuple[str, str], str] = {
     ("region", "tlj"): "thoracolumbar junction",
 }
 
+
+def not_causes(treatment_fields: Any) -> str:
+    """What contributions are, for the note under explanations: treatment confounding
+    is named only when the model reads a treatment field."""
+    if treatment_fields:
+        return (
+            "Contributions describe the model, not causes: treatment is confounded by indication."
+        )
+    return "Contributions describe the model, not causes."
+
+
 NOT_CAUSAL = (
     "Treatment attributions are not causal: treatment is confounded by indication "
     "(sicker patients get more treatment)."
