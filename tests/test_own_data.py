@@ -232,6 +232,8 @@ def test_evaluate_and_report_use_the_models_fields(trained: Any) -> None:
         shown = f"{median:,.0f}" if median >= 100 else f"{median:.3g}"
         line = f"Median follow-up (reverse Kaplan-Meier): {shown} {unit}."
         assert line in text
+        # pmsampsize works in years whatever the endpoint's unit: the inputs say so
+        assert "timepoint and meanfup in years" in text and "timepoint=" in text
     # an outcome without a horizon (kyphosis) leaves no "at" or "(horizon )" dangling
     assert re.search(r"\bat\s*<", text) is None and "(horizon )" not in text
     assert not any(f">{f}" in text for f in SPINE_ONLY)

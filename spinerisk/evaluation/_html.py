@@ -619,7 +619,13 @@ def _sample_size_context(ss: dict[str, Any]) -> dict[str, Any]:
             f"candidate parameters. Available development records: {ss['available_n']} - "
             f"{'adequate' if ss['adequate'] else 'NOT adequate: expect overfitting'}."
         )
-        lines.append("Inputs: " + ", ".join(f"{k}={v}" for k, v in ss["inputs"].items()))
+        units = (
+            " (pmsampsize's: rate per person-year, timepoint and meanfup in years)"
+            if "timepoint" in ss["inputs"]
+            else ""
+        )
+        inputs = ", ".join(f"{k}={v}" for k, v in ss["inputs"].items())
+        lines.append(f"Inputs{units}: {inputs}")
         if ss.get("criteria"):
             table = _Table(pd.DataFrame(ss["criteria"]))
     if ss.get("note"):
