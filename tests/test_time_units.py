@@ -114,6 +114,9 @@ def test_explain_evaluate_and_threshold_read_the_unit(fitted: dict[str, Any]) ->
     assert js["horizon_days"] == [36 * DAYS_PER_MONTH]
     assert {r["horizon"] for r in js["metrics"] if r["horizon"] is not None} == {36.0}
     assert list(js["calibration"]) == ["36mo"]
+    assert js["model"]["horizons"] == pytest.approx([36.0, 60.0])  # the model's, in months
+    assert js["settings"]["subgroup_horizon"] == pytest.approx(36.0)
+    assert max(js["settings"]["ibs_times"]) <= 36.0 + 1e-9
     card = sr.model_card(m, report=rep_m).to_dict()["performance"]
     assert card["time_unit"] == "months"
     assert {r["horizon"] for r in card["metrics"] if r["horizon"] is not None} == {36.0}

@@ -191,14 +191,29 @@ class EvaluationReport:
         -------
         dict
             Tables are lists of records; missing values are None; per-horizon tables are
-            keyed by horizon label (``"365d"``). Horizons (``horizons`` and every table's
-            ``horizon``) are in ``time_unit``, the endpoint's; ``horizon_days`` gives the
-            horizons in days.
+            keyed by horizon label (``"365d"``). Times (``horizons``, the model's
+            ``horizons``, every table's ``horizon``, the settings' ``ibs_times`` and
+            ``subgroup_horizon``) are in ``time_unit``, the endpoint's; ``horizon_days``
+            gives the horizons in days.
         """
         unit = self.time_unit
+        days = TIME_UNITS[unit]
 
         def tab(t: pd.DataFrame | None) -> list[dict[str, Any]] | None:
             return _records(horizons_in_unit(t, unit))
+
+        def in_unit(values: Any) -> Any:  # a time or a list of times in days
+            if values is None:
+                return None
+            return [v / days for v in values] if isinstance(values, list) else values / days
+
+        model = dict(self.model_info or {})
+        if "horizons" in model:
+            model["horizons"] = in_unit(list(model["horizons"]))
+        settings = dict(self.settings)
+        for key in ("ibs_times", "subgroup_horizon"):
+            if key in settings:
+                settings[key] = in_unit(settings[key])
 
         def per_horizon(tables: dict[float, pd.DataFrame]) -> dict[str, Any]:
             return {horizon_label(h, unit): _records(t) for h, t in tables.items()}
@@ -210,7 +225,7 @@ class EvaluationReport:
             "synthetic": self.synthetic,
             "banner": SYNTHETIC_BANNER if self.synthetic else None,
             "validation": self.validation,
-            "model": _json_tree(self.model_info),
+            "model": _json_tree(model),
             "time_unit": unit,
             "horizons": [h / TIME_UNITS[unit] for h in self.horizons],
             "horizon_days": list(self.horizons),
@@ -219,7 +234,7 @@ class EvaluationReport:
             "n_excluded": self.n_excluded,
             "n_flagged": self.n_flagged,
             "n_events": self.n_events,
-            "settings": _json_tree(self.settings),
+            "settings": _json_tree(settings),
             "metrics": tab(self.metrics),
             "optimism": tab(self.optimism),
             "cross_validation": tab(self.cross_validation),
