@@ -25,6 +25,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from spinerisk._version import library_versions
 from spinerisk.api._access import access_line, writer_of
 from spinerisk.api._access import utf8_text as _text
 from spinerisk.api._models import (
@@ -636,7 +637,7 @@ def _model_info(
         trained_on_synthetic_data=trained_on_synthetic(model),
         created_utc=identity["created_utc"] if manifest is not None else None,
         sha256=sha256,
-        versions=_versions_now() if manifest is None else dict(manifest.get("versions") or {}),
+        versions=library_versions() if manifest is None else dict(manifest.get("versions") or {}),
         selection_reason=getattr(model, "selection_reason_", None),
         fields=fields,
         max_records=max_records,
@@ -644,19 +645,6 @@ def _model_info(
         intervals=bool(getattr(model, "interval_models_", None)),
         intended_use=INTENDED_USE,
     )
-
-
-def _versions_now() -> dict[str, str | None]:
-    """Library versions of this process, for a model that was not loaded from a bundle."""
-    from spinerisk._version import __version__
-
-    versions: dict[str, str | None] = {"spinerisk": __version__}
-    for dist in ("scikit-learn", "xgboost", "lightgbm", "lifelines", "numpy", "pandas"):
-        try:
-            versions[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            versions[dist] = None
-    return versions
 
 
 # -- scoring ---------------------------------------------------------------------------

@@ -9,7 +9,6 @@ import math
 import re
 import zipfile
 from collections.abc import Callable
-from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -105,7 +104,6 @@ MAX_JSON_DEPTH = 64
 MAX_SKOPS_JSON_DEPTH = 256
 #: Streaming chunk.
 CHUNK_BYTES = 1 << 20
-_VERSIONED = ("scikit-learn", "xgboost", "lightgbm", "lifelines", "numpy", "pandas", "skops")
 _FITTED: tuple[str, ...] = tuple(FITTED_STATE)  # declared once, with the model's state
 _PARAMS: tuple[str, ...] = PARAMS
 _ENDPOINT_KEYS = (
@@ -224,13 +222,6 @@ def _descend(obj: Any) -> bool:
         return False
     root = type(obj).__module__.split(".")[0]
     return root in ("sklearn", "spinerisk")
-
-
-def _dist_version(dist: str) -> str | None:
-    try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        return None
 
 
 def _endpoint_to_json(ep: Any) -> dict[str, Any]:

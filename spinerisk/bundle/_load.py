@@ -37,7 +37,6 @@ from spinerisk.bundle._format import (
     _PLACEHOLDER,
     _PLACEHOLDER_RE,
     _SKOPS_ERRORS,
-    _VERSIONED,
     BUNDLE_FORMAT,
     GATE_MEMBER,
     INTERVAL_MEMBER,
@@ -46,7 +45,6 @@ from spinerisk.bundle._format import (
     READABLE_FORMAT_VERSIONS,
     SCHEMA_PLACEHOLDER,
     TRUSTED_TYPES,
-    _dist_version,
     _frame_from_json,
     _loads_json,
     _ranges_from_json,
@@ -487,10 +485,10 @@ def _check_intervals_manifest(intervals: Any, version: Any, path: str) -> None:
 
 
 def _warn_versions(manifest: dict[str, Any]) -> None:
-    from spinerisk._version import __version__
+    from spinerisk._version import library_versions
 
     saved = manifest.get("versions") or {}
-    now = {"spinerisk": __version__, **{d: _dist_version(d) for d in _VERSIONED}}
+    now = library_versions()
     differ = [f"{k} {saved.get(k)} -> {v}" for k, v in now.items() if saved.get(k) != v]
     if differ:
         warnings.warn(

@@ -24,13 +24,11 @@ from spinerisk.bundle._format import (
     _MANIFEST,
     _PARAMS,
     _PLACEHOLDER,
-    _VERSIONED,
     BUNDLE_FORMAT,
     BUNDLE_FORMAT_VERSION,
     GATE_MEMBER,
     INTERVAL_MEMBER,
     SCHEMA_PLACEHOLDER,
-    _dist_version,
     _dumps_json,
     _feature_names_out,
     _frame_to_json,
@@ -352,7 +350,7 @@ def _manifest(
     training_data: pd.DataFrame | None,
     schema_data: dict[str, Any],
 ) -> dict[str, Any]:
-    from spinerisk._version import __version__
+    from spinerisk._version import library_versions
     from spinerisk.endpoints import ENDPOINTS, endpoint_to_dict
 
     params = model.get_params(deep=False)
@@ -375,7 +373,7 @@ def _manifest(
         "format": BUNDLE_FORMAT,
         "format_version": BUNDLE_FORMAT_VERSION,
         "created_utc": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "versions": {"spinerisk": __version__, **{d: _dist_version(d) for d in _VERSIONED}},
+        "versions": library_versions(),
         "model": {"class": "spinerisk.RiskModel", "params": params},
         "endpoint": endpoint_to_dict(model.endpoint_),
         "backend": model.backend_,

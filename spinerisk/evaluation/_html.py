@@ -609,14 +609,17 @@ def _instability_context(report: EvaluationReport) -> dict[str, Any]:
 
 def _sample_size_context(ss: dict[str, Any]) -> dict[str, Any]:
     """The Riley et al. minimum sample size against the development records."""
+    from spinerisk.metrics._sample_size import R2_FRACTION
+
     lines = []
     table = None
     if "required_n" in ss:
         lines.append(
             f"Minimum sample size to develop this model (Riley et al. criteria, pmsampsize): "
-            f"{ss['required_n']} records ({ss['required_events']:.0f} events, "
-            f"{ss['events_per_parameter']:.1f} events per parameter) for {ss['parameters']} "
-            f"candidate parameters. Available development records: {ss['available_n']} - "
+            f"{ss['required_n']} records, with {ss['required_events']:.0f} events (so "
+            f"{ss['events_per_parameter']:.1f} events per candidate parameter), for "
+            f"{ss['parameters']} candidate parameters. Available development records: "
+            f"{ss['available_n']} - "
             f"{'adequate' if ss['adequate'] else 'NOT adequate: expect overfitting'}."
         )
         units = (
@@ -625,7 +628,11 @@ def _sample_size_context(ss: dict[str, Any]) -> dict[str, Any]:
             else ""
         )
         inputs = ", ".join(f"{k}={v}" for k, v in ss["inputs"].items())
-        lines.append(f"Inputs{units}: {inputs}")
+        lines.append(
+            f"Inputs{units}: {inputs}. They come from the evaluated records; the warning "
+            f"at fit time assumes a Cox-Snell R-squared of {R2_FRACTION:.0%} of its maximum "
+            "instead, so its minimum can differ."
+        )
         if ss.get("criteria"):
             table = _Table(pd.DataFrame(ss["criteria"]))
     if ss.get("note"):

@@ -190,7 +190,7 @@ def _model_section(model: RiskModel, bundle: Any) -> dict[str, Any]:
         "name": f"spinerisk {ep.name} model",
         "backend": model.backend_,
         "selection_reason": getattr(model, "selection_reason_", ""),
-        "selection_table": json_tree(selection) if isinstance(selection, pd.DataFrame) else None,
+        "selection_table": _selection_records(selection),
         "parameters": json_tree({k: repr(v) for k, v in model.get_params(deep=False).items()}),
         "output": (
             "Probability of the outcome "
@@ -215,6 +215,16 @@ def _model_section(model: RiskModel, bundle: Any) -> dict[str, Any]:
             "bytes": len(raw),
         }
     return section
+
+
+def _selection_records(selection: Any) -> Any:
+    """The candidates' table of a default model with the candidates named (the index)."""
+    if not isinstance(selection, pd.DataFrame):
+        return None
+    table = selection.copy()
+    if table.index.nlevels == 1 and table.index.name is None:
+        table.index.name = "candidate"
+    return json_tree(table.reset_index())
 
 
 def _performance(report: Any, threshold: Any) -> dict[str, Any] | None:
@@ -374,7 +384,7 @@ def model_card(
     >>> card["performance"] is None
     True
     """
-    from spinerisk._version import __version__
+    from spinerisk._version import library_versions
     from spinerisk.evaluation._checks import check_model
 
     check_model(model)
@@ -384,8 +394,6 @@ def model_card(
             f"this {model.endpoint_.name!r} model."
         )
     lineage = getattr(model, "lineage_", None)
-    import sklearn
-
     content: dict[str, Any] = {
         "format": CARD_FORMAT,
         "version": CARD_VERSION,
@@ -405,7 +413,7 @@ def model_card(
         "performance": json_tree(_performance(report, threshold)),
         "lineage": json_tree(lineage),
         "limitations": _limitations(model, report),
-        "software": {"spinerisk": __version__, "scikit-learn": sklearn.__version__},
+        "software": library_versions(),
     }
     content["tripod_ai"] = _tripod(content, report, threshold, lineage)
     return ModelCard(json_tree(content))
@@ -446,6 +454,8 @@ _TEMPLATE = """<!DOCTYPE html>
 <section id="intended-use"><h2>Intended use</h2>
 <ul>{% for line in c.intended_use %}<li>{{ line }}</li>{% endfor %}</ul></section>
 <section id="model"><h2>Model</h2>{{ pairs(c.model) }}
+{% if c.model.selection_table %}<h3>Candidates of the default model</h3>
+{{ table(c.model.selection_table) }}{% endif %}
 {% if c.model.bundle %}{{ pairs(c.model.bundle) }}{% endif %}</section>
 <section id="data"><h2>Data</h2>{{ pairs(c.data) }}
 {% if c.data.sample_size is mapping %}<h3>Sample size</h3>{{ pairs(c.data.sample_size) }}{% endif %}

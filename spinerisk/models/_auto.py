@@ -173,8 +173,9 @@ def reason(ep: Any, stacks: dict[int | None, Any], cv: int) -> str:
     )
     head = (
         f"cross-validated stacking (super learner) of {names} on {cv} shared folds "
-        f"({scale}); each candidate alone is one of the weightings searched, so out of fold "
-        "the combination is never worse than the best single candidate"
+        f"({scale}); each candidate alone is one of the weightings searched (and taken "
+        "where the fitted weights come out worse), so out of fold the combination is never "
+        "worse than the best single candidate"
     )
     if len(stacks) == 1:
         return f"{head}: {_describe(first, kind, ep)}."

@@ -10,7 +10,11 @@ from typing import Any
 import numpy as np
 
 from spinerisk.exceptions import DataQualityWarning
-from spinerisk.metrics._sample_size import cached_pmsampsize, conservative_binary_inputs
+from spinerisk.metrics._sample_size import (
+    R2_FRACTION,
+    cached_pmsampsize,
+    conservative_binary_inputs,
+)
 
 #: Events per candidate parameter below which a fit warns (the traditional floor; Riley
 #: et al. show it is neither necessary nor sufficient, hence the full calculation too).
@@ -108,7 +112,7 @@ def warn_sample_size(
         riley = (
             f"Riley et al.'s minimum sample size for {parameters} candidate parameters is "
             f"{required} records (about {found['required_events']:.0f} events; anticipated "
-            f"Cox-Snell R-squared 15% of its maximum, shrinkage 0.9)"
+            f"Cox-Snell R-squared {R2_FRACTION:.0%} of its maximum, shrinkage 0.9)"
             if required is not None
             else f"Riley et al.'s minimum sample size was not computed ({found.get('note')})"
         )

@@ -557,6 +557,7 @@ def cross_fit(
             oc.loss = float(np.mean(_per_unit_losses(prob, everyone, oc.oof)))
             oc.discrimination = _discrimination(prob, everyone, oc.oof)
         intercept, stack_loss = _stack_weights(prob, outcomes, combined)
+        intercept, stack_loss = _fall_back(prob, outcomes, combined, intercept, stack_loss)
         terms = [outcomes[c].weight * _oof(outcomes[c]) for c in combined]
         stack_score = np.asarray(intercept + sum(terms)) if combined else np.zeros(n)
         scale = 1.0
@@ -683,6 +684,28 @@ def _stack_weights(
         for c, wc in zip(combined, w, strict=True):
             outcomes[c].weight = float(wc)
     return intercept, stack_loss
+
+
+def _fall_back(
+    prob: _Problem,
+    outcomes: dict[str, _Outcome],
+    combined: list[str],
+    intercept: float,
+    stack_loss: float,
+) -> tuple[float, float]:
+    """The best candidate alone (its own intercept and slope) where its out-of-fold loss
+    is below the fitted weights' (the optimiser stops within its tolerance): so the
+    combination is never worse out of fold than the best single candidate. The
+    intercept and loss kept; the weights set on the outcomes."""
+    if not combined:
+        return intercept, stack_loss
+    best = min(combined, key=lambda c: outcomes[c].loss)
+    if not outcomes[best].loss < stack_loss:
+        return intercept, stack_loss
+    b, w = _alone(prob, np.arange(len(prob.X)), _oof(outcomes[best]))
+    for c in combined:
+        outcomes[c].weight = w if c == best else 0.0
+    return b, float(outcomes[best].loss)
 
 
 def _oof(oc: _Outcome) -> FloatArray:
