@@ -38,6 +38,7 @@ __all__ = [
     "Labelled",
     "check_horizon",
     "check_horizons",
+    "days_in_unit",
     "check_within_follow_up",
     "same_horizons",
     "endpoint_from_dict",
@@ -107,6 +108,19 @@ def interval_columns(column: str) -> tuple[str, str]:
     (('risk_365d_lo', 'risk_365d_hi'), ('risk_lo', 'risk_hi'))
     """
     return f"{column}_lo", f"{column}_hi"
+
+
+def days_in_unit(days: Any, time_unit: str) -> Any:
+    """A time in days (a number, or an array or list of them) in ``time_unit``: the one
+    conversion from the library's days to the unit a user reads, rounded to 9 decimals
+    so that a horizon given as 36 months reads back as 36. A number gives a float, an
+    array or list an array; NaN stays NaN.
+
+    >>> days_in_unit(1095.75, "months"), days_in_unit([182.0, 364.0], "weeks").tolist()
+    (36.0, [26.0, 52.0])
+    """
+    value = np.round(np.asarray(days, dtype=np.float64) / TIME_UNITS[time_unit], 9)
+    return float(value) if value.ndim == 0 else value
 
 
 def horizon_in_unit(days: float, time_unit: str) -> str:
@@ -295,8 +309,8 @@ class Endpoint:
         return float(value) * TIME_UNITS[self.time_unit]
 
     def in_unit(self, days: float) -> float:
-        """A horizon in days, in this endpoint's unit."""
-        return float(days) / TIME_UNITS[self.time_unit]
+        """A horizon in days, in this endpoint's unit (:func:`days_in_unit`)."""
+        return float(days_in_unit(float(days), self.time_unit))
 
     def horizon_label(self, days: float) -> str:
         """Human-readable horizon: ``"183 days"``, ``"12 months"``, ``"no horizon"``."""

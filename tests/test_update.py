@@ -235,6 +235,15 @@ def test_competing_risks_site_is_updated_per_cause(dev):
     parts = updated.lineage_["parts"]
     assert [p["cause"] for p in parts] == [1, 2] and all(p["tests"] for p in parts)
     assert parts[0]["method"] != "keep"
+    # the training ranges (what the input checks read) widen only where a part was revised
+    if not any(p["method"] == "revise" for p in parts):
+        assert updated.training_ranges_ == model.training_ranges_
+    site = sr.make_spine_cohort(3000, seed=33, **shift)
+    assert model.training_ranges_["age_years"][1] < 104.5
+    site.loc[site.index[0], "age_years"] = 104.5  # a range only the site has
+    mixed = sr.update(model, site, method={1: "recalibrate", 2: "intercept"})
+    assert mixed.lineage_["method"] == "per cause"
+    assert mixed.training_ranges_ == model.training_ranges_  # nothing was revised
     y, data = _outcomes(model, sr.make_spine_cohort(15000, seed=32, **shift))
     old, new = _risk(model, data), _risk(updated, data)
     for j, h in enumerate(model.horizons_):

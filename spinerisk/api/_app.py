@@ -430,8 +430,8 @@ def _add_explain_route(app: FastAPI, served: _Served, answer: "_Answer", body_ty
         """Risk of each record, the clinical fields that move it most, and a sentence.
 
         Contributions are additive on the model's margin scale, with their share of the
-        risk in percentage points. They describe the model, not causes (treatment is
-        confounded by indication).
+        risk in percentage points. They describe the model, not causes (and a treatment
+        field the model reads is confounded by indication).
         """
         records = answer.records(body)
         chosen = _explained_horizon(served.info, horizon, horizon_days)

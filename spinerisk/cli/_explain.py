@@ -85,9 +85,10 @@ def explain(
     """Explain each record's risk: the clinical fields that raise or lower it.
 
     Prints one plain-language line per record (at most 50 on the terminal) and, with
-    --output, writes the full table. Contributions describe the model, not causes:
-    treatment is confounded by indication. Exit code 2 on bad input (missing or
-    unreadable files, mapping or schema errors, an invalid bundle or horizon).
+    --output, writes the full table. Contributions describe the model, not causes (a
+    treatment field the model reads is confounded by indication). Exit code 2 on bad
+    input (missing or unreadable files, mapping or schema errors, an invalid bundle or
+    horizon).
     """
     import warnings
 

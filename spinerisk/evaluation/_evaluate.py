@@ -435,12 +435,7 @@ def _explanations(model: RiskModel, data: pd.DataFrame, n_examples: int = 3) -> 
         "n_explained": len(sample),
         "note": (
             f"Contributions on the model's margin for the first {len(sample)} evaluated "
-            "records; they describe the model, not causes"
-            + (
-                " (treatment is confounded by indication)."
-                if getattr(expl, "treatment_fields", ())
-                else "."
-            )
+            f"records. {expl.note}"
         ),
     }
 

@@ -78,15 +78,16 @@ def horizon_label(h: Any, unit: str = "days") -> str:
 
 
 def horizons_in_unit(frame: pd.DataFrame | None, unit: str) -> pd.DataFrame | None:
-    """A copy of ``frame`` with its ``horizon`` column (days) in ``unit``, as a report's
-    renderings show horizons; ``frame`` itself when it has no such column (or is None).
-    A metric without a horizon keeps its NaN (or 0, the binary "no horizon")."""
-    from spinerisk.endpoints import TIME_UNITS
+    """A copy of ``frame`` with its ``horizon`` column (days) in ``unit``
+    (:func:`spinerisk.endpoints.days_in_unit`), as a report's renderings show horizons;
+    ``frame`` itself, not a copy, when it has no such column, is None or ``unit`` is
+    days. A metric without a horizon keeps its NaN (or 0, the binary "no horizon")."""
+    from spinerisk.endpoints import days_in_unit
 
     if frame is None or "horizon" not in frame.columns or unit == "days":
         return frame
     out = frame.copy()
-    out["horizon"] = pd.to_numeric(out["horizon"], errors="coerce") / TIME_UNITS[unit]
+    out["horizon"] = days_in_unit(pd.to_numeric(out["horizon"], errors="coerce"), unit)
     return out
 
 

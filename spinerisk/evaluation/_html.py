@@ -390,11 +390,11 @@ def _limitations(report: EvaluationReport) -> list[str]:
 
 def _follow_up_line(days: float, unit: str) -> str:
     """The median follow-up (reverse Kaplan-Meier) in the endpoint's unit."""
-    from spinerisk.endpoints import TIME_UNITS
+    from spinerisk.endpoints import days_in_unit
 
     if not math.isfinite(days):
         return "Median follow-up (reverse Kaplan-Meier): not reached."
-    value = days / TIME_UNITS[unit]
+    value = days_in_unit(days, unit)
     shown = f"{value:,.0f}" if value >= 100 else f"{value:.3g}"  # 4,760 days, not 4.76e+03
     return f"Median follow-up (reverse Kaplan-Meier): {shown} {unit}."
 

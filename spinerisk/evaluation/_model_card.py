@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 __all__ = ["ModelCard", "model_card"]
 
 CARD_FORMAT = "spinerisk-model-card"
-CARD_VERSION = 1
+CARD_VERSION = 2
 
 #: TRIPOD+AI topics and the card section that answers each (or why it cannot).
 _TRIPOD_TOPICS: tuple[tuple[str, str, str], ...] = (
@@ -242,7 +242,7 @@ def _performance(report: Any, threshold: Any) -> dict[str, Any] | None:
                     f"{100 * report.settings['ci']:g}% percentile bootstrap, "
                     f"{report.settings['n_bootstrap']} resamples of patients"
                 ),
-                "time_unit": report.time_unit,  # of every table's horizon
+                "time_unit": report.time_unit,  # of the metric tables' horizons
                 "metrics": json_tree(horizons_in_unit(report.metrics, report.time_unit)),
                 "optimism_corrected": json_tree(
                     horizons_in_unit(report.optimism, report.time_unit)

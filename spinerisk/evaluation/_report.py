@@ -8,7 +8,7 @@ from typing import Any
 
 import pandas as pd
 
-from spinerisk.endpoints import TIME_UNITS
+from spinerisk.endpoints import days_in_unit
 from spinerisk.evaluation._data import METRIC_LABELS
 from spinerisk.evaluation._format import (
     SYNTHETIC_BANNER,
@@ -197,7 +197,6 @@ class EvaluationReport:
             gives the horizons in days.
         """
         unit = self.time_unit
-        days = TIME_UNITS[unit]
 
         def tab(t: pd.DataFrame | None) -> list[dict[str, Any]] | None:
             return _records(horizons_in_unit(t, unit))
@@ -205,7 +204,8 @@ class EvaluationReport:
         def in_unit(values: Any) -> Any:  # a time or a list of times in days
             if values is None:
                 return None
-            return [v / days for v in values] if isinstance(values, list) else values / days
+            converted = days_in_unit(values, unit)
+            return converted.tolist() if isinstance(values, list) else converted
 
         model = dict(self.model_info or {})
         if "horizons" in model:
@@ -227,7 +227,7 @@ class EvaluationReport:
             "validation": self.validation,
             "model": _json_tree(model),
             "time_unit": unit,
-            "horizons": [h / TIME_UNITS[unit] for h in self.horizons],
+            "horizons": in_unit(list(self.horizons)),
             "horizon_days": list(self.horizons),
             "n_records": self.n_records,
             "n_evaluated": self.n_evaluated,

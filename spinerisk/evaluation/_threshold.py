@@ -169,14 +169,14 @@ class ThresholdChoice:
         dict
             ``horizon`` in ``time_unit``, ``horizon_days`` in days.
         """
-        from spinerisk.endpoints import TIME_UNITS
+        from spinerisk.endpoints import days_in_unit
         from spinerisk.evaluation._format import json_tree as _json_tree
 
         return {
             "method": self.method,
             "target": self.target,
             "time_unit": self.time_unit,
-            "horizon": self.horizon / TIME_UNITS[self.time_unit],
+            "horizon": days_in_unit(self.horizon, self.time_unit),
             "horizon_days": self.horizon,
             "threshold": self.threshold,
             "table": _json_tree(self.table),

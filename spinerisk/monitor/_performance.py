@@ -89,7 +89,8 @@ def performance_over_time(
     DataFrame
         One row per period and horizon (plus ``period="all"``), with columns
         :data:`PERFORMANCE_COLUMNS`: ``n`` records counting and ``n_excluded`` not
-        counting (censored before the horizon), ``events``, ``observed`` risk,
+        counting (censored at or before the horizon, or in a period none of whose
+        records is followed beyond it), ``events``, ``observed`` risk,
         ``expected`` (mean predicted risk), ``oe`` (observed / expected),
         calibration-in-the-large ``citl`` (intercept of a logistic recalibration with
         the logit of the predicted risk as offset; 0 is ideal), calibration ``slope``
@@ -261,12 +262,12 @@ def _horizon_status(
         t, codes = time[idx], event[idx]
         if not (t > h).any():
             continue
-        if censoring == "ipcw":
-            y_p, w_p = horizon_outcome(t, codes, h, interest, censoring_survival(t, codes != 0))
-        else:
-            y_p = (t <= h) & (codes == interest)
-            w_p = ((t > h) | ((codes != 0) & (t <= h))).astype(float)
-        y[idx], w[idx] = y_p, w_p
+        survival = (
+            censoring_survival(t, codes != 0)
+            if censoring == "ipcw"
+            else lambda x: np.ones(np.shape(x))  # "exclude": weight 1 where the outcome is known
+        )
+        y[idx], w[idx] = horizon_outcome(t, codes, h, interest, survival)
     return y[in_period], w[in_period], w[in_period] > 0
 
 

@@ -70,9 +70,11 @@ def input_warning_table(
     Parameters
     ----------
     reference : dict or RiskModel
-        A training reference from :func:`build_reference`, or a fitted model holding one
-        in ``reference_``. A model without ``reference_`` falls back to its
-        ``training_ranges_`` (ranges and codes only; no ``rarely_missing`` check).
+        A training reference from :func:`build_reference`, or a fitted model: its
+        reference as :func:`input_reference` reads it (``reference_``; for an updated
+        model with the ranges and codes of ``training_ranges_``). A model without
+        ``reference_`` falls back to its ``training_ranges_`` (ranges and codes only; no
+        ``rarely_missing`` check).
     records : DataFrame
         Validated records (see :func:`spinerisk.validate`). A predictor column that is
         absent counts as missing in every record.
@@ -253,6 +255,24 @@ def input_reference(obj: Any) -> dict[str, Any]:
     original training (and, for a revision, the site's records too): its checks read
     the ranges and codes of ``training_ranges_``, so a code only the site lacks is not
     "unseen". A reference given as a dict is used as is.
+
+    Parameters
+    ----------
+    obj : RiskModel or dict
+        A fitted model, or a reference from :func:`build_reference`.
+
+    Returns
+    -------
+    dict
+        A reference: per field ``min``/``max`` (numbers), ``codes`` or ``counts``
+        (categories) and ``missing_rate``.
+
+    Examples
+    --------
+    >>> ref = {"format": "spinerisk-reference", "version": 1, "fields": {
+    ...     "sex": {"kind": "categorical", "counts": {"F": 9}, "missing_rate": 0.0}}}
+    >>> input_reference(ref) is ref
+    True
     """
     ref = _as_reference(obj, complete=False)
     ranges = getattr(obj, "training_ranges_", None)

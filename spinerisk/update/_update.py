@@ -134,7 +134,9 @@ def update(
         of revision against the original model, then against recalibration in the
         large, then against recalibration, at level ``alpha``; the first of keep,
         intercept or recalibrate that revision does not beat is chosen, revision when
-        it beats all three. For time-to-event endpoints the tests use the full
+        it beats all three (a linear revision whose cross-validated penalty is the
+        largest tried changes no coefficient: recalibration is applied, the reason in
+        the lineage part's ``reason``). For time-to-event endpoints the tests use the full
         likelihood with the baseline hazard's shape kept (Poisson form, exact for the
         ratios); for competing risks each cause-specific model is tested and updated
         on its own. ``"refit"`` is never chosen automatically: with the site's records
@@ -272,7 +274,8 @@ default="auto"
     applied = {d["method"] for d in decisions}
     overall = applied.pop() if len(applied) == 1 else "per cause"
     if overall != "keep":
-        _refresh_reference(updated, model, data, cohort, overall)
+        revised = any(d["method"] == "revise" for d in decisions)
+        _refresh_reference(updated, model, data, cohort, overall, revised=revised)
     lineage = _lineage(
         model,
         parent_sha,
@@ -411,16 +414,22 @@ def _revise(
 
 
 def _refresh_reference(
-    updated: RiskModel, parent: RiskModel, data: pd.DataFrame, cohort: pd.DataFrame, method: str
+    updated: RiskModel,
+    parent: RiskModel,
+    data: pd.DataFrame,
+    cohort: pd.DataFrame,
+    method: str,
+    *,
+    revised: bool,
 ) -> None:
     """The training reference becomes the update records (what the updated model is
-    deployed on, and what drift is measured against); a revision widens the training
-    ranges to the site's."""
+    deployed on, and what drift is measured against); a revision of some part (its
+    coefficients estimated on the site too) widens the training ranges to the site's."""
     from spinerisk.reference import summarise_training, trained_on_synthetic, training_ranges
 
     if method == "refit":
         return  # fit() built both from the site's records
-    if method in ("revise", "per cause"):
+    if revised:
         site = training_ranges(data, updated.endpoint_, updated.schema_)
         set_fitted(updated, training_ranges_=_union(parent.training_ranges_, site))
     risk = updated._risk_values(data, updated.horizons_)
