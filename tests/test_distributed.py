@@ -370,6 +370,43 @@ def test_fit_dask_skips_partitions_without_eligible_records(cluster):
     assert model.estimator_.calibrated_classifiers_[0].estimator[-1].n_features_in_ > 0
 
 
+def test_fit_dask_grows_again_when_a_worker_meets_no_held_out_records(cluster, monkeypatch):
+    """The scheduler can place a partition's held-out part on another worker than its
+    training part, and XGBoost then refuses a worker without held-out records (with
+    categories in the matrix): seen once in CI. The early-stopping fit is grown once
+    more, and gives the model an undisturbed fit gives; another error is raised."""
+    import xgboost.dask as xgb_dask
+    from xgboost.core import XGBoostError
+
+    from spinerisk.distributed import fit_dask
+
+    _, client = cluster
+    cohort = sr.make_spine_cohort(400, seed=2)
+    kwargs = {"client": client, "n_estimators": 10, "npartitions": 2}
+    plain = fit_dask(cohort, "nonunion", **kwargs)
+    original = xgb_dask.DaskXGBClassifier.fit
+    calls = []
+
+    def placed_badly(self, *args, **kw):
+        calls.append(1)
+        if len(calls) == 1 and "eval_set" in kw:
+            raise XGBoostError("A worker cannot have empty input when a dataframe with ...")
+        return original(self, *args, **kw)
+
+    monkeypatch.setattr(xgb_dask.DaskXGBClassifier, "fit", placed_badly)
+    again = fit_dask(cohort, "nonunion", **kwargs)
+    assert len(calls) >= 2
+    records = cohort.head(20)
+    pd.testing.assert_frame_equal(again.predict_risk(records), plain.predict_risk(records))
+
+    def always(self, *args, **kw):
+        raise XGBoostError("Ring allreduce failed")
+
+    monkeypatch.setattr(xgb_dask.DaskXGBClassifier, "fit", always)
+    with pytest.raises(XGBoostError, match="allreduce"):
+        fit_dask(cohort, "nonunion", **kwargs)
+
+
 def test_fit_dask_refuses_ids_duplicated_across_partitions_and_names_cohort_rows(cluster):
     from spinerisk.distributed import fit_dask
 

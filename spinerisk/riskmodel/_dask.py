@@ -547,12 +547,23 @@ def _grow_stopped(
     them: the booster cut at its best round, its held-out log loss and the sigmoid."""
     from dask import compute as dask_compute
     from sklearn.calibration import _SigmoidCalibration
+    from xgboost.core import XGBoostError
 
     X = job.X
     settings = {**settings, "early_stopping_rounds": int(rounds)}
-    on_dask = job.xgb_dask.DaskXGBClassifier(**settings)
-    on_dask.client = job.client
-    on_dask.fit(X[~held], y[~held], eval_set=[(X[held], y[held])], verbose=False)
+    for attempt in (1, 2):
+        on_dask = job.xgb_dask.DaskXGBClassifier(**settings)
+        on_dask.client = job.client
+        try:
+            on_dask.fit(X[~held], y[~held], eval_set=[(X[held], y[held])], verbose=False)
+            break
+        except XGBoostError as exc:
+            # The scheduler may place a partition's held-out part on another worker than
+            # its training part; XGBoost then meets a worker without held-out records and
+            # refuses it when the matrix has categories. The placement is the
+            # scheduler's, not the data's: grown once more it is placed anew.
+            if attempt == 2 or "cannot have empty input" not in str(exc):
+                raise
     best = int(on_dask.best_iteration)
     trained = on_dask.get_booster()[: best + 1]
     # Platt scaling on the held-out records' log-odds, as a local fit calibrates
