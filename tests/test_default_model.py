@@ -100,11 +100,10 @@ def test_stack_is_never_worse_out_of_fold_than_its_best_candidate():
     assert model.best_ == alone.idxmin()
 
 
-def test_stack_falls_back_to_its_best_candidate_where_the_weights_stop_short():
-    """The weights' optimiser stops within its tolerance: on this cohort (odontoid
-    nonunion, 600 trauma records) it stopped a little above the best candidate alone
-    (the selection reason then claimed "never worse" beside a worse loss). The stack
-    takes that candidate alone there, so its out-of-fold loss is never above it."""
+@pytest.fixture(scope="module")
+def odontoid_default() -> sr.RiskModel:
+    """The default on the SYNTHETIC odontoid cohort of the golden output
+    odontoid_nonunion-auto (600 trauma records, seed 11)."""
     from spinerisk.datasets import TraumaParams
 
     trauma = TraumaParams(
@@ -113,7 +112,15 @@ def test_stack_falls_back_to_its_best_candidate_where_the_weights_stop_short():
     cohort = sr.make_spine_cohort(600, seed=11, mode="trauma", trauma=trauma)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", sr.DataQualityWarning)
-        model = sr.RiskModel("odontoid_nonunion").fit(cohort)
+        return sr.RiskModel("odontoid_nonunion").fit(cohort)
+
+
+def test_stack_falls_back_to_its_best_candidate_where_the_weights_stop_short(odontoid_default):
+    """The weights' optimiser stops within its tolerance: on this cohort (odontoid
+    nonunion, 600 trauma records) it stopped a little above the best candidate alone
+    (the selection reason then claimed "never worse" beside a worse loss). The stack
+    takes that candidate alone there, so its out-of-fold loss is never above it."""
+    model = odontoid_default
     stack = model.estimator_[-1]
     table = stack.candidates_
     best = table["loss"].idxmin()
@@ -291,19 +298,11 @@ def test_constant_booster_is_excluded_from_the_default_and_warned_about_when_exp
     assert "xgboost excluded" in model.selection_reason_
 
 
-def test_a_stack_of_one_candidate_says_so():
+def test_a_stack_of_one_candidate_says_so(odontoid_default):
     """The default is still called a stack when only one candidate carries weight; its
     reason says which candidate it really is (SYNTHETIC odontoid cohort, as the golden
     output odontoid_nonunion-auto, where only one candidate has weight)."""
-    from spinerisk.datasets import TraumaParams
-
-    trauma = TraumaParams(
-        cervical_share=1.0, cervical_older_share=1.0, odontoid_share=1.0, upper_share=1.0
-    )
-    cohort = sr.make_spine_cohort(600, seed=11, mode="trauma", trauma=trauma)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", sr.DataQualityWarning)
-        model = sr.RiskModel("odontoid_nonunion").fit(cohort)
+    model = odontoid_default
     used = model.selection_[model.selection_["weight"] > 0].index.tolist()
     assert len(used) == 1
     assert f"(only {used[0]} carries weight: the default is {used[0]} with its scores" in (
