@@ -2,10 +2,33 @@
 
 from __future__ import annotations
 
-import pandas as pd
-import pytest
+import os
 
-import spinerisk as sr
+
+def _share_cores_between_workers() -> None:
+    """Give each pytest-xdist worker its own share of the cores.
+
+    The library runs its boosters and candidate fits on every core this process may use
+    (``spinerisk._threads.n_threads``); with one worker per core, each worker would start a
+    thread per core and the OpenMP threads of the workers would contend for the same cores.
+    Runs before the boosters are imported, so their thread pools see the share.
+    """
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if not worker.startswith("gw") or count < 2:
+        return
+    cores = sorted(os.sched_getaffinity(0))
+    index = int(worker.removeprefix("gw"))
+    share = cores[index::count] if len(cores) >= count else [cores[index % len(cores)]]
+    os.sched_setaffinity(0, share)
+
+
+_share_cores_between_workers()
+
+import pandas as pd  # noqa: E402 - after the cores are shared
+import pytest  # noqa: E402
+
+import spinerisk as sr  # noqa: E402
 
 
 @pytest.fixture(scope="session")

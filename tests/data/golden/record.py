@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 import spinerisk as sr
 from spinerisk.datasets import TraumaParams
@@ -296,7 +297,16 @@ def _api(bundle: Path, frame_in: pd.DataFrame) -> dict[str, Any]:
 
 
 def outputs(case: tuple[str, str], work: Path) -> dict[str, Any]:
-    """Everything recorded for one (endpoint, backend) pair; ``work`` holds its files."""
+    """Everything recorded for one (endpoint, backend) pair; ``work`` holds its files.
+
+    BLAS runs on one thread: a matrix product summed over another number of threads can
+    differ in the last bit, and the recording must not depend on the machine's cores.
+    """
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _outputs(case, work)
+
+
+def _outputs(case: tuple[str, str], work: Path) -> dict[str, Any]:
     endpoint, backend = case
     train, new = cohorts(endpoint)
     model = _quiet(sr.RiskModel(endpoint, backend=backend).fit, train)
