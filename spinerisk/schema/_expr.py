@@ -56,6 +56,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
+import functools
 import operator
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -613,7 +614,14 @@ def parse(source: str) -> Expression:
         raise ExpressionError(f"an expression has at most {_MAX_LENGTH} characters")
     if not source.strip():
         raise ExpressionError("an expression may not be empty")
-    return Expression(source, _Parser(source).parse())
+    return Expression(source, _tree(source))
+
+
+@functools.lru_cache(maxsize=4096)
+def _tree(source: str) -> _Node:
+    """The syntax tree of ``source`` (immutable, so one per text: schemas and endpoints are
+    rebuilt often, with the same rule and feature texts)."""
+    return _Parser(source).parse()
 
 
 # -- column access --------------------------------------------------------------------------

@@ -15,6 +15,7 @@ Problems are reported as record id, 0-based row, column, value and what was expe
 from __future__ import annotations
 
 import decimal
+import functools
 import re
 import warnings
 from collections.abc import Hashable
@@ -356,7 +357,20 @@ def _blank_markers(s: pd.Series, markers: tuple[str, ...]) -> pd.Series:
 # ---------------------------------------------------------------------------------------
 # pass 2: pandera
 # ---------------------------------------------------------------------------------------
-def _pandera_schema(schema: Schema, present: list[str]) -> Any:
+def _pandera_schema(schema: Schema, present: tuple[Hashable, ...]) -> Any:
+    """The pandera schema of ``schema`` for a frame with columns ``present``.
+
+    Built once per schema and set of columns (a few tens of milliseconds each time
+    otherwise, a third of validating one record) and read-only once built; a schema that
+    cannot be hashed (a field given a list where a tuple is expected) is built each time.
+    """
+    try:
+        return _cached_pandera_schema(schema, present)
+    except TypeError:  # unhashable
+        return _build_pandera_schema(schema, present)
+
+
+def _build_pandera_schema(schema: Schema, present: tuple[Hashable, ...]) -> Any:
     import pandera.pandas as pa
 
     columns = {}
@@ -388,6 +402,9 @@ def _pandera_schema(schema: Schema, present: list[str]) -> Any:
         if rule.applies_to(present)
     ]
     return pa.DataFrameSchema(columns, checks=frame_checks, strict=True, name=schema.name)
+
+
+_cached_pandera_schema = functools.lru_cache(maxsize=64)(_build_pandera_schema)
 
 
 _WHAT = {
@@ -428,7 +445,7 @@ def _pandera_problems(schema: Schema, typed: pd.DataFrame, problems: _Problems) 
         with warnings.catch_warnings():
             # pandera's own failure-case concatenation trips a pandas FutureWarning
             warnings.filterwarnings("ignore", category=FutureWarning, module=r"pandera\.")
-            _pandera_schema(schema, list(typed.columns)).validate(typed, lazy=True)
+            _pandera_schema(schema, tuple(typed.columns)).validate(typed, lazy=True)
     except pa.errors.SchemaErrors as exc:
         fc = exc.failure_cases
     else:
