@@ -41,6 +41,8 @@ __all__ = [
     "days_in_unit",
     "check_within_follow_up",
     "same_horizons",
+    "stated_horizon",
+    "stated_horizons",
     "endpoint_from_dict",
     "endpoint_to_dict",
     "get_endpoint",
@@ -94,6 +96,22 @@ def risk_column(horizon: float, time_unit: str = "days") -> str:
         return f"risk_{round(horizon):d}d"
     value = horizon / TIME_UNITS[time_unit]
     return f"risk_{round(value, 6):g}{_UNIT_SUFFIX[time_unit]}"
+
+
+def stated_horizons(days: Any) -> list[float]:
+    """Horizons in days as outputs state them (reports, API answers, JSON): a binary
+    endpoint recorded without a horizon has none, so its internal :data:`NO_HORIZON` is
+    left out and the list is empty.
+
+    >>> stated_horizons((182.62,)), stated_horizons((NO_HORIZON,))
+    ([182.62], [])
+    """
+    return [float(h) for h in days if float(h) != NO_HORIZON]
+
+
+def stated_horizon(days: float) -> float | None:
+    """One horizon in days as outputs state it: None for :data:`NO_HORIZON`."""
+    return None if float(days) == NO_HORIZON else float(days)
 
 
 def interval_columns(column: str) -> tuple[str, str]:

@@ -43,7 +43,7 @@ from spinerisk.api._models import (
     records_reader,
     request_body_type,
 )
-from spinerisk.endpoints import interval_columns
+from spinerisk.endpoints import interval_columns, stated_horizon, stated_horizons
 from spinerisk.exceptions import DataQualityWarning, SchemaValidationError
 from spinerisk.reference import trained_on_synthetic
 from spinerisk.riskmodel import RiskModel, predictor_columns
@@ -464,6 +464,13 @@ def _explained_horizon(
         name, value, allowed, unit = "horizon_days", horizon_days, info.horizon_days, "days"
     if value is None:
         return None
+    if not allowed:
+        return _query_error(
+            name,
+            value,
+            f"The model has no horizon (a binary outcome recorded without one): leave {name} out.",
+            "no horizon",
+        )
     matches = [i for i, h in enumerate(allowed) if math.isclose(value, h, rel_tol=1e-9)]
     if not matches:
         shown = ", ".join(f"{h:g}" for h in allowed)
@@ -620,7 +627,7 @@ def _model_info(
 
     identity = model_identity(manifest, sha256 or "", model=model)
     ep, schema = model.endpoint_, _schema_of(model)
-    days = [float(h) for h in model.horizons_]
+    days = stated_horizons(model.horizons_)
     return ModelInfo(
         model_id=identity["model_id"],
         model_version=identity["model_version"],
@@ -797,13 +804,14 @@ def _explain(
                 sentence=str(sentences[i]),
             )
         )
+    days = stated_horizon(expl.horizon)
     return ExplainResponse(
         model_id=served.info.model_id,
         model_version=served.info.model_version,
         endpoint=served.info.endpoint,
-        horizon=served.model.endpoint_.in_unit(expl.horizon),
+        horizon=None if days is None else served.model.endpoint_.in_unit(days),
         time_unit=served.model.endpoint_.time_unit,
-        horizon_days=float(expl.horizon),  # deprecated
+        horizon_days=days,  # deprecated
         scale=str(expl.scale),
         method=str(expl.method),
         explanations=explained,

@@ -288,7 +288,8 @@ class PredictResponse(BaseModel):
     model_version: str = Field(description="Version of that model (creation time, UTC).")
     endpoint: str = Field(description="Outcome predicted (collapse, nonunion, future_fracture).")
     horizons: list[float] = Field(
-        description="Prediction horizons in the endpoint's time unit ('time_unit')."
+        description="Prediction horizons in the endpoint's time unit ('time_unit'); empty "
+        "for a binary outcome recorded without a horizon."
     )
     time_unit: str = Field(
         description="Unit of 'horizons' and of the risk keys: the endpoint's time unit "
@@ -334,11 +335,12 @@ class ExplainResponse(BaseModel):
     model_id: str
     model_version: str
     endpoint: str
-    horizon: float = Field(
-        description="Horizon of the explained risk, in the endpoint's time unit ('time_unit')."
+    horizon: float | None = Field(
+        description="Horizon of the explained risk, in the endpoint's time unit ('time_unit'); "
+        "null for a binary outcome recorded without a horizon."
     )
     time_unit: str = Field(description="Unit of 'horizon': the endpoint's time unit.")
-    horizon_days: float = Field(
+    horizon_days: float | None = Field(
         description="The same horizon in days (deprecated: removed in the next release).",
         deprecated=True,
     )
@@ -364,7 +366,8 @@ class ModelInfo(BaseModel):
     endpoint_description: str
     backend: str
     horizons: list[float] = Field(
-        description="Prediction horizons in the endpoint's time unit ('time_unit')."
+        description="Prediction horizons in the endpoint's time unit ('time_unit'); empty "
+        "for a binary outcome recorded without a horizon."
     )
     time_unit: str = Field(
         description="Unit of 'horizons' and of the risk keys: the endpoint's time unit "

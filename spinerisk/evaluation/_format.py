@@ -80,14 +80,20 @@ def horizon_label(h: Any, unit: str = "days") -> str:
 def horizons_in_unit(frame: pd.DataFrame | None, unit: str) -> pd.DataFrame | None:
     """A copy of ``frame`` with its ``horizon`` column (days) in ``unit``
     (:func:`spinerisk.endpoints.days_in_unit`), as a report's renderings show horizons;
-    ``frame`` itself, not a copy, when it has no such column, is None or ``unit`` is
-    days. A metric without a horizon keeps its NaN (or 0, the binary "no horizon")."""
-    from spinerisk.endpoints import days_in_unit
+    ``frame`` itself, not a copy, when it has no such column, is None, or ``unit`` is days
+    and every horizon is one. A metric without a horizon has NaN there: Harrell's C, and
+    every metric of a binary outcome recorded without a horizon (internally
+    :data:`~spinerisk.endpoints.NO_HORIZON`)."""
+    from spinerisk.endpoints import NO_HORIZON, days_in_unit
 
-    if frame is None or "horizon" not in frame.columns or unit == "days":
+    if frame is None or "horizon" not in frame.columns:
+        return frame
+    horizon = pd.to_numeric(frame["horizon"], errors="coerce")
+    none = horizon == NO_HORIZON
+    if unit == "days" and not none.any():
         return frame
     out = frame.copy()
-    out["horizon"] = days_in_unit(pd.to_numeric(out["horizon"], errors="coerce"), unit)
+    out["horizon"] = days_in_unit(horizon.where(~none), unit)
     return out
 
 

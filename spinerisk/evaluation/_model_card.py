@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from spinerisk.endpoints import stated_horizons
 from spinerisk.evaluation._format import CSS, SYNTHETIC_BANNER, fmt, horizons_in_unit, json_tree
 
 if TYPE_CHECKING:
@@ -146,7 +147,7 @@ def _outcome(model: RiskModel) -> dict[str, Any]:
         "event_column": ep.event,
         "time_column": ep.time,
         "time_unit": ep.time_unit,
-        "horizons_days": [float(h) for h in model.horizons_],
+        "horizons_days": stated_horizons(model.horizons_),
         "horizons": [ep.horizon_label(h) for h in model.horizons_],
         "event_of_interest": ep.event_of_interest if ep.kind == "competing" else None,
         "competing_events": "other non-zero event codes" if ep.kind == "competing" else None,

@@ -8,7 +8,7 @@ from typing import Any
 
 import pandas as pd
 
-from spinerisk.endpoints import days_in_unit
+from spinerisk.endpoints import days_in_unit, stated_horizons
 from spinerisk.evaluation._data import METRIC_LABELS
 from spinerisk.evaluation._format import (
     SYNTHETIC_BANNER,
@@ -209,7 +209,7 @@ class EvaluationReport:
 
         model = dict(self.model_info or {})
         if "horizons" in model:
-            model["horizons"] = in_unit(list(model["horizons"]))
+            model["horizons"] = in_unit(stated_horizons(model["horizons"]))
         settings = dict(self.settings)
         for key in ("ibs_times", "subgroup_horizon"):
             if key in settings:
@@ -227,8 +227,8 @@ class EvaluationReport:
             "validation": self.validation,
             "model": _json_tree(model),
             "time_unit": unit,
-            "horizons": in_unit(list(self.horizons)),
-            "horizon_days": list(self.horizons),
+            "horizons": in_unit(stated_horizons(self.horizons)),
+            "horizon_days": stated_horizons(self.horizons),
             "n_records": self.n_records,
             "n_evaluated": self.n_evaluated,
             "n_excluded": self.n_excluded,

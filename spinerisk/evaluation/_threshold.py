@@ -167,17 +167,19 @@ class ThresholdChoice:
         Returns
         -------
         dict
-            ``horizon`` in ``time_unit``, ``horizon_days`` in days.
+            ``horizon`` in ``time_unit``, ``horizon_days`` in days (both None for a
+            binary outcome recorded without a horizon).
         """
-        from spinerisk.endpoints import days_in_unit
+        from spinerisk.endpoints import days_in_unit, stated_horizon
         from spinerisk.evaluation._format import json_tree as _json_tree
 
+        days = stated_horizon(self.horizon)
         return {
             "method": self.method,
             "target": self.target,
             "time_unit": self.time_unit,
-            "horizon": days_in_unit(self.horizon, self.time_unit),
-            "horizon_days": self.horizon,
+            "horizon": None if days is None else days_in_unit(days, self.time_unit),
+            "horizon_days": days,
             "threshold": self.threshold,
             "table": _json_tree(self.table),
             "n": self.n,

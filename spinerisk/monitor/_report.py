@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import pandas as pd
 
+from spinerisk.endpoints import stated_horizons
 from spinerisk.evaluation._format import horizon_label
 from spinerisk.monitor._drift import ALERT_LEVELS, DriftReport, _plain
 
@@ -237,16 +238,15 @@ def monitoring_report(
         )
         perf_level, perf_reasons = _performance_level(perf, oe_lo, oe_hi, model.endpoint_.time_unit)
         reasons += perf_reasons
+    stated = stated_horizons(model.horizons_)
     info = {
         "endpoint": model.endpoint_.name,
         "kind": model.endpoint_.kind,
         "backend": model.backend_,
-        "horizons": [model.endpoint_.in_unit(h) for h in model.horizons_],
-        "horizon_days": [float(h) for h in model.horizons_],
+        "horizons": [model.endpoint_.in_unit(h) for h in stated],
+        "horizon_days": stated,
         "time_unit": model.endpoint_.time_unit,
-        "horizon_labels": [
-            horizon_label(h, model.endpoint_.time_unit) or "none" for h in model.horizons_
-        ],
+        "horizon_labels": [horizon_label(h, model.endpoint_.time_unit) for h in stated],
         "n_train": int(model.n_train_),
         "model_id": None,
         "model_sha256": None,

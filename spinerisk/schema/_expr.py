@@ -55,8 +55,8 @@ Examples
 from __future__ import annotations
 
 import datetime as _dt
-import math
 import functools
+import math
 import operator
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence

@@ -357,7 +357,7 @@ def _blank_markers(s: pd.Series, markers: tuple[str, ...]) -> pd.Series:
 # ---------------------------------------------------------------------------------------
 # pass 2: pandera
 # ---------------------------------------------------------------------------------------
-def _pandera_schema(schema: Schema, present: tuple[Hashable, ...]) -> Any:
+def _pandera_schema(schema: Schema, present: tuple[Any, ...]) -> Any:
     """The pandera schema of ``schema`` for a frame with columns ``present``.
 
     Built once per schema and set of columns (a few tens of milliseconds each time
@@ -370,7 +370,7 @@ def _pandera_schema(schema: Schema, present: tuple[Hashable, ...]) -> Any:
         return _build_pandera_schema(schema, present)
 
 
-def _build_pandera_schema(schema: Schema, present: tuple[Hashable, ...]) -> Any:
+def _build_pandera_schema(schema: Schema, present: tuple[Any, ...]) -> Any:
     import pandera.pandas as pa
 
     columns = {}

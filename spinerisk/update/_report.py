@@ -180,7 +180,7 @@ class UpdateReport:
     def to_dict(self) -> dict[str, Any]:
         """Everything but the model, as plain JSON-compatible data: horizons in
         ``time_unit`` (``horizon_days`` in days), per-horizon tables keyed by label."""
-        from spinerisk.endpoints import days_in_unit
+        from spinerisk.endpoints import days_in_unit, stated_horizons
         from spinerisk.evaluation._format import horizon_label, json_tree
 
         unit = self.time_unit
@@ -193,8 +193,8 @@ class UpdateReport:
                 "validation": self.validation,
                 "synthetic": self.synthetic,
                 "time_unit": unit,
-                "horizons": days_in_unit(list(self.horizons), unit).tolist(),
-                "horizon_days": list(self.horizons),
+                "horizons": days_in_unit(stated_horizons(self.horizons), unit).tolist(),
+                "horizon_days": stated_horizons(self.horizons),
                 "n_update": self.n_update,
                 "n_evaluated": self.n_evaluated,
                 "n_events": self.n_events,
