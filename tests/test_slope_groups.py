@@ -180,7 +180,8 @@ def test_evaluate_cv_slope_has_an_intercept_per_fold(monkeypatch, tmp_path) -> N
     from spinerisk.evaluation import _evaluate
 
     cohort = sr.make_spine_cohort(400, seed=0)
-    model = sr.RiskModel("collapse", backend="linear", random_state=0).fit(cohort)
+    with pytest.warns(DataQualityWarning, match="Small cohort"):
+        model = sr.RiskModel("collapse", backend="linear", random_state=0).fit(cohort)
     seen = {}
     real = _evaluate.evaluate_specs
 
@@ -197,9 +198,13 @@ def test_evaluate_cv_slope_has_an_intercept_per_fold(monkeypatch, tmp_path) -> N
         return cross_validate(model, data, *args, **kwargs)
 
     monkeypatch.setattr(_evaluate, "_cross_validate", records_seen)
-    report = sr.evaluate(
-        model, cohort, n_bootstrap=2, cv=4, explain=False, subgroups=(), random_state=0
-    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        report = sr.evaluate(
+            model, cohort, n_bootstrap=2, cv=4, explain=False, subgroups=(), random_state=0
+        )
+    # the model's fit warned about its cohort once; the four fold refits do not repeat it
+    assert not [w for w in caught if "Small cohort" in str(w.message)], caught
     data = seen["data"]
     # the labels line up with the pooled predictions: evaluate's own split, rebuilt
     from sklearn.model_selection import StratifiedKFold

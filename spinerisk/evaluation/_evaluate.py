@@ -27,6 +27,7 @@ from spinerisk.evaluation._data import EvalData, metric_specs, predict_values, s
 from spinerisk.evaluation._instability import prediction_instability
 from spinerisk.evaluation._optimism import optimism_632plus
 from spinerisk.evaluation._report import EvaluationReport
+from spinerisk.exceptions import DataQualityWarning
 from spinerisk.metrics import sample_size_adequacy
 from spinerisk.reference import trained_on_synthetic
 
@@ -208,7 +209,9 @@ def _cross_validate(
         from sklearn.base import clone
 
         try:
-            refit = clone(model).fit(data.iloc[train])
+            with warnings.catch_warnings():  # the model's own fit already warned about its data
+                warnings.simplefilter("ignore", DataQualityWarning)
+                refit = clone(model).fit(data.iloc[train])
         except ValueError as exc:  # a fold's records end before a horizon, say
             raise ValueError(
                 f"Cross-validation (cv={cv}): the model could not be refitted on fold "
