@@ -44,6 +44,11 @@ _HORIZON = typer.Option(
     help="Evaluate at this horizon, in the endpoint's time unit (repeat for several; "
     "default: the model's horizons). Uno's C and the integrated Brier score run to the last.",
 )
+_THRESHOLD = typer.Option(
+    "--threshold",
+    help="A risk threshold of the decision curve, strictly between 0 and 1 (repeat for "
+    "several; default: 0.01 to 0.99 for a binary outcome, 0.02 to 0.60 otherwise).",
+)
 _NO_COMPARATORS = typer.Option(
     "--no-comparators", help="Evaluate the model alone, without the declared comparators."
 )
@@ -64,6 +69,7 @@ def _run(
     comparators: list[str] | None = None,
     no_comparators: bool = False,
     horizons: list[float] | None = None,
+    thresholds: list[float] | None = None,
 ) -> Any:
     """Load, read, evaluate; bad input exits with code 2 and the message on stderr."""
     import spinerisk as sr
@@ -85,6 +91,7 @@ def _run(
             explain=explain,
             comparators=() if no_comparators else (comparators or None),
             horizons=horizons or None,
+            thresholds=thresholds or None,
         )
     except FileNotFoundError as exc:
         fail(exc)
@@ -116,6 +123,7 @@ def evaluate(
     comparator: Annotated[list[str] | None, _COMPARATOR] = None,
     no_comparators: Annotated[bool, _NO_COMPARATORS] = False,
     horizon: Annotated[list[float] | None, _HORIZON] = None,
+    threshold: Annotated[list[float] | None, _THRESHOLD] = None,
 ) -> None:
     """Evaluate a saved model on records with observed outcomes.
 
@@ -138,6 +146,7 @@ def evaluate(
         comparators=comparator,
         no_comparators=no_comparators,
         horizons=horizon,
+        thresholds=threshold,
     )
     out = stdout()
     if report.synthetic:
@@ -175,6 +184,7 @@ def report(
     comparator: Annotated[list[str] | None, _COMPARATOR] = None,
     no_comparators: Annotated[bool, _NO_COMPARATORS] = False,
     horizon: Annotated[list[float] | None, _HORIZON] = None,
+    threshold: Annotated[list[float] | None, _THRESHOLD] = None,
 ) -> None:
     """Write a self-contained HTML validation report (TRIPOD+AI sections).
 
@@ -196,6 +206,7 @@ def report(
         comparators=comparator,
         no_comparators=no_comparators,
         horizons=horizon,
+        thresholds=threshold,
     )
     result.to_html(output)
     _print_comparators(stdout(), result)

@@ -123,14 +123,17 @@ def _horizons(model: RiskModel, horizons: Sequence[float] | None) -> tuple[float
     return hs if horizons is None else tuple(sorted(set(hs)))
 
 
-def _check_thresholds(thresholds: Sequence[float] | None) -> tuple[float, ...]:
+def _check_thresholds(thresholds: Sequence[float] | None, name: str, default: Any) -> Any:
+    """Risk thresholds as given (``default`` for None), each strictly between 0 and 1."""
     if thresholds is None:
-        return COMPARATOR_THRESHOLDS
-    values = tuple(float(t) for t in thresholds)
+        return default
+    try:
+        values = tuple(float(t) for t in thresholds)
+    except (TypeError, ValueError):
+        values = ()
     if not values or any(not 0 < t < 1 for t in values):
         raise ValueError(
-            "comparator_thresholds must be risks strictly between 0 and 1; got "
-            f"comparator_thresholds={list(thresholds)!r}."
+            f"{name} must be risks strictly between 0 and 1; got {name}={list(thresholds)!r}."
         )
     return values
 
@@ -618,7 +621,10 @@ def evaluate(
         validation=validation,
     )
     comps = resolve_comparators(comparators, model)
-    nb_thresholds = _check_thresholds(comparator_thresholds)
+    nb_thresholds = _check_thresholds(
+        comparator_thresholds, "comparator_thresholds", COMPARATOR_THRESHOLDS
+    )
+    thresholds = _check_thresholds(thresholds, "thresholds", None)
     subgroups = _subgroup_names(model, subgroups)
     rec = _records(model, cohort, train, _horizons(model, horizons), comps)
     evd, data = rec.evd, rec.data
