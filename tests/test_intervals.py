@@ -3,6 +3,7 @@ the prediction-instability summary, on small synthetic cohorts."""
 
 from __future__ import annotations
 
+import copy
 import warnings
 
 import numpy as np
@@ -55,6 +56,21 @@ def competing(ovf):
 @pytest.fixture(scope="module")
 def survival(trauma):
     return _fit("cervical_mortality", "xgboost", trauma)
+
+
+@pytest.fixture(scope="module")
+def saved(request, tmp_path_factory):
+    """The bundle of the ``kind`` fixture model, saved once (saving the refits takes
+    seconds); tests read the file and never change it."""
+    paths = {}
+
+    def path(kind: str):
+        if kind not in paths:
+            model = request.getfixturevalue(kind)
+            paths[kind] = model.save(tmp_path_factory.mktemp(kind) / "m.srb")
+        return paths[kind]
+
+    return path
 
 
 def _records(kind: str, request, n: int) -> pd.DataFrame:
@@ -139,8 +155,8 @@ def test_fit_intervals_checks_its_inputs(ovf, binary):
             binary.fit_intervals(ovf, n_resamples=bad)
 
 
-def test_refit_drops_stale_intervals(ovf):
-    model = _fit("future_fracture", "xgboost", ovf, n_resamples=2)
+def test_refit_drops_stale_intervals(ovf, competing):
+    model = copy.deepcopy(competing)  # a model with refits (the fixture stays intact)
     model.fit(ovf)
     assert not hasattr(model, "interval_models_")
     with pytest.raises(ValueError, match="fit_intervals"):
@@ -148,11 +164,10 @@ def test_refit_drops_stale_intervals(ovf):
 
 
 @pytest.mark.parametrize("kind", ["binary", "competing", "survival"])
-def test_bundle_round_trip_keeps_the_intervals(kind, request, tmp_path):
+def test_bundle_round_trip_keeps_the_intervals(kind, request, saved):
     model = request.getfixturevalue(kind)
     records = _records(kind, request, 20)
-    path = model.save(tmp_path / "m.srb")
-    loaded = sr.load(path)
+    loaded = sr.load(saved(kind))
     assert loaded.interval_info_ == model.interval_info_
     assert len(loaded.interval_models_) == B
     pd.testing.assert_frame_equal(
@@ -173,13 +188,13 @@ def test_bundle_without_intervals_still_loads(ovf, plain, tmp_path):
     pd.testing.assert_frame_equal(_predict(loaded, ovf.head(5)), _predict(plain, ovf.head(5)))
 
 
-def test_tampered_interval_manifest_is_refused(binary, tmp_path):
+def test_tampered_interval_manifest_is_refused(saved, tmp_path):
     import json
     import zipfile
 
     from spinerisk.exceptions import ArtifactError
 
-    path = binary.save(tmp_path / "m.srb")
+    path = saved("binary")
     with zipfile.ZipFile(path) as zf:
         members = {n: zf.read(n) for n in zf.namelist()}
     manifest = json.loads(members["manifest.json"])
@@ -210,8 +225,8 @@ def test_explanation_shows_the_interval(ovf, binary):
     plt.close(fig)
 
 
-def test_basic_method_is_stored_and_used(ovf):
-    model = _fit("future_fracture", "xgboost", ovf, n_resamples=3)
+def test_basic_method_is_stored_and_used(ovf, competing):
+    model = copy.deepcopy(competing)  # percentile refits, replaced below
     model.fit_intervals(ovf, n_resamples=3, random_state=3, method="basic")
     assert model.interval_info_["method"] == "basic"
     records = ovf.head(5)
@@ -273,7 +288,7 @@ def test_instability_needs_refits_or_the_training_cohort(ovf, plain):
     assert not hasattr(plain, "interval_models_")  # the refits are not kept on the model
 
 
-def test_a_refit_of_another_model_is_refused(binary, competing, tmp_path):
+def test_a_refit_of_another_model_is_refused(saved, competing, tmp_path):
     import hashlib
     import json
     import zipfile
@@ -281,7 +296,7 @@ def test_a_refit_of_another_model_is_refused(binary, competing, tmp_path):
     from spinerisk.bundle import save_bundle
     from spinerisk.exceptions import ArtifactError
 
-    path = binary.save(tmp_path / "m.srb")
+    path = saved("binary")
     foreign = save_bundle(competing.interval_models_[0], tmp_path / "foreign.srb").read_bytes()
     with zipfile.ZipFile(path) as zf:
         members = {n: zf.read(n) for n in zf.namelist()}
@@ -295,3 +310,21 @@ def test_a_refit_of_another_model_is_refused(binary, competing, tmp_path):
             zf.writestr(name, data)
     with pytest.raises(ArtifactError, match="not a model of the same endpoint"):
         sr.load(bad)
+
+
+def test_bootstrap_folds_keep_a_records_copies_together_and_are_stratified():
+    from spinerisk.riskmodel._model import _record_folds
+
+    rng = np.random.default_rng(0)
+    outcome = (rng.random(400) < 0.2).astype(int)
+    rows = rng.integers(0, 400, size=400)  # a bootstrap resample: records repeat
+    groups = np.unique(rows, return_inverse=True)[1]
+    folds = _record_folds(groups, outcome[rows], 5, random_state=3)
+    tested = np.concatenate([test for _, test in folds])
+    assert sorted(tested.tolist()) == list(range(400))  # every row held out once
+    share = outcome[rows].mean()
+    for train, test in folds:
+        assert not set(groups[train]) & set(groups[test])  # no record on both sides
+        assert abs(outcome[rows][test].mean() - share) < 0.06  # stratified by outcome
+    again = _record_folds(groups, outcome[rows], 5, random_state=3)
+    assert all((a[1] == b[1]).all() for a, b in zip(folds, again, strict=True))
