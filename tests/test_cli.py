@@ -29,7 +29,9 @@ def test_demo_runs_the_main_job_and_labels_data_synthetic():
 def test_demo_fits_a_model_per_endpoint_and_writes_reports(tmp_path):
     result = runner.invoke(
         app,
-        ["demo", "--n", "1200", "--seed", "1", "--report-dir", str(tmp_path), "--bootstrap", "5"],
+        # at 600 records every endpoint, the enriched odontoid subset too (130 records),
+        # is still fitted as the stacked model
+        ["demo", "--n", "600", "--seed", "1", "--report-dir", str(tmp_path), "--bootstrap", "5"],
         env={"COLUMNS": "200"},
     )
     assert result.exit_code == 0, result.output
@@ -101,38 +103,51 @@ def test_validate_unreadable_files_exit_2(tmp_path, content, match):
     assert match in result.output
 
 
-def test_train_stores_bootstrap_refits_for_intervals(tmp_path, cohort):
+def _train_args(data):
+    return ["train", "--input", str(data), "--endpoint", "nonunion", "--backend", "linear"]
+
+
+@pytest.fixture(scope="module")
+def trained_with_refits(tmp_path_factory, _cohort_300):
+    """The cohort file and a linear nonunion bundle with 3 bootstrap refits, trained once
+    by the command line for the tests of this module (they read it, never change it)."""
+    tmp = tmp_path_factory.mktemp("refits")
+    data = tmp / "cohort.csv"
+    _cohort_300.to_csv(data, index=False)
+    bundle = tmp / "refits.srb"
+    result = runner.invoke(app, [*_train_args(data), "--intervals", "3", "--output", str(bundle)])
+    return {"data": data, "bundle": bundle, "result": result}
+
+
+def test_train_stores_bootstrap_refits_for_intervals(tmp_path, cohort, trained_with_refits):
     import spinerisk as sr
 
-    data = tmp_path / "cohort.csv"
-    cohort.to_csv(data, index=False)
-    out = tmp_path / "m.srb"
-    base = ["train", "--input", str(data), "--endpoint", "nonunion", "--backend", "linear"]
-    result = runner.invoke(app, [*base, "--intervals", "3", "--output", str(out)])
+    result = trained_with_refits["result"]
     assert result.exit_code == 0, result.output
     assert "intervals: 3 of 3 bootstrap refits stored (seed 0)" in result.output
-    model = sr.load(out)
+    model = sr.load(trained_with_refits["bundle"])
     assert len(model.interval_models_) == 3
     risks = model.predict_risk(cohort.head(20), interval=0.9)
     lo, hi = sr.endpoints.interval_columns(model.endpoint_.risk_column(model.horizons_[0]))
     assert (risks[lo] <= risks[hi]).all() and risks[[lo, hi]].notna().all().all()
     # one refit cannot make an interval: a clear error, no traceback, no bundle
+    base = _train_args(trained_with_refits["data"])
     result = runner.invoke(app, [*base, "--intervals", "1", "--output", str(tmp_path / "x.srb")])
     assert result.exit_code == 2
     assert "n_resamples must be an integer from 2 to 200" in result.output
     assert not (tmp_path / "x.srb").exists()
 
 
-def test_score_writes_interval_columns_and_refuses_a_model_without_refits(tmp_path, cohort):
+def test_score_writes_interval_columns_and_refuses_a_model_without_refits(
+    tmp_path, cohort, trained_with_refits
+):
     import spinerisk as sr
     from spinerisk.endpoints import interval_columns
 
-    data = tmp_path / "cohort.csv"
-    cohort.to_csv(data, index=False)
-    plain, with_refits = tmp_path / "plain.srb", tmp_path / "refits.srb"
-    base = ["train", "--input", str(data), "--endpoint", "nonunion", "--backend", "linear"]
-    assert runner.invoke(app, [*base, "--output", str(plain)]).exit_code == 0
-    result = runner.invoke(app, [*base, "--intervals", "3", "--output", str(with_refits)])
+    data, with_refits = trained_with_refits["data"], trained_with_refits["bundle"]
+    result = trained_with_refits["result"]
+    plain = tmp_path / "plain.srb"
+    assert runner.invoke(app, [*_train_args(data), "--output", str(plain)]).exit_code == 0
     assert result.exit_code == 0, result.output
     scores = tmp_path / "scores.csv"
     score = ["score", "--input", str(data), "--output", str(scores), "--no-progress"]

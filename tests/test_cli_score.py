@@ -405,15 +405,25 @@ def test_a_killed_runs_temporary_files_are_removed_by_the_next_run(tmp_path, bun
     assert _leftovers(tmp_path) == [alive.name]
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
-def test_a_terminated_run_leaves_no_patient_data_behind(tmp_path, bundle, sig):
-    """SIGTERM: the run removes its temporary files on the way out. SIGKILL cannot be
-    caught: the next run removes what it left."""
-    big = tmp_path / "big.csv"
+@pytest.fixture(scope="module")
+def big_and_small(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """40 000 records (a run still going when it is stopped) and 5 of them, written once
+    for the module: the tests only read them."""
+    folder = tmp_path_factory.mktemp("terminated")
+    big, small = folder / "big.csv", folder / "small.csv"
     cohort = sr.make_spine_cohort(400, seed=5)
     pd.concat([cohort] * 100, ignore_index=True).assign(
         patient_id=[f"SYN-{i:06d}" for i in range(40_000)]
     ).to_csv(big, index=False)
+    cohort.head(5).to_csv(small, index=False)
+    return big, small
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
+def test_a_terminated_run_leaves_no_patient_data_behind(tmp_path, bundle, big_and_small, sig):
+    """SIGTERM: the run removes its temporary files on the way out. SIGKILL cannot be
+    caught: the next run removes what it left."""
+    big, small = big_and_small
     out = tmp_path / "out" / "scores.csv"
     out.parent.mkdir()
     argv = [sys.executable, "-c", "from spinerisk.cli import main; main()"]
@@ -434,8 +444,6 @@ def test_a_terminated_run_leaves_no_patient_data_behind(tmp_path, bundle, sig):
         assert list(out.parent.iterdir()) == []
         return
     assert staged and staged[0].exists()  # what SIGKILL leaves
-    small = tmp_path / "small.csv"
-    cohort.head(5).to_csv(small, index=False)
     result = runner.invoke(app, _score_argv(bundle, small, out))
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in out.parent.iterdir()) == ["scores.csv"]

@@ -6,6 +6,7 @@ All records are synthetic (make_spine_cohort).
 
 from __future__ import annotations
 
+import shutil
 import warnings
 from pathlib import Path
 
@@ -91,9 +92,15 @@ def _plain(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def test_score_file_engine_dask_writes_the_same_files(cluster, tmp_path, model, records):
+@pytest.fixture(scope="module")
+def saved(model, tmp_path_factory) -> Path:
+    """The model's bundle, saved once for the module (tests copy it, never change it)."""
+    return model.save(tmp_path_factory.mktemp("saved") / "m.srb")
+
+
+def test_score_file_engine_dask_writes_the_same_files(cluster, tmp_path, saved, records):
     cl, _ = cluster
-    bundle = model.save(tmp_path / "m.srb")
+    bundle = Path(shutil.copyfile(saved, tmp_path / "m.srb"))
     src = tmp_path / "in.parquet"
     records.to_parquet(src, row_group_size=8)
     outputs = {}
@@ -114,12 +121,12 @@ def test_score_file_engine_dask_writes_the_same_files(cluster, tmp_path, model, 
     pd.testing.assert_frame_equal(outputs["local"][1], outputs["dask"][1], check_exact=True)
 
 
-def test_dask_rows_are_counted_against_the_file(cluster, tmp_path, model, records, monkeypatch):
+def test_dask_rows_are_counted_against_the_file(cluster, tmp_path, saved, records, monkeypatch):
     """A reader that loses rows cannot go unnoticed: the file's own row count is checked."""
     import dask.dataframe as dd
 
     cl, _ = cluster
-    bundle = model.save(tmp_path / "m.srb")
+    bundle = Path(shutil.copyfile(saved, tmp_path / "m.srb"))
     src = tmp_path / "in.parquet"
     records.to_parquet(src, row_group_size=8)
     real = dd.read_parquet
