@@ -20,6 +20,12 @@ def cohort_2k() -> pd.DataFrame:
     return sr.make_spine_cohort(2000, seed=11)
 
 
+@pytest.fixture(scope="module")
+def nonunion_linear(cohort_2k: pd.DataFrame) -> sr.RiskModel:
+    """The linear nonunion model of ``cohort_2k``, fitted once (tests only predict)."""
+    return sr.RiskModel(endpoint="nonunion", backend="linear").fit(cohort_2k)
+
+
 @pytest.mark.parametrize("name", list(ENDPOINTS))
 def test_endpoint_predictors_never_include_follow_up_fields(name):
     ep = get_endpoint(name)
@@ -97,8 +103,8 @@ def test_eligibility_and_targets(cohort_2k):
         nu.target(checked)
 
 
-def test_binary_linear_model_end_to_end(cohort_2k):
-    model = sr.RiskModel(endpoint="nonunion", backend="linear").fit(cohort_2k)
+def test_binary_linear_model_end_to_end(cohort_2k, nonunion_linear):
+    model = nonunion_linear
     assert model.backend_ == "linear" and model.selection_ is None
     checked = sr.validate(cohort_2k)
     assert model.n_train_ == int(get_endpoint("nonunion").eligible(checked).sum())
@@ -191,8 +197,8 @@ def test_competing_endpoint_gives_cif_per_horizon(cohort_2k):
     assert (np.diff(values, axis=1) >= -1e-12).all()  # cumulative incidence grows
 
 
-def test_out_of_range_records_are_flagged(cohort_2k):
-    model = sr.RiskModel(endpoint="nonunion", backend="linear").fit(cohort_2k)
+def test_out_of_range_records_are_flagged(cohort_2k, nonunion_linear):
+    model = nonunion_linear
     rec = cohort_2k.head(3).copy()
     rec.loc[rec.index[1], "age_years"] = 104.0
     with pytest.warns(sr.DataQualityWarning, match="1 of 3 records"):
@@ -201,24 +207,26 @@ def test_out_of_range_records_are_flagged(cohort_2k):
     assert risk["warnings"].iloc[1].startswith("out_of_range:age_years=104")
 
 
-def test_parameter_errors(cohort_2k):
+def test_parameter_errors(cohort_2k, nonunion_linear):
     with pytest.raises(ValueError, match="backend='lightgbm' is not available"):
         sr.RiskModel(endpoint="future_fracture", backend="lightgbm").fit(cohort_2k)
     with pytest.raises(ValueError, match="not a built-in endpoint"):
         sr.RiskModel(endpoint="fusion").fit(cohort_2k)
     with pytest.raises(ValueError, match="cv must be"):
         sr.RiskModel(cv=1).fit(cohort_2k)
-    model = sr.RiskModel(endpoint="nonunion", backend="linear").fit(cohort_2k)
+    model = nonunion_linear
     with pytest.raises(ValueError, match="binary outcome"):
         model.predict_risk(cohort_2k.head(2), horizons=[365.25])
+    # the horizon is refused only after the model is fitted: fewer records fit faster
+    small = cohort_2k.head(500)
     with pytest.raises(ValueError, match="beyond the last observed event"):
-        sr.RiskModel(endpoint="future_fracture", backend="linear", horizons=[40_000]).fit(cohort_2k)
+        sr.RiskModel(endpoint="future_fracture", backend="linear", horizons=[40_000]).fit(small)
     with pytest.raises(ValueError, match="binary outcome at 182.62 days; it cannot be fitted"):
         sr.RiskModel(endpoint="nonunion", backend="linear", horizons=[730]).fit(cohort_2k)
-    same = sr.RiskModel(endpoint="nonunion", backend="linear", horizons=[182.62]).fit(cohort_2k)
+    same = sr.RiskModel(endpoint="nonunion", backend="linear", horizons=[182.62]).fit(small)
     assert same.horizons_ == model.horizons_
     knots = sr.RiskModel(endpoint="nonunion", backend="spline", spline_knots=np.int64(4))
-    assert knots.fit(cohort_2k).backend_ == "spline"  # numpy integers are integers
+    assert knots.fit(small).backend_ == "spline"  # numpy integers are integers
 
 
 def test_tune_is_seeded_and_its_params_plug_into_riskmodel(cohort_2k):
@@ -246,8 +254,9 @@ def test_tune_is_reproducible_past_the_random_start_up_trials(cohort_2k):
     from spinerisk.models import tune
 
     model = sr.RiskModel(endpoint="collapse", backend="lightgbm", cv=2, random_state=4)
-    runs = [tune(model, cohort_2k.head(300), n_trials=5, n_startup_trials=3) for _ in range(2)]
-    assert len(runs[0].trials) == 5
+    # two random start-up trials, then two drawn from the sampler's model of them
+    runs = [tune(model, cohort_2k.head(300), n_trials=4, n_startup_trials=2) for _ in range(2)]
+    assert len(runs[0].trials) == 4
     assert [t.params for t in runs[0].trials] == [t.params for t in runs[1].trials]
     assert [t.value for t in runs[0].trials] == [t.value for t in runs[1].trials]
     for bad in (0, 2.5, True):
@@ -262,18 +271,16 @@ def test_spline_backend_fits_curved_effects_a_straight_line_misses():
     rows = sr.validate(test)
     rows = rows[ep.eligible(rows)]
     y = ep.target(rows)
-    loss = {}
+    loss, models = {}, {}
     for backend in ("linear", "spline"):
-        model = sr.RiskModel(endpoint="nonunion", backend=backend).fit(train)
+        model = models[backend] = sr.RiskModel(endpoint="nonunion", backend=backend).fit(train)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", sr.DataQualityWarning)
             risk = model.predict_risk(rows)["risk_183d"].to_numpy()
         loss[backend] = -np.mean(y * np.log(risk) + (1 - y) * np.log(1 - risk))
     assert loss["spline"] < loss["linear"], loss
-    spline = sr.RiskModel(endpoint="nonunion", backend="spline").fit(train)
-    assert any(
-        "_sp_" in n for n in spline.estimator_.named_steps["features"].get_feature_names_out()
-    )
+    features = models["spline"].estimator_.named_steps["features"]
+    assert any("_sp_" in n for n in features.get_feature_names_out())
 
 
 @pytest.mark.parametrize("knots", [0, 2, 3.5, True])

@@ -314,16 +314,12 @@ def test_the_stacked_default_is_updated_in_its_own_form(dev, tmp_path):
     np.testing.assert_allclose(_risk(loaded, data.head(20))[:, 0], new[:20])
 
 
-def test_unshifted_sites_keep_the_model_in_at_least_90_percent(dev):
-    ep = dataclasses.replace(
-        get_endpoint("nonunion"), name="nonunion_small", predictor_fields=SMALL
-    )
-    model = sr.RiskModel(ep, backend="linear").fit(
-        sr.make_spine_cohort(20000, seed=1, intercepts=dev.attrs["intercepts"])
-    )
+def test_unshifted_sites_keep_the_model_in_at_least_90_percent(linear, dev):
+    # the shared model (8000 records of the same generator) kept 47 to 49 of 50 sites on
+    # five blocks of 50 seeds, as a model of its own fitted on 20000 records did
     chosen = [
         sr.update(
-            model, sr.make_spine_cohort(300, seed=1000 + s, intercepts=dev.attrs["intercepts"])
+            linear, sr.make_spine_cohort(300, seed=1000 + s, intercepts=dev.attrs["intercepts"])
         ).lineage_["method"]
         for s in range(50)
     ]
@@ -335,7 +331,9 @@ def test_small_site_update_is_never_worse_than_the_original_beyond_the_interval(
         site = sr.make_spine_cohort(300, seed=500 + seed, **BASELINE_SHIFT)
         updated = sr.update(linear, site)
         later = sr.make_spine_cohort(3000, seed=600 + seed, **BASELINE_SHIFT)
-        table = compare_models(linear, updated, later, n_bootstrap=60).to_frame()
+        # 20 resamples: on seeds 0-9 the bounds moved by at most 0.006 from 60 resamples;
+        # where an update was made, the Brier bound stayed <= -0.012, net benefit's >= 0.017
+        table = compare_models(linear, updated, later, n_bootstrap=20).to_frame()
         diff = table.set_index("metric")
         assert diff.loc["auroc", "difference_upper"] >= 0, (seed, diff.loc["auroc"])
         assert diff.loc["brier", "difference_lower"] <= 0, (seed, diff.loc["brier"])
@@ -363,9 +361,10 @@ def test_update_report_held_out_and_optimism_corrected(linear, site):
     json.dumps(held.to_dict())
     assert "| metric |" in held.to_markdown()
 
+    # only the estimates are compared below, and the bootstrap leaves them unchanged
     small = sr.make_spine_cohort(300, seed=12, **BASELINE_SHIFT)
-    corrected = update_report(linear, small, n_bootstrap=40, n_optimism=4)
-    apparent = compare_models(linear, corrected.updated_model, small, n_bootstrap=40)
+    corrected = update_report(linear, small, n_bootstrap=5, n_optimism=4)
+    apparent = compare_models(linear, corrected.updated_model, small, n_bootstrap=5)
     assert corrected.validation == "optimism-corrected"
     c, a = corrected.to_frame(), apparent.to_frame()
     assert np.isfinite(c["optimism"]).all()
