@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from unittest import mock
 
 import numpy as np
 import pandas as pd
@@ -217,10 +218,12 @@ def test_parameter_errors(cohort_2k, nonunion_linear):
     model = nonunion_linear
     with pytest.raises(ValueError, match="binary outcome"):
         model.predict_risk(cohort_2k.head(2), horizons=[365.25])
-    # the horizon is refused only after the model is fitted: fewer records fit faster
     small = cohort_2k.head(500)
-    with pytest.raises(ValueError, match="beyond the last observed event"):
-        sr.RiskModel(endpoint="future_fracture", backend="linear", horizons=[40_000]).fit(small)
+    # a horizon past follow-up is refused before anything is fitted
+    late = sr.RiskModel(endpoint="future_fracture", backend="linear", horizons=[40_000])
+    with mock.patch.object(sr.RiskModel, "_fit_candidate", side_effect=AssertionError("fitted")):
+        with pytest.raises(ValueError, match="beyond the last observed event"):
+            late.fit(small)
     with pytest.raises(ValueError, match="binary outcome at 182.62 days; it cannot be fitted"):
         sr.RiskModel(endpoint="nonunion", backend="linear", horizons=[730]).fit(cohort_2k)
     same = sr.RiskModel(endpoint="nonunion", backend="linear", horizons=[182.62]).fit(small)

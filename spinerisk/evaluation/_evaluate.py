@@ -123,19 +123,28 @@ def _horizons(model: RiskModel, horizons: Sequence[float] | None) -> tuple[float
     return hs if horizons is None else tuple(sorted(set(hs)))
 
 
-def _check_thresholds(thresholds: Sequence[float] | None, name: str, default: Any) -> Any:
-    """Risk thresholds as given (``default`` for None), each strictly between 0 and 1."""
-    if thresholds is None:
-        return default
-    try:
-        values = tuple(float(t) for t in thresholds)
-    except (TypeError, ValueError):
-        values = ()
-    if not values or any(not 0 < t < 1 for t in values):
-        raise ValueError(
-            f"{name} must be risks strictly between 0 and 1; got {name}={list(thresholds)!r}."
-        )
-    return values
+def _check_thresholds(
+    thresholds: Sequence[float] | None, comparator_thresholds: Sequence[float] | None
+) -> tuple[tuple[float, ...] | None, tuple[float, ...]]:
+    """The decision curve's thresholds (None: the kind's default range) and the
+    comparison's (None: :data:`COMPARATOR_THRESHOLDS`), each a risk strictly between 0
+    and 1."""
+
+    def risks(values: Sequence[float], name: str) -> tuple[float, ...]:
+        try:
+            out = tuple(float(t) for t in values)
+        except (TypeError, ValueError):
+            out = ()
+        if not out or any(not 0 < t < 1 for t in out):
+            raise ValueError(
+                f"{name} must be risks strictly between 0 and 1; got {name}={list(values)!r}."
+            )
+        return out
+
+    curve = None if thresholds is None else risks(thresholds, "thresholds")
+    if comparator_thresholds is None:
+        return curve, COMPARATOR_THRESHOLDS
+    return curve, risks(comparator_thresholds, "comparator_thresholds")
 
 
 # -- malignancy gate ------------------------------------------------------------------------
@@ -621,10 +630,7 @@ def evaluate(
         validation=validation,
     )
     comps = resolve_comparators(comparators, model)
-    nb_thresholds = _check_thresholds(
-        comparator_thresholds, "comparator_thresholds", COMPARATOR_THRESHOLDS
-    )
-    thresholds = _check_thresholds(thresholds, "thresholds", None)
+    thresholds, nb_thresholds = _check_thresholds(thresholds, comparator_thresholds)
     subgroups = _subgroup_names(model, subgroups)
     rec = _records(model, cohort, train, _horizons(model, horizons), comps)
     evd, data = rec.evd, rec.data

@@ -326,6 +326,8 @@ default="auto"
                 f"Only {len(data)} eligible records with the {ep.name} outcome observed; "
                 f"need at least {2 * self.cv}."
             )
+        if ep.kind != "binary":  # before any fit: a horizon past follow-up is refused at once
+            check_within_follow_up(ep, horizons, target["time"], target["event"])
 
         set_fitted(self, selection_=None)
         if len(candidates) == 1:
@@ -345,8 +347,6 @@ default="auto"
 
             chosen = "stack"
             set_fitted(self, **fit_default(self, ep, data, target))
-        if ep.kind != "binary":
-            check_within_follow_up(ep, horizons, target["time"], target["event"])
         for stale in ("interval_models_", "interval_info_"):  # refits of an earlier fit
             self.__dict__.pop(stale, None)
         set_fitted(
