@@ -14,7 +14,7 @@ from sklearn.calibration import CalibratedClassifierCV
 from sklearn.exceptions import NotFittedError
 from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
-from sklearn.metrics import roc_auc_score
+from sklearn.metrics import get_scorer, roc_auc_score
 from sklearn.model_selection import (
     GridSearchCV,
     StratifiedKFold,
@@ -32,6 +32,7 @@ from spinerisk.models._binary import (
     make_binary_model,
     make_booster,
     make_logistic,
+    neg_log_loss,
 )
 
 
@@ -282,7 +283,7 @@ def test_make_logistic_is_l2_log_loss_and_warning_free(records):
     rows, y = records
     model = make_logistic(random_state=2)
     assert isinstance(model, LogisticRegressionCV)
-    assert model.scoring == "neg_log_loss" and model.max_iter >= 1000
+    assert model.scoring is neg_log_loss and model.max_iter >= 1000
     assert isinstance(model.cv, StratifiedKFold) and model.cv.shuffle
     assert model.cv.random_state == 2
     assert len(model.Cs) >= 10 and min(model.Cs) <= 1e-2 and max(model.Cs) >= 1e2
@@ -292,6 +293,9 @@ def test_make_logistic_is_l2_log_loss_and_warning_free(records):
         warnings.simplefilter("error")  # no deprecation or convergence warnings
         pipe.fit(rows, y)
     assert np.all(np.asarray(pipe[-1].l1_ratio_) == 0.0)
+    # the penalty is chosen on scikit-learn's own log loss, bit for bit
+    matrix = pipe[:-1].transform(rows)
+    assert neg_log_loss(pipe[-1], matrix, y) == get_scorer("neg_log_loss")(pipe[-1], matrix, y)
 
 
 @pytest.mark.parametrize(

@@ -62,6 +62,7 @@ TRUSTED_TYPES: frozenset[str] = frozenset(
         "spinerisk.features._other_numbers",
         "spinerisk.features._one_hot_name",
         "spinerisk.models._binary.EarlyStoppingClassifier",
+        "spinerisk.models._binary.neg_log_loss",  # the logistic penalty's CV scorer
         "spinerisk.models._competing.CauseSpecificCIF",
         "spinerisk.models._stack.StackedClassifier",  # backend="auto": the stacked default
         "spinerisk.models._stack.StackedCoxSurvival",

@@ -55,6 +55,27 @@ _CALIBRATIONS = ("auto", "sigmoid", "isotonic", None)
 _LOGISTIC_CS = np.logspace(-3, 3, 13)
 
 
+def neg_log_loss(estimator: Any, X: Any, y: Any) -> float:
+    """Scorer of the logistic penalty's cross-validation: minus the mean log loss of
+    ``y`` under ``estimator.predict_proba(X)``, as scikit-learn's ``"neg_log_loss"``
+    scorer computes it (the same clipping and sum, so the same bits), without its
+    checks of inputs that are the estimator's own folds: those took half of a linear
+    fit's time (13 penalties x 5 folds per fit, 65 calls).
+
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from sklearn.metrics import get_scorer
+    >>> X, y = np.arange(8.0).reshape(-1, 1), np.array([0, 0, 1, 0, 1, 0, 1, 1])
+    >>> fitted = LogisticRegression().fit(X, y)
+    >>> neg_log_loss(fitted, X, y) == get_scorer("neg_log_loss")(fitted, X, y)
+    True
+    """
+    proba = np.asarray(estimator.predict_proba(X), dtype=np.float64)
+    eps = np.finfo(proba.dtype).eps
+    column = np.searchsorted(estimator.classes_, np.asarray(y))
+    chosen = np.clip(proba[np.arange(len(proba)), column], eps, 1 - eps)
+    return -float(np.mean(-np.log(chosen)))
+
+
 # -- parameter checks -----------------------------------------------------------------
 def _is_int(value: Any) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool | np.bool_)
@@ -613,14 +634,14 @@ def make_logistic(*, random_state: int = 0) -> LogisticRegressionCV:
     --------
     >>> from spinerisk.models._binary import make_logistic
     >>> model = make_logistic(random_state=1)
-    >>> model.scoring, model.cv.n_splits, model.cv.random_state
+    >>> model.scoring.__name__, model.cv.n_splits, model.cv.random_state
     ('neg_log_loss', 5, 1)
     """
     _check_seed(random_state)
     return LogisticRegressionCV(
         Cs=_LOGISTIC_CS,
         cv=StratifiedKFold(n_splits=5, shuffle=True, random_state=int(random_state)),
-        scoring="neg_log_loss",
+        scoring=neg_log_loss,
         solver="newton-cholesky",
         max_iter=1000,
         **_l2_only(),
