@@ -45,7 +45,7 @@ notebooks: $(VENV)/.test-installed
 	$(BIN)/python -m pytest --nbmake notebooks -q -p no:cacheprovider -n auto
 
 test: lint $(VENV)/.test-installed
-	MPLBACKEND=Agg $(BIN)/python -m pytest tests spinerisk --doctest-modules -q -n auto --dist loadfile
+	MPLBACKEND=Agg $(BIN)/python -m pytest tests spinerisk --doctest-modules -q -n auto --dist loadfile --no-loadscope-reorder
 	$(MAKE) notebooks
 	$(MAKE) docs
 

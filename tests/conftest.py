@@ -46,3 +46,17 @@ def cohort(_cohort_300: pd.DataFrame) -> pd.DataFrame:
 def valid_cohort(_cohort_300: pd.DataFrame) -> pd.DataFrame:
     """The same cohort after validation (schema dtypes). Do not modify."""
     return sr.validate(_cohort_300)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the slowest files first (``tests/timing/seconds.json``; files it does not know
+    after, in their own order): pytest-xdist's ``--dist loadfile --no-loadscope-reorder``
+    (``make test``) then hands the workers the long files early, so the run does not end
+    on one long file while the other worker waits. Without ``--no-loadscope-reorder``
+    xdist orders the files by their number of tests instead, which put the longest
+    single-test files last."""
+    import json
+    from pathlib import Path
+
+    known = json.loads((Path(__file__).parent / "timing" / "seconds.json").read_text())
+    items.sort(key=lambda item: -known.get(item.nodeid.split("::", 1)[0], 0.0))  # stable
