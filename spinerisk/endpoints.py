@@ -950,10 +950,14 @@ def check_horizons(
                 if allowed[0] == NO_HORIZON
                 else f" ({name}=[{round(endpoint.in_unit(allowed[0]), 6):g}] in {unit}, or None)"
             )
+            when = (
+                "recorded without a horizon (leave horizons out)"
+                if allowed[0] == NO_HORIZON
+                else f"at {endpoint.horizon_label(allowed[0])}"
+            )
             raise ValueError(
-                f"The {endpoint.name} endpoint is a binary outcome at "
-                f"{endpoint.horizon_label(allowed[0])}; it cannot be {action} "
-                f"{name}={shown!r}{expected}."
+                f"The {endpoint.name} endpoint is a binary outcome {when}; it cannot be "
+                f"{action} {name}={shown!r}{expected}."
             )
         return allowed
     beyond = [h for h in days if last_event is not None and h > last_event]

@@ -15,8 +15,8 @@ def _share_cores_between_workers() -> None:
     """
     worker = os.environ.get("PYTEST_XDIST_WORKER", "")
     count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
-    if not worker.startswith("gw") or count < 2:
-        return
+    if not worker.startswith("gw") or count < 2 or not hasattr(os, "sched_setaffinity"):
+        return  # not a worker, or not Linux
     cores = sorted(os.sched_getaffinity(0))
     index = int(worker.removeprefix("gw"))
     share = cores[index::count] if len(cores) >= count else [cores[index % len(cores)]]

@@ -51,5 +51,5 @@ def test_a_threshold_that_is_not_a_risk_is_refused_with_its_name(saved):
          "external", "--bootstrap", "5", "--threshold", "1.5"],
     )  # fmt: skip
     assert result.exit_code == 2
-    assert "thresholds must be risks strictly between 0 and 1" in result.output
-    assert "1.5" in result.output and "Traceback" not in result.output
+    assert "thresholds[0]=1.5 is outside (0, 1)" in result.output
+    assert "Traceback" not in result.output

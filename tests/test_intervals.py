@@ -313,18 +313,18 @@ def test_a_refit_of_another_model_is_refused(saved, competing, tmp_path):
 
 
 def test_bootstrap_folds_keep_a_records_copies_together_and_are_stratified():
-    from spinerisk.riskmodel._model import _record_folds
+    from spinerisk.models._ridge import stratified_folds
 
     rng = np.random.default_rng(0)
     outcome = (rng.random(400) < 0.2).astype(int)
     rows = rng.integers(0, 400, size=400)  # a bootstrap resample: records repeat
     groups = np.unique(rows, return_inverse=True)[1]
-    folds = _record_folds(groups, outcome[rows], 5, random_state=3)
+    folds = stratified_folds(outcome[rows], groups, 5, seed=3)
     tested = np.concatenate([test for _, test in folds])
     assert sorted(tested.tolist()) == list(range(400))  # every row held out once
     share = outcome[rows].mean()
     for train, test in folds:
         assert not set(groups[train]) & set(groups[test])  # no record on both sides
         assert abs(outcome[rows][test].mean() - share) < 0.06  # stratified by outcome
-    again = _record_folds(groups, outcome[rows], 5, random_state=3)
+    again = stratified_folds(outcome[rows], groups, 5, seed=3)
     assert all((a[1] == b[1]).all() for a, b in zip(folds, again, strict=True))

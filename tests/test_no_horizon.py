@@ -31,6 +31,7 @@ def _records(n: int, seed: int) -> pd.DataFrame:
     frame = pd.DataFrame(x, columns=["a", "b", "c"])
     frame.insert(0, "pid", [f"p{seed}-{i}" for i in range(n)])
     frame["outcome"] = (rng.random(n) < 1 / (1 + np.exp(-(x[:, 0] - 1)))).astype(int)
+    frame["seen"] = pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 360, n), "D")
     return frame
 
 
@@ -41,6 +42,8 @@ def fitted(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     for field in spec["fields"]:
         if field["name"] == "outcome":
             field["role"] = "outcome"
+        elif field["name"] == "seen":
+            field["role"] = "admin"
         elif field["name"] in ("a", "b", "c"):
             field.pop("min", None)
             field.pop("max", None)
@@ -88,10 +91,12 @@ def test_monitoring_and_update_reports_state_no_horizon(fitted: dict[str, Any]) 
     model, new = fitted["model"], fitted["new"]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", sr.DataQualityWarning)
-        monitored = monitoring_report(model, new)  # drift only: no date field here
+        monitored = monitoring_report(model, new, labels=new, n_bootstrap=10, date_field="seen")
         updated = update_report(model, new, "recalibrate", n_bootstrap=20)
     info = json.loads(json.dumps(monitored.to_dict()))["model"]
     assert info["horizons"] == [] and info["horizon_days"] == [] and info["horizon_labels"] == []
+    rows = json.loads(json.dumps(monitored.to_dict()))["performance"]
+    assert rows and all(row["horizon_days"] is None for row in rows), rows
     compared = json.loads(json.dumps(updated.to_dict()))
     assert compared["horizons"] == [] and compared["horizon_days"] == []
 

@@ -34,7 +34,7 @@ from typer.testing import CliRunner  # noqa: E402
 
 import spinerisk as sr  # noqa: E402
 from spinerisk.cli import app  # noqa: E402
-from spinerisk.endpoints import TIME_UNITS, stated_horizons  # noqa: E402
+from spinerisk.endpoints import TIME_UNITS  # noqa: E402
 from spinerisk.evaluation._format import horizon_label  # noqa: E402
 from spinerisk.schema._files import dump_toml  # noqa: E402
 
@@ -357,7 +357,7 @@ def test_monitor_reads_the_bundles_reference(trained: Any) -> None:
     model = sr.load(trained["bundle"])
     unit = model.endpoint_.time_unit
     assert summary["model"]["time_unit"] == unit
-    stated = stated_horizons(model.horizons_)  # none for kyphosis, recorded without one
+    stated = list(model.endpoint_.horizons)  # the endpoint file's: none for kyphosis
     assert summary["model"]["horizon_labels"] == [horizon_label(h, unit) for h in stated]
     assert summary["model"]["horizon_days"] == stated
     assert summary["model"]["horizons"] == [model.endpoint_.in_unit(h) for h in stated]

@@ -241,3 +241,18 @@ def test_grouped_data_is_not_given_the_one_intercept_batched_slope() -> None:
     # a resample keeps each record's group
     rows = np.array([5, 5, 17, 299])
     assert grouped.take(rows).groups.tolist() == folds[rows].tolist()
+
+
+def test_cv_refits_still_warn_on_records_the_model_was_not_fitted_on() -> None:
+    """Only internal validation silences the fold refits' data warnings: on external
+    records no fit has warned about them yet."""
+    import spinerisk as sr
+
+    with pytest.warns(DataQualityWarning, match="Small cohort"):
+        model = sr.RiskModel("nonunion", backend="linear").fit(sr.make_spine_cohort(300, seed=1))
+    other = sr.make_spine_cohort(300, seed=2)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        sr.evaluate(model, other, validation="external", n_bootstrap=2, cv=3, explain=False,
+                    subgroups=())  # fmt: skip
+    assert [w for w in caught if "Small cohort" in str(w.message)]

@@ -225,3 +225,27 @@ def test_the_genant_rule_message_gives_its_real_boundaries():
     _, rejects = sr.validate(cohort, on_invalid="split")
     assert len(rejects) == 2
     assert "2: 25 to <40%, 3: >=40%" in rejects["reasons"].iloc[0]
+
+
+def test_equal_schemas_that_differ_in_detail_do_not_share_their_checks():
+    """The pandera schema is built once per Schema object, not per equal schema: codes
+    (1, 2) and (1.0, 2.0) compare equal but give the column different dtypes."""
+    from spinerisk.schema import FieldSpec, Schema
+
+    def schema(codes):
+        return Schema(
+            (
+                FieldSpec("pid", "string", "Patient.", role="id"),
+                FieldSpec("code", "category", "A code.", categories=codes),
+            ),
+            name="codes",
+        )
+
+    ints, floats = schema((1, 2)), schema((1.0, 2.0))
+    assert ints == floats
+    frame = pd.DataFrame({"pid": ["a", "b"], "code": [1.0, 2.0]})
+    alone = sr.validate(frame, floats, on_invalid="split")
+    sr.validate(pd.DataFrame({"pid": ["a", "b"], "code": [1, 2]}), ints, on_invalid="split")
+    after = sr.validate(frame, floats, on_invalid="split")
+    pd.testing.assert_frame_equal(after[1], alone[1])  # the same rejects, with reasons
+    pd.testing.assert_frame_equal(after[0], alone[0])

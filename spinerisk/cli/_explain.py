@@ -26,12 +26,14 @@ def _table(expl: Any, top: int) -> Any:
     """One row per record: risk, reference risk, sentence, drivers, contributions, points."""
     import pandas as pd
 
+    from spinerisk.endpoints import stated_horizon
+
     idx = expl.contributions.index
     frame = pd.DataFrame(
         {
             expl.risk.name: expl.risk.to_numpy(),
             "base_risk": expl.base_risk,
-            "horizon_days": expl.horizon,
+            "horizon_days": stated_horizon(expl.horizon),
             "scale": expl.scale,
             "sentence": expl.sentences(k=top).to_numpy(),
             "top_drivers": expl.top_drivers(top).to_numpy(),

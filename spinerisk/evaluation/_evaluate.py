@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 import numpy as np
 import pandas as pd
 
-from spinerisk.endpoints import check_horizons
+from spinerisk.endpoints import check_horizons, stated_horizon
 from spinerisk.evaluation._bootstrap import (
     MetricSpec,
     bootstrap_metrics,
@@ -29,6 +29,7 @@ from spinerisk.evaluation._optimism import optimism_632plus
 from spinerisk.evaluation._report import EvaluationReport
 from spinerisk.exceptions import DataQualityWarning
 from spinerisk.metrics import sample_size_adequacy
+from spinerisk.metrics._common import check_thresholds
 from spinerisk.reference import trained_on_synthetic
 
 if TYPE_CHECKING:
@@ -104,6 +105,7 @@ def _options(
         cv,
         n_bootstrap_subgroups,
         min_subgroup_events,
+        validation,
     )
 
 
@@ -126,25 +128,18 @@ def _horizons(model: RiskModel, horizons: Sequence[float] | None) -> tuple[float
 def _check_thresholds(
     thresholds: Sequence[float] | None, comparator_thresholds: Sequence[float] | None
 ) -> tuple[tuple[float, ...] | None, tuple[float, ...]]:
-    """The decision curve's thresholds (None: the kind's default range) and the
-    comparison's (None: :data:`COMPARATOR_THRESHOLDS`), each a risk strictly between 0
-    and 1."""
-
-    def risks(values: Sequence[float], name: str) -> tuple[float, ...]:
-        try:
-            out = tuple(float(t) for t in values)
-        except (TypeError, ValueError):
-            out = ()
-        if not out or any(not 0 < t < 1 for t in out):
-            raise ValueError(
-                f"{name} must be risks strictly between 0 and 1; got {name}={list(values)!r}."
-            )
-        return out
-
-    curve = None if thresholds is None else risks(thresholds, "thresholds")
+    """The decision curve's thresholds (None: the kind's default range), checked up front
+    by the metrics' own rule, and the comparison's (None: :data:`COMPARATOR_THRESHOLDS`)."""
+    curve = None if thresholds is None else tuple(map(float, check_thresholds(thresholds)))
     if comparator_thresholds is None:
         return curve, COMPARATOR_THRESHOLDS
-    return curve, risks(comparator_thresholds, "comparator_thresholds")
+    values = tuple(float(t) for t in comparator_thresholds)
+    if not values or any(not 0 < t < 1 for t in values):
+        raise ValueError(
+            "comparator_thresholds must be risks strictly between 0 and 1; got "
+            f"comparator_thresholds={list(comparator_thresholds)!r}."
+        )
+    return curve, values
 
 
 # -- malignancy gate ------------------------------------------------------------------------
@@ -205,8 +200,11 @@ def _cross_validate(
     cv: int,
     random_state: int,
     n_jobs: int,
+    refit_warns: bool = True,
 ) -> np.ndarray:
-    """Refit a clone per fold, predict the held-out fold, pool and compute the metrics."""
+    """Refit a clone per fold, predict the held-out fold, pool and compute the metrics.
+    ``refit_warns=False`` silences the refits' data warnings (internal validation: the
+    model's own fit already warned about these records)."""
     from joblib import Parallel, delayed
     from sklearn.model_selection import KFold, StratifiedKFold
 
@@ -221,8 +219,9 @@ def _cross_validate(
         from sklearn.base import clone
 
         try:
-            with warnings.catch_warnings():  # the model's own fit already warned about its data
-                warnings.simplefilter("ignore", DataQualityWarning)
+            with warnings.catch_warnings():
+                if not refit_warns:
+                    warnings.simplefilter("ignore", DataQualityWarning)
                 refit = clone(model).fit(data.iloc[train])
         except ValueError as exc:  # a fold's records end before a horizon, say
             raise ValueError(
@@ -695,6 +694,7 @@ class _Options(NamedTuple):
     cv: int | None
     n_bootstrap_subgroups: int
     min_subgroup_events: int
+    validation: str = "internal"
 
     @property
     def boot(self) -> dict[str, Any]:
@@ -912,6 +912,7 @@ def _cv_table(
         cv=opt.cv,
         random_state=opt.random_state,
         n_jobs=opt.n_jobs,
+        refit_warns=opt.validation != "internal",
     )
     return metrics[["metric", "horizon"]].assign(estimate=estimate)
 
@@ -969,7 +970,7 @@ def _settings(
         ),
         "ibs_times": None if rec.grid is None else [float(t) for t in rec.grid],
         "n_bootstrap_subgroups": opt.n_bootstrap_subgroups,
-        "subgroup_horizon": rec.evd.horizons[0],
+        "subgroup_horizon": stated_horizon(rec.evd.horizons[0]),
         "min_subgroup_events": opt.min_subgroup_events,
         "comparators": [c.name for c in comps],
     }

@@ -84,12 +84,12 @@ def horizons_in_unit(frame: pd.DataFrame | None, unit: str) -> pd.DataFrame | No
     and every horizon is one. A metric without a horizon has NaN there: Harrell's C, and
     every metric of a binary outcome recorded without a horizon (internally
     :data:`~spinerisk.endpoints.NO_HORIZON`)."""
-    from spinerisk.endpoints import NO_HORIZON, days_in_unit
+    from spinerisk.endpoints import days_in_unit, stated_horizon
 
     if frame is None or "horizon" not in frame.columns:
         return frame
     horizon = pd.to_numeric(frame["horizon"], errors="coerce")
-    none = horizon == NO_HORIZON
+    none = horizon.map(lambda h: h == h and stated_horizon(h) is None).astype(bool)  # not NaN
     if unit == "days" and not none.any():
         return frame
     out = frame.copy()

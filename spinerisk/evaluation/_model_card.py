@@ -148,7 +148,7 @@ def _outcome(model: RiskModel) -> dict[str, Any]:
         "time_column": ep.time,
         "time_unit": ep.time_unit,
         "horizons_days": stated_horizons(model.horizons_),
-        "horizons": [ep.horizon_label(h) for h in model.horizons_],
+        "horizons": [ep.horizon_label(h) for h in stated_horizons(model.horizons_)],
         "event_of_interest": ep.event_of_interest if ep.kind == "competing" else None,
         "competing_events": "other non-zero event codes" if ep.kind == "competing" else None,
         "comparators_declared": list(ep.comparators),

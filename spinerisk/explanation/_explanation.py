@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from spinerisk.endpoints import check_horizon, horizon_in_unit
+from spinerisk.endpoints import check_horizon, horizon_in_unit, stated_horizon
 from spinerisk.explanation import _text
 from spinerisk.io import as_frame
 from spinerisk.reference import trained_on_synthetic
@@ -310,7 +310,7 @@ class Explanation:
             frame["risk_hi"] = frame[idx_name].map(self.risk_interval["hi"])
         frame["base_risk"] = self.base_risk
         frame["scale"] = self.scale
-        frame["horizon_days"] = self.horizon
+        frame["horizon_days"] = stated_horizon(self.horizon)  # None without a horizon
         return frame
 
     # -- shap and plots ----------------------------------------------------------------------

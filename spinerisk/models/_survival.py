@@ -567,14 +567,12 @@ class _Boosted(_SurvivalPredictions, BaseEstimator):
             stratify = y["event"] if counts.min() >= 2 else None
             if groups is not None and len(np.unique(np.asarray(groups))) < len(rows):
                 # repeated records (a bootstrap resample) stay on one side of the split
-                from sklearn.model_selection import StratifiedGroupKFold
+                from spinerisk.models._ridge import stratified_folds
 
-                splitter = StratifiedGroupKFold(
-                    max(2, round(1 / self.validation_fraction)), shuffle=True, random_state=seed
-                )
-                fit_rows, val_rows = next(
-                    splitter.split(rows, y["event"].astype(int), np.asarray(groups))
-                )
+                n_splits = max(2, round(1 / self.validation_fraction))
+                fit_rows, val_rows = stratified_folds(
+                    y["event"].astype(int), np.asarray(groups), n_splits, seed
+                )[0]
             else:
                 fit_rows, val_rows = train_test_split(
                     rows, test_size=self.validation_fraction, random_state=seed, stratify=stratify

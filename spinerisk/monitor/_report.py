@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import pandas as pd
 
-from spinerisk.endpoints import stated_horizons
+from spinerisk.endpoints import stated_horizon, stated_horizons
 from spinerisk.evaluation._format import horizon_label
 from spinerisk.monitor._drift import ALERT_LEVELS, DriftReport, _plain
 
@@ -87,6 +87,7 @@ class MonitoringReport:
         if self.performance is not None:
             perf = [
                 {str(k): _plain(v) for k, v in row.items()}
+                | {"horizon_days": stated_horizon(row["horizon_days"])}
                 for row in self.performance.to_dict(orient="records")
             ]
         return {

@@ -386,7 +386,9 @@ default="auto"
         from sklearn.calibration import CalibratedClassifierCV
 
         def grouped(n_splits: int, strata: Any) -> list[Any]:
-            return _record_folds(groups, np.asarray(strata), n_splits, self.random_state)
+            from spinerisk.models._ridge import stratified_folds
+
+            return stratified_folds(np.asarray(strata), groups, n_splits, self.random_state)
 
         if ep.kind == "binary":
             if isinstance(model, CalibratedClassifierCV):
@@ -848,25 +850,6 @@ def _repeat_groups(data: pd.DataFrame, columns: list[str]) -> np.ndarray | None:
     hashed = pd.util.hash_pandas_object(data[cols], index=False).to_numpy()
     _, groups = np.unique(hashed, return_inverse=True)
     return None if int(groups.max()) + 1 == len(groups) else groups
-
-
-def _record_folds(
-    groups: np.ndarray, strata: np.ndarray, n_splits: int, random_state: int
-) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Stratified folds that keep the copies of a record together: the distinct records
-    (``groups``, from :func:`_repeat_groups`, whose copies share the outcome ``strata``)
-    are split by ``StratifiedKFold`` and every copy follows its record. The same folds
-    as scikit-learn's ``StratifiedGroupKFold`` would aim at, without its search over
-    groups (a third of a bootstrap refit of the linear model on 1,000 records)."""
-    from sklearn.model_selection import StratifiedKFold
-
-    first = np.unique(groups, return_index=True)[1]  # one row per record, by group label
-    fold_of = np.empty(len(first), dtype=np.int64)
-    splitter = StratifiedKFold(n_splits, shuffle=True, random_state=random_state)
-    for k, (_, test) in enumerate(splitter.split(first, strata[first])):
-        fold_of[test] = k
-    row_fold = fold_of[groups]
-    return [(np.flatnonzero(row_fold != k), np.flatnonzero(row_fold == k)) for k in range(n_splits)]
 
 
 def _is_booster(obj: Any) -> bool:

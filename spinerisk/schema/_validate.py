@@ -15,9 +15,9 @@ Problems are reported as record id, 0-based row, column, value and what was expe
 from __future__ import annotations
 
 import decimal
-import functools
 import re
 import warnings
+import weakref
 from collections.abc import Hashable
 from typing import Any, Literal, NamedTuple, overload
 
@@ -357,17 +357,27 @@ def _blank_markers(s: pd.Series, markers: tuple[str, ...]) -> pd.Series:
 # ---------------------------------------------------------------------------------------
 # pass 2: pandera
 # ---------------------------------------------------------------------------------------
+#: pandera schemas built per Schema object (by identity: two equal schemas may still
+#: differ in detail, such as category codes 1 and 1.0) and set of columns
+_PANDERA: dict[int, tuple[weakref.ref[Schema], dict[tuple[Any, ...], Any]]] = {}
+
+
 def _pandera_schema(schema: Schema, present: tuple[Any, ...]) -> Any:
     """The pandera schema of ``schema`` for a frame with columns ``present``.
 
-    Built once per schema and set of columns (a few tens of milliseconds each time
-    otherwise, a third of validating one record) and read-only once built; a schema that
-    cannot be hashed (a field given a list where a tuple is expected) is built each time.
+    Built once per schema object and set of columns (a few tens of milliseconds each
+    time otherwise, a third of validating one record), read-only once built, and
+    forgotten with the schema.
     """
-    try:
-        return _cached_pandera_schema(schema, present)
-    except TypeError:  # unhashable
-        return _build_pandera_schema(schema, present)
+    entry = _PANDERA.get(id(schema))
+    if entry is None or entry[0]() is not schema:
+        key = id(schema)
+        entry = (weakref.ref(schema, lambda _: _PANDERA.pop(key, None)), {})
+        _PANDERA[key] = entry
+    built = entry[1].get(present)
+    if built is None:
+        built = entry[1][present] = _build_pandera_schema(schema, present)
+    return built
 
 
 def _build_pandera_schema(schema: Schema, present: tuple[Any, ...]) -> Any:
@@ -402,9 +412,6 @@ def _build_pandera_schema(schema: Schema, present: tuple[Any, ...]) -> Any:
         if rule.applies_to(present)
     ]
     return pa.DataFrameSchema(columns, checks=frame_checks, strict=True, name=schema.name)
-
-
-_cached_pandera_schema = functools.lru_cache(maxsize=64)(_build_pandera_schema)
 
 
 _WHAT = {
