@@ -106,7 +106,7 @@ def stated_horizons(days: Any) -> list[float]:
     >>> stated_horizons((182.62,)), stated_horizons((NO_HORIZON,))
     ([182.62], [])
     """
-    return [float(h) for h in days if float(h) != NO_HORIZON]
+    return [h for h in map(stated_horizon, days) if h is not None]
 
 
 def stated_horizon(days: float) -> float | None:
@@ -945,16 +945,11 @@ def check_horizons(
             for h, a in zip(days, allowed, strict=False)
         )
         if not same:
-            expected = (
-                ""
-                if allowed[0] == NO_HORIZON
-                else f" ({name}=[{round(endpoint.in_unit(allowed[0]), 6):g}] in {unit}, or None)"
-            )
-            when = (
-                "recorded without a horizon (leave horizons out)"
-                if allowed[0] == NO_HORIZON
-                else f"at {endpoint.horizon_label(allowed[0])}"
-            )
+            if allowed[0] == NO_HORIZON:
+                when, expected = "recorded without a horizon (leave horizons out)", ""
+            else:
+                when = f"at {endpoint.horizon_label(allowed[0])}"
+                expected = f" ({name}=[{endpoint.in_unit(allowed[0]):g}] in {unit}, or None)"
             raise ValueError(
                 f"The {endpoint.name} endpoint is a binary outcome {when}; it cannot be "
                 f"{action} {name}={shown!r}{expected}."
