@@ -1,7 +1,7 @@
 """Write ``seconds.json``: the seconds each test file (or doctest module) took in a run.
 
-    python -m pytest tests spinerisk --doctest-modules -n auto --dist loadfile \\
-        --no-loadscope-reorder --junitxml=/tmp/junit.xml
+    python -m pytest tests spinerisk notebooks --doctest-modules --nbmake -n auto \\
+        --dist loadfile --no-loadscope-reorder --junitxml=/tmp/junit.xml
     python tests/timing/write_seconds.py /tmp/junit.xml
 
 ``tests/conftest.py`` hands the files to pytest-xdist's workers slowest first, so that
@@ -26,7 +26,9 @@ def file_seconds(junit: Path) -> dict[str, float]:
     seconds: Counter[str] = Counter()
     for case in ET.parse(junit).getroot().iter("testcase"):
         parts = (case.get("classname") or "").split(".")
-        if parts[0] == "tests":  # tests.test_x[.Class]
+        if parts[-1] == "ipynb":  # a notebook run by nbmake: notebooks.name.ipynb
+            key = "/".join(parts[:-1]) + ".ipynb"
+        elif parts[0] == "tests":  # tests.test_x[.Class]
             key = f"tests/{parts[1]}.py"
         else:  # a doctest: its classname is the module's dotted name
             module = "/".join(parts)
