@@ -119,6 +119,10 @@ def test_api_answers_state_no_horizon(fitted: dict[str, Any]) -> None:
     assert refused.status_code == 422, refused.text
     assert "no horizon" in refused.text and "leave horizon out" in refused.text
     assert not math.isnan(answer["predictions"][0]["risk"]["outcome"])
+    # the OpenAPI text of ?horizon= says so instead of listing an empty "()"
+    params = client.get("/openapi.json").json()["paths"]["/v1/explain"]["post"]["parameters"]
+    about = next(p for p in params if p["name"] == "horizon")["description"]
+    assert "without a horizon" in about and "()" not in about
 
 
 def test_saved_bundle_needs_nothing_from_here(fitted: dict[str, Any]) -> None:

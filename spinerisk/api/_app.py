@@ -403,6 +403,13 @@ def _add_explain_route(app: FastAPI, served: _Served, answer: "_Answer", body_ty
     """``POST /v1/explain``."""
     allowed = ", ".join(f"{h:g}" for h in served.info.horizons)
     unit = served.info.time_unit
+    about_horizon = (
+        f"Horizon of the explained risk in {unit} (the endpoint's time unit): one of the "
+        f"model's horizons ({allowed}); default the first."
+        if allowed
+        else "Not for this model: its outcome was recorded without a horizon, so a request "
+        "that gives one is refused."
+    )
 
     @app.post(
         "/v1/explain",
@@ -417,8 +424,7 @@ def _add_explain_route(app: FastAPI, served: _Served, answer: "_Answer", body_ty
         horizon: float | None = Query(
             None,
             gt=0,
-            description=f"Horizon of the explained risk in {unit} (the endpoint's time "
-            f"unit): one of the model's horizons ({allowed}); default the first.",
+            description=about_horizon,
         ),
         horizon_days: float | None = Query(
             None,
