@@ -458,3 +458,22 @@ def test_fit_dask_on_a_users_own_schema_and_endpoint(cluster, tmp_path):
         warnings.simplefilter("ignore", sr.DataQualityWarning)
         pd.testing.assert_frame_equal(loaded.predict_risk(glow), model.predict_risk(glow))
     assert list(model.predict_risk(glow.head(2)).columns) == ["risk_1y", "warnings"]
+
+
+def test_fit_dask_checks_future_fracture_targets_before_any_booster(cluster, monkeypatch):
+    """A horizon past follow-up is refused before any booster grows (it was checked after
+    both causes' boosters had grown), with the horizon and the last event named."""
+    import dataclasses
+
+    from spinerisk.distributed import fit_dask
+    from spinerisk.endpoints import get_endpoint
+    from spinerisk.riskmodel import _dask
+
+    def no_boosting(*args, **kwargs):
+        raise AssertionError("a booster grew before the targets were checked")
+
+    _, client = cluster
+    monkeypatch.setattr(_dask, "_cause_boosters", no_boosting)
+    ep = dataclasses.replace(get_endpoint("future_fracture"), horizons=(365.0, 40_000.0))
+    with pytest.raises(ValueError, match=r"horizon\(s\) 40000 days lie beyond the last observed"):
+        fit_dask(sr.make_spine_cohort(300, seed=1), ep, client=client, n_estimators=5)

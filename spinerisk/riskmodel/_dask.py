@@ -545,7 +545,7 @@ def _grow_stopped(
 ) -> tuple[Any, float, Any]:
     """Grow on the records not held out, stop on the held-out ones and calibrate on
     them: the booster cut at its best round, its held-out log loss and the sigmoid."""
-    from dask import compute as dask_compute
+    from dask import compute as _compute
     from sklearn.calibration import _SigmoidCalibration
     from xgboost.core import XGBoostError
 
@@ -568,7 +568,7 @@ def _grow_stopped(
     trained = on_dask.get_booster()[: best + 1]
     # Platt scaling on the held-out records' log-odds, as a local fit calibrates
     # each member on its held-out fold
-    margin, y_held = dask_compute(
+    margin, y_held = _compute(
         job.xgb_dask.predict(job.client, trained, X[held], output_margin=True), y[held]
     )
     y_held = np.asarray(y_held, dtype=np.int32)
@@ -640,10 +640,10 @@ def _fit_competing(job: _Job) -> RiskModel:
         **job.booster, early_stopping_rounds=None, random_state=job.random_state
     )
     base.check_boosting_params()
+    time, event = _targets(job)  # checked before any booster grows
     boosters, margins = _cause_boosters(job, base)
-    time, event, margins = _collect(job, margins)
+    margins = list(_compute(*margins))
     cif = _cause_specific_cif(job, base, boosters, margins, time, event)
-    check_within_follow_up(job.ep, job.ep.horizons, time, event)
     reason = (
         f"trained on a Dask cluster with xgboost.dask ({job.n_train} records, "
         f"{job.booster['n_estimators']} rounds per cause, no early stopping: XGBoost cannot "
@@ -690,17 +690,21 @@ def _time_event(part: pd.DataFrame, ep: Endpoint) -> pd.DataFrame:
     )
 
 
-def _collect(job: _Job, margins: list[Any]) -> tuple[np.ndarray, np.ndarray, list[Any]]:
-    """Time, event code and one margin per cause of every eligible record, brought here
-    (see :func:`fit_dask`), with the event codes checked."""
+def _compute(*collections: Any) -> tuple[Any, ...]:
     import dask
 
+    return tuple(dask.compute(*collections))
+
+
+def _targets(job: _Job) -> tuple[np.ndarray, np.ndarray]:
+    """Time and event code of every eligible record, brought here (see :func:`fit_dask`),
+    with the event codes, the causes and the horizons against follow-up checked."""
     te = job.eligible.map_partitions(
         _time_event,
         job.ep,
         meta=pd.DataFrame({"time": [], "event": []}).astype({"time": np.float64, "event": np.int8}),
     )
-    te, *collected = dask.compute(te, *margins)
+    (te,) = _compute(te)
     time = te["time"].to_numpy()
     event = te["event"].to_numpy()
     n_train = job.n_train
@@ -718,7 +722,8 @@ def _collect(job: _Job, margins: list[Any]) -> tuple[np.ndarray, np.ndarray, lis
             f"Cause(s) {absent} have no events among the {n_train} eligible records; a "
             "cause-specific model needs at least one event per cause."
         )
-    return time, event, collected
+    check_within_follow_up(job.ep, job.ep.horizons, time, event)
+    return time, event
 
 
 def _cause_specific_cif(
