@@ -120,6 +120,10 @@ def serve(
         workers=workers,
         log_config=log_config,
         access_log=False,  # the API writes one access line per request itself
+        # a worker loads and checks the bundle before it answers uvicorn's health check
+        # (about 3.5 s of CPU); the default 5 s killed and restarted workers in a loop on a
+        # busy machine
+        timeout_worker_healthcheck=60,
     )
 
 
