@@ -522,7 +522,9 @@ def test_cli_evaluate_prints_metrics_and_writes_json_and_markdown(tmp_path, bina
 
     model, cohort = binary
     model.save(tmp_path / "m.srb")
-    cohort.head(600).to_csv(tmp_path / "c.csv", index=False)
+    # every record, as binary_report evaluated: the same C-statistic, so the same
+    # pmsampsize inputs, whose answer (a second of simulation) is remembered in-process
+    cohort.to_csv(tmp_path / "c.csv", index=False)
     args = ["evaluate", "--model", str(tmp_path / "m.srb"), "--input", str(tmp_path / "c.csv")]
     unstated = CliRunner().invoke(app, [*args, "--bootstrap", "5"])
     assert unstated.exit_code == 2 and "--validation" in unstated.output

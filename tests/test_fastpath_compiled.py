@@ -76,6 +76,25 @@ def fitted() -> dict[tuple[str, str], tuple[sr.RiskModel, list[dict]]]:
     return out
 
 
+@pytest.fixture(scope="module")
+def predictors(fitted):
+    """Per case, the model's fast path with its trees compiled and without (XGBoost's own
+    call), each built once for the module: the tests given them only predict with them
+    (a fast path keeps no state between calls but its fallback count, which stays 0)."""
+    built: dict[tuple[str, str], tuple[FastPredictor, FastPredictor]] = {}
+
+    def get(case: tuple[str, str]) -> tuple[FastPredictor, FastPredictor]:
+        if case not in built:
+            model, _ = fitted[case]
+            built[case] = (
+                FastPredictor.from_model(model),
+                FastPredictor.from_model(model, compile=False),
+            )
+        return built[case]
+
+    return get
+
+
 def _one_by_one(fp: FastPredictor, records: list[dict]) -> np.ndarray:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DataQualityWarning)
@@ -85,11 +104,10 @@ def _one_by_one(fp: FastPredictor, records: list[dict]) -> np.ndarray:
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c[0]}-{c[1]}")
-def test_compiled_risks_are_todays_within_1e_7(case, fitted):
+def test_compiled_risks_are_todays_within_1e_7(case, fitted, predictors):
     model, records = fitted[case]
     assert len(records) >= 100
-    fast = FastPredictor.from_model(model)
-    today = FastPredictor.from_model(model, compile=False)
+    fast, today = predictors(case)
     heads = fast._xgboost_heads()
     if case[1] == "auto":  # boosters the combination weights (possibly none)
         assert fast.compiled_ == bool(heads), fast.compile_note_
@@ -252,12 +270,13 @@ def test_background_compilation_that_disagrees_is_never_used(fitted, monkeypatch
 
 
 @pytest.mark.parametrize("compile_", [True, False], ids=["compiled", "not-compiled"])
-def test_one_record_ensemble_is_the_fold_by_fold_answer_bit_for_bit(fitted, compile_):
+def test_one_record_ensemble_is_the_fold_by_fold_answer_bit_for_bit(fitted, predictors, compile_):
     """One record through the shared work (one encode, one compiled input row, one vector
     calibration) gives exactly the fold-by-fold answer: every fold's own encode, booster
     call and calibration, averaged in order."""
-    model, records = fitted["nonunion", "xgboost"]
-    fast = FastPredictor.from_model(model, compile=compile_)
+    _, records = fitted["nonunion", "xgboost"]
+    fast = predictors(("nonunion", "xgboost"))[0 if compile_ else 1]
+    assert fast.compiled_ is compile_
     ensemble = fast._one
     assert ensemble is not None and ensemble.n == len(fast._folds) > 1
     # the folds' encodings are the same gather: one encode serves them all
@@ -281,12 +300,11 @@ def _batch(fp: FastPredictor, records: list[dict]) -> np.ndarray:
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c[0]}-{c[1]}")
-def test_compiled_batches_are_xgboosts_answers_bit_for_bit(case, fitted, monkeypatch):
+def test_compiled_batches_are_xgboosts_answers_bit_for_bit(case, fitted, predictors, monkeypatch):
     """Several records go through tl2cgen's batch loop (one matrix per encoding), with
     the answers of XGBoost's own batch call, bit for bit."""
-    model, records = fitted[case]
-    fast = FastPredictor.from_model(model)
-    today = FastPredictor.from_model(model, compile=False)
+    _, records = fitted[case]
+    fast, today = predictors(case)
     calls = []
     original = compiled.compiled_rows
 
@@ -304,12 +322,13 @@ def test_compiled_batches_are_xgboosts_answers_bit_for_bit(case, fitted, monkeyp
 
 
 @pytest.mark.parametrize("compile_", [True, False], ids=["compiled", "not-compiled"])
-def test_batch_ensemble_is_the_fold_by_fold_answer_bit_for_bit(fitted, compile_):
+def test_batch_ensemble_is_the_fold_by_fold_answer_bit_for_bit(fitted, predictors, compile_):
     """Several records through the shared work (one clinical table, one encode, one
     compiled matrix for the 5 boosters) give exactly every fold's own answer averaged in
     order, as the batch path computed it before."""
-    model, records = fitted["nonunion", "xgboost"]
-    fast = FastPredictor.from_model(model, compile=compile_)
+    _, records = fitted["nonunion", "xgboost"]
+    fast = predictors(("nonunion", "xgboost"))[0 if compile_ else 1]
+    assert fast.compiled_ is compile_
     typed = fast._checker.check(records)
     assert typed is not None and len(typed) == len(records) >= 100
     acc = np.zeros(len(typed))

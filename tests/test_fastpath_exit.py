@@ -73,9 +73,12 @@ def test_background_compilation_is_waited_for_at_exit():
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        model = sr.RiskModel(endpoint="nonunion", backend="xgboost").fit(
-            sr.make_spine_cohort(300, seed=0)
-        )
+        # small boosters: what is checked is the thread, not what it compiles
+        model = sr.RiskModel(
+            endpoint="nonunion",
+            backend="xgboost",
+            booster_params={"n_estimators": 20, "max_depth": 2},
+        ).fit(sr.make_spine_cohort(300, seed=0))
     fast = FastPredictor.from_model(model, compile="background")
     assert fast._compiling is not None and not fast._compiling.daemon
     fast.wait_compiled(120)

@@ -36,8 +36,13 @@ def trauma() -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def binary(ovf):
-    return _fit("nonunion", "lightgbm", ovf)
+def binary(ovf, plain):
+    """``plain`` with refits: what ``_fit`` gives, without fitting the same model twice
+    (``fit_intervals`` adds the refits to a copy; ``plain`` stays without them)."""
+    model = copy.deepcopy(plain)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # small cohorts warn about their size
+        return model.fit_intervals(ovf, n_resamples=B, random_state=3)
 
 
 @pytest.fixture(scope="module")

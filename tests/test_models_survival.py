@@ -93,7 +93,17 @@ def _common_checks():
 
 @pytest.mark.parametrize("estimator, check", list(_common_checks()))
 def test_sklearn_contract(estimator, check):
-    check(estimator)
+    if getattr(check, "func", check).__name__ not in EXPECTED_FAILED:
+        check(estimator)
+        return
+    try:
+        check(estimator)
+    except Exception as exc:
+        # An expected failure (xfail): the same exception, type and message, with its
+        # traceback cut to this frame. pytest formats an xfail's traceback too, parsing
+        # scikit-learn's long check modules once per frame: that took most of this file's
+        # time (about 0.2 s per check).
+        raise exc.with_traceback(None) from None
 
 
 # -- the contract on a survival target ----------------------------------------------------------

@@ -17,7 +17,7 @@ from spinerisk.monitor import AuditLog
 WRITER = textwrap.dedent(
     """
     import pathlib, sys, time
-    from spinerisk.monitor import AuditLog
+    from spinerisk.audit import AuditLog  # what spinerisk.monitor exports, without its imports
 
     path = sys.argv[1]
     worker, n_lines, n_workers = (int(a) for a in sys.argv[2:5])
@@ -27,7 +27,8 @@ WRITER = textwrap.dedent(
     (gate / f"ready-{worker}").touch()
     deadline = time.time() + 60
     while len(list(gate.glob("ready-*"))) < n_workers and time.time() < deadline:
-        pass  # all writers start together, once every interpreter is up
+        time.sleep(0.001)  # all writers start together, once every interpreter is up (a
+        # busy wait took the CPU from the writers still importing: one core per test worker)
     for i in range(n_lines):
         log.append({"worker": worker, "i": i, "pad": pad})
     """
@@ -35,6 +36,9 @@ WRITER = textwrap.dedent(
 
 
 def test_parallel_processes_lose_and_interleave_no_line(tmp_path):
+    import spinerisk.audit
+
+    assert AuditLog is spinerisk.audit.AuditLog  # the writers' class is monitor's
     path = tmp_path / "audit.jsonl"
     script = tmp_path / "writer.py"
     script.write_text(WRITER)

@@ -38,6 +38,12 @@ def model(bundle: Path) -> sr.RiskModel:
 
 
 @pytest.fixture(scope="module")
+def manifest(bundle: Path) -> dict:
+    """The bundle's manifest, read once (reading checks the whole archive)."""
+    return sr.bundle.read_manifest(bundle)
+
+
+@pytest.fixture(scope="module")
 def records() -> pd.DataFrame:
     # western profile: some values fall outside the (japan) training data -> warnings
     return sr.make_spine_cohort(24, seed=7, profile="western")
@@ -55,6 +61,13 @@ def _read(path: Path) -> pd.DataFrame:
     return pd.read_csv(path, dtype=str, keep_default_na=False)
 
 
+@pytest.fixture(scope="module")
+def first_12(model: sr.RiskModel, records: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The first 12 records and their risks from one predict_risk call (read only)."""
+    head = records.head(12)
+    return head, _reference(model, head)
+
+
 @pytest.mark.parametrize(
     ("fmt_in", "fmt_out", "chunk_size"),
     [
@@ -65,9 +78,9 @@ def _read(path: Path) -> pd.DataFrame:
     ],
 )
 def test_chunked_scores_equal_one_predict_risk_call(
-    tmp_path, bundle, model, records, chunk_size, fmt_in, fmt_out
+    tmp_path, bundle, manifest, first_12, chunk_size, fmt_in, fmt_out
 ):
-    records = records.head(12)
+    records, ref = first_12
     src = tmp_path / f"in{fmt_in}"
     if fmt_in == ".csv":
         records.to_csv(src, index=False)
@@ -77,7 +90,6 @@ def test_chunked_scores_equal_one_predict_risk_call(
     summary = score_file(bundle, src, out, chunk_size=chunk_size)
     assert (summary.rows_in, summary.scored, summary.rejected) == (12, 12, 0)
 
-    ref = _reference(model, records)
     got = _read(out)
     assert list(got.columns) == [
         "patient_id",
@@ -93,7 +105,6 @@ def test_chunked_scores_equal_one_predict_risk_call(
     assert got["warnings"].fillna("").tolist() == ref["warnings"].tolist()
     assert (ref["warnings"] != "").any()  # the warnings path was exercised
     assert summary.flagged == int((ref["warnings"] != "").sum())
-    manifest = sr.bundle.read_manifest(bundle)
     assert got["model_id"].str.startswith(f"nonunion-xgboost-{manifest['created_utc']}-").all()
     # the model's own version: its bundle's creation time (as the HTTP API means it)
     assert set(got["model_version"]) == {manifest["created_utc"]}

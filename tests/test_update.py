@@ -343,7 +343,9 @@ def test_small_site_update_is_never_worse_than_the_original_beyond_the_interval(
 
 # -- issue 15.2: the report ------------------------------------------------------------------
 def test_update_report_held_out_and_optimism_corrected(linear, site):
-    held = update_report(linear, site, n_bootstrap=40, random_state=1)
+    # 20 resamples: on bootstrap seeds 0-9 the estimate stayed at least 37% of the
+    # interval's width from either bound (40 resamples: 34%)
+    held = update_report(linear, site, n_bootstrap=20, random_state=1)
     assert held.validation == "held-out" and held.n_update + held.n_evaluated == len(
         _outcomes(linear, site)[1]
     )
@@ -361,9 +363,10 @@ def test_update_report_held_out_and_optimism_corrected(linear, site):
     json.dumps(held.to_dict())
     assert "| metric |" in held.to_markdown()
 
-    # only the estimates are compared below, and the bootstrap leaves them unchanged
+    # only the estimates are compared below, and the bootstrap leaves them unchanged; the
+    # optimism identity holds whatever the number of optimism resamples
     small = sr.make_spine_cohort(300, seed=12, **BASELINE_SHIFT)
-    corrected = update_report(linear, small, n_bootstrap=5, n_optimism=4)
+    corrected = update_report(linear, small, n_bootstrap=5, n_optimism=2)
     apparent = compare_models(linear, corrected.updated_model, small, n_bootstrap=5)
     assert corrected.validation == "optimism-corrected"
     c, a = corrected.to_frame(), apparent.to_frame()
