@@ -29,6 +29,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -518,90 +519,28 @@ def markdown(summary: dict[str, Any]) -> str:
 
 
 # -- the smoke run -------------------------------------------------------------------------------
-#: Runs the benchmarks in argv[1] (JSON: script, arguments, markers) one after the other
-#: in this interpreter, each as ``python script args`` would (``__main__``, the benchmarks'
-#: folder first on the path instead of the working directory); between its markers, each
-#: one's output, then its exit code and seconds.
-_RUNNER = """
-import json, runpy, sys, time, traceback
-if sys.path[0] == "":  # python -c puts the working directory first; a script, its folder
-    sys.path[0] = sys.argv[2]
-else:
-    sys.path.insert(0, sys.argv[2])
-for item in json.loads(sys.argv[1]):
-    print(item["begin"], flush=True)
-    sys.argv = [item["script"], *item["args"]]
-    start = time.perf_counter()
-    try:
-        runpy.run_path(item["script"], run_name="__main__")
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
-        if exc.code is not None and not isinstance(exc.code, int):
-            print(exc.code, file=sys.stderr)
-    except BaseException:
-        traceback.print_exc()
-        code = 1
-    sys.stdout.flush()
-    sys.stderr.flush()
-    took = round(time.perf_counter() - start, 1)
-    print(item["end"] + json.dumps({"exit_code": code, "seconds": took}), flush=True)
-"""
-
-
 def run_smoke(results: Path, skip: tuple[str, ...] = ()) -> dict[str, Any]:
-    """Each benchmark's smallest mode into ``results``, but the scripts in ``skip``; exit
-    code and seconds per script. Two at a time: the benchmarks are shared out between two
-    interpreters, each running its share one after the other as the scripts would run
-    (``_RUNNER``), so that the imports (about 3 s of CPU) are paid once per share instead
-    of once per benchmark."""
+    """Each benchmark's smallest mode into ``results`` (two at a time), but the scripts in
+    ``skip``; exit code and seconds per script."""
     results.mkdir(parents=True, exist_ok=True)
-    out: dict[str, dict[str, Any]] = {}
-    runnable = []
-    for name, (script, args) in SOURCES.items():
-        if args is None:
-            out[name] = {"script": script, "skipped": "no option to write its results elsewhere"}
-        elif script in skip:
-            out[name] = {"script": script, "skipped": "left out (--skip)"}
-        else:
-            runnable.append(name)
 
-    def share(names: list[str]) -> dict[str, dict[str, Any]]:
-        items = [
-            {
-                "script": str(HERE / SOURCES[name][0]),
-                "args": [a.format(out=results / name) for a in SOURCES[name][1] or []],
-                "begin": f"@@smoke-begin {name}",
-                "end": f"@@smoke-end {name} ",
-            }
-            for name in names
-        ]
-        cmd = [sys.executable, "-c", _RUNNER, json.dumps(items), str(HERE)]
-        proc = subprocess.run(
-            cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-        )
-        lines = proc.stdout.splitlines()
-        done: dict[str, dict[str, Any]] = {}
-        for name, item in zip(names, items, strict=True):
-            script = SOURCES[name][0]
-            begin = lines.index(item["begin"]) if item["begin"] in lines else len(lines)
-            end = next((i for i, x in enumerate(lines) if x.startswith(item["end"])), None)
-            if end is None:  # the interpreter died in or before this benchmark
-                tail = lines[begin + 1 :][-15:] or [f"runner exit code {proc.returncode}"]
-                done[name] = {"script": script, "exit_code": proc.returncode or 1,
-                              "seconds": None, "output_tail": tail}  # fmt: skip
-                continue
-            status = json.loads(lines[end][len(item["end"]) :])
-            tail = [x for x in lines[begin + 1 : end] if x.strip()][-15:]
-            done[name] = {"script": script, **status,
-                          "output_tail": tail if status["exit_code"] else []}  # fmt: skip
-        return done
+    def one(name: str) -> tuple[str, dict[str, Any]]:
+        script, args = SOURCES[name]
+        if args is None:
+            return name, {"script": script, "skipped": "no option to write its results elsewhere"}
+        if script in skip:
+            return name, {"script": script, "skipped": "left out (--skip)"}
+        cmd = [sys.executable, str(HERE / script)] + [a.format(out=results / name) for a in args]
+        start = time.perf_counter()
+        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+        took = time.perf_counter() - start
+        tail = (proc.stdout + proc.stderr).strip().splitlines()[-15:]
+        return name, {"script": script, "exit_code": proc.returncode, "seconds": round(took, 1),
+                      "output_tail": tail if proc.returncode else []}  # fmt: skip
 
     workers = max(1, min(2, os.cpu_count() or 1))
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        for done in pool.map(share, [runnable[i::workers] for i in range(workers)]):
-            out.update(done)
-    return {name: out[name] for name in SOURCES}
+        return dict(pool.map(one, SOURCES))
 
 
 def main(argv: list[str] | None = None) -> int:
