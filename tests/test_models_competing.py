@@ -12,6 +12,7 @@ from sklearn.linear_model import LinearRegression
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.utils.estimator_checks import estimator_checks_generator
+from sklearn_checks import run_check
 
 import spinerisk as sr
 from spinerisk.endpoints import get_endpoint
@@ -113,17 +114,7 @@ def _common_checks():
 
 @pytest.mark.parametrize("estimator, check", list(_common_checks()))
 def test_sklearn_contract(estimator, check):
-    if getattr(check, "func", check).__name__ not in EXPECTED_FAILED:
-        check(estimator)
-        return
-    try:
-        check(estimator)
-    except Exception as exc:
-        # An expected failure (xfail): the same exception, type and message, with its
-        # traceback cut to this frame. pytest formats an xfail's traceback too, parsing
-        # scikit-learn's long check modules once per frame: that took most of this file's
-        # time (about 0.2 s per check).
-        raise exc.with_traceback(None) from None
+    run_check(estimator, check, EXPECTED_FAILED)
 
 
 # -- contract and algebra on small data ---------------------------------------------------------

@@ -17,6 +17,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GridSearchCV, cross_validate
 from sklearn.pipeline import make_pipeline
 from sklearn.utils.estimator_checks import estimator_checks_generator
+from sklearn_checks import run_check
 
 import spinerisk as sr
 from spinerisk.models import _survival as survival_module
@@ -93,17 +94,7 @@ def _common_checks():
 
 @pytest.mark.parametrize("estimator, check", list(_common_checks()))
 def test_sklearn_contract(estimator, check):
-    if getattr(check, "func", check).__name__ not in EXPECTED_FAILED:
-        check(estimator)
-        return
-    try:
-        check(estimator)
-    except Exception as exc:
-        # An expected failure (xfail): the same exception, type and message, with its
-        # traceback cut to this frame. pytest formats an xfail's traceback too, parsing
-        # scikit-learn's long check modules once per frame: that took most of this file's
-        # time (about 0.2 s per check).
-        raise exc.with_traceback(None) from None
+    run_check(estimator, check, EXPECTED_FAILED)
 
 
 # -- the contract on a survival target ----------------------------------------------------------
