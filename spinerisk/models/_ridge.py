@@ -313,12 +313,17 @@ def cox_penalty_cv(
 
     ``folds`` gives each record's fold. The penalty is on the scale of
     :func:`ridge_cox_path` (mean loss per record plus ``lam / 2 * ||beta||^2``), which is
-    lifelines' ``penalizer`` on its standardised columns.
+    lifelines' ``penalizer`` on its standardised columns. BLAS runs on one thread here:
+    the path's matrices are small, and more threads spin more than they compute (on
+    3,000 records of 30 columns, 0.40 s of wall time on one thread and 0.77 s on two).
     """
+    from threadpoolctl import threadpool_limits
+
     oof = np.full((len(time), len(LAMBDAS)), np.nan)
-    for k in np.unique(folds):
-        test, train = folds == k, folds != k
-        oof[test] = cox_fold_scores(D, time, event, train, test)
-    best = lowest_deviance(oof, lambda s: cox_partial_deviance(time, event, s, folds))
-    lam = LAMBDAS[best : best + 1]
-    return float(lam[0]), ridge_cox_path(D, time, event, warm_path(lam))[-1]
+    with threadpool_limits(limits=1, user_api="blas"):
+        for k in np.unique(folds):
+            test, train = folds == k, folds != k
+            oof[test] = cox_fold_scores(D, time, event, train, test)
+        best = lowest_deviance(oof, lambda s: cox_partial_deviance(time, event, s, folds))
+        lam = LAMBDAS[best : best + 1]
+        return float(lam[0]), ridge_cox_path(D, time, event, warm_path(lam))[-1]
