@@ -433,11 +433,10 @@ def test_untranslatable_values_reject_their_rows_not_the_run(tmp_path, bundle, r
 
 
 def test_chunks_scored_at_once_come_out_in_input_order(tmp_path, bundle, model, records):
-    """The worker threads finish chunks out of order here (the first ones are slowed
-    down); scores and rejects are still written in input order, the warning filters
-    are left as they were, and the stages of every thread are timed."""
+    """The worker threads finish chunks out of order here (the first waits until a later
+    one has been scored); scores and rejects are still written in input order, the
+    warning filters are left as they were, and the stages of every thread are timed."""
     import threading
-    import time
 
     src = tmp_path / "in.parquet"
     bad = records.copy()
@@ -445,12 +444,18 @@ def test_chunks_scored_at_once_come_out_in_input_order(tmp_path, bundle, model, 
     bad.to_parquet(src)
     real = _file._finish_chunk
     seen: list[str] = []
+    lock, overtaken, waited = threading.Lock(), threading.Event(), []
 
     def slow_first(model_, part, **kwargs):
-        seen.append(threading.current_thread().name)
-        if len(seen) <= 2:
-            time.sleep(0.3)  # the next chunks overtake these
-        return real(model_, part, **kwargs)
+        with lock:
+            seen.append(threading.current_thread().name)
+            k = len(seen)
+        if k == 1:  # the first chunk waits until a later one is done: it is overtaken
+            waited.append(overtaken.wait(timeout=60))
+        out = real(model_, part, **kwargs)
+        if k > 1:
+            overtaken.set()
+        return out
 
     before = list(warnings.filters)
     with pytest.MonkeyPatch.context() as mp:
@@ -459,6 +464,7 @@ def test_chunks_scored_at_once_come_out_in_input_order(tmp_path, bundle, model, 
             bundle, src, tmp_path / "out.parquet", rejects=tmp_path / "rej.csv", chunk_size=3
         )
     assert warnings.filters == before
+    assert waited == [True]  # a later chunk was scored before the first
     assert len(seen) == 8 and all(name.startswith("spinerisk-score") for name in seen)
     assert len(set(seen)) == 2  # two workers
     got = pd.read_parquet(tmp_path / "out.parquet")
