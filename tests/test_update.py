@@ -377,6 +377,22 @@ def test_update_report_held_out_and_optimism_corrected(linear, site):
         assert c.set_index("metric").loc["auroc", "optimism"] == pytest.approx(0, abs=1e-12)
 
 
+def test_cli_update_report_takes_the_number_of_optimism_resamples(tmp_path, linear):
+    """``spinerisk update --report --optimism N``: a small site's report is corrected with
+    N resamples, and says so; N below 1 is refused with exit code 2."""
+    old = linear.save(tmp_path / "old.srb")
+    sr.make_spine_cohort(300, seed=12, **BASELINE_SHIFT).to_csv(tmp_path / "s.csv", index=False)
+    base = ["update", "--model", str(old), "--input", str(tmp_path / "s.csv"), "--output",
+            str(tmp_path / "new.srb"), "--method", "intercept", "--report",
+            str(tmp_path / "r.html"), "--bootstrap", "2"]  # fmt: skip
+    result = CliRunner().invoke(app, [*base, "--optimism", "3"])
+    assert result.exit_code == 0, result.output
+    page = (tmp_path / "r.html").read_text(encoding="utf-8")
+    assert "optimism" in page and "(3 resamples, each repeating" in page
+    bad = CliRunner().invoke(app, [*base, "--optimism", "0"])
+    assert bad.exit_code == 2 and "--optimism" in bad.output
+
+
 # -- time-to-event boosters: baseline hazard and slope on the booster's margin ------------------
 def test_survival_boosters_are_recalibrated_in_their_own_form(dev):
     ep = Endpoint(

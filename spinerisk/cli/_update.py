@@ -56,6 +56,15 @@ def update(
     bootstrap: Annotated[
         int, typer.Option("--bootstrap", help="Bootstrap resamples of the report.", min=1)
     ] = 200,
+    optimism: Annotated[
+        int,
+        typer.Option(
+            "--optimism",
+            help="Optimism resamples of the report when the site is small (each repeats "
+            "the update).",
+            min=1,
+        ),
+    ] = 20,
     seed: Annotated[int, typer.Option(help="Seed for every random step.")] = 0,
     sep: Annotated[str | None, SEP_OPTION] = None,
     encoding: Annotated[str, ENCODING_OPTION] = "utf-8",
@@ -97,6 +106,7 @@ def update(
                 method,  # type: ignore[arg-type]
                 alpha=alpha,
                 n_bootstrap=bootstrap,
+                n_optimism=optimism,
                 random_state=seed,
             )
             result.to_html(report)
