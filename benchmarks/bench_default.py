@@ -377,6 +377,26 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def run_meta(**extra: Any) -> dict[str, Any]:
+    """What a benchmark run records about itself: date, machine, commit, load at the
+    start (the caller adds ``uptime_end``), and ``extra`` settings."""
+    return {
+        "date": _now(),
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+        "git": bm._git(),
+        "uptime_start": _uptime(),
+        **extra,
+    }
+
+
+def write_results(res: dict[str, Any], json_path: Path, md_path: Path, markdown: Any) -> None:
+    """The results as JSON, and the page ``markdown(res)`` writes from them."""
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    json_path.write_text(json.dumps(res, indent=1, default=float))
+    md_path.write_text(markdown(res))
+    print(f"wrote {json_path} and {md_path}", flush=True)
+
+
 def _uptime() -> str:
     try:
         return subprocess.run(["uptime"], capture_output=True, text=True, check=True).stdout.strip()
@@ -1009,7 +1029,11 @@ def to_markdown(res: dict[str, Any]) -> str:
                     what.append(
                         f"calibration slope {_slope_ci(m['default'])}, Cox slope "
                         f"{_cox(m['default'])} (`linear` "
-                        f"{_f(m['linear']['calibration_slope'], 2)}; {peer_slopes})"
+                        f"{_f(m['linear']['calibration_slope'], 2)}; {peer_slopes}); how "
+                        "often any model can be in range on samples of this size, with a "
+                        "known truth: `python benchmarks/slope_attainable.py "
+                        f"{d['name']} --cv` ([slope on small data]"
+                        "(benchmarks-slope-attainable.md))"
                     )
                 lines.append(f"- **{d['name']}**: " + "; ".join(what) + ".")
         diffs = [d["selected_minus_default"] for d in acc]
@@ -1171,16 +1195,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {md_path}", flush=True)
         return 0
     log = bm.WarningLog()
-    res: dict[str, Any] = {
-        "meta": {
-            "date": _now(),
-            "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
-            "git": bm._git(),
-            "versions": bm._versions(),
-            "uptime_start": _uptime(),
-            "quick": quick,
-        }
-    }
+    res: dict[str, Any] = {"meta": run_meta(versions=bm._versions(), quick=quick)}
     kept_warnings: dict[str, Any] = {}  # of parts not re-run (the accuracy part's, mostly)
     if json_path.exists() and not quick:
         previous = json.loads(json_path.read_text())

@@ -32,8 +32,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import sys
 from pathlib import Path
 from typing import Any
@@ -61,14 +59,7 @@ def run(names: list[str] | None, seeds: list[int], folds: int) -> dict[str, Any]
     sets = [s for s in (*bd.BINARY, *bd.SURVIVAL) if names is None or s.name in names]
     log = bm.WarningLog()
     out: dict[str, Any] = {
-        "meta": {
-            "date": bd._now(),
-            "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
-            "git": bm._git(),
-            "uptime_start": bd._uptime(),
-            "seeds": seeds,
-            "folds": folds,
-        },
+        "meta": bd.run_meta(seeds=seeds, folds=folds),
         "sets": [],
     }
     for spec in sets:
@@ -253,7 +244,10 @@ def _misses(sets: list[dict[str, Any]]) -> list[str]:
                 f"calibration slope {m['mean_slope']:.2f}"
                 + ("" if cox is None else f" (Cox slope {cox:.2f})")
                 + f"; the other models: {others} (`benchmarks/slope_floor.py {m['name']} "
-                "<predictors>` shows how close a hardly overfitted Cox model gets there)"
+                "<predictors>` shows how close a hardly overfitted Cox model gets there; "
+                f"`benchmarks/slope_attainable.py {m['name']} --cv`, how often any model "
+                "can be in range on samples of this size, with a known truth: "
+                "[slope on small data](benchmarks-slope-attainable.md))"
             )
         lines.append(f"- **{m['name']}**: " + "; ".join(what) + ".")
     return lines if misses else []
@@ -369,10 +363,7 @@ def main(argv: list[str] | None = None) -> int:
     elif "optimism" in previous:
         res["optimism"] = previous["optimism"]
     res.update({"json": _shown(args.json)} | ({"title": args.title} if args.title else {}))
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(res, indent=1, default=float))
-    args.markdown.write_text(to_markdown(res))
-    print(f"wrote {args.json} and {args.markdown}", flush=True)
+    bd.write_results(res, args.json, args.markdown, to_markdown)
     return 0
 
 
