@@ -250,7 +250,7 @@ def to_markdown(res: dict[str, Any]) -> str:
         "check the modelling code and the benchmark's targets; nothing here validates "
         "spinerisk clinically.",
         "",
-        f"Produced by `benchmarks/slope_attainable.py` at commit `{meta['git']}` on "
+        f"Produced by `benchmarks/slope_attainable.py` at commit `{meta['git']['commit']}` on "
         f"{meta['date']}; {meta['machine']['cpus']} cores; load `{meta['uptime_start']}` at "
         f"the start and `{meta['uptime_end']}` at the end. Method: the script's docstring. "
         f"Every slope is in `{res['json']}`.",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -80,6 +81,7 @@ def test_run_writes_each_models_slopes_and_the_estimate(monkeypatch, tmp_path, c
     assert "SYNTHETIC" in page and "| linear |" in page and "5-fold estimate" in page
     assert "toy sample 2/2" in capsys.readouterr().out
     assert "correlation with the true slope" in page
+    assert re.search(r"at commit `[0-9a-f]{7,}`|at commit `None`", page), page[:400]
     # the page again from the results file alone
     out_md.unlink()
     assert sa.main(["--report-only", "--json", str(out_json), "--markdown", str(out_md)]) == 0
