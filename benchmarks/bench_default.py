@@ -377,6 +377,15 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+#: The parts of the benchmark, in the page's order.
+PARTS = ("accuracy", "timing", "boosted", "optimism")
+
+
+def _part_run(meta: dict[str, Any]) -> dict[str, Any]:
+    """The commit, date and starting load of the run that produced a part."""
+    return {"commit": meta["git"]["commit"], "date": meta["date"], "load": meta["uptime_start"]}
+
+
 def run_meta(**extra: Any) -> dict[str, Any]:
     """What a benchmark run records about itself: date, machine, commit, load at the
     start (the caller adds ``uptime_end``), and ``extra`` settings."""
@@ -906,6 +915,25 @@ def _boosted_note(rows: list[dict[str, Any]]) -> str:
     )
 
 
+def _parts_run(res: dict[str, Any]) -> list[str]:
+    """A line saying which parts an earlier run produced (``--parts`` re-runs some)."""
+    runs = res.get("parts_run", {})
+    commit = res["meta"]["git"]["commit"]
+    kept = [p for p in PARTS if p in runs and runs[p]["commit"] != commit]
+    if not kept:
+        return []
+    return [
+        "",
+        "Parts kept from earlier runs: "
+        + "; ".join(
+            f"{PARTS.index(p) + 1} ({p}) at commit `{runs[p]['commit'][:10]}` on "
+            f"{runs[p]['date']}, load `{runs[p]['load']}` at its start"
+            for p in kept
+        )
+        + ".",
+    ]
+
+
 def to_markdown(res: dict[str, Any]) -> str:
     meta = res["meta"]
     dirty = " (spinerisk/ with uncommitted changes)" if meta["git"]["spinerisk_modified"] else ""
@@ -919,6 +947,7 @@ def to_markdown(res: dict[str, Any]) -> str:
         f" on {meta['date']}; {meta['machine']['cpus']} cores, shared with other work: load "
         f"`{meta['uptime_start']}` at the start and `{meta['uptime_end']}` at the end. Fit "
         "times are wall-clock seconds under that load.",
+        *_parts_run(res),
         "",
         "> Real public data sets, used to check the modelling code; nothing here validates "
         "spinerisk clinically.",
@@ -1197,6 +1226,8 @@ def main(argv: list[str] | None = None) -> int:
     log = bm.WarningLog()
     res: dict[str, Any] = {"meta": run_meta(versions=bm._versions(), quick=quick)}
     kept_warnings: dict[str, Any] = {}  # of parts not re-run (the accuracy part's, mostly)
+    # when and where each part ran: the parts not re-run keep theirs
+    res["parts_run"] = {p: _part_run(res["meta"]) for p in PARTS if p in parts}
     if json_path.exists() and not quick:
         previous = json.loads(json_path.read_text())
         if "accuracy" not in parts:
@@ -1204,6 +1235,11 @@ def main(argv: list[str] | None = None) -> int:
         for key in ("accuracy", "accuracy_load", "timing", "boosted", "optimism"):
             if key not in parts and key in previous:
                 res[key] = previous[key]  # parts not re-run keep their last results
+        for key in PARTS:
+            if key not in parts and key in previous:
+                res["parts_run"][key] = previous.get("parts_run", {}).get(
+                    key, _part_run(previous["meta"])
+                )
     sets = (*BINARY, *SURVIVAL)
     if quick:
         sets = tuple(s for s in sets if s.name in QUICK_SETS)

@@ -265,6 +265,7 @@ def to_markdown(res: dict[str, Any]) -> str:
         "sample: how often the benchmark would report it in range, and how well that "
         "report follows the true slope.",
         "",
+        *_summary(res["sets"]),
     ]
     for s in res["sets"]:
         lines += [
@@ -299,14 +300,30 @@ def to_markdown(res: dict[str, Any]) -> str:
                 "true slope agree on in range or not on "
                 f"{est['verdict_agrees']:.0%} of the samples.",
             ]
-        best = max(s["models"], key=lambda m: s["models"][m]["in_range"])
-        lines += [
-            "",
-            f"The model most often in range: {best}, on "
-            f"{s['models'][best]['in_range']:.0%} of the samples.",
-            "",
-        ]
+        lines.append("")
     return "\n".join(lines)
+
+
+def _summary(sets: list[dict[str, Any]]) -> list[str]:
+    """One row per set: each model's share of samples in range, and the estimate's."""
+    models = list(sets[0]["models"]) if sets else []
+    lines = [
+        "Samples (of each set's size) on which the true slope is in 0.85-1.15:",
+        "",
+        "| set | records | events | " + " | ".join(models) + " | the 5-fold estimate |",
+        "|---|---|---|" + "---|" * (len(models) + 1),
+    ]
+    for s in sets:
+        shares = [s["models"][m]["in_range"] for m in models]
+        best = max(shares)
+        cells = [f"**{v:.0%}**" if v == best else f"{v:.0%}" for v in shares]
+        est = s.get("cv_estimate")
+        lines.append(
+            f"| {s['name']} | {s['records']} | {s['events_mean']:.0f} | "
+            + " | ".join(cells)
+            + f" | {'-' if not est else format(est['in_range'], '.0%')} |"
+        )
+    return [*lines, "", "Bold: the model most often in range on the set.", ""]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -126,3 +126,15 @@ def test_the_page_counts_each_models_seeds_in_range():
     assert cells["linear"] == "3/3, 1.00 (0.00)"
     total = next(line for line in table.splitlines() if line.startswith("| all "))
     assert "**5/6** on 2 sets" in total  # the default: 2 + 3 of 6 runs
+
+
+def test_the_default_page_says_which_parts_an_earlier_run_made(tmp_path, monkeypatch):
+    """``bench_default.py --parts timing`` keeps the other parts' results, and the page
+    says at which commit and when they were made (its header names the new run)."""
+    now = {"git": {"commit": "bbbbbbb"}, "date": "2026-12-06T10:00:00Z", "uptime_start": "load 1"}
+    then = {"git": {"commit": "aaaaaaa"}, "date": "2026-12-05T10:00:00Z", "uptime_start": "load 2"}
+    runs = {"accuracy": bd._part_run(then), "timing": bd._part_run(now)}
+    (line,) = [x for x in bd._parts_run({"meta": now, "parts_run": runs}) if x]
+    assert "1 (accuracy) at commit `aaaaaaa` on 2026-12-05T10:00:00Z" in line
+    assert "timing" not in line
+    assert bd._parts_run({"meta": now, "parts_run": {"timing": runs["timing"]}}) == []

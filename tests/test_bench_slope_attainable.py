@@ -81,6 +81,9 @@ def test_run_writes_each_models_slopes_and_the_estimate(monkeypatch, tmp_path, c
     assert "SYNTHETIC" in page and "| linear |" in page and "5-fold estimate" in page
     assert "toy sample 2/2" in capsys.readouterr().out
     assert "correlation with the true slope" in page
+    shares = [f"{s['models'][m]['in_range']:.0%}" for m in ("default", "linear")]
+    row = next(line for line in page.splitlines() if line.startswith("| toy | 300 |"))
+    assert all(v in row for v in shares) and "**" in row  # the most often in range, bold
     assert re.search(r"at commit `[0-9a-f]{7,}`|at commit `None`", page), page[:400]
     # the page again from the results file alone
     out_md.unlink()
