@@ -386,6 +386,12 @@ def _part_run(meta: dict[str, Any]) -> dict[str, Any]:
     return {"commit": meta["git"]["commit"], "date": meta["date"], "load": meta["uptime_start"]}
 
 
+def shown_path(path: Path) -> str:
+    """A path as a page shows it: from the repository root when it is inside it."""
+    full = path.resolve()
+    return str(full.relative_to(ROOT)) if full.is_relative_to(ROOT) else str(path)
+
+
 def run_meta(**extra: Any) -> dict[str, Any]:
     """What a benchmark run records about itself: date, machine, commit, load at the
     start (the caller adds ``uptime_end``), and ``extra`` settings."""

@@ -49,12 +49,6 @@ RESULTS_MD = ROOT / "docs" / "benchmarks-default-seeds.md"
 TITLE = "Default model benchmark, repeated over fold seeds"
 
 
-def _shown(path: Path) -> str:
-    """A path as the page shows it: from the repository root when it is inside it."""
-    full = path.resolve()
-    return str(full.relative_to(ROOT)) if full.is_relative_to(ROOT) else str(path)
-
-
 def run(names: list[str] | None, seeds: list[int], folds: int) -> dict[str, Any]:
     sets = [s for s in (*bd.BINARY, *bd.SURVIVAL) if names is None or s.name in names]
     log = bm.WarningLog()
@@ -214,7 +208,8 @@ def to_markdown(res: dict[str, Any]) -> str:
         lines += _optimism_table(res["optimism"])
     lines += [
         "",
-        f"Every number, per seed and model, is in `{res.get('json', _shown(RESULTS_JSON))}`.",
+        "Every number, per seed and model, is in "
+        f"`{res.get('json', bd.shown_path(RESULTS_JSON))}`.",
         "",
     ]
     return "\n".join(lines)
@@ -348,7 +343,9 @@ def main(argv: list[str] | None = None) -> int:
     seeds = [int(s) for s in args.seeds.split(",")]
     if args.report_only:
         res = json.loads(args.json.read_text())
-        res.update({"json": _shown(args.json)} | ({"title": args.title} if args.title else {}))
+        res.update(
+            {"json": bd.shown_path(args.json)} | ({"title": args.title} if args.title else {})
+        )
         args.markdown.write_text(to_markdown(res))
         return 0
     parts = set(args.parts.split(","))
@@ -362,7 +359,7 @@ def main(argv: list[str] | None = None) -> int:
         res["optimism"]["uptime_end"] = bd._uptime()
     elif "optimism" in previous:
         res["optimism"] = previous["optimism"]
-    res.update({"json": _shown(args.json)} | ({"title": args.title} if args.title else {}))
+    res.update({"json": bd.shown_path(args.json)} | ({"title": args.title} if args.title else {}))
     bd.write_results(res, args.json, args.markdown, to_markdown)
     return 0
 

@@ -85,6 +85,14 @@ def test_run_writes_each_models_slopes_and_the_estimate(monkeypatch, tmp_path, c
     row = next(line for line in page.splitlines() if line.startswith("| toy | 300 |"))
     assert all(v in row for v in shares) and "**" in row  # the most often in range, bold
     assert re.search(r"at commit `[0-9a-f]{7,}`|at commit `None`", page), page[:400]
+    # beside the real set's own benchmark (its mean slope over fold seeds), when there is one
+    real = tmp_path / "seeds.json"
+    real.write_text(json.dumps({"sets": [{"name": "toy", "mean_slope": 0.777}]}))
+    monkeypatch.setattr(sa, "REAL_SEEDS_JSON", real)
+    beside = sa.to_markdown(res)
+    est, true = s["cv_estimate"]["mean"], s["models"]["default"]["mean"]
+    assert f"| toy | 0.78 | {est:.2f} | {true:.2f} |" in beside
+    monkeypatch.setattr(sa, "REAL_SEEDS_JSON", tmp_path / "absent.json")
     # the page again from the results file alone
     out_md.unlink()
     assert sa.main(["--report-only", "--json", str(out_json), "--markdown", str(out_md)]) == 0
