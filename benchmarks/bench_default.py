@@ -924,8 +924,8 @@ def _boosted_note(rows: list[dict[str, Any]]) -> str:
 def _parts_run(res: dict[str, Any]) -> list[str]:
     """A line saying which parts an earlier run produced (``--parts`` re-runs some)."""
     runs = res.get("parts_run", {})
-    commit = res["meta"]["git"]["commit"]
-    kept = [p for p in PARTS if p in runs and runs[p]["commit"] != commit]
+    here = _part_run(res["meta"])
+    kept = [p for p in PARTS if p in runs and runs[p] != here]
     if not kept:
         return []
     return [

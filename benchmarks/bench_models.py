@@ -143,7 +143,7 @@ def _machine() -> dict[str, Any]:
 
 
 def _git() -> dict[str, Any]:
-    """Commit of the checkout, and whether spinerisk/ differs from it."""
+    """Commit of the checkout, and whether spinerisk/ or benchmarks/ differ from it."""
     import subprocess
 
     def git(*args: str) -> str:
@@ -159,6 +159,7 @@ def _git() -> dict[str, Any]:
     return {
         "commit": commit or "unknown",
         "spinerisk_modified": bool(git("status", "--porcelain", "--", "spinerisk")),
+        "benchmarks_modified": bool(git("status", "--porcelain", "--", "benchmarks")),
     }
 
 

@@ -7,6 +7,7 @@ CI); this checks what the seeds script makes of its results, on runs built here.
 from __future__ import annotations
 
 import importlib
+import json
 import sys
 from pathlib import Path
 
@@ -128,7 +129,7 @@ def test_the_page_counts_each_models_seeds_in_range():
     assert "**5/6** on 2 sets" in total  # the default: 2 + 3 of 6 runs
 
 
-def test_the_default_page_says_which_parts_an_earlier_run_made(tmp_path, monkeypatch):
+def test_the_default_page_says_which_parts_an_earlier_run_made():
     """``bench_default.py --parts timing`` keeps the other parts' results, and the page
     says at which commit and when they were made (its header names the new run)."""
     now = {"git": {"commit": "bbbbbbb"}, "date": "2026-12-06T10:00:00Z", "uptime_start": "load 1"}
@@ -138,3 +139,26 @@ def test_the_default_page_says_which_parts_an_earlier_run_made(tmp_path, monkeyp
     assert "1 (accuracy) at commit `aaaaaaa` on 2026-12-05T10:00:00Z" in line
     assert "timing" not in line
     assert bd._parts_run({"meta": now, "parts_run": {"timing": runs["timing"]}}) == []
+    # a part made by another run at the same commit is named too
+    earlier = {**now, "date": "2026-12-06T09:00:00Z"}
+    runs["boosted"] = bd._part_run(earlier)
+    (line,) = [x for x in bd._parts_run({"meta": now, "parts_run": runs}) if x]
+    assert "3 (boosted) at commit `bbbbbbb` on 2026-12-06T09:00:00Z" in line
+
+
+def test_a_partial_run_keeps_the_other_parts_and_when_they_ran(tmp_path, monkeypatch):
+    """``main(--parts timing)`` on an earlier results file: the accuracy part and its
+    provenance are kept (from the file's meta when it has no ``parts_run``)."""
+    old_meta = {"git": {"commit": "aaaaaaa", "spinerisk_modified": False},
+                "date": "2026-12-05T10:00:00Z", "uptime_start": "load 2"}  # fmt: skip
+    previous = {"meta": old_meta, "accuracy": [{"name": "x"}], "warnings": {}}
+    json_path, md_path = tmp_path / "d.json", tmp_path / "d.md"
+    json_path.write_text(json.dumps(previous))
+    monkeypatch.setattr(bd, "bench_timing", lambda sizes, repeats, log: {"rows": []})
+    monkeypatch.setattr(bd, "to_markdown", lambda res: "page")
+    assert bd.main(["--parts", "timing", "--json", str(json_path), "--markdown", str(md_path)]) == 0
+    res = json.loads(json_path.read_text())
+    assert res["accuracy"] == [{"name": "x"}] and res["timing"] == {"rows": []}
+    assert res["parts_run"]["accuracy"] == bd._part_run(old_meta)
+    assert res["parts_run"]["timing"]["date"] == res["meta"]["date"]
+    assert set(res["parts_run"]) == {"accuracy", "timing"}
