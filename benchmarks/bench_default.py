@@ -1238,14 +1238,14 @@ def main(argv: list[str] | None = None) -> int:
         previous = json.loads(json_path.read_text())
         if "accuracy" not in parts:
             kept_warnings = previous.get("warnings", {})
-        for key in ("accuracy", "accuracy_load", "timing", "boosted", "optimism"):
-            if key not in parts and key in previous:
-                res[key] = previous[key]  # parts not re-run keep their last results
-        for key in PARTS:
-            if key not in parts and key in previous:
-                res["parts_run"][key] = previous.get("parts_run", {}).get(
-                    key, _part_run(previous["meta"])
-                )
+        runs = previous.get("parts_run", {})
+        for key in PARTS:  # parts not re-run keep their last results, and when they ran
+            if key in parts or key not in previous:
+                continue
+            res[key] = previous[key]
+            res["parts_run"][key] = runs.get(key, _part_run(previous["meta"]))
+        if "accuracy" not in parts and "accuracy_load" in previous:
+            res["accuracy_load"] = previous["accuracy_load"]
     sets = (*BINARY, *SURVIVAL)
     if quick:
         sets = tuple(s for s in sets if s.name in QUICK_SETS)

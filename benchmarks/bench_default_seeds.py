@@ -341,11 +341,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     names = args.only.split(",") if args.only else None
     seeds = [int(s) for s in args.seeds.split(",")]
+    # where the page says its numbers are, and its title
+    page = {"json": bd.shown_path(args.json)} | ({"title": args.title} if args.title else {})
     if args.report_only:
-        res = json.loads(args.json.read_text())
-        res.update(
-            {"json": bd.shown_path(args.json)} | ({"title": args.title} if args.title else {})
-        )
+        res = json.loads(args.json.read_text()) | page
         args.markdown.write_text(to_markdown(res))
         return 0
     parts = set(args.parts.split(","))
@@ -359,7 +358,7 @@ def main(argv: list[str] | None = None) -> int:
         res["optimism"]["uptime_end"] = bd._uptime()
     elif "optimism" in previous:
         res["optimism"] = previous["optimism"]
-    res.update({"json": bd.shown_path(args.json)} | ({"title": args.title} if args.title else {}))
+    res.update(page)
     bd.write_results(res, args.json, args.markdown, to_markdown)
     return 0
 

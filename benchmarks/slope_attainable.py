@@ -98,10 +98,13 @@ class Truth:
                 X[f"{c}={level}"] = (records[c].astype(str) == level).astype(float)
         return X
 
+    def _scale(self, records: pd.DataFrame) -> np.ndarray:
+        """Each record's Weibull scale, ``exp(a + x'b)``."""
+        return np.exp(self.log_scale0 + self._design_of(records).to_numpy() @ self.beta)
+
     def event_times(self, records: pd.DataFrame, rng: np.random.Generator) -> np.ndarray:
         """Weibull AFT: ``T = exp(a + x'b) * E ** (1 / shape)``, ``E`` standard exponential."""
-        scale = np.exp(self.log_scale0 + self._design_of(records).to_numpy() @ self.beta)
-        return scale * rng.exponential(size=len(records)) ** (1.0 / self.shape)
+        return self._scale(records) * rng.exponential(size=len(records)) ** (1.0 / self.shape)
 
     def censoring_times(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """Inverse transform of the reverse Kaplan-Meier curve (the longest follow-up past
@@ -116,8 +119,7 @@ class Truth:
 
     def risk_by(self, records: pd.DataFrame, horizon: float) -> np.ndarray:
         """The true risk of the event by ``horizon``."""
-        scale = np.exp(self.log_scale0 + self._design_of(records).to_numpy() @ self.beta)
-        return -np.expm1(-((horizon / scale) ** self.shape))
+        return -np.expm1(-((horizon / self._scale(records)) ** self.shape))
 
 
 def sample(records: pd.DataFrame, truth: Truth, rng: np.random.Generator) -> pd.DataFrame:
@@ -139,8 +141,8 @@ def draw_test_records(
     rows = records.iloc[rng.integers(0, len(records), size=n)].reset_index(drop=True)
     rows["pid"] = np.arange(n)
     t = truth.event_times(rows, rng)
-    rows["time"], rows["event"] = np.minimum(t, horizon), (t <= horizon)
-    rows["event"] = rows["event"].astype(records["event"].dtype)
+    rows["time"] = np.minimum(t, horizon)
+    rows["event"] = (t <= horizon).astype(records["event"].dtype)
     return rows, t <= horizon
 
 

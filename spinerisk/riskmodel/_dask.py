@@ -545,7 +545,7 @@ def _grow_stopped(
 ) -> tuple[Any, float, Any]:
     """Grow on the records not held out, stop on the held-out ones and calibrate on
     them: the booster cut at its best round, its held-out log loss and the sigmoid."""
-    from dask import compute as _compute
+    from dask import compute as dask_compute
     from sklearn.calibration import _SigmoidCalibration
     from xgboost.core import XGBoostError
 
@@ -568,7 +568,7 @@ def _grow_stopped(
     trained = on_dask.get_booster()[: best + 1]
     # Platt scaling on the held-out records' log-odds, as a local fit calibrates
     # each member on its held-out fold
-    margin, y_held = _compute(
+    margin, y_held = dask_compute(
         job.xgb_dask.predict(job.client, trained, X[held], output_margin=True), y[held]
     )
     y_held = np.asarray(y_held, dtype=np.int32)
@@ -633,6 +633,8 @@ _CAUSES = (1, 2)
 
 def _fit_competing(job: _Job) -> RiskModel:
     """Cause-specific boosted Cox models on the cluster, wrapped in a fitted RiskModel."""
+    import dask
+
     from spinerisk.models import BoostedCoxSurvival
 
     # the same estimator RiskModel(backend="xgboost") builds, with the Dask settings
@@ -642,7 +644,7 @@ def _fit_competing(job: _Job) -> RiskModel:
     base.check_boosting_params()
     time, event = _targets(job)  # checked before any booster grows
     boosters, margins = _cause_boosters(job, base)
-    margins = list(_compute(*margins))
+    margins = list(dask.compute(*margins))
     cif = _cause_specific_cif(job, base, boosters, margins, time, event)
     reason = (
         f"trained on a Dask cluster with xgboost.dask ({job.n_train} records, "
@@ -690,12 +692,6 @@ def _time_event(part: pd.DataFrame, ep: Endpoint) -> pd.DataFrame:
     )
 
 
-def _compute(*collections: Any) -> tuple[Any, ...]:
-    import dask
-
-    return tuple(dask.compute(*collections))
-
-
 def _targets(job: _Job) -> tuple[np.ndarray, np.ndarray]:
     """Time and event code of every eligible record, brought here (see :func:`fit_dask`),
     with the event codes, the causes and the horizons against follow-up checked."""
@@ -703,8 +699,7 @@ def _targets(job: _Job) -> tuple[np.ndarray, np.ndarray]:
         _time_event,
         job.ep,
         meta=pd.DataFrame({"time": [], "event": []}).astype({"time": np.float64, "event": np.int8}),
-    )
-    (te,) = _compute(te)
+    ).compute()
     time = te["time"].to_numpy()
     event = te["event"].to_numpy()
     n_train = job.n_train
